@@ -1,0 +1,401 @@
+//! `config.json` of a Qwen-VL checkpoint, in all the variants found in the wild.
+//!
+//! Text keys may be flat (older Qwen2.5-VL files) or under `text_config`; RoPE settings may be in
+//! `rope_scaling` (transformers 4.x) or `rope_parameters` (transformers 5), and `rope_theta` at
+//! the text level or inside `rope_parameters`. Every missing or ill-typed key is an error naming
+//! the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{ModelError, Result};
+use crate::nn::Activation;
+
+/// The model families this crate implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Qwen2_5Vl,
+    Qwen3Vl,
+}
+
+/// How rotary frequencies map to position axes (t, h, w).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RopeMode {
+    /// One position per token (all three axes equal).
+    Default,
+    /// Qwen2.5-VL: the first `s[0]` frequency slots use t, the next `s[1]` h, the last `s[2]` w.
+    Sectioned([usize; 3]),
+    /// Qwen3-VL: slot j uses h if j%3==1 and j<3·s[1], w if j%3==2 and j<3·s[2], else t.
+    Interleaved([usize; 3]),
+}
+
+/// The language model of a Qwen-VL checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub rope: RopeMode,
+    /// Bias on q/k/v projections (Qwen2.5).
+    pub qkv_bias: bool,
+    /// Per-head RMSNorm of q and k before RoPE (Qwen3).
+    pub qk_norm: bool,
+    pub hidden_act: Activation,
+    pub tie_word_embeddings: bool,
+}
+
+/// The vision tower of a Qwen-VL checkpoint; family-specific fields are `Option`s/empty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisionConfig {
+    pub depth: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_heads: usize,
+    pub in_channels: usize,
+    pub patch_size: usize,
+    pub temporal_patch_size: usize,
+    pub spatial_merge_size: usize,
+    pub out_hidden_size: usize,
+    pub hidden_act: Activation,
+    /// Qwen2.5-VL: window size in pixels (window attention).
+    pub window_size: usize,
+    /// Qwen2.5-VL: blocks that attend over the whole image.
+    pub fullatt_block_indexes: Vec<usize>,
+    /// Qwen3-VL: size of the learned position table (a square).
+    pub num_position_embeddings: usize,
+    /// Qwen3-VL: blocks whose output feeds a DeepStack merger.
+    pub deepstack_visual_indexes: Vec<usize>,
+}
+
+impl VisionConfig {
+    /// Values per flattened patch: channels × temporal patch × patch².
+    pub fn patch_dim(&self) -> usize {
+        self.in_channels * self.temporal_patch_size * self.patch_size * self.patch_size
+    }
+}
+
+/// Special token ids that place images in the text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenIds {
+    pub image_token_id: usize,
+    pub video_token_id: usize,
+    pub vision_start_token_id: usize,
+}
+
+/// A parsed `config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VlmConfig {
+    pub family: Family,
+    pub text: TextConfig,
+    pub vision: VisionConfig,
+    pub tokens: TokenIds,
+}
+
+impl VlmConfig {
+    /// Reads and parses `path` (a `config.json`).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_str(&text, path)
+    }
+
+    /// Parses config JSON; `path` is used in error messages only.
+    pub fn from_json_str(json: &str, path: &Path) -> Result<Self> {
+        let value: Value = serde_json::from_str(json).map_err(|source| ModelError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let root = Keys::root(&value, path)?;
+        let model_type = root.string("model_type")?;
+        let family = match model_type.as_str() {
+            "qwen2_5_vl" => Family::Qwen2_5Vl,
+            "qwen3_vl" => Family::Qwen3Vl,
+            _ => {
+                return Err(ModelError::UnknownModelType {
+                    path: path.to_path_buf(),
+                    found: model_type,
+                })
+            }
+        };
+        // Older Qwen2.5-VL files keep the text keys at the top level.
+        let text_keys = root.child("text_config")?.unwrap_or_else(|| root.clone());
+        let vision_keys = root
+            .child("vision_config")?
+            .ok_or_else(|| root.missing("vision_config"))?;
+        let text = parse_text(family, &root, &text_keys)?;
+        let vision = parse_vision(family, &vision_keys)?;
+        let tokens = TokenIds {
+            image_token_id: root.usize_in_either("image_token_id", &text_keys)?,
+            video_token_id: root.usize_in_either("video_token_id", &text_keys)?,
+            vision_start_token_id: root.usize_in_either("vision_start_token_id", &text_keys)?,
+        };
+        Ok(Self {
+            family,
+            text,
+            vision,
+            tokens,
+        })
+    }
+}
+
+fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
+    let hidden_size = keys.usize("hidden_size")?;
+    let num_attention_heads = keys.usize("num_attention_heads")?;
+    let head_dim = match family {
+        Family::Qwen3Vl => keys.opt_usize("head_dim")?,
+        Family::Qwen2_5Vl => None,
+    }
+    .unwrap_or(hidden_size / num_attention_heads);
+    // transformers 5 writes `rope_parameters`; 4.x writes `rope_scaling`.
+    let rope_keys = match keys.child("rope_parameters")? {
+        Some(k) => Some(k),
+        None => keys.child("rope_scaling")?,
+    };
+    let rope_theta = match keys.opt_f64("rope_theta")? {
+        Some(theta) => theta,
+        None => rope_keys
+            .as_ref()
+            .and_then(|k| k.opt_f64("rope_theta").transpose())
+            .transpose()?
+            .ok_or_else(|| keys.missing("rope_theta"))?,
+    };
+    let rope = match &rope_keys {
+        Some(k) if k.has("mrope_section") => {
+            let section = k.usize_list("mrope_section")?;
+            let section: [usize; 3] = section.try_into().map_err(|s: Vec<usize>| {
+                k.invalid("mrope_section", format!("expected 3 entries, found {}", s.len()))
+            })?;
+            if 2 * section.iter().sum::<usize>() != head_dim {
+                return Err(k.invalid(
+                    "mrope_section",
+                    format!("{section:?} must sum to head_dim/2 = {}", head_dim / 2),
+                ));
+            }
+            // transformers interleaves for Qwen3-VL whatever `mrope_interleaved` says.
+            if family == Family::Qwen3Vl {
+                RopeMode::Interleaved(section)
+            } else {
+                RopeMode::Sectioned(section)
+            }
+        }
+        _ => RopeMode::Default,
+    };
+    let tie_word_embeddings = match root.opt_bool("tie_word_embeddings")? {
+        Some(tied) => tied,
+        None => keys.opt_bool("tie_word_embeddings")?.unwrap_or(false),
+    };
+    Ok(TextConfig {
+        vocab_size: keys.usize("vocab_size")?,
+        hidden_size,
+        intermediate_size: keys.usize("intermediate_size")?,
+        num_hidden_layers: keys.usize("num_hidden_layers")?,
+        num_attention_heads,
+        num_key_value_heads: keys
+            .opt_usize("num_key_value_heads")?
+            .unwrap_or(num_attention_heads),
+        head_dim,
+        rms_norm_eps: keys.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+        rope_theta,
+        rope,
+        qkv_bias: match family {
+            Family::Qwen2_5Vl => true,
+            Family::Qwen3Vl => keys.opt_bool("attention_bias")?.unwrap_or(false),
+        },
+        qk_norm: family == Family::Qwen3Vl,
+        hidden_act: keys.activation("hidden_act", "silu")?,
+        tie_word_embeddings,
+    })
+}
+
+fn parse_vision(family: Family, keys: &Keys) -> Result<VisionConfig> {
+    let (window_size, fullatt_block_indexes) = match family {
+        Family::Qwen2_5Vl => (
+            keys.usize("window_size")?,
+            keys.usize_list("fullatt_block_indexes")?,
+        ),
+        Family::Qwen3Vl => (0, Vec::new()),
+    };
+    let (num_position_embeddings, deepstack_visual_indexes) = match family {
+        Family::Qwen3Vl => (
+            keys.usize("num_position_embeddings")?,
+            keys.usize_list("deepstack_visual_indexes")?,
+        ),
+        Family::Qwen2_5Vl => (0, Vec::new()),
+    };
+    let depth = keys.usize("depth")?;
+    for (key, blocks) in [
+        ("fullatt_block_indexes", &fullatt_block_indexes),
+        ("deepstack_visual_indexes", &deepstack_visual_indexes),
+    ] {
+        if let Some(bad) = blocks.iter().find(|&&b| b >= depth) {
+            return Err(keys.invalid(key, format!("block {bad} >= depth {depth}")));
+        }
+    }
+    let default_act = match family {
+        Family::Qwen2_5Vl => "silu",
+        Family::Qwen3Vl => "gelu_pytorch_tanh",
+    };
+    let in_channels = match keys.opt_usize("in_channels")? {
+        Some(c) => c,
+        None => keys.opt_usize("in_chans")?.unwrap_or(3),
+    };
+    Ok(VisionConfig {
+        depth,
+        hidden_size: keys.usize("hidden_size")?,
+        intermediate_size: keys.usize("intermediate_size")?,
+        num_heads: keys.usize("num_heads")?,
+        in_channels,
+        patch_size: keys.usize("patch_size")?,
+        temporal_patch_size: keys.opt_usize("temporal_patch_size")?.unwrap_or(2),
+        spatial_merge_size: keys.opt_usize("spatial_merge_size")?.unwrap_or(2),
+        out_hidden_size: keys.usize("out_hidden_size")?,
+        hidden_act: keys.activation("hidden_act", default_act)?,
+        window_size,
+        fullatt_block_indexes,
+        num_position_embeddings,
+        deepstack_visual_indexes,
+    })
+}
+
+/// A JSON object with its dotted path, for typed lookups with precise errors.
+#[derive(Clone)]
+struct Keys<'a> {
+    file: PathBuf,
+    prefix: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Keys<'a> {
+    fn root(value: &'a Value, file: &Path) -> Result<Self> {
+        let map = value.as_object().ok_or_else(|| ModelError::Config {
+            path: file.to_path_buf(),
+            key: "<root>".into(),
+            message: "config must be a JSON object".into(),
+        })?;
+        Ok(Self {
+            file: file.to_path_buf(),
+            prefix: String::new(),
+            map,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ModelError {
+        ModelError::Config {
+            path: self.file.clone(),
+            key: self.full_key(key),
+            message: message.into(),
+        }
+    }
+
+    fn missing(&self, key: &str) -> ModelError {
+        self.invalid(key, "missing")
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn child(&self, key: &str) -> Result<Option<Keys<'a>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Keys {
+                file: self.file.clone(),
+                prefix: format!("{}{key}.", self.prefix),
+                map,
+            })),
+            Some(_) => Err(self.invalid(key, "expected an object")),
+        }
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+        self.get(key)
+            .map(|v| {
+                v.as_u64()
+                    .map(|n| n as usize)
+                    .ok_or_else(|| self.invalid(key, format!("expected a non-negative integer, found {v}")))
+            })
+            .transpose()
+    }
+
+    fn usize(&self, key: &str) -> Result<usize> {
+        self.opt_usize(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// A key that may sit here or (as in some Qwen2.5-VL files) in the text section.
+    fn usize_in_either(&self, key: &str, other: &Keys) -> Result<usize> {
+        match self.opt_usize(key)? {
+            Some(v) => Ok(v),
+            None => other.usize(key),
+        }
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        self.get(key)
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}")))
+            })
+            .transpose()
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| self.invalid(key, format!("expected true/false, found {v}")))
+            })
+            .transpose()
+    }
+
+    fn string(&self, key: &str) -> Result<String> {
+        let v = self.get(key).ok_or_else(|| self.missing(key))?;
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.invalid(key, format!("expected a string, found {v}")))
+    }
+
+    fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
+        let v = self.get(key).ok_or_else(|| self.missing(key))?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| self.invalid(key, format!("expected a list, found {v}")))?;
+        list.iter()
+            .map(|x| {
+                x.as_u64()
+                    .map(|n| n as usize)
+                    .ok_or_else(|| self.invalid(key, format!("expected integers, found {x}")))
+            })
+            .collect()
+    }
+
+    fn activation(&self, key: &str, default: &str) -> Result<Activation> {
+        let name = match self.get(key) {
+            Some(_) => self.string(key)?,
+            None => default.to_string(),
+        };
+        Activation::from_hf_name(&name).ok_or_else(|| {
+            self.invalid(
+                key,
+                format!("unsupported activation `{name}` (silu, gelu, gelu_pytorch_tanh, quick_gelu)"),
+            )
+        })
+    }
+}

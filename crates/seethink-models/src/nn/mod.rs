@@ -1,0 +1,15 @@
+//! Building blocks shared by every family: norms, activations, rotary embeddings, attention, MLPs.
+
+mod activation;
+mod attention;
+mod linear;
+mod mlp;
+mod norm;
+mod rope;
+
+pub use activation::Activation;
+pub use attention::{attention, block_diagonal_blocked, causal_blocked};
+pub use linear::load_linear;
+pub use mlp::{GatedMlp, Mlp};
+pub use norm::{load_layer_norm, RmsNorm};
+pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};

@@ -1,0 +1,48 @@
+//! Normalisation layers.
+
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::tensor::{backend::Backend, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::Result;
+
+/// RMSNorm as in HF Qwen: `y = w ⊙ x / sqrt(mean(x²) + eps)` over the last dimension.
+#[derive(Module, Debug)]
+pub struct RmsNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    /// Loads `{prefix}.weight` of size `dim`.
+    pub fn load(ckpt: &Checkpoint, prefix: &str, dim: usize, eps: f64, device: &B::Device) -> Result<Self> {
+        let weight = ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?;
+        Ok(Self {
+            weight: Param::from_tensor(weight),
+            eps,
+        })
+    }
+
+    /// `y = w ⊙ x / sqrt(mean(x², last dim) + eps)`
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
+        let normalized = x * (mean_square + self.eps).sqrt().recip();
+        normalized * self.weight.val().unsqueeze()
+    }
+}
+
+/// Loads an HF `nn.LayerNorm` (`{prefix}.weight`, `{prefix}.bias`) into burn's `LayerNorm`,
+/// which computes `y = γ ⊙ (x − mean) / sqrt(var + eps) + β` with the biased variance.
+pub fn load_layer_norm<B: Backend>(
+    ckpt: &Checkpoint,
+    prefix: &str,
+    dim: usize,
+    eps: f64,
+    device: &B::Device,
+) -> Result<LayerNorm<B>> {
+    let mut norm = LayerNormConfig::new(dim).with_epsilon(eps).init(device);
+    norm.gamma = Param::from_tensor(ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?);
+    norm.beta = Some(Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?));
+    Ok(norm)
+}

@@ -1,0 +1,239 @@
+//! The Qwen text decoder (Qwen2.5 and Qwen3 flavours) with an external KV cache.
+//!
+//! Pre-norm blocks: `h = x + attn(rms(x))`, `y = h + mlp(rms(h))`; GQA attention with
+//! optional q/k/v bias (Qwen2.5) or per-head q/k RMSNorm before RoPE (Qwen3); SwiGLU MLP;
+//! final RMSNorm; lm_head tied to the embeddings or separate.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::{backend::Backend, Bool, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::TextConfig;
+use crate::error::Result;
+use crate::nn::{apply_rotary, attention, load_linear, GatedMlp, RmsNorm, Rope};
+
+/// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
+///
+/// Kept outside the modules so the model stays a plain burn `Module`.
+#[derive(Clone, Debug)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// An empty cache for a decoder with `num_layers` layers.
+    pub fn new(num_layers: usize) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+        }
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |(k, _)| k.dims()[2])
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends this step's keys/values to layer `layer` and returns the full sequences.
+    fn extend(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let (k, v) = match self.layers[layer].take() {
+            Some((past_k, past_v)) => (Tensor::cat(vec![past_k, k], 2), Tensor::cat(vec![past_v, v], 2)),
+            None => (k, v),
+        };
+        self.layers[layer] = Some((k.clone(), v.clone()));
+        (k, v)
+    }
+}
+
+/// Self-attention of one decoder layer.
+#[derive(Module, Debug)]
+pub struct TextAttention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub q_norm: Option<RmsNorm<B>>,
+    pub k_norm: Option<RmsNorm<B>>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> TextAttention<B> {
+    fn load(ckpt: &Checkpoint, prefix: &str, c: &TextConfig, device: &B::Device) -> Result<Self> {
+        let (h, d) = (c.hidden_size, c.head_dim);
+        let q_out = c.num_attention_heads * d;
+        let kv_out = c.num_key_value_heads * d;
+        let norm = |name: &str| -> Result<Option<RmsNorm<B>>> {
+            if c.qk_norm {
+                RmsNorm::load(ckpt, &format!("{prefix}.{name}"), d, c.rms_norm_eps, device).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Self {
+            q_proj: load_linear(ckpt, &format!("{prefix}.q_proj"), h, q_out, c.qkv_bias, device)?,
+            k_proj: load_linear(ckpt, &format!("{prefix}.k_proj"), h, kv_out, c.qkv_bias, device)?,
+            v_proj: load_linear(ckpt, &format!("{prefix}.v_proj"), h, kv_out, c.qkv_bias, device)?,
+            o_proj: load_linear(ckpt, &format!("{prefix}.o_proj"), q_out, h, false, device)?,
+            q_norm: norm("q_norm")?,
+            k_norm: norm("k_norm")?,
+            num_heads: c.num_attention_heads,
+            num_kv_heads: c.num_key_value_heads,
+            head_dim: d,
+        })
+    }
+
+    /// `x [B, S, hidden]` → `[B, S, hidden]`; with a cache, attends over cached + new keys.
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+        blocked: &Tensor<B, 4, Bool>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Tensor<B, 3> {
+        let [batch, seq, _] = x.dims();
+        let heads = |t: Tensor<B, 3>, n: usize, norm: &Option<RmsNorm<B>>| {
+            let t = t.reshape([batch, seq, n, self.head_dim]);
+            let t = match norm {
+                Some(norm) => norm.forward(t),
+                None => t,
+            };
+            apply_rotary(t.swap_dims(1, 2), rope)
+        };
+        let q = heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
+        let k = heads(self.k_proj.forward(x.clone()), self.num_kv_heads, &self.k_norm);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([batch, seq, self.num_kv_heads, self.head_dim])
+            .swap_dims(1, 2);
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.extend(layer, k, v),
+            None => (k, v),
+        };
+        let scale = (self.head_dim as f64).powf(-0.5);
+        let out = attention(q, k, v, Some(blocked), scale);
+        let out = out.swap_dims(1, 2).reshape([batch, seq, self.num_heads * self.head_dim]);
+        self.o_proj.forward(out)
+    }
+}
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: TextAttention<B>,
+    pub mlp: GatedMlp<B>,
+    pub input_layernorm: RmsNorm<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+}
+
+/// The decoder: embeddings, layers, final norm and the output projection.
+#[derive(Module, Debug)]
+pub struct TextModel<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    /// `None` when the output projection is tied to `embed_tokens`.
+    pub lm_head: Option<Linear<B>>,
+}
+
+impl<B: Backend> TextModel<B> {
+    /// Loads `model.language_model.*` and `lm_head.weight` (unless tied).
+    pub fn load(ckpt: &Checkpoint, c: &TextConfig, device: &B::Device) -> Result<Self> {
+        let p = "model.language_model";
+        let eps = c.rms_norm_eps;
+        let embed = ckpt.tensor(&format!("{p}.embed_tokens.weight"), [c.vocab_size, c.hidden_size], device)?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                let l = format!("{p}.layers.{i}");
+                Ok(DecoderLayer {
+                    self_attn: TextAttention::load(ckpt, &format!("{l}.self_attn"), c, device)?,
+                    mlp: GatedMlp::load(
+                        ckpt,
+                        &format!("{l}.mlp"),
+                        c.hidden_size,
+                        c.intermediate_size,
+                        false,
+                        c.hidden_act,
+                        device,
+                    )?,
+                    input_layernorm: RmsNorm::load(ckpt, &format!("{l}.input_layernorm"), c.hidden_size, eps, device)?,
+                    post_attention_layernorm: RmsNorm::load(
+                        ckpt,
+                        &format!("{l}.post_attention_layernorm"),
+                        c.hidden_size,
+                        eps,
+                        device,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if c.tie_word_embeddings {
+            None
+        } else {
+            Some(load_linear(ckpt, "lm_head", c.hidden_size, c.vocab_size, false, device)?)
+        };
+        Ok(Self {
+            embed_tokens: Embedding {
+                weight: Param::from_tensor(embed),
+            },
+            layers,
+            norm: RmsNorm::load(ckpt, &format!("{p}.norm"), c.hidden_size, eps, device)?,
+            lm_head,
+        })
+    }
+
+    /// Runs the layers over input embeddings `[B, S, hidden]` and returns the final-normed
+    /// hidden states. `deepstack[i]` (dense `[B, S, hidden]`, zero off image tokens) is added
+    /// to the output of layer i. With a cache, `blocked` covers cached + new keys.
+    pub fn forward(
+        &self,
+        embeds: Tensor<B, 3>,
+        rope: &Rope<B>,
+        blocked: &Tensor<B, 4, Bool>,
+        mut cache: Option<&mut KvCache<B>>,
+        deepstack: &[Tensor<B, 3>],
+    ) -> Tensor<B, 3> {
+        let mut x = embeds;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| (c, i));
+            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), rope, blocked, layer_cache);
+            let h = x + attn;
+            x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+            if let Some(extra) = deepstack.get(i) {
+                x = x + extra.clone();
+            }
+        }
+        self.norm.forward(x)
+    }
+
+    /// Token embeddings `[B, S, hidden]` of ids `[B, S]`.
+    pub fn embed(&self, ids: Tensor<B, 2, burn::tensor::Int>) -> Tensor<B, 3> {
+        self.embed_tokens.forward(ids)
+    }
+
+    /// Vocabulary logits `[B, S, V]` of final hidden states `[B, S, hidden]`.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [batch, seq, dim] = hidden.dims();
+                let weight = self.embed_tokens.weight.val();
+                let vocab = weight.dims()[0];
+                hidden
+                    .reshape([batch * seq, dim])
+                    .matmul(weight.transpose())
+                    .reshape([batch, seq, vocab])
+            }
+        }
+    }
+}

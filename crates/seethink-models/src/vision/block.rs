@@ -1,0 +1,177 @@
+//! Layers of the vision transformer: norms, attention, blocks and patch mergers.
+
+use burn::module::Module;
+use burn::nn::LayerNorm;
+use burn::tensor::{activation::gelu, backend::Backend, Bool, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Family, VisionConfig};
+use crate::error::Result;
+use crate::nn::{apply_rotary, attention, load_layer_norm, load_linear, GatedMlp, Mlp, RmsNorm, Rope};
+
+/// Epsilon of every norm in both vision towers.
+const VISION_NORM_EPS: f64 = 1e-6;
+
+/// RMSNorm (Qwen2.5-VL) or LayerNorm (Qwen3-VL).
+#[derive(Module, Debug)]
+pub enum Norm<B: Backend> {
+    Rms(RmsNorm<B>),
+    Layer(LayerNorm<B>),
+}
+
+impl<B: Backend> Norm<B> {
+    fn load(ckpt: &Checkpoint, prefix: &str, family: Family, dim: usize, device: &B::Device) -> Result<Self> {
+        Ok(match family {
+            Family::Qwen2_5Vl => Self::Rms(RmsNorm::load(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
+            Family::Qwen3Vl => Self::Layer(load_layer_norm(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Rms(n) => n.forward(x),
+            Self::Layer(n) => n.forward(x),
+        }
+    }
+}
+
+/// SiLU-gated MLP (Qwen2.5-VL) or two-layer GELU MLP (Qwen3-VL).
+#[derive(Module, Debug)]
+pub enum VisionMlp<B: Backend> {
+    Gated(GatedMlp<B>),
+    Plain(Mlp<B>),
+}
+
+/// Multi-head self-attention over patches with fused qkv and 2D RoPE.
+#[derive(Module, Debug)]
+pub struct VisionAttention<B: Backend> {
+    pub qkv: burn::nn::Linear<B>,
+    pub proj: burn::nn::Linear<B>,
+    pub num_heads: usize,
+}
+
+impl<B: Backend> VisionAttention<B> {
+    /// `x [N, C]` → `[N, C]`, attending within the segments of `blocked`.
+    fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, blocked: &Tensor<B, 4, Bool>) -> Tensor<B, 2> {
+        let [n, dim] = x.dims();
+        let head_dim = dim / self.num_heads;
+        // [N, 3·C] → [3, heads, N, head_dim]
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([n, 3, self.num_heads, head_dim])
+            .permute([1, 2, 0, 3]);
+        let part = |i: usize| qkv.clone().narrow(0, i, 1);
+        let q = apply_rotary(part(0), rope);
+        let k = apply_rotary(part(1), rope);
+        let out = attention(q, k, part(2), Some(blocked), (head_dim as f64).powf(-0.5));
+        let out = out.swap_dims(1, 2).reshape([n, dim]);
+        self.proj.forward(out)
+    }
+}
+
+/// One pre-norm vision block: `h = x + attn(norm1(x))`, `y = h + mlp(norm2(h))`.
+#[derive(Module, Debug)]
+pub struct VisionBlock<B: Backend> {
+    pub norm1: Norm<B>,
+    pub norm2: Norm<B>,
+    pub attn: VisionAttention<B>,
+    pub mlp: VisionMlp<B>,
+}
+
+impl<B: Backend> VisionBlock<B> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        family: Family,
+        c: &VisionConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let (dim, hidden) = (c.hidden_size, c.intermediate_size);
+        let mlp = match family {
+            Family::Qwen2_5Vl => VisionMlp::Gated(GatedMlp::load(
+                ckpt,
+                &format!("{prefix}.mlp"),
+                dim,
+                hidden,
+                true,
+                c.hidden_act,
+                device,
+            )?),
+            Family::Qwen3Vl => VisionMlp::Plain(Mlp::load(
+                ckpt,
+                &format!("{prefix}.mlp.linear_fc1"),
+                &format!("{prefix}.mlp.linear_fc2"),
+                [dim, hidden, dim],
+                c.hidden_act,
+                device,
+            )?),
+        };
+        Ok(Self {
+            norm1: Norm::load(ckpt, &format!("{prefix}.norm1"), family, dim, device)?,
+            norm2: Norm::load(ckpt, &format!("{prefix}.norm2"), family, dim, device)?,
+            attn: VisionAttention {
+                qkv: load_linear(ckpt, &format!("{prefix}.attn.qkv"), dim, 3 * dim, true, device)?,
+                proj: load_linear(ckpt, &format!("{prefix}.attn.proj"), dim, dim, true, device)?,
+                num_heads: c.num_heads,
+            },
+            mlp,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, blocked: &Tensor<B, 4, Bool>) -> Tensor<B, 2> {
+        let h = x.clone() + self.attn.forward(self.norm1.forward(x), rope, blocked);
+        let normed = self.norm2.forward(h.clone());
+        let mlp = match &self.mlp {
+            VisionMlp::Gated(m) => m.forward(normed),
+            VisionMlp::Plain(m) => m.forward(normed),
+        };
+        h + mlp
+    }
+}
+
+/// Merges each run of m² patches into one LLM token:
+/// `fc2(gelu(fc1(concat(norm(x)))))`, or with `postshuffle`, `norm` after the concat.
+#[derive(Module, Debug)]
+pub struct PatchMerger<B: Backend> {
+    pub norm: Norm<B>,
+    pub fc1: burn::nn::Linear<B>,
+    pub fc2: burn::nn::Linear<B>,
+    pub postshuffle: bool,
+}
+
+impl<B: Backend> PatchMerger<B> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        family: Family,
+        postshuffle: bool,
+        c: &VisionConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let merged = c.hidden_size * c.spatial_merge_size * c.spatial_merge_size;
+        let norm_dim = if postshuffle { merged } else { c.hidden_size };
+        // Qwen2.5-VL: ln_q, mlp.0, mlp.2; Qwen3-VL: norm, linear_fc1, linear_fc2.
+        let (norm, fc1, fc2) = match family {
+            Family::Qwen2_5Vl => ("ln_q", "mlp.0", "mlp.2"),
+            Family::Qwen3Vl => ("norm", "linear_fc1", "linear_fc2"),
+        };
+        Ok(Self {
+            norm: Norm::load(ckpt, &format!("{prefix}.{norm}"), family, norm_dim, device)?,
+            fc1: load_linear(ckpt, &format!("{prefix}.{fc1}"), merged, merged, true, device)?,
+            fc2: load_linear(ckpt, &format!("{prefix}.{fc2}"), merged, c.out_hidden_size, true, device)?,
+            postshuffle,
+        })
+    }
+
+    /// `x [N, C]` → `[N/unit, out_hidden]`.
+    pub fn forward(&self, x: Tensor<B, 2>, unit: usize) -> Tensor<B, 2> {
+        let [n, dim] = x.dims();
+        let merged = if self.postshuffle {
+            self.norm.forward(x.reshape([n / unit, unit * dim]))
+        } else {
+            self.norm.forward(x).reshape([n / unit, unit * dim])
+        };
+        self.fc2.forward(gelu(self.fc1.forward(merged)))
+    }
+}

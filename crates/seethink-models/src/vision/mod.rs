@@ -1,0 +1,181 @@
+//! The Qwen vision transformer, one module with the flags of both families.
+//!
+//! Qwen2.5-VL: patch embedding without bias, RMSNorm blocks with a SiLU-gated MLP, window
+//! attention except in `fullatt_block_indexes` (patches permuted into window order and back).
+//! Qwen3-VL: patch embedding with bias plus a learned position table bilinearly interpolated to
+//! the grid, LayerNorm blocks with a GELU(tanh) MLP, full attention per image, and DeepStack
+//! mergers whose outputs are added to the LLM hidden states.
+
+mod block;
+pub mod layout;
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+pub use block::{Norm, PatchMerger, VisionBlock};
+pub use layout::GridThw;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Family, VisionConfig};
+use crate::error::{ModelError, Result};
+use crate::nn::{block_diagonal_blocked, vision_rope};
+
+/// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
+pub struct VisionOutput<B: Backend> {
+    /// `[tokens, out_hidden]`
+    pub embeds: Tensor<B, 2>,
+    /// One `[tokens, out_hidden]` per DeepStack layer.
+    pub deepstack: Vec<Tensor<B, 2>>,
+}
+
+/// The vision tower.
+#[derive(Module, Debug)]
+pub struct QwenVision<B: Backend> {
+    /// The Conv3d patch embedding with stride = kernel, as a matmul over flattened patches.
+    pub patch_embed: Linear<B>,
+    /// Qwen3-VL's learned position table (`side²` rows).
+    pub pos_embed: Option<Embedding<B>>,
+    pub blocks: Vec<VisionBlock<B>>,
+    pub merger: PatchMerger<B>,
+    pub deepstack_mergers: Vec<PatchMerger<B>>,
+    #[module(skip)]
+    pub config: VisionConfig,
+}
+
+impl<B: Backend> QwenVision<B> {
+    /// Loads `model.visual.*`.
+    pub fn load(ckpt: &Checkpoint, family: Family, c: &VisionConfig, device: &B::Device) -> Result<Self> {
+        let p = "model.visual";
+        let patch_name = format!("{p}.patch_embed.proj");
+        let kernel = [c.hidden_size, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size];
+        let weight = ckpt.matrix_transposed(&format!("{patch_name}.weight"), &kernel, device)?;
+        let bias = match family {
+            Family::Qwen3Vl => Some(Param::from_tensor(ckpt.tensor(
+                &format!("{patch_name}.bias"),
+                [c.hidden_size],
+                device,
+            )?)),
+            Family::Qwen2_5Vl => None,
+        };
+        let pos_embed = match family {
+            Family::Qwen3Vl => {
+                let table = ckpt.tensor(
+                    &format!("{p}.pos_embed.weight"),
+                    [c.num_position_embeddings, c.hidden_size],
+                    device,
+                )?;
+                Some(Embedding {
+                    weight: Param::from_tensor(table),
+                })
+            }
+            Family::Qwen2_5Vl => None,
+        };
+        let blocks = (0..c.depth)
+            .map(|i| VisionBlock::load(ckpt, &format!("{p}.blocks.{i}"), family, c, device))
+            .collect::<Result<Vec<_>>>()?;
+        let merger = PatchMerger::load(ckpt, &format!("{p}.merger"), family, false, c, device)?;
+        let deepstack_mergers = (0..c.deepstack_visual_indexes.len())
+            .map(|i| PatchMerger::load(ckpt, &format!("{p}.deepstack_merger_list.{i}"), family, true, c, device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            patch_embed: Linear {
+                weight: Param::from_tensor(weight),
+                bias,
+            },
+            pos_embed,
+            blocks,
+            merger,
+            deepstack_mergers,
+            config: c.clone(),
+        })
+    }
+
+    /// Encodes `pixel_values [patches, patch_dim]` of images with grids `grids`.
+    pub fn forward(&self, pixel_values: Tensor<B, 2>, grids: &[GridThw]) -> Result<VisionOutput<B>> {
+        let c = &self.config;
+        let merge = c.spatial_merge_size;
+        let unit = merge * merge;
+        let patches = layout::validate_grids(grids, merge)?;
+        let [rows, dim] = pixel_values.dims();
+        if rows != patches || dim != c.patch_dim() {
+            return Err(ModelError::Input(format!(
+                "pixel_values has shape [{rows}, {dim}], grids {grids:?} need [{patches}, {}]",
+                c.patch_dim()
+            )));
+        }
+        let device = pixel_values.device();
+        let mut x = self.patch_embed.forward(pixel_values);
+        if let Some(table) = &self.pos_embed {
+            x = x + interpolated_positions(table, grids, merge, &device);
+        }
+        let mut rows_cols = layout::patch_rows_cols(grids, merge);
+        let full_segments = layout::frame_segments(grids);
+        let window_size = c.window_size / merge / c.patch_size;
+        let windows = (window_size > 0).then(|| layout::windows(grids, merge, window_size));
+        if let Some(w) = &windows {
+            x = permute_units(x, &w.order, unit);
+            rows_cols = w.order.iter().flat_map(|&u| rows_cols[u * unit..(u + 1) * unit].to_vec()).collect();
+        }
+        let rope = vision_rope::<B>(&rows_cols, c.hidden_size / c.num_heads, &device);
+        let full_blocked = block_diagonal_blocked::<B>(&full_segments, &device);
+        let window_blocked = windows.as_ref().map(|w| block_diagonal_blocked::<B>(&w.segments, &device));
+        let mut deepstack = Vec::with_capacity(self.deepstack_mergers.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let blocked = match &window_blocked {
+                Some(wb) if !c.fullatt_block_indexes.contains(&i) => wb,
+                _ => &full_blocked,
+            };
+            x = block.forward(x, &rope, blocked);
+            if let Some(k) = c.deepstack_visual_indexes.iter().position(|&d| d == i) {
+                deepstack.push(self.deepstack_mergers[k].forward(x.clone(), unit));
+            }
+        }
+        let mut embeds = self.merger.forward(x, unit);
+        if let Some(w) = &windows {
+            let mut inverse = vec![0; w.order.len()];
+            for (position, &token) in w.order.iter().enumerate() {
+                inverse[token] = position;
+            }
+            embeds = select_rows(embeds, &inverse);
+        }
+        Ok(VisionOutput { embeds, deepstack })
+    }
+}
+
+/// Reorders groups of `unit` consecutive rows: group p of the result is group `order[p]` of `x`.
+fn permute_units<B: Backend>(x: Tensor<B, 2>, order: &[usize], unit: usize) -> Tensor<B, 2> {
+    let [rows, dim] = x.dims();
+    let grouped = x.reshape([rows / unit, unit * dim]);
+    select_rows(grouped, order).reshape([rows, dim])
+}
+
+/// Rows `indices` of `x`, in that order.
+fn select_rows<B: Backend>(x: Tensor<B, 2>, indices: &[usize]) -> Tensor<B, 2> {
+    let device = x.device();
+    let idx: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [indices.len()]), &device);
+    x.select(0, idx)
+}
+
+/// `Σ_k w_k · table[tap_k]` per patch: the table bilinearly interpolated to each grid.
+fn interpolated_positions<B: Backend>(
+    table: &Embedding<B>,
+    grids: &[GridThw],
+    merge: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let weight = table.weight.val();
+    let side = (weight.dims()[0] as f64).sqrt() as usize;
+    let (taps, weights) = layout::bilinear_taps(grids, merge, side);
+    let n = taps.len();
+    (0..4)
+        .map(|k| {
+            let idx: Vec<usize> = taps.iter().map(|t| t[k]).collect();
+            let w: Vec<f32> = weights.iter().map(|w| w[k]).collect();
+            let w = Tensor::<B, 2>::from_data(TensorData::new(w, [n, 1]), device);
+            select_rows(weight.clone(), &idx) * w
+        })
+        .reduce(|a, b| a + b)
+        .expect("four taps")
+}

@@ -1,0 +1,1 @@
+pub use seethink_models as models;
