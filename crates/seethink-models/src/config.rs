@@ -190,9 +190,10 @@ fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
         }
         _ => RopeMode::Default,
     };
-    let tie_word_embeddings = match root.opt_bool("tie_word_embeddings")? {
+    // transformers reads the flag from the text config, falling back to the top level.
+    let tie_word_embeddings = match keys.opt_bool("tie_word_embeddings")? {
         Some(tied) => tied,
-        None => keys.opt_bool("tie_word_embeddings")?.unwrap_or(false),
+        None => root.opt_bool("tie_word_embeddings")?.unwrap_or(false),
     };
     Ok(TextConfig {
         vocab_size: keys.usize("vocab_size")?,

@@ -85,3 +85,32 @@ fn qwen3_vl_two_images() {
 fn qwen3_vl_left_padded_batch() {
     assert_parity("qwen3_vl", "batch");
 }
+
+/// Our M-RoPE positions and rope deltas equal transformers' `get_rope_index`.
+fn assert_positions(family: &str, case: &str) {
+    let reference = Reference::open(family);
+    let (ids, shape) = reference.i64(&format!("{case}.input_ids"));
+    let (batch, seq) = (shape[0], shape[1]);
+    let mask: Vec<bool> = if reference.has(&format!("{case}.attention_mask")) {
+        reference.i64(&format!("{case}.attention_mask")).0.iter().map(|&m| m == 1).collect()
+    } else {
+        vec![true; batch * seq]
+    };
+    let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
+    let (grid, _) = reference.i64(&format!("{case}.image_grid_thw"));
+    let grids: Vec<[usize; 3]> = grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect();
+    let config = seethink_models::VlmConfig::from_file(fixture_dir(family).join("checkpoint/config.json")).unwrap();
+    let time_step = if family == "qwen3_vl" { 1 } else { 0 };
+    let p = seethink_models::mrope_positions(&tokens, &grids, 2, time_step, &config.tokens).unwrap();
+    assert_eq!(p.positions, reference.i64(&format!("{case}.position_ids")).0, "{family}/{case}");
+    assert_eq!(p.deltas, reference.i64(&format!("{case}.rope_deltas")).0, "{family}/{case}");
+}
+
+#[test]
+fn mrope_positions_match_get_rope_index() {
+    for family in ["qwen2_5_vl", "qwen3_vl"] {
+        for case in ["image", "batch"] {
+            assert_positions(family, case);
+        }
+    }
+}
