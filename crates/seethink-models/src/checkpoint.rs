@@ -74,10 +74,7 @@ impl Checkpoint {
         for (shard, file) in files.iter().enumerate() {
             let loaded = Shard::open(dir.join(file))?;
             for stored_name in loaded.metadata.tensors().into_keys() {
-                let location = Location {
-                    shard,
-                    stored_name: stored_name.clone(),
-                };
+                let location = Location { shard, stored_name: stored_name.clone() };
                 index.insert(canonical_name(&stored_name), location);
             }
             shards.push(loaded);
@@ -97,15 +94,13 @@ impl Checkpoint {
 
     /// Reads tensor `name` as f32 values, checking that its shape is `expected`.
     pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let location = self.index.get(name).ok_or_else(|| ModelError::MissingTensor {
-            dir: self.dir.clone(),
-            name: name.to_string(),
-        })?;
+        let location = self
+            .index
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor { dir: self.dir.clone(), name: name.to_string() })?;
         let shard = &self.shards[location.shard];
-        let info = shard
-            .metadata
-            .info(&location.stored_name)
-            .expect("index built from this shard's metadata");
+        let info =
+            shard.metadata.info(&location.stored_name).expect("index built from this shard's metadata");
         if info.shape != expected {
             return Err(ModelError::ShapeMismatch {
                 path: shard.path.clone(),
@@ -146,32 +141,21 @@ impl Checkpoint {
                 transposed[c * rows + r] = v;
             }
         }
-        Ok(Tensor::from_data(
-            TensorData::new(transposed, [cols, rows]),
-            device,
-        ))
+        Ok(Tensor::from_data(TensorData::new(transposed, [cols, rows]), device))
     }
 }
 
 /// The distinct shard file names of a `model.safetensors.index.json`, in first-seen order.
 fn shard_files(index_path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index_path).map_err(|source| ModelError::Io {
+    let text = std::fs::read_to_string(index_path)
+        .map_err(|source| ModelError::Io { path: index_path.to_path_buf(), source })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|source| ModelError::Json { path: index_path.to_path_buf(), source })?;
+    let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Config {
         path: index_path.to_path_buf(),
-        source,
+        key: "weight_map".into(),
+        message: "missing or not an object".into(),
     })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ModelError::Json {
-            path: index_path.to_path_buf(),
-            source,
-        })?;
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| ModelError::Config {
-            path: index_path.to_path_buf(),
-            key: "weight_map".into(),
-            message: "missing or not an object".into(),
-        })?;
     let mut files: Vec<String> = Vec::new();
     for (tensor, file) in map {
         let file = file.as_str().ok_or_else(|| ModelError::Config {
@@ -188,27 +172,14 @@ fn shard_files(index_path: &Path) -> Result<Vec<String>> {
 
 impl Shard {
     fn open(path: PathBuf) -> Result<Self> {
-        let file = File::open(&path).map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let file = File::open(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
         // SAFETY: the mapping is read-only; a checkpoint modified while loaded is user error
         // that can at worst yield wrong values, as with any reader.
-        let data = unsafe { Mmap::map(&file) }.map_err(|source| ModelError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let (header_len, metadata) =
-            SafeTensors::read_metadata(&data).map_err(|e| ModelError::Safetensors {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(Self {
-            path,
-            data,
-            header_len,
-            metadata,
-        })
+        let data =
+            unsafe { Mmap::map(&file) }.map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&data)
+            .map_err(|e| ModelError::Safetensors { path: path.clone(), message: e.to_string() })?;
+        Ok(Self { path, data, header_len, metadata })
     }
 
     /// The values of one tensor converted to f32.
@@ -217,22 +188,19 @@ impl Shard {
         let end = 8 + self.header_len + info.data_offsets.1;
         let bytes = &self.data[start..end];
         let values = match info.dtype {
-            Dtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            Dtype::F32 => {
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
             Dtype::F64 => bytes
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32)
                 .collect(),
-            Dtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            Dtype::BF16 => {
+                bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+            Dtype::F16 => {
+                bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             other => {
                 return Err(ModelError::UnsupportedDtype {
                     path: self.path.clone(),

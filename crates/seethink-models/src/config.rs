@@ -102,36 +102,25 @@ impl VlmConfig {
     /// Reads and parses `path` (a `config.json`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
         Self::from_json_str(&text, path)
     }
 
     /// Parses config JSON; `path` is used in error messages only.
     pub fn from_json_str(json: &str, path: &Path) -> Result<Self> {
-        let value: Value = serde_json::from_str(json).map_err(|source| ModelError::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let value: Value = serde_json::from_str(json)
+            .map_err(|source| ModelError::Json { path: path.to_path_buf(), source })?;
         let root = Keys::root(&value, path)?;
         let model_type = root.string("model_type")?;
         let family = match model_type.as_str() {
             "qwen2_5_vl" => Family::Qwen2_5Vl,
             "qwen3_vl" => Family::Qwen3Vl,
-            _ => {
-                return Err(ModelError::UnknownModelType {
-                    path: path.to_path_buf(),
-                    found: model_type,
-                })
-            }
+            _ => return Err(ModelError::UnknownModelType { path: path.to_path_buf(), found: model_type }),
         };
         // Older Qwen2.5-VL files keep the text keys at the top level.
         let text_keys = root.child("text_config")?.unwrap_or_else(|| root.clone());
-        let vision_keys = root
-            .child("vision_config")?
-            .ok_or_else(|| root.missing("vision_config"))?;
+        let vision_keys = root.child("vision_config")?.ok_or_else(|| root.missing("vision_config"))?;
         let text = parse_text(family, &root, &text_keys)?;
         let vision = parse_vision(family, &vision_keys)?;
         let tokens = TokenIds {
@@ -139,12 +128,7 @@ impl VlmConfig {
             video_token_id: root.usize_in_either("video_token_id", &text_keys)?,
             vision_start_token_id: root.usize_in_either("vision_start_token_id", &text_keys)?,
         };
-        Ok(Self {
-            family,
-            text,
-            vision,
-            tokens,
-        })
+        Ok(Self { family, text, vision, tokens })
     }
 }
 
@@ -201,9 +185,7 @@ fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
         intermediate_size: keys.usize("intermediate_size")?,
         num_hidden_layers: keys.usize("num_hidden_layers")?,
         num_attention_heads,
-        num_key_value_heads: keys
-            .opt_usize("num_key_value_heads")?
-            .unwrap_or(num_attention_heads),
+        num_key_value_heads: keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads),
         head_dim,
         rms_norm_eps: keys.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
         rope_theta,
@@ -220,17 +202,13 @@ fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
 
 fn parse_vision(family: Family, keys: &Keys) -> Result<VisionConfig> {
     let (window_size, fullatt_block_indexes) = match family {
-        Family::Qwen2_5Vl => (
-            keys.usize("window_size")?,
-            keys.usize_list("fullatt_block_indexes")?,
-        ),
+        Family::Qwen2_5Vl => (keys.usize("window_size")?, keys.usize_list("fullatt_block_indexes")?),
         Family::Qwen3Vl => (0, Vec::new()),
     };
     let (num_position_embeddings, deepstack_visual_indexes) = match family {
-        Family::Qwen3Vl => (
-            keys.usize("num_position_embeddings")?,
-            keys.usize_list("deepstack_visual_indexes")?,
-        ),
+        Family::Qwen3Vl => {
+            (keys.usize("num_position_embeddings")?, keys.usize_list("deepstack_visual_indexes")?)
+        }
         Family::Qwen2_5Vl => (0, Vec::new()),
     };
     let depth = keys.usize("depth")?;
@@ -283,11 +261,7 @@ impl<'a> Keys<'a> {
             key: "<root>".into(),
             message: "config must be a JSON object".into(),
         })?;
-        Ok(Self {
-            file: file.to_path_buf(),
-            prefix: String::new(),
-            map,
-        })
+        Ok(Self { file: file.to_path_buf(), prefix: String::new(), map })
     }
 
     fn full_key(&self, key: &str) -> String {
@@ -295,11 +269,7 @@ impl<'a> Keys<'a> {
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config {
-            path: self.file.clone(),
-            key: self.full_key(key),
-            message: message.into(),
-        }
+        ModelError::Config { path: self.file.clone(), key: self.full_key(key), message: message.into() }
     }
 
     fn missing(&self, key: &str) -> ModelError {
@@ -317,11 +287,9 @@ impl<'a> Keys<'a> {
     fn child(&self, key: &str) -> Result<Option<Keys<'a>>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Keys {
-                file: self.file.clone(),
-                prefix: format!("{}{key}.", self.prefix),
-                map,
-            })),
+            Some(Value::Object(map)) => {
+                Ok(Some(Keys { file: self.file.clone(), prefix: format!("{}{key}.", self.prefix), map }))
+            }
             Some(_) => Err(self.invalid(key, "expected an object")),
         }
     }
@@ -350,19 +318,13 @@ impl<'a> Keys<'a> {
 
     fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         self.get(key)
-            .map(|v| {
-                v.as_f64()
-                    .ok_or_else(|| self.invalid(key, format!("expected a number, found {v}")))
-            })
+            .map(|v| v.as_f64().ok_or_else(|| self.invalid(key, format!("expected a number, found {v}"))))
             .transpose()
     }
 
     fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
         self.get(key)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| self.invalid(key, format!("expected true/false, found {v}")))
-            })
+            .map(|v| v.as_bool().ok_or_else(|| self.invalid(key, format!("expected true/false, found {v}"))))
             .transpose()
     }
 
@@ -375,9 +337,7 @@ impl<'a> Keys<'a> {
 
     fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
         let v = self.get(key).ok_or_else(|| self.missing(key))?;
-        let list = v
-            .as_array()
-            .ok_or_else(|| self.invalid(key, format!("expected a list, found {v}")))?;
+        let list = v.as_array().ok_or_else(|| self.invalid(key, format!("expected a list, found {v}")))?;
         list.iter()
             .map(|x| {
                 x.as_u64()

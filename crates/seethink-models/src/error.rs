@@ -6,21 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("malformed JSON in {path}: {source}")]
-    Json {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Json { path: PathBuf, source: serde_json::Error },
     #[error("{path}: key `{key}`: {message}")]
-    Config {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Config { path: PathBuf, key: String, message: String },
     #[error("{path}: unknown model_type `{found}` (supported: qwen2_5_vl, qwen3_vl)")]
     UnknownModelType { path: PathBuf, found: String },
     #[error("invalid safetensors file {path}: {message}")]
@@ -28,18 +18,11 @@ pub enum ModelError {
     #[error("checkpoint {dir}: missing tensor `{name}`")]
     MissingTensor { dir: PathBuf, name: String },
     #[error("{path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    ShapeMismatch {
-        path: PathBuf,
-        name: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-    #[error("{path}: tensor `{name}` has dtype {dtype}, which cannot be read as floats (F32, F16, BF16, F64)")]
-    UnsupportedDtype {
-        path: PathBuf,
-        name: String,
-        dtype: String,
-    },
+    ShapeMismatch { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error(
+        "{path}: tensor `{name}` has dtype {dtype}, which cannot be read as floats (F32, F16, BF16, F64)"
+    )]
+    UnsupportedDtype { path: PathBuf, name: String, dtype: String },
     #[error("invalid model input: {0}")]
     Input(String),
 }

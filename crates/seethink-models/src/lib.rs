@@ -17,6 +17,7 @@ pub mod error;
 pub mod model;
 pub mod nn;
 pub mod positions;
+pub mod processing;
 pub mod text;
 pub mod vision;
 

@@ -17,12 +17,7 @@ impl TokenBatch {
     /// A batch of one unpadded sequence.
     pub fn single(ids: Vec<u32>) -> Self {
         let seq = ids.len();
-        Self {
-            mask: vec![true; seq],
-            ids,
-            batch: 1,
-            seq,
-        }
+        Self { mask: vec![true; seq], ids, batch: 1, seq }
     }
 
     /// Rows of different lengths, left-padded with `pad_id` to the longest.
@@ -35,12 +30,7 @@ impl TokenBatch {
             ids.extend(std::iter::repeat_n(pad_id, pad).chain(row.iter().copied()));
             mask.extend(std::iter::repeat_n(false, pad).chain(std::iter::repeat_n(true, row.len())));
         }
-        Self {
-            ids,
-            mask,
-            batch: rows.len(),
-            seq,
-        }
+        Self { ids, mask, batch: rows.len(), seq }
     }
 
     /// A padded batch given as flat `ids` and `mask` of `batch × seq` entries each.
@@ -114,10 +104,7 @@ pub fn mrope_positions(
             })?;
             let (gh, gw) = (h / merge, w / merge);
             let count = t * gh * gw;
-            let run = valid[k..]
-                .iter()
-                .take_while(|&&s| tokens.ids[b * seq + s] == image_id)
-                .count();
+            let run = valid[k..].iter().take_while(|&&s| tokens.ids[b * seq + s] == image_id).count();
             if run < count {
                 return Err(ModelError::Input(format!(
                     "row {b}: image {next_grid} with grid {:?} needs {count} image tokens, found {run}",
@@ -153,11 +140,7 @@ mod tests {
     use super::*;
 
     fn ids() -> TokenIds {
-        TokenIds {
-            image_token_id: 9,
-            video_token_id: 8,
-            vision_start_token_id: 7,
-        }
+        TokenIds { image_token_id: 9, video_token_id: 8, vision_start_token_id: 7 }
     }
 
     #[test]

@@ -24,17 +24,12 @@ pub struct KvCache<B: Backend> {
 impl<B: Backend> KvCache<B> {
     /// An empty cache for a decoder with `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
-        Self {
-            layers: vec![None; num_layers],
-        }
+        Self { layers: vec![None; num_layers] }
     }
 
     /// Number of cached positions.
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dims()[2])
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
     }
 
     /// Whether nothing is cached yet.
@@ -111,11 +106,8 @@ impl<B: Backend> TextAttention<B> {
         };
         let q = heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
         let k = heads(self.k_proj.forward(x.clone()), self.num_kv_heads, &self.k_norm);
-        let v = self
-            .v_proj
-            .forward(x)
-            .reshape([batch, seq, self.num_kv_heads, self.head_dim])
-            .swap_dims(1, 2);
+        let v =
+            self.v_proj.forward(x).reshape([batch, seq, self.num_kv_heads, self.head_dim]).swap_dims(1, 2);
         let (k, v) = match cache {
             Some((cache, layer)) => cache.extend(layer, k, v),
             None => (k, v),
@@ -151,7 +143,8 @@ impl<B: Backend> TextModel<B> {
     pub fn load(ckpt: &Checkpoint, c: &TextConfig, device: &B::Device) -> Result<Self> {
         let p = "model.language_model";
         let eps = c.rms_norm_eps;
-        let embed = ckpt.tensor(&format!("{p}.embed_tokens.weight"), [c.vocab_size, c.hidden_size], device)?;
+        let embed =
+            ckpt.tensor(&format!("{p}.embed_tokens.weight"), [c.vocab_size, c.hidden_size], device)?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
                 let l = format!("{p}.layers.{i}");
@@ -166,7 +159,13 @@ impl<B: Backend> TextModel<B> {
                         c.hidden_act,
                         device,
                     )?,
-                    input_layernorm: RmsNorm::load(ckpt, &format!("{l}.input_layernorm"), c.hidden_size, eps, device)?,
+                    input_layernorm: RmsNorm::load(
+                        ckpt,
+                        &format!("{l}.input_layernorm"),
+                        c.hidden_size,
+                        eps,
+                        device,
+                    )?,
                     post_attention_layernorm: RmsNorm::load(
                         ckpt,
                         &format!("{l}.post_attention_layernorm"),
@@ -183,9 +182,7 @@ impl<B: Backend> TextModel<B> {
             Some(load_linear(ckpt, "lm_head", c.hidden_size, c.vocab_size, false, device)?)
         };
         Ok(Self {
-            embed_tokens: Embedding {
-                weight: Param::from_tensor(embed),
-            },
+            embed_tokens: Embedding { weight: Param::from_tensor(embed) },
             layers,
             norm: RmsNorm::load(ckpt, &format!("{p}.norm"), c.hidden_size, eps, device)?,
             lm_head,
@@ -206,7 +203,8 @@ impl<B: Backend> TextModel<B> {
         let mut x = embeds;
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, i));
-            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), rope, blocked, layer_cache);
+            let attn =
+                layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), rope, blocked, layer_cache);
             let h = x + attn;
             x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
             if let Some(extra) = deepstack.get(i) {
@@ -229,10 +227,7 @@ impl<B: Backend> TextModel<B> {
                 let [batch, seq, dim] = hidden.dims();
                 let weight = self.embed_tokens.weight.val();
                 let vocab = weight.dims()[0];
-                hidden
-                    .reshape([batch * seq, dim])
-                    .matmul(weight.transpose())
-                    .reshape([batch, seq, vocab])
+                hidden.reshape([batch * seq, dim]).matmul(weight.transpose()).reshape([batch, seq, vocab])
             }
         }
     }

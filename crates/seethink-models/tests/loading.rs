@@ -158,10 +158,8 @@ fn truncated_safetensors_is_reported() {
 fn missing_tensor_is_named() {
     let dir = copy_checkpoint("qwen2_5_vl");
     let path = dir.path().join("model.safetensors");
-    let tensors: Vec<_> = read_tensors(&path)
-        .into_iter()
-        .filter(|t| t.0 != "visual.blocks.1.attn.qkv.bias")
-        .collect();
+    let tensors: Vec<_> =
+        read_tensors(&path).into_iter().filter(|t| t.0 != "visual.blocks.1.attn.qkv.bias").collect();
     write_tensors(&path, &tensors);
     let msg = error_of(load(dir.path()));
     assert!(msg.contains("missing tensor `model.visual.blocks.1.attn.qkv.bias`"), "{msg}");
@@ -184,7 +182,8 @@ fn wrong_shape_names_expected_and_found() {
     write_tensors(&path, &tensors);
     let msg = error_of(load(dir.path()));
     assert!(
-        msg.contains("model.layers.0.self_attn.k_proj.weight") && msg.contains("shape [64, 32], expected [32, 64]"),
+        msg.contains("model.layers.0.self_attn.k_proj.weight")
+            && msg.contains("shape [64, 32], expected [32, 64]"),
         "{msg}"
     );
 }

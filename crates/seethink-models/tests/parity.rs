@@ -98,8 +98,10 @@ fn assert_positions(family: &str, case: &str) {
     };
     let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
     let (grid, _) = reference.i64(&format!("{case}.image_grid_thw"));
-    let grids: Vec<[usize; 3]> = grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect();
-    let config = seethink_models::VlmConfig::from_file(fixture_dir(family).join("checkpoint/config.json")).unwrap();
+    let grids: Vec<[usize; 3]> =
+        grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect();
+    let config =
+        seethink_models::VlmConfig::from_file(fixture_dir(family).join("checkpoint/config.json")).unwrap();
     let time_step = if family == "qwen3_vl" { 1 } else { 0 };
     let p = seethink_models::mrope_positions(&tokens, &grids, 2, time_step, &config.tokens).unwrap();
     assert_eq!(p.positions, reference.i64(&format!("{case}.position_ids")).0, "{family}/{case}");

@@ -33,9 +33,12 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
         return x;
     }
     let [batch, heads, seq, dim] = x.dims();
-    x.unsqueeze_dim::<5>(2)
-        .expand([batch, heads, groups, seq, dim])
-        .reshape([batch, heads * groups, seq, dim])
+    x.unsqueeze_dim::<5>(2).expand([batch, heads, groups, seq, dim]).reshape([
+        batch,
+        heads * groups,
+        seq,
+        dim,
+    ])
 }
 
 /// Causal mask with key padding, `[B, 1, Sq, Sk]`: query i (absolute position `past + i`) is
@@ -64,9 +67,6 @@ pub fn causal_blocked<B: Backend>(
 /// Block-diagonal mask `[1, 1, N, N]`: token i may attend token j iff `segment[i] == segment[j]`.
 pub fn block_diagonal_blocked<B: Backend>(segment: &[usize], device: &B::Device) -> Tensor<B, 4, Bool> {
     let n = segment.len();
-    let blocked: Vec<bool> = segment
-        .iter()
-        .flat_map(|si| segment.iter().map(move |sj| si != sj))
-        .collect();
+    let blocked: Vec<bool> = segment.iter().flat_map(|si| segment.iter().map(move |sj| si != sj)).collect();
     Tensor::from_data(TensorData::new(blocked, [1, 1, n, n]), device)
 }

@@ -23,8 +23,5 @@ pub fn load_linear<B: Backend>(
     } else {
         None
     };
-    Ok(Linear {
-        weight: Param::from_tensor(weight),
-        bias,
-    })
+    Ok(Linear { weight: Param::from_tensor(weight), bias })
 }

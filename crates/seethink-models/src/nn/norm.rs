@@ -18,10 +18,7 @@ impl<B: Backend> RmsNorm<B> {
     /// Loads `{prefix}.weight` of size `dim`.
     pub fn load(ckpt: &Checkpoint, prefix: &str, dim: usize, eps: f64, device: &B::Device) -> Result<Self> {
         let weight = ckpt.tensor(&format!("{prefix}.weight"), [dim], device)?;
-        Ok(Self {
-            weight: Param::from_tensor(weight),
-            eps,
-        })
+        Ok(Self { weight: Param::from_tensor(weight), eps })
     }
 
     /// `y = w ⊙ x / sqrt(mean(x², last dim) + eps)`

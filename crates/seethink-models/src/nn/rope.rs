@@ -16,9 +16,7 @@ pub struct Rope<B: Backend> {
 
 /// Inverse frequencies `inv_freq[j] = 1 / theta^(2j/dim)`, j < dim/2.
 pub fn inv_freq(dim: usize, theta: f64) -> Vec<f32> {
-    (0..dim / 2)
-        .map(|j| (1.0 / theta.powf((2 * j) as f64 / dim as f64)) as f32)
-        .collect()
+    (0..dim / 2).map(|j| (1.0 / theta.powf((2 * j) as f64 / dim as f64)) as f32).collect()
 }
 
 /// Which position axis (0 = t, 1 = h, 2 = w) drives each of the `slots` frequency slots.
@@ -94,11 +92,7 @@ pub fn text_rope<B: Backend>(
 
 /// Vision 2D RoPE for patches at `(row, col)`: with `inv_freq` over `head_dim/2`,
 /// `angles = [row·inv_freq, col·inv_freq]` (head_dim/2 values) and tables `[1, N, head_dim]`.
-pub fn vision_rope<B: Backend>(
-    rows_cols: &[(usize, usize)],
-    head_dim: usize,
-    device: &B::Device,
-) -> Rope<B> {
+pub fn vision_rope<B: Backend>(rows_cols: &[(usize, usize)], head_dim: usize, device: &B::Device) -> Rope<B> {
     let inv = inv_freq(head_dim / 2, 10_000.0);
     let mut angles = Vec::with_capacity(rows_cols.len() * 2 * inv.len());
     for &(row, col) in rows_cols {

@@ -57,11 +57,7 @@ impl<B: Backend> VisionAttention<B> {
         let [n, dim] = x.dims();
         let head_dim = dim / self.num_heads;
         // [N, 3·C] → [3, heads, N, head_dim]
-        let qkv = self
-            .qkv
-            .forward(x)
-            .reshape([n, 3, self.num_heads, head_dim])
-            .permute([1, 2, 0, 3]);
+        let qkv = self.qkv.forward(x).reshape([n, 3, self.num_heads, head_dim]).permute([1, 2, 0, 3]);
         let part = |i: usize| qkv.clone().narrow(0, i, 1);
         let q = apply_rotary(part(0), rope);
         let k = apply_rotary(part(1), rope);

@@ -104,11 +104,7 @@ pub fn bilinear_taps(grids: &[GridThw], merge: usize, side: usize) -> (Vec<[usiz
     let coords = |n: usize| -> Vec<(usize, usize, f32)> {
         (0..n)
             .map(|i| {
-                let y = if n == 1 {
-                    0.0
-                } else {
-                    linspace_value(0.0, (side - 1) as f32, n, i)
-                };
+                let y = if n == 1 { 0.0 } else { linspace_value(0.0, (side - 1) as f32, n, i) };
                 let y0 = y as usize;
                 (y0, (y0 + 1).min(side - 1), y - y0 as f32)
             })
@@ -149,10 +145,7 @@ mod tests {
     #[test]
     fn patch_order_is_merge_block_major() {
         let rc = patch_rows_cols(&[[1, 2, 4]], 2);
-        assert_eq!(
-            rc,
-            vec![(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (0, 3), (1, 2), (1, 3)]
-        );
+        assert_eq!(rc, vec![(0, 0), (0, 1), (1, 0), (1, 1), (0, 2), (0, 3), (1, 2), (1, 3)]);
     }
 
     #[test]

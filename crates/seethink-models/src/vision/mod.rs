@@ -65,9 +65,7 @@ impl<B: Backend> QwenVision<B> {
                     [c.num_position_embeddings, c.hidden_size],
                     device,
                 )?;
-                Some(Embedding {
-                    weight: Param::from_tensor(table),
-                })
+                Some(Embedding { weight: Param::from_tensor(table) })
             }
             Family::Qwen2_5Vl => None,
         };
@@ -76,13 +74,12 @@ impl<B: Backend> QwenVision<B> {
             .collect::<Result<Vec<_>>>()?;
         let merger = PatchMerger::load(ckpt, &format!("{p}.merger"), family, false, c, device)?;
         let deepstack_mergers = (0..c.deepstack_visual_indexes.len())
-            .map(|i| PatchMerger::load(ckpt, &format!("{p}.deepstack_merger_list.{i}"), family, true, c, device))
+            .map(|i| {
+                PatchMerger::load(ckpt, &format!("{p}.deepstack_merger_list.{i}"), family, true, c, device)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            patch_embed: Linear {
-                weight: Param::from_tensor(weight),
-                bias,
-            },
+            patch_embed: Linear { weight: Param::from_tensor(weight), bias },
             pos_embed,
             blocks,
             merger,

@@ -1,0 +1,1 @@
+//! Task records, loaders and the procedural capability benchmark.

@@ -1,0 +1,85 @@
+//! The compiled-in burn backends, selectable by name at run time.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A backend this binary was compiled with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// CPU, `ndarray` feature (default).
+    #[cfg(feature = "ndarray")]
+    Ndarray,
+    /// GPU through wgpu (Vulkan/Metal/DX12), `wgpu` feature.
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// NVIDIA GPU through CUDA, `cuda` feature.
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+/// Names of the compiled-in backends.
+pub const AVAILABLE: &[&str] = &[
+    #[cfg(feature = "ndarray")]
+    "ndarray",
+    #[cfg(feature = "wgpu")]
+    "wgpu",
+    #[cfg(feature = "cuda")]
+    "cuda",
+];
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            #[cfg(feature = "ndarray")]
+            "ndarray" => Ok(Self::Ndarray),
+            #[cfg(feature = "wgpu")]
+            "wgpu" => Ok(Self::Wgpu),
+            #[cfg(feature = "cuda")]
+            "cuda" => Ok(Self::Cuda),
+            other => Err(format!(
+                "backend `{other}` is not compiled in (available: {}; enable the cargo feature of the same name)",
+                AVAILABLE.join(", ")
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match *self {
+            #[cfg(feature = "ndarray")]
+            Self::Ndarray => "ndarray",
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => "wgpu",
+            #[cfg(feature = "cuda")]
+            Self::Cuda => "cuda",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Runs `$body` with the type alias `$b` bound to the backend of `$kind`.
+#[macro_export]
+macro_rules! with_backend {
+    ($kind:expr, $b:ident => $body:expr) => {
+        match $kind {
+            #[cfg(feature = "ndarray")]
+            $crate::backend::BackendKind::Ndarray => {
+                type $b = burn::backend::NdArray<f32>;
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            $crate::backend::BackendKind::Wgpu => {
+                type $b = burn::backend::Wgpu;
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::BackendKind::Cuda => {
+                type $b = burn::backend::Cuda;
+                $body
+            }
+        }
+    };
+}
