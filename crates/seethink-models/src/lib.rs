@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod model;
 pub mod nn;
 pub mod positions;
@@ -24,6 +25,6 @@ pub mod vision;
 pub use checkpoint::Checkpoint;
 pub use config::{Family, VlmConfig};
 pub use error::{ModelError, Result};
-pub use model::{ImageInput, QwenVl, Vlm};
+pub use model::{DecodeState, ImageInput, QwenVl, Vlm};
 pub use positions::{mrope_positions, MropePositions, TokenBatch};
 pub use text::KvCache;

@@ -10,7 +10,7 @@ use crate::config::{Family, VlmConfig};
 use crate::error::{ModelError, Result};
 use crate::nn::{causal_blocked, text_rope};
 use crate::positions::{mrope_positions, TokenBatch};
-use crate::text::TextModel;
+use crate::text::{KvCache, TextModel};
 use crate::vision::{GridThw, QwenVision};
 
 /// Images of a batch: flattened patches `[patches, patch_dim]` and each image's `(t, h, w)`.
@@ -22,12 +22,66 @@ pub struct ImageInput<B: Backend> {
 
 /// What trainers and generators need from a vision-language model, whatever its family.
 pub trait Vlm<B: Backend>: Module<B> {
-    /// Vocabulary logits `[batch, seq, vocab]` of a (left-padded) token batch whose image
-    /// placeholder tokens are filled with the encoded `images`.
-    fn forward(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>>;
+    /// Vocabulary logits `[batch, new tokens, vocab]` of `tokens` given everything `state`
+    /// has seen. On an empty state this is the prefill of a (left-padded) prompt batch whose
+    /// image placeholder tokens are filled with the encoded `images`; afterwards each call
+    /// appends tokens (e.g. one sampled token per row) to the cached sequences.
+    fn forward_cached(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>>;
+
+    /// An empty decoding state for this model.
+    fn new_state(&self) -> DecodeState<B>;
+
+    /// Vocabulary logits `[batch, seq, vocab]` of a whole (left-padded) batch, no cache kept.
+    fn forward(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>> {
+        self.forward_cached(tokens, images, &mut self.new_state())
+    }
 
     /// Size of the output vocabulary.
     fn vocab_size(&self) -> usize;
+}
+
+/// What incremental decoding remembers: keys/values, which cached positions are real tokens
+/// (not padding), and per row the rope delta that continues M-RoPE positions after the prompt.
+#[derive(Clone, Debug)]
+pub struct DecodeState<B: Backend> {
+    pub kv: KvCache<B>,
+    /// `[batch][cached positions]`, true for real tokens.
+    pub key_valid: Vec<Vec<bool>>,
+    /// Per row: position of cached index i is `i + delta` after the prompt.
+    pub rope_deltas: Vec<i64>,
+}
+
+impl<B: Backend> DecodeState<B> {
+    /// An empty state for a decoder of `num_layers` layers.
+    pub fn new(num_layers: usize) -> Self {
+        Self { kv: KvCache::new(num_layers), key_valid: Vec::new(), rope_deltas: Vec::new() }
+    }
+
+    /// Number of cached positions (prompt padding included).
+    pub fn len(&self) -> usize {
+        self.key_valid.first().map_or(0, Vec::len)
+    }
+
+    /// Whether nothing has been fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each row repeated `n` times in place (row b becomes rows b·n … b·n+n−1): one prefilled
+    /// prompt shared by the n samples of its group.
+    pub fn repeat_interleave(&self, n: usize) -> Self {
+        let repeat = |v: &[Vec<bool>]| v.iter().flat_map(|r| std::iter::repeat_n(r.clone(), n)).collect();
+        Self {
+            kv: self.kv.repeat_interleave(n),
+            key_valid: repeat(&self.key_valid),
+            rope_deltas: self.rope_deltas.iter().flat_map(|&d| std::iter::repeat_n(d, n)).collect(),
+        }
+    }
 }
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
@@ -99,8 +153,50 @@ impl<B: Backend> QwenVl<B> {
     }
 }
 
+impl<B: Backend> QwenVl<B> {
+    /// Prefill: M-RoPE positions from the prompt's images, remembered rope deltas.
+    fn prompt_positions(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Vec<i64>> {
+        let c = &self.config;
+        let grids = images.map_or(&[][..], |i| &i.grid_thw[..]);
+        // transformers spaces image frames by 0 in Qwen2.5-VL (images have no timestamps), 1 in Qwen3-VL.
+        let time_step = match c.family {
+            Family::Qwen2_5Vl => 0,
+            Family::Qwen3Vl => 1,
+        };
+        let p = mrope_positions(tokens, grids, c.vision.spatial_merge_size, time_step, &c.tokens)?;
+        state.rope_deltas = p.deltas;
+        Ok(p.positions)
+    }
+
+    /// Decoding: every axis of new token i of row b is at `cached + i + delta[b]`.
+    fn continued_positions(&self, tokens: &TokenBatch, state: &DecodeState<B>) -> Result<Vec<i64>> {
+        if tokens.batch != state.rope_deltas.len() {
+            return Err(ModelError::Input(format!(
+                "decoding {} rows but the state holds {}",
+                tokens.batch,
+                state.rope_deltas.len()
+            )));
+        }
+        let past = state.len() as i64;
+        let plane: Vec<i64> = (0..tokens.batch)
+            .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + state.rope_deltas[b]))
+            .collect();
+        Ok(plane.repeat(3))
+    }
+}
+
 impl<B: Backend> Vlm<B> for QwenVl<B> {
-    fn forward(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>> {
+    fn forward_cached(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>> {
         let c = &self.config;
         if let Some(bad) = tokens.ids.iter().find(|&&id| id as usize >= c.text.vocab_size) {
             return Err(ModelError::Input(format!(
@@ -109,16 +205,14 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
             )));
         }
         let device = self.language_model.embed_tokens.weight.device();
-        let grids = images.map_or(&[][..], |i| &i.grid_thw[..]);
-        // transformers spaces image frames by 0 in Qwen2.5-VL (images have no timestamps), 1 in Qwen3-VL.
-        let time_step = match c.family {
-            Family::Qwen2_5Vl => 0,
-            Family::Qwen3Vl => 1,
+        let positions = if state.is_empty() {
+            self.prompt_positions(tokens, images, state)?
+        } else {
+            self.continued_positions(tokens, state)?
         };
-        let positions = mrope_positions(tokens, grids, c.vision.spatial_merge_size, time_step, &c.tokens)?;
         let (embeds, deepstack) = self.embed(tokens, images, &device)?;
         let rope = text_rope(
-            &positions.positions,
+            &positions,
             tokens.batch,
             tokens.seq,
             c.text.head_dim,
@@ -126,9 +220,18 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
             &c.text.rope,
             &device,
         );
-        let blocked = causal_blocked::<B>(&tokens.mask, tokens.batch, tokens.seq, &device);
-        let hidden = self.language_model.forward(embeds, &rope, &blocked, None, &deepstack);
+        state.key_valid.resize(tokens.batch, Vec::new());
+        for (b, row) in state.key_valid.iter_mut().enumerate() {
+            row.extend_from_slice(&tokens.mask[b * tokens.seq..(b + 1) * tokens.seq]);
+        }
+        let key_valid: Vec<bool> = state.key_valid.concat();
+        let blocked = causal_blocked::<B>(&key_valid, tokens.batch, tokens.seq, &device);
+        let hidden = self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &deepstack);
         Ok(self.language_model.logits(hidden))
+    }
+
+    fn new_state(&self) -> DecodeState<B> {
+        DecodeState::new(self.config.text.num_hidden_layers)
     }
 
     fn vocab_size(&self) -> usize {

@@ -27,14 +27,13 @@ impl<B: Backend> KvCache<B> {
         Self { layers: vec![None; num_layers] }
     }
 
-    /// Number of cached positions.
-    pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
-    }
-
-    /// Whether nothing is cached yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Each batch row repeated `n` times in place (`[B, …] → [B·n, …]`).
+    pub fn repeat_interleave(&self, n: usize) -> Self {
+        let repeat = |t: &Tensor<B, 4>| {
+            let [b, h, s, d] = t.dims();
+            t.clone().unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
+        };
+        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (repeat(k), repeat(v)))).collect() }
     }
 
     /// Appends this step's keys/values to layer `layer` and returns the full sequences.

@@ -1,0 +1,244 @@
+//! Batched sampling with a KV cache: left-padded prompts are prefilled once, each prompt's
+//! cache is shared by the `n` samples of its group, then one token per row per step.
+
+use burn::tensor::{backend::Backend, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{ModelError, Result};
+use crate::model::{ImageInput, Vlm};
+use crate::positions::TokenBatch;
+
+/// How each next token is chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingConfig {
+    pub max_new_tokens: usize,
+    /// 0 means greedy decoding.
+    pub temperature: f32,
+    /// Nucleus mass in (0, 1]; 1 disables it.
+    pub top_p: f32,
+    /// Keep only the k most likely tokens; 0 disables it.
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self { max_new_tokens: 256, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 }
+    }
+}
+
+/// One prompt: token ids (image placeholders already expanded) and its images, if any.
+#[derive(Clone, Debug)]
+pub struct Prompt<B: Backend> {
+    pub ids: Vec<u32>,
+    pub images: Option<ImageInput<B>>,
+}
+
+/// One sampled response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// Index of the prompt this sample answers.
+    pub prompt: usize,
+    /// New tokens only, the stop token included when one was produced.
+    pub ids: Vec<u32>,
+    /// `log p(token)` of each new token under the model's unmodified distribution
+    /// (temperature 1, no top-k/top-p truncation).
+    pub logprobs: Vec<f32>,
+    /// Whether generation ended on a stop token (rather than `max_new_tokens`).
+    pub stopped: bool,
+}
+
+/// Samples `n` completions for every prompt. Completions are returned grouped by prompt
+/// (`n` consecutive entries per prompt). Rows are sampled in order from one RNG seeded with
+/// `sampling.seed`, so results are reproducible.
+pub fn generate<B: Backend, M: Vlm<B>>(
+    model: &M,
+    prompts: &[Prompt<B>],
+    n: usize,
+    sampling: &SamplingConfig,
+    stop_ids: &[u32],
+    pad_id: u32,
+) -> Result<Vec<Completion>> {
+    if prompts.is_empty() || n == 0 {
+        return Ok(Vec::new());
+    }
+    validate(sampling)?;
+    let rows: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
+    if let Some(empty) = rows.iter().position(Vec::is_empty) {
+        return Err(ModelError::Input(format!("prompt {empty} has no tokens")));
+    }
+    let tokens = TokenBatch::left_padded(&rows, pad_id);
+    let images = concat_images(prompts)?;
+    let mut state = model.new_state();
+    let prefill = model.forward_cached(&tokens, images.as_ref(), &mut state)?;
+    let [batch, seq, vocab] = prefill.dims();
+    let last = prefill.narrow(1, seq - 1, 1).reshape([batch, vocab]);
+    let mut logits = repeat_rows(last, n);
+    if n > 1 {
+        state = state.repeat_interleave(n);
+    }
+    let total = batch * n;
+    let mut out: Vec<Completion> = (0..total)
+        .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })
+        .collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
+    for step in 0..sampling.max_new_tokens {
+        let host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        let mut next = vec![pad_id; total];
+        let mut active = vec![false; total];
+        for (r, row_logits) in host.chunks_exact(vocab).enumerate() {
+            let done = &mut out[r];
+            if done.stopped {
+                continue;
+            }
+            let token = sample_token(row_logits, sampling, &mut rng);
+            done.ids.push(token);
+            done.logprobs.push(log_softmax_at(row_logits, token as usize));
+            done.stopped = stop_ids.contains(&token);
+            next[r] = token;
+            active[r] = !done.stopped;
+        }
+        if step + 1 == sampling.max_new_tokens || !active.contains(&true) {
+            break;
+        }
+        let step_tokens = TokenBatch::new(next, active, total, 1)?;
+        logits = model.forward_cached(&step_tokens, None, &mut state)?.reshape([total, vocab]);
+    }
+    Ok(out)
+}
+
+fn validate(s: &SamplingConfig) -> Result<()> {
+    let bad = |what: String| Err(ModelError::Input(format!("sampling: {what}")));
+    if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
+        return bad(format!("temperature must be ≥ 0, got {}", s.temperature));
+    }
+    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+        return bad(format!("top_p must be in (0, 1], got {}", s.top_p));
+    }
+    Ok(())
+}
+
+/// All prompts' images in prompt order: patches concatenated, grids listed in the same order.
+fn concat_images<B: Backend>(prompts: &[Prompt<B>]) -> Result<Option<ImageInput<B>>> {
+    let with_images: Vec<&ImageInput<B>> = prompts.iter().filter_map(|p| p.images.as_ref()).collect();
+    if with_images.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ImageInput {
+        pixel_values: Tensor::cat(with_images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
+        grid_thw: with_images.iter().flat_map(|i| i.grid_thw.iter().copied()).collect(),
+    }))
+}
+
+/// `[B, V] → [B·n, V]`, each row repeated `n` times in place.
+fn repeat_rows<B: Backend>(x: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
+    let [b, v] = x.dims();
+    x.unsqueeze_dim::<3>(1).expand([b, n, v]).reshape([b * n, v])
+}
+
+/// `log softmax(logits)[token] = logits[token] − max − ln Σ exp(logits − max)`.
+pub fn log_softmax_at(logits: &[f32], token: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    logits[token] - max - sum.ln() as f32
+}
+
+/// Chooses the next token from one row of logits.
+///
+/// Temperature 0: argmax, the lowest id winning ties. Otherwise, as in transformers' logits
+/// processors: scale by 1/T, keep the `top_k` largest (if set), then the smallest
+/// most-likely-first prefix whose probability mass reaches `top_p`, and sample from the
+/// renormalised remainder.
+pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u32 {
+    if s.temperature == 0.0 {
+        let mut best = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > logits[best] {
+                best = i;
+            }
+        }
+        return best as u32;
+    }
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    if s.top_k > 0 {
+        order.truncate(s.top_k);
+    }
+    let max = logits[order[0]];
+    let weights: Vec<f64> = order.iter().map(|&i| (((logits[i] - max) / s.temperature) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut kept = weights.len();
+    if s.top_p < 1.0 {
+        let mut mass = 0.0;
+        for (k, w) in weights.iter().enumerate() {
+            mass += w / total;
+            if mass >= s.top_p as f64 {
+                kept = k + 1;
+                break;
+            }
+        }
+    }
+    let kept_total: f64 = weights[..kept].iter().sum();
+    let mut u = rng.random::<f64>() * kept_total;
+    for (k, w) in weights[..kept].iter().enumerate() {
+        if u < *w {
+            return order[k] as u32;
+        }
+        u -= w;
+    }
+    order[kept - 1] as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(temperature: f32, top_p: f32, top_k: usize) -> SamplingConfig {
+        SamplingConfig { temperature, top_p, top_k, ..Default::default() }
+    }
+
+    #[test]
+    fn greedy_takes_lowest_id_on_ties() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        assert_eq!(sample_token(&[0.5, 2.0, 2.0, -1.0], &cfg(0.0, 1.0, 0), &mut rng), 1);
+    }
+
+    #[test]
+    fn top_k_one_and_tiny_top_p_are_greedy() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let logits = [0.1, 0.3, 3.0, 0.2];
+        for _ in 0..50 {
+            assert_eq!(sample_token(&logits, &cfg(1.0, 1.0, 1), &mut rng), 2);
+            assert_eq!(sample_token(&logits, &cfg(1.0, 0.01, 0), &mut rng), 2);
+        }
+    }
+
+    #[test]
+    fn sampling_follows_softmax() {
+        // logits ln(1), ln(3): probabilities 0.25 / 0.75
+        let logits = [0.0, 3f32.ln()];
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let draws = 20_000;
+        let ones = (0..draws).filter(|_| sample_token(&logits, &cfg(1.0, 1.0, 0), &mut rng) == 1).count();
+        let share = ones as f64 / draws as f64;
+        assert!((share - 0.75).abs() < 0.015, "{share}");
+    }
+
+    #[test]
+    fn top_p_drops_the_tail() {
+        // probabilities 0.5, 0.3, 0.2: top_p 0.8 keeps {0, 1}
+        let logits = [0.5f32.ln(), 0.3f32.ln(), 0.2f32.ln()];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..2000 {
+            assert_ne!(sample_token(&logits, &cfg(1.0, 0.8, 0), &mut rng), 2);
+        }
+    }
+
+    #[test]
+    fn log_softmax_matches_formula() {
+        let l = [1.0f32, 2.0, 3.0];
+        let z: f32 = l.iter().map(|x| x.exp()).sum();
+        assert!((log_softmax_at(&l, 1) - (2f32.exp() / z).ln()).abs() < 1e-6);
+    }
+}
