@@ -23,6 +23,12 @@ pub enum ModelError {
         "{path}: tensor `{name}` has dtype {dtype}, which cannot be read as floats (F32, F16, BF16, F64)"
     )]
     UnsupportedDtype { path: PathBuf, name: String, dtype: String },
+    #[error("cannot decode image {source_name}: {message}")]
+    Image { source_name: String, message: String },
+    #[error("{path}: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    #[error("chat template from {path}: {message}")]
+    Template { path: PathBuf, message: String },
     #[error("invalid model input: {0}")]
     Input(String),
 }

@@ -21,8 +21,11 @@ pub struct Reference {
 
 impl Reference {
     pub fn open(family: &str) -> Self {
-        let path = fixture_dir(family).join("reference.safetensors");
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Self::open_file(&fixture_dir(family).join("reference.safetensors"))
+    }
+
+    pub fn open_file(path: &std::path::Path) -> Self {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Self { bytes }
     }
 
