@@ -1,0 +1,24 @@
+//! The procedural capability benchmark: scenes of coloured shapes and the three task families
+//! built on them (perception, text reasoning, visual reasoning), deterministic from a seed.
+//!
+//! Every image task stores its scene ground truth in `meta.scene`, and every task stores what is
+//! needed to re-derive its answer ([`oracle::answer_from_ground_truth`]).
+
+pub mod benchmark;
+pub mod expr;
+pub mod oracle;
+pub mod perception;
+pub mod query;
+pub mod render;
+pub mod scene;
+pub mod text_reasoning;
+pub mod visual_reasoning;
+
+pub use benchmark::{
+    generate, write_benchmark, write_tasks, FamilySpec, LevelCount, Summary, SynthConfig, SynthTask,
+};
+
+/// Last line of free-answer prompts.
+pub const ANSWER_SUFFIX: &str = "Think step by step, then put the final answer in \\boxed{}.";
+/// Last line of multiple-choice prompts.
+pub const MCQ_SUFFIX: &str = "Think step by step, then put the letter of your answer in \\boxed{}.";

@@ -1,0 +1,253 @@
+//! Perception tasks: four-option multiple-choice questions about a scene, answered with a letter.
+//!
+//! Generation draws the question type first, uniformly among those the level allows, then
+//! draws scenes of the level until one supports it (falling back to a count question after
+//! [`MAX_SCENE_DRAWS`] scenes), so every type is equally common. Level sets the scene (see
+//! [`Scene::generate`]), the types, which counts may be asked and how close the wrong count
+//! options are:
+//!
+//! | level | question types | count forms | count option spacing |
+//! |-------|----------------|-------------|----------------------|
+//! | 1 | count, color-of, relation | shape; colour | 3 |
+//! | 2 | count, color-of, relation, largest | shape; colour; shape + colour | 2 |
+//! | 3 | count, color-of, relation, largest | all shapes; shape; colour; shape + colour | 1 |
+
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
+use super::render::png_image;
+use super::scene::{Color, Scene, Shape, Size};
+use super::{SynthTask, MCQ_SUFFIX};
+use crate::error::Result;
+use crate::task::{Capability, Task, IMAGE_MARKER};
+
+/// Option labels, in order.
+pub const OPTION_LETTERS: [&str; 4] = ["A", "B", "C", "D"];
+
+/// Probability that a count query targets attributes present in the scene (else any allowed
+/// attributes, so zero counts occur too).
+const PRESENT_BIAS: f64 = 0.8;
+/// Scenes drawn for a question type before falling back to a count question.
+pub const MAX_SCENE_DRAWS: usize = 100;
+
+/// The `meta` of a perception task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerceptionMeta {
+    /// Scene ground truth.
+    pub scene: Scene,
+    /// The question asked.
+    pub query: PerceptionQuery,
+    /// Option texts in letter order; the answer is the letter of the one equal to
+    /// `query.truth(scene)`.
+    pub options: Vec<String>,
+    /// Id of the visual-reasoning task this question was derived from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+/// A built multiple-choice question.
+pub(crate) struct Mcq {
+    /// Prompt text, starting with the image marker.
+    pub prompt: String,
+    /// Option texts in letter order.
+    pub options: Vec<String>,
+    /// The correct letter.
+    pub answer: String,
+}
+
+/// Generates the perception task `id` at `level`: a question type, a scene supporting it, the
+/// question's parameters and shuffled options (see the module docs).
+pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+    let types: &[QuestionType] = if level == 1 { &QuestionType::ALL[..3] } else { &QuestionType::ALL };
+    let question_type = *types.choose(rng).expect("every level allows some types");
+    let mut draws = 0;
+    let (scene, query) = loop {
+        let scene = Scene::generate(level, rng)?;
+        draws += 1;
+        if let Some(query) = question_of_type(question_type, &scene, level, rng) {
+            break (scene, query);
+        }
+        if draws == MAX_SCENE_DRAWS {
+            let query = PerceptionQuery::Count(pick_count_query(&scene, level, &[], rng));
+            break (scene, query);
+        }
+    };
+    let mcq = build_mcq(&scene, &query, level, rng);
+    let meta = PerceptionMeta { scene: scene.clone(), query, options: mcq.options, parent: None };
+    let task = Task {
+        id: id.to_string(),
+        prompt: mcq.prompt,
+        images: vec![png_image(&scene, id)?],
+        answer: mcq.answer,
+        capability: Capability::Perception,
+        level: Some(level),
+        difficulty: None,
+        source: source.to_string(),
+        meta: serde_json::to_value(&meta).expect("perception meta serialises"),
+    };
+    Ok(SynthTask { task, scene: Some(scene) })
+}
+
+/// The letter of the option whose text is `value`.
+pub fn letter_of(options: &[String], value: &str) -> Option<&'static str> {
+    options.iter().position(|o| o == value).and_then(|i| OPTION_LETTERS.get(i).copied())
+}
+
+/// Picks a count query of `level` not in `exclude`: a count form drawn uniformly among the
+/// level's forms (module docs) that has queries left, then with probability 0.8 a query of that
+/// form matching at least one object (when any exists), else any query of that form.
+pub(crate) fn pick_count_query(
+    scene: &Scene,
+    level: u32,
+    exclude: &[CountQuery],
+    rng: &mut impl Rng,
+) -> CountQuery {
+    let mut forms: Vec<CountForm> = match level {
+        1 => vec![CountForm::Shape, CountForm::Color],
+        2 => vec![CountForm::Shape, CountForm::Color, CountForm::ShapeAndColor],
+        _ => CountForm::ALL.to_vec(),
+    };
+    forms.shuffle(rng);
+    for form in forms {
+        let allowed: Vec<CountQuery> = form.queries().into_iter().filter(|q| !exclude.contains(q)).collect();
+        let present: Vec<CountQuery> = allowed.iter().copied().filter(|q| q.count(scene) > 0).collect();
+        let pool = if !present.is_empty() && rng.random_bool(PRESENT_BIAS) { &present } else { &allowed };
+        if let Some(q) = pool.choose(rng) {
+            return *q;
+        }
+    }
+    // Callers exclude at most 3 queries and every level has a form with at least 3 more.
+    unreachable!("some count form always has queries left")
+}
+
+/// Which attributes a count query names.
+#[derive(Clone, Copy, Debug)]
+enum CountForm {
+    All,
+    Shape,
+    Color,
+    ShapeAndColor,
+}
+
+impl CountForm {
+    const ALL: [CountForm; 4] =
+        [CountForm::All, CountForm::Shape, CountForm::Color, CountForm::ShapeAndColor];
+
+    /// Every query of this form, in a fixed order.
+    fn queries(self) -> Vec<CountQuery> {
+        let q = |kind, color| CountQuery { kind, color };
+        match self {
+            CountForm::All => vec![q(None, None)],
+            CountForm::Shape => Shape::ALL.iter().map(|&k| q(Some(k), None)).collect(),
+            CountForm::Color => Color::ALL.iter().map(|&c| q(None, Some(c))).collect(),
+            CountForm::ShapeAndColor => {
+                Shape::ALL.iter().flat_map(|&k| Color::ALL.map(|c| q(Some(k), Some(c)))).collect()
+            }
+        }
+    }
+}
+
+/// Builds the prompt, shuffled options and answer letter of `query` on `scene`.
+///
+/// Wrong options: counts t + k·g for k ∈ {±1, ±2, ±3} that are ≥ 0, with spacing g = 3, 2, 1 at
+/// levels 1, 2, 3; other colours; the other directions; other `<colour> <shape>` pairs, those
+/// present in the scene first.
+pub(crate) fn build_mcq(scene: &Scene, query: &PerceptionQuery, level: u32, rng: &mut impl Rng) -> Mcq {
+    let truth = query.truth(scene).expect("generated queries have a ground-truth answer");
+    let mut wrong: Vec<String> = match query {
+        PerceptionQuery::Count(q) => {
+            let t = q.count(scene) as i64;
+            let g = i64::from(4 - level.clamp(1, 3));
+            (-3..=3).filter(|&k| k != 0 && t + k * g >= 0).map(|k| (t + k * g).to_string()).collect()
+        }
+        PerceptionQuery::ColorOf { .. } => Color::ALL.iter().map(|c| c.name().to_string()).collect(),
+        PerceptionQuery::Relation { .. } => Direction::ALL.iter().map(|d| d.name().to_string()).collect(),
+        PerceptionQuery::Largest => {
+            let mut present: Vec<String> = scene.objects.iter().map(describe).collect();
+            present.shuffle(rng);
+            let mut others: Vec<String> = Color::ALL
+                .iter()
+                .flat_map(|c| Shape::ALL.map(|k| format!("{} {}", c.name(), k.name())))
+                .collect();
+            others.shuffle(rng);
+            present.extend(others);
+            present
+        }
+    };
+    if !matches!(query, PerceptionQuery::Largest) {
+        wrong.shuffle(rng);
+    }
+    let mut options = vec![truth.clone()];
+    for w in wrong {
+        if options.len() == OPTION_LETTERS.len() {
+            break;
+        }
+        if !options.contains(&w) {
+            options.push(w);
+        }
+    }
+    options.shuffle(rng);
+    let answer = letter_of(&options, &truth).expect("the truth is among the options").to_string();
+    let listed: Vec<String> = options.iter().zip(OPTION_LETTERS).map(|(o, l)| format!("{l}. {o}")).collect();
+    let prompt = format!("{IMAGE_MARKER}\n{}\n{}\n{MCQ_SUFFIX}", query.question(), listed.join("\n"));
+    Mcq { prompt, options, answer }
+}
+
+/// A question of `question_type` on `scene` with uniformly drawn parameters, or `None` when the
+/// scene supports none: color-of needs an object singled out by shape and size alone; relation
+/// a pair of objects each singled out by a description and clearly apart on one axis
+/// ([`Direction::clearly_between`]); largest exactly one large object among several. Counts
+/// always exist ([`pick_count_query`]).
+fn question_of_type(
+    question_type: QuestionType,
+    scene: &Scene,
+    level: u32,
+    rng: &mut impl Rng,
+) -> Option<PerceptionQuery> {
+    let n = scene.objects.len();
+    match question_type {
+        QuestionType::Count => Some(PerceptionQuery::Count(pick_count_query(scene, level, &[], rng))),
+        QuestionType::ColorOf => {
+            let targets: Vec<Referent> = (0..n).filter_map(|i| Referent::shortest(scene, i, false)).collect();
+            let target = *targets.choose(rng)?;
+            Some(PerceptionQuery::ColorOf { target })
+        }
+        QuestionType::Relation => {
+            let mut relations = Vec::new();
+            for (i, a) in scene.objects.iter().enumerate() {
+                for (j, b) in scene.objects.iter().enumerate() {
+                    if i == j || Direction::clearly_between(a, b).is_none() {
+                        continue;
+                    }
+                    if let (Some(subject), Some(reference)) =
+                        (Referent::shortest(scene, i, true), Referent::shortest(scene, j, true))
+                    {
+                        relations.push(PerceptionQuery::Relation { subject, reference });
+                    }
+                }
+            }
+            relations.choose(rng).copied()
+        }
+        QuestionType::Largest => {
+            let large = scene.objects.iter().filter(|o| o.size == Size::Large);
+            (n >= 2 && large.count() == 1).then_some(PerceptionQuery::Largest)
+        }
+    }
+}
+
+/// The kinds of perception question.
+#[derive(Clone, Copy, Debug)]
+enum QuestionType {
+    Count,
+    ColorOf,
+    Relation,
+    Largest,
+}
+
+impl QuestionType {
+    /// All types; level 1 uses the first three.
+    const ALL: [QuestionType; 4] =
+        [QuestionType::Count, QuestionType::ColorOf, QuestionType::Relation, QuestionType::Largest];
+}
