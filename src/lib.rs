@@ -1,9 +1,11 @@
 //! seethink: post-training vision-language models with reinforcement learning and capability
 //! curricula, on burn.
 //!
-//! This facade re-exports the workspace crates and picks a default backend per enabled feature.
+//! This facade re-exports the workspace crates, picks a backend per enabled feature and holds
+//! the commands of the `seethink` binary.
 
 pub use seethink_data as data;
 pub use seethink_models as models;
 
 pub mod backend;
+pub mod cli;

@@ -3,19 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use burn::module::Module;
 use clap::{Parser, Subcommand};
 use seethink::backend::BackendKind;
-use seethink::models::QwenVl;
+use seethink::cli;
 
 #[derive(Parser)]
-#[command(
-    name = "seethink",
-    version,
-    about = "Post-train vision-language models with RL and capability curricula"
-)]
+#[command(name = "seethink", version, about = "Post-train vision-language models with RL and capability curricula")]
 struct Cli {
-    /// Backend to run on (ndarray, wgpu, cuda — those compiled in).
+    /// Backend to run on (those compiled in: see `--help` of the build's features).
     #[arg(long, global = true, default_value = seethink::backend::AVAILABLE[0])]
     backend: BackendKind,
     #[command(subcommand)]
@@ -30,46 +25,80 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
+    /// Run one user message (image first, then text) through the chat template and the model;
+    /// write `input_ids` (int64 [S]) and `logits` (float32 [S, V]) to a safetensors file.
+    Forward {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a reply to one user message (image first, then text).
+    Generate {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[arg(long, default_value_t = 256)]
+        max_new_tokens: usize,
+        /// 0 means greedy (argmax, lowest id wins a tie).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print one JSON object with `input_ids`, `output_ids` and `text`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Data sets: the procedural capability benchmark.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Write the procedural benchmark (perception, text reasoning, visual reasoning; levels
+    /// cycling) as EasyR1 JSONL (`DIR/tasks.jsonl`) with PNG images (`DIR/images/`).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        /// Tasks per capability.
+        #[arg(long)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Inspect { model } => seethink::with_backend!(cli.backend, B => inspect::<B>(&model)),
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Cli::parse();
+    match args.command {
+        Command::Inspect { model } => seethink::with_backend!(args.backend, B => cli::inspect::<B>(&model)),
+        Command::Forward { model, prompt, image, out } => {
+            seethink::with_backend!(args.backend, B => cli::forward::<B>(&model, &prompt, image.as_deref(), &out))
+        }
+        Command::Generate { model, prompt, image, max_new_tokens, temperature, top_p, seed, json } => {
+            let sampling = seethink::models::generate::SamplingConfig {
+                max_new_tokens,
+                temperature,
+                top_p,
+                top_k: 0,
+                seed,
+            };
+            seethink::with_backend!(args.backend, B => cli::generate::<B>(&model, &prompt, image.as_deref(), &sampling, json))
+        }
+        Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
     }
-}
-
-fn inspect<B: burn::tensor::backend::Backend>(dir: &std::path::Path) -> Result<()> {
-    let device = Default::default();
-    let model = QwenVl::<B>::load(dir, &device)?;
-    let c = &model.config;
-    println!("family: {:?}", c.family);
-    println!(
-        "text: {} layers, hidden {}, heads {}/{} (q/kv), head_dim {}, vocab {}, rope {:?}, tied lm_head: {}",
-        c.text.num_hidden_layers,
-        c.text.hidden_size,
-        c.text.num_attention_heads,
-        c.text.num_key_value_heads,
-        c.text.head_dim,
-        c.text.vocab_size,
-        c.text.rope,
-        c.text.tie_word_embeddings
-    );
-    println!(
-        "vision: {} blocks, hidden {}, heads {}, patch {}x{}x{}, merge {}",
-        c.vision.depth,
-        c.vision.hidden_size,
-        c.vision.num_heads,
-        c.vision.temporal_patch_size,
-        c.vision.patch_size,
-        c.vision.patch_size,
-        c.vision.spatial_merge_size
-    );
-    println!(
-        "parameters: {} total ({} vision, {} language model)",
-        model.num_params(),
-        model.visual.num_params(),
-        model.language_model.num_params()
-    );
-    Ok(())
 }

@@ -1,0 +1,123 @@
+//! The commands behind the `seethink` binary, generic over the backend.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+
+use crate::models::generate::{generate as sample, Prompt, SamplingConfig};
+use crate::models::processing::image::load_image;
+use crate::models::processing::Processor;
+use crate::models::{QwenVl, TokenBatch, Vlm};
+
+/// Loads model and processor of a checkpoint directory.
+fn load<B: Backend>(dir: &Path) -> Result<(QwenVl<B>, Processor)> {
+    let device = Default::default();
+    let started = std::time::Instant::now();
+    let model = QwenVl::<B>::load(dir, &device)?;
+    let processor = Processor::from_dir(dir, &model.config)?;
+    tracing::info!(dir = %dir.display(), seconds = started.elapsed().as_secs_f32(), "loaded checkpoint");
+    Ok((model, processor))
+}
+
+/// One user message: the image (if any) first, then the text.
+fn user_prompt<B: Backend>(processor: &Processor, text: &str, image: Option<&Path>) -> Result<Prompt<B>> {
+    let images = image.map(load_image).transpose()?.into_iter().collect::<Vec<_>>();
+    Ok(processor.user_prompt(text, &images, &Default::default())?)
+}
+
+/// `seethink inspect`: architecture and parameter counts.
+pub fn inspect<B: Backend>(dir: &Path) -> Result<()> {
+    let model = QwenVl::<B>::load(dir, &Default::default())?;
+    let c = &model.config;
+    println!("family: {:?}", c.family);
+    println!(
+        "text: {} layers, hidden {}, heads {}/{} (q/kv), head_dim {}, vocab {}, rope {:?}, tied lm_head: {}",
+        c.text.num_hidden_layers,
+        c.text.hidden_size,
+        c.text.num_attention_heads,
+        c.text.num_key_value_heads,
+        c.text.head_dim,
+        c.text.vocab_size,
+        c.text.rope,
+        c.text.tie_word_embeddings
+    );
+    println!(
+        "vision: {} blocks, hidden {}, heads {}, patch {}x{}x{}, merge {}",
+        c.vision.depth,
+        c.vision.hidden_size,
+        c.vision.num_heads,
+        c.vision.temporal_patch_size,
+        c.vision.patch_size,
+        c.vision.patch_size,
+        c.vision.spatial_merge_size
+    );
+    println!(
+        "parameters: {} total ({} vision, {} language model)",
+        model.num_params(),
+        model.visual.num_params(),
+        model.language_model.num_params()
+    );
+    Ok(())
+}
+
+/// `seethink forward`: writes `input_ids` (int64 [S]) and `logits` (float32 [S, V]).
+pub fn forward<B: Backend>(dir: &Path, text: &str, image: Option<&Path>, out: &Path) -> Result<()> {
+    let (model, processor) = load::<B>(dir)?;
+    let prompt = user_prompt::<B>(&processor, text, image)?;
+    let logits = model.forward(&TokenBatch::single(prompt.ids.clone()), prompt.images.as_ref())?;
+    let [_, seq, vocab] = logits.dims();
+    let logits: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 data");
+    let ids: Vec<u8> = prompt.ids.iter().flat_map(|&i| i64::from(i).to_le_bytes()).collect();
+    let values: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = vec![
+        ("input_ids", TensorView::new(Dtype::I64, vec![seq], &ids)?),
+        ("logits", TensorView::new(Dtype::F32, vec![seq, vocab], &values)?),
+    ];
+    safetensors::serialize_to_file(tensors, None, out).with_context(|| format!("writing {}", out.display()))?;
+    tracing::info!(out = %out.display(), seq, vocab, "wrote logits");
+    Ok(())
+}
+
+/// `seethink generate`: prints the reply, or with `json` the ids and text as one JSON object.
+pub fn generate<B: Backend>(
+    dir: &Path,
+    text: &str,
+    image: Option<&Path>,
+    sampling: &SamplingConfig,
+    json: bool,
+) -> Result<()> {
+    let (model, processor) = load::<B>(dir)?;
+    let prompt = user_prompt::<B>(&processor, text, image)?;
+    let input_ids = prompt.ids.clone();
+    let tokenizer = &processor.tokenizer;
+    let started = std::time::Instant::now();
+    let completion = sample(&model, &[prompt], 1, sampling, &tokenizer.stop_ids, tokenizer.pad_id)?
+        .pop()
+        .expect("one prompt, one sample");
+    let seconds = started.elapsed().as_secs_f32();
+    tracing::info!(tokens = completion.ids.len(), seconds, "generated");
+    let reply = tokenizer.decode(&completion.ids, true)?;
+    if json {
+        let object = serde_json::json!({ "input_ids": input_ids, "output_ids": completion.ids, "text": reply });
+        println!("{object}");
+    } else {
+        println!("{reply}");
+    }
+    Ok(())
+}
+
+/// `seethink data synth`: writes the benchmark and prints how many tasks per capability/level.
+pub fn synth(out: &Path, n: usize, seed: u64) -> Result<()> {
+    let summary = crate::data::synth::write_benchmark(out, n, seed)?;
+    println!("wrote {} ({} images)", summary.tasks_file.display(), summary.images_written);
+    println!("| capability | level | tasks |\n|---|---|---|");
+    for c in &summary.counts {
+        let level = c.level.map_or("-".to_string(), |l| l.to_string());
+        println!("| {} | {level} | {} |", c.capability, c.tasks);
+    }
+    Ok(())
+}

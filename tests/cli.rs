@@ -1,0 +1,108 @@
+//! The `seethink` binary's contract: `forward`, `generate --json`, `data synth`, and errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use safetensors::SafeTensors;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn seethink(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_seethink")).args(args).output().expect("run seethink")
+}
+
+fn reference_i64(family: &str, name: &str) -> Vec<i64> {
+    let bytes = std::fs::read(fixtures().join(family).join("pipeline_reference.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensor(name).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn reference_f32(family: &str, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(fixtures().join(family).join("pipeline_reference.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+#[test]
+fn forward_writes_input_ids_and_logits() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("out.safetensors");
+    let model = fixtures().join("qwen2_5_vl/checkpoint");
+    let image = fixtures().join("images/square.png");
+    let run = seethink(&[
+        "forward",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "How many red circles are there?",
+        "--image",
+        image.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bytes = std::fs::read(&file).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let ids = st.tensor("input_ids").unwrap();
+    assert_eq!(ids.dtype(), safetensors::Dtype::I64);
+    let ids: Vec<i64> = ids.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(ids, reference_i64("qwen2_5_vl", "square.input_ids"));
+    let logits = st.tensor("logits").unwrap();
+    assert_eq!(logits.shape(), &[ids.len(), 320]);
+    let logits: Vec<f32> = logits.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let expected = reference_f32("qwen2_5_vl", "square.logits");
+    let max = logits.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
+    assert!(max < 1e-4, "max|Δ| {max}");
+}
+
+#[test]
+fn generate_json_prints_ids_and_text() {
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let image = fixtures().join("images/wide.png");
+    let run = seethink(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "Describe the picture in detail.",
+        "--image",
+        image.to_str().unwrap(),
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let ids = |key: &str| -> Vec<i64> { json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
+    assert_eq!(ids("input_ids"), reference_i64("qwen3_vl", "wide.input_ids"));
+    assert_eq!(ids("output_ids"), reference_i64("qwen3_vl", "wide.generated"));
+    assert!(json["text"].is_string());
+}
+
+#[test]
+fn bad_inputs_fail_with_a_message_naming_them() {
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let run = seethink(&["generate", "--model", model.to_str().unwrap(), "--prompt", "hi", "--image", "/no/such.png"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("/no/such.png"));
+    let run = seethink(&["inspect", "--model", "/no/such/dir"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("/no/such/dir/config.json"));
+    let run = seethink(&["inspect", "--model", model.to_str().unwrap(), "--backend", "tpu"]);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("backend `tpu` is not compiled in"));
+}
+
+#[test]
+fn data_synth_writes_jsonl_and_images() {
+    let out = tempfile::tempdir().unwrap();
+    let run = seethink(&["data", "synth", "--out", out.path().to_str().unwrap(), "--n", "3", "--seed", "5"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let tasks = seethink::data::load_jsonl(&out.path().join("tasks.jsonl"), &Default::default()).unwrap();
+    assert_eq!(tasks.len(), 9);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("| visual_reasoning | 3 | 1 |"));
+}
