@@ -1,0 +1,9 @@
+//! GRPO: group-normalised advantages and the clipped, KL-regularised token-level loss.
+
+mod advantage;
+mod loss;
+
+pub use advantage::{group_advantages, AdvantageOptions};
+pub use loss::{
+    aggregate, kl_k3, policy_loss, Aggregation, GrpoLossConfig, LossTerms, PolicyLoss, TokenBatchLoss,
+};

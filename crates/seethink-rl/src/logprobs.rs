@@ -1,0 +1,40 @@
+//! Log-probabilities of given responses under a model: the inputs of every policy loss.
+
+use burn::tensor::{activation::log_softmax, backend::Backend, Int, Tensor, TensorData};
+use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
+
+/// Per-token log-probs of responses, right-aligned in `[sequences, longest response]`:
+/// row b's response occupies its last `len_b` columns, where `mask` is 1.
+pub struct ResponseLogprobs<B: Backend> {
+    pub logp: Tensor<B, 2>,
+    pub mask: Tensor<B, 2>,
+}
+
+/// `log π(y_t | x, y_<t)` for each response token: the sequences `prompt ++ response` are
+/// left-padded into one batch, and the token at position p is scored by the logits at p − 1,
+/// `log_softmax(logits[p − 1])[token_p]`.
+pub fn response_logprobs<B: Backend, M: Vlm<B>>(
+    model: &M,
+    prompts: &[Vec<u32>],
+    responses: &[Vec<u32>],
+    images: Option<&ImageInput<B>>,
+    pad_id: u32,
+) -> Result<ResponseLogprobs<B>> {
+    let rows: Vec<Vec<u32>> = prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
+    let tokens = TokenBatch::left_padded(&rows, pad_id);
+    let logits = model.forward(&tokens, images)?;
+    let [batch, seq, _] = logits.dims();
+    let width = responses.iter().map(Vec::len).max().unwrap_or(0);
+    let device = logits.device();
+    let scoring = logits.narrow(1, seq - width - 1, width);
+    let logp_all = log_softmax(scoring, 2);
+    let targets: Vec<i64> = rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
+    let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, width, 1]), &device);
+    let logp = logp_all.gather(2, targets).reshape([batch, width]);
+    let mask: Vec<f32> = responses
+        .iter()
+        .flat_map(|r| (0..width).map(move |t| if t >= width - r.len() { 1.0 } else { 0.0 }))
+        .collect();
+    let mask = Tensor::from_data(TensorData::new(mask, [batch, width]), &device);
+    Ok(ResponseLogprobs { logp: logp * mask.clone(), mask })
+}
