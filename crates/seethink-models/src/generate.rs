@@ -42,8 +42,8 @@ pub struct Completion {
     pub prompt: usize,
     /// New tokens only, the stop token included when one was produced.
     pub ids: Vec<u32>,
-    /// `log p(token)` of each new token under the model's unmodified distribution
-    /// (temperature 1, no top-k/top-p truncation).
+    /// `log p(token)` of each new token under the model's distribution at temperature 1
+    /// without top-k/top-p truncation (input-only placeholder tokens excluded).
     pub logprobs: Vec<f32>,
     /// Whether generation ended on a stop token (rather than `max_new_tokens`).
     pub stopped: bool,
@@ -51,7 +51,8 @@ pub struct Completion {
 
 /// Samples `n` completions for every prompt. Completions are returned grouped by prompt
 /// (`n` consecutive entries per prompt). Rows are sampled in order from one RNG seeded with
-/// `sampling.seed`, so results are reproducible.
+/// `sampling.seed`, so results are reproducible. The model's input-only tokens (image/video
+/// placeholders) are never sampled.
 pub fn generate<B: Backend, M: Vlm<B>>(
     model: &M,
     prompts: &[Prompt<B>],
@@ -69,7 +70,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         return Err(ModelError::Input(format!("prompt {empty} has no tokens")));
     }
     let tokens = TokenBatch::left_padded(&rows, pad_id);
-    let images = concat_images(prompts)?;
+    let images = concat_images(prompts.iter().filter_map(|p| p.images.as_ref()));
     let mut state = model.new_state();
     let prefill = model.forward_cached(&tokens, images.as_ref(), &mut state)?;
     let [batch, seq, vocab] = prefill.dims();
@@ -83,8 +84,16 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
+    let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
-        let host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        for row in host.chunks_exact_mut(vocab) {
+            for &t in &input_only {
+                if let Some(l) = row.get_mut(t as usize) {
+                    *l = f32::NEG_INFINITY;
+                }
+            }
+        }
         let mut next = vec![pad_id; total];
         let mut active = vec![false; total];
         for (r, row_logits) in host.chunks_exact(vocab).enumerate() {
@@ -119,16 +128,17 @@ fn validate(s: &SamplingConfig) -> Result<()> {
     Ok(())
 }
 
-/// All prompts' images in prompt order: patches concatenated, grids listed in the same order.
-fn concat_images<B: Backend>(prompts: &[Prompt<B>]) -> Result<Option<ImageInput<B>>> {
-    let with_images: Vec<&ImageInput<B>> = prompts.iter().filter_map(|p| p.images.as_ref()).collect();
-    if with_images.is_empty() {
-        return Ok(None);
+/// Images of several prompts as one batch input, in order: patches concatenated, grids listed
+/// in the same order. `None` when no prompt has images.
+pub fn concat_images<'a, B: Backend>(images: impl IntoIterator<Item = &'a ImageInput<B>>) -> Option<ImageInput<B>> {
+    let images: Vec<&ImageInput<B>> = images.into_iter().collect();
+    if images.is_empty() {
+        return None;
     }
-    Ok(Some(ImageInput {
-        pixel_values: Tensor::cat(with_images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
-        grid_thw: with_images.iter().flat_map(|i| i.grid_thw.iter().copied()).collect(),
-    }))
+    Some(ImageInput {
+        pixel_values: Tensor::cat(images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
+        grid_thw: images.iter().flat_map(|i| i.grid_thw.iter().copied()).collect(),
+    })
 }
 
 /// `[B, V] → [B·n, V]`, each row repeated `n` times in place.

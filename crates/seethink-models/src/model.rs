@@ -43,6 +43,10 @@ pub trait Vlm<B: Backend>: Module<B> {
 
     /// Size of the output vocabulary.
     fn vocab_size(&self) -> usize;
+
+    /// Tokens that only the processor may place in a sequence (image/video placeholders):
+    /// generation never samples them, since a sampled placeholder could not be fed back.
+    fn input_only_tokens(&self) -> Vec<u32>;
 }
 
 /// What incremental decoding remembers: keys/values, which cached positions are real tokens
@@ -236,5 +240,59 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
 
     fn vocab_size(&self) -> usize {
         self.config.text.vocab_size
+    }
+
+    fn input_only_tokens(&self) -> Vec<u32> {
+        vec![self.config.tokens.image_token_id as u32, self.config.tokens.video_token_id as u32]
+    }
+}
+
+impl<B: Backend> QwenVl<B> {
+    /// Every weight the loader reads, as HF stores it: `(canonical name, HF shape, row-major
+    /// f32 values)` in loading order, with every load transformation undone (Linear and
+    /// patch-embedding weights transposed back, LayerNorm `gamma`/`beta` as `weight`/`bias`, a
+    /// tied lm_head left out). The names come from replaying [`QwenVl::from_checkpoint`] on a
+    /// tracing checkpoint, so export cannot drift from loading.
+    pub fn hf_tensors(&self) -> Result<Vec<crate::checkpoint::HfTensor>> {
+        let device = self.language_model.embed_tokens.weight.device();
+        crate::checkpoint::export_tensors(self, |ckpt| {
+            Self::from_checkpoint(ckpt, self.config.clone(), &device)
+        })
+    }
+
+    /// Writes this model as a HuggingFace checkpoint directory `out_dir` that transformers and
+    /// [`QwenVl::load`] read: weights in `options`' layout and dtype (by default those of the
+    /// checkpoint in `source_dir`), sharded past `options.max_shard_bytes`, plus `config.json`
+    /// and the tokenizer/processor side files of `source_dir`. Atomic: a killed process never
+    /// leaves a half-written checkpoint at `out_dir`; an existing `out_dir` is replaced whole.
+    /// Qwen3-VL is always written in the current layout (transformers reads no other), and
+    /// asking for the legacy one is an error.
+    pub fn save_pretrained(
+        &self,
+        source_dir: impl AsRef<Path>,
+        out_dir: impl AsRef<Path>,
+        options: crate::checkpoint::ExportOptions,
+    ) -> Result<()> {
+        let options = self.export_options(options)?;
+        let tensors = self.hf_tensors()?;
+        crate::checkpoint::write_pretrained(tensors, source_dir.as_ref(), out_dir.as_ref(), options)
+    }
+
+    /// `options` with the layout pinned to current for Qwen3-VL: transformers reads Qwen3-VL
+    /// checkpoints only in that layout, so a legacy one is refused.
+    fn export_options(
+        &self,
+        options: crate::checkpoint::ExportOptions,
+    ) -> Result<crate::checkpoint::ExportOptions> {
+        use crate::checkpoint::{ExportOptions, Layout};
+        match (self.config.family, options.layout) {
+            (Family::Qwen3Vl, Some(Layout::Legacy)) => Err(ModelError::Export(
+                "Qwen3-VL has no legacy key layout (transformers reads only `model.visual.*` and \
+                 `model.language_model.*` for it)"
+                    .into(),
+            )),
+            (Family::Qwen3Vl, None) => Ok(ExportOptions { layout: Some(Layout::Current), ..options }),
+            _ => Ok(options),
+        }
     }
 }

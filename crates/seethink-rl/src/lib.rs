@@ -1,5 +1,8 @@
 //! Reinforcement learning for vision-language models: the GRPO objective of EasyR1 (as used by
-//! "From Seeing to Thinking") and the log-probabilities it is computed from.
+//! "From Seeing to Thinking"), SFT, and the optimisation loop they share.
 
 pub mod grpo;
 pub mod logprobs;
+pub mod optim;
+pub mod sft;
+pub mod trainer;

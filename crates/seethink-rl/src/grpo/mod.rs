@@ -2,8 +2,10 @@
 
 mod advantage;
 mod loss;
+mod step;
 
 pub use advantage::{group_advantages, AdvantageOptions};
 pub use loss::{
     aggregate, kl_k3, policy_loss, Aggregation, GrpoLossConfig, LossTerms, PolicyLoss, TokenBatchLoss,
 };
+pub use step::{Grpo, GrpoConfig, GrpoStats, RolloutPrompt};

@@ -1,0 +1,36 @@
+//! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked).
+
+use burn::tensor::{backend::AutodiffBackend, ElementConversion};
+use seethink_models::Result;
+
+use crate::grpo::{aggregate, Aggregation};
+use crate::trainer::{Learner, Sequence, UpdateStats};
+
+/// What one SFT update reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SftStats {
+    /// Mean negative log-likelihood per response token.
+    pub loss: f64,
+    pub tokens: usize,
+    pub update: UpdateStats,
+}
+
+/// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
+/// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`.
+pub fn sft_step<B: AutodiffBackend>(
+    learner: &mut Learner<B>,
+    batch: &[Sequence<B::InnerBackend>],
+    micro_batch_size: usize,
+    pad_id: u32,
+) -> Result<SftStats> {
+    let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
+    let chunks: Vec<&[Sequence<B::InnerBackend>]> = batch.chunks(micro_batch_size.max(1)).collect();
+    let mut loss = 0.0;
+    let update = learner.update(chunks.len(), |learner, k| {
+        let scored = learner.logprobs(chunks[k], pad_id)?;
+        let micro = aggregate(scored.logp.neg(), scored.mask, Aggregation::TokenMean, tokens as f32);
+        loss += micro.clone().into_scalar().elem::<f64>();
+        Ok(micro)
+    })?;
+    Ok(SftStats { loss, tokens, update })
+}
