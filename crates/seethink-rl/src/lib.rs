@@ -1,6 +1,8 @@
 //! Reinforcement learning for vision-language models: the GRPO objective of EasyR1 (as used by
 //! "From Seeing to Thinking"), SFT, and the optimisation loop they share.
 
+pub mod checkpoint;
+pub mod error;
 pub mod grpo;
 pub mod logprobs;
 pub mod optim;

@@ -100,6 +100,23 @@ impl<B: AutodiffBackend> Learner<B> {
         Ok(UpdateStats { grad_norm, lr })
     }
 
+    /// The optimizer state, for checkpoints.
+    pub fn optimizer_record(&self) -> <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record {
+        self.optimizer.to_record()
+    }
+
+    /// This learner with model weights and optimizer state restored from records.
+    pub fn with_records(
+        mut self,
+        model: <QwenVl<B> as burn::module::Module<B>>::Record,
+        optimizer: <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record,
+    ) -> Self {
+        use burn::module::Module;
+        self.model = self.model.load_record(model);
+        self.optimizer = self.optimizer.load_record(optimizer);
+        self
+    }
+
     /// The model without autodiff (for rollouts and evaluation).
     pub fn inference_model(&self) -> QwenVl<B::InnerBackend> {
         self.model.valid()

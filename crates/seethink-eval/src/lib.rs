@@ -1,0 +1,46 @@
+//! Evaluation harness for seethink: how well does a vision-language model *see* and *think*?
+//!
+//! - [`runner`]: the [`Responder`] trait (a model or a scripted fake) and [`evaluate`], which
+//!   samples `k` answers per task and grades them with a [`seethink_reward::Reward`].
+//! - [`metrics`]: the unbiased pass@k estimator and group statistics.
+//! - [`report`]: [`EvalReport`] — accuracy, format rate, length, pass@1 / pass@k overall, per
+//!   capability, per level and per capability × level — as JSON or markdown; per-task pass
+//!   rates for the curriculum's difficulty axis ([`with_pass_rates`]).
+//! - [`attribution`]: [`attribute_errors`], which tells perception errors from reasoning
+//!   errors by asking the perception sub-questions of wrong visual-reasoning answers.
+//! - [`tsv`]: [`load_tsv`] for VLMEvalKit benchmark files.
+//! - [`plot`]: [`plot_accuracy`], grouped accuracy bars as SVG.
+//! - [`model`]: [`ModelResponder`], a Qwen-VL checkpoint as a [`Responder`].
+//!
+//! ```no_run
+//! use seethink_eval::{attribute_errors, evaluate, Responder};
+//! # use seethink_data::Task;
+//! # use seethink_reward::Reward;
+//! # fn run(responder: &mut dyn Responder, tasks: &[Task], reward: &dyn Reward) -> seethink_eval::Result<()> {
+//! let mut report = evaluate(responder, tasks, reward, 4)?;
+//! report.attribution = Some(attribute_errors(responder, tasks, &report, reward)?);
+//! println!("{}", report.to_markdown());
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod attribution;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod plot;
+pub mod report;
+pub mod runner;
+pub mod tsv;
+
+pub use attribution::{
+    attribute_errors, AttributedError, Attribution, ErrorKind, LevelAttribution, SubAnswer,
+};
+pub use error::{EvalError, Result};
+pub use metrics::{pass_at_k, Stats};
+pub use model::{task_images, task_message, ModelResponder};
+pub use plot::plot_accuracy;
+pub use report::{with_pass_rates, CapabilityStats, CellStats, EvalReport, LevelStats};
+pub use runner::{evaluate, Responder, Response, Sample, TaskResult};
+pub use tsv::{load_tsv, TsvOptions};

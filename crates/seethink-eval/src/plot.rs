@@ -1,0 +1,122 @@
+//! Accuracy charts as SVG.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::error::{EvalError, Result};
+use crate::report::{level_name, EvalReport};
+
+/// Bar colours, one per level in order (cycled); the "all levels" bar is grey.
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+const ALL_COLOR: RGBColor = RGBColor(127, 127, 127);
+/// Width in pixels of the legend column right of the chart.
+const LEGEND_WIDTH: u32 = 130;
+
+/// Draws the accuracy of `report` as grouped bars into the SVG file `path`.
+///
+/// One group per capability plus `all`; within a group one bar per level (ascending, `none`
+/// first when some tasks lack one) plus an `all levels` bar; the legend sits right of the
+/// chart. Bar height = mean accuracy reward of the group's samples (as in
+/// [`EvalReport::to_markdown`]), labelled in percent; a capability without tasks at a level
+/// has no bar there. The output is deterministic.
+pub fn plot_accuracy(report: &EvalReport, path: &Path) -> Result<()> {
+    let plot_error =
+        |e: &dyn std::fmt::Display| EvalError::Plot { path: path.to_path_buf(), message: e.to_string() };
+    let levels: Vec<Option<u32>> = report.by_level.iter().map(|l| l.level).collect();
+    let mut series: Vec<(String, RGBColor)> = levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("level {}", level_name(*l)), COLORS[i % COLORS.len()]))
+        .collect();
+    series.push(("all levels".into(), ALL_COLOR));
+    // bars[group][series]: Some(accuracy) where the group has tasks
+    let mut groups: Vec<(String, Vec<Option<f64>>)> = report
+        .by_capability
+        .iter()
+        .map(|c| {
+            let mut bars: Vec<Option<f64>> =
+                levels.iter().map(|&l| report.cell(c.capability, l).map(|s| s.accuracy)).collect();
+            bars.push(Some(c.stats.accuracy));
+            (c.capability.to_string(), bars)
+        })
+        .collect();
+    let mut all_bars: Vec<Option<f64>> = report.by_level.iter().map(|l| Some(l.stats.accuracy)).collect();
+    all_bars.push(Some(report.overall.accuracy));
+    groups.push(("all".into(), all_bars));
+
+    let width = LEGEND_WIDTH + 100 + 180 * groups.len() as u32;
+    let root = SVGBackend::new(path, (width, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(&e))?;
+    let (plot_area, legend_area) = root.split_horizontally(width - LEGEND_WIDTH);
+    let n = groups.len() as f64;
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(
+            format!(
+                "Accuracy by capability and level ({} tasks × {} samples)",
+                report.overall.tasks, report.samples_per_task
+            ),
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..n, 0.0..1.1)
+        .map_err(|e| plot_error(&e))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("accuracy")
+        .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+        .draw()
+        .map_err(|e| plot_error(&e))?;
+    let slot = 0.8 / series.len() as f64;
+    for (s, (_, color)) in series.iter().enumerate() {
+        let bars: Vec<(f64, f64)> = groups
+            .iter()
+            .enumerate()
+            .filter_map(|(g, (_, values))| values[s].map(|v| (g as f64 + 0.1 + s as f64 * slot, v)))
+            .collect();
+        let color = *color;
+        chart
+            .draw_series(
+                bars.iter().map(|&(x, v)| Rectangle::new([(x, 0.0), (x + slot * 0.9, v)], color.filled())),
+            )
+            .map_err(|e| plot_error(&e))?;
+        let value_font =
+            TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart
+            .draw_series(bars.iter().map(|&(x, v)| {
+                Text::new(format!("{:.0}", v * 100.0), (x + slot * 0.45, v + 0.01), value_font.clone())
+            }))
+            .map_err(|e| plot_error(&e))?;
+    }
+    let label_font = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for (g, (name, _)) in groups.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(g as f64 + 0.5, 0.0));
+        plot_area
+            .draw(&Text::new(name.as_str(), (x, y + 8), label_font.clone()))
+            .map_err(|e| plot_error(&e))?;
+    }
+    let legend_font = TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (s, (label, color)) in series.iter().enumerate() {
+        let y = 60 + 24 * s as i32;
+        legend_area
+            .draw(&Rectangle::new([(10, y - 7), (24, y + 7)], color.filled()))
+            .map_err(|e| plot_error(&e))?;
+        legend_area
+            .draw(&Text::new(label.as_str(), (32, y), legend_font.clone()))
+            .map_err(|e| plot_error(&e))?;
+    }
+    root.present().map_err(|e| plot_error(&e))?;
+    Ok(())
+}

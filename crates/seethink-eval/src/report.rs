@@ -1,0 +1,222 @@
+//! The evaluation report: per-task results and their summaries, as JSON and as a markdown
+//! table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use seethink_data::{Capability, Task};
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::Attribution;
+use crate::error::{EvalError, Result};
+use crate::metrics::{pass_at_k, Stats};
+use crate::runner::TaskResult;
+
+/// Statistics of one capability (all levels).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityStats {
+    /// The capability.
+    pub capability: Capability,
+    /// Its statistics.
+    pub stats: Stats,
+}
+
+/// Statistics of one difficulty level (all capabilities).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelStats {
+    /// The level; `None` gathers the tasks without one.
+    pub level: Option<u32>,
+    /// Its statistics.
+    pub stats: Stats,
+}
+
+/// Statistics of one capability at one level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellStats {
+    /// The capability.
+    pub capability: Capability,
+    /// The level; `None` gathers the tasks without one.
+    pub level: Option<u32>,
+    /// Its statistics.
+    pub stats: Stats,
+}
+
+/// What [`crate::evaluate`] measured. Groups are listed in curriculum order of capability
+/// (perception, text reasoning, visual reasoning) and ascending level, tasks without a level
+/// first; only non-empty groups appear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Samples drawn per task (the `k` of pass@k).
+    pub samples_per_task: usize,
+    /// All tasks together.
+    pub overall: Stats,
+    /// Per capability.
+    pub by_capability: Vec<CapabilityStats>,
+    /// Per level.
+    pub by_level: Vec<LevelStats>,
+    /// Per capability × level.
+    pub by_capability_level: Vec<CellStats>,
+    /// Every task's graded samples, in evaluation order.
+    pub tasks: Vec<TaskResult>,
+    /// Perception-error attribution, when [`crate::attribute_errors`] was run and stored here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
+}
+
+impl EvalReport {
+    /// Summarises `results` (each with `k` samples) overall and per group.
+    pub(crate) fn from_results(results: Vec<TaskResult>, k: usize) -> Result<EvalReport> {
+        let all: Vec<&TaskResult> = results.iter().collect();
+        let mut by_capability: BTreeMap<Capability, Vec<&TaskResult>> = BTreeMap::new();
+        let mut by_level: BTreeMap<Option<u32>, Vec<&TaskResult>> = BTreeMap::new();
+        let mut by_cell: BTreeMap<(Capability, Option<u32>), Vec<&TaskResult>> = BTreeMap::new();
+        for r in &results {
+            by_capability.entry(r.capability).or_default().push(r);
+            by_level.entry(r.level).or_default().push(r);
+            by_cell.entry((r.capability, r.level)).or_default().push(r);
+        }
+        let report = EvalReport {
+            samples_per_task: k,
+            overall: Stats::of(&all, k)?,
+            by_capability: by_capability
+                .into_iter()
+                .map(|(capability, rs)| Ok(CapabilityStats { capability, stats: Stats::of(&rs, k)? }))
+                .collect::<Result<_>>()?,
+            by_level: by_level
+                .into_iter()
+                .map(|(level, rs)| Ok(LevelStats { level, stats: Stats::of(&rs, k)? }))
+                .collect::<Result<_>>()?,
+            by_capability_level: by_cell
+                .into_iter()
+                .map(|((capability, level), rs)| {
+                    Ok(CellStats { capability, level, stats: Stats::of(&rs, k)? })
+                })
+                .collect::<Result<_>>()?,
+            tasks: Vec::new(),
+            attribution: None,
+        };
+        Ok(EvalReport { tasks: results, ..report })
+    }
+
+    /// Statistics of `capability`, if any task had it.
+    pub fn capability(&self, capability: Capability) -> Option<&Stats> {
+        self.by_capability.iter().find(|c| c.capability == capability).map(|c| &c.stats)
+    }
+
+    /// Statistics of `level` (all capabilities), if any task had it.
+    pub fn level(&self, level: Option<u32>) -> Option<&Stats> {
+        self.by_level.iter().find(|l| l.level == level).map(|l| &l.stats)
+    }
+
+    /// Statistics of `capability` at `level`, if any task had both.
+    pub fn cell(&self, capability: Capability, level: Option<u32>) -> Option<&Stats> {
+        self.by_capability_level
+            .iter()
+            .find(|c| c.capability == capability && c.level == level)
+            .map(|c| &c.stats)
+    }
+
+    /// pass@`k` for any `1 ≤ k ≤` [`Self::samples_per_task`]: the mean over tasks of the
+    /// unbiased estimate 1 − C(n − c, k) / C(n, k) ([`pass_at_k`]).
+    pub fn pass_at(&self, k: usize) -> Result<f64> {
+        if self.tasks.is_empty() {
+            return Err(EvalError::Invalid("the report has no tasks".into()));
+        }
+        let sum = self.tasks.iter().map(|t| pass_at_k(t.samples.len(), t.correct, k)).sum::<Result<f64>>()?;
+        Ok(sum / self.tasks.len() as f64)
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| EvalError::Invalid(format!("report to JSON: {e}")))
+    }
+
+    /// Writes [`Self::to_json`] to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_json()?)
+            .map_err(|source| EvalError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// Markdown tables: overall and per capability, per level, per capability × level (rates
+    /// in percent), then the attribution when present.
+    pub fn to_markdown(&self) -> String {
+        let k = self.samples_per_task;
+        let mut md = format!(
+            "## Evaluation: {} tasks × {k} samples\n\n### Per capability\n\n{}",
+            self.overall.tasks,
+            header("capability", k)
+        );
+        md.push_str(&row(&["all".into()], &self.overall));
+        for c in &self.by_capability {
+            md.push_str(&row(&[c.capability.to_string()], &c.stats));
+        }
+        md.push_str(&format!("\n### Per level\n\n{}", header("level", k)));
+        for l in &self.by_level {
+            md.push_str(&row(&[level_name(l.level)], &l.stats));
+        }
+        md.push_str(&format!("\n### Per capability × level\n\n{}", header("capability | level", k)));
+        for c in &self.by_capability_level {
+            md.push_str(&row(&[c.capability.to_string(), level_name(c.level)], &c.stats));
+        }
+        if let Some(a) = &self.attribution {
+            md.push('\n');
+            md.push_str(&a.to_markdown());
+        }
+        md
+    }
+}
+
+/// `tasks` with [`Task::difficulty`] set to each task's pass rate `c / n` in `report`
+/// (matched by id); tasks the report does not cover are returned unchanged.
+pub fn with_pass_rates(tasks: &[Task], report: &EvalReport) -> Vec<Task> {
+    let rates: HashMap<&str, f64> = report.tasks.iter().map(|t| (t.id.as_str(), t.pass_rate)).collect();
+    tasks
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            if let Some(&rate) = rates.get(t.id.as_str()) {
+                t.difficulty = Some(rate);
+            }
+            t
+        })
+        .collect()
+}
+
+/// The name of a level in tables: its number, or `none`.
+pub(crate) fn level_name(level: Option<u32>) -> String {
+    level.map_or_else(|| "none".to_string(), |l| l.to_string())
+}
+
+/// A percentage with one decimal.
+pub(crate) fn percent(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+fn header(keys: &str, k: usize) -> String {
+    let key_columns = keys.split(" | ").count();
+    let mut h = format!("| {keys} | tasks | accuracy | format | pass@1 | pass@{k} | mean tokens |\n|");
+    for _ in 0..key_columns + 6 {
+        h.push_str("---|");
+    }
+    h.push('\n');
+    h
+}
+
+fn row(keys: &[String], s: &Stats) -> String {
+    let mut r = String::from("|");
+    for key in keys {
+        let _ = write!(r, " {key} |");
+    }
+    let _ = writeln!(
+        r,
+        " {} | {} | {} | {} | {} | {:.1} |",
+        s.tasks,
+        percent(s.accuracy),
+        percent(s.format_rate),
+        percent(s.pass_at_1),
+        percent(s.pass_at_k),
+        s.mean_tokens
+    );
+    r
+}

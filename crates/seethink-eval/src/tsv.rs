@@ -1,0 +1,302 @@
+//! Loader for VLMEvalKit benchmark TSV files (MMBench, MathVista, MathVerse, MMStar...).
+//!
+//! A header row, then one row per question, tab-separated, with pandas' quoting (fields holding
+//! tabs, newlines or quotes are wrapped in `"` with `""` for a quote). Columns:
+//!
+//! | column | required | meaning |
+//! |---|---|---|
+//! | `index` | yes | question id, unique |
+//! | `image` | yes | base64 image; a `['…', '…']` list of them; or, when ≤ 64 characters, the `index` of another row whose image it shares (VLMEvalKit's convention) |
+//! | `question` | yes | question text |
+//! | `answer` | yes | option letter for multiple choice, else the answer itself |
+//! | `A`, `B`, … | no | option texts; empty or `nan` means no such option |
+//! | `hint` | no | context prepended to the question |
+//! | any other (`category`, …) | no | kept in `meta` |
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::{alphabet, Engine};
+use seethink_data::synth::{ANSWER_SUFFIX, MCQ_SUFFIX};
+use seethink_data::{Capability, ImageRef, Task, IMAGE_MARKER};
+use serde_json::{json, Map, Value};
+
+use crate::error::{EvalError, Result};
+
+/// Base64 (standard alphabet) accepting padded and unpadded input.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Longest `image` field read as a reference to another row's image rather than as base64.
+const MAX_IMAGE_REFERENCE_LEN: usize = 64;
+
+/// How to turn rows into tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsvOptions {
+    /// The capability every task is labelled with.
+    pub capability: Capability,
+    /// [`Task::source`] and id prefix; defaults to the file stem.
+    pub source: Option<String>,
+}
+
+impl Default for TsvOptions {
+    /// Visual reasoning (MathVista-style benchmarks), source from the file name.
+    fn default() -> Self {
+        TsvOptions { capability: Capability::VisualReasoning, source: None }
+    }
+}
+
+/// The column positions of a header.
+struct Columns {
+    index: usize,
+    image: usize,
+    question: usize,
+    answer: usize,
+    hint: Option<usize>,
+    /// (letter, column) in letter order.
+    options: Vec<(String, usize)>,
+    /// The other columns, kept in `meta`.
+    extra: Vec<(String, usize)>,
+}
+
+impl Columns {
+    fn from_header(names: &[String]) -> std::result::Result<Columns, String> {
+        let find = |name: &str| names.iter().position(|n| n == name);
+        let required =
+            |name: &str| find(name).ok_or_else(|| format!("missing column `{name}` in the header"));
+        let mut options: Vec<(String, usize)> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.len() == 1 && n.as_bytes()[0].is_ascii_uppercase())
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        options.sort();
+        let (index, image, question, answer) =
+            (required("index")?, required("image")?, required("question")?, required("answer")?);
+        let hint = find("hint");
+        let taken = |i: usize| [index, image, question, answer].contains(&i) || hint == Some(i);
+        let extra = names
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !taken(i) && !options.iter().any(|(_, c)| *c == i))
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        Ok(Columns { index, image, question, answer, hint, options, extra })
+    }
+}
+
+/// The image field of a row, before references are resolved.
+enum ImageField {
+    Decoded(Vec<Vec<u8>>),
+    SameAs(String),
+}
+
+/// A parsed row whose images may still refer to another row.
+struct Row {
+    line: u64,
+    index: String,
+    image: ImageField,
+    task: Task,
+}
+
+/// Loads a VLMEvalKit TSV benchmark (format in the module docs) as tasks, in file order.
+///
+/// Each task: id `<source>-<index>`; prompt = one `<image>` line per image, `Hint: <hint>`
+/// line when there is a hint, the question, then for multiple choice (any option non-empty)
+/// one `<letter>. <text>` line per non-empty option and the instruction to box the letter,
+/// else the instruction to box the answer; images as [`ImageRef::Bytes`]; answer the option
+/// letter (which must name a non-empty option) or the answer text as-is (whitespace trimmed);
+/// no level; `meta` holds `index`, `hint`, `options` (letter → text) and every other column.
+///
+/// Errors name the file and the line where the row starts: unreadable file, missing header
+/// columns, rows with a different number of fields than the header, empty or duplicate
+/// index, bad base64 or bytes in no image format, an image reference to no row, an empty
+/// question or answer, an answer letter that is not an option.
+pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
+    let tsv_error = |line: u64, problem: String| EvalError::Tsv { path: path.to_path_buf(), line, problem };
+    let file =
+        std::fs::File::open(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(file);
+    let source = options.source.clone().unwrap_or_else(|| {
+        path.file_stem().map_or_else(|| "tsv".to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    let mut records = reader.records();
+    let header: Vec<String> = match records.next() {
+        None => return Err(tsv_error(1, "empty file: no header row".into())),
+        Some(r) => r
+            .map_err(|e| tsv_error(csv_line(&e), e.to_string()))?
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect(),
+    };
+    let columns = Columns::from_header(&header).map_err(|p| tsv_error(1, p))?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    for record in records {
+        let record = record.map_err(|e| tsv_error(csv_line(&e), e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let fields: Vec<&str> = record.iter().collect();
+        if fields.len() != header.len() {
+            return Err(tsv_error(
+                line,
+                format!("{} fields, but the header has {}", fields.len(), header.len()),
+            ));
+        }
+        let row = parse_row(&fields, &columns, &source, options.capability, line)
+            .map_err(|p| tsv_error(line, p))?;
+        if let Some(first) = first_line.insert(row.index.clone(), line) {
+            return Err(tsv_error(line, format!("duplicate index `{}` (first on line {first})", row.index)));
+        }
+        rows.push(row);
+    }
+    let decoded: HashMap<String, Vec<Vec<u8>>> = rows
+        .iter()
+        .filter_map(|r| match &r.image {
+            ImageField::Decoded(images) => Some((r.index.clone(), images.clone())),
+            ImageField::SameAs(_) => None,
+        })
+        .collect();
+    rows.into_iter()
+        .map(|row| {
+            let images = match row.image {
+                ImageField::Decoded(images) => images,
+                ImageField::SameAs(other) => decoded.get(&other).cloned().ok_or_else(|| {
+                    tsv_error(
+                        row.line,
+                        format!("image `{other}` is neither base64 nor the index of a row with an image"),
+                    )
+                })?,
+            };
+            let markers = format!("{IMAGE_MARKER}\n").repeat(images.len());
+            let mut task = row.task;
+            task.prompt = format!("{markers}{}", task.prompt);
+            task.images = images.into_iter().map(ImageRef::Bytes).collect();
+            Ok(task)
+        })
+        .collect()
+}
+
+/// One row as a task without images (the prompt still lacks its image markers).
+fn parse_row(
+    fields: &[&str],
+    columns: &Columns,
+    source: &str,
+    capability: Capability,
+    line: u64,
+) -> std::result::Result<Row, String> {
+    let index = fields[columns.index].trim().to_string();
+    if index.is_empty() {
+        return Err("empty `index`".into());
+    }
+    let question = fields[columns.question].trim();
+    if question.is_empty() {
+        return Err("empty `question`".into());
+    }
+    let answer = fields[columns.answer].trim();
+    if answer.is_empty() {
+        return Err("empty `answer`".into());
+    }
+    let image = parse_image(fields[columns.image].trim())?;
+    let hint = columns.hint.and_then(|c| present(fields[c]));
+    let present_options: Vec<(&str, &str)> = columns
+        .options
+        .iter()
+        .filter_map(|(letter, c)| present(fields[*c]).map(|t| (letter.as_str(), t)))
+        .collect();
+    let mut prompt = String::new();
+    if let Some(h) = hint {
+        prompt.push_str(&format!("Hint: {h}\n"));
+    }
+    prompt.push_str(question);
+    let answer = if present_options.is_empty() {
+        prompt.push_str(&format!("\n{ANSWER_SUFFIX}"));
+        answer.to_string()
+    } else {
+        for (letter, text) in &present_options {
+            prompt.push_str(&format!("\n{letter}. {text}"));
+        }
+        prompt.push_str(&format!("\n{MCQ_SUFFIX}"));
+        let letters: Vec<&str> = present_options.iter().map(|(l, _)| *l).collect();
+        if !letters.contains(&answer) {
+            return Err(format!("answer `{answer}` is not one of the options {}", letters.join(", ")));
+        }
+        answer.to_string()
+    };
+    let mut meta = Map::new();
+    meta.insert("index".into(), json!(index));
+    if let Some(h) = hint {
+        meta.insert("hint".into(), json!(h));
+    }
+    let option_map: Map<String, Value> =
+        present_options.iter().map(|(l, t)| (l.to_string(), json!(t))).collect();
+    meta.insert("options".into(), Value::Object(option_map));
+    for (name, c) in &columns.extra {
+        meta.insert(name.clone(), json!(fields[*c]));
+    }
+    meta.insert("line".into(), json!(line));
+    Ok(Row {
+        line,
+        task: Task {
+            id: format!("{source}-{index}"),
+            prompt,
+            images: Vec::new(),
+            answer,
+            capability,
+            level: None,
+            difficulty: None,
+            source: source.to_string(),
+            meta: Value::Object(meta),
+        },
+        index,
+        image,
+    })
+}
+
+/// An `image` field: a reference (≤ 64 characters, not a list), a `['…', …]` list of base64
+/// images, or one base64 image; every decoded image must be in a known format.
+fn parse_image(field: &str) -> std::result::Result<ImageField, String> {
+    if field.is_empty() {
+        return Err("empty `image`".into());
+    }
+    if field.starts_with('[') {
+        let list: Vec<String> = serde_json::from_str(&field.replace('\'', "\""))
+            .map_err(|e| format!("`image` looks like a list but is not a list of strings: {e}"))?;
+        if list.is_empty() {
+            return Err("`image` is an empty list".into());
+        }
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, b)| decode(b, &format!("image {i} of the list")))
+            .collect::<std::result::Result<_, _>>()
+            .map(ImageField::Decoded);
+    }
+    if field.len() <= MAX_IMAGE_REFERENCE_LEN {
+        return Ok(ImageField::SameAs(field.to_string()));
+    }
+    Ok(ImageField::Decoded(vec![decode(field, "`image`")?]))
+}
+
+/// Decodes base64 `text` and checks the bytes are an image; `what` labels errors.
+fn decode(text: &str, what: &str) -> std::result::Result<Vec<u8>, String> {
+    let bytes = BASE64.decode(text.trim()).map_err(|e| format!("{what}: bad base64: {e}"))?;
+    image::guess_format(&bytes)
+        .map_err(|_| format!("{what}: the decoded bytes are in no known image format"))?;
+    Ok(bytes)
+}
+
+/// The trimmed field, unless it is empty or pandas' `nan`.
+fn present(field: &str) -> Option<&str> {
+    let t = field.trim();
+    (!t.is_empty() && t != "nan" && t != "NaN").then_some(t)
+}
+
+/// The line a csv error occurred on (0 when unknown).
+fn csv_line(e: &csv::Error) -> u64 {
+    e.position().map_or(0, |p| p.line())
+}

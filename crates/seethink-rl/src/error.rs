@@ -1,0 +1,25 @@
+//! Errors of training: model errors, and checkpoint/metrics files that cannot be written or read.
+
+use std::path::PathBuf;
+
+use seethink_models::ModelError;
+
+/// Everything that can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Record { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// Attaches `path` to an I/O error.
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}
