@@ -121,3 +121,51 @@ pub fn synth(out: &Path, n: usize, seed: u64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Options of `seethink eval`.
+pub struct EvalOptions {
+    pub k: usize,
+    pub sampling: SamplingConfig,
+    pub batch_size: usize,
+    pub limit: Option<usize>,
+    pub out: std::path::PathBuf,
+}
+
+/// Tasks of a `tasks.jsonl` directory, a `.jsonl` file or a VLMEvalKit `.tsv` file.
+fn load_tasks(data: &Path) -> Result<Vec<crate::data::Task>> {
+    let file = if data.is_dir() { data.join("tasks.jsonl") } else { data.to_path_buf() };
+    if file.extension().is_some_and(|e| e == "tsv") {
+        Ok(crate::eval::load_tsv(&file, &Default::default())?)
+    } else {
+        Ok(crate::data::load_jsonl(&file, &Default::default())?)
+    }
+}
+
+/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
+pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
+    let (model, processor) = load::<B>(dir)?;
+    let mut tasks = load_tasks(data)?;
+    if let Some(limit) = options.limit {
+        tasks.truncate(limit);
+    }
+    let reward = crate::reward::MathReward::default();
+    let mut responder = crate::eval::ModelResponder::new(
+        &model,
+        &processor,
+        options.sampling.clone(),
+        options.batch_size,
+        Default::default(),
+    )?;
+    let started = std::time::Instant::now();
+    let mut report = crate::eval::evaluate(&mut responder, &tasks, &reward, options.k)?;
+    report.attribution = Some(crate::eval::attribute_errors(&mut responder, &tasks, &report, &reward)?);
+    tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");
+    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+    report.write_json(&options.out.join("report.json"))?;
+    let markdown = report.to_markdown();
+    std::fs::write(options.out.join("report.md"), &markdown)
+        .with_context(|| format!("writing {}", options.out.join("report.md").display()))?;
+    crate::eval::plot_accuracy(&report, &options.out.join("accuracy.svg"))?;
+    println!("{markdown}");
+    Ok(())
+}

@@ -5,7 +5,9 @@
 //! the commands of the `seethink` binary.
 
 pub use seethink_data as data;
+pub use seethink_eval as eval;
 pub use seethink_models as models;
+pub use seethink_reward as reward;
 
 pub mod backend;
 pub mod cli;

@@ -58,6 +58,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evaluate a checkpoint on a task set: accuracy per capability and level, format rate,
+    /// response length, pass@k, perception-error attribution; writes report.{json,md} and
+    /// accuracy.svg to `--out`.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// A directory with tasks.jsonl (e.g. from `seethink data synth`), a .jsonl file, or a
+        /// VLMEvalKit .tsv file.
+        #[arg(long)]
+        data: PathBuf,
+        /// Samples per task (pass@k).
+        #[arg(long, default_value_t = 1)]
+        k: usize,
+        #[arg(long, default_value_t = 512)]
+        max_new_tokens: usize,
+        /// 0 means greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Tasks per generation batch.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// Evaluate only the first N tasks.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value = "eval-out")]
+        out: PathBuf,
+    },
     /// Data sets: the procedural capability benchmark.
     #[command(subcommand)]
     Data(DataCommand),
@@ -100,5 +131,10 @@ fn main() -> Result<()> {
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&model, &prompt, image.as_deref(), &sampling, json))
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
+        Command::Eval { model, data, k, max_new_tokens, temperature, top_p, seed, batch_size, limit, out } => {
+            let sampling = seethink::models::generate::SamplingConfig { max_new_tokens, temperature, top_p, top_k: 0, seed };
+            let options = cli::EvalOptions { k, sampling, batch_size, limit, out };
+            seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
+        }
     }
 }

@@ -106,3 +106,34 @@ fn data_synth_writes_jsonl_and_images() {
     assert_eq!(tasks.len(), 9);
     assert!(String::from_utf8_lossy(&run.stdout).contains("| visual_reasoning | 3 | 1 |"));
 }
+
+#[test]
+fn eval_writes_reports_with_attribution() {
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = seethink(&["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "2", "--seed", "3"]);
+    assert!(run.status.success());
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let run = seethink(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--max-new-tokens",
+        "4",
+        "--k",
+        "2",
+        "--temperature",
+        "1",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("| visual_reasoning |") && stdout.contains("Perception-error attribution"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["tasks"].as_array().unwrap().len(), 6);
+    assert!(std::fs::metadata(out.path().join("accuracy.svg")).unwrap().len() > 0);
+}

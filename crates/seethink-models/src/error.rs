@@ -31,6 +31,8 @@ pub enum ModelError {
     Template { path: PathBuf, message: String },
     #[error("invalid model input: {0}")]
     Input(String),
+    #[error("cannot export the model: {0}")]
+    Export(String),
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;

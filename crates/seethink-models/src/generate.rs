@@ -157,9 +157,9 @@ pub fn log_softmax_at(logits: &[f32], token: usize) -> f32 {
 /// Chooses the next token from one row of logits.
 ///
 /// Temperature 0: argmax, the lowest id winning ties. Otherwise, as in transformers' logits
-/// processors: scale by 1/T, keep the `top_k` largest (if set), then the smallest
-/// most-likely-first prefix whose probability mass reaches `top_p`, and sample from the
-/// renormalised remainder.
+/// processors: scale by 1/T, keep the `top_k` largest (if set), then drop the least likely
+/// tokens whose cumulative probability is ≤ 1 − top_p (the most likely always stays), and
+/// sample from the renormalised remainder.
 pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u32 {
     if s.temperature == 0.0 {
         let mut best = 0;
@@ -178,15 +178,14 @@ pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u
     let max = logits[order[0]];
     let weights: Vec<f64> = order.iter().map(|&i| (((logits[i] - max) / s.temperature) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
+    // transformers' top-p: drop the least likely tokens whose cumulative mass (from the least
+    // likely up) is ≤ 1 − top_p; the most likely token always stays.
     let mut kept = weights.len();
     if s.top_p < 1.0 {
-        let mut mass = 0.0;
-        for (k, w) in weights.iter().enumerate() {
-            mass += w / total;
-            if mass >= s.top_p as f64 {
-                kept = k + 1;
-                break;
-            }
+        let mut tail = 0.0;
+        while kept > 1 && tail + weights[kept - 1] / total <= 1.0 - s.top_p as f64 {
+            tail += weights[kept - 1] / total;
+            kept -= 1;
         }
     }
     let kept_total: f64 = weights[..kept].iter().sum();
@@ -237,11 +236,11 @@ mod tests {
 
     #[test]
     fn top_p_drops_the_tail() {
-        // probabilities 0.5, 0.3, 0.2: top_p 0.8 keeps {0, 1}
+        // probabilities 0.5, 0.3, 0.2: top_p 0.75 drops the 0.2 tail, keeps {0, 1}
         let logits = [0.5f32.ln(), 0.3f32.ln(), 0.2f32.ln()];
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..2000 {
-            assert_ne!(sample_token(&logits, &cfg(1.0, 0.8, 0), &mut rng), 2);
+            assert_ne!(sample_token(&logits, &cfg(1.0, 0.75, 0), &mut rng), 2);
         }
     }
 

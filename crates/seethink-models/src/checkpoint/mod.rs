@@ -1,0 +1,381 @@
+//! Reading tensors from a HuggingFace checkpoint directory, and writing one back.
+//!
+//! Handles a single `model.safetensors` or a sharded `model.safetensors.index.json`, and both
+//! Qwen-VL key layouts: legacy (`visual.*`, `model.*`) and current transformers
+//! (`model.visual.*`, `model.language_model.*`). Every name is mapped to the current layout
+//! ([`canonical_name`]) so model code asks for one spelling only.
+//!
+//! Export shares the loader's name mapping instead of repeating it: a *tracing* checkpoint
+//! records every read the loader makes and hands out marker tensors, and the parameters of
+//! the model built from it tell which read fed which parameter ([`export_tensors`]).
+//! [`write_pretrained`] then writes those tensors atomically.
+
+mod export;
+mod trace;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use memmap2::Mmap;
+use safetensors::tensor::{Metadata, SafeTensors, TensorInfo};
+use safetensors::Dtype as StDtype;
+
+use crate::error::{ModelError, Result};
+
+pub use export::{write_pretrained, ExportOptions, HfTensor, DEFAULT_MAX_SHARD_BYTES};
+pub use trace::export_tensors;
+use trace::{Trace, TransformKind};
+
+/// The current transformers name of a checkpoint key, whatever layout it was stored in.
+pub fn canonical_name(stored: &str) -> String {
+    if stored.starts_with("model.visual.") || stored.starts_with("model.language_model.") {
+        stored.to_string()
+    } else if let Some(rest) = stored.strip_prefix("visual.") {
+        format!("model.visual.{rest}")
+    } else if let Some(rest) = stored.strip_prefix("model.") {
+        format!("model.language_model.{rest}")
+    } else {
+        stored.to_string()
+    }
+}
+
+/// How a checkpoint spells its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `visual.*`, `model.*` (the LM), `lm_head.weight`: transformers before 4.52.
+    Legacy,
+    /// `model.visual.*`, `model.language_model.*`, `lm_head.weight`.
+    Current,
+}
+
+impl Layout {
+    /// The key under which canonical tensor `canonical` is stored in this layout
+    /// (the inverse of [`canonical_name`]).
+    pub fn stored_name(self, canonical: &str) -> String {
+        match self {
+            Self::Current => canonical.to_string(),
+            Self::Legacy => {
+                if let Some(rest) = canonical.strip_prefix("model.visual.") {
+                    format!("visual.{rest}")
+                } else if let Some(rest) = canonical.strip_prefix("model.language_model.") {
+                    format!("model.{rest}")
+                } else {
+                    canonical.to_string()
+                }
+            }
+        }
+    }
+
+    /// The layout of a checkpoint holding these stored keys: current if any key uses a
+    /// current-only prefix, legacy otherwise.
+    fn detect<'a>(mut stored: impl Iterator<Item = &'a String>) -> Self {
+        let current = |n: &String| n.starts_with("model.visual.") || n.starts_with("model.language_model.");
+        if stored.any(current) {
+            Self::Current
+        } else {
+            Self::Legacy
+        }
+    }
+}
+
+/// A floating-point storage type of checkpoint tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    BF16,
+    F16,
+}
+
+impl Dtype {
+    /// The safetensors spelling of this type.
+    pub fn safetensors(self) -> StDtype {
+        match self {
+            Self::F32 => StDtype::F32,
+            Self::BF16 => StDtype::BF16,
+            Self::F16 => StDtype::F16,
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::BF16 | Self::F16 => 2,
+        }
+    }
+
+    /// Little-endian bytes of `values` in this type; half types round to nearest, ties to
+    /// even (as torch's `Tensor.to`).
+    pub fn encode(self, values: &[f32]) -> Vec<u8> {
+        match self {
+            Self::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Self::BF16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+            Self::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        }
+    }
+
+    /// The type holding the most elements among the float tensors `infos` (F32 if none).
+    fn dominant<'a>(infos: impl Iterator<Item = &'a TensorInfo>) -> Self {
+        let mut counts = [(Self::F32, 0usize), (Self::BF16, 0), (Self::F16, 0)];
+        for info in infos {
+            let elements: usize = info.shape.iter().product();
+            if let Some(slot) = counts.iter_mut().find(|(d, _)| d.safetensors() == info.dtype) {
+                slot.1 += elements;
+            }
+        }
+        // Ties keep the earlier entry: F32 first, then BF16.
+        counts.iter().rev().max_by_key(|(_, n)| *n).map_or(Self::F32, |(d, _)| *d)
+    }
+}
+
+/// One memory-mapped `.safetensors` file and its parsed header.
+struct Shard {
+    path: PathBuf,
+    data: Mmap,
+    header_len: usize,
+    metadata: Metadata,
+}
+
+/// Where a canonical tensor name lives: shard number and the name as stored.
+struct Location {
+    shard: usize,
+    stored_name: String,
+}
+
+/// Where tensors come from: files on disk, or a trace that records reads (export).
+enum Store {
+    Files { shards: Vec<Shard>, index: HashMap<String, Location> },
+    Trace(Trace),
+}
+
+/// An opened checkpoint directory: tensors by canonical name, converted to f32 on request.
+pub struct Checkpoint {
+    dir: PathBuf,
+    layout: Layout,
+    dtype: Dtype,
+    store: Store,
+}
+
+impl Checkpoint {
+    /// Opens `dir/model.safetensors`, or every shard listed in `dir/model.safetensors.index.json`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let files = weight_files(&dir)?;
+        let mut shards = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for (shard, file) in files.iter().enumerate() {
+            let loaded = Shard::open(dir.join(file))?;
+            for stored_name in loaded.metadata.tensors().into_keys() {
+                let location = Location { shard, stored_name: stored_name.clone() };
+                index.insert(canonical_name(&stored_name), location);
+            }
+            shards.push(loaded);
+        }
+        let layout = Layout::detect(index.values().map(|l| &l.stored_name));
+        let dtype = Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values()));
+        Ok(Self { dir, layout, dtype, store: Store::Files { shards, index } })
+    }
+
+    /// A checkpoint that holds every tensor the loader asks for: it records each request and
+    /// answers with a constant marker tensor of the requested shape (see [`export_tensors`]).
+    /// Reports the current layout and f32.
+    fn trace() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            layout: Layout::Current,
+            dtype: Dtype::F32,
+            store: Store::Trace(Trace::default()),
+        }
+    }
+
+    /// The directory this checkpoint was opened from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The key layout the tensors are stored in.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The float type holding most of the checkpoint's elements.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// Whether a tensor with this canonical name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        match &self.store {
+            Store::Files { index, .. } => index.contains_key(name),
+            Store::Trace(_) => true,
+        }
+    }
+
+    /// Reads tensor `name` as f32 values, checking that its shape is `expected`.
+    pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let (shards, index) = match &self.store {
+            Store::Files { shards, index } => (shards, index),
+            Store::Trace(trace) => {
+                let marker = trace.record(name, expected, TransformKind::Plain)?;
+                return Ok(vec![marker; expected.iter().product()]);
+            }
+        };
+        let location = index
+            .get(name)
+            .ok_or_else(|| ModelError::MissingTensor { dir: self.dir.clone(), name: name.to_string() })?;
+        let shard = &shards[location.shard];
+        let info =
+            shard.metadata.info(&location.stored_name).expect("index built from this shard's metadata");
+        if info.shape != expected {
+            return Err(ModelError::ShapeMismatch {
+                path: shard.path.clone(),
+                name: location.stored_name.clone(),
+                expected: expected.to_vec(),
+                found: info.shape.clone(),
+            });
+        }
+        shard.values(&location.stored_name, info)
+    }
+
+    /// Loads tensor `name` of shape `shape` onto `device`, in the backend's float type.
+    pub fn tensor<B: Backend, const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>> {
+        if let Store::Trace(trace) = &self.store {
+            let marker = trace.record(name, &shape, TransformKind::Plain)?;
+            return Ok(trace::marker_tensor(marker, shape, device));
+        }
+        let values = self.read_f32(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), device))
+    }
+
+    /// Loads a tensor of shape `[rows, rest...]` as the matrix `[rest product, rows]`: HF
+    /// `nn.Linear` (and a stride-equals-kernel `Conv3d`) stores `[out, in...]`, burn's `Linear`
+    /// wants `[in, out]`.
+    pub fn matrix_transposed<B: Backend>(
+        &self,
+        name: &str,
+        shape: &[usize],
+        device: &B::Device,
+    ) -> Result<Tensor<B, 2>> {
+        let rows = shape.first().copied().unwrap_or(1);
+        let cols = shape.iter().skip(1).product::<usize>();
+        if let Store::Trace(trace) = &self.store {
+            let marker = trace.record(name, shape, TransformKind::Transposed)?;
+            return Ok(trace::marker_tensor(marker, [cols, rows], device));
+        }
+        let values = self.read_f32(name, shape)?;
+        Ok(Tensor::from_data(TensorData::new(transpose(&values, rows, cols), [cols, rows]), device))
+    }
+
+    /// The reads recorded by a tracing checkpoint, in order; empty for one opened from files.
+    fn traced_reads(self) -> Vec<trace::TracedRead> {
+        match self.store {
+            Store::Trace(trace) => trace.into_reads(),
+            Store::Files { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The row-major transpose of the `rows × cols` matrix `values`.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut transposed = vec![0.0f32; values.len()];
+    for (r, row) in values.chunks_exact(cols.max(1)).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            transposed[c * rows + r] = v;
+        }
+    }
+    transposed
+}
+
+/// The weight files of a checkpoint directory: the shards of its index, or `model.safetensors`.
+fn weight_files(dir: &Path) -> Result<Vec<String>> {
+    let single = dir.join("model.safetensors");
+    let index_path = dir.join("model.safetensors.index.json");
+    if index_path.exists() {
+        shard_files(&index_path)
+    } else if single.exists() {
+        Ok(vec!["model.safetensors".to_string()])
+    } else {
+        Err(ModelError::Io {
+            path: single,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "neither model.safetensors nor model.safetensors.index.json exists",
+            ),
+        })
+    }
+}
+
+/// The distinct shard file names of a `model.safetensors.index.json`, in first-seen order.
+fn shard_files(index_path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index_path)
+        .map_err(|source| ModelError::Io { path: index_path.to_path_buf(), source })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|source| ModelError::Json { path: index_path.to_path_buf(), source })?;
+    let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Config {
+        path: index_path.to_path_buf(),
+        key: "weight_map".into(),
+        message: "missing or not an object".into(),
+    })?;
+    let mut files: Vec<String> = Vec::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| ModelError::Config {
+            path: index_path.to_path_buf(),
+            key: format!("weight_map.{tensor}"),
+            message: "shard file name must be a string".into(),
+        })?;
+        if !files.iter().any(|f| f == file) {
+            files.push(file.to_string());
+        }
+    }
+    Ok(files)
+}
+
+impl Shard {
+    fn open(path: PathBuf) -> Result<Self> {
+        let file = File::open(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        // SAFETY: the mapping is read-only; a checkpoint modified while loaded is user error
+        // that can at worst yield wrong values, as with any reader.
+        let data =
+            unsafe { Mmap::map(&file) }.map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        let (header_len, metadata) = SafeTensors::read_metadata(&data)
+            .map_err(|e| ModelError::Safetensors { path: path.clone(), message: e.to_string() })?;
+        Ok(Self { path, data, header_len, metadata })
+    }
+
+    /// The values of one tensor converted to f32.
+    fn values(&self, name: &str, info: &TensorInfo) -> Result<Vec<f32>> {
+        let start = 8 + self.header_len + info.data_offsets.0;
+        let end = 8 + self.header_len + info.data_offsets.1;
+        let bytes = &self.data[start..end];
+        let values = match info.dtype {
+            StDtype::F32 => {
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
+            StDtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32)
+                .collect(),
+            StDtype::BF16 => {
+                bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+            StDtype::F16 => {
+                bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+            other => {
+                return Err(ModelError::UnsupportedDtype {
+                    path: self.path.clone(),
+                    name: name.to_string(),
+                    dtype: format!("{other:?}"),
+                })
+            }
+        };
+        Ok(values)
+    }
+}
