@@ -77,7 +77,8 @@ pub fn forward<B: Backend>(dir: &Path, text: &str, image: Option<&Path>, out: &P
         ("input_ids", TensorView::new(Dtype::I64, vec![seq], &ids)?),
         ("logits", TensorView::new(Dtype::F32, vec![seq, vocab], &values)?),
     ];
-    safetensors::serialize_to_file(tensors, None, out).with_context(|| format!("writing {}", out.display()))?;
+    safetensors::serialize_to_file(tensors, None, out)
+        .with_context(|| format!("writing {}", out.display()))?;
     tracing::info!(out = %out.display(), seq, vocab, "wrote logits");
     Ok(())
 }
@@ -102,7 +103,8 @@ pub fn generate<B: Backend>(
     tracing::info!(tokens = completion.ids.len(), seconds, "generated");
     let reply = tokenizer.decode(&completion.ids, true)?;
     if json {
-        let object = serde_json::json!({ "input_ids": input_ids, "output_ids": completion.ids, "text": reply });
+        let object =
+            serde_json::json!({ "input_ids": input_ids, "output_ids": completion.ids, "text": reply });
         println!("{object}");
     } else {
         println!("{reply}");

@@ -8,7 +8,11 @@ use seethink::backend::BackendKind;
 use seethink::cli;
 
 #[derive(Parser)]
-#[command(name = "seethink", version, about = "Post-train vision-language models with RL and capability curricula")]
+#[command(
+    name = "seethink",
+    version,
+    about = "Post-train vision-language models with RL and capability curricula"
+)]
 struct Cli {
     /// Backend to run on (those compiled in: see `--help` of the build's features).
     #[arg(long, global = true, default_value = seethink::backend::AVAILABLE[0])]
@@ -131,8 +135,25 @@ fn main() -> Result<()> {
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&model, &prompt, image.as_deref(), &sampling, json))
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
-        Command::Eval { model, data, k, max_new_tokens, temperature, top_p, seed, batch_size, limit, out } => {
-            let sampling = seethink::models::generate::SamplingConfig { max_new_tokens, temperature, top_p, top_k: 0, seed };
+        Command::Eval {
+            model,
+            data,
+            k,
+            max_new_tokens,
+            temperature,
+            top_p,
+            seed,
+            batch_size,
+            limit,
+            out,
+        } => {
+            let sampling = seethink::models::generate::SamplingConfig {
+                max_new_tokens,
+                temperature,
+                top_p,
+                top_k: 0,
+                seed,
+            };
             let options = cli::EvalOptions { k, sampling, batch_size, limit, out };
             seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
         }

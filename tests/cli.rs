@@ -16,13 +16,23 @@ fn seethink(args: &[&str]) -> std::process::Output {
 fn reference_i64(family: &str, name: &str) -> Vec<i64> {
     let bytes = std::fs::read(fixtures().join(family).join("pipeline_reference.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensor(name).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 fn reference_f32(family: &str, name: &str) -> Vec<f32> {
     let bytes = std::fs::read(fixtures().join(family).join("pipeline_reference.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -47,11 +57,13 @@ fn forward_writes_input_ids_and_logits() {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let ids = st.tensor("input_ids").unwrap();
     assert_eq!(ids.dtype(), safetensors::Dtype::I64);
-    let ids: Vec<i64> = ids.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
+    let ids: Vec<i64> =
+        ids.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect();
     assert_eq!(ids, reference_i64("qwen2_5_vl", "square.input_ids"));
     let logits = st.tensor("logits").unwrap();
     assert_eq!(logits.shape(), &[ids.len(), 320]);
-    let logits: Vec<f32> = logits.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let logits: Vec<f32> =
+        logits.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let expected = reference_f32("qwen2_5_vl", "square.logits");
     let max = logits.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
     assert!(max < 1e-4, "max|Δ| {max}");
@@ -77,7 +89,9 @@ fn generate_json_prints_ids_and_text() {
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    let ids = |key: &str| -> Vec<i64> { json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
+    let ids = |key: &str| -> Vec<i64> {
+        json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
+    };
     assert_eq!(ids("input_ids"), reference_i64("qwen3_vl", "wide.input_ids"));
     assert_eq!(ids("output_ids"), reference_i64("qwen3_vl", "wide.generated"));
     assert!(json["text"].is_string());
@@ -86,7 +100,15 @@ fn generate_json_prints_ids_and_text() {
 #[test]
 fn bad_inputs_fail_with_a_message_naming_them() {
     let model = fixtures().join("qwen3_vl/checkpoint");
-    let run = seethink(&["generate", "--model", model.to_str().unwrap(), "--prompt", "hi", "--image", "/no/such.png"]);
+    let run = seethink(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--image",
+        "/no/such.png",
+    ]);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("/no/such.png"));
     let run = seethink(&["inspect", "--model", "/no/such/dir"]);
@@ -131,7 +153,10 @@ fn eval_writes_reports_with_attribution() {
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.contains("| visual_reasoning |") && stdout.contains("Perception-error attribution"), "{stdout}");
+    assert!(
+        stdout.contains("| visual_reasoning |") && stdout.contains("Perception-error attribution"),
+        "{stdout}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["tasks"].as_array().unwrap().len(), 6);

@@ -130,7 +130,9 @@ fn validate(s: &SamplingConfig) -> Result<()> {
 
 /// Images of several prompts as one batch input, in order: patches concatenated, grids listed
 /// in the same order. `None` when no prompt has images.
-pub fn concat_images<'a, B: Backend>(images: impl IntoIterator<Item = &'a ImageInput<B>>) -> Option<ImageInput<B>> {
+pub fn concat_images<'a, B: Backend>(
+    images: impl IntoIterator<Item = &'a ImageInput<B>>,
+) -> Option<ImageInput<B>> {
     let images: Vec<&ImageInput<B>> = images.into_iter().collect();
     if images.is_empty() {
         return None;
@@ -176,7 +178,8 @@ pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u
         order.truncate(s.top_k);
     }
     let max = logits[order[0]];
-    let weights: Vec<f64> = order.iter().map(|&i| (((logits[i] - max) / s.temperature) as f64).exp()).collect();
+    let weights: Vec<f64> =
+        order.iter().map(|&i| (((logits[i] - max) / s.temperature) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
     // transformers' top-p: drop the least likely tokens whose cumulative mass (from the least
     // likely up) is ≤ 1 − top_p; the most likely token always stays.

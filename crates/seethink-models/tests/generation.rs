@@ -28,7 +28,9 @@ fn batch_case(family: &str) -> (TokenBatch, ImageInput<B>) {
 }
 
 fn columns(t: &TokenBatch, from: usize, to: usize) -> TokenBatch {
-    let pick = |v: &[u32]| -> Vec<u32> { (0..t.batch).flat_map(|b| v[b * t.seq + from..b * t.seq + to].to_vec()).collect() };
+    let pick = |v: &[u32]| -> Vec<u32> {
+        (0..t.batch).flat_map(|b| v[b * t.seq + from..b * t.seq + to].to_vec()).collect()
+    };
     let mask = (0..t.batch).flat_map(|b| t.mask[b * t.seq + from..b * t.seq + to].to_vec()).collect();
     TokenBatch::new(pick(&t.ids), mask, t.batch, to - from).unwrap()
 }
@@ -41,7 +43,8 @@ fn cached_decoding_matches_full_forward() {
         let full: Vec<f32> = model.forward(&tokens, Some(&images)).unwrap().into_data().to_vec().unwrap();
         let split = tokens.seq - 5;
         let mut state = model.new_state();
-        let mut pieces = vec![model.forward_cached(&columns(&tokens, 0, split), Some(&images), &mut state).unwrap()];
+        let mut pieces =
+            vec![model.forward_cached(&columns(&tokens, 0, split), Some(&images), &mut state).unwrap()];
         // two tokens at once, then one at a time
         pieces.push(model.forward_cached(&columns(&tokens, split, split + 2), None, &mut state).unwrap());
         for s in split + 2..tokens.seq {
@@ -99,16 +102,28 @@ fn group_samples_share_the_prefill_and_stop_on_eos() {
     let model = model("qwen3_vl");
     let (tokens, images) = batch_case("qwen3_vl");
     let rows: Vec<Vec<u32>> = (0..tokens.batch)
-        .map(|b| tokens.row(b).iter().zip(&tokens.mask[b * tokens.seq..]).filter(|(_, &m)| m).map(|(&i, _)| i).collect())
+        .map(|b| {
+            tokens
+                .row(b)
+                .iter()
+                .zip(&tokens.mask[b * tokens.seq..])
+                .filter(|(_, &m)| m)
+                .map(|(&i, _)| i)
+                .collect()
+        })
         .collect();
     // split the batch's two images between the two prompts
     let patches = |g: [usize; 3]| g[0] * g[1] * g[2];
     let first = patches(images.grid_thw[0]);
     let image = |k: usize| {
         let (start, len) = if k == 0 { (0, first) } else { (first, patches(images.grid_thw[1])) };
-        Some(ImageInput { pixel_values: images.pixel_values.clone().narrow(0, start, len), grid_thw: vec![images.grid_thw[k]] })
+        Some(ImageInput {
+            pixel_values: images.pixel_values.clone().narrow(0, start, len),
+            grid_thw: vec![images.grid_thw[k]],
+        })
     };
-    let prompts: Vec<Prompt<B>> = rows.into_iter().enumerate().map(|(k, ids)| Prompt { ids, images: image(k) }).collect();
+    let prompts: Vec<Prompt<B>> =
+        rows.into_iter().enumerate().map(|(k, ids)| Prompt { ids, images: image(k) }).collect();
     let greedy = SamplingConfig { max_new_tokens: 6, temperature: 0.0, ..Default::default() };
     let single = generate(&model, &prompts, 1, &greedy, &[], 0).unwrap();
     let grouped = generate(&model, &prompts, 3, &greedy, &[], 0).unwrap();
@@ -125,7 +140,8 @@ fn group_samples_share_the_prefill_and_stop_on_eos() {
     assert!(stopped[0].stopped);
     // sampling is reproducible from the seed and differs across seeds
     let sampled = |seed| {
-        let s = SamplingConfig { max_new_tokens: 6, temperature: 1.0, top_p: 0.95, seed, ..Default::default() };
+        let s =
+            SamplingConfig { max_new_tokens: 6, temperature: 1.0, top_p: 0.95, seed, ..Default::default() };
         generate(&model, &prompts, 4, &s, &[], 0).unwrap()
     };
     assert_eq!(sampled(11), sampled(11));

@@ -45,7 +45,8 @@ fn check_family(family: &str) {
         let images: Vec<_> =
             case.images.iter().map(|f| load_image(fixture_dir("images").join(f)).unwrap()).collect();
         let prompt = processor.user_prompt::<B>(&case.prompt, &images, &device).unwrap();
-        let ids: Vec<u32> = reference.i64(&format!("{}.input_ids", case.name)).0.iter().map(|&i| i as u32).collect();
+        let ids: Vec<u32> =
+            reference.i64(&format!("{}.input_ids", case.name)).0.iter().map(|&i| i as u32).collect();
         assert_eq!(prompt.ids, ids, "{label}: input_ids");
         if let Some(images) = &prompt.images {
             let (expected, _) = reference.f32(&format!("{}.pixel_values", case.name));
@@ -53,8 +54,12 @@ fn check_family(family: &str) {
             let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
             assert_eq!(actual.len(), expected.len(), "{label}: patches");
             assert!(max <= 1e-4, "{label}: pixel values max|Δ| {max}");
-            let grid: Vec<usize> =
-                reference.i64(&format!("{}.image_grid_thw", case.name)).0.iter().map(|&g| g as usize).collect();
+            let grid: Vec<usize> = reference
+                .i64(&format!("{}.image_grid_thw", case.name))
+                .0
+                .iter()
+                .map(|&g| g as usize)
+                .collect();
             assert_eq!(images.grid_thw.concat(), grid, "{label}: grid_thw");
         }
         let logits: Vec<f32> = model
@@ -69,8 +74,15 @@ fn check_family(family: &str) {
         println!("{label}: logits max|Δ| = {max_diff:e}");
         assert!(max_diff <= 1e-4 * max_ref.max(1.0), "{label}: logits max|Δ| {max_diff}");
         let greedy = SamplingConfig { max_new_tokens: 12, temperature: 0.0, ..Default::default() };
-        let out = generate(&model, &[prompt], 1, &greedy, &processor.tokenizer.stop_ids, processor.tokenizer.pad_id)
-            .unwrap();
+        let out = generate(
+            &model,
+            &[prompt],
+            1,
+            &greedy,
+            &processor.tokenizer.stop_ids,
+            processor.tokenizer.pad_id,
+        )
+        .unwrap();
         let generated: Vec<u32> =
             reference.i64(&format!("{}.generated", case.name)).0.iter().map(|&i| i as u32).collect();
         assert_eq!(out[0].ids, generated, "{label}: greedy tokens");

@@ -45,7 +45,8 @@ impl RunDir {
     /// Appends one JSON line to `metrics.jsonl`.
     pub fn append_metrics(&self, metrics: &impl Serialize) -> Result<()> {
         let path = self.root.join("metrics.jsonl");
-        let line = serde_json::to_string(metrics).map_err(|source| TrainError::Json { path: path.clone(), source })?;
+        let line = serde_json::to_string(metrics)
+            .map_err(|source| TrainError::Json { path: path.clone(), source })?;
         let mut file = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
         writeln!(file, "{line}").map_err(io(&path))
     }
@@ -141,12 +142,20 @@ impl RunDir {
     }
 }
 
-fn record<B: Backend, R: burn::record::Record<B>>(recorder: &FileRecorder, item: R, path: &Path) -> Result<()> {
+fn record<B: Backend, R: burn::record::Record<B>>(
+    recorder: &FileRecorder,
+    item: R,
+    path: &Path,
+) -> Result<()> {
     Recorder::<B>::record(recorder, item, path.to_path_buf())
         .map_err(|e| TrainError::Record { path: path.to_path_buf(), message: e.to_string() })
 }
 
-fn load<B: Backend, R: burn::record::Record<B>>(recorder: &FileRecorder, path: &Path, device: &B::Device) -> Result<R> {
+fn load<B: Backend, R: burn::record::Record<B>>(
+    recorder: &FileRecorder,
+    path: &Path,
+    device: &B::Device,
+) -> Result<R> {
     Recorder::<B>::load(recorder, path.to_path_buf(), device)
         .map_err(|e| TrainError::Record { path: path.to_path_buf(), message: e.to_string() })
 }

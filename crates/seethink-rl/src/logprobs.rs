@@ -24,7 +24,8 @@ pub fn response_logprobs<B: Backend, M: Vlm<B>>(
     images: Option<&ImageInput<B>>,
     pad_id: u32,
 ) -> Result<ResponseLogprobs<B>> {
-    let rows: Vec<Vec<u32>> = prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
+    let rows: Vec<Vec<u32>> =
+        prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
     let tokens = TokenBatch::left_padded(&rows, pad_id);
     let logits = model.forward(&tokens, images)?;
     let [batch, seq, _] = logits.dims();
@@ -41,7 +42,8 @@ pub fn response_logprobs<B: Backend, M: Vlm<B>>(
     let excluded = Tensor::<B, 3, Bool>::from_data(TensorData::new(excluded, [1, 1, vocab]), &device);
     let scoring = scoring.mask_fill(excluded.clone().expand([batch, width, vocab]), f32::NEG_INFINITY);
     let logp_all = log_softmax(scoring, 2);
-    let targets: Vec<i64> = rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
+    let targets: Vec<i64> =
+        rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
     let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, width, 1]), &device);
     // p·log p with p = 0 at excluded tokens: take log p as 0 there to avoid 0·(−∞)
     let finite_logp = logp_all.clone().mask_fill(excluded.clone().expand([batch, width, vocab]), 0.0);

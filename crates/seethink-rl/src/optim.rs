@@ -19,7 +19,8 @@ pub enum LrSchedule {
 impl LrSchedule {
     /// The learning rate at optimizer step `step` for base rate `lr`.
     pub fn lr_at(&self, lr: f64, step: usize) -> f64 {
-        let warm = |warmup: usize| if warmup == 0 { 1.0 } else { ((step + 1) as f64 / warmup as f64).min(1.0) };
+        let warm =
+            |warmup: usize| if warmup == 0 { 1.0 } else { ((step + 1) as f64 / warmup as f64).min(1.0) };
         match *self {
             Self::Constant => lr,
             Self::Warmup { warmup } => lr * warm(warmup),

@@ -74,18 +74,28 @@ impl<B: AutodiffBackend> Learner<B> {
     }
 
     /// Log-probs of `sequences` under the current (trainable) model.
-    pub fn logprobs(&self, sequences: &[Sequence<B::InnerBackend>], pad_id: u32) -> Result<ResponseLogprobs<B>> {
+    pub fn logprobs(
+        &self,
+        sequences: &[Sequence<B::InnerBackend>],
+        pad_id: u32,
+    ) -> Result<ResponseLogprobs<B>> {
         let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
         let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-        let images = seethink_models::generate::concat_images(sequences.iter().filter_map(|s| s.images.as_ref()))
-            .map(|i| ImageInput { pixel_values: Tensor::from_inner(i.pixel_values), grid_thw: i.grid_thw });
+        let images = seethink_models::generate::concat_images(
+            sequences.iter().filter_map(|s| s.images.as_ref()),
+        )
+        .map(|i| ImageInput { pixel_values: Tensor::from_inner(i.pixel_values), grid_thw: i.grid_thw });
         response_logprobs(&self.model, &prompts, &responses, images.as_ref(), pad_id)
     }
 
     /// One optimizer update over a mini-batch given as micro-batches: `micro_loss(k)` returns
     /// micro-batch k's loss (already divided by the mini-batch normaliser); gradients are summed
     /// over micro-batches, clipped to the global norm, and applied with the scheduled LR.
-    pub fn update(&mut self, micro_batches: usize, mut micro_loss: impl FnMut(&Self, usize) -> Result<Tensor<B, 1>>) -> Result<UpdateStats> {
+    pub fn update(
+        &mut self,
+        micro_batches: usize,
+        mut micro_loss: impl FnMut(&Self, usize) -> Result<Tensor<B, 1>>,
+    ) -> Result<UpdateStats> {
         let mut accumulator = GradientsAccumulator::<QwenVl<B>>::new();
         for k in 0..micro_batches {
             let loss = micro_loss(self, k)?;
@@ -101,7 +111,9 @@ impl<B: AutodiffBackend> Learner<B> {
     }
 
     /// The optimizer state, for checkpoints.
-    pub fn optimizer_record(&self) -> <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record {
+    pub fn optimizer_record(
+        &self,
+    ) -> <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record {
         self.optimizer.to_record()
     }
 

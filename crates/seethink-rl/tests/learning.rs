@@ -46,13 +46,20 @@ fn task(letter: &str) -> Task {
 }
 
 /// Mean accuracy of `samples` sampled replies per prompt.
-fn sampled_accuracy(model: &QwenVl<I>, prompts: &[RolloutPrompt<I>], tokenizer: &TextTokenizer, seed: u64) -> f32 {
+fn sampled_accuracy(
+    model: &QwenVl<I>,
+    prompts: &[RolloutPrompt<I>],
+    tokenizer: &TextTokenizer,
+    seed: u64,
+) -> f32 {
     let sampling = SamplingConfig { max_new_tokens: 2, temperature: 1.0, top_p: 1.0, top_k: 0, seed };
     let batch: Vec<Prompt<I>> = prompts.iter().map(|p| p.prompt.clone()).collect();
     let out = generate(model, &batch, 16, &sampling, &tokenizer.stop_ids, tokenizer.pad_id).unwrap();
     let hits: f32 = out
         .iter()
-        .map(|c| StartsWithAnswer.score(&prompts[c.prompt].task, &tokenizer.decode(&c.ids, true).unwrap()).accuracy)
+        .map(|c| {
+            StartsWithAnswer.score(&prompts[c.prompt].task, &tokenizer.decode(&c.ids, true).unwrap()).accuracy
+        })
         .sum();
     hits / out.len() as f32
 }
@@ -64,7 +71,10 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
     let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
     let prompts: Vec<RolloutPrompt<I>> = ["A", "B", "C", "D"]
         .iter()
-        .map(|l| RolloutPrompt { task: task(l), prompt: Prompt { ids: tokenizer.encode(&format!("Pick {l}:")).unwrap(), images: None } })
+        .map(|l| RolloutPrompt {
+            task: task(l),
+            prompt: Prompt { ids: tokenizer.encode(&format!("Pick {l}:")).unwrap(), images: None },
+        })
         .collect();
     let optim = OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() };
     let mut learner = Learner::new(model, optim);
@@ -73,7 +83,11 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
     // SFT warm-up on the answers (a few updates only, so RL has room to improve)
     let sequences: Vec<Sequence<I>> = prompts
         .iter()
-        .map(|p| Sequence { prompt: p.prompt.ids.clone(), response: tokenizer.encode(&p.task.answer).unwrap(), images: None })
+        .map(|p| Sequence {
+            prompt: p.prompt.ids.clone(),
+            response: tokenizer.encode(&p.task.answer).unwrap(),
+            images: None,
+        })
         .collect();
     let first = sft_step(&mut learner, &sequences, 2, tokenizer.pad_id).unwrap();
     let mut last = first;
@@ -97,7 +111,10 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
     let mut grpo = Grpo::new(learner, config);
     for _ in 0..20 {
         let stats = grpo.step(&prompts, &StartsWithAnswer, &tokenizer).unwrap();
-        println!("grpo: reward {:.3} grad-norm {:.3} clip {:.3} entropy {:.3}", stats.reward.accuracy, stats.grad_norm, stats.clip_fraction, stats.entropy);
+        println!(
+            "grpo: reward {:.3} grad-norm {:.3} clip {:.3} entropy {:.3}",
+            stats.reward.accuracy, stats.grad_norm, stats.clip_fraction, stats.entropy
+        );
     }
     let after = sampled_accuracy(&grpo.learner.inference_model(), &prompts, &tokenizer, 3);
     println!("accuracy: base {before:.3}, after SFT warm-up {warm:.3}, after GRPO {after:.3}");

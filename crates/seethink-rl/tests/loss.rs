@@ -49,15 +49,23 @@ fn split_loss(model: &QwenVl<B>, chunks: &[std::ops::Range<usize>]) -> (f32, Vec
     let config = GrpoLossConfig::default();
     let mut total: Option<Tensor<B, 1>> = None;
     for range in chunks {
-        let scored = response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, 0).unwrap();
+        let scored =
+            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, 0).unwrap();
         let [n, _] = scored.logp.dims();
         let device = Default::default();
-        let shift = Tensor::<B, 2>::from_data(TensorData::new(old_shift[range.clone()].to_vec(), [n, 1]), &device);
+        let shift =
+            Tensor::<B, 2>::from_data(TensorData::new(old_shift[range.clone()].to_vec(), [n, 1]), &device);
         let old = scored.logp.clone().detach() + shift.clone();
         let reference = scored.logp.clone().detach() - shift;
         let adv = Tensor::from_data(TensorData::new(advantages[range.clone()].to_vec(), [n, 1]), &device);
-        let terms = TokenBatchLoss { logp: scored.logp, old_logp: old, ref_logp: Some(reference), advantages: adv, mask: scored.mask }
-            .terms(&config, total_tokens as f32);
+        let terms = TokenBatchLoss {
+            logp: scored.logp,
+            old_logp: old,
+            ref_logp: Some(reference),
+            advantages: adv,
+            mask: scored.mask,
+        }
+        .terms(&config, total_tokens as f32);
         total = Some(match total {
             Some(t) => t + terms.loss,
             None => terms.loss,

@@ -11,9 +11,11 @@ pub fn read_optional(path: &Path) -> Result<Option<Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map(Some).map_err(|source| ModelError::Json { path: path.to_path_buf(), source })
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| ModelError::Json { path: path.to_path_buf(), source })
 }
 
 /// A special token given as `"<tok>"` or `{"content": "<tok>", ...}`.

@@ -47,7 +47,12 @@ impl Processor {
     /// Token ids and pixel patches of `text` (a rendered prompt) with its `images` in order:
     /// the k-th image placeholder becomes `t·h·w/merge²` placeholders for image k, as the HF
     /// processor does before tokenizing.
-    pub fn encode<B: Backend>(&self, text: &str, images: &[DynamicImage], device: &B::Device) -> Result<Prompt<B>> {
+    pub fn encode<B: Backend>(
+        &self,
+        text: &str,
+        images: &[DynamicImage],
+        device: &B::Device,
+    ) -> Result<Prompt<B>> {
         let placeholders = text.matches(&self.image_token).count();
         if placeholders != images.len() {
             return Err(ModelError::Input(format!(
@@ -78,7 +83,12 @@ impl Processor {
     }
 
     /// One user turn (images first, then `text`) rendered with the generation prompt and encoded.
-    pub fn user_prompt<B: Backend>(&self, text: &str, images: &[DynamicImage], device: &B::Device) -> Result<Prompt<B>> {
+    pub fn user_prompt<B: Backend>(
+        &self,
+        text: &str,
+        images: &[DynamicImage],
+        device: &B::Device,
+    ) -> Result<Prompt<B>> {
         let rendered = self.render(&[Message::user(images.len(), text)], true)?;
         self.encode(&rendered, images, device)
     }

@@ -82,7 +82,8 @@ impl ChatTemplate {
         }
         Err(ModelError::Template {
             path: dir.to_path_buf(),
-            message: "no chat template (chat_template.jinja, chat_template.json or tokenizer_config.json)".into(),
+            message: "no chat template (chat_template.jinja, chat_template.json or tokenizer_config.json)"
+                .into(),
         })
     }
 
@@ -109,14 +110,14 @@ impl ChatTemplate {
         special_tokens: &[(String, String)],
     ) -> Result<String> {
         let template = self.env.get_template("chat_template").expect("added in new()");
-        let mut context: Vec<(String, Value)> = special_tokens
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect();
+        let mut context: Vec<(String, Value)> =
+            special_tokens.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
         context.push(("messages".into(), Value::from_serialize(messages)));
         context.push(("add_generation_prompt".into(), Value::from(add_generation_prompt)));
         let context: Value = context.into_iter().collect();
-        template.render(context).map_err(|e| ModelError::Template { path: self.path.clone(), message: format!("{e:#}") })
+        template
+            .render(context)
+            .map_err(|e| ModelError::Template { path: self.path.clone(), message: format!("{e:#}") })
     }
 }
 

@@ -45,12 +45,13 @@ impl TextTokenizer {
         let generation = read_optional(&generation_path)?;
         let config_path = dir.join("config.json");
         let config = read_optional(&config_path)?;
-        let from_json = |json: &Option<serde_json::Value>, path: &Path, key: &str| -> Result<Option<Vec<u32>>> {
-            match json.as_ref().and_then(|j| j.get(key)).filter(|v| !v.is_null()) {
-                Some(v) => id_list(v, path, key).map(Some),
-                None => Ok(None),
-            }
-        };
+        let from_json =
+            |json: &Option<serde_json::Value>, path: &Path, key: &str| -> Result<Option<Vec<u32>>> {
+                match json.as_ref().and_then(|j| j.get(key)).filter(|v| !v.is_null()) {
+                    Some(v) => id_list(v, path, key).map(Some),
+                    None => Ok(None),
+                }
+            };
         let mut stop_ids = match from_json(&generation, &generation_path, "eos_token_id")? {
             Some(ids) => ids,
             None => from_json(&config, &config_path, "eos_token_id")?.unwrap_or_default(),

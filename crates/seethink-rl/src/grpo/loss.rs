@@ -31,7 +31,13 @@ pub struct GrpoLossConfig {
 
 impl Default for GrpoLossConfig {
     fn default() -> Self {
-        Self { clip_low: 0.2, clip_high: 0.3, dual_clip: 3.0, kl_coef: 0.01, aggregation: Aggregation::TokenMean }
+        Self {
+            clip_low: 0.2,
+            clip_high: 0.3,
+            dual_clip: 3.0,
+            kl_coef: 0.01,
+            aggregation: Aggregation::TokenMean,
+        }
     }
 }
 
@@ -183,8 +189,14 @@ mod tests {
 
     #[test]
     fn aggregation_modes() {
-        let loss = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0, 3.0, 5.0, 2.0, 4.0, 9.0], [2, 3]), &Default::default());
-        let mask = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]), &Default::default());
+        let loss = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![1.0, 3.0, 5.0, 2.0, 4.0, 9.0], [2, 3]),
+            &Default::default(),
+        );
+        let mask = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]),
+            &Default::default(),
+        );
         let token = aggregate(loss.clone(), mask.clone(), Aggregation::TokenMean, 5.0).into_scalar();
         assert!((token - 19.0 / 5.0).abs() < 1e-6);
         let seq = aggregate(loss, mask, Aggregation::SeqMean, 2.0).into_scalar();

@@ -36,7 +36,13 @@ impl Default for GrpoConfig {
             group_size: 5,
             mini_batches: 4,
             micro_batch_size: 8,
-            sampling: SamplingConfig { max_new_tokens: 2048, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 },
+            sampling: SamplingConfig {
+                max_new_tokens: 2048,
+                temperature: 1.0,
+                top_p: 1.0,
+                top_k: 0,
+                seed: 0,
+            },
             loss: GrpoLossConfig::default(),
             advantage: AdvantageOptions::default(),
             online_filter: None,
@@ -119,7 +125,10 @@ impl<B: AutodiffBackend> Grpo<B> {
         let n = self.config.group_size;
         let policy = self.learner.inference_model();
         let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
-        let sampling = SamplingConfig { seed: self.config.sampling.seed + self.rollouts as u64, ..self.config.sampling.clone() };
+        let sampling = SamplingConfig {
+            seed: self.config.sampling.seed + self.rollouts as u64,
+            ..self.config.sampling.clone()
+        };
         let completions = generate(&policy, &prompts, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
         self.rollouts += 1;
         let mut rewards = Vec::with_capacity(completions.len());
@@ -148,7 +157,11 @@ impl<B: AutodiffBackend> Grpo<B> {
             for (i, c) in group.iter().enumerate() {
                 let prompt = &batch[c.prompt].prompt;
                 samples.push(Sample {
-                    sequence: Sequence { prompt: prompt.ids.clone(), response: c.ids.clone(), images: prompt.images.clone() },
+                    sequence: Sequence {
+                        prompt: prompt.ids.clone(),
+                        response: c.ids.clone(),
+                        images: prompt.images.clone(),
+                    },
                     advantage: advantages[g * n + i],
                 });
             }
@@ -174,7 +187,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         let config = self.config.loss;
         let mut grad_norms = 0.0;
         for mini in samples.chunks(mini_size) {
-            let micro: Vec<&[Sample<B::InnerBackend>]> = mini.chunks(self.config.micro_batch_size.max(1)).collect();
+            let micro: Vec<&[Sample<B::InnerBackend>]> =
+                mini.chunks(self.config.micro_batch_size.max(1)).collect();
             let tokens: usize = mini.iter().map(|s| s.sequence.response.len()).sum();
             stats.response_tokens += tokens;
             let normaliser = match config.aggregation {
@@ -182,7 +196,8 @@ impl<B: AutodiffBackend> Grpo<B> {
                 Aggregation::SeqMean => mini.len() as f32,
             };
             let frozen = |model: &QwenVl<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
-                let sequences: Vec<Sequence<B::InnerBackend>> = chunk.iter().map(|s| s.sequence.clone()).collect();
+                let sequences: Vec<Sequence<B::InnerBackend>> =
+                    chunk.iter().map(|s| s.sequence.clone()).collect();
                 let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
                 let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
                 let images = concat_images(sequences.iter().filter_map(|s| s.images.as_ref()));
@@ -195,13 +210,16 @@ impl<B: AutodiffBackend> Grpo<B> {
             };
             let update = self.learner.update(micro.len(), |learner, k| {
                 let chunk = micro[k];
-                let sequences: Vec<Sequence<B::InnerBackend>> = chunk.iter().map(|s| s.sequence.clone()).collect();
+                let sequences: Vec<Sequence<B::InnerBackend>> =
+                    chunk.iter().map(|s| s.sequence.clone()).collect();
                 let scored = learner.logprobs(&sequences, pad_id)?;
                 let device = scored.logp.device();
                 let adv: Vec<f32> = chunk.iter().map(|s| s.advantage).collect();
                 let advantages = Tensor::from_data(TensorData::new(adv, [chunk.len(), 1]), &device);
                 let reduce = |t: Tensor<B, 2>| {
-                    super::aggregate(t, scored.mask.clone(), config.aggregation, normaliser).into_scalar().elem::<f64>()
+                    super::aggregate(t, scored.mask.clone(), config.aggregation, normaliser)
+                        .into_scalar()
+                        .elem::<f64>()
                 };
                 stats.entropy += reduce(scored.entropy.clone().detach());
                 let terms = TokenBatchLoss {
