@@ -171,3 +171,14 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
     println!("{markdown}");
     Ok(())
 }
+
+/// `seethink train`: runs (or resumes) the run of a RON config.
+pub fn train<B: Backend>(config: &Path, out: Option<std::path::PathBuf>, overrides: &[String]) -> Result<()> {
+    let mut config = crate::rl::config::TrainConfig::load(config, overrides)?;
+    if let Some(out) = out {
+        config.trainer.out = out;
+    }
+    let run = crate::rl::run::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
+    println!("run directory: {} (final model in {})", run.display(), run.join("final").display());
+    Ok(())
+}

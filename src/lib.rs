@@ -8,6 +8,7 @@ pub use seethink_data as data;
 pub use seethink_eval as eval;
 pub use seethink_models as models;
 pub use seethink_reward as reward;
+pub use seethink_rl as rl;
 
 pub mod backend;
 pub mod cli;

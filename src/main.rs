@@ -93,6 +93,18 @@ enum Command {
         #[arg(long, default_value = "eval-out")]
         out: PathBuf,
     },
+    /// Train with GRPO or SFT from a RON config; resumes automatically from the last
+    /// checkpoint in the run directory and exports the final model to `<out>/final`.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Run directory (overrides `trainer.out`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a config value, e.g. `--set actor.lr=1e-5 --set algorithm.trainer=Sft`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
     /// Data sets: the procedural capability benchmark.
     #[command(subcommand)]
     Data(DataCommand),
@@ -135,6 +147,9 @@ fn main() -> Result<()> {
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&model, &prompt, image.as_deref(), &sampling, json))
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
+        Command::Train { config, out, overrides } => {
+            seethink::with_backend!(args.backend, B => cli::train::<B>(&config, out, &overrides))
+        }
         Command::Eval {
             model,
             data,

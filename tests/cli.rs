@@ -162,3 +162,50 @@ fn eval_writes_reports_with_attribution() {
     assert_eq!(report["tasks"].as_array().unwrap().len(), 6);
     assert!(std::fs::metadata(out.path().join("accuracy.svg")).unwrap().len() > 0);
 }
+
+#[test]
+fn train_runs_resumes_and_exports() {
+    let data = tempfile::tempdir().unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    assert!(seethink(&["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "2", "--seed", "1"])
+        .status
+        .success());
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny-grpo.ron");
+    let train = |steps: &str| {
+        seethink(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run_dir.path().to_str().unwrap(),
+            "--set",
+            &format!("data.train=\"{}\"", data.path().display()),
+            "--set",
+            &format!("trainer.steps={steps}"),
+            "--set",
+            "trainer.prompts_per_step=2",
+            "--set",
+            "trainer.save_every=1",
+            "--set",
+            "rollout.max_new_tokens=4",
+            "--set",
+            "rollout.n=2",
+        ])
+    };
+    let first = train("2");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = train("3");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let metrics = std::fs::read_to_string(run_dir.path().join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3], "the second run resumed after step 2");
+    let final_model = run_dir.path().join("final");
+    let run = seethink(&["inspect", "--model", final_model.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bad = seethink(&["train", "--config", config.to_str().unwrap(), "--set", "rollout.samples=3"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key `samples`"));
+}

@@ -39,7 +39,7 @@ pub use attribution::{
 };
 pub use error::{EvalError, Result};
 pub use metrics::{pass_at_k, Stats};
-pub use model::{task_images, task_message, ModelResponder};
+pub use model::{encode_task, task_images, task_message, ModelResponder};
 pub use plot::plot_accuracy;
 pub use report::{with_pass_rates, CapabilityStats, CellStats, EvalReport, LevelStats};
 pub use runner::{evaluate, Responder, Response, Sample, TaskResult};

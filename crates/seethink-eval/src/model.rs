@@ -41,12 +41,18 @@ impl<'a, B: Backend> ModelResponder<'a, B> {
     /// The encoded prompt of `task`: its [`task_message`] rendered with the generation prompt,
     /// with its images ([`task_images`]).
     pub fn prompt(&self, task: &Task) -> Result<Prompt<B>> {
-        let model_error = |source: ModelError| EvalError::Model { task: task.id.clone(), source };
-        let message = task_message(task)?;
-        let images = task_images(task)?;
-        let text = self.processor.render(&[message], true).map_err(model_error)?;
-        self.processor.encode::<B>(&text, &images, &self.device).map_err(model_error)
+        encode_task(self.processor, task, &self.device)
     }
+}
+
+/// The encoded prompt of `task` for `processor`'s model: its [`task_message`] rendered with
+/// the generation prompt, with its images ([`task_images`]).
+pub fn encode_task<B: Backend>(processor: &Processor, task: &Task, device: &B::Device) -> Result<Prompt<B>> {
+    let model_error = |source: ModelError| EvalError::Model { task: task.id.clone(), source };
+    let message = task_message(task)?;
+    let images = task_images(task)?;
+    let text = processor.render(&[message], true).map_err(model_error)?;
+    processor.encode::<B>(&text, &images, device).map_err(model_error)
 }
 
 impl<B: Backend> Responder for ModelResponder<'_, B> {

@@ -23,6 +23,9 @@ use crate::trainer::Learner;
 
 type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// What [`RunDir::load`] restores: the learner, the reference model and the saved state.
+pub type Restored<B, S> = (Learner<B>, Option<QwenVl<<B as AutodiffBackend>::InnerBackend>>, S);
+
 /// A training run's directory.
 pub struct RunDir {
     root: PathBuf,
@@ -120,7 +123,7 @@ impl RunDir {
         checkpoint: &Path,
         learner: Learner<B>,
         reference: Option<QwenVl<B::InnerBackend>>,
-    ) -> Result<(Learner<B>, Option<QwenVl<B::InnerBackend>>, S)> {
+    ) -> Result<Restored<B, S>> {
         let recorder = FileRecorder::new();
         let device = learner.model.devices().into_iter().next().unwrap_or_default();
         let model_record = load(&recorder, &checkpoint.join("model"), &device)?;

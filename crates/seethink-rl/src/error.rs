@@ -15,6 +15,12 @@ pub enum TrainError {
     Record { path: PathBuf, message: String },
     #[error("{path}: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Eval(#[from] seethink_eval::EvalError),
+    #[error(transparent)]
+    Data(#[from] seethink_data::DataError),
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;

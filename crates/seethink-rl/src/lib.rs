@@ -2,9 +2,11 @@
 //! "From Seeing to Thinking"), SFT, and the optimisation loop they share.
 
 pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod grpo;
 pub mod logprobs;
 pub mod optim;
+pub mod run;
 pub mod sft;
 pub mod trainer;

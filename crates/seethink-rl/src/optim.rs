@@ -5,7 +5,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor};
 
 /// Learning rate as a function of the optimizer step (0-based).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LrSchedule {
     /// `lr(t) = lr`
     Constant,

@@ -21,7 +21,7 @@ impl Default for AdvantageOptions {
 /// A group of one has mean 0 and std 1 (as in EasyR1); a group whose rewards are all equal gets
 /// `A = 0`.
 pub fn group_advantages(rewards: &[f32], group: usize, options: AdvantageOptions) -> Vec<f32> {
-    assert!(group > 0 && rewards.len() % group == 0, "rewards must form whole groups of {group}");
+    assert!(group > 0 && rewards.len().is_multiple_of(group), "rewards must form whole groups of {group}");
     rewards
         .chunks_exact(group)
         .flat_map(|g| {

@@ -7,7 +7,7 @@
 use burn::tensor::{backend::Backend, Tensor};
 
 /// How per-token losses are reduced over a mini-batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregation {
     /// `Σ_tokens loss / (response tokens in the mini-batch)` (the reference).
     TokenMean,
