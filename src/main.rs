@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use seethink::backend::BackendKind;
 use seethink::cli;
+use seethink::models::generate::SamplingConfig;
 
 #[derive(Parser)]
 #[command(
@@ -14,11 +15,49 @@ use seethink::cli;
     about = "Post-train vision-language models with RL and capability curricula"
 )]
 struct Cli {
-    /// Backend to run on (those compiled in: see `--help` of the build's features).
+    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
     #[arg(long, global = true, default_value = seethink::backend::AVAILABLE[0])]
     backend: BackendKind,
     #[command(subcommand)]
     command: Command,
+}
+
+/// One user message (image first, then text) to a checkpoint.
+#[derive(Args)]
+struct MessageArgs {
+    /// HuggingFace checkpoint directory (config.json, safetensors, tokenizer, chat template).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    prompt: String,
+    #[arg(long)]
+    image: Option<PathBuf>,
+}
+
+/// How replies are sampled.
+#[derive(Args)]
+struct SamplingArgs {
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// 0 means greedy (argmax, lowest id wins a tie).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl SamplingArgs {
+    fn config(&self) -> SamplingConfig {
+        SamplingConfig {
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: 0,
+            seed: self.seed,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -29,35 +68,20 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
-    /// Run one user message (image first, then text) through the chat template and the model;
-    /// write `input_ids` (int64 [S]) and `logits` (float32 [S, V]) to a safetensors file.
+    /// Run one user message through the chat template and the model; write `input_ids`
+    /// (int64 [S]) and `logits` (float32 [S, V]) to a safetensors file.
     Forward {
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long)]
-        image: Option<PathBuf>,
+        #[command(flatten)]
+        message: MessageArgs,
         #[arg(long)]
         out: PathBuf,
     },
-    /// Generate a reply to one user message (image first, then text).
+    /// Generate a reply to one user message.
     Generate {
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long)]
-        image: Option<PathBuf>,
-        #[arg(long, default_value_t = 256)]
-        max_new_tokens: usize,
-        /// 0 means greedy (argmax, lowest id wins a tie).
-        #[arg(long, default_value_t = 0.0)]
-        temperature: f32,
-        #[arg(long, default_value_t = 1.0)]
-        top_p: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        message: MessageArgs,
+        #[command(flatten)]
+        sampling: SamplingArgs,
         /// Print one JSON object with `input_ids`, `output_ids` and `text`.
         #[arg(long)]
         json: bool,
@@ -75,15 +99,8 @@ enum Command {
         /// Samples per task (pass@k).
         #[arg(long, default_value_t = 1)]
         k: usize,
-        #[arg(long, default_value_t = 512)]
-        max_new_tokens: usize,
-        /// 0 means greedy.
-        #[arg(long, default_value_t = 0.0)]
-        temperature: f32,
-        #[arg(long, default_value_t = 1.0)]
-        top_p: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        sampling: SamplingArgs,
         /// Tasks per generation batch.
         #[arg(long, default_value_t = 8)]
         batch_size: usize,
@@ -133,44 +150,20 @@ fn main() -> Result<()> {
     let args = Cli::parse();
     match args.command {
         Command::Inspect { model } => seethink::with_backend!(args.backend, B => cli::inspect::<B>(&model)),
-        Command::Forward { model, prompt, image, out } => {
-            seethink::with_backend!(args.backend, B => cli::forward::<B>(&model, &prompt, image.as_deref(), &out))
+        Command::Forward { message: m, out } => {
+            seethink::with_backend!(args.backend, B => cli::forward::<B>(&m.model, &m.prompt, m.image.as_deref(), &out))
         }
-        Command::Generate { model, prompt, image, max_new_tokens, temperature, top_p, seed, json } => {
-            let sampling = seethink::models::generate::SamplingConfig {
-                max_new_tokens,
-                temperature,
-                top_p,
-                top_k: 0,
-                seed,
-            };
-            seethink::with_backend!(args.backend, B => cli::generate::<B>(&model, &prompt, image.as_deref(), &sampling, json))
+        Command::Generate { message: m, sampling, json } => {
+            let sampling = sampling.config();
+            seethink::with_backend!(args.backend, B => cli::generate::<B>(&m.model, &m.prompt, m.image.as_deref(), &sampling, json))
         }
-        Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
+        Command::Eval { model, data, k, sampling, batch_size, limit, out } => {
+            let options = cli::EvalOptions { k, sampling: sampling.config(), batch_size, limit, out };
+            seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
+        }
         Command::Train { config, out, overrides } => {
             seethink::with_backend!(args.backend, B => cli::train::<B>(&config, out, &overrides))
         }
-        Command::Eval {
-            model,
-            data,
-            k,
-            max_new_tokens,
-            temperature,
-            top_p,
-            seed,
-            batch_size,
-            limit,
-            out,
-        } => {
-            let sampling = seethink::models::generate::SamplingConfig {
-                max_new_tokens,
-                temperature,
-                top_p,
-                top_k: 0,
-                seed,
-            };
-            let options = cli::EvalOptions { k, sampling, batch_size, limit, out };
-            seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
-        }
+        Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
     }
 }

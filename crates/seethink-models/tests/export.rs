@@ -6,11 +6,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, TensorData};
 use common::{fixture_dir, read_tensors, Reference, B};
 use safetensors::Dtype as StDtype;
 use seethink_models::checkpoint::{canonical_name, Dtype, ExportOptions, Layout};
-use seethink_models::{Checkpoint, ImageInput, ModelError, QwenVl, TokenBatch, Vlm};
+use seethink_models::{Checkpoint, ModelError, QwenVl, Vlm};
 
 const FAMILIES: [&str; 2] = ["qwen2_5_vl", "qwen3_vl"];
 
@@ -57,24 +56,7 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<String> {
 
 /// Logits of reference case `case` (`text`, `image` or the left-padded `batch`).
 fn logits(model: &QwenVl<B>, family: &str, case: &str) -> Vec<f32> {
-    let device = Default::default();
-    let reference = Reference::open(family);
-    let (ids, shape) = reference.i64(&format!("{case}.input_ids"));
-    let (batch, seq) = (shape[0], shape[1]);
-    let mask: Vec<bool> = if reference.has(&format!("{case}.attention_mask")) {
-        reference.i64(&format!("{case}.attention_mask")).0.iter().map(|&m| m == 1).collect()
-    } else {
-        vec![true; batch * seq]
-    };
-    let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
-    let images = reference.has(&format!("{case}.pixel_values")).then(|| {
-        let (pixels, pshape) = reference.f32(&format!("{case}.pixel_values"));
-        let (grid, _) = reference.i64(&format!("{case}.image_grid_thw"));
-        ImageInput {
-            pixel_values: Tensor::<B, 2>::from_data(TensorData::new(pixels, [pshape[0], pshape[1]]), &device),
-            grid_thw: grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect(),
-        }
-    });
+    let (tokens, images) = Reference::open(family).case_inputs(case);
     model.forward(&tokens, images.as_ref()).unwrap().into_data().to_vec::<f32>().unwrap()
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use common::{fixture_dir, Reference, B};
 use seethink_models::generate::{generate, log_softmax_at, Prompt, SamplingConfig};
 use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
@@ -14,17 +14,8 @@ fn model(family: &str) -> QwenVl<B> {
 
 /// The fixture's left-padded batch with its two images.
 fn batch_case(family: &str) -> (TokenBatch, ImageInput<B>) {
-    let r = Reference::open(family);
-    let (ids, shape) = r.i64("batch.input_ids");
-    let mask = r.i64("batch.attention_mask").0.iter().map(|&m| m == 1).collect();
-    let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, shape[0], shape[1]).unwrap();
-    let (pixels, pshape) = r.f32("batch.pixel_values");
-    let grid = r.i64("batch.image_grid_thw").0;
-    let images = ImageInput {
-        pixel_values: Tensor::from_data(TensorData::new(pixels, [pshape[0], pshape[1]]), &Default::default()),
-        grid_thw: grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect(),
-    };
-    (tokens, images)
+    let (tokens, images) = Reference::open(family).case_inputs("batch");
+    (tokens, images.expect("the batch case has images"))
 }
 
 fn columns(t: &TokenBatch, from: usize, to: usize) -> TokenBatch {

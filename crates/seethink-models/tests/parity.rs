@@ -4,31 +4,15 @@
 
 mod common;
 
-use burn::tensor::{Tensor, TensorData};
 use common::{fixture_dir, Reference, B};
-use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
+use seethink_models::{QwenVl, Vlm};
 
 /// Runs case `case` of `family` and returns (max |Δ|, tolerance).
 fn compare(family: &str, case: &str) -> (f32, f32) {
     let device = Default::default();
     let model = QwenVl::<B>::load(fixture_dir(family).join("checkpoint"), &device).unwrap();
     let reference = Reference::open(family);
-    let (ids, shape) = reference.i64(&format!("{case}.input_ids"));
-    let (batch, seq) = (shape[0], shape[1]);
-    let mask: Vec<bool> = if reference.has(&format!("{case}.attention_mask")) {
-        reference.i64(&format!("{case}.attention_mask")).0.iter().map(|&m| m == 1).collect()
-    } else {
-        vec![true; batch * seq]
-    };
-    let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask.clone(), batch, seq).unwrap();
-    let images = reference.has(&format!("{case}.pixel_values")).then(|| {
-        let (pixels, pshape) = reference.f32(&format!("{case}.pixel_values"));
-        let (grid, _) = reference.i64(&format!("{case}.image_grid_thw"));
-        ImageInput {
-            pixel_values: Tensor::<B, 2>::from_data(TensorData::new(pixels, [pshape[0], pshape[1]]), &device),
-            grid_thw: grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect(),
-        }
-    });
+    let (tokens, images) = reference.case_inputs(case);
     let logits = model.forward(&tokens, images.as_ref()).unwrap();
     let (expected, eshape) = reference.f32(&format!("{case}.logits"));
     assert_eq!(logits.dims().to_vec(), eshape);
@@ -36,7 +20,7 @@ fn compare(family: &str, case: &str) -> (f32, f32) {
     let vocab = eshape[2];
     let mut max_diff = 0f32;
     let mut max_ref = 0f32;
-    for (pos, valid) in mask.iter().enumerate() {
+    for (pos, valid) in tokens.mask.iter().enumerate() {
         if !valid {
             continue;
         }
@@ -89,17 +73,8 @@ fn qwen3_vl_left_padded_batch() {
 /// Our M-RoPE positions and rope deltas equal transformers' `get_rope_index`.
 fn assert_positions(family: &str, case: &str) {
     let reference = Reference::open(family);
-    let (ids, shape) = reference.i64(&format!("{case}.input_ids"));
-    let (batch, seq) = (shape[0], shape[1]);
-    let mask: Vec<bool> = if reference.has(&format!("{case}.attention_mask")) {
-        reference.i64(&format!("{case}.attention_mask")).0.iter().map(|&m| m == 1).collect()
-    } else {
-        vec![true; batch * seq]
-    };
-    let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
-    let (grid, _) = reference.i64(&format!("{case}.image_grid_thw"));
-    let grids: Vec<[usize; 3]> =
-        grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect();
+    let (tokens, _) = reference.case_inputs(case);
+    let grids = reference.grids(case);
     let config =
         seethink_models::VlmConfig::from_file(fixture_dir(family).join("checkpoint/config.json")).unwrap();
     let time_step = if family == "qwen3_vl" { 1 } else { 0 };

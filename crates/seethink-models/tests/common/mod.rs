@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use burn::backend::NdArray;
+use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
+use seethink_models::{ImageInput, TokenBatch};
 
 pub type B = NdArray<f32>;
 
@@ -85,4 +87,36 @@ pub fn write_tensors(path: &std::path::Path, tensors: &[(String, Dtype, Vec<usiz
         })
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+impl Reference {
+    /// The token batch (mask from `<case>.attention_mask`, all ones without it) and images
+    /// (if `<case>.pixel_values` exists) of reference case `case`.
+    pub fn case_inputs(&self, case: &str) -> (TokenBatch, Option<ImageInput<B>>) {
+        let (ids, shape) = self.i64(&format!("{case}.input_ids"));
+        let (batch, seq) = (shape[0], shape[1]);
+        let mask: Vec<bool> = if self.has(&format!("{case}.attention_mask")) {
+            self.i64(&format!("{case}.attention_mask")).0.iter().map(|&m| m == 1).collect()
+        } else {
+            vec![true; batch * seq]
+        };
+        let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
+        let images = self.has(&format!("{case}.pixel_values")).then(|| {
+            let (pixels, pshape) = self.f32(&format!("{case}.pixel_values"));
+            ImageInput {
+                pixel_values: Tensor::<B, 2>::from_data(
+                    TensorData::new(pixels, [pshape[0], pshape[1]]),
+                    &Default::default(),
+                ),
+                grid_thw: self.grids(case),
+            }
+        });
+        (tokens, images)
+    }
+
+    /// `<case>.image_grid_thw` as `[t, h, w]` triples.
+    pub fn grids(&self, case: &str) -> Vec<[usize; 3]> {
+        let (grid, _) = self.i64(&format!("{case}.image_grid_thw"));
+        grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect()
+    }
 }
