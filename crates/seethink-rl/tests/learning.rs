@@ -121,3 +121,34 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
     assert!(warm < 0.5, "warm-up should leave room for RL: {warm}");
     assert!(after > 0.8 && after > warm + 0.3, "GRPO: {warm} → {after}");
 }
+
+#[test]
+fn sft_alone_learns_the_task() {
+    let device = Default::default();
+    let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
+    let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
+    let prompts: Vec<RolloutPrompt<I>> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|l| RolloutPrompt {
+            task: task(l),
+            prompt: Prompt { ids: tokenizer.encode(&format!("Pick {l}:")).unwrap(), images: None },
+        })
+        .collect();
+    let sequences: Vec<Sequence<I>> = prompts
+        .iter()
+        .map(|p| Sequence {
+            prompt: p.prompt.ids.clone(),
+            response: tokenizer.encode(&p.task.answer).unwrap(),
+            images: None,
+        })
+        .collect();
+    let mut learner = Learner::new(model, OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() });
+    let before = sampled_accuracy(&learner.inference_model(), &prompts, &tokenizer, 4);
+    let mut losses = Vec::new();
+    for _ in 0..25 {
+        losses.push(sft_step(&mut learner, &sequences, 2, tokenizer.pad_id).unwrap().loss);
+    }
+    let after = sampled_accuracy(&learner.inference_model(), &prompts, &tokenizer, 5);
+    println!("SFT: loss {:.3} → {:.3}, accuracy {before:.3} → {after:.3}", losses[0], losses[24]);
+    assert!(before < 0.3 && after > 0.8, "SFT accuracy {before} → {after}");
+}
