@@ -1,10 +1,10 @@
 //! SFT and GRPO really learn: on the tiny committed Qwen3-VL checkpoint, a short SFT warm-up
 //! gives the policy some signal, then GRPO raises the sampled accuracy of a verifiable task.
 
-use std::path::PathBuf;
+mod common;
 
-use burn::backend::{Autodiff, NdArray};
-use seethink_data::{Capability, Task};
+use common::{checkpoint, text_prompts, B, I};
+use seethink_data::Task;
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::processing::TextTokenizer;
 use seethink_models::QwenVl;
@@ -13,13 +13,6 @@ use seethink_rl::grpo::{Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
 use seethink_rl::optim::LrSchedule;
 use seethink_rl::sft::sft_step;
 use seethink_rl::trainer::{Learner, OptimConfig, Sequence};
-
-type B = Autodiff<NdArray<f32>>;
-type I = NdArray<f32>;
-
-fn checkpoint() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
-}
 
 /// Accuracy 1 when the reply starts with the task's answer.
 struct StartsWithAnswer;
@@ -31,18 +24,24 @@ impl Reward for StartsWithAnswer {
     }
 }
 
-fn task(letter: &str) -> Task {
-    Task {
-        id: format!("pick-{letter}"),
-        prompt: format!("Pick {letter}"),
-        images: vec![],
-        answer: letter.to_string(),
-        capability: Capability::TextReasoning,
-        level: None,
-        difficulty: None,
-        source: "test".into(),
-        meta: serde_json::Value::Null,
-    }
+/// "Pick A:" … "Pick D:", answered by the letter.
+fn pick_prompts(tokenizer: &TextTokenizer) -> Vec<RolloutPrompt<I>> {
+    text_prompts(
+        tokenizer,
+        &[("A", "Pick A:", "A"), ("B", "Pick B:", "B"), ("C", "Pick C:", "C"), ("D", "Pick D:", "D")],
+    )
+}
+
+/// SFT targets: each prompt followed by its answer.
+fn answer_sequences(tokenizer: &TextTokenizer, prompts: &[RolloutPrompt<I>]) -> Vec<Sequence<I>> {
+    prompts
+        .iter()
+        .map(|p| Sequence {
+            prompt: p.prompt.ids.clone(),
+            response: tokenizer.encode(&p.task.answer).unwrap(),
+            images: None,
+        })
+        .collect()
 }
 
 /// Mean accuracy of `samples` sampled replies per prompt.
@@ -69,26 +68,13 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
     let device = Default::default();
     let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
     let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
-    let prompts: Vec<RolloutPrompt<I>> = ["A", "B", "C", "D"]
-        .iter()
-        .map(|l| RolloutPrompt {
-            task: task(l),
-            prompt: Prompt { ids: tokenizer.encode(&format!("Pick {l}:")).unwrap(), images: None },
-        })
-        .collect();
+    let prompts = pick_prompts(&tokenizer);
     let optim = OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() };
     let mut learner = Learner::new(model, optim);
     let before = sampled_accuracy(&learner.inference_model(), &prompts, &tokenizer, 1);
 
     // SFT warm-up on the answers (a few updates only, so RL has room to improve)
-    let sequences: Vec<Sequence<I>> = prompts
-        .iter()
-        .map(|p| Sequence {
-            prompt: p.prompt.ids.clone(),
-            response: tokenizer.encode(&p.task.answer).unwrap(),
-            images: None,
-        })
-        .collect();
+    let sequences = answer_sequences(&tokenizer, &prompts);
     let first = sft_step(&mut learner, &sequences, 2, tokenizer.pad_id).unwrap();
     let mut last = first;
     for _ in 0..3 {
@@ -127,21 +113,8 @@ fn sft_alone_learns_the_task() {
     let device = Default::default();
     let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
     let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
-    let prompts: Vec<RolloutPrompt<I>> = ["A", "B", "C", "D"]
-        .iter()
-        .map(|l| RolloutPrompt {
-            task: task(l),
-            prompt: Prompt { ids: tokenizer.encode(&format!("Pick {l}:")).unwrap(), images: None },
-        })
-        .collect();
-    let sequences: Vec<Sequence<I>> = prompts
-        .iter()
-        .map(|p| Sequence {
-            prompt: p.prompt.ids.clone(),
-            response: tokenizer.encode(&p.task.answer).unwrap(),
-            images: None,
-        })
-        .collect();
+    let prompts = pick_prompts(&tokenizer);
+    let sequences = answer_sequences(&tokenizer, &prompts);
     let mut learner = Learner::new(model, OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() });
     let before = sampled_accuracy(&learner.inference_model(), &prompts, &tokenizer, 4);
     let mut losses = Vec::new();

@@ -1,25 +1,17 @@
 //! GRPO options: a frozen vision tower does not move; the online filter drops groups whose
 //! accuracy is all-or-nothing; with KL off no reference model is kept.
 
-use std::path::PathBuf;
+mod common;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{backend::Backend, Tensor};
-use seethink_data::{Capability, Task};
-use seethink_models::generate::{Prompt, SamplingConfig};
+use burn::module::Module;
+use common::{checkpoint, text_prompts, weights, B, I};
+use seethink_data::Task;
+use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::QwenVl;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::grpo::{Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
 use seethink_rl::trainer::{Learner, OptimConfig};
-
-type B = Autodiff<NdArray<f32>>;
-type I = NdArray<f32>;
-
-fn checkpoint() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
-}
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
 struct Scripted;
@@ -33,35 +25,7 @@ impl Reward for Scripted {
 }
 
 fn batch(tokenizer: &TextTokenizer) -> Vec<RolloutPrompt<I>> {
-    ["yes-1", "no-1", "yes-2"]
-        .iter()
-        .map(|id| RolloutPrompt {
-            task: Task {
-                id: id.to_string(),
-                prompt: id.to_string(),
-                images: vec![],
-                answer: String::new(),
-                capability: Capability::TextReasoning,
-                level: None,
-                difficulty: None,
-                source: "test".into(),
-                meta: serde_json::Value::Null,
-            },
-            prompt: Prompt { ids: tokenizer.encode(id).unwrap(), images: None },
-        })
-        .collect()
-}
-
-fn weights<Bk: Backend, M: Module<Bk>>(model: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-            self.0.extend(param.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    c.0
+    text_prompts(tokenizer, &[("yes-1", "yes-1", ""), ("no-1", "no-1", ""), ("yes-2", "yes-2", "")])
 }
 
 fn config(online_filter: Option<(f32, f32)>, kl_coef: f32) -> GrpoConfig {
@@ -83,7 +47,8 @@ fn frozen_vision_tower_does_not_move() {
     model.visual = model.visual.no_grad();
     let vision_before = weights(&model.visual);
     let text_before = weights(&model.language_model);
-    let mut grpo = Grpo::new(Learner::new(model, OptimConfig { lr: 1e-2, ..Default::default() }), config(None, 0.01));
+    let mut grpo =
+        Grpo::new(Learner::new(model, OptimConfig { lr: 1e-2, ..Default::default() }), config(None, 0.01));
     let stats = grpo.step(&batch(&tokenizer), &Scripted, &tokenizer).unwrap();
     assert_eq!(stats.updates, 1);
     assert!(grpo.reference().is_some());

@@ -1,26 +1,17 @@
 //! A GRPO run stopped after step k and resumed from its checkpoint ends with weights bitwise
 //! identical to an uninterrupted run; checkpoints are pruned to the last K.
 
-use std::path::PathBuf;
+mod common;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{backend::Backend, Tensor};
-use seethink_data::{Capability, Task};
-use seethink_models::generate::{Prompt, SamplingConfig};
+use common::{checkpoint, text_prompts, weights, B, I};
+use seethink_data::Task;
+use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::QwenVl;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::checkpoint::RunDir;
 use seethink_rl::grpo::{Grpo, GrpoConfig, RolloutPrompt};
 use seethink_rl::trainer::{Learner, OptimConfig};
-
-type B = Autodiff<NdArray<f32>>;
-type I = NdArray<f32>;
-
-fn checkpoint() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
-}
 
 /// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
 struct Letters;
@@ -34,23 +25,7 @@ impl Reward for Letters {
 }
 
 fn prompts(tokenizer: &TextTokenizer) -> Vec<RolloutPrompt<I>> {
-    ["one", "two", "three"]
-        .iter()
-        .map(|p| RolloutPrompt {
-            task: Task {
-                id: p.to_string(),
-                prompt: p.to_string(),
-                images: vec![],
-                answer: String::new(),
-                capability: Capability::TextReasoning,
-                level: None,
-                difficulty: None,
-                source: "test".into(),
-                meta: serde_json::Value::Null,
-            },
-            prompt: Prompt { ids: tokenizer.encode(p).unwrap(), images: None },
-        })
-        .collect()
+    text_prompts(tokenizer, &[("one", "one", ""), ("two", "two", ""), ("three", "three", "")])
 }
 
 fn config() -> GrpoConfig {
@@ -66,19 +41,6 @@ fn config() -> GrpoConfig {
 fn fresh() -> Grpo<B> {
     let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
     Grpo::new(Learner::new(model, OptimConfig { lr: 1e-3, ..Default::default() }), config())
-}
-
-/// Every float parameter, in visiting order.
-fn weights<M: Module<I>>(model: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl<Bk: Backend> ModuleVisitor<Bk> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Bk, D>>) {
-            self.0.extend(param.val().into_data().convert::<f32>().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    c.0
 }
 
 #[test]
