@@ -184,10 +184,17 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
     Ok(out.clone())
 }
 
-/// Appends the step's metrics to `metrics.jsonl` and logs them.
+/// Appends the step's metrics to `metrics.jsonl` and prints a progress line to stderr:
+/// `step 3/20 | reward 0.412 | accuracy 0.375 | … | 1.21 s`.
 fn report(run: &RunDir, metrics: &serde_json::Value, step: usize, steps: usize) -> Result<()> {
     run.append_metrics(metrics)?;
-    tracing::info!(step, steps, metrics = %metrics, "step done");
+    let mut line = format!("step {step}/{steps}");
+    for (key, value) in metrics.as_object().into_iter().flatten() {
+        if let (true, Some(v)) = (key != "step", value.as_f64()) {
+            line.push_str(&format!(" | {key} {v:.4}"));
+        }
+    }
+    eprintln!("{line}");
     Ok(())
 }
 
