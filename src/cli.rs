@@ -133,13 +133,13 @@ pub struct EvalOptions {
     pub out: std::path::PathBuf,
 }
 
-/// Tasks of a `tasks.jsonl` directory, a `.jsonl` file or a VLMEvalKit `.tsv` file.
+/// Tasks of a `tasks.jsonl` directory, a `.jsonl` / `.parquet` file or a VLMEvalKit `.tsv` file.
 fn load_tasks(data: &Path) -> Result<Vec<crate::data::Task>> {
     let file = if data.is_dir() { data.join("tasks.jsonl") } else { data.to_path_buf() };
-    if file.extension().is_some_and(|e| e == "tsv") {
-        Ok(crate::eval::load_tsv(&file, &Default::default())?)
-    } else {
-        Ok(crate::data::load_jsonl(&file, &Default::default())?)
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("tsv") => Ok(crate::eval::load_tsv(&file, &Default::default())?),
+        Some("parquet") => Ok(crate::data::load_parquet(&file, &Default::default())?),
+        _ => Ok(crate::data::load_jsonl(&file, &Default::default())?),
     }
 }
 

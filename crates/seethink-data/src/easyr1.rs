@@ -1,9 +1,10 @@
 //! EasyR1-style JSONL data sets: one JSON object per line.
 //!
 //! A record holds the prompt under [`JsonlKeys::prompt`] (default `problem`), the answer under
-//! [`JsonlKeys::answer`] (default `answer`) and optionally a list of image paths under
-//! [`JsonlKeys::images`] (default `images`). Relative image paths are resolved against the
-//! directory of the JSONL file. The optional keys `id`, `capability`, `level`, `difficulty`,
+//! [`JsonlKeys::answer`] (default `answer`) and optionally a list of images under
+//! [`JsonlKeys::images`] (default `images`): paths, or HF-datasets-style objects
+//! `{"bytes": <base64>, "path": ...}` with the encoded image embedded. Relative image paths are
+//! resolved against the directory of the JSONL file. The optional keys `id`, `capability`, `level`, `difficulty`,
 //! `source` and `meta` carry the rest of a [`Task`]; other keys are ignored.
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::prelude::{Engine, BASE64_STANDARD};
 use serde_json::{Map, Value};
 
 use crate::error::{DataError, LineProblem, Result};
@@ -102,20 +104,34 @@ pub fn load_jsonl(path: &Path, keys: &JsonlKeys) -> Result<Vec<Task>> {
 pub fn load_jsonl_with(path: &Path, options: &LoadOptions) -> Result<Loaded> {
     let text =
         fs::read_to_string(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let records = text
+        .lines()
+        .enumerate()
+        .filter(|(_, raw)| !raw.trim().is_empty())
+        .map(|(index, raw)| (index + 1, parse_json_object(raw)));
+    load_records(path, records, options)
+}
+
+/// Turns numbered records (line numbers for JSONL, row numbers for Parquet) into tasks with the
+/// rules of [`load_jsonl_with`]: ids unique, bad records an error naming file and number (or
+/// skipped and reported with [`LoadOptions::skip_invalid`]).
+pub(crate) fn load_records(
+    path: &Path,
+    records: impl Iterator<Item = (usize, std::result::Result<Map<String, Value>, LineProblem>)>,
+    options: &LoadOptions,
+) -> Result<Loaded> {
     let dir = path.parent().unwrap_or(Path::new(""));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
     let mut loaded = Loaded { tasks: Vec::new(), skipped: Vec::new() };
-    for (index, raw) in text.lines().enumerate() {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let line = index + 1;
+    for (line, record) in records {
         let context = LineContext { line, dir, file_name: &file_name, stem: &stem, options };
-        let parsed = parse_line(raw, &context).and_then(|task| match first_line_of_id.get(&task.id) {
-            Some(&first_line) => Err(LineProblem::DuplicateId { id: task.id.clone(), first_line }),
-            None => Ok(task),
+        let parsed = record.and_then(|r| parse_record(r, &context)).and_then(|task| {
+            match first_line_of_id.get(&task.id) {
+                Some(&first_line) => Err(LineProblem::DuplicateId { id: task.id.clone(), first_line }),
+                None => Ok(task),
+            }
         });
         match parsed {
             Ok(task) => {
@@ -154,7 +170,7 @@ pub fn write_jsonl(path: &Path, tasks: &[Task], keys: &JsonlKeys) -> Result<()> 
     Ok(())
 }
 
-/// Per-line inputs of [`parse_line`].
+/// Per-record inputs of [`parse_record`].
 struct LineContext<'a> {
     line: usize,
     dir: &'a Path,
@@ -163,11 +179,15 @@ struct LineContext<'a> {
     options: &'a LoadOptions,
 }
 
-fn parse_line(raw: &str, cx: &LineContext<'_>) -> std::result::Result<Task, LineProblem> {
+fn parse_json_object(raw: &str) -> std::result::Result<Map<String, Value>, LineProblem> {
     let value: Value = serde_json::from_str(raw).map_err(|e| LineProblem::BadJson(e.to_string()))?;
-    let Value::Object(record) = value else {
-        return Err(LineProblem::BadJson(format!("expected a JSON object, found {}", describe(&value))));
-    };
+    match value {
+        Value::Object(record) => Ok(record),
+        other => Err(LineProblem::BadJson(format!("expected a JSON object, found {}", describe(&other)))),
+    }
+}
+
+fn parse_record(record: Map<String, Value>, cx: &LineContext<'_>) -> std::result::Result<Task, LineProblem> {
     let keys = &cx.options.keys;
     let prompt = required_string(&record, &keys.prompt)?;
     let answer = match present(&record, &keys.answer) {
@@ -199,7 +219,8 @@ fn parse_line(raw: &str, cx: &LineContext<'_>) -> std::result::Result<Task, Line
                 .ok_or_else(|| wrong_type(LEVEL_KEY, "a non-negative 32-bit integer", v))?,
         ),
     };
-    let difficulty = match present(&record, DIFFICULTY_KEY) {
+    // EasyR1's released data call the pass rate `pass_rate`.
+    let difficulty = match present(&record, DIFFICULTY_KEY).or_else(|| present(&record, "pass_rate")) {
         None => None,
         Some(v) => {
             let d = v.as_f64().ok_or_else(|| wrong_type(DIFFICULTY_KEY, "a number", v))?;
@@ -242,15 +263,29 @@ fn parse_images(
     let Some(value) = present(record, key) else {
         return Ok(Vec::new());
     };
+    let expected = "an array of paths or {\"bytes\": base64, \"path\": ...} objects";
     let Value::Array(items) = value else {
-        return Err(wrong_type(key, "an array of path strings", value));
+        return Err(wrong_type(key, expected, value));
     };
     let mut images = Vec::with_capacity(items.len());
     for item in items {
-        let Value::String(s) = item else {
-            return Err(wrong_type(key, "an array of path strings", item));
+        let path = match item {
+            Value::String(s) => s,
+            Value::Object(o) => match (present(o, "bytes"), present(o, "path")) {
+                (Some(Value::String(b64)), _) => {
+                    let bytes = BASE64_STANDARD.decode(b64).map_err(|e| LineProblem::InvalidValue {
+                        key: key.into(),
+                        reason: format!("image bytes are not base64: {e}"),
+                    })?;
+                    images.push(ImageRef::Bytes(bytes));
+                    continue;
+                }
+                (None, Some(Value::String(p))) => p,
+                _ => return Err(wrong_type(key, expected, item)),
+            },
+            _ => return Err(wrong_type(key, expected, item)),
         };
-        let resolved = dir.join(s);
+        let resolved = dir.join(path);
         if !resolved.is_file() {
             return Err(LineProblem::MissingImage(resolved));
         }

@@ -189,7 +189,7 @@ fn wrong_types_markers_ranges_and_duplicates_are_rejected() {
         ),
         (
             json!({"problem": "q", "answer": "a", "capability": "perception", "images": "a.png"}),
-            "key `images`: expected an array of path strings",
+            "key `images`: expected an array of paths or {\"bytes\": base64, \"path\": ...} objects",
         ),
         (
             json!({"problem": "<image><image>", "answer": "a", "capability": "perception",
@@ -278,4 +278,18 @@ fn unreadable_file_and_unwritable_tasks_are_errors() {
     task.difficulty = Some(f64::NAN);
     let err = write_jsonl(&out, &[task], &JsonlKeys::default()).unwrap_err();
     assert!(err.to_string().contains("not a pass rate"), "{err}");
+}
+
+#[test]
+fn embedded_image_bytes_load_as_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("embedded.jsonl");
+    let line = r#"{"problem": "<image>What?", "answer": "A", "capability": "perception", "images": [{"bytes": "iVBORw0=", "path": null}]}"#;
+    std::fs::write(&path, format!("{line}\n")).unwrap();
+    let tasks = seethink_data::load_jsonl(&path, &Default::default()).unwrap();
+    assert_eq!(tasks[0].images, vec![seethink_data::ImageRef::Bytes(vec![0x89, b'P', b'N', b'G', 0x0d])]);
+    let bad = line.replace("iVBORw0=", "%%%");
+    std::fs::write(&path, format!("{bad}\n")).unwrap();
+    let msg = seethink_data::load_jsonl(&path, &Default::default()).unwrap_err().to_string();
+    assert!(msg.contains("embedded.jsonl:1") && msg.contains("not base64"), "{msg}");
 }

@@ -29,7 +29,7 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// EasyR1 JSONL file (or a directory holding `tasks.jsonl`).
+    /// EasyR1 JSONL or Parquet file (or a directory holding `tasks.jsonl`).
     pub train: PathBuf,
     /// Append the paper's `<think>`/`\boxed{}` format instruction to every question.
     #[serde(default = "yes")]

@@ -53,7 +53,11 @@ pub fn step_tasks(tasks: usize, per_step: usize, step: usize, data_seed: u64) ->
 fn load_tasks(config: &TrainConfig) -> Result<Vec<Task>> {
     let path = &config.data.train;
     let file = if path.is_dir() { path.join("tasks.jsonl") } else { path.clone() };
-    let mut tasks = seethink_data::load_jsonl(&file, &Default::default())?;
+    let mut tasks = if file.extension().is_some_and(|e| e == "parquet") {
+        seethink_data::load_parquet(&file, &Default::default())?
+    } else {
+        seethink_data::load_jsonl(&file, &Default::default())?
+    };
     if tasks.is_empty() {
         return Err(TrainError::Config { path: file, message: "no tasks".into() });
     }
