@@ -147,17 +147,17 @@ impl EvalReport {
             self.overall.tasks,
             header("capability", k)
         );
-        md.push_str(&row(&["all".into()], &self.overall));
+        md.push_str(&row(&["all".into()], &self.overall, k));
         for c in &self.by_capability {
-            md.push_str(&row(&[c.capability.to_string()], &c.stats));
+            md.push_str(&row(&[c.capability.to_string()], &c.stats, k));
         }
         md.push_str(&format!("\n### Per level\n\n{}", header("level", k)));
         for l in &self.by_level {
-            md.push_str(&row(&[level_name(l.level)], &l.stats));
+            md.push_str(&row(&[level_name(l.level)], &l.stats, k));
         }
         md.push_str(&format!("\n### Per capability × level\n\n{}", header("capability | level", k)));
         for c in &self.by_capability_level {
-            md.push_str(&row(&[c.capability.to_string(), level_name(c.level)], &c.stats));
+            md.push_str(&row(&[c.capability.to_string(), level_name(c.level)], &c.stats, k));
         }
         if let Some(a) = &self.attribution {
             md.push('\n');
@@ -193,30 +193,34 @@ pub(crate) fn percent(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
+/// Table header; the pass@k column only when k > 1 (it would repeat pass@1).
 fn header(keys: &str, k: usize) -> String {
     let key_columns = keys.split(" | ").count();
-    let mut h = format!("| {keys} | tasks | accuracy | format | pass@1 | pass@{k} | mean tokens |\n|");
-    for _ in 0..key_columns + 6 {
+    let pass_k = if k > 1 { format!(" pass@{k} |") } else { String::new() };
+    let mut h = format!("| {keys} | tasks | accuracy | format | pass@1 |{pass_k} mean tokens |\n|");
+    for _ in 0..key_columns + 5 + usize::from(k > 1) {
         h.push_str("---|");
     }
     h.push('\n');
     h
 }
 
-fn row(keys: &[String], s: &Stats) -> String {
+fn row(keys: &[String], s: &Stats, k: usize) -> String {
     let mut r = String::from("|");
     for key in keys {
         let _ = write!(r, " {key} |");
     }
-    let _ = writeln!(
+    let _ = write!(
         r,
-        " {} | {} | {} | {} | {} | {:.1} |",
+        " {} | {} | {} | {} |",
         s.tasks,
         percent(s.accuracy),
         percent(s.format_rate),
-        percent(s.pass_at_1),
-        percent(s.pass_at_k),
-        s.mean_tokens
+        percent(s.pass_at_1)
     );
+    if k > 1 {
+        let _ = write!(r, " {} |", percent(s.pass_at_k));
+    }
+    let _ = writeln!(r, " {:.1} |", s.mean_tokens);
     r
 }
