@@ -179,6 +179,17 @@ fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
         Some(tied) => tied,
         None => root.opt_bool("tie_word_embeddings")?.unwrap_or(false),
     };
+    let num_key_value_heads = keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads);
+    if num_attention_heads == 0 || num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0
+    {
+        return Err(keys.invalid(
+            "num_key_value_heads",
+            format!("{num_key_value_heads} must be positive and divide num_attention_heads = {num_attention_heads}"),
+        ));
+    }
+    if head_dim == 0 || head_dim % 2 != 0 {
+        return Err(keys.invalid("head_dim", format!("head dimension {head_dim} must be positive and even")));
+    }
     Ok(TextConfig {
         vocab_size: keys.usize("vocab_size")?,
         hidden_size,
@@ -228,15 +239,32 @@ fn parse_vision(family: Family, keys: &Keys) -> Result<VisionConfig> {
         Some(c) => c,
         None => keys.opt_usize("in_chans")?.unwrap_or(3),
     };
+    let hidden_size = keys.usize("hidden_size")?;
+    let num_heads = keys.usize("num_heads")?;
+    if num_heads == 0 || hidden_size % num_heads != 0 || (hidden_size / num_heads) % 4 != 0 {
+        return Err(keys.invalid(
+            "num_heads",
+            format!(
+                "{num_heads} must divide hidden_size = {hidden_size} into heads of a multiple of 4 (2D RoPE)"
+            ),
+        ));
+    }
+    let patch_size = keys.usize("patch_size")?;
+    let spatial_merge_size = keys.opt_usize("spatial_merge_size")?.unwrap_or(2);
+    for (key, value) in [("patch_size", patch_size), ("spatial_merge_size", spatial_merge_size)] {
+        if value == 0 {
+            return Err(keys.invalid(key, "must be positive"));
+        }
+    }
     Ok(VisionConfig {
         depth,
-        hidden_size: keys.usize("hidden_size")?,
+        hidden_size,
         intermediate_size: keys.usize("intermediate_size")?,
-        num_heads: keys.usize("num_heads")?,
+        num_heads,
         in_channels,
-        patch_size: keys.usize("patch_size")?,
+        patch_size,
         temporal_patch_size: keys.opt_usize("temporal_patch_size")?.unwrap_or(2),
-        spatial_merge_size: keys.opt_usize("spatial_merge_size")?.unwrap_or(2),
+        spatial_merge_size,
         out_hidden_size: keys.usize("out_hidden_size")?,
         hidden_act: keys.activation("hidden_act", default_act)?,
         window_size,

@@ -113,6 +113,16 @@ fn bad_config_values_name_the_key() {
     let msg = error_of(parse(&c));
     assert!(msg.contains("vision_config.hidden_act") && msg.contains("relu6"), "{msg}");
 
+    let mut c = base.clone();
+    c["text_config"]["num_key_value_heads"] = json!(3);
+    let msg = error_of(parse(&c));
+    assert!(msg.contains("num_key_value_heads") && msg.contains("divide num_attention_heads = 4"), "{msg}");
+
+    let mut c = base.clone();
+    c["vision_config"]["num_heads"] = json!(3);
+    let msg = error_of(parse(&c));
+    assert!(msg.contains("vision_config.num_heads"), "{msg}");
+
     let mut c = base;
     c["vision_config"]["deepstack_visual_indexes"] = json!([0, 7]);
     let msg = error_of(parse(&c));
