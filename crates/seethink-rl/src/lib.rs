@@ -9,4 +9,5 @@ pub mod logprobs;
 pub mod optim;
 pub mod run;
 pub mod sft;
+pub mod supervised;
 pub mod trainer;

@@ -7,6 +7,11 @@ use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
 /// row b's response occupies its last `len_b` columns, where `mask` is 1.
 pub struct ResponseLogprobs<B: Backend> {
     pub logp: Tensor<B, 2>,
+    /// The logits that scored each response position, `[sequences, width, vocab]`
+    /// (input-only tokens at −∞).
+    pub logits: Tensor<B, 3>,
+    /// The scored tokens, `[sequences, width]` (prompt tail where `mask` is 0).
+    pub targets: Tensor<B, 2, Int>,
     /// Entropy of the model's next-token distribution at each response token,
     /// `H = −Σ_v p_v log p_v` (0 on padding).
     pub entropy: Tensor<B, 2>,
@@ -41,18 +46,24 @@ pub fn response_logprobs<B: Backend, M: Vlm<B>>(
     }
     let excluded = Tensor::<B, 3, Bool>::from_data(TensorData::new(excluded, [1, 1, vocab]), &device);
     let scoring = scoring.mask_fill(excluded.clone().expand([batch, width, vocab]), f32::NEG_INFINITY);
-    let logp_all = log_softmax(scoring, 2);
+    let logp_all = log_softmax(scoring.clone(), 2);
     let targets: Vec<i64> =
         rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
     let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, width, 1]), &device);
     // p·log p with p = 0 at excluded tokens: take log p as 0 there to avoid 0·(−∞)
     let finite_logp = logp_all.clone().mask_fill(excluded.clone().expand([batch, width, vocab]), 0.0);
     let entropy = (logp_all.clone().exp() * finite_logp).sum_dim(2).reshape([batch, width]).neg();
-    let logp = logp_all.gather(2, targets).reshape([batch, width]);
+    let logp = logp_all.gather(2, targets.clone()).reshape([batch, width]);
     let mask: Vec<f32> = responses
         .iter()
         .flat_map(|r| (0..width).map(move |t| if t >= width - r.len() { 1.0 } else { 0.0 }))
         .collect();
     let mask = Tensor::from_data(TensorData::new(mask, [batch, width]), &device);
-    Ok(ResponseLogprobs { logp: logp * mask.clone(), entropy: entropy * mask.clone(), mask })
+    Ok(ResponseLogprobs {
+        logp: logp * mask.clone(),
+        logits: scoring,
+        targets: targets.reshape([batch, width]),
+        entropy: entropy * mask.clone(),
+        mask,
+    })
 }

@@ -15,6 +15,15 @@ pub struct SftStats {
     pub update: UpdateStats,
 }
 
+/// The SFT loss of scored sequences: `−Σ log π(y_t | …)·mask / normaliser`, with
+/// `normaliser` the response tokens of the whole (mini-)batch.
+pub fn sft_loss<B: burn::tensor::backend::Backend>(
+    scored: &crate::logprobs::ResponseLogprobs<B>,
+    normaliser: f32,
+) -> burn::tensor::Tensor<B, 1> {
+    aggregate(scored.logp.clone().neg(), scored.mask.clone(), Aggregation::TokenMean, normaliser)
+}
+
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
 /// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`.
 pub fn sft_step<B: AutodiffBackend>(
@@ -28,7 +37,7 @@ pub fn sft_step<B: AutodiffBackend>(
     let mut loss = 0.0;
     let update = learner.update(chunks.len(), |learner, k| {
         let scored = learner.logprobs(chunks[k], pad_id)?;
-        let micro = aggregate(scored.logp.neg(), scored.mask, Aggregation::TokenMean, tokens as f32);
+        let micro = sft_loss(&scored, tokens as f32);
         loss += micro.clone().into_scalar().elem::<f64>();
         Ok(micro)
     })?;

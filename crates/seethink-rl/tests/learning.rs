@@ -3,6 +3,7 @@
 
 mod common;
 
+use burn::module::AutodiffModule;
 use common::{checkpoint, text_prompts, B, I};
 use seethink_data::Task;
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
@@ -12,6 +13,7 @@ use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::grpo::{Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
 use seethink_rl::optim::LrSchedule;
 use seethink_rl::sft::sft_step;
+use seethink_rl::supervised::{train_supervised, SftItem, SupervisedSftConfig};
 use seethink_rl::trainer::{Learner, OptimConfig, Sequence};
 
 /// Accuracy 1 when the reply starts with the task's answer.
@@ -124,4 +126,32 @@ fn sft_alone_learns_the_task() {
     let after = sampled_accuracy(&learner.inference_model(), &prompts, &tokenizer, 5);
     println!("SFT: loss {:.3} → {:.3}, accuracy {before:.3} → {after:.3}", losses[0], losses[24]);
     assert!(before < 0.3 && after > 0.8, "SFT accuracy {before} → {after}");
+}
+
+#[test]
+fn sft_on_burn_train_supervised_training_learns_the_task() {
+    let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
+    let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
+    let prompts = pick_prompts(&tokenizer);
+    let items: Vec<SftItem> = answer_sequences(&tokenizer, &prompts)
+        .into_iter()
+        .map(|s| SftItem { prompt: s.prompt, response: s.response, images: None })
+        .collect();
+    let train: Vec<SftItem> = items.iter().cycle().take(32).cloned().collect();
+    let before = sampled_accuracy(&model.valid(), &prompts, &tokenizer, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let config = SupervisedSftConfig {
+        epochs: 5,
+        batch_size: 4,
+        lr: 3e-3,
+        weight_decay: 0.0,
+        max_grad_norm: 1.0,
+        seed: 0,
+        pad_id: tokenizer.pad_id,
+    };
+    let trained = train_supervised(model, train, items, &config, dir.path());
+    let after = sampled_accuracy(&trained, &prompts, &tokenizer, 7);
+    println!("burn-train SFT: accuracy {before:.3} → {after:.3}");
+    assert!(before < 0.3 && after > 0.8, "{before} → {after}");
+    assert!(dir.path().join("experiment.log").exists(), "burn-train's run directory is used");
 }
