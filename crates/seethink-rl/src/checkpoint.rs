@@ -1,7 +1,6 @@
-//! A run directory: `metrics.jsonl` and atomic, resumable checkpoints.
+//! Atomic, resumable checkpoints of the SFT loop.
 //!
 //! ```text
-//! <run>/metrics.jsonl                 one JSON object per step, appended
 //! <run>/checkpoints/step-000012/      model.mpk, optimizer.mpk, [reference.mpk], state.json
 //! ```
 //! A checkpoint is written into a hidden temporary directory and renamed into place, so a run
@@ -43,15 +42,6 @@ impl RunDir {
     /// The run directory.
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Appends one JSON line to `metrics.jsonl`.
-    pub fn append_metrics(&self, metrics: &impl Serialize) -> Result<()> {
-        let path = self.root.join("metrics.jsonl");
-        let line = serde_json::to_string(metrics)
-            .map_err(|source| TrainError::Json { path: path.clone(), source })?;
-        let mut file = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
-        writeln!(file, "{line}").map_err(io(&path))
     }
 
     /// The most recent complete checkpoint, if any.

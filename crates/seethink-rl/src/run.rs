@@ -2,13 +2,10 @@
 //! checkpoints every N steps, automatic resume, and the final model exported as an HF
 //! checkpoint (`<out>/final`).
 
-use std::path::Path;
+use std::sync::Arc;
 
-use burn::module::Module;
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::AutodiffBackend;
 use seethink_data::Task;
 use seethink_models::checkpoint::ExportOptions;
 use seethink_models::generate::SamplingConfig;
@@ -20,33 +17,25 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::RunDir;
 use crate::config::{TrainConfig, Trainer};
 use crate::error::{io, Result, TrainError};
-use crate::grpo::{AdvantageOptions, Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
+use crate::grpo::{AdvantageOptions, Grpo, GrpoConfig, GrpoLossConfig};
+use crate::metrics::MetricsLog;
+use crate::rl::{task_at_position, train_grpo, GrpoRun, TaskSource};
 use crate::sft::sft_step;
 use crate::trainer::{Learner, OptimConfig, Sequence};
 
-/// Counters saved with each checkpoint.
+/// Counters saved with each SFT checkpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct RunState {
     /// Steps completed.
     step: usize,
-    /// GRPO rollouts completed (the sampling seed offset).
-    rollouts: usize,
 }
 
 /// The tasks of step `step`: positions `step·P … step·P + P − 1` of the endless sequence of
 /// epochs, each epoch a permutation of all tasks shuffled with seed `data_seed + epoch`.
+/// (see [`task_at_position`]; GRPO's environment serves the same sequence).
 pub fn step_tasks(tasks: usize, per_step: usize, step: usize, data_seed: u64) -> Vec<usize> {
-    let mut epoch_cache: Option<(usize, Vec<usize>)> = None;
     (step * per_step..(step + 1) * per_step)
-        .map(|position| {
-            let epoch = position / tasks;
-            if epoch_cache.as_ref().map(|(e, _)| *e) != Some(epoch) {
-                let mut order: Vec<usize> = (0..tasks).collect();
-                order.shuffle(&mut ChaCha8Rng::seed_from_u64(data_seed + epoch as u64));
-                epoch_cache = Some((epoch, order));
-            }
-            epoch_cache.as_ref().expect("set above").1[position % tasks]
-        })
+        .map(|position| task_at_position(tasks, position, data_seed))
         .collect()
 }
 
@@ -70,10 +59,11 @@ fn load_tasks(config: &TrainConfig) -> Result<Vec<Task>> {
 }
 
 /// Runs the training of `config`, resuming from the last checkpoint in `trainer.out` if there
-/// is one; returns the run directory.
+/// is one; returns the run directory. GRPO runs on burn-train's RL paradigm
+/// ([`crate::rl::train_grpo`]), SFT in [`train_sft`]'s loop.
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<std::path::PathBuf> {
     let out = &config.trainer.out;
-    let run = RunDir::create(out, config.trainer.keep_last)?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
     let resolved = ron::ser::to_string_pretty(config, Default::default())
         .map_err(|e| TrainError::Config { path: out.join("config.ron"), message: e.to_string() })?;
     std::fs::write(out.join("config.ron"), resolved).map_err(io(&out.join("config.ron")))?;
@@ -93,27 +83,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
         ..Default::default()
     };
     let learner = Learner::new(model, optim);
-    let use_reference = config.algorithm.trainer == Trainer::Grpo && config.algorithm.kl_coef != 0.0;
-    let reference = use_reference.then(|| learner.inference_model());
-    let (learner, reference, state) = match run.latest()? {
-        Some(checkpoint) => {
-            tracing::info!(checkpoint = %checkpoint.display(), "resuming");
-            run.load::<B, RunState>(&checkpoint, learner, reference)?
-        }
-        None => (learner, reference, RunState::default()),
-    };
-    let inner_device = learner.inference_model().devices().into_iter().next().unwrap_or_default();
-    let encode = |indices: &[usize]| -> Result<Vec<RolloutPrompt<B::InnerBackend>>> {
-        indices
-            .iter()
-            .map(|&i| {
-                let prompt = seethink_eval::encode_task(&processor, &tasks[i], &inner_device)?;
-                Ok(RolloutPrompt { task: tasks[i].clone(), prompt })
-            })
-            .collect()
-    };
-    let per_step = config.trainer.prompts_per_step.max(1);
-    match config.algorithm.trainer {
+    let trained = match config.algorithm.trainer {
         Trainer::Grpo => {
             let grpo_config = GrpoConfig {
                 group_size: config.rollout.n,
@@ -139,91 +109,73 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
                 },
                 online_filter: config.algorithm.online_filter,
             };
-            let mut grpo = Grpo::from_parts(learner, reference, grpo_config, state.rollouts);
-            let reward = MathReward::default();
-            for step in state.step..config.trainer.steps {
-                let batch = encode(&step_tasks(tasks.len(), per_step, step, config.data.seed))?;
-                let stats = grpo.step(&batch, &reward, &processor.tokenizer)?;
-                let metrics = serde_json::json!({
-                    "step": step + 1,
-                    "reward": stats.reward.overall, "format": stats.reward.format, "accuracy": stats.reward.accuracy,
-                    "response_length": stats.response_length, "kl": stats.kl, "entropy": stats.entropy,
-                    "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
-                    "lr": stats.lr, "groups_kept": stats.groups_kept, "seconds": stats.seconds,
-                    "tokens_per_second": stats.response_tokens as f64 / stats.seconds.max(1e-9),
-                });
-                report(&run, &metrics, step + 1, config.trainer.steps)?;
-                let state = RunState { step: step + 1, rollouts: grpo.rollouts };
-                checkpoint_if_due(&run, config, &grpo.learner, grpo.reference(), &state)?;
-            }
-            export(&grpo.learner, config, out)?;
+            let source = TaskSource {
+                tasks: Arc::new(tasks),
+                reward: Arc::new(MathReward::default()),
+                data_seed: config.data.seed,
+                start: 0,
+            };
+            let schedule = GrpoRun {
+                steps: config.trainer.steps,
+                prompts_per_step: config.trainer.prompts_per_step.max(1),
+                save_every: config.trainer.save_every,
+                keep_last: config.trainer.keep_last,
+            };
+            train_grpo(Grpo::new(learner, grpo_config), Arc::new(processor), source, schedule, out)?.valid()
         }
-        Trainer::Sft => {
-            let mut learner = learner;
-            let stop = processor.tokenizer.stop_ids.first().copied();
-            for step in state.step..config.trainer.steps {
-                let started = std::time::Instant::now();
-                let batch = encode(&step_tasks(tasks.len(), per_step, step, config.data.seed))?;
-                let sequences = batch
-                    .into_iter()
-                    .map(|p| {
-                        let mut response = processor.tokenizer.encode(&p.task.answer)?;
-                        response.extend(stop);
-                        Ok(Sequence { prompt: p.prompt.ids, response, images: p.prompt.images })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let stats =
-                    sft_step(&mut learner, &sequences, a.micro_batch_size, processor.tokenizer.pad_id)?;
-                let seconds = started.elapsed().as_secs_f64();
-                let metrics = serde_json::json!({
-                    "step": step + 1, "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
-                    "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
-                });
-                report(&run, &metrics, step + 1, config.trainer.steps)?;
-                checkpoint_if_due(&run, config, &learner, None, &RunState { step: step + 1, rollouts: 0 })?;
-            }
-            export(&learner, config, out)?;
-        }
-    }
+        Trainer::Sft => train_sft(config, learner, &processor, &tasks)?,
+    };
+    trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
     Ok(out.clone())
 }
 
-/// Appends the step's metrics to `metrics.jsonl` and prints a progress line to stderr:
-/// `step 3/20 | reward 0.412 | accuracy 0.375 | … | 1.21 s`.
-fn report(run: &RunDir, metrics: &serde_json::Value, step: usize, steps: usize) -> Result<()> {
-    run.append_metrics(metrics)?;
-    let mut line = format!("step {step}/{steps}");
-    for (key, value) in metrics.as_object().into_iter().flatten() {
-        if let (true, Some(v)) = (key != "step", value.as_f64()) {
-            line.push_str(&format!(" | {key} {v:.4}"));
+/// SFT on the tasks' gold answers (each followed by the stop token), `prompts_per_step` tasks
+/// per update, with [`RunDir`] checkpoints and automatic resume; returns the trained model.
+fn train_sft<B: AutodiffBackend>(
+    config: &TrainConfig,
+    learner: Learner<B>,
+    processor: &Processor,
+    tasks: &[Task],
+) -> Result<QwenVl<B::InnerBackend>> {
+    let out = &config.trainer.out;
+    let run = RunDir::create(out, config.trainer.keep_last)?;
+    let (mut learner, _, state) = match run.latest()? {
+        Some(checkpoint) => {
+            tracing::info!(checkpoint = %checkpoint.display(), "resuming");
+            run.load::<B, RunState>(&checkpoint, learner, None)?
+        }
+        None => (learner, None, RunState::default()),
+    };
+    let metrics = MetricsLog::open(&out.join("metrics.jsonl"), state.step + 1)?;
+    let device = learner.inference_model().devices().into_iter().next().unwrap_or_default();
+    let per_step = config.trainer.prompts_per_step.max(1);
+    let stop = processor.tokenizer.stop_ids.first().copied();
+    for step in state.step..config.trainer.steps {
+        let started = std::time::Instant::now();
+        let sequences = step_tasks(tasks.len(), per_step, step, config.data.seed)
+            .into_iter()
+            .map(|i| {
+                let prompt = seethink_eval::encode_task(processor, &tasks[i], &device)?;
+                let mut response = processor.tokenizer.encode(&tasks[i].answer)?;
+                response.extend(stop);
+                Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stats =
+            sft_step(&mut learner, &sequences, config.actor.micro_batch_size, processor.tokenizer.pad_id)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let step_metrics = serde_json::json!({
+            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
+            "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
+        });
+        metrics.record(step + 1, config.trainer.steps, &step_metrics)?;
+        let every = config.trainer.save_every.max(1);
+        let done = RunState { step: step + 1 };
+        if done.step.is_multiple_of(every) || done.step == config.trainer.steps {
+            run.save(done.step, &learner, None, &done)?;
         }
     }
-    eprintln!("{line}");
-    Ok(())
-}
-
-fn checkpoint_if_due<B: AutodiffBackend>(
-    run: &RunDir,
-    config: &TrainConfig,
-    learner: &Learner<B>,
-    reference: Option<&QwenVl<B::InnerBackend>>,
-    state: &RunState,
-) -> Result<()> {
-    let every = config.trainer.save_every.max(1);
-    if state.step.is_multiple_of(every) || state.step == config.trainer.steps {
-        run.save(state.step, learner, reference, state)?;
-    }
-    Ok(())
-}
-
-/// Writes the trained model as an HF checkpoint to `<out>/final`.
-fn export<B: Backend + AutodiffBackend>(
-    learner: &Learner<B>,
-    config: &TrainConfig,
-    out: &Path,
-) -> Result<()> {
-    learner.inference_model().save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
-    Ok(())
+    Ok(learner.inference_model())
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
-//! A GRPO run stopped after step k and resumed from its checkpoint ends with weights bitwise
-//! identical to an uninterrupted run; checkpoints are pruned to the last K.
+//! GRPO on burn-train: a run stopped after step k and started again in the same directory
+//! resumes from its checkpoint and ends with weights bitwise identical to an uninterrupted
+//! run; checkpoints are pruned to the last K and every step is logged once.
 
 mod common;
 
-use common::{checkpoint, text_prompts, weights, B, I};
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use common::{checkpoint, task, weights, B, I};
 use seethink_data::Task;
 use seethink_models::generate::SamplingConfig;
-use seethink_models::processing::TextTokenizer;
+use seethink_models::processing::Processor;
 use seethink_models::QwenVl;
 use seethink_reward::{Reward, RewardBreakdown};
-use seethink_rl::checkpoint::RunDir;
-use seethink_rl::grpo::{Grpo, GrpoConfig, RolloutPrompt};
+use seethink_rl::grpo::{Grpo, GrpoConfig};
+use seethink_rl::rl::{complete_checkpoints, train_grpo, GrpoRun, TaskSource};
 use seethink_rl::trainer::{Learner, OptimConfig};
 
 /// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
@@ -24,65 +29,60 @@ impl Reward for Letters {
     }
 }
 
-fn prompts(tokenizer: &TextTokenizer) -> Vec<RolloutPrompt<I>> {
-    text_prompts(tokenizer, &[("one", "one", ""), ("two", "two", ""), ("three", "three", "")])
-}
-
-fn config() -> GrpoConfig {
-    GrpoConfig {
+fn fresh() -> Grpo<B> {
+    let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
+    let config = GrpoConfig {
         group_size: 4,
         mini_batches: 2,
         micro_batch_size: 4,
         sampling: SamplingConfig { max_new_tokens: 4, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 11 },
         ..Default::default()
-    }
+    };
+    Grpo::new(Learner::new(model, OptimConfig { lr: 1e-3, ..Default::default() }), config)
 }
 
-fn fresh() -> Grpo<B> {
+/// GRPO for `steps` steps in run directory `dir` (resuming from what is there).
+fn run(dir: &Path, steps: usize) -> QwenVl<I> {
     let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
-    Grpo::new(Learner::new(model, OptimConfig { lr: 1e-3, ..Default::default() }), config())
+    let processor = Processor::from_dir(&checkpoint(), &model.config).unwrap();
+    let tasks = vec![task("one", "one", ""), task("two", "two", ""), task("three", "three", "")];
+    let source = TaskSource { tasks: Arc::new(tasks), reward: Arc::new(Letters), data_seed: 3, start: 0 };
+    let schedule = GrpoRun { steps, prompts_per_step: 2, save_every: 1, keep_last: 2 };
+    train_grpo(fresh(), Arc::new(processor), source, schedule, dir).unwrap().valid()
 }
 
 #[test]
 fn resumed_run_is_bitwise_identical() {
-    let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let batch = prompts(&tokenizer);
-    let steps = 4;
-    let mut straight = fresh();
-    for _ in 0..steps {
-        straight.step(&batch, &Letters, &tokenizer).unwrap();
-    }
+    let straight_dir = tempfile::tempdir().unwrap();
+    let straight = run(straight_dir.path(), 4);
 
-    let run = tempfile::tempdir().unwrap();
-    let dir = RunDir::create(run.path(), 2).unwrap();
-    let mut first = fresh();
-    for step in 1..=2 {
-        let stats = first.step(&batch, &Letters, &tokenizer).unwrap();
-        dir.append_metrics(&serde_json::json!({ "step": step, "reward": stats.reward.overall })).unwrap();
-        dir.save(step, &first.learner, first.reference(), &first.rollouts).unwrap();
-    }
-    drop(first); // the process "dies" here
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), 2);
+    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint"), "mpk"), vec![1, 2]);
+    assert_ne!(weights(&first), weights(&straight));
+    // the process "dies" after step 2 (plus a stray metrics line of an unsaved step 3)
+    let metrics = dir.path().join("metrics.jsonl");
+    let mut logged = std::fs::read_to_string(&metrics).unwrap();
+    logged.push_str("{\"step\":3,\"reward\":0.5}\n");
+    std::fs::write(&metrics, logged).unwrap();
 
-    let latest = dir.latest().unwrap().expect("a checkpoint");
-    assert!(latest.ends_with("step-000002"));
-    let blank = fresh();
-    let reference = blank.reference().cloned();
-    let (learner, reference, rollouts): (_, _, usize) = dir.load(&latest, blank.learner, reference).unwrap();
-    let mut resumed = Grpo::from_parts(learner, reference, config(), rollouts);
-    for step in 3..=steps {
-        resumed.step(&batch, &Letters, &tokenizer).unwrap();
-        dir.save(step, &resumed.learner, resumed.reference(), &resumed.rollouts).unwrap();
-    }
-    assert_eq!(weights(&straight.learner.inference_model()), weights(&resumed.learner.inference_model()));
-    assert_ne!(weights(&straight.learner.inference_model()), weights(&fresh().learner.inference_model()));
+    let resumed = run(dir.path(), 4);
+    assert_eq!(weights(&straight), weights(&resumed));
+    let base = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap().valid();
+    assert_ne!(weights(&straight), weights(&base));
 
-    // only the last 2 checkpoints remain; metrics were appended line by line
-    let mut kept: Vec<String> = std::fs::read_dir(run.path().join("checkpoints"))
+    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint"), "mpk"), vec![3, 4]);
+    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["step"].as_u64().unwrap())
         .collect();
-    kept.sort();
-    assert_eq!(kept, vec!["step-000003", "step-000004"]);
-    let metrics = std::fs::read_to_string(run.path().join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().count(), 2);
+    assert_eq!(steps, vec![1, 2, 3, 4]);
+    let rewards = |path: &Path| -> Vec<f64> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(rewards(&metrics), rewards(&straight_dir.path().join("metrics.jsonl")));
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
 use seethink_data::Task;
-use seethink_models::generate::{concat_images, generate, Prompt, SamplingConfig};
+use seethink_models::generate::{concat_images, generate, Completion, Prompt, SamplingConfig};
 use seethink_models::processing::TextTokenizer;
 use seethink_models::{QwenVl, Result};
 use seethink_reward::{Reward, RewardBreakdown};
@@ -86,6 +86,17 @@ pub struct Grpo<B: AutodiffBackend> {
     pub rollouts: usize,
 }
 
+/// `n` sampled completions per prompt, group-major, stopping at the tokenizer's stop ids.
+pub fn sample_groups<B: burn::tensor::backend::Backend>(
+    policy: &QwenVl<B>,
+    prompts: &[Prompt<B>],
+    n: usize,
+    sampling: &SamplingConfig,
+    tokenizer: &TextTokenizer,
+) -> Result<Vec<Completion>> {
+    generate(policy, prompts, n, sampling, &tokenizer.stop_ids, tokenizer.pad_id)
+}
+
 struct Sample<B: burn::tensor::backend::Backend> {
     sequence: Sequence<B>,
     advantage: f32,
@@ -114,6 +125,14 @@ impl<B: AutodiffBackend> Grpo<B> {
         self.reference.as_ref()
     }
 
+    /// The sampling settings of the next rollout: seed `sampling.seed + rollouts`.
+    pub fn next_sampling(&self) -> SamplingConfig {
+        SamplingConfig {
+            seed: self.config.sampling.seed + self.rollouts as u64,
+            ..self.config.sampling.clone()
+        }
+    }
+
     /// One rollout step on `batch` followed by `mini_batches` optimizer updates.
     pub fn step(
         &mut self,
@@ -122,23 +141,41 @@ impl<B: AutodiffBackend> Grpo<B> {
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
         let started = Instant::now();
+        let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
+        let completions = sample_groups(
+            &self.learner.inference_model(),
+            &prompts,
+            self.config.group_size,
+            &self.next_sampling(),
+            tokenizer,
+        )?;
+        let rewards = completions
+            .iter()
+            .map(|c| Ok(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut stats = self.learn(batch, &completions, &rewards, tokenizer.pad_id)?;
+        stats.seconds = started.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+
+    /// The learning half of a step, given the rollout (`group_size` completions per prompt,
+    /// group-major) and their rewards: group advantages, the online filter, then
+    /// `mini_batches` optimizer updates. Counts as one rollout (the next samples use the next
+    /// seed). `seconds` is left at 0 for the caller, who knows where the step started.
+    pub fn learn(
+        &mut self,
+        batch: &[RolloutPrompt<B::InnerBackend>],
+        completions: &[Completion],
+        rewards: &[RewardBreakdown],
+        pad_id: u32,
+    ) -> Result<GrpoStats> {
         let n = self.config.group_size;
         let policy = self.learner.inference_model();
-        let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
-        let sampling = SamplingConfig {
-            seed: self.config.sampling.seed + self.rollouts as u64,
-            ..self.config.sampling.clone()
-        };
-        let completions = generate(&policy, &prompts, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
         self.rollouts += 1;
-        let mut rewards = Vec::with_capacity(completions.len());
-        for c in &completions {
-            rewards.push(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?));
-        }
         let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
         let advantages = group_advantages(&overall, n, self.config.advantage);
         let mut stats = GrpoStats { groups: batch.len(), ..Default::default() };
-        let count = rewards.len() as f32;
+        let count = rewards.len().max(1) as f32;
         stats.reward = RewardBreakdown {
             overall: overall.iter().sum::<f32>() / count,
             format: rewards.iter().map(|r| r.format).sum::<f32>() / count,
@@ -166,8 +203,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                 });
             }
         }
-        self.optimize(&policy, &samples, tokenizer.pad_id, &mut stats)?;
-        stats.seconds = started.elapsed().as_secs_f64();
+        self.optimize(&policy, &samples, pad_id, &mut stats)?;
         Ok(stats)
     }
 

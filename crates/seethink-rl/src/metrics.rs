@@ -1,0 +1,66 @@
+//! Per-step metrics of a run: one JSON object per step appended to `<run>/metrics.jsonl`, and
+//! a progress line on stderr (`step 3/20 | reward 0.4120 | … | seconds 1.2100`).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::error::{io, Result};
+use crate::grpo::GrpoStats;
+
+/// An append-only `metrics.jsonl`.
+pub struct MetricsLog {
+    path: PathBuf,
+}
+
+impl MetricsLog {
+    /// Opens `path` for steps `first_step` on: lines of later steps already there (a run killed
+    /// after its last checkpoint) are dropped, so a resumed run logs each step once.
+    pub fn open(path: &Path, first_step: usize) -> Result<Self> {
+        if path.exists() {
+            let text = fs::read_to_string(path).map_err(io(path))?;
+            let kept: String = text
+                .lines()
+                .filter(|line| {
+                    let step = serde_json::from_str::<Value>(line).ok().and_then(|v| v["step"].as_u64());
+                    step.is_some_and(|s| (s as usize) < first_step)
+                })
+                .map(|line| format!("{line}\n"))
+                .collect();
+            let tmp = path.with_extension("jsonl.tmp");
+            fs::write(&tmp, kept).and_then(|_| fs::rename(&tmp, path)).map_err(io(path))?;
+        }
+        Ok(Self { path: path.to_path_buf() })
+    }
+
+    /// Appends `{"step": step, …metrics}` and prints the progress line.
+    pub fn record(&self, step: usize, steps: usize, metrics: &Value) -> Result<()> {
+        let mut line = serde_json::Map::new();
+        line.insert("step".into(), step.into());
+        let mut progress = format!("step {step}/{steps}");
+        for (key, value) in metrics.as_object().into_iter().flatten() {
+            line.insert(key.clone(), value.clone());
+            if let Some(v) = value.as_f64() {
+                progress.push_str(&format!(" | {key} {v:.4}"));
+            }
+        }
+        let mut file =
+            fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io(&self.path))?;
+        writeln!(file, "{}", Value::Object(line)).map_err(io(&self.path))?;
+        eprintln!("{progress}");
+        Ok(())
+    }
+}
+
+/// The metrics of a GRPO step.
+pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
+    json!({
+        "reward": stats.reward.overall, "format": stats.reward.format, "accuracy": stats.reward.accuracy,
+        "response_length": stats.response_length, "kl": stats.kl, "entropy": stats.entropy,
+        "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
+        "lr": stats.lr, "groups_kept": stats.groups_kept, "seconds": stats.seconds,
+        "tokens_per_second": stats.response_tokens as f64 / stats.seconds.max(1e-9),
+    })
+}
