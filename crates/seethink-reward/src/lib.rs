@@ -9,6 +9,8 @@
 //!    from a small rational evaluator standing in for sympy);
 //! 4. overall = 0.9·accuracy + 0.1·format.
 //!
+//! [`DirectAnswer`] grades the whole response instead (tasks answered without reasoning).
+//!
 //! Modules: [`format`](mod@format) (prompt instruction, cleaning, format score), [`boxed`] (answer
 //! extraction, complexity guard), [`normalize`] (the two normalisers), [`latex`] (LaTeX → text),
 //! [`rational`] and [`eval`] (exact evaluator), [`grade`] (equivalence), [`math_reward`].
@@ -30,6 +32,7 @@
 use seethink_data::Task;
 
 pub mod boxed;
+pub mod direct;
 pub mod eval;
 pub mod format;
 pub mod grade;
@@ -39,6 +42,7 @@ pub mod normalize;
 pub mod rational;
 
 pub use boxed::{last_boxed, too_complex};
+pub use direct::DirectAnswer;
 pub use format::{clean_response, format_score, with_format_instruction, FORMAT_INSTRUCTION};
 pub use grade::{grade_answer, mcq_letter, split_tuple};
 pub use math_reward::{MathReward, DEFAULT_FORMAT_WEIGHT};

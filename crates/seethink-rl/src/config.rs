@@ -46,10 +46,30 @@ pub enum Trainer {
     Sft,
 }
 
+/// The reward of GRPO runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardKind {
+    /// The reference reward: 0.9·accuracy of the last `\boxed{}` + 0.1·format.
+    Math,
+    /// The whole response graded as the answer ([`seethink_reward::DirectAnswer`]).
+    Direct,
+}
+
+impl RewardKind {
+    /// The reward function.
+    pub fn reward(self) -> std::sync::Arc<dyn seethink_reward::Reward> {
+        match self {
+            RewardKind::Math => std::sync::Arc::new(seethink_reward::MathReward::default()),
+            RewardKind::Direct => std::sync::Arc::new(seethink_reward::DirectAnswer),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlgorithmConfig {
     pub trainer: Trainer,
+    pub reward: RewardKind,
     /// Weight of the k3 KL loss; 0 turns the reference model off.
     pub kl_coef: f32,
     /// Divide advantages by the group std (false: Dr. GRPO).
@@ -60,7 +80,13 @@ pub struct AlgorithmConfig {
 
 impl Default for AlgorithmConfig {
     fn default() -> Self {
-        Self { trainer: Trainer::Grpo, kl_coef: 0.01, normalize_std: true, online_filter: None }
+        Self {
+            trainer: Trainer::Grpo,
+            reward: RewardKind::Math,
+            kl_coef: 0.01,
+            normalize_std: true,
+            online_filter: None,
+        }
     }
 }
 

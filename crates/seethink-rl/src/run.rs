@@ -11,7 +11,7 @@ use seethink_models::checkpoint::ExportOptions;
 use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::Processor;
 use seethink_models::QwenVl;
-use seethink_reward::{with_format_instruction, MathReward};
+use seethink_reward::with_format_instruction;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::RunDir;
@@ -111,7 +111,7 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
             };
             let source = TaskSource {
                 tasks: Arc::new(tasks),
-                reward: Arc::new(MathReward::default()),
+                reward: config.algorithm.reward.reward(),
                 data_seed: config.data.seed,
                 start: 0,
             };
