@@ -1,7 +1,7 @@
 //! Atomic, resumable checkpoints of the SFT loop.
 //!
 //! ```text
-//! <run>/checkpoints/step-000012/      model.mpk, optimizer.mpk, [reference.mpk], state.json
+//! <run>/checkpoints/step-000012/      model.mpk, optimizer.mpk, state.json
 //! ```
 //! A checkpoint is written into a hidden temporary directory and renamed into place, so a run
 //! killed at any moment leaves either the previous checkpoints or a complete new one. Only the
@@ -14,16 +14,12 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use seethink_models::QwenVl;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{io, Result, TrainError};
 use crate::trainer::Learner;
 
 type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
-
-/// What [`RunDir::load`] restores: the learner, the reference model and the saved state.
-pub type Restored<B, S> = (Learner<B>, Option<QwenVl<<B as AutodiffBackend>::InnerBackend>>, S);
 
 /// A training run's directory.
 pub struct RunDir {
@@ -64,13 +60,12 @@ impl RunDir {
         Ok(found)
     }
 
-    /// Writes checkpoint `step` atomically: the learner (model + optimizer), the optional frozen
-    /// reference model and `state` (counters, data position), then prunes old checkpoints.
+    /// Writes checkpoint `step` atomically: the learner (model + optimizer) and `state`
+    /// (counters, data position), then prunes old checkpoints.
     pub fn save<B: AutodiffBackend, S: Serialize>(
         &self,
         step: usize,
         learner: &Learner<B>,
-        reference: Option<&QwenVl<B::InnerBackend>>,
         state: &S,
     ) -> Result<PathBuf> {
         let checkpoints = self.root.join("checkpoints");
@@ -83,9 +78,6 @@ impl RunDir {
         let recorder = FileRecorder::new();
         record(&recorder, learner.model.clone().into_record(), &tmp.join("model"))?;
         record(&recorder, learner.optimizer_record(), &tmp.join("optimizer"))?;
-        if let Some(reference) = reference {
-            record(&recorder, reference.clone().into_record(), &tmp.join("reference"))?;
-        }
         let state_path = tmp.join("state.json");
         let json = serde_json::to_vec_pretty(&(learner.updates, state))
             .map_err(|source| TrainError::Json { path: state_path.clone(), source })?;
@@ -107,31 +99,23 @@ impl RunDir {
     }
 
     /// Restores a checkpoint written by [`RunDir::save`] into `learner` (whose model gives the
-    /// architecture) and `reference`; returns the saved state.
+    /// architecture); returns it with the saved state.
     pub fn load<B: AutodiffBackend, S: DeserializeOwned>(
         &self,
         checkpoint: &Path,
         learner: Learner<B>,
-        reference: Option<QwenVl<B::InnerBackend>>,
-    ) -> Result<Restored<B, S>> {
+    ) -> Result<(Learner<B>, S)> {
         let recorder = FileRecorder::new();
         let device = learner.model.devices().into_iter().next().unwrap_or_default();
         let model_record = load(&recorder, &checkpoint.join("model"), &device)?;
         let optimizer_record = load(&recorder, &checkpoint.join("optimizer"), &device)?;
         let mut learner = learner.with_records(model_record, optimizer_record);
-        let reference = match reference {
-            Some(model) => {
-                let inner_device = model.devices().into_iter().next().unwrap_or_default();
-                Some(model.load_record(load(&recorder, &checkpoint.join("reference"), &inner_device)?))
-            }
-            None => None,
-        };
         let state_path = checkpoint.join("state.json");
         let bytes = fs::read(&state_path).map_err(io(&state_path))?;
         let (updates, state): (usize, S) =
             serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path: state_path, source })?;
         learner.updates = updates;
-        Ok((learner, reference, state))
+        Ok((learner, state))
     }
 }
 

@@ -139,12 +139,12 @@ fn train_sft<B: AutodiffBackend>(
 ) -> Result<QwenVl<B::InnerBackend>> {
     let out = &config.trainer.out;
     let run = RunDir::create(out, config.trainer.keep_last)?;
-    let (mut learner, _, state) = match run.latest()? {
+    let (mut learner, state) = match run.latest()? {
         Some(checkpoint) => {
             tracing::info!(checkpoint = %checkpoint.display(), "resuming");
-            run.load::<B, RunState>(&checkpoint, learner, None)?
+            run.load::<B, RunState>(&checkpoint, learner)?
         }
-        None => (learner, None, RunState::default()),
+        None => (learner, RunState::default()),
     };
     let metrics = MetricsLog::open(&out.join("metrics.jsonl"), state.step + 1)?;
     let device = learner.inference_model().devices().into_iter().next().unwrap_or_default();
@@ -172,7 +172,7 @@ fn train_sft<B: AutodiffBackend>(
         let every = config.trainer.save_every.max(1);
         let done = RunState { step: step + 1 };
         if done.step.is_multiple_of(every) || done.step == config.trainer.steps {
-            run.save(done.step, &learner, None, &done)?;
+            run.save(done.step, &learner, &done)?;
         }
     }
     Ok(learner.inference_model())

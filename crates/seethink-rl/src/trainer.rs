@@ -125,6 +125,14 @@ impl<B: AutodiffBackend> Learner<B> {
     ) -> Self {
         use burn::module::Module;
         self.model = self.model.load_record(model);
+        self.with_optimizer_record(optimizer)
+    }
+
+    /// This learner with its optimizer state restored from a record.
+    pub fn with_optimizer_record(
+        mut self,
+        optimizer: <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record,
+    ) -> Self {
         self.optimizer = self.optimizer.load_record(optimizer);
         self
     }

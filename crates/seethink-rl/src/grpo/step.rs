@@ -110,16 +110,6 @@ impl<B: AutodiffBackend> Grpo<B> {
         Self { learner, reference, config, rollouts: 0 }
     }
 
-    /// GRPO resumed from saved parts (see [`crate::checkpoint::RunDir`]).
-    pub fn from_parts(
-        learner: Learner<B>,
-        reference: Option<QwenVl<B::InnerBackend>>,
-        config: GrpoConfig,
-        rollouts: usize,
-    ) -> Self {
-        Self { learner, reference, config, rollouts }
-    }
-
     /// The frozen KL reference (the stage's starting weights), if the KL term is on.
     pub fn reference(&self) -> Option<&QwenVl<B::InnerBackend>> {
         self.reference.as_ref()

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use burn::module::Module;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, Optimizer};
 use burn::record::Record;
@@ -131,8 +130,7 @@ impl<B: AutodiffBackend> PolicyLearner<B> for GrpoAgent<B> {
     }
 
     fn load_record(mut self, record: GrpoAgentRecord<B>) -> Self {
-        let model = self.grpo.learner.model.clone().into_record();
-        self.grpo.learner = self.grpo.learner.with_records(model, record.optimizer);
+        self.grpo.learner = self.grpo.learner.with_optimizer_record(record.optimizer);
         self.grpo.learner.updates = record.updates;
         self.grpo.rollouts = record.rollouts;
         self
