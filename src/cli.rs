@@ -11,14 +11,14 @@ use safetensors::Dtype;
 use crate::models::generate::{generate as sample, Prompt, SamplingConfig};
 use crate::models::processing::image::load_image;
 use crate::models::processing::Processor;
-use crate::models::{QwenVl, TokenBatch, Vlm};
+use crate::models::{AnyVlm, TokenBatch, Vlm};
 
-/// Loads model and processor of a checkpoint directory.
-fn load<B: Backend>(dir: &Path) -> Result<(QwenVl<B>, Processor)> {
+/// Loads model and processor of a checkpoint directory (any supported family).
+fn load<B: Backend>(dir: &Path) -> Result<(AnyVlm<B>, Processor)> {
     let device = Default::default();
     let started = std::time::Instant::now();
-    let model = QwenVl::<B>::load(dir, &device)?;
-    let processor = Processor::from_dir(dir, &model.config)?;
+    let model = AnyVlm::<B>::load(dir, &device)?;
+    let processor = Processor::from_dir(dir)?;
     tracing::info!(dir = %dir.display(), seconds = started.elapsed().as_secs_f32(), "loaded checkpoint");
     Ok((model, processor))
 }
@@ -31,36 +31,10 @@ fn user_prompt<B: Backend>(processor: &Processor, text: &str, image: Option<&Pat
 
 /// `seethink inspect`: architecture and parameter counts.
 pub fn inspect<B: Backend>(dir: &Path) -> Result<()> {
-    let model = QwenVl::<B>::load(dir, &Default::default())?;
-    let c = &model.config;
-    println!("family: {:?}", c.family);
-    println!(
-        "text: {} layers, hidden {}, heads {}/{} (q/kv), head_dim {}, vocab {}, rope {:?}, tied lm_head: {}",
-        c.text.num_hidden_layers,
-        c.text.hidden_size,
-        c.text.num_attention_heads,
-        c.text.num_key_value_heads,
-        c.text.head_dim,
-        c.text.vocab_size,
-        c.text.rope,
-        c.text.tie_word_embeddings
-    );
-    println!(
-        "vision: {} blocks, hidden {}, heads {}, patch {}x{}x{}, merge {}",
-        c.vision.depth,
-        c.vision.hidden_size,
-        c.vision.num_heads,
-        c.vision.temporal_patch_size,
-        c.vision.patch_size,
-        c.vision.patch_size,
-        c.vision.spatial_merge_size
-    );
-    println!(
-        "parameters: {} total ({} vision, {} language model)",
-        model.num_params(),
-        model.visual.num_params(),
-        model.language_model.num_params()
-    );
+    let model = AnyVlm::<B>::load(dir, &Default::default())?;
+    println!("{}", model.describe());
+    let (vision, language) = model.param_split();
+    println!("parameters: {} total ({vision} vision, {language} language model)", model.num_params());
     Ok(())
 }
 
@@ -133,20 +107,10 @@ pub struct EvalOptions {
     pub out: std::path::PathBuf,
 }
 
-/// Tasks of a `tasks.jsonl` directory, a `.jsonl` / `.parquet` file or a VLMEvalKit `.tsv` file.
-fn load_tasks(data: &Path) -> Result<Vec<crate::data::Task>> {
-    let file = if data.is_dir() { data.join("tasks.jsonl") } else { data.to_path_buf() };
-    match file.extension().and_then(|e| e.to_str()) {
-        Some("tsv") => Ok(crate::eval::load_tsv(&file, &Default::default())?),
-        Some("parquet") => Ok(crate::data::load_parquet(&file, &Default::default())?),
-        _ => Ok(crate::data::load_jsonl(&file, &Default::default())?),
-    }
-}
-
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
 pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     let (model, processor) = load::<B>(dir)?;
-    let mut tasks = load_tasks(data)?;
+    let mut tasks = crate::data::load_tasks(data)?;
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }

@@ -76,6 +76,16 @@ pub enum DataError {
         /// What is wrong.
         problem: LineProblem,
     },
+    /// One row (or the header) of a TSV benchmark file is malformed.
+    #[error("{path}:{line}: {problem}")]
+    Tsv {
+        /// The TSV file.
+        path: PathBuf,
+        /// 1-based line on which the row starts.
+        line: u64,
+        /// What is wrong.
+        problem: String,
+    },
     /// A task cannot be written as a JSONL record.
     #[error("task `{id}`: cannot write to JSONL: {reason}")]
     Unwritable {

@@ -14,16 +14,6 @@ pub enum EvalError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// One row (or the header) of a TSV benchmark file is malformed.
-    #[error("{path}:{line}: {problem}")]
-    Tsv {
-        /// The TSV file.
-        path: PathBuf,
-        /// 1-based line on which the row starts.
-        line: u64,
-        /// What is wrong.
-        problem: String,
-    },
     /// A task's record, meta or sub-questions are unusable (from `seethink-data`).
     #[error(transparent)]
     Data(#[from] seethink_data::DataError),

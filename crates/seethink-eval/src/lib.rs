@@ -8,9 +8,8 @@
 //!   rates for the curriculum's difficulty axis ([`with_pass_rates`]).
 //! - [`attribution`]: [`attribute_errors`], which tells perception errors from reasoning
 //!   errors by asking the perception sub-questions of wrong visual-reasoning answers.
-//! - [`tsv`]: [`load_tsv`] for VLMEvalKit benchmark files.
 //! - [`plot`]: [`plot_accuracy`], grouped accuracy bars as SVG.
-//! - [`model`]: [`ModelResponder`], a Qwen-VL checkpoint as a [`Responder`].
+//! - [`model`]: [`ModelResponder`], a checkpoint of any family as a [`Responder`].
 //!
 //! ```no_run
 //! use seethink_eval::{attribute_errors, evaluate, Responder};
@@ -32,15 +31,13 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod runner;
-pub mod tsv;
 
 pub use attribution::{
     attribute_errors, AttributedError, Attribution, ErrorKind, LevelAttribution, SubAnswer,
 };
 pub use error::{EvalError, Result};
 pub use metrics::{pass_at_k, Stats};
-pub use model::{encode_task, task_images, task_message, ModelResponder};
+pub use model::ModelResponder;
 pub use plot::plot_accuracy;
 pub use report::{with_pass_rates, CapabilityStats, CellStats, EvalReport, LevelStats};
 pub use runner::{evaluate, Responder, Response, Sample, TaskResult};
-pub use tsv::{load_tsv, TsvOptions};

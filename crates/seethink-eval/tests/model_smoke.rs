@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use burn::backend::NdArray;
 use common::{synth_tasks, BoxedReward};
-use seethink_eval::{evaluate, task_message, ModelResponder, Responder};
+use seethink_eval::{evaluate, ModelResponder, Responder};
 use seethink_models::generate::SamplingConfig;
-use seethink_models::processing::{ContentPart, Processor};
-use seethink_models::QwenVl;
+use seethink_models::processing::{task_message, ContentPart, Processor};
+use seethink_models::AnyVlm;
 
 type B = NdArray<f32>;
 
@@ -21,8 +21,8 @@ fn checkpoint() -> PathBuf {
 #[test]
 fn model_responder_answers_synthetic_tasks() {
     let device = Default::default();
-    let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
-    let processor = Processor::from_dir(&checkpoint(), &model.config).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &device).unwrap();
+    let processor = Processor::from_dir(&checkpoint()).unwrap();
     // one task per capability: perception, text reasoning, visual reasoning
     let tasks = synth_tasks(1, 4);
     assert_eq!(tasks.len(), 3);
@@ -48,8 +48,8 @@ fn model_responder_answers_synthetic_tasks() {
 #[test]
 fn model_responder_rejects_bad_settings_and_tasks() {
     let device = Default::default();
-    let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
-    let processor = Processor::from_dir(&checkpoint(), &model.config).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &device).unwrap();
+    let processor = Processor::from_dir(&checkpoint()).unwrap();
     let sampling = SamplingConfig { max_new_tokens: 2, ..Default::default() };
     assert!(ModelResponder::new(&model, &processor, sampling.clone(), 0, device).is_err());
     let mut responder = ModelResponder::new(&model, &processor, sampling, 1, device).unwrap();

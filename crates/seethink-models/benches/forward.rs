@@ -29,7 +29,7 @@ fn image_prompt(model: &QwenVl<B>) -> (TokenBatch, ImageInput<B>) {
         Distribution::Normal(0.0, 1.0),
         &Default::default(),
     );
-    (TokenBatch::single(ids), ImageInput { pixel_values: pixels, grid_thw: vec![grid] })
+    (TokenBatch::single(ids), ImageInput::patches(pixels, vec![grid]))
 }
 
 fn bench_forward(c: &mut Criterion) {

@@ -1,9 +1,6 @@
-//! `config.json` of a Qwen-VL checkpoint, in all the variants found in the wild.
-//!
-//! Text keys may be flat (older Qwen2.5-VL files) or under `text_config`; RoPE settings may be in
-//! `rope_scaling` (transformers 4.x) or `rope_parameters` (transformers 5), and `rope_theta` at
-//! the text level or inside `rope_parameters`. Every missing or ill-typed key is an error naming
-//! the file and the key.
+//! Reading `config.json`: typed key lookups whose errors name the file and the key, and the
+//! text-decoder settings every family shares. Each family parses its own file in
+//! `families/<family>/config.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,13 +8,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
 use crate::nn::Activation;
-
-/// The model families this crate implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Qwen2_5Vl,
-    Qwen3Vl,
-}
 
 /// How rotary frequencies map to position axes (t, h, w).
 #[derive(Clone, Debug, PartialEq)]
@@ -30,7 +20,7 @@ pub enum RopeMode {
     Interleaved([usize; 3]),
 }
 
-/// The language model of a Qwen-VL checkpoint.
+/// The language model of a checkpoint: one Qwen-style decoder with flags.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextConfig {
     pub vocab_size: usize,
@@ -51,239 +41,26 @@ pub struct TextConfig {
     pub tie_word_embeddings: bool,
 }
 
-/// The vision tower of a Qwen-VL checkpoint; family-specific fields are `Option`s/empty.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VisionConfig {
-    pub depth: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_heads: usize,
-    pub in_channels: usize,
-    pub patch_size: usize,
-    pub temporal_patch_size: usize,
-    pub spatial_merge_size: usize,
-    pub out_hidden_size: usize,
-    pub hidden_act: Activation,
-    /// Qwen2.5-VL: window size in pixels (window attention).
-    pub window_size: usize,
-    /// Qwen2.5-VL: blocks that attend over the whole image.
-    pub fullatt_block_indexes: Vec<usize>,
-    /// Qwen3-VL: size of the learned position table (a square).
-    pub num_position_embeddings: usize,
-    /// Qwen3-VL: blocks whose output feeds a DeepStack merger.
-    pub deepstack_visual_indexes: Vec<usize>,
-}
-
-impl VisionConfig {
-    /// Values per flattened patch: channels × temporal patch × patch².
-    pub fn patch_dim(&self) -> usize {
-        self.in_channels * self.temporal_patch_size * self.patch_size * self.patch_size
-    }
-}
-
-/// Special token ids that place images in the text.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TokenIds {
-    pub image_token_id: usize,
-    pub video_token_id: usize,
-    pub vision_start_token_id: usize,
-}
-
-/// A parsed `config.json`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct VlmConfig {
-    pub family: Family,
-    pub text: TextConfig,
-    pub vision: VisionConfig,
-    pub tokens: TokenIds,
-}
-
-impl VlmConfig {
-    /// Reads and parses `path` (a `config.json`).
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
-        Self::from_json_str(&text, path)
-    }
-
-    /// Parses config JSON; `path` is used in error messages only.
-    pub fn from_json_str(json: &str, path: &Path) -> Result<Self> {
-        let value: Value = serde_json::from_str(json)
-            .map_err(|source| ModelError::Json { path: path.to_path_buf(), source })?;
-        let root = Keys::root(&value, path)?;
-        let model_type = root.string("model_type")?;
-        let family = match model_type.as_str() {
-            "qwen2_5_vl" => Family::Qwen2_5Vl,
-            "qwen3_vl" => Family::Qwen3Vl,
-            _ => return Err(ModelError::UnknownModelType { path: path.to_path_buf(), found: model_type }),
-        };
-        // Older Qwen2.5-VL files keep the text keys at the top level.
-        let text_keys = root.child("text_config")?.unwrap_or_else(|| root.clone());
-        let vision_keys = root.child("vision_config")?.ok_or_else(|| root.missing("vision_config"))?;
-        let text = parse_text(family, &root, &text_keys)?;
-        let vision = parse_vision(family, &vision_keys)?;
-        let tokens = TokenIds {
-            image_token_id: root.usize_in_either("image_token_id", &text_keys)?,
-            video_token_id: root.usize_in_either("video_token_id", &text_keys)?,
-            vision_start_token_id: root.usize_in_either("vision_start_token_id", &text_keys)?,
-        };
-        Ok(Self { family, text, vision, tokens })
-    }
-}
-
-fn parse_text(family: Family, root: &Keys, keys: &Keys) -> Result<TextConfig> {
-    let hidden_size = keys.usize("hidden_size")?;
-    let num_attention_heads = keys.usize("num_attention_heads")?;
-    let head_dim = match family {
-        Family::Qwen3Vl => keys.opt_usize("head_dim")?,
-        Family::Qwen2_5Vl => None,
-    }
-    .unwrap_or(hidden_size / num_attention_heads);
-    // transformers 5 writes `rope_parameters`; 4.x writes `rope_scaling`.
-    let rope_keys = match keys.child("rope_parameters")? {
-        Some(k) => Some(k),
-        None => keys.child("rope_scaling")?,
-    };
-    let rope_theta = match keys.opt_f64("rope_theta")? {
-        Some(theta) => theta,
-        None => rope_keys
-            .as_ref()
-            .and_then(|k| k.opt_f64("rope_theta").transpose())
-            .transpose()?
-            .ok_or_else(|| keys.missing("rope_theta"))?,
-    };
-    let rope = match &rope_keys {
-        Some(k) if k.has("mrope_section") => {
-            let section = k.usize_list("mrope_section")?;
-            let section: [usize; 3] = section.try_into().map_err(|s: Vec<usize>| {
-                k.invalid("mrope_section", format!("expected 3 entries, found {}", s.len()))
-            })?;
-            if 2 * section.iter().sum::<usize>() != head_dim {
-                return Err(k.invalid(
-                    "mrope_section",
-                    format!("{section:?} must sum to head_dim/2 = {}", head_dim / 2),
-                ));
-            }
-            // transformers interleaves for Qwen3-VL whatever `mrope_interleaved` says.
-            if family == Family::Qwen3Vl {
-                RopeMode::Interleaved(section)
-            } else {
-                RopeMode::Sectioned(section)
-            }
-        }
-        _ => RopeMode::Default,
-    };
-    // transformers reads the flag from the text config, falling back to the top level.
-    let tie_word_embeddings = match keys.opt_bool("tie_word_embeddings")? {
-        Some(tied) => tied,
-        None => root.opt_bool("tie_word_embeddings")?.unwrap_or(false),
-    };
-    let num_key_value_heads = keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads);
-    if num_attention_heads == 0 || num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0
-    {
-        return Err(keys.invalid(
-            "num_key_value_heads",
-            format!("{num_key_value_heads} must be positive and divide num_attention_heads = {num_attention_heads}"),
-        ));
-    }
-    if head_dim == 0 || head_dim % 2 != 0 {
-        return Err(keys.invalid("head_dim", format!("head dimension {head_dim} must be positive and even")));
-    }
-    Ok(TextConfig {
-        vocab_size: keys.usize("vocab_size")?,
-        hidden_size,
-        intermediate_size: keys.usize("intermediate_size")?,
-        num_hidden_layers: keys.usize("num_hidden_layers")?,
-        num_attention_heads,
-        num_key_value_heads: keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads),
-        head_dim,
-        rms_norm_eps: keys.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
-        rope_theta,
-        rope,
-        qkv_bias: match family {
-            Family::Qwen2_5Vl => true,
-            Family::Qwen3Vl => keys.opt_bool("attention_bias")?.unwrap_or(false),
-        },
-        qk_norm: family == Family::Qwen3Vl,
-        hidden_act: keys.activation("hidden_act", "silu")?,
-        tie_word_embeddings,
-    })
-}
-
-fn parse_vision(family: Family, keys: &Keys) -> Result<VisionConfig> {
-    let (window_size, fullatt_block_indexes) = match family {
-        Family::Qwen2_5Vl => (keys.usize("window_size")?, keys.usize_list("fullatt_block_indexes")?),
-        Family::Qwen3Vl => (0, Vec::new()),
-    };
-    let (num_position_embeddings, deepstack_visual_indexes) = match family {
-        Family::Qwen3Vl => {
-            (keys.usize("num_position_embeddings")?, keys.usize_list("deepstack_visual_indexes")?)
-        }
-        Family::Qwen2_5Vl => (0, Vec::new()),
-    };
-    let depth = keys.usize("depth")?;
-    for (key, blocks) in [
-        ("fullatt_block_indexes", &fullatt_block_indexes),
-        ("deepstack_visual_indexes", &deepstack_visual_indexes),
-    ] {
-        if let Some(bad) = blocks.iter().find(|&&b| b >= depth) {
-            return Err(keys.invalid(key, format!("block {bad} >= depth {depth}")));
-        }
-    }
-    let default_act = match family {
-        Family::Qwen2_5Vl => "silu",
-        Family::Qwen3Vl => "gelu_pytorch_tanh",
-    };
-    let in_channels = match keys.opt_usize("in_channels")? {
-        Some(c) => c,
-        None => keys.opt_usize("in_chans")?.unwrap_or(3),
-    };
-    let hidden_size = keys.usize("hidden_size")?;
-    let num_heads = keys.usize("num_heads")?;
-    if num_heads == 0 || hidden_size % num_heads != 0 || (hidden_size / num_heads) % 4 != 0 {
-        return Err(keys.invalid(
-            "num_heads",
-            format!(
-                "{num_heads} must divide hidden_size = {hidden_size} into heads of a multiple of 4 (2D RoPE)"
-            ),
-        ));
-    }
-    let patch_size = keys.usize("patch_size")?;
-    let spatial_merge_size = keys.opt_usize("spatial_merge_size")?.unwrap_or(2);
-    for (key, value) in [("patch_size", patch_size), ("spatial_merge_size", spatial_merge_size)] {
-        if value == 0 {
-            return Err(keys.invalid(key, "must be positive"));
-        }
-    }
-    Ok(VisionConfig {
-        depth,
-        hidden_size,
-        intermediate_size: keys.usize("intermediate_size")?,
-        num_heads,
-        in_channels,
-        patch_size,
-        temporal_patch_size: keys.opt_usize("temporal_patch_size")?.unwrap_or(2),
-        spatial_merge_size,
-        out_hidden_size: keys.usize("out_hidden_size")?,
-        hidden_act: keys.activation("hidden_act", default_act)?,
-        window_size,
-        fullatt_block_indexes,
-        num_position_embeddings,
-        deepstack_visual_indexes,
-    })
+/// The `model_type` of checkpoint directory `dir` (its `config.json`).
+pub fn model_type(dir: &Path) -> Result<String> {
+    let path = dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.clone(), source })?;
+    Keys::root(&value, &path)?.string("model_type")
 }
 
 /// A JSON object with its dotted path, for typed lookups with precise errors.
 #[derive(Clone)]
-struct Keys<'a> {
+pub(crate) struct Keys<'a> {
     file: PathBuf,
     prefix: String,
     map: &'a Map<String, Value>,
 }
 
 impl<'a> Keys<'a> {
-    fn root(value: &'a Value, file: &Path) -> Result<Self> {
+    pub(crate) fn root(value: &'a Value, file: &Path) -> Result<Self> {
         let map = value.as_object().ok_or_else(|| ModelError::Config {
             path: file.to_path_buf(),
             key: "<root>".into(),
@@ -292,27 +69,27 @@ impl<'a> Keys<'a> {
         Ok(Self { file: file.to_path_buf(), prefix: String::new(), map })
     }
 
-    fn full_key(&self, key: &str) -> String {
+    pub(crate) fn full_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
 
-    fn invalid(&self, key: &str, message: impl Into<String>) -> ModelError {
+    pub(crate) fn invalid(&self, key: &str, message: impl Into<String>) -> ModelError {
         ModelError::Config { path: self.file.clone(), key: self.full_key(key), message: message.into() }
     }
 
-    fn missing(&self, key: &str) -> ModelError {
+    pub(crate) fn missing(&self, key: &str) -> ModelError {
         self.invalid(key, "missing")
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.map.get(key).is_some_and(|v| !v.is_null())
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    fn child(&self, key: &str) -> Result<Option<Keys<'a>>> {
+    pub(crate) fn child(&self, key: &str) -> Result<Option<Keys<'a>>> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(map)) => {
@@ -322,7 +99,7 @@ impl<'a> Keys<'a> {
         }
     }
 
-    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+    pub(crate) fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         self.get(key)
             .map(|v| {
                 v.as_u64()
@@ -332,38 +109,38 @@ impl<'a> Keys<'a> {
             .transpose()
     }
 
-    fn usize(&self, key: &str) -> Result<usize> {
+    pub(crate) fn usize(&self, key: &str) -> Result<usize> {
         self.opt_usize(key)?.ok_or_else(|| self.missing(key))
     }
 
     /// A key that may sit here or (as in some Qwen2.5-VL files) in the text section.
-    fn usize_in_either(&self, key: &str, other: &Keys) -> Result<usize> {
+    pub(crate) fn usize_in_either(&self, key: &str, other: &Keys) -> Result<usize> {
         match self.opt_usize(key)? {
             Some(v) => Ok(v),
             None => other.usize(key),
         }
     }
 
-    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+    pub(crate) fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         self.get(key)
             .map(|v| v.as_f64().ok_or_else(|| self.invalid(key, format!("expected a number, found {v}"))))
             .transpose()
     }
 
-    fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
         self.get(key)
             .map(|v| v.as_bool().ok_or_else(|| self.invalid(key, format!("expected true/false, found {v}"))))
             .transpose()
     }
 
-    fn string(&self, key: &str) -> Result<String> {
+    pub(crate) fn string(&self, key: &str) -> Result<String> {
         let v = self.get(key).ok_or_else(|| self.missing(key))?;
         v.as_str()
             .map(str::to_string)
             .ok_or_else(|| self.invalid(key, format!("expected a string, found {v}")))
     }
 
-    fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
+    pub(crate) fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
         let v = self.get(key).ok_or_else(|| self.missing(key))?;
         let list = v.as_array().ok_or_else(|| self.invalid(key, format!("expected a list, found {v}")))?;
         list.iter()
@@ -375,7 +152,7 @@ impl<'a> Keys<'a> {
             .collect()
     }
 
-    fn activation(&self, key: &str, default: &str) -> Result<Activation> {
+    pub(crate) fn activation(&self, key: &str, default: &str) -> Result<Activation> {
         let name = match self.get(key) {
             Some(_) => self.string(key)?,
             None => default.to_string(),

@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{ModelError, Result};
-use crate::model::{ImageInput, Vlm};
 use crate::positions::TokenBatch;
+use crate::vlm::{ImageInput, Vlm};
 
 /// How each next token is chosen.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,11 +70,11 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         return Err(ModelError::Input(format!("prompt {empty} has no tokens")));
     }
     let tokens = TokenBatch::left_padded(&rows, pad_id);
-    let images = concat_images(prompts.iter().filter_map(|p| p.images.as_ref()));
+    let images = ImageInput::concat(prompts.iter().filter_map(|p| p.images.as_ref()));
     let mut state = model.new_state();
-    let prefill = model.forward_cached(&tokens, images.as_ref(), &mut state)?;
-    let [batch, seq, vocab] = prefill.dims();
-    let last = prefill.narrow(1, seq - 1, 1).reshape([batch, vocab]);
+    let prefill = model.forward_at(&tokens, images.as_ref(), &mut state, &[tokens.seq - 1])?;
+    let [batch, _, vocab] = prefill.dims();
+    let last = prefill.reshape([batch, vocab]);
     let mut logits = repeat_rows(last, n);
     if n > 1 {
         state = state.repeat_interleave(n);
@@ -126,21 +126,6 @@ fn validate(s: &SamplingConfig) -> Result<()> {
         return bad(format!("top_p must be in (0, 1], got {}", s.top_p));
     }
     Ok(())
-}
-
-/// Images of several prompts as one batch input, in order: patches concatenated, grids listed
-/// in the same order. `None` when no prompt has images.
-pub fn concat_images<'a, B: Backend>(
-    images: impl IntoIterator<Item = &'a ImageInput<B>>,
-) -> Option<ImageInput<B>> {
-    let images: Vec<&ImageInput<B>> = images.into_iter().collect();
-    if images.is_empty() {
-        return None;
-    }
-    Some(ImageInput {
-        pixel_values: Tensor::cat(images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
-        grid_thw: images.iter().flat_map(|i| i.grid_thw.iter().copied()).collect(),
-    })
 }
 
 /// `[B, V] → [B·n, V]`, each row repeated `n` times in place.

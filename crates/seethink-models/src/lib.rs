@@ -1,30 +1,37 @@
 //! Vision-language models on burn, generic over the backend, that load HuggingFace checkpoints
-//! and match transformers numerically: Qwen2.5-VL and Qwen3-VL.
+//! and match transformers numerically: Qwen2.5-VL and Qwen3-VL (`families/qwen_vl`).
+//!
+//! [`AnyVlm::load`] reads any supported checkpoint (the family comes from `config.json`'s
+//! `model_type`) and [`Processor::from_dir`](processing::Processor::from_dir) its processor;
+//! callers use the family-independent [`Vlm`] trait.
 //!
 //! ```no_run
 //! use burn::backend::NdArray;
-//! use seethink_models::{QwenVl, TokenBatch, Vlm};
+//! use seethink_models::{AnyVlm, TokenBatch, Vlm};
 //!
 //! let device = Default::default();
-//! let model = QwenVl::<NdArray>::load("path/to/Qwen3-VL-2B-Instruct", &device)?;
-//! let logits = model.forward(&TokenBatch::single(vec![9707, 11, 1879]), None)?;
+//! let model = AnyVlm::<NdArray>::load("path/to/Qwen3-VL-2B-Instruct", &device)?;
+//! let tokens = TokenBatch::single(vec![9707, 11, 1879]);
+//! let logits = model.forward(&tokens, None)?; // [1, 3, vocab]
+//! let last = model.forward_at(&tokens, None, &mut model.new_state(), &[2])?; // [1, 1, vocab]
 //! # Ok::<(), seethink_models::ModelError>(())
 //! ```
 
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod families;
 pub mod generate;
-pub mod model;
 pub mod nn;
 pub mod positions;
 pub mod processing;
 pub mod text;
-pub mod vision;
+pub mod vlm;
 
 pub use checkpoint::Checkpoint;
-pub use config::{Family, VlmConfig};
 pub use error::{ModelError, Result};
-pub use model::{DecodeState, ImageInput, QwenVl, Vlm};
-pub use positions::{mrope_positions, MropePositions, TokenBatch};
+pub use families::qwen_vl::{self, QwenVl};
+pub use families::{AnyImages, AnyVlm};
+pub use positions::TokenBatch;
 pub use text::KvCache;
+pub use vlm::{DecodeState, GridThw, ImageGrid, ImageInput, Vlm};

@@ -1,4 +1,4 @@
-//! The Qwen text decoder (Qwen2.5 and Qwen3 flavours) with an external KV cache.
+//! The text decoder every family uses (Qwen2.5 and Qwen3 flavours) with an external KV cache.
 //!
 //! Pre-norm blocks: `h = x + attn(rms(x))`, `y = h + mlp(rms(h))`; GQA attention with
 //! optional q/k/v bias (Qwen2.5) or per-head q/k RMSNorm before RoPE (Qwen3); SwiGLU MLP;
@@ -138,9 +138,16 @@ pub struct TextModel<B: Backend> {
 }
 
 impl<B: Backend> TextModel<B> {
-    /// Loads `model.language_model.*` and `lm_head.weight` (unless tied).
-    pub fn load(ckpt: &Checkpoint, c: &TextConfig, device: &B::Device) -> Result<Self> {
-        let p = "model.language_model";
+    /// Loads the decoder stored under `root` (e.g. `model.language_model`) and the output
+    /// projection `{lm_head}.weight` (unless tied): the family chooses the names.
+    pub fn load(
+        ckpt: &Checkpoint,
+        root: &str,
+        lm_head: &str,
+        c: &TextConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let p = root;
         let eps = c.rms_norm_eps;
         let embed =
             ckpt.tensor(&format!("{p}.embed_tokens.weight"), [c.vocab_size, c.hidden_size], device)?;
@@ -178,7 +185,7 @@ impl<B: Backend> TextModel<B> {
         let lm_head = if c.tie_word_embeddings {
             None
         } else {
-            Some(load_linear(ckpt, "lm_head", c.hidden_size, c.vocab_size, false, device)?)
+            Some(load_linear(ckpt, lm_head, c.hidden_size, c.vocab_size, false, device)?)
         };
         Ok(Self {
             embed_tokens: Embedding { weight: Param::from_tensor(embed) },

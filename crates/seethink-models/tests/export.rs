@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use common::{fixture_dir, read_tensors, Reference, B};
 use safetensors::Dtype as StDtype;
-use seethink_models::checkpoint::{canonical_name, Dtype, ExportOptions, Layout};
+use seethink_models::checkpoint::{Dtype, ExportOptions, Layout};
+use seethink_models::qwen_vl::KEYS;
 use seethink_models::{Checkpoint, ModelError, QwenVl, Vlm};
 
 const FAMILIES: [&str; 2] = ["qwen2_5_vl", "qwen3_vl"];
@@ -71,9 +72,9 @@ fn assert_same_logits(family: &str, out: &Path, cases: &[&str]) {
 
 #[test]
 fn checkpoints_report_their_layout_and_dtype() {
-    let legacy = Checkpoint::open(source("qwen2_5_vl")).unwrap();
+    let legacy = Checkpoint::open(source("qwen2_5_vl"), &KEYS).unwrap();
     assert_eq!((legacy.layout(), legacy.dtype()), (Layout::Legacy, Dtype::F32));
-    let current = Checkpoint::open(source("qwen3_vl")).unwrap();
+    let current = Checkpoint::open(source("qwen3_vl"), &KEYS).unwrap();
     assert_eq!((current.layout(), current.dtype()), (Layout::Current, Dtype::BF16));
 }
 
@@ -82,7 +83,7 @@ fn hf_tensors_cover_exactly_the_stored_tensors() {
     for family in FAMILIES {
         let stored = stored_tensors(&source(family));
         let expected: BTreeMap<String, Vec<usize>> =
-            stored.iter().map(|(name, (_, shape, _))| (canonical_name(name), shape.clone())).collect();
+            stored.iter().map(|(name, (_, shape, _))| (KEYS.canonical_name(name), shape.clone())).collect();
         let exported = load(&source(family)).hf_tensors().unwrap();
         let names: BTreeMap<String, Vec<usize>> =
             exported.iter().map(|(name, shape, _)| (name.clone(), shape.clone())).collect();
@@ -117,9 +118,9 @@ fn layout_conversion_loads_to_the_same_logits() {
     model.save_pretrained(source("qwen2_5_vl"), &current, layout(Layout::Current)).unwrap();
     let stored = stored_tensors(&current);
     let expected: Vec<String> =
-        stored_tensors(&source("qwen2_5_vl")).into_keys().map(|n| canonical_name(&n)).collect();
+        stored_tensors(&source("qwen2_5_vl")).into_keys().map(|n| KEYS.canonical_name(&n)).collect();
     assert_eq!(stored.keys().cloned().collect::<Vec<_>>(), sorted(expected));
-    assert_eq!(Checkpoint::open(&current).unwrap().layout(), Layout::Current);
+    assert_eq!(Checkpoint::open(&current, &KEYS).unwrap().layout(), Layout::Current);
     assert_same_logits("qwen2_5_vl", &current, &["text", "image"]);
     // And back: current → legacy reproduces the fixture file.
     load(&current).save_pretrained(&current, &legacy, layout(Layout::Legacy)).unwrap();
@@ -140,7 +141,7 @@ fn qwen3_vl_is_exported_in_the_current_layout_only() {
     std::fs::create_dir(&legacy).unwrap();
     let renamed: Vec<_> = stored_tensors(&source("qwen3_vl"))
         .into_iter()
-        .map(|(name, (dtype, shape, bytes))| (Layout::Legacy.stored_name(&name), dtype, shape, bytes))
+        .map(|(name, (dtype, shape, bytes))| (KEYS.stored_name(Layout::Legacy, &name), dtype, shape, bytes))
         .collect();
     common::write_tensors(&legacy.join("model.safetensors"), &renamed);
     std::fs::copy(source("qwen3_vl").join("config.json"), legacy.join("config.json")).unwrap();
@@ -165,7 +166,7 @@ fn dtype_conversion_rounds_to_nearest_even() {
         (Dtype::F16, StDtype::F16, |v: f32| half::f16::from_f32(v).to_le_bytes()),
     ] {
         let (_tmp, out) = export("qwen2_5_vl", ExportOptions { dtype: Some(dtype), ..Default::default() });
-        assert_eq!(Checkpoint::open(&out).unwrap().dtype(), dtype);
+        assert_eq!(Checkpoint::open(&out, &KEYS).unwrap().dtype(), dtype);
         let exported = stored_tensors(&out);
         for (name, (src_dtype, shape, bytes)) in stored_tensors(&source("qwen2_5_vl")) {
             assert_eq!(src_dtype, StDtype::F32);

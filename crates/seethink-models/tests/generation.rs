@@ -104,13 +104,12 @@ fn group_samples_share_the_prefill_and_stop_on_eos() {
         })
         .collect();
     // split the batch's two images between the two prompts
-    let patches = |g: [usize; 3]| g[0] * g[1] * g[2];
-    let first = patches(images.grid_thw[0]);
+    let first = images.grids[0].rows();
     let image = |k: usize| {
-        let (start, len) = if k == 0 { (0, first) } else { (first, patches(images.grid_thw[1])) };
+        let (start, len) = if k == 0 { (0, first) } else { (first, images.grids[1].rows()) };
         Some(ImageInput {
             pixel_values: images.pixel_values.clone().narrow(0, start, len),
-            grid_thw: vec![images.grid_thw[k]],
+            grids: vec![images.grids[k]],
         })
     };
     let prompts: Vec<Prompt<B>> =

@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, RgbImage};
 use safetensors::{Dtype, SafeTensors};
-use seethink_models::processing::image::{
-    decode_image, load_image, resize_bicubic, smart_resize, ImageProcessor, ImageProcessorConfig,
-};
+use seethink_models::processing::image::{decode_image, load_image, resize_bicubic};
+use seethink_models::qwen_vl::image::{smart_resize, ImageProcessor, ImageProcessorConfig};
 use seethink_models::ModelError;
 
 const FAMILIES: [&str; 2] = ["qwen2_5_vl", "qwen3_vl"];

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use common::{copy_checkpoint, fixture_dir, read_tensors, write_tensors, B};
 use seethink_models::config::RopeMode;
-use seethink_models::{ModelError, QwenVl, TokenBatch, Vlm, VlmConfig};
+use seethink_models::qwen_vl::{QwenVlConfig, KEYS};
+use seethink_models::{ModelError, QwenVl, TokenBatch, Vlm};
 use serde_json::{json, Value};
 
 fn load(dir: &Path) -> Result<QwenVl<B>, ModelError> {
@@ -18,8 +19,8 @@ fn config_json(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
 }
 
-fn parse(config: &Value) -> Result<VlmConfig, ModelError> {
-    VlmConfig::from_json_str(&config.to_string(), Path::new("config.json"))
+fn parse(config: &Value) -> Result<QwenVlConfig, ModelError> {
+    QwenVlConfig::from_json_str(&config.to_string(), Path::new("config.json"))
 }
 
 fn text_logits(model: &QwenVl<B>) -> Vec<f32> {
@@ -33,10 +34,8 @@ fn legacy_and_current_key_layouts_give_identical_logits() {
     let legacy = fixture_dir("qwen2_5_vl").join("checkpoint");
     let tensors = read_tensors(&legacy.join("model.safetensors"));
     assert!(tensors.iter().any(|t| t.0.starts_with("visual.")));
-    let renamed: Vec<_> = tensors
-        .into_iter()
-        .map(|(name, d, s, b)| (seethink_models::checkpoint::canonical_name(&name), d, s, b))
-        .collect();
+    let renamed: Vec<_> =
+        tensors.into_iter().map(|(name, d, s, b)| (KEYS.canonical_name(&name), d, s, b)).collect();
     let current = copy_checkpoint("qwen2_5_vl");
     write_tensors(&current.path().join("model.safetensors"), &renamed);
     assert_eq!(text_logits(&load(&legacy).unwrap()), text_logits(&load(current.path()).unwrap()));

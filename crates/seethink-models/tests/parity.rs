@@ -76,9 +76,10 @@ fn assert_positions(family: &str, case: &str) {
     let (tokens, _) = reference.case_inputs(case);
     let grids = reference.grids(case);
     let config =
-        seethink_models::VlmConfig::from_file(fixture_dir(family).join("checkpoint/config.json")).unwrap();
+        seethink_models::qwen_vl::QwenVlConfig::from_file(fixture_dir(family).join("checkpoint/config.json"))
+            .unwrap();
     let time_step = if family == "qwen3_vl" { 1 } else { 0 };
-    let p = seethink_models::mrope_positions(&tokens, &grids, 2, time_step, &config.tokens).unwrap();
+    let p = seethink_models::qwen_vl::mrope_positions(&tokens, &grids, 2, time_step, &config.tokens).unwrap();
     assert_eq!(p.positions, reference.i64(&format!("{case}.position_ids")).0, "{family}/{case}");
     assert_eq!(p.deltas, reference.i64(&format!("{case}.rope_deltas")).0, "{family}/{case}");
 }

@@ -7,7 +7,7 @@ use common::{fixture_dir, Reference, B};
 use seethink_models::generate::{generate, SamplingConfig};
 use seethink_models::processing::image::load_image;
 use seethink_models::processing::{Message, Processor};
-use seethink_models::{QwenVl, TokenBatch, Vlm};
+use seethink_models::{ImageGrid, QwenVl, TokenBatch, Vlm};
 use serde_json::Value;
 
 struct Case {
@@ -36,7 +36,7 @@ fn check_family(family: &str) {
     let dir = fixture_dir(family).join("checkpoint");
     let device = Default::default();
     let model = QwenVl::<B>::load(&dir, &device).unwrap();
-    let processor = Processor::from_dir(&dir, &model.config).unwrap();
+    let processor = Processor::from_dir(&dir).unwrap();
     let reference = Reference::open_file(&fixture_dir(family).join("pipeline_reference.safetensors"));
     for case in cases(family) {
         let label = format!("{family}/{}", case.name);
@@ -54,13 +54,13 @@ fn check_family(family: &str) {
             let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
             assert_eq!(actual.len(), expected.len(), "{label}: patches");
             assert!(max <= 1e-4, "{label}: pixel values max|Δ| {max}");
-            let grid: Vec<usize> = reference
+            let grid: Vec<ImageGrid> = reference
                 .i64(&format!("{}.image_grid_thw", case.name))
                 .0
-                .iter()
-                .map(|&g| g as usize)
+                .chunks(3)
+                .map(|g| ImageGrid::Patches([g[0] as usize, g[1] as usize, g[2] as usize]))
                 .collect();
-            assert_eq!(images.grid_thw.concat(), grid, "{label}: grid_thw");
+            assert_eq!(images.grids, grid, "{label}: grid_thw");
         }
         let logits: Vec<f32> = model
             .forward(&TokenBatch::single(prompt.ids.clone()), prompt.images.as_ref())

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Tensor, TensorData};
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::logprobs::response_logprobs;
 use seethink_rl::trainer::{Learner, OptimConfig, Sequence};
@@ -21,10 +21,10 @@ fn main() {
     let dir = std::env::var("SEETHINK_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
     });
-    let model = QwenVl::<B>::load(&dir, &Default::default()).unwrap();
+    let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
     let reference = model.clone();
     let mut learner = Learner::new(model, OptimConfig { lr: 1e-6, ..Default::default() });
-    let reference: QwenVl<I> = burn::module::AutodiffModule::valid(&reference);
+    let reference: AnyVlm<I> = burn::module::AutodiffModule::valid(&reference);
     let sequences: Vec<Sequence<I>> = (0..8u32)
         .map(|s| Sequence {
             prompt: (0..32).map(|i| 1 + (i * 7 + s) % 250).collect(),

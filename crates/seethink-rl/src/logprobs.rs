@@ -19,7 +19,8 @@ pub struct ResponseLogprobs<B: Backend> {
 }
 
 /// `log π(y_t | x, y_<t)` for each response token: the sequences `prompt ++ response` are
-/// left-padded into one batch, and the token at position p is scored by the logits at p − 1,
+/// left-padded into one batch, and the token at position p is scored by the logits at p − 1
+/// (computed for those positions only, [`Vlm::forward_at`]),
 /// `log_softmax(logits[p − 1])[token_p]`, over the vocabulary without the model's input-only
 /// tokens (exactly the distribution `generate` samples from at temperature 1).
 pub fn response_logprobs<B: Backend, M: Vlm<B>>(
@@ -32,12 +33,12 @@ pub fn response_logprobs<B: Backend, M: Vlm<B>>(
     let rows: Vec<Vec<u32>> =
         prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
     let tokens = TokenBatch::left_padded(&rows, pad_id);
-    let logits = model.forward(&tokens, images)?;
-    let [batch, seq, _] = logits.dims();
     let width = responses.iter().map(Vec::len).max().unwrap_or(0);
-    let device = logits.device();
-    let [_, _, vocab] = logits.dims();
-    let scoring = logits.narrow(1, seq - width - 1, width);
+    // logits only where a response token is scored: positions seq − width − 1 … seq − 2
+    let scored_positions: Vec<usize> = (tokens.seq - width - 1..tokens.seq - 1).collect();
+    let scoring = model.forward_at(&tokens, images, &mut model.new_state(), &scored_positions)?;
+    let [batch, _, vocab] = scoring.dims();
+    let device = scoring.device();
     let mut excluded = vec![false; vocab];
     for t in model.input_only_tokens() {
         if let Some(e) = excluded.get_mut(t as usize) {

@@ -10,7 +10,7 @@ use seethink_data::Task;
 use seethink_models::checkpoint::ExportOptions;
 use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::Processor;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_reward::with_format_instruction;
 use serde::{Deserialize, Serialize};
 
@@ -41,14 +41,9 @@ pub fn step_tasks(tasks: usize, per_step: usize, step: usize, data_seed: u64) ->
 
 fn load_tasks(config: &TrainConfig) -> Result<Vec<Task>> {
     let path = &config.data.train;
-    let file = if path.is_dir() { path.join("tasks.jsonl") } else { path.clone() };
-    let mut tasks = if file.extension().is_some_and(|e| e == "parquet") {
-        seethink_data::load_parquet(&file, &Default::default())?
-    } else {
-        seethink_data::load_jsonl(&file, &Default::default())?
-    };
+    let mut tasks = seethink_data::load_tasks(path)?;
     if tasks.is_empty() {
-        return Err(TrainError::Config { path: file, message: "no tasks".into() });
+        return Err(TrainError::Config { path: path.clone(), message: "no tasks".into() });
     }
     if config.data.format_instruction {
         for task in &mut tasks {
@@ -68,11 +63,11 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
         .map_err(|e| TrainError::Config { path: out.join("config.ron"), message: e.to_string() })?;
     std::fs::write(out.join("config.ron"), resolved).map_err(io(&out.join("config.ron")))?;
 
-    let mut model = QwenVl::<B>::load(&config.model, device)?;
+    let mut model = AnyVlm::<B>::load(&config.model, device)?;
     if config.actor.freeze_vision {
-        model.visual = model.visual.no_grad();
+        model = model.freeze_vision();
     }
-    let processor = Processor::from_dir(&config.model, &model.config)?;
+    let processor = Processor::from_dir(&config.model)?;
     let tasks = load_tasks(config)?;
     let a = &config.actor;
     let optim = OptimConfig {
@@ -136,7 +131,7 @@ fn train_sft<B: AutodiffBackend>(
     learner: Learner<B>,
     processor: &Processor,
     tasks: &[Task],
-) -> Result<QwenVl<B::InnerBackend>> {
+) -> Result<AnyVlm<B::InnerBackend>> {
     let out = &config.trainer.out;
     let run = RunDir::create(out, config.trainer.keep_last)?;
     let (mut learner, state) = match run.latest()? {
@@ -155,7 +150,7 @@ fn train_sft<B: AutodiffBackend>(
         let sequences = step_tasks(tasks.len(), per_step, step, config.data.seed)
             .into_iter()
             .map(|i| {
-                let prompt = seethink_eval::encode_task(processor, &tasks[i], &device)?;
+                let prompt = processor.encode_task(&tasks[i], &device)?;
                 let mut response = processor.tokenizer.encode(&tasks[i].answer)?;
                 response.extend(stop);
                 Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })

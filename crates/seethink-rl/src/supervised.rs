@@ -17,18 +17,17 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn::train::metric::LossMetric;
 use burn::train::{InferenceStep, Learner, SequenceOutput, SupervisedTraining, TrainOutput, TrainStep};
-use seethink_models::processing::image::ProcessedImages;
-use seethink_models::{ImageInput, QwenVl};
+use seethink_models::{AnyVlm, ImageGrid, ImageInput};
 
 use crate::logprobs::response_logprobs;
 use crate::optim::clip_global_norm;
 use crate::sft::sft_loss;
 use crate::trainer::Sequence;
 
-/// A Qwen-VL model as a burn-train supervised task.
+/// A model as a burn-train supervised task.
 #[derive(Module, Debug)]
 pub struct SftModel<B: Backend> {
-    pub model: QwenVl<B>,
+    pub model: AnyVlm<B>,
     pub pad_id: u32,
     pub max_grad_norm: f64,
 }
@@ -38,7 +37,8 @@ pub struct SftModel<B: Backend> {
 pub struct SftItem {
     pub prompt: Vec<u32>,
     pub response: Vec<u32>,
-    pub images: Option<ProcessedImages>,
+    /// Pixel rows (`[rows, values per row]`) and each image's grid.
+    pub images: Option<(TensorData, Vec<ImageGrid>)>,
 }
 
 /// A batch of examples on a device.
@@ -58,12 +58,9 @@ impl<B: Backend> Batcher<B, SftItem, SftBatch<B>> for SftBatcher {
             .map(|item| Sequence {
                 prompt: item.prompt,
                 response: item.response,
-                images: item.images.map(|p| ImageInput {
-                    pixel_values: Tensor::from_data(
-                        TensorData::new(p.pixel_values, [p.patches, p.patch_dim]),
-                        device,
-                    ),
-                    grid_thw: p.grid_thw,
+                images: item.images.map(|(pixels, grids)| ImageInput {
+                    pixel_values: Tensor::from_data(pixels, device),
+                    grids,
                 }),
             })
             .collect();
@@ -80,9 +77,7 @@ impl<B: Backend> SftModel<B> {
     fn forward_sft(&self, batch: &SftBatch<B>) -> SequenceOutput<B> {
         let prompts: Vec<Vec<u32>> = batch.sequences.iter().map(|s| s.prompt.clone()).collect();
         let responses: Vec<Vec<u32>> = batch.sequences.iter().map(|s| s.response.clone()).collect();
-        let images = seethink_models::generate::concat_images(
-            batch.sequences.iter().filter_map(|s| s.images.as_ref()),
-        );
+        let images = ImageInput::concat(batch.sequences.iter().filter_map(|s| s.images.as_ref()));
         let scored = response_logprobs(&self.model, &prompts, &responses, images.as_ref(), self.pad_id)
             .expect("SFT batch does not fit the model");
         let tokens: usize = responses.iter().map(Vec::len).sum();
@@ -136,12 +131,12 @@ pub struct SupervisedSftConfig {
 /// `SupervisedTraining`, writing its logs and checkpoints under `dir`; returns the trained
 /// model without autodiff.
 pub fn train_supervised<B: AutodiffBackend>(
-    model: QwenVl<B>,
+    model: AnyVlm<B>,
     train: Vec<SftItem>,
     valid: Vec<SftItem>,
     config: &SupervisedSftConfig,
     dir: &Path,
-) -> QwenVl<B::InnerBackend> {
+) -> AnyVlm<B::InnerBackend> {
     let task = SftModel { model, pad_id: config.pad_id, max_grad_norm: config.max_grad_norm };
     let loader_train = DataLoaderBuilder::new(SftBatcher)
         .batch_size(config.batch_size)

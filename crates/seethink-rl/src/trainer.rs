@@ -5,7 +5,7 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::{backend::AutodiffBackend, Tensor};
-use seethink_models::{ImageInput, QwenVl, Result};
+use seethink_models::{AnyVlm, ImageInput, Result};
 
 use crate::logprobs::{response_logprobs, ResponseLogprobs};
 use crate::optim::{clip_global_norm, LrSchedule};
@@ -54,8 +54,8 @@ pub struct UpdateStats {
 
 /// A policy with its optimizer state and update counter.
 pub struct Learner<B: AutodiffBackend> {
-    pub model: QwenVl<B>,
-    optimizer: OptimizerAdaptor<AdamW, QwenVl<B>, B>,
+    pub model: AnyVlm<B>,
+    optimizer: OptimizerAdaptor<AdamW, AnyVlm<B>, B>,
     pub config: OptimConfig,
     /// Optimizer updates done (the position in the LR schedule).
     pub updates: usize,
@@ -63,7 +63,7 @@ pub struct Learner<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> Learner<B> {
     /// A fresh AdamW learner for `model`.
-    pub fn new(model: QwenVl<B>, config: OptimConfig) -> Self {
+    pub fn new(model: AnyVlm<B>, config: OptimConfig) -> Self {
         let optimizer = AdamWConfig::new()
             .with_beta_1(config.beta1 as f32)
             .with_beta_2(config.beta2 as f32)
@@ -81,10 +81,8 @@ impl<B: AutodiffBackend> Learner<B> {
     ) -> Result<ResponseLogprobs<B>> {
         let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
         let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-        let images = seethink_models::generate::concat_images(
-            sequences.iter().filter_map(|s| s.images.as_ref()),
-        )
-        .map(|i| ImageInput { pixel_values: Tensor::from_inner(i.pixel_values), grid_thw: i.grid_thw });
+        let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()))
+            .map(|i| i.map_pixels(Tensor::from_inner));
         response_logprobs(&self.model, &prompts, &responses, images.as_ref(), pad_id)
     }
 
@@ -96,7 +94,7 @@ impl<B: AutodiffBackend> Learner<B> {
         micro_batches: usize,
         mut micro_loss: impl FnMut(&Self, usize) -> Result<Tensor<B, 1>>,
     ) -> Result<UpdateStats> {
-        let mut accumulator = GradientsAccumulator::<QwenVl<B>>::new();
+        let mut accumulator = GradientsAccumulator::<AnyVlm<B>>::new();
         for k in 0..micro_batches {
             let loss = micro_loss(self, k)?;
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -113,15 +111,15 @@ impl<B: AutodiffBackend> Learner<B> {
     /// The optimizer state, for checkpoints.
     pub fn optimizer_record(
         &self,
-    ) -> <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record {
+    ) -> <OptimizerAdaptor<AdamW, AnyVlm<B>, B> as Optimizer<AnyVlm<B>, B>>::Record {
         self.optimizer.to_record()
     }
 
     /// This learner with model weights and optimizer state restored from records.
     pub fn with_records(
         mut self,
-        model: <QwenVl<B> as burn::module::Module<B>>::Record,
-        optimizer: <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record,
+        model: <AnyVlm<B> as burn::module::Module<B>>::Record,
+        optimizer: <OptimizerAdaptor<AdamW, AnyVlm<B>, B> as Optimizer<AnyVlm<B>, B>>::Record,
     ) -> Self {
         use burn::module::Module;
         self.model = self.model.load_record(model);
@@ -131,14 +129,14 @@ impl<B: AutodiffBackend> Learner<B> {
     /// This learner with its optimizer state restored from a record.
     pub fn with_optimizer_record(
         mut self,
-        optimizer: <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record,
+        optimizer: <OptimizerAdaptor<AdamW, AnyVlm<B>, B> as Optimizer<AnyVlm<B>, B>>::Record,
     ) -> Self {
         self.optimizer = self.optimizer.load_record(optimizer);
         self
     }
 
     /// The model without autodiff (for rollouts and evaluation).
-    pub fn inference_model(&self) -> QwenVl<B::InnerBackend> {
+    pub fn inference_model(&self) -> AnyVlm<B::InnerBackend> {
         self.model.valid()
     }
 }

@@ -8,7 +8,7 @@ use common::{checkpoint, text_prompts, B, I};
 use seethink_data::Task;
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::processing::TextTokenizer;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::grpo::{Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
 use seethink_rl::optim::LrSchedule;
@@ -48,7 +48,7 @@ fn answer_sequences(tokenizer: &TextTokenizer, prompts: &[RolloutPrompt<I>]) -> 
 
 /// Mean accuracy of `samples` sampled replies per prompt.
 fn sampled_accuracy(
-    model: &QwenVl<I>,
+    model: &AnyVlm<I>,
     prompts: &[RolloutPrompt<I>],
     tokenizer: &TextTokenizer,
     seed: u64,
@@ -69,7 +69,7 @@ fn sampled_accuracy(
 fn sft_warm_up_then_grpo_raises_accuracy() {
     let device = Default::default();
     let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &device).unwrap();
     let prompts = pick_prompts(&tokenizer);
     let optim = OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() };
     let mut learner = Learner::new(model, optim);
@@ -114,7 +114,7 @@ fn sft_warm_up_then_grpo_raises_accuracy() {
 fn sft_alone_learns_the_task() {
     let device = Default::default();
     let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let model = QwenVl::<B>::load(checkpoint(), &device).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &device).unwrap();
     let prompts = pick_prompts(&tokenizer);
     let sequences = answer_sequences(&tokenizer, &prompts);
     let mut learner = Learner::new(model, OptimConfig { lr: 3e-3, weight_decay: 0.0, ..Default::default() });
@@ -131,7 +131,7 @@ fn sft_alone_learns_the_task() {
 #[test]
 fn sft_on_burn_train_supervised_training_learns_the_task() {
     let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap();
     let prompts = pick_prompts(&tokenizer);
     let items: Vec<SftItem> = answer_sequences(&tokenizer, &prompts)
         .into_iter()

@@ -12,7 +12,7 @@ use common::{checkpoint, task, weights, B, I};
 use seethink_data::Task;
 use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::Processor;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::grpo::{Grpo, GrpoConfig};
 use seethink_rl::rl::{complete_checkpoints, train_grpo, GrpoRun, TaskSource};
@@ -30,7 +30,7 @@ impl Reward for Letters {
 }
 
 fn fresh() -> Grpo<B> {
-    let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
+    let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap();
     let config = GrpoConfig {
         group_size: 4,
         mini_batches: 2,
@@ -42,9 +42,8 @@ fn fresh() -> Grpo<B> {
 }
 
 /// GRPO for `steps` steps in run directory `dir` (resuming from what is there).
-fn run(dir: &Path, steps: usize) -> QwenVl<I> {
-    let model = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap();
-    let processor = Processor::from_dir(&checkpoint(), &model.config).unwrap();
+fn run(dir: &Path, steps: usize) -> AnyVlm<I> {
+    let processor = Processor::from_dir(&checkpoint()).unwrap();
     let tasks = vec![task("one", "one", ""), task("two", "two", ""), task("three", "three", "")];
     let source = TaskSource { tasks: Arc::new(tasks), reward: Arc::new(Letters), data_seed: 3, start: 0 };
     let schedule = GrpoRun { steps, prompts_per_step: 2, save_every: 1, keep_last: 2 };
@@ -68,7 +67,7 @@ fn resumed_run_is_bitwise_identical() {
 
     let resumed = run(dir.path(), 4);
     assert_eq!(weights(&straight), weights(&resumed));
-    let base = QwenVl::<B>::load(checkpoint(), &Default::default()).unwrap().valid();
+    let base = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().valid();
     assert_ne!(weights(&straight), weights(&base));
 
     assert_eq!(complete_checkpoints(&dir.path().join("checkpoint"), "mpk"), vec![3, 4]);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::SafeTensorError;
 
-use super::{Checkpoint, Dtype, Layout};
+use super::{Checkpoint, Dtype, KeyLayouts, Layout};
 use crate::error::{ModelError, Result};
 
 /// One tensor as HF stores it: canonical (current layout) name, HF shape, row-major values.
@@ -61,17 +61,19 @@ impl Default for ExportOptions {
 
 /// Writes `tensors` as a HF checkpoint at `out_dir`, with `config.json` and the side files
 /// (tokenizer, chat template, processor configs) of `source_dir`, replacing whatever was at
-/// `out_dir` atomically (see the module docs). `source_dir` may equal `out_dir`.
+/// `out_dir` atomically (see the module docs). `source_dir` may equal `out_dir`; `keys` are the
+/// family's key layouts.
 pub fn write_pretrained(
     tensors: Vec<HfTensor>,
     source_dir: &Path,
     out_dir: &Path,
     options: ExportOptions,
+    keys: &'static KeyLayouts,
 ) -> Result<()> {
-    let (layout, dtype) = resolve_format(source_dir, options)?;
+    let (layout, dtype) = resolve_format(source_dir, options, keys)?;
     let staging = sibling(out_dir, "tmp")?;
     remove_path(&staging)?;
-    let format = Format { layout, dtype, max_shard_bytes: options.max_shard_bytes };
+    let format = Format { keys, layout, dtype, max_shard_bytes: options.max_shard_bytes };
     if let Err(e) = stage(&staging, tensors, source_dir, format) {
         // Best effort: the staging error is the one worth reporting.
         let _ = remove_path(&staging);
@@ -83,17 +85,22 @@ pub fn write_pretrained(
 /// The resolved options of one export.
 #[derive(Clone, Copy)]
 struct Format {
+    keys: &'static KeyLayouts,
     layout: Layout,
     dtype: Dtype,
     max_shard_bytes: usize,
 }
 
 /// The requested layout and dtype, defaulting to those of the checkpoint in `source_dir`.
-fn resolve_format(source_dir: &Path, options: ExportOptions) -> Result<(Layout, Dtype)> {
+fn resolve_format(
+    source_dir: &Path,
+    options: ExportOptions,
+    keys: &'static KeyLayouts,
+) -> Result<(Layout, Dtype)> {
     if let (Some(layout), Some(dtype)) = (options.layout, options.dtype) {
         return Ok((layout, dtype));
     }
-    let source = Checkpoint::open(source_dir)?;
+    let source = Checkpoint::open(source_dir, keys)?;
     Ok((options.layout.unwrap_or(source.layout()), options.dtype.unwrap_or(source.dtype())))
 }
 
@@ -167,7 +174,9 @@ fn shard_groups(sizes: &[usize], max_bytes: usize) -> Vec<usize> {
 /// returns the stored names.
 fn write_shard(path: &Path, tensors: impl Iterator<Item = HfTensor>, format: Format) -> Result<Vec<String>> {
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .map(|(name, shape, values)| (format.layout.stored_name(&name), shape, format.dtype.encode(&values)))
+        .map(|(name, shape, values)| {
+            (format.keys.stored_name(format.layout, &name), shape, format.dtype.encode(&values))
+        })
         .collect();
     let views = encoded
         .iter()

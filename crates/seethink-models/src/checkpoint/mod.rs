@@ -1,9 +1,9 @@
 //! Reading tensors from a HuggingFace checkpoint directory, and writing one back.
 //!
 //! Handles a single `model.safetensors` or a sharded `model.safetensors.index.json`, and both
-//! Qwen-VL key layouts: legacy (`visual.*`, `model.*`) and current transformers
-//! (`model.visual.*`, `model.language_model.*`). Every name is mapped to the current layout
-//! ([`canonical_name`]) so model code asks for one spelling only.
+//! key layouts of the checkpoint's family ([`KeyLayouts`], given by the family: e.g. Qwen-VL's
+//! legacy `visual.*`, `model.*` and current `model.visual.*`, `model.language_model.*`). Every
+//! name is mapped to the current layout so model code asks for one spelling only.
 //!
 //! Export shares the loader's name mapping instead of repeating it: a *tracing* checkpoint
 //! records every read the loader makes and hands out marker tensors, and the parameters of
@@ -28,54 +28,64 @@ pub use export::{write_pretrained, ExportOptions, HfTensor, DEFAULT_MAX_SHARD_BY
 pub use trace::export_tensors;
 use trace::{Trace, TransformKind};
 
-/// The current transformers name of a checkpoint key, whatever layout it was stored in.
-pub fn canonical_name(stored: &str) -> String {
-    if stored.starts_with("model.visual.") || stored.starts_with("model.language_model.") {
-        stored.to_string()
-    } else if let Some(rest) = stored.strip_prefix("visual.") {
-        format!("model.visual.{rest}")
-    } else if let Some(rest) = stored.strip_prefix("model.") {
-        format!("model.language_model.{rest}")
-    } else {
-        stored.to_string()
-    }
-}
-
-/// How a checkpoint spells its keys.
+/// How a checkpoint spells its keys: each family has a legacy and a current layout (Qwen-VL:
+/// transformers before and after 4.52; InternVL: the original release and transformers' `-hf`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
-    /// `visual.*`, `model.*` (the LM), `lm_head.weight`: transformers before 4.52.
     Legacy,
-    /// `model.visual.*`, `model.language_model.*`, `lm_head.weight`.
     Current,
 }
 
-impl Layout {
-    /// The key under which canonical tensor `canonical` is stored in this layout
-    /// (the inverse of [`canonical_name`]).
-    pub fn stored_name(self, canonical: &str) -> String {
-        match self {
-            Self::Current => canonical.to_string(),
-            Self::Legacy => {
-                if let Some(rest) = canonical.strip_prefix("model.visual.") {
-                    format!("visual.{rest}")
-                } else if let Some(rest) = canonical.strip_prefix("model.language_model.") {
-                    format!("model.{rest}")
-                } else {
-                    canonical.to_string()
-                }
-            }
+/// A family's two key layouts as prefix rewrites `(canonical prefix, stored prefix)`.
+///
+/// Model code asks for every tensor by its *canonical* name (the current layout's). A stored
+/// name is canonicalised by the first rule whose stored prefix it has, current rules first;
+/// names matching no rule are stored as they are named (e.g. `lm_head.weight`). The layout
+/// of a checkpoint is current if any stored name has a prefix of a current rule.
+#[derive(Debug)]
+pub struct KeyLayouts {
+    pub legacy: &'static [(&'static str, &'static str)],
+    pub current: &'static [(&'static str, &'static str)],
+}
+
+impl KeyLayouts {
+    /// No rewriting: every name is canonical (tracing checkpoints).
+    pub const IDENTITY: KeyLayouts = KeyLayouts { legacy: &[], current: &[] };
+
+    fn rules(&self, layout: Layout) -> &'static [(&'static str, &'static str)] {
+        match layout {
+            Layout::Legacy => self.legacy,
+            Layout::Current => self.current,
         }
     }
 
-    /// The layout of a checkpoint holding these stored keys: current if any key uses a
+    /// The canonical name of a stored key, whatever layout it was stored in.
+    pub fn canonical_name(&self, stored: &str) -> String {
+        self.current
+            .iter()
+            .chain(self.legacy)
+            .find_map(|(canonical, prefix)| {
+                stored.strip_prefix(prefix).map(|rest| format!("{canonical}{rest}"))
+            })
+            .unwrap_or_else(|| stored.to_string())
+    }
+
+    /// The key under which canonical tensor `canonical` is stored in `layout` (the inverse of
+    /// [`canonical_name`](Self::canonical_name)).
+    pub fn stored_name(&self, layout: Layout, canonical: &str) -> String {
+        self.rules(layout)
+            .iter()
+            .find_map(|(from, prefix)| canonical.strip_prefix(from).map(|rest| format!("{prefix}{rest}")))
+            .unwrap_or_else(|| canonical.to_string())
+    }
+
+    /// The layout of a checkpoint holding these stored keys: current if any key has a
     /// current-only prefix, legacy otherwise.
-    fn detect<'a>(mut stored: impl Iterator<Item = &'a String>) -> Self {
-        let current = |n: &String| n.starts_with("model.visual.") || n.starts_with("model.language_model.");
-        if stored.any(current) {
-            Self::Current
+    pub fn detect<'a>(&self, mut stored: impl Iterator<Item = &'a String>) -> Layout {
+        if stored.any(|n| self.current.iter().any(|(_, prefix)| n.starts_with(prefix))) {
+            Layout::Current
         } else {
-            Self::Legacy
+            Layout::Legacy
         }
     }
 }
@@ -153,14 +163,16 @@ enum Store {
 /// An opened checkpoint directory: tensors by canonical name, converted to f32 on request.
 pub struct Checkpoint {
     dir: PathBuf,
+    keys: &'static KeyLayouts,
     layout: Layout,
     dtype: Dtype,
     store: Store,
 }
 
 impl Checkpoint {
-    /// Opens `dir/model.safetensors`, or every shard listed in `dir/model.safetensors.index.json`.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+    /// Opens `dir/model.safetensors`, or every shard listed in `dir/model.safetensors.index.json`,
+    /// naming tensors by `keys` (the family's key layouts).
+    pub fn open(dir: impl AsRef<Path>, keys: &'static KeyLayouts) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let files = weight_files(&dir)?;
         let mut shards = Vec::with_capacity(files.len());
@@ -169,13 +181,13 @@ impl Checkpoint {
             let loaded = Shard::open(dir.join(file))?;
             for stored_name in loaded.metadata.tensors().into_keys() {
                 let location = Location { shard, stored_name: stored_name.clone() };
-                index.insert(canonical_name(&stored_name), location);
+                index.insert(keys.canonical_name(&stored_name), location);
             }
             shards.push(loaded);
         }
-        let layout = Layout::detect(index.values().map(|l| &l.stored_name));
+        let layout = keys.detect(index.values().map(|l| &l.stored_name));
         let dtype = Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values()));
-        Ok(Self { dir, layout, dtype, store: Store::Files { shards, index } })
+        Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index } })
     }
 
     /// A checkpoint that holds every tensor the loader asks for: it records each request and
@@ -184,6 +196,7 @@ impl Checkpoint {
     fn trace() -> Self {
         Self {
             dir: PathBuf::new(),
+            keys: &KeyLayouts::IDENTITY,
             layout: Layout::Current,
             dtype: Dtype::F32,
             store: Store::Trace(Trace::default()),
@@ -198,6 +211,11 @@ impl Checkpoint {
     /// The key layout the tensors are stored in.
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// The family's key layouts this checkpoint was opened with.
+    pub fn keys(&self) -> &'static KeyLayouts {
+        self.keys
     }
 
     /// The float type holding most of the checkpoint's elements.

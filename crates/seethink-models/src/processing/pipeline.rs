@@ -1,41 +1,32 @@
 //! The whole processor of a checkpoint: chat template → text with image placeholders expanded
-//! → token ids, and images → pixel patches, exactly as transformers' Qwen-VL processors.
+//! → token ids, and images → the model's image input, exactly as transformers' processors.
 
 use std::path::Path;
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::backend::Backend;
 use image::DynamicImage;
 
-use crate::config::VlmConfig;
-use crate::error::{ModelError, Result};
+use crate::error::Result;
+use crate::families::AnyImages;
 use crate::generate::Prompt;
-use crate::model::ImageInput;
-use crate::processing::image::{ImageProcessor, ImageProcessorConfig};
 use crate::processing::{ChatTemplate, Message, TextTokenizer};
 
 /// Tokenizer, chat template and image processor of one checkpoint.
 pub struct Processor {
     pub tokenizer: TextTokenizer,
     pub template: ChatTemplate,
-    pub images: ImageProcessor,
-    /// The placeholder string of one image token (e.g. `<|image_pad|>`).
-    image_token: String,
+    pub images: AnyImages,
 }
 
 impl Processor {
-    /// Loads the tokenizer, chat template and image-processor settings of checkpoint `dir`.
-    pub fn from_dir(dir: &Path, config: &VlmConfig) -> Result<Self> {
+    /// Loads the tokenizer, chat template and image processor (the family's, chosen by
+    /// `config.json`'s `model_type`) of checkpoint `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
         let tokenizer = TextTokenizer::from_dir(dir)?;
-        let image_id = config.tokens.image_token_id as u32;
-        let image_token = tokenizer.id_to_token(image_id).ok_or_else(|| ModelError::Tokenizer {
-            path: dir.join("tokenizer.json"),
-            message: format!("image_token_id {image_id} of config.json is not in the vocabulary"),
-        })?;
         Ok(Self {
             template: ChatTemplate::from_dir(dir)?,
-            images: ImageProcessor::new(ImageProcessorConfig::from_dir(dir)?),
+            images: AnyImages::from_dir(dir, &tokenizer)?,
             tokenizer,
-            image_token,
         })
     }
 
@@ -44,42 +35,16 @@ impl Processor {
         self.template.render(messages, add_generation_prompt, &self.tokenizer.special_tokens)
     }
 
-    /// Token ids and pixel patches of `text` (a rendered prompt) with its `images` in order:
-    /// the k-th image placeholder becomes `t·h·w/merge²` placeholders for image k, as the HF
-    /// processor does before tokenizing.
+    /// Token ids and image input of `text` (a rendered prompt) with its `images` in order: the
+    /// image placeholders are expanded by the family's processor before tokenizing.
     pub fn encode<B: Backend>(
         &self,
         text: &str,
         images: &[DynamicImage],
         device: &B::Device,
     ) -> Result<Prompt<B>> {
-        let placeholders = text.matches(&self.image_token).count();
-        if placeholders != images.len() {
-            return Err(ModelError::Input(format!(
-                "the prompt has {placeholders} image placeholders ({}) but {} images were given",
-                self.image_token,
-                images.len()
-            )));
-        }
-        if images.is_empty() {
-            return Ok(Prompt { ids: self.tokenizer.encode(text)?, images: None });
-        }
-        let processed = self.images.preprocess(images)?;
-        let mut expanded = String::with_capacity(text.len());
-        let mut pieces = text.split(self.image_token.as_str());
-        expanded.push_str(pieces.next().unwrap_or_default());
-        for (grid, piece) in processed.grid_thw.iter().zip(pieces) {
-            expanded.push_str(&self.image_token.repeat(self.images.tokens_per_image(*grid)));
-            expanded.push_str(piece);
-        }
-        let pixel_values = Tensor::from_data(
-            TensorData::new(processed.pixel_values, [processed.patches, processed.patch_dim]),
-            device,
-        );
-        Ok(Prompt {
-            ids: self.tokenizer.encode(&expanded)?,
-            images: Some(ImageInput { pixel_values, grid_thw: processed.grid_thw }),
-        })
+        let (expanded, images) = self.images.expand(text, images, device)?;
+        Ok(Prompt { ids: self.tokenizer.encode(&expanded)?, images })
     }
 
     /// One user turn (images first, then `text`) rendered with the generation prompt and encoded.

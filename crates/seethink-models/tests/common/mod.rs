@@ -103,13 +103,13 @@ impl Reference {
         let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
         let images = self.has(&format!("{case}.pixel_values")).then(|| {
             let (pixels, pshape) = self.f32(&format!("{case}.pixel_values"));
-            ImageInput {
-                pixel_values: Tensor::<B, 2>::from_data(
+            ImageInput::patches(
+                Tensor::<B, 2>::from_data(
                     TensorData::new(pixels, [pshape[0], pshape[1]]),
                     &Default::default(),
                 ),
-                grid_thw: self.grids(case),
-            }
+                self.grids(case),
+            )
         });
         (tokens, images)
     }

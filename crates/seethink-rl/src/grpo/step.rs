@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
 use seethink_data::Task;
-use seethink_models::generate::{concat_images, generate, Completion, Prompt, SamplingConfig};
+use seethink_models::generate::{generate, Completion, Prompt, SamplingConfig};
 use seethink_models::processing::TextTokenizer;
-use seethink_models::{QwenVl, Result};
+use seethink_models::{AnyVlm, ImageInput, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
 use super::{group_advantages, AdvantageOptions, Aggregation, GrpoLossConfig, TokenBatchLoss};
@@ -80,7 +80,7 @@ pub struct GrpoStats {
 /// The GRPO trainer state: the learner, the frozen reference model and the rollout counter.
 pub struct Grpo<B: AutodiffBackend> {
     pub learner: Learner<B>,
-    reference: Option<QwenVl<B::InnerBackend>>,
+    reference: Option<AnyVlm<B::InnerBackend>>,
     pub config: GrpoConfig,
     /// Rollout steps done (each samples with seed `sampling.seed + rollouts`).
     pub rollouts: usize,
@@ -88,7 +88,7 @@ pub struct Grpo<B: AutodiffBackend> {
 
 /// `n` sampled completions per prompt, group-major, stopping at the tokenizer's stop ids.
 pub fn sample_groups<B: burn::tensor::backend::Backend>(
-    policy: &QwenVl<B>,
+    policy: &AnyVlm<B>,
     prompts: &[Prompt<B>],
     n: usize,
     sampling: &SamplingConfig,
@@ -111,7 +111,7 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// The frozen KL reference (the stage's starting weights), if the KL term is on.
-    pub fn reference(&self) -> Option<&QwenVl<B::InnerBackend>> {
+    pub fn reference(&self) -> Option<&AnyVlm<B::InnerBackend>> {
         self.reference.as_ref()
     }
 
@@ -201,7 +201,7 @@ impl<B: AutodiffBackend> Grpo<B> {
     /// micro-batch, then one accumulated, clipped AdamW update.
     fn optimize(
         &mut self,
-        policy: &QwenVl<B::InnerBackend>,
+        policy: &AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
         pad_id: u32,
         stats: &mut GrpoStats,
@@ -221,12 +221,12 @@ impl<B: AutodiffBackend> Grpo<B> {
                 Aggregation::TokenMean => tokens as f32,
                 Aggregation::SeqMean => mini.len() as f32,
             };
-            let frozen = |model: &QwenVl<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
+            let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
                 let sequences: Vec<Sequence<B::InnerBackend>> =
                     chunk.iter().map(|s| s.sequence.clone()).collect();
                 let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
                 let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-                let images = concat_images(sequences.iter().filter_map(|s| s.images.as_ref()));
+                let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()));
                 response_logprobs(model, &prompts, &responses, images.as_ref(), pad_id).map(|r| r.logp)
             };
             let old: Vec<_> = micro.iter().map(|c| frozen(policy, c)).collect::<Result<_>>()?;

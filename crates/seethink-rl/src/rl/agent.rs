@@ -12,14 +12,14 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::ItemLazy;
 use seethink_models::generate::Completion;
 use seethink_models::processing::Processor;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 
 use super::policy::{GrpoPolicy, PolicyWeights};
 use crate::error::TrainError;
 use crate::grpo::{Grpo, GrpoStats, RolloutPrompt};
 
-type AdamWRecord<B> = <OptimizerAdaptor<AdamW, QwenVl<B>, B> as Optimizer<QwenVl<B>, B>>::Record;
+type AdamWRecord<B> = <OptimizerAdaptor<AdamW, AnyVlm<B>, B> as Optimizer<AnyVlm<B>, B>>::Record;
 
 /// What a learner checkpoint holds besides the policy weights: the optimizer state, the
 /// number of updates (the LR schedule position) and of rollouts (the sampling seed offset).

@@ -30,7 +30,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{CumulativeRewardMetric, EpisodeLengthMetric};
 use burn::train::{RLComponentsMarker, RLStrategies, RLTraining};
 use seethink_models::processing::Processor;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 use seethink_reward::Reward;
 
 pub use agent::{GrpoAgent, GrpoAgentRecord};
@@ -68,7 +68,7 @@ pub fn train_grpo<B: AutodiffBackend>(
     source: TaskSource,
     run: GrpoRun,
     dir: &Path,
-) -> Result<QwenVl<B>> {
+) -> Result<AnyVlm<B>> {
     let on_disk = complete_checkpoints(&dir.join("checkpoint"), "mpk");
     let resume_from = on_disk.last().copied();
     let failure = Arc::new(Mutex::new(None));

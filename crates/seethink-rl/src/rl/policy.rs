@@ -11,7 +11,7 @@ use burn::train::ItemLazy;
 use seethink_data::Task;
 use seethink_models::generate::{Completion, Prompt, SamplingConfig};
 use seethink_models::processing::Processor;
-use seethink_models::QwenVl;
+use seethink_models::AnyVlm;
 
 use crate::error::Result;
 use crate::grpo::sample_groups;
@@ -88,10 +88,10 @@ impl ItemLazy for ResponseContext {
 
 /// The policy's state: the trainable model (its record is what checkpoints save).
 #[derive(Clone, Debug)]
-pub struct PolicyWeights<B: AutodiffBackend>(pub QwenVl<B>);
+pub struct PolicyWeights<B: AutodiffBackend>(pub AnyVlm<B>);
 
 impl<B: AutodiffBackend> PolicyState<B> for PolicyWeights<B> {
-    type Record = <QwenVl<B> as Module<B>>::Record;
+    type Record = <AnyVlm<B> as Module<B>>::Record;
 
     fn into_record(self) -> Self::Record {
         self.0.into_record()
@@ -106,7 +106,7 @@ impl<B: AutodiffBackend> PolicyState<B> for PolicyWeights<B> {
 /// into model input, and the rollout's sampling settings (seeded per rollout).
 #[derive(Clone)]
 pub struct GrpoPolicy<B: AutodiffBackend> {
-    pub model: QwenVl<B>,
+    pub model: AnyVlm<B>,
     pub processor: Arc<Processor>,
     pub sampling: SamplingConfig,
     /// Responses per task (n).
@@ -120,7 +120,7 @@ impl<B: AutodiffBackend> GrpoPolicy<B> {
         let device = model.devices().into_iter().next().unwrap_or_default();
         let prompts = tasks
             .iter()
-            .map(|task| seethink_eval::encode_task(&self.processor, task, &device))
+            .map(|task| self.processor.encode_task(task, &device))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let (n, sampling) = match deterministic {
             true => (1, SamplingConfig { temperature: 0.0, ..self.sampling.clone() }),

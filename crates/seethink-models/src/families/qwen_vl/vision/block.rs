@@ -5,8 +5,8 @@ use burn::nn::LayerNorm;
 use burn::tensor::{activation::gelu, backend::Backend, Bool, Tensor};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Family, VisionConfig};
 use crate::error::Result;
+use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::nn::{apply_rotary, attention, load_layer_norm, load_linear, GatedMlp, Mlp, RmsNorm, Rope};
 
 /// Epsilon of every norm in both vision towers.
@@ -20,10 +20,16 @@ pub enum Norm<B: Backend> {
 }
 
 impl<B: Backend> Norm<B> {
-    fn load(ckpt: &Checkpoint, prefix: &str, family: Family, dim: usize, device: &B::Device) -> Result<Self> {
-        Ok(match family {
-            Family::Qwen2_5Vl => Self::Rms(RmsNorm::load(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
-            Family::Qwen3Vl => Self::Layer(load_layer_norm(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
+    fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        version: QwenVersion,
+        dim: usize,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Ok(match version {
+            QwenVersion::Qwen2_5Vl => Self::Rms(RmsNorm::load(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
+            QwenVersion::Qwen3Vl => Self::Layer(load_layer_norm(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
         })
     }
 
@@ -37,7 +43,7 @@ impl<B: Backend> Norm<B> {
 
 /// SiLU-gated MLP (Qwen2.5-VL) or two-layer GELU MLP (Qwen3-VL).
 #[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)] // one variant per family; a model holds only one kind
+#[allow(clippy::large_enum_variant)] // one variant per version; a model holds only one kind
 pub enum VisionMlp<B: Backend> {
     Gated(GatedMlp<B>),
     Plain(Mlp<B>),
@@ -80,13 +86,13 @@ impl<B: Backend> VisionBlock<B> {
     pub fn load(
         ckpt: &Checkpoint,
         prefix: &str,
-        family: Family,
+        version: QwenVersion,
         c: &VisionConfig,
         device: &B::Device,
     ) -> Result<Self> {
         let (dim, hidden) = (c.hidden_size, c.intermediate_size);
-        let mlp = match family {
-            Family::Qwen2_5Vl => VisionMlp::Gated(GatedMlp::load(
+        let mlp = match version {
+            QwenVersion::Qwen2_5Vl => VisionMlp::Gated(GatedMlp::load(
                 ckpt,
                 &format!("{prefix}.mlp"),
                 dim,
@@ -95,7 +101,7 @@ impl<B: Backend> VisionBlock<B> {
                 c.hidden_act,
                 device,
             )?),
-            Family::Qwen3Vl => VisionMlp::Plain(Mlp::load(
+            QwenVersion::Qwen3Vl => VisionMlp::Plain(Mlp::load(
                 ckpt,
                 &format!("{prefix}.mlp.linear_fc1"),
                 &format!("{prefix}.mlp.linear_fc2"),
@@ -105,8 +111,8 @@ impl<B: Backend> VisionBlock<B> {
             )?),
         };
         Ok(Self {
-            norm1: Norm::load(ckpt, &format!("{prefix}.norm1"), family, dim, device)?,
-            norm2: Norm::load(ckpt, &format!("{prefix}.norm2"), family, dim, device)?,
+            norm1: Norm::load(ckpt, &format!("{prefix}.norm1"), version, dim, device)?,
+            norm2: Norm::load(ckpt, &format!("{prefix}.norm2"), version, dim, device)?,
             attn: VisionAttention {
                 qkv: load_linear(ckpt, &format!("{prefix}.attn.qkv"), dim, 3 * dim, true, device)?,
                 proj: load_linear(ckpt, &format!("{prefix}.attn.proj"), dim, dim, true, device)?,
@@ -141,7 +147,7 @@ impl<B: Backend> PatchMerger<B> {
     pub fn load(
         ckpt: &Checkpoint,
         prefix: &str,
-        family: Family,
+        version: QwenVersion,
         postshuffle: bool,
         c: &VisionConfig,
         device: &B::Device,
@@ -149,12 +155,12 @@ impl<B: Backend> PatchMerger<B> {
         let merged = c.hidden_size * c.spatial_merge_size * c.spatial_merge_size;
         let norm_dim = if postshuffle { merged } else { c.hidden_size };
         // Qwen2.5-VL: ln_q, mlp.0, mlp.2; Qwen3-VL: norm, linear_fc1, linear_fc2.
-        let (norm, fc1, fc2) = match family {
-            Family::Qwen2_5Vl => ("ln_q", "mlp.0", "mlp.2"),
-            Family::Qwen3Vl => ("norm", "linear_fc1", "linear_fc2"),
+        let (norm, fc1, fc2) = match version {
+            QwenVersion::Qwen2_5Vl => ("ln_q", "mlp.0", "mlp.2"),
+            QwenVersion::Qwen3Vl => ("norm", "linear_fc1", "linear_fc2"),
         };
         Ok(Self {
-            norm: Norm::load(ckpt, &format!("{prefix}.{norm}"), family, norm_dim, device)?,
+            norm: Norm::load(ckpt, &format!("{prefix}.{norm}"), version, norm_dim, device)?,
             fc1: load_linear(ckpt, &format!("{prefix}.{fc1}"), merged, merged, true, device)?,
             fc2: load_linear(ckpt, &format!("{prefix}.{fc2}"), merged, c.out_hidden_size, true, device)?,
             postshuffle,

@@ -17,8 +17,8 @@ pub use block::{Norm, PatchMerger, VisionBlock};
 pub use layout::GridThw;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Family, VisionConfig};
 use crate::error::{ModelError, Result};
+use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::nn::{block_diagonal_blocked, vision_rope};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
@@ -45,21 +45,26 @@ pub struct QwenVision<B: Backend> {
 
 impl<B: Backend> QwenVision<B> {
     /// Loads `model.visual.*`.
-    pub fn load(ckpt: &Checkpoint, family: Family, c: &VisionConfig, device: &B::Device) -> Result<Self> {
+    pub fn load(
+        ckpt: &Checkpoint,
+        version: QwenVersion,
+        c: &VisionConfig,
+        device: &B::Device,
+    ) -> Result<Self> {
         let p = "model.visual";
         let patch_name = format!("{p}.patch_embed.proj");
         let kernel = [c.hidden_size, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size];
         let weight = ckpt.matrix_transposed(&format!("{patch_name}.weight"), &kernel, device)?;
-        let bias = match family {
-            Family::Qwen3Vl => Some(Param::from_tensor(ckpt.tensor(
+        let bias = match version {
+            QwenVersion::Qwen3Vl => Some(Param::from_tensor(ckpt.tensor(
                 &format!("{patch_name}.bias"),
                 [c.hidden_size],
                 device,
             )?)),
-            Family::Qwen2_5Vl => None,
+            QwenVersion::Qwen2_5Vl => None,
         };
-        let pos_embed = match family {
-            Family::Qwen3Vl => {
+        let pos_embed = match version {
+            QwenVersion::Qwen3Vl => {
                 let table = ckpt.tensor(
                     &format!("{p}.pos_embed.weight"),
                     [c.num_position_embeddings, c.hidden_size],
@@ -67,15 +72,15 @@ impl<B: Backend> QwenVision<B> {
                 )?;
                 Some(Embedding { weight: Param::from_tensor(table) })
             }
-            Family::Qwen2_5Vl => None,
+            QwenVersion::Qwen2_5Vl => None,
         };
         let blocks = (0..c.depth)
-            .map(|i| VisionBlock::load(ckpt, &format!("{p}.blocks.{i}"), family, c, device))
+            .map(|i| VisionBlock::load(ckpt, &format!("{p}.blocks.{i}"), version, c, device))
             .collect::<Result<Vec<_>>>()?;
-        let merger = PatchMerger::load(ckpt, &format!("{p}.merger"), family, false, c, device)?;
+        let merger = PatchMerger::load(ckpt, &format!("{p}.merger"), version, false, c, device)?;
         let deepstack_mergers = (0..c.deepstack_visual_indexes.len())
             .map(|i| {
-                PatchMerger::load(ckpt, &format!("{p}.deepstack_merger_list.{i}"), family, true, c, device)
+                PatchMerger::load(ckpt, &format!("{p}.deepstack_merger_list.{i}"), version, true, c, device)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {

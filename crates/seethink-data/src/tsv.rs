@@ -16,14 +16,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::synth::{ANSWER_SUFFIX, MCQ_SUFFIX};
+use crate::{Capability, ImageRef, Task, IMAGE_MARKER};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
-use seethink_data::synth::{ANSWER_SUFFIX, MCQ_SUFFIX};
-use seethink_data::{Capability, ImageRef, Task, IMAGE_MARKER};
 use serde_json::{json, Map, Value};
 
-use crate::error::{EvalError, Result};
+use crate::error::{DataError, Result};
 
 /// Base64 (standard alphabet) accepting padded and unpadded input.
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -117,9 +117,9 @@ struct Row {
 /// index, bad base64 or bytes in no image format, an image reference to no row, an empty
 /// question or answer, an answer letter that is not an option.
 pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
-    let tsv_error = |line: u64, problem: String| EvalError::Tsv { path: path.to_path_buf(), line, problem };
+    let tsv_error = |line: u64, problem: String| DataError::Tsv { path: path.to_path_buf(), line, problem };
     let file =
-        std::fs::File::open(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
+        std::fs::File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let mut reader =
         csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(file);
     let source = options.source.clone().unwrap_or_else(|| {

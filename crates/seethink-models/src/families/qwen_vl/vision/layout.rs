@@ -8,8 +8,7 @@
 
 use crate::error::{ModelError, Result};
 
-/// `(t, h, w)` of one image in patches.
-pub type GridThw = [usize; 3];
+pub use crate::vlm::GridThw;
 
 /// Checks every grid is non-empty and divisible by the merge size; returns total patches.
 pub fn validate_grids(grids: &[GridThw], merge: usize) -> Result<usize> {

@@ -5,88 +5,16 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
-use crate::checkpoint::Checkpoint;
-use crate::config::{Family, VlmConfig};
+use super::config::{QwenVersion, QwenVlConfig};
+use super::positions::mrope_positions;
+use super::vision::{GridThw, QwenVision};
+use super::KEYS;
+use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::error::{ModelError, Result};
 use crate::nn::{causal_blocked, text_rope};
-use crate::positions::{mrope_positions, TokenBatch};
-use crate::text::{KvCache, TextModel};
-use crate::vision::{GridThw, QwenVision};
-
-/// Images of a batch: flattened patches `[patches, patch_dim]` and each image's `(t, h, w)`.
-#[derive(Clone, Debug)]
-pub struct ImageInput<B: Backend> {
-    pub pixel_values: Tensor<B, 2>,
-    pub grid_thw: Vec<GridThw>,
-}
-
-/// What trainers and generators need from a vision-language model, whatever its family.
-pub trait Vlm<B: Backend>: Module<B> {
-    /// Vocabulary logits `[batch, new tokens, vocab]` of `tokens` given everything `state`
-    /// has seen. On an empty state this is the prefill of a (left-padded) prompt batch whose
-    /// image placeholder tokens are filled with the encoded `images`; afterwards each call
-    /// appends tokens (e.g. one sampled token per row) to the cached sequences.
-    fn forward_cached(
-        &self,
-        tokens: &TokenBatch,
-        images: Option<&ImageInput<B>>,
-        state: &mut DecodeState<B>,
-    ) -> Result<Tensor<B, 3>>;
-
-    /// An empty decoding state for this model.
-    fn new_state(&self) -> DecodeState<B>;
-
-    /// Vocabulary logits `[batch, seq, vocab]` of a whole (left-padded) batch, no cache kept.
-    fn forward(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>> {
-        self.forward_cached(tokens, images, &mut self.new_state())
-    }
-
-    /// Size of the output vocabulary.
-    fn vocab_size(&self) -> usize;
-
-    /// Tokens that only the processor may place in a sequence (image/video placeholders):
-    /// generation never samples them, since a sampled placeholder could not be fed back.
-    fn input_only_tokens(&self) -> Vec<u32>;
-}
-
-/// What incremental decoding remembers: keys/values, which cached positions are real tokens
-/// (not padding), and per row the rope delta that continues M-RoPE positions after the prompt.
-#[derive(Clone, Debug)]
-pub struct DecodeState<B: Backend> {
-    pub kv: KvCache<B>,
-    /// `[batch][cached positions]`, true for real tokens.
-    pub key_valid: Vec<Vec<bool>>,
-    /// Per row: position of cached index i is `i + delta` after the prompt.
-    pub rope_deltas: Vec<i64>,
-}
-
-impl<B: Backend> DecodeState<B> {
-    /// An empty state for a decoder of `num_layers` layers.
-    pub fn new(num_layers: usize) -> Self {
-        Self { kv: KvCache::new(num_layers), key_valid: Vec::new(), rope_deltas: Vec::new() }
-    }
-
-    /// Number of cached positions (prompt padding included).
-    pub fn len(&self) -> usize {
-        self.key_valid.first().map_or(0, Vec::len)
-    }
-
-    /// Whether nothing has been fed yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Each row repeated `n` times in place (row b becomes rows b·n … b·n+n−1): one prefilled
-    /// prompt shared by the n samples of its group.
-    pub fn repeat_interleave(&self, n: usize) -> Self {
-        let repeat = |v: &[Vec<bool>]| v.iter().flat_map(|r| std::iter::repeat_n(r.clone(), n)).collect();
-        Self {
-            kv: self.kv.repeat_interleave(n),
-            key_valid: repeat(&self.key_valid),
-            rope_deltas: self.rope_deltas.iter().flat_map(|&d| std::iter::repeat_n(d, n)).collect(),
-        }
-    }
-}
+use crate::positions::TokenBatch;
+use crate::text::TextModel;
+use crate::vlm::{DecodeState, ImageGrid, ImageInput, Vlm};
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
 #[derive(Module, Debug)]
@@ -94,23 +22,23 @@ pub struct QwenVl<B: Backend> {
     pub visual: QwenVision<B>,
     pub language_model: TextModel<B>,
     #[module(skip)]
-    pub config: VlmConfig,
+    pub config: QwenVlConfig,
 }
 
 impl<B: Backend> QwenVl<B> {
     /// Loads `dir/config.json` and the weights of `dir` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
-        let config = VlmConfig::from_file(dir.join("config.json"))?;
-        let ckpt = Checkpoint::open(dir)?;
+        let config = QwenVlConfig::from_file(dir.join("config.json"))?;
+        let ckpt = Checkpoint::open(dir, &KEYS)?;
         Self::from_checkpoint(&ckpt, config, device)
     }
 
     /// Builds the model from an opened checkpoint and its parsed config.
-    pub fn from_checkpoint(ckpt: &Checkpoint, config: VlmConfig, device: &B::Device) -> Result<Self> {
+    pub fn from_checkpoint(ckpt: &Checkpoint, config: QwenVlConfig, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            visual: QwenVision::load(ckpt, config.family, &config.vision, device)?,
-            language_model: TextModel::load(ckpt, &config.text, device)?,
+            visual: QwenVision::load(ckpt, config.version, &config.vision, device)?,
+            language_model: TextModel::load(ckpt, "model.language_model", "lm_head", &config.text, device)?,
             config,
         })
     }
@@ -133,7 +61,7 @@ impl<B: Backend> QwenVl<B> {
         let Some(images) = images else {
             return Ok((embeds, Vec::new()));
         };
-        let out = self.visual.forward(images.pixel_values.clone(), &images.grid_thw)?;
+        let out = self.visual.forward(images.pixel_values.clone(), &patch_grids(images)?)?;
         let features = out.embeds.dims()[0];
         if features != image_rows.len() {
             return Err(ModelError::Input(format!(
@@ -166,36 +94,20 @@ impl<B: Backend> QwenVl<B> {
         state: &mut DecodeState<B>,
     ) -> Result<Vec<i64>> {
         let c = &self.config;
-        let grids = images.map_or(&[][..], |i| &i.grid_thw[..]);
+        let grids = images.map(patch_grids).transpose()?.unwrap_or_default();
         // transformers spaces image frames by 0 in Qwen2.5-VL (images have no timestamps), 1 in Qwen3-VL.
-        let time_step = match c.family {
-            Family::Qwen2_5Vl => 0,
-            Family::Qwen3Vl => 1,
+        let time_step = match c.version {
+            QwenVersion::Qwen2_5Vl => 0,
+            QwenVersion::Qwen3Vl => 1,
         };
-        let p = mrope_positions(tokens, grids, c.vision.spatial_merge_size, time_step, &c.tokens)?;
-        state.rope_deltas = p.deltas;
+        let p = mrope_positions(tokens, &grids, c.vision.spatial_merge_size, time_step, &c.tokens)?;
+        state.position_offsets = p.deltas;
         Ok(p.positions)
-    }
-
-    /// Decoding: every axis of new token i of row b is at `cached + i + delta[b]`.
-    fn continued_positions(&self, tokens: &TokenBatch, state: &DecodeState<B>) -> Result<Vec<i64>> {
-        if tokens.batch != state.rope_deltas.len() {
-            return Err(ModelError::Input(format!(
-                "decoding {} rows but the state holds {}",
-                tokens.batch,
-                state.rope_deltas.len()
-            )));
-        }
-        let past = state.len() as i64;
-        let plane: Vec<i64> = (0..tokens.batch)
-            .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + state.rope_deltas[b]))
-            .collect();
-        Ok(plane.repeat(3))
     }
 }
 
 impl<B: Backend> Vlm<B> for QwenVl<B> {
-    fn forward_cached(
+    fn hidden_states(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
@@ -212,7 +124,8 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
         let positions = if state.is_empty() {
             self.prompt_positions(tokens, images, state)?
         } else {
-            self.continued_positions(tokens, state)?
+            // every M-RoPE axis continues at the same position after the prompt
+            state.continued_positions(tokens)?.repeat(3)
         };
         let (embeds, deepstack) = self.embed(tokens, images, &device)?;
         let rope = text_rope(
@@ -224,14 +137,13 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
             &c.text.rope,
             &device,
         );
-        state.key_valid.resize(tokens.batch, Vec::new());
-        for (b, row) in state.key_valid.iter_mut().enumerate() {
-            row.extend_from_slice(&tokens.mask[b * tokens.seq..(b + 1) * tokens.seq]);
-        }
-        let key_valid: Vec<bool> = state.key_valid.concat();
+        let key_valid = state.extend_keys(tokens);
         let blocked = causal_blocked::<B>(&key_valid, tokens.batch, tokens.seq, &device);
-        let hidden = self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &deepstack);
-        Ok(self.language_model.logits(hidden))
+        Ok(self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &deepstack))
+    }
+
+    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.language_model.logits(hidden)
     }
 
     fn new_state(&self) -> DecodeState<B> {
@@ -253,7 +165,7 @@ impl<B: Backend> QwenVl<B> {
     /// patch-embedding weights transposed back, LayerNorm `gamma`/`beta` as `weight`/`bias`, a
     /// tied lm_head left out). The names come from replaying [`QwenVl::from_checkpoint`] on a
     /// tracing checkpoint, so export cannot drift from loading.
-    pub fn hf_tensors(&self) -> Result<Vec<crate::checkpoint::HfTensor>> {
+    pub fn hf_tensors(&self) -> Result<Vec<HfTensor>> {
         let device = self.language_model.embed_tokens.weight.device();
         crate::checkpoint::export_tensors(self, |ckpt| {
             Self::from_checkpoint(ckpt, self.config.clone(), &device)
@@ -271,28 +183,35 @@ impl<B: Backend> QwenVl<B> {
         &self,
         source_dir: impl AsRef<Path>,
         out_dir: impl AsRef<Path>,
-        options: crate::checkpoint::ExportOptions,
+        options: ExportOptions,
     ) -> Result<()> {
         let options = self.export_options(options)?;
         let tensors = self.hf_tensors()?;
-        crate::checkpoint::write_pretrained(tensors, source_dir.as_ref(), out_dir.as_ref(), options)
+        crate::checkpoint::write_pretrained(tensors, source_dir.as_ref(), out_dir.as_ref(), options, &KEYS)
     }
 
     /// `options` with the layout pinned to current for Qwen3-VL: transformers reads Qwen3-VL
     /// checkpoints only in that layout, so a legacy one is refused.
-    fn export_options(
-        &self,
-        options: crate::checkpoint::ExportOptions,
-    ) -> Result<crate::checkpoint::ExportOptions> {
-        use crate::checkpoint::{ExportOptions, Layout};
-        match (self.config.family, options.layout) {
-            (Family::Qwen3Vl, Some(Layout::Legacy)) => Err(ModelError::Export(
+    fn export_options(&self, options: ExportOptions) -> Result<ExportOptions> {
+        match (self.config.version, options.layout) {
+            (QwenVersion::Qwen3Vl, Some(Layout::Legacy)) => Err(ModelError::Export(
                 "Qwen3-VL has no legacy key layout (transformers reads only `model.visual.*` and \
                  `model.language_model.*` for it)"
                     .into(),
             )),
-            (Family::Qwen3Vl, None) => Ok(ExportOptions { layout: Some(Layout::Current), ..options }),
+            (QwenVersion::Qwen3Vl, None) => Ok(ExportOptions { layout: Some(Layout::Current), ..options }),
             _ => Ok(options),
         }
     }
+}
+
+/// The patch grids of Qwen-VL image input; an error for another family's input.
+fn patch_grids<B: Backend>(images: &ImageInput<B>) -> Result<Vec<GridThw>> {
+    images
+        .grids
+        .iter()
+        .map(|grid| match grid {
+            ImageGrid::Patches(thw) => Ok(*thw),
+        })
+        .collect()
 }

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use seethink_data::{Capability, ImageRef};
-use seethink_eval::{load_tsv, EvalError, TsvOptions};
+use seethink_data::{load_tsv, Capability, DataError, ImageRef, TsvOptions};
 
 /// A 2×2 PNG whose top-left pixel is `shade`.
 fn png(shade: u8) -> Vec<u8> {
@@ -86,7 +85,7 @@ fn load_error(header: &str, rows: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.tsv", &format!("{header}{rows}"));
     let err = load_tsv(&path, &TsvOptions::default()).unwrap_err();
-    assert!(matches!(err, EvalError::Tsv { .. }), "{err:?}");
+    assert!(matches!(err, DataError::Tsv { .. }), "{err:?}");
     err.to_string()
 }
 
@@ -134,5 +133,5 @@ fn bad_rows_are_errors_naming_file_and_line() {
     assert!(e.contains("bad.tsv:4:"), "{e}");
 
     let missing = load_tsv(Path::new("/nonexistent/x.tsv"), &TsvOptions::default()).unwrap_err();
-    assert!(matches!(missing, EvalError::Io { .. }) && missing.to_string().contains("/nonexistent/x.tsv"));
+    assert!(matches!(missing, DataError::Io { .. }) && missing.to_string().contains("/nonexistent/x.tsv"));
 }

@@ -1,0 +1,162 @@
+//! One folder per model family, and the dispatch over them.
+//!
+//! A family folder holds its `config.json` parser, key layouts ([`KeyLayouts`]), vision tower,
+//! assembled model (a [`Vlm`]) and image processor (placeholder expansion included), built on
+//! the shared blocks of `nn/`, the shared decoder of `text.rs` and the shared checkpoint reader.
+//! [`AnyVlm`] and [`AnyImages`] are the only places that list the families: a new family is one
+//! folder plus one arm in each (see `docs/architecture.md`, "Adding a model family").
+//!
+//! [`KeyLayouts`]: crate::checkpoint::KeyLayouts
+
+pub mod qwen_vl;
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{backend::Backend, Tensor};
+use image::DynamicImage;
+
+use crate::checkpoint::ExportOptions;
+use crate::config::model_type;
+use crate::error::{ModelError, Result};
+use crate::positions::TokenBatch;
+use crate::processing::TextTokenizer;
+use crate::vlm::{DecodeState, ImageInput, Vlm};
+use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
+
+/// A model of any supported family, chosen by `config.json`'s `model_type`.
+///
+/// An enum rather than generics over [`Vlm`]: the family is known only at run time (from the
+/// checkpoint), trainers keep one concrete module type (its optimizer state and checkpoint
+/// records are plain burn records), and everything family-specific (freezing the vision tower,
+/// export, the processor) goes through one `match` here.
+#[derive(Module, Debug)]
+pub enum AnyVlm<B: Backend> {
+    QwenVl(QwenVl<B>),
+}
+
+/// `$body` with `$m` bound to the wrapped model, whatever the family.
+macro_rules! each_family {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            AnyVlm::QwenVl($m) => $body,
+        }
+    };
+}
+
+/// Which family `dir`'s `config.json` names; an error naming the file for any other type.
+fn family_of(dir: &Path) -> Result<Family> {
+    let found = model_type(dir)?;
+    if qwen_vl::MODEL_TYPES.contains(&found.as_str()) {
+        Ok(Family::QwenVl)
+    } else {
+        Err(ModelError::UnknownModelType { path: dir.join("config.json"), found })
+    }
+}
+
+/// The families, as named by [`family_of`].
+enum Family {
+    QwenVl,
+}
+
+impl<B: Backend> AnyVlm<B> {
+    /// Loads checkpoint directory `dir` (its `config.json`, weights) onto `device`, as the
+    /// family its `model_type` names.
+    pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        match family_of(dir)? {
+            Family::QwenVl => Ok(Self::QwenVl(QwenVl::load(dir, device)?)),
+        }
+    }
+
+    /// The model with its vision tower excluded from training (no gradients).
+    pub fn freeze_vision(self) -> Self {
+        match self {
+            Self::QwenVl(mut m) => {
+                m.visual = m.visual.no_grad();
+                Self::QwenVl(m)
+            }
+        }
+    }
+
+    /// Writes this model as a HuggingFace checkpoint directory `out_dir` in its family's
+    /// layout (by default that of the checkpoint in `source_dir`, see each family's
+    /// `save_pretrained`), atomically, with the side files of `source_dir`.
+    pub fn save_pretrained(
+        &self,
+        source_dir: impl AsRef<Path>,
+        out_dir: impl AsRef<Path>,
+        options: ExportOptions,
+    ) -> Result<()> {
+        each_family!(self, m => m.save_pretrained(source_dir, out_dir, options))
+    }
+
+    /// Parameter counts `(vision tower and projector, language model)`.
+    pub fn param_split(&self) -> (usize, usize) {
+        each_family!(self, m => (m.visual.num_params(), m.language_model.num_params()))
+    }
+
+    /// A multi-line description of the architecture (family, text and vision settings).
+    pub fn describe(&self) -> String {
+        each_family!(self, m => m.config.describe())
+    }
+}
+
+impl<B: Backend> Vlm<B> for AnyVlm<B> {
+    fn hidden_states(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>> {
+        each_family!(self, m => m.hidden_states(tokens, images, state))
+    }
+
+    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        each_family!(self, m => m.logits(hidden))
+    }
+
+    fn new_state(&self) -> DecodeState<B> {
+        each_family!(self, m => m.new_state())
+    }
+
+    fn vocab_size(&self) -> usize {
+        each_family!(self, m => m.vocab_size())
+    }
+
+    fn input_only_tokens(&self) -> Vec<u32> {
+        each_family!(self, m => m.input_only_tokens())
+    }
+}
+
+/// The image half of a checkpoint's processor, per family: images to model input, and the
+/// rendered prompt's image placeholders expanded to the number of tokens each image takes.
+pub enum AnyImages {
+    QwenVl(QwenVlImages),
+}
+
+impl AnyImages {
+    /// The image processor of checkpoint `dir`, as the family its `model_type` names;
+    /// `tokenizer` spells the placeholder tokens.
+    pub fn from_dir(dir: &Path, tokenizer: &TextTokenizer) -> Result<Self> {
+        match family_of(dir)? {
+            Family::QwenVl => {
+                let config = QwenVlConfig::from_file(dir.join("config.json"))?;
+                Ok(Self::QwenVl(QwenVlImages::from_dir(dir, &config, tokenizer)?))
+            }
+        }
+    }
+
+    /// `text` with its image placeholders expanded for `images`, and the images as model input
+    /// (`None` without images). Errors when placeholders and images differ in number.
+    pub fn expand<B: Backend>(
+        &self,
+        text: &str,
+        images: &[DynamicImage],
+        device: &B::Device,
+    ) -> Result<(String, Option<ImageInput<B>>)> {
+        match self {
+            Self::QwenVl(p) => p.expand(text, images, device),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The seam between models and their users: what trainers, evaluation and generation need from
+//! a vision-language model, whatever its family.
+
+use burn::module::Module;
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+
+use crate::error::{ModelError, Result};
+use crate::positions::TokenBatch;
+use crate::text::KvCache;
+
+/// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
+pub type GridThw = [usize; 3];
+
+/// How one image's rows of [`ImageInput::pixel_values`] are arranged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageGrid {
+    /// Qwen-VL: one row per flattened patch, `t·h·w` rows in the vision tower's patch order.
+    Patches(GridThw),
+}
+
+impl ImageGrid {
+    /// Rows of `pixel_values` this image takes.
+    pub fn rows(&self) -> usize {
+        match self {
+            Self::Patches(grid) => grid.iter().product(),
+        }
+    }
+}
+
+/// The images of a batch as the vision tower takes them: their rows of pixel values one image
+/// after the other (`[rows, values per row]`), and each image's grid, in order of appearance.
+#[derive(Clone, Debug)]
+pub struct ImageInput<B: Backend> {
+    pub pixel_values: Tensor<B, 2>,
+    pub grids: Vec<ImageGrid>,
+}
+
+impl<B: Backend> ImageInput<B> {
+    /// Qwen-VL input: patches `[patches, patch_dim]` of images with grids `grid_thw`.
+    pub fn patches(pixel_values: Tensor<B, 2>, grid_thw: Vec<GridThw>) -> Self {
+        Self { pixel_values, grids: grid_thw.into_iter().map(ImageGrid::Patches).collect() }
+    }
+
+    /// Images of several prompts as one batch input, in order: rows concatenated, grids listed
+    /// in the same order. `None` when there are no images.
+    pub fn concat<'a>(images: impl IntoIterator<Item = &'a Self>) -> Option<Self> {
+        let images: Vec<&Self> = images.into_iter().collect();
+        if images.is_empty() {
+            return None;
+        }
+        Some(Self {
+            pixel_values: Tensor::cat(images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
+            grids: images.iter().flat_map(|i| i.grids.iter().copied()).collect(),
+        })
+    }
+
+    /// The same images with their pixel values moved by `f` (to another backend or device).
+    pub fn map_pixels<B2: Backend>(self, f: impl FnOnce(Tensor<B, 2>) -> Tensor<B2, 2>) -> ImageInput<B2> {
+        ImageInput { pixel_values: f(self.pixel_values), grids: self.grids }
+    }
+}
+
+/// What trainers and generators need from a vision-language model, whatever its family.
+///
+/// A family implements the hidden states and the output projection; logits are computed only
+/// for the positions a caller asks for ([`Vlm::forward_at`]): with a vocabulary of 151,936 a
+/// full `[batch, seq, vocab]` tensor is what runs a real model out of memory.
+pub trait Vlm<B: Backend>: Module<B> {
+    /// Final-normed hidden states `[batch, new tokens, hidden]` of `tokens` given everything
+    /// `state` has seen. On an empty state this is the prefill of a (left-padded) prompt batch
+    /// whose image placeholder tokens are filled with the encoded `images`; afterwards each call
+    /// appends tokens (e.g. one sampled token per row) to the cached sequences.
+    fn hidden_states(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>>;
+
+    /// Vocabulary logits `[batch, k, vocab]` of hidden states `[batch, k, hidden]`.
+    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3>;
+
+    /// An empty decoding state for this model.
+    fn new_state(&self) -> DecodeState<B>;
+
+    /// Size of the output vocabulary.
+    fn vocab_size(&self) -> usize;
+
+    /// Tokens that only the processor may place in a sequence (image/video placeholders):
+    /// generation never samples them, since a sampled placeholder could not be fed back.
+    fn input_only_tokens(&self) -> Vec<u32>;
+
+    /// Vocabulary logits `[batch, new tokens, vocab]` of every new position (see
+    /// [`Vlm::hidden_states`]).
+    fn forward_cached(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>> {
+        Ok(self.logits(self.hidden_states(tokens, images, state)?))
+    }
+
+    /// Vocabulary logits `[batch, seq, vocab]` of a whole (left-padded) batch, no cache kept.
+    fn forward(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>> {
+        self.forward_cached(tokens, images, &mut self.new_state())
+    }
+
+    /// Logits `[batch, k, vocab]` at the k sequence positions `positions` only (the same
+    /// positions in every row), as candle's models and TRL's `logits_to_keep` do: the last
+    /// position when generating, the response positions when training.
+    fn forward_at(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+        positions: &[usize],
+    ) -> Result<Tensor<B, 3>> {
+        let hidden = self.hidden_states(tokens, images, state)?;
+        Ok(self.logits(select_positions(hidden, positions)?))
+    }
+}
+
+/// Rows `positions` of the sequence axis of `x [batch, seq, d]`: a contiguous run is a view
+/// (`narrow`), anything else a gather.
+pub fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Result<Tensor<B, 3>> {
+    let seq = x.dims()[1];
+    if let Some(bad) = positions.iter().find(|&&p| p >= seq) {
+        return Err(ModelError::Input(format!("position {bad} asked for, the sequence has {seq}")));
+    }
+    let contiguous = positions.windows(2).all(|w| w[1] == w[0] + 1);
+    if contiguous && !positions.is_empty() {
+        return Ok(x.narrow(1, positions[0], positions.len()));
+    }
+    let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [positions.len()]), &x.device());
+    Ok(x.select(1, idx))
+}
+
+/// What incremental decoding remembers: keys/values, which cached positions are real tokens
+/// (not padding), and per row the offset that continues positions after the prompt.
+#[derive(Clone, Debug)]
+pub struct DecodeState<B: Backend> {
+    pub kv: KvCache<B>,
+    /// `[batch][cached positions]`, true for real tokens.
+    pub key_valid: Vec<Vec<bool>>,
+    /// Per row: the position of cached index i is `i + offset` after the prompt (Qwen-VL:
+    /// M-RoPE's rope delta, on every axis).
+    pub position_offsets: Vec<i64>,
+}
+
+impl<B: Backend> DecodeState<B> {
+    /// An empty state for a decoder of `num_layers` layers.
+    pub fn new(num_layers: usize) -> Self {
+        Self { kv: KvCache::new(num_layers), key_valid: Vec::new(), position_offsets: Vec::new() }
+    }
+
+    /// Number of cached positions (prompt padding included).
+    pub fn len(&self) -> usize {
+        self.key_valid.first().map_or(0, Vec::len)
+    }
+
+    /// Whether nothing has been fed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each row repeated `n` times in place (row b becomes rows b·n … b·n+n−1): one prefilled
+    /// prompt shared by the n samples of its group.
+    pub fn repeat_interleave(&self, n: usize) -> Self {
+        let repeat = |v: &[Vec<bool>]| v.iter().flat_map(|r| std::iter::repeat_n(r.clone(), n)).collect();
+        Self {
+            kv: self.kv.repeat_interleave(n),
+            key_valid: repeat(&self.key_valid),
+            position_offsets: self.position_offsets.iter().flat_map(|&d| std::iter::repeat_n(d, n)).collect(),
+        }
+    }
+
+    /// Records the new tokens' padding mask and returns the key-validity of every cached
+    /// position, `[batch · cached]` row-major (the input of the causal mask).
+    pub fn extend_keys(&mut self, tokens: &TokenBatch) -> Vec<bool> {
+        self.key_valid.resize(tokens.batch, Vec::new());
+        for (b, row) in self.key_valid.iter_mut().enumerate() {
+            row.extend_from_slice(&tokens.mask[b * tokens.seq..(b + 1) * tokens.seq]);
+        }
+        self.key_valid.concat()
+    }
+
+    /// Positions of decoded tokens: new token i of row b is at `cached + i + offset[b]`,
+    /// laid out `[batch][new tokens]`.
+    pub fn continued_positions(&self, tokens: &TokenBatch) -> Result<Vec<i64>> {
+        if tokens.batch != self.position_offsets.len() {
+            return Err(ModelError::Input(format!(
+                "decoding {} rows but the state holds {}",
+                tokens.batch,
+                self.position_offsets.len()
+            )));
+        }
+        let past = self.len() as i64;
+        Ok((0..tokens.batch)
+            .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + self.position_offsets[b]))
+            .collect())
+    }
+}
