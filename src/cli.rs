@@ -12,6 +12,7 @@ use crate::models::generate::{generate as sample, Prompt, SamplingConfig};
 use crate::models::processing::image::load_image;
 use crate::models::processing::Processor;
 use crate::models::{AnyVlm, TokenBatch, Vlm};
+use crate::rl::config::{RewardKind, TrainConfig};
 
 /// Loads model and processor of a checkpoint directory (any supported family).
 fn load<B: Backend>(dir: &Path) -> Result<(AnyVlm<B>, Processor)> {
@@ -104,7 +105,21 @@ pub struct EvalOptions {
     pub sampling: SamplingConfig,
     pub batch_size: usize,
     pub limit: Option<usize>,
+    /// `math` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
+    pub reward: Option<String>,
     pub out: std::path::PathBuf,
+}
+
+/// The reward `seethink eval` grades with: the one asked for, else the one of the run that
+/// trained `model` (its exported training config), else the reference math reward.
+fn eval_reward(model: &Path, asked: Option<&str>) -> Result<RewardKind> {
+    let trained_with = model.join(crate::rl::run::TRAINING_CONFIG);
+    Ok(match asked {
+        Some("direct") => RewardKind::Direct,
+        Some(_) => RewardKind::Math,
+        None if trained_with.exists() => TrainConfig::load(&trained_with, &[])?.algorithm.reward,
+        None => RewardKind::Math,
+    })
 }
 
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
@@ -114,7 +129,9 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }
-    let reward = crate::reward::MathReward::default();
+    let kind = eval_reward(dir, options.reward.as_deref())?;
+    println!("graded with the {kind:?} reward");
+    let reward = kind.reward();
     let mut responder = crate::eval::ModelResponder::new(
         &model,
         &processor,
@@ -123,8 +140,9 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
         Default::default(),
     )?;
     let started = std::time::Instant::now();
-    let mut report = crate::eval::evaluate(&mut responder, &tasks, &reward, options.k)?;
-    report.attribution = Some(crate::eval::attribute_errors(&mut responder, &tasks, &report, &reward)?);
+    let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?;
+    report.attribution =
+        Some(crate::eval::attribute_errors(&mut responder, &tasks, &report, reward.as_ref())?);
     tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
     report.write_json(&options.out.join("report.json"))?;

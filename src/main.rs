@@ -107,6 +107,11 @@ enum Command {
         /// Evaluate only the first N tasks.
         #[arg(long)]
         limit: Option<usize>,
+        /// How answers are graded: `math` (format + last `\boxed{}`) or `direct` (the whole
+        /// reply). Default: the reward of the run that trained the model (its exported
+        /// `seethink-train.ron`), else `math`.
+        #[arg(long, value_parser = ["math", "direct"])]
+        reward: Option<String>,
         #[arg(long, default_value = "eval-out")]
         out: PathBuf,
     },
@@ -157,8 +162,8 @@ fn main() -> Result<()> {
             let sampling = sampling.config();
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&m.model, &m.prompt, m.image.as_deref(), &sampling, json))
         }
-        Command::Eval { model, data, k, sampling, batch_size, limit, out } => {
-            let options = cli::EvalOptions { k, sampling: sampling.config(), batch_size, limit, out };
+        Command::Eval { model, data, k, sampling, batch_size, limit, reward, out } => {
+            let options = cli::EvalOptions { k, sampling: sampling.config(), batch_size, limit, reward, out };
             seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
         }
         Command::Train { config, out, overrides } => {

@@ -190,6 +190,8 @@ fn train_runs_resumes_and_exports() {
             "rollout.max_new_tokens=4",
             "--set",
             "rollout.n=2",
+            "--set",
+            "algorithm.reward=Direct",
         ])
     };
     let first = train("2");
@@ -205,6 +207,25 @@ fn train_runs_resumes_and_exports() {
     let final_model = run_dir.path().join("final");
     let run = seethink(&["inspect", "--model", final_model.to_str().unwrap()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // evaluation grades with the reward the run was trained with
+    let eval_out = run_dir.path().join("eval");
+    let (model, out) = (final_model.to_str().unwrap(), eval_out.to_str().unwrap());
+    let tasks = data.path().to_str().unwrap();
+    let eval = seethink(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        tasks,
+        "--max-new-tokens",
+        "2",
+        "--limit",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("graded with the Direct reward"));
     let bad = seethink(&["train", "--config", config.to_str().unwrap(), "--set", "rollout.samples=3"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key `samples`"));

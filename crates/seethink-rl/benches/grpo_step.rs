@@ -8,11 +8,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
+use seethink_rl::config::ActorConfig;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
+use seethink_rl::learner::{apply_update, inference_model, new_learner};
 use seethink_rl::logprobs::response_logprobs;
-use seethink_rl::trainer::{Learner, OptimConfig, Sequence};
+use seethink_rl::policy::{sequence_logprobs, Sequence};
+use seethink_rl::sft::to_autodiff;
 
 type B = Autodiff<NdArray<f32>>;
 type I = NdArray<f32>;
@@ -23,7 +27,7 @@ fn main() {
     });
     let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
     let reference = model.clone();
-    let mut learner = Learner::new(model, OptimConfig { lr: 1e-6, ..Default::default() });
+    let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
     let reference: AnyVlm<I> = burn::module::AutodiffModule::valid(&reference);
     let sequences: Vec<Sequence<I>> = (0..8u32)
         .map(|s| Sequence {
@@ -38,27 +42,27 @@ fn main() {
     let config = GrpoLossConfig::default();
     let mut step = || {
         let started = Instant::now();
-        let policy = learner.inference_model();
+        let policy = inference_model(&learner);
         let old = response_logprobs(&policy, &prompts, &responses, None, 0).unwrap().logp;
         let reference = response_logprobs(&reference, &prompts, &responses, None, 0).unwrap().logp;
-        learner
-            .update(1, |learner, _| {
-                let scored = learner.logprobs(&sequences, 0)?;
-                let advantages = Tensor::from_data(
-                    TensorData::new(vec![1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5], [8, 1]),
-                    &Default::default(),
-                );
-                Ok(TokenBatchLoss {
-                    logp: scored.logp,
-                    old_logp: Tensor::from_inner(old.clone()),
-                    ref_logp: Some(Tensor::from_inner(reference.clone())),
-                    advantages,
-                    mask: scored.mask,
-                }
-                .terms(&config, tokens)
-                .loss)
-            })
-            .unwrap();
+        let model = learner.model();
+        let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
+        let scored = sequence_logprobs(&model.model, &trained, 0).unwrap();
+        let advantages = Tensor::from_data(
+            TensorData::new(vec![1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5], [8, 1]),
+            &Default::default(),
+        );
+        let loss = TokenBatchLoss {
+            logp: scored.logp,
+            old_logp: Tensor::from_inner(old),
+            ref_logp: Some(Tensor::from_inner(reference)),
+            advantages,
+            mask: scored.mask,
+        }
+        .terms(&config, tokens)
+        .loss;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        apply_update(&mut learner, grads, 1.0);
         started.elapsed().as_secs_f64()
     };
     step();

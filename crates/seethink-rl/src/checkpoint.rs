@@ -1,143 +1,162 @@
-//! Atomic, resumable checkpoints of the SFT loop.
+//! Checkpoints of a run, one layout for GRPO and SFT: burn-train's file checkpointer (model,
+//! optimizer and LR-schedule records) made crash-safe, plus the run's own state (rollout
+//! counter, task-sampler state) beside it.
 //!
 //! ```text
-//! <run>/checkpoints/step-000012/      model.mpk, optimizer.mpk, state.json
+//! <run>/checkpoint/model-12.mpk       policy weights            (burn-train)
+//! <run>/checkpoint/optim-12.mpk       AdamW state               (burn-train)
+//! <run>/checkpoint/scheduler-12.mpk   LR schedule position      (burn-train)
+//! <run>/checkpoint/state-12.json      rollouts, sampler state   (seethink)
 //! ```
-//! A checkpoint is written into a hidden temporary directory and renamed into place, so a run
-//! killed at any moment leaves either the previous checkpoints or a complete new one. Only the
-//! last `keep` checkpoints are kept.
+//! Every file is written under `.partial/`, synced and renamed into place, so a run killed at
+//! any moment never leaves a truncated file; a run resumes from the newest step whose four
+//! files are all present. Saves happen every N steps and at the last one, keeping the last K.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use serde::{de::DeserializeOwned, Serialize};
+use burn::record::{FileRecorder, Recorder, RecorderError};
+use burn::tensor::backend::Backend;
+use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
+use burn::train::metric::store::EventStoreClient;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::{io, Result, TrainError};
-use crate::trainer::Learner;
 
-type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+/// The file stems of one checkpoint as burn-train's file checkpointer names them, then ours.
+pub const CHECKPOINT_FILES: [(&str, &str); 4] =
+    [("model", "mpk"), ("optim", "mpk"), ("scheduler", "mpk"), ("state", "json")];
 
-/// A training run's directory.
-pub struct RunDir {
-    root: PathBuf,
-    keep: usize,
+/// What a checkpoint holds besides burn-train's records.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// GRPO rollouts done (the sampling seed offset).
+    pub rollouts: usize,
+    /// The task sampler's state ([`crate::sampler::TaskSampler::state`]).
+    pub sampler: serde_json::Value,
 }
 
-impl RunDir {
-    /// Opens (creating it if needed) run directory `root`, keeping the last `keep` checkpoints.
-    pub fn create(root: impl Into<PathBuf>, keep: usize) -> Result<Self> {
-        let root = root.into();
-        fs::create_dir_all(root.join("checkpoints")).map_err(io(&root))?;
-        Ok(Self { root, keep: keep.max(1) })
+/// A file recorder whose files appear atomically: `R` writes into `<dir>/.partial/`, the file
+/// is synced and renamed into `<dir>`, so a killed run never leaves a truncated checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct AtomicRecorder<R> {
+    inner: R,
+}
+
+impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
+    type Settings = R::Settings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: Serialize>(&self, item: I, file: PathBuf) -> std::result::Result<(), RecorderError> {
+        let failed = |e: std::io::Error| RecorderError::Unknown(format!("{}: {e}", file.display()));
+        let target = file.with_extension(R::file_extension());
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        let name = target.file_name().map(PathBuf::from).unwrap_or_default();
+        let partial = dir.join(".partial").join(&name);
+        self.inner.save_item(item, partial.clone())?;
+        fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(failed)?;
+        fs::rename(&partial, &target).map_err(failed)?;
+        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(failed)
     }
 
-    /// The run directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The most recent complete checkpoint, if any.
-    pub fn latest(&self) -> Result<Option<PathBuf>> {
-        Ok(self.checkpoints()?.pop())
-    }
-
-    /// Complete checkpoints, oldest first.
-    fn checkpoints(&self) -> Result<Vec<PathBuf>> {
-        let dir = self.root.join("checkpoints");
-        let mut found: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(io(&dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-"))
-                    && p.join("state.json").exists()
-            })
-            .collect();
-        found.sort();
-        Ok(found)
-    }
-
-    /// Writes checkpoint `step` atomically: the learner (model + optimizer) and `state`
-    /// (counters, data position), then prunes old checkpoints.
-    pub fn save<B: AutodiffBackend, S: Serialize>(
-        &self,
-        step: usize,
-        learner: &Learner<B>,
-        state: &S,
-    ) -> Result<PathBuf> {
-        let checkpoints = self.root.join("checkpoints");
-        let target = checkpoints.join(format!("step-{step:06}"));
-        let tmp = checkpoints.join(format!(".tmp-step-{step:06}-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        let recorder = FileRecorder::new();
-        record(&recorder, learner.model.clone().into_record(), &tmp.join("model"))?;
-        record(&recorder, learner.optimizer_record(), &tmp.join("optimizer"))?;
-        let state_path = tmp.join("state.json");
-        let json = serde_json::to_vec_pretty(&(learner.updates, state))
-            .map_err(|source| TrainError::Json { path: state_path.clone(), source })?;
-        write_synced(&state_path, &json)?;
-        for entry in fs::read_dir(&tmp).map_err(io(&tmp))? {
-            let path = entry.map_err(io(&tmp))?.path();
-            fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
-        }
-        if target.exists() {
-            fs::remove_dir_all(&target).map_err(io(&target))?;
-        }
-        fs::rename(&tmp, &target).map_err(io(&target))?;
-        fs::File::open(&checkpoints).and_then(|d| d.sync_all()).map_err(io(&checkpoints))?;
-        let all = self.checkpoints()?;
-        for old in &all[..all.len().saturating_sub(self.keep)] {
-            fs::remove_dir_all(old).map_err(io(old))?;
-        }
-        Ok(target)
-    }
-
-    /// Restores a checkpoint written by [`RunDir::save`] into `learner` (whose model gives the
-    /// architecture); returns it with the saved state.
-    pub fn load<B: AutodiffBackend, S: DeserializeOwned>(
-        &self,
-        checkpoint: &Path,
-        learner: Learner<B>,
-    ) -> Result<(Learner<B>, S)> {
-        let recorder = FileRecorder::new();
-        let device = learner.model.devices().into_iter().next().unwrap_or_default();
-        let model_record = load(&recorder, &checkpoint.join("model"), &device)?;
-        let optimizer_record = load(&recorder, &checkpoint.join("optimizer"), &device)?;
-        let mut learner = learner.with_records(model_record, optimizer_record);
-        let state_path = checkpoint.join("state.json");
-        let bytes = fs::read(&state_path).map_err(io(&state_path))?;
-        let (updates, state): (usize, S) =
-            serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path: state_path, source })?;
-        learner.updates = updates;
-        Ok((learner, state))
+    fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> std::result::Result<I, RecorderError> {
+        self.inner.load_item(file)
     }
 }
 
-fn record<B: Backend, R: burn::record::Record<B>>(
-    recorder: &FileRecorder,
-    item: R,
-    path: &Path,
-) -> Result<()> {
-    Recorder::<B>::record(recorder, item, path.to_path_buf())
-        .map_err(|e| TrainError::Record { path: path.to_path_buf(), message: e.to_string() })
+impl<B: Backend, R: FileRecorder<B>> FileRecorder<B> for AtomicRecorder<R> {
+    fn file_extension() -> &'static str {
+        R::file_extension()
+    }
 }
 
-fn load<B: Backend, R: burn::record::Record<B>>(
-    recorder: &FileRecorder,
-    path: &Path,
-    device: &B::Device,
-) -> Result<R> {
-    Recorder::<B>::load(recorder, path.to_path_buf(), device)
-        .map_err(|e| TrainError::Record { path: path.to_path_buf(), message: e.to_string() })
+/// Which steps are saved: every multiple of `every` and step `last`; the newest `keep` kept.
+#[derive(Clone, Debug)]
+pub struct SaveRule {
+    pub every: usize,
+    pub last: usize,
+    pub keep: usize,
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = fs::File::create(path).map_err(io(path))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(io(path))
+impl SaveRule {
+    /// Whether step `step` is saved.
+    pub fn saves(&self, step: usize) -> bool {
+        step.is_multiple_of(self.every.max(1)) || step == self.last
+    }
+}
+
+/// [`SaveRule`] as burn-train's checkpointing strategy (for its model/optim/scheduler files).
+pub struct EveryNKeepLast {
+    rule: SaveRule,
+    /// Saved steps, oldest first (those already on disk included).
+    saved: Vec<usize>,
+}
+
+impl EveryNKeepLast {
+    pub fn new(rule: SaveRule, on_disk: Vec<usize>) -> Self {
+        Self { rule, saved: on_disk }
+    }
+}
+
+impl CheckpointingStrategy for EveryNKeepLast {
+    fn checkpointing(&mut self, step: usize, _store: &EventStoreClient) -> Vec<CheckpointingAction> {
+        if !self.rule.saves(step) {
+            return Vec::new();
+        }
+        self.saved.push(step);
+        let old = self.saved.len().saturating_sub(self.rule.keep.max(1));
+        let mut actions = vec![CheckpointingAction::Save];
+        actions.extend(self.saved.drain(..old).map(CheckpointingAction::Delete));
+        actions
+    }
+}
+
+/// Steps with a complete checkpoint (every file of [`CHECKPOINT_FILES`]) in `dir`, oldest first.
+pub fn complete_checkpoints(dir: &Path) -> Vec<usize> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    let mut steps: Vec<usize> = names
+        .iter()
+        .filter_map(|name| name.strip_prefix("state-")?.strip_suffix(".json")?.parse().ok())
+        .filter(|step| {
+            CHECKPOINT_FILES.iter().all(|(stem, ext)| names.contains(&format!("{stem}-{step}.{ext}")))
+        })
+        .collect();
+    steps.sort_unstable();
+    steps
+}
+
+/// Writes `state` as `dir/state-<step>.json` atomically and removes the state files of steps
+/// older than the newest `keep` (burn-train's checkpointer removes its own files).
+pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Result<()> {
+    let path = dir.join(format!("state-{step}.json"));
+    let partial = dir.join(".partial").join(format!("state-{step}.json"));
+    fs::create_dir_all(dir.join(".partial")).map_err(io(dir))?;
+    let json =
+        serde_json::to_vec_pretty(state).map_err(|source| TrainError::Json { path: path.clone(), source })?;
+    let mut file = fs::File::create(&partial).map_err(io(&partial))?;
+    file.write_all(&json).and_then(|_| file.sync_all()).map_err(io(&partial))?;
+    fs::rename(&partial, &path).map_err(io(&path))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    let mut saved: Vec<usize> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_prefix("state-")?.strip_suffix(".json")?.parse().ok())
+        .collect();
+    saved.sort_unstable();
+    for old in &saved[..saved.len().saturating_sub(keep.max(1))] {
+        let old = dir.join(format!("state-{old}.json"));
+        fs::remove_file(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Reads `dir/state-<step>.json`.
+pub fn load_state(dir: &Path, step: usize) -> Result<RunState> {
+    let path = dir.join(format!("state-{step}.json"));
+    let bytes = fs::read(&path).map_err(io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path, source })
 }

@@ -1,12 +1,16 @@
 //! The RON training configuration, in sections mirroring EasyR1's: data, algorithm, actor,
-//! rollout, trainer. Unknown keys and ill-typed values are errors naming the key.
+//! rollout, trainer. These sections are the runtime settings themselves (every default is
+//! written once, here); [`TrainConfig::validate`] rejects values that cannot train, and
+//! unknown keys and ill-typed values are errors naming the key.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use seethink_models::generate::SamplingConfig;
+
 use crate::error::{Result, TrainError};
-use crate::grpo::Aggregation;
+use crate::grpo::{AdvantageOptions, Aggregation, GrpoLossConfig};
 use crate::optim::LrSchedule;
 
 /// A whole training run.
@@ -134,11 +138,47 @@ pub struct RolloutConfig {
     pub top_p: f32,
     pub max_new_tokens: usize,
     pub seed: u64,
+    /// Sequences generated per generation call: a step's prompts are generated together,
+    /// `batch_size / n` prompts (at least one) per call.
+    pub batch_size: usize,
 }
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { n: 5, temperature: 1.0, top_p: 1.0, max_new_tokens: 2048, seed: 0 }
+        Self { n: 5, temperature: 1.0, top_p: 1.0, max_new_tokens: 2048, seed: 0, batch_size: 64 }
+    }
+}
+
+impl RolloutConfig {
+    /// The sampling settings of rollout number `rollout` (seed `seed + rollout`).
+    pub fn sampling(&self, rollout: usize) -> SamplingConfig {
+        SamplingConfig {
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: 0,
+            seed: self.seed.wrapping_add(rollout as u64),
+        }
+    }
+}
+
+impl ActorConfig {
+    /// The GRPO loss settings of this actor with KL weight `kl_coef`.
+    pub fn loss(&self, kl_coef: f32) -> GrpoLossConfig {
+        GrpoLossConfig {
+            clip_low: self.clip_low,
+            clip_high: self.clip_high,
+            dual_clip: self.dual_clip,
+            kl_coef,
+            aggregation: self.aggregation,
+        }
+    }
+}
+
+impl AlgorithmConfig {
+    /// How advantages are normalised.
+    pub fn advantage(&self) -> AdvantageOptions {
+        AdvantageOptions { normalize_std: self.normalize_std, ..Default::default() }
     }
 }
 
@@ -174,8 +214,69 @@ fn yes() -> bool {
 }
 
 impl TrainConfig {
-    /// Reads a RON file and applies `key.path=value` overrides (values in RON syntax).
+    /// Reads a RON file, applies `key.path=value` overrides (values in RON syntax) and
+    /// [validates](Self::validate) the result.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let config = Self::parse(path, overrides)?;
+        config.validate().map_err(|message| TrainError::Config { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    /// Checks every setting that would make a run fail late or train uphill; the message names
+    /// the key (`actor.lr: must be positive and finite, got -1`).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let (a, r, t, g) = (&self.actor, &self.rollout, &self.trainer, &self.algorithm);
+        let positive = [
+            ("actor.mini_batches", a.mini_batches),
+            ("actor.micro_batch_size", a.micro_batch_size),
+            ("rollout.n", r.n),
+            ("rollout.max_new_tokens", r.max_new_tokens),
+            ("rollout.batch_size", r.batch_size),
+            ("trainer.steps", t.steps),
+            ("trainer.prompts_per_step", t.prompts_per_step),
+            ("trainer.save_every", t.save_every),
+            ("trainer.keep_last", t.keep_last),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{key}: must be at least 1, got 0"));
+        }
+        let finite_positive = [("actor.lr", a.lr), ("actor.max_grad_norm", a.max_grad_norm)];
+        if let Some((key, v)) = finite_positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(format!("{key}: must be positive and finite, got {v}"));
+        }
+        let non_negative = [
+            ("actor.weight_decay", a.weight_decay),
+            ("actor.clip_low", f64::from(a.clip_low)),
+            ("actor.clip_high", f64::from(a.clip_high)),
+            ("algorithm.kl_coef", f64::from(g.kl_coef)),
+        ];
+        if let Some((key, v)) = non_negative.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            return Err(format!("{key}: must be finite and ≥ 0, got {v}"));
+        }
+        if a.dual_clip.is_nan() || a.dual_clip <= 1.0 {
+            return Err(format!("actor.dual_clip: must be > 1, got {}", a.dual_clip));
+        }
+        if !(r.top_p > 0.0 && r.top_p <= 1.0) {
+            return Err(format!("rollout.top_p: must be in (0, 1], got {}", r.top_p));
+        }
+        let sampled = g.trainer == Trainer::Grpo;
+        if sampled && !(r.temperature > 0.0 && r.temperature.is_finite()) {
+            return Err(format!(
+                "rollout.temperature: GRPO needs a positive temperature (at 0 every sample of a group \
+                 is the same and every advantage 0), got {}",
+                r.temperature
+            ));
+        }
+        if let Some((low, high)) = g.online_filter {
+            if low.is_nan() || high.is_nan() || low >= high {
+                return Err(format!("algorithm.online_filter: needs low < high, got ({low}, {high})"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a RON file and applies the overrides, without validation.
+    fn parse(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
         let error = |message: String| TrainError::Config { path: path.to_path_buf(), message };
@@ -256,6 +357,26 @@ mod tests {
         assert!(err.contains("after --set"), "{err}");
         let c = TrainConfig::load(f.path(), &["actor.schedule=Warmup(warmup: 5)".into()]).unwrap();
         assert_eq!(c.actor.schedule, LrSchedule::Warmup { warmup: 5 });
+    }
+
+    #[test]
+    fn values_that_cannot_train_are_rejected_naming_the_key() {
+        let f = write(MINIMAL);
+        for (set, key) in [
+            ("actor.lr=-1.0", "actor.lr"),
+            ("actor.micro_batch_size=0", "actor.micro_batch_size"),
+            ("rollout.n=0", "rollout.n"),
+            ("rollout.batch_size=0", "rollout.batch_size"),
+            ("rollout.temperature=0.0", "rollout.temperature"),
+            ("trainer.save_every=0", "trainer.save_every"),
+            ("algorithm.online_filter=Some((0.5, 0.2))", "algorithm.online_filter"),
+        ] {
+            let err = TrainConfig::load(f.path(), &[set.into()]).unwrap_err().to_string();
+            assert!(err.contains(key), "{set}: {err}");
+        }
+        // greedy rollouts are fine for SFT, which does not sample
+        TrainConfig::load(f.path(), &["algorithm.trainer=Sft".into(), "rollout.temperature=0.0".into()])
+            .unwrap();
     }
 
     #[test]

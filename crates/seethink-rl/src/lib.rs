@@ -1,15 +1,22 @@
 //! Reinforcement learning for vision-language models: the GRPO objective of EasyR1 (as used by
-//! "From Seeing to Thinking"), SFT, and the optimisation loop they share.
+//! "From Seeing to Thinking") and SFT, trained by one run loop on burn-train's `Learner`.
+//!
+//! - [`run`]: a whole run from a [`config::TrainConfig`] (the CLI's `seethink train` and every
+//!   training test go through [`run::train_on`]);
+//! - [`learner`]: burn-train's `Learner` over the [`policy::Policy`] module, the shared update;
+//! - [`grpo`], [`sft`]: one step of each; [`sampler`]: which tasks a step trains on;
+//! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
 
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod grpo;
+pub mod learner;
 pub mod logprobs;
 pub mod metrics;
 pub mod optim;
-pub mod rl;
+pub mod policy;
+pub mod renderer;
 pub mod run;
+pub mod sampler;
 pub mod sft;
-pub mod supervised;
-pub mod trainer;

@@ -60,7 +60,8 @@ pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
         "reward": stats.reward.overall, "format": stats.reward.format, "accuracy": stats.reward.accuracy,
         "response_length": stats.response_length, "kl": stats.kl, "entropy": stats.entropy,
         "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
-        "lr": stats.lr, "groups_kept": stats.groups_kept, "seconds": stats.seconds,
+        "lr": stats.lr, "groups": stats.groups, "groups_kept": stats.groups_kept, "updates": stats.updates,
+        "generation_calls": stats.generation_calls, "seconds": stats.seconds,
         "tokens_per_second": stats.response_tokens as f64 / stats.seconds.max(1e-9),
     })
 }

@@ -1,189 +1,292 @@
-//! A whole training run from a [`TrainConfig`]: data order, GRPO or SFT steps, metrics,
-//! checkpoints every N steps, automatic resume, and the final model exported as an HF
-//! checkpoint (`<out>/final`).
+//! A whole training run from a [`TrainConfig`]: the one path of `seethink train` and of every
+//! training test.
+//!
+//! The run is burn-train's `SupervisedTraining` with a custom learning strategy ([`RunLoop`]):
+//! burn-train supplies the `Learner` (policy, AdamW, LR schedule), resume from a checkpoint, the
+//! checkpointer (made atomic by [`AtomicRecorder`]), the interrupter, the event processor and
+//! metric loggers; each step, the [task sampler](crate::sampler) chooses the tasks and the
+//! step is GRPO ([`Grpo::step`]: batched rollout, rewards, advantages, updates) or SFT
+//! ([`sft_step`]). burn-train's dataloaders are not used (a data loader cannot see a step's
+//! results, which adaptive samplers need), so the run hands it empty ones; nor is its RL env
+//! runner (it calls the policy once per task and cannot batch a rollout across prompts).
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataset::InMemDataset;
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::backend::AutodiffBackend;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::train::{
+    SupervisedLearningStrategy, SupervisedTraining, SupervisedTrainingEventProcessor, TrainLoader,
+    TrainingComponents, TrainingStrategy, ValidLoader,
+};
 use seethink_data::Task;
 use seethink_models::checkpoint::ExportOptions;
-use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
-use seethink_reward::with_format_instruction;
-use serde::{Deserialize, Serialize};
+use seethink_reward::{with_format_instruction, Reward};
 
-use crate::checkpoint::RunDir;
+use crate::checkpoint::{
+    complete_checkpoints, load_state, save_state, AtomicRecorder, EveryNKeepLast, RunState, SaveRule,
+};
 use crate::config::{TrainConfig, Trainer};
 use crate::error::{io, Result, TrainError};
-use crate::grpo::{AdvantageOptions, Grpo, GrpoConfig, GrpoLossConfig};
-use crate::metrics::MetricsLog;
-use crate::rl::{task_at_position, train_grpo, GrpoRun, TaskSource};
+use crate::grpo::{Grpo, RolloutPrompt};
+use crate::learner::{new_learner, Components, PolicyLearner};
+use crate::metrics::{grpo_step_metrics, MetricsLog};
+use crate::policy::{Policy, Sequence, SftBatch};
+use crate::renderer::SilentRenderer;
+use crate::sampler::{ShuffledEpochs, TaskResult, TaskSampler};
 use crate::sft::sft_step;
-use crate::trainer::{Learner, OptimConfig, Sequence};
 
-/// Counters saved with each SFT checkpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct RunState {
-    /// Steps completed.
-    step: usize,
+/// The file in an exported model (`<out>/final`) holding the config of the run that trained it,
+/// so that evaluation can grade with the run's reward.
+pub const TRAINING_CONFIG: &str = "seethink-train.ron";
+
+/// Runs (or resumes) the training of `config` on the tasks of `data.train`, graded by
+/// `algorithm.reward`; returns the run directory (see [`train_on`]).
+pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
+    let tasks = seethink_data::load_tasks(&config.data.train)?;
+    train_on::<B>(config, tasks, config.algorithm.reward.reward(), device)?;
+    Ok(config.trainer.out.clone())
 }
 
-/// The tasks of step `step`: positions `step·P … step·P + P − 1` of the endless sequence of
-/// epochs, each epoch a permutation of all tasks shuffled with seed `data_seed + epoch`.
-/// (see [`task_at_position`]; GRPO's environment serves the same sequence).
-pub fn step_tasks(tasks: usize, per_step: usize, step: usize, data_seed: u64) -> Vec<usize> {
-    (step * per_step..(step + 1) * per_step)
-        .map(|position| task_at_position(tasks, position, data_seed))
-        .collect()
-}
-
-fn load_tasks(config: &TrainConfig) -> Result<Vec<Task>> {
-    let path = &config.data.train;
-    let mut tasks = seethink_data::load_tasks(path)?;
+/// Runs the training of `config` on `tasks` graded by `reward`, in run directory
+/// `trainer.out` (`config.ron`, `metrics.jsonl`, `checkpoint/`, burn-train's logs), resuming
+/// from the newest complete checkpoint there; exports the trained model as an HF checkpoint to
+/// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
+pub fn train_on<B: AutodiffBackend>(
+    config: &TrainConfig,
+    mut tasks: Vec<Task>,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+) -> Result<AnyVlm<B::InnerBackend>> {
+    let out = &config.trainer.out;
+    let config_path = out.join("config.ron");
+    config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     if tasks.is_empty() {
-        return Err(TrainError::Config { path: path.clone(), message: "no tasks".into() });
+        return Err(TrainError::Config { path: config.data.train.clone(), message: "no tasks".into() });
     }
     if config.data.format_instruction {
         for task in &mut tasks {
             task.prompt = with_format_instruction(&task.prompt);
         }
     }
-    Ok(tasks)
-}
-
-/// Runs the training of `config`, resuming from the last checkpoint in `trainer.out` if there
-/// is one; returns the run directory. GRPO runs on burn-train's RL paradigm
-/// ([`crate::rl::train_grpo`]), SFT in [`train_sft`]'s loop.
-pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<std::path::PathBuf> {
-    let out = &config.trainer.out;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let resolved = ron::ser::to_string_pretty(config, Default::default())
-        .map_err(|e| TrainError::Config { path: out.join("config.ron"), message: e.to_string() })?;
-    std::fs::write(out.join("config.ron"), resolved).map_err(io(&out.join("config.ron")))?;
+        .map_err(|e| TrainError::Config { path: config_path.clone(), message: e.to_string() })?;
+    std::fs::write(&config_path, resolved).map_err(io(&config_path))?;
 
     let mut model = AnyVlm::<B>::load(&config.model, device)?;
     if config.actor.freeze_vision {
         model = model.freeze_vision();
     }
     let processor = Processor::from_dir(&config.model)?;
-    let tasks = load_tasks(config)?;
-    let a = &config.actor;
-    let optim = OptimConfig {
-        lr: a.lr,
-        weight_decay: a.weight_decay,
-        max_grad_norm: a.max_grad_norm,
-        schedule: a.schedule,
-        ..Default::default()
+    let learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
+    let grpo = (config.algorithm.trainer == Trainer::Grpo)
+        .then(|| Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone()));
+    let checkpoints = out.join("checkpoint");
+    let on_disk = complete_checkpoints(&checkpoints);
+    let resume = on_disk.last().copied();
+    let mut state = StepState {
+        config: config.clone(),
+        sampler: Box::new(ShuffledEpochs::new(tasks.len(), config.data.seed)),
+        tasks,
+        reward,
+        processor,
+        grpo,
+        metrics: MetricsLog::open(&out.join("metrics.jsonl"), resume.unwrap_or(0) + 1)?,
     };
-    let learner = Learner::new(model, optim);
-    let trained = match config.algorithm.trainer {
-        Trainer::Grpo => {
-            let grpo_config = GrpoConfig {
-                group_size: config.rollout.n,
-                mini_batches: a.mini_batches,
-                micro_batch_size: a.micro_batch_size,
-                sampling: SamplingConfig {
-                    max_new_tokens: config.rollout.max_new_tokens,
-                    temperature: config.rollout.temperature,
-                    top_p: config.rollout.top_p,
-                    top_k: 0,
-                    seed: config.rollout.seed,
-                },
-                loss: GrpoLossConfig {
-                    clip_low: a.clip_low,
-                    clip_high: a.clip_high,
-                    dual_clip: a.dual_clip,
-                    kl_coef: config.algorithm.kl_coef,
-                    aggregation: a.aggregation,
-                },
-                advantage: AdvantageOptions {
-                    normalize_std: config.algorithm.normalize_std,
-                    ..Default::default()
-                },
-                online_filter: config.algorithm.online_filter,
-            };
-            let source = TaskSource {
-                tasks: Arc::new(tasks),
-                reward: config.algorithm.reward.reward(),
-                data_seed: config.data.seed,
-                start: 0,
-            };
-            let schedule = GrpoRun {
-                steps: config.trainer.steps,
-                prompts_per_step: config.trainer.prompts_per_step.max(1),
-                save_every: config.trainer.save_every,
-                keep_last: config.trainer.keep_last,
-            };
-            train_grpo(Grpo::new(learner, grpo_config), Arc::new(processor), source, schedule, out)?.valid()
-        }
-        Trainer::Sft => train_sft(config, learner, &processor, &tasks)?,
-    };
-    trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
-    Ok(out.clone())
-}
-
-/// SFT on the tasks' gold answers (each followed by the stop token), `prompts_per_step` tasks
-/// per update, with [`RunDir`] checkpoints and automatic resume; returns the trained model.
-fn train_sft<B: AutodiffBackend>(
-    config: &TrainConfig,
-    learner: Learner<B>,
-    processor: &Processor,
-    tasks: &[Task],
-) -> Result<AnyVlm<B::InnerBackend>> {
-    let out = &config.trainer.out;
-    let run = RunDir::create(out, config.trainer.keep_last)?;
-    let (mut learner, state) = match run.latest()? {
-        Some(checkpoint) => {
-            tracing::info!(checkpoint = %checkpoint.display(), "resuming");
-            run.load::<B, RunState>(&checkpoint, learner)?
-        }
-        None => (learner, RunState::default()),
-    };
-    let metrics = MetricsLog::open(&out.join("metrics.jsonl"), state.step + 1)?;
-    let device = learner.inference_model().devices().into_iter().next().unwrap_or_default();
-    let per_step = config.trainer.prompts_per_step.max(1);
-    let stop = processor.tokenizer.stop_ids.first().copied();
-    for step in state.step..config.trainer.steps {
-        let started = std::time::Instant::now();
-        let sequences = step_tasks(tasks.len(), per_step, step, config.data.seed)
-            .into_iter()
-            .map(|i| {
-                let prompt = processor.encode_task(&tasks[i], &device)?;
-                let mut response = processor.tokenizer.encode(&tasks[i].answer)?;
-                response.extend(stop);
-                Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let stats =
-            sft_step(&mut learner, &sequences, config.actor.micro_batch_size, processor.tokenizer.pad_id)?;
-        let seconds = started.elapsed().as_secs_f64();
-        let step_metrics = serde_json::json!({
-            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
-            "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
-        });
-        metrics.record(step + 1, config.trainer.steps, &step_metrics)?;
-        let every = config.trainer.save_every.max(1);
-        let done = RunState { step: step + 1 };
-        if done.step.is_multiple_of(every) || done.step == config.trainer.steps {
-            run.save(done.step, &learner, &done)?;
-        }
+    if let Some(step) = resume {
+        tracing::info!(step, "resuming");
+        state.restore(&load_state(&checkpoints, step)?, &checkpoints.join(format!("state-{step}.json")))?;
     }
-    Ok(learner.inference_model())
+    let rule = SaveRule {
+        every: config.trainer.save_every,
+        last: config.trainer.steps,
+        keep: config.trainer.keep_last,
+    };
+    let run_loop =
+        RunLoop { state: Mutex::new(state), failure: Mutex::new(None), rule: rule.clone(), checkpoints };
+    let run_loop = Arc::new(run_loop);
+    let mut training = SupervisedTraining::new(out, no_data::<B>(), no_data::<B::InnerBackend>())
+        .with_training_strategy(TrainingStrategy::Custom(run_loop.clone()))
+        .with_application_logger(None)
+        .with_file_checkpointer(AtomicRecorder::<NamedMpkFileRecorder<FullPrecisionSettings>>::default())
+        .with_checkpointing_strategy(EveryNKeepLast::new(rule, on_disk))
+        .renderer(SilentRenderer)
+        .num_epochs(config.trainer.steps);
+    if let Some(step) = resume {
+        training = training.checkpoint(step);
+    }
+    let trained = training.launch(learner).model.model;
+    if let Some(error) = run_loop.failure.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        return Err(error);
+    }
+    trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
+    let exported_config = out.join("final").join(TRAINING_CONFIG);
+    std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
+    Ok(trained)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Everything a step needs besides the learner.
+struct StepState<B: AutodiffBackend> {
+    config: TrainConfig,
+    tasks: Vec<Task>,
+    reward: Arc<dyn Reward>,
+    processor: Processor,
+    sampler: Box<dyn TaskSampler>,
+    /// `None` for SFT.
+    grpo: Option<Grpo<B>>,
+    metrics: MetricsLog,
+}
 
-    #[test]
-    fn data_order_covers_every_task_once_per_epoch_and_is_reproducible() {
-        let epoch: Vec<usize> = (0..3).flat_map(|s| step_tasks(6, 2, s, 9)).collect();
-        let mut sorted = epoch.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..6).collect::<Vec<_>>());
-        assert_eq!(step_tasks(6, 4, 5, 9), step_tasks(6, 4, 5, 9));
-        assert_ne!(step_tasks(6, 6, 0, 9), step_tasks(6, 6, 1, 9));
+impl<B: AutodiffBackend> StepState<B> {
+    /// Step `step` (1-based) of the run: the sampler's tasks, one GRPO or SFT step, the results
+    /// back to the sampler, the metrics line.
+    fn step(&mut self, learner: &mut PolicyLearner<B>, step: usize) -> Result<()> {
+        let started = Instant::now();
+        let indices = self.sampler.next_batch(self.config.trainer.prompts_per_step);
+        let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
+        let tokenizer = &self.processor.tokenizer;
+        let metrics = match &mut self.grpo {
+            Some(grpo) => {
+                let batch = indices
+                    .iter()
+                    .map(|&i| {
+                        let prompt = self.processor.encode_task(&self.tasks[i], &device)?;
+                        Ok(RolloutPrompt { task: self.tasks[i].clone(), prompt })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let stats = grpo.step(learner, &batch, self.reward.as_ref(), tokenizer)?;
+                let results: Vec<TaskResult> = indices
+                    .iter()
+                    .zip(&stats.outcomes)
+                    .map(|(&task, o)| TaskResult {
+                        task,
+                        reward: o.reward,
+                        accuracy: o.accuracy,
+                        response_length: o.response_length,
+                        mean_abs_advantage: o.mean_abs_advantage,
+                    })
+                    .collect();
+                self.sampler.observe(&results);
+                grpo_step_metrics(&stats)
+            }
+            None => {
+                let stop = tokenizer.stop_ids.first().copied();
+                let sequences = indices
+                    .iter()
+                    .map(|&i| {
+                        let prompt = self.processor.encode_task(&self.tasks[i], &device)?;
+                        let mut response = tokenizer.encode(&self.tasks[i].answer)?;
+                        response.extend(stop);
+                        Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let a = &self.config.actor;
+                let stats = sft_step(learner, &sequences, a.micro_batch_size, a.max_grad_norm)?;
+                // SFT has no rewards: the sampler is told nothing about the step
+                self.sampler.observe(&[]);
+                let seconds = started.elapsed().as_secs_f64();
+                serde_json::json!({
+                    "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
+                    "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
+                })
+            }
+        };
+        self.metrics.record(step, self.config.trainer.steps, &metrics)
+    }
+
+    /// What a checkpoint keeps of this state.
+    fn checkpoint(&self) -> RunState {
+        RunState { rollouts: self.grpo.as_ref().map_or(0, |g| g.rollouts), sampler: self.sampler.state() }
+    }
+
+    /// This state as checkpointed in `saved` (read from `path`).
+    fn restore(&mut self, saved: &RunState, path: &std::path::Path) -> Result<()> {
+        if let Some(grpo) = &mut self.grpo {
+            grpo.rollouts = saved.rollouts;
+        }
+        self.sampler
+            .restore(&saved.sampler)
+            .map_err(|message| TrainError::Config { path: path.to_path_buf(), message })
+    }
+}
+
+/// The run loop as burn-train's custom learning strategy. burn-train's strategy has no error
+/// channel: an error stops the loop and is kept in `failure` for [`train_on`].
+struct RunLoop<B: AutodiffBackend> {
+    state: Mutex<StepState<B>>,
+    failure: Mutex<Option<TrainError>>,
+    rule: SaveRule,
+    checkpoints: PathBuf,
+}
+
+impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B> {
+    fn fit(
+        &self,
+        components: TrainingComponents<Components<B>>,
+        mut learner: PolicyLearner<B>,
+        _train: TrainLoader<Components<B>>,
+        _valid: ValidLoader<Components<B>>,
+        starting_step: usize,
+    ) -> (Policy<B>, SupervisedTrainingEventProcessor<Components<B>>) {
+        let TrainingComponents {
+            num_epochs,
+            mut checkpointer,
+            interrupter,
+            event_processor,
+            event_store,
+            ..
+        } = components;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for step in starting_step..=num_epochs {
+            if interrupter.should_stop() {
+                tracing::info!(
+                    reason = interrupter.get_message().unwrap_or_default(),
+                    "training interrupted"
+                );
+                break;
+            }
+            let saved = state.step(&mut learner, step).and_then(|()| {
+                if let Some(checkpointer) = &mut checkpointer {
+                    checkpointer.checkpoint(&learner, step, &event_store);
+                }
+                match self.rule.saves(step) {
+                    true => save_state(&self.checkpoints, step, &state.checkpoint(), self.rule.keep),
+                    false => Ok(()),
+                }
+            });
+            if let Err(error) = saved {
+                tracing::error!(%error, step, "training stopped");
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                break;
+            }
+        }
+        (learner.model(), event_processor)
+    }
+}
+
+/// The empty data loader handed to burn-train (see the module docs).
+fn no_data<B: Backend>() -> Arc<dyn DataLoader<B, SftBatch<B>>> {
+    DataLoaderBuilder::new(NoData).batch_size(1).build(InMemDataset::new(Vec::<NoItem>::new()))
+}
+
+/// The item type of [`no_data`].
+#[derive(Clone, Debug)]
+struct NoItem;
+
+/// Batches no items into an empty SFT batch.
+#[derive(Clone, Debug)]
+struct NoData;
+
+impl<B: Backend> Batcher<B, NoItem, SftBatch<B>> for NoData {
+    fn batch(&self, _items: Vec<NoItem>, _device: &B::Device) -> SftBatch<B> {
+        SftBatch { sequences: Vec::new(), normaliser: 1.0 }
     }
 }

@@ -1,16 +1,16 @@
-//! GRPO options: a frozen vision tower does not move; the online filter drops groups whose
-//! accuracy is all-or-nothing; with KL off no reference model is kept.
+//! GRPO options through the run loop: a frozen vision tower does not move; the online filter
+//! drops groups whose accuracy is all-or-nothing; with KL off there is no KL term; a step's
+//! prompts are generated in calls of `rollout.batch_size` sequences.
 
 mod common;
 
-use common::{checkpoint, text_prompts, weights, B, I};
+use std::sync::Arc;
+
+use common::{base_model, logged, task, tiny_config, vision_and_text, weights, B};
 use seethink_data::Task;
-use seethink_models::generate::SamplingConfig;
-use seethink_models::processing::TextTokenizer;
-use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
-use seethink_rl::grpo::{Grpo, GrpoConfig, GrpoLossConfig, RolloutPrompt};
-use seethink_rl::trainer::{Learner, OptimConfig};
+use seethink_rl::config::Trainer;
+use seethink_rl::run::train_on;
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
 struct Scripted;
@@ -23,59 +23,56 @@ impl Reward for Scripted {
     }
 }
 
-fn batch(tokenizer: &TextTokenizer) -> Vec<RolloutPrompt<I>> {
-    text_prompts(tokenizer, &[("yes-1", "yes-1", ""), ("no-1", "no-1", ""), ("yes-2", "yes-2", "")])
-}
-
-fn config(online_filter: Option<(f32, f32)>, kl_coef: f32) -> GrpoConfig {
-    GrpoConfig {
-        group_size: 4,
-        mini_batches: 1,
-        micro_batch_size: 12,
-        sampling: SamplingConfig { max_new_tokens: 3, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 5 },
-        loss: GrpoLossConfig { kl_coef, ..Default::default() },
-        online_filter,
-        ..Default::default()
-    }
-}
-
-/// The vision tower's and the language model's weights of the Qwen-VL fixture.
-fn vision_and_text(model: &AnyVlm<B>) -> (Vec<f32>, Vec<f32>) {
-    match model {
-        AnyVlm::QwenVl(m) => (weights(&m.visual), weights(&m.language_model)),
-    }
+fn tasks() -> Vec<Task> {
+    vec![task("yes-1", "yes-1", ""), task("no-1", "no-1", ""), task("yes-2", "yes-2", "")]
 }
 
 #[test]
 fn frozen_vision_tower_does_not_move() {
-    let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().freeze_vision();
-    let (vision_before, text_before) = vision_and_text(&model);
-    let mut grpo =
-        Grpo::new(Learner::new(model, OptimConfig { lr: 1e-2, ..Default::default() }), config(None, 0.01));
-    let stats = grpo.step(&batch(&tokenizer), &Scripted, &tokenizer).unwrap();
-    assert_eq!(stats.updates, 1);
-    assert!(grpo.reference().is_some());
-    let (vision_after, text_after) = vision_and_text(&grpo.learner.model);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path(), Trainer::Grpo, 1, 3);
+    config.actor.freeze_vision = true;
+    config.actor.lr = 1e-2;
+    let trained = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+    assert_eq!(logged(dir.path(), "updates"), [1.0]);
+    let (vision_before, text_before) = vision_and_text(&base_model());
+    let (vision_after, text_after) = vision_and_text(&trained);
     assert_eq!(vision_after, vision_before);
     assert_ne!(text_after, text_before);
 }
 
 #[test]
-fn online_filter_drops_all_or_nothing_groups_and_kl_off_needs_no_reference() {
-    let tokenizer = TextTokenizer::from_dir(&checkpoint()).unwrap();
-    let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap();
-    let before = weights(&model);
-    let learner = Learner::new(model, OptimConfig { lr: 1e-2, ..Default::default() });
+fn online_filter_drops_all_or_nothing_groups_and_kl_off_has_no_kl_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(&dir.path().join("filtered"), Trainer::Grpo, 1, 3);
+    config.algorithm.kl_coef = 0.0;
     // every group has accuracy exactly 0 or 1: all are filtered, no update happens
-    let mut grpo = Grpo::new(learner, config(Some((0.0, 1.0)), 0.0));
-    assert!(grpo.reference().is_none());
-    let stats = grpo.step(&batch(&tokenizer), &Scripted, &tokenizer).unwrap();
-    assert_eq!((stats.groups, stats.groups_kept, stats.updates), (3, 0, 0));
-    assert_eq!(weights(&grpo.learner.model), before);
-    // without the filter the same step updates the policy
-    grpo.config.online_filter = None;
-    let stats = grpo.step(&batch(&tokenizer), &Scripted, &tokenizer).unwrap();
-    assert_eq!((stats.groups_kept, stats.updates), (3, 1));
-    assert_ne!(weights(&grpo.learner.model), before);
+    config.algorithm.online_filter = Some((0.0, 1.0));
+    let filtered = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+    let run = &config.trainer.out;
+    let counts = |key| logged(run, key)[0];
+    assert_eq!((counts("groups"), counts("groups_kept"), counts("updates")), (3.0, 0.0, 0.0));
+    assert_eq!(weights(&filtered), weights(&base_model()));
+    // without the filter the same step updates the policy; the KL term is off
+    config.algorithm.online_filter = None;
+    config.trainer.out = dir.path().join("unfiltered");
+    let trained = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+    let run = &config.trainer.out;
+    assert_eq!((logged(run, "groups_kept")[0], logged(run, "updates")[0]), (3.0, 1.0));
+    assert_eq!(logged(run, "kl"), [0.0]);
+    assert_ne!(weights(&trained), weights(&base_model()));
+}
+
+#[test]
+fn a_step_is_generated_in_calls_of_batch_size_sequences() {
+    let tasks: Vec<Task> = (0..8).map(|i| task(&format!("t{i}"), &format!("count to {i}"), "")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    for (batch_size, calls) in [(32, 1.0), (8, 4.0)] {
+        let mut config = tiny_config(&dir.path().join(batch_size.to_string()), Trainer::Grpo, 1, 8);
+        config.rollout.batch_size = batch_size;
+        config.rollout.max_new_tokens = 2;
+        train_on::<B>(&config, tasks.clone(), Arc::new(Scripted), &Default::default()).unwrap();
+        assert_eq!(logged(&config.trainer.out, "generation_calls"), [calls], "batch_size {batch_size}");
+        assert_eq!(logged(&config.trainer.out, "groups"), [8.0]);
+    }
 }

@@ -1,22 +1,19 @@
-//! GRPO on burn-train: a run stopped after step k and started again in the same directory
-//! resumes from its checkpoint and ends with weights bitwise identical to an uninterrupted
-//! run; checkpoints are pruned to the last K and every step is logged once.
+//! The run loop on burn-train: a run stopped after step k and started again in the same
+//! directory resumes from its checkpoint and ends with weights bitwise identical to an
+//! uninterrupted run; checkpoints are pruned to the last K and every step is logged once.
 
 mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::AutodiffModule;
-use common::{checkpoint, task, weights, B, I};
+use common::{logged, task, tiny_config, weights, I};
 use seethink_data::Task;
-use seethink_models::generate::SamplingConfig;
-use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
-use seethink_rl::grpo::{Grpo, GrpoConfig};
-use seethink_rl::rl::{complete_checkpoints, train_grpo, GrpoRun, TaskSource};
-use seethink_rl::trainer::{Learner, OptimConfig};
+use seethink_rl::checkpoint::complete_checkpoints;
+use seethink_rl::config::Trainer;
+use seethink_rl::run::train_on;
 
 /// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
 struct Letters;
@@ -29,59 +26,44 @@ impl Reward for Letters {
     }
 }
 
-fn fresh() -> Grpo<B> {
-    let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap();
-    let config = GrpoConfig {
-        group_size: 4,
-        mini_batches: 2,
-        micro_batch_size: 4,
-        sampling: SamplingConfig { max_new_tokens: 4, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 11 },
-        ..Default::default()
-    };
-    Grpo::new(Learner::new(model, OptimConfig { lr: 1e-3, ..Default::default() }), config)
+/// `trainer` for `steps` steps in run directory `dir` (resuming from what is there).
+fn run(dir: &Path, trainer: Trainer, steps: usize) -> AnyVlm<I> {
+    let tasks = vec![task("one", "one", "1"), task("two", "two", "2"), task("three", "three", "3")];
+    let mut config = tiny_config(dir, trainer, steps, 2);
+    config.actor.mini_batches = 2;
+    config.actor.micro_batch_size = 4;
+    train_on::<common::B>(&config, tasks, Arc::new(Letters), &Default::default()).unwrap()
 }
 
-/// GRPO for `steps` steps in run directory `dir` (resuming from what is there).
-fn run(dir: &Path, steps: usize) -> AnyVlm<I> {
-    let processor = Processor::from_dir(&checkpoint()).unwrap();
-    let tasks = vec![task("one", "one", ""), task("two", "two", ""), task("three", "three", "")];
-    let source = TaskSource { tasks: Arc::new(tasks), reward: Arc::new(Letters), data_seed: 3, start: 0 };
-    let schedule = GrpoRun { steps, prompts_per_step: 2, save_every: 1, keep_last: 2 };
-    train_grpo(fresh(), Arc::new(processor), source, schedule, dir).unwrap().valid()
-}
-
-#[test]
-fn resumed_run_is_bitwise_identical() {
+fn assert_resumes_bitwise(trainer: Trainer, key: &str) {
     let straight_dir = tempfile::tempdir().unwrap();
-    let straight = run(straight_dir.path(), 4);
+    let straight = run(straight_dir.path(), trainer, 4);
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(dir.path(), 2);
-    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint"), "mpk"), vec![1, 2]);
+    let first = run(dir.path(), trainer, 2);
+    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint")), vec![1, 2]);
     assert_ne!(weights(&first), weights(&straight));
     // the process "dies" after step 2 (plus a stray metrics line of an unsaved step 3)
     let metrics = dir.path().join("metrics.jsonl");
-    let mut logged = std::fs::read_to_string(&metrics).unwrap();
-    logged.push_str("{\"step\":3,\"reward\":0.5}\n");
-    std::fs::write(&metrics, logged).unwrap();
+    let mut lines = std::fs::read_to_string(&metrics).unwrap();
+    lines.push_str(&format!("{{\"step\":3,\"{key}\":0.5}}\n"));
+    std::fs::write(&metrics, lines).unwrap();
 
-    let resumed = run(dir.path(), 4);
-    assert_eq!(weights(&straight), weights(&resumed));
-    let base = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().valid();
-    assert_ne!(weights(&straight), weights(&base));
+    let resumed = run(dir.path(), trainer, 4);
+    assert_eq!(weights(&straight), weights(&resumed), "{trainer:?}");
+    assert_ne!(weights(&straight), weights(&common::base_model()));
+    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint")), vec![3, 4]);
+    assert_eq!(logged(dir.path(), "step"), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(logged(dir.path(), key), logged(straight_dir.path(), key));
+    assert!(dir.path().join("final/config.json").exists());
+}
 
-    assert_eq!(complete_checkpoints(&dir.path().join("checkpoint"), "mpk"), vec![3, 4]);
-    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["step"].as_u64().unwrap())
-        .collect();
-    assert_eq!(steps, vec![1, 2, 3, 4]);
-    let rewards = |path: &Path| -> Vec<f64> {
-        let text = std::fs::read_to_string(path).unwrap();
-        text.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"].as_f64().unwrap())
-            .collect()
-    };
-    assert_eq!(rewards(&metrics), rewards(&straight_dir.path().join("metrics.jsonl")));
+#[test]
+fn resumed_grpo_run_is_bitwise_identical() {
+    assert_resumes_bitwise(Trainer::Grpo, "reward");
+}
+
+#[test]
+fn resumed_sft_run_is_bitwise_identical() {
+    assert_resumes_bitwise(Trainer::Sft, "loss");
 }

@@ -15,7 +15,8 @@ pub enum Aggregation {
     SeqMean,
 }
 
-/// Hyper-parameters of the loss (defaults = the paper's EasyR1 settings).
+/// Hyper-parameters of the loss, built from the config's actor section
+/// ([`crate::config::ActorConfig::loss`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GrpoLossConfig {
     /// Lower clip: ratio ≥ 1 − clip_low.
@@ -30,14 +31,10 @@ pub struct GrpoLossConfig {
 }
 
 impl Default for GrpoLossConfig {
+    /// The defaults of the config's actor and algorithm sections.
     fn default() -> Self {
-        Self {
-            clip_low: 0.2,
-            clip_high: 0.3,
-            dual_clip: 3.0,
-            kl_coef: 0.01,
-            aggregation: Aggregation::TokenMean,
-        }
+        let algorithm = crate::config::AlgorithmConfig::default();
+        crate::config::ActorConfig::default().loss(algorithm.kl_coef)
     }
 }
 

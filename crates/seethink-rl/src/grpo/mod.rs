@@ -8,4 +8,4 @@ pub use advantage::{group_advantages, AdvantageOptions};
 pub use loss::{
     aggregate, kl_k3, policy_loss, Aggregation, GrpoLossConfig, LossTerms, PolicyLoss, TokenBatchLoss,
 };
-pub use step::{sample_groups, Grpo, GrpoConfig, GrpoStats, RolloutPrompt};
+pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt};

@@ -1,60 +1,36 @@
-//! One GRPO step: rollout of n samples per prompt, rewards, group advantages, old/reference
-//! log-probs, then one optimizer update per mini-batch.
+//! One GRPO step: a batched rollout of n samples per prompt, rewards, group advantages,
+//! old/reference log-probs, then one optimizer update per mini-batch on burn-train's `Learner`.
 
 use std::time::Instant;
 
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
 use seethink_data::Task;
-use seethink_models::generate::{generate, Completion, Prompt, SamplingConfig};
+use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::processing::TextTokenizer;
-use seethink_models::{AnyVlm, ImageInput, Result};
+use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{group_advantages, AdvantageOptions, Aggregation, GrpoLossConfig, TokenBatchLoss};
-use crate::logprobs::response_logprobs;
-use crate::trainer::{Learner, Sequence};
-
-/// GRPO settings (defaults: the paper's, scaled down where they are sizes).
-#[derive(Clone, Debug, PartialEq)]
-pub struct GrpoConfig {
-    /// Samples per prompt (n).
-    pub group_size: usize,
-    /// Optimizer updates per rollout step (the rollout is split into this many mini-batches).
-    pub mini_batches: usize,
-    /// Sequences per forward/backward pass.
-    pub micro_batch_size: usize,
-    pub sampling: SamplingConfig,
-    pub loss: GrpoLossConfig,
-    pub advantage: AdvantageOptions,
-    /// Keep only groups whose mean accuracy is strictly inside (low, high) (DAPO-style).
-    pub online_filter: Option<(f32, f32)>,
-}
-
-impl Default for GrpoConfig {
-    fn default() -> Self {
-        Self {
-            group_size: 5,
-            mini_batches: 4,
-            micro_batch_size: 8,
-            sampling: SamplingConfig {
-                max_new_tokens: 2048,
-                temperature: 1.0,
-                top_p: 1.0,
-                top_k: 0,
-                seed: 0,
-            },
-            loss: GrpoLossConfig::default(),
-            advantage: AdvantageOptions::default(),
-            online_filter: None,
-        }
-    }
-}
+use super::{group_advantages, Aggregation, TokenBatchLoss};
+use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
+use crate::learner::{apply_update, inference_model, PolicyLearner};
+use crate::policy::{sequence_logprobs, Policy, Sequence};
+use crate::sft::to_autodiff;
 
 /// A prompt of the rollout: the task (for its reward) and its encoded prompt.
 #[derive(Clone, Debug)]
 pub struct RolloutPrompt<B: burn::tensor::backend::Backend> {
     pub task: Task,
     pub prompt: Prompt<B>,
+}
+
+/// What one prompt's group gave: means over its samples.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupOutcome {
+    pub reward: f32,
+    pub accuracy: f32,
+    pub response_length: f32,
+    pub mean_abs_advantage: f32,
 }
 
 /// Metrics of one GRPO step (means over samples, or over response tokens for token metrics).
@@ -65,6 +41,10 @@ pub struct GrpoStats {
     /// Groups kept by the online filter / groups sampled.
     pub groups_kept: usize,
     pub groups: usize,
+    /// Per prompt of the step, in order.
+    pub outcomes: Vec<GroupOutcome>,
+    /// Generation calls of the rollout (`rollout.batch_size` sequences per call).
+    pub generation_calls: usize,
     pub pg_loss: f64,
     pub kl: f64,
     pub entropy: f64,
@@ -77,24 +57,15 @@ pub struct GrpoStats {
     pub seconds: f64,
 }
 
-/// The GRPO trainer state: the learner, the frozen reference model and the rollout counter.
+/// GRPO's state besides the learner: the settings, the frozen reference model (the phase's
+/// starting weights; none when the KL term is off) and the rollout counter.
 pub struct Grpo<B: AutodiffBackend> {
-    pub learner: Learner<B>,
+    pub algorithm: AlgorithmConfig,
+    pub actor: ActorConfig,
+    pub rollout: RolloutConfig,
     reference: Option<AnyVlm<B::InnerBackend>>,
-    pub config: GrpoConfig,
-    /// Rollout steps done (each samples with seed `sampling.seed + rollouts`).
+    /// Rollout steps done (rollout r samples with seed `rollout.seed + r`).
     pub rollouts: usize,
-}
-
-/// `n` sampled completions per prompt, group-major, stopping at the tokenizer's stop ids.
-pub fn sample_groups<B: burn::tensor::backend::Backend>(
-    policy: &AnyVlm<B>,
-    prompts: &[Prompt<B>],
-    n: usize,
-    sampling: &SamplingConfig,
-    tokenizer: &TextTokenizer,
-) -> Result<Vec<Completion>> {
-    generate(policy, prompts, n, sampling, &tokenizer.stop_ids, tokenizer.pad_id)
 }
 
 struct Sample<B: burn::tensor::backend::Backend> {
@@ -103,67 +74,86 @@ struct Sample<B: burn::tensor::backend::Backend> {
 }
 
 impl<B: AutodiffBackend> Grpo<B> {
-    /// GRPO from `learner`'s current weights; the KL reference is a frozen copy of them
-    /// (unless `kl_coef` is 0).
-    pub fn new(learner: Learner<B>, config: GrpoConfig) -> Self {
-        let reference = (config.loss.kl_coef != 0.0).then(|| learner.inference_model());
-        Self { learner, reference, config, rollouts: 0 }
+    /// GRPO from `start` (the policy's weights now); the KL reference is `start` itself
+    /// unless `algorithm.kl_coef` is 0.
+    pub fn new(
+        start: &PolicyLearner<B>,
+        algorithm: AlgorithmConfig,
+        actor: ActorConfig,
+        rollout: RolloutConfig,
+    ) -> Self {
+        let reference = (algorithm.kl_coef != 0.0).then(|| inference_model(start));
+        Self { algorithm, actor, rollout, reference, rollouts: 0 }
     }
 
-    /// The frozen KL reference (the stage's starting weights), if the KL term is on.
+    /// The frozen KL reference (the phase's starting weights), if the KL term is on.
     pub fn reference(&self) -> Option<&AnyVlm<B::InnerBackend>> {
         self.reference.as_ref()
     }
 
-    /// The sampling settings of the next rollout: seed `sampling.seed + rollouts`.
-    pub fn next_sampling(&self) -> SamplingConfig {
-        SamplingConfig {
-            seed: self.config.sampling.seed + self.rollouts as u64,
-            ..self.config.sampling.clone()
+    /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
+    /// (at least one) per call; call c samples with seed `rollout.seed + rollouts + c·2³²`.
+    /// Returns the completions and the number of generation calls.
+    fn sample(
+        &self,
+        policy: &AnyVlm<B::InnerBackend>,
+        prompts: &[Prompt<B::InnerBackend>],
+        tokenizer: &TextTokenizer,
+    ) -> Result<(Vec<Completion>, usize)> {
+        let n = self.rollout.n;
+        let per_call = (self.rollout.batch_size / n).max(1);
+        let mut completions = Vec::with_capacity(prompts.len() * n);
+        let mut calls = 0;
+        for (c, chunk) in prompts.chunks(per_call).enumerate() {
+            let mut sampling = self.rollout.sampling(self.rollouts);
+            sampling.seed = sampling.seed.wrapping_add((c as u64) << 32);
+            let out = generate(policy, chunk, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
+            completions.extend(out.into_iter().map(|x| Completion { prompt: x.prompt + c * per_call, ..x }));
+            calls += 1;
         }
+        Ok((completions, calls))
     }
 
-    /// One rollout step on `batch` followed by `mini_batches` optimizer updates.
+    /// One rollout step on `batch` followed by `actor.mini_batches` optimizer updates of
+    /// `learner`.
     pub fn step(
         &mut self,
+        learner: &mut PolicyLearner<B>,
         batch: &[RolloutPrompt<B::InnerBackend>],
         reward: &dyn Reward,
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
         let started = Instant::now();
+        let policy = inference_model(learner);
         let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
-        let completions = sample_groups(
-            &self.learner.inference_model(),
-            &prompts,
-            self.config.group_size,
-            &self.next_sampling(),
-            tokenizer,
-        )?;
+        let (completions, calls) = self.sample(&policy, &prompts, tokenizer)?;
         let rewards = completions
             .iter()
             .map(|c| Ok(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut stats = self.learn(batch, &completions, &rewards, tokenizer.pad_id)?;
+        let mut stats = self.learn(learner, &policy, batch, &completions, &rewards, tokenizer.pad_id)?;
+        stats.generation_calls = calls;
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
 
-    /// The learning half of a step, given the rollout (`group_size` completions per prompt,
+    /// The learning half of a step, given the rollout of `policy` (`n` completions per prompt,
     /// group-major) and their rewards: group advantages, the online filter, then
     /// `mini_batches` optimizer updates. Counts as one rollout (the next samples use the next
-    /// seed). `seconds` is left at 0 for the caller, who knows where the step started.
-    pub fn learn(
+    /// seed).
+    fn learn(
         &mut self,
+        learner: &mut PolicyLearner<B>,
+        policy: &AnyVlm<B::InnerBackend>,
         batch: &[RolloutPrompt<B::InnerBackend>],
         completions: &[Completion],
         rewards: &[RewardBreakdown],
         pad_id: u32,
     ) -> Result<GrpoStats> {
-        let n = self.config.group_size;
-        let policy = self.learner.inference_model();
+        let n = self.rollout.n;
         self.rollouts += 1;
         let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
-        let advantages = group_advantages(&overall, n, self.config.advantage);
+        let advantages = group_advantages(&overall, n, self.algorithm.advantage());
         let mut stats = GrpoStats { groups: batch.len(), ..Default::default() };
         let count = rewards.len().max(1) as f32;
         stats.reward = RewardBreakdown {
@@ -174,8 +164,16 @@ impl<B: AutodiffBackend> Grpo<B> {
         stats.response_length = completions.iter().map(|c| c.ids.len()).sum::<usize>() as f64 / count as f64;
         let mut samples = Vec::new();
         for (g, group) in completions.chunks(n).enumerate() {
-            let accuracy = rewards[g * n..(g + 1) * n].iter().map(|r| r.accuracy).sum::<f32>() / n as f32;
-            if let Some((low, high)) = self.config.online_filter {
+            let group_rewards = &rewards[g * n..(g + 1) * n];
+            let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
+            let accuracy = mean(&|i| group_rewards[i].accuracy);
+            stats.outcomes.push(GroupOutcome {
+                reward: mean(&|i| group_rewards[i].overall),
+                accuracy,
+                response_length: mean(&|i| group[i].ids.len() as f32),
+                mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
+            });
+            if let Some((low, high)) = self.algorithm.online_filter {
                 if !(accuracy > low && accuracy < high) {
                     continue;
                 }
@@ -193,7 +191,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                 });
             }
         }
-        self.optimize(&policy, &samples, pad_id, &mut stats)?;
+        self.optimize(learner, policy, &samples, pad_id, &mut stats)?;
         Ok(stats)
     }
 
@@ -201,6 +199,7 @@ impl<B: AutodiffBackend> Grpo<B> {
     /// micro-batch, then one accumulated, clipped AdamW update.
     fn optimize(
         &mut self,
+        learner: &mut PolicyLearner<B>,
         policy: &AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
         pad_id: u32,
@@ -209,12 +208,12 @@ impl<B: AutodiffBackend> Grpo<B> {
         if samples.is_empty() {
             return Ok(());
         }
-        let mini_size = samples.len().div_ceil(self.config.mini_batches.max(1));
-        let config = self.config.loss;
+        let mini_size = samples.len().div_ceil(self.actor.mini_batches.max(1));
+        let config = self.actor.loss(self.algorithm.kl_coef);
         let mut grad_norms = 0.0;
         for mini in samples.chunks(mini_size) {
             let micro: Vec<&[Sample<B::InnerBackend>]> =
-                mini.chunks(self.config.micro_batch_size.max(1)).collect();
+                mini.chunks(self.actor.micro_batch_size.max(1)).collect();
             let tokens: usize = mini.iter().map(|s| s.sequence.response.len()).sum();
             stats.response_tokens += tokens;
             let normaliser = match config.aggregation {
@@ -224,21 +223,19 @@ impl<B: AutodiffBackend> Grpo<B> {
             let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
                 let sequences: Vec<Sequence<B::InnerBackend>> =
                     chunk.iter().map(|s| s.sequence.clone()).collect();
-                let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
-                let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-                let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()));
-                response_logprobs(model, &prompts, &responses, images.as_ref(), pad_id).map(|r| r.logp)
+                sequence_logprobs(model, &sequences, pad_id).map(|r| r.logp)
             };
             let old: Vec<_> = micro.iter().map(|c| frozen(policy, c)).collect::<Result<_>>()?;
             let reference: Option<Vec<_>> = match &self.reference {
                 Some(model) => Some(micro.iter().map(|c| frozen(model, c)).collect::<Result<_>>()?),
                 None => None,
             };
-            let update = self.learner.update(micro.len(), |learner, k| {
-                let chunk = micro[k];
-                let sequences: Vec<Sequence<B::InnerBackend>> =
-                    chunk.iter().map(|s| s.sequence.clone()).collect();
-                let scored = learner.logprobs(&sequences, pad_id)?;
+            let model: Policy<B> = learner.model();
+            let mut accumulator = GradientsAccumulator::<Policy<B>>::new();
+            for (k, chunk) in micro.iter().enumerate() {
+                let sequences: Vec<Sequence<B>> =
+                    chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
+                let scored = sequence_logprobs(&model.model, &sequences, pad_id)?;
                 let device = scored.logp.device();
                 let adv: Vec<f32> = chunk.iter().map(|s| s.advantage).collect();
                 let advantages = Tensor::from_data(TensorData::new(adv, [chunk.len(), 1]), &device);
@@ -259,8 +256,9 @@ impl<B: AutodiffBackend> Grpo<B> {
                 stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
                 stats.kl += terms.kl.into_scalar().elem::<f64>();
                 stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
-                Ok(terms.loss)
-            })?;
+                accumulator.accumulate(&model, GradientsParams::from_grads(terms.loss.backward(), &model));
+            }
+            let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
             grad_norms += update.grad_norm;
             stats.lr = update.lr;
             stats.updates += 1;

@@ -2,15 +2,16 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Tensor};
 use seethink_data::{Capability, Task};
-use seethink_models::generate::Prompt;
-use seethink_models::processing::TextTokenizer;
-use seethink_rl::grpo::RolloutPrompt;
+use seethink_models::AnyVlm;
+use seethink_rl::config::{
+    ActorConfig, AlgorithmConfig, DataConfig, RolloutConfig, TrainConfig, Trainer, TrainerConfig,
+};
 
 pub type B = Autodiff<NdArray<f32>>;
 pub type I = NdArray<f32>;
@@ -35,15 +36,39 @@ pub fn task(id: &str, prompt: &str, answer: &str) -> Task {
     }
 }
 
-/// Rollout prompts of `(id, prompt text, answer)` triples, the text tokenized as is.
-pub fn text_prompts(tokenizer: &TextTokenizer, items: &[(&str, &str, &str)]) -> Vec<RolloutPrompt<I>> {
-    items
-        .iter()
-        .map(|&(id, text, answer)| RolloutPrompt {
-            task: task(id, text, answer),
-            prompt: Prompt { ids: tokenizer.encode(text).unwrap(), images: None },
-        })
+/// A tiny run of the committed checkpoint in `out`: `trainer`, `steps` steps of `prompts`
+/// tasks, no format instruction, a checkpoint every step (tests change what they need).
+pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -> TrainConfig {
+    TrainConfig {
+        model: checkpoint(),
+        data: DataConfig { train: "in-memory".into(), format_instruction: false, seed: 3 },
+        algorithm: AlgorithmConfig { trainer, ..Default::default() },
+        actor: ActorConfig { lr: 1e-3, mini_batches: 1, micro_batch_size: 8, ..Default::default() },
+        rollout: RolloutConfig { n: 4, max_new_tokens: 3, seed: 11, ..Default::default() },
+        trainer: TrainerConfig {
+            steps,
+            prompts_per_step: prompts,
+            save_every: 1,
+            keep_last: 2,
+            out: out.into(),
+        },
+    }
+}
+
+/// The `key` value of every line of a run's `metrics.jsonl`.
+pub fn logged(run: &Path, key: &str) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()[key].as_f64().unwrap())
         .collect()
+}
+
+/// The vision tower's and the language model's weights of the Qwen-VL fixture.
+pub fn vision_and_text<Bk: Backend>(model: &AnyVlm<Bk>) -> (Vec<f32>, Vec<f32>) {
+    match model {
+        AnyVlm::QwenVl(m) => (weights(&m.visual), weights(&m.language_model)),
+    }
 }
 
 /// Every float parameter of a module, in visiting order.
@@ -57,4 +82,10 @@ pub fn weights<Bk: Backend, M: Module<Bk>>(model: &M) -> Vec<f32> {
     let mut c = Collect(Vec::new());
     model.visit(&mut c);
     c.0
+}
+
+/// The committed checkpoint's weights, without autodiff.
+pub fn base_model() -> AnyVlm<I> {
+    use burn::module::AutodiffModule;
+    AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().valid()
 }

@@ -1,6 +1,6 @@
 //! A renderer for non-interactive runs: burn-train's CLI renderer prints a debug line per
-//! environment step, while a GRPO step's summary line comes from [`crate::metrics::MetricsLog`].
-//! The episode metrics still reach burn-train's metric store and file loggers.
+//! item, while a step's summary line comes from [`crate::metrics::MetricsLog`].
+//! burn-train's metric store and file loggers still receive its events.
 
 use burn::train::metric::MetricDefinition;
 use burn::train::renderer::{

@@ -1,0 +1,98 @@
+//! The training state on burn-train's `Learner`: the policy (a [`Policy`] module), AdamW and the
+//! LR schedule, plus the one update rule GRPO and SFT share.
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::lr_scheduler::LrScheduler;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::train::{Learner, LearningComponentsMarker};
+use seethink_models::AnyVlm;
+
+use crate::config::ActorConfig;
+use crate::optim::{clip_global_norm, LrSchedule};
+use crate::policy::Policy;
+
+/// burn-train's component types of a run: backend, schedule, policy module, AdamW.
+pub type Components<B> =
+    LearningComponentsMarker<B, Schedule, Policy<B>, OptimizerAdaptor<AdamW, Policy<B>, B>>;
+
+/// burn-train's `Learner` holding a run's policy, optimizer and LR schedule.
+pub type PolicyLearner<B> = Learner<Components<B>>;
+
+/// What one optimizer update reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UpdateStats {
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    pub lr: f64,
+}
+
+/// [`LrSchedule`] as a burn LR scheduler: step t (0-based) uses `schedule.lr_at(base, t)`; the
+/// record is the number of steps taken, so a restored schedule continues where it was.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    base: f64,
+    schedule: LrSchedule,
+    steps: usize,
+}
+
+impl Schedule {
+    pub fn new(base: f64, schedule: LrSchedule) -> Self {
+        Self { base, schedule, steps: 0 }
+    }
+}
+
+impl LrScheduler for Schedule {
+    type Record<B: Backend> = usize;
+
+    fn step(&mut self) -> f64 {
+        let lr = self.schedule.lr_at(self.base, self.steps);
+        self.steps += 1;
+        lr
+    }
+
+    fn to_record<B: Backend>(&self) -> usize {
+        self.steps
+    }
+
+    fn load_record<B: Backend>(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self
+    }
+}
+
+/// A learner for `model` with AdamW (torch's defaults β = (0.9, 0.999), ε = 1e-8, as EasyR1
+/// uses them; the actor's weight decay) and the actor's LR schedule.
+pub fn new_learner<B: AutodiffBackend>(
+    model: AnyVlm<B>,
+    actor: &ActorConfig,
+    pad_id: u32,
+) -> PolicyLearner<B> {
+    let optimizer = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(actor.weight_decay as f32)
+        .init();
+    Learner::new(Policy { model, pad_id }, optimizer, Schedule::new(actor.lr, actor.schedule))
+}
+
+/// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to
+/// the global norm `max_grad_norm` ([`clip_global_norm`]), then AdamW at the scheduled LR.
+pub fn apply_update<B: AutodiffBackend>(
+    learner: &mut PolicyLearner<B>,
+    mut grads: GradientsParams,
+    max_grad_norm: f64,
+) -> UpdateStats {
+    let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm);
+    learner.lr_step();
+    let lr = learner.lr_current();
+    learner.optimizer_step(grads);
+    UpdateStats { grad_norm, lr }
+}
+
+/// The policy without autodiff (for rollouts, frozen log-probs and export).
+pub fn inference_model<B: AutodiffBackend>(learner: &PolicyLearner<B>) -> AnyVlm<B::InnerBackend> {
+    learner.model().valid().model
+}
