@@ -8,14 +8,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
 use seethink_rl::config::ActorConfig;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, new_learner};
 use seethink_rl::logprobs::response_logprobs;
-use seethink_rl::policy::{sequence_logprobs, Sequence};
+use seethink_rl::policy::{sequence_gradients, Sequence};
 use seethink_rl::sft::to_autodiff;
 
 type B = Autodiff<NdArray<f32>>;
@@ -43,25 +42,28 @@ fn main() {
     let mut step = || {
         let started = Instant::now();
         let policy = inference_model(&learner);
-        let old = response_logprobs(&policy, &prompts, &responses, None, 0).unwrap().logp;
-        let reference = response_logprobs(&reference, &prompts, &responses, None, 0).unwrap().logp;
+        let old = response_logprobs(&policy, &prompts, &responses, None, 0, 1024).unwrap().logp;
+        let reference = response_logprobs(&reference, &prompts, &responses, None, 0, 1024).unwrap().logp;
         let model = learner.model();
         let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
-        let scored = sequence_logprobs(&model.model, &trained, 0).unwrap();
-        let advantages = Tensor::from_data(
+        let advantages = Tensor::<B, 2>::from_data(
             TensorData::new(vec![1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5], [8, 1]),
             &Default::default(),
         );
-        let loss = TokenBatchLoss {
-            logp: scored.logp,
-            old_logp: Tensor::from_inner(old),
-            ref_logp: Some(Tensor::from_inner(reference)),
-            advantages,
-            mask: scored.mask,
-        }
-        .terms(&config, tokens)
-        .loss;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = sequence_gradients(&model.model, &trained, 0, 1024, |c| {
+            let columns =
+                |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
+            Ok(TokenBatchLoss {
+                logp: c.logp,
+                old_logp: columns(&old),
+                ref_logp: Some(columns(&reference)),
+                advantages: advantages.clone(),
+                weights: c.mask,
+            }
+            .terms(&config, tokens)
+            .loss)
+        })
+        .unwrap();
         apply_update(&mut learner, grads, 1.0);
         started.elapsed().as_secs_f64()
     };

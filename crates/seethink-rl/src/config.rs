@@ -109,6 +109,9 @@ pub struct ActorConfig {
     pub dual_clip: f32,
     pub aggregation: Aggregation,
     pub freeze_vision: bool,
+    /// Rows (sequences × positions) whose vocabulary logits are computed at a time when
+    /// scoring responses: peak memory ∝ this × vocabulary size.
+    pub logits_chunk_tokens: usize,
 }
 
 impl Default for ActorConfig {
@@ -125,6 +128,7 @@ impl Default for ActorConfig {
             dual_clip: 3.0,
             aggregation: Aggregation::TokenMean,
             freeze_vision: false,
+            logits_chunk_tokens: 1024,
         }
     }
 }
@@ -229,6 +233,7 @@ impl TrainConfig {
         let positive = [
             ("actor.mini_batches", a.mini_batches),
             ("actor.micro_batch_size", a.micro_batch_size),
+            ("actor.logits_chunk_tokens", a.logits_chunk_tokens),
             ("rollout.n", r.n),
             ("rollout.max_new_tokens", r.max_new_tokens),
             ("rollout.batch_size", r.batch_size),

@@ -75,7 +75,8 @@ pub fn new_learner<B: AutodiffBackend>(
         .with_epsilon(1e-8)
         .with_weight_decay(actor.weight_decay as f32)
         .init();
-    Learner::new(Policy { model, pad_id }, optimizer, Schedule::new(actor.lr, actor.schedule))
+    let policy = Policy { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
+    Learner::new(policy, optimizer, Schedule::new(actor.lr, actor.schedule))
 }
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to

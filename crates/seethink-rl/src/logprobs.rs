@@ -1,70 +1,194 @@
 //! Log-probabilities of given responses under a model: the inputs of every policy loss.
+//!
+//! Memory at real sizes: with Qwen's 151,936-token vocabulary, one `[sequences, tokens, vocab]`
+//! f32 tensor of 8 × 1,024 response tokens is 5 GB. So the model returns hidden states, logits
+//! are computed only at the positions that score a response token, and only `chunk_tokens`
+//! rows (sequences × positions) at a time: a frozen pass (old or reference log-probs) peaks at
+//! O(sequences × tokens × hidden + chunk × vocab). The trained pass does the same with
+//! [`chunked_gradients`], which back-propagates chunk by chunk and then through the decoder
+//! once, instead of keeping every chunk's graph alive until one backward pass.
 
-use burn::tensor::{activation::log_softmax, backend::Backend, Bool, Int, Tensor, TensorData};
+use std::ops::Range;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{activation::log_softmax, Bool, Int, Tensor, TensorData};
+use seethink_models::vlm::select_positions;
 use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
 
 /// Per-token log-probs of responses, right-aligned in `[sequences, longest response]`:
 /// row b's response occupies its last `len_b` columns, where `mask` is 1.
 pub struct ResponseLogprobs<B: Backend> {
     pub logp: Tensor<B, 2>,
-    /// The logits that scored each response position, `[sequences, width, vocab]`
-    /// (input-only tokens at −∞).
-    pub logits: Tensor<B, 3>,
-    /// The scored tokens, `[sequences, width]` (prompt tail where `mask` is 0).
-    pub targets: Tensor<B, 2, Int>,
     /// Entropy of the model's next-token distribution at each response token,
-    /// `H = −Σ_v p_v log p_v` (0 on padding).
+    /// `H = −Σ_v p_v log p_v` (0 on padding; never part of a gradient).
     pub entropy: Tensor<B, 2>,
     pub mask: Tensor<B, 2>,
 }
 
-/// `log π(y_t | x, y_<t)` for each response token: the sequences `prompt ++ response` are
-/// left-padded into one batch, and the token at position p is scored by the logits at p − 1
-/// (computed for those positions only, [`Vlm::forward_at`]),
-/// `log_softmax(logits[p − 1])[token_p]`, over the vocabulary without the model's input-only
-/// tokens (exactly the distribution `generate` samples from at temperature 1).
-pub fn response_logprobs<B: Backend, M: Vlm<B>>(
+/// The final hidden states at the positions that score response tokens, with the tokens they
+/// score: the sequences `prompt ++ response` left-padded into one batch, the token at position
+/// p scored by the hidden state at p − 1.
+pub struct ResponsePositions<B: Backend> {
+    /// `[sequences, width, hidden]`, width = the longest response.
+    pub hidden: Tensor<B, 3>,
+    /// `[sequences, width]`, the scored tokens (prompt tail where `mask` is 0).
+    pub targets: Tensor<B, 2, Int>,
+    pub mask: Tensor<B, 2>,
+    /// `[1, 1, vocab]`, true at the model's input-only tokens.
+    excluded: Tensor<B, 3, Bool>,
+}
+
+/// The hidden states scoring each response token of `responses` after `prompts` (see
+/// [`ResponsePositions`]).
+pub fn response_positions<B: Backend, M: Vlm<B>>(
     model: &M,
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     images: Option<&ImageInput<B>>,
     pad_id: u32,
-) -> Result<ResponseLogprobs<B>> {
+) -> Result<ResponsePositions<B>> {
     let rows: Vec<Vec<u32>> =
         prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
     let tokens = TokenBatch::left_padded(&rows, pad_id);
     let width = responses.iter().map(Vec::len).max().unwrap_or(0);
-    // logits only where a response token is scored: positions seq − width − 1 … seq − 2
-    let scored_positions: Vec<usize> = (tokens.seq - width - 1..tokens.seq - 1).collect();
-    let scoring = model.forward_at(&tokens, images, &mut model.new_state(), &scored_positions)?;
-    let [batch, _, vocab] = scoring.dims();
-    let device = scoring.device();
+    let hidden = model.hidden_states(&tokens, images, &mut model.new_state())?;
+    let scoring: Vec<usize> = (tokens.seq - width - 1..tokens.seq - 1).collect();
+    let hidden = select_positions(hidden, &scoring)?;
+    let device = hidden.device();
+    let batch = rows.len();
+    let vocab = model.vocab_size();
     let mut excluded = vec![false; vocab];
     for t in model.input_only_tokens() {
         if let Some(e) = excluded.get_mut(t as usize) {
             *e = true;
         }
     }
-    let excluded = Tensor::<B, 3, Bool>::from_data(TensorData::new(excluded, [1, 1, vocab]), &device);
-    let scoring = scoring.mask_fill(excluded.clone().expand([batch, width, vocab]), f32::NEG_INFINITY);
-    let logp_all = log_softmax(scoring.clone(), 2);
     let targets: Vec<i64> =
         rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
-    let targets = Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, width, 1]), &device);
-    // p·log p with p = 0 at excluded tokens: take log p as 0 there to avoid 0·(−∞)
-    let finite_logp = logp_all.clone().mask_fill(excluded.clone().expand([batch, width, vocab]), 0.0);
-    let entropy = (logp_all.clone().exp() * finite_logp).sum_dim(2).reshape([batch, width]).neg();
-    let logp = logp_all.gather(2, targets.clone()).reshape([batch, width]);
     let mask: Vec<f32> = responses
         .iter()
         .flat_map(|r| (0..width).map(move |t| if t >= width - r.len() { 1.0 } else { 0.0 }))
         .collect();
-    let mask = Tensor::from_data(TensorData::new(mask, [batch, width]), &device);
-    Ok(ResponseLogprobs {
-        logp: logp * mask.clone(),
-        logits: scoring,
-        targets: targets.reshape([batch, width]),
-        entropy: entropy * mask.clone(),
-        mask,
+    Ok(ResponsePositions {
+        hidden,
+        targets: Tensor::from_data(TensorData::new(targets, [batch, width]), &device),
+        mask: Tensor::from_data(TensorData::new(mask, [batch, width]), &device),
+        excluded: Tensor::from_data(TensorData::new(excluded, [1, 1, vocab]), &device),
     })
+}
+
+impl<B: Backend> ResponsePositions<B> {
+    /// The longest response.
+    pub fn width(&self) -> usize {
+        self.mask.dims()[1]
+    }
+
+    /// Ranges of positions holding about `chunk_tokens` rows each (at least one position).
+    pub fn chunks(&self, chunk_tokens: usize) -> Vec<Range<usize>> {
+        let [batch, width] = self.mask.dims();
+        let step = (chunk_tokens / batch.max(1)).max(1);
+        (0..width).step_by(step).map(|start| start..(start + step).min(width)).collect()
+    }
+
+    /// `log π(target)` and entropy at positions `range`, from `hidden` (these positions'
+    /// hidden states, `[sequences, range.len(), hidden]`): `log_softmax(logits)[target]` over
+    /// the vocabulary without the input-only tokens (exactly the distribution `generate`
+    /// samples from at temperature 1), and `H = −Σ_v p_v log p_v` computed without gradient.
+    fn score<M: Vlm<B>>(
+        &self,
+        model: &M,
+        hidden: Tensor<B, 3>,
+        range: Range<usize>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let logits = model.logits(hidden);
+        let [batch, width, vocab] = logits.dims();
+        let excluded = self.excluded.clone().expand([batch, width, vocab]);
+        let logp_all = log_softmax(logits.mask_fill(excluded.clone(), f32::NEG_INFINITY), 2);
+        let targets = self.targets.clone().narrow(1, range.start, width).reshape([batch, width, 1]);
+        let logp = logp_all.clone().gather(2, targets).reshape([batch, width]);
+        // p·log p with p = 0 at excluded tokens: take log p as 0 there to avoid 0·(−∞)
+        let logp_all = logp_all.detach();
+        let finite = logp_all.clone().mask_fill(excluded, 0.0);
+        let entropy = (logp_all.exp() * finite).sum_dim(2).reshape([batch, width]).neg();
+        (logp, entropy)
+    }
+}
+
+/// `log π(y_t | x, y_<t)` for each response token ([`ResponsePositions`]), logits computed
+/// `chunk_tokens` rows at a time; padding positions are 0.
+pub fn response_logprobs<B: Backend, M: Vlm<B>>(
+    model: &M,
+    prompts: &[Vec<u32>],
+    responses: &[Vec<u32>],
+    images: Option<&ImageInput<B>>,
+    pad_id: u32,
+    chunk_tokens: usize,
+) -> Result<ResponseLogprobs<B>> {
+    let positions = response_positions(model, prompts, responses, images, pad_id)?;
+    let (logp, entropy): (Vec<_>, Vec<_>) = positions
+        .chunks(chunk_tokens)
+        .into_iter()
+        .map(|range| {
+            let hidden = positions.hidden.clone().narrow(1, range.start, range.len());
+            positions.score(model, hidden, range)
+        })
+        .unzip();
+    let mask = positions.mask;
+    let cat = |parts: Vec<Tensor<B, 2>>| match parts.is_empty() {
+        true => mask.zeros_like(),
+        false => Tensor::cat(parts, 1),
+    };
+    Ok(ResponseLogprobs { logp: cat(logp) * mask.clone(), entropy: cat(entropy) * mask.clone(), mask })
+}
+
+/// The log-probs of one chunk of positions, handed to the loss of [`chunked_gradients`].
+pub struct ChunkLogprobs<B: Backend> {
+    /// The chunk's positions among the response positions.
+    pub range: Range<usize>,
+    /// `[sequences, range.len()]`, with gradient.
+    pub logp: Tensor<B, 2>,
+    /// `[sequences, range.len()]`, without gradient.
+    pub entropy: Tensor<B, 2>,
+    /// `[sequences, range.len()]`
+    pub mask: Tensor<B, 2>,
+}
+
+/// Gradients of `Σ_chunks loss(chunk)` with respect to `model`'s parameters, where `loss` sees
+/// each chunk's log-probs (`chunk_tokens` rows at a time, see [`response_logprobs`]) and the
+/// total must be a sum of per-chunk terms (as token- and sequence-mean losses with a fixed
+/// normaliser are).
+///
+/// With `h` the hidden states at the response positions: each chunk's loss is back-propagated
+/// on its own from a detached copy `ĥ` of `h` (giving the output projection's gradient and
+/// `∂loss/∂ĥ` for that chunk), so at most one chunk's logits live at a time; then
+/// `Σ h · stopgrad(Σ_chunks ∂loss/∂ĥ)` is back-propagated once through the decoder, which by the
+/// chain rule adds exactly the remaining gradients.
+pub fn chunked_gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+    model: &M,
+    prompts: &[Vec<u32>],
+    responses: &[Vec<u32>],
+    images: Option<&ImageInput<B>>,
+    pad_id: u32,
+    chunk_tokens: usize,
+    mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
+) -> Result<GradientsParams> {
+    let positions = response_positions(model, prompts, responses, images, pad_id)?;
+    let detached = positions.hidden.clone().detach().require_grad();
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut hidden_grad = positions.hidden.clone().inner().zeros_like();
+    for range in positions.chunks(chunk_tokens) {
+        let hidden = detached.clone().narrow(1, range.start, range.len());
+        let (logp, entropy) = positions.score(model, hidden, range.clone());
+        let mask = positions.mask.clone().narrow(1, range.start, range.len());
+        let grads = loss(ChunkLogprobs { range, logp, entropy, mask })?.backward();
+        if let Some(g) = detached.grad(&grads) {
+            hidden_grad = hidden_grad + g;
+        }
+        accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    }
+    let through_decoder = (positions.hidden * Tensor::from_inner(hidden_grad)).sum();
+    accumulator.accumulate(model, GradientsParams::from_grads(through_decoder.backward(), model));
+    Ok(accumulator.grads())
 }

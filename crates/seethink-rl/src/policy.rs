@@ -2,13 +2,14 @@
 //! `TrainStep` / `InferenceStep` are the SFT loss on a batch of [`Sequence`]s.
 
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ElementConversion;
+use burn::tensor::{ElementConversion, Tensor};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use seethink_models::{AnyVlm, ImageInput, Result};
 
-use crate::logprobs::{response_logprobs, ResponseLogprobs};
-use crate::sft::sft_loss;
+use crate::grpo::aggregate;
+use crate::logprobs::{chunked_gradients, response_logprobs, ChunkLogprobs, ResponseLogprobs};
 
 /// One training sequence: prompt ids, response ids, and the prompt's images (if any).
 #[derive(Clone, Debug)]
@@ -18,23 +19,48 @@ pub struct Sequence<B: Backend> {
     pub images: Option<ImageInput<B>>,
 }
 
-/// Log-probs of `sequences`' responses under `model` (their images batched together).
+/// Prompts, responses and batched images.
+type Parts<B> = (Vec<Vec<u32>>, Vec<Vec<u32>>, Option<ImageInput<B>>);
+
+/// Prompts, responses and the batched images of `sequences`.
+fn split<B: Backend>(sequences: &[Sequence<B>]) -> Parts<B> {
+    let prompts = sequences.iter().map(|s| s.prompt.clone()).collect();
+    let responses = sequences.iter().map(|s| s.response.clone()).collect();
+    let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()));
+    (prompts, responses, images)
+}
+
+/// Log-probs of `sequences`' responses under `model` ([`response_logprobs`]).
 pub fn sequence_logprobs<B: Backend>(
     model: &AnyVlm<B>,
     sequences: &[Sequence<B>],
     pad_id: u32,
+    chunk_tokens: usize,
 ) -> Result<ResponseLogprobs<B>> {
-    let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
-    let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-    let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()));
-    response_logprobs(model, &prompts, &responses, images.as_ref(), pad_id)
+    let (prompts, responses, images) = split(sequences);
+    response_logprobs(model, &prompts, &responses, images.as_ref(), pad_id, chunk_tokens)
 }
 
-/// The policy being trained: a model of any family and its tokenizer's pad id.
+/// Gradients of a loss over `sequences`' response log-probs that sums over chunks of
+/// positions ([`chunked_gradients`]).
+pub fn sequence_gradients<B: AutodiffBackend>(
+    model: &AnyVlm<B>,
+    sequences: &[Sequence<B>],
+    pad_id: u32,
+    chunk_tokens: usize,
+    loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
+) -> Result<GradientsParams> {
+    let (prompts, responses, images) = split(sequences);
+    chunked_gradients(model, &prompts, &responses, images.as_ref(), pad_id, chunk_tokens, loss)
+}
+
+/// The policy being trained: a model of any family, its tokenizer's pad id and the rows of
+/// logits computed at a time.
 #[derive(Module, Debug)]
 pub struct Policy<B: Backend> {
     pub model: AnyVlm<B>,
     pub pad_id: u32,
+    pub logits_chunk_tokens: usize,
 }
 
 /// A micro-batch of SFT sequences with the normaliser of its mini-batch (the response tokens
@@ -61,14 +87,31 @@ impl ItemLazy for SftItem {
     }
 }
 
+/// The SFT loss of one chunk of scored positions: `−Σ log π(y_t | …)·mask / normaliser`.
+pub fn sft_loss<B: Backend>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: f32) -> Tensor<B, 1> {
+    aggregate(logp.neg(), mask, normaliser)
+}
+
 impl<B: Backend> Policy<B> {
-    /// The SFT loss of `batch` ([`sft_loss`]) as a graph tensor and its host value.
-    pub fn sft_loss(&self, batch: &SftBatch<B>) -> Result<(burn::tensor::Tensor<B, 1>, SftItem)> {
-        let scored = sequence_logprobs(&self.model, &batch.sequences, self.pad_id)?;
-        let loss = sft_loss(&scored, batch.normaliser);
-        let tokens = batch.sequences.iter().map(|s| s.response.len()).sum();
-        let value = loss.clone().into_scalar().elem::<f64>();
-        Ok((loss, SftItem { loss: value, tokens }))
+    /// The SFT loss of `batch` without gradients.
+    pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
+        let scored = sequence_logprobs(&self.model, &batch.sequences, self.pad_id, self.logits_chunk_tokens)?;
+        let loss = sft_loss(scored.logp, scored.mask, batch.normaliser).into_scalar().elem::<f64>();
+        Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
+    }
+}
+
+impl<B: AutodiffBackend> Policy<B> {
+    /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
+    pub fn sft_gradients(&self, batch: &SftBatch<B>) -> Result<(GradientsParams, SftItem)> {
+        let mut loss = 0.0;
+        let grads =
+            sequence_gradients(&self.model, &batch.sequences, self.pad_id, self.logits_chunk_tokens, |c| {
+                let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
+                loss += chunk.clone().into_scalar().elem::<f64>();
+                Ok(chunk)
+            })?;
+        Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
     }
 }
 
@@ -82,8 +125,8 @@ impl<B: AutodiffBackend> TrainStep for Policy<B> {
     /// If the batch does not fit the model (burn-train's step has no error channel): the run
     /// loop builds batches from prompts the processor encoded for this model.
     fn step(&self, batch: SftBatch<B>) -> TrainOutput<SftItem> {
-        let (loss, item) = self.sft_loss(&batch).expect("SFT batch does not fit the model");
-        TrainOutput::new(self, loss.backward(), item)
+        let (grads, item) = self.sft_gradients(&batch).expect("SFT batch does not fit the model");
+        TrainOutput { grads, item }
     }
 }
 
@@ -93,6 +136,6 @@ impl<B: Backend> InferenceStep for Policy<B> {
 
     /// The SFT loss without gradients. Panics like [`TrainStep::step`].
     fn step(&self, batch: SftBatch<B>) -> SftItem {
-        self.sft_loss(&batch).expect("SFT batch does not fit the model").1
+        self.sft_item(&batch).expect("SFT batch does not fit the model")
     }
 }

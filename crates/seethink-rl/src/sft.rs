@@ -1,10 +1,9 @@
 //! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked).
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsAccumulator;
 use burn::tensor::backend::AutodiffBackend;
 use seethink_models::Result;
 
-use crate::grpo::{aggregate, Aggregation};
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::policy::{Policy, Sequence, SftBatch};
 
@@ -17,18 +16,9 @@ pub struct SftStats {
     pub update: UpdateStats,
 }
 
-/// The SFT loss of scored sequences: `−Σ log π(y_t | …)·mask / normaliser`, with
-/// `normaliser` the response tokens of the whole (mini-)batch.
-pub fn sft_loss<B: burn::tensor::backend::Backend>(
-    scored: &crate::logprobs::ResponseLogprobs<B>,
-    normaliser: f32,
-) -> burn::tensor::Tensor<B, 1> {
-    aggregate(scored.logp.clone().neg(), scored.mask.clone(), Aggregation::TokenMean, normaliser)
-}
-
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
-/// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`, gradients
-/// summed over micro-batches, then [`apply_update`].
+/// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`
+/// ([`crate::policy::sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
 pub fn sft_step<B: AutodiffBackend>(
     learner: &mut PolicyLearner<B>,
     batch: &[Sequence<B::InnerBackend>],
@@ -44,9 +34,9 @@ pub fn sft_step<B: AutodiffBackend>(
             sequences: chunk.iter().map(|s| to_autodiff(s.clone())).collect(),
             normaliser: tokens as f32,
         };
-        let (micro_loss, item) = policy.sft_loss(&micro)?;
+        let (grads, item) = policy.sft_gradients(&micro)?;
         loss += item.loss;
-        accumulator.accumulate(&policy, GradientsParams::from_grads(micro_loss.backward(), &policy));
+        accumulator.accumulate(&policy, grads);
     }
     let update = apply_update(learner, accumulator.grads(), max_grad_norm);
     Ok(SftStats { loss, tokens, update })

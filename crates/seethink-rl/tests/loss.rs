@@ -1,15 +1,17 @@
-//! GRPO on a real model: response log-probs agree with generation, and the mini-batch loss and
-//! its gradients do not depend on how the mini-batch is split into micro-batches.
+//! GRPO on a real model: response log-probs agree with generation, the mini-batch loss and its
+//! gradients do not depend on how the mini-batch is split into micro-batches, and chunked
+//! gradients (logits a few rows at a time) equal the plain backward pass.
 
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::Param;
+use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::QwenVl;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
-use seethink_rl::logprobs::response_logprobs;
+use seethink_rl::logprobs::{chunked_gradients, response_logprobs};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -30,7 +32,7 @@ fn logprobs_match_the_sampler() {
     let batch: Vec<Prompt<B>> = prompts.iter().map(|ids| Prompt { ids: ids.clone(), images: None }).collect();
     let out = generate(&model, &batch, 1, &sampling, &[], 0).unwrap();
     let responses: Vec<Vec<u32>> = out.iter().map(|c| c.ids.clone()).collect();
-    let scored = response_logprobs(&model, &prompts, &responses, None, 0).unwrap();
+    let scored = response_logprobs(&model, &prompts, &responses, None, 0, 3).unwrap();
     let logp: Vec<f32> = scored.logp.into_data().to_vec().unwrap();
     for (row, c) in out.iter().enumerate() {
         for (t, lp) in c.logprobs.iter().enumerate() {
@@ -51,7 +53,8 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
     for &(start, end) in chunks {
         let range = start..end;
         let scored =
-            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, 0).unwrap();
+            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, 0, 1024)
+                .unwrap();
         let [n, _] = scored.logp.dims();
         let device = Default::default();
         let shift =
@@ -64,7 +67,7 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
             old_logp: old,
             ref_logp: Some(reference),
             advantages: adv,
-            mask: scored.mask,
+            weights: scored.mask,
         }
         .terms(&config, total_tokens as f32);
         total = Some(match total {
@@ -92,5 +95,44 @@ fn loss_and_gradients_do_not_depend_on_the_micro_batch_split() {
         let max = g_whole.iter().zip(g_other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let scale = g_whole.iter().fold(0f32, |m, g| m.max(g.abs()));
         assert!(scale > 0.0 && max <= 1e-5 * scale.max(1.0), "gradient differs by {max} (scale {scale})");
+    }
+}
+
+/// The embedding table's gradient (tied to the output projection: it gets gradient both from
+/// the logits and from the decoder's input) and the first layer's q-projection gradient.
+fn parameter_gradients(model: &QwenVl<B>, grads: &GradientsParams) -> Vec<f32> {
+    let embed = grads.get::<NdArray<f32>, 2>(model.language_model.embed_tokens.weight.id).unwrap();
+    let q = grads.get::<NdArray<f32>, 2>(model.language_model.layers[0].self_attn.q_proj.weight.id).unwrap();
+    [embed.into_data().to_vec::<f32>().unwrap(), q.into_data().to_vec::<f32>().unwrap()].concat()
+}
+
+#[test]
+fn chunked_gradients_equal_the_plain_backward_pass() {
+    let model = model();
+    let prompts = prompts();
+    let responses: Vec<Vec<u32>> = vec![vec![11, 12, 13], vec![21], vec![31, 32], vec![41, 42, 43]];
+    // a GRPO-shaped loss: −Σ A·logp·mask / tokens plus the k3 KL to a shifted reference
+    let device = Default::default();
+    let adv = Tensor::<B, 2>::from_data(TensorData::new(vec![1.0f32, -0.5, 0.7, -1.2], [4, 1]), &device);
+    let chunk_loss = |logp: Tensor<B, 2>, mask: Tensor<B, 2>| {
+        let kl = seethink_rl::grpo::kl_k3(logp.clone(), logp.clone().detach() - 0.1);
+        ((logp.neg() * adv.clone().expand(mask.dims()) + kl) * mask).sum() / 9.0
+    };
+    let scored = response_logprobs(&model, &prompts, &responses, None, 0, 1024).unwrap();
+    let plain = chunk_loss(scored.logp, scored.mask);
+    let expected = parameter_gradients(&model, &GradientsParams::from_grads(plain.backward(), &model));
+    let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0);
+    for chunk_tokens in [1, 4, 1024] {
+        let grads = chunked_gradients(&model, &prompts, &responses, None, 0, chunk_tokens, |c| {
+            Ok(chunk_loss(c.logp, c.mask))
+        })
+        .unwrap();
+        let actual = parameter_gradients(&model, &grads);
+        let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
+        assert!(
+            max <= 1e-5 * scale.max(1.0),
+            "chunk {chunk_tokens}: gradient differs by {max} (scale {scale})"
+        );
     }
 }

@@ -77,25 +77,31 @@ pub fn kl_k3<B: Backend>(logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B
     (x.clone().exp() - x - 1.0).clamp(-10.0, 10.0)
 }
 
-/// Reduces a per-token loss of one micro-batch with the mini-batch's normaliser:
-/// token-mean `Σ loss·mask / normaliser` (normaliser = response tokens in the mini-batch), or
-/// seq-mean `Σ_seq (Σ loss·mask / len_seq) / normaliser` (normaliser = sequences in the
-/// mini-batch). Summing the results over the micro-batches of a mini-batch gives the same value
-/// (and gradient) however the mini-batch was split.
-pub fn aggregate<B: Backend>(
-    per_token: Tensor<B, 2>,
-    mask: Tensor<B, 2>,
-    aggregation: Aggregation,
-    normaliser: f32,
-) -> Tensor<B, 1> {
-    let masked = per_token * mask.clone();
+/// The weight of each token in a reduction, `[sequences, tokens]`: `mask` for token-mean,
+/// `mask / len_seq` for seq-mean (`len_seq` = the sequence's response tokens, at least 1).
+pub fn token_weights<B: Backend>(mask: Tensor<B, 2>, aggregation: Aggregation) -> Tensor<B, 2> {
     match aggregation {
-        Aggregation::TokenMean => masked.sum() / normaliser,
+        Aggregation::TokenMean => mask,
         Aggregation::SeqMean => {
-            let lengths = mask.sum_dim(1).clamp_min(1.0);
-            (masked.sum_dim(1) / lengths).sum() / normaliser
+            let shape = mask.dims();
+            let lengths = mask.clone().sum_dim(1).clamp_min(1.0).expand(shape);
+            mask / lengths
         }
     }
+}
+
+/// Reduces a per-token loss of one micro-batch (or a chunk of its positions) with the
+/// mini-batch's normaliser: `Σ loss·weight / normaliser` with [`token_weights`] — token-mean
+/// `Σ loss·mask / normaliser` (normaliser = response tokens in the mini-batch) or seq-mean
+/// `Σ_seq (Σ loss·mask / len_seq) / normaliser` (normaliser = sequences in the mini-batch).
+/// Summing the results over the micro-batches of a mini-batch, and over chunks of positions,
+/// gives the same value (and gradient) however the mini-batch was split.
+pub fn aggregate<B: Backend>(
+    per_token: Tensor<B, 2>,
+    weights: Tensor<B, 2>,
+    normaliser: f32,
+) -> Tensor<B, 1> {
+    (per_token * weights).sum() / normaliser
 }
 
 /// Inputs of the loss for one micro-batch.
@@ -108,7 +114,8 @@ pub struct TokenBatchLoss<B: Backend> {
     pub ref_logp: Option<Tensor<B, 2>>,
     /// `[sequences, 1]`
     pub advantages: Tensor<B, 2>,
-    pub mask: Tensor<B, 2>,
+    /// [`token_weights`] of the aggregation.
+    pub weights: Tensor<B, 2>,
 }
 
 /// The loss of one micro-batch and its parts (each already divided by the normaliser, so they
@@ -125,7 +132,7 @@ impl<B: Backend> TokenBatchLoss<B> {
     /// `aggregate(pg + kl_coef·kl_k3)` with `normaliser` as in [`aggregate`].
     pub fn terms(self, config: &GrpoLossConfig, normaliser: f32) -> LossTerms<B> {
         let pg = policy_loss(self.logp.clone(), self.old_logp, self.advantages, config);
-        let reduce = |t: Tensor<B, 2>| aggregate(t, self.mask.clone(), config.aggregation, normaliser);
+        let reduce = |t: Tensor<B, 2>| aggregate(t, self.weights.clone(), normaliser);
         let kl_per_token = match (&self.ref_logp, config.kl_coef) {
             (Some(ref_logp), coef) if coef != 0.0 => Some(kl_k3(self.logp, ref_logp.clone())),
             _ => None,
@@ -194,9 +201,10 @@ mod tests {
             TensorData::new(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]),
             &Default::default(),
         );
-        let token = aggregate(loss.clone(), mask.clone(), Aggregation::TokenMean, 5.0).into_scalar();
+        let weights = |a| token_weights(mask.clone(), a);
+        let token = aggregate(loss.clone(), weights(Aggregation::TokenMean), 5.0).into_scalar();
         assert!((token - 19.0 / 5.0).abs() < 1e-6);
-        let seq = aggregate(loss, mask, Aggregation::SeqMean, 2.0).into_scalar();
+        let seq = aggregate(loss, weights(Aggregation::SeqMean), 2.0).into_scalar();
         assert!((seq - (2.0 + 5.0) / 2.0).abs() < 1e-6);
     }
 }

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::module::Module;
+use burn::optim::GradientsAccumulator;
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
 use seethink_data::Task;
 use seethink_models::generate::{generate, Completion, Prompt};
@@ -11,10 +12,10 @@ use seethink_models::processing::TextTokenizer;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{group_advantages, Aggregation, TokenBatchLoss};
+use super::{aggregate, group_advantages, Aggregation, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
-use crate::policy::{sequence_logprobs, Policy, Sequence};
+use crate::policy::{sequence_gradients, sequence_logprobs, Policy, Sequence};
 use crate::sft::to_autodiff;
 
 /// A prompt of the rollout: the task (for its reward) and its encoded prompt.
@@ -220,10 +221,11 @@ impl<B: AutodiffBackend> Grpo<B> {
                 Aggregation::TokenMean => tokens as f32,
                 Aggregation::SeqMean => mini.len() as f32,
             };
+            let chunk_tokens = self.actor.logits_chunk_tokens;
             let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
                 let sequences: Vec<Sequence<B::InnerBackend>> =
                     chunk.iter().map(|s| s.sequence.clone()).collect();
-                sequence_logprobs(model, &sequences, pad_id).map(|r| r.logp)
+                sequence_logprobs(model, &sequences, pad_id, chunk_tokens).map(|r| r.logp)
             };
             let old: Vec<_> = micro.iter().map(|c| frozen(policy, c)).collect::<Result<_>>()?;
             let reference: Option<Vec<_>> = match &self.reference {
@@ -235,28 +237,42 @@ impl<B: AutodiffBackend> Grpo<B> {
             for (k, chunk) in micro.iter().enumerate() {
                 let sequences: Vec<Sequence<B>> =
                     chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
-                let scored = sequence_logprobs(&model.model, &sequences, pad_id)?;
-                let device = scored.logp.device();
-                let adv: Vec<f32> = chunk.iter().map(|s| s.advantage).collect();
-                let advantages = Tensor::from_data(TensorData::new(adv, [chunk.len(), 1]), &device);
-                let reduce = |t: Tensor<B, 2>| {
-                    super::aggregate(t, scored.mask.clone(), config.aggregation, normaliser)
-                        .into_scalar()
-                        .elem::<f64>()
+                let device = model.devices().into_iter().next().unwrap_or_default();
+                let column = |values: Vec<f32>| {
+                    Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device)
                 };
-                stats.entropy += reduce(scored.entropy.clone().detach());
-                let terms = TokenBatchLoss {
-                    logp: scored.logp,
-                    old_logp: Tensor::from_inner(old[k].clone()),
-                    ref_logp: reference.as_ref().map(|r| Tensor::from_inner(r[k].clone())),
-                    advantages,
-                    mask: scored.mask.clone(),
-                }
-                .terms(&config, normaliser);
-                stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
-                stats.kl += terms.kl.into_scalar().elem::<f64>();
-                stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
-                accumulator.accumulate(&model, GradientsParams::from_grads(terms.loss.backward(), &model));
+                let advantages = column(chunk.iter().map(|s| s.advantage).collect());
+                // per-row factor of the token weights: 1 (token-mean) or 1/len (seq-mean)
+                let row_weight = column(
+                    chunk
+                        .iter()
+                        .map(|s| match config.aggregation {
+                            Aggregation::TokenMean => 1.0,
+                            Aggregation::SeqMean => 1.0 / s.sequence.response.len().max(1) as f32,
+                        })
+                        .collect(),
+                );
+                let grads = sequence_gradients(&model.model, &sequences, pad_id, chunk_tokens, |c| {
+                    let columns = |t: &Tensor<B::InnerBackend, 2>| {
+                        Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
+                    };
+                    let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
+                    stats.entropy +=
+                        aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
+                    let terms = TokenBatchLoss {
+                        logp: c.logp,
+                        old_logp: columns(&old[k]),
+                        ref_logp: reference.as_ref().map(|r| columns(&r[k])),
+                        advantages: advantages.clone(),
+                        weights,
+                    }
+                    .terms(&config, normaliser);
+                    stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
+                    stats.kl += terms.kl.into_scalar().elem::<f64>();
+                    stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
+                    Ok(terms.loss)
+                })?;
+                accumulator.accumulate(&model, grads);
             }
             let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
             grad_norms += update.grad_norm;

@@ -43,7 +43,14 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
         model: checkpoint(),
         data: DataConfig { train: "in-memory".into(), format_instruction: false, seed: 3 },
         algorithm: AlgorithmConfig { trainer, ..Default::default() },
-        actor: ActorConfig { lr: 1e-3, mini_batches: 1, micro_batch_size: 8, ..Default::default() },
+        // a few rows of logits at a time, so that every run test goes through chunked scoring
+        actor: ActorConfig {
+            lr: 1e-3,
+            mini_batches: 1,
+            micro_batch_size: 8,
+            logits_chunk_tokens: 5,
+            ..Default::default()
+        },
         rollout: RolloutConfig { n: 4, max_new_tokens: 3, seed: 11, ..Default::default() },
         trainer: TrainerConfig {
             steps,
