@@ -1,4 +1,4 @@
-//! The training state on burn-train's `Learner`: the policy (a [`Policy`] module), AdamW and the
+//! The training state on burn-train's `Learner`: the policy (a [`PolicyModel`] module), AdamW and the
 //! LR schedule, plus the one update rule GRPO and SFT share.
 
 use burn::module::AutodiffModule;
@@ -11,11 +11,11 @@ use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
 use crate::optim::{clip_global_norm, LrSchedule};
-use crate::policy::Policy;
+use crate::policy::PolicyModel;
 
 /// burn-train's component types of a run: backend, schedule, policy module, AdamW.
 pub type Components<B> =
-    LearningComponentsMarker<B, Schedule, Policy<B>, OptimizerAdaptor<AdamW, Policy<B>, B>>;
+    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<AdamW, PolicyModel<B>, B>>;
 
 /// burn-train's `Learner` holding a run's policy, optimizer and LR schedule.
 pub type PolicyLearner<B> = Learner<Components<B>>;
@@ -75,7 +75,7 @@ pub fn new_learner<B: AutodiffBackend>(
         .with_epsilon(1e-8)
         .with_weight_decay(actor.weight_decay as f32)
         .init();
-    let policy = Policy { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
+    let policy = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
     Learner::new(policy, optimizer, Schedule::new(actor.lr, actor.schedule))
 }
 

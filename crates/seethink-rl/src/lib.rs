@@ -3,7 +3,7 @@
 //!
 //! - [`run`]: a whole run from a [`config::TrainConfig`] (the CLI's `seethink train` and every
 //!   training test go through [`run::train_on`]);
-//! - [`learner`]: burn-train's `Learner` over the [`policy::Policy`] module, the shared update;
+//! - [`learner`]: burn-train's `Learner` over the [`policy::PolicyModel`] module, the shared update;
 //! - [`grpo`], [`sft`]: one step of each; [`sampler`]: which tasks a step trains on;
 //! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
 

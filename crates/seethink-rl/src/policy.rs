@@ -1,4 +1,4 @@
-//! The trained model as burn-train sees it: [`Policy`] wraps any model family, and its
+//! The trained model as burn-train sees it: [`PolicyModel`] wraps any model family, and its
 //! `TrainStep` / `InferenceStep` are the SFT loss on a batch of [`Sequence`]s.
 
 use burn::module::Module;
@@ -57,7 +57,7 @@ pub fn sequence_gradients<B: AutodiffBackend>(
 /// The policy being trained: a model of any family, its tokenizer's pad id and the rows of
 /// logits computed at a time.
 #[derive(Module, Debug)]
-pub struct Policy<B: Backend> {
+pub struct PolicyModel<B: Backend> {
     pub model: AnyVlm<B>,
     pub pad_id: u32,
     pub logits_chunk_tokens: usize,
@@ -92,7 +92,7 @@ pub fn sft_loss<B: Backend>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: 
     aggregate(logp.neg(), mask, normaliser)
 }
 
-impl<B: Backend> Policy<B> {
+impl<B: Backend> PolicyModel<B> {
     /// The SFT loss of `batch` without gradients.
     pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
         let scored = sequence_logprobs(&self.model, &batch.sequences, self.pad_id, self.logits_chunk_tokens)?;
@@ -101,7 +101,7 @@ impl<B: Backend> Policy<B> {
     }
 }
 
-impl<B: AutodiffBackend> Policy<B> {
+impl<B: AutodiffBackend> PolicyModel<B> {
     /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
     pub fn sft_gradients(&self, batch: &SftBatch<B>) -> Result<(GradientsParams, SftItem)> {
         let mut loss = 0.0;
@@ -115,7 +115,7 @@ impl<B: AutodiffBackend> Policy<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for Policy<B> {
+impl<B: AutodiffBackend> TrainStep for PolicyModel<B> {
     type Input = SftBatch<B>;
     type Output = SftItem;
 
@@ -130,7 +130,7 @@ impl<B: AutodiffBackend> TrainStep for Policy<B> {
     }
 }
 
-impl<B: Backend> InferenceStep for Policy<B> {
+impl<B: Backend> InferenceStep for PolicyModel<B> {
     type Input = SftBatch<B>;
     type Output = SftItem;
 

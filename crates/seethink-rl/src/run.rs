@@ -38,7 +38,7 @@ use crate::error::{io, Result, TrainError};
 use crate::grpo::{Grpo, RolloutPrompt};
 use crate::learner::{new_learner, Components, PolicyLearner};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
-use crate::policy::{Policy, Sequence, SftBatch};
+use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::renderer::SilentRenderer;
 use crate::sampler::{ShuffledEpochs, TaskResult, TaskSampler};
 use crate::sft::sft_step;
@@ -235,7 +235,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
         _train: TrainLoader<Components<B>>,
         _valid: ValidLoader<Components<B>>,
         starting_step: usize,
-    ) -> (Policy<B>, SupervisedTrainingEventProcessor<Components<B>>) {
+    ) -> (PolicyModel<B>, SupervisedTrainingEventProcessor<Components<B>>) {
         let TrainingComponents {
             num_epochs,
             mut checkpointer,

@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use seethink_models::Result;
 
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
-use crate::policy::{Policy, Sequence, SftBatch};
+use crate::policy::{PolicyModel, Sequence, SftBatch};
 
 /// What one SFT update reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -26,8 +26,8 @@ pub fn sft_step<B: AutodiffBackend>(
     max_grad_norm: f64,
 ) -> Result<SftStats> {
     let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
-    let policy: Policy<B> = learner.model();
-    let mut accumulator = GradientsAccumulator::<Policy<B>>::new();
+    let policy: PolicyModel<B> = learner.model();
+    let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
     let mut loss = 0.0;
     for chunk in batch.chunks(micro_batch_size.max(1)) {
         let micro = SftBatch {

@@ -15,7 +15,7 @@ use seethink_reward::{Reward, RewardBreakdown};
 use super::{aggregate, group_advantages, Aggregation, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
-use crate::policy::{sequence_gradients, sequence_logprobs, Policy, Sequence};
+use crate::policy::{sequence_gradients, sequence_logprobs, PolicyModel, Sequence};
 use crate::sft::to_autodiff;
 
 /// A prompt of the rollout: the task (for its reward) and its encoded prompt.
@@ -232,8 +232,8 @@ impl<B: AutodiffBackend> Grpo<B> {
                 Some(model) => Some(micro.iter().map(|c| frozen(model, c)).collect::<Result<_>>()?),
                 None => None,
             };
-            let model: Policy<B> = learner.model();
-            let mut accumulator = GradientsAccumulator::<Policy<B>>::new();
+            let model: PolicyModel<B> = learner.model();
+            let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
             for (k, chunk) in micro.iter().enumerate() {
                 let sequences: Vec<Sequence<B>> =
                     chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
