@@ -56,6 +56,7 @@ impl SamplingArgs {
             top_p: self.top_p,
             top_k: 0,
             seed: self.seed,
+            stream: 0,
         }
     }
 }

@@ -45,16 +45,17 @@ impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
 }
 
 impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
-    /// Batch `b` (tasks `b·batch_size …`) is sampled with seed `sampling.seed + b`, so batches
-    /// draw different streams and a run is reproducible. A response's token count is the
-    /// number of generated ids, the stop token included.
+    /// Sample j of task t draws from random stream `t·k + j` of `sampling.seed`
+    /// ([`SamplingConfig::stream`]), so a run is reproducible and does not depend on the batch
+    /// size. A response's token count is the number of generated ids, the stop token included.
     fn respond(&mut self, tasks: &[Task], k: usize) -> Result<Vec<Vec<Response>>> {
         let tokenizer = &self.processor.tokenizer;
         let mut out = Vec::with_capacity(tasks.len());
         for (b, chunk) in tasks.chunks(self.batch_size).enumerate() {
             let prompts = chunk.iter().map(|t| self.prompt(t)).collect::<Result<Vec<_>>>()?;
+            let first_sample = (b * self.batch_size * k) as u64;
             let sampling =
-                SamplingConfig { seed: self.sampling.seed.wrapping_add(b as u64), ..self.sampling.clone() };
+                SamplingConfig { stream: self.sampling.stream + first_sample, ..self.sampling.clone() };
             let batch_error = |source: ModelError| EvalError::Model { task: chunk[0].id.clone(), source };
             let completions =
                 generate(self.model, &prompts, k, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)

@@ -31,7 +31,8 @@ fn model_responder_answers_synthetic_tasks() {
     assert!(matches!(&message.content[1], ContentPart::Text { text } if text.starts_with('\n')));
     assert!(task_message(&tasks[1]).unwrap().content.iter().all(|p| matches!(p, ContentPart::Text { .. })));
 
-    let sampling = SamplingConfig { max_new_tokens: 4, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 1 };
+    let sampling =
+        SamplingConfig { max_new_tokens: 4, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 1, stream: 0 };
     let mut responder = ModelResponder::new(&model, &processor, sampling, 2, device).unwrap();
     let responses = responder.respond(&tasks, 2).unwrap();
     assert_eq!(responses.len(), 3);

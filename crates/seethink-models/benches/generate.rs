@@ -25,8 +25,14 @@ fn main() {
         ids: (0..PROMPT_TOKENS).map(|i| 1 + (i * 7 + seed) % 250).collect(),
         images: None,
     };
-    let sampling =
-        SamplingConfig { max_new_tokens: NEW_TOKENS, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 };
+    let sampling = SamplingConfig {
+        max_new_tokens: NEW_TOKENS,
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        seed: 0,
+        stream: 0,
+    };
     for (label, prompts, n) in [("batch 1", 1, 1), ("batch 8 x n=5", 8, 5)] {
         let prompts: Vec<Prompt<B>> = (0..prompts).map(prompt).collect();
         // warm-up, then the best of 5 runs

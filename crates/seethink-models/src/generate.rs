@@ -20,11 +20,14 @@ pub struct SamplingConfig {
     /// Keep only the k most likely tokens; 0 disables it.
     pub top_k: usize,
     pub seed: u64,
+    /// Sequence r of a call samples from ChaCha8 stream `stream + r` of `seed`: each sequence
+    /// has its own random numbers, whatever else is in its batch.
+    pub stream: u64,
 }
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { max_new_tokens: 256, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0 }
+        Self { max_new_tokens: 256, temperature: 1.0, top_p: 1.0, top_k: 0, seed: 0, stream: 0 }
     }
 }
 
@@ -42,17 +45,19 @@ pub struct Completion {
     pub prompt: usize,
     /// New tokens only, the stop token included when one was produced.
     pub ids: Vec<u32>,
-    /// `log p(token)` of each new token under the model's distribution at temperature 1
-    /// without top-k/top-p truncation (input-only placeholder tokens excluded).
+    /// `log p(token)` of each new token under the model's distribution at the sampling
+    /// temperature (logits / T, T = 1 when greedy) without top-k/top-p truncation (input-only
+    /// placeholder tokens excluded), as EasyR1 scores rollouts.
     pub logprobs: Vec<f32>,
     /// Whether generation ended on a stop token (rather than `max_new_tokens`).
     pub stopped: bool,
 }
 
 /// Samples `n` completions for every prompt. Completions are returned grouped by prompt
-/// (`n` consecutive entries per prompt). Rows are sampled in order from one RNG seeded with
-/// `sampling.seed`, so results are reproducible. The model's input-only tokens (image/video
-/// placeholders) are never sampled.
+/// (`n` consecutive entries per prompt). Row r (sample `r mod n` of prompt `r / n`) draws from
+/// its own ChaCha8 stream `sampling.stream + r` of `sampling.seed`, so results are
+/// reproducible and do not depend on how prompts are batched. The model's input-only tokens
+/// (image/video placeholders) are never sampled.
 pub fn generate<B: Backend, M: Vlm<B>>(
     model: &M,
     prompts: &[Prompt<B>],
@@ -83,7 +88,14 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     let mut out: Vec<Completion> = (0..total)
         .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })
         .collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
+    let mut rngs: Vec<ChaCha8Rng> = (0..total)
+        .map(|r| {
+            let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
+            rng.set_stream(sampling.stream.wrapping_add(r as u64));
+            rng
+        })
+        .collect();
+    let scale = if sampling.temperature > 0.0 { sampling.temperature } else { 1.0 };
     let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
         let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
@@ -101,9 +113,10 @@ pub fn generate<B: Backend, M: Vlm<B>>(
             if done.stopped {
                 continue;
             }
-            let token = sample_token(row_logits, sampling, &mut rng);
+            let token = sample_token(row_logits, sampling, &mut rngs[r]);
             done.ids.push(token);
-            done.logprobs.push(log_softmax_at(row_logits, token as usize));
+            let scaled: Vec<f32> = row_logits.iter().map(|l| l / scale).collect();
+            done.logprobs.push(log_softmax_at(&scaled, token as usize));
             done.stopped = stop_ids.contains(&token);
             next[r] = token;
             active[r] = !done.stopped;

@@ -137,3 +137,27 @@ fn group_samples_share_the_prefill_and_stop_on_eos() {
     assert_eq!(sampled(11), sampled(11));
     assert_ne!(sampled(11), sampled(12));
 }
+
+#[test]
+fn every_sequence_has_its_own_random_stream() {
+    let model = model("qwen3_vl");
+    let prompt = Prompt::<B> { ids: vec![5, 17, 42, 99], images: None };
+    let other = Prompt::<B> { ids: vec![7, 8, 9], images: None };
+    let sampling = SamplingConfig { max_new_tokens: 8, temperature: 1.0, seed: 5, ..Default::default() };
+    // two identical prompts in one call sample differently
+    let both = generate(&model, &[prompt.clone(), prompt.clone()], 1, &sampling, &[], 0).unwrap();
+    assert_ne!(both[0].ids, both[1].ids);
+    // a sequence's samples depend on its seed and stream only, not on what else is batched
+    let batched = generate(&model, &[other.clone(), prompt.clone()], 2, &sampling, &[], 0).unwrap();
+    let alone_other = generate(&model, &[other], 2, &sampling, &[], 0).unwrap();
+    let alone =
+        generate(&model, &[prompt], 2, &SamplingConfig { stream: 2, ..sampling.clone() }, &[], 0).unwrap();
+    assert_eq!(
+        batched[..2].iter().map(|c| &c.ids).collect::<Vec<_>>(),
+        alone_other.iter().map(|c| &c.ids).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        batched[2..].iter().map(|c| &c.ids).collect::<Vec<_>>(),
+        alone.iter().map(|c| &c.ids).collect::<Vec<_>>()
+    );
+}

@@ -25,7 +25,7 @@ use seethink_models::AnyVlm;
 use seethink_rl::config::ActorConfig;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, new_learner};
-use seethink_rl::logprobs::response_logprobs;
+use seethink_rl::logprobs::{response_logprobs, Scoring};
 use seethink_rl::policy::{sequence_gradients, Sequence};
 use seethink_rl::sft::to_autodiff;
 
@@ -128,13 +128,14 @@ fn main() {
     let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
     let config = GrpoLossConfig::default();
     let normaliser = (SEQUENCES * tokens) as f32;
+    let scoring = Scoring { pad_id: 0, chunk_tokens: chunk, temperature: 1.0 };
 
     let baseline = IN_USE.load(Ordering::Relaxed);
     PEAK.store(baseline, Ordering::Relaxed);
     let started = Instant::now();
     let policy = inference_model(&learner);
-    let old = response_logprobs(&policy, &prompts, &responses, None, 0, chunk).unwrap().logp;
-    let reference = response_logprobs(&reference, &prompts, &responses, None, 0, chunk).unwrap().logp;
+    let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
+    let reference = response_logprobs(&reference, &prompts, &responses, None, scoring).unwrap().logp;
     let frozen_peak = PEAK.load(Ordering::Relaxed) - baseline;
     let model = learner.model();
     let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
@@ -145,7 +146,7 @@ fn main() {
         ),
         &Default::default(),
     );
-    let grads = sequence_gradients(&model.model, &trained, 0, chunk, |c| {
+    let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
         let columns =
             |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
         Ok(TokenBatchLoss {

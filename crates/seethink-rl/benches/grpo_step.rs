@@ -13,7 +13,7 @@ use seethink_models::AnyVlm;
 use seethink_rl::config::ActorConfig;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, new_learner};
-use seethink_rl::logprobs::response_logprobs;
+use seethink_rl::logprobs::{response_logprobs, Scoring};
 use seethink_rl::policy::{sequence_gradients, Sequence};
 use seethink_rl::sft::to_autodiff;
 
@@ -39,18 +39,19 @@ fn main() {
     let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
     let tokens = (8 * 31) as f32;
     let config = GrpoLossConfig::default();
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0 };
     let mut step = || {
         let started = Instant::now();
         let policy = inference_model(&learner);
-        let old = response_logprobs(&policy, &prompts, &responses, None, 0, 1024).unwrap().logp;
-        let reference = response_logprobs(&reference, &prompts, &responses, None, 0, 1024).unwrap().logp;
+        let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
+        let reference = response_logprobs(&reference, &prompts, &responses, None, scoring).unwrap().logp;
         let model = learner.model();
         let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
         let advantages = Tensor::<B, 2>::from_data(
             TensorData::new(vec![1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5], [8, 1]),
             &Default::default(),
         );
-        let grads = sequence_gradients(&model.model, &trained, 0, 1024, |c| {
+        let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
             let columns =
                 |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
             Ok(TokenBatchLoss {

@@ -154,7 +154,8 @@ impl Default for RolloutConfig {
 }
 
 impl RolloutConfig {
-    /// The sampling settings of rollout number `rollout` (seed `seed + rollout`).
+    /// The sampling settings of rollout number `rollout`: seed `seed + rollout`, and sequence i
+    /// of the rollout on stream i (set per generation call).
     pub fn sampling(&self, rollout: usize) -> SamplingConfig {
         SamplingConfig {
             max_new_tokens: self.max_new_tokens,
@@ -162,6 +163,7 @@ impl RolloutConfig {
             top_p: self.top_p,
             top_k: 0,
             seed: self.seed.wrapping_add(rollout as u64),
+            stream: 0,
         }
     }
 }

@@ -17,6 +17,16 @@ use burn::tensor::{activation::log_softmax, Bool, Int, Tensor, TensorData};
 use seethink_models::vlm::select_positions;
 use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
 
+/// How responses are scored: the tokenizer's pad id, the rows of logits computed at a time,
+/// and the temperature the logits are divided by (the sampling temperature in GRPO, as EasyR1
+/// does; 1 for SFT).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scoring {
+    pub pad_id: u32,
+    pub chunk_tokens: usize,
+    pub temperature: f32,
+}
+
 /// Per-token log-probs of responses, right-aligned in `[sequences, longest response]`:
 /// row b's response occupies its last `len_b` columns, where `mask` is 1.
 pub struct ResponseLogprobs<B: Backend> {
@@ -38,6 +48,7 @@ pub struct ResponsePositions<B: Backend> {
     pub mask: Tensor<B, 2>,
     /// `[1, 1, vocab]`, true at the model's input-only tokens.
     excluded: Tensor<B, 3, Bool>,
+    temperature: f32,
 }
 
 /// The hidden states scoring each response token of `responses` after `prompts` (see
@@ -47,15 +58,15 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     images: Option<&ImageInput<B>>,
-    pad_id: u32,
+    scoring: Scoring,
 ) -> Result<ResponsePositions<B>> {
     let rows: Vec<Vec<u32>> =
         prompts.iter().zip(responses).map(|(p, r)| [p.as_slice(), r].concat()).collect();
-    let tokens = TokenBatch::left_padded(&rows, pad_id);
+    let tokens = TokenBatch::left_padded(&rows, scoring.pad_id);
     let width = responses.iter().map(Vec::len).max().unwrap_or(0);
     let hidden = model.hidden_states(&tokens, images, &mut model.new_state())?;
-    let scoring: Vec<usize> = (tokens.seq - width - 1..tokens.seq - 1).collect();
-    let hidden = select_positions(hidden, &scoring)?;
+    let scoring_positions: Vec<usize> = (tokens.seq - width - 1..tokens.seq - 1).collect();
+    let hidden = select_positions(hidden, &scoring_positions)?;
     let device = hidden.device();
     let batch = rows.len();
     let vocab = model.vocab_size();
@@ -76,6 +87,7 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
         targets: Tensor::from_data(TensorData::new(targets, [batch, width]), &device),
         mask: Tensor::from_data(TensorData::new(mask, [batch, width]), &device),
         excluded: Tensor::from_data(TensorData::new(excluded, [1, 1, vocab]), &device),
+        temperature: scoring.temperature,
     })
 }
 
@@ -93,9 +105,9 @@ impl<B: Backend> ResponsePositions<B> {
     }
 
     /// `log π(target)` and entropy at positions `range`, from `hidden` (these positions'
-    /// hidden states, `[sequences, range.len(), hidden]`): `log_softmax(logits)[target]` over
-    /// the vocabulary without the input-only tokens (exactly the distribution `generate`
-    /// samples from at temperature 1), and `H = −Σ_v p_v log p_v` computed without gradient.
+    /// hidden states, `[sequences, range.len(), hidden]`): `log_softmax(logits / T)[target]`
+    /// over the vocabulary without the input-only tokens (exactly the distribution `generate`
+    /// samples from at temperature T), and `H = −Σ_v p_v log p_v` computed without gradient.
     fn score<M: Vlm<B>>(
         &self,
         model: &M,
@@ -103,6 +115,7 @@ impl<B: Backend> ResponsePositions<B> {
         range: Range<usize>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let logits = model.logits(hidden);
+        let logits = if self.temperature == 1.0 { logits } else { logits / self.temperature };
         let [batch, width, vocab] = logits.dims();
         let excluded = self.excluded.clone().expand([batch, width, vocab]);
         let logp_all = log_softmax(logits.mask_fill(excluded.clone(), f32::NEG_INFINITY), 2);
@@ -117,18 +130,17 @@ impl<B: Backend> ResponsePositions<B> {
 }
 
 /// `log π(y_t | x, y_<t)` for each response token ([`ResponsePositions`]), logits computed
-/// `chunk_tokens` rows at a time; padding positions are 0.
+/// `scoring.chunk_tokens` rows at a time; padding positions are 0.
 pub fn response_logprobs<B: Backend, M: Vlm<B>>(
     model: &M,
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     images: Option<&ImageInput<B>>,
-    pad_id: u32,
-    chunk_tokens: usize,
+    scoring: Scoring,
 ) -> Result<ResponseLogprobs<B>> {
-    let positions = response_positions(model, prompts, responses, images, pad_id)?;
+    let positions = response_positions(model, prompts, responses, images, scoring)?;
     let (logp, entropy): (Vec<_>, Vec<_>) = positions
-        .chunks(chunk_tokens)
+        .chunks(scoring.chunk_tokens)
         .into_iter()
         .map(|range| {
             let hidden = positions.hidden.clone().narrow(1, range.start, range.len());
@@ -156,7 +168,7 @@ pub struct ChunkLogprobs<B: Backend> {
 }
 
 /// Gradients of `Σ_chunks loss(chunk)` with respect to `model`'s parameters, where `loss` sees
-/// each chunk's log-probs (`chunk_tokens` rows at a time, see [`response_logprobs`]) and the
+/// each chunk's log-probs (`scoring.chunk_tokens` rows at a time, see [`response_logprobs`]) and the
 /// total must be a sum of per-chunk terms (as token- and sequence-mean losses with a fixed
 /// normaliser are).
 ///
@@ -170,15 +182,14 @@ pub fn chunked_gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     images: Option<&ImageInput<B>>,
-    pad_id: u32,
-    chunk_tokens: usize,
+    scoring: Scoring,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
 ) -> Result<GradientsParams> {
-    let positions = response_positions(model, prompts, responses, images, pad_id)?;
+    let positions = response_positions(model, prompts, responses, images, scoring)?;
     let detached = positions.hidden.clone().detach().require_grad();
     let mut accumulator = GradientsAccumulator::<M>::new();
     let mut hidden_grad = positions.hidden.clone().inner().zeros_like();
-    for range in positions.chunks(chunk_tokens) {
+    for range in positions.chunks(scoring.chunk_tokens) {
         let hidden = detached.clone().narrow(1, range.start, range.len());
         let (logp, entropy) = positions.score(model, hidden, range.clone());
         let mask = positions.mask.clone().narrow(1, range.start, range.len());

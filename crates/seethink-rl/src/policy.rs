@@ -9,7 +9,7 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use seethink_models::{AnyVlm, ImageInput, Result};
 
 use crate::grpo::aggregate;
-use crate::logprobs::{chunked_gradients, response_logprobs, ChunkLogprobs, ResponseLogprobs};
+use crate::logprobs::{chunked_gradients, response_logprobs, ChunkLogprobs, ResponseLogprobs, Scoring};
 
 /// One training sequence: prompt ids, response ids, and the prompt's images (if any).
 #[derive(Clone, Debug)]
@@ -34,11 +34,10 @@ fn split<B: Backend>(sequences: &[Sequence<B>]) -> Parts<B> {
 pub fn sequence_logprobs<B: Backend>(
     model: &AnyVlm<B>,
     sequences: &[Sequence<B>],
-    pad_id: u32,
-    chunk_tokens: usize,
+    scoring: Scoring,
 ) -> Result<ResponseLogprobs<B>> {
     let (prompts, responses, images) = split(sequences);
-    response_logprobs(model, &prompts, &responses, images.as_ref(), pad_id, chunk_tokens)
+    response_logprobs(model, &prompts, &responses, images.as_ref(), scoring)
 }
 
 /// Gradients of a loss over `sequences`' response log-probs that sums over chunks of
@@ -46,12 +45,11 @@ pub fn sequence_logprobs<B: Backend>(
 pub fn sequence_gradients<B: AutodiffBackend>(
     model: &AnyVlm<B>,
     sequences: &[Sequence<B>],
-    pad_id: u32,
-    chunk_tokens: usize,
+    scoring: Scoring,
     loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
 ) -> Result<GradientsParams> {
     let (prompts, responses, images) = split(sequences);
-    chunked_gradients(model, &prompts, &responses, images.as_ref(), pad_id, chunk_tokens, loss)
+    chunked_gradients(model, &prompts, &responses, images.as_ref(), scoring, loss)
 }
 
 /// The policy being trained: a model of any family, its tokenizer's pad id and the rows of
@@ -61,6 +59,13 @@ pub struct PolicyModel<B: Backend> {
     pub model: AnyVlm<B>,
     pub pad_id: u32,
     pub logits_chunk_tokens: usize,
+}
+
+impl<B: Backend> PolicyModel<B> {
+    /// How this policy scores responses at `temperature`.
+    pub fn scoring(&self, temperature: f32) -> Scoring {
+        Scoring { pad_id: self.pad_id, chunk_tokens: self.logits_chunk_tokens, temperature }
+    }
 }
 
 /// A micro-batch of SFT sequences with the normaliser of its mini-batch (the response tokens
@@ -95,7 +100,7 @@ pub fn sft_loss<B: Backend>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: 
 impl<B: Backend> PolicyModel<B> {
     /// The SFT loss of `batch` without gradients.
     pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
-        let scored = sequence_logprobs(&self.model, &batch.sequences, self.pad_id, self.logits_chunk_tokens)?;
+        let scored = sequence_logprobs(&self.model, &batch.sequences, self.scoring(1.0))?;
         let loss = sft_loss(scored.logp, scored.mask, batch.normaliser).into_scalar().elem::<f64>();
         Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
     }
@@ -105,12 +110,11 @@ impl<B: AutodiffBackend> PolicyModel<B> {
     /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
     pub fn sft_gradients(&self, batch: &SftBatch<B>) -> Result<(GradientsParams, SftItem)> {
         let mut loss = 0.0;
-        let grads =
-            sequence_gradients(&self.model, &batch.sequences, self.pad_id, self.logits_chunk_tokens, |c| {
-                let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
-                loss += chunk.clone().into_scalar().elem::<f64>();
-                Ok(chunk)
-            })?;
+        let grads = sequence_gradients(&self.model, &batch.sequences, self.scoring(1.0), |c| {
+            let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
+            loss += chunk.clone().into_scalar().elem::<f64>();
+            Ok(chunk)
+        })?;
         Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
     }
 }

@@ -25,7 +25,8 @@ fn sampled_accuracy(model: &AnyVlm<I>, tasks: &[Task], seed: u64) -> f32 {
     let processor = Processor::from_dir(&checkpoint()).unwrap();
     let prompts: Vec<_> =
         tasks.iter().map(|t| processor.encode_task(t, &Default::default()).unwrap()).collect();
-    let sampling = SamplingConfig { max_new_tokens: 2, temperature: 1.0, top_p: 1.0, top_k: 0, seed };
+    let sampling =
+        SamplingConfig { max_new_tokens: 2, temperature: 1.0, top_p: 1.0, top_k: 0, seed, stream: 0 };
     let tokenizer = &processor.tokenizer;
     let out = generate(model, &prompts, 16, &sampling, &tokenizer.stop_ids, tokenizer.pad_id).unwrap();
     let hits: f32 = out

@@ -11,7 +11,12 @@ use burn::tensor::{Tensor, TensorData};
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::QwenVl;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
-use seethink_rl::logprobs::{chunked_gradients, response_logprobs};
+use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring};
+
+/// Scoring with pad id 0, `chunk_tokens` rows of logits at a time, at temperature 1.
+fn scoring(chunk_tokens: usize) -> Scoring {
+    Scoring { pad_id: 0, chunk_tokens, temperature: 1.0 }
+}
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -25,18 +30,31 @@ fn prompts() -> Vec<Vec<u32>> {
 }
 
 #[test]
-fn logprobs_match_the_sampler() {
+fn logprobs_match_the_sampler_at_its_temperature() {
     let model = model();
     let prompts = prompts();
-    let sampling = SamplingConfig { max_new_tokens: 5, temperature: 1.0, seed: 3, ..Default::default() };
     let batch: Vec<Prompt<B>> = prompts.iter().map(|ids| Prompt { ids: ids.clone(), images: None }).collect();
-    let out = generate(&model, &batch, 1, &sampling, &[], 0).unwrap();
-    let responses: Vec<Vec<u32>> = out.iter().map(|c| c.ids.clone()).collect();
-    let scored = response_logprobs(&model, &prompts, &responses, None, 0, 3).unwrap();
-    let logp: Vec<f32> = scored.logp.into_data().to_vec().unwrap();
-    for (row, c) in out.iter().enumerate() {
-        for (t, lp) in c.logprobs.iter().enumerate() {
-            assert!((logp[row * 5 + t] - lp).abs() < 1e-4, "row {row} token {t}");
+    let mut at_one = Vec::new();
+    for temperature in [1.0f32, 0.7] {
+        let sampling = SamplingConfig { max_new_tokens: 5, temperature, seed: 3, ..Default::default() };
+        let out = generate(&model, &batch, 1, &sampling, &[], 0).unwrap();
+        let responses: Vec<Vec<u32>> = out.iter().map(|c| c.ids.clone()).collect();
+        let scoring = Scoring { temperature, ..scoring(3) };
+        let scored = response_logprobs(&model, &prompts, &responses, None, scoring).unwrap();
+        let logp: Vec<f32> = scored.logp.into_data().to_vec().unwrap();
+        for (row, c) in out.iter().enumerate() {
+            for (t, lp) in c.logprobs.iter().enumerate() {
+                assert!((logp[row * 5 + t] - lp).abs() < 1e-4, "T {temperature} row {row} token {t}");
+            }
+        }
+        if temperature == 1.0 {
+            at_one = responses;
+        } else {
+            // the same tokens score differently at T = 1: the temperature is really applied
+            let plain = response_logprobs(&model, &prompts, &at_one, None, scoring).unwrap().logp;
+            let one = response_logprobs(&model, &prompts, &at_one, None, self::scoring(3)).unwrap().logp;
+            let differ = (plain - one).abs().max().into_scalar();
+            assert!(differ > 1e-3, "{differ}");
         }
     }
 }
@@ -53,7 +71,7 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
     for &(start, end) in chunks {
         let range = start..end;
         let scored =
-            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, 0, 1024)
+            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, scoring(1024))
                 .unwrap();
         let [n, _] = scored.logp.dims();
         let device = Default::default();
@@ -118,13 +136,13 @@ fn chunked_gradients_equal_the_plain_backward_pass() {
         let kl = seethink_rl::grpo::kl_k3(logp.clone(), logp.clone().detach() - 0.1);
         ((logp.neg() * adv.clone().expand(mask.dims()) + kl) * mask).sum() / 9.0
     };
-    let scored = response_logprobs(&model, &prompts, &responses, None, 0, 1024).unwrap();
+    let scored = response_logprobs(&model, &prompts, &responses, None, scoring(1024)).unwrap();
     let plain = chunk_loss(scored.logp, scored.mask);
     let expected = parameter_gradients(&model, &GradientsParams::from_grads(plain.backward(), &model));
     let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
     assert!(scale > 0.0);
     for chunk_tokens in [1, 4, 1024] {
-        let grads = chunked_gradients(&model, &prompts, &responses, None, 0, chunk_tokens, |c| {
+        let grads = chunked_gradients(&model, &prompts, &responses, None, scoring(chunk_tokens), |c| {
             Ok(chunk_loss(c.logp, c.mask))
         })
         .unwrap();

@@ -64,15 +64,20 @@ fn online_filter_drops_all_or_nothing_groups_and_kl_off_has_no_kl_term() {
 }
 
 #[test]
-fn a_step_is_generated_in_calls_of_batch_size_sequences() {
+fn a_step_is_generated_in_calls_of_batch_size_sequences_with_the_same_samples() {
     let tasks: Vec<Task> = (0..8).map(|i| task(&format!("t{i}"), &format!("count to {i}"), "")).collect();
     let dir = tempfile::tempdir().unwrap();
+    let mut trained = Vec::new();
     for (batch_size, calls) in [(32, 1.0), (8, 4.0)] {
         let mut config = tiny_config(&dir.path().join(batch_size.to_string()), Trainer::Grpo, 1, 8);
         config.rollout.batch_size = batch_size;
         config.rollout.max_new_tokens = 2;
-        train_on::<B>(&config, tasks.clone(), Arc::new(Scripted), &Default::default()).unwrap();
+        trained.push(weights(
+            &train_on::<B>(&config, tasks.clone(), Arc::new(Scripted), &Default::default()).unwrap(),
+        ));
         assert_eq!(logged(&config.trainer.out, "generation_calls"), [calls], "batch_size {batch_size}");
         assert_eq!(logged(&config.trainer.out, "groups"), [8.0]);
     }
+    // every sequence has its own random stream: the batching does not change the samples
+    assert_eq!(trained[0], trained[1]);
 }

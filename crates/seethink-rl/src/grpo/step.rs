@@ -15,6 +15,7 @@ use seethink_reward::{Reward, RewardBreakdown};
 use super::{aggregate, group_advantages, Aggregation, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
+use crate::logprobs::Scoring;
 use crate::policy::{sequence_gradients, sequence_logprobs, PolicyModel, Sequence};
 use crate::sft::to_autodiff;
 
@@ -93,8 +94,9 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
-    /// (at least one) per call; call c samples with seed `rollout.seed + rollouts + c·2³²`.
-    /// Returns the completions and the number of generation calls.
+    /// (at least one) per call; sequence i of the rollout samples from stream i of seed
+    /// `rollout.seed + rollouts`, so the samples do not depend on the batch size. Returns the
+    /// completions and the number of generation calls.
     fn sample(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
@@ -107,7 +109,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         let mut calls = 0;
         for (c, chunk) in prompts.chunks(per_call).enumerate() {
             let mut sampling = self.rollout.sampling(self.rollouts);
-            sampling.seed = sampling.seed.wrapping_add((c as u64) << 32);
+            sampling.stream = (c * per_call * n) as u64;
             let out = generate(policy, chunk, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
             completions.extend(out.into_iter().map(|x| Completion { prompt: x.prompt + c * per_call, ..x }));
             calls += 1;
@@ -221,11 +223,16 @@ impl<B: AutodiffBackend> Grpo<B> {
                 Aggregation::TokenMean => tokens as f32,
                 Aggregation::SeqMean => mini.len() as f32,
             };
-            let chunk_tokens = self.actor.logits_chunk_tokens;
+            // every pass scores at the sampling temperature, as EasyR1 does
+            let scoring = Scoring {
+                pad_id,
+                chunk_tokens: self.actor.logits_chunk_tokens,
+                temperature: self.rollout.temperature,
+            };
             let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
                 let sequences: Vec<Sequence<B::InnerBackend>> =
                     chunk.iter().map(|s| s.sequence.clone()).collect();
-                sequence_logprobs(model, &sequences, pad_id, chunk_tokens).map(|r| r.logp)
+                sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
             };
             let old: Vec<_> = micro.iter().map(|c| frozen(policy, c)).collect::<Result<_>>()?;
             let reference: Option<Vec<_>> = match &self.reference {
@@ -252,7 +259,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                         })
                         .collect(),
                 );
-                let grads = sequence_gradients(&model.model, &sequences, pad_id, chunk_tokens, |c| {
+                let grads = sequence_gradients(&model.model, &sequences, scoring, |c| {
                     let columns = |t: &Tensor<B::InnerBackend, 2>| {
                         Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
                     };
