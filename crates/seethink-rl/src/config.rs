@@ -267,6 +267,12 @@ impl TrainConfig {
             return Err(format!("rollout.top_p: must be in (0, 1], got {}", r.top_p));
         }
         let sampled = g.trainer == Trainer::Grpo;
+        if sampled && r.n < 2 {
+            return Err(format!(
+                "rollout.n: GRPO compares the samples of a group, it needs at least 2, got {}",
+                r.n
+            ));
+        }
         if sampled && !(r.temperature > 0.0 && r.temperature.is_finite()) {
             return Err(format!(
                 "rollout.temperature: GRPO needs a positive temperature (at 0 every sample of a group \
@@ -373,6 +379,7 @@ mod tests {
             ("actor.lr=-1.0", "actor.lr"),
             ("actor.micro_batch_size=0", "actor.micro_batch_size"),
             ("rollout.n=0", "rollout.n"),
+            ("rollout.n=1", "rollout.n"),
             ("rollout.batch_size=0", "rollout.batch_size"),
             ("rollout.temperature=0.0", "rollout.temperature"),
             ("trainer.save_every=0", "trainer.save_every"),

@@ -2,6 +2,7 @@
 //! LR schedule, plus the one update rule GRPO and SFT share.
 
 use burn::module::AutodiffModule;
+
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams};
@@ -26,6 +27,8 @@ pub struct UpdateStats {
     /// Global gradient norm before clipping.
     pub grad_norm: f64,
     pub lr: f64,
+    /// The gradient norm was NaN or infinite and the weights were left unchanged.
+    pub skipped: bool,
 }
 
 /// [`LrSchedule`] as a burn LR scheduler: step t (0-based) uses `schedule.lr_at(base, t)`; the
@@ -81,6 +84,8 @@ pub fn new_learner<B: AutodiffBackend>(
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to
 /// the global norm `max_grad_norm` ([`clip_global_norm`]), then AdamW at the scheduled LR.
+/// A NaN or infinite norm skips the optimizer step (weights and AdamW moments unchanged; the
+/// schedule still advances), as EasyR1's actor does, and is logged.
 pub fn apply_update<B: AutodiffBackend>(
     learner: &mut PolicyLearner<B>,
     mut grads: GradientsParams,
@@ -89,8 +94,13 @@ pub fn apply_update<B: AutodiffBackend>(
     let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm);
     learner.lr_step();
     let lr = learner.lr_current();
-    learner.optimizer_step(grads);
-    UpdateStats { grad_norm, lr }
+    let skipped = !grad_norm.is_finite();
+    if skipped {
+        tracing::warn!(grad_norm, "gradient norm is not finite: update skipped");
+    } else {
+        learner.optimizer_step(grads);
+    }
+    UpdateStats { grad_norm, lr, skipped }
 }
 
 /// The policy without autodiff (for rollouts, frozen log-probs and export).

@@ -61,6 +61,7 @@ pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
         "response_length": stats.response_length, "kl": stats.kl, "entropy": stats.entropy,
         "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
         "lr": stats.lr, "groups": stats.groups, "groups_kept": stats.groups_kept, "updates": stats.updates,
+        "skipped_updates": stats.skipped_updates,
         "generation_calls": stats.generation_calls, "seconds": stats.seconds,
         "tokens_per_second": stats.response_tokens as f64 / stats.seconds.max(1e-9),
     })

@@ -195,6 +195,7 @@ impl<B: AutodiffBackend> StepState<B> {
                 let seconds = started.elapsed().as_secs_f64();
                 serde_json::json!({
                     "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
+                    "skipped_updates": usize::from(stats.update.skipped),
                     "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
                 })
             }

@@ -1,6 +1,7 @@
-//! GRPO options through the run loop: a frozen vision tower does not move; the online filter
-//! drops groups whose accuracy is all-or-nothing; with KL off there is no KL term; a step's
-//! prompts are generated in calls of `rollout.batch_size` sequences.
+//! GRPO options through the run loop: on image prompts the vision tower learns unless frozen;
+//! the online filter drops groups whose accuracy is all-or-nothing; with KL off there is no KL
+//! term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
+//! non-finite gradient skips the update.
 
 mod common;
 
@@ -27,18 +28,50 @@ fn tasks() -> Vec<Task> {
     vec![task("yes-1", "yes-1", ""), task("no-1", "no-1", ""), task("yes-2", "yes-2", "")]
 }
 
+/// Perception tasks of the procedural benchmark: one image each.
+fn image_tasks() -> Vec<Task> {
+    let tasks: Vec<Task> = seethink_data::synth::generate(&seethink_data::synth::SynthConfig::uniform(2), 5)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task)
+        .filter(|t| !t.images.is_empty())
+        .collect();
+    assert!(tasks.len() >= 2);
+    tasks
+}
+
 #[test]
-fn frozen_vision_tower_does_not_move() {
+fn on_image_prompts_the_vision_tower_learns_unless_frozen() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = tiny_config(dir.path(), Trainer::Grpo, 1, 3);
-    config.actor.freeze_vision = true;
-    config.actor.lr = 1e-2;
-    let trained = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
-    assert_eq!(logged(dir.path(), "updates"), [1.0]);
     let (vision_before, text_before) = vision_and_text(&base_model());
-    let (vision_after, text_after) = vision_and_text(&trained);
-    assert_eq!(vision_after, vision_before);
-    assert_ne!(text_after, text_before);
+    for freeze in [false, true] {
+        let mut config = tiny_config(&dir.path().join(freeze.to_string()), Trainer::Grpo, 1, 2);
+        config.actor.freeze_vision = freeze;
+        config.actor.lr = 1e-2;
+        let trained = train_on::<B>(&config, image_tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+        assert_eq!(logged(&config.trainer.out, "updates"), [1.0]);
+        let (vision_after, text_after) = vision_and_text(&trained);
+        assert_eq!(vision_after == vision_before, freeze, "freeze_vision {freeze}");
+        assert_ne!(text_after, text_before);
+    }
+}
+
+/// Every reward is NaN: advantages, loss and gradients are NaN.
+struct NotANumber;
+
+impl Reward for NotANumber {
+    fn score(&self, _task: &Task, _response: &str) -> RewardBreakdown {
+        RewardBreakdown { overall: f32::NAN, format: 0.0, accuracy: 0.0 }
+    }
+}
+
+#[test]
+fn a_non_finite_gradient_skips_the_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), Trainer::Grpo, 2, 3);
+    let trained = train_on::<B>(&config, tasks(), Arc::new(NotANumber), &Default::default()).unwrap();
+    assert_eq!(logged(dir.path(), "skipped_updates"), [1.0, 1.0]);
+    assert_eq!(weights(&trained), weights(&base_model()));
 }
 
 #[test]

@@ -51,10 +51,12 @@ pub struct GrpoStats {
     pub kl: f64,
     pub entropy: f64,
     pub clip_fraction: f64,
-    /// Mean over the step's updates of the global gradient norm before clipping.
+    /// Mean over the step's applied updates of the global gradient norm before clipping.
     pub grad_norm: f64,
     pub lr: f64,
     pub updates: usize,
+    /// Updates skipped for a non-finite gradient norm (counted in `updates`).
+    pub skipped_updates: usize,
     pub response_tokens: usize,
     pub seconds: f64,
 }
@@ -282,7 +284,10 @@ impl<B: AutodiffBackend> Grpo<B> {
                 accumulator.accumulate(&model, grads);
             }
             let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
-            grad_norms += update.grad_norm;
+            match update.skipped {
+                true => stats.skipped_updates += 1,
+                false => grad_norms += update.grad_norm,
+            }
             stats.lr = update.lr;
             stats.updates += 1;
         }
@@ -290,7 +295,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         for metric in [&mut stats.pg_loss, &mut stats.kl, &mut stats.entropy, &mut stats.clip_fraction] {
             *metric /= updates;
         }
-        stats.grad_norm = grad_norms / updates;
+        let applied = stats.updates - stats.skipped_updates;
+        stats.grad_norm = if applied == 0 { f64::NAN } else { grad_norms / applied as f64 };
         Ok(())
     }
 }
