@@ -107,6 +107,8 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// `math` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
     pub reward: Option<String>,
+    /// Capability of records without one.
+    pub capability: Option<crate::data::Capability>,
     pub out: std::path::PathBuf,
 }
 
@@ -125,7 +127,7 @@ fn eval_reward(model: &Path, asked: Option<&str>) -> Result<RewardKind> {
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
 pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     let (model, processor) = load::<B>(dir)?;
-    let mut tasks = crate::data::load_tasks(data)?;
+    let mut tasks = crate::data::load_tasks(data, options.capability)?;
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }

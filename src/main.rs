@@ -113,6 +113,10 @@ enum Command {
         /// `seethink-train.ron`), else `math`.
         #[arg(long, value_parser = ["math", "direct"])]
         reward: Option<String>,
+        /// Capability of records that have none (EasyR1's public data sets): perception,
+        /// text_reasoning or visual_reasoning.
+        #[arg(long, value_parser = ["perception", "text_reasoning", "visual_reasoning"])]
+        capability: Option<String>,
         #[arg(long, default_value = "eval-out")]
         out: PathBuf,
     },
@@ -163,8 +167,22 @@ fn main() -> Result<()> {
             let sampling = sampling.config();
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&m.model, &m.prompt, m.image.as_deref(), &sampling, json))
         }
-        Command::Eval { model, data, k, sampling, batch_size, limit, reward, out } => {
-            let options = cli::EvalOptions { k, sampling: sampling.config(), batch_size, limit, reward, out };
+        Command::Eval { model, data, k, sampling, batch_size, limit, reward, capability, out } => {
+            let capability = capability
+                .map(|c| {
+                    c.parse::<seethink::data::Capability>()
+                        .map_err(|bad| anyhow::anyhow!("unknown capability `{bad}`"))
+                })
+                .transpose()?;
+            let options = cli::EvalOptions {
+                k,
+                sampling: sampling.config(),
+                batch_size,
+                limit,
+                reward,
+                capability,
+                out,
+            };
             seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
         }
         Command::Train { config, out, overrides } => {

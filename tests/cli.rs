@@ -230,3 +230,64 @@ fn train_runs_resumes_and_exports() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key `samples`"));
 }
+
+/// An EasyR1-style record: `problem`, `answer`, one embedded `{bytes, path}` image, no
+/// `capability` (as in EasyR1's public data sets).
+fn easyr1_record(id: &str, problem: &str, answer: &str) -> String {
+    use base64::Engine;
+    let mut png = Vec::new();
+    let image = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD.encode(png);
+    serde_json::json!({
+        "id": id, "problem": format!("<image>{problem}"), "answer": answer,
+        "images": [{ "bytes": bytes, "path": format!("{id}.png") }],
+    })
+    .to_string()
+}
+
+#[test]
+fn train_and_eval_easyr1_records_without_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("easyr1.jsonl");
+    let records = [easyr1_record("a", "How many shapes?", "2"), easyr1_record("b", "Which colour?", "red")];
+    std::fs::write(&jsonl, records.join("\n") + "\n").unwrap();
+    let parquet = fixtures().join("data/easyr1.parquet");
+    let config = dir.path().join("run.ron");
+    std::fs::write(
+        &config,
+        format!(
+            r#"(
+    model: {model:?},
+    data: (train: {jsonl:?}, capability: Some(perception), sources: [(path: {parquet:?})], shuffle: false,
+           format_instruction: false),
+    algorithm: (trainer: Grpo, reward: Direct),
+    actor: (micro_batch_size: 4, mini_batches: 1),
+    rollout: (n: 2, max_new_tokens: 2, batch_size: 8),
+    trainer: (steps: 2, prompts_per_step: 2, save_every: 2, keep_last: 1, out: {out:?}),
+)"#,
+            model = fixtures().join("qwen3_vl/checkpoint").display().to_string(),
+            jsonl = jsonl.display().to_string(),
+            parquet = parquet.display().to_string(),
+            out = dir.path().join("run").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let train = seethink(&["train", "--config", config.to_str().unwrap()]);
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let final_model = dir.path().join("run/final");
+    let eval = |extra: &[&str]| {
+        let out = dir.path().join("eval");
+        let mut args =
+            vec!["eval", "--model", final_model.to_str().unwrap(), "--data", jsonl.to_str().unwrap()];
+        args.extend_from_slice(&["--max-new-tokens", "2", "--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        seethink(&args)
+    };
+    let ok = eval(&["--capability", "perception"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("| perception |"));
+    let missing = eval(&[]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("capability"));
+}

@@ -27,14 +27,20 @@ pub use tsv::{load_tsv, TsvOptions};
 use std::path::Path;
 
 /// The tasks of `path`, read by its kind: a directory means its `tasks.jsonl` (as written by
-/// `seethink data synth`), a `.parquet` file is read with [`load_parquet`], a `.tsv` file
-/// (VLMEvalKit) with [`load_tsv`], anything else as EasyR1 JSONL with [`load_jsonl`]; default
-/// keys and options throughout.
-pub fn load_tasks(path: &Path) -> Result<Vec<Task>> {
+/// `seethink data synth`), a `.parquet` file is read with [`load_parquet_with`], a `.tsv` file
+/// (VLMEvalKit) with [`load_tsv`], anything else as EasyR1 JSONL with [`load_jsonl_with`];
+/// default keys. Records without a `capability` get `capability` (EasyR1's public data sets
+/// have none; without it such a record is an error); TSV rows all get it (default visual
+/// reasoning).
+pub fn load_tasks(path: &Path, capability: Option<Capability>) -> Result<Vec<Task>> {
     let file = if path.is_dir() { path.join("tasks.jsonl") } else { path.to_path_buf() };
+    let options = LoadOptions { default_capability: capability, ..Default::default() };
     match file.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => load_parquet(&file, &JsonlKeys::default()),
-        Some("tsv") => load_tsv(&file, &TsvOptions::default()),
-        _ => load_jsonl(&file, &JsonlKeys::default()),
+        Some("parquet") => Ok(load_parquet_with(&file, &options)?.tasks),
+        Some("tsv") => {
+            let defaults = TsvOptions::default();
+            load_tsv(&file, &TsvOptions { capability: capability.unwrap_or(defaults.capability), ..defaults })
+        }
+        _ => Ok(load_jsonl_with(&file, &options)?.tasks),
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use seethink_data::Capability;
 use seethink_models::generate::SamplingConfig;
 
 use crate::error::{Result, TrainError};
@@ -33,14 +34,43 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// EasyR1 JSONL or Parquet file (or a directory holding `tasks.jsonl`).
+    /// EasyR1 JSONL, Parquet or VLMEvalKit TSV file (or a directory holding `tasks.jsonl`).
     pub train: PathBuf,
+    /// Capability of `train`'s records that have none (EasyR1's public data sets have none).
+    #[serde(default)]
+    pub capability: Option<Capability>,
+    /// More data files for the same run, each with the capability of its records without one.
+    #[serde(default)]
+    pub sources: Vec<DataSource>,
+    /// Draw tasks in seeded shuffled epochs; `false` keeps file order (the paper's difficulty
+    /// curricula are pre-sorted files run without shuffling).
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Drop tasks whose encoded prompt (template, image tokens) is longer, as EasyR1's
+    /// `max_prompt_length` with `filter_overlong_prompts` does; the count is logged.
+    #[serde(default = "max_prompt_length")]
+    pub max_prompt_length: Option<usize>,
     /// Append the paper's `<think>`/`\boxed{}` format instruction to every question.
     #[serde(default = "yes")]
     pub format_instruction: bool,
     /// Seed of the per-epoch shuffle of the tasks.
     #[serde(default)]
     pub seed: u64,
+}
+
+/// One more data file of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    pub path: PathBuf,
+    /// Capability of its records that have none.
+    #[serde(default)]
+    pub capability: Option<Capability>,
+}
+
+/// EasyR1's default `max_prompt_length`.
+fn max_prompt_length() -> Option<usize> {
+    Some(2048)
 }
 
 /// GRPO or SFT.
@@ -395,10 +425,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let err = TrainConfig::load(write(r#"(model: "m", data: (train: "d", shuffle: true))"#).path(), &[])
+        let err = TrainConfig::load(write(r#"(model: "m", data: (train: "d", shuffled: true))"#).path(), &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("shuffle"), "{err}");
+        assert!(err.contains("shuffled"), "{err}");
         let err =
             TrainConfig::load(write(r#"(model: "m", data: (train: "d"), rollout: (n: "five"))"#).path(), &[])
                 .unwrap_err()

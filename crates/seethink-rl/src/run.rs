@@ -40,17 +40,21 @@ use crate::learner::{new_learner, Components, PolicyLearner};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::renderer::SilentRenderer;
-use crate::sampler::{ShuffledEpochs, TaskResult, TaskSampler};
+use crate::sampler::{Epochs, TaskResult, TaskSampler};
 use crate::sft::sft_step;
 
 /// The file in an exported model (`<out>/final`) holding the config of the run that trained it,
 /// so that evaluation can grade with the run's reward.
 pub const TRAINING_CONFIG: &str = "seethink-train.ron";
 
-/// Runs (or resumes) the training of `config` on the tasks of `data.train`, graded by
-/// `algorithm.reward`; returns the run directory (see [`train_on`]).
+/// Runs (or resumes) the training of `config` on the tasks of `data.train` and
+/// `data.sources`, graded by `algorithm.reward`; returns the run directory (see [`train_on`]).
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
-    let tasks = seethink_data::load_tasks(&config.data.train)?;
+    let data = &config.data;
+    let mut tasks = seethink_data::load_tasks(&data.train, data.capability)?;
+    for source in &data.sources {
+        tasks.extend(seethink_data::load_tasks(&source.path, source.capability)?);
+    }
     train_on::<B>(config, tasks, config.algorithm.reward.reward(), device)?;
     Ok(config.trainer.out.clone())
 }
@@ -86,6 +90,8 @@ pub fn train_on<B: AutodiffBackend>(
         model = model.freeze_vision();
     }
     let processor = Processor::from_dir(&config.model)?;
+    let tasks =
+        drop_overlong::<B::InnerBackend>(tasks, &processor, config.data.max_prompt_length, &config_path)?;
     let learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
     let grpo = (config.algorithm.trainer == Trainer::Grpo)
         .then(|| Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone()));
@@ -94,7 +100,10 @@ pub fn train_on<B: AutodiffBackend>(
     let resume = on_disk.last().copied();
     let mut state = StepState {
         config: config.clone(),
-        sampler: Box::new(ShuffledEpochs::new(tasks.len(), config.data.seed)),
+        sampler: Box::new(match config.data.shuffle {
+            true => Epochs::shuffled(tasks.len(), config.data.seed),
+            false => Epochs::in_order(tasks.len()),
+        }),
         tasks,
         reward,
         processor,
@@ -131,6 +140,38 @@ pub fn train_on<B: AutodiffBackend>(
     let exported_config = out.join("final").join(TRAINING_CONFIG);
     std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
     Ok(trained)
+}
+
+/// `tasks` without those whose encoded prompt has more than `max` tokens (EasyR1's
+/// `filter_overlong_prompts`); how many were dropped is logged. An error if none is left.
+fn drop_overlong<B: Backend>(
+    tasks: Vec<Task>,
+    processor: &Processor,
+    max: Option<usize>,
+    config_path: &std::path::Path,
+) -> Result<Vec<Task>> {
+    let Some(max) = max else { return Ok(tasks) };
+    let total = tasks.len();
+    let mut kept = Vec::with_capacity(total);
+    for task in tasks {
+        if processor.encode_task::<B>(&task, &Default::default())?.ids.len() <= max {
+            kept.push(task);
+        }
+    }
+    if kept.len() < total {
+        tracing::warn!(
+            dropped = total - kept.len(),
+            total,
+            max,
+            "prompts longer than data.max_prompt_length"
+        );
+        eprintln!("data: dropped {} of {total} tasks whose prompt exceeds {max} tokens", total - kept.len());
+    }
+    if kept.is_empty() {
+        let message = format!("data.max_prompt_length: every prompt exceeds {max} tokens");
+        return Err(TrainError::Config { path: config_path.to_path_buf(), message });
+    }
+    Ok(kept)
 }
 
 /// Everything a step needs besides the learner.

@@ -2,7 +2,7 @@
 //!
 //! A sampler is asked for the next step's tasks, is told that step's results, and keeps its
 //! state in every checkpoint (as JSON), so a resumed run draws the same tasks. Curricula are
-//! built on this seam; the default is [`ShuffledEpochs`].
+//! built on this seam; the default is [`Epochs`].
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -39,22 +39,28 @@ pub trait TaskSampler: Send {
     fn restore(&mut self, state: &Value) -> Result<(), String>;
 }
 
-/// Seeded shuffled epochs: an endless sequence of permutations of all tasks, epoch `e`
-/// shuffled with seed `seed + e`; step `s` of `P` tasks takes positions `s·P … s·P + P − 1`.
-/// Results do not change the order.
-pub struct ShuffledEpochs {
+/// Epochs over all tasks, endlessly: shuffled (epoch `e` a permutation with seed `seed + e`) or
+/// in file order; step `s` of `P` tasks takes positions `s·P … s·P + P − 1`. Results do not
+/// change the order.
+pub struct Epochs {
     tasks: usize,
-    seed: u64,
+    /// `None`: file order.
+    seed: Option<u64>,
     /// Position of the next task in the endless sequence.
     position: usize,
     /// The current epoch's permutation (computed once per epoch).
     order: Option<(usize, Vec<usize>)>,
 }
 
-impl ShuffledEpochs {
+impl Epochs {
     /// Epochs over `tasks` tasks shuffled from `seed`, starting at the first position.
-    pub fn new(tasks: usize, seed: u64) -> Self {
-        Self { tasks, seed, position: 0, order: None }
+    pub fn shuffled(tasks: usize, seed: u64) -> Self {
+        Self { tasks, seed: Some(seed), position: 0, order: None }
+    }
+
+    /// Epochs over `tasks` tasks in their order, starting at the first.
+    pub fn in_order(tasks: usize) -> Self {
+        Self { tasks, seed: None, position: 0, order: None }
     }
 
     /// The task at `position` of the endless sequence.
@@ -62,14 +68,16 @@ impl ShuffledEpochs {
         let epoch = position / self.tasks;
         if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
             let mut order: Vec<usize> = (0..self.tasks).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.seed.wrapping_add(epoch as u64)));
+            if let Some(seed) = self.seed {
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch as u64)));
+            }
             self.order = Some((epoch, order));
         }
         self.order.as_ref().map_or(0, |(_, order)| order[position % self.tasks])
     }
 }
 
-impl TaskSampler for ShuffledEpochs {
+impl TaskSampler for Epochs {
     fn next_batch(&mut self, count: usize) -> Vec<usize> {
         if self.tasks == 0 {
             return Vec::new();
@@ -86,7 +94,7 @@ impl TaskSampler for ShuffledEpochs {
     }
 
     fn restore(&mut self, state: &Value) -> Result<(), String> {
-        let position = state["position"].as_u64().ok_or("shuffled epochs: `position` missing")?;
+        let position = state["position"].as_u64().ok_or("epochs: `position` missing")?;
         self.position = position as usize;
         Ok(())
     }
@@ -98,21 +106,22 @@ mod tests {
 
     #[test]
     fn epochs_cover_every_task_once_and_are_reproducible() {
-        let mut sampler = ShuffledEpochs::new(6, 9);
+        let mut sampler = Epochs::shuffled(6, 9);
         let epoch: Vec<usize> = (0..3).flat_map(|_| sampler.next_batch(2)).collect();
         let mut sorted = epoch.clone();
         sorted.sort();
         assert_eq!(sorted, (0..6).collect::<Vec<_>>());
         let next_epoch = sampler.next_batch(6);
         assert_ne!(next_epoch, epoch, "each epoch has its own order");
-        assert_eq!(ShuffledEpochs::new(6, 9).next_batch(6), epoch);
+        assert_eq!(Epochs::shuffled(6, 9).next_batch(6), epoch);
+        assert_eq!(Epochs::in_order(4).next_batch(6), [0, 1, 2, 3, 0, 1]);
     }
 
     #[test]
     fn restored_state_continues_the_sequence() {
-        let mut a = ShuffledEpochs::new(5, 1);
+        let mut a = Epochs::shuffled(5, 1);
         a.next_batch(7);
-        let mut b = ShuffledEpochs::new(5, 1);
+        let mut b = Epochs::shuffled(5, 1);
         b.restore(&a.state()).unwrap();
         assert_eq!(a.next_batch(4), b.next_batch(4));
         assert!(b.restore(&serde_json::json!({})).is_err());

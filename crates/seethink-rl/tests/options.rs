@@ -114,3 +114,18 @@ fn a_step_is_generated_in_calls_of_batch_size_sequences_with_the_same_samples() 
     // every sequence has its own random stream: the batching does not change the samples
     assert_eq!(trained[0], trained[1]);
 }
+
+#[test]
+fn over_long_prompts_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "word ".repeat(200);
+    let mut config = tiny_config(dir.path(), Trainer::Grpo, 1, 2);
+    config.data.max_prompt_length = Some(64);
+    let tasks = vec![task("short", "one", ""), task("long", &long, "")];
+    train_on::<B>(&config, tasks, Arc::new(Scripted), &Default::default()).unwrap();
+    let only_long = vec![task("long", &long, "")];
+    config.trainer.out = dir.path().join("none-left");
+    let err =
+        train_on::<B>(&config, only_long, Arc::new(Scripted), &Default::default()).unwrap_err().to_string();
+    assert!(err.contains("data.max_prompt_length"), "{err}");
+}

@@ -41,7 +41,15 @@ pub fn task(id: &str, prompt: &str, answer: &str) -> Task {
 pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -> TrainConfig {
     TrainConfig {
         model: checkpoint(),
-        data: DataConfig { train: "in-memory".into(), format_instruction: false, seed: 3 },
+        data: DataConfig {
+            train: "in-memory".into(),
+            capability: None,
+            sources: Vec::new(),
+            shuffle: true,
+            max_prompt_length: None,
+            format_instruction: false,
+            seed: 3,
+        },
         algorithm: AlgorithmConfig { trainer, ..Default::default() },
         // a few rows of logits at a time, so that every run test goes through chunked scoring
         actor: ActorConfig {
