@@ -260,7 +260,7 @@ fn train_and_eval_easyr1_records_without_capability() {
             r#"(
     model: {model:?},
     data: (train: {jsonl:?}, capability: Some(perception), sources: [(path: {parquet:?})], shuffle: false,
-           format_instruction: false),
+           format_prompt: None),
     algorithm: (trainer: Grpo, reward: Direct),
     actor: (micro_batch_size: 4, mini_batches: 1),
     rollout: (n: 2, max_new_tokens: 2, batch_size: 8),

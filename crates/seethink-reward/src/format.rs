@@ -4,16 +4,6 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// The instruction the paper appends to every question (note the leading space).
-pub const FORMAT_INSTRUCTION: &str = " You FIRST think about the reasoning process as an internal monologue \
-and then provide the final answer. The reasoning process MUST BE enclosed within <think> </think> tags. \
-The final answer MUST BE put in \\boxed{}.";
-
-/// `question` followed by [`FORMAT_INSTRUCTION`].
-pub fn with_format_instruction(question: &str) -> String {
-    format!("{question}{FORMAT_INSTRUCTION}")
-}
-
 /// Removes all whitespace directly before or after `<`, `>` and `/` (the reference's
 /// `re.sub(r"\s*(<|>|/)\s*", r"\1", response)`), so `< think >` reads as `<think>` and
 /// `1 / 2` as `1/2`. Idempotent.
@@ -47,16 +37,6 @@ pub fn format_score(response: &str) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instruction_is_appended_verbatim() {
-        assert_eq!(
-            with_format_instruction("What is 1+1?"),
-            "What is 1+1? You FIRST think about the reasoning process as an internal monologue and then \
-             provide the final answer. The reasoning process MUST BE enclosed within <think> </think> tags. \
-             The final answer MUST BE put in \\boxed{}."
-        );
-    }
 
     #[test]
     fn cleaning_removes_whitespace_around_tag_characters() {

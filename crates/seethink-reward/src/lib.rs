@@ -43,7 +43,7 @@ pub mod rational;
 
 pub use boxed::{last_boxed, too_complex};
 pub use direct::DirectAnswer;
-pub use format::{clean_response, format_score, with_format_instruction, FORMAT_INSTRUCTION};
+pub use format::{clean_response, format_score};
 pub use grade::{grade_answer, mcq_letter, split_tuple};
 pub use math_reward::{MathReward, DEFAULT_FORMAT_WEIGHT};
 pub use normalize::{normalize_answer, normalize_prm};

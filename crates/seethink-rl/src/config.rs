@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use seethink_data::Capability;
 use seethink_models::generate::SamplingConfig;
+use seethink_models::processing::image::ImageBounds;
 
 use crate::error::{Result, TrainError};
 use crate::grpo::{AdvantageOptions, Aggregation, GrpoLossConfig};
 use crate::optim::LrSchedule;
+use crate::prompt::FormatPrompt;
 
 /// A whole training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,9 +52,15 @@ pub struct DataConfig {
     /// `max_prompt_length` with `filter_overlong_prompts` does; the count is logged.
     #[serde(default = "max_prompt_length")]
     pub max_prompt_length: Option<usize>,
-    /// Append the paper's `<think>`/`\boxed{}` format instruction to every question.
-    #[serde(default = "yes")]
-    pub format_instruction: bool,
+    /// The format prompt questions are rendered through (default: the paper's).
+    #[serde(default)]
+    pub format_prompt: FormatPrompt,
+    /// Images with fewer pixels are upscaled to this many before the processor (EasyR1).
+    #[serde(default = "min_pixels")]
+    pub min_pixels: Option<usize>,
+    /// Images with more pixels are downscaled to this many before the processor (EasyR1).
+    #[serde(default = "max_pixels")]
+    pub max_pixels: Option<usize>,
     /// Seed of the per-epoch shuffle of the tasks.
     #[serde(default)]
     pub seed: u64,
@@ -71,6 +79,23 @@ pub struct DataSource {
 /// EasyR1's default `max_prompt_length`.
 fn max_prompt_length() -> Option<usize> {
     Some(2048)
+}
+
+/// EasyR1's default `min_pixels`.
+fn min_pixels() -> Option<usize> {
+    ImageBounds::default().min_pixels
+}
+
+/// EasyR1's default `max_pixels`.
+fn max_pixels() -> Option<usize> {
+    ImageBounds::default().max_pixels
+}
+
+impl DataConfig {
+    /// The pixel bounds of every image.
+    pub fn image_bounds(&self) -> ImageBounds {
+        ImageBounds { min_pixels: self.min_pixels, max_pixels: self.max_pixels }
+    }
 }
 
 /// GRPO or SFT.
@@ -386,7 +411,8 @@ mod tests {
         assert_eq!(c.actor.lr, 1e-3);
         assert_eq!(c.rollout.n, 5);
         assert_eq!(c.algorithm.trainer, Trainer::Grpo);
-        assert!(c.data.format_instruction);
+        assert_eq!(c.data.format_prompt, FormatPrompt::Paper);
+        assert_eq!((c.data.min_pixels, c.data.max_pixels), (Some(262_144), Some(4_194_304)));
     }
 
     #[test]

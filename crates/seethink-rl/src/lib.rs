@@ -16,6 +16,7 @@ pub mod logprobs;
 pub mod metrics;
 pub mod optim;
 pub mod policy;
+pub mod prompt;
 pub mod renderer;
 pub mod run;
 pub mod sampler;

@@ -28,17 +28,18 @@ use seethink_data::Task;
 use seethink_models::checkpoint::ExportOptions;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
-use seethink_reward::{with_format_instruction, Reward};
+use seethink_reward::Reward;
 
 use crate::checkpoint::{
     complete_checkpoints, load_state, save_state, AtomicRecorder, EveryNKeepLast, RunState, SaveRule,
 };
-use crate::config::{TrainConfig, Trainer};
+use crate::config::{DataConfig, TrainConfig, Trainer};
 use crate::error::{io, Result, TrainError};
 use crate::grpo::{Grpo, RolloutPrompt};
 use crate::learner::{new_learner, Components, PolicyLearner};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
+use crate::prompt;
 use crate::renderer::SilentRenderer;
 use crate::sampler::{Epochs, TaskResult, TaskSampler};
 use crate::sft::sft_step;
@@ -75,9 +76,9 @@ pub fn train_on<B: AutodiffBackend>(
     if tasks.is_empty() {
         return Err(TrainError::Config { path: config.data.train.clone(), message: "no tasks".into() });
     }
-    if config.data.format_instruction {
+    if let Some(template) = config.data.format_prompt.template()? {
         for task in &mut tasks {
-            task.prompt = with_format_instruction(&task.prompt);
+            task.prompt = prompt::render(&template, &task.prompt, &config_path)?;
         }
     }
     std::fs::create_dir_all(out).map_err(io(out))?;
@@ -90,8 +91,7 @@ pub fn train_on<B: AutodiffBackend>(
         model = model.freeze_vision();
     }
     let processor = Processor::from_dir(&config.model)?;
-    let tasks =
-        drop_overlong::<B::InnerBackend>(tasks, &processor, config.data.max_prompt_length, &config_path)?;
+    let tasks = drop_overlong::<B::InnerBackend>(tasks, &processor, &config.data, &config_path)?;
     let learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
     let grpo = (config.algorithm.trainer == Trainer::Grpo)
         .then(|| Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone()));
@@ -142,19 +142,22 @@ pub fn train_on<B: AutodiffBackend>(
     Ok(trained)
 }
 
-/// `tasks` without those whose encoded prompt has more than `max` tokens (EasyR1's
-/// `filter_overlong_prompts`); how many were dropped is logged. An error if none is left.
+/// `tasks` without those whose encoded prompt has more than `data.max_prompt_length` tokens
+/// (EasyR1's `filter_overlong_prompts`); how many were dropped is logged. An error if none is
+/// left.
 fn drop_overlong<B: Backend>(
     tasks: Vec<Task>,
     processor: &Processor,
-    max: Option<usize>,
+    data: &DataConfig,
     config_path: &std::path::Path,
 ) -> Result<Vec<Task>> {
-    let Some(max) = max else { return Ok(tasks) };
+    let Some(max) = data.max_prompt_length else { return Ok(tasks) };
     let total = tasks.len();
     let mut kept = Vec::with_capacity(total);
     for task in tasks {
-        if processor.encode_task::<B>(&task, &Default::default())?.ids.len() <= max {
+        if processor.encode_task_within::<B>(&task, data.image_bounds(), &Default::default())?.ids.len()
+            <= max
+        {
             kept.push(task);
         }
     }
@@ -199,7 +202,11 @@ impl<B: AutodiffBackend> StepState<B> {
                 let batch = indices
                     .iter()
                     .map(|&i| {
-                        let prompt = self.processor.encode_task(&self.tasks[i], &device)?;
+                        let prompt = self.processor.encode_task_within(
+                            &self.tasks[i],
+                            self.config.data.image_bounds(),
+                            &device,
+                        )?;
                         Ok(RolloutPrompt { task: self.tasks[i].clone(), prompt })
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -223,7 +230,11 @@ impl<B: AutodiffBackend> StepState<B> {
                 let sequences = indices
                     .iter()
                     .map(|&i| {
-                        let prompt = self.processor.encode_task(&self.tasks[i], &device)?;
+                        let prompt = self.processor.encode_task_within(
+                            &self.tasks[i],
+                            self.config.data.image_bounds(),
+                            &device,
+                        )?;
                         let mut response = tokenizer.encode(&self.tasks[i].answer)?;
                         response.extend(stop);
                         Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })

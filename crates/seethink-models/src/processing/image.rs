@@ -11,6 +11,46 @@ pub use super::resize::resize_bicubic;
 
 use crate::error::{ModelError, Result};
 
+/// Pixel-count bounds applied to every image before the model's own processor, as EasyR1's
+/// `process_image` does (defaults: its 262,144 and 4,194,304).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageBounds {
+    pub min_pixels: Option<usize>,
+    pub max_pixels: Option<usize>,
+}
+
+impl Default for ImageBounds {
+    fn default() -> Self {
+        Self { min_pixels: Some(262_144), max_pixels: Some(4_194_304) }
+    }
+}
+
+impl ImageBounds {
+    /// No bounds: images reach the processor as decoded.
+    pub const NONE: ImageBounds = ImageBounds { min_pixels: None, max_pixels: None };
+
+    /// `image` resized into the bounds keeping its aspect ratio: if `w·h > max`,
+    /// `f = √(max / (w·h))` and the size becomes `(⌊w·f⌋, ⌊h·f⌋)`; then, if `w·h < min`, the same
+    /// with `f = √(min / (w·h))`; each resize is Pillow's bicubic (`Image.resize`'s default).
+    /// An image within the bounds is returned as it is. EasyR1 resizes before converting to
+    /// RGB; here a resized image is converted first (the same for RGB and grayscale input;
+    /// images with alpha may differ by a few levels).
+    pub fn apply(&self, image: DynamicImage) -> Result<DynamicImage> {
+        let mut image = image;
+        for (bound, too_many) in [(self.max_pixels, true), (self.min_pixels, false)] {
+            let Some(bound) = bound else { continue };
+            let (w, h) = (image.width() as usize, image.height() as usize);
+            let area = w * h;
+            if (too_many && area > bound) || (!too_many && area < bound) {
+                let f = (bound as f64 / area as f64).sqrt();
+                let (new_w, new_h) = ((w as f64 * f) as usize, (h as f64 * f) as usize);
+                image = DynamicImage::ImageRgb8(resize_bicubic(&image.to_rgb8(), new_h, new_w)?);
+            }
+        }
+        Ok(image)
+    }
+}
+
 /// Reads and decodes an image file (PNG, JPEG or WebP; see [`decode_image`]).
 pub fn load_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
     let path = path.as_ref();
@@ -36,4 +76,26 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| error(e.to_string()))?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes computed with EasyR1's `process_image` in Python.
+    #[test]
+    fn bounds_resize_like_easyr1() {
+        let size = |w: u32, h: u32| {
+            let out = ImageBounds::default().apply(DynamicImage::new_rgb8(w, h)).unwrap();
+            (out.width(), out.height())
+        };
+        assert_eq!(size(32, 24), (591, 443));
+        assert_eq!(size(3000, 2000), (2508, 1672));
+        assert_eq!(size(640, 480), (640, 480));
+        assert_eq!(size(100, 1000), (161, 1619));
+        let gray = DynamicImage::new_luma8(640, 480);
+        assert_eq!(ImageBounds::default().apply(gray.clone()).unwrap(), gray, "within bounds: untouched");
+        let tiny = DynamicImage::new_rgb8(4, 3);
+        assert_eq!(ImageBounds::NONE.apply(tiny.clone()).unwrap(), tiny);
+    }
 }

@@ -7,16 +7,29 @@ use seethink_data::{ImageRef, Task, IMAGE_MARKER};
 
 use crate::error::{ModelError, Result};
 use crate::generate::Prompt;
-use crate::processing::image::{decode_image, load_image};
+use crate::processing::image::{decode_image, load_image, ImageBounds};
 use crate::processing::{ContentPart, Message, Processor};
 
 impl Processor {
     /// The encoded prompt of `task`: its [`task_message`] rendered with the generation prompt,
-    /// with its images ([`task_images`]). Errors name the task.
+    /// with its images as decoded ([`task_images`]). Errors name the task.
     pub fn encode_task<B: Backend>(&self, task: &Task, device: &B::Device) -> Result<Prompt<B>> {
+        self.encode_task_within(task, ImageBounds::NONE, device)
+    }
+
+    /// [`encode_task`](Self::encode_task) with every image first brought into `bounds`
+    /// ([`ImageBounds::apply`]), as EasyR1's training data loader does.
+    pub fn encode_task_within<B: Backend>(
+        &self,
+        task: &Task,
+        bounds: ImageBounds,
+        device: &B::Device,
+    ) -> Result<Prompt<B>> {
         let in_task = |e: ModelError| ModelError::Input(format!("task `{}`: {e}", task.id));
         let message = task_message(task)?;
-        let images = task_images(task).map_err(in_task)?;
+        let images = task_images(task)
+            .and_then(|images| images.into_iter().map(|i| bounds.apply(i)).collect::<Result<Vec<_>>>())
+            .map_err(in_task)?;
         let text = self.render(&[message], true).map_err(in_task)?;
         self.encode::<B>(&text, &images, device).map_err(in_task)
     }

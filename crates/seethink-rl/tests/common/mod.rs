@@ -12,6 +12,7 @@ use seethink_models::AnyVlm;
 use seethink_rl::config::{
     ActorConfig, AlgorithmConfig, DataConfig, RolloutConfig, TrainConfig, Trainer, TrainerConfig,
 };
+use seethink_rl::prompt::FormatPrompt;
 
 pub type B = Autodiff<NdArray<f32>>;
 pub type I = NdArray<f32>;
@@ -47,7 +48,9 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
             sources: Vec::new(),
             shuffle: true,
             max_prompt_length: None,
-            format_instruction: false,
+            format_prompt: FormatPrompt::None,
+            min_pixels: None,
+            max_pixels: None,
             seed: 3,
         },
         algorithm: AlgorithmConfig { trainer, ..Default::default() },
