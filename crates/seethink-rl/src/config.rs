@@ -133,8 +133,15 @@ pub struct AlgorithmConfig {
     pub kl_coef: f32,
     /// Divide advantages by the group std (false: Dr. GRPO).
     pub normalize_std: bool,
-    /// Keep only groups with mean accuracy strictly inside (low, high).
-    pub online_filter: Option<(f32, f32)>,
+    /// Keep only groups whose mean `filter_key` score is strictly inside
+    /// (`filter_low`, `filter_high`), drawing more prompts to refill the batch (EasyR1's
+    /// `online_filtering`).
+    pub online_filtering: bool,
+    pub filter_key: FilterKey,
+    pub filter_low: f32,
+    pub filter_high: f32,
+    /// Draws of `prompts_per_step` prompts at most to fill a filtered batch; 0: no limit.
+    pub max_try_make_batch: usize,
 }
 
 impl Default for AlgorithmConfig {
@@ -144,7 +151,30 @@ impl Default for AlgorithmConfig {
             reward: RewardKind::Math,
             kl_coef: 0.01,
             normalize_std: true,
-            online_filter: None,
+            online_filtering: false,
+            filter_key: FilterKey::Overall,
+            filter_low: 0.01,
+            filter_high: 0.99,
+            max_try_make_batch: 20,
+        }
+    }
+}
+
+/// The reward score online filtering averages over a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterKey {
+    Overall,
+    Accuracy,
+    Format,
+}
+
+impl FilterKey {
+    /// This score of `reward`.
+    pub fn of(self, reward: &seethink_reward::RewardBreakdown) -> f32 {
+        match self {
+            Self::Overall => reward.overall,
+            Self::Accuracy => reward.accuracy,
+            Self::Format => reward.format,
         }
     }
 }
@@ -335,10 +365,11 @@ impl TrainConfig {
                 r.temperature
             ));
         }
-        if let Some((low, high)) = g.online_filter {
-            if low.is_nan() || high.is_nan() || low >= high {
-                return Err(format!("algorithm.online_filter: needs low < high, got ({low}, {high})"));
-            }
+        if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
+            return Err(format!(
+                "algorithm.filter_low: needs filter_low < filter_high, got {} and {}",
+                g.filter_low, g.filter_high
+            ));
         }
         Ok(())
     }
@@ -439,7 +470,7 @@ mod tests {
             ("rollout.batch_size=0", "rollout.batch_size"),
             ("rollout.temperature=0.0", "rollout.temperature"),
             ("trainer.save_every=0", "trainer.save_every"),
-            ("algorithm.online_filter=Some((0.5, 0.2))", "algorithm.online_filter"),
+            ("algorithm.filter_low=0.995", "algorithm.filter_low"),
         ] {
             let err = TrainConfig::load(f.path(), &[set.into()]).unwrap_err().to_string();
             assert!(err.contains(key), "{set}: {err}");

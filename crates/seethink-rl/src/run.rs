@@ -194,23 +194,26 @@ impl<B: AutodiffBackend> StepState<B> {
     /// back to the sampler, the metrics line.
     fn step(&mut self, learner: &mut PolicyLearner<B>, step: usize) -> Result<()> {
         let started = Instant::now();
-        let indices = self.sampler.next_batch(self.config.trainer.prompts_per_step);
+        let per_step = self.config.trainer.prompts_per_step;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
         let tokenizer = &self.processor.tokenizer;
+        let bounds = self.config.data.image_bounds();
         let metrics = match &mut self.grpo {
             Some(grpo) => {
-                let batch = indices
-                    .iter()
-                    .map(|&i| {
-                        let prompt = self.processor.encode_task_within(
-                            &self.tasks[i],
-                            self.config.data.image_bounds(),
-                            &device,
-                        )?;
-                        Ok(RolloutPrompt { task: self.tasks[i].clone(), prompt })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                let stats = grpo.step(learner, &batch, self.reward.as_ref(), tokenizer)?;
+                let mut indices = Vec::new();
+                let (sampler, tasks, processor) = (&mut self.sampler, &self.tasks, &self.processor);
+                let draw = || {
+                    let drawn = sampler.next_batch(per_step);
+                    indices.extend_from_slice(&drawn);
+                    drawn
+                        .iter()
+                        .map(|&i| {
+                            let prompt = processor.encode_task_within(&tasks[i], bounds, &device)?;
+                            Ok(RolloutPrompt { task: tasks[i].clone(), prompt })
+                        })
+                        .collect()
+                };
+                let stats = grpo.step(learner, draw, self.reward.as_ref(), tokenizer)?;
                 let results: Vec<TaskResult> = indices
                     .iter()
                     .zip(&stats.outcomes)
@@ -226,15 +229,12 @@ impl<B: AutodiffBackend> StepState<B> {
                 grpo_step_metrics(&stats)
             }
             None => {
+                let indices = self.sampler.next_batch(per_step);
                 let stop = tokenizer.stop_ids.first().copied();
                 let sequences = indices
                     .iter()
                     .map(|&i| {
-                        let prompt = self.processor.encode_task_within(
-                            &self.tasks[i],
-                            self.config.data.image_bounds(),
-                            &device,
-                        )?;
+                        let prompt = self.processor.encode_task_within(&self.tasks[i], bounds, &device)?;
                         let mut response = tokenizer.encode(&self.tasks[i].answer)?;
                         response.extend(stop);
                         Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })

@@ -29,7 +29,8 @@ pub trait TaskSampler: Send {
     /// Indices (into the run's task list) of the next step's `count` tasks.
     fn next_batch(&mut self, count: usize) -> Vec<usize>;
 
-    /// The results of the tasks [`next_batch`](Self::next_batch) returned last.
+    /// The results of the tasks drawn since the last call, in draw order (a GRPO step with
+    /// online filtering may draw several batches).
     fn observe(&mut self, results: &[TaskResult]);
 
     /// The state to checkpoint.

@@ -1,6 +1,6 @@
 //! GRPO options through the run loop: on image prompts the vision tower learns unless frozen;
-//! the online filter drops groups whose accuracy is all-or-nothing; with KL off there is no KL
-//! term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
+//! online filtering drops groups outside its band and refills the batch (and goes on when
+//! nothing survives); with KL off there is no KL term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
 //! non-finite gradient skips the update.
 
 mod common;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::{base_model, logged, task, tiny_config, vision_and_text, weights, B};
 use seethink_data::Task;
 use seethink_reward::{Reward, RewardBreakdown};
-use seethink_rl::config::Trainer;
+use seethink_rl::config::{FilterKey, Trainer};
 use seethink_rl::run::train_on;
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
@@ -74,25 +74,70 @@ fn a_non_finite_gradient_skips_the_update() {
     assert_eq!(weights(&trained), weights(&base_model()));
 }
 
+/// Accuracy 1 for "yes" tasks, 0 for "no" tasks, and for "mix" tasks 1 when the reply has an
+/// even number of characters (so their groups are usually mixed); overall = share of letters.
+struct Mixed;
+
+impl Reward for Mixed {
+    fn score(&self, task: &Task, response: &str) -> RewardBreakdown {
+        let accuracy = match &task.id[..3] {
+            "yes" => 1.0,
+            "mix" => response.chars().count().is_multiple_of(2) as u8 as f32,
+            _ => 0.0,
+        };
+        RewardBreakdown { accuracy, ..Scripted.score(task, response) }
+    }
+}
+
 #[test]
-fn online_filter_drops_all_or_nothing_groups_and_kl_off_has_no_kl_term() {
+fn online_filtering_refills_the_batch_and_goes_on_when_nothing_survives() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = tiny_config(&dir.path().join("filtered"), Trainer::Grpo, 1, 3);
+    let mut config = tiny_config(&dir.path().join("refill"), Trainer::Grpo, 1, 2);
+    config.algorithm.online_filtering = true;
+    config.algorithm.filter_key = FilterKey::Accuracy;
+    config.algorithm.max_try_make_batch = 10;
+    config.data.shuffle = false;
+    // file order: two all-or-nothing groups first, then groups that can be mixed
+    let tasks = vec![
+        task("yes-1", "yes-1", ""),
+        task("no-1", "no-1", ""),
+        task("mix-1", "tell a story", ""),
+        task("mix-2", "say something", ""),
+        task("mix-3", "write a line", ""),
+        task("mix-4", "name a colour", ""),
+    ];
+    train_on::<B>(&config, tasks, Arc::new(Mixed), &Default::default()).unwrap();
+    let run = &config.trainer.out;
+    assert_eq!(logged(run, "groups_kept"), [2.0], "the batch is refilled to prompts_per_step");
+    assert!(logged(run, "groups")[0] > 2.0, "more prompts were drawn");
+    assert_eq!(logged(run, "updates"), [1.0]);
+
+    // every group all-or-nothing: nothing survives two draws, the step trains nothing, the run goes on
+    config.trainer.out = dir.path().join("nothing");
+    config.trainer.steps = 2;
+    config.algorithm.max_try_make_batch = 2;
     config.algorithm.kl_coef = 0.0;
-    // every group has accuracy exactly 0 or 1: all are filtered, no update happens
-    config.algorithm.online_filter = Some((0.0, 1.0));
-    let filtered = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+    let trained =
+        train_on::<B>(&config, tasks_all_or_nothing(), Arc::new(Mixed), &Default::default()).unwrap();
     let run = &config.trainer.out;
-    let counts = |key| logged(run, key)[0];
-    assert_eq!((counts("groups"), counts("groups_kept"), counts("updates")), (3.0, 0.0, 0.0));
-    assert_eq!(weights(&filtered), weights(&base_model()));
-    // without the filter the same step updates the policy; the KL term is off
-    config.algorithm.online_filter = None;
-    config.trainer.out = dir.path().join("unfiltered");
+    assert_eq!(logged(run, "groups"), [4.0, 4.0]);
+    assert_eq!(logged(run, "groups_kept"), [0.0, 0.0]);
+    assert_eq!(logged(run, "updates"), [0.0, 0.0]);
+    assert_eq!(weights(&trained), weights(&base_model()));
+}
+
+fn tasks_all_or_nothing() -> Vec<Task> {
+    vec![task("yes-1", "yes-1", ""), task("no-1", "no-1", ""), task("yes-2", "yes-2", "")]
+}
+
+#[test]
+fn with_kl_off_there_is_no_kl_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path(), Trainer::Grpo, 1, 3);
+    config.algorithm.kl_coef = 0.0;
     let trained = train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
-    let run = &config.trainer.out;
-    assert_eq!((logged(run, "groups_kept")[0], logged(run, "updates")[0]), (3.0, 1.0));
-    assert_eq!(logged(run, "kl"), [0.0]);
+    assert_eq!((logged(dir.path(), "groups_kept")[0], logged(dir.path(), "updates")[0]), (3.0, 1.0));
+    assert_eq!(logged(dir.path(), "kl"), [0.0]);
     assert_ne!(weights(&trained), weights(&base_model()));
 }
 

@@ -96,7 +96,7 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
-    /// (at least one) per call; sequence i of the rollout samples from stream i of seed
+    /// (at least one) per call; sequence i of the step samples from stream `first + i` of seed
     /// `rollout.seed + rollouts`, so the samples do not depend on the batch size. Returns the
     /// completions and the number of generation calls.
     fn sample(
@@ -104,6 +104,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         policy: &AnyVlm<B::InnerBackend>,
         prompts: &[Prompt<B::InnerBackend>],
         tokenizer: &TextTokenizer,
+        first: usize,
     ) -> Result<(Vec<Completion>, usize)> {
         let n = self.rollout.n;
         let per_call = (self.rollout.batch_size / n).max(1);
@@ -111,7 +112,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         let mut calls = 0;
         for (c, chunk) in prompts.chunks(per_call).enumerate() {
             let mut sampling = self.rollout.sampling(self.rollouts);
-            sampling.stream = (c * per_call * n) as u64;
+            sampling.stream = (first + c * per_call * n) as u64;
             let out = generate(policy, chunk, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
             completions.extend(out.into_iter().map(|x| Completion { prompt: x.prompt + c * per_call, ..x }));
             calls += 1;
@@ -119,84 +120,106 @@ impl<B: AutodiffBackend> Grpo<B> {
         Ok((completions, calls))
     }
 
-    /// One rollout step on `batch` followed by `actor.mini_batches` optimizer updates of
-    /// `learner`.
+    /// Whether online filtering keeps a group with these rewards: the mean of
+    /// `algorithm.filter_key` strictly inside (`filter_low`, `filter_high`), as EasyR1 does.
+    fn keeps(&self, rewards: &[RewardBreakdown]) -> bool {
+        let a = &self.algorithm;
+        let mean = rewards.iter().map(|r| a.filter_key.of(r)).sum::<f32>() / rewards.len().max(1) as f32;
+        !a.online_filtering || (mean > a.filter_low && mean < a.filter_high)
+    }
+
+    /// One GRPO step: prompts from `draw` are rolled out (`n` samples each) and rewarded, and
+    /// advantages computed per group; with online filtering, groups outside the filter band are
+    /// dropped and `draw` is called again until as many groups as the first draw gave are kept
+    /// or `algorithm.max_try_make_batch` draws were made (0: no limit), then the batch is cut to
+    /// that size (EasyR1's `_make_batch_data`). When fewer or no groups survive, the step goes on
+    /// with what it has and says so. Then `actor.mini_batches` optimizer updates of `learner`.
+    /// `stats.outcomes` lists every drawn prompt's group in draw order.
     pub fn step(
         &mut self,
         learner: &mut PolicyLearner<B>,
-        batch: &[RolloutPrompt<B::InnerBackend>],
+        mut draw: impl FnMut() -> Result<Vec<RolloutPrompt<B::InnerBackend>>>,
         reward: &dyn Reward,
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
         let started = Instant::now();
         let policy = inference_model(learner);
-        let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
-        let (completions, calls) = self.sample(&policy, &prompts, tokenizer)?;
-        let rewards = completions
-            .iter()
-            .map(|c| Ok(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut stats = self.learn(learner, &policy, batch, &completions, &rewards, tokenizer.pad_id)?;
-        stats.generation_calls = calls;
-        stats.seconds = started.elapsed().as_secs_f64();
-        Ok(stats)
-    }
-
-    /// The learning half of a step, given the rollout of `policy` (`n` completions per prompt,
-    /// group-major) and their rewards: group advantages, the online filter, then
-    /// `mini_batches` optimizer updates. Counts as one rollout (the next samples use the next
-    /// seed).
-    fn learn(
-        &mut self,
-        learner: &mut PolicyLearner<B>,
-        policy: &AnyVlm<B::InnerBackend>,
-        batch: &[RolloutPrompt<B::InnerBackend>],
-        completions: &[Completion],
-        rewards: &[RewardBreakdown],
-        pad_id: u32,
-    ) -> Result<GrpoStats> {
         let n = self.rollout.n;
-        self.rollouts += 1;
-        let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
-        let advantages = group_advantages(&overall, n, self.algorithm.advantage());
-        let mut stats = GrpoStats { groups: batch.len(), ..Default::default() };
-        let count = rewards.len().max(1) as f32;
-        stats.reward = RewardBreakdown {
-            overall: overall.iter().sum::<f32>() / count,
-            format: rewards.iter().map(|r| r.format).sum::<f32>() / count,
-            accuracy: rewards.iter().map(|r| r.accuracy).sum::<f32>() / count,
-        };
-        stats.response_length = completions.iter().map(|c| c.ids.len()).sum::<usize>() as f64 / count as f64;
-        let mut samples = Vec::new();
-        for (g, group) in completions.chunks(n).enumerate() {
-            let group_rewards = &rewards[g * n..(g + 1) * n];
-            let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
-            let accuracy = mean(&|i| group_rewards[i].accuracy);
-            stats.outcomes.push(GroupOutcome {
-                reward: mean(&|i| group_rewards[i].overall),
-                accuracy,
-                response_length: mean(&|i| group[i].ids.len() as f32),
-                mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
-            });
-            if let Some((low, high)) = self.algorithm.online_filter {
-                if !(accuracy > low && accuracy < high) {
+        let mut stats = GrpoStats::default();
+        let mut all_rewards: Vec<RewardBreakdown> = Vec::new();
+        let mut lengths = 0usize;
+        let mut kept: Vec<Vec<Sample<B::InnerBackend>>> = Vec::new();
+        let mut wanted = None;
+        for attempt in 1.. {
+            let batch = draw()?;
+            let wanted = *wanted.get_or_insert(batch.len());
+            let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
+            let (completions, calls) = self.sample(&policy, &prompts, tokenizer, stats.groups * n)?;
+            stats.generation_calls += calls;
+            let rewards = completions
+                .iter()
+                .map(|c| Ok(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
+            let advantages = group_advantages(&overall, n, self.algorithm.advantage());
+            for (g, group) in completions.chunks(n).enumerate() {
+                let group_rewards = &rewards[g * n..(g + 1) * n];
+                let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
+                stats.outcomes.push(GroupOutcome {
+                    reward: mean(&|i| group_rewards[i].overall),
+                    accuracy: mean(&|i| group_rewards[i].accuracy),
+                    response_length: mean(&|i| group[i].ids.len() as f32),
+                    mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
+                });
+                if !self.keeps(group_rewards) {
                     continue;
                 }
+                let prompt = &batch[g].prompt;
+                kept.push(
+                    group
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| Sample {
+                            sequence: Sequence {
+                                prompt: prompt.ids.clone(),
+                                response: c.ids.clone(),
+                                images: prompt.images.clone(),
+                            },
+                            advantage: advantages[g * n + i],
+                        })
+                        .collect(),
+                );
             }
-            stats.groups_kept += 1;
-            for (i, c) in group.iter().enumerate() {
-                let prompt = &batch[c.prompt].prompt;
-                samples.push(Sample {
-                    sequence: Sequence {
-                        prompt: prompt.ids.clone(),
-                        response: c.ids.clone(),
-                        images: prompt.images.clone(),
-                    },
-                    advantage: advantages[g * n + i],
-                });
+            stats.groups += batch.len();
+            lengths += completions.iter().map(|c| c.ids.len()).sum::<usize>();
+            all_rewards.extend(rewards);
+            let max_tries = self.algorithm.max_try_make_batch;
+            if kept.len() >= wanted || (max_tries > 0 && attempt >= max_tries) {
+                if kept.len() < wanted {
+                    tracing::warn!(kept = kept.len(), wanted, attempt, "online filtering: batch not full");
+                    eprintln!(
+                        "online filtering kept {} of {wanted} groups after {attempt} draws (max_try_make_batch); \
+                         training on {}",
+                        kept.len(),
+                        if kept.is_empty() { "nothing this step".to_string() } else { "those".to_string() }
+                    );
+                }
+                kept.truncate(wanted);
+                break;
             }
         }
-        self.optimize(learner, policy, &samples, pad_id, &mut stats)?;
+        stats.groups_kept = kept.len();
+        let count = all_rewards.len().max(1) as f32;
+        stats.reward = RewardBreakdown {
+            overall: all_rewards.iter().map(|r| r.overall).sum::<f32>() / count,
+            format: all_rewards.iter().map(|r| r.format).sum::<f32>() / count,
+            accuracy: all_rewards.iter().map(|r| r.accuracy).sum::<f32>() / count,
+        };
+        stats.response_length = lengths as f64 / count as f64;
+        self.rollouts += 1;
+        let samples: Vec<Sample<B::InnerBackend>> = kept.into_iter().flatten().collect();
+        self.optimize(learner, &policy, &samples, tokenizer.pad_id, &mut stats)?;
+        stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
 
