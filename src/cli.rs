@@ -105,7 +105,7 @@ pub struct EvalOptions {
     pub sampling: SamplingConfig,
     pub batch_size: usize,
     pub limit: Option<usize>,
-    /// `math` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
+    /// `math`, `math-extended` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
     pub reward: Option<String>,
     /// Capability of records without one.
     pub capability: Option<crate::data::Capability>,
@@ -118,6 +118,7 @@ fn eval_reward(model: &Path, asked: Option<&str>) -> Result<RewardKind> {
     let trained_with = model.join(crate::rl::run::TRAINING_CONFIG);
     Ok(match asked {
         Some("direct") => RewardKind::Direct,
+        Some("math-extended") => RewardKind::MathExtended,
         Some(_) => RewardKind::Math,
         None if trained_with.exists() => TrainConfig::load(&trained_with, &[])?.algorithm.reward,
         None => RewardKind::Math,

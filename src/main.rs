@@ -108,10 +108,11 @@ enum Command {
         /// Evaluate only the first N tasks.
         #[arg(long)]
         limit: Option<usize>,
-        /// How answers are graded: `math` (format + last `\boxed{}`) or `direct` (the whole
-        /// reply). Default: the reward of the run that trained the model (its exported
-        /// `seethink-train.ron`), else `math`.
-        #[arg(long, value_parser = ["math", "direct"])]
+        /// How answers are graded: `math` (the reference: format + last `\boxed{}`),
+        /// `math-extended` (with the opt-in extensions) or `direct` (the whole reply). Default:
+        /// the reward of the run that trained the model (its exported `seethink-train.ron`),
+        /// else `math`.
+        #[arg(long, value_parser = ["math", "math-extended", "direct"])]
         reward: Option<String>,
         /// Capability of records that have none (EasyR1's public data sets): perception,
         /// text_reasoning or visual_reasoning.

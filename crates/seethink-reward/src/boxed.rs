@@ -4,14 +4,17 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// The content of the last `\boxed{...}` (or `\fbox{...}`, whichever starts last), trimmed.
+use crate::Extensions;
+
+/// The content of the last `\boxed{...}` (with [`Extensions::fbox`], also `\fbox{...}`, whichever
+/// starts last), trimmed.
 ///
 /// Rule (mathruler's `extract_boxed_content`): find the last occurrence of the literal opener
 /// (`\boxed{` exactly, no space before the brace), then read to the `}` that balances it. If that
 /// last opener is never closed the result is `None`; earlier boxes are not tried.
-pub fn last_boxed(text: &str) -> Option<String> {
-    let start =
-        ["\\boxed{", "\\fbox{"].iter().filter_map(|open| text.rfind(open).map(|i| i + open.len())).max()?;
+pub fn last_boxed(text: &str, extensions: Extensions) -> Option<String> {
+    let openers: &[&str] = if extensions.fbox { &["\\boxed{", "\\fbox{"] } else { &["\\boxed{"] };
+    let start = openers.iter().filter_map(|open| text.rfind(open).map(|i| i + open.len())).max()?;
     let content = &text[start..];
     let mut depth = 0i64;
     for (i, c) in content.char_indices() {
@@ -25,15 +28,20 @@ pub fn last_boxed(text: &str) -> Option<String> {
     None
 }
 
-/// The complexity guard: true (answer scores 0) when the answer is longer than 200 characters,
-/// has more than 10 `^`, more than 10 `**`, more than 40 `(`, more than 40 `{`, or a run of 50 or
-/// more digits.
-pub fn too_complex(answer: &str) -> bool {
+/// The paper's complexity guard: true (answer scores 0) when the answer is longer than 200
+/// characters, has more than 10 `^` and `**` together (with
+/// [`Extensions::separate_power_counts`]: more than 10 of either), more than 40 `(`, more than
+/// 40 `{`, or a run of 50 or more digits.
+pub fn too_complex(answer: &str, extensions: Extensions) -> bool {
     static DIGITS: OnceLock<Regex> = OnceLock::new();
     let digits = DIGITS.get_or_init(|| Regex::new(r"\d{50,}").expect("static regex"));
+    let (carets, stars) = (answer.matches('^').count(), answer.matches("**").count());
+    let powers = match extensions.separate_power_counts {
+        true => carets > 10 || stars > 10,
+        false => carets + stars > 10,
+    };
     answer.chars().count() > 200
-        || answer.matches('^').count() > 10
-        || answer.matches("**").count() > 10
+        || powers
         || answer.matches('(').count() > 40
         || answer.matches('{').count() > 40
         || digits.is_match(answer)
@@ -43,36 +51,50 @@ pub fn too_complex(answer: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn last_boxed_ref(text: &str) -> Option<String> {
+        last_boxed(text, Extensions::NONE)
+    }
+
+    fn too_complex_ref(answer: &str) -> bool {
+        too_complex(answer, Extensions::NONE)
+    }
+
     #[test]
     fn last_balanced_box() {
-        assert_eq!(last_boxed("\\boxed{1} then \\boxed{2}").as_deref(), Some("2"));
-        assert_eq!(last_boxed("\\boxed{\\frac{1}{2}}").as_deref(), Some("\\frac{1}{2}"));
-        assert_eq!(last_boxed("\\boxed{ 7 } tail}").as_deref(), Some("7"));
-        assert_eq!(last_boxed("\\boxed{}").as_deref(), Some(""));
-        assert_eq!(last_boxed("\\fbox{5}").as_deref(), Some("5"));
-        assert_eq!(last_boxed("\\boxed{1} \\fbox{5}").as_deref(), Some("5"));
-        assert_eq!(last_boxed("no box"), None);
-        assert_eq!(last_boxed("\\boxed {3}"), None, "the opener is matched literally");
-        assert_eq!(last_boxed("\\boxed{1} \\boxed{2"), None, "an unclosed last box is no answer");
-        assert_eq!(last_boxed("\\boxed{{x}").as_deref(), None);
-        assert_eq!(last_boxed("\\boxed{é}ü").as_deref(), Some("é"));
+        assert_eq!(last_boxed_ref("\\boxed{1} then \\boxed{2}").as_deref(), Some("2"));
+        assert_eq!(last_boxed_ref("\\boxed{\\frac{1}{2}}").as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(last_boxed_ref("\\boxed{ 7 } tail}").as_deref(), Some("7"));
+        assert_eq!(last_boxed_ref("\\boxed{}").as_deref(), Some(""));
+        assert_eq!(last_boxed_ref("\\fbox{5}"), None, "the reference reads only \\boxed");
+        assert_eq!(last_boxed_ref("\\boxed{1} \\fbox{5}").as_deref(), Some("1"));
+        assert_eq!(last_boxed("\\fbox{5}", Extensions::ALL).as_deref(), Some("5"));
+        assert_eq!(last_boxed("\\boxed{1} \\fbox{5}", Extensions::ALL).as_deref(), Some("5"));
+        assert_eq!(last_boxed_ref("no box"), None);
+        assert_eq!(last_boxed_ref("\\boxed {3}"), None, "the opener is matched literally");
+        assert_eq!(last_boxed_ref("\\boxed{1} \\boxed{2"), None, "an unclosed last box is no answer");
+        assert_eq!(last_boxed_ref("\\boxed{{x}").as_deref(), None);
+        assert_eq!(last_boxed_ref("\\boxed{é}ü").as_deref(), Some("é"));
     }
 
     #[test]
     fn guard_thresholds() {
-        assert!(!too_complex(&"a".repeat(200)));
-        assert!(too_complex(&"a".repeat(201)));
-        assert!(!too_complex(&"é".repeat(200)), "characters, not bytes");
-        assert!(!too_complex(&"x^".repeat(10)));
-        assert!(too_complex(&"x^".repeat(11)));
-        assert!(!too_complex(&"x**".repeat(10)));
-        assert!(too_complex(&"x**".repeat(11)));
-        assert!(!too_complex(&"(".repeat(40)));
-        assert!(too_complex(&"(".repeat(41)));
-        assert!(!too_complex(&"{".repeat(40)));
-        assert!(too_complex(&"{".repeat(41)));
-        assert!(!too_complex(&"7".repeat(49)));
-        assert!(too_complex(&"7".repeat(50)));
-        assert!(!too_complex(&"1234567890,".repeat(9)));
+        assert!(!too_complex_ref(&"a".repeat(200)));
+        assert!(too_complex_ref(&"a".repeat(201)));
+        assert!(!too_complex_ref(&"é".repeat(200)), "characters, not bytes");
+        assert!(!too_complex_ref(&"x^".repeat(10)));
+        assert!(too_complex_ref(&"x^".repeat(11)));
+        assert!(!too_complex_ref(&"x**".repeat(10)));
+        assert!(too_complex_ref(&"x**".repeat(11)));
+        // 6 `^` and 6 `**`: 12 together (the reference), at most 10 of either (the extension)
+        let mixed = "x^".repeat(6) + &"y**".repeat(6);
+        assert!(too_complex_ref(&mixed));
+        assert!(!too_complex(&mixed, Extensions::ALL));
+        assert!(!too_complex_ref(&"(".repeat(40)));
+        assert!(too_complex_ref(&"(".repeat(41)));
+        assert!(!too_complex_ref(&"{".repeat(40)));
+        assert!(too_complex_ref(&"{".repeat(41)));
+        assert!(!too_complex_ref(&"7".repeat(49)));
+        assert!(too_complex_ref(&"7".repeat(50)));
+        assert!(!too_complex_ref(&"1234567890,".repeat(9)));
     }
 }

@@ -3,17 +3,19 @@
 use seethink_data::Task;
 
 use crate::grade::grade_answer;
-use crate::{Reward, RewardBreakdown};
+use crate::{Extensions, Reward, RewardBreakdown};
 
 /// The whole response is the answer: `accuracy` = 1 if the trimmed response is graded equal
-/// to the gold answer by [`grade_answer`] (the reference equivalence), else 0; there is no
-/// format requirement, so `format` = 0 and `overall` = `accuracy`.
+/// to the gold answer by [`grade_answer`] (the reference equivalence, with option letters
+/// followed by punctuation, `A.` or `A)`, accepted: an unboxed reply often ends with one), else
+/// 0; there is no format requirement, so `format` = 0 and `overall` = `accuracy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DirectAnswer;
 
 impl Reward for DirectAnswer {
     fn score(&self, task: &Task, response: &str) -> RewardBreakdown {
-        let accuracy = if grade_answer(response.trim(), &task.answer) { 1.0 } else { 0.0 };
+        let extensions = Extensions { letter_punctuation: true, ..Extensions::NONE };
+        let accuracy = if grade_answer(response.trim(), &task.answer, extensions) { 1.0 } else { 0.0 };
         RewardBreakdown { overall: accuracy, format: 0.0, accuracy }
     }
 }

@@ -7,6 +7,7 @@ use regex::Regex;
 
 use crate::eval::expressions_equal;
 use crate::normalize::{normalize_answer, normalize_prm, str_is_int, strip_thousands_commas};
+use crate::Extensions;
 
 const TUPLE_CHARS: [char; 4] = ['(', ')', '[', ']'];
 
@@ -25,10 +26,11 @@ const LETTER_WRAPPERS: [&str; 10] = [
 ];
 
 /// The option letter an answer names, if it is one: after repeatedly trimming whitespace and `$`,
-/// unwrapping `\text{}`, `\textbf{}`, `\mathrm{}`, `\mathbf{}` (and similar), `{}`, `()` and `[]`,
-/// and dropping trailing `.`, `)`, `:` and leading `(`, a single ASCII letter, upper-cased.
-/// `A`, `a`, `(A)`, `\text{A}`, `A.`, `A)`, `\textbf{A}` all give `Some('A')`.
-pub fn mcq_letter(answer: &str) -> Option<char> {
+/// unwrapping `\text{}`, `\textbf{}`, `\mathrm{}`, `\mathbf{}` (and similar), `{}`, `()` and `[]`
+/// (and, with [`Extensions::letter_punctuation`], dropping trailing `.`, `)`, `:` and leading
+/// `(`), a single ASCII letter, upper-cased. `A`, `a`, `(A)`, `\text{A}`, `\textbf{A}` give
+/// `Some('A')`; `A.` and `A)` only with the extension.
+pub fn mcq_letter(answer: &str, extensions: Extensions) -> Option<char> {
     let mut t = answer.trim();
     for _ in 0..16 {
         let before = t;
@@ -43,7 +45,9 @@ pub fn mcq_letter(answer: &str) -> Option<char> {
                 t = inner.trim();
             }
         }
-        t = t.trim_end_matches(['.', ')', ':']).trim_start_matches('(').trim();
+        if extensions.letter_punctuation {
+            t = t.trim_end_matches(['.', ')', ':']).trim_start_matches('(').trim();
+        }
         if t == before {
             break;
         }
@@ -108,8 +112,8 @@ fn are_equal_under_eval(gold: &str, given: &str) -> bool {
 /// Whether `given` is a correct answer for the reference answer `gold`.
 ///
 /// Rule (mathruler's `grade_answer`, in order):
-/// 0. Extension: if `gold` names an option letter ([`mcq_letter`]) and `given` names the same
-///    letter, correct.
+/// 0. If `gold` names an option letter ([`mcq_letter`], with `extensions`) and `given` names
+///    the same letter, correct.
 /// 1. Correct if the MATH normalisations ([`normalize_answer`]) are equal.
 /// 2. Correct if the PRM800K normalisations ([`normalize_prm`]) are equal; wrong if `given`'s is
 ///    empty.
@@ -121,9 +125,9 @@ fn are_equal_under_eval(gold: &str, given: &str) -> bool {
 ///    uses `sympy.simplify(gold - given) == 0`; see [`crate::eval`] for what is covered).
 ///
 /// Never panics; work is bounded for any input.
-pub fn grade_answer(given: &str, gold: &str) -> bool {
-    if let Some(letter) = mcq_letter(gold) {
-        if mcq_letter(given) == Some(letter) {
+pub fn grade_answer(given: &str, gold: &str, extensions: Extensions) -> bool {
+    if let Some(letter) = mcq_letter(gold, extensions) {
+        if mcq_letter(given, extensions) == Some(letter) {
             return true;
         }
     }
@@ -166,11 +170,15 @@ mod tests {
 
     #[test]
     fn letters() {
-        for s in ["A", "a", "(A)", "\\text{A}", "A.", "A)", "\\textbf{A}", "$A$", " (a). ", "[A]", "{A}"] {
-            assert_eq!(mcq_letter(s), Some('A'), "{s:?}");
+        for s in ["A", "a", "(A)", "\\text{A}", "\\textbf{A}", "$A$", "[A]", "{A}"] {
+            assert_eq!(mcq_letter(s, Extensions::NONE), Some('A'), "{s:?}");
+        }
+        for s in ["A.", "A)", " (a). "] {
+            assert_eq!(mcq_letter(s, Extensions::NONE), None, "{s:?}: the reference reads no punctuation");
+            assert_eq!(mcq_letter(s, Extensions::ALL), Some('A'), "{s:?}");
         }
         for s in ["AB", "1", "", "A and B", "(A)(B)", "\\text{cm}", "é"] {
-            assert_eq!(mcq_letter(s), None, "{s:?}");
+            assert_eq!(mcq_letter(s, Extensions::ALL), None, "{s:?}");
         }
     }
 
@@ -216,13 +224,14 @@ mod tests {
             ("\\sqrt{8}", "2\\sqrt{2}"),
             ("x+1", "1+x"),
             ("(A)", "A"),
-            ("A.", "A"),
             ("b", "(B)"),
             ("\\pi/2", "\\frac{\\pi}{2}"),
         ];
         for (given, gold) in yes {
-            assert!(grade_answer(given, gold), "{given:?} should match {gold:?}");
+            assert!(grade_answer(given, gold, Extensions::NONE), "{given:?} should match {gold:?}");
         }
+        assert!(!grade_answer("A.", "A", Extensions::NONE));
+        assert!(grade_answer("A.", "A", Extensions::ALL));
         let no = [
             ("2/4", "1/2"),
             ("\\frac{4}{2}", "2"),
@@ -237,7 +246,7 @@ mod tests {
             ("2^{10}", "1024"),
         ];
         for (given, gold) in no {
-            assert!(!grade_answer(given, gold), "{given:?} should not match {gold:?}");
+            assert!(!grade_answer(given, gold, Extensions::NONE), "{given:?} should not match {gold:?}");
         }
     }
 }

@@ -19,8 +19,9 @@
 //! Checked by differential testing against the reference on ~40k (answer, gold) pairs (MATH-500
 //! answers with variants, random expressions, LaTeX token soup) and 3k full responses; the
 //! normalisers agree exactly, and the grader differs only as listed here.
-//! - Extensions asked for by this crate's specification: `\fbox{...}` counts as a box; option
-//!   letters also match as `A.`, `A)`, `\mathbf{A}` ([`grade::mcq_letter`]).
+//! - Opt-in [`Extensions`] (off by default): `\fbox{...}` counts as a box; option letters also
+//!   match as `A.`, `A)`; the guard counts `^` and `**` separately. Always on: option letters
+//!   also match wrapped in `\mathbf{}` and similar ([`grade::mcq_letter`]).
 //! - No sympy: [`eval`] decides numeric/polynomial equality exactly (see its docs). Decimals are
 //!   exact (`0.1+0.2` equals `0.3`; sympy floats do not), functions other than `sqrt` are not
 //!   understood, and irrational values agree within `1e-9` relative.
@@ -42,6 +43,28 @@ pub mod normalize;
 pub mod rational;
 
 pub use boxed::{last_boxed, too_complex};
+
+/// Deviations from the reference reward (EasyR1's `math` with the paper's guard), all off by
+/// default: each changes scores against the reference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// Read `\fbox{...}` answers as well as `\boxed{...}`.
+    pub fbox: bool,
+    /// Read `A.`, `A)`, `A:` and `(A` as the option letter `A`.
+    pub letter_punctuation: bool,
+    /// The complexity guard counts `^` and `**` separately (more than 10 of either) instead of
+    /// together.
+    pub separate_power_counts: bool,
+}
+
+impl Extensions {
+    /// The reference behaviour.
+    pub const NONE: Extensions =
+        Extensions { fbox: false, letter_punctuation: false, separate_power_counts: false };
+    /// Every extension on.
+    pub const ALL: Extensions =
+        Extensions { fbox: true, letter_punctuation: true, separate_power_counts: true };
+}
 pub use direct::DirectAnswer;
 pub use format::{clean_response, format_score};
 pub use grade::{grade_answer, mcq_letter, split_tuple};

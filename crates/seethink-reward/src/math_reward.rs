@@ -5,12 +5,13 @@ use seethink_data::Task;
 use crate::boxed::{last_boxed, too_complex};
 use crate::format::{clean_response, format_score_cleaned};
 use crate::grade::grade_answer;
-use crate::{Reward, RewardBreakdown};
+use crate::{Extensions, Reward, RewardBreakdown};
 
 /// The reference's format weight.
 pub const DEFAULT_FORMAT_WEIGHT: f32 = 0.1;
 
-/// EasyR1's `math` reward with the paper's complexity guard.
+/// EasyR1's `math` reward with the paper's complexity guard (the reference, unless
+/// `extensions` turns some on).
 ///
 /// For a response and the task's reference answer (`Task::answer`):
 /// 1. clean the response ([`clean_response`]);
@@ -23,11 +24,13 @@ pub const DEFAULT_FORMAT_WEIGHT: f32 = 0.1;
 pub struct MathReward {
     /// Weight of the format score in `overall`.
     pub format_weight: f32,
+    /// Deviations from the reference (none by default).
+    pub extensions: Extensions,
 }
 
 impl Default for MathReward {
     fn default() -> Self {
-        MathReward { format_weight: DEFAULT_FORMAT_WEIGHT }
+        MathReward { format_weight: DEFAULT_FORMAT_WEIGHT, extensions: Extensions::NONE }
     }
 }
 
@@ -36,7 +39,9 @@ impl MathReward {
     pub fn score_answer(&self, response: &str, gold: &str) -> RewardBreakdown {
         let cleaned = clean_response(response);
         let format = format_score_cleaned(&cleaned);
-        let correct = last_boxed(&cleaned).is_some_and(|ans| !too_complex(&ans) && grade_answer(&ans, gold));
+        let ext = self.extensions;
+        let correct = last_boxed(&cleaned, ext)
+            .is_some_and(|ans| !too_complex(&ans, ext) && grade_answer(&ans, gold, ext));
         let accuracy = if correct { 1.0 } else { 0.0 };
         let w = if self.format_weight.is_nan() {
             DEFAULT_FORMAT_WEIGHT
@@ -76,11 +81,11 @@ mod tests {
         let r = MathReward::default();
         let long = format!("\\boxed{{{}}}", "1".repeat(60));
         assert_eq!(r.score_answer(&long, &"1".repeat(60)).accuracy, 0.0);
-        let r = MathReward { format_weight: 0.5 };
+        let r = MathReward { format_weight: 0.5, ..Default::default() };
         assert!((r.score_answer("<think></think>\\boxed{1}", "2").overall - 0.5).abs() < 1e-6);
-        let r = MathReward { format_weight: 7.0 };
+        let r = MathReward { format_weight: 7.0, ..Default::default() };
         assert_eq!(r.score_answer("\\boxed{2}", "2").overall, 0.0);
-        let r = MathReward { format_weight: f32::NAN };
+        let r = MathReward { format_weight: f32::NAN, ..Default::default() };
         assert!((r.score_answer("\\boxed{2}", "2").overall - 0.9).abs() < 1e-6);
     }
 }

@@ -5,7 +5,7 @@
 
 use seethink_reward::{
     clean_response, format_score, grade_answer, last_boxed, normalize_answer, normalize_prm, too_complex,
-    MathReward,
+    Extensions, MathReward,
 };
 
 struct Rng(u64);
@@ -138,12 +138,12 @@ fn check(reward: &MathReward, response: &str, gold: &str) {
     let cleaned = clean_response(response);
     assert_eq!(clean_response(&cleaned), cleaned, "cleaning is idempotent");
     assert_eq!(format_score(response), b.format);
-    if let Some(ans) = last_boxed(&cleaned) {
-        let _ = too_complex(&ans);
+    if let Some(ans) = last_boxed(&cleaned, Extensions::ALL) {
+        let _ = too_complex(&ans, Extensions::ALL);
     }
     let _ = normalize_answer(response);
     let _ = normalize_prm(response);
-    let _ = grade_answer(gold, response);
+    let _ = grade_answer(gold, response, Extensions::ALL);
 }
 
 #[test]
@@ -194,8 +194,8 @@ fn adversarial_inputs_never_panic() {
             ("\\boxed{1}".to_string(), s.clone()),
         ] {
             check(&reward, &response, &gold);
-            let _ = grade_answer(s, s);
-            let _ = grade_answer(s, "1");
+            let _ = grade_answer(s, s, Extensions::ALL);
+            let _ = grade_answer(s, "1", Extensions::ALL);
         }
     }
 }

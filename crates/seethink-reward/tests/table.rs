@@ -2,12 +2,13 @@
 //!
 //! Each row is (response, gold answer, expected overall, note). Expected values are what the
 //! reference (EasyR1's `math` reward: mathruler `extract_boxed_content` + `grade_answer`, plus the
-//! paper's complexity guard) gives, except rows marked `[extension: ...]`, where this crate
-//! deliberately follows its specification instead (`\fbox{}` answers; `A.` and `A)` as option
-//! letters).
+//! paper's complexity guard) gives — the default [`MathReward`]. Rows made with `ext` also give
+//! the value with every opt-in [`Extensions`] on (`\fbox{}` answers; `A.` and `A)` as option
+//! letters; `^` and `**` counted separately by the guard); every other row must score the same
+//! either way.
 
 use seethink_data::{Capability, Task};
-use seethink_reward::{MathReward, Reward};
+use seethink_reward::{Extensions, MathReward, Reward};
 
 const T: &str = "<think>r</think> ";
 
@@ -20,11 +21,24 @@ struct Row {
     response: String,
     gold: String,
     expected: f32,
+    /// With every extension on.
+    extended: f32,
     note: &'static str,
 }
 
 fn row(response: impl Into<String>, gold: impl Into<String>, expected: f32, note: &'static str) -> Row {
-    Row { response: response.into(), gold: gold.into(), expected, note }
+    ext(response, gold, expected, expected, note)
+}
+
+/// A row whose score changes with the extensions: `expected` by the reference, `extended` with them.
+fn ext(
+    response: impl Into<String>,
+    gold: impl Into<String>,
+    expected: f32,
+    extended: f32,
+    note: &'static str,
+) -> Row {
+    Row { response: response.into(), gold: gold.into(), expected, extended, note }
 }
 
 fn task(answer: &str) -> Task {
@@ -61,7 +75,7 @@ fn rows() -> Vec<Row> {
         row(t(r"first \boxed{3} then \boxed{4}"), r"4", 1.0, "last box wins"),
         row(t(r"first \boxed{4} then \boxed{3}"), r"4", 0.1, "last box wins (wrong)"),
         row(t(r"\boxed{4} and \boxed{3"), r"4", 0.1, "unclosed last box is no answer"),
-        row(t(r"\fbox{4}"), r"4", 0.9, "fbox [extension: the reference scores 0.0]"),
+        ext(t(r"\fbox{4}"), r"4", 0.0, 0.9, "fbox: no box for the reference"),
         row(t(r"\boxed{\dfrac{3}{4}}"), r"\frac{3}{4}", 1.0, "dfrac"),
         row(t(r"\boxed{\frac34}"), r"\frac{3}{4}", 1.0, "frac34"),
         row(t(r"\boxed{3/4}"), r"\frac{3}{4}", 1.0, "a/b"),
@@ -100,17 +114,14 @@ fn rows() -> Vec<Row> {
         row(t(r"\boxed{a}"), r"A", 1.0, "mcq lower"),
         row(t(r"\boxed{(A)}"), r"A", 1.0, "mcq parens"),
         row(t(r"\boxed{\text{A}}"), r"A", 1.0, "mcq text"),
-        row(
-            t(r"\boxed{A.}"),
-            r"A",
+        ext(t(r"\boxed{A.}"), r"A", 0.1, 1.0, "mcq trailing dot"),
+        ext(t(r"\boxed{A)}"), r"A", 0.1, 1.0, "mcq trailing paren"),
+        ext(
+            t(r"\boxed{2^1^1^1^1^1^1**1**1**1**1**1**1}"),
+            r"2^1^1^1^1^1^1**1**1**1**1**1**1",
+            0.1,
             1.0,
-            "mcq trailing dot (extension) [extension: the reference scores 0.1]",
-        ),
-        row(
-            t(r"\boxed{A)}"),
-            r"A",
-            1.0,
-            "mcq trailing paren (extension) [extension: the reference scores 0.1]",
+            "6 `^` + 6 `**`: too complex together (the reference), not separately",
         ),
         row(t(r"\boxed{\textbf{A}}"), r"A", 1.0, "mcq textbf"),
         row(t(r"\boxed{B}"), r"(B)", 1.0, "mcq gold in parens"),
@@ -186,22 +197,28 @@ fn rows() -> Vec<Row> {
 }
 
 #[test]
-fn table_matches_reference() {
+fn table_matches_reference_and_extensions() {
     let rows = rows();
     assert!(rows.len() >= 60, "table has {} rows", rows.len());
-    let reward = MathReward::default();
+    let reference = MathReward::default();
+    let extended = MathReward { extensions: Extensions::ALL, ..Default::default() };
     let mut failures = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        let b = reward.score(&task(&r.gold), &r.response);
-        assert!(b.format == 0.0 || b.format == 1.0);
-        assert!(b.accuracy == 0.0 || b.accuracy == 1.0);
-        assert!((b.overall - (0.9 * b.accuracy + 0.1 * b.format)).abs() < 1e-6);
-        if (b.overall - r.expected).abs() > 1e-6 {
-            failures.push(format!(
-                "row {i} ({}): response {:?}, gold {:?}: expected {}, got {:?}",
-                r.note, r.response, r.gold, r.expected, b
-            ));
+        for (reward, expected, which) in
+            [(&reference, r.expected, "reference"), (&extended, r.extended, "extended")]
+        {
+            let b = reward.score(&task(&r.gold), &r.response);
+            assert!(b.format == 0.0 || b.format == 1.0);
+            assert!(b.accuracy == 0.0 || b.accuracy == 1.0);
+            assert!((b.overall - (0.9 * b.accuracy + 0.1 * b.format)).abs() < 1e-6);
+            if (b.overall - expected).abs() > 1e-6 {
+                failures.push(format!(
+                    "row {i} ({}), {which}: response {:?}, gold {:?}: expected {expected}, got {b:?}",
+                    r.note, r.response, r.gold
+                ));
+            }
         }
     }
+    assert!(rows.iter().filter(|r| r.expected != r.extended).count() >= 4);
     assert!(failures.is_empty(), "{} rows differ:\n{}", failures.len(), failures.join("\n"));
 }

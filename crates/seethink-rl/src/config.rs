@@ -110,6 +110,9 @@ pub enum Trainer {
 pub enum RewardKind {
     /// The reference reward: 0.9·accuracy of the last `\boxed{}` + 0.1·format.
     Math,
+    /// [`Math`](Self::Math) with every opt-in extension (`\fbox{}`, `A.` letters, `^`/`**`
+    /// counted separately): scores differ from the reference's.
+    MathExtended,
     /// The whole response graded as the answer ([`seethink_reward::DirectAnswer`]).
     Direct,
 }
@@ -119,6 +122,10 @@ impl RewardKind {
     pub fn reward(self) -> std::sync::Arc<dyn seethink_reward::Reward> {
         match self {
             RewardKind::Math => std::sync::Arc::new(seethink_reward::MathReward::default()),
+            RewardKind::MathExtended => std::sync::Arc::new(seethink_reward::MathReward {
+                extensions: seethink_reward::Extensions::ALL,
+                ..Default::default()
+            }),
             RewardKind::Direct => std::sync::Arc::new(seethink_reward::DirectAnswer),
         }
     }
