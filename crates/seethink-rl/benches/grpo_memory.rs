@@ -116,6 +116,7 @@ fn main() {
     shallow_real_vocab_checkpoint(dir.path());
     let model = AnyVlm::<B>::load(dir.path(), &Default::default()).unwrap();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
+    learner.lr_step();
     let reference = inference_model(&learner);
     let sequences: Vec<Sequence<I>> = (0..SEQUENCES as u32)
         .map(|s| Sequence {

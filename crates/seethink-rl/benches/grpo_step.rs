@@ -27,6 +27,7 @@ fn main() {
     let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
     let reference = model.clone();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
+    learner.lr_step();
     let reference: AnyVlm<I> = burn::module::AutodiffModule::valid(&reference);
     let sequences: Vec<Sequence<I>> = (0..8u32)
         .map(|s| Sequence {

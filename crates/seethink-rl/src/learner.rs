@@ -31,8 +31,9 @@ pub struct UpdateStats {
     pub skipped: bool,
 }
 
-/// [`LrSchedule`] as a burn LR scheduler: step t (0-based) uses `schedule.lr_at(base, t)`; the
-/// record is the number of steps taken, so a restored schedule continues where it was.
+/// [`LrSchedule`] as a burn LR scheduler, stepped once per training step (as EasyR1 steps its
+/// scheduler once per rollout step): step t (0-based) uses `schedule.lr_at(base, t)`; the record
+/// is the number of steps taken, so a restored schedule continues where it was.
 #[derive(Clone, Debug)]
 pub struct Schedule {
     base: f64,
@@ -83,16 +84,15 @@ pub fn new_learner<B: AutodiffBackend>(
 }
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to
-/// the global norm `max_grad_norm` ([`clip_global_norm`]), then AdamW at the scheduled LR.
-/// A NaN or infinite norm skips the optimizer step (weights and AdamW moments unchanged; the
-/// schedule still advances), as EasyR1's actor does, and is logged.
+/// the global norm `max_grad_norm` ([`clip_global_norm`]), then AdamW at the step's LR (the run
+/// loop steps the schedule once per training step). A NaN or infinite norm skips the optimizer
+/// step (weights and AdamW moments unchanged), as EasyR1's actor does, and is logged.
 pub fn apply_update<B: AutodiffBackend>(
     learner: &mut PolicyLearner<B>,
     mut grads: GradientsParams,
     max_grad_norm: f64,
 ) -> UpdateStats {
     let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm);
-    learner.lr_step();
     let lr = learner.lr_current();
     let skipped = !grad_norm.is_finite();
     if skipped {

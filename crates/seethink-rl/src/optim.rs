@@ -4,23 +4,24 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor};
 
-/// Learning rate as a function of the optimizer step (0-based).
+/// Learning rate as a function of the training step t (0-based; one value for all the
+/// optimizer updates of a step), as EasyR1's schedulers (`get_constant_schedule_with_warmup`,
+/// `get_cosine_schedule_with_warmup`) compute it — so with a warm-up the first step has LR 0.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LrSchedule {
     /// `lr(t) = lr`
     Constant,
-    /// `lr(t) = lr · min(1, (t + 1) / warmup)`
+    /// `lr(t) = lr · min(1, t / warmup)`
     Warmup { warmup: usize },
-    /// Linear warmup, then `lr · (min_ratio + (1 − min_ratio) · ½(1 + cos(π · p)))` with
+    /// The same warm-up, then `lr · (min_ratio + (1 − min_ratio) · ½(1 + cos(π · p)))` with
     /// `p = (t − warmup) / (total − warmup)` clamped to [0, 1].
     Cosine { warmup: usize, total: usize, min_ratio: f64 },
 }
 
 impl LrSchedule {
-    /// The learning rate at optimizer step `step` for base rate `lr`.
+    /// The learning rate at training step `step` for base rate `lr`.
     pub fn lr_at(&self, lr: f64, step: usize) -> f64 {
-        let warm =
-            |warmup: usize| if warmup == 0 { 1.0 } else { ((step + 1) as f64 / warmup as f64).min(1.0) };
+        let warm = |warmup: usize| if warmup == 0 { 1.0 } else { (step as f64 / warmup as f64).min(1.0) };
         match *self {
             Self::Constant => lr,
             Self::Warmup { warmup } => lr * warm(warmup),
@@ -89,10 +90,12 @@ mod tests {
     fn schedules_by_hand() {
         assert_eq!(LrSchedule::Constant.lr_at(1e-3, 50), 1e-3);
         let w = LrSchedule::Warmup { warmup: 4 };
-        assert_eq!(w.lr_at(1.0, 0), 0.25);
-        assert_eq!(w.lr_at(1.0, 3), 1.0);
+        assert_eq!(w.lr_at(1.0, 0), 0.0, "EasyR1's warm-up starts at 0");
+        assert_eq!(w.lr_at(1.0, 3), 0.75);
+        assert_eq!(w.lr_at(1.0, 4), 1.0);
         let c = LrSchedule::Cosine { warmup: 2, total: 12, min_ratio: 0.1 };
-        assert_eq!(c.lr_at(1.0, 0), 0.5);
+        assert_eq!(c.lr_at(1.0, 0), 0.0);
+        assert_eq!(c.lr_at(1.0, 1), 0.5);
         assert!((c.lr_at(1.0, 2) - 1.0).abs() < 1e-12);
         assert!((c.lr_at(1.0, 7) - (0.1 + 0.9 * 0.5)).abs() < 1e-12);
         assert!((c.lr_at(1.0, 12) - 0.1).abs() < 1e-12);

@@ -194,6 +194,8 @@ impl<B: AutodiffBackend> StepState<B> {
     /// back to the sampler, the metrics line.
     fn step(&mut self, learner: &mut PolicyLearner<B>, step: usize) -> Result<()> {
         let started = Instant::now();
+        // the LR of this step, for all its updates
+        learner.lr_step();
         let per_step = self.config.trainer.prompts_per_step;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
         let tokenizer = &self.processor.tokenizer;
