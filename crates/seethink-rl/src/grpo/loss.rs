@@ -9,9 +9,10 @@ use burn::tensor::{backend::Backend, Tensor};
 /// How per-token losses are reduced over a mini-batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregation {
-    /// `Σ_tokens loss / (response tokens in the mini-batch)` (the reference).
+    /// `Σ_tokens loss / (response tokens in the mini-batch)` (the paper's).
     TokenMean,
-    /// `Σ_seq (mean over the sequence's tokens) / (sequences in the mini-batch)`.
+    /// EasyR1's `seq` mode: per micro-batch the mean over its sequences of each sequence's
+    /// token-mean, rescaled by the micro-batch's share of the mini-batch's tokens.
     SeqMean,
 }
 
@@ -77,25 +78,27 @@ pub fn kl_k3<B: Backend>(logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B
     (x.clone().exp() - x - 1.0).clamp(-10.0, 10.0)
 }
 
-/// The weight of each token in a reduction, `[sequences, tokens]`: `mask` for token-mean,
-/// `mask / len_seq` for seq-mean (`len_seq` = the sequence's response tokens, at least 1).
-pub fn token_weights<B: Backend>(mask: Tensor<B, 2>, aggregation: Aggregation) -> Tensor<B, 2> {
-    match aggregation {
-        Aggregation::TokenMean => mask,
-        Aggregation::SeqMean => {
-            let shape = mask.dims();
-            let lengths = mask.clone().sum_dim(1).clamp_min(1.0).expand(shape);
-            mask / lengths
-        }
-    }
+/// The weight of each response's tokens in one micro-batch (responses of `lengths` tokens) of a
+/// mini-batch, for [`aggregate`] with the mini-batch's response-token count as normaliser —
+/// EasyR1's `average_loss` of the micro-batch rescaled by its token share:
+/// token-mean 1 (`Σ loss / T_mini`); seq-mean `(T_m / |m|) / len_s`, i.e.
+/// `(1/|m|) Σ_s mean_s(loss) · T_m / T_mini` with `T_m` the micro-batch's tokens and `|m|` its
+/// responses (so, as in EasyR1, seq-mean depends on how a mini-batch is split).
+pub fn row_weights(lengths: &[usize], aggregation: Aggregation) -> Vec<f32> {
+    let tokens: usize = lengths.iter().sum();
+    lengths
+        .iter()
+        .map(|&len| match aggregation {
+            Aggregation::TokenMean => 1.0,
+            Aggregation::SeqMean => tokens as f32 / lengths.len() as f32 / len.max(1) as f32,
+        })
+        .collect()
 }
 
 /// Reduces a per-token loss of one micro-batch (or a chunk of its positions) with the
-/// mini-batch's normaliser: `Σ loss·weight / normaliser` with [`token_weights`] — token-mean
-/// `Σ loss·mask / normaliser` (normaliser = response tokens in the mini-batch) or seq-mean
-/// `Σ_seq (Σ loss·mask / len_seq) / normaliser` (normaliser = sequences in the mini-batch).
-/// Summing the results over the micro-batches of a mini-batch, and over chunks of positions,
-/// gives the same value (and gradient) however the mini-batch was split.
+/// mini-batch's normaliser: `Σ loss·weight / normaliser` (weights: `mask` × [`row_weights`],
+/// normaliser: the mini-batch's response tokens). Summing over the micro-batches of a
+/// mini-batch gives its loss; summing over chunks of positions gives the micro-batch's.
 pub fn aggregate<B: Backend>(
     per_token: Tensor<B, 2>,
     weights: Tensor<B, 2>,
@@ -114,7 +117,7 @@ pub struct TokenBatchLoss<B: Backend> {
     pub ref_logp: Option<Tensor<B, 2>>,
     /// `[sequences, 1]`
     pub advantages: Tensor<B, 2>,
-    /// [`token_weights`] of the aggregation.
+    /// `mask` × [`row_weights`] of the aggregation.
     pub weights: Tensor<B, 2>,
 }
 
@@ -197,14 +200,23 @@ mod tests {
             TensorData::new(vec![1.0, 3.0, 5.0, 2.0, 4.0, 9.0], [2, 3]),
             &Default::default(),
         );
+        // response lengths 2 and 3, right-aligned
         let mask = Tensor::<B, 2>::from_data(
-            TensorData::new(vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]),
+            TensorData::new(vec![0.0, 1.0, 1.0, 1.0, 1.0, 1.0], [2, 3]),
             &Default::default(),
         );
-        let weights = |a| token_weights(mask.clone(), a);
+        let weights = |a| {
+            let rows = Tensor::<B, 2>::from_data(
+                TensorData::new(row_weights(&[2, 3], a), [2, 1]),
+                &Default::default(),
+            );
+            mask.clone() * rows.expand([2, 3])
+        };
         let token = aggregate(loss.clone(), weights(Aggregation::TokenMean), 5.0).into_scalar();
-        assert!((token - 19.0 / 5.0).abs() < 1e-6);
-        let seq = aggregate(loss, weights(Aggregation::SeqMean), 2.0).into_scalar();
-        assert!((seq - (2.0 + 5.0) / 2.0).abs() < 1e-6);
+        assert!((token - 23.0 / 5.0).abs() < 1e-6);
+        // EasyR1: ((3 + 5)/2 + (2 + 4 + 9)/3) / 2 sequences · 5 tokens / 5 tokens
+        let seq = aggregate(loss, weights(Aggregation::SeqMean), 5.0).into_scalar();
+        assert!((seq - (4.0 + 5.0) / 2.0).abs() < 1e-6);
+        assert_eq!(row_weights(&[2, 3], Aggregation::SeqMean), [1.25, 5.0 / 6.0]);
     }
 }

@@ -12,7 +12,7 @@ use seethink_models::processing::TextTokenizer;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{aggregate, group_advantages, Aggregation, TokenBatchLoss};
+use super::{aggregate, group_advantages, row_weights, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
 use crate::logprobs::Scoring;
@@ -244,10 +244,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                 mini.chunks(self.actor.micro_batch_size.max(1)).collect();
             let tokens: usize = mini.iter().map(|s| s.sequence.response.len()).sum();
             stats.response_tokens += tokens;
-            let normaliser = match config.aggregation {
-                Aggregation::TokenMean => tokens as f32,
-                Aggregation::SeqMean => mini.len() as f32,
-            };
+            let normaliser = tokens as f32;
             // every pass scores at the sampling temperature, as EasyR1 does
             let scoring = Scoring {
                 pad_id,
@@ -274,16 +271,8 @@ impl<B: AutodiffBackend> Grpo<B> {
                     Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device)
                 };
                 let advantages = column(chunk.iter().map(|s| s.advantage).collect());
-                // per-row factor of the token weights: 1 (token-mean) or 1/len (seq-mean)
-                let row_weight = column(
-                    chunk
-                        .iter()
-                        .map(|s| match config.aggregation {
-                            Aggregation::TokenMean => 1.0,
-                            Aggregation::SeqMean => 1.0 / s.sequence.response.len().max(1) as f32,
-                        })
-                        .collect(),
-                );
+                let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
+                let row_weight = column(row_weights(&lengths, config.aggregation));
                 let grads = sequence_gradients(&model.model, &sequences, scoring, |c| {
                     let columns = |t: &Tensor<B::InnerBackend, 2>| {
                         Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
