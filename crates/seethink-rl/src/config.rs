@@ -204,6 +204,8 @@ pub struct ActorConfig {
     /// Rows (sequences × positions) whose vocabulary logits are computed at a time when
     /// scoring responses: peak memory ∝ this × vocabulary size.
     pub logits_chunk_tokens: usize,
+    /// Passes over a rollout's mini-batches (EasyR1's `ppo_epochs`; the paper: 1).
+    pub ppo_epochs: usize,
 }
 
 impl Default for ActorConfig {
@@ -221,6 +223,7 @@ impl Default for ActorConfig {
             aggregation: Aggregation::TokenMean,
             freeze_vision: false,
             logits_chunk_tokens: 1024,
+            ppo_epochs: 1,
         }
     }
 }
@@ -328,6 +331,7 @@ impl TrainConfig {
             ("actor.mini_batches", a.mini_batches),
             ("actor.micro_batch_size", a.micro_batch_size),
             ("actor.logits_chunk_tokens", a.logits_chunk_tokens),
+            ("actor.ppo_epochs", a.ppo_epochs),
             ("rollout.n", r.n),
             ("rollout.max_new_tokens", r.max_new_tokens),
             ("rollout.batch_size", r.batch_size),

@@ -176,13 +176,14 @@ fn over_long_prompts_are_dropped() {
 }
 
 #[test]
-fn the_schedule_steps_once_per_training_step_from_zero_as_easyr1() {
+fn the_schedule_steps_once_per_training_step_from_zero_as_easyr1_and_epochs_repeat_the_updates() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = tiny_config(dir.path(), Trainer::Grpo, 3, 3);
     config.actor.mini_batches = 2;
+    config.actor.ppo_epochs = 2;
     config.actor.schedule = seethink_rl::optim::LrSchedule::Warmup { warmup: 2 };
     train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
-    assert_eq!(logged(dir.path(), "updates"), [2.0, 2.0, 2.0]);
+    assert_eq!(logged(dir.path(), "updates"), [4.0, 4.0, 4.0], "2 epochs × 2 mini-batches");
     let lr = logged(dir.path(), "lr");
     assert_eq!(lr, [0.0, 0.5e-3, 1e-3]);
 }

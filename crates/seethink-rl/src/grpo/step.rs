@@ -223,8 +223,9 @@ impl<B: AutodiffBackend> Grpo<B> {
         Ok(stats)
     }
 
-    /// The policy updates of one rollout: per mini-batch, old (and reference) log-probs per
-    /// micro-batch, then one accumulated, clipped AdamW update.
+    /// The policy updates of one rollout: old (and reference) log-probs of every micro-batch
+    /// first (under the rollout's policy, as EasyR1 computes them after the rollout), then for
+    /// each of `actor.ppo_epochs` epochs, per mini-batch, one accumulated, clipped AdamW update.
     fn optimize(
         &mut self,
         learner: &mut PolicyLearner<B>,
@@ -238,70 +239,77 @@ impl<B: AutodiffBackend> Grpo<B> {
         }
         let mini_size = samples.len().div_ceil(self.actor.mini_batches.max(1));
         let config = self.actor.loss(self.algorithm.kl_coef);
-        let mut grad_norms = 0.0;
-        for mini in samples.chunks(mini_size) {
-            let micro: Vec<&[Sample<B::InnerBackend>]> =
-                mini.chunks(self.actor.micro_batch_size.max(1)).collect();
-            let tokens: usize = mini.iter().map(|s| s.sequence.response.len()).sum();
-            stats.response_tokens += tokens;
-            let normaliser = tokens as f32;
-            // every pass scores at the sampling temperature, as EasyR1 does
-            let scoring = Scoring {
-                pad_id,
-                chunk_tokens: self.actor.logits_chunk_tokens,
-                temperature: self.rollout.temperature,
-            };
-            let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
-                let sequences: Vec<Sequence<B::InnerBackend>> =
-                    chunk.iter().map(|s| s.sequence.clone()).collect();
-                sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
-            };
-            let old: Vec<_> = micro.iter().map(|c| frozen(policy, c)).collect::<Result<_>>()?;
-            let reference: Option<Vec<_>> = match &self.reference {
-                Some(model) => Some(micro.iter().map(|c| frozen(model, c)).collect::<Result<_>>()?),
+        // every pass scores at the sampling temperature, as EasyR1 does
+        let scoring = Scoring {
+            pad_id,
+            chunk_tokens: self.actor.logits_chunk_tokens,
+            temperature: self.rollout.temperature,
+        };
+        let micro_size = self.actor.micro_batch_size.max(1);
+        let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
+            let sequences: Vec<Sequence<B::InnerBackend>> =
+                chunk.iter().map(|s| s.sequence.clone()).collect();
+            sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
+        };
+        let minis: Vec<&[Sample<B::InnerBackend>]> = samples.chunks(mini_size).collect();
+        let mut old = Vec::with_capacity(minis.len());
+        let mut reference = Vec::with_capacity(minis.len());
+        for mini in &minis {
+            old.push(mini.chunks(micro_size).map(|c| frozen(policy, c)).collect::<Result<Vec<_>>>()?);
+            reference.push(match &self.reference {
+                Some(model) => {
+                    Some(mini.chunks(micro_size).map(|c| frozen(model, c)).collect::<Result<Vec<_>>>()?)
+                }
                 None => None,
-            };
-            let model: PolicyModel<B> = learner.model();
-            let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
-            for (k, chunk) in micro.iter().enumerate() {
-                let sequences: Vec<Sequence<B>> =
-                    chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
-                let device = model.devices().into_iter().next().unwrap_or_default();
-                let column = |values: Vec<f32>| {
-                    Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device)
-                };
-                let advantages = column(chunk.iter().map(|s| s.advantage).collect());
-                let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
-                let row_weight = column(row_weights(&lengths, config.aggregation));
-                let grads = sequence_gradients(&model.model, &sequences, scoring, |c| {
-                    let columns = |t: &Tensor<B::InnerBackend, 2>| {
-                        Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
+            });
+        }
+        stats.response_tokens = samples.iter().map(|s| s.sequence.response.len()).sum();
+        let mut grad_norms = 0.0;
+        for _epoch in 0..self.actor.ppo_epochs {
+            for (m, mini) in minis.iter().enumerate() {
+                let normaliser = mini.iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
+                let model: PolicyModel<B> = learner.model();
+                let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
+                for (k, chunk) in mini.chunks(micro_size).enumerate() {
+                    let sequences: Vec<Sequence<B>> =
+                        chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
+                    let device = model.devices().into_iter().next().unwrap_or_default();
+                    let column = |values: Vec<f32>| {
+                        Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device)
                     };
-                    let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
-                    stats.entropy +=
-                        aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
-                    let terms = TokenBatchLoss {
-                        logp: c.logp,
-                        old_logp: columns(&old[k]),
-                        ref_logp: reference.as_ref().map(|r| columns(&r[k])),
-                        advantages: advantages.clone(),
-                        weights,
-                    }
-                    .terms(&config, normaliser);
-                    stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
-                    stats.kl += terms.kl.into_scalar().elem::<f64>();
-                    stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
-                    Ok(terms.loss)
-                })?;
-                accumulator.accumulate(&model, grads);
+                    let advantages = column(chunk.iter().map(|s| s.advantage).collect());
+                    let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
+                    let row_weight = column(row_weights(&lengths, config.aggregation));
+                    let grads = sequence_gradients(&model.model, &sequences, scoring, |c| {
+                        let columns = |t: &Tensor<B::InnerBackend, 2>| {
+                            Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
+                        };
+                        let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
+                        stats.entropy +=
+                            aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
+                        let terms = TokenBatchLoss {
+                            logp: c.logp,
+                            old_logp: columns(&old[m][k]),
+                            ref_logp: reference[m].as_ref().map(|r| columns(&r[k])),
+                            advantages: advantages.clone(),
+                            weights,
+                        }
+                        .terms(&config, normaliser);
+                        stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
+                        stats.kl += terms.kl.into_scalar().elem::<f64>();
+                        stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
+                        Ok(terms.loss)
+                    })?;
+                    accumulator.accumulate(&model, grads);
+                }
+                let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
+                match update.skipped {
+                    true => stats.skipped_updates += 1,
+                    false => grad_norms += update.grad_norm,
+                }
+                stats.lr = update.lr;
+                stats.updates += 1;
             }
-            let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
-            match update.skipped {
-                true => stats.skipped_updates += 1,
-                false => grad_norms += update.grad_norm,
-            }
-            stats.lr = update.lr;
-            stats.updates += 1;
         }
         let updates = stats.updates as f64;
         for metric in [&mut stats.pg_loss, &mut stats.kl, &mut stats.entropy, &mut stats.clip_fraction] {
