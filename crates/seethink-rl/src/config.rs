@@ -12,7 +12,7 @@ use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::image::ImageBounds;
 
 use crate::error::{Result, TrainError};
-use crate::grpo::{AdvantageOptions, Aggregation, GrpoLossConfig};
+use crate::grpo::{AdvantageOptions, Aggregation, GrpoLossConfig, KlPenalty};
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
 
@@ -136,8 +136,13 @@ impl RewardKind {
 pub struct AlgorithmConfig {
     pub trainer: Trainer,
     pub reward: RewardKind,
-    /// Weight of the k3 KL loss; 0 turns the reference model off.
+    /// Weight of the KL to the reference model (the phase's start); 0 turns it off.
     pub kl_coef: f32,
+    /// The KL as a loss term (the paper's); `false`: as a reward penalty, the response's score
+    /// minus `kl_coef · Σ_t kl_t` before advantages (EasyR1's `use_kl_loss: false`).
+    pub use_kl_loss: bool,
+    /// The per-token KL estimate (EasyR1's `kl_penalty`).
+    pub kl_penalty: KlPenalty,
     /// Divide advantages by the group std (false: Dr. GRPO).
     pub normalize_std: bool,
     /// Keep only groups whose mean `filter_key` score is strictly inside
@@ -157,6 +162,8 @@ impl Default for AlgorithmConfig {
             trainer: Trainer::Grpo,
             reward: RewardKind::Math,
             kl_coef: 0.01,
+            use_kl_loss: true,
+            kl_penalty: KlPenalty::LowVarKl,
             normalize_std: true,
             online_filtering: false,
             filter_key: FilterKey::Overall,
@@ -264,13 +271,16 @@ impl RolloutConfig {
 }
 
 impl ActorConfig {
-    /// The GRPO loss settings of this actor with KL weight `kl_coef`.
-    pub fn loss(&self, kl_coef: f32) -> GrpoLossConfig {
+    /// The GRPO loss settings of this actor under `algorithm` (no KL term when the KL is a
+    /// reward penalty).
+    pub fn loss(&self, algorithm: &AlgorithmConfig) -> GrpoLossConfig {
+        let kl_coef = if algorithm.use_kl_loss { algorithm.kl_coef } else { 0.0 };
         GrpoLossConfig {
             clip_low: self.clip_low,
             clip_high: self.clip_high,
             dual_clip: self.dual_clip,
             kl_coef,
+            kl_penalty: algorithm.kl_penalty,
             aggregation: self.aggregation,
         }
     }

@@ -58,7 +58,7 @@ impl MetricsLog {
 pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
     json!({
         "reward": stats.reward.overall, "format": stats.reward.format, "accuracy": stats.reward.accuracy,
-        "response_length": stats.response_length, "kl": stats.kl, "entropy": stats.entropy,
+        "response_length": stats.response_length, "kl": stats.kl, "kl_penalty": stats.kl_penalty, "entropy": stats.entropy,
         "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
         "lr": stats.lr, "groups": stats.groups, "groups_kept": stats.groups_kept, "updates": stats.updates,
         "skipped_updates": stats.skipped_updates,

@@ -11,6 +11,7 @@ use common::{base_model, logged, task, tiny_config, vision_and_text, weights, B}
 use seethink_data::Task;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::config::{FilterKey, Trainer};
+use seethink_rl::grpo::KlPenalty;
 use seethink_rl::run::train_on;
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
@@ -128,6 +129,21 @@ fn online_filtering_refills_the_batch_and_goes_on_when_nothing_survives() {
 
 fn tasks_all_or_nothing() -> Vec<Task> {
     vec![task("yes-1", "yes-1", ""), task("no-1", "no-1", ""), task("yes-2", "yes-2", "")]
+}
+
+#[test]
+fn the_kl_as_a_reward_penalty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(dir.path(), Trainer::Grpo, 2, 3);
+    config.algorithm.use_kl_loss = false;
+    config.algorithm.kl_coef = 0.5;
+    config.algorithm.kl_penalty = KlPenalty::Abs;
+    config.actor.lr = 1e-2;
+    train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+    // no KL loss term; the penalty is 0 while the policy is the reference, then positive
+    assert_eq!(logged(dir.path(), "kl"), [0.0, 0.0]);
+    let penalty = logged(dir.path(), "kl_penalty");
+    assert!(penalty[0].abs() < 1e-6 && penalty[1] > 1e-4, "{penalty:?}");
 }
 
 #[test]

@@ -26,8 +26,10 @@ pub struct GrpoLossConfig {
     pub clip_high: f32,
     /// Dual clip for negative advantages: the loss is at most −A·dual_clip.
     pub dual_clip: f32,
-    /// Weight of the k3 KL term; 0 disables it (no reference model needed).
+    /// Weight of the KL loss term; 0 disables it.
     pub kl_coef: f32,
+    /// The per-token KL estimate of the loss term.
+    pub kl_penalty: KlPenalty,
     pub aggregation: Aggregation,
 }
 
@@ -35,7 +37,7 @@ impl Default for GrpoLossConfig {
     /// The defaults of the config's actor and algorithm sections.
     fn default() -> Self {
         let algorithm = crate::config::AlgorithmConfig::default();
-        crate::config::ActorConfig::default().loss(algorithm.kl_coef)
+        crate::config::ActorConfig::default().loss(&algorithm)
     }
 }
 
@@ -69,6 +71,32 @@ pub fn policy_loss<B: Backend>(
     let per_token = higher.clone().mask_where(negative, dual);
     let was_clipped = per_token.clone().not_equal(unclipped).float();
     PolicyLoss { per_token, clipped: was_clipped }
+}
+
+/// A per-token estimate of KL(π‖π_ref) from the two log-probs of the sampled token (EasyR1's
+/// `compute_kl` kinds; its `full` kind is not implemented).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KlPenalty {
+    /// `logp − ref`
+    Kl,
+    /// `|logp − ref|`
+    Abs,
+    /// `½ (logp − ref)²`
+    Mse,
+    /// k3, [`kl_k3`] (the paper's).
+    LowVarKl,
+}
+
+impl KlPenalty {
+    /// The estimate per token (see the variants).
+    pub fn estimate<B: Backend>(self, logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            Self::Kl => logp - ref_logp,
+            Self::Abs => (logp - ref_logp).abs(),
+            Self::Mse => (logp - ref_logp).powi_scalar(2) * 0.5,
+            Self::LowVarKl => kl_k3(logp, ref_logp),
+        }
+    }
 }
 
 /// k3 ("low_var_kl") estimate of KL(π‖π_ref) per token:
@@ -132,12 +160,15 @@ pub struct LossTerms<B: Backend> {
 }
 
 impl<B: Backend> TokenBatchLoss<B> {
-    /// `aggregate(pg + kl_coef·kl_k3)` with `normaliser` as in [`aggregate`].
+    /// `aggregate(pg + kl_coef·kl)` (kl: the config's [`KlPenalty`] estimate) with `normaliser` as
+    /// in [`aggregate`].
     pub fn terms(self, config: &GrpoLossConfig, normaliser: f32) -> LossTerms<B> {
         let pg = policy_loss(self.logp.clone(), self.old_logp, self.advantages, config);
         let reduce = |t: Tensor<B, 2>| aggregate(t, self.weights.clone(), normaliser);
         let kl_per_token = match (&self.ref_logp, config.kl_coef) {
-            (Some(ref_logp), coef) if coef != 0.0 => Some(kl_k3(self.logp, ref_logp.clone())),
+            (Some(ref_logp), coef) if coef != 0.0 => {
+                Some(config.kl_penalty.estimate(self.logp, ref_logp.clone()))
+            }
             _ => None,
         };
         let pg_loss = reduce(pg.per_token);

@@ -6,7 +6,7 @@ mod step;
 
 pub use advantage::{group_advantages, AdvantageOptions};
 pub use loss::{
-    aggregate, kl_k3, policy_loss, row_weights, Aggregation, GrpoLossConfig, LossTerms, PolicyLoss,
-    TokenBatchLoss,
+    aggregate, kl_k3, policy_loss, row_weights, Aggregation, GrpoLossConfig, KlPenalty, LossTerms,
+    PolicyLoss, TokenBatchLoss,
 };
 pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt};

@@ -48,7 +48,10 @@ pub struct GrpoStats {
     /// Generation calls of the rollout (`rollout.batch_size` sequences per call).
     pub generation_calls: usize,
     pub pg_loss: f64,
+    /// The KL loss term (when the KL is a loss).
     pub kl: f64,
+    /// Mean over responses of the per-token KL penalty (when the KL is a reward penalty).
+    pub kl_penalty: f64,
     pub entropy: f64,
     pub clip_fraction: f64,
     /// Mean over the step's applied updates of the global gradient norm before clipping.
@@ -74,6 +77,8 @@ pub struct Grpo<B: AutodiffBackend> {
 
 struct Sample<B: burn::tensor::backend::Backend> {
     sequence: Sequence<B>,
+    /// The reward's overall score.
+    score: f32,
     advantage: f32,
 }
 
@@ -185,6 +190,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                                 response: c.ids.clone(),
                                 images: prompt.images.clone(),
                             },
+                            score: group_rewards[i].overall,
                             advantage: advantages[g * n + i],
                         })
                         .collect(),
@@ -217,10 +223,56 @@ impl<B: AutodiffBackend> Grpo<B> {
         };
         stats.response_length = lengths as f64 / count as f64;
         self.rollouts += 1;
+        if !self.algorithm.use_kl_loss {
+            self.penalise_kl(&policy, &mut kept, tokenizer.pad_id, &mut stats)?;
+        }
         let samples: Vec<Sample<B::InnerBackend>> = kept.into_iter().flatten().collect();
         self.optimize(learner, &policy, &samples, tokenizer.pad_id, &mut stats)?;
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
+    }
+
+    /// The KL as a reward penalty (EasyR1's `apply_kl_penalty` with GRPO): each kept response's
+    /// score becomes `r − kl_coef · Σ_t kl_t` (kl: the [`KlPenalty`](super::KlPenalty) estimate
+    /// from the rollout policy's and the reference's log-probs of its tokens), and advantages
+    /// are recomputed per group from these scores. `stats.kl_penalty` is the mean over responses
+    /// of the per-token mean kl.
+    fn penalise_kl(
+        &self,
+        policy: &AnyVlm<B::InnerBackend>,
+        groups: &mut [Vec<Sample<B::InnerBackend>>],
+        pad_id: u32,
+        stats: &mut GrpoStats,
+    ) -> Result<()> {
+        let Some(reference) = &self.reference else { return Ok(()) };
+        let scoring = Scoring {
+            pad_id,
+            chunk_tokens: self.actor.logits_chunk_tokens,
+            temperature: self.rollout.temperature,
+        };
+        let mut mean_kl = Vec::new();
+        for group in groups.iter_mut() {
+            let sequences: Vec<Sequence<B::InnerBackend>> =
+                group.iter().map(|s| s.sequence.clone()).collect();
+            let old = sequence_logprobs(policy, &sequences, scoring)?;
+            let reference = sequence_logprobs(reference, &sequences, scoring)?.logp;
+            let kl = self.algorithm.kl_penalty.estimate(old.logp, reference) * old.mask.clone();
+            let total: Vec<f32> = kl.sum_dim(1).into_data().convert::<f32>().to_vec().unwrap_or_default();
+            let penalised: Vec<f32> = group
+                .iter()
+                .zip(&total)
+                .map(|(s, kl)| {
+                    mean_kl.push(kl / s.sequence.response.len().max(1) as f32);
+                    s.score - self.algorithm.kl_coef * kl
+                })
+                .collect();
+            let advantages = group_advantages(&penalised, group.len(), self.algorithm.advantage());
+            for (sample, advantage) in group.iter_mut().zip(advantages) {
+                sample.advantage = advantage;
+            }
+        }
+        stats.kl_penalty = mean_kl.iter().map(|&k| f64::from(k)).sum::<f64>() / mean_kl.len().max(1) as f64;
+        Ok(())
     }
 
     /// The policy updates of one rollout: old (and reference) log-probs of every micro-batch
@@ -238,7 +290,7 @@ impl<B: AutodiffBackend> Grpo<B> {
             return Ok(());
         }
         let mini_size = samples.len().div_ceil(self.actor.mini_batches.max(1));
-        let config = self.actor.loss(self.algorithm.kl_coef);
+        let config = self.actor.loss(&self.algorithm);
         // every pass scores at the sampling temperature, as EasyR1 does
         let scoring = Scoring {
             pad_id,
