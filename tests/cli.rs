@@ -252,14 +252,15 @@ fn train_and_eval_easyr1_records_without_capability() {
     let jsonl = dir.path().join("easyr1.jsonl");
     let records = [easyr1_record("a", "How many shapes?", "2"), easyr1_record("b", "Which colour?", "red")];
     std::fs::write(&jsonl, records.join("\n") + "\n").unwrap();
-    let parquet = fixtures().join("data/easyr1.parquet");
+    let parquet = fixtures().join("data/no_capability.parquet");
     let config = dir.path().join("run.ron");
     std::fs::write(
         &config,
         format!(
             r#"(
     model: {model:?},
-    data: (train: {jsonl:?}, capability: Some(perception), sources: [(path: {parquet:?})], shuffle: false,
+    data: (train: {jsonl:?}, capability: Some(perception),
+           sources: [(path: {parquet:?}, capability: Some(visual_reasoning))], shuffle: false,
            format_prompt: None),
     algorithm: (trainer: Grpo, reward: Direct),
     actor: (micro_batch_size: 4, mini_batches: 1),
@@ -284,10 +285,13 @@ fn train_and_eval_easyr1_records_without_capability() {
         args.extend_from_slice(extra);
         seethink(&args)
     };
-    let ok = eval(&["--capability", "perception"]);
+    let ok = eval(&jsonl, &["--capability", "perception"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("| perception |"));
-    let missing = eval(&[]);
+    let ok = eval(&parquet, &["--capability", "visual_reasoning"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("| visual_reasoning |"));
+    let missing = eval(&jsonl, &[]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("capability"));
 }

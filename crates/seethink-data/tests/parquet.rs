@@ -49,3 +49,14 @@ fn a_file_that_is_not_parquet_is_an_error_naming_it() {
     let msg = load_parquet(&path, &JsonlKeys::default()).unwrap_err().to_string();
     assert!(msg.contains("broken.parquet") && msg.contains("not a readable Parquet file"), "{msg}");
 }
+
+#[test]
+fn records_without_capability_take_the_sources() {
+    let path = fixture("no_capability.parquet");
+    let err = seethink_data::load_tasks(&path, None).unwrap_err().to_string();
+    assert!(err.contains("no_capability.parquet") && err.contains("capability"), "{err}");
+    let tasks = seethink_data::load_tasks(&path, Some(Capability::VisualReasoning)).unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks.iter().all(|t| t.capability == Capability::VisualReasoning));
+    assert!(matches!(tasks[0].images.as_slice(), [ImageRef::Bytes(_)]));
+}
