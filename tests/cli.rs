@@ -277,10 +277,10 @@ fn train_and_eval_easyr1_records_without_capability() {
     let train = seethink(&["train", "--config", config.to_str().unwrap()]);
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
     let final_model = dir.path().join("run/final");
-    let eval = |extra: &[&str]| {
+    let eval = |data: &Path, extra: &[&str]| {
         let out = dir.path().join("eval");
         let mut args =
-            vec!["eval", "--model", final_model.to_str().unwrap(), "--data", jsonl.to_str().unwrap()];
+            vec!["eval", "--model", final_model.to_str().unwrap(), "--data", data.to_str().unwrap()];
         args.extend_from_slice(&["--max-new-tokens", "2", "--out", out.to_str().unwrap()]);
         args.extend_from_slice(extra);
         seethink(&args)
