@@ -17,20 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use seethink_models::AnyVlm;
 use seethink_rl::config::ActorConfig;
-use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
-use seethink_rl::learner::{apply_update, inference_model, new_learner};
-use seethink_rl::logprobs::{response_logprobs, Scoring};
-use seethink_rl::policy::{sequence_gradients, Sequence};
-use seethink_rl::sft::to_autodiff;
+use seethink_rl::learner::{inference_model, new_learner};
+use seethink_rl::logprobs::Scoring;
+use seethink_rl::policy::Sequence;
 
-type B = Autodiff<NdArray<f32>>;
-type I = NdArray<f32>;
+mod common;
+
+use common::{grpo_update, B, I};
 
 const VOCAB: usize = 151_936;
 const SEQUENCES: usize = 8;
@@ -125,44 +122,16 @@ fn main() {
             images: None,
         })
         .collect();
-    let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
-    let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-    let config = GrpoLossConfig::default();
-    let normaliser = (SEQUENCES * tokens) as f32;
     let scoring = Scoring { pad_id: 0, chunk_tokens: chunk, temperature: 1.0 };
+    let advantages: Vec<f32> = (0..SEQUENCES).map(|s| if s % 2 == 0 { 1.0 } else { -1.0 }).collect();
 
     let baseline = IN_USE.load(Ordering::Relaxed);
     PEAK.store(baseline, Ordering::Relaxed);
     let started = Instant::now();
-    let policy = inference_model(&learner);
-    let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
-    let reference = response_logprobs(&reference, &prompts, &responses, None, scoring).unwrap().logp;
-    let frozen_peak = PEAK.load(Ordering::Relaxed) - baseline;
-    let model = learner.model();
-    let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
-    let advantages = Tensor::<B, 2>::from_data(
-        TensorData::new(
-            (0..SEQUENCES).map(|s| if s % 2 == 0 { 1.0f32 } else { -1.0 }).collect(),
-            [SEQUENCES, 1],
-        ),
-        &Default::default(),
-    );
-    let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
-        let columns =
-            |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
-        Ok(TokenBatchLoss {
-            logp: c.logp,
-            old_logp: columns(&old),
-            ref_logp: Some(columns(&reference)),
-            advantages: advantages.clone(),
-            weights: c.mask,
-        }
-        .terms(&config, normaliser)
-        .loss)
-    })
-    .unwrap();
-    drop(model);
-    apply_update(&mut learner, grads, 1.0);
+    let mut frozen_peak = 0;
+    grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, || {
+        frozen_peak = PEAK.load(Ordering::Relaxed) - baseline;
+    });
     let seconds = started.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - baseline;
     let full = SEQUENCES * tokens * VOCAB * 4;

@@ -7,18 +7,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
 use seethink_rl::config::ActorConfig;
-use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
-use seethink_rl::learner::{apply_update, inference_model, new_learner};
-use seethink_rl::logprobs::{response_logprobs, Scoring};
-use seethink_rl::policy::{sequence_gradients, Sequence};
-use seethink_rl::sft::to_autodiff;
+use seethink_rl::learner::new_learner;
+use seethink_rl::logprobs::Scoring;
+use seethink_rl::policy::Sequence;
 
-type B = Autodiff<NdArray<f32>>;
-type I = NdArray<f32>;
+mod common;
+
+use common::{grpo_update, B, I};
 
 fn main() {
     let dir = std::env::var("SEETHINK_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| {
@@ -36,37 +33,11 @@ fn main() {
             images: None,
         })
         .collect();
-    let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
-    let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-    let tokens = (8 * 31) as f32;
-    let config = GrpoLossConfig::default();
     let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0 };
+    let advantages = [1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5];
     let mut step = || {
         let started = Instant::now();
-        let policy = inference_model(&learner);
-        let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
-        let reference = response_logprobs(&reference, &prompts, &responses, None, scoring).unwrap().logp;
-        let model = learner.model();
-        let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
-        let advantages = Tensor::<B, 2>::from_data(
-            TensorData::new(vec![1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5], [8, 1]),
-            &Default::default(),
-        );
-        let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
-            let columns =
-                |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
-            Ok(TokenBatchLoss {
-                logp: c.logp,
-                old_logp: columns(&old),
-                ref_logp: Some(columns(&reference)),
-                advantages: advantages.clone(),
-                weights: c.mask,
-            }
-            .terms(&config, tokens)
-            .loss)
-        })
-        .unwrap();
-        apply_update(&mut learner, grads, 1.0);
+        grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, || ());
         started.elapsed().as_secs_f64()
     };
     step();

@@ -1,0 +1,57 @@
+//! The GRPO update both benchmarks measure: old and reference log-probs, chunked policy
+//! gradients of the clipped + KL loss (token-mean), global-norm clip and AdamW.
+
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::{Tensor, TensorData};
+use seethink_models::AnyVlm;
+use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
+use seethink_rl::learner::{apply_update, inference_model, PolicyLearner};
+use seethink_rl::logprobs::{response_logprobs, Scoring};
+use seethink_rl::policy::{sequence_gradients, Sequence};
+use seethink_rl::sft::to_autodiff;
+
+pub type B = Autodiff<NdArray<f32>>;
+pub type I = NdArray<f32>;
+
+/// One GRPO update of `learner` on `sequences` with one advantage per sequence; `after_frozen`
+/// runs once the old and reference passes are done (for measurements between the phases).
+pub fn grpo_update(
+    learner: &mut PolicyLearner<B>,
+    reference: &AnyVlm<I>,
+    sequences: &[Sequence<I>],
+    advantages: &[f32],
+    scoring: Scoring,
+    after_frozen: impl FnOnce(),
+) {
+    let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
+    let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
+    let normaliser = responses.iter().map(Vec::len).sum::<usize>() as f32;
+    let config = GrpoLossConfig::default();
+    let policy = inference_model(learner);
+    let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
+    let reference = response_logprobs(reference, &prompts, &responses, None, scoring).unwrap().logp;
+    drop(policy);
+    after_frozen();
+    let model = learner.model();
+    let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
+    let advantages = Tensor::<B, 2>::from_data(
+        TensorData::new(advantages.to_vec(), [advantages.len(), 1]),
+        &Default::default(),
+    );
+    let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
+        let columns =
+            |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
+        Ok(TokenBatchLoss {
+            logp: c.logp,
+            old_logp: columns(&old),
+            ref_logp: Some(columns(&reference)),
+            advantages: advantages.clone(),
+            weights: c.mask,
+        }
+        .terms(&config, normaliser)
+        .loss)
+    })
+    .unwrap();
+    drop(model);
+    apply_update(learner, grads, 1.0);
+}
