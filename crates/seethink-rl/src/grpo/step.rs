@@ -75,6 +75,13 @@ pub struct Grpo<B: AutodiffBackend> {
     pub rollouts: usize,
 }
 
+/// Old and reference log-probs `[responses, tokens]` per mini-batch and micro-batch (reference:
+/// `None` when the KL is off).
+struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
+    old: Vec<Vec<Tensor<B, 2>>>,
+    reference: Vec<Option<Vec<Tensor<B, 2>>>>,
+}
+
 struct Sample<B: burn::tensor::backend::Backend> {
     sequence: Sequence<B>,
     /// The reward's overall score.
@@ -223,98 +230,107 @@ impl<B: AutodiffBackend> Grpo<B> {
         };
         stats.response_length = lengths as f64 / count as f64;
         self.rollouts += 1;
+        let mut samples: Vec<Sample<B::InnerBackend>> = kept.into_iter().flatten().collect();
+        let frozen = self.frozen_logprobs(&policy, &samples, tokenizer.pad_id)?;
         if !self.algorithm.use_kl_loss {
-            self.penalise_kl(&policy, &mut kept, tokenizer.pad_id, &mut stats)?;
+            self.penalise_kl(&mut samples, &frozen, &mut stats);
         }
-        let samples: Vec<Sample<B::InnerBackend>> = kept.into_iter().flatten().collect();
-        self.optimize(learner, &policy, &samples, tokenizer.pad_id, &mut stats)?;
+        self.optimize(learner, &samples, &frozen, tokenizer.pad_id, &mut stats)?;
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
 
-    /// The KL as a reward penalty (EasyR1's `apply_kl_penalty` with GRPO): each kept response's
-    /// score becomes `r − kl_coef · Σ_t kl_t` (kl: the [`KlPenalty`](super::KlPenalty) estimate
-    /// from the rollout policy's and the reference's log-probs of its tokens), and advantages
-    /// are recomputed per group from these scores. `stats.kl_penalty` is the mean over responses
-    /// of the per-token mean kl.
-    fn penalise_kl(
-        &self,
-        policy: &AnyVlm<B::InnerBackend>,
-        groups: &mut [Vec<Sample<B::InnerBackend>>],
-        pad_id: u32,
-        stats: &mut GrpoStats,
-    ) -> Result<()> {
-        let Some(reference) = &self.reference else { return Ok(()) };
-        let scoring = Scoring {
+    /// How every pass scores responses: at the sampling temperature, as EasyR1 does.
+    fn scoring(&self, pad_id: u32) -> Scoring {
+        Scoring {
             pad_id,
             chunk_tokens: self.actor.logits_chunk_tokens,
             temperature: self.rollout.temperature,
-        };
-        let mut mean_kl = Vec::new();
-        for group in groups.iter_mut() {
-            let sequences: Vec<Sequence<B::InnerBackend>> =
-                group.iter().map(|s| s.sequence.clone()).collect();
-            let old = sequence_logprobs(policy, &sequences, scoring)?;
-            let reference = sequence_logprobs(reference, &sequences, scoring)?.logp;
-            let kl = self.algorithm.kl_penalty.estimate(old.logp, reference) * old.mask.clone();
-            let total: Vec<f32> = kl.sum_dim(1).into_data().convert::<f32>().to_vec().unwrap_or_default();
-            let penalised: Vec<f32> = group
-                .iter()
-                .zip(&total)
-                .map(|(s, kl)| {
-                    mean_kl.push(kl / s.sequence.response.len().max(1) as f32);
-                    s.score - self.algorithm.kl_coef * kl
-                })
-                .collect();
-            let advantages = group_advantages(&penalised, group.len(), self.algorithm.advantage());
-            for (sample, advantage) in group.iter_mut().zip(advantages) {
-                sample.advantage = advantage;
-            }
         }
-        stats.kl_penalty = mean_kl.iter().map(|&k| f64::from(k)).sum::<f64>() / mean_kl.len().max(1) as f64;
-        Ok(())
     }
 
-    /// The policy updates of one rollout: old (and reference) log-probs of every micro-batch
-    /// first (under the rollout's policy, as EasyR1 computes them after the rollout), then for
-    /// each of `actor.ppo_epochs` epochs, per mini-batch, one accumulated, clipped AdamW update.
+    /// Old (rollout policy) and reference log-probs of every micro-batch of every mini-batch of
+    /// `samples`, computed once after the rollout as EasyR1 does.
+    fn frozen_logprobs(
+        &self,
+        policy: &AnyVlm<B::InnerBackend>,
+        samples: &[Sample<B::InnerBackend>],
+        pad_id: u32,
+    ) -> Result<FrozenLogprobs<B::InnerBackend>> {
+        let scoring = self.scoring(pad_id);
+        let micro_size = self.actor.micro_batch_size.max(1);
+        let pass = |model: &AnyVlm<B::InnerBackend>, mini: &[Sample<B::InnerBackend>]| {
+            mini.chunks(micro_size)
+                .map(|chunk| {
+                    let sequences: Vec<Sequence<B::InnerBackend>> =
+                        chunk.iter().map(|s| s.sequence.clone()).collect();
+                    sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        let mut frozen = FrozenLogprobs { old: Vec::new(), reference: Vec::new() };
+        for mini in samples.chunks(self.mini_size(samples.len())) {
+            frozen.old.push(pass(policy, mini)?);
+            frozen.reference.push(self.reference.as_ref().map(|model| pass(model, mini)).transpose()?);
+        }
+        Ok(frozen)
+    }
+
+    /// Responses per mini-batch: the rollout split into `actor.mini_batches`.
+    fn mini_size(&self, samples: usize) -> usize {
+        samples.div_ceil(self.actor.mini_batches.max(1)).max(1)
+    }
+
+    /// The KL as a reward penalty (EasyR1's `apply_kl_penalty` with GRPO): each kept response's
+    /// score becomes `r − kl_coef · Σ_t kl_t` (kl: the [`KlPenalty`](super::KlPenalty) estimate
+    /// from the old and reference log-probs of its tokens, 0 on padding), and advantages are
+    /// recomputed per group (`n` consecutive samples) from these scores. `stats.kl_penalty` is
+    /// the mean over responses of the per-token mean kl.
+    fn penalise_kl(
+        &self,
+        samples: &mut [Sample<B::InnerBackend>],
+        frozen: &FrozenLogprobs<B::InnerBackend>,
+        stats: &mut GrpoStats,
+    ) {
+        let mut totals: Vec<f32> = Vec::with_capacity(samples.len());
+        for (old, reference) in frozen.old.iter().zip(&frozen.reference) {
+            let Some(reference) = reference else { return };
+            for (old, reference) in old.iter().zip(reference) {
+                let kl = self.algorithm.kl_penalty.estimate(old.clone(), reference.clone());
+                totals.extend(kl.sum_dim(1).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default());
+            }
+        }
+        let penalised: Vec<f32> =
+            samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
+        let advantages = group_advantages(&penalised, self.rollout.n, self.algorithm.advantage());
+        for (sample, advantage) in samples.iter_mut().zip(advantages) {
+            sample.advantage = advantage;
+        }
+        let mean_kl = samples
+            .iter()
+            .zip(&totals)
+            .map(|(s, kl)| f64::from(*kl) / s.sequence.response.len().max(1) as f64);
+        stats.kl_penalty = mean_kl.sum::<f64>() / samples.len().max(1) as f64;
+    }
+
+    /// The policy updates of one rollout: for each of `actor.ppo_epochs` epochs, per
+    /// mini-batch, one accumulated, clipped AdamW update against the `frozen` log-probs.
     fn optimize(
         &mut self,
         learner: &mut PolicyLearner<B>,
-        policy: &AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
+        frozen: &FrozenLogprobs<B::InnerBackend>,
         pad_id: u32,
         stats: &mut GrpoStats,
     ) -> Result<()> {
         if samples.is_empty() {
             return Ok(());
         }
-        let mini_size = samples.len().div_ceil(self.actor.mini_batches.max(1));
         let config = self.actor.loss(&self.algorithm);
-        // every pass scores at the sampling temperature, as EasyR1 does
-        let scoring = Scoring {
-            pad_id,
-            chunk_tokens: self.actor.logits_chunk_tokens,
-            temperature: self.rollout.temperature,
-        };
+        let scoring = self.scoring(pad_id);
         let micro_size = self.actor.micro_batch_size.max(1);
-        let frozen = |model: &AnyVlm<B::InnerBackend>, chunk: &[Sample<B::InnerBackend>]| {
-            let sequences: Vec<Sequence<B::InnerBackend>> =
-                chunk.iter().map(|s| s.sequence.clone()).collect();
-            sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
-        };
-        let minis: Vec<&[Sample<B::InnerBackend>]> = samples.chunks(mini_size).collect();
-        let mut old = Vec::with_capacity(minis.len());
-        let mut reference = Vec::with_capacity(minis.len());
-        for mini in &minis {
-            old.push(mini.chunks(micro_size).map(|c| frozen(policy, c)).collect::<Result<Vec<_>>>()?);
-            reference.push(match &self.reference {
-                Some(model) => {
-                    Some(mini.chunks(micro_size).map(|c| frozen(model, c)).collect::<Result<Vec<_>>>()?)
-                }
-                None => None,
-            });
-        }
+        let minis: Vec<&[Sample<B::InnerBackend>]> = samples.chunks(self.mini_size(samples.len())).collect();
+        let (old, reference) = (&frozen.old, &frozen.reference);
         stats.response_tokens = samples.iter().map(|s| s.sequence.response.len()).sum();
         let mut grad_norms = 0.0;
         for _epoch in 0..self.actor.ppo_epochs {
