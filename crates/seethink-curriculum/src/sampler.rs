@@ -1,8 +1,9 @@
 //! The task sampler: the one place that decides which tasks a training step uses.
 //!
 //! A sampler is asked for the next step's tasks, is told that step's results, and keeps its
-//! state in every checkpoint (as JSON), so a resumed run draws the same tasks. Curricula are
-//! built on this seam; the default is [`Epochs`].
+//! state in every checkpoint (as JSON), so a resumed run draws the same tasks. A
+//! [`Curriculum`](crate::Curriculum) gives each of its phases a sampler; the default is
+//! [`Epochs`] over the phase's tasks.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -38,13 +39,20 @@ pub trait TaskSampler: Send {
 
     /// Restores a state saved by [`state`](Self::state); a message on a malformed state.
     fn restore(&mut self, state: &Value) -> Result<(), String>;
+
+    /// Whether the phase should end now, before its step budget (an adaptive policy's call,
+    /// e.g. [`Plateau`](crate::Plateau)); asked after every step.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
-/// Epochs over all tasks, endlessly: shuffled (epoch `e` a permutation with seed `seed + e`) or
-/// in file order; step `s` of `P` tasks takes positions `s·P … s·P + P − 1`. Results do not
-/// change the order.
+/// Epochs over a list of tasks, endlessly: shuffled (epoch `e` a permutation of the list with
+/// seed `seed + e`) or in list order; step `s` of `P` tasks takes positions `s·P … s·P + P − 1`.
+/// Results do not change the order.
 pub struct Epochs {
-    tasks: usize,
+    /// Task indices, in list order.
+    tasks: Vec<usize>,
     /// `None`: file order.
     seed: Option<u64>,
     /// Position of the next task in the endless sequence.
@@ -54,33 +62,33 @@ pub struct Epochs {
 }
 
 impl Epochs {
-    /// Epochs over `tasks` tasks shuffled from `seed`, starting at the first position.
-    pub fn shuffled(tasks: usize, seed: u64) -> Self {
+    /// Epochs over `tasks` (task indices) shuffled from `seed`, starting at the first position.
+    pub fn shuffled(tasks: Vec<usize>, seed: u64) -> Self {
         Self { tasks, seed: Some(seed), position: 0, order: None }
     }
 
-    /// Epochs over `tasks` tasks in their order, starting at the first.
-    pub fn in_order(tasks: usize) -> Self {
+    /// Epochs over `tasks` (task indices) in their order, starting at the first.
+    pub fn in_order(tasks: Vec<usize>) -> Self {
         Self { tasks, seed: None, position: 0, order: None }
     }
 
     /// The task at `position` of the endless sequence.
     fn task_at(&mut self, position: usize) -> usize {
-        let epoch = position / self.tasks;
+        let epoch = position / self.tasks.len();
         if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            let mut order: Vec<usize> = (0..self.tasks).collect();
+            let mut order = self.tasks.clone();
             if let Some(seed) = self.seed {
                 order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch as u64)));
             }
             self.order = Some((epoch, order));
         }
-        self.order.as_ref().map_or(0, |(_, order)| order[position % self.tasks])
+        self.order.as_ref().map_or(0, |(_, order)| order[position % order.len()])
     }
 }
 
 impl TaskSampler for Epochs {
     fn next_batch(&mut self, count: usize) -> Vec<usize> {
-        if self.tasks == 0 {
+        if self.tasks.is_empty() {
             return Vec::new();
         }
         let batch = (self.position..self.position + count).map(|p| self.task_at(p)).collect();
@@ -107,22 +115,22 @@ mod tests {
 
     #[test]
     fn epochs_cover_every_task_once_and_are_reproducible() {
-        let mut sampler = Epochs::shuffled(6, 9);
+        let mut sampler = Epochs::shuffled((0..6).collect(), 9);
         let epoch: Vec<usize> = (0..3).flat_map(|_| sampler.next_batch(2)).collect();
         let mut sorted = epoch.clone();
         sorted.sort();
         assert_eq!(sorted, (0..6).collect::<Vec<_>>());
         let next_epoch = sampler.next_batch(6);
         assert_ne!(next_epoch, epoch, "each epoch has its own order");
-        assert_eq!(Epochs::shuffled(6, 9).next_batch(6), epoch);
-        assert_eq!(Epochs::in_order(4).next_batch(6), [0, 1, 2, 3, 0, 1]);
+        assert_eq!(Epochs::shuffled((0..6).collect(), 9).next_batch(6), epoch);
+        assert_eq!(Epochs::in_order(vec![7, 2, 5]).next_batch(5), [7, 2, 5, 7, 2]);
     }
 
     #[test]
     fn restored_state_continues_the_sequence() {
-        let mut a = Epochs::shuffled(5, 1);
+        let mut a = Epochs::shuffled((0..5).collect(), 1);
         a.next_batch(7);
-        let mut b = Epochs::shuffled(5, 1);
+        let mut b = Epochs::shuffled((0..5).collect(), 1);
         b.restore(&a.state()).unwrap();
         assert_eq!(a.next_batch(4), b.next_batch(4));
         assert!(b.restore(&serde_json::json!({})).is_err());

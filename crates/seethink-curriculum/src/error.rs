@@ -1,0 +1,20 @@
+//! Errors of planning a curriculum.
+
+use seethink_data::Capability;
+
+/// Why a curriculum cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum CurriculumError {
+    #[error("task `{task}` has no pass rate (`difficulty`): run `seethink passrate` on the data first")]
+    MissingPassRate { task: String },
+    #[error("phase `{phase}` has no tasks (check the data's capabilities, the sources filter and the pass-rate filters)")]
+    EmptyPhase { phase: String },
+    #[error("the stage order names {capability} twice")]
+    RepeatedStage { capability: Capability },
+    #[error("curriculum.phases names `{name}`, which is not a phase of this curriculum (its phases: {phases})")]
+    UnknownPhase { name: String, phases: String },
+    #[error("curriculum {policy}: {message}")]
+    Invalid { policy: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, CurriculumError>;
