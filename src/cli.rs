@@ -117,12 +117,19 @@ pub struct EvalOptions {
 fn eval_reward(model: &Path, asked: Option<&str>) -> Result<RewardKind> {
     let trained_with = model.join(crate::rl::run::TRAINING_CONFIG);
     Ok(match asked {
-        Some("direct") => RewardKind::Direct,
-        Some("math-extended") => RewardKind::MathExtended,
-        Some(_) => RewardKind::Math,
+        Some(name) => reward_kind(name),
         None if trained_with.exists() => TrainConfig::load(&trained_with, &[])?.algorithm.reward,
         None => RewardKind::Math,
     })
+}
+
+/// The reward named `direct`, `math-extended` or (anything else) `math`.
+pub fn reward_kind(name: &str) -> RewardKind {
+    match name {
+        "direct" => RewardKind::Direct,
+        "math-extended" => RewardKind::MathExtended,
+        _ => RewardKind::Math,
+    }
 }
 
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).

@@ -4,6 +4,7 @@
 //! This facade re-exports the workspace crates, picks a backend per enabled feature and holds
 //! the commands of the `seethink` binary.
 
+pub use seethink_curriculum as curriculum;
 pub use seethink_data as data;
 pub use seethink_eval as eval;
 pub use seethink_models as models;
@@ -12,3 +13,4 @@ pub use seethink_rl as rl;
 
 pub mod backend;
 pub mod cli;
+pub mod passrate;

@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use seethink::backend::BackendKind;
 use seethink::cli;
 use seethink::models::generate::SamplingConfig;
+use seethink::models::processing::image::ImageBounds;
+use seethink::rl::prompt::FormatPrompt;
 
 #[derive(Parser)]
 #[command(
@@ -133,6 +135,43 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Estimate each task's pass rate (K samples of the model; the difficulty axis' input) and
+    /// write the tasks with it to `--out` (`tasks.jsonl`, `images/`); resumable.
+    Passrate {
+        #[arg(long)]
+        model: PathBuf,
+        /// Tasks: a benchmark directory, .jsonl, .parquet or .tsv file.
+        #[arg(long)]
+        data: PathBuf,
+        /// Samples per task.
+        #[arg(long, default_value_t = 16)]
+        k: usize,
+        #[arg(long, default_value_t = 0.7)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0.9)]
+        top_p: f32,
+        #[arg(long, default_value_t = 2048)]
+        max_new_tokens: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Tasks per generation call.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// How answers are graded (as `eval --reward`).
+        #[arg(long, default_value = "math", value_parser = ["math", "math-extended", "direct"])]
+        reward: String,
+        /// The format prompt the questions are rendered through: `paper`, `none` or a Jinja file.
+        #[arg(long, default_value = "paper")]
+        format_prompt: String,
+        /// Leave images as they are instead of bringing them into EasyR1's pixel bounds.
+        #[arg(long)]
+        no_image_bounds: bool,
+        /// Capability of records that have none.
+        #[arg(long, value_parser = ["perception", "text_reasoning", "visual_reasoning"])]
+        capability: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Data sets: the procedural capability benchmark.
     #[command(subcommand)]
     Data(DataCommand),
@@ -169,12 +208,7 @@ fn main() -> Result<()> {
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&m.model, &m.prompt, m.image.as_deref(), &sampling, json))
         }
         Command::Eval { model, data, k, sampling, batch_size, limit, reward, capability, out } => {
-            let capability = capability
-                .map(|c| {
-                    c.parse::<seethink::data::Capability>()
-                        .map_err(|bad| anyhow::anyhow!("unknown capability `{bad}`"))
-                })
-                .transpose()?;
+            let capability = parse_capability(capability)?;
             let options = cli::EvalOptions {
                 k,
                 sampling: sampling.config(),
@@ -189,6 +223,42 @@ fn main() -> Result<()> {
         Command::Train { config, out, overrides } => {
             seethink::with_backend!(args.backend, B => cli::train::<B>(&config, out, &overrides))
         }
+        Command::Passrate {
+            model,
+            data,
+            k,
+            temperature,
+            top_p,
+            max_new_tokens,
+            seed,
+            batch_size,
+            reward,
+            format_prompt,
+            no_image_bounds,
+            capability,
+            out,
+        } => {
+            let options = seethink::passrate::PassRateOptions {
+                k,
+                sampling: SamplingConfig { max_new_tokens, temperature, top_p, top_k: 0, seed, stream: 0 },
+                batch_size,
+                reward: cli::reward_kind(&reward),
+                format_prompt: match format_prompt.as_str() {
+                    "paper" => FormatPrompt::Paper,
+                    "none" => FormatPrompt::None,
+                    file => FormatPrompt::File(file.into()),
+                },
+                bounds: if no_image_bounds { ImageBounds::NONE } else { ImageBounds::default() },
+                capability: parse_capability(capability)?,
+                out,
+            };
+            seethink::with_backend!(args.backend, B => seethink::passrate::passrate::<B>(&model, &data, &options))
+        }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
     }
+}
+
+/// The capability named on the command line.
+fn parse_capability(name: Option<String>) -> Result<Option<seethink::data::Capability>> {
+    name.map(|c| c.parse().map_err(|bad| anyhow::anyhow!("unknown capability `{bad}`"))).transpose()
 }

@@ -114,7 +114,8 @@ impl CurriculumConfig {
             Policy::Staged(order) => staged(Staged::new(order.clone()))?,
             Policy::LearningProgress { temperature, alpha } => {
                 if !self.within.is_empty() {
-                    let message = "draws by cell value, not by a difficulty order: leave `within` empty".into();
+                    let message =
+                        "draws by cell value, not by a difficulty order: leave `within` empty".into();
                     return Err(CurriculumError::Invalid { policy: "learning_progress".into(), message });
                 }
                 let settings = single("learning_progress")?;
@@ -132,5 +133,8 @@ impl CurriculumConfig {
 
 /// The error for a phase setting named `name` when the phases are `phases`.
 fn unknown<'a>(name: &str, phases: impl IntoIterator<Item = &'a str>) -> CurriculumError {
-    CurriculumError::UnknownPhase { name: name.to_string(), phases: phases.into_iter().collect::<Vec<_>>().join(", ") }
+    CurriculumError::UnknownPhase {
+        name: name.to_string(),
+        phases: phases.into_iter().collect::<Vec<_>>().join(", "),
+    }
 }

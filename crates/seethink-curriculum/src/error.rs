@@ -11,7 +11,9 @@ pub enum CurriculumError {
     EmptyPhase { phase: String },
     #[error("the stage order names {capability} twice")]
     RepeatedStage { capability: Capability },
-    #[error("curriculum.phases names `{name}`, which is not a phase of this curriculum (its phases: {phases})")]
+    #[error(
+        "curriculum.phases names `{name}`, which is not a phase of this curriculum (its phases: {phases})"
+    )]
     UnknownPhase { name: String, phases: String },
     #[error("curriculum {policy}: {message}")]
     Invalid { policy: String, message: String },

@@ -95,7 +95,8 @@ impl TaskSampler for PlateauSampler {
     fn restore(&mut self, state: &Value) -> std::result::Result<(), String> {
         let field = |key: &str| state.get(key).ok_or(format!("plateau: `{key}` missing"));
         self.inner.restore(field("inner")?)?;
-        self.recent = serde_json::from_value(field("recent")?.clone()).map_err(|e| format!("plateau: {e}"))?;
+        self.recent =
+            serde_json::from_value(field("recent")?.clone()).map_err(|e| format!("plateau: {e}"))?;
         // JSON has no -inf: a best not yet set is saved as null
         self.best = field("best")?.as_f64().map_or(f32::NEG_INFINITY, |b| b as f32);
         self.stale = field("stale")?.as_u64().ok_or("plateau: `stale` is not a count")? as usize;
@@ -113,12 +114,18 @@ mod tests {
     use crate::Merged;
 
     fn step(reward: f32) -> Vec<TaskResult> {
-        let result = TaskResult { task: 0, reward, accuracy: reward, response_length: 1.0, mean_abs_advantage: 0.0 };
+        let result =
+            TaskResult { task: 0, reward, accuracy: reward, response_length: 1.0, mean_abs_advantage: 0.0 };
         vec![result]
     }
 
     fn phase() -> Phase {
-        Phase { name: "p".into(), tasks: vec![0, 1], order: crate::Order::Listed, settings: Default::default() }
+        Phase {
+            name: "p".into(),
+            tasks: vec![0, 1],
+            order: crate::Order::Listed,
+            settings: Default::default(),
+        }
     }
 
     #[test]

@@ -77,7 +77,10 @@ impl LearningProgress {
     /// Checks `τ > 0` and `α ∈ (0, 1]`.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature > 0.0 && self.alpha > 0.0 && self.alpha <= 1.0) {
-            let message = format!("needs temperature > 0 and alpha in (0, 1], got {} and {}", self.temperature, self.alpha);
+            let message = format!(
+                "needs temperature > 0 and alpha in (0, 1], got {} and {}",
+                self.temperature, self.alpha
+            );
             return Err(CurriculumError::Invalid { policy: "learning_progress".into(), message });
         }
         Ok(())

@@ -140,17 +140,29 @@ fn configs_build_the_same_plans_and_name_bad_phase_settings() {
     .unwrap();
     let phases = config.build().unwrap().phases(&pool, 0).unwrap();
     let direct = Staged::paper().within((DropSolved, EasyToHard)).phases(&pool, 0).unwrap();
-    assert_eq!(phases.iter().map(|p| &p.tasks).collect::<Vec<_>>(), direct.iter().map(|p| &p.tasks).collect::<Vec<_>>());
+    assert_eq!(
+        phases.iter().map(|p| &p.tasks).collect::<Vec<_>>(),
+        direct.iter().map(|p| &p.tasks).collect::<Vec<_>>()
+    );
     assert_eq!((phases[2].settings.steps, phases[2].settings.lr), (Some(7), Some(3e-7)));
     assert_eq!(phases[1].settings.freeze_vision, Some(true));
 
-    let reverse: CurriculumConfig = ron::from_str("(policy: Staged([visual_reasoning, perception]))").unwrap();
-    assert_eq!(names(&reverse.build().unwrap().phases(&pool, 0).unwrap()), ["visual_reasoning", "perception"]);
+    let reverse: CurriculumConfig =
+        ron::from_str("(policy: Staged([visual_reasoning, perception]))").unwrap();
+    assert_eq!(
+        names(&reverse.build().unwrap().phases(&pool, 0).unwrap()),
+        ["visual_reasoning", "perception"]
+    );
 
-    let typo: CurriculumConfig = ron::from_str(r#"(policy: Paper, phases: { "perceptoin": (steps: Some(1)) })"#).unwrap();
+    let typo: CurriculumConfig =
+        ron::from_str(r#"(policy: Paper, phases: { "perceptoin": (steps: Some(1)) })"#).unwrap();
     let error = typo.build().err().unwrap().to_string();
-    assert!(error.contains("`perceptoin`") && error.contains("perception, text_reasoning, visual_reasoning"), "{error}");
-    let merged: CurriculumConfig = ron::from_str(r#"(policy: Merged, phases: { "perception": () })"#).unwrap();
+    assert!(
+        error.contains("`perceptoin`") && error.contains("perception, text_reasoning, visual_reasoning"),
+        "{error}"
+    );
+    let merged: CurriculumConfig =
+        ron::from_str(r#"(policy: Merged, phases: { "perception": () })"#).unwrap();
     assert!(merged.build().err().unwrap().to_string().contains("its phases: merged"));
     let bandit: CurriculumConfig =
         ron::from_str("(policy: LearningProgress(temperature: 0.0, alpha: 0.5))").unwrap();
@@ -164,7 +176,13 @@ fn results(drawn: &[usize], pool: &[Task]) -> Vec<TaskResult> {
         .map(|&task| {
             let hot = pool[task].capability == P && pool[task].level == Some(1);
             let advantage = if hot { 4.0 } else { 0.0 };
-            TaskResult { task, reward: 0.5, accuracy: 0.5, response_length: 3.0, mean_abs_advantage: advantage }
+            TaskResult {
+                task,
+                reward: 0.5,
+                accuracy: 0.5,
+                response_length: 3.0,
+                mean_abs_advantage: advantage,
+            }
         })
         .collect()
 }
@@ -177,12 +195,18 @@ fn the_learning_progress_bandit_draws_where_advantages_are_and_resumes_exactly()
     assert_eq!(names(&phases), ["learning_progress"]);
     let mut sampler = bandit.sampler(&phases[0], &pool, 1);
     let first = sampler.next_batch(40);
-    assert_eq!(sorted(first.clone()).into_iter().collect::<std::collections::BTreeSet<_>>().len(), 10, "uniform at the start");
+    assert_eq!(
+        sorted(first.clone()).into_iter().collect::<std::collections::BTreeSet<_>>().len(),
+        10,
+        "uniform at the start"
+    );
     for _ in 0..5 {
         let drawn = sampler.next_batch(8);
         sampler.observe(&results(&drawn, &pool));
     }
-    let hot = |batch: &[usize]| batch.iter().filter(|&&t| pool[t].capability == P && pool[t].level == Some(1)).count();
+    let hot = |batch: &[usize]| {
+        batch.iter().filter(|&&t| pool[t].capability == P && pool[t].level == Some(1)).count()
+    };
     let mut resumed = bandit.sampler(&phases[0], &pool, 1);
     resumed.restore(&serde_json::from_str(&sampler.state().to_string()).unwrap()).unwrap();
     let later = sampler.next_batch(100);

@@ -38,6 +38,8 @@ pub use attribution::{
 pub use error::{EvalError, Result};
 pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
-pub use plot::plot_accuracy;
-pub use report::{with_pass_rates, CapabilityStats, CellStats, EvalReport, LevelStats};
+pub use plot::{plot_accuracy, plot_curves};
+pub use report::{
+    paired_difference, with_pass_rates, CapabilityStats, CellStats, EvalReport, Interval, LevelStats,
+};
 pub use runner::{evaluate, Responder, Response, Sample, TaskResult};

@@ -3,6 +3,7 @@
 use burn::tensor::backend::Backend;
 use seethink_data::Task;
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
+use seethink_models::processing::image::ImageBounds;
 use seethink_models::processing::Processor;
 use seethink_models::{ModelError, Vlm};
 
@@ -10,13 +11,14 @@ use crate::error::{EvalError, Result};
 use crate::runner::{Responder, Response};
 
 /// Answers tasks with a model: tasks are turned into chat prompts
-/// ([`Processor::encode_task`]), batched `batch_size` at a time, sampled `k` times each with
+/// ([`Processor::encode_task_within`] its image bounds, none by default), batched `batch_size` at a time, sampled `k` times each with
 /// [`generate`], and decoded without special tokens.
 pub struct ModelResponder<'a, B: Backend, M: Vlm<B>> {
     model: &'a M,
     processor: &'a Processor,
     sampling: SamplingConfig,
     batch_size: usize,
+    bounds: ImageBounds,
     device: B::Device,
 }
 
@@ -33,13 +35,18 @@ impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
         if batch_size == 0 {
             return Err(EvalError::Invalid("batch_size must be at least 1".into()));
         }
-        Ok(ModelResponder { model, processor, sampling, batch_size, device })
+        Ok(ModelResponder { model, processor, sampling, batch_size, bounds: ImageBounds::NONE, device })
     }
 
-    /// The encoded prompt of `task` ([`Processor::encode_task`]).
+    /// The same responder bringing every image into `bounds` first (as training did).
+    pub fn within(self, bounds: ImageBounds) -> Self {
+        Self { bounds, ..self }
+    }
+
+    /// The encoded prompt of `task` ([`Processor::encode_task_within`] the bounds).
     pub fn prompt(&self, task: &Task) -> Result<Prompt<B>> {
         self.processor
-            .encode_task(task, &self.device)
+            .encode_task_within(task, self.bounds, &self.device)
             .map_err(|source| EvalError::Model { task: task.id.clone(), source })
     }
 }

@@ -120,3 +120,56 @@ pub fn plot_accuracy(report: &EvalReport, path: &Path) -> Result<()> {
     root.present().map_err(|e| plot_error(&e))?;
     Ok(())
 }
+
+/// Draws metric `key` of consecutive training runs (each a run directory with a
+/// `metrics.jsonl`) over the global step into the SVG file `path`: run `i`'s steps follow run
+/// `i − 1`'s, one coloured line per run, named by its directory. Lines without `key` are
+/// skipped; runs without a metrics file draw nothing.
+pub fn plot_curves(runs: &[std::path::PathBuf], key: &str, path: &Path) -> Result<()> {
+    let plot_error =
+        |e: &dyn std::fmt::Display| EvalError::Plot { path: path.to_path_buf(), message: e.to_string() };
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::with_capacity(runs.len());
+    let mut offset = 0.0;
+    for run in runs {
+        let metrics = run.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        let points: Vec<(f64, f64)> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|v| Some((offset + v["step"].as_f64()?, v[key].as_f64()?)))
+            .collect();
+        offset = points.last().map_or(offset, |p| p.0);
+        let name =
+            run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned());
+        lines.push((name, points));
+    }
+    let (x_max, y_range) = lines
+        .iter()
+        .flat_map(|(_, p)| p)
+        .fold((1.0_f64, (0.0_f64, 1.0_f64)), |(x, (lo, hi)), p| (x.max(p.0), (lo.min(p.1), hi.max(p.1))));
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{key} per step"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..x_max, y_range.0..y_range.1)
+        .map_err(|e| plot_error(&e))?;
+    chart.configure_mesh().x_desc("step").y_desc(key).draw().map_err(|e| plot_error(&e))?;
+    for (i, (name, points)) in lines.into_iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| plot_error(&e))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_error(&e))?;
+    root.present().map_err(|e| plot_error(&e))
+}

@@ -224,3 +224,42 @@ fn row(keys: &[String], s: &Stats, k: usize) -> String {
     let _ = writeln!(r, " {:.1} |", s.mean_tokens);
     r
 }
+
+/// A mean with its 95% confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// The mean.
+    pub mean: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+    /// Number of paired observations.
+    pub n: usize,
+}
+
+/// The paired difference of per-task pass rates `d_i = after_i − before_i` over the tasks both
+/// reports share (matched by id), restricted to `capability` when given: the mean `d̄` and
+/// the normal 95% interval `d̄ ± 1.96 · s / √n`, `s² = Σ (d_i − d̄)² / (n − 1)`. `None` with
+/// fewer than two shared tasks.
+pub fn paired_difference(
+    before: &EvalReport,
+    after: &EvalReport,
+    capability: Option<Capability>,
+) -> Option<Interval> {
+    let before: HashMap<&str, f64> = before.tasks.iter().map(|t| (t.id.as_str(), t.pass_rate)).collect();
+    let d: Vec<f64> = after
+        .tasks
+        .iter()
+        .filter(|t| capability.is_none_or(|c| t.capability == c))
+        .filter_map(|t| before.get(t.id.as_str()).map(|b| t.pass_rate - b))
+        .collect();
+    let n = d.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let variance = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = 1.96 * (variance / n as f64).sqrt();
+    Some(Interval { mean, low: mean - half, high: mean + half, n })
+}

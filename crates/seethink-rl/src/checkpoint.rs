@@ -33,7 +33,7 @@ pub const CHECKPOINT_FILES: [(&str, &str); 4] =
 pub struct RunState {
     /// GRPO rollouts done (the sampling seed offset).
     pub rollouts: usize,
-    /// The task sampler's state ([`crate::sampler::TaskSampler::state`]).
+    /// The task sampler's state ([`seethink_curriculum::TaskSampler::state`]).
     pub sampler: serde_json::Value,
 }
 

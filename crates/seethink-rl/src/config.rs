@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use seethink_curriculum::CurriculumConfig;
 use seethink_data::Capability;
 use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::image::ImageBounds;
@@ -31,6 +32,48 @@ pub struct TrainConfig {
     pub rollout: RolloutConfig,
     #[serde(default)]
     pub trainer: TrainerConfig,
+    /// Run the tasks as a curriculum's phases, back to back (`None`: one run over all tasks).
+    #[serde(default)]
+    pub curriculum: Option<CurriculumConfig>,
+    /// Evaluate on held-out tasks before training and after each phase.
+    #[serde(default)]
+    pub eval: Option<HeldOutConfig>,
+}
+
+/// The held-out evaluation of a run: the tasks of `data`, prompted as in training (format
+/// prompt, image bounds) and graded with the run's reward.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOutConfig {
+    /// Data file or benchmark directory (any format `data.train` takes).
+    pub data: PathBuf,
+    /// Capability of its records that have none.
+    #[serde(default)]
+    pub capability: Option<Capability>,
+    /// Samples per task.
+    #[serde(default = "one")]
+    pub k: usize,
+    /// Sampling temperature (0: greedy).
+    #[serde(default)]
+    pub temperature: f32,
+    /// `None`: the rollout's.
+    #[serde(default)]
+    pub max_new_tokens: Option<usize>,
+    /// Tasks per generation call.
+    #[serde(default = "eval_batch")]
+    pub batch_size: usize,
+    /// Attribute wrong visual-reasoning answers to perception or reasoning (one more
+    /// generation per sub-question).
+    #[serde(default = "yes")]
+    pub attribute_errors: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn eval_batch() -> usize {
+    32
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,12 +141,7 @@ impl DataConfig {
     }
 }
 
-/// GRPO or SFT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Trainer {
-    Grpo,
-    Sft,
-}
+pub use seethink_curriculum::Trainer;
 
 /// The reward of GRPO runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,6 +423,17 @@ impl TrainConfig {
                  is the same and every advantage 0), got {}",
                 r.temperature
             ));
+        }
+        if let Some(e) = &self.eval {
+            if e.k == 0 || e.batch_size == 0 || e.max_new_tokens == Some(0) {
+                return Err("eval: k, batch_size and max_new_tokens must be at least 1".into());
+            }
+            if !(e.temperature >= 0.0 && e.temperature.is_finite()) {
+                return Err(format!("eval.temperature: must be finite and ≥ 0, got {}", e.temperature));
+            }
+        }
+        if let Some(curriculum) = &self.curriculum {
+            curriculum.build().map_err(|e| format!("curriculum: {e}"))?;
         }
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
             return Err(format!(

@@ -19,6 +19,8 @@ pub enum TrainError {
     Eval(#[from] seethink_eval::EvalError),
     #[error(transparent)]
     Data(#[from] seethink_data::DataError),
+    #[error(transparent)]
+    Curriculum(#[from] seethink_curriculum::CurriculumError),
     #[error("rollout: {0}")]
     Rollout(String),
     #[error("config {path}: {message}")]

@@ -4,7 +4,8 @@
 //! - [`run`]: a whole run from a [`config::TrainConfig`] (the CLI's `seethink train` and every
 //!   training test go through [`run::train_on`]);
 //! - [`learner`]: burn-train's `Learner` over the [`policy::PolicyModel`] module, the shared update;
-//! - [`grpo`], [`sft`]: one step of each; [`sampler`]: which tasks a step trains on;
+//! - [`phases`]: a curriculum's phases as runs back to back, with held-out evaluations;
+//! - [`grpo`], [`sft`]: one step of each (a `seethink_curriculum::TaskSampler` chooses the tasks);
 //! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
 
 pub mod checkpoint;
@@ -15,9 +16,9 @@ pub mod learner;
 pub mod logprobs;
 pub mod metrics;
 pub mod optim;
+pub mod phases;
 pub mod policy;
 pub mod prompt;
 pub mod renderer;
 pub mod run;
-pub mod sampler;
 pub mod sft;

@@ -24,6 +24,7 @@ use burn::train::{
     SupervisedLearningStrategy, SupervisedTraining, SupervisedTrainingEventProcessor, TrainLoader,
     TrainingComponents, TrainingStrategy, ValidLoader,
 };
+use seethink_curriculum::{Epochs, TaskResult, TaskSampler};
 use seethink_data::Task;
 use seethink_models::checkpoint::ExportOptions;
 use seethink_models::processing::Processor;
@@ -41,7 +42,6 @@ use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::prompt;
 use crate::renderer::SilentRenderer;
-use crate::sampler::{Epochs, TaskResult, TaskSampler};
 use crate::sft::sft_step;
 
 /// The file in an exported model (`<out>/final`) holding the config of the run that trained it,
@@ -49,30 +49,64 @@ use crate::sft::sft_step;
 pub const TRAINING_CONFIG: &str = "seethink-train.ron";
 
 /// Runs (or resumes) the training of `config` on the tasks of `data.train` and
-/// `data.sources`, graded by `algorithm.reward`; returns the run directory (see [`train_on`]).
+/// `data.sources`, graded by `algorithm.reward`: one run ([`train_on`]), or the phases of
+/// `curriculum` ([`crate::phases::train_phases`]); returns the run directory.
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
     let data = &config.data;
     let mut tasks = seethink_data::load_tasks(&data.train, data.capability)?;
     for source in &data.sources {
         tasks.extend(seethink_data::load_tasks(&source.path, source.capability)?);
     }
-    train_on::<B>(config, tasks, config.algorithm.reward.reward(), device)?;
+    let reward = config.algorithm.reward.reward();
+    match &config.curriculum {
+        Some(_) => {
+            crate::phases::train_phases::<B>(config, tasks, reward, device)?;
+        }
+        None => {
+            train_on::<B>(config, tasks, reward.clone(), device)?;
+            if let Some(heldout) = &config.eval {
+                let final_dir = config.trainer.out.join("final");
+                let report = crate::phases::evaluate_held_out::<B::InnerBackend>(
+                    config,
+                    heldout,
+                    &final_dir,
+                    reward.as_ref(),
+                    &config.trainer.out.join("eval"),
+                    device,
+                )?;
+                println!("{}", report.to_markdown());
+            }
+        }
+    }
     Ok(config.trainer.out.clone())
 }
 
-/// Runs the training of `config` on `tasks` graded by `reward`, in run directory
-/// `trainer.out` (`config.ron`, `metrics.jsonl`, `checkpoint/`, burn-train's logs), resuming
-/// from the newest complete checkpoint there; exports the trained model as an HF checkpoint to
-/// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
+/// Runs the training of `config` on `tasks` graded by `reward` in seeded shuffled epochs (in
+/// file order with `data.shuffle: false`); see [`run_tasks`].
 pub fn train_on<B: AutodiffBackend>(
     config: &TrainConfig,
-    mut tasks: Vec<Task>,
+    tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
     device: &B::Device,
 ) -> Result<AnyVlm<B::InnerBackend>> {
-    let out = &config.trainer.out;
-    let config_path = out.join("config.ron");
-    config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
+    let processor = Processor::from_dir(&config.model)?;
+    let tasks = prepare_tasks::<B::InnerBackend>(config, tasks, &processor)?;
+    let all = (0..tasks.len()).collect();
+    let sampler: Box<dyn TaskSampler> = match config.data.shuffle {
+        true => Box::new(Epochs::shuffled(all, config.data.seed)),
+        false => Box::new(Epochs::in_order(all)),
+    };
+    run_tasks::<B>(config, tasks, sampler, processor, reward, device)
+}
+
+/// `tasks` ready to train on: questions rendered through `data.format_prompt`, over-long
+/// prompts dropped ([`drop_overlong`]). An error if there are none.
+pub fn prepare_tasks<B: Backend>(
+    config: &TrainConfig,
+    mut tasks: Vec<Task>,
+    processor: &Processor,
+) -> Result<Vec<Task>> {
+    let config_path = config.trainer.out.join("config.ron");
     if tasks.is_empty() {
         return Err(TrainError::Config { path: config.data.train.clone(), message: "no tasks".into() });
     }
@@ -81,6 +115,26 @@ pub fn train_on<B: AutodiffBackend>(
             task.prompt = prompt::render(&template, &task.prompt, &config_path)?;
         }
     }
+    drop_overlong::<B>(tasks, processor, &config.data, &config_path)
+}
+
+/// Runs the training of `config` on prepared `tasks` (see [`prepare_tasks`]) drawn by
+/// `sampler`, graded by `reward`, in run directory `trainer.out` (`config.ron`,
+/// `metrics.jsonl`, `checkpoint/`, burn-train's logs), resuming from the newest complete
+/// checkpoint there; the run ends after `trainer.steps` steps or when the sampler says it is
+/// [finished](TaskSampler::finished). Exports the trained model as an HF checkpoint to
+/// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
+pub fn run_tasks<B: AutodiffBackend>(
+    config: &TrainConfig,
+    tasks: Vec<Task>,
+    sampler: Box<dyn TaskSampler>,
+    processor: Processor,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+) -> Result<AnyVlm<B::InnerBackend>> {
+    let out = &config.trainer.out;
+    let config_path = out.join("config.ron");
+    config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let resolved = ron::ser::to_string_pretty(config, Default::default())
         .map_err(|e| TrainError::Config { path: config_path.clone(), message: e.to_string() })?;
@@ -90,8 +144,6 @@ pub fn train_on<B: AutodiffBackend>(
     if config.actor.freeze_vision {
         model = model.freeze_vision();
     }
-    let processor = Processor::from_dir(&config.model)?;
-    let tasks = drop_overlong::<B::InnerBackend>(tasks, &processor, &config.data, &config_path)?;
     let learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
     let grpo = (config.algorithm.trainer == Trainer::Grpo)
         .then(|| Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone()));
@@ -100,10 +152,7 @@ pub fn train_on<B: AutodiffBackend>(
     let resume = on_disk.last().copied();
     let mut state = StepState {
         config: config.clone(),
-        sampler: Box::new(match config.data.shuffle {
-            true => Epochs::shuffled(tasks.len(), config.data.seed),
-            false => Epochs::in_order(tasks.len()),
-        }),
+        sampler,
         tasks,
         reward,
         processor,
@@ -320,6 +369,10 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
             if let Err(error) = saved {
                 tracing::error!(%error, step, "training stopped");
                 *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                break;
+            }
+            if state.sampler.finished() {
+                eprintln!("step {step}: the task sampler ended the run (of at most {num_epochs} steps)");
                 break;
             }
         }

@@ -148,16 +148,42 @@ struct Shard {
     metadata: Metadata,
 }
 
+/// The values of a freshly initialised tensor `name` of `shape` (see [`Checkpoint::random`]):
+/// ones, zeros, or normal draws (Box–Muller) from a ChaCha8 stream keyed by `seed` and the
+/// name's FNV-1a hash.
+fn random_values(name: &str, shape: &[usize], seed: u64, std: f32) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let count = shape.iter().product();
+    if name.ends_with(".bias") {
+        return vec![0.0; count];
+    }
+    if name.ends_with(".weight") && shape.len() == 1 {
+        return vec![1.0; count];
+    }
+    let hash = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ hash);
+    (0..count)
+        .map(|_| {
+            let (u1, u2): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
+            std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+        })
+        .collect()
+}
+
 /// Where a canonical tensor name lives: shard number and the name as stored.
 struct Location {
     shard: usize,
     stored_name: String,
 }
 
-/// Where tensors come from: files on disk, or a trace that records reads (export).
+/// Where tensors come from: files on disk, a trace that records reads (export), or a random
+/// initialisation.
 enum Store {
     Files { shards: Vec<Shard>, index: HashMap<String, Location> },
     Trace(Trace),
+    Random { seed: u64, std: f32 },
 }
 
 /// An opened checkpoint directory: tensors by canonical name, converted to f32 on request.
@@ -203,6 +229,21 @@ impl Checkpoint {
         }
     }
 
+    /// A checkpoint holding every tensor the loader asks for, freshly initialised as
+    /// transformers' `_init_weights` does: a one-dimensional `*.weight` (a norm's scale) is 1, a
+    /// `*.bias` 0, every other tensor `N(0, std²)` (transformers' `initializer_range`, 0.02 by
+    /// default). Each tensor's values depend only on `seed` and its name. `dir` is only
+    /// reported; the layout is the current one, the dtype f32.
+    pub fn random(dir: impl AsRef<Path>, keys: &'static KeyLayouts, seed: u64, std: f32) -> Self {
+        Self {
+            dir: dir.as_ref().to_path_buf(),
+            keys,
+            layout: Layout::Current,
+            dtype: Dtype::F32,
+            store: Store::Random { seed, std },
+        }
+    }
+
     /// The directory this checkpoint was opened from.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -227,7 +268,7 @@ impl Checkpoint {
     pub fn contains(&self, name: &str) -> bool {
         match &self.store {
             Store::Files { index, .. } => index.contains_key(name),
-            Store::Trace(_) => true,
+            Store::Trace(_) | Store::Random { .. } => true,
         }
     }
 
@@ -239,6 +280,7 @@ impl Checkpoint {
                 let marker = trace.record(name, expected, TransformKind::Plain)?;
                 return Ok(vec![marker; expected.iter().product()]);
             }
+            Store::Random { seed, std } => return Ok(random_values(name, expected, *seed, *std)),
         };
         let location = index
             .get(name)
@@ -295,7 +337,7 @@ impl Checkpoint {
     fn traced_reads(self) -> Vec<trace::TracedRead> {
         match self.store {
             Store::Trace(trace) => trace.into_reads(),
-            Store::Files { .. } => Vec::new(),
+            Store::Files { .. } | Store::Random { .. } => Vec::new(),
         }
     }
 }

@@ -69,6 +69,17 @@ impl<B: Backend> AnyVlm<B> {
         }
     }
 
+    /// A freshly initialised model of the architecture in `dir/config.json` (see
+    /// [`Checkpoint::random`](crate::checkpoint::Checkpoint::random): weights `N(0, 0.02²)`,
+    /// norms 1, biases 0), reproducible from `seed`. Export it with an explicit layout and
+    /// dtype ([`ExportOptions`]): `dir` needs no weights.
+    pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        match family_of(dir)? {
+            Family::QwenVl => Ok(Self::QwenVl(QwenVl::random(dir, seed, device)?)),
+        }
+    }
+
     /// The model with its vision tower excluded from training (no gradients).
     pub fn freeze_vision(self) -> Self {
         match self {

@@ -70,6 +70,8 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
             keep_last: 2,
             out: out.into(),
         },
+        curriculum: None,
+        eval: None,
     }
 }
 

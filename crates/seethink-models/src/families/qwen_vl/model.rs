@@ -34,6 +34,14 @@ impl<B: Backend> QwenVl<B> {
         Self::from_checkpoint(&ckpt, config, device)
     }
 
+    /// A freshly initialised model of the architecture in `dir/config.json`
+    /// ([`Checkpoint::random`] with transformers' default `initializer_range` 0.02).
+    pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = QwenVlConfig::from_file(dir.join("config.json"))?;
+        Self::from_checkpoint(&Checkpoint::random(dir, &KEYS, seed, 0.02), config, device)
+    }
+
     /// Builds the model from an opened checkpoint and its parsed config.
     pub fn from_checkpoint(ckpt: &Checkpoint, config: QwenVlConfig, device: &B::Device) -> Result<Self> {
         Ok(Self {

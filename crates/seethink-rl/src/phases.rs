@@ -1,0 +1,223 @@
+//! Stage chaining: a curriculum's phases as training runs back to back, with a held-out
+//! evaluation before the first and after each.
+//!
+//! Run directory of a curriculum run:
+//! ```text
+//! <out>/plan.json              the phases (name, tasks, order, settings)
+//! <out>/eval-start/            held-out evaluation of the starting model
+//! <out>/01-perception/         phase 1's run (config.ron, metrics.jsonl, checkpoint/, final/)
+//! <out>/01-perception/eval/    held-out evaluation of its final model
+//! <out>/02-text_reasoning/ …
+//! <out>/summary.md             accuracy per capability before and after each phase
+//! ```
+//! Phase i starts from phase i−1's `final/` (a fresh optimizer, and a reference model = its
+//! starting weights, as the paper's separate EasyR1 jobs). Re-running resumes: finished phases
+//! (their `final/` holds the exported training config) and finished evaluations (their
+//! `report.json`) are kept, and an unfinished phase resumes from its last checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use seethink_curriculum::{Order, Phase};
+use seethink_data::{Capability, Task};
+use seethink_eval::{attribute_errors, evaluate, EvalReport, ModelResponder};
+use seethink_models::generate::SamplingConfig;
+use seethink_models::processing::Processor;
+use seethink_models::AnyVlm;
+use seethink_reward::Reward;
+
+use crate::config::{HeldOutConfig, TrainConfig};
+use crate::error::{io, Result, TrainError};
+use crate::run::{prepare_tasks, run_tasks, TRAINING_CONFIG};
+
+/// What a curriculum run produced: the held-out report of the start and of each phase's end
+/// (`None` without `eval`), and each phase's final model directory.
+#[derive(Debug)]
+pub struct PhasesOutcome {
+    /// `("start", report)`, then `(phase name, report)` per phase.
+    pub reports: Vec<(String, EvalReport)>,
+    /// Each phase's exported model, in order.
+    pub finals: Vec<PathBuf>,
+}
+
+/// Runs (or resumes) the phases of `config.curriculum` over `tasks` (see the module docs).
+pub fn train_phases<B: AutodiffBackend>(
+    config: &TrainConfig,
+    tasks: Vec<Task>,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+) -> Result<PhasesOutcome> {
+    let out = &config.trainer.out;
+    let config_error = |message: String| TrainError::Config { path: out.join("config.ron"), message };
+    let curriculum =
+        config.curriculum.as_ref().ok_or_else(|| config_error("no curriculum".into()))?.build()?;
+    config.validate().map_err(config_error)?;
+    let processor = Processor::from_dir(&config.model)?;
+    let pool = prepare_tasks::<B::InnerBackend>(config, tasks, &processor)?;
+    let phases = curriculum.phases(&pool, config.data.seed)?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    write_json(&out.join("plan.json"), &phases)?;
+
+    let mut outcome = PhasesOutcome { reports: Vec::new(), finals: Vec::new() };
+    let mut evaluate_model = |name: &str, model: &Path, dir: PathBuf| -> Result<()> {
+        if let Some(heldout) = &config.eval {
+            let report =
+                evaluate_held_out::<B::InnerBackend>(config, heldout, model, reward.as_ref(), &dir, device)?;
+            outcome.reports.push((name.to_string(), report));
+        }
+        Ok(())
+    };
+    evaluate_model("start", &config.model, out.join("eval-start"))?;
+    let mut model = config.model.clone();
+    for (i, phase) in phases.iter().enumerate() {
+        let dir = out.join(format!("{:02}-{}", i + 1, phase.name));
+        let phase_config = phase_config(config, phase, &model, &dir);
+        let final_dir = dir.join("final");
+        if final_dir.join(TRAINING_CONFIG).exists() {
+            eprintln!("phase {} ({}): finished earlier, kept", i + 1, phase.name);
+        } else {
+            eprintln!(
+                "phase {} of {} ({}): {} tasks, {} steps, from {}",
+                i + 1,
+                phases.len(),
+                phase.name,
+                phase.tasks.len(),
+                phase_config.trainer.steps,
+                model.display()
+            );
+            let (tasks, local) = phase_pool(phase, &pool, config.data.shuffle);
+            let sampler = curriculum.sampler(&local, &tasks, config.data.seed);
+            let processor = Processor::from_dir(&model)?;
+            run_tasks::<B>(&phase_config, tasks, sampler, processor, reward.clone(), device)?;
+        }
+        evaluate_model(&phase.name, &final_dir, dir.join("eval"))?;
+        outcome.finals.push(final_dir.clone());
+        model = final_dir;
+    }
+    if !outcome.reports.is_empty() {
+        let table = summary_table(&outcome.reports);
+        let path = out.join("summary.md");
+        std::fs::write(&path, &table).map_err(io(&path))?;
+        println!("{table}");
+    }
+    Ok(outcome)
+}
+
+/// The phase's own tasks (in list order) and the phase re-indexed over them; a phase to be
+/// shuffled keeps its list order when the run's `data.shuffle` is false.
+fn phase_pool(phase: &Phase, pool: &[Task], shuffle: bool) -> (Vec<Task>, Phase) {
+    let tasks: Vec<Task> = phase.tasks.iter().map(|&i| pool[i].clone()).collect();
+    let order = if shuffle { phase.order } else { Order::Listed };
+    let local = Phase { tasks: (0..tasks.len()).collect(), order, ..phase.clone() };
+    (tasks, local)
+}
+
+/// The run config of `phase`: `base` with the phase's settings, starting from `model`, in
+/// run directory `out`.
+pub fn phase_config(base: &TrainConfig, phase: &Phase, model: &Path, out: &Path) -> TrainConfig {
+    let s = &phase.settings;
+    let mut c = base.clone();
+    c.model = model.to_path_buf();
+    c.trainer.out = out.to_path_buf();
+    c.curriculum = None;
+    c.eval = None;
+    c.trainer.steps = s.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
+    c.actor.lr = s.lr.unwrap_or(c.actor.lr);
+    c.algorithm.kl_coef = s.kl_coef.unwrap_or(c.algorithm.kl_coef);
+    c.actor.clip_low = s.clip_low.unwrap_or(c.actor.clip_low);
+    c.actor.clip_high = s.clip_high.unwrap_or(c.actor.clip_high);
+    c.actor.max_grad_norm = s.max_grad_norm.unwrap_or(c.actor.max_grad_norm);
+    c.actor.freeze_vision = s.freeze_vision.unwrap_or(c.actor.freeze_vision);
+    c.algorithm.trainer = s.trainer.unwrap_or(c.algorithm.trainer);
+    c
+}
+
+/// Evaluates the model in `model` on `heldout`'s tasks, prompted as `config` trains (format
+/// prompt, image bounds), graded by `reward`, with the error attribution when asked; writes
+/// `report.json` and `report.md` into `dir`, or reads them back when `report.json` exists.
+pub fn evaluate_held_out<B: Backend>(
+    config: &TrainConfig,
+    heldout: &HeldOutConfig,
+    model: &Path,
+    reward: &dyn Reward,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<EvalReport> {
+    let report_path = dir.join("report.json");
+    if report_path.exists() {
+        let text = std::fs::read_to_string(&report_path).map_err(io(&report_path))?;
+        return serde_json::from_str(&text).map_err(|source| TrainError::Json { path: report_path, source });
+    }
+    let processor = Processor::from_dir(model)?;
+    let mut tasks = seethink_data::load_tasks(&heldout.data, heldout.capability)?;
+    if let Some(template) = config.data.format_prompt.template()? {
+        for task in &mut tasks {
+            task.prompt = crate::prompt::render(&template, &task.prompt, &heldout.data)?;
+        }
+    }
+    let vlm = AnyVlm::<B>::load(model, device)?;
+    let sampling = SamplingConfig {
+        max_new_tokens: heldout.max_new_tokens.unwrap_or(config.rollout.max_new_tokens),
+        temperature: heldout.temperature,
+        top_p: config.rollout.top_p,
+        top_k: 0,
+        seed: config.rollout.seed,
+        stream: 0,
+    };
+    let started = std::time::Instant::now();
+    let mut responder = ModelResponder::new(&vlm, &processor, sampling, heldout.batch_size, device.clone())?
+        .within(config.data.image_bounds());
+    let mut report = evaluate(&mut responder, &tasks, reward, heldout.k)?;
+    if heldout.attribute_errors {
+        report.attribution = Some(attribute_errors(&mut responder, &tasks, &report, reward)?);
+    }
+    eprintln!(
+        "held-out evaluation of {}: {} tasks, accuracy {:.3} ({:.0} s)",
+        model.display(),
+        tasks.len(),
+        report.overall.accuracy,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let markdown = dir.join("report.md");
+    std::fs::write(&markdown, report.to_markdown()).map_err(io(&markdown))?;
+    write_json(&report_path, &report)?;
+    Ok(report)
+}
+
+/// Writes `value` as pretty JSON to `path` (through a temporary file: never half-written).
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|source| TrainError::Json { path: path.into(), source })?;
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, text).map_err(io(&partial))?;
+    std::fs::rename(&partial, path).map_err(io(path))
+}
+
+/// A markdown table, one row per report: accuracy per capability and overall, mean response
+/// length in tokens, and the share of wrong visual-reasoning answers due to perception.
+pub fn summary_table(reports: &[(String, EvalReport)]) -> String {
+    let mut md = String::from(
+        "| after | perception | text reasoning | visual reasoning | overall | mean tokens | perception-error share |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for (name, report) in reports {
+        let accuracy =
+            |c: Capability| report.capability(c).map_or("-".into(), |s| format!("{:.3}", s.accuracy));
+        let share = report
+            .attribution
+            .as_ref()
+            .and_then(|a| a.perception_share)
+            .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s));
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} | {:.3} | {:.1} | {share} |\n",
+            accuracy(Capability::Perception),
+            accuracy(Capability::TextReasoning),
+            accuracy(Capability::VisualReasoning),
+            report.overall.accuracy,
+            report.overall.mean_tokens,
+        ));
+    }
+    md
+}

@@ -1,0 +1,143 @@
+//! Stage chaining: a curriculum's phases run back to back (each from the previous one's final
+//! model, with its own settings), batches mix text-only and image tasks, a run interrupted
+//! between or inside phases resumes to bitwise-identical weights (adaptive samplers included),
+//! and a sampler can end a phase early.
+
+mod common;
+
+use std::path::Path;
+
+use common::{logged, tiny_config, vision_and_text, weights, I};
+use seethink_curriculum::{CurriculumConfig, PlateauConfig, Policy};
+use seethink_data::synth::{generate, write_tasks, SynthConfig};
+use seethink_data::{Capability, Task};
+use seethink_models::AnyVlm;
+use seethink_rl::config::{HeldOutConfig, RewardKind, TrainConfig, Trainer};
+use seethink_rl::phases::{train_phases, PhasesOutcome};
+
+/// Procedural tasks: `n` per capability, images in memory.
+fn tasks(n: usize, seed: u64) -> Vec<Task> {
+    generate(&SynthConfig::uniform(n), seed).unwrap().into_iter().map(|t| t.task).collect()
+}
+
+/// A curriculum run of `policy` in `dir`: 2 GRPO steps of 2 prompts per phase, mixed batches
+/// where the phase has both kinds, evaluated on 3 held-out tasks per capability.
+fn config(dir: &Path, policy: Policy) -> TrainConfig {
+    let heldout = dir.join("heldout");
+    if !heldout.exists() {
+        write_tasks(&heldout, &tasks(1, 99)).unwrap();
+    }
+    let mut config = tiny_config(&dir.join("run"), Trainer::Grpo, 2, 2);
+    config.algorithm.reward = RewardKind::Direct;
+    config.curriculum =
+        Some(CurriculumConfig { policy, within: Vec::new(), phases: Default::default(), plateau: None });
+    config.eval = Some(HeldOutConfig {
+        data: heldout,
+        capability: None,
+        k: 2,
+        temperature: 1.0,
+        max_new_tokens: None,
+        batch_size: 4,
+        attribute_errors: true,
+    });
+    config
+}
+
+fn run(config: &TrainConfig) -> PhasesOutcome {
+    train_phases::<common::B>(config, tasks(2, 7), config.algorithm.reward.reward(), &Default::default())
+        .unwrap()
+}
+
+fn final_weights(outcome: &PhasesOutcome) -> Vec<f32> {
+    weights(&AnyVlm::<I>::load(outcome.finals.last().unwrap(), &Default::default()).unwrap())
+}
+
+#[test]
+fn the_paper_stages_chain_their_models_and_settings_and_resume_between_and_inside_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), Policy::Paper);
+    let straight = run(&config);
+    let run_dir = dir.path().join("run");
+    let names: Vec<_> =
+        straight.finals.iter().map(|f| f.parent().unwrap().file_name().unwrap().to_owned()).collect();
+    assert_eq!(names, ["01-perception", "02-text_reasoning", "03-visual_reasoning"]);
+    let phase_config = |name: &str| TrainConfig::load(&run_dir.join(name).join("config.ron"), &[]).unwrap();
+    let text = phase_config("02-text_reasoning");
+    assert_eq!(text.model, straight.finals[0], "phase 2 starts from phase 1's final model");
+    assert!(text.actor.freeze_vision && !phase_config("03-visual_reasoning").actor.freeze_vision);
+    // phase 2 (text only, vision frozen) leaves the vision tower as phase 1 left it
+    let load = |i: usize| AnyVlm::<I>::load(&straight.finals[i], &Default::default()).unwrap();
+    assert_eq!(vision_and_text(&load(0)).0, vision_and_text(&load(1)).0);
+    assert_ne!(vision_and_text(&load(0)).1, vision_and_text(&load(1)).1);
+    let stages: Vec<_> = straight.reports.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(stages, ["start", "perception", "text_reasoning", "visual_reasoning"]);
+    assert!(straight.reports.iter().all(|(_, r)| r.overall.tasks == 3 && r.attribution.is_some()));
+    let summary = std::fs::read_to_string(run_dir.join("summary.md")).unwrap();
+    assert_eq!(summary.lines().count(), 2 + 4, "{summary}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan.as_array().unwrap().len(), 3);
+
+    // killed inside phase 3, after its step 1: its final model, step-2 checkpoint and evaluation gone
+    let phase3 = run_dir.join("03-visual_reasoning");
+    std::fs::remove_dir_all(phase3.join("final")).unwrap();
+    std::fs::remove_dir_all(phase3.join("eval")).unwrap();
+    for file in ["model-2.mpk", "optim-2.mpk", "scheduler-2.mpk", "state-2.json"] {
+        std::fs::remove_file(phase3.join("checkpoint").join(file)).unwrap();
+    }
+    let resumed = run(&config);
+    assert_eq!(final_weights(&resumed), final_weights(&straight), "resumed inside a phase");
+    assert_eq!(logged(&phase3, "step"), [1.0, 2.0]);
+    // killed between phases 2 and 3
+    std::fs::remove_dir_all(&phase3).unwrap();
+    let resumed = run(&config);
+    assert_eq!(final_weights(&resumed), final_weights(&straight), "resumed between phases");
+    assert_eq!(resumed.reports, straight.reports);
+}
+
+#[test]
+fn merged_batches_mix_text_and_image_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = run(&config(dir.path(), Policy::Merged));
+    assert_eq!(outcome.finals.len(), 1);
+    let pool = tasks(2, 7);
+    let mut config = config(dir.path(), Policy::Merged);
+    config.trainer.prompts_per_step = pool.len();
+    config.trainer.out = dir.path().join("all-at-once");
+    // one step whose batch holds every task: text-only and image prompts together
+    let outcome = run(&config);
+    let kinds: std::collections::BTreeSet<bool> = pool.iter().map(|t| t.images.is_empty()).collect();
+    assert_eq!(kinds.len(), 2, "the pool has both kinds");
+    assert_eq!(logged(&dir.path().join("all-at-once/01-merged"), "step"), [1.0, 2.0]);
+    assert!(outcome.finals[0].join("config.json").exists());
+}
+
+#[test]
+fn the_learning_progress_bandit_resumes_bitwise_and_a_plateau_ends_a_phase_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Policy::LearningProgress { temperature: 0.5, alpha: 0.5 });
+    config.trainer.steps = 3;
+    config.eval = None;
+    let straight = run(&config);
+    let phase = dir.path().join("run/01-learning_progress");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(phase.join("checkpoint/state-3.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["sampler"]["draws"], 6, "the bandit's state is in the checkpoint: {state}");
+    std::fs::remove_dir_all(phase.join("final")).unwrap();
+    for file in ["model-3.mpk", "optim-3.mpk", "scheduler-3.mpk", "state-3.json"] {
+        std::fs::remove_file(phase.join("checkpoint").join(file)).unwrap();
+    }
+    let resumed = run(&config);
+    assert_eq!(final_weights(&resumed), final_weights(&straight));
+
+    // a plateau that no step can beat: the phase ends after the step that sets its best, and one more
+    let mut config = self::config(&dir.path().join("plateau"), Policy::Staged(vec![Capability::Perception]));
+    config.trainer.steps = 5;
+    config.eval = None;
+    config.curriculum.as_mut().unwrap().plateau =
+        Some(PlateauConfig { window: 1, patience: 1, min_delta: 10.0 });
+    let outcome = run(&config);
+    assert_eq!(logged(&dir.path().join("plateau/run/01-perception"), "step"), [1.0, 2.0]);
+    assert!(outcome.finals[0].join("config.json").exists());
+}

@@ -1,0 +1,148 @@
+//! `seethink passrate`: the difficulty axis' input. Each task is answered K times by the
+//! starting model and `pass_rate = c / K` (c = correct answers) is written onto it, as the
+//! paper estimates difficulty (K = 16, temperature 0.7, top-p 0.9).
+//!
+//! Resumable: every finished task is appended to `<out>/passrate-cache.jsonl` (whose first line
+//! records the settings), a rerun answers only the tasks not there, and task `t` (in data
+//! order) always samples from random streams `t·K … t·K + K − 1`, so an interrupted and resumed
+//! estimate equals an uninterrupted one.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::Backend;
+
+use crate::models::generate::SamplingConfig;
+use crate::models::processing::image::ImageBounds;
+use crate::models::processing::Processor;
+use crate::models::AnyVlm;
+use crate::rl::config::RewardKind;
+use crate::rl::prompt::FormatPrompt;
+
+/// The cache file inside the output directory.
+pub const CACHE_FILE: &str = "passrate-cache.jsonl";
+
+/// Options of `seethink passrate`.
+pub struct PassRateOptions {
+    pub k: usize,
+    pub sampling: SamplingConfig,
+    /// Tasks per generation call.
+    pub batch_size: usize,
+    pub reward: RewardKind,
+    pub format_prompt: FormatPrompt,
+    pub bounds: ImageBounds,
+    pub capability: Option<crate::data::Capability>,
+    pub out: PathBuf,
+}
+
+/// Estimates every task's pass rate and writes the tasks with it (`difficulty`) as a benchmark
+/// directory (`tasks.jsonl`, `images/`) in `options.out`; prints the pass-rate histogram.
+pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOptions) -> Result<()> {
+    anyhow::ensure!(options.k >= 1 && options.batch_size >= 1, "--k and --batch-size must be at least 1");
+    let tasks = crate::data::load_tasks(data, options.capability)?;
+    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+    let header = serde_json::json!({
+        "model": model_dir, "data": data, "k": options.k, "temperature": options.sampling.temperature,
+        "top_p": options.sampling.top_p, "max_new_tokens": options.sampling.max_new_tokens,
+        "seed": options.sampling.seed, "reward": format!("{:?}", options.reward),
+        "format_prompt": format!("{:?}", options.format_prompt),
+    });
+    let cache_path = options.out.join(CACHE_FILE);
+    let mut correct = read_cache(&cache_path, &header)?;
+    let mut cache = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cache_path)
+        .with_context(|| format!("opening {}", cache_path.display()))?;
+    if correct.is_empty() && std::fs::metadata(&cache_path)?.len() == 0 {
+        writeln!(cache, "{header}")?;
+    }
+    let template = options.format_prompt.template()?;
+    let reward = options.reward.reward();
+    let device = Default::default();
+    let model = AnyVlm::<B>::load(model_dir, &device)?;
+    let processor = Processor::from_dir(model_dir)?;
+    let todo: Vec<usize> = (0..tasks.len()).filter(|&t| !correct.contains_key(&tasks[t].id)).collect();
+    eprintln!("passrate: {} tasks, {} cached, K = {}", tasks.len(), tasks.len() - todo.len(), options.k);
+    let mut answered = tasks.len() - todo.len();
+    for run in contiguous_runs(&todo, options.batch_size) {
+        let mut batch = tasks[run.clone()].to_vec();
+        if let Some(template) = &template {
+            for task in &mut batch {
+                task.prompt = crate::rl::prompt::render(template, &task.prompt, data)?;
+            }
+        }
+        // task t samples from streams t·K …: the same whatever the batching
+        let sampling = SamplingConfig { stream: (run.start * options.k) as u64, ..options.sampling.clone() };
+        let mut responder =
+            crate::eval::ModelResponder::new(&model, &processor, sampling, batch.len(), device.clone())?
+                .within(options.bounds);
+        let report = crate::eval::evaluate(&mut responder, &batch, reward.as_ref(), options.k)?;
+        for result in &report.tasks {
+            writeln!(cache, "{}", serde_json::json!({ "id": result.id, "correct": result.correct }))?;
+            correct.insert(result.id.clone(), result.correct);
+        }
+        cache.flush()?;
+        answered += batch.len();
+        eprintln!("passrate: {answered} of {} tasks", tasks.len());
+    }
+    let rated: Vec<_> = tasks
+        .into_iter()
+        .map(|mut t| {
+            t.difficulty = Some(correct[&t.id] as f64 / options.k as f64);
+            t
+        })
+        .collect();
+    let summary = crate::data::synth::write_tasks(&options.out, &rated)?;
+    println!("wrote {} with pass rates (K = {})", summary.tasks_file.display(), options.k);
+    println!("| pass rate | tasks |\n|---|---|");
+    for c in 0..=options.k {
+        let n = rated.iter().filter(|t| t.difficulty == Some(c as f64 / options.k as f64)).count();
+        println!("| {c}/{} | {n} |", options.k);
+    }
+    Ok(())
+}
+
+/// `indices` (ascending) cut into ranges of consecutive indices of at most `max` each.
+fn contiguous_runs(indices: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for &i in indices {
+        match runs.last_mut() {
+            Some(run) if run.end == i && run.len() < max => run.end += 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
+/// The correct counts cached in `path` by task id; an error when its settings line differs from
+/// `header`.
+fn read_cache(path: &Path, header: &serde_json::Value) -> Result<HashMap<String, usize>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(HashMap::new()) };
+    let mut lines = text.lines();
+    let Some(first) = lines.next() else { return Ok(HashMap::new()) };
+    let cached: serde_json::Value =
+        serde_json::from_str(first).with_context(|| format!("{}: line 1 is not JSON", path.display()))?;
+    if &cached != header {
+        bail!(
+            "{} was written with other settings ({cached}); now: {header}. Delete it or choose another --out",
+            path.display()
+        );
+    }
+    let mut correct = HashMap::new();
+    for (i, line) in lines.enumerate() {
+        let record: serde_json::Value = match serde_json::from_str(line) {
+            Ok(record) => record,
+            // a line cut by a kill is the last one: that task is answered again
+            Err(_) if i + 2 == text.lines().count() => break,
+            Err(e) => bail!("{}: line {}: {e}", path.display(), i + 2),
+        };
+        let (Some(id), Some(c)) = (record["id"].as_str(), record["correct"].as_u64()) else {
+            bail!("{}: line {}: needs `id` and `correct`", path.display(), i + 2);
+        };
+        correct.insert(id.to_string(), c as usize);
+    }
+    Ok(correct)
+}
