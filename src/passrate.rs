@@ -51,14 +51,16 @@ pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOpt
     });
     let cache_path = options.out.join(CACHE_FILE);
     let mut correct = read_cache(&cache_path, &header)?;
+    // rewritten from what was read: a line cut by a kill is gone before appending
+    let mut kept = format!("{header}\n");
+    for task in tasks.iter().filter(|t| correct.contains_key(&t.id)) {
+        kept.push_str(&format!("{}\n", serde_json::json!({ "id": task.id, "correct": correct[&task.id] })));
+    }
+    std::fs::write(&cache_path, kept).with_context(|| format!("writing {}", cache_path.display()))?;
     let mut cache = std::fs::OpenOptions::new()
-        .create(true)
         .append(true)
         .open(&cache_path)
         .with_context(|| format!("opening {}", cache_path.display()))?;
-    if correct.is_empty() && std::fs::metadata(&cache_path)?.len() == 0 {
-        writeln!(cache, "{header}")?;
-    }
     let template = options.format_prompt.template()?;
     let reward = options.reward.reward();
     let device = Default::default();

@@ -295,3 +295,59 @@ fn train_and_eval_easyr1_records_without_capability() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("capability"));
 }
+
+#[test]
+fn passrate_writes_pass_rates_and_resumes_from_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rated = dir.path().join("rated");
+    assert!(seethink(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "2"]).status.success());
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let passrate = |k: &str| {
+        seethink(&[
+            "passrate",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--k",
+            k,
+            "--temperature",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--reward",
+            "direct",
+            "--format-prompt",
+            "none",
+            "--no-image-bounds",
+            "--batch-size",
+            "4",
+            "--out",
+            rated.to_str().unwrap(),
+        ])
+    };
+    let first = passrate("3");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("| 0/3 |"));
+    let tasks = seethink::data::load_tasks(&rated, None).unwrap();
+    assert_eq!(tasks.len(), 6);
+    assert!(tasks
+        .iter()
+        .all(|t| t.difficulty.is_some_and(|p| [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0].contains(&p))));
+    let written = std::fs::read_to_string(rated.join("tasks.jsonl")).unwrap();
+
+    // killed after two tasks: the rerun answers only the other four, with the same result
+    let cache = rated.join("passrate-cache.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&cache).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines.len(), 1 + 6, "a settings line and one line per task");
+    std::fs::write(&cache, format!("{}\n{}\n{}\n{{\"id\":", lines[0], lines[1], lines[2])).unwrap();
+    let resumed = passrate("3");
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("6 tasks, 2 cached"));
+    assert_eq!(std::fs::read_to_string(rated.join("tasks.jsonl")).unwrap(), written);
+
+    let other = passrate("2");
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("was written with other settings"));
+}
