@@ -171,6 +171,9 @@ pub fn train<B: Backend>(config: &Path, out: Option<std::path::PathBuf>, overrid
         config.trainer.out = out;
     }
     let run = crate::rl::run::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
-    println!("run directory: {} (final model in {})", run.display(), run.join("final").display());
+    match config.curriculum {
+        None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),
+        Some(_) => println!("run directory: {} (each phase's model in NN-<phase>/final)", run.display()),
+    }
     Ok(())
 }

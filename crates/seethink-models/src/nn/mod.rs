@@ -8,7 +8,7 @@ mod norm;
 mod rope;
 
 pub use activation::Activation;
-pub use attention::{attention, block_diagonal_blocked, causal_blocked};
+pub use attention::{attention, causal_blocked, Segments};
 pub use linear::load_linear;
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, RmsNorm};

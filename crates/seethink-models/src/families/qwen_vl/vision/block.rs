@@ -2,12 +2,12 @@
 
 use burn::module::Module;
 use burn::nn::LayerNorm;
-use burn::tensor::{activation::gelu, backend::Backend, Bool, Tensor};
+use burn::tensor::{activation::gelu, backend::Backend, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
-use crate::nn::{apply_rotary, attention, load_layer_norm, load_linear, GatedMlp, Mlp, RmsNorm, Rope};
+use crate::nn::{apply_rotary, load_layer_norm, load_linear, GatedMlp, Mlp, RmsNorm, Rope, Segments};
 
 /// Epsilon of every norm in both vision towers.
 const VISION_NORM_EPS: f64 = 1e-6;
@@ -58,8 +58,8 @@ pub struct VisionAttention<B: Backend> {
 }
 
 impl<B: Backend> VisionAttention<B> {
-    /// `x [N, C]` → `[N, C]`, attending within the segments of `blocked`.
-    fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, blocked: &Tensor<B, 4, Bool>) -> Tensor<B, 2> {
+    /// `x [N, C]` → `[N, C]`, attending within `segments`.
+    fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, segments: &Segments<B>) -> Tensor<B, 2> {
         let [n, dim] = x.dims();
         let head_dim = dim / self.num_heads;
         // [N, 3·C] → [3, heads, N, head_dim]
@@ -67,7 +67,7 @@ impl<B: Backend> VisionAttention<B> {
         let part = |i: usize| qkv.clone().narrow(0, i, 1);
         let q = apply_rotary(part(0), rope);
         let k = apply_rotary(part(1), rope);
-        let out = attention(q, k, part(2), Some(blocked), (head_dim as f64).powf(-0.5));
+        let out = segments.attention(q, k, part(2), (head_dim as f64).powf(-0.5));
         let out = out.swap_dims(1, 2).reshape([n, dim]);
         self.proj.forward(out)
     }
@@ -122,8 +122,8 @@ impl<B: Backend> VisionBlock<B> {
         })
     }
 
-    pub fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, blocked: &Tensor<B, 4, Bool>) -> Tensor<B, 2> {
-        let h = x.clone() + self.attn.forward(self.norm1.forward(x), rope, blocked);
+    pub fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, segments: &Segments<B>) -> Tensor<B, 2> {
+        let h = x.clone() + self.attn.forward(self.norm1.forward(x), rope, segments);
         let normed = self.norm2.forward(h.clone());
         let mlp = match &self.mlp {
             VisionMlp::Gated(m) => m.forward(normed),

@@ -19,7 +19,7 @@ pub use layout::GridThw;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
-use crate::nn::{block_diagonal_blocked, vision_rope};
+use crate::nn::{vision_rope, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
 pub struct VisionOutput<B: Backend> {
@@ -120,15 +120,15 @@ impl<B: Backend> QwenVision<B> {
             rows_cols = w.order.iter().flat_map(|&u| rows_cols[u * unit..(u + 1) * unit].to_vec()).collect();
         }
         let rope = vision_rope::<B>(&rows_cols, c.hidden_size / c.num_heads, &device);
-        let full_blocked = block_diagonal_blocked::<B>(&full_segments, &device);
-        let window_blocked = windows.as_ref().map(|w| block_diagonal_blocked::<B>(&w.segments, &device));
+        let per_frame = Segments::<B>::new(&full_segments, &device);
+        let per_window = windows.as_ref().map(|w| Segments::<B>::new(&w.segments, &device));
         let mut deepstack = Vec::with_capacity(self.deepstack_mergers.len());
         for (i, block) in self.blocks.iter().enumerate() {
-            let blocked = match &window_blocked {
+            let segments = match &per_window {
                 Some(wb) if !c.fullatt_block_indexes.contains(&i) => wb,
-                _ => &full_blocked,
+                _ => &per_frame,
             };
-            x = block.forward(x, &rope, blocked);
+            x = block.forward(x, &rope, segments);
             if let Some(k) = c.deepstack_visual_indexes.iter().position(|&d| d == i) {
                 deepstack.push(self.deepstack_mergers[k].forward(x.clone(), unit));
             }
