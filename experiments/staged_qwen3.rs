@@ -57,13 +57,13 @@ struct Args {
     #[arg(long, default_value = "runs/staged_qwen3")]
     out: PathBuf,
     /// CPU preset: SFT warm-up steps.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 400)]
     warmup_steps: usize,
     /// CPU preset: GRPO steps per phase.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 30)]
     phase_steps: usize,
     /// CPU preset: training tasks per capability.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 1000)]
     train_tasks: usize,
     /// CPU preset: held-out tasks per capability.
     #[arg(long, default_value_t = 100)]
@@ -220,13 +220,13 @@ fn cpu_preset<B: Backend>(args: &Args) -> Result<TrainConfig> {
     Ok(TrainConfig {
         model: warmup.trainer.out.join("final"),
         actor: ActorConfig {
-            lr: 5e-4,
+            lr: 2e-4,
             weight_decay: 0.0,
             mini_batches: 1,
             micro_batch_size: 64,
             ..Default::default()
         },
-        algorithm: AlgorithmConfig { kl_coef: 0.01, ..base.algorithm.clone() },
+        algorithm: AlgorithmConfig { kl_coef: 0.05, ..base.algorithm.clone() },
         rollout: RolloutConfig {
             n: 6,
             temperature: 1.0,

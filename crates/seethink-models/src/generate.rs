@@ -46,8 +46,9 @@ pub struct Completion {
     /// New tokens only, the stop token included when one was produced.
     pub ids: Vec<u32>,
     /// `log p(token)` of each new token under the model's distribution at the sampling
-    /// temperature (logits / T, T = 1 when greedy) without top-k/top-p truncation (input-only
-    /// placeholder tokens excluded), as EasyR1 scores rollouts.
+    /// temperature (logits / T, T = 1 when greedy) over the whole vocabulary, without top-k/top-p
+    /// truncation, as EasyR1's actor scores rollouts (the input-only placeholders, never sampled,
+    /// keep their share of the normaliser).
     pub logprobs: Vec<f32>,
     /// Whether generation ended on a stop token (rather than `max_new_tokens`).
     pub stopped: bool,
@@ -98,7 +99,8 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     let scale = if sampling.temperature > 0.0 { sampling.temperature } else { 1.0 };
     let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
-        let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        let full: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        let mut host = full.clone();
         for row in host.chunks_exact_mut(vocab) {
             for &t in &input_only {
                 if let Some(l) = row.get_mut(t as usize) {
@@ -115,7 +117,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
             }
             let token = sample_token(row_logits, sampling, &mut rngs[r]);
             done.ids.push(token);
-            let scaled: Vec<f32> = row_logits.iter().map(|l| l / scale).collect();
+            let scaled: Vec<f32> = full[r * vocab..(r + 1) * vocab].iter().map(|l| l / scale).collect();
             done.logprobs.push(log_softmax_at(&scaled, token as usize));
             done.stopped = stop_ids.contains(&token);
             next[r] = token;

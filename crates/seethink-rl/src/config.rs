@@ -251,6 +251,8 @@ pub struct ActorConfig {
     pub logits_chunk_tokens: usize,
     /// Passes over a rollout's mini-batches (EasyR1's `ppo_epochs`; the paper: 1).
     pub ppo_epochs: usize,
+    /// AdamW's ε (EasyR1 uses torch's default, 1e-8, and has no key for it).
+    pub adam_epsilon: f64,
 }
 
 impl Default for ActorConfig {
@@ -269,6 +271,7 @@ impl Default for ActorConfig {
             freeze_vision: false,
             logits_chunk_tokens: 1024,
             ppo_epochs: 1,
+            adam_epsilon: 1e-8,
         }
     }
 }
@@ -391,7 +394,11 @@ impl TrainConfig {
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{key}: must be at least 1, got 0"));
         }
-        let finite_positive = [("actor.lr", a.lr), ("actor.max_grad_norm", a.max_grad_norm)];
+        let finite_positive = [
+            ("actor.lr", a.lr),
+            ("actor.max_grad_norm", a.max_grad_norm),
+            ("actor.adam_epsilon", a.adam_epsilon),
+        ];
         if let Some((key, v)) = finite_positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(format!("{key}: must be positive and finite, got {v}"));
         }

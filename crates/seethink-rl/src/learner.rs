@@ -66,8 +66,8 @@ impl LrScheduler for Schedule {
     }
 }
 
-/// A learner for `model` with AdamW (torch's defaults β = (0.9, 0.999), ε = 1e-8, as EasyR1
-/// uses them; the actor's weight decay) and the actor's LR schedule.
+/// A learner for `model` with AdamW (torch's β = (0.9, 0.999), as EasyR1 uses them; the actor's
+/// ε, 1e-8 by default as torch's, and weight decay) and the actor's LR schedule.
 pub fn new_learner<B: AutodiffBackend>(
     model: AnyVlm<B>,
     actor: &ActorConfig,
@@ -76,7 +76,7 @@ pub fn new_learner<B: AutodiffBackend>(
     let optimizer = AdamWConfig::new()
         .with_beta_1(0.9)
         .with_beta_2(0.999)
-        .with_epsilon(1e-8)
+        .with_epsilon(actor.adam_epsilon as f32)
         .with_weight_decay(actor.weight_decay as f32)
         .init();
     let policy = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };

@@ -13,7 +13,7 @@ use std::ops::Range;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{activation::log_softmax, Bool, Int, Tensor, TensorData};
+use burn::tensor::{activation::log_softmax, Int, Tensor, TensorData};
 use seethink_models::vlm::select_positions;
 use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
 
@@ -46,8 +46,6 @@ pub struct ResponsePositions<B: Backend> {
     /// `[sequences, width]`, the scored tokens (prompt tail where `mask` is 0).
     pub targets: Tensor<B, 2, Int>,
     pub mask: Tensor<B, 2>,
-    /// `[1, 1, vocab]`, true at the model's input-only tokens.
-    excluded: Tensor<B, 3, Bool>,
     temperature: f32,
 }
 
@@ -69,13 +67,6 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     let hidden = select_positions(hidden, &scoring_positions)?;
     let device = hidden.device();
     let batch = rows.len();
-    let vocab = model.vocab_size();
-    let mut excluded = vec![false; vocab];
-    for t in model.input_only_tokens() {
-        if let Some(e) = excluded.get_mut(t as usize) {
-            *e = true;
-        }
-    }
     let targets: Vec<i64> =
         rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
     let mask: Vec<f32> = responses
@@ -86,7 +77,6 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
         hidden,
         targets: Tensor::from_data(TensorData::new(targets, [batch, width]), &device),
         mask: Tensor::from_data(TensorData::new(mask, [batch, width]), &device),
-        excluded: Tensor::from_data(TensorData::new(excluded, [1, 1, vocab]), &device),
         temperature: scoring.temperature,
     })
 }
@@ -106,8 +96,8 @@ impl<B: Backend> ResponsePositions<B> {
 
     /// `log π(target)` and entropy at positions `range`, from `hidden` (these positions'
     /// hidden states, `[sequences, range.len(), hidden]`): `log_softmax(logits / T)[target]`
-    /// over the vocabulary without the input-only tokens (exactly the distribution `generate`
-    /// samples from at temperature T), and `H = −Σ_v p_v log p_v` computed without gradient.
+    /// over the whole vocabulary, as EasyR1's actor computes it (and as `generate` reports it),
+    /// and `H = −Σ_v p_v log p_v` computed without gradient.
     fn score<M: Vlm<B>>(
         &self,
         model: &M,
@@ -116,15 +106,12 @@ impl<B: Backend> ResponsePositions<B> {
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let logits = model.logits(hidden);
         let logits = if self.temperature == 1.0 { logits } else { logits / self.temperature };
-        let [batch, width, vocab] = logits.dims();
-        let excluded = self.excluded.clone().expand([batch, width, vocab]);
-        let logp_all = log_softmax(logits.mask_fill(excluded.clone(), f32::NEG_INFINITY), 2);
+        let [batch, width, _] = logits.dims();
+        let logp_all = log_softmax(logits, 2);
         let targets = self.targets.clone().narrow(1, range.start, width).reshape([batch, width, 1]);
         let logp = logp_all.clone().gather(2, targets).reshape([batch, width]);
-        // p·log p with p = 0 at excluded tokens: take log p as 0 there to avoid 0·(−∞)
         let logp_all = logp_all.detach();
-        let finite = logp_all.clone().mask_fill(excluded, 0.0);
-        let entropy = (logp_all.exp() * finite).sum_dim(2).reshape([batch, width]).neg();
+        let entropy = (logp_all.clone().exp() * logp_all).sum_dim(2).reshape([batch, width]).neg();
         (logp, entropy)
     }
 }

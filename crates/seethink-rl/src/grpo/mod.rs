@@ -9,4 +9,4 @@ pub use loss::{
     aggregate, kl_k3, policy_loss, row_weights, Aggregation, GrpoLossConfig, KlPenalty, LossTerms,
     PolicyLoss, TokenBatchLoss,
 };
-pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt};
+pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt, Scored};

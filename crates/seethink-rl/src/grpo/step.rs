@@ -82,6 +82,14 @@ struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
     reference: Vec<Option<Vec<Tensor<B, 2>>>>,
 }
 
+/// A sequence of a finished rollout and its reward.
+#[derive(Clone, Debug)]
+pub struct Scored<B: burn::tensor::backend::Backend> {
+    pub sequence: Sequence<B>,
+    /// The reward's overall score.
+    pub score: f32,
+}
+
 struct Sample<B: burn::tensor::backend::Backend> {
     sequence: Sequence<B>,
     /// The reward's overall score.
@@ -160,7 +168,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         let mut stats = GrpoStats::default();
         let mut all_rewards: Vec<RewardBreakdown> = Vec::new();
         let mut lengths = 0usize;
-        let mut kept: Vec<Vec<Sample<B::InnerBackend>>> = Vec::new();
+        let mut kept: Vec<Vec<Scored<B::InnerBackend>>> = Vec::new();
         let mut wanted = None;
         for attempt in 1.. {
             let batch = draw()?;
@@ -191,14 +199,13 @@ impl<B: AutodiffBackend> Grpo<B> {
                     group
                         .iter()
                         .enumerate()
-                        .map(|(i, c)| Sample {
+                        .map(|(i, c)| Scored {
                             sequence: Sequence {
                                 prompt: prompt.ids.clone(),
                                 response: c.ids.clone(),
                                 images: prompt.images.clone(),
                             },
                             score: group_rewards[i].overall,
-                            advantage: advantages[g * n + i],
                         })
                         .collect(),
                 );
@@ -230,14 +237,36 @@ impl<B: AutodiffBackend> Grpo<B> {
         };
         stats.response_length = lengths as f64 / count as f64;
         self.rollouts += 1;
-        let mut samples: Vec<Sample<B::InnerBackend>> = kept.into_iter().flatten().collect();
-        let frozen = self.frozen_logprobs(&policy, &samples, tokenizer.pad_id)?;
-        if !self.algorithm.use_kl_loss {
-            self.penalise_kl(&mut samples, &frozen, &mut stats);
-        }
-        self.optimize(learner, &samples, &frozen, tokenizer.pad_id, &mut stats)?;
+        self.learn(learner, &policy, kept.into_iter().flatten().collect(), tokenizer.pad_id, &mut stats)?;
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
+    }
+
+    /// The learning phase of a step on a finished rollout (`rollout.n` consecutive sequences
+    /// per prompt, scored): group advantages from the scores, old (`policy`, the rollout's
+    /// weights) and reference log-probs once, the KL reward penalty when the KL is not a loss,
+    /// then the optimizer updates of `learner` ([`optimize`](Self::optimize)). Adds the update
+    /// metrics to `stats`.
+    pub fn learn(
+        &mut self,
+        learner: &mut PolicyLearner<B>,
+        policy: &AnyVlm<B::InnerBackend>,
+        rollout: Vec<Scored<B::InnerBackend>>,
+        pad_id: u32,
+        stats: &mut GrpoStats,
+    ) -> Result<()> {
+        let scores: Vec<f32> = rollout.iter().map(|s| s.score).collect();
+        let advantages = group_advantages(&scores, self.rollout.n, self.algorithm.advantage());
+        let mut samples: Vec<Sample<B::InnerBackend>> = rollout
+            .into_iter()
+            .zip(advantages)
+            .map(|(s, advantage)| Sample { sequence: s.sequence, score: s.score, advantage })
+            .collect();
+        let frozen = self.frozen_logprobs(policy, &samples, pad_id)?;
+        if !self.algorithm.use_kl_loss {
+            self.penalise_kl(&mut samples, &frozen, stats);
+        }
+        self.optimize(learner, &samples, &frozen, pad_id, stats)
     }
 
     /// How every pass scores responses: at the sampling temperature, as EasyR1 does.
