@@ -14,10 +14,10 @@
 //!
 //! ```text
 //! cargo run --release --features cuda --example staged_qwen3 -- --backend cuda \
-//!     --config configs/paper/qwen3_vl_8b.ron --model Qwen3-VL-8B-Instruct
+//!     --config configs/paper/qwen3_vl_8b.ron --model Qwen3-VL-8B-Instruct --data data/perception.jsonl
 //! ```
-//! runs the paper's recipe from a config of `configs/paper/` instead (its data paths, or
-//! `--set data.train=...`), on a real checkpoint.
+//! runs the paper's recipe from a config of `configs/paper/` instead (its data paths, `--data`
+//! for `data.train`, or any `--set key=value`), on a real checkpoint.
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,10 @@ struct Args {
     /// With --config: the checkpoint to start from (overrides the config's `model`).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// With --config: the training data (overrides `data.train`; records without a capability
+    /// take `data.capability`).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// With --config: `key=value` overrides, as `seethink train --set`.
     #[arg(long = "set")]
     overrides: Vec<String>,
@@ -92,6 +96,9 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             let mut config = TrainConfig::load(path, &args.overrides)?;
             if let Some(model) = &args.model {
                 config.model = model.clone();
+            }
+            if let Some(data) = &args.data {
+                config.data.train = data.clone();
             }
             config
         }
