@@ -22,7 +22,6 @@
 //! use serde_json::{json, Value};
 //!
 //! struct TextThenRetry;
-//!
 //! impl Curriculum for TextThenRetry {
 //!     fn phases(&self, pool: &[Task], seed: u64) -> Result<Vec<Phase>> {
 //!         let mut phases = Staged::new([Capability::TextReasoning]).phases(pool, seed)?;
@@ -38,7 +37,6 @@
 //!
 //! /// Epochs, but tasks answered wrong come back first.
 //! struct Retry { epochs: Epochs, failed: Vec<usize> }
-//!
 //! impl TaskSampler for Retry {
 //!     fn next_batch(&mut self, count: usize) -> Vec<usize> {
 //!         let retried = self.failed.len().min(count);
