@@ -184,6 +184,33 @@ fn corrupt_files_are_errors_naming_the_file() {
     }
 }
 
+/// CRC-32 (IEEE) of `bytes`, as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffff_u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn an_image_declaring_huge_dimensions_is_refused_before_decoding() {
+    // a real PNG whose header (IHDR, with a valid CRC) claims 30,000 × 30,000 pixels
+    let mut png = std::fs::read(image_path("square.png")).unwrap();
+    png[16..20].copy_from_slice(&30_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&30_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let started = std::time::Instant::now();
+    let err = decode_image(&png, "bomb.png").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("bomb.png") && msg.contains("30000 × 30000") && msg.contains("16384"), "{msg}");
+    assert!(started.elapsed().as_secs() < 2, "refused without decoding");
+}
+
 #[test]
 fn missing_file_is_an_io_error_naming_the_file() {
     let err = load_image("/nonexistent/dir/cat.png").unwrap_err();

@@ -117,6 +117,16 @@ fn bad_config_values_name_the_key() {
     let msg = error_of(parse(&c));
     assert!(msg.contains("num_key_value_heads") && msg.contains("divide num_attention_heads = 4"), "{msg}");
 
+    for family in ["qwen2_5_vl", "qwen3_vl"] {
+        let mut c = config_json(&fixture_dir(family).join("checkpoint"));
+        c["text_config"]["num_attention_heads"] = json!(0);
+        let msg = error_of(parse(&c));
+        assert!(
+            msg.contains("text_config.num_attention_heads") && msg.contains("at least 1, got 0"),
+            "{msg}"
+        );
+    }
+
     let mut c = base.clone();
     c["vision_config"]["num_heads"] = json!(3);
     let msg = error_of(parse(&c));

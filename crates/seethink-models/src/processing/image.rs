@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 
 pub use super::resize::resize_bicubic;
 
@@ -58,9 +58,16 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
     decode_image(&bytes, &path.display().to_string())
 }
 
+/// The largest width or height decoded: a few kilobytes of PNG can declare 30,000 × 30,000
+/// pixels (5 GB to decode); every model's processor downsizes far below this anyway.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most memory one decode may allocate (a 16,384² RGBA image).
+const MAX_DECODE_BYTES: u64 = 1 << 30;
+
 /// Decodes an encoded image (PNG, JPEG or WebP, recognised by its content) and applies its EXIF
 /// orientation, as transformers' `load_image` does (`PIL.ImageOps.exif_transpose`). `name` (a
-/// file name or URL) only labels errors. An unreadable EXIF block counts as no orientation.
+/// file name or URL) only labels errors. An unreadable EXIF block counts as no orientation. An
+/// image wider or higher than [`MAX_IMAGE_SIDE`] is an error before anything is decoded.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage> {
     let error = |message: String| ModelError::Image { source_name: name.to_string(), message };
     if bytes.is_empty() {
@@ -72,6 +79,16 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<DynamicImage> {
         return Err(error("unrecognised image format (supported: PNG, JPEG, WebP)".into()));
     }
     let mut decoder = reader.into_decoder().map_err(|e| error(e.to_string()))?;
+    let (width, height) = decoder.dimensions();
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(error(format!(
+            "the image declares {width} × {height} pixels, more than the {MAX_IMAGE_SIDE} per side this \
+             loader decodes"
+        )));
+    }
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    decoder.set_limits(limits).map_err(|e| error(e.to_string()))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| error(e.to_string()))?;
     image.apply_orientation(orientation);

@@ -132,6 +132,9 @@ impl QwenVlConfig {
 fn parse_text(version: QwenVersion, root: &Keys, keys: &Keys) -> Result<TextConfig> {
     let hidden_size = keys.usize("hidden_size")?;
     let num_attention_heads = keys.usize("num_attention_heads")?;
+    if num_attention_heads == 0 {
+        return Err(keys.invalid("num_attention_heads", "must be at least 1, got 0"));
+    }
     let head_dim = match version {
         QwenVersion::Qwen3Vl => keys.opt_usize("head_dim")?,
         QwenVersion::Qwen2_5Vl => None,
