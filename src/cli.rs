@@ -134,6 +134,7 @@ pub fn reward_kind(name: &str) -> RewardKind {
 
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
 pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
+    writable_dir(&options.out)?;
     let (model, processor) = load::<B>(dir)?;
     let mut tasks = crate::data::load_tasks(data, options.capability)?;
     if let Some(limit) = options.limit {
@@ -154,13 +155,24 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
     report.attribution =
         Some(crate::eval::attribute_errors(&mut responder, &tasks, &report, reward.as_ref())?);
     tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");
-    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
     report.write_json(&options.out.join("report.json"))?;
     let markdown = report.to_markdown();
     std::fs::write(options.out.join("report.md"), &markdown)
         .with_context(|| format!("writing {}", options.out.join("report.md").display()))?;
     crate::eval::plot_accuracy(&report, &options.out.join("accuracy.svg"))?;
     println!("{markdown}");
+    Ok(())
+}
+
+/// Creates `dir` and checks that a file can be written there, before any long work whose output
+/// goes there.
+fn writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the output directory {}", dir.display()))?;
+    let probe = dir.join(".seethink-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the output directory {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
     Ok(())
 }
 

@@ -161,6 +161,25 @@ fn eval_writes_reports_with_attribution() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["tasks"].as_array().unwrap().len(), 6);
     assert!(std::fs::metadata(out.path().join("accuracy.svg")).unwrap().len() > 0);
+    assert!(!out.path().join(".seethink-write-test").exists());
+
+    // an output directory that cannot be made fails before any evaluation, naming it
+    let blocker = out.path().join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let bad_out = blocker.join("eval");
+    let run = seethink(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--out",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("output directory") && stderr.contains(bad_out.to_str().unwrap()), "{stderr}");
+    assert!(!String::from_utf8_lossy(&run.stdout).contains("graded with"), "no evaluation started");
 }
 
 #[test]

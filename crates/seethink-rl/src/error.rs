@@ -23,6 +23,8 @@ pub enum TrainError {
     Curriculum(#[from] seethink_curriculum::CurriculumError),
     #[error("rollout: {0}")]
     Rollout(String),
+    #[error("run directory {dir} is in use by process {holder} (one writer per run directory; if no such run is going on, delete {dir}/.seethink.lock)")]
+    Locked { dir: PathBuf, holder: String },
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod grpo;
 pub mod learner;
+pub mod lock;
 pub mod logprobs;
 pub mod metrics;
 pub mod optim;

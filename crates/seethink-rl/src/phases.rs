@@ -57,6 +57,7 @@ pub fn train_phases<B: AutodiffBackend>(
     let pool = prepare_tasks::<B::InnerBackend>(config, tasks, &processor)?;
     let phases = curriculum.phases(&pool, config.data.seed)?;
     std::fs::create_dir_all(out).map_err(io(out))?;
+    let _lock = crate::lock::RunLock::acquire(out)?;
     write_json(&out.join("plan.json"), &phases)?;
 
     let mut outcome = PhasesOutcome { reports: Vec::new(), finals: Vec::new() };

@@ -38,6 +38,7 @@ use crate::config::{DataConfig, TrainConfig, Trainer};
 use crate::error::{io, Result, TrainError};
 use crate::grpo::{Grpo, RolloutPrompt};
 use crate::learner::{new_learner, Components, PolicyLearner};
+use crate::lock::{clean_debris, RunLock};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::prompt;
@@ -136,6 +137,8 @@ pub fn run_tasks<B: AutodiffBackend>(
     let config_path = out.join("config.ron");
     config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     std::fs::create_dir_all(out).map_err(io(out))?;
+    let _lock = RunLock::acquire(out)?;
+    clean_debris(out)?;
     let resolved = ron::ser::to_string_pretty(config, Default::default())
         .map_err(|e| TrainError::Config { path: config_path.clone(), message: e.to_string() })?;
     std::fs::write(&config_path, resolved).map_err(io(&config_path))?;
