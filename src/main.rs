@@ -192,12 +192,28 @@ enum DataCommand {
     },
 }
 
+/// Ctrl-C or SIGTERM: a training run stops after its current step and checkpoints it; a second
+/// one quits at once.
+fn stop_on_signals() {
+    let installed = ctrlc::set_handler(|| {
+        if seethink::rl::interrupt::stop_requested() {
+            std::process::exit(130);
+        }
+        seethink::rl::interrupt::request_stop();
+        eprintln!("stopping after the current step (press Ctrl-C again to quit at once)");
+    });
+    if let Err(e) = installed {
+        tracing::warn!(%e, "no signal handler: Ctrl-C ends the process at once");
+    }
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let args = Cli::parse();
+    stop_on_signals();
     match args.command {
         Command::Inspect { model } => seethink::with_backend!(args.backend, B => cli::inspect::<B>(&model)),
         Command::Forward { message: m, out } => {

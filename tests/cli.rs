@@ -370,3 +370,60 @@ fn passrate_writes_pass_rates_and_resumes_from_its_cache() {
     assert!(!other.status.success());
     assert!(String::from_utf8_lossy(&other.stderr).contains("was written with other settings"));
 }
+
+#[test]
+fn ctrl_c_stops_after_the_step_checkpoints_it_and_the_run_resumes() {
+    use std::io::{BufRead, BufReader};
+    let run_dir = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny-sft.ron");
+    let train = |steps: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seethink"));
+        command.args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            run_dir.path().to_str().unwrap(),
+            "--set",
+            &format!("trainer.steps={steps}"),
+            "--set",
+            "trainer.save_every=1000",
+        ]);
+        command
+    };
+    let mut child = train("500").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let second_step = line.starts_with("step 2/");
+        seen.push(line);
+        if second_step {
+            let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+            assert!(kill.success());
+            break;
+        }
+    }
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    let stderr = seen.join("\n");
+    assert!(!status.success(), "{stderr}");
+    let stopped_after: usize = stderr
+        .split("stopped after step ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no interruption message: {stderr}"));
+    assert!(stderr.contains("run the same command again to resume"), "{stderr}");
+    assert!((2..500).contains(&stopped_after), "{stderr}");
+    let state = run_dir.path().join(format!("checkpoint/state-{stopped_after}.json"));
+    assert!(state.exists(), "the step it stopped after is checkpointed (save_every is 1000)");
+    assert!(!run_dir.path().join("final").exists(), "an interrupted run exports nothing");
+    assert!(!run_dir.path().join(".seethink.lock").exists(), "the lock is released");
+
+    let resumed = train(&(stopped_after + 1).to_string()).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let metrics = std::fs::read_to_string(run_dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), stopped_after + 1, "each step logged once");
+    assert!(run_dir.path().join("final/config.json").exists());
+}

@@ -82,9 +82,10 @@ pub struct SaveRule {
 }
 
 impl SaveRule {
-    /// Whether step `step` is saved.
+    /// Whether step `step` is saved: every `every` steps, the last one, and the one a run stops
+    /// after when interrupted ([`crate::interrupt`]).
     pub fn saves(&self, step: usize) -> bool {
-        step.is_multiple_of(self.every.max(1)) || step == self.last
+        step.is_multiple_of(self.every.max(1)) || step == self.last || crate::interrupt::stopping()
     }
 }
 

@@ -25,6 +25,8 @@ pub enum TrainError {
     Rollout(String),
     #[error("run directory {dir} is in use by process {holder} (one writer per run directory; if no such run is going on, delete {dir}/.seethink.lock)")]
     Locked { dir: PathBuf, holder: String },
+    #[error("interrupted: stopped after step {step} and saved its checkpoint in {dir}; run the same command again to resume")]
+    Interrupted { step: usize, dir: PathBuf },
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
 }

@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod grpo;
+pub mod interrupt;
 pub mod learner;
 pub mod lock;
 pub mod logprobs;

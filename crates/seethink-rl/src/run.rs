@@ -360,7 +360,9 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
                 );
                 break;
             }
+            let mut stopping = false;
             let saved = state.step(&mut learner, step).and_then(|()| {
+                stopping = crate::interrupt::latch();
                 if let Some(checkpointer) = &mut checkpointer {
                     checkpointer.checkpoint(&learner, step, &event_store);
                 }
@@ -372,6 +374,12 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
             if let Err(error) = saved {
                 tracing::error!(%error, step, "training stopped");
                 *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                break;
+            }
+            if stopping {
+                let dir = self.checkpoints.clone();
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(TrainError::Interrupted { step, dir });
                 break;
             }
             if state.sampler.finished() {
