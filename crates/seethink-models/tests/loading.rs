@@ -185,6 +185,30 @@ fn missing_tensor_is_named() {
 }
 
 #[test]
+fn non_finite_weights_are_named() {
+    let dir = copy_checkpoint("qwen2_5_vl");
+    let path = dir.path().join("model.safetensors");
+    let tensors: Vec<_> = read_tensors(&path)
+        .into_iter()
+        .map(|(name, d, shape, mut bytes)| {
+            if name == "model.layers.1.mlp.up_proj.weight" {
+                // the qwen2_5_vl fixture is float32: one NaN and one infinity
+                bytes[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+                bytes[8..12].copy_from_slice(&f32::INFINITY.to_le_bytes());
+            }
+            (name, d, shape, bytes)
+        })
+        .collect();
+    write_tensors(&path, &tensors);
+    let msg = error_of(load(dir.path()));
+    assert!(
+        msg.contains("model.safetensors")
+            && msg.contains("`model.layers.1.mlp.up_proj.weight` holds 2 NaN or infinite"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn wrong_shape_names_expected_and_found() {
     let dir = copy_checkpoint("qwen2_5_vl");
     let path = dir.path().join("model.safetensors");

@@ -272,7 +272,8 @@ impl Checkpoint {
         }
     }
 
-    /// Reads tensor `name` as f32 values, checking that its shape is `expected`.
+    /// Reads tensor `name` as f32 values, checking that its shape is `expected` and that every
+    /// value is finite.
     pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let (shards, index) = match &self.store {
             Store::Files { shards, index } => (shards, index),
@@ -296,7 +297,14 @@ impl Checkpoint {
                 found: info.shape.clone(),
             });
         }
-        shard.values(&location.stored_name, info)
+        let values = shard.values(&location.stored_name, info)?;
+        // NaN or infinite weights would only show as garbage output, much later
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            let message = format!("tensor `{}` holds {bad} NaN or infinite values", location.stored_name);
+            return Err(ModelError::Safetensors { path: shard.path.clone(), message });
+        }
+        Ok(values)
     }
 
     /// Loads tensor `name` of shape `shape` onto `device`, in the backend's float type.
