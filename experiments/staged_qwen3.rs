@@ -105,11 +105,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         None => cpu_preset::<B>(args)?,
     };
     anyhow::ensure!(config.curriculum.is_some(), "the config has no `curriculum` section");
-    let data = &config.data;
-    let mut tasks = seethink::data::load_tasks(&data.train, data.capability)?;
-    for source in &data.sources {
-        tasks.extend(seethink::data::load_tasks(&source.path, source.capability)?);
-    }
+    let tasks = seethink::rl::run::load_data(&config.data)?;
     let reward = config.algorithm.reward.reward();
     let outcome =
         seethink::rl::phases::train_phases::<Autodiff<B>>(&config, tasks, reward, &Default::default())?;

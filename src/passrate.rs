@@ -61,7 +61,9 @@ pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOpt
         .append(true)
         .open(&cache_path)
         .with_context(|| format!("opening {}", cache_path.display()))?;
-    let template = options.format_prompt.template()?;
+    // generation sees the rendered questions; the written tasks keep their own
+    let mut prompted = tasks.clone();
+    options.format_prompt.apply(&mut prompted, data)?;
     let reward = options.reward.reward();
     let device = Default::default();
     let model = AnyVlm::<B>::load(model_dir, &device)?;
@@ -70,18 +72,13 @@ pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOpt
     eprintln!("passrate: {} tasks, {} cached, K = {}", tasks.len(), tasks.len() - todo.len(), options.k);
     let mut answered = tasks.len() - todo.len();
     for run in contiguous_runs(&todo, options.batch_size) {
-        let mut batch = tasks[run.clone()].to_vec();
-        if let Some(template) = &template {
-            for task in &mut batch {
-                task.prompt = crate::rl::prompt::render(template, &task.prompt, data)?;
-            }
-        }
+        let batch = &prompted[run.clone()];
         // task t samples from streams t·K …: the same whatever the batching
         let sampling = SamplingConfig { stream: (run.start * options.k) as u64, ..options.sampling.clone() };
         let mut responder =
             crate::eval::ModelResponder::new(&model, &processor, sampling, batch.len(), device.clone())?
                 .within(options.bounds);
-        let report = crate::eval::evaluate(&mut responder, &batch, reward.as_ref(), options.k)?;
+        let report = crate::eval::evaluate(&mut responder, batch, reward.as_ref(), options.k)?;
         for result in &report.tasks {
             writeln!(cache, "{}", serde_json::json!({ "id": result.id, "correct": result.correct }))?;
             correct.insert(result.id.clone(), result.correct);

@@ -99,25 +99,27 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     let scale = if sampling.temperature > 0.0 { sampling.temperature } else { 1.0 };
     let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
-        let full: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
-        let mut host = full.clone();
-        for row in host.chunks_exact_mut(vocab) {
-            for &t in &input_only {
-                if let Some(l) = row.get_mut(t as usize) {
-                    *l = f32::NEG_INFINITY;
-                }
-            }
-        }
+        let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
         let mut next = vec![pad_id; total];
         let mut active = vec![false; total];
-        for (r, row_logits) in host.chunks_exact(vocab).enumerate() {
+        for (r, row) in host.chunks_exact_mut(vocab).enumerate() {
             let done = &mut out[r];
             if done.stopped {
                 continue;
             }
-            let token = sample_token(row_logits, sampling, &mut rngs[r]);
+            // the placeholders are never sampled, but keep their share of the log-prob normaliser
+            let set_aside: Vec<(usize, f32)> = input_only
+                .iter()
+                .filter_map(|&t| {
+                    row.get_mut(t as usize).map(|l| (t as usize, std::mem::replace(l, f32::NEG_INFINITY)))
+                })
+                .collect();
+            let token = sample_token(row, sampling, &mut rngs[r]);
+            for (t, logit) in set_aside {
+                row[t] = logit;
+            }
             done.ids.push(token);
-            let scaled: Vec<f32> = full[r * vocab..(r + 1) * vocab].iter().map(|l| l / scale).collect();
+            let scaled: Vec<f32> = row.iter().map(|l| l / scale).collect();
             done.logprobs.push(log_softmax_at(&scaled, token as usize));
             done.stopped = stop_ids.contains(&token);
             next[r] = token;

@@ -152,11 +152,7 @@ pub fn evaluate_held_out<B: Backend>(
     }
     let processor = Processor::from_dir(model)?;
     let mut tasks = seethink_data::load_tasks(&heldout.data, heldout.capability)?;
-    if let Some(template) = config.data.format_prompt.template()? {
-        for task in &mut tasks {
-            task.prompt = crate::prompt::render(&template, &task.prompt, &heldout.data)?;
-        }
-    }
+    config.data.format_prompt.apply(&mut tasks, &heldout.data)?;
     let vlm = AnyVlm::<B>::load(model, device)?;
     let sampling = SamplingConfig {
         max_new_tokens: heldout.max_new_tokens.unwrap_or(config.rollout.max_new_tokens),

@@ -37,6 +37,17 @@ impl FormatPrompt {
                 .map_err(|source| TrainError::Io { path: path.clone(), source }),
         }
     }
+
+    /// Renders every task's question through this format prompt ([`render`]); `origin` names
+    /// the tasks in errors. Nothing happens for [`FormatPrompt::None`].
+    pub fn apply(&self, tasks: &mut [seethink_data::Task], origin: &Path) -> Result<()> {
+        if let Some(template) = self.template()? {
+            for task in tasks {
+                task.prompt = render(&template, &task.prompt, origin)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `template` (whitespace stripped at both ends, as EasyR1's `Template(text.strip())`)

@@ -41,7 +41,6 @@ use crate::learner::{new_learner, Components, PolicyLearner};
 use crate::lock::{clean_debris, RunLock};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
-use crate::prompt;
 use crate::renderer::SilentRenderer;
 use crate::sft::sft_step;
 
@@ -53,11 +52,7 @@ pub const TRAINING_CONFIG: &str = "seethink-train.ron";
 /// `data.sources`, graded by `algorithm.reward`: one run ([`train_on`]), or the phases of
 /// `curriculum` ([`crate::phases::train_phases`]); returns the run directory.
 pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
-    let data = &config.data;
-    let mut tasks = seethink_data::load_tasks(&data.train, data.capability)?;
-    for source in &data.sources {
-        tasks.extend(seethink_data::load_tasks(&source.path, source.capability)?);
-    }
+    let tasks = load_data(&config.data)?;
     let reward = config.algorithm.reward.reward();
     match &config.curriculum {
         Some(_) => {
@@ -80,6 +75,16 @@ pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Re
         }
     }
     Ok(config.trainer.out.clone())
+}
+
+/// The tasks of `data.train` and then of each of `data.sources`, records without a capability
+/// taking their file's.
+pub fn load_data(data: &DataConfig) -> Result<Vec<Task>> {
+    let mut tasks = seethink_data::load_tasks(&data.train, data.capability)?;
+    for source in &data.sources {
+        tasks.extend(seethink_data::load_tasks(&source.path, source.capability)?);
+    }
+    Ok(tasks)
 }
 
 /// Runs the training of `config` on `tasks` graded by `reward` in seeded shuffled epochs (in
@@ -111,11 +116,7 @@ pub fn prepare_tasks<B: Backend>(
     if tasks.is_empty() {
         return Err(TrainError::Config { path: config.data.train.clone(), message: "no tasks".into() });
     }
-    if let Some(template) = config.data.format_prompt.template()? {
-        for task in &mut tasks {
-            task.prompt = prompt::render(&template, &task.prompt, &config_path)?;
-        }
-    }
+    config.data.format_prompt.apply(&mut tasks, &config_path)?;
     drop_overlong::<B>(tasks, processor, &config.data, &config_path)
 }
 
