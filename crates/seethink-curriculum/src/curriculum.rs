@@ -91,7 +91,7 @@ impl<D: Difficulty> Staged<D> {
 
 /// Indices of `pool`'s tasks that pass `settings.sources` (all when it is `None`).
 fn from_sources(pool: &[Task], settings: &PhaseSettings, keep: impl Fn(&Task) -> bool) -> Vec<usize> {
-    let source_ok = |t: &Task| settings.sources.as_ref().is_none_or(|s| s.iter().any(|s| *s == t.source));
+    let source_ok = |t: &Task| settings.sources.as_ref().is_none_or(|s| s.contains(&t.source));
     (0..pool.len()).filter(|&i| keep(&pool[i]) && source_ok(&pool[i])).collect()
 }
 

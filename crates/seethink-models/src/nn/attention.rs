@@ -7,7 +7,26 @@ use burn::tensor::{activation::softmax, backend::Backend, Bool, Int, Tensor, Ten
 /// Shapes: `q [B, Hq, Sq, D]`, `k, v [B, Hkv, Sk, D]` with `Hq` a multiple of `Hkv` (each
 /// key/value head serves `Hq/Hkv` consecutive query heads), `blocked [B or 1, 1, Sq, Sk]`
 /// (true = may not attend). Every query row must allow at least one key.
+///
+/// On `NdArray<f32>` (with or without autodiff) a fused host kernel computes it
+/// (`host_attention`); on other backends [`decomposed_attention`] does.
 pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+) -> Tensor<B, 4> {
+    #[cfg(feature = "ndarray")]
+    let (q, k, v) = match super::host_attention::dispatch(q, k, v, blocked, scale) {
+        Ok(out) => return out,
+        Err(inputs) => inputs,
+    };
+    decomposed_attention(q, k, v, blocked, scale)
+}
+
+/// [`attention`] from burn tensor operations: scores, mask, softmax, weighted values.
+pub fn decomposed_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,

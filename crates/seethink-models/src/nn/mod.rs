@@ -2,13 +2,15 @@
 
 mod activation;
 mod attention;
+#[cfg(feature = "ndarray")]
+mod host_attention;
 mod linear;
 mod mlp;
 mod norm;
 mod rope;
 
 pub use activation::Activation;
-pub use attention::{attention, causal_blocked, Segments};
+pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
 pub use linear::load_linear;
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, RmsNorm};

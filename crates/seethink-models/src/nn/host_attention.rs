@@ -1,0 +1,546 @@
+//! Fused attention on the host, for the ndarray backend with and without autodiff.
+//!
+//! The generic [`attention`](super::attention) builds `[B, H, Sq, Sk]` scores, masks them,
+//! and runs a softmax of five element-wise passes, each a new buffer; under autodiff every
+//! one of them is kept for the backward pass. Here each query row is one pass over its
+//! unblocked keys (blocked keys cost nothing, so a causal mask halves the work), only the
+//! output and the row's log-sum-exp are kept, and the backward pass recomputes the
+//! probabilities from them (as FlashAttention does). Batch × key/value heads are spread over
+//! the cores the process may use. On a rollout of 40 sequences of ~340 tokens this took the
+//! learning phase of a GRPO step from most of its time to a small part (`docs/benchmarks.md`).
+
+use std::any::{Any, TypeId};
+use std::sync::OnceLock;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ndarray::NdArrayTensor;
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::TensorMetadata;
+use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
+
+type Cpu = NdArray<f32>;
+type CpuAutodiff = Autodiff<Cpu>;
+/// `Autodiff`'s tensor: the ndarray tensor and its node in the graph.
+type Tracked = FloatTensor<CpuAutodiff>;
+
+/// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
+/// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
+/// `mask_batch` 1 or `batch` (0: no mask).
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    batch: usize,
+    q_heads: usize,
+    kv_heads: usize,
+    q_len: usize,
+    k_len: usize,
+    dim: usize,
+    mask_batch: usize,
+}
+
+impl Dims {
+    fn groups(&self) -> usize {
+        self.q_heads / self.kv_heads
+    }
+
+    /// One past the last key any of the task rows `rows` (query row `row % q_len`) of batch `b`
+    /// may attend: the keys a block's products need.
+    fn key_limit(&self, mask: &[bool], b: usize, rows: std::ops::Range<usize>) -> usize {
+        let last = |row: usize| match self.mask_row(mask, b, row % self.q_len) {
+            Some(blocked) => blocked.iter().rposition(|&blocked| !blocked),
+            None => Some(self.k_len - 1),
+        };
+        rows.filter_map(last).max().map_or(self.k_len, |j| j + 1)
+    }
+
+    /// Which keys query row `i` of batch `b` may not attend (`None`: no mask).
+    fn mask_row<'m>(&self, mask: &'m [bool], b: usize, i: usize) -> Option<&'m [bool]> {
+        let row = match self.mask_batch {
+            0 => return None,
+            1 => i,
+            _ => b * self.q_len + i,
+        };
+        Some(&mask[row * self.k_len..][..self.k_len])
+    }
+}
+
+/// The host copies of one call's inputs.
+#[derive(Clone, Debug)]
+struct Problem {
+    dims: Dims,
+    scale: f32,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    blocked: Vec<bool>,
+}
+
+/// What the backward pass needs besides the inputs: the output and each row's
+/// `lse = log Σ_j exp(s_j)`.
+#[derive(Clone, Debug)]
+struct Saved {
+    problem: Problem,
+    out: Vec<f32>,
+    lse: Vec<f32>,
+}
+
+/// The fused kernel's output when `B` is `NdArray<f32>` or `Autodiff<NdArray<f32>>`;
+/// otherwise the inputs back, for the generic path.
+#[allow(clippy::type_complexity)]
+pub(super) fn dispatch<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)> {
+    let is = |id: TypeId| TypeId::of::<B>() == id;
+    let tracked = is(TypeId::of::<CpuAutodiff>());
+    if !tracked && !is(TypeId::of::<Cpu>()) {
+        return Err((q, k, v));
+    }
+    let [batch, q_heads, q_len, dim] = q.dims();
+    let [_, kv_heads, k_len, _] = k.dims();
+    // Autodiff<NdArray>'s bool tensors are ndarray's.
+    let (mask_batch, blocked) = match blocked {
+        Some(mask) => (mask.dims()[0], host_bool(&cast(mask.clone().into_primitive()))),
+        None => (0, Vec::new()),
+    };
+    let dims = Dims { batch, q_heads, kv_heads, q_len, k_len, dim, mask_batch };
+    let split = |t: Tensor<B, 4>| match tracked {
+        true => {
+            let t: Tracked = cast(t.into_primitive().tensor());
+            (host_f32(&t.primitive), Some(t.node))
+        }
+        false => (host_f32(&cast(t.into_primitive().tensor())), None),
+    };
+    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
+    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked };
+    let (out, lse) = forward(&problem);
+    let shape = [batch, q_heads, q_len, dim];
+    let out_primitive = NdArrayTensor::from_data(TensorData::new(out.clone(), shape));
+    let output: FloatTensor<B> = match (q_node, k_node, v_node) {
+        (Some(q), Some(k), Some(v)) => {
+            let output: Tracked =
+                match FusedAttentionBackward.prepare::<NoCheckpointing>([q, k, v]).compute_bound().stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(Saved { problem, out, lse }, out_primitive),
+                    OpsKind::UnTracked(prep) => prep.finish(out_primitive),
+                };
+            cast(output)
+        }
+        _ => cast(out_primitive),
+    };
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(output)))
+}
+
+/// The elements of an ndarray f32 tensor in row-major order (one copy, whatever its strides).
+fn host_f32(tensor: &NdArrayTensor) -> Vec<f32> {
+    match tensor {
+        NdArrayTensor::F32(storage) => {
+            storage.view().as_standard_layout().as_slice().expect("row-major").to_vec()
+        }
+        other => unreachable!("attention on NdArray<f32> gets f32 tensors, not {:?}", other.dtype()),
+    }
+}
+
+/// The elements of an ndarray bool tensor in row-major order.
+fn host_bool(tensor: &NdArrayTensor) -> Vec<bool> {
+    match tensor {
+        NdArrayTensor::Bool(storage) => {
+            storage.view().as_standard_layout().as_slice().expect("row-major").to_vec()
+        }
+        other => unreachable!("masks are bool tensors, not {:?}", other.dtype()),
+    }
+}
+
+/// `value` as `U`, which the caller has checked is the same type as `T`.
+fn cast<T: 'static, U: 'static>(value: T) -> U {
+    let mut slot = Some(value);
+    (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<U>>()
+        .and_then(Option::take)
+        .expect("the caller checked that both types are the same")
+}
+
+#[derive(Debug)]
+struct FusedAttentionBackward;
+
+impl Backward<Cpu, 3> for FusedAttentionBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = grads.consume::<Cpu>(&ops.node);
+        let d_out = Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(d_out));
+        let d_out = d_out.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
+        let saved = ops.state;
+        let Dims { batch, q_heads, kv_heads, q_len, k_len, dim, .. } = saved.problem.dims;
+        let (dq, dk, dv) = backward(&saved, &d_out);
+        let shapes =
+            [[batch, q_heads, q_len, dim], [batch, kv_heads, k_len, dim], [batch, kv_heads, k_len, dim]];
+        for ((parent, grad), shape) in ops.parents.into_iter().zip([dq, dk, dv]).zip(shapes) {
+            if let Some(parent) = parent {
+                let grad = Tensor::<Cpu, 4>::from_data(TensorData::new(grad, shape), &Default::default());
+                grads.register::<Cpu>(parent.id, grad.into_primitive().tensor());
+            }
+        }
+    }
+}
+
+/// Query rows per block: a block's scores, `[ROWS, Sk]`, stay in the core's cache.
+const ROWS: usize = 128;
+
+/// `out_i = Σ_j p_ij v_j` with `p_ij = exp(s_ij − lse_i)`, `s_ij = scale · q_i·k_j` over the
+/// keys j row i may attend, `lse_i = log Σ_j exp(s_ij)`; returns `(out, lse)`. Per batch and
+/// key/value head, blocks of query rows (every query head of the group) take `S = scale·Q·Kᵀ`
+/// and `out = P·V` as matrix products over the keys up to the block's last attendable one.
+fn forward(p: &Problem) -> (Vec<f32>, Vec<f32>) {
+    let d = p.dims;
+    let (rows, dim, kv_size) = (d.groups() * d.q_len, d.dim, d.k_len * d.dim);
+    let mut out = vec![0.0; d.batch * d.q_heads * d.q_len * dim];
+    let mut lse = vec![0.0; d.batch * d.q_heads * d.q_len];
+    let tasks: Vec<_> = out.chunks_mut(rows * dim).zip(lse.chunks_mut(rows)).enumerate().collect();
+    for_each_parallel(tasks, rows * d.k_len * dim, |(task, (out, lse))| {
+        let b = task / d.kv_heads;
+        let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
+        let queries = &p.q[task * rows * dim..][..rows * dim];
+        let mut scores = vec![0.0; ROWS.min(rows) * d.k_len];
+        for start in (0..rows).step_by(ROWS) {
+            let m = ROWS.min(rows - start);
+            let n = d.key_limit(&p.blocked, b, start..start + m);
+            let probs = &mut scores[..m * n];
+            gemm(
+                [m, dim, n],
+                p.scale,
+                (rows_of(queries, start, m, dim), false),
+                (&keys[..n * dim], true),
+                0.0,
+                probs,
+            );
+            for (r, row) in probs.chunks_mut(n).enumerate() {
+                let live = mask_scores(row, d.mask_row(&p.blocked, b, (start + r) % d.q_len));
+                let max = live.iter().fold(f32::NEG_INFINITY, |max, &s| if s > max { s } else { max });
+                live.iter_mut().for_each(|s| *s = exp(*s - max));
+                let sum = sum(live);
+                live.iter_mut().for_each(|s| *s /= sum);
+                lse[start + r] = max + sum.ln();
+            }
+            gemm(
+                [m, n, dim],
+                1.0,
+                (probs, false),
+                (&values[..n * dim], false),
+                0.0,
+                &mut out[start * dim..][..m * dim],
+            );
+        }
+    });
+    (out, lse)
+}
+
+/// Gradients of the loss given `d_out = ∂L/∂out`: with `Δ_i = d_out_i·out_i` and
+/// `ds_ij = scale · p_ij (d_out_i·v_j − Δ_i)`, `dq_i = Σ_j ds_ij k_j`, `dk_j = Σ_i ds_ij q_i`,
+/// `dv_j = Σ_i p_ij d_out_i` (sums over the query heads sharing a key/value head too), with
+/// `p` recomputed from the saved `lse`; returns `(dq, dk, dv)`.
+fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let p = &s.problem;
+    let d = p.dims;
+    let (rows, dim, kv_size) = (d.groups() * d.q_len, d.dim, d.k_len * d.dim);
+    let mut dq = vec![0.0; p.q.len()];
+    let mut dk = vec![0.0; p.k.len()];
+    let mut dv = vec![0.0; p.v.len()];
+    let tasks: Vec<_> = dq
+        .chunks_mut(rows * dim)
+        .zip(dk.chunks_mut(kv_size))
+        .zip(dv.chunks_mut(kv_size))
+        .enumerate()
+        .collect();
+    for_each_parallel(tasks, 5 * rows * d.k_len * dim, |(task, ((dq, dk), dv))| {
+        let b = task / d.kv_heads;
+        let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
+        let first = task * rows;
+        let mut probs = vec![0.0; ROWS.min(rows) * d.k_len];
+        let mut d_scores = vec![0.0; ROWS.min(rows) * d.k_len];
+        for start in (0..rows).step_by(ROWS) {
+            let m = ROWS.min(rows - start);
+            let n = d.key_limit(&p.blocked, b, start..start + m);
+            let at = first + start;
+            let (queries, out, d_out) =
+                (rows_of(&p.q, at, m, dim), rows_of(&s.out, at, m, dim), rows_of(d_out, at, m, dim));
+            let (probs, d_scores) = (&mut probs[..m * n], &mut d_scores[..m * n]);
+            gemm([m, dim, n], p.scale, (queries, false), (&keys[..n * dim], true), 0.0, probs);
+            gemm([m, dim, n], 1.0, (d_out, false), (&values[..n * dim], true), 0.0, d_scores);
+            for (r, (row, d_row)) in probs.chunks_mut(n).zip(d_scores.chunks_mut(n)).enumerate() {
+                let live = mask_scores(row, d.mask_row(&p.blocked, b, (start + r) % d.q_len));
+                let (lse, delta) =
+                    (s.lse[first + start + r], dot(&d_out[r * dim..][..dim], &out[r * dim..][..dim]));
+                live.iter_mut().for_each(|s| *s = exp(*s - lse));
+                let (d_live, d_dead) = d_row.split_at_mut(live.len());
+                d_dead.fill(0.0);
+                d_live
+                    .iter_mut()
+                    .zip(live.iter())
+                    .for_each(|(ds, prob)| *ds = p.scale * prob * (*ds - delta));
+            }
+            gemm(
+                [m, n, dim],
+                1.0,
+                (d_scores, false),
+                (&keys[..n * dim], false),
+                0.0,
+                &mut dq[start * dim..][..m * dim],
+            );
+            gemm([n, m, dim], 1.0, (d_scores, true), (queries, false), 1.0, &mut dk[..n * dim]);
+            gemm([n, m, dim], 1.0, (probs, true), (d_out, false), 1.0, &mut dv[..n * dim]);
+        }
+    });
+    (dq, dk, dv)
+}
+
+/// Prepares a row of scores for exponentiation: −∞ where `blocked`, and the part past the
+/// last attendable key set to 0 (a probability of 0, never exponentiated); returns the rest.
+fn mask_scores<'r>(row: &'r mut [f32], blocked: Option<&[bool]>) -> &'r mut [f32] {
+    let Some(blocked) = blocked else { return row };
+    let live = blocked[..row.len()].iter().rposition(|&blocked| !blocked).map_or(0, |j| j + 1);
+    let (live, dead) = row.split_at_mut(live);
+    dead.fill(0.0);
+    live.iter_mut().zip(blocked).for_each(|(s, &blocked)| {
+        if blocked {
+            *s = f32::NEG_INFINITY
+        }
+    });
+    live
+}
+
+/// `e^x` for `x ≤ 88`, as straight-line code so that loops of it vectorise (libm's `expf` is
+/// a call per element): `x = n·ln 2 + r` with `n` the nearest integer to `x·log₂e`, and
+/// `e^x = 2ⁿ · P(r)` with Cephes' `expf` polynomial (relative error ≤ 2e-7); 0 below −87.3
+/// (where `e^x` leaves f32's normal range) and for −∞.
+fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4; // ln 2 in two parts, exact first part
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5)
+        * r
+        * r
+        + r
+        + 1.0;
+    let two_to_n = f32::from_bits(((n as i32).wrapping_add(127) as u32) << 23);
+    if x < -87.3 {
+        0.0
+    } else {
+        p * two_to_n
+    }
+}
+
+/// `Σ_i x_i` in eight independent lanes (so the compiler vectorises it).
+fn sum(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let blocks = x.chunks_exact(8);
+    let tail: f32 = blocks.remainder().iter().sum();
+    for block in blocks {
+        for lane in 0..8 {
+            lanes[lane] += block[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Rows `start..start + m` of a row-major matrix with `dim` columns.
+fn rows_of(x: &[f32], start: usize, m: usize, dim: usize) -> &[f32] {
+    &x[start * dim..][..m * dim]
+}
+
+/// `c ← alpha · A·B + beta · c` for `[m, k, n]`: `A` m×k and `B` k×n, each given row-major
+/// either as is (`false`) or transposed (`true`: the slice holds `Aᵀ`), `c` m×n row-major.
+fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool), beta: f32, c: &mut [f32]) {
+    assert!(a.0.len() >= m * k && b.0.len() >= k * n && c.len() >= m * n, "gemm operands too short");
+    let (rsa, csa) = if a.1 { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if b.1 { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the assert above keeps every index the strides reach inside the slices, and `c`
+    // is a distinct mutable slice.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.0.as_ptr(),
+            rsa,
+            csa,
+            b.0.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// `Σ_i a_i b_i` in eight independent lanes (so the compiler vectorises it).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_blocks.remainder().iter().zip(b_blocks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Runs `work` on every task, spread over the cores this process may use when the call is
+/// big enough (`cost`: multiply-adds per task) to pay for the threads.
+fn for_each_parallel<T: Send>(tasks: Vec<T>, cost: usize, work: impl Fn(T) + Sync) {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let threads = cores.min(tasks.len());
+    if threads <= 1 || cost * tasks.len() < 1 << 16 {
+        tasks.into_iter().for_each(work);
+        return;
+    }
+    let per_thread = tasks.len().div_ceil(threads);
+    let mut tasks = tasks.into_iter();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let share: Vec<T> = tasks.by_ref().take(per_thread).collect();
+            let work = &work;
+            scope.spawn(move || share.into_iter().for_each(work));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+
+    use super::*;
+    use crate::nn::{causal_blocked, decomposed_attention};
+
+    fn random<B: Backend>(shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    fn fused<B: Backend>(
+        q: Tensor<B, 4>,
+        k: Tensor<B, 4>,
+        v: Tensor<B, 4>,
+        mask: Option<&Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 4> {
+        match dispatch(q, k, v, mask, 0.3) {
+            Ok(out) => out,
+            Err(_) => panic!("the fused kernel serves ndarray"),
+        }
+    }
+
+    fn max_difference<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+        (a - b).abs().max().into_data().convert::<f32>().to_vec::<f32>().expect("f32")[0]
+    }
+
+    /// `q, k, v` and the mask of one test case.
+    type Case<B> = (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 4, Bool>>);
+
+    /// The cases: grouped heads with a causal + padding mask over a cache (Sq < Sk), one
+    /// shared mask, no mask, single-row decoding, and rows enough for several blocks and
+    /// threads.
+    fn cases<B: Backend>(device: &B::Device) -> Vec<Case<B>> {
+        let mut valid = vec![true; 2 * 9];
+        valid[0] = false; // left padding in row 0
+        valid[1] = false;
+        valid[9 + 4] = false; // padding inside row 1
+        let padded = causal_blocked::<B>(&valid, 2, 7, device);
+        let shared = causal_blocked::<B>(&[true; 9], 1, 9, device);
+        let decode = causal_blocked::<B>(&valid, 2, 1, device);
+        let long: Vec<bool> = (0..2 * 150).map(|j| j % 150 >= 3 * (j / 150)).collect();
+        let long_mask = causal_blocked::<B>(&long, 2, 150, device);
+        vec![
+            (
+                random([2, 4, 7, 16], device),
+                random([2, 2, 9, 16], device),
+                random([2, 2, 9, 16], device),
+                Some(padded),
+            ),
+            (
+                random([3, 2, 9, 12], device),
+                random([3, 2, 9, 12], device),
+                random([3, 2, 9, 12], device),
+                Some(shared),
+            ),
+            (random([5, 3, 6, 8], device), random([5, 1, 6, 8], device), random([5, 1, 6, 8], device), None),
+            (
+                random([2, 6, 1, 16], device),
+                random([2, 3, 9, 16], device),
+                random([2, 3, 9, 16], device),
+                Some(decode),
+            ),
+            (
+                random([2, 4, 150, 8], device),
+                random([2, 2, 150, 8], device),
+                random([2, 2, 150, 8], device),
+                Some(long_mask),
+            ),
+        ]
+    }
+
+    #[test]
+    fn fused_forward_equals_the_decomposed_one() {
+        let device = Default::default();
+        for (q, k, v, mask) in cases::<Cpu>(&device) {
+            let expected = decomposed_attention(q.clone(), k.clone(), v.clone(), mask.as_ref(), 0.3);
+            let got = fused(q, k, v, mask.as_ref());
+            assert!(max_difference(expected, got) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn fused_gradients_equal_the_decomposed_ones() {
+        let device = Default::default();
+        for (q, k, v, mask) in cases::<CpuAutodiff>(&device) {
+            let weights = random::<CpuAutodiff>(q.dims(), &device);
+            let gradients = |use_fused: bool| {
+                let (q, k, v) =
+                    (q.clone().require_grad(), k.clone().require_grad(), v.clone().require_grad());
+                let out = match use_fused {
+                    true => fused(q.clone(), k.clone(), v.clone(), mask.as_ref()),
+                    false => decomposed_attention(q.clone(), k.clone(), v.clone(), mask.as_ref(), 0.3),
+                };
+                let grads = (out.clone() * weights.clone()).sum().backward();
+                let grad = |t: &Tensor<CpuAutodiff, 4>| t.grad(&grads).expect("tracked input");
+                [out.inner(), grad(&q), grad(&k), grad(&v)]
+            };
+            for (expected, got) in gradients(false).into_iter().zip(gradients(true)) {
+                assert!(max_difference(expected, got) < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn exp_is_within_two_ten_millionths_of_libm() {
+        let worst = (0..=200_000)
+            .map(|i| -88.0 + 96.0 * i as f32 / 200_000.0)
+            .filter(|x| *x >= -87.0)
+            .map(|x| ((exp(x) - x.exp()) / x.exp()).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 2e-7, "{worst}");
+        assert_eq!((exp(f32::NEG_INFINITY), exp(-100.0), exp(0.0)), (0.0, 0.0, 1.0));
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn other_backends_get_their_inputs_back() {
+        type Other = NdArray<f64>;
+        let device = Default::default();
+        let q = random::<Other>([1, 1, 2, 4], &device);
+        assert!(dispatch(q.clone(), q.clone(), q, None, 1.0).is_err());
+    }
+}
