@@ -14,3 +14,10 @@ pub use seethink_rl as rl;
 pub mod backend;
 pub mod cli;
 pub mod passrate;
+
+/// The allocator of every program built on this crate (the `seethink` binary, the examples):
+/// mimalloc keeps freed activation buffers for reuse, where glibc's malloc maps and unmaps each
+/// large one, and the page faults and address-space locking of that serialise the host threads
+/// (about 10% of a GRPO step on ndarray, `docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -23,6 +23,7 @@ pub mod error;
 pub mod families;
 pub mod generate;
 pub mod nn;
+pub mod parallel;
 pub mod positions;
 pub mod processing;
 pub mod text;

@@ -162,7 +162,9 @@ fn a_step_is_generated_in_calls_of_batch_size_sequences_with_the_same_samples() 
     let tasks: Vec<Task> = (0..8).map(|i| task(&format!("t{i}"), &format!("count to {i}"), "")).collect();
     let dir = tempfile::tempdir().unwrap();
     let mut trained = Vec::new();
-    for (batch_size, calls) in [(32, 1.0), (8, 4.0)] {
+    // on the host the 8 prompts are also split over the cores, at most one call per core's share
+    let shares = 8usize.div_ceil(seethink_models::parallel::batch_threads::<B>());
+    for (batch_size, calls) in [(32, 8usize.div_ceil(shares.min(8)) as f64), (8, 4.0)] {
         let mut config = tiny_config(&dir.path().join(batch_size.to_string()), Trainer::Grpo, 1, 8);
         config.rollout.batch_size = batch_size;
         config.rollout.max_new_tokens = 2;

@@ -10,7 +10,6 @@
 //! learning phase of a GRPO step from most of its time to a small part (`docs/benchmarks.md`).
 
 use std::any::{Any, TypeId};
-use std::sync::OnceLock;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -399,25 +398,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// Runs `work` on every task, spread over the cores this process may use when the call is
-/// big enough (`cost`: multiply-adds per task) to pay for the threads.
+/// Runs `work` on every task, spread over the cores this thread may use
+/// ([`cores`](crate::parallel::cores)) when the call is big enough (`cost`: multiply-adds per
+/// task) to pay for the threads.
 fn for_each_parallel<T: Send>(tasks: Vec<T>, cost: usize, work: impl Fn(T) + Sync) {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let threads = cores.min(tasks.len());
-    if threads <= 1 || cost * tasks.len() < 1 << 16 {
-        tasks.into_iter().for_each(work);
-        return;
-    }
-    let per_thread = tasks.len().div_ceil(threads);
-    let mut tasks = tasks.into_iter();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let share: Vec<T> = tasks.by_ref().take(per_thread).collect();
-            let work = &work;
-            scope.spawn(move || share.into_iter().for_each(work));
-        }
-    });
+    let threads = match cost * tasks.len() < 1 << 16 {
+        true => 1,
+        false => crate::parallel::cores(),
+    };
+    crate::parallel::map_parallel(tasks, threads, work);
 }
 
 #[cfg(test)]

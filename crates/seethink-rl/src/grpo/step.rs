@@ -8,6 +8,7 @@ use burn::optim::GradientsAccumulator;
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
 use seethink_data::Task;
 use seethink_models::generate::{generate, Completion, Prompt};
+use seethink_models::parallel::{batch_threads, map_parallel};
 use seethink_models::processing::TextTokenizer;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
@@ -116,7 +117,8 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
-    /// (at least one) per call; sequence i of the step samples from stream `first + i` of seed
+    /// (at least one) per call, the calls spread over the host's cores
+    /// ([`batch_threads`]; more, smaller calls when there are several); sequence i of the step samples from stream `first + i` of seed
     /// `rollout.seed + rollouts`, so the samples do not depend on the batch size. Returns the
     /// completions and the number of generation calls.
     fn sample(
@@ -127,16 +129,20 @@ impl<B: AutodiffBackend> Grpo<B> {
         first: usize,
     ) -> Result<(Vec<Completion>, usize)> {
         let n = self.rollout.n;
-        let per_call = (self.rollout.batch_size / n).max(1);
-        let mut completions = Vec::with_capacity(prompts.len() * n);
-        let mut calls = 0;
-        for (c, chunk) in prompts.chunks(per_call).enumerate() {
+        let threads = batch_threads::<B::InnerBackend>();
+        let per_call = (self.rollout.batch_size / n).max(1).min(prompts.len().div_ceil(threads).max(1));
+        let chunks: Vec<(usize, &[Prompt<B::InnerBackend>])> = prompts.chunks(per_call).enumerate().collect();
+        let calls = chunks.len();
+        let outputs = map_parallel(chunks, threads, |(c, chunk)| {
             let mut sampling = self.rollout.sampling(self.rollouts);
             sampling.stream = (first + c * per_call * n) as u64;
             let out = generate(policy, chunk, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
-            completions.extend(out.into_iter().map(|x| Completion { prompt: x.prompt + c * per_call, ..x }));
-            calls += 1;
-        }
+            Ok(out
+                .into_iter()
+                .map(|x| Completion { prompt: x.prompt + c * per_call, ..x })
+                .collect::<Vec<_>>())
+        });
+        let completions = outputs.into_iter().collect::<Result<Vec<_>>>()?.concat();
         Ok((completions, calls))
     }
 
@@ -279,7 +285,8 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// Old (rollout policy) and reference log-probs of every micro-batch of every mini-batch of
-    /// `samples`, computed once after the rollout as EasyR1 does.
+    /// `samples`, computed once after the rollout as EasyR1 does (micro-batches spread over the
+    /// host's cores, [`batch_threads`]).
     fn frozen_logprobs(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
@@ -289,13 +296,14 @@ impl<B: AutodiffBackend> Grpo<B> {
         let scoring = self.scoring(pad_id);
         let micro_size = self.actor.micro_batch_size.max(1);
         let pass = |model: &AnyVlm<B::InnerBackend>, mini: &[Sample<B::InnerBackend>]| {
-            mini.chunks(micro_size)
-                .map(|chunk| {
-                    let sequences: Vec<Sequence<B::InnerBackend>> =
-                        chunk.iter().map(|s| s.sequence.clone()).collect();
-                    sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
-                })
-                .collect::<Result<Vec<_>>>()
+            let chunks: Vec<_> = mini.chunks(micro_size).collect();
+            map_parallel(chunks, batch_threads::<B::InnerBackend>(), |chunk| {
+                let sequences: Vec<Sequence<B::InnerBackend>> =
+                    chunk.iter().map(|s| s.sequence.clone()).collect();
+                sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
         };
         let mut frozen = FrozenLogprobs { old: Vec::new(), reference: Vec::new() };
         for mini in samples.chunks(self.mini_size(samples.len())) {
