@@ -16,7 +16,7 @@ CHECKPOINT=tests/fixtures/qwen3_vl/checkpoint
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export OMP_NUM_THREADS=$THREADS
-pinned() { taskset -c "$CORES" "$@"; }
+PIN=(taskset -c "$CORES")
 # peak resident memory in MB of a command whose stdout goes to $WORK/out
 measured() { /usr/bin/time -f %M -o "$WORK/rss" "$@" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }; echo $(($(cat "$WORK/rss") / 1024)); }
 row() { printf '%-58s | seethink %-16s | peer %-16s | ratio %s\n' "$1" "$2" "$3" "$4"; }
@@ -37,22 +37,22 @@ bench() { find "$(dirname "$SEETHINK")/deps" -maxdepth 1 -type f -executable -na
 "$SEETHINK" data synth --out "$WORK/all" --n 32 --seed 0 >/dev/null
 mkdir -p "$WORK/synth" && cp -r "$WORK/all/images" "$WORK/synth/"
 grep '"images":\[' "$WORK/all/tasks.jsonl" >"$WORK/synth/tasks.jsonl"
-ours_mb=$(measured pinned "$SEETHINK" train --config configs/tiny-grpo.ron --out "$WORK/grpo" \
+ours_mb=$(measured "${PIN[@]}" "$SEETHINK" train --config configs/tiny-grpo.ron --out "$WORK/grpo" \
   --set "data.train=\"$WORK/synth\"" --set data.min_pixels=None \
   --set trainer.steps=6 --set trainer.save_every=1000)
 ours_s=$("$PYTHON" -c "
 import json, statistics
 steps = [json.loads(l)['seconds'] for l in open('$WORK/grpo/metrics.jsonl')][1:]
 print(f'{statistics.median(steps):.2f}')")
-peer_mb=$(measured pinned "$PYTHON" benches/trl_grpo_step.py "$CHECKPOINT" "$WORK/synth" 5)
+peer_mb=$(measured "${PIN[@]}" "$PYTHON" benches/trl_grpo_step.py "$CHECKPOINT" "$WORK/synth" 5)
 peer_s=$("$PYTHON" -c "import json; print(f\"{json.loads(open('$WORK/out').read().splitlines()[-1])['grpo_step_s']:.2f}\")")
 row "GRPO step, tiny Qwen3-VL, images, 8x5, vs TRL (s)" "${ours_s} s ${ours_mb} MB" "${peer_s} s ${peer_mb} MB" "$(ratio "$ours_s" "$peer_s")"
 
 # 2. Generation on the tiny fixture (32-token prompts, 32 new tokens, sampling), against
 #    transformers' generate: batch 1 and 8 prompts x 5 samples.
-ours_mb=$(measured pinned "$(bench generate)")
+ours_mb=$(measured "${PIN[@]}" "$(bench generate)")
 cp "$WORK/out" "$WORK/ours"
-peer_mb=$(measured pinned "$PYTHON" crates/seethink-models/benches/generate_transformers.py "$CHECKPOINT" "$THREADS")
+peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-models/benches/generate_transformers.py "$CHECKPOINT" "$THREADS")
 for case in "batch 1" "batch 8 x n=5"; do
   ours=$(grep ": $case: " "$WORK/ours" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
   peer=$(grep ": $case: " "$WORK/out" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
@@ -61,8 +61,8 @@ done
 
 # 3. One GRPO update (old, reference, policy forward + backward, clip, AdamW) on 8 text
 #    sequences of 63 tokens, against the same update in PyTorch.
-ours_mb=$(measured pinned "$(bench grpo_step)")
+ours_mb=$(measured "${PIN[@]}" "$(bench grpo_step)")
 ours=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
-peer_mb=$(measured pinned "$PYTHON" crates/seethink-rl/benches/grpo_step_torch.py "$CHECKPOINT" "$THREADS")
+peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-rl/benches/grpo_step_torch.py "$CHECKPOINT" "$THREADS")
 peer=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
 row "GRPO update, tiny Qwen3-VL, text 8x63 (ms)" "$ours ms ${ours_mb} MB" "$peer ms ${peer_mb} MB" "$(ratio "$ours" "$peer")"
