@@ -465,7 +465,6 @@ impl TrainConfig {
             let (key, raw) = assignment
                 .split_once('=')
                 .ok_or_else(|| error(format!("override `{assignment}` is not key=value")))?;
-            let json = override_value(raw).map_err(|e| error(format!("--set {key}: {e}")))?;
             let mut slot = &mut value;
             for part in key.split('.') {
                 slot = slot
@@ -473,7 +472,14 @@ impl TrainConfig {
                     .and_then(|o| o.get_mut(part))
                     .ok_or_else(|| error(format!("--set {key}: unknown key `{part}`")))?;
             }
-            *slot = json;
+            // a key that holds a string (a path, a name) also takes its text unquoted
+            *slot = match (override_value(raw), slot.is_string()) {
+                (Ok(json), _) => json,
+                (Err(_), true) => serde_json::Value::String(raw.to_string()),
+                (Err(e), false) => {
+                    return Err(error(format!("--set {key}: {e} (strings are quoted: {key}=\"…\")")))
+                }
+            };
         }
         serde_json::from_value(value).map_err(|e| error(format!("after --set: {e}")))
     }
@@ -534,6 +540,15 @@ mod tests {
         assert!(err.contains("after --set"), "{err}");
         let c = TrainConfig::load(f.path(), &["actor.schedule=Warmup(warmup: 5)".into()]).unwrap();
         assert_eq!(c.actor.schedule, LrSchedule::Warmup { warmup: 5 });
+        // a string key takes a path quoted or not; a number key that gets no RON says how
+        let quoted = TrainConfig::load(f.path(), &["data.train=\"/tmp/a b\"".into()]).unwrap();
+        let bare = TrainConfig::load(f.path(), &["data.train=/tmp/a b".into()]).unwrap();
+        assert_eq!(
+            (quoted.data.train.clone(), bare.data.train),
+            (PathBuf::from("/tmp/a b"), PathBuf::from("/tmp/a b"))
+        );
+        let err = TrainConfig::load(f.path(), &["actor.lr=/1".into()]).unwrap_err().to_string();
+        assert!(err.contains("--set actor.lr") && err.contains("strings are quoted"), "{err}");
     }
 
     #[test]
