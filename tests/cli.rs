@@ -136,21 +136,11 @@ fn eval_writes_reports_with_attribution() {
     let run = seethink(&["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "2", "--seed", "3"]);
     assert!(run.status.success());
     let model = fixtures().join("qwen3_vl/checkpoint");
-    let run = seethink(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.path().to_str().unwrap(),
-        "--max-new-tokens",
-        "4",
-        "--k",
-        "2",
-        "--temperature",
-        "1",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let eval = |out: &Path, options: &[&str]| {
+        let paths = ["--model", model.to_str().unwrap(), "--data", data.path().to_str().unwrap()];
+        seethink(&[&["eval"], &paths[..], options, &["--out", out.to_str().unwrap()]].concat())
+    };
+    let run = eval(out.path(), &["--max-new-tokens", "4", "--k", "2", "--temperature", "1"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
@@ -167,15 +157,7 @@ fn eval_writes_reports_with_attribution() {
     let blocker = out.path().join("a-file");
     std::fs::write(&blocker, b"").unwrap();
     let bad_out = blocker.join("eval");
-    let run = seethink(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.path().to_str().unwrap(),
-        "--out",
-        bad_out.to_str().unwrap(),
-    ]);
+    let run = eval(&bad_out, &[]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("output directory") && stderr.contains(bad_out.to_str().unwrap()), "{stderr}");

@@ -2,11 +2,11 @@
 //!
 //! The generic [`attention`](super::attention) builds `[B, H, Sq, Sk]` scores, masks them,
 //! and runs a softmax of five element-wise passes, each a new buffer; under autodiff every
-//! one of them is kept for the backward pass. Here each query row is one pass over its
-//! unblocked keys (blocked keys cost nothing, so a causal mask halves the work), only the
-//! output and the row's log-sum-exp are kept, and the backward pass recomputes the
-//! probabilities from them (as FlashAttention does). Batch × key/value heads are spread over
-//! the cores the process may use. On a rollout of 40 sequences of ~340 tokens this took the
+//! one of them is kept for the backward pass. Here blocks of query rows go through matrix
+//! products that stop at the block's last attendable key (so a causal mask about halves the
+//! work) and a masked softmax in place; only the output and each row's log-sum-exp are kept,
+//! and the backward pass recomputes the probabilities from them (as FlashAttention does).
+//! Batch × key/value heads are spread over the cores the process may use. On a rollout of 40 sequences of ~340 tokens this took the
 //! learning phase of a GRPO step from most of its time to a small part (`docs/benchmarks.md`).
 
 use std::any::{Any, TypeId};
@@ -46,24 +46,13 @@ impl Dims {
         self.q_heads / self.kv_heads
     }
 
-    /// One past the last key any of the task rows `rows` (query row `row % q_len`) of batch `b`
-    /// may attend: the keys a block's products need.
-    fn key_limit(&self, mask: &[bool], b: usize, rows: std::ops::Range<usize>) -> usize {
-        let last = |row: usize| match self.mask_row(mask, b, row % self.q_len) {
-            Some(blocked) => blocked.iter().rposition(|&blocked| !blocked),
-            None => Some(self.k_len - 1),
-        };
-        rows.filter_map(last).max().map_or(self.k_len, |j| j + 1)
-    }
-
-    /// Which keys query row `i` of batch `b` may not attend (`None`: no mask).
-    fn mask_row<'m>(&self, mask: &'m [bool], b: usize, i: usize) -> Option<&'m [bool]> {
-        let row = match self.mask_batch {
-            0 => return None,
-            1 => i,
-            _ => b * self.q_len + i,
-        };
-        Some(&mask[row * self.k_len..][..self.k_len])
+    /// The row of the mask that query row `i` of batch `b` uses (`None`: no mask).
+    fn mask_row(&self, b: usize, i: usize) -> Option<usize> {
+        match self.mask_batch {
+            0 => None,
+            1 => Some(i),
+            _ => Some(b * self.q_len + i),
+        }
     }
 }
 
@@ -76,6 +65,25 @@ struct Problem {
     k: Vec<f32>,
     v: Vec<f32>,
     blocked: Vec<bool>,
+    /// Per mask row, one past its last attendable key (found once, used by every block).
+    live: Vec<usize>,
+}
+
+impl Problem {
+    /// Which keys query row `i` of batch `b` may not attend, and how many keys up to its last
+    /// attendable one (`None`: no mask).
+    fn mask(&self, b: usize, i: usize) -> Option<(&[bool], usize)> {
+        let row = self.dims.mask_row(b, i)?;
+        Some((&self.blocked[row * self.dims.k_len..][..self.dims.k_len], self.live[row]))
+    }
+
+    /// One past the last key any of the task rows `rows` (query row `row % q_len`) of batch
+    /// `b` may attend: the keys a block's products need.
+    fn key_limit(&self, b: usize, rows: std::ops::Range<usize>) -> usize {
+        let d = self.dims;
+        let live = |row: usize| self.mask(b, row % d.q_len).map_or(d.k_len, |(_, live)| live);
+        rows.map(live).max().filter(|&n| n > 0).unwrap_or(d.k_len)
+    }
 }
 
 /// What the backward pass needs besides the inputs: the output and each row's
@@ -118,21 +126,24 @@ pub(super) fn dispatch<B: Backend>(
         false => (host_f32(&cast(t.into_primitive().tensor())), None),
     };
     let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
-    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked };
+    let live = blocked.chunks(k_len).map(|row| row.iter().rposition(|&b| !b).map_or(0, |j| j + 1)).collect();
+    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked, live };
     let (out, lse) = forward(&problem);
     let shape = [batch, q_heads, q_len, dim];
-    let out_primitive = NdArrayTensor::from_data(TensorData::new(out.clone(), shape));
+    let primitive = |out: Vec<f32>| NdArrayTensor::from_data(TensorData::new(out, shape));
     let output: FloatTensor<B> = match (q_node, k_node, v_node) {
         (Some(q), Some(k), Some(v)) => {
             let output: Tracked =
                 match FusedAttentionBackward.prepare::<NoCheckpointing>([q, k, v]).compute_bound().stateful()
                 {
-                    OpsKind::Tracked(prep) => prep.finish(Saved { problem, out, lse }, out_primitive),
-                    OpsKind::UnTracked(prep) => prep.finish(out_primitive),
+                    OpsKind::Tracked(prep) => {
+                        prep.finish(Saved { problem, out: out.clone(), lse }, primitive(out))
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(primitive(out)),
                 };
             cast(output)
         }
-        _ => cast(out_primitive),
+        _ => cast(primitive(out)),
     };
     Ok(Tensor::from_primitive(TensorPrimitive::Float(output)))
 }
@@ -210,7 +221,7 @@ fn forward(p: &Problem) -> (Vec<f32>, Vec<f32>) {
         let mut scores = vec![0.0; ROWS.min(rows) * d.k_len];
         for start in (0..rows).step_by(ROWS) {
             let m = ROWS.min(rows - start);
-            let n = d.key_limit(&p.blocked, b, start..start + m);
+            let n = p.key_limit(b, start..start + m);
             let probs = &mut scores[..m * n];
             gemm(
                 [m, dim, n],
@@ -221,7 +232,7 @@ fn forward(p: &Problem) -> (Vec<f32>, Vec<f32>) {
                 probs,
             );
             for (r, row) in probs.chunks_mut(n).enumerate() {
-                let live = mask_scores(row, d.mask_row(&p.blocked, b, (start + r) % d.q_len));
+                let live = mask_scores(row, p.mask(b, (start + r) % d.q_len));
                 let max = live.iter().fold(f32::NEG_INFINITY, |max, &s| if s > max { s } else { max });
                 live.iter_mut().for_each(|s| *s = exp(*s - max));
                 let sum = sum(live);
@@ -266,7 +277,7 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let mut d_scores = vec![0.0; ROWS.min(rows) * d.k_len];
         for start in (0..rows).step_by(ROWS) {
             let m = ROWS.min(rows - start);
-            let n = d.key_limit(&p.blocked, b, start..start + m);
+            let n = p.key_limit(b, start..start + m);
             let at = first + start;
             let (queries, out, d_out) =
                 (rows_of(&p.q, at, m, dim), rows_of(&s.out, at, m, dim), rows_of(d_out, at, m, dim));
@@ -274,7 +285,7 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             gemm([m, dim, n], p.scale, (queries, false), (&keys[..n * dim], true), 0.0, probs);
             gemm([m, dim, n], 1.0, (d_out, false), (&values[..n * dim], true), 0.0, d_scores);
             for (r, (row, d_row)) in probs.chunks_mut(n).zip(d_scores.chunks_mut(n)).enumerate() {
-                let live = mask_scores(row, d.mask_row(&p.blocked, b, (start + r) % d.q_len));
+                let live = mask_scores(row, p.mask(b, (start + r) % d.q_len));
                 let (lse, delta) =
                     (s.lse[first + start + r], dot(&d_out[r * dim..][..dim], &out[r * dim..][..dim]));
                 live.iter_mut().for_each(|s| *s = exp(*s - lse));
@@ -300,12 +311,12 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     (dq, dk, dv)
 }
 
-/// Prepares a row of scores for exponentiation: −∞ where `blocked`, and the part past the
-/// last attendable key set to 0 (a probability of 0, never exponentiated); returns the rest.
-fn mask_scores<'r>(row: &'r mut [f32], blocked: Option<&[bool]>) -> &'r mut [f32] {
-    let Some(blocked) = blocked else { return row };
-    let live = blocked[..row.len()].iter().rposition(|&blocked| !blocked).map_or(0, |j| j + 1);
-    let (live, dead) = row.split_at_mut(live);
+/// Prepares a row of scores for exponentiation given its mask row and live length
+/// ([`Problem::mask`]): −∞ where blocked, and the part past the last attendable key set to 0
+/// (a probability of 0, never exponentiated); returns the rest.
+fn mask_scores<'r>(row: &'r mut [f32], mask: Option<(&[bool], usize)>) -> &'r mut [f32] {
+    let Some((blocked, live)) = mask else { return row };
+    let (live, dead) = row.split_at_mut(live.min(row.len()));
     dead.fill(0.0);
     live.iter_mut().zip(blocked).for_each(|(s, &blocked)| {
         if blocked {

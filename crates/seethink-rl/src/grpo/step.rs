@@ -117,10 +117,10 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
-    /// (at least one) per call, the calls spread over the host's cores
-    /// ([`batch_threads`]; more, smaller calls when there are several); sequence i of the step samples from stream `first + i` of seed
-    /// `rollout.seed + rollouts`, so the samples do not depend on the batch size. Returns the
-    /// completions and the number of generation calls.
+    /// (at least one) per call, the calls spread over the host's cores ([`batch_threads`];
+    /// more, smaller calls when there are several); sequence i of the step samples from stream
+    /// `first + i` of seed `rollout.seed + rollouts`, so the samples do not depend on the batch
+    /// size. Returns the completions and the number of generation calls.
     fn sample(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
