@@ -11,9 +11,11 @@ pub use seethink_models as models;
 pub use seethink_reward as reward;
 pub use seethink_rl as rl;
 
+pub mod ablations;
 pub mod backend;
 pub mod cli;
 pub mod passrate;
+pub mod preset;
 
 /// The allocator of every program built on this crate (the `seethink` binary, the examples):
 /// mimalloc keeps freed activation buffers for reuse, where glibc's malloc maps and unmaps each

@@ -38,8 +38,9 @@ pub use attribution::{
 pub use error::{EvalError, Result};
 pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
-pub use plot::{plot_accuracy, plot_curves};
+pub use plot::{plot_accuracy, plot_curves, plot_lines};
 pub use report::{
-    paired_difference, with_pass_rates, CapabilityStats, CellStats, EvalReport, Interval, LevelStats,
+    mean_interval, paired_difference, with_pass_rates, CapabilityStats, CellStats, EvalReport, Interval,
+    LevelStats,
 };
 pub use runner::{evaluate, Responder, Response, Sample, TaskResult};

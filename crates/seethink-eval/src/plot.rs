@@ -9,13 +9,17 @@ use crate::error::{EvalError, Result};
 use crate::report::{level_name, EvalReport};
 
 /// Bar colours, one per level in order (cycled); the "all levels" bar is grey.
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 const ALL_COLOR: RGBColor = RGBColor(127, 127, 127);
 /// Width in pixels of the legend column right of the chart.
@@ -126,8 +130,6 @@ pub fn plot_accuracy(report: &EvalReport, path: &Path) -> Result<()> {
 /// `i − 1`'s, one coloured line per run, named by its directory. Lines without `key` are
 /// skipped; runs without a metrics file draw nothing.
 pub fn plot_curves(runs: &[std::path::PathBuf], key: &str, path: &Path) -> Result<()> {
-    let plot_error =
-        |e: &dyn std::fmt::Display| EvalError::Plot { path: path.to_path_buf(), message: e.to_string() };
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::with_capacity(runs.len());
     let mut offset = 0.0;
     for run in runs {
@@ -143,6 +145,20 @@ pub fn plot_curves(runs: &[std::path::PathBuf], key: &str, path: &Path) -> Resul
             run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned());
         lines.push((name, points));
     }
+    plot_lines(&format!("{key} per step"), "step", key, &lines, path)
+}
+
+/// Draws named lines of `(x, y)` points into the SVG file `path`, one colour per line, with a
+/// legend; the axes span `0..max x` and `min(0, min y)..max(1, max y)`.
+pub fn plot_lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[(String, Vec<(f64, f64)>)],
+    path: &Path,
+) -> Result<()> {
+    let plot_error =
+        |e: &dyn std::fmt::Display| EvalError::Plot { path: path.to_path_buf(), message: e.to_string() };
     let (x_max, y_range) = lines
         .iter()
         .flat_map(|(_, p)| p)
@@ -150,19 +166,19 @@ pub fn plot_curves(runs: &[std::path::PathBuf], key: &str, path: &Path) -> Resul
     let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_error(&e))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{key} per step"), ("sans-serif", 20))
+        .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(48)
         .build_cartesian_2d(0.0..x_max, y_range.0..y_range.1)
         .map_err(|e| plot_error(&e))?;
-    chart.configure_mesh().x_desc("step").y_desc(key).draw().map_err(|e| plot_error(&e))?;
-    for (i, (name, points)) in lines.into_iter().enumerate() {
+    chart.configure_mesh().x_desc(x_label).y_desc(y_label).draw().map_err(|e| plot_error(&e))?;
+    for (i, (name, points)) in lines.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
             .map_err(|e| plot_error(&e))?
-            .label(name)
+            .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
     }
     chart

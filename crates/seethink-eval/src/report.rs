@@ -238,6 +238,31 @@ pub struct Interval {
     pub n: usize,
 }
 
+/// The mean of independent observations (runs of different seeds) with its Student-t 95%
+/// interval: `x̄ ± t₀.₉₇₅(n − 1) · s / √n`, `s² = Σ (x_i − x̄)² / (n − 1)`. `None` with fewer than
+/// two observations (no spread to estimate).
+pub fn mean_interval(values: &[f64]) -> Option<Interval> {
+    let n = values.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let variance = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = student_t_975(n - 1) * (variance / n as f64).sqrt();
+    Some(Interval { mean, low: mean - half, high: mean + half, n })
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (`df ≥ 1`): tabulated to
+/// three decimals for 1..=30, the normal 1.960 beyond.
+fn student_t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ];
+    TABLE.get(df.max(1) - 1).copied().unwrap_or(1.960)
+}
+
 /// The paired difference of per-task pass rates `d_i = after_i − before_i` over the tasks both
 /// reports share (matched by id), restricted to `capability` when given: the mean `d̄` and
 /// the normal 95% interval `d̄ ± 1.96 · s / √n`, `s² = Σ (d_i − d̄)² / (n − 1)`. `None` with
@@ -262,4 +287,25 @@ pub fn paired_difference(
     let variance = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let half = 1.96 * (variance / n as f64).sqrt();
     Some(Interval { mean, low: mean - half, high: mean + half, n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_interval_uses_student_t() {
+        // x̄ = 2, s = 1, n = 3: half-width 4.303 / √3
+        let i = mean_interval(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!(i.mean, 2.0);
+        assert!((i.high - 2.0 - 4.303 / 3f64.sqrt()).abs() < 1e-12, "{i:?}");
+        assert!((i.low - (2.0 - 4.303 / 3f64.sqrt())).abs() < 1e-12);
+        assert_eq!(i.n, 3);
+        assert!(mean_interval(&[1.0]).is_none());
+        // many observations: the normal quantile
+        let many: Vec<f64> = (0..40).map(|i| f64::from(i % 2)).collect();
+        let i = mean_interval(&many).unwrap();
+        let s = (many.iter().map(|x| (x - 0.5).powi(2)).sum::<f64>() / 39.0).sqrt();
+        assert!((i.high - 0.5 - 1.960 * s / 40f64.sqrt()).abs() < 1e-12);
+    }
 }

@@ -67,8 +67,12 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     let hidden = select_positions(hidden, &scoring_positions)?;
     let device = hidden.device();
     let batch = rows.len();
-    let targets: Vec<i64> =
-        rows.iter().flat_map(|row| row[row.len() - width..].iter().map(|&t| t as i64)).collect();
+    // from the padded batch: a row shorter than the longest response has padding there (masked)
+    let targets: Vec<i64> = tokens
+        .ids
+        .chunks(tokens.seq)
+        .flat_map(|row| row[tokens.seq - width..].iter().map(|&t| t as i64))
+        .collect();
     let mask: Vec<f32> = responses
         .iter()
         .flat_map(|r| (0..width).map(move |t| if t >= width - r.len() { 1.0 } else { 0.0 }))

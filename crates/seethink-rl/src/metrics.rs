@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use seethink_data::Capability;
 use serde_json::{json, Value};
 
 use crate::error::{io, Result};
@@ -54,9 +55,11 @@ impl MetricsLog {
     }
 }
 
-/// The metrics of a GRPO step.
+/// The metrics of a GRPO step, with `accuracy_<capability>` = the mean accuracy of the step's
+/// samples of that capability (for each capability the step drew; groups are equal-sized, so the
+/// mean of their means).
 pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
-    json!({
+    let mut metrics = json!({
         "reward": stats.reward.overall, "format": stats.reward.format, "accuracy": stats.reward.accuracy,
         "response_length": stats.response_length, "kl": stats.kl, "kl_penalty": stats.kl_penalty, "entropy": stats.entropy,
         "pg_loss": stats.pg_loss, "clip_fraction": stats.clip_fraction, "grad_norm": stats.grad_norm,
@@ -64,5 +67,40 @@ pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
         "skipped_updates": stats.skipped_updates,
         "generation_calls": stats.generation_calls, "seconds": stats.seconds,
         "tokens_per_second": stats.response_tokens as f64 / stats.seconds.max(1e-9),
-    })
+    });
+    for capability in Capability::ALL {
+        let accuracies: Vec<f32> =
+            stats.outcomes.iter().filter(|o| o.capability == capability).map(|o| o.accuracy).collect();
+        if !accuracies.is_empty() {
+            let mean = accuracies.iter().sum::<f32>() / accuracies.len() as f32;
+            metrics[format!("accuracy_{capability}")] = json!(mean);
+        }
+    }
+    metrics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpo::GroupOutcome;
+
+    fn outcome(capability: Capability, accuracy: f32) -> GroupOutcome {
+        GroupOutcome { capability, reward: accuracy, accuracy, response_length: 3.0, mean_abs_advantage: 0.0 }
+    }
+
+    #[test]
+    fn accuracy_per_capability_covers_the_capabilities_drawn() {
+        let stats = GrpoStats {
+            outcomes: vec![
+                outcome(Capability::Perception, 0.5),
+                outcome(Capability::TextReasoning, 0.2),
+                outcome(Capability::Perception, 1.0),
+            ],
+            ..Default::default()
+        };
+        let metrics = grpo_step_metrics(&stats);
+        assert_eq!(metrics["accuracy_perception"].as_f64(), Some(0.75));
+        assert!((metrics["accuracy_text_reasoning"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+        assert!(metrics.get("accuracy_visual_reasoning").is_none());
+    }
 }

@@ -59,6 +59,26 @@ fn logprobs_match_the_sampler_at_its_temperature() {
     }
 }
 
+#[test]
+fn a_short_row_beside_a_much_longer_response_scores_as_alone() {
+    // prompt + response of the second row (2 + 1 tokens) is shorter than the first response
+    let model = model();
+    let prompts = vec![vec![5, 17, 42, 99], vec![7, 8]];
+    let responses = vec![vec![11, 12, 13, 14, 15, 16, 17, 18], vec![9]];
+    let together = response_logprobs(&model, &prompts, &responses, None, scoring(4)).unwrap();
+    let logp: Vec<f32> = together.logp.into_data().to_vec().unwrap();
+    for row in 0..2 {
+        let alone =
+            response_logprobs(&model, &prompts[row..=row], &responses[row..=row], None, scoring(4)).unwrap();
+        let alone: Vec<f32> = alone.logp.into_data().to_vec().unwrap();
+        // responses are right-aligned in the batch's width of 8
+        let batched = &logp[row * 8 + 8 - alone.len()..(row + 1) * 8];
+        for (a, b) in alone.iter().zip(batched) {
+            assert!((a - b).abs() < 1e-5, "row {row}: {a} vs {b}");
+        }
+    }
+}
+
 /// Loss and gradient of the embedding table for a mini-batch split into `chunks`.
 fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
     let prompts = prompts();

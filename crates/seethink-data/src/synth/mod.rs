@@ -5,6 +5,7 @@
 //! needed to re-derive its answer ([`oracle::answer_from_ground_truth`]).
 
 pub mod benchmark;
+pub mod caption;
 pub mod expr;
 pub mod oracle;
 pub mod perception;
@@ -17,6 +18,7 @@ pub mod visual_reasoning;
 pub use benchmark::{
     generate, write_benchmark, write_tasks, FamilySpec, LevelCount, Summary, SynthConfig, SynthTask,
 };
+pub use caption::{caption, caption_tasks, CAPTION_PROMPT, CAPTION_SOURCE};
 
 /// Last line of free-answer prompts.
 pub const ANSWER_SUFFIX: &str = "Think step by step, then put the final answer in \\boxed{}.";

@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsAccumulator;
 use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
-use seethink_data::Task;
+use seethink_data::{Capability, Task};
 use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::parallel::{batch_threads, map_parallel};
 use seethink_models::processing::TextTokenizer;
@@ -28,8 +28,10 @@ pub struct RolloutPrompt<B: burn::tensor::backend::Backend> {
 }
 
 /// What one prompt's group gave: means over its samples.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GroupOutcome {
+    /// The capability of the group's task.
+    pub capability: Capability,
     pub reward: f32,
     pub accuracy: f32,
     pub response_length: f32,
@@ -192,6 +194,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                 let group_rewards = &rewards[g * n..(g + 1) * n];
                 let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
                 stats.outcomes.push(GroupOutcome {
+                    capability: batch[g].task.capability,
                     reward: mean(&|i| group_rewards[i].overall),
                     accuracy: mean(&|i| group_rewards[i].accuracy),
                     response_length: mean(&|i| group[i].ids.len() as f32),

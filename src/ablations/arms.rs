@@ -1,0 +1,169 @@
+//! The arms of the ablation suite: each a curriculum over the same task pool at the same
+//! compute (`3 · phase_steps` steps of `prompts_per_step` prompts), from the same warm-up.
+
+use std::collections::BTreeMap;
+
+use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy, Trainer};
+use crate::data::synth::caption::CAPTION_SOURCE;
+
+/// One arm of the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Arm {
+    /// All capabilities mixed in one phase (the paper's baseline).
+    Merged,
+    /// The paper's stages: perception → textual reasoning → visual reasoning.
+    Staged,
+    /// The stages in reverse: visual reasoning → textual reasoning → perception.
+    Reverse,
+    /// The perception stage by SFT on captions instead of RL, then RL stages 2–3.
+    SftPerception,
+    /// Merged, drawn easy → hard by the starting model's pass rate.
+    DifficultyOnly,
+    /// The paper's stages, each drawn easy → hard.
+    CapabilityXDifficulty,
+    /// One phase drawn by the learning-progress bandit over capability × level cells.
+    LearningProgress,
+    /// The paper's stages, each ended early once its reward plateaus.
+    Plateau,
+}
+
+impl Arm {
+    /// Every arm, in table order.
+    pub const ALL: [Arm; 8] = [
+        Arm::Merged,
+        Arm::Staged,
+        Arm::Reverse,
+        Arm::SftPerception,
+        Arm::DifficultyOnly,
+        Arm::CapabilityXDifficulty,
+        Arm::LearningProgress,
+        Arm::Plateau,
+    ];
+
+    /// The arm's name in files and on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Arm::Merged => "merged",
+            Arm::Staged => "staged",
+            Arm::Reverse => "reverse",
+            Arm::SftPerception => "sft_perception",
+            Arm::DifficultyOnly => "difficulty_only",
+            Arm::CapabilityXDifficulty => "capability_x_difficulty",
+            Arm::LearningProgress => "learning_progress",
+            Arm::Plateau => "plateau",
+        }
+    }
+
+    /// The arm's name in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Arm::Merged => "merged",
+            Arm::Staged => "staged (capability only)",
+            Arm::Reverse => "reverse order",
+            Arm::SftPerception => "SFT perception",
+            Arm::DifficultyOnly => "difficulty only",
+            Arm::CapabilityXDifficulty => "capability × difficulty",
+            Arm::LearningProgress => "learning progress",
+            Arm::Plateau => "staged + plateau",
+        }
+    }
+
+    /// What the arm runs, for the results' header.
+    pub fn description(self) -> &'static str {
+        match self {
+            Arm::Merged => "all tasks mixed in one GRPO phase of 3·P steps, vision tower frozen (the paper's merged script)",
+            Arm::Staged => "GRPO perception → textual reasoning (vision frozen) → visual reasoning, P steps each",
+            Arm::Reverse => "GRPO visual reasoning → textual reasoning (vision frozen) → perception, P steps each",
+            Arm::SftPerception => "SFT on captions (\"describe the image in detail\" → caption from the scene ground truth) for P steps, then GRPO stages 2–3",
+            Arm::DifficultyOnly => "merged, tasks drawn easy → hard by the warm-up model's pass rate",
+            Arm::CapabilityXDifficulty => "staged, each stage's tasks drawn easy → hard by pass rate",
+            Arm::LearningProgress => "one GRPO phase of 3·P steps drawn by the learning-progress bandit (τ = 1, α = 0.5), vision tower frozen",
+            Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P steps at most)",
+        }
+    }
+
+    /// The arm named `key`.
+    pub fn parse(key: &str) -> Option<Arm> {
+        Arm::ALL.into_iter().find(|a| a.key() == key)
+    }
+
+    /// Whether the arm orders tasks by pass rate.
+    pub fn uses_pass_rates(self) -> bool {
+        matches!(self, Arm::DifficultyOnly | Arm::CapabilityXDifficulty)
+    }
+
+    /// Whether the arm's pool includes the caption tasks.
+    pub fn uses_captions(self) -> bool {
+        self == Arm::SftPerception
+    }
+
+    /// The arm's curriculum with `phase_steps` steps per stage (`3 · phase_steps` for one-phase
+    /// arms, so every arm runs the same number of steps).
+    pub fn curriculum(self, phase_steps: usize) -> CurriculumConfig {
+        let steps = |n: usize| PhaseSettings { steps: Some(n), ..Default::default() };
+        let one_phase = |name: &str| {
+            let settings = PhaseSettings { freeze_vision: Some(true), ..steps(3 * phase_steps) };
+            BTreeMap::from([(name.to_string(), settings)])
+        };
+        let stages = || {
+            ["perception", "text_reasoning", "visual_reasoning"]
+                .into_iter()
+                .map(|name| (name.to_string(), steps(phase_steps)))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let (policy, within, phases, plateau) = match self {
+            Arm::Merged => (Policy::Merged, vec![], one_phase("merged"), None),
+            Arm::Staged => (Policy::Paper, vec![], stages(), None),
+            Arm::Reverse => (Policy::Reverse, vec![], stages(), None),
+            Arm::SftPerception => {
+                let mut phases = stages();
+                let sft = PhaseSettings {
+                    trainer: Some(Trainer::Sft),
+                    sources: Some(vec![CAPTION_SOURCE.to_string()]),
+                    ..steps(phase_steps)
+                };
+                phases.insert("perception".into(), sft);
+                (Policy::Paper, vec![], phases, None)
+            }
+            Arm::DifficultyOnly => {
+                (Policy::Merged, vec![DifficultyKind::EasyToHard], one_phase("merged"), None)
+            }
+            Arm::CapabilityXDifficulty => (Policy::Paper, vec![DifficultyKind::EasyToHard], stages(), None),
+            Arm::LearningProgress => (
+                Policy::LearningProgress { temperature: 1.0, alpha: 0.5 },
+                vec![],
+                one_phase("learning_progress"),
+                None,
+            ),
+            Arm::Plateau => (
+                Policy::Paper,
+                vec![],
+                stages(),
+                Some(PlateauConfig { window: 5, patience: 10, min_delta: 0.005 }),
+            ),
+        };
+        CurriculumConfig { policy, within, phases, plateau }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_arm_builds_and_keys_round_trip() {
+        for arm in Arm::ALL {
+            assert_eq!(Arm::parse(arm.key()), Some(arm));
+            arm.curriculum(5).build().unwrap_or_else(|e| panic!("{}: {e}", arm.key()));
+        }
+        assert_eq!(Arm::parse("nope"), None);
+    }
+
+    #[test]
+    fn every_arm_gets_the_same_step_budget() {
+        for arm in Arm::ALL {
+            let total: usize = arm.curriculum(7).phases.values().map(|s| s.steps.unwrap()).sum();
+            assert_eq!(total, 21, "{}", arm.key());
+        }
+    }
+}

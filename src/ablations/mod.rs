@@ -1,0 +1,348 @@
+//! The ablation suite: the paper's comparisons (staged vs merged vs reverse, RL vs caption-SFT
+//! perception, capability × difficulty, adaptive policies) at CPU scale over several seeds.
+//!
+//! Per seed, every arm starts from the same SFT warm-up of the CPU preset
+//! ([`crate::preset`]) and trains on the same pool at the same compute: `3 · P` steps of
+//! `prompts_per_step` prompts (P per stage), the pool holding `P · prompts_per_step` tasks per
+//! capability, so a stage is one epoch of its data and `merged` one epoch of all of it. The
+//! pool is drawn from its own seed (not the warm-up's data), its pass rates are estimated with
+//! the warm-up model (K samples, T = 0.7, top-p 0.9, as the paper), and its perception tasks'
+//! scenes give the captions of the SFT arm. Every arm is evaluated on one held-out set.
+//!
+//! ```text
+//! <out>/seed-<s>/                  the CPU preset (data/train, data/heldout, init/, warmup/)
+//! <out>/seed-<s>/data/rl/          the RL pool; data/rated/ with pass rates; data/captions/
+//! <out>/seed-<s>/eval-start/       held-out evaluation of the warm-up model
+//! <out>/seed-<s>/<arm>/            the arm's curriculum run; record.json once finished
+//! <results>/runs.jsonl             one RunRecord per arm and seed
+//! <results>/suite.json             command, commit, date, machine, seeds, settings
+//! <results>/tables.md              the comparisons (mean and 95% interval over seeds)
+//! <results>/curve_*.svg            reward, training accuracy per capability, response length
+//! ```
+//! Re-running resumes: finished arms (their `record.json`) are read back, an unfinished one
+//! resumes inside its curriculum run.
+
+mod arms;
+mod record;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+
+pub use arms::Arm;
+pub use record::{CurvePoint, HeldOut, Metric, PhaseRecord, RunRecord};
+pub use tables::{comparison_tables, Comparison, COMPARISONS};
+
+use crate::data::synth::caption::caption_tasks;
+use crate::data::Capability;
+use crate::models::generate::SamplingConfig;
+use crate::passrate::{passrate, PassRateOptions};
+use crate::preset::{write_benchmark, CpuPreset};
+use crate::rl::config::TrainConfig;
+
+/// What to run and where.
+#[derive(Clone, Debug)]
+pub struct Suite {
+    /// Run directory (models, checkpoints, per-arm runs).
+    pub out: PathBuf,
+    /// Where the results (tables, plots, raw records, header) are written.
+    pub results: PathBuf,
+    pub seeds: Vec<u64>,
+    pub arms: Vec<Arm>,
+    /// SFT warm-up steps.
+    pub warmup_steps: usize,
+    /// Steps per stage (P).
+    pub phase_steps: usize,
+    /// Prompts per step.
+    pub prompts_per_step: usize,
+    /// Samples per prompt (GRPO's group size n).
+    pub group_size: usize,
+    /// Warm-up tasks per capability.
+    pub warmup_tasks: usize,
+    /// Held-out tasks per capability.
+    pub heldout_tasks: usize,
+    /// Samples per task of the pass-rate estimate.
+    pub passrate_k: usize,
+    /// Samples per held-out task.
+    pub eval_k: usize,
+    /// Whether this is the smoke configuration (recorded in the header).
+    pub smoke: bool,
+    /// The command line, for the header.
+    pub command: String,
+}
+
+impl Suite {
+    /// The full suite: every arm, seeds `0..seeds`, the CPU preset's sizes (400 warm-up steps,
+    /// 30 steps per stage of 6 prompts × 6 samples), K = 8 for pass rates and 4 samples per
+    /// held-out task.
+    pub fn full(seeds: usize, out: PathBuf, results: PathBuf) -> Suite {
+        Suite {
+            out,
+            results,
+            seeds: (0..seeds as u64).collect(),
+            arms: Arm::ALL.to_vec(),
+            warmup_steps: 400,
+            phase_steps: 30,
+            prompts_per_step: 6,
+            group_size: 6,
+            warmup_tasks: 1000,
+            heldout_tasks: 100,
+            passrate_k: 8,
+            eval_k: 4,
+            smoke: false,
+            command: String::new(),
+        }
+    }
+
+    /// The smoke configuration: one seed, every arm, a handful of steps on a few tasks (it checks
+    /// that the suite runs end to end, not what it finds).
+    pub fn smoke(out: PathBuf, results: PathBuf) -> Suite {
+        Suite {
+            seeds: vec![0],
+            warmup_steps: 4,
+            phase_steps: 2,
+            prompts_per_step: 2,
+            group_size: 2,
+            warmup_tasks: 6,
+            heldout_tasks: 4,
+            passrate_k: 2,
+            eval_k: 1,
+            smoke: true,
+            ..Suite::full(1, out, results)
+        }
+    }
+}
+
+/// Runs (or resumes) every arm of `suite` for every seed, then writes the results; returns the
+/// records. Prints progress and the tables.
+pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
+    anyhow::ensure!(
+        !suite.seeds.is_empty() && !suite.arms.is_empty(),
+        "the suite needs at least one seed and one arm"
+    );
+    anyhow::ensure!(suite.phase_steps > 0, "phase_steps must be at least 1");
+    let started = Instant::now();
+    check_writable(&suite.results)?;
+    let total = suite.seeds.len() * suite.arms.len();
+    let mut records = Vec::with_capacity(total);
+    for (s, &seed) in suite.seeds.iter().enumerate() {
+        let base = prepare_seed::<B>(suite, seed)?;
+        for (a, &arm) in suite.arms.iter().enumerate() {
+            let done = s * suite.arms.len() + a;
+            let elapsed = started.elapsed().as_secs_f64() / 60.0;
+            eprintln!(
+                "== ablations: seed {seed} ({}/{}), arm {} ({}/{}); {done} of {total} runs done, {elapsed:.1} min",
+                s + 1,
+                suite.seeds.len(),
+                arm.key(),
+                a + 1,
+                suite.arms.len(),
+            );
+            let record = run_arm::<B>(suite, &base, arm, seed)?;
+            eprintln!(
+                "== {} (seed {seed}): held-out overall {:.3} (start {:.3}), {} steps, {:.1} min",
+                arm.key(),
+                record.end.overall,
+                record.start.overall,
+                record.steps,
+                record.seconds / 60.0
+            );
+            records.push(record);
+        }
+    }
+    write_results(suite, &records, started.elapsed().as_secs_f64() / 60.0)?;
+    Ok(records)
+}
+
+/// The seed's shared start: the CPU preset (data, model, warm-up), the RL pool with pass rates
+/// and captions, and the warm-up model's held-out evaluation. Returns the base run config
+/// (training on the rated pool).
+fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
+    let dir = suite.out.join(format!("seed-{seed}"));
+    let preset = CpuPreset {
+        out: dir.clone(),
+        warmup_steps: suite.warmup_steps,
+        phase_steps: suite.phase_steps,
+        train_tasks: suite.warmup_tasks,
+        heldout_tasks: suite.heldout_tasks,
+        seed,
+    };
+    let mut base = preset.prepare::<B>()?;
+    if let Some(eval) = &mut base.eval {
+        eval.k = suite.eval_k;
+    }
+    base.trainer.prompts_per_step = suite.prompts_per_step;
+    base.rollout.n = suite.group_size;
+    let pool = dir.join("data/rl");
+    let pool_tasks = suite.phase_steps * base.trainer.prompts_per_step;
+    write_benchmark(&pool, pool_tasks, POOL_SEED_OFFSET + seed)?;
+    let rated = dir.join("data/rated");
+    if !rated.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
+        let options = PassRateOptions {
+            k: suite.passrate_k,
+            sampling: SamplingConfig {
+                max_new_tokens: base.rollout.max_new_tokens,
+                temperature: 0.7,
+                top_p: 0.9,
+                top_k: 0,
+                seed,
+                stream: 0,
+            },
+            batch_size: 64,
+            reward: base.algorithm.reward,
+            format_prompt: base.data.format_prompt.clone(),
+            bounds: base.data.image_bounds(),
+            capability: None,
+            out: rated.clone(),
+        };
+        passrate::<B>(&base.model, &pool, &options)?;
+    }
+    let captions = dir.join("data/captions");
+    if !captions.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
+        let mut tasks = crate::data::load_tasks(&rated, None)?;
+        let perception: Vec<_> =
+            tasks.iter().filter(|t| t.capability == Capability::Perception).cloned().collect();
+        tasks.extend(caption_tasks(&perception)?);
+        crate::data::synth::write_tasks(&captions, &tasks)?;
+    }
+    base.data.train = rated;
+    let heldout = base.eval.as_ref().context("the preset evaluates on a held-out set")?;
+    let reward = base.algorithm.reward.reward();
+    crate::rl::phases::evaluate_held_out::<B>(
+        &base,
+        heldout,
+        &base.model,
+        reward.as_ref(),
+        &dir.join("eval-start"),
+        &Default::default(),
+    )?;
+    Ok(base)
+}
+
+/// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the warm-up data uses `s`, the
+/// held-out set [`crate::preset::HELDOUT_SEED`]).
+pub const POOL_SEED_OFFSET: u64 = 500;
+
+/// Runs (or reads back) one arm of one seed from the seed's `base` config.
+fn run_arm<B: Backend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -> Result<RunRecord> {
+    let seed_dir = suite.out.join(format!("seed-{seed}"));
+    let dir = seed_dir.join(arm.key());
+    let record_path = dir.join("record.json");
+    if record_path.exists() {
+        let text = std::fs::read_to_string(&record_path)
+            .with_context(|| format!("reading {}", record_path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a run record", record_path.display()));
+    }
+    // the warm-up model's evaluation is the same for every arm: reuse it
+    let start = dir.join("eval-start");
+    std::fs::create_dir_all(&start).with_context(|| format!("creating {}", start.display()))?;
+    for name in ["report.json", "report.md"] {
+        let from = seed_dir.join("eval-start").join(name);
+        std::fs::copy(&from, start.join(name)).with_context(|| format!("copying {}", from.display()))?;
+    }
+    let mut config = base.clone();
+    config.curriculum = Some(arm.curriculum(suite.phase_steps));
+    config.trainer.out = dir.clone();
+    if arm.uses_captions() {
+        config.data.train = seed_dir.join("data/captions");
+    }
+    let started = Instant::now();
+    let tasks = crate::rl::run::load_data(&config.data)?;
+    let reward = config.algorithm.reward.reward();
+    let outcome =
+        crate::rl::phases::train_phases::<Autodiff<B>>(&config, tasks, reward, &Default::default())?;
+    let record = RunRecord::collect(arm, seed, &outcome, started.elapsed().as_secs_f64())?;
+    write_atomically(&record_path, &serde_json::to_string_pretty(&record)?)?;
+    Ok(record)
+}
+
+/// Writes `runs.jsonl`, `suite.json`, `tables.md` and the curves into `suite.results`.
+fn write_results(suite: &Suite, records: &[RunRecord], minutes: f64) -> Result<()> {
+    let dir = &suite.results;
+    let lines: Vec<String> = records.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+    write_atomically(&dir.join("runs.jsonl"), &(lines.join("\n") + "\n"))?;
+    let header = serde_json::json!({
+        "command": suite.command,
+        "commit": run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+        "date": run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
+        "machine": machine(),
+        "seeds": suite.seeds,
+        "smoke": suite.smoke,
+        "wall_minutes": (minutes * 10.0).round() / 10.0,
+        "arms": suite.arms.iter().map(|a| serde_json::json!({
+            "arm": a.key(), "label": a.label(), "description": a.description(),
+        })).collect::<Vec<_>>(),
+        "settings": {
+            "warmup_steps": suite.warmup_steps, "warmup_tasks_per_capability": suite.warmup_tasks,
+            "phase_steps": suite.phase_steps, "prompts_per_step": suite.prompts_per_step,
+            "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
+            "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,
+        },
+    });
+    write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
+    let tables = format!(
+        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min{}.\n\n{}",
+        suite.command,
+        header["commit"].as_str().unwrap_or_default(),
+        header["date"].as_str().unwrap_or_default(),
+        header["machine"].as_str().unwrap_or_default(),
+        suite.seeds,
+        minutes,
+        if suite.smoke { " (smoke configuration: checks that it runs, not what it finds)" } else { "" },
+        comparison_tables(records)
+    );
+    write_atomically(&dir.join("tables.md"), &tables)?;
+    tables::plot_curves(records, dir)?;
+    println!("{tables}");
+    eprintln!("results in {}", dir.display());
+    Ok(())
+}
+
+/// Fails early, naming the directory, when results could not be written there.
+fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the results directory {}", dir.display()))?;
+    let probe = dir.join(".write-check");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the results directory {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+}
+
+/// Writes `text` to `path` through a temporary file, so a reader never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The trimmed standard output of a command, when it runs and succeeds.
+fn run_text(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program).args(args).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The CPU model, the cores this process may use and the memory, as far as `/proc` tells.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(String::new(), |kb| format!(", {:.0} GiB", kb / 1024.0 / 1024.0));
+    format!("{cpu}, {cores} cores{memory}")
+}

@@ -1,0 +1,244 @@
+//! The suite's results over seeds: per comparison a markdown table of the mean and 95% interval
+//! of every held-out metric, the paired difference against `merged`, and curves over steps.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::record::{HeldOut, Metric, RunRecord};
+use super::Arm;
+use crate::eval::{mean_interval, plot_lines};
+
+/// A comparison of the paper: its title and arms (`merged` first: the baseline).
+pub struct Comparison {
+    pub title: &'static str,
+    pub arms: &'static [Arm],
+}
+
+/// The paper's comparisons, in order.
+pub const COMPARISONS: [Comparison; 4] = [
+    Comparison {
+        title: "Capability order: staged vs merged vs reverse",
+        arms: &[Arm::Merged, Arm::Staged, Arm::Reverse],
+    },
+    Comparison {
+        title: "Perception stage: RL vs SFT on captions",
+        arms: &[Arm::Merged, Arm::Staged, Arm::SftPerception],
+    },
+    Comparison {
+        title: "Capability × difficulty",
+        arms: &[Arm::Merged, Arm::DifficultyOnly, Arm::Staged, Arm::CapabilityXDifficulty],
+    },
+    Comparison {
+        title: "Adaptive policies",
+        arms: &[Arm::Merged, Arm::Staged, Arm::LearningProgress, Arm::Plateau],
+    },
+];
+
+/// `mean [low, high]` over the values, or the mean alone with fewer than two; `–` with none.
+fn cell(metric: Metric, values: &[f64], signed: bool) -> String {
+    match (mean_interval(values), values) {
+        (Some(i), _) => format!(
+            "{} [{}, {}]",
+            metric.format(i.mean, signed),
+            metric.format(i.low, signed),
+            metric.format(i.high, signed)
+        ),
+        (None, [one]) => metric.format(*one, signed),
+        (None, _) => "–".into(),
+    }
+}
+
+/// The records of `arm`, by seed.
+fn by_seed(records: &[RunRecord], arm: Arm) -> BTreeMap<u64, &RunRecord> {
+    records.iter().filter(|r| r.arm == arm.key()).map(|r| (r.seed, r)).collect()
+}
+
+/// The markdown tables of every comparison whose arms ran: rows of held-out metrics (mean and
+/// Student-t 95% interval over seeds, the warm-up start as the first row), then each arm's
+/// paired difference from `merged` (per seed `arm − merged`, mean and interval over seeds).
+pub fn comparison_tables(records: &[RunRecord]) -> String {
+    let mut md = String::new();
+    let header = |first: &str| {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.label()).collect();
+        format!(
+            "| {first} | steps | {} |\n|---|---|{}\n",
+            names.join(" | "),
+            "---|".repeat(Metric::ALL.len())
+        )
+    };
+    for (number, comparison) in COMPARISONS.iter().enumerate() {
+        let arms: Vec<Arm> =
+            comparison.arms.iter().copied().filter(|&a| !by_seed(records, a).is_empty()).collect();
+        if arms.len() < 2 {
+            continue;
+        }
+        md.push_str(&format!(
+            "## {}. {}\n\nHeld-out results, mean [95% interval over seeds]:\n\n",
+            number + 1,
+            comparison.title
+        ));
+        md.push_str(&header("arm"));
+        let start: Vec<&HeldOut> = by_seed(records, arms[0]).values().map(|r| &r.start).collect();
+        md.push_str(&row("start (warm-up)", "0", &start));
+        for &arm in &arms {
+            let runs = by_seed(records, arm);
+            let steps: Vec<f64> = runs.values().map(|r| r.steps as f64).collect();
+            let ends: Vec<&HeldOut> = runs.values().map(|r| &r.end).collect();
+            md.push_str(&row(arm.label(), &format!("{:.0}", mean(&steps)), &ends));
+        }
+        let merged = by_seed(records, Arm::Merged);
+        if !merged.is_empty() {
+            md.push_str("\nPaired against merged (per seed: arm − merged), mean [95% interval]:\n\n");
+            md.push_str(&header("arm − merged"));
+            for &arm in arms.iter().filter(|&&a| a != Arm::Merged) {
+                let pairs: Vec<(&RunRecord, &RunRecord)> = by_seed(records, arm)
+                    .into_iter()
+                    .filter_map(|(s, r)| Some((r, *merged.get(&s)?)))
+                    .collect();
+                let cells: Vec<String> = Metric::ALL
+                    .iter()
+                    .map(|&m| {
+                        let d: Vec<f64> =
+                            pairs.iter().filter_map(|(a, b)| Some(a.end.get(m)? - b.end.get(m)?)).collect();
+                        cell(m, &d, true)
+                    })
+                    .collect();
+                let steps: Vec<f64> = pairs.iter().map(|(a, b)| a.steps as f64 - b.steps as f64).collect();
+                md.push_str(&format!("| {} | {:+.0} | {} |\n", arm.label(), mean(&steps), cells.join(" | ")));
+            }
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// One table row: `name`, `steps`, and each metric's cell over `results`.
+fn row(name: &str, steps: &str, results: &[&HeldOut]) -> String {
+    let cells: Vec<String> = Metric::ALL
+        .iter()
+        .map(|&m| cell(m, &results.iter().filter_map(|r| r.get(m)).collect::<Vec<_>>(), false))
+        .collect();
+    format!("| {name} | {steps} | {} |\n", cells.join(" | "))
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// The curves drawn per metric: `(metric key in the curve, file stem, axis label)`.
+pub const CURVES: [(&str, &str, &str); 5] = [
+    ("reward", "curve_reward", "reward"),
+    ("accuracy_perception", "curve_accuracy_perception", "training accuracy, perception"),
+    ("accuracy_text_reasoning", "curve_accuracy_text_reasoning", "training accuracy, text reasoning"),
+    ("accuracy_visual_reasoning", "curve_accuracy_visual_reasoning", "training accuracy, visual reasoning"),
+    ("response_length", "curve_response_length", "response length (tokens)"),
+];
+
+/// Steps averaged by the curves' trailing moving average.
+pub const CURVE_WINDOW: usize = 10;
+
+/// Writes one SVG per [`CURVES`] entry into `dir`: one line per arm, at each global step the
+/// mean over seeds of the metric (over the seeds that logged it), smoothed by a trailing moving
+/// average over the last [`CURVE_WINDOW`] points.
+pub fn plot_curves(records: &[RunRecord], dir: &Path) -> Result<()> {
+    for (key, stem, label) in CURVES {
+        let lines: Vec<(String, Vec<(f64, f64)>)> = Arm::ALL
+            .iter()
+            .filter_map(|&arm| {
+                let mut per_step: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+                for record in records.iter().filter(|r| r.arm == arm.key()) {
+                    for point in &record.curve {
+                        if let Some(&v) = point.values.get(key) {
+                            per_step.entry(point.step).or_default().push(v);
+                        }
+                    }
+                }
+                let means: Vec<(f64, f64)> =
+                    per_step.into_iter().map(|(s, v)| (s as f64, mean(&v))).collect();
+                (!means.is_empty()).then(|| (arm.label().to_string(), moving_average(&means, CURVE_WINDOW)))
+            })
+            .collect();
+        plot_lines(&format!("{label} per step"), "step", label, &lines, &dir.join(format!("{stem}.svg")))?;
+    }
+    Ok(())
+}
+
+/// Trailing moving average: point `i` becomes the mean of `y` over points `max(0, i − w + 1) ..= i`.
+fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    (0..points.len())
+        .map(|i| {
+            let from = (i + 1).saturating_sub(window.max(1));
+            let ys: Vec<f64> = points[from..=i].iter().map(|p| p.1).collect();
+            (points[i].0, mean(&ys))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::CurvePoint;
+    use super::*;
+
+    fn held_out(overall: f64) -> HeldOut {
+        HeldOut {
+            perception: Some(overall),
+            text_reasoning: Some(overall / 2.0),
+            visual_reasoning: None,
+            overall,
+            mean_tokens: 3.0,
+            perception_error_share: None,
+        }
+    }
+
+    fn record(arm: Arm, seed: u64, overall: f64) -> RunRecord {
+        RunRecord {
+            arm: arm.key().into(),
+            label: arm.label().into(),
+            seed,
+            steps: 9,
+            seconds: 1.0,
+            start: held_out(0.1),
+            end: held_out(overall),
+            phases: vec![],
+            curve: vec![CurvePoint {
+                step: 1,
+                phase: "p".into(),
+                values: BTreeMap::from([("reward".into(), overall)]),
+            }],
+        }
+    }
+
+    #[test]
+    fn tables_carry_intervals_and_paired_differences() {
+        let records = vec![
+            record(Arm::Merged, 0, 0.2),
+            record(Arm::Merged, 1, 0.4),
+            record(Arm::Staged, 0, 0.3),
+            record(Arm::Staged, 1, 0.6),
+        ];
+        let md = comparison_tables(&records);
+        // the capability-order, perception-stage and adaptive comparisons have two arms that ran
+        assert_eq!(md.matches("## ").count(), 3, "{md}");
+        // merged overall: mean 0.3, s = 0.1414, t(1) = 12.706 → half-width 1.270
+        assert!(md.contains("| merged | 9 | 0.300 [-0.970, 1.570] | 0.150"), "{md}");
+        // staged − merged per seed: +0.1, +0.2 → mean +0.15, half-width 12.706 · 0.0707 / √2 = 0.635
+        assert!(md.contains("| staged (capability only) | +0 | +0.150 [-0.485, +0.785]"), "{md}");
+        // no visual-reasoning accuracy anywhere
+        assert!(md.contains("| – |"), "{md}");
+    }
+
+    #[test]
+    fn one_seed_prints_means_without_intervals() {
+        let md = comparison_tables(&[record(Arm::Merged, 0, 0.2), record(Arm::Reverse, 0, 0.5)]);
+        assert!(md.contains("| reverse order | 9 | 0.500 | 0.250 |"), "{md}");
+        assert!(md.contains("| reverse order | +0 | +0.300 | +0.150 |"), "{md}");
+    }
+
+    #[test]
+    fn moving_average_is_trailing() {
+        let points = [(1.0, 1.0), (2.0, 3.0), (3.0, 5.0)];
+        assert_eq!(moving_average(&points, 2), vec![(1.0, 1.0), (2.0, 2.0), (3.0, 4.0)]);
+    }
+}

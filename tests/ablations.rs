@@ -1,0 +1,62 @@
+//! The ablation suite's smoke configuration end to end: every arm runs from one warm-up, the
+//! results (records, tables, curves, header) are written, and a re-run resumes from them.
+
+use seethink::ablations::{run_suite, Arm, RunRecord, Suite};
+
+#[test]
+fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let suite =
+        Suite { command: "smoke test".into(), ..Suite::smoke(dir.path().join("runs"), results.clone()) };
+    let records = run_suite::<burn::backend::NdArray>(&suite).unwrap();
+
+    assert_eq!(records.len(), Arm::ALL.len());
+    for (record, arm) in records.iter().zip(Arm::ALL) {
+        assert_eq!(record.arm, arm.key());
+        let stages =
+            if matches!(arm, Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress) { 1 } else { 3 };
+        assert_eq!(record.phases.len(), stages, "{}", arm.key());
+        assert_eq!(record.curve.len(), record.steps, "{}", arm.key());
+        assert_eq!(record.phases.iter().map(|p| p.steps).sum::<usize>(), record.steps);
+        // equal compute: 3 · P steps (the plateau arm may stop a stage early)
+        if arm == Arm::Plateau {
+            assert!(record.steps <= 6 && record.steps >= 3, "{}", record.steps);
+        } else {
+            assert_eq!(record.steps, 6, "{}", arm.key());
+        }
+        // every arm starts from the same warm-up evaluation
+        assert_eq!(record.start, records[0].start);
+    }
+    // the SFT arm's perception stage trains on captions (no reward), then GRPO (reward)
+    let sft = &records[3];
+    assert_eq!(sft.phases[0].name, "perception");
+    assert!(sft.curve.iter().filter(|p| p.phase == "perception").all(|p| !p.values.contains_key("reward")));
+    assert!(sft.curve.iter().filter(|p| p.phase != "perception").all(|p| p.values.contains_key("reward")));
+    let plan = std::fs::read_to_string(dir.path().join("runs/seed-0/sft_perception/plan.json")).unwrap();
+    assert!(plan.contains("caption"), "the SFT stage has no caption tasks: {plan}");
+
+    let lines = std::fs::read_to_string(results.join("runs.jsonl")).unwrap();
+    let read: Vec<RunRecord> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(read, records);
+    let tables = std::fs::read_to_string(results.join("tables.md")).unwrap();
+    for heading in ["Capability order", "RL vs SFT", "Capability × difficulty", "Adaptive policies"] {
+        assert!(tables.contains(heading), "{heading} missing:\n{tables}");
+    }
+    for arm in Arm::ALL {
+        assert!(tables.contains(&format!("| {} |", arm.label())), "{} missing:\n{tables}", arm.label());
+    }
+    let header: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("suite.json")).unwrap()).unwrap();
+    assert_eq!(header["smoke"], true);
+    assert_eq!(header["seeds"], serde_json::json!([0]));
+    assert_eq!(header["arms"].as_array().unwrap().len(), Arm::ALL.len());
+    for curve in ["reward", "accuracy_perception", "response_length"] {
+        let svg = std::fs::read_to_string(results.join(format!("curve_{curve}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains(Arm::Merged.label()), "curve_{curve}.svg");
+    }
+
+    // a re-run reads every finished arm back
+    let again = run_suite::<burn::backend::NdArray>(&suite).unwrap();
+    assert_eq!(again, records);
+}
