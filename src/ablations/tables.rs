@@ -219,10 +219,10 @@ mod tests {
             record(Arm::Staged, 1, 0.6),
         ];
         let md = comparison_tables(&records);
-        // the capability-order, perception-stage and adaptive comparisons have two arms that ran
-        assert_eq!(md.matches("## ").count(), 3, "{md}");
-        // merged overall: mean 0.3, s = 0.1414, t(1) = 12.706 → half-width 1.270
-        assert!(md.contains("| merged | 9 | 0.300 [-0.970, 1.570] | 0.150"), "{md}");
+        // every comparison has merged and staged
+        assert_eq!(md.matches("## ").count(), 4, "{md}");
+        // merged perception: mean 0.3, s = 0.1414, t(1) = 12.706 → half-width 1.2706
+        assert!(md.contains("| merged | 9 | 0.300 [-0.971, 1.571] | 0.150"), "{md}");
         // staged − merged per seed: +0.1, +0.2 → mean +0.15, half-width 12.706 · 0.0707 / √2 = 0.635
         assert!(md.contains("| staged (capability only) | +0 | +0.150 [-0.485, +0.785]"), "{md}");
         // no visual-reasoning accuracy anywhere
