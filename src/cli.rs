@@ -166,7 +166,7 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
 
 /// Creates `dir` and checks that a file can be written there, before any long work whose output
 /// goes there.
-fn writable_dir(dir: &Path) -> Result<()> {
+pub(crate) fn writable_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the output directory {}", dir.display()))?;
     let probe = dir.join(".seethink-write-test");

@@ -126,7 +126,7 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
     );
     anyhow::ensure!(suite.phase_steps > 0, "phase_steps must be at least 1");
     let started = Instant::now();
-    check_writable(&suite.results)?;
+    crate::cli::writable_dir(&suite.results)?;
     let total = suite.seeds.len() * suite.arms.len();
     let mut records = Vec::with_capacity(total);
     for (s, &seed) in suite.seeds.iter().enumerate() {
@@ -301,16 +301,6 @@ fn write_results(suite: &Suite, records: &[RunRecord], minutes: f64) -> Result<(
     println!("{tables}");
     eprintln!("results in {}", dir.display());
     Ok(())
-}
-
-/// Fails early, naming the directory, when results could not be written there.
-fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the results directory {}", dir.display()))?;
-    let probe = dir.join(".write-check");
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("the results directory {} is not writable", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
 }
 
 /// Writes `text` to `path` through a temporary file, so a reader never sees half of it.
