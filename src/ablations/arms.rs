@@ -87,11 +87,6 @@ impl Arm {
         Arm::ALL.into_iter().find(|a| a.key() == key)
     }
 
-    /// Whether the arm orders tasks by pass rate.
-    pub fn uses_pass_rates(self) -> bool {
-        matches!(self, Arm::DifficultyOnly | Arm::CapabilityXDifficulty)
-    }
-
     /// Whether the arm's pool includes the caption tasks.
     pub fn uses_captions(self) -> bool {
         self == Arm::SftPerception
