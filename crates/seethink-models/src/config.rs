@@ -41,6 +41,15 @@ pub struct TextConfig {
     pub tie_word_embeddings: bool,
 }
 
+/// The language model flavours the shared decoder implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoder {
+    /// q/k/v bias, `head_dim = hidden / heads` (Qwen2, Qwen2.5).
+    Qwen2,
+    /// Per-head q/k RMSNorm, explicit `head_dim`, optional `attention_bias` (Qwen3).
+    Qwen3,
+}
+
 /// The `model_type` of checkpoint directory `dir` (its `config.json`).
 pub fn model_type(dir: &Path) -> Result<String> {
     let path = dir.join("config.json");
@@ -152,6 +161,26 @@ impl<'a> Keys<'a> {
             .collect()
     }
 
+    /// A per-channel value: three numbers, or one number for all channels (as transformers
+    /// accepts).
+    pub(crate) fn opt_channels(&self, key: &str) -> Result<Option<[f64; 3]>> {
+        self.get(key)
+            .map(|value| {
+                let channels = match value {
+                    Value::Array(items) => items
+                        .iter()
+                        .map(Value::as_f64)
+                        .collect::<Option<Vec<f64>>>()
+                        .and_then(|v| v.try_into().ok()),
+                    _ => value.as_f64().map(|v| [v; 3]),
+                };
+                channels.ok_or_else(|| {
+                    self.invalid(key, format!("expected a number or 3 numbers, found {value}"))
+                })
+            })
+            .transpose()
+    }
+
     pub(crate) fn activation(&self, key: &str, default: &str) -> Result<Activation> {
         let name = match self.get(key) {
             Some(_) => self.string(key)?,
@@ -164,4 +193,91 @@ impl<'a> Keys<'a> {
             )
         })
     }
+}
+
+/// The decoder settings of text section `keys` (`root`: the whole file, where
+/// `tie_word_embeddings` may also sit) for a `decoder` of that flavour. RoPE settings may be in
+/// `rope_parameters` (transformers 5) or `rope_scaling` (4.x), `rope_theta` at the text level or
+/// inside them; an `mrope_section` makes the rotary multimodal (sectioned for Qwen2,
+/// interleaved for Qwen3, as transformers' Qwen2.5-VL and Qwen3-VL do). Errors name the key.
+pub(crate) fn parse_text(root: &Keys, keys: &Keys, decoder: Decoder) -> Result<TextConfig> {
+    let hidden_size = keys.usize("hidden_size")?;
+    let num_attention_heads = keys.usize("num_attention_heads")?;
+    if num_attention_heads == 0 {
+        return Err(keys.invalid("num_attention_heads", "must be at least 1, got 0"));
+    }
+    let head_dim = match decoder {
+        Decoder::Qwen3 => keys.opt_usize("head_dim")?,
+        Decoder::Qwen2 => None,
+    }
+    .unwrap_or(hidden_size / num_attention_heads);
+    // transformers 5 writes `rope_parameters`; 4.x writes `rope_scaling`.
+    let rope_keys = match keys.child("rope_parameters")? {
+        Some(k) => Some(k),
+        None => keys.child("rope_scaling")?,
+    };
+    let rope_theta = match keys.opt_f64("rope_theta")? {
+        Some(theta) => theta,
+        None => rope_keys
+            .as_ref()
+            .and_then(|k| k.opt_f64("rope_theta").transpose())
+            .transpose()?
+            .ok_or_else(|| keys.missing("rope_theta"))?,
+    };
+    let rope = match &rope_keys {
+        Some(k) if k.has("mrope_section") => {
+            let section = k.usize_list("mrope_section")?;
+            let section: [usize; 3] = section.try_into().map_err(|s: Vec<usize>| {
+                k.invalid("mrope_section", format!("expected 3 entries, found {}", s.len()))
+            })?;
+            if 2 * section.iter().sum::<usize>() != head_dim {
+                return Err(k.invalid(
+                    "mrope_section",
+                    format!("{section:?} must sum to head_dim/2 = {}", head_dim / 2),
+                ));
+            }
+            // transformers interleaves for Qwen3-VL whatever `mrope_interleaved` says.
+            if decoder == Decoder::Qwen3 {
+                RopeMode::Interleaved(section)
+            } else {
+                RopeMode::Sectioned(section)
+            }
+        }
+        _ => RopeMode::Default,
+    };
+    // transformers reads the flag from the text config, falling back to the top level.
+    let tie_word_embeddings = match keys.opt_bool("tie_word_embeddings")? {
+        Some(tied) => tied,
+        None => root.opt_bool("tie_word_embeddings")?.unwrap_or(false),
+    };
+    let num_key_value_heads = keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads);
+    if num_attention_heads == 0 || num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0
+    {
+        return Err(keys.invalid(
+            "num_key_value_heads",
+            format!("{num_key_value_heads} must be positive and divide num_attention_heads = {num_attention_heads}"),
+        ));
+    }
+    if head_dim == 0 || head_dim % 2 != 0 {
+        return Err(keys.invalid("head_dim", format!("head dimension {head_dim} must be positive and even")));
+    }
+    Ok(TextConfig {
+        vocab_size: keys.usize("vocab_size")?,
+        hidden_size,
+        intermediate_size: keys.usize("intermediate_size")?,
+        num_hidden_layers: keys.usize("num_hidden_layers")?,
+        num_attention_heads,
+        num_key_value_heads: keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads),
+        head_dim,
+        rms_norm_eps: keys.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+        rope_theta,
+        rope,
+        qkv_bias: match decoder {
+            Decoder::Qwen2 => true,
+            Decoder::Qwen3 => keys.opt_bool("attention_bias")?.unwrap_or(false),
+        },
+        qk_norm: decoder == Decoder::Qwen3,
+        hidden_act: keys.activation("hidden_act", "silu")?,
+        tie_word_embeddings,
+    })
 }

@@ -11,7 +11,9 @@ pub enum ModelError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("{path}: key `{key}`: {message}")]
     Config { path: PathBuf, key: String, message: String },
-    #[error("{path}: unknown model_type `{found}` (supported: qwen2_5_vl, qwen3_vl)")]
+    #[error(
+        "{path}: unknown model_type `{found}` (supported: qwen2_5_vl, qwen3_vl, internvl, internvl_chat)"
+    )]
     UnknownModelType { path: PathBuf, found: String },
     #[error("invalid safetensors file {path}: {message}")]
     Safetensors { path: PathBuf, message: String },

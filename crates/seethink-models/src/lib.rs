@@ -1,5 +1,6 @@
 //! Vision-language models on burn, generic over the backend, that load HuggingFace checkpoints
-//! and match transformers numerically: Qwen2.5-VL and Qwen3-VL (`families/qwen_vl`).
+//! and match transformers numerically: Qwen2.5-VL and Qwen3-VL (`families/qwen_vl`), InternVL3
+//! and InternVL3.5 (`families/internvl`, both checkpoint layouts).
 //!
 //! [`AnyVlm::load`] reads any supported checkpoint (the family comes from `config.json`'s
 //! `model_type`) and [`Processor::from_dir`](processing::Processor::from_dir) its processor;
@@ -31,6 +32,7 @@ pub mod vlm;
 
 pub use checkpoint::Checkpoint;
 pub use error::{ModelError, Result};
+pub use families::internvl::{self, InternVl};
 pub use families::qwen_vl::{self, QwenVl};
 pub use families::{AnyImages, AnyVlm};
 pub use positions::TokenBatch;

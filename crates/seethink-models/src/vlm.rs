@@ -16,6 +16,9 @@ pub type GridThw = [usize; 3];
 pub enum ImageGrid {
     /// Qwen-VL: one row per flattened patch, `t·h·w` rows in the vision tower's patch order.
     Patches(GridThw),
+    /// InternVL: one row per square tile (its `[3, side, side]` channel planes), the tiles of
+    /// the dynamic-resolution grid row by row, then the thumbnail if there is one.
+    Tiles(usize),
 }
 
 impl ImageGrid {
@@ -23,6 +26,7 @@ impl ImageGrid {
     pub fn rows(&self) -> usize {
         match self {
             Self::Patches(grid) => grid.iter().product(),
+            Self::Tiles(tiles) => *tiles,
         }
     }
 }
@@ -39,6 +43,11 @@ impl<B: Backend> ImageInput<B> {
     /// Qwen-VL input: patches `[patches, patch_dim]` of images with grids `grid_thw`.
     pub fn patches(pixel_values: Tensor<B, 2>, grid_thw: Vec<GridThw>) -> Self {
         Self { pixel_values, grids: grid_thw.into_iter().map(ImageGrid::Patches).collect() }
+    }
+
+    /// InternVL input: tiles `[tiles, 3·side²]` of images cut into `tiles_per_image` tiles.
+    pub fn tiles(pixel_values: Tensor<B, 2>, tiles_per_image: Vec<usize>) -> Self {
+        Self { pixel_values, grids: tiles_per_image.into_iter().map(ImageGrid::Tiles).collect() }
     }
 
     /// Images of several prompts as one batch input, in order: rows concatenated, grids listed

@@ -8,6 +8,7 @@
 //!
 //! [`KeyLayouts`]: crate::checkpoint::KeyLayouts
 
+pub mod internvl;
 pub mod qwen_vl;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
 use crate::vlm::{DecodeState, ImageInput, Vlm};
+use internvl::{InternVl, InternVlConfig, InternVlImages};
 use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
 
 /// A model of any supported family, chosen by `config.json`'s `model_type`.
@@ -33,6 +35,7 @@ use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
 #[derive(Module, Debug)]
 pub enum AnyVlm<B: Backend> {
     QwenVl(QwenVl<B>),
+    InternVl(InternVl<B>),
 }
 
 /// `$body` with `$m` bound to the wrapped model, whatever the family.
@@ -40,6 +43,7 @@ macro_rules! each_family {
     ($model:expr, $m:ident => $body:expr) => {
         match $model {
             AnyVlm::QwenVl($m) => $body,
+            AnyVlm::InternVl($m) => $body,
         }
     };
 }
@@ -49,6 +53,8 @@ fn family_of(dir: &Path) -> Result<Family> {
     let found = model_type(dir)?;
     if qwen_vl::MODEL_TYPES.contains(&found.as_str()) {
         Ok(Family::QwenVl)
+    } else if internvl::MODEL_TYPES.contains(&found.as_str()) {
+        Ok(Family::InternVl)
     } else {
         Err(ModelError::UnknownModelType { path: dir.join("config.json"), found })
     }
@@ -57,6 +63,7 @@ fn family_of(dir: &Path) -> Result<Family> {
 /// The families, as named by [`family_of`].
 enum Family {
     QwenVl,
+    InternVl,
 }
 
 impl<B: Backend> AnyVlm<B> {
@@ -66,6 +73,7 @@ impl<B: Backend> AnyVlm<B> {
         let dir = dir.as_ref();
         match family_of(dir)? {
             Family::QwenVl => Ok(Self::QwenVl(QwenVl::load(dir, device)?)),
+            Family::InternVl => Ok(Self::InternVl(InternVl::load(dir, device)?)),
         }
     }
 
@@ -77,6 +85,7 @@ impl<B: Backend> AnyVlm<B> {
         let dir = dir.as_ref();
         match family_of(dir)? {
             Family::QwenVl => Ok(Self::QwenVl(QwenVl::random(dir, seed, device)?)),
+            Family::InternVl => Ok(Self::InternVl(InternVl::random(dir, seed, device)?)),
         }
     }
 
@@ -86,6 +95,10 @@ impl<B: Backend> AnyVlm<B> {
             Self::QwenVl(mut m) => {
                 m.visual = m.visual.no_grad();
                 Self::QwenVl(m)
+            }
+            Self::InternVl(mut m) => {
+                m.visual = m.visual.no_grad();
+                Self::InternVl(m)
             }
         }
     }
@@ -144,6 +157,7 @@ impl<B: Backend> Vlm<B> for AnyVlm<B> {
 /// rendered prompt's image placeholders expanded to the number of tokens each image takes.
 pub enum AnyImages {
     QwenVl(QwenVlImages),
+    InternVl(InternVlImages),
 }
 
 impl AnyImages {
@@ -154,6 +168,10 @@ impl AnyImages {
             Family::QwenVl => {
                 let config = QwenVlConfig::from_file(dir.join("config.json"))?;
                 Ok(Self::QwenVl(QwenVlImages::from_dir(dir, &config, tokenizer)?))
+            }
+            Family::InternVl => {
+                let config = InternVlConfig::from_dir(dir)?;
+                Ok(Self::InternVl(InternVlImages::from_dir(dir, &config, tokenizer)?))
             }
         }
     }
@@ -168,6 +186,7 @@ impl AnyImages {
     ) -> Result<(String, Option<ImageInput<B>>)> {
         match self {
             Self::QwenVl(p) => p.expand(text, images, device),
+            Self::InternVl(p) => p.expand(text, images, device),
         }
     }
 }

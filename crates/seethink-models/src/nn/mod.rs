@@ -13,5 +13,5 @@ pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
 pub use linear::load_linear;
 pub use mlp::{GatedMlp, Mlp};
-pub use norm::{load_layer_norm, RmsNorm};
+pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};

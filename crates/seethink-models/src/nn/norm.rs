@@ -43,3 +43,42 @@ pub fn load_layer_norm<B: Backend>(
     norm.beta = Some(Param::from_tensor(ckpt.tensor(&format!("{prefix}.bias"), [dim], device)?));
     Ok(norm)
 }
+
+/// Which normalisation a config asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    Rms,
+    Layer,
+}
+
+/// An RMSNorm or a LayerNorm, as the config chooses.
+#[derive(Module, Debug)]
+pub enum Norm<B: Backend> {
+    Rms(RmsNorm<B>),
+    Layer(LayerNorm<B>),
+}
+
+impl<B: Backend> Norm<B> {
+    /// Loads the norm of `kind` stored under `prefix` (`weight`, and `bias` for LayerNorm).
+    pub fn load(
+        ckpt: &Checkpoint,
+        prefix: &str,
+        kind: NormKind,
+        dim: usize,
+        eps: f64,
+        device: &B::Device,
+    ) -> Result<Self> {
+        Ok(match kind {
+            NormKind::Rms => Self::Rms(RmsNorm::load(ckpt, prefix, dim, eps, device)?),
+            NormKind::Layer => Self::Layer(load_layer_norm(ckpt, prefix, dim, eps, device)?),
+        })
+    }
+
+    /// The norm over the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Rms(n) => n.forward(x),
+            Self::Layer(n) => n.forward(x),
+        }
+    }
+}

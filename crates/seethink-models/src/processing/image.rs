@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 pub use super::resize::resize_bicubic;
 
@@ -48,6 +48,53 @@ impl ImageBounds {
             }
         }
         Ok(image)
+    }
+}
+
+/// The image in 8-bit RGB: converted if `convert` (alpha dropped, like Pillow's
+/// `convert("RGB")`), an error for any other colour type otherwise.
+pub fn to_rgb(image: &DynamicImage, convert: bool) -> Result<RgbImage> {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => Ok(rgb.clone()),
+        _ if convert => Ok(image.to_rgb8()),
+        _ => Err(ModelError::Input(format!(
+            "image is {:?}, not 8-bit RGB, and do_convert_rgb is false",
+            image.color()
+        ))),
+    }
+}
+
+/// How 8-bit pixel values become model input, as transformers' numpy image transforms do:
+/// `rescale` → `x = f32(f64(v)·factor)`, then `mean_std` → `(x − f32(mean)) / f32(std)` in f32.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PixelNormalization {
+    pub rescale: Option<f64>,
+    pub mean_std: Option<([f64; 3], [f64; 3])>,
+}
+
+impl PixelNormalization {
+    /// One value `v` of channel `channel`.
+    pub fn value(&self, channel: usize, v: u8) -> f32 {
+        let x = match self.rescale {
+            Some(factor) => (f64::from(v) * factor) as f32,
+            None => f32::from(v),
+        };
+        match self.mean_std {
+            Some((mean, std)) => (x - mean[channel] as f32) / std[channel] as f32,
+            None => x,
+        }
+    }
+
+    /// The normalised channel planes `[3, h, w]` (row-major) of `rgb`.
+    pub fn planes(&self, rgb: &RgbImage) -> Vec<f32> {
+        let area = rgb.width() as usize * rgb.height() as usize;
+        let mut planes = vec![0f32; 3 * area];
+        for (i, pixel) in rgb.pixels().enumerate() {
+            for (ch, &v) in pixel.0.iter().enumerate() {
+                planes[ch * area + i] = self.value(ch, v);
+            }
+        }
+        planes
     }
 }
 

@@ -85,6 +85,11 @@ impl TextTokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The id of token `token`, if it exists.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     fn error(&self, e: tokenizers::Error) -> ModelError {
         ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() }
     }

@@ -84,10 +84,11 @@ pub fn logged(run: &Path, key: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The vision tower's and the language model's weights of the Qwen-VL fixture.
+/// The vision tower's and the language model's weights of a model.
 pub fn vision_and_text<Bk: Backend>(model: &AnyVlm<Bk>) -> (Vec<f32>, Vec<f32>) {
     match model {
         AnyVlm::QwenVl(m) => (weights(&m.visual), weights(&m.language_model)),
+        AnyVlm::InternVl(m) => (weights(&m.visual), weights(&m.language_model)),
     }
 }
 

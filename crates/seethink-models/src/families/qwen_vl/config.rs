@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::config::{Keys, RopeMode, TextConfig};
+use crate::config::{parse_text, Decoder, Keys, TextConfig};
 use crate::error::{ModelError, Result};
 use crate::nn::Activation;
 
@@ -19,6 +19,16 @@ use crate::nn::Activation;
 pub enum QwenVersion {
     Qwen2_5Vl,
     Qwen3Vl,
+}
+
+impl QwenVersion {
+    /// The language model flavour: Qwen2.5-VL's is Qwen2, Qwen3-VL's Qwen3.
+    pub fn decoder(self) -> Decoder {
+        match self {
+            Self::Qwen2_5Vl => Decoder::Qwen2,
+            Self::Qwen3Vl => Decoder::Qwen3,
+        }
+    }
 }
 
 /// The vision tower of a Qwen-VL checkpoint; version-specific fields are `Option`s/empty.
@@ -91,7 +101,7 @@ impl QwenVlConfig {
         // Older Qwen2.5-VL files keep the text keys at the top level.
         let text_keys = root.child("text_config")?.unwrap_or_else(|| root.clone());
         let vision_keys = root.child("vision_config")?.ok_or_else(|| root.missing("vision_config"))?;
-        let text = parse_text(version, &root, &text_keys)?;
+        let text = parse_text(&root, &text_keys, version.decoder())?;
         let vision = parse_vision(version, &vision_keys)?;
         let tokens = TokenIds {
             image_token_id: root.usize_in_either("image_token_id", &text_keys)?,
@@ -127,88 +137,6 @@ impl QwenVlConfig {
             v.spatial_merge_size
         )
     }
-}
-
-fn parse_text(version: QwenVersion, root: &Keys, keys: &Keys) -> Result<TextConfig> {
-    let hidden_size = keys.usize("hidden_size")?;
-    let num_attention_heads = keys.usize("num_attention_heads")?;
-    if num_attention_heads == 0 {
-        return Err(keys.invalid("num_attention_heads", "must be at least 1, got 0"));
-    }
-    let head_dim = match version {
-        QwenVersion::Qwen3Vl => keys.opt_usize("head_dim")?,
-        QwenVersion::Qwen2_5Vl => None,
-    }
-    .unwrap_or(hidden_size / num_attention_heads);
-    // transformers 5 writes `rope_parameters`; 4.x writes `rope_scaling`.
-    let rope_keys = match keys.child("rope_parameters")? {
-        Some(k) => Some(k),
-        None => keys.child("rope_scaling")?,
-    };
-    let rope_theta = match keys.opt_f64("rope_theta")? {
-        Some(theta) => theta,
-        None => rope_keys
-            .as_ref()
-            .and_then(|k| k.opt_f64("rope_theta").transpose())
-            .transpose()?
-            .ok_or_else(|| keys.missing("rope_theta"))?,
-    };
-    let rope = match &rope_keys {
-        Some(k) if k.has("mrope_section") => {
-            let section = k.usize_list("mrope_section")?;
-            let section: [usize; 3] = section.try_into().map_err(|s: Vec<usize>| {
-                k.invalid("mrope_section", format!("expected 3 entries, found {}", s.len()))
-            })?;
-            if 2 * section.iter().sum::<usize>() != head_dim {
-                return Err(k.invalid(
-                    "mrope_section",
-                    format!("{section:?} must sum to head_dim/2 = {}", head_dim / 2),
-                ));
-            }
-            // transformers interleaves for Qwen3-VL whatever `mrope_interleaved` says.
-            if version == QwenVersion::Qwen3Vl {
-                RopeMode::Interleaved(section)
-            } else {
-                RopeMode::Sectioned(section)
-            }
-        }
-        _ => RopeMode::Default,
-    };
-    // transformers reads the flag from the text config, falling back to the top level.
-    let tie_word_embeddings = match keys.opt_bool("tie_word_embeddings")? {
-        Some(tied) => tied,
-        None => root.opt_bool("tie_word_embeddings")?.unwrap_or(false),
-    };
-    let num_key_value_heads = keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads);
-    if num_attention_heads == 0 || num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0
-    {
-        return Err(keys.invalid(
-            "num_key_value_heads",
-            format!("{num_key_value_heads} must be positive and divide num_attention_heads = {num_attention_heads}"),
-        ));
-    }
-    if head_dim == 0 || head_dim % 2 != 0 {
-        return Err(keys.invalid("head_dim", format!("head dimension {head_dim} must be positive and even")));
-    }
-    Ok(TextConfig {
-        vocab_size: keys.usize("vocab_size")?,
-        hidden_size,
-        intermediate_size: keys.usize("intermediate_size")?,
-        num_hidden_layers: keys.usize("num_hidden_layers")?,
-        num_attention_heads,
-        num_key_value_heads: keys.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads),
-        head_dim,
-        rms_norm_eps: keys.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
-        rope_theta,
-        rope,
-        qkv_bias: match version {
-            QwenVersion::Qwen2_5Vl => true,
-            QwenVersion::Qwen3Vl => keys.opt_bool("attention_bias")?.unwrap_or(false),
-        },
-        qk_norm: version == QwenVersion::Qwen3Vl,
-        hidden_act: keys.activation("hidden_act", "silu")?,
-        tie_word_embeddings,
-    })
 }
 
 fn parse_vision(version: QwenVersion, keys: &Keys) -> Result<VisionConfig> {

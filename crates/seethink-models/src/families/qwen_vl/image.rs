@@ -21,7 +21,7 @@
 use image::{DynamicImage, RgbImage};
 
 pub use super::image_config::{ImageProcessorConfig, PREPROCESSOR_CONFIG, PROCESSOR_CONFIG};
-use crate::processing::image::resize_bicubic;
+use crate::processing::image::{resize_bicubic, to_rgb};
 
 use crate::error::{ModelError, Result};
 
@@ -142,16 +142,7 @@ impl ImageProcessor {
     /// `do_resize`.
     pub fn resized_rgb(&self, image: &DynamicImage) -> Result<RgbImage> {
         let c = &self.config;
-        let rgb = match image {
-            DynamicImage::ImageRgb8(rgb) => rgb.clone(),
-            _ if c.do_convert_rgb => image.to_rgb8(),
-            _ => {
-                return Err(ModelError::Input(format!(
-                    "image is {:?}, not 8-bit RGB, and do_convert_rgb is false",
-                    image.color()
-                )))
-            }
-        };
+        let rgb = to_rgb(image, c.do_convert_rgb)?;
         if !c.do_resize {
             return Ok(rgb);
         }
@@ -161,8 +152,8 @@ impl ImageProcessor {
         resize_bicubic(&rgb, new_height, new_width)
     }
 
-    /// Channel planes `[3, h, w]` of `x = (v·rescale_factor − mean) / std`, computed like numpy:
-    /// the rescale in f64 then cast to f32, the normalisation in f32 (mean and std cast to f32).
+    /// Channel planes `[3, h, w]` of `x = (v·rescale_factor − mean) / std` (see
+    /// [`PixelNormalization`](crate::processing::image::PixelNormalization)).
     /// Errors if a side is not a multiple of `patch_size · merge_size` (only when not resizing).
     fn normalized_planes(&self, rgb: &RgbImage) -> Result<(Vec<f32>, usize, usize)> {
         let c = &self.config;
@@ -173,25 +164,7 @@ impl ImageProcessor {
                 "image of {height}x{width} is not a multiple of patch_size x merge_size = {factor} (do_resize is false)"
             )));
         }
-        let mut planes = vec![0f32; 3 * height * width];
-        for (i, pixel) in rgb.pixels().enumerate() {
-            for (ch, &v) in pixel.0.iter().enumerate() {
-                planes[ch * height * width + i] = self.normalize(ch, v);
-            }
-        }
-        Ok((planes, height, width))
-    }
-
-    /// One channel value: `do_rescale` → `f32(f64(v)·rescale_factor)`, `do_normalize` →
-    /// `(x − f32(mean)) / f32(std)`.
-    fn normalize(&self, channel: usize, v: u8) -> f32 {
-        let c = &self.config;
-        let x = if c.do_rescale { (f64::from(v) * c.rescale_factor) as f32 } else { f32::from(v) };
-        if c.do_normalize {
-            (x - c.image_mean[channel] as f32) / c.image_std[channel] as f32
-        } else {
-            x
-        }
+        Ok((c.normalization().planes(rgb), height, width))
     }
 
     /// Appends the patches of one image (channel planes `[3, height, width]`) in transformers'

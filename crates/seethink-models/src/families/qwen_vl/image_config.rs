@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::error::{ModelError, Result};
+use crate::processing::image::PixelNormalization;
 
 /// Hub-style image processor file.
 pub const PREPROCESSOR_CONFIG: &str = "preprocessor_config.json";
@@ -132,6 +133,14 @@ impl ImageProcessorConfig {
         match fields.get("resample").map(Value::as_u64) {
             None | Some(Some(BICUBIC)) => Ok(config),
             Some(_) => Err(fields.error("resample", "only 3 (bicubic) is supported")),
+        }
+    }
+
+    /// How pixel values are rescaled and normalised.
+    pub fn normalization(&self) -> PixelNormalization {
+        PixelNormalization {
+            rescale: self.do_rescale.then_some(self.rescale_factor),
+            mean_std: self.do_normalize.then_some((self.image_mean, self.image_std)),
         }
     }
 

@@ -220,6 +220,7 @@ fn patch_grids<B: Backend>(images: &ImageInput<B>) -> Result<Vec<GridThw>> {
         .iter()
         .map(|grid| match grid {
             ImageGrid::Patches(thw) => Ok(*thw),
+            ImageGrid::Tiles(_) => Err(ModelError::Input("Qwen-VL takes image patches, not tiles".into())),
         })
         .collect()
 }

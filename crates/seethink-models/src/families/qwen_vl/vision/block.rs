@@ -1,43 +1,21 @@
 //! Layers of the vision transformer: norms, attention, blocks and patch mergers.
 
 use burn::module::Module;
-use burn::nn::LayerNorm;
 use burn::tensor::{activation::gelu, backend::Backend, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
-use crate::nn::{apply_rotary, load_layer_norm, load_linear, GatedMlp, Mlp, RmsNorm, Rope, Segments};
+use crate::nn::{apply_rotary, load_linear, GatedMlp, Mlp, Norm, NormKind, Rope, Segments};
 
 /// Epsilon of every norm in both vision towers.
 const VISION_NORM_EPS: f64 = 1e-6;
 
-/// RMSNorm (Qwen2.5-VL) or LayerNorm (Qwen3-VL).
-#[derive(Module, Debug)]
-pub enum Norm<B: Backend> {
-    Rms(RmsNorm<B>),
-    Layer(LayerNorm<B>),
-}
-
-impl<B: Backend> Norm<B> {
-    fn load(
-        ckpt: &Checkpoint,
-        prefix: &str,
-        version: QwenVersion,
-        dim: usize,
-        device: &B::Device,
-    ) -> Result<Self> {
-        Ok(match version {
-            QwenVersion::Qwen2_5Vl => Self::Rms(RmsNorm::load(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
-            QwenVersion::Qwen3Vl => Self::Layer(load_layer_norm(ckpt, prefix, dim, VISION_NORM_EPS, device)?),
-        })
-    }
-
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        match self {
-            Self::Rms(n) => n.forward(x),
-            Self::Layer(n) => n.forward(x),
-        }
+/// The vision tower's norm kind: RMSNorm in Qwen2.5-VL, LayerNorm in Qwen3-VL.
+fn norm_kind(version: QwenVersion) -> NormKind {
+    match version {
+        QwenVersion::Qwen2_5Vl => NormKind::Rms,
+        QwenVersion::Qwen3Vl => NormKind::Layer,
     }
 }
 
@@ -111,8 +89,22 @@ impl<B: Backend> VisionBlock<B> {
             )?),
         };
         Ok(Self {
-            norm1: Norm::load(ckpt, &format!("{prefix}.norm1"), version, dim, device)?,
-            norm2: Norm::load(ckpt, &format!("{prefix}.norm2"), version, dim, device)?,
+            norm1: Norm::load(
+                ckpt,
+                &format!("{prefix}.norm1"),
+                norm_kind(version),
+                dim,
+                VISION_NORM_EPS,
+                device,
+            )?,
+            norm2: Norm::load(
+                ckpt,
+                &format!("{prefix}.norm2"),
+                norm_kind(version),
+                dim,
+                VISION_NORM_EPS,
+                device,
+            )?,
             attn: VisionAttention {
                 qkv: load_linear(ckpt, &format!("{prefix}.attn.qkv"), dim, 3 * dim, true, device)?,
                 proj: load_linear(ckpt, &format!("{prefix}.attn.proj"), dim, dim, true, device)?,
@@ -160,7 +152,14 @@ impl<B: Backend> PatchMerger<B> {
             QwenVersion::Qwen3Vl => ("norm", "linear_fc1", "linear_fc2"),
         };
         Ok(Self {
-            norm: Norm::load(ckpt, &format!("{prefix}.{norm}"), version, norm_dim, device)?,
+            norm: Norm::load(
+                ckpt,
+                &format!("{prefix}.{norm}"),
+                norm_kind(version),
+                norm_dim,
+                VISION_NORM_EPS,
+                device,
+            )?,
             fc1: load_linear(ckpt, &format!("{prefix}.{fc1}"), merged, merged, true, device)?,
             fc2: load_linear(ckpt, &format!("{prefix}.{fc2}"), merged, c.out_hidden_size, true, device)?,
             postshuffle,

@@ -13,7 +13,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Embedding, Linear};
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
-pub use block::{Norm, PatchMerger, VisionBlock};
+pub use block::{PatchMerger, VisionBlock};
 pub use layout::GridThw;
 
 use crate::checkpoint::Checkpoint;

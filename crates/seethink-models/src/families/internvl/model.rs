@@ -1,0 +1,277 @@
+//! InternVL3 / InternVL3.5 assembled: InternViT + projector + the shared decoder with 1D RoPE.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
+
+use super::config::{InternVlConfig, Style};
+use super::names::Names;
+use super::vision::InternVision;
+use super::KEYS;
+use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
+use crate::error::{ModelError, Result};
+use crate::nn::{causal_blocked, text_rope};
+use crate::positions::TokenBatch;
+use crate::text::TextModel;
+use crate::vlm::{DecodeState, ImageGrid, ImageInput, Vlm};
+
+/// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
+/// the original release or transformers' conversion.
+#[derive(Module, Debug)]
+pub struct InternVl<B: Backend> {
+    pub visual: InternVision<B>,
+    pub language_model: TextModel<B>,
+    #[module(skip)]
+    pub config: InternVlConfig,
+    /// The key layout the weights were stored in (export writes it back).
+    #[module(skip)]
+    pub key_layout: Layout,
+}
+
+impl<B: Backend> InternVl<B> {
+    /// Loads `dir/config.json` and the weights of `dir` onto `device`. The weights must be
+    /// named in the config's style (original `internvl_chat` or transformers' `internvl`).
+    pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = InternVlConfig::from_dir(dir)?;
+        let ckpt = Checkpoint::open(dir, &KEYS)?;
+        let names = Names::of(config.style);
+        if !ckpt.contains(&names.vision("patch.weight")) {
+            let other = Names::of(match config.style {
+                Style::Original => Style::Hf,
+                Style::Hf => Style::Original,
+            });
+            if ckpt.contains(&other.vision("patch.weight")) {
+                return Err(ModelError::Config {
+                    path: dir.join("config.json"),
+                    key: "model_type".into(),
+                    message: format!(
+                        "the config is in the {:?} style but the weights use the other InternVL layout",
+                        config.style
+                    ),
+                });
+            }
+        }
+        let layout = ckpt.layout();
+        Self::from_checkpoint(&ckpt, config, layout, device)
+    }
+
+    /// A freshly initialised model of the architecture in `dir/config.json`
+    /// ([`Checkpoint::random`] with transformers' default `initializer_range` 0.02), named in
+    /// the config's style (the current key layout for transformers' style).
+    pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let config = InternVlConfig::from_dir(dir)?;
+        let layout = match config.style {
+            Style::Original => Layout::Legacy,
+            Style::Hf => Layout::Current,
+        };
+        Self::from_checkpoint(&Checkpoint::random(dir, &KEYS, seed, 0.02), config, layout, device)
+    }
+
+    /// Builds the model from an opened checkpoint, reading the names of `config.style`;
+    /// `key_layout` is the layout export writes.
+    pub fn from_checkpoint(
+        ckpt: &Checkpoint,
+        config: InternVlConfig,
+        key_layout: Layout,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let names = Names::of(config.style);
+        Ok(Self {
+            visual: InternVision::load(ckpt, names, &config, device)?,
+            language_model: TextModel::load(ckpt, names.text_root, names.lm_head, &config.text, device)?,
+            config,
+            key_layout,
+        })
+    }
+
+    /// Token embeddings with the image features written over the image context tokens, in
+    /// order of appearance (transformers' `masked_scatter`).
+    fn embed(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        device: &B::Device,
+    ) -> Result<Tensor<B, 3>> {
+        let (batch, seq) = (tokens.batch, tokens.seq);
+        let hidden = self.config.text.hidden_size;
+        let ids: Vec<i64> = tokens.ids.iter().map(|&i| i as i64).collect();
+        let embeds = self.language_model.embed(Tensor::from_data(TensorData::new(ids, [batch, seq]), device));
+        let image_id = self.config.image_token_id as u32;
+        let image_rows: Vec<i64> =
+            (0..batch * seq).filter(|&i| tokens.ids[i] == image_id).map(|i| i as i64).collect();
+        let Some(images) = images else {
+            if image_rows.is_empty() {
+                return Ok(embeds);
+            }
+            return Err(ModelError::Input(format!(
+                "{} image context tokens in the input but no images",
+                image_rows.len()
+            )));
+        };
+        let tiles: usize = tile_counts(images)?.iter().sum();
+        if tiles != images.pixel_values.dims()[0] {
+            return Err(ModelError::Input(format!(
+                "the images list {tiles} tiles but pixel_values has {} rows",
+                images.pixel_values.dims()[0]
+            )));
+        }
+        let features = self.visual.forward(images.pixel_values.clone())?;
+        if features.dims()[0] != image_rows.len() {
+            return Err(ModelError::Input(format!(
+                "{} image context tokens in the input but the images give {} features",
+                image_rows.len(),
+                features.dims()[0]
+            )));
+        }
+        let rows = image_rows.len();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(image_rows, [rows]), device);
+        let scattered = Tensor::<B, 2>::zeros([batch * seq, hidden], device)
+            .select_assign(0, idx, features, burn::tensor::IndexingUpdateOp::Add)
+            .reshape([batch, seq, hidden]);
+        let is_image: Vec<bool> = tokens.ids.iter().map(|&i| i == image_id).collect();
+        let is_image = Tensor::<B, 3, Bool>::from_data(TensorData::new(is_image, [batch, seq, 1]), device)
+            .expand([batch, seq, hidden]);
+        Ok(embeds.mask_where(is_image, scattered))
+    }
+}
+
+/// Prompt positions of a left-padded batch, `[batch][seq]`: a real token's position counts the
+/// real tokens before it (as transformers' `generate` derives `position_ids` from the attention
+/// mask), padding sits at 1. Also each row's offset for decoding: `−padding`.
+fn prompt_positions(tokens: &TokenBatch) -> (Vec<i64>, Vec<i64>) {
+    let mut positions = Vec::with_capacity(tokens.ids.len());
+    let mut offsets = Vec::with_capacity(tokens.batch);
+    for b in 0..tokens.batch {
+        let mask = &tokens.mask[b * tokens.seq..(b + 1) * tokens.seq];
+        let mut seen = 0;
+        for &real in mask {
+            positions.push(if real { seen } else { 1 });
+            seen += i64::from(real);
+        }
+        offsets.push(seen - tokens.seq as i64);
+    }
+    (positions, offsets)
+}
+
+impl<B: Backend> Vlm<B> for InternVl<B> {
+    fn hidden_states(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<Tensor<B, 3>> {
+        let c = &self.config;
+        if let Some(bad) = tokens.ids.iter().find(|&&id| id as usize >= c.text.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the vocabulary of {} tokens",
+                c.text.vocab_size
+            )));
+        }
+        let device = self.language_model.embed_tokens.weight.device();
+        let positions = if state.is_empty() {
+            let (positions, offsets) = prompt_positions(tokens);
+            state.position_offsets = offsets;
+            positions
+        } else {
+            state.continued_positions(tokens)?
+        };
+        let embeds = self.embed(tokens, images, &device)?;
+        let rope = text_rope(
+            &positions,
+            tokens.batch,
+            tokens.seq,
+            c.text.head_dim,
+            c.text.rope_theta,
+            &c.text.rope,
+            &device,
+        );
+        let key_valid = state.extend_keys(tokens);
+        let blocked = causal_blocked::<B>(&key_valid, tokens.batch, tokens.seq, &device);
+        Ok(self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &[]))
+    }
+
+    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.language_model.logits(hidden)
+    }
+
+    fn new_state(&self) -> DecodeState<B> {
+        DecodeState::new(self.config.text.num_hidden_layers)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config.text.vocab_size
+    }
+
+    fn input_only_tokens(&self) -> Vec<u32> {
+        vec![self.config.image_token_id as u32]
+    }
+}
+
+impl<B: Backend> InternVl<B> {
+    /// Every weight the loader reads, as the checkpoint's layout stores it (see
+    /// [`QwenVl::hf_tensors`](crate::families::qwen_vl::QwenVl::hf_tensors)).
+    pub fn hf_tensors(&self) -> Result<Vec<HfTensor>> {
+        let device = self.language_model.embed_tokens.weight.device();
+        crate::checkpoint::export_tensors(self, |ckpt| {
+            Self::from_checkpoint(ckpt, self.config.clone(), self.key_layout, &device)
+        })
+    }
+
+    /// Writes this model as a checkpoint directory `out_dir` with `config.json` and the side
+    /// files of `source_dir`, atomically (see [`QwenVl::save_pretrained`]), in `options`' key
+    /// layout and dtype (by default those it was loaded from). A model of the original release
+    /// is written in its own layout only: asking for transformers' current one is an error.
+    ///
+    /// [`QwenVl::save_pretrained`]: crate::families::qwen_vl::QwenVl::save_pretrained
+    pub fn save_pretrained(
+        &self,
+        source_dir: impl AsRef<Path>,
+        out_dir: impl AsRef<Path>,
+        options: ExportOptions,
+    ) -> Result<()> {
+        let layout = options.layout.unwrap_or(self.key_layout);
+        if self.config.style == Style::Original && layout != Layout::Legacy {
+            return Err(ModelError::Export(
+                "an original-release InternVL checkpoint is written in its own layout (its config.json is not \
+                 transformers')"
+                    .into(),
+            ));
+        }
+        let options = ExportOptions { layout: Some(layout), ..options };
+        crate::checkpoint::write_pretrained(
+            self.hf_tensors()?,
+            source_dir.as_ref(),
+            out_dir.as_ref(),
+            options,
+            &KEYS,
+        )
+    }
+}
+
+/// The tiles of each image of InternVL input; an error for another family's input.
+fn tile_counts<B: Backend>(images: &ImageInput<B>) -> Result<Vec<usize>> {
+    images
+        .grids
+        .iter()
+        .map(|grid| match grid {
+            ImageGrid::Tiles(n) => Ok(*n),
+            ImageGrid::Patches(_) => Err(ModelError::Input("InternVL takes image tiles, not patches".into())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_real_tokens_and_offsets_undo_padding() {
+        let tokens = TokenBatch::left_padded(&[vec![5, 6, 7], vec![8]], 0);
+        let (positions, offsets) = prompt_positions(&tokens);
+        assert_eq!(positions, [0, 1, 2, 1, 1, 0]);
+        assert_eq!(offsets, [0, -2]);
+    }
+}
