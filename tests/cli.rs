@@ -409,3 +409,115 @@ fn ctrl_c_stops_after_the_step_checkpoints_it_and_the_run_resumes() {
     assert_eq!(metrics.lines().count(), stopped_after + 1, "each step logged once");
     assert!(run_dir.path().join("final/config.json").exists());
 }
+
+#[test]
+fn internvl_checkpoints_work_with_every_command() {
+    let image = |name: &str| fixtures().join("images").join(name).display().to_string();
+    // forward on transformers' layout: the processor's ids and the model's logits
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("out.safetensors");
+    let hf = fixtures().join("internvl3/checkpoint");
+    let run = seethink(&[
+        "forward",
+        "--model",
+        hf.to_str().unwrap(),
+        "--prompt",
+        "How many red circles are there?",
+        "--image",
+        &image("square.png"),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bytes = std::fs::read(&file).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let ids: Vec<i64> = st
+        .tensor("input_ids")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let pipeline = |name: &str| {
+        let bytes = std::fs::read(fixtures().join("internvl3/pipeline_reference.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(ids, pipeline("square.input_ids"));
+    // generate on the original release's layout: transformers' greedy tokens
+    let original = fixtures().join("internvl3/original");
+    let run = seethink(&[
+        "generate",
+        "--model",
+        original.to_str().unwrap(),
+        "--prompt",
+        "Describe the picture in detail.",
+        "--image",
+        &image("wide.png"),
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let output: Vec<i64> =
+        json["output_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert_eq!(output, pipeline("wide.generated"));
+    // train, export, inspect and evaluate InternVL3.5 in the original layout
+    let data = tempfile::tempdir().unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    assert!(seethink(&["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "1", "--seed", "1"])
+        .status
+        .success());
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny-grpo.ron");
+    let model = fixtures().join("internvl3_5/original");
+    let sets = [
+        format!("model=\"{}\"", model.display()),
+        format!("data.train=\"{}\"", data.path().display()),
+        "trainer.steps=1".into(),
+        "trainer.prompts_per_step=2".into(),
+        "rollout.max_new_tokens=3".into(),
+        "rollout.n=2".into(),
+        "algorithm.reward=Direct".into(),
+    ];
+    let mut args =
+        vec!["train", "--config", config.to_str().unwrap(), "--out", run_dir.path().to_str().unwrap()];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    let run = seethink(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let final_model = run_dir.path().join("final");
+    assert!(final_model.join("model.safetensors").exists());
+    let written = std::fs::read(final_model.join("model.safetensors")).unwrap();
+    let names =
+        SafeTensors::deserialize(&written).unwrap().names().into_iter().map(String::from).collect::<Vec<_>>();
+    assert!(
+        names.iter().any(|n| n.starts_with("vision_model.")) && names.iter().any(|n| n.starts_with("mlp1."))
+    );
+    let run = seethink(&["inspect", "--model", final_model.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("InternVL"));
+    let eval_out = run_dir.path().join("eval");
+    let run = seethink(&[
+        "eval",
+        "--model",
+        final_model.to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+        "--max-new-tokens",
+        "2",
+        "--limit",
+        "2",
+        "--out",
+        eval_out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+}
