@@ -54,7 +54,7 @@ pub fn forward<B: Backend>(dir: &Path, text: &str, image: Option<&Path>, out: &P
     ];
     safetensors::serialize_to_file(tensors, None, out)
         .with_context(|| format!("writing {}", out.display()))?;
-    tracing::info!(out = %out.display(), seq, vocab, "wrote logits");
+    println!("wrote input_ids [{seq}] and logits [{seq}, {vocab}] to {}", out.display());
     Ok(())
 }
 
@@ -164,6 +164,31 @@ pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Resul
     Ok(())
 }
 
+/// Checks that the model and data paths of a training config exist, before anything is loaded.
+/// Relative paths are taken from the current directory (as the shipped configs expect: they
+/// are run from the repository root), so the error says where they were looked for.
+fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
+    let mut inputs = vec![("model", &config.model)];
+    if config.data.train != Path::new("in-memory") {
+        inputs.push(("data.train", &config.data.train));
+    }
+    inputs.extend(config.data.sources.iter().map(|s| ("data.sources", &s.path)));
+    inputs.extend(config.eval.iter().map(|e| ("eval.data", &e.data)));
+    for (key, path) in inputs {
+        if !path.exists() {
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            let config_dir = config_path.parent().map(|d| d.display().to_string()).unwrap_or_default();
+            anyhow::bail!(
+                "{}: {key} = {}: no such file or directory (relative paths are taken from the current \
+                 directory {cwd}, not from the config's directory `{config_dir}`)",
+                config_path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Creates `dir` and checks that a file can be written there, before any long work whose output
 /// goes there.
 pub(crate) fn writable_dir(dir: &Path) -> Result<()> {
@@ -178,10 +203,12 @@ pub(crate) fn writable_dir(dir: &Path) -> Result<()> {
 
 /// `seethink train`: runs (or resumes) the run of a RON config.
 pub fn train<B: Backend>(config: &Path, out: Option<std::path::PathBuf>, overrides: &[String]) -> Result<()> {
+    let config_path = config;
     let mut config = crate::rl::config::TrainConfig::load(config, overrides)?;
     if let Some(out) = out {
         config.trainer.out = out;
     }
+    inputs_exist(&config, config_path)?;
     let run = crate::rl::run::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
     match config.curriculum {
         None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),

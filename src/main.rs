@@ -207,13 +207,37 @@ fn stop_on_signals() {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let args = Cli::parse();
     stop_on_signals();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", describe(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error with its causes on one line, each cause left out when the text before already
+/// says it (an I/O error's message usually repeats its source).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
+/// Runs the command the arguments name.
+fn run(args: Cli) -> Result<()> {
     match args.command {
         Command::Inspect { model } => seethink::with_backend!(args.backend, B => cli::inspect::<B>(&model)),
         Command::Forward { message: m, out } => {

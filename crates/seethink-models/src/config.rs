@@ -39,6 +39,8 @@ pub struct TextConfig {
     pub qk_norm: bool,
     pub hidden_act: Activation,
     pub tie_word_embeddings: bool,
+    /// The longest sequence the model was built for (`max_position_embeddings`), if given.
+    pub max_position_embeddings: Option<usize>,
 }
 
 /// The language model flavours the shared decoder implements.
@@ -224,6 +226,17 @@ pub(crate) fn parse_text(root: &Keys, keys: &Keys, decoder: Decoder) -> Result<T
             .transpose()?
             .ok_or_else(|| keys.missing("rope_theta"))?,
     };
+    if let Some(k) = &rope_keys {
+        let kind = k.get("rope_type").or_else(|| k.get("type")).and_then(Value::as_str);
+        // Dynamic NTK scaling leaves the frequencies alone up to `max_position_embeddings`
+        // (transformers rescales only past it); every other scaling changes all positions.
+        if let Some(kind) = kind.filter(|kind| !["default", "mrope", "dynamic"].contains(kind)) {
+            return Err(k.invalid(
+                "rope_type",
+                format!("RoPE scaling `{kind}` is not supported (default, mrope, dynamic)"),
+            ));
+        }
+    }
     let rope = match &rope_keys {
         Some(k) if k.has("mrope_section") => {
             let section = k.usize_list("mrope_section")?;
@@ -279,5 +292,6 @@ pub(crate) fn parse_text(root: &Keys, keys: &Keys, decoder: Decoder) -> Result<T
         qk_norm: decoder == Decoder::Qwen3,
         hidden_act: keys.activation("hidden_act", "silu")?,
         tie_word_embeddings,
+        max_position_embeddings: keys.opt_usize("max_position_embeddings")?,
     })
 }

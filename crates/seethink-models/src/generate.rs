@@ -58,7 +58,8 @@ pub struct Completion {
 /// (`n` consecutive entries per prompt). Row r (sample `r mod n` of prompt `r / n`) draws from
 /// its own ChaCha8 stream `sampling.stream + r` of `sampling.seed`, so results are
 /// reproducible and do not depend on how prompts are batched. The model's input-only tokens
-/// (image/video placeholders) are never sampled.
+/// (image/video placeholders) are never sampled. A prompt that with `max_new_tokens` would
+/// outgrow the model's positions ([`Vlm::max_positions`]) is an error, before any work.
 pub fn generate<B: Backend, M: Vlm<B>>(
     model: &M,
     prompts: &[Prompt<B>],
@@ -74,6 +75,19 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     let rows: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
     if let Some(empty) = rows.iter().position(Vec::is_empty) {
         return Err(ModelError::Input(format!("prompt {empty} has no tokens")));
+    }
+    if let Some(max) = model.max_positions() {
+        let needed = |row: &Vec<u32>| row.len() + sampling.max_new_tokens;
+        if let Some(long) = rows.iter().position(|row| needed(row) > max) {
+            return Err(ModelError::Input(format!(
+                "prompt {long} has {} tokens; with max_new_tokens {} it needs {} positions, more than the \
+                 model's {max} (max_position_embeddings in its config.json): shorten it or drop it \
+                 (data.max_prompt_length in training)",
+                rows[long].len(),
+                sampling.max_new_tokens,
+                needed(&rows[long])
+            )));
+        }
     }
     let tokens = TokenBatch::left_padded(&rows, pad_id);
     let images = ImageInput::concat(prompts.iter().filter_map(|p| p.images.as_ref()));

@@ -99,6 +99,11 @@ pub trait Vlm<B: Backend>: Module<B> {
     /// generation never samples them, since a sampled placeholder could not be fed back.
     fn input_only_tokens(&self) -> Vec<u32>;
 
+    /// The longest sequence (prompt and response) the model was built for, if its config says.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
+
     /// Vocabulary logits `[batch, new tokens, vocab]` of every new position (see
     /// [`Vlm::hidden_states`]).
     fn forward_cached(

@@ -274,3 +274,60 @@ fn weights_in_the_other_layout_than_the_config_are_refused_by_name() {
     let err = InternVl::<B>::load(tmp.path(), &Default::default()).unwrap_err().to_string();
     assert!(err.contains("config.json") && err.contains("layout"), "{err}");
 }
+
+#[test]
+fn bad_internvl_configs_name_the_key() {
+    use seethink_models::internvl::InternVlConfig;
+    let check = |layout: &str, edit: &dyn Fn(&mut Value), key: &str| {
+        let path = dir("internvl3", layout).join("config.json");
+        let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut json);
+        let err =
+            InternVlConfig::from_json_str(&json.to_string(), &path, &|| Ok(309)).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains("config.json"), "{key}: {err}");
+    };
+    check("checkpoint", &|c| c["downsample_ratio"] = 0.3.into(), "downsample_ratio");
+    check("checkpoint", &|c| c["text_config"]["model_type"] = "llama".into(), "text_config.model_type");
+    check(
+        "checkpoint",
+        &|c| c["vision_feature_select_strategy"] = "full".into(),
+        "vision_feature_select_strategy",
+    );
+    check("checkpoint", &|c| c["vision_feature_layer"] = (-9).into(), "vision_feature_layer");
+    check(
+        "checkpoint",
+        &|c| c["vision_config"]["patch_size"] = serde_json::json!([4, 8]),
+        "vision_config.patch_size",
+    );
+    check(
+        "checkpoint",
+        &|c| c["vision_config"]["norm_type"] = "batch_norm".into(),
+        "vision_config.norm_type",
+    );
+    check(
+        "checkpoint",
+        &|c| c["vision_config"]["num_attention_heads"] = 3.into(),
+        "vision_config.num_attention_heads",
+    );
+    check("original", &|c| c["ps_version"] = "v1".into(), "ps_version");
+    check("original", &|c| c["force_image_size"] = 30.into(), "image_size");
+    check("original", &|c| c["llm_config"].as_object_mut().unwrap().clear(), "llm_config.model_type");
+}
+
+#[test]
+fn a_preprocessor_tile_size_other_than_the_towers_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir("internvl3", "checkpoint")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let path = tmp.path().join("preprocessor_config.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["size"] = serde_json::json!({"height": 448, "width": 448});
+    std::fs::write(&path, json.to_string()).unwrap();
+    let err = Processor::from_dir(tmp.path()).err().unwrap().to_string();
+    assert!(
+        err.contains("preprocessor_config.json") && err.contains("448x448") && err.contains("32x32"),
+        "{err}"
+    );
+}

@@ -108,6 +108,11 @@ fn bad_config_values_name_the_key() {
     assert!(msg.contains("mrope_section") && msg.contains("head_dim/2 = 8"), "{msg}");
 
     let mut c = base.clone();
+    c["text_config"]["rope_scaling"]["rope_type"] = json!("yarn");
+    let msg = error_of(parse(&c));
+    assert!(msg.contains("rope_scaling.rope_type") && msg.contains("`yarn` is not supported"), "{msg}");
+
+    let mut c = base.clone();
     c["vision_config"]["hidden_act"] = json!("relu6");
     let msg = error_of(parse(&c));
     assert!(msg.contains("vision_config.hidden_act") && msg.contains("relu6"), "{msg}");

@@ -56,7 +56,9 @@ impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = target.file_name().map(PathBuf::from).unwrap_or_default();
         let partial = dir.join(".partial").join(&name);
-        self.inner.save_item(item, partial.clone())?;
+        self.inner
+            .save_item(item, partial.clone())
+            .map_err(|e| RecorderError::Unknown(format!("writing {}: {e}", partial.display())))?;
         fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(failed)?;
         fs::rename(&partial, &target).map_err(failed)?;
         fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(failed)
@@ -90,15 +92,21 @@ impl SaveRule {
 }
 
 /// [`SaveRule`] as burn-train's checkpointing strategy (for its model/optim/scheduler files).
+///
+/// Deleting is held back where it could lose the last usable checkpoint: burn-train deletes the
+/// old files right after writing the new ones, even when writing failed, so the newest
+/// checkpoint complete on disk when a save starts is never among those it deletes.
 pub struct EveryNKeepLast {
     rule: SaveRule,
     /// Saved steps, oldest first (those already on disk included).
     saved: Vec<usize>,
+    dir: PathBuf,
 }
 
 impl EveryNKeepLast {
-    pub fn new(rule: SaveRule, on_disk: Vec<usize>) -> Self {
-        Self { rule, saved: on_disk }
+    /// The strategy for checkpoints in `dir`, where the steps `on_disk` are already saved.
+    pub fn new(rule: SaveRule, on_disk: Vec<usize>, dir: PathBuf) -> Self {
+        Self { rule, saved: on_disk, dir }
     }
 }
 
@@ -109,8 +117,16 @@ impl CheckpointingStrategy for EveryNKeepLast {
         }
         self.saved.push(step);
         let old = self.saved.len().saturating_sub(self.rule.keep.max(1));
+        let newest_complete = complete_checkpoints(&self.dir).pop();
         let mut actions = vec![CheckpointingAction::Save];
-        actions.extend(self.saved.drain(..old).map(CheckpointingAction::Delete));
+        let deleted: Vec<usize> = self.saved.drain(..old).collect();
+        for step in deleted {
+            if Some(step) == newest_complete {
+                self.saved.insert(0, step);
+            } else {
+                actions.push(CheckpointingAction::Delete(step));
+            }
+        }
         actions
     }
 }
@@ -131,8 +147,10 @@ pub fn complete_checkpoints(dir: &Path) -> Vec<usize> {
 }
 
 /// Writes `state` as `dir/state-<step>.json` atomically and removes the state files of steps
-/// older than the newest `keep` (burn-train's checkpointer removes its own files).
+/// older than the newest `keep`, except that of the newest checkpoint complete before this one
+/// (as [`EveryNKeepLast`] spares its files; burn-train's checkpointer removes its own files).
 pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Result<()> {
+    let newest_complete = complete_checkpoints(dir).into_iter().filter(|&s| s != step).next_back();
     let path = dir.join(format!("state-{step}.json"));
     let partial = dir.join(".partial").join(format!("state-{step}.json"));
     fs::create_dir_all(dir.join(".partial")).map_err(io(dir))?;
@@ -148,7 +166,10 @@ pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Res
         .filter_map(|name| name.strip_prefix("state-")?.strip_suffix(".json")?.parse().ok())
         .collect();
     saved.sort_unstable();
-    for old in &saved[..saved.len().saturating_sub(keep.max(1))] {
+    for &old in &saved[..saved.len().saturating_sub(keep.max(1))] {
+        if Some(old) == newest_complete {
+            continue;
+        }
         let old = dir.join(format!("state-{old}.json"));
         fs::remove_file(&old).map_err(io(&old))?;
     }

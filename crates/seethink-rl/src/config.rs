@@ -480,6 +480,10 @@ impl TrainConfig {
                     return Err(error(format!("--set {key}: {e} (strings are quoted: {key}=\"…\")")))
                 }
             };
+            // checked one override at a time, so that a value of the wrong type is named
+            if let Err(e) = serde_json::from_value::<Self>(value.clone()) {
+                return Err(error(format!("--set {assignment}: {e}")));
+            }
         }
         serde_json::from_value(value).map_err(|e| error(format!("after --set: {e}")))
     }
@@ -537,7 +541,7 @@ mod tests {
         let err = TrainConfig::load(f.path(), &["rollout.samples=8".into()]).unwrap_err().to_string();
         assert!(err.contains("unknown key `samples`"), "{err}");
         let err = TrainConfig::load(f.path(), &["rollout.n=many".into()]).unwrap_err().to_string();
-        assert!(err.contains("after --set"), "{err}");
+        assert!(err.contains("--set rollout.n=many"), "{err}");
         let c = TrainConfig::load(f.path(), &["actor.schedule=Warmup(warmup: 5)".into()]).unwrap();
         assert_eq!(c.actor.schedule, LrSchedule::Warmup { warmup: 5 });
         // a string key takes a path quoted or not; a number key that gets no RON says how

@@ -29,6 +29,8 @@ pub enum TrainError {
     Interrupted { step: usize, dir: PathBuf },
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("saving the checkpoint in {dir} failed: {message}; the run stopped, and the newest complete checkpoint there is kept for resuming")]
+    Checkpoint { dir: PathBuf, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;

@@ -164,7 +164,14 @@ pub fn run_tasks<B: AutodiffBackend>(
         metrics: MetricsLog::open(&out.join("metrics.jsonl"), resume.unwrap_or(0) + 1)?,
     };
     if let Some(step) = resume {
-        tracing::info!(step, "resuming");
+        match step >= config.trainer.steps {
+            true => eprintln!(
+                "{}: all {} steps are done (checkpoint {step}); writing the final model again",
+                out.display(),
+                config.trainer.steps
+            ),
+            false => eprintln!("{}: resuming after step {step} of {}", out.display(), config.trainer.steps),
+        }
         state.restore(&load_state(&checkpoints, step)?, &checkpoints.join(format!("state-{step}.json")))?;
     }
     let rule = SaveRule {
@@ -172,14 +179,18 @@ pub fn run_tasks<B: AutodiffBackend>(
         last: config.trainer.steps,
         keep: config.trainer.keep_last,
     };
-    let run_loop =
-        RunLoop { state: Mutex::new(state), failure: Mutex::new(None), rule: rule.clone(), checkpoints };
+    let run_loop = RunLoop {
+        state: Mutex::new(state),
+        failure: Mutex::new(None),
+        rule: rule.clone(),
+        checkpoints: checkpoints.clone(),
+    };
     let run_loop = Arc::new(run_loop);
     let mut training = SupervisedTraining::new(out, no_data::<B>(), no_data::<B::InnerBackend>())
         .with_training_strategy(TrainingStrategy::Custom(run_loop.clone()))
         .with_application_logger(None)
         .with_file_checkpointer(AtomicRecorder::<NamedMpkFileRecorder<FullPrecisionSettings>>::default())
-        .with_checkpointing_strategy(EveryNKeepLast::new(rule, on_disk))
+        .with_checkpointing_strategy(EveryNKeepLast::new(rule, on_disk, checkpoints.clone()))
         .renderer(SilentRenderer)
         .num_epochs(config.trainer.steps);
     if let Some(step) = resume {
@@ -354,11 +365,13 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
         } = components;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for step in starting_step..=num_epochs {
+            // burn-train's checkpointer threads report a failed save or deletion (a full disk,
+            // say) only through the interrupter: nothing else here stops it.
             if interrupter.should_stop() {
-                tracing::info!(
-                    reason = interrupter.get_message().unwrap_or_default(),
-                    "training interrupted"
-                );
+                let (dir, message) =
+                    (self.checkpoints.clone(), interrupter.get_message().unwrap_or_default());
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(TrainError::Checkpoint { dir, message });
                 break;
             }
             let mut stopping = false;
@@ -387,6 +400,14 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
                 eprintln!("step {step}: the task sampler ended the run (of at most {num_epochs} steps)");
                 break;
             }
+        }
+        // Dropping the checkpointer waits for its threads' last saves; a failure shows on the
+        // interrupter and outranks a clean end (the final checkpoint is not usable).
+        drop(checkpointer);
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if interrupter.should_stop() && !matches!(*failure, Some(TrainError::Checkpoint { .. })) {
+            let message = interrupter.get_message().unwrap_or_default();
+            *failure = Some(TrainError::Checkpoint { dir: self.checkpoints.clone(), message });
         }
         (learner.model(), event_processor)
     }

@@ -1,5 +1,7 @@
 //! A run directory has one writer (a second run into it is refused, naming the holder; a lock
-//! left by a dead process is taken over) and the debris of interrupted runs is cleaned on start.
+//! left by a dead process is taken over), the debris of interrupted runs is cleaned on start,
+//! and a checkpoint that cannot be written (a full disk) stops the run with an error that
+//! leaves the last good checkpoint to resume from.
 
 mod common;
 
@@ -12,9 +14,40 @@ use seethink_rl::lock::LOCK_FILE;
 use seethink_rl::run::train_on;
 
 fn run(dir: &Path, steps: usize) -> seethink_rl::error::Result<()> {
+    run_keeping(dir, steps, 2)
+}
+
+/// An SFT run of `steps` steps keeping the last `keep` checkpoints.
+fn run_keeping(dir: &Path, steps: usize, keep: usize) -> seethink_rl::error::Result<()> {
     let tasks = vec![task("one", "one", "1"), task("two", "two", "2")];
-    let config = tiny_config(dir, Trainer::Sft, steps, 2);
+    let mut config = tiny_config(dir, Trainer::Sft, steps, 2);
+    config.trainer.keep_last = keep;
     train_on::<common::B>(&config, tasks, RewardKind::Direct.reward(), &Default::default()).map(|_| ())
+}
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_stops_the_run_and_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    run_keeping(dir.path(), 1, 1).unwrap();
+    let checkpoints = dir.path().join("checkpoint");
+    assert_eq!(complete_checkpoints(&checkpoints), [1]);
+    // nothing can be written any more where checkpoints are staged (as on a full disk)
+    std::fs::remove_dir_all(dir.path().join("final")).unwrap();
+    let staging = checkpoints.join(".partial");
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(&staging, b"").unwrap();
+    let err = run_keeping(dir.path(), 3, 1).unwrap_err().to_string();
+    assert!(err.contains(".partial"), "{err}");
+    assert_eq!(
+        complete_checkpoints(&checkpoints),
+        [1],
+        "keep_last 1 did not delete the only good checkpoint"
+    );
+    assert!(!dir.path().join("final").exists(), "no final model from a run that failed");
+    std::fs::remove_file(&staging).unwrap();
+    run_keeping(dir.path(), 3, 1).unwrap();
+    assert_eq!(complete_checkpoints(&checkpoints).last(), Some(&3));
+    assert_eq!(common::logged(dir.path(), "step"), [1.0, 2.0, 3.0]);
 }
 
 #[test]

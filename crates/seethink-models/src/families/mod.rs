@@ -151,6 +151,10 @@ impl<B: Backend> Vlm<B> for AnyVlm<B> {
     fn input_only_tokens(&self) -> Vec<u32> {
         each_family!(self, m => m.input_only_tokens())
     }
+
+    fn max_positions(&self) -> Option<usize> {
+        each_family!(self, m => m.max_positions())
+    }
 }
 
 /// The image half of a checkpoint's processor, per family: images to model input, and the

@@ -208,6 +208,10 @@ impl<B: Backend> Vlm<B> for InternVl<B> {
     fn input_only_tokens(&self) -> Vec<u32> {
         vec![self.config.image_token_id as u32]
     }
+
+    fn max_positions(&self) -> Option<usize> {
+        self.config.text.max_position_embeddings
+    }
 }
 
 impl<B: Backend> InternVl<B> {

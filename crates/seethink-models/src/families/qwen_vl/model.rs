@@ -165,6 +165,10 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
     fn input_only_tokens(&self) -> Vec<u32> {
         vec![self.config.tokens.image_token_id as u32, self.config.tokens.video_token_id as u32]
     }
+
+    fn max_positions(&self) -> Option<usize> {
+        self.config.text.max_position_embeddings
+    }
 }
 
 impl<B: Backend> QwenVl<B> {
