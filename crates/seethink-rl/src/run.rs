@@ -201,6 +201,8 @@ pub fn run_tasks<B: AutodiffBackend>(
         return Err(error);
     }
     trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
+    // the checkpoint staging directory is empty after a clean run; an error only leaves it
+    let _ = std::fs::remove_dir(checkpoints.join(".partial"));
     let exported_config = out.join("final").join(TRAINING_CONFIG);
     std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
     Ok(trained)

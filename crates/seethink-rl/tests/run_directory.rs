@@ -34,7 +34,6 @@ fn a_checkpoint_that_cannot_be_written_stops_the_run_and_keeps_the_last_good_one
     // nothing can be written any more where checkpoints are staged (as on a full disk)
     std::fs::remove_dir_all(dir.path().join("final")).unwrap();
     let staging = checkpoints.join(".partial");
-    std::fs::remove_dir_all(&staging).unwrap();
     std::fs::write(&staging, b"").unwrap();
     let err = run_keeping(dir.path(), 3, 1).unwrap_err().to_string();
     assert!(err.contains(".partial"), "{err}");
@@ -73,6 +72,7 @@ fn leftovers_of_interrupted_runs_are_removed_on_start() {
     run(dir.path(), 2).unwrap();
     let checkpoints = dir.path().join("checkpoint");
     assert_eq!(complete_checkpoints(&checkpoints), [1, 2]);
+    assert!(!checkpoints.join(".partial").exists(), "a finished run leaves no empty staging directory");
     // a killed export, a killed save and a killed pruning
     let debris = [
         dir.path().join("final.tmp-4242/model.safetensors"),
@@ -90,4 +90,5 @@ fn leftovers_of_interrupted_runs_are_removed_on_start() {
     }
     assert!(!dir.path().join("final.tmp-4242").exists() && !dir.path().join("final.old-4242").exists());
     assert_eq!(complete_checkpoints(&checkpoints), [2, 3]);
+    assert!(!checkpoints.join(".partial").exists());
 }
