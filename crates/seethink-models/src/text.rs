@@ -10,8 +10,10 @@ use burn::tensor::{backend::Backend, Bool, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
-use crate::error::Result;
-use crate::nn::{apply_rotary, attention, load_linear, GatedMlp, RmsNorm, Rope};
+use crate::error::{ModelError, Result};
+use crate::nn::{apply_rotary, attention, causal_blocked, load_linear, text_rope, GatedMlp, RmsNorm, Rope};
+use crate::positions::TokenBatch;
+use crate::vlm::DecodeState;
 
 /// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
 ///
@@ -220,9 +222,38 @@ impl<B: Backend> TextModel<B> {
         self.norm.forward(x)
     }
 
-    /// Token embeddings `[B, S, hidden]` of ids `[B, S]`.
-    pub fn embed(&self, ids: Tensor<B, 2, burn::tensor::Int>) -> Tensor<B, 3> {
-        self.embed_tokens.forward(ids)
+    /// Token embeddings `[B, S, hidden]` of `tokens`; an error for an id outside the vocabulary.
+    pub fn embed(&self, tokens: &TokenBatch) -> Result<Tensor<B, 3>> {
+        let vocab = self.embed_tokens.weight.dims()[0];
+        if let Some(bad) = tokens.ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the vocabulary of {vocab} tokens"
+            )));
+        }
+        let ids: Vec<i64> = tokens.ids.iter().map(|&i| i64::from(i)).collect();
+        let device = self.embed_tokens.weight.device();
+        let ids = Tensor::from_data(burn::tensor::TensorData::new(ids, [tokens.batch, tokens.seq]), &device);
+        Ok(self.embed_tokens.forward(ids))
+    }
+
+    /// The final-normed hidden states of the new `tokens` (embedded as `embeds`) at `positions`
+    /// (laid out `[axes][batch][seq]` as [`text_rope`] reads them), attending causally to
+    /// everything `state` has cached, which they join; `deepstack` as in [`TextModel::forward`].
+    pub fn decode(
+        &self,
+        embeds: Tensor<B, 3>,
+        tokens: &TokenBatch,
+        positions: &[i64],
+        c: &TextConfig,
+        state: &mut DecodeState<B>,
+        deepstack: &[Tensor<B, 3>],
+    ) -> Tensor<B, 3> {
+        let device = embeds.device();
+        let (batch, seq) = (tokens.batch, tokens.seq);
+        let rope = text_rope(positions, batch, seq, c.head_dim, c.rope_theta, &c.rope, &device);
+        let key_valid = state.extend_keys(tokens);
+        let blocked = causal_blocked::<B>(&key_valid, batch, seq, &device);
+        self.forward(embeds, &rope, &blocked, Some(&mut state.kv), deepstack)
     }
 
     /// Vocabulary logits `[B, S, V]` of final hidden states `[B, S, hidden]`.

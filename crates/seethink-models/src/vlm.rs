@@ -2,7 +2,7 @@
 //! a vision-language model, whatever its family.
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
 use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
@@ -215,4 +215,50 @@ impl<B: Backend> DecodeState<B> {
             .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + self.position_offsets[b]))
             .collect())
     }
+}
+
+/// The flattened positions (`b·seq + s`) of token `id` in `tokens`.
+pub(crate) fn token_rows(tokens: &TokenBatch, id: u32) -> Vec<usize> {
+    (0..tokens.ids.len()).filter(|&i| tokens.ids[i] == id).collect()
+}
+
+/// `features [n, d]` placed at the flattened positions `rows` (n of them) of a zero
+/// `[batch, seq, d]` tensor.
+pub(crate) fn scatter_rows<B: Backend>(
+    features: Tensor<B, 2>,
+    rows: &[usize],
+    batch: usize,
+    seq: usize,
+) -> Tensor<B, 3> {
+    let [n, d] = features.dims();
+    let device = features.device();
+    let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
+    Tensor::<B, 2>::zeros([batch * seq, d], &device)
+        .select_assign(0, idx, features, burn::tensor::IndexingUpdateOp::Add)
+        .reshape([batch, seq, d])
+}
+
+/// `embeds [batch, seq, d]` with the positions of placeholder token `id` replaced by the rows of
+/// `features`, in order (transformers' `masked_scatter`); an error when their numbers differ.
+pub(crate) fn fill_placeholders<B: Backend>(
+    embeds: Tensor<B, 3>,
+    tokens: &TokenBatch,
+    id: u32,
+    features: Tensor<B, 2>,
+) -> Result<Tensor<B, 3>> {
+    let rows = token_rows(tokens, id);
+    let [batch, seq, d] = embeds.dims();
+    if features.dims()[0] != rows.len() {
+        return Err(ModelError::Input(format!(
+            "{} image tokens in the input but the images give {} features",
+            rows.len(),
+            features.dims()[0]
+        )));
+    }
+    let is_image: Vec<bool> = tokens.ids.iter().map(|&i| i == id).collect();
+    let is_image =
+        Tensor::<B, 3, Bool>::from_data(TensorData::new(is_image, [batch, seq, 1]), &embeds.device())
+            .expand([batch, seq, d]);
+    Ok(embeds.mask_where(is_image, scatter_rows(features, &rows, batch, seq)))
 }

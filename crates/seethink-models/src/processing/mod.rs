@@ -4,6 +4,7 @@
 pub mod image;
 mod json;
 pub mod pipeline;
+pub mod placeholders;
 mod resize;
 mod task;
 pub mod template;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
 use super::config::{InternVlConfig, Style};
 use super::names::Names;
@@ -11,10 +11,9 @@ use super::vision::InternVision;
 use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::error::{ModelError, Result};
-use crate::nn::{causal_blocked, text_rope};
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
-use crate::vlm::{DecodeState, ImageGrid, ImageInput, Vlm};
+use crate::vlm::{fill_placeholders, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
 
 /// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
 /// the original release or transformers' conversion.
@@ -89,27 +88,14 @@ impl<B: Backend> InternVl<B> {
 
     /// Token embeddings with the image features written over the image context tokens, in
     /// order of appearance (transformers' `masked_scatter`).
-    fn embed(
-        &self,
-        tokens: &TokenBatch,
-        images: Option<&ImageInput<B>>,
-        device: &B::Device,
-    ) -> Result<Tensor<B, 3>> {
-        let (batch, seq) = (tokens.batch, tokens.seq);
-        let hidden = self.config.text.hidden_size;
-        let ids: Vec<i64> = tokens.ids.iter().map(|&i| i as i64).collect();
-        let embeds = self.language_model.embed(Tensor::from_data(TensorData::new(ids, [batch, seq]), device));
+    fn embed(&self, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> Result<Tensor<B, 3>> {
+        let embeds = self.language_model.embed(tokens)?;
         let image_id = self.config.image_token_id as u32;
-        let image_rows: Vec<i64> =
-            (0..batch * seq).filter(|&i| tokens.ids[i] == image_id).map(|i| i as i64).collect();
         let Some(images) = images else {
-            if image_rows.is_empty() {
-                return Ok(embeds);
-            }
-            return Err(ModelError::Input(format!(
-                "{} image context tokens in the input but no images",
-                image_rows.len()
-            )));
+            return match token_rows(tokens, image_id).len() {
+                0 => Ok(embeds),
+                n => Err(ModelError::Input(format!("{n} image context tokens in the input but no images"))),
+            };
         };
         let tiles: usize = tile_counts(images)?.iter().sum();
         if tiles != images.pixel_values.dims()[0] {
@@ -119,22 +105,7 @@ impl<B: Backend> InternVl<B> {
             )));
         }
         let features = self.visual.forward(images.pixel_values.clone())?;
-        if features.dims()[0] != image_rows.len() {
-            return Err(ModelError::Input(format!(
-                "{} image context tokens in the input but the images give {} features",
-                image_rows.len(),
-                features.dims()[0]
-            )));
-        }
-        let rows = image_rows.len();
-        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(image_rows, [rows]), device);
-        let scattered = Tensor::<B, 2>::zeros([batch * seq, hidden], device)
-            .select_assign(0, idx, features, burn::tensor::IndexingUpdateOp::Add)
-            .reshape([batch, seq, hidden]);
-        let is_image: Vec<bool> = tokens.ids.iter().map(|&i| i == image_id).collect();
-        let is_image = Tensor::<B, 3, Bool>::from_data(TensorData::new(is_image, [batch, seq, 1]), device)
-            .expand([batch, seq, hidden]);
-        Ok(embeds.mask_where(is_image, scattered))
+        fill_placeholders(embeds, tokens, image_id, features)
     }
 }
 
@@ -163,14 +134,6 @@ impl<B: Backend> Vlm<B> for InternVl<B> {
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
     ) -> Result<Tensor<B, 3>> {
-        let c = &self.config;
-        if let Some(bad) = tokens.ids.iter().find(|&&id| id as usize >= c.text.vocab_size) {
-            return Err(ModelError::Input(format!(
-                "token id {bad} is outside the vocabulary of {} tokens",
-                c.text.vocab_size
-            )));
-        }
-        let device = self.language_model.embed_tokens.weight.device();
         let positions = if state.is_empty() {
             let (positions, offsets) = prompt_positions(tokens);
             state.position_offsets = offsets;
@@ -178,19 +141,8 @@ impl<B: Backend> Vlm<B> for InternVl<B> {
         } else {
             state.continued_positions(tokens)?
         };
-        let embeds = self.embed(tokens, images, &device)?;
-        let rope = text_rope(
-            &positions,
-            tokens.batch,
-            tokens.seq,
-            c.text.head_dim,
-            c.text.rope_theta,
-            &c.text.rope,
-            &device,
-        );
-        let key_valid = state.extend_keys(tokens);
-        let blocked = causal_blocked::<B>(&key_valid, tokens.batch, tokens.seq, &device);
-        Ok(self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &[]))
+        let embeds = self.embed(tokens, images)?;
+        Ok(self.language_model.decode(embeds, tokens, &positions, &self.config.text, state, &[]))
     }
 
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {

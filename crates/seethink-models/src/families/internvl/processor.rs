@@ -14,6 +14,7 @@ use crate::config::Keys;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::image::PREPROCESSOR_CONFIG;
 use crate::processing::image::{resize_bicubic, to_rgb, PixelNormalization};
+use crate::processing::placeholders::{check_placeholders, replace_placeholders};
 use crate::processing::TextTokenizer;
 use crate::vlm::ImageInput;
 
@@ -169,30 +170,26 @@ impl InternVlImages {
         images: &[DynamicImage],
         device: &B::Device,
     ) -> Result<(String, Option<ImageInput<B>>)> {
-        let placeholders = text.matches(&self.placeholder).count();
-        if placeholders != images.len() {
-            return Err(ModelError::Input(format!(
-                "the prompt has {placeholders} image placeholders ({}) but {} images were given",
-                self.placeholder,
-                images.len()
-            )));
-        }
+        check_placeholders(text, &self.placeholder, images.len())?;
         if images.is_empty() {
             return Ok((text.to_string(), None));
         }
-        let mut pieces = text.split(self.placeholder.as_str());
-        let mut expanded = pieces.next().unwrap_or_default().to_string();
         let mut values = Vec::new();
         let mut counts = Vec::with_capacity(images.len());
-        for (image, piece) in images.iter().zip(pieces) {
+        for image in images {
             let tiles = self.tiling.tiles(image)?;
-            expanded.push_str(&self.start_token);
-            expanded.push_str(&self.context_token.repeat(self.tokens_per_tile * tiles.len()));
-            expanded.push_str(&self.end_token);
-            expanded.push_str(piece);
             counts.push(tiles.len());
             values.extend(tiles.into_iter().flatten());
         }
+        let runs = counts.iter().map(|&tiles| {
+            format!(
+                "{}{}{}",
+                self.start_token,
+                self.context_token.repeat(self.tokens_per_tile * tiles),
+                self.end_token
+            )
+        });
+        let expanded = replace_placeholders(text, &self.placeholder, runs);
         let total: usize = counts.iter().sum();
         let per_tile = values.len() / total;
         let pixel_values = Tensor::from_data(TensorData::new(values, [total, per_tile]), device);

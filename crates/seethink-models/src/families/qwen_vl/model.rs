@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor};
 
 use super::config::{QwenVersion, QwenVlConfig};
 use super::positions::mrope_positions;
@@ -11,10 +11,9 @@ use super::vision::{GridThw, QwenVision};
 use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::error::{ModelError, Result};
-use crate::nn::{causal_blocked, text_rope};
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
-use crate::vlm::{DecodeState, ImageGrid, ImageInput, Vlm};
+use crate::vlm::{fill_placeholders, scatter_rows, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
 #[derive(Module, Debug)]
@@ -51,44 +50,23 @@ impl<B: Backend> QwenVl<B> {
         })
     }
 
-    /// Input embeddings with image features scattered into the image-token rows, and the
-    /// DeepStack additions (dense `[B, S, hidden]`, one per DeepStack layer).
+    /// Input embeddings with image features written over the image tokens, and the DeepStack
+    /// additions (dense `[B, S, hidden]`, zero off image tokens, one per DeepStack layer).
     fn embed(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
-        device: &B::Device,
     ) -> Result<(Tensor<B, 3>, Vec<Tensor<B, 3>>)> {
-        let (batch, seq) = (tokens.batch, tokens.seq);
-        let hidden = self.config.text.hidden_size;
-        let ids: Vec<i64> = tokens.ids.iter().map(|&i| i as i64).collect();
-        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, seq]), device);
-        let embeds = self.language_model.embed(ids);
-        let image_id = self.config.tokens.image_token_id as u32;
-        let image_rows: Vec<usize> = (0..batch * seq).filter(|&i| tokens.ids[i] == image_id).collect();
+        let embeds = self.language_model.embed(tokens)?;
         let Some(images) = images else {
             return Ok((embeds, Vec::new()));
         };
         let out = self.visual.forward(images.pixel_values.clone(), &patch_grids(images)?)?;
-        let features = out.embeds.dims()[0];
-        if features != image_rows.len() {
-            return Err(ModelError::Input(format!(
-                "{} image tokens in the input but the images give {features} features",
-                image_rows.len()
-            )));
-        }
-        let scatter = |rows: Tensor<B, 2>| -> Tensor<B, 3> {
-            let idx: Vec<i64> = image_rows.iter().map(|&r| r as i64).collect();
-            let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [image_rows.len()]), device);
-            Tensor::<B, 2>::zeros([batch * seq, hidden], device)
-                .select_assign(0, idx, rows, burn::tensor::IndexingUpdateOp::Add)
-                .reshape([batch, seq, hidden])
-        };
-        let is_image: Vec<bool> = tokens.ids.iter().map(|&i| i == image_id).collect();
-        let is_image = Tensor::<B, 3, Bool>::from_data(TensorData::new(is_image, [batch, seq, 1]), device)
-            .expand([batch, seq, hidden]);
-        let embeds = embeds.mask_where(is_image, scatter(out.embeds));
-        let deepstack = out.deepstack.into_iter().map(scatter).collect();
+        let image_id = self.config.tokens.image_token_id as u32;
+        let embeds = fill_placeholders(embeds, tokens, image_id, out.embeds)?;
+        let rows = token_rows(tokens, image_id);
+        let deepstack =
+            out.deepstack.into_iter().map(|f| scatter_rows(f, &rows, tokens.batch, tokens.seq)).collect();
         Ok((embeds, deepstack))
     }
 }
@@ -121,33 +99,14 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
     ) -> Result<Tensor<B, 3>> {
-        let c = &self.config;
-        if let Some(bad) = tokens.ids.iter().find(|&&id| id as usize >= c.text.vocab_size) {
-            return Err(ModelError::Input(format!(
-                "token id {bad} is outside the vocabulary of {} tokens",
-                c.text.vocab_size
-            )));
-        }
-        let device = self.language_model.embed_tokens.weight.device();
         let positions = if state.is_empty() {
             self.prompt_positions(tokens, images, state)?
         } else {
             // every M-RoPE axis continues at the same position after the prompt
             state.continued_positions(tokens)?.repeat(3)
         };
-        let (embeds, deepstack) = self.embed(tokens, images, &device)?;
-        let rope = text_rope(
-            &positions,
-            tokens.batch,
-            tokens.seq,
-            c.text.head_dim,
-            c.text.rope_theta,
-            &c.text.rope,
-            &device,
-        );
-        let key_valid = state.extend_keys(tokens);
-        let blocked = causal_blocked::<B>(&key_valid, tokens.batch, tokens.seq, &device);
-        Ok(self.language_model.forward(embeds, &rope, &blocked, Some(&mut state.kv), &deepstack))
+        let (embeds, deepstack) = self.embed(tokens, images)?;
+        Ok(self.language_model.decode(embeds, tokens, &positions, &self.config.text, state, &deepstack))
     }
 
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {

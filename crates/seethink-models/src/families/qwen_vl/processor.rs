@@ -10,6 +10,7 @@ use image::DynamicImage;
 use super::config::QwenVlConfig;
 use super::image::{ImageProcessor, ImageProcessorConfig};
 use crate::error::{ModelError, Result};
+use crate::processing::placeholders::{check_placeholders, replace_placeholders};
 use crate::processing::TextTokenizer;
 use crate::vlm::ImageInput;
 
@@ -41,25 +42,16 @@ impl QwenVlImages {
         images: &[DynamicImage],
         device: &B::Device,
     ) -> Result<(String, Option<ImageInput<B>>)> {
-        let placeholders = text.matches(&self.image_token).count();
-        if placeholders != images.len() {
-            return Err(ModelError::Input(format!(
-                "the prompt has {placeholders} image placeholders ({}) but {} images were given",
-                self.image_token,
-                images.len()
-            )));
-        }
+        check_placeholders(text, &self.image_token, images.len())?;
         if images.is_empty() {
             return Ok((text.to_string(), None));
         }
         let processed = self.processor.preprocess(images)?;
-        let mut expanded = String::with_capacity(text.len());
-        let mut pieces = text.split(self.image_token.as_str());
-        expanded.push_str(pieces.next().unwrap_or_default());
-        for (grid, piece) in processed.grid_thw.iter().zip(pieces) {
-            expanded.push_str(&self.image_token.repeat(self.processor.tokens_per_image(*grid)));
-            expanded.push_str(piece);
-        }
+        let runs = processed
+            .grid_thw
+            .iter()
+            .map(|grid| self.image_token.repeat(self.processor.tokens_per_image(*grid)));
+        let expanded = replace_placeholders(text, &self.image_token, runs);
         let pixel_values = Tensor::from_data(
             TensorData::new(processed.pixel_values, [processed.patches, processed.patch_dim]),
             device,
