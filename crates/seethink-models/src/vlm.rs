@@ -4,9 +4,10 @@
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
+use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
-use crate::text::KvCache;
+use crate::text::{KvCache, TextModel};
 
 /// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
 pub type GridThw = [usize; 3];
@@ -86,14 +87,23 @@ pub trait Vlm<B: Backend>: Module<B> {
         state: &mut DecodeState<B>,
     ) -> Result<Tensor<B, 3>>;
 
+    /// The language model and its settings.
+    fn decoder(&self) -> (&TextModel<B>, &TextConfig);
+
     /// Vocabulary logits `[batch, k, vocab]` of hidden states `[batch, k, hidden]`.
-    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3>;
+    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.decoder().0.logits(hidden)
+    }
 
     /// An empty decoding state for this model.
-    fn new_state(&self) -> DecodeState<B>;
+    fn new_state(&self) -> DecodeState<B> {
+        DecodeState::new(self.decoder().1.num_hidden_layers)
+    }
 
     /// Size of the output vocabulary.
-    fn vocab_size(&self) -> usize;
+    fn vocab_size(&self) -> usize {
+        self.decoder().1.vocab_size
+    }
 
     /// Tokens that only the processor may place in a sequence (image/video placeholders):
     /// generation never samples them, since a sampled placeholder could not be fed back.
@@ -101,7 +111,7 @@ pub trait Vlm<B: Backend>: Module<B> {
 
     /// The longest sequence (prompt and response) the model was built for, if its config says.
     fn max_positions(&self) -> Option<usize> {
-        None
+        self.decoder().1.max_position_embeddings
     }
 
     /// Vocabulary logits `[batch, new tokens, vocab]` of every new position (see

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use common::{fixture_dir, read_tensors, Reference, B};
+use common::{cases, fixture_dir, read_tensors, Reference, B};
 use seethink_models::checkpoint::{ExportOptions, Layout};
 use seethink_models::generate::{generate, SamplingConfig};
 use seethink_models::processing::image::load_image;
@@ -58,28 +58,6 @@ fn tokens(reference: &Reference, case: &str) -> TokenBatch {
         false => vec![true; ids.len()],
     };
     TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, shape[0], shape[1]).unwrap()
-}
-
-struct Case {
-    name: String,
-    prompt: String,
-    images: Vec<String>,
-    rendered: String,
-}
-
-fn cases(family: &str) -> Vec<Case> {
-    let text = std::fs::read_to_string(fixture_dir(family).join("pipeline_cases.json")).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| Case {
-            name: c["name"].as_str().unwrap().into(),
-            prompt: c["prompt"].as_str().unwrap().into(),
-            images: c["images"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().into()).collect(),
-            rendered: c["rendered"].as_str().unwrap().into(),
-        })
-        .collect()
 }
 
 /// Processor, logits and greedy generation of one layout's checkpoint against transformers'

@@ -3,34 +3,11 @@
 
 mod common;
 
-use common::{fixture_dir, Reference, B};
+use common::{cases, fixture_dir, Reference, B};
 use seethink_models::generate::{generate, SamplingConfig};
 use seethink_models::processing::image::load_image;
 use seethink_models::processing::{Message, Processor};
 use seethink_models::{ImageGrid, QwenVl, TokenBatch, Vlm};
-use serde_json::Value;
-
-struct Case {
-    name: String,
-    prompt: String,
-    images: Vec<String>,
-    rendered: String,
-}
-
-fn cases(family: &str) -> Vec<Case> {
-    let text = std::fs::read_to_string(fixture_dir(family).join("pipeline_cases.json")).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| Case {
-            name: c["name"].as_str().unwrap().into(),
-            prompt: c["prompt"].as_str().unwrap().into(),
-            images: c["images"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().into()).collect(),
-            rendered: c["rendered"].as_str().unwrap().into(),
-        })
-        .collect()
-}
 
 fn check_family(family: &str) {
     let dir = fixture_dir(family).join("checkpoint");

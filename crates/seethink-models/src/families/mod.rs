@@ -18,10 +18,11 @@ use burn::tensor::{backend::Backend, Tensor};
 use image::DynamicImage;
 
 use crate::checkpoint::ExportOptions;
-use crate::config::model_type;
+use crate::config::{model_type, TextConfig};
 use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
+use crate::text::TextModel;
 use crate::vlm::{DecodeState, ImageInput, Vlm};
 use internvl::{InternVl, InternVlConfig, InternVlImages};
 use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
@@ -136,24 +137,12 @@ impl<B: Backend> Vlm<B> for AnyVlm<B> {
         each_family!(self, m => m.hidden_states(tokens, images, state))
     }
 
-    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        each_family!(self, m => m.logits(hidden))
-    }
-
-    fn new_state(&self) -> DecodeState<B> {
-        each_family!(self, m => m.new_state())
-    }
-
-    fn vocab_size(&self) -> usize {
-        each_family!(self, m => m.vocab_size())
+    fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
+        each_family!(self, m => m.decoder())
     }
 
     fn input_only_tokens(&self) -> Vec<u32> {
         each_family!(self, m => m.input_only_tokens())
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        each_family!(self, m => m.max_positions())
     }
 }
 

@@ -120,3 +120,28 @@ impl Reference {
         grid.chunks(3).map(|g| [g[0] as usize, g[1] as usize, g[2] as usize]).collect()
     }
 }
+
+/// One end-to-end case of a fixture's `pipeline_cases.json`: the prompt and image files given to
+/// transformers' processor, and the chat template's rendering.
+pub struct Case {
+    pub name: String,
+    pub prompt: String,
+    pub images: Vec<String>,
+    pub rendered: String,
+}
+
+/// The end-to-end cases of fixture `family`.
+pub fn cases(family: &str) -> Vec<Case> {
+    let text = std::fs::read_to_string(fixture_dir(family).join("pipeline_cases.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Case {
+            name: c["name"].as_str().unwrap().into(),
+            prompt: c["prompt"].as_str().unwrap().into(),
+            images: c["images"].as_array().unwrap().iter().map(|i| i.as_str().unwrap().into()).collect(),
+            rendered: c["rendered"].as_str().unwrap().into(),
+        })
+        .collect()
+}

@@ -10,6 +10,7 @@ use super::positions::mrope_positions;
 use super::vision::{GridThw, QwenVision};
 use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
+use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
@@ -109,24 +110,12 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
         Ok(self.language_model.decode(embeds, tokens, &positions, &self.config.text, state, &deepstack))
     }
 
-    fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.language_model.logits(hidden)
-    }
-
-    fn new_state(&self) -> DecodeState<B> {
-        DecodeState::new(self.config.text.num_hidden_layers)
-    }
-
-    fn vocab_size(&self) -> usize {
-        self.config.text.vocab_size
+    fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
+        (&self.language_model, &self.config.text)
     }
 
     fn input_only_tokens(&self) -> Vec<u32> {
         vec![self.config.tokens.image_token_id as u32, self.config.tokens.video_token_id as u32]
-    }
-
-    fn max_positions(&self) -> Option<usize> {
-        self.config.text.max_position_embeddings
     }
 }
 
