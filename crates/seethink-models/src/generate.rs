@@ -188,11 +188,7 @@ pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u
         }
         return best as u32;
     }
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    if s.top_k > 0 {
-        order.truncate(s.top_k);
-    }
+    let order = likeliest_first(logits, s.top_k);
     let max = logits[order[0]];
     let weights: Vec<f64> =
         order.iter().map(|&i| (((logits[i] - max) / s.temperature) as f64).exp()).collect();
@@ -218,9 +214,38 @@ pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u
     order[kept - 1] as u32
 }
 
+/// Token ids by decreasing logit, ties by increasing id; only the `top_k` first if `top_k > 0`.
+/// That is a total order, so unstable sorts give the stable sort's result, and with `top_k`
+/// only the k largest are sorted.
+fn likeliest_first(logits: &[f32], top_k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    let likelier = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+    if top_k > 0 && top_k < order.len() {
+        order.select_nth_unstable_by(top_k - 1, likelier);
+        order.truncate(top_k);
+    }
+    order.sort_unstable_by(likelier);
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn likeliest_first_is_the_stable_sort_truncated() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..200 {
+            // few distinct values, so that ties are common
+            let logits: Vec<f32> = (0..300).map(|_| (rng.random::<u32>() % 17) as f32 * 0.5).collect();
+            let mut stable: Vec<usize> = (0..logits.len()).collect();
+            stable.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+            for top_k in [0, 1, 7, 299, 300, 500] {
+                let expected = if top_k > 0 { &stable[..top_k.min(300)] } else { &stable[..] };
+                assert_eq!(likeliest_first(&logits, top_k), expected, "top_k {top_k}");
+            }
+        }
+    }
 
     fn cfg(temperature: f32, top_p: f32, top_k: usize) -> SamplingConfig {
         SamplingConfig { temperature, top_p, top_k, ..Default::default() }
