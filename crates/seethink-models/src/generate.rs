@@ -214,18 +214,48 @@ pub fn sample_token(logits: &[f32], s: &SamplingConfig, rng: &mut impl Rng) -> u
     order[kept - 1] as u32
 }
 
-/// Token ids by decreasing logit, ties by increasing id; only the `top_k` first if `top_k > 0`.
-/// That is a total order, so unstable sorts give the stable sort's result, and with `top_k`
-/// only the k largest are sorted.
+/// Token ids by decreasing logit (`f32::total_cmp`), ties by increasing id; only the `top_k`
+/// first if `top_k > 0`. With `top_k`, the k largest are selected, then sorted (a total order,
+/// so an unstable sort gives the stable result); the whole vocabulary is radix-sorted, linear
+/// in its size (a comparison sort of 151,936 logits takes about 10 ms per row).
 fn likeliest_first(logits: &[f32], top_k: usize) -> Vec<usize> {
+    if top_k == 0 || top_k >= logits.len() {
+        return radix_order(logits);
+    }
     let mut order: Vec<usize> = (0..logits.len()).collect();
     let likelier = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-    if top_k > 0 && top_k < order.len() {
-        order.select_nth_unstable_by(top_k - 1, likelier);
-        order.truncate(top_k);
-    }
+    order.select_nth_unstable_by(top_k - 1, likelier);
+    order.truncate(top_k);
     order.sort_unstable_by(likelier);
     order
+}
+
+/// All ids by decreasing logit, ties by increasing id: a stable LSD radix sort (4 passes of 8
+/// bits) of `!key(logit)`, where `key` maps `f32::total_cmp`'s order onto `u32`'s (negative
+/// numbers: all bits flipped; others: the sign bit set).
+fn radix_order(logits: &[f32]) -> Vec<usize> {
+    let descending = |l: f32| {
+        let bits = l.to_bits();
+        !(if bits >> 31 == 1 { !bits } else { bits | 1 << 31 })
+    };
+    let mut order: Vec<(u32, usize)> = logits.iter().enumerate().map(|(i, &l)| (descending(l), i)).collect();
+    let mut scratch = vec![(0u32, 0usize); order.len()];
+    for shift in [0, 8, 16, 24] {
+        let mut starts = [0usize; 257];
+        for &(key, _) in &order {
+            starts[((key >> shift) & 0xff) as usize + 1] += 1;
+        }
+        for b in 0..256 {
+            starts[b + 1] += starts[b];
+        }
+        for &entry in &order {
+            let bucket = ((entry.0 >> shift) & 0xff) as usize;
+            scratch[starts[bucket]] = entry;
+            starts[bucket] += 1;
+        }
+        std::mem::swap(&mut order, &mut scratch);
+    }
+    order.into_iter().map(|(_, id)| id).collect()
 }
 
 #[cfg(test)]
@@ -236,8 +266,10 @@ mod tests {
     fn likeliest_first_is_the_stable_sort_truncated() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         for _ in 0..200 {
-            // few distinct values, so that ties are common
-            let logits: Vec<f32> = (0..300).map(|_| (rng.random::<u32>() % 17) as f32 * 0.5).collect();
+            // few distinct values, so that ties are common, of both signs, with ±0 and ±inf
+            let mut logits: Vec<f32> =
+                (0..300).map(|_| (rng.random::<u32>() % 17) as f32 * 0.5 - 4.0).collect();
+            logits[..4].copy_from_slice(&[0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY]);
             let mut stable: Vec<usize> = (0..logits.len()).collect();
             stable.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
             for top_k in [0, 1, 7, 299, 300, 500] {
