@@ -112,15 +112,15 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         .collect();
     let scale = if sampling.temperature > 0.0 { sampling.temperature } else { 1.0 };
     let input_only = model.input_only_tokens();
+    // `live[j]`: the completion that row j of the decoding state and of `logits` continues;
+    // rows whose completion stopped are dropped from both, so they cost no more work.
+    let mut live: Vec<usize> = (0..total).collect();
     for step in 0..sampling.max_new_tokens {
         let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
-        let mut next = vec![pad_id; total];
-        let mut active = vec![false; total];
-        for (r, row) in host.chunks_exact_mut(vocab).enumerate() {
-            let done = &mut out[r];
-            if done.stopped {
-                continue;
-            }
+        let mut next = Vec::with_capacity(live.len());
+        let mut going = Vec::with_capacity(live.len());
+        for (j, row) in host.chunks_exact_mut(vocab).enumerate() {
+            let done = &mut out[live[j]];
             // the placeholders are never sampled, but keep their share of the log-prob normaliser
             let set_aside: Vec<(usize, f32)> = input_only
                 .iter()
@@ -128,7 +128,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
                     row.get_mut(t as usize).map(|l| (t as usize, std::mem::replace(l, f32::NEG_INFINITY)))
                 })
                 .collect();
-            let token = sample_token(row, sampling, &mut rngs[r]);
+            let token = sample_token(row, sampling, &mut rngs[live[j]]);
             for (t, logit) in set_aside {
                 row[t] = logit;
             }
@@ -136,14 +136,20 @@ pub fn generate<B: Backend, M: Vlm<B>>(
             let scaled: Vec<f32> = row.iter().map(|l| l / scale).collect();
             done.logprobs.push(log_softmax_at(&scaled, token as usize));
             done.stopped = stop_ids.contains(&token);
-            next[r] = token;
-            active[r] = !done.stopped;
+            if !done.stopped {
+                next.push(token);
+                going.push(j);
+            }
         }
-        if step + 1 == sampling.max_new_tokens || !active.contains(&true) {
+        if step + 1 == sampling.max_new_tokens || going.is_empty() {
             break;
         }
-        let step_tokens = TokenBatch::new(next, active, total, 1)?;
-        logits = model.forward_cached(&step_tokens, None, &mut state)?.reshape([total, vocab]);
+        if going.len() < live.len() {
+            state = state.select_rows(&going);
+            live = going.iter().map(|&j| live[j]).collect();
+        }
+        let step_tokens = TokenBatch::new(next, vec![true; live.len()], live.len(), 1)?;
+        logits = model.forward_cached(&step_tokens, None, &mut state)?.reshape([live.len(), vocab]);
     }
     Ok(out)
 }

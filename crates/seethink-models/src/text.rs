@@ -38,6 +38,19 @@ impl<B: Backend> KvCache<B> {
         Self { layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (repeat(k), repeat(v)))).collect() }
     }
 
+    /// Only the batch rows `rows`, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        let pick = |t: &Tensor<B, 4>| {
+            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let idx = Tensor::<B, 1, burn::tensor::Int>::from_data(
+                burn::tensor::TensorData::new(idx, [rows.len()]),
+                &t.device(),
+            );
+            t.clone().select(0, idx)
+        };
+        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (pick(k), pick(v)))).collect() }
+    }
+
     /// Appends this step's keys/values to layer `layer` and returns the full sequences.
     fn extend(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (k, v) = match self.layers[layer].take() {

@@ -200,6 +200,15 @@ impl<B: Backend> DecodeState<B> {
         }
     }
 
+    /// Only the batch rows `rows`, in that order (rows that finished decoding are dropped).
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        Self {
+            kv: self.kv.select_rows(rows),
+            key_valid: rows.iter().map(|&r| self.key_valid[r].clone()).collect(),
+            position_offsets: rows.iter().map(|&r| self.position_offsets[r]).collect(),
+        }
+    }
+
     /// Records the new tokens' padding mask and returns the key-validity of every cached
     /// position, `[batch · cached]` row-major (the input of the causal mask).
     pub fn extend_keys(&mut self, tokens: &TokenBatch) -> Vec<bool> {

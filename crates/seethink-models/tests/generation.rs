@@ -163,3 +163,32 @@ fn every_sequence_has_its_own_random_stream() {
         alone.iter().map(|c| &c.ids).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_row_that_stops_leaves_the_others_unchanged() {
+    let model = model("qwen3_vl");
+    let prompts: Vec<Prompt<B>> =
+        [vec![305, 84, 82, 198, 39], vec![305, 84, 82, 198, 40, 41, 42], vec![305, 70, 198]]
+            .into_iter()
+            .map(|ids| Prompt { ids, images: None })
+            .collect();
+    let sampling = SamplingConfig { max_new_tokens: 12, temperature: 1.0, seed: 4, ..Default::default() };
+    let free = generate(&model, &prompts, 4, &sampling, &[], 0).unwrap();
+    // a token some completions produce early and others never: those stop, the rest go on
+    let stop = (0..320u32)
+        .find(|t| {
+            let hits = free.iter().filter(|c| c.ids[..6].contains(t)).count();
+            hits >= 2 && free.iter().any(|c| !c.ids.contains(t))
+        })
+        .expect("a token that stops some completions early");
+    let stopped = generate(&model, &prompts, 4, &sampling, &[stop], 0).unwrap();
+    let mut early = 0;
+    for (a, b) in free.iter().zip(&stopped) {
+        let end = a.ids.iter().position(|&t| t == stop).map_or(a.ids.len(), |p| p + 1);
+        early += usize::from(end < a.ids.len());
+        assert_eq!(b.ids, a.ids[..end], "the same tokens up to the stop");
+        assert_eq!(b.logprobs, a.logprobs[..end], "the same log-probs up to the stop");
+        assert_eq!(b.stopped, end < a.ids.len() || a.ids.last() == Some(&stop));
+    }
+    assert!(early >= 2, "{early} completions stopped early");
+}
