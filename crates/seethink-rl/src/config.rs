@@ -456,7 +456,7 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
         let error = |message: String| TrainError::Config { path: path.to_path_buf(), message };
-        let config: Self = ron::from_str(&text).map_err(|e| error(e.to_string()))?;
+        let mut config: Self = ron::from_str(&text).map_err(|e| error(e.to_string()))?;
         if overrides.is_empty() {
             return Ok(config);
         }
@@ -480,12 +480,11 @@ impl TrainConfig {
                     return Err(error(format!("--set {key}: {e} (strings are quoted: {key}=\"…\")")))
                 }
             };
-            // checked one override at a time, so that a value of the wrong type is named
-            if let Err(e) = serde_json::from_value::<Self>(value.clone()) {
-                return Err(error(format!("--set {assignment}: {e}")));
-            }
+            // read back after each override, so that a value of the wrong type is named
+            config = serde_json::from_value(value.clone())
+                .map_err(|e| error(format!("--set {assignment}: {e}")))?;
         }
-        serde_json::from_value(value).map_err(|e| error(format!("after --set: {e}")))
+        Ok(config)
     }
 }
 

@@ -368,12 +368,8 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for step in starting_step..=num_epochs {
             // burn-train's checkpointer threads report a failed save or deletion (a full disk,
-            // say) only through the interrupter: nothing else here stops it.
+            // say) only through the interrupter: nothing else here stops it (see below).
             if interrupter.should_stop() {
-                let (dir, message) =
-                    (self.checkpoints.clone(), interrupter.get_message().unwrap_or_default());
-                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(TrainError::Checkpoint { dir, message });
                 break;
             }
             let mut stopping = false;
@@ -403,13 +399,13 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
                 break;
             }
         }
-        // Dropping the checkpointer waits for its threads' last saves; a failure shows on the
-        // interrupter and outranks a clean end (the final checkpoint is not usable).
+        // Dropping the checkpointer waits for its threads' last saves; a failed one shows on the
+        // interrupter and outranks any other ending (its checkpoint is not usable).
         drop(checkpointer);
-        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
-        if interrupter.should_stop() && !matches!(*failure, Some(TrainError::Checkpoint { .. })) {
+        if interrupter.should_stop() {
             let message = interrupter.get_message().unwrap_or_default();
-            *failure = Some(TrainError::Checkpoint { dir: self.checkpoints.clone(), message });
+            *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(TrainError::Checkpoint { dir: self.checkpoints.clone(), message });
         }
         (learner.model(), event_processor)
     }
