@@ -2,7 +2,8 @@
 //! sampling of one row at the real vocabulary (151,936 logits).
 //!
 //! `cargo bench -p seethink-models --bench generate`; the model is the tiny committed Qwen3-VL
-//! fixture unless `SEETHINK_BENCH_MODEL` names another checkpoint directory.
+//! fixture unless `SEETHINK_BENCH_MODEL` names another checkpoint directory; each figure is the
+//! best of `SEETHINK_BENCH_RUNS` runs (default 5) after a warm-up.
 //! `benches/generate_transformers.py` measures transformers on the same checkpoint and settings.
 
 use std::path::PathBuf;
@@ -55,11 +56,11 @@ fn main() {
         seed: 0,
         stream: 0,
     };
+    let runs: usize = std::env::var("SEETHINK_BENCH_RUNS").map_or(5, |r| r.parse().expect("SEETHINK_BENCH_RUNS"));
     for (label, prompts, n) in [("batch 1", 1, 1), ("batch 8 x n=5", 8, 5)] {
         let prompts: Vec<Prompt<B>> = (0..prompts).map(prompt).collect();
-        // warm-up, then the best of 5 runs
         generate(&model, &prompts, n, &sampling, &[], 0).unwrap();
-        let best = (0..5)
+        let best = (0..runs)
             .map(|_| {
                 let started = Instant::now();
                 let out = generate(&model, &prompts, n, &sampling, &[], 0).unwrap();

@@ -1,9 +1,10 @@
 """transformers' generation throughput on the same checkpoint and settings as benches/generate.rs.
 
 Run inside the fixture venv (tests/fixtures/make_fixtures.py creates it):
-  .venv-fixtures/bin/python crates/seethink-models/benches/generate_transformers.py [CHECKPOINT] [THREADS]
+  .venv-fixtures/bin/python crates/seethink-models/benches/generate_transformers.py [CHECKPOINT] [THREADS] [RUNS]
 Prompts of 32 tokens, 32 new tokens, sampling at temperature 1 (min_new_tokens forces the
-length); batch 1 and 8 prompts x 5 samples (num_return_sequences); best of 5 runs.
+length); batch 1 and 8 prompts x 5 samples (num_return_sequences); best of RUNS (default 5)
+runs after a warm-up.
 """
 
 import sys
@@ -16,6 +17,7 @@ from transformers import AutoModelForImageTextToText
 ROOT = Path(__file__).resolve().parents[3]
 checkpoint = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/fixtures/qwen3_vl/checkpoint"
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 model = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=torch.float32).eval()
 
 
@@ -39,7 +41,7 @@ for label, prompts, n in [("batch 1", 1, 1), ("batch 8 x n=5", 8, 5)]:
     with torch.no_grad():
         model.generate(**kwargs)
         best = 0.0
-        for _ in range(5):
+        for _ in range(runs):
             started = time.perf_counter()
             out = model.generate(**kwargs)
             tokens = (out.shape[1] - ids.shape[1]) * out.shape[0]

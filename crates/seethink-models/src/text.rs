@@ -5,13 +5,13 @@
 //! final RMSNorm; lm_head tied to the embeddings or separate.
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear};
+use burn::nn::Embedding;
 use burn::tensor::{backend::Backend, Bool, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{apply_rotary, attention, causal_blocked, load_linear, text_rope, GatedMlp, RmsNorm, Rope};
+use crate::nn::{apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope};
 use crate::positions::TokenBatch;
 use crate::vlm::DecodeState;
 
@@ -277,7 +277,7 @@ impl<B: Backend> TextModel<B> {
                 let [batch, seq, dim] = hidden.dims();
                 let weight = self.embed_tokens.weight.val();
                 let vocab = weight.dims()[0];
-                hidden.reshape([batch * seq, dim]).matmul(weight.transpose()).reshape([batch, seq, vocab])
+                matmul(hidden.reshape([batch * seq, dim]), weight.transpose()).reshape([batch, seq, vocab])
             }
         }
     }

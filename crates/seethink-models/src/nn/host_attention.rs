@@ -9,23 +9,17 @@
 //! Batch × key/value heads are spread over the cores the process may use. On a rollout of 40 sequences of ~340 tokens this took the
 //! learning phase of a GRPO step from most of its time to a small part (`docs/benchmarks.md`).
 
-use std::any::{Any, TypeId};
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
-use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
-type Cpu = NdArray<f32>;
-type CpuAutodiff = Autodiff<Cpu>;
-/// `Autodiff`'s tensor: the ndarray tensor and its node in the graph.
-type Tracked = FloatTensor<CpuAutodiff>;
+use super::host::{cast, host_f32, host_kind, Cpu, Tracked};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -105,11 +99,9 @@ pub(super) fn dispatch<B: Backend>(
     blocked: Option<&Tensor<B, 4, Bool>>,
     scale: f64,
 ) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)> {
-    let is = |id: TypeId| TypeId::of::<B>() == id;
-    let tracked = is(TypeId::of::<CpuAutodiff>());
-    if !tracked && !is(TypeId::of::<Cpu>()) {
+    let Some(tracked) = host_kind::<B>() else {
         return Err((q, k, v));
-    }
+    };
     let [batch, q_heads, q_len, dim] = q.dims();
     let [_, kv_heads, k_len, _] = k.dims();
     // Autodiff<NdArray>'s bool tensors are ndarray's.
@@ -148,16 +140,6 @@ pub(super) fn dispatch<B: Backend>(
     Ok(Tensor::from_primitive(TensorPrimitive::Float(output)))
 }
 
-/// The elements of an ndarray f32 tensor in row-major order (one copy, whatever its strides).
-fn host_f32(tensor: &NdArrayTensor) -> Vec<f32> {
-    match tensor {
-        NdArrayTensor::F32(storage) => {
-            storage.view().as_standard_layout().as_slice().expect("row-major").to_vec()
-        }
-        other => unreachable!("attention on NdArray<f32> gets f32 tensors, not {:?}", other.dtype()),
-    }
-}
-
 /// The elements of an ndarray bool tensor in row-major order.
 fn host_bool(tensor: &NdArrayTensor) -> Vec<bool> {
     match tensor {
@@ -166,15 +148,6 @@ fn host_bool(tensor: &NdArrayTensor) -> Vec<bool> {
         }
         other => unreachable!("masks are bool tensors, not {:?}", other.dtype()),
     }
-}
-
-/// `value` as `U`, which the caller has checked is the same type as `T`.
-fn cast<T: 'static, U: 'static>(value: T) -> U {
-    let mut slot = Some(value);
-    (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<U>>()
-        .and_then(Option::take)
-        .expect("the caller checked that both types are the same")
 }
 
 #[derive(Debug)]
@@ -422,9 +395,11 @@ fn for_each_parallel<T: Send>(tasks: Vec<T>, cost: usize, work: impl Fn(T) + Syn
 
 #[cfg(test)]
 mod tests {
+    use burn::backend::NdArray;
     use burn::tensor::Distribution;
 
     use super::*;
+    use crate::nn::host::CpuAutodiff;
     use crate::nn::{causal_blocked, decomposed_attention};
 
     fn random<B: Backend>(shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {

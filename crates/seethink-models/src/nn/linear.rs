@@ -1,11 +1,44 @@
-//! Loading HF `nn.Linear` weights into burn's `Linear`.
+//! Linear layers: HF `nn.Linear` weights loaded for burn, applied through [`matmul`].
 
-use burn::module::Param;
-use burn::nn::Linear;
+use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+
+/// `y = x·W + b` with `W [d_in, d_out]`: burn's `Linear` record (the same field names, so
+/// saved states load either way), applied through [`matmul`].
+#[derive(Module, Debug)]
+pub struct Linear<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// `x [.., d_in] → [.., d_out]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let mut shape = x.dims();
+        let d_in = shape[D - 1];
+        let weight = self.weight.val();
+        shape[D - 1] = weight.dims()[1];
+        let y = matmul(x.reshape([usize::MAX, d_in]), weight);
+        let y = match &self.bias {
+            Some(bias) => y + bias.val().unsqueeze(),
+            None => y,
+        };
+        y.reshape(shape)
+    }
+}
+
+/// `A·B` for matrices; on burn's ndarray backend (with or without autodiff) the host product
+/// of `nn::host_matmul` (multi-core, no copies of transposed operands), elsewhere burn's.
+pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    #[cfg(feature = "ndarray")]
+    return super::host_matmul::matmul(a, b);
+    #[cfg(not(feature = "ndarray"))]
+    a.matmul(b)
+}
 
 /// Loads `{prefix}.weight` (`[d_out, d_in]`, transposed for burn) and, if `bias`, `{prefix}.bias`.
 pub fn load_linear<B: Backend>(

@@ -1,13 +1,12 @@
 //! Feed-forward blocks.
 
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::Activation;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
-use crate::nn::load_linear;
+use crate::nn::{load_linear, Linear};
 
 /// Gated MLP (SwiGLU for silu): `down(act(gate(x)) ⊙ up(x))`.
 #[derive(Module, Debug)]

@@ -3,7 +3,11 @@
 mod activation;
 mod attention;
 #[cfg(feature = "ndarray")]
+mod host;
+#[cfg(feature = "ndarray")]
 mod host_attention;
+#[cfg(feature = "ndarray")]
+mod host_matmul;
 mod linear;
 mod mlp;
 mod norm;
@@ -11,7 +15,7 @@ mod rope;
 
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
-pub use linear::load_linear;
+pub use linear::{load_linear, matmul, Linear};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};

@@ -3,14 +3,14 @@
 //! GELU → Linear` into the language model's hidden size.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::LayerNorm;
 use burn::tensor::{activation::gelu, backend::Backend, Tensor};
 
 use super::config::{InternVisionConfig, InternVlConfig};
 use super::names::Names;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
-use crate::nn::{attention, load_layer_norm, load_linear, Mlp, Norm, RmsNorm};
+use crate::nn::{attention, load_layer_norm, load_linear, Linear, Mlp, Norm, RmsNorm};
 
 /// Epsilon of the projector's LayerNorm (`nn.LayerNorm`'s default, in both releases).
 const PROJECTOR_NORM_EPS: f64 = 1e-5;

@@ -30,8 +30,8 @@ pub enum VisionMlp<B: Backend> {
 /// Multi-head self-attention over patches with fused qkv and 2D RoPE.
 #[derive(Module, Debug)]
 pub struct VisionAttention<B: Backend> {
-    pub qkv: burn::nn::Linear<B>,
-    pub proj: burn::nn::Linear<B>,
+    pub qkv: crate::nn::Linear<B>,
+    pub proj: crate::nn::Linear<B>,
     pub num_heads: usize,
 }
 
@@ -130,8 +130,8 @@ impl<B: Backend> VisionBlock<B> {
 #[derive(Module, Debug)]
 pub struct PatchMerger<B: Backend> {
     pub norm: Norm<B>,
-    pub fc1: burn::nn::Linear<B>,
-    pub fc2: burn::nn::Linear<B>,
+    pub fc1: crate::nn::Linear<B>,
+    pub fc2: crate::nn::Linear<B>,
     pub postshuffle: bool,
 }
 

@@ -10,7 +10,7 @@ mod block;
 pub mod layout;
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear};
+use burn::nn::Embedding;
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 
 pub use block::{PatchMerger, VisionBlock};
@@ -19,7 +19,7 @@ pub use layout::GridThw;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
-use crate::nn::{vision_rope, Segments};
+use crate::nn::{vision_rope, Linear, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
 pub struct VisionOutput<B: Backend> {
