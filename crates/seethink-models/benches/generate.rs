@@ -6,6 +6,10 @@
 //! best of `SEETHINK_BENCH_RUNS` runs (default 5) after a warm-up.
 //! `benches/generate_transformers.py` measures transformers on the same checkpoint and settings.
 
+/// The `seethink` binary's allocator, so the figures are the ones a run gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -56,7 +60,8 @@ fn main() {
         seed: 0,
         stream: 0,
     };
-    let runs: usize = std::env::var("SEETHINK_BENCH_RUNS").map_or(5, |r| r.parse().expect("SEETHINK_BENCH_RUNS"));
+    let runs: usize =
+        std::env::var("SEETHINK_BENCH_RUNS").map_or(5, |r| r.parse().expect("SEETHINK_BENCH_RUNS"));
     for (label, prompts, n) in [("batch 1", 1, 1), ("batch 8 x n=5", 8, 5)] {
         let prompts: Vec<Prompt<B>> = (0..prompts).map(prompt).collect();
         generate(&model, &prompts, n, &sampling, &[], 0).unwrap();

@@ -103,38 +103,34 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     let mut out: Vec<Completion> = (0..total)
         .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })
         .collect();
-    let mut rngs: Vec<ChaCha8Rng> = (0..total)
-        .map(|r| {
+    // `live[j]`: the completion that row j of the decoding state, of `logits` and of `rngs`
+    // continues; rows whose completion stopped are dropped from all three, so they cost no
+    // more work.
+    let mut live: Vec<usize> = (0..total).collect();
+    let mut rngs: Vec<ChaCha8Rng> = live
+        .iter()
+        .map(|&r| {
             let mut rng = ChaCha8Rng::seed_from_u64(sampling.seed);
             rng.set_stream(sampling.stream.wrapping_add(r as u64));
             rng
         })
         .collect();
-    let scale = if sampling.temperature > 0.0 { sampling.temperature } else { 1.0 };
     let input_only = model.input_only_tokens();
-    // `live[j]`: the completion that row j of the decoding state and of `logits` continues;
-    // rows whose completion stopped are dropped from both, so they cost no more work.
-    let mut live: Vec<usize> = (0..total).collect();
     for step in 0..sampling.max_new_tokens {
         let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        // rows are independent (each has its own random stream): spread them over the cores
+        // when the vocabulary makes it worth the threads
+        let threads = if host.len() >= 1 << 16 { crate::parallel::cores() } else { 1 };
+        let rows: Vec<_> = host.chunks_exact_mut(vocab).zip(rngs.iter_mut()).collect();
+        let picks = crate::parallel::map_parallel(rows, threads, |(row, rng)| {
+            pick_token(row, &input_only, sampling, rng)
+        });
         let mut next = Vec::with_capacity(live.len());
         let mut going = Vec::with_capacity(live.len());
-        for (j, row) in host.chunks_exact_mut(vocab).enumerate() {
+        for (j, (token, logprob)) in picks.into_iter().enumerate() {
             let done = &mut out[live[j]];
-            // the placeholders are never sampled, but keep their share of the log-prob normaliser
-            let set_aside: Vec<(usize, f32)> = input_only
-                .iter()
-                .filter_map(|&t| {
-                    row.get_mut(t as usize).map(|l| (t as usize, std::mem::replace(l, f32::NEG_INFINITY)))
-                })
-                .collect();
-            let token = sample_token(row, sampling, &mut rngs[live[j]]);
-            for (t, logit) in set_aside {
-                row[t] = logit;
-            }
             done.ids.push(token);
-            let scaled: Vec<f32> = row.iter().map(|l| l / scale).collect();
-            done.logprobs.push(log_softmax_at(&scaled, token as usize));
+            done.logprobs.push(logprob);
             done.stopped = stop_ids.contains(&token);
             if !done.stopped {
                 next.push(token);
@@ -147,6 +143,11 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         if going.len() < live.len() {
             state = state.select_rows(&going);
             live = going.iter().map(|&j| live[j]).collect();
+            let mut j = 0;
+            rngs.retain(|_| {
+                j += 1;
+                going.binary_search(&(j - 1)).is_ok()
+            });
         }
         let step_tokens = TokenBatch::new(next, vec![true; live.len()], live.len(), 1)?;
         logits = model.forward_cached(&step_tokens, None, &mut state)?.reshape([live.len(), vocab]);
@@ -169,6 +170,33 @@ fn validate(s: &SamplingConfig) -> Result<()> {
 fn repeat_rows<B: Backend>(x: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
     let [b, v] = x.dims();
     x.unsqueeze_dim::<3>(1).expand([b, n, v]).reshape([b * n, v])
+}
+
+/// The next token of one row of logits ([`sample_token`], the input-only tokens never chosen)
+/// and its log-prob at the sampling temperature over the whole vocabulary, the input-only
+/// tokens included ([`log_softmax_at`] of `logits / T`, T = 1 when greedy).
+fn pick_token(
+    row: &mut [f32],
+    input_only: &[u32],
+    sampling: &SamplingConfig,
+    rng: &mut ChaCha8Rng,
+) -> (u32, f32) {
+    let set_aside: Vec<(usize, f32)> = input_only
+        .iter()
+        .filter_map(|&t| {
+            row.get_mut(t as usize).map(|l| (t as usize, std::mem::replace(l, f32::NEG_INFINITY)))
+        })
+        .collect();
+    let token = sample_token(row, sampling, rng);
+    for (t, logit) in set_aside {
+        row[t] = logit;
+    }
+    let logprob = match sampling.temperature {
+        // x / 1 = x exactly: no scaled copy
+        t if t == 0.0 || t == 1.0 => log_softmax_at(row, token as usize),
+        t => log_softmax_at(&row.iter().map(|l| l / t).collect::<Vec<f32>>(), token as usize),
+    };
+    (token, logprob)
 }
 
 /// `log softmax(logits)[token] = logits[token] − max − ln Σ exp(logits − max)`.
@@ -244,8 +272,9 @@ fn radix_order(logits: &[f32]) -> Vec<usize> {
         let bits = l.to_bits();
         !(if bits >> 31 == 1 { !bits } else { bits | 1 << 31 })
     };
-    let mut order: Vec<(u32, usize)> = logits.iter().enumerate().map(|(i, &l)| (descending(l), i)).collect();
-    let mut scratch = vec![(0u32, 0usize); order.len()];
+    let mut order: Vec<(u32, u32)> =
+        logits.iter().enumerate().map(|(i, &l)| (descending(l), i as u32)).collect();
+    let mut scratch = vec![(0u32, 0u32); order.len()];
     for shift in [0, 8, 16, 24] {
         let mut starts = [0usize; 257];
         for &(key, _) in &order {
@@ -261,7 +290,7 @@ fn radix_order(logits: &[f32]) -> Vec<usize> {
         }
         std::mem::swap(&mut order, &mut scratch);
     }
-    order.into_iter().map(|(_, id)| id).collect()
+    order.into_iter().map(|(_, id)| id as usize).collect()
 }
 
 #[cfg(test)]

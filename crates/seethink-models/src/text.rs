@@ -11,7 +11,9 @@ use burn::tensor::{backend::Backend, Bool, Tensor};
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
-use crate::nn::{apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope};
+use crate::nn::{
+    apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope,
+};
 use crate::positions::TokenBatch;
 use crate::vlm::DecodeState;
 

@@ -2,7 +2,13 @@
 //! global-norm clip and AdamW, for 8 sequences of 32 prompt + 31 response tokens.
 //!
 //! `cargo bench -p seethink-rl --bench grpo_step`; `benches/grpo_step_torch.py` runs the same
-//! step in PyTorch on the same checkpoint.
+//! step in PyTorch on the same checkpoint. `SEETHINK_BENCH_MODEL` names another checkpoint
+//! directory, `SEETHINK_BENCH_RESPONSE` another response length, `SEETHINK_BENCH_RUNS` how many
+//! timed updates follow the warm-up (the best is reported; default 10).
+
+/// The `seethink` binary's allocator, so the figures are the ones a run gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +27,11 @@ fn main() {
     let dir = std::env::var("SEETHINK_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
     });
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}: not a count: {v}")))
+    };
+    let (response_len, runs) = (setting("SEETHINK_BENCH_RESPONSE", 31), setting("SEETHINK_BENCH_RUNS", 10));
     let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
     let reference = model.clone();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
@@ -29,7 +40,7 @@ fn main() {
     let sequences: Vec<Sequence<I>> = (0..8u32)
         .map(|s| Sequence {
             prompt: (0..32).map(|i| 1 + (i * 7 + s) % 250).collect(),
-            response: (0..31).map(|i| 1 + (i * 11 + 3 * s) % 250).collect(),
+            response: (0..response_len as u32).map(|i| 1 + (i * 11 + 3 * s) % 250).collect(),
             images: None,
         })
         .collect();
@@ -41,6 +52,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     };
     step();
-    let best = (0..10).map(|_| step()).fold(f64::INFINITY, f64::min);
-    println!("{}: GRPO update, 8 x 63 tokens: {:.1} ms (best of 10)", dir.display(), best * 1e3);
+    let best = (0..runs).map(|_| step()).fold(f64::INFINITY, f64::min);
+    let tokens = 32 + response_len;
+    println!("{}: GRPO update, 8 x {tokens} tokens: {:.1} ms (best of {runs})", dir.display(), best * 1e3);
 }

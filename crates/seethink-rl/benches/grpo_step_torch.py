@@ -1,7 +1,8 @@
 """The GRPO update of benches/grpo_step.rs in PyTorch (transformers model, same checkpoint):
-old and reference forwards, policy forward + backward, grad-norm clip, AdamW; best of 10.
+old and reference forwards, policy forward + backward, grad-norm clip, AdamW; logits only for
+the response positions (logits_to_keep); the best of RUNS (default 10) after a warm-up.
 
-  .venv-fixtures/bin/python crates/seethink-rl/benches/grpo_step_torch.py [CHECKPOINT] [THREADS]
+  .venv-fixtures/bin/python crates/seethink-rl/benches/grpo_step_torch.py [CHECKPOINT] [THREADS] [RESPONSE] [RUNS]
 """
 
 import copy
@@ -15,19 +16,21 @@ from transformers import AutoModelForImageTextToText
 ROOT = Path(__file__).resolve().parents[3]
 checkpoint = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/fixtures/qwen3_vl/checkpoint"
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
-policy = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=torch.float32, attn_implementation="eager")
+response_len = int(sys.argv[3]) if len(sys.argv) > 3 else 31
+runs = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+policy = AutoModelForImageTextToText.from_pretrained(checkpoint, dtype=torch.float32)
 reference = copy.deepcopy(policy).eval()
 optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-6, weight_decay=0.01)
 
 prompts = [[1 + (i * 7 + s) % 250 for i in range(32)] for s in range(8)]
-responses = [[1 + (i * 11 + 3 * s) % 250 for i in range(31)] for s in range(8)]
+responses = [[1 + (i * 11 + 3 * s) % 250 for i in range(response_len)] for s in range(8)]
 ids = torch.tensor([p + r for p, r in zip(prompts, responses)])
 advantages = torch.tensor([1.0, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5])[:, None]
 
 
 def response_logp(model):
-    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[:, 31:-1]
-    return torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 32:, None])[..., 0]
+    out = model(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=response_len + 1)
+    return torch.log_softmax(out.logits[:, :-1].float(), -1).gather(-1, ids[:, 32:, None])[..., 0]
 
 
 def step():
@@ -52,5 +55,5 @@ def step():
 
 
 step()
-best = min(step() for _ in range(10))
-print(f"{checkpoint}: GRPO update, 8 x 63 tokens: {best * 1e3:.1f} ms (PyTorch, {torch.get_num_threads()} threads)")
+best = min(step() for _ in range(runs))
+print(f"{checkpoint}: GRPO update, 8 x {32 + response_len} tokens: {best * 1e3:.1f} ms (PyTorch, {torch.get_num_threads()} threads)")

@@ -13,7 +13,8 @@ use std::ops::Range;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{activation::log_softmax, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
+use seethink_models::nn::token_logprobs;
 use seethink_models::vlm::select_positions;
 use seethink_models::{ImageInput, Result, TokenBatch, Vlm};
 
@@ -110,12 +111,10 @@ impl<B: Backend> ResponsePositions<B> {
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let logits = model.logits(hidden);
         let logits = if self.temperature == 1.0 { logits } else { logits / self.temperature };
-        let [batch, width, _] = logits.dims();
-        let logp_all = log_softmax(logits, 2);
-        let targets = self.targets.clone().narrow(1, range.start, width).reshape([batch, width, 1]);
-        let logp = logp_all.clone().gather(2, targets).reshape([batch, width]);
-        let logp_all = logp_all.detach();
-        let entropy = (logp_all.clone().exp() * logp_all).sum_dim(2).reshape([batch, width]).neg();
+        let [batch, width, vocab] = logits.dims();
+        let targets = self.targets.clone().narrow(1, range.start, width).reshape([batch * width]);
+        let (logp, entropy) = token_logprobs(logits.reshape([batch * width, vocab]), targets);
+        let (logp, entropy) = (logp.reshape([batch, width]), entropy.reshape([batch, width]));
         (logp, entropy)
     }
 }

@@ -43,3 +43,40 @@ pub(super) fn host_f32(tensor: &NdArrayTensor) -> Vec<f32> {
         other => unreachable!("the host kernels get f32 tensors, not {:?}", other.dtype()),
     }
 }
+
+/// `e^x` for `x ≤ 88`, as straight-line code so that loops of it vectorise (libm's `expf` is
+/// a call per element): `x = n·ln 2 + r` with `n` the nearest integer to `x·log₂e`, and
+/// `e^x = 2ⁿ · P(r)` with Cephes' `expf` polynomial (relative error ≤ 2e-7); 0 below −87.3
+/// (where `e^x` leaves f32's normal range) and for −∞.
+pub(super) fn exp(x: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4; // ln 2 in two parts, exact first part
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5)
+        * r
+        * r
+        + r
+        + 1.0;
+    let two_to_n = f32::from_bits(((n as i32).wrapping_add(127) as u32) << 23);
+    if x < -87.3 {
+        0.0
+    } else {
+        p * two_to_n
+    }
+}
+
+/// `Σ_i x_i` in eight independent lanes (so the compiler vectorises it).
+pub(super) fn sum(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let blocks = x.chunks_exact(8);
+    let tail: f32 = blocks.remainder().iter().sum();
+    for block in blocks {
+        for lane in 0..8 {
+            lanes[lane] += block[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}

@@ -34,7 +34,11 @@ pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
             let (a, b): (Tracked, Tracked) =
                 (cast(a.into_primitive().tensor()), cast(b.into_primitive().tensor()));
             let out = product(Operand::of(&a.primitive), Operand::of(&b.primitive));
-            let out: Tracked = match MatmulBackward.prepare::<NoCheckpointing>([a.node, b.node]).compute_bound().stateful() {
+            let out: Tracked = match MatmulBackward
+                .prepare::<NoCheckpointing>([a.node, b.node])
+                .compute_bound()
+                .stateful()
+            {
                 OpsKind::Tracked(prep) => prep.finish((a.primitive, b.primitive), out),
                 OpsKind::UnTracked(prep) => prep.finish(out),
             };
@@ -62,12 +66,24 @@ impl Operand {
         let view = storage.view();
         let (shape, strides) = (view.shape(), view.strides());
         assert_eq!(shape.len(), 2, "host matmul takes matrices");
-        Operand { ptr: view.as_ptr(), rows: shape[0], cols: shape[1], row_stride: strides[0], col_stride: strides[1] }
+        Operand {
+            ptr: view.as_ptr(),
+            rows: shape[0],
+            cols: shape[1],
+            row_stride: strides[0],
+            col_stride: strides[1],
+        }
     }
 
     /// `Xᵀ`, the same elements read with the strides swapped.
     fn transposed(self) -> Self {
-        Operand { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+        Operand {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
     }
 }
 
@@ -175,7 +191,10 @@ mod tests {
         for (a, b) in cases::<Cpu>() {
             let weights = random::<Ad>([a.dims()[0], b.dims()[1]]);
             let run = |host: bool| {
-                let (a, b) = (Tensor::<Ad, 2>::from_inner(a.clone()).require_grad(), Tensor::<Ad, 2>::from_inner(b.clone()).require_grad());
+                let (a, b) = (
+                    Tensor::<Ad, 2>::from_inner(a.clone()).require_grad(),
+                    Tensor::<Ad, 2>::from_inner(b.clone()).require_grad(),
+                );
                 let c = if host { matmul(a.clone(), b.clone()) } else { a.clone().matmul(b.clone()) };
                 let grads = (c * weights.clone()).sum().backward();
                 (a.grad(&grads).expect("∂A"), b.grad(&grads).expect("∂B"))

@@ -7,11 +7,14 @@ mod host;
 #[cfg(feature = "ndarray")]
 mod host_attention;
 #[cfg(feature = "ndarray")]
+mod host_logprobs;
+#[cfg(feature = "ndarray")]
 mod host_matmul;
 mod linear;
 mod mlp;
 mod norm;
 mod rope;
+mod token_logprobs;
 
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
@@ -19,3 +22,4 @@ pub use linear::{load_linear, matmul, Linear};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};
+pub use token_logprobs::token_logprobs;

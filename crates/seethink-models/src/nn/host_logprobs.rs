@@ -1,0 +1,220 @@
+//! [`token_logprobs`](super::token_logprobs) on the host, for the ndarray backend with and
+//! without autodiff.
+//!
+//! burn's `log_softmax`, `gather` and entropy take about a dozen element-wise passes over the
+//! `[N, V]` logits on one core, each a new buffer, and keep the `[N, V]` log-probabilities for
+//! the backward pass. Here each row takes two passes (the maximum; then `Σ e^{l−m}` and
+//! `Σ e^{l−m}·l` together) with a vectorised `exp`, rows spread over the cores; the backward
+//! pass recomputes the probabilities from the logits and the saved log-sum-exp.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ndarray::NdArrayTensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
+
+use super::host::{cast, exp, host_f32, host_kind, Cpu, CpuAutodiff, Tracked};
+
+/// What the backward pass needs: the logits `[rows, vocab]` (row-major), the targets and each
+/// row's `lse = log Σ_v e^{l_v}`.
+#[derive(Clone, Debug)]
+struct Saved {
+    logits: Vec<f32>,
+    vocab: usize,
+    targets: Vec<usize>,
+    lse: Vec<f32>,
+}
+
+/// The fused kernel's `(log p(target), H)` when `B` is `NdArray<f32>` or
+/// `Autodiff<NdArray<f32>>`; otherwise the inputs back, for the generic path.
+#[allow(clippy::type_complexity)]
+pub(super) fn dispatch<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+) -> Result<(Tensor<B, 1>, Tensor<B, 1>), (Tensor<B, 2>, Tensor<B, 1, Int>)> {
+    let Some(tracked) = host_kind::<B>() else {
+        return Err((logits, targets));
+    };
+    let [rows, vocab] = logits.dims();
+    let targets: Vec<usize> = targets
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("i64 targets")
+        .iter()
+        .map(|&t| t as usize)
+        .collect();
+    if let Some(bad) = targets.iter().position(|&t| t >= vocab) {
+        panic!("token_logprobs: target {} of row {bad} is outside the vocabulary of {vocab}", targets[bad]);
+    }
+    let (values, node) = match tracked {
+        true => {
+            let t: Tracked = cast(logits.into_primitive().tensor());
+            (host_f32(&t.primitive), Some(t.node))
+        }
+        false => (host_f32(&cast(logits.into_primitive().tensor())), None),
+    };
+    let (logp, entropy, lse) = forward(&values, vocab, &targets);
+    let primitive = |v: Vec<f32>| NdArrayTensor::from_data(TensorData::new(v, [rows]));
+    let entropy = Tensor::<Cpu, 1>::from_primitive(TensorPrimitive::Float(primitive(entropy)));
+    let entropy: Tensor<B, 1> = match tracked {
+        true => cast(Tensor::<CpuAutodiff, 1>::from_inner(entropy)),
+        false => cast(entropy),
+    };
+    let logp = match node {
+        Some(node) => {
+            let out: Tracked =
+                match LogprobBackward.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
+                    OpsKind::Tracked(prep) => {
+                        prep.finish(Saved { logits: values, vocab, targets, lse }, primitive(logp))
+                    }
+                    OpsKind::UnTracked(prep) => prep.finish(primitive(logp)),
+                };
+            Tensor::from_primitive(TensorPrimitive::Float(cast(out)))
+        }
+        None => Tensor::from_primitive(TensorPrimitive::Float(cast(primitive(logp)))),
+    };
+    Ok((logp, entropy))
+}
+
+/// Below this `e^x` is 0 in f32: a −∞ logit (a masked token) is taken as this, so that its
+/// `e^x · x` term is 0 and not `0 · −∞`.
+const MIN_EXPONENT: f32 = -88.0;
+
+/// Per row `l`: `m = max_v l_v`, `s = Σ_v e^{l_v−m}`, `lse = m + ln s`,
+/// `log p(t) = l_t − lse` and `H = −Σ_v p_v log p_v = ln s − Σ_v e^{l_v−m}·(l_v − m) / s`
+/// (every term of the sum ≤ 0, so nothing cancels); returns `(log p, H, lse)`.
+fn forward(logits: &[f32], vocab: usize, targets: &[usize]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let rows: Vec<(&[f32], usize)> = logits.chunks_exact(vocab).zip(targets.iter().copied()).collect();
+    let out = for_rows(rows, vocab, |(row, target)| {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &l| if l > m { l } else { m });
+        let mut weights = [0.0f32; 8];
+        let mut weighted = [0.0f32; 8];
+        let blocks = row.chunks_exact(8);
+        let mut tail = (0.0, 0.0);
+        for &l in blocks.remainder() {
+            let shifted = (l - max).max(MIN_EXPONENT);
+            let e = exp(shifted);
+            tail = (tail.0 + e, tail.1 + e * shifted);
+        }
+        for block in blocks {
+            for lane in 0..8 {
+                let shifted = (block[lane] - max).max(MIN_EXPONENT);
+                let e = exp(shifted);
+                weights[lane] += e;
+                weighted[lane] += e * shifted;
+            }
+        }
+        let total = weights.iter().sum::<f32>() + tail.0;
+        let lse = max + total.ln();
+        (row[target] - lse, total.ln() - (weighted.iter().sum::<f32>() + tail.1) / total, lse)
+    });
+    let mut result =
+        (Vec::with_capacity(out.len()), Vec::with_capacity(out.len()), Vec::with_capacity(out.len()));
+    for (logp, entropy, lse) in out {
+        result.0.push(logp);
+        result.1.push(entropy);
+        result.2.push(lse);
+    }
+    result
+}
+
+/// `work` on every row, the rows spread over the cores this thread may use when there are
+/// enough elements (`vocab` each) to pay for the threads; results in row order.
+fn for_rows<T: Send, R: Send>(rows: Vec<T>, vocab: usize, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = if rows.len() * vocab >= 1 << 18 { crate::parallel::cores() } else { 1 };
+    crate::parallel::map_parallel(rows, threads, work)
+}
+
+#[derive(Debug)]
+struct LogprobBackward;
+
+impl Backward<Cpu, 1> for LogprobBackward {
+    type State = Saved;
+
+    /// `∂L/∂l_v = g · (1[v = t] − e^{l_v − lse})` per row, `g = ∂L/∂log p(t)`.
+    fn backward(self, ops: Ops<Saved, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_logp = grads.consume::<Cpu>(&ops.node);
+        let d_logp = host_f32(&d_logp);
+        let Saved { logits, vocab, targets, lse } = ops.state;
+        let [parent] = ops.parents;
+        let Some(parent) = parent else { return };
+        let mut d_logits = logits;
+        let rows: Vec<_> = d_logits.chunks_exact_mut(vocab).zip(targets).zip(lse).zip(d_logp).collect();
+        for_rows(rows, vocab, |(((row, target), lse), g)| {
+            row.iter_mut().for_each(|l| *l = -g * exp(*l - lse));
+            row[target] += g;
+        });
+        let rows = d_logits.len() / vocab;
+        let grad = NdArrayTensor::from_data(TensorData::new(d_logits, [rows, vocab]));
+        grads.register::<Cpu>(parent.id, grad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, ElementConversion};
+
+    use super::*;
+    use crate::nn::token_logprobs;
+
+    fn max_difference<B: Backend>(a: Tensor<B, 1>, b: Tensor<B, 1>) -> f32 {
+        (a - b).abs().max().into_scalar().elem()
+    }
+
+    /// The generic path on a backend the kernel does not serve (f64), as the reference.
+    type Reference = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
+
+    #[test]
+    fn values_and_gradients_equal_the_generic_path() {
+        // a few rows of a large vocabulary (threads), many rows of a small one, and a row with
+        // a -inf logit (a masked token); against the f64 generic path
+        for (rows, vocab) in [(3, 70_000), (37, 11), (1, 5)] {
+            let logits = Tensor::<CpuAutodiff, 2>::random(
+                [rows, vocab],
+                Distribution::Normal(0.0, 3.0),
+                &Default::default(),
+            );
+            let logits = if vocab == 5 { logits.slice_fill([0..1, 2..3], f32::NEG_INFINITY) } else { logits };
+            let targets: Vec<i64> = (0..rows).map(|r| ((r * 7919 + 4) % vocab) as i64).collect();
+            let weights =
+                Tensor::<CpuAutodiff, 1>::random([rows], Distribution::Normal(0.0, 1.0), &Default::default());
+
+            let x = logits.clone().require_grad();
+            let t = Tensor::<CpuAutodiff, 1, Int>::from_data(
+                TensorData::new(targets.clone(), [rows]),
+                &Default::default(),
+            );
+            let (logp, entropy) = token_logprobs(x.clone(), t);
+            let grads = (logp.clone() * weights.clone()).sum().backward();
+            let d_x = x.grad(&grads).expect("∂logits");
+
+            let device = Default::default();
+            let to_ref = |t: Tensor<CpuAutodiff, 1>| {
+                Tensor::<Reference, 1>::from_data(t.into_data().convert::<f64>(), &device)
+            };
+            let x_ref = Tensor::<Reference, 2>::from_data(logits.into_data().convert::<f64>(), &device)
+                .require_grad();
+            let t_ref = Tensor::<Reference, 1, Int>::from_data(TensorData::new(targets, [rows]), &device);
+            let (logp_ref, entropy_ref) = token_logprobs(x_ref.clone(), t_ref);
+            let grads_ref = (logp_ref.clone() * to_ref(weights)).sum().backward();
+            let d_ref = x_ref.grad(&grads_ref).expect("∂logits");
+
+            assert!(max_difference(to_ref(logp), logp_ref) < 1e-4, "log p, {rows} x {vocab}");
+            match vocab {
+                // the generic path's entropy is NaN there (0 · −∞); this kernel's is finite
+                5 => assert!(entropy.into_scalar().is_finite()),
+                _ => {
+                    assert!(max_difference(to_ref(entropy), entropy_ref) < 1e-5, "entropy, {rows} x {vocab}")
+                }
+            }
+            let d_x = Tensor::<burn::backend::NdArray<f64>, 2>::from_data(
+                d_x.into_data().convert::<f64>(),
+                &device,
+            );
+            assert!((d_x - d_ref).abs().max().into_scalar() < 1e-5, "gradient, {rows} x {vocab}");
+        }
+    }
+}
