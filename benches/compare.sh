@@ -48,21 +48,41 @@ peer_mb=$(measured "${PIN[@]}" "$PYTHON" benches/trl_grpo_step.py "$CHECKPOINT" 
 peer_s=$("$PYTHON" -c "import json; print(f\"{json.loads(open('$WORK/out').read().splitlines()[-1])['grpo_step_s']:.2f}\")")
 row "GRPO step, tiny Qwen3-VL, images, 8x5, vs TRL (s)" "${ours_s} s ${ours_mb} MB" "${peer_s} s ${peer_mb} MB" "$(ratio "$ours_s" "$peer_s")"
 
-# 2. Generation on the tiny fixture (32-token prompts, 32 new tokens, sampling), against
-#    transformers' generate: batch 1 and 8 prompts x 5 samples.
-ours_mb=$(measured "${PIN[@]}" "$(bench generate)")
-cp "$WORK/out" "$WORK/ours"
-peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-models/benches/generate_transformers.py "$CHECKPOINT" "$THREADS")
-for case in "batch 1" "batch 8 x n=5"; do
-  ours=$(grep ": $case: " "$WORK/ours" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
-  peer=$(grep ": $case: " "$WORK/out" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
-  row "generation, tiny Qwen3-VL, $case (new tokens/s)" "$ours ${ours_mb} MB" "$peer ${peer_mb} MB" "$(ratio "$peer" "$ours")"
-done
+# Generation (32-token prompts, 32 new tokens, sampling at temperature 1) against transformers'
+# generate, at batch 1 and 8 prompts x 5 samples: generation LABEL CHECKPOINT RUNS (the best of
+# RUNS after a warm-up; both batch cases run in one process, so they share its peak memory).
+generation() {
+  ours_mb=$(measured env SEETHINK_BENCH_MODEL="$2" SEETHINK_BENCH_RUNS="$3" "${PIN[@]}" "$(bench generate)")
+  cp "$WORK/out" "$WORK/ours"
+  peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-models/benches/generate_transformers.py "$2" "$THREADS" "$3")
+  for case in "batch 1" "batch 8 x n=5"; do
+    ours=$(grep ": $case: " "$WORK/ours" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
+    peer=$(grep ": $case: " "$WORK/out" | grep -o '[0-9]* new tokens/s' | cut -d' ' -f1)
+    row "generation, $1, $case (new tokens/s)" "$ours ${ours_mb} MB" "$peer ${peer_mb} MB" "$(ratio "$peer" "$ours")"
+  done
+}
 
-# 3. One GRPO update (old, reference, policy forward + backward, clip, AdamW) on 8 text
-#    sequences of 63 tokens, against the same update in PyTorch.
-ours_mb=$(measured "${PIN[@]}" "$(bench grpo_step)")
-ours=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
-peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-rl/benches/grpo_step_torch.py "$CHECKPOINT" "$THREADS")
-peer=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
-row "GRPO update, tiny Qwen3-VL, text 8x63 (ms)" "$ours ms ${ours_mb} MB" "$peer ms ${peer_mb} MB" "$(ratio "$ours" "$peer")"
+# One GRPO update (old, reference, policy forward + backward, clip, AdamW) on 8 text sequences
+# of 32 prompt + RESPONSE tokens, against the same update in PyTorch:
+# update LABEL CHECKPOINT RESPONSE RUNS.
+update() {
+  ours_mb=$(measured env SEETHINK_BENCH_MODEL="$2" SEETHINK_BENCH_RESPONSE="$3" SEETHINK_BENCH_RUNS="$4" \
+    "${PIN[@]}" "$(bench grpo_step)")
+  ours=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
+  peer_mb=$(measured "${PIN[@]}" "$PYTHON" crates/seethink-rl/benches/grpo_step_torch.py "$2" "$THREADS" "$3" "$4")
+  peer=$(grep -o '[0-9.]* ms' "$WORK/out" | cut -d' ' -f1)
+  row "GRPO update, $1, 8 x (32 + $3) tokens (ms)" "$ours ms ${ours_mb} MB" "$peer ms ${peer_mb} MB" "$(ratio "$ours" "$peer")"
+}
+
+# 2. The tiny fixture.
+generation "tiny Qwen3-VL" "$CHECKPOINT" 5
+update "tiny Qwen3-VL" "$CHECKPOINT" 31 10
+
+# 3. A real-shape model: Qwen2.5-VL with Qwen2.5-0.5B's language model (hidden 896, 24 layers,
+#    14/2 heads, vocabulary 151,936) and a small vision tower, random weights written once by
+#    transformers and read by both sides (benches/real_shape_checkpoint.py; REAL_CHECKPOINT
+#    reuses a directory it wrote). One timed run after a warm-up: each takes minutes here.
+REAL=${REAL_CHECKPOINT:-$WORK/real}
+[ -f "$REAL/config.json" ] || "$PYTHON" benches/real_shape_checkpoint.py "$REAL" >/dev/null
+generation "Qwen2.5-0.5B-sized" "$REAL" 1
+update "Qwen2.5-0.5B-sized" "$REAL" 256 1

@@ -80,3 +80,34 @@ pub(super) fn sum(x: &[f32]) -> f32 {
     }
     lanes.iter().sum::<f32>() + tail
 }
+
+/// `work` on the elements of an ndarray f32 tensor in row-major order: borrowed when it is
+/// stored that way, else a copy.
+pub(super) fn with_f32<R>(tensor: &NdArrayTensor, work: impl FnOnce(&[f32]) -> R) -> R {
+    match tensor {
+        NdArrayTensor::F32(storage) => {
+            let view = storage.view();
+            match view.as_slice() {
+                Some(values) => work(values),
+                None => work(view.as_standard_layout().as_slice().expect("row-major")),
+            }
+        }
+        other => unreachable!("the host kernels get f32 tensors, not {:?}", other.dtype()),
+    }
+}
+
+/// `σ(x) = 1 / (1 + e^{−x})` with the vectorising [`exp`] (its argument kept ≤ 88).
+pub(super) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp((-x).min(88.0)))
+}
+
+/// `work` on every item, spread over the cores this thread may use when `elements` (the work's
+/// size) pays for the threads; results in item order.
+pub(super) fn map_cores<T: Send, R: Send>(
+    items: Vec<T>,
+    elements: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let threads = if elements >= 1 << 18 { crate::parallel::cores() } else { 1 };
+    crate::parallel::map_parallel(items, threads, work)
+}

@@ -37,10 +37,19 @@ impl<B: Backend> GatedMlp<B> {
         })
     }
 
-    /// `down(act(gate(x)) ⊙ up(x))`
+    /// `down(act(gate(x)) ⊙ up(x))`; SwiGLU on burn's ndarray backend (with or without
+    /// autodiff) through the fused host kernel of `nn::host_swiglu`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let gated = self.act.apply(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x);
-        self.down_proj.forward(gated)
+        let (gate, up) = (self.gate_proj.forward(x.clone()), self.up_proj.forward(x));
+        #[cfg(feature = "ndarray")]
+        let (gate, up) = match self.act {
+            Activation::Silu => match super::host_swiglu::dispatch(gate, up) {
+                Ok(gated) => return self.down_proj.forward(gated),
+                Err(inputs) => inputs,
+            },
+            _ => (gate, up),
+        };
+        self.down_proj.forward(self.act.apply(gate) * up)
     }
 }
 

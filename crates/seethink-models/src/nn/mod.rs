@@ -10,6 +10,8 @@ mod host_attention;
 mod host_logprobs;
 #[cfg(feature = "ndarray")]
 mod host_matmul;
+#[cfg(feature = "ndarray")]
+mod host_swiglu;
 mod linear;
 mod mlp;
 mod norm;
