@@ -20,9 +20,10 @@ impl<B: Backend> Linear<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let mut shape = x.dims();
         let d_in = shape[D - 1];
+        let rows = shape[..D - 1].iter().product::<usize>();
         let weight = self.weight.val();
         shape[D - 1] = weight.dims()[1];
-        let y = matmul(x.reshape([usize::MAX, d_in]), weight);
+        let y = matmul(x.reshape([rows, d_in]), weight);
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze(),
             None => y,
