@@ -121,10 +121,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         // rows are independent (each has its own random stream): spread them over the cores
         // when the vocabulary makes it worth the threads
         let threads = if host.len() >= 1 << 16 { crate::parallel::cores() } else { 1 };
-        let rows: Vec<_> = host.chunks_exact_mut(vocab).zip(rngs.iter_mut()).collect();
-        let picks = crate::parallel::map_parallel(rows, threads, |(row, rng)| {
-            pick_token(row, &input_only, sampling, rng)
-        });
+        let picks = pick_tokens(&mut host, vocab, &mut rngs, &input_only, sampling, threads);
         let mut next = Vec::with_capacity(live.len());
         let mut going = Vec::with_capacity(live.len());
         for (j, (token, logprob)) in picks.into_iter().enumerate() {
@@ -170,6 +167,20 @@ fn validate(s: &SamplingConfig) -> Result<()> {
 fn repeat_rows<B: Backend>(x: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
     let [b, v] = x.dims();
     x.unsqueeze_dim::<3>(1).expand([b, n, v]).reshape([b * n, v])
+}
+
+/// [`pick_token`] on every row of `logits` (`vocab` each) with its own random stream, the rows
+/// spread over `threads` threads; the results in row order.
+fn pick_tokens(
+    logits: &mut [f32],
+    vocab: usize,
+    rngs: &mut [ChaCha8Rng],
+    input_only: &[u32],
+    sampling: &SamplingConfig,
+    threads: usize,
+) -> Vec<(u32, f32)> {
+    let rows: Vec<_> = logits.chunks_exact_mut(vocab).zip(rngs.iter_mut()).collect();
+    crate::parallel::map_parallel(rows, threads, |(row, rng)| pick_token(row, input_only, sampling, rng))
 }
 
 /// The next token of one row of logits ([`sample_token`], the input-only tokens never chosen)
@@ -311,6 +322,35 @@ mod tests {
                 let expected = if top_k > 0 { &stable[..top_k.min(300)] } else { &stable[..] };
                 assert_eq!(likeliest_first(&logits, top_k), expected, "top_k {top_k}");
             }
+        }
+    }
+
+    #[test]
+    fn rows_sampled_on_several_threads_are_the_rows_sampled_on_one() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (rows, vocab) = (7, 3000);
+        let logits: Vec<f32> = (0..rows * vocab).map(|_| rng.random::<f32>() * 8.0 - 4.0).collect();
+        let streams = || -> Vec<ChaCha8Rng> {
+            (0..rows as u64)
+                .map(|r| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(3);
+                    rng.set_stream(r);
+                    rng
+                })
+                .collect()
+        };
+        for sampling in [cfg(1.0, 1.0, 0), cfg(0.7, 0.9, 0), cfg(1.0, 1.0, 20), cfg(0.0, 1.0, 0)] {
+            let run = |threads: usize| {
+                let (mut logits, mut rngs) = (logits.clone(), streams());
+                pick_tokens(&mut logits, vocab, &mut rngs, &[5, 17], &sampling, threads)
+            };
+            let one = run(1);
+            assert!(
+                one.iter().all(|&(token, _)| token != 5 && token != 17),
+                "input-only tokens are never sampled"
+            );
+            assert_eq!(run(2), one);
+            assert_eq!(run(3), one);
         }
     }
 
