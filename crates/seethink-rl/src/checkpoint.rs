@@ -150,7 +150,7 @@ pub fn complete_checkpoints(dir: &Path) -> Vec<usize> {
 /// older than the newest `keep`, except that of the newest checkpoint complete before this one
 /// (as [`EveryNKeepLast`] spares its files; burn-train's checkpointer removes its own files).
 pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Result<()> {
-    let newest_complete = complete_checkpoints(dir).into_iter().filter(|&s| s != step).next_back();
+    let newest_complete = complete_checkpoints(dir).into_iter().rfind(|&s| s != step);
     let path = dir.join(format!("state-{step}.json"));
     let partial = dir.join(".partial").join(format!("state-{step}.json"));
     fs::create_dir_all(dir.join(".partial")).map_err(io(dir))?;

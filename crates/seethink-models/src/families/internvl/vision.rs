@@ -197,9 +197,9 @@ impl<B: Backend> InternVision<B> {
                 .map(|i| InternLayer::load(ckpt, names, i, c, device))
                 .collect::<Result<_>>()?,
             projector: Projector {
-                norm: load_layer_norm(ckpt, &names.projector(0), merged, PROJECTOR_NORM_EPS, device)?,
-                fc1: load_linear(ckpt, &names.projector(1), merged, text_hidden, true, device)?,
-                fc2: load_linear(ckpt, &names.projector(2), text_hidden, text_hidden, true, device)?,
+                norm: load_layer_norm(ckpt, names.projector(0), merged, PROJECTOR_NORM_EPS, device)?,
+                fc1: load_linear(ckpt, names.projector(1), merged, text_hidden, true, device)?,
+                fc2: load_linear(ckpt, names.projector(2), text_hidden, text_hidden, true, device)?,
             },
             config: c.clone(),
             shuffle: config.shuffle,
