@@ -120,7 +120,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
         // rows are independent (each has its own random stream): spread them over the cores
         // when the vocabulary makes it worth the threads
-        let threads = if host.len() >= 1 << 16 { crate::parallel::cores() } else { 1 };
+        let threads = crate::parallel::threads_for(host.len());
         let picks = pick_tokens(&mut host, vocab, &mut rngs, &input_only, sampling, threads);
         let mut next = Vec::with_capacity(live.len());
         let mut going = Vec::with_capacity(live.len());

@@ -21,6 +21,16 @@ pub fn cores() -> usize {
     }
 }
 
+/// The threads worth spreading `work` (elements or multiply-adds in all) over: [`cores`] from
+/// 2¹⁶ on, one below that, where starting threads costs more than they save.
+pub fn threads_for(work: usize) -> usize {
+    if work >= 1 << 16 {
+        cores()
+    } else {
+        1
+    }
+}
+
 /// How many pieces of a batch to compute at once on backend `B`: [`cores`] when `B` computes
 /// on the host (ndarray, with or without autodiff), else 1: a GPU takes the pieces one after
 /// the other anyway, and pieces in flight together would multiply activation memory.

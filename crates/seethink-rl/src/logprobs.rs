@@ -114,8 +114,7 @@ impl<B: Backend> ResponsePositions<B> {
         let [batch, width, vocab] = logits.dims();
         let targets = self.targets.clone().narrow(1, range.start, width).reshape([batch * width]);
         let (logp, entropy) = token_logprobs(logits.reshape([batch * width, vocab]), targets);
-        let (logp, entropy) = (logp.reshape([batch, width]), entropy.reshape([batch, width]));
-        (logp, entropy)
+        (logp.reshape([batch, width]), entropy.reshape([batch, width]))
     }
 }
 

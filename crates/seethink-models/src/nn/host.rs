@@ -101,13 +101,15 @@ pub(super) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp((-x).min(88.0)))
 }
 
-/// `work` on every item, spread over the cores this thread may use when `elements` (the work's
-/// size) pays for the threads; results in item order.
+/// `work` on every item, spread over the cores this thread may use when `size` (the work's
+/// elements or multiply-adds in all) pays for the threads ([`threads_for`]); results in item
+/// order.
+///
+/// [`threads_for`]: crate::parallel::threads_for
 pub(super) fn map_cores<T: Send, R: Send>(
     items: Vec<T>,
-    elements: usize,
+    size: usize,
     work: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    let threads = if elements >= 1 << 18 { crate::parallel::cores() } else { 1 };
-    crate::parallel::map_parallel(items, threads, work)
+    crate::parallel::map_parallel(items, crate::parallel::threads_for(size), work)
 }

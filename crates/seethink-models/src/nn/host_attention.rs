@@ -19,7 +19,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
-use super::host::{cast, exp, host_f32, host_kind, sum, Cpu, Tracked};
+use super::host::{cast, exp, host_f32, host_kind, map_cores, sum, Cpu, Tracked};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -187,7 +187,8 @@ fn forward(p: &Problem) -> (Vec<f32>, Vec<f32>) {
     let mut out = vec![0.0; d.batch * d.q_heads * d.q_len * dim];
     let mut lse = vec![0.0; d.batch * d.q_heads * d.q_len];
     let tasks: Vec<_> = out.chunks_mut(rows * dim).zip(lse.chunks_mut(rows)).enumerate().collect();
-    for_each_parallel(tasks, rows * d.k_len * dim, |(task, (out, lse))| {
+    let cost = tasks.len() * rows * d.k_len * dim; // multiply-adds
+    map_cores(tasks, cost, |(task, (out, lse))| {
         let b = task / d.kv_heads;
         let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
         let queries = &p.q[task * rows * dim..][..rows * dim];
@@ -242,7 +243,8 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         .zip(dv.chunks_mut(kv_size))
         .enumerate()
         .collect();
-    for_each_parallel(tasks, 5 * rows * d.k_len * dim, |(task, ((dq, dk), dv))| {
+    let cost = tasks.len() * 5 * rows * d.k_len * dim; // multiply-adds
+    map_cores(tasks, cost, |(task, ((dq, dk), dv))| {
         let b = task / d.kv_heads;
         let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
         let first = task * rows;
@@ -343,17 +345,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-/// Runs `work` on every task, spread over the cores this thread may use
-/// ([`cores`](crate::parallel::cores)) when the call is big enough (`cost`: multiply-adds per
-/// task) to pay for the threads.
-fn for_each_parallel<T: Send>(tasks: Vec<T>, cost: usize, work: impl Fn(T) + Sync) {
-    let threads = match cost * tasks.len() < 1 << 16 {
-        true => 1,
-        false => crate::parallel::cores(),
-    };
-    crate::parallel::map_parallel(tasks, threads, work);
 }
 
 #[cfg(test)]

@@ -90,26 +90,31 @@ fn forward(logits: &[f32], vocab: usize, targets: &[usize]) -> (Vec<f32>, Vec<f3
     let rows: Vec<(&[f32], usize)> = logits.chunks_exact(vocab).zip(targets.iter().copied()).collect();
     let out = map_cores(rows, logits.len(), |(row, target)| {
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &l| if l > m { l } else { m });
-        let mut weights = [0.0f32; 8];
-        let mut weighted = [0.0f32; 8];
-        let blocks = row.chunks_exact(8);
-        let mut tail = (0.0, 0.0);
-        for &l in blocks.remainder() {
+        // `(e^{l−m}, e^{l−m}·(l − m))` of one logit
+        let terms = |l: f32| {
             let shifted = (l - max).max(MIN_EXPONENT);
             let e = exp(shifted);
-            tail = (tail.0 + e, tail.1 + e * shifted);
+            (e, e * shifted)
+        };
+        // eight independent lanes, so that the compiler vectorises the loop
+        let (mut weights, mut weighted) = ([0.0f32; 8], [0.0f32; 8]);
+        let blocks = row.chunks_exact(8);
+        let (mut total, mut weighted_total) = (0.0, 0.0);
+        for &l in blocks.remainder() {
+            let (e, ex) = terms(l);
+            (total, weighted_total) = (total + e, weighted_total + ex);
         }
         for block in blocks {
             for lane in 0..8 {
-                let shifted = (block[lane] - max).max(MIN_EXPONENT);
-                let e = exp(shifted);
+                let (e, ex) = terms(block[lane]);
                 weights[lane] += e;
-                weighted[lane] += e * shifted;
+                weighted[lane] += ex;
             }
         }
-        let total = weights.iter().sum::<f32>() + tail.0;
+        let total = weights.iter().sum::<f32>() + total;
+        let weighted_total = weighted.iter().sum::<f32>() + weighted_total;
         let lse = max + total.ln();
-        (row[target] - lse, total.ln() - (weighted.iter().sum::<f32>() + tail.1) / total, lse)
+        (row[target] - lse, total.ln() - weighted_total / total, lse)
     });
     let mut result =
         (Vec::with_capacity(out.len()), Vec::with_capacity(out.len()), Vec::with_capacity(out.len()));
@@ -134,14 +139,13 @@ impl Backward<Cpu, 1> for LogprobBackward {
         let Saved { logits, vocab, targets, lse } = ops.state;
         let [parent] = ops.parents;
         let Some(parent) = parent else { return };
+        let (rows, size) = (lse.len(), logits.len());
         let mut d_logits = logits;
-        let d_logits_len = d_logits.len();
-        let rows: Vec<_> = d_logits.chunks_exact_mut(vocab).zip(targets).zip(lse).zip(d_logp).collect();
-        map_cores(rows, d_logits_len, |(((row, target), lse), g)| {
+        let tasks: Vec<_> = d_logits.chunks_exact_mut(vocab).zip(targets).zip(lse).zip(d_logp).collect();
+        map_cores(tasks, size, |(((row, target), lse), g)| {
             row.iter_mut().for_each(|l| *l = -g * exp(*l - lse));
             row[target] += g;
         });
-        let rows = d_logits.len() / vocab;
         let grad = NdArrayTensor::from_data(TensorData::new(d_logits, [rows, vocab]));
         grads.register::<Cpu>(parent.id, grad);
     }

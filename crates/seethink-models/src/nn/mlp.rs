@@ -37,20 +37,25 @@ impl<B: Backend> GatedMlp<B> {
         })
     }
 
-    /// `down(act(gate(x)) ⊙ up(x))`; SwiGLU on burn's ndarray backend (with or without
-    /// autodiff) through the fused host kernel of `nn::host_swiglu`.
+    /// `down(act(gate(x)) ⊙ up(x))`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let (gate, up) = (self.gate_proj.forward(x.clone()), self.up_proj.forward(x));
-        #[cfg(feature = "ndarray")]
-        let (gate, up) = match self.act {
-            Activation::Silu => match super::host_swiglu::dispatch(gate, up) {
-                Ok(gated) => return self.down_proj.forward(gated),
-                Err(inputs) => inputs,
-            },
-            _ => (gate, up),
-        };
-        self.down_proj.forward(self.act.apply(gate) * up)
+        self.down_proj.forward(gated(self.act, gate, up))
     }
+}
+
+/// `act(gate) ⊙ up`; SwiGLU on burn's ndarray backend (with or without autodiff) through the
+/// fused host kernel of `nn::host_swiglu`.
+fn gated<B: Backend, const D: usize>(act: Activation, gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "ndarray")]
+    let (gate, up) = match act {
+        Activation::Silu => match super::host_swiglu::dispatch(gate, up) {
+            Ok(gated) => return gated,
+            Err(inputs) => inputs,
+        },
+        _ => (gate, up),
+    };
+    act.apply(gate) * up
 }
 
 /// Two-layer MLP: `fc2(act(fc1(x)))`.
