@@ -99,6 +99,8 @@ pub fn generate<B: Backend, M: Vlm<B>>(
     if n > 1 {
         state = state.repeat_interleave(n);
     }
+    // the new tokens' keys and values are written in place from here on
+    state.kv.reserve(sampling.max_new_tokens.saturating_sub(1));
     let total = batch * n;
     let mut out: Vec<Completion> = (0..total)
         .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })

@@ -209,6 +209,16 @@ impl<B: Backend> DecodeState<B> {
         }
     }
 
+    /// Readies the state for new tokens left-padded by `pads[b]` positions in row b: their
+    /// positions move back by the padding, so each row's first real token takes the position
+    /// right after what the row has seen, as without padding (the padding is masked out as
+    /// keys by [`DecodeState::extend_keys`]).
+    pub fn left_pad_next(&mut self, pads: &[usize]) {
+        for (offset, &pad) in self.position_offsets.iter_mut().zip(pads) {
+            *offset -= pad as i64;
+        }
+    }
+
     /// Records the new tokens' padding mask and returns the key-validity of every cached
     /// position, `[batch · cached]` row-major (the input of the causal mask).
     pub fn extend_keys(&mut self, tokens: &TokenBatch) -> Vec<bool> {

@@ -6,51 +6,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
-use seethink_models::{AnyVlm, ImageInput, Result};
+use seethink_models::{AnyVlm, Result};
 
 use crate::grpo::aggregate;
-use crate::logprobs::{chunked_gradients, response_logprobs, ChunkLogprobs, ResponseLogprobs, Scoring};
-
-/// One training sequence: prompt ids, response ids, and the prompt's images (if any).
-#[derive(Clone, Debug)]
-pub struct Sequence<B: Backend> {
-    pub prompt: Vec<u32>,
-    pub response: Vec<u32>,
-    pub images: Option<ImageInput<B>>,
-}
-
-/// Prompts, responses and batched images.
-type Parts<B> = (Vec<Vec<u32>>, Vec<Vec<u32>>, Option<ImageInput<B>>);
-
-/// Prompts, responses and the batched images of `sequences`.
-fn split<B: Backend>(sequences: &[Sequence<B>]) -> Parts<B> {
-    let prompts = sequences.iter().map(|s| s.prompt.clone()).collect();
-    let responses = sequences.iter().map(|s| s.response.clone()).collect();
-    let images = ImageInput::concat(sequences.iter().filter_map(|s| s.images.as_ref()));
-    (prompts, responses, images)
-}
-
-/// Log-probs of `sequences`' responses under `model` ([`response_logprobs`]).
-pub fn sequence_logprobs<B: Backend>(
-    model: &AnyVlm<B>,
-    sequences: &[Sequence<B>],
-    scoring: Scoring,
-) -> Result<ResponseLogprobs<B>> {
-    let (prompts, responses, images) = split(sequences);
-    response_logprobs(model, &prompts, &responses, images.as_ref(), scoring)
-}
-
-/// Gradients of a loss over `sequences`' response log-probs that sums over chunks of
-/// positions ([`chunked_gradients`]).
-pub fn sequence_gradients<B: AutodiffBackend>(
-    model: &AnyVlm<B>,
-    sequences: &[Sequence<B>],
-    scoring: Scoring,
-    loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> Result<GradientsParams> {
-    let (prompts, responses, images) = split(sequences);
-    chunked_gradients(model, &prompts, &responses, images.as_ref(), scoring, loss)
-}
+pub use crate::logprobs::Sequence;
+use crate::logprobs::{chunked_gradients, response_logprobs, Scoring};
 
 /// The policy being trained: a model of any family, its tokenizer's pad id and the rows of
 /// logits computed at a time.
@@ -100,7 +60,7 @@ pub fn sft_loss<B: Backend>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: 
 impl<B: Backend> PolicyModel<B> {
     /// The SFT loss of `batch` without gradients.
     pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
-        let scored = sequence_logprobs(&self.model, &batch.sequences, self.scoring(1.0))?;
+        let scored = response_logprobs(&self.model, &batch.sequences, self.scoring(1.0))?;
         let loss = sft_loss(scored.logp, scored.mask, batch.normaliser).into_scalar().elem::<f64>();
         Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
     }
@@ -110,7 +70,7 @@ impl<B: AutodiffBackend> PolicyModel<B> {
     /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
     pub fn sft_gradients(&self, batch: &SftBatch<B>) -> Result<(GradientsParams, SftItem)> {
         let mut loss = 0.0;
-        let grads = sequence_gradients(&self.model, &batch.sequences, self.scoring(1.0), |c| {
+        let grads = chunked_gradients(&self.model, &batch.sequences, self.scoring(1.0), |c| {
             let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
             loss += chunk.clone().into_scalar().elem::<f64>();
             Ok(chunk)

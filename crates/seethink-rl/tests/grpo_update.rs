@@ -18,9 +18,8 @@ use seethink_models::{AnyVlm, ImageInput};
 use seethink_rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use seethink_rl::grpo::{Grpo, GrpoStats, KlPenalty, Scored};
 use seethink_rl::learner::{inference_model, new_learner};
-use seethink_rl::logprobs::Scoring;
+use seethink_rl::logprobs::{response_logprobs, Scoring, Sequence};
 use seethink_rl::optim::LrSchedule;
-use seethink_rl::policy::{sequence_logprobs, Sequence};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -131,7 +130,7 @@ fn a_grpo_update_matches_pytorch() {
     // the old log-probs (forward passes with and without the image, at the temperature)
     let scoring = Scoring { pad_id: 0, chunk_tokens: 3, temperature: f("temperature") as f32 };
     for (i, scored) in rollout.iter().enumerate() {
-        let logp = sequence_logprobs(&policy, std::slice::from_ref(&scored.sequence), scoring).unwrap().logp;
+        let logp = response_logprobs(&policy, std::slice::from_ref(&scored.sequence), scoring).unwrap().logp;
         let logp = logp.into_data().to_vec::<f32>().unwrap();
         let relative = max_relative(&logp, &reference[&format!("old_logp.{i}")].1, 1.0);
         assert!(relative < 1e-5, "old log-probs of sequence {i}: {relative:.2e}");

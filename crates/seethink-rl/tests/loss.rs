@@ -11,7 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::QwenVl;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
-use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring};
+use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
 
 /// Scoring with pad id 0, `chunk_tokens` rows of logits at a time, at temperature 1.
 fn scoring(chunk_tokens: usize) -> Scoring {
@@ -23,6 +23,15 @@ type B = Autodiff<NdArray<f32>>;
 fn model() -> QwenVl<B> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint");
     QwenVl::load(dir, &Default::default()).unwrap()
+}
+
+/// Text-only sequences: each prompt with its response.
+fn text(prompts: &[Vec<u32>], responses: &[Vec<u32>]) -> Vec<Sequence<B>> {
+    prompts
+        .iter()
+        .zip(responses)
+        .map(|(p, r)| Sequence { prompt: p.clone(), response: r.clone(), images: None })
+        .collect()
 }
 
 fn prompts() -> Vec<Vec<u32>> {
@@ -40,7 +49,7 @@ fn logprobs_match_the_sampler_at_its_temperature() {
         let out = generate(&model, &batch, 1, &sampling, &[], 0).unwrap();
         let responses: Vec<Vec<u32>> = out.iter().map(|c| c.ids.clone()).collect();
         let scoring = Scoring { temperature, ..scoring(3) };
-        let scored = response_logprobs(&model, &prompts, &responses, None, scoring).unwrap();
+        let scored = response_logprobs(&model, &text(&prompts, &responses), scoring).unwrap();
         let logp: Vec<f32> = scored.logp.into_data().to_vec().unwrap();
         for (row, c) in out.iter().enumerate() {
             for (t, lp) in c.logprobs.iter().enumerate() {
@@ -51,8 +60,8 @@ fn logprobs_match_the_sampler_at_its_temperature() {
             at_one = responses;
         } else {
             // the same tokens score differently at T = 1: the temperature is really applied
-            let plain = response_logprobs(&model, &prompts, &at_one, None, scoring).unwrap().logp;
-            let one = response_logprobs(&model, &prompts, &at_one, None, self::scoring(3)).unwrap().logp;
+            let plain = response_logprobs(&model, &text(&prompts, &at_one), scoring).unwrap().logp;
+            let one = response_logprobs(&model, &text(&prompts, &at_one), self::scoring(3)).unwrap().logp;
             let differ = (plain - one).abs().max().into_scalar();
             assert!(differ > 1e-3, "{differ}");
         }
@@ -65,11 +74,11 @@ fn a_short_row_beside_a_much_longer_response_scores_as_alone() {
     let model = model();
     let prompts = vec![vec![5, 17, 42, 99], vec![7, 8]];
     let responses = vec![vec![11, 12, 13, 14, 15, 16, 17, 18], vec![9]];
-    let together = response_logprobs(&model, &prompts, &responses, None, scoring(4)).unwrap();
+    let together = response_logprobs(&model, &text(&prompts, &responses), scoring(4)).unwrap();
     let logp: Vec<f32> = together.logp.into_data().to_vec().unwrap();
     for row in 0..2 {
         let alone =
-            response_logprobs(&model, &prompts[row..=row], &responses[row..=row], None, scoring(4)).unwrap();
+            response_logprobs(&model, &text(&prompts[row..=row], &responses[row..=row]), scoring(4)).unwrap();
         let alone: Vec<f32> = alone.logp.into_data().to_vec().unwrap();
         // responses are right-aligned in the batch's width of 8
         let batched = &logp[row * 8 + 8 - alone.len()..(row + 1) * 8];
@@ -90,9 +99,12 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
     let mut total: Option<Tensor<B, 1>> = None;
     for &(start, end) in chunks {
         let range = start..end;
-        let scored =
-            response_logprobs(model, &prompts[range.clone()], &responses[range.clone()], None, scoring(1024))
-                .unwrap();
+        let scored = response_logprobs(
+            model,
+            &text(&prompts[range.clone()], &responses[range.clone()]),
+            scoring(1024),
+        )
+        .unwrap();
         let [n, _] = scored.logp.dims();
         let device = Default::default();
         let shift =
@@ -156,13 +168,13 @@ fn chunked_gradients_equal_the_plain_backward_pass() {
         let kl = seethink_rl::grpo::kl_k3(logp.clone(), logp.clone().detach() - 0.1);
         ((logp.neg() * adv.clone().expand(mask.dims()) + kl) * mask).sum() / 9.0
     };
-    let scored = response_logprobs(&model, &prompts, &responses, None, scoring(1024)).unwrap();
+    let scored = response_logprobs(&model, &text(&prompts, &responses), scoring(1024)).unwrap();
     let plain = chunk_loss(scored.logp, scored.mask);
     let expected = parameter_gradients(&model, &GradientsParams::from_grads(plain.backward(), &model));
     let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
     assert!(scale > 0.0);
     for chunk_tokens in [1, 4, 1024] {
-        let grads = chunked_gradients(&model, &prompts, &responses, None, scoring(chunk_tokens), |c| {
+        let grads = chunked_gradients(&model, &text(&prompts, &responses), scoring(chunk_tokens), |c| {
             Ok(chunk_loss(c.logp, c.mask))
         })
         .unwrap();

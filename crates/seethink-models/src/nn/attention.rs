@@ -60,27 +60,31 @@ fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
     ])
 }
 
-/// Causal mask with key padding, `[B, 1, Sq, Sk]`: query i (absolute position `past + i`) is
-/// blocked from key j if `j > past + i`, or if key j is padding (`key_valid[b·Sk + j]` false)
-/// and `j ≠ past + i` (a padding query still sees itself, so no row is empty).
+/// Causal mask with key padding, `[B, 1, Sq, Sk + room]`: query i (absolute position
+/// `past + i`) is blocked from key j if `j > past + i`, or if key j is padding
+/// (`key_valid[b·Sk + j]` false) and `j ≠ past + i` (a padding query still sees itself, so no
+/// row is empty). The `room` keys after the `Sk` real ones (a KV cache's unfilled positions)
+/// are all blocked.
 pub fn causal_blocked<B: Backend>(
     key_valid: &[bool],
     batch: usize,
     q_len: usize,
+    room: usize,
     device: &B::Device,
 ) -> Tensor<B, 4, Bool> {
     let k_len = key_valid.len() / batch;
     let past = k_len - q_len;
-    let mut blocked = Vec::with_capacity(batch * q_len * k_len);
+    let width = k_len + room;
+    let mut blocked = Vec::with_capacity(batch * q_len * width);
     for b in 0..batch {
         for i in 0..q_len {
             let pos = past + i;
-            for j in 0..k_len {
+            for j in 0..width {
                 blocked.push(j > pos || (!key_valid[b * k_len + j] && j != pos));
             }
         }
     }
-    Tensor::from_data(TensorData::new(blocked, [batch, 1, q_len, k_len]), device)
+    Tensor::from_data(TensorData::new(blocked, [batch, 1, q_len, width]), device)
 }
 
 /// Attention restricted to contiguous segments of rows (images, frames or windows of a vision

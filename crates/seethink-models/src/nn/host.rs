@@ -38,9 +38,22 @@ pub(super) fn cast<T: 'static, U: 'static>(value: T) -> U {
 pub(super) fn host_f32(tensor: &NdArrayTensor) -> Vec<f32> {
     match tensor {
         NdArrayTensor::F32(storage) => {
-            storage.view().as_standard_layout().as_slice().expect("row-major").to_vec()
+            let view = storage.view();
+            let mut out = Vec::with_capacity(view.len());
+            copy_row_major(view, &mut out);
+            out
         }
         other => unreachable!("the host kernels get f32 tensors, not {:?}", other.dtype()),
+    }
+}
+
+/// Appends `view`'s elements to `out` in row-major order, a whole contiguous sub-array at a
+/// time (a KV cache narrowed to its filled positions is contiguous per batch row and head).
+fn copy_row_major(view: ndarray::ArrayViewD<'_, f32>, out: &mut Vec<f32>) {
+    match view.as_slice() {
+        Some(values) => out.extend_from_slice(values),
+        None if view.ndim() > 1 => view.outer_iter().for_each(|sub| copy_row_major(sub, out)),
+        None => out.extend(view.iter()),
     }
 }
 

@@ -9,17 +9,18 @@
 //! Batch × key/value heads are spread over the cores the process may use. On a rollout of 40 sequences of ~340 tokens this took the
 //! learning phase of a GRPO step from most of its time to a small part (`docs/benchmarks.md`).
 
+use std::borrow::Cow;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
-use super::host::{cast, exp, host_f32, host_kind, map_cores, sum, Cpu, Tracked};
+use super::host::{cast, exp, host_f32, host_kind, map_cores, sum, with_f32, Cpu, Tracked};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -50,20 +51,21 @@ impl Dims {
     }
 }
 
-/// The host copies of one call's inputs.
+/// One call's inputs on the host: copies kept for the backward pass, or (without autodiff)
+/// the tensors' own row-major elements, borrowed.
 #[derive(Clone, Debug)]
-struct Problem {
+struct Problem<'a> {
     dims: Dims,
     scale: f32,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
+    q: Cow<'a, [f32]>,
+    k: Cow<'a, [f32]>,
+    v: Cow<'a, [f32]>,
     blocked: Vec<bool>,
     /// Per mask row, one past its last attendable key (found once, used by every block).
     live: Vec<usize>,
 }
 
-impl Problem {
+impl Problem<'_> {
     /// Which keys query row `i` of batch `b` may not attend, and how many keys up to its last
     /// attendable one (`None`: no mask).
     fn mask(&self, b: usize, i: usize) -> Option<(&[bool], usize)> {
@@ -84,7 +86,7 @@ impl Problem {
 /// `lse = log Σ_j exp(s_j)`.
 #[derive(Clone, Debug)]
 struct Saved {
-    problem: Problem,
+    problem: Problem<'static>,
     out: Vec<f32>,
     lse: Vec<f32>,
 }
@@ -110,34 +112,39 @@ pub(super) fn dispatch<B: Backend>(
         None => (0, Vec::new()),
     };
     let dims = Dims { batch, q_heads, kv_heads, q_len, k_len, dim, mask_batch };
-    let split = |t: Tensor<B, 4>| match tracked {
-        true => {
-            let t: Tracked = cast(t.into_primitive().tensor());
-            (host_f32(&t.primitive), Some(t.node))
-        }
-        false => (host_f32(&cast(t.into_primitive().tensor())), None),
-    };
-    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
     let live = blocked.chunks(k_len).map(|row| row.iter().rposition(|&b| !b).map_or(0, |j| j + 1)).collect();
-    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked, live };
-    let (out, lse) = forward(&problem);
     let shape = [batch, q_heads, q_len, dim];
     let primitive = |out: Vec<f32>| NdArrayTensor::from_data(TensorData::new(out, shape));
-    let output: FloatTensor<B> = match (q_node, k_node, v_node) {
-        (Some(q), Some(k), Some(v)) => {
-            let output: Tracked =
-                match FusedAttentionBackward.prepare::<NoCheckpointing>([q, k, v]).compute_bound().stateful()
-                {
-                    OpsKind::Tracked(prep) => {
-                        prep.finish(Saved { problem, out: out.clone(), lse }, primitive(out))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(primitive(out)),
-                };
-            cast(output)
-        }
-        _ => cast(primitive(out)),
+    let scale = scale as f32;
+    if !tracked {
+        let host = |t: Tensor<B, 4>| -> NdArrayTensor { cast(t.into_primitive().tensor()) };
+        let (q, k, v) = (host(q), host(k), host(v));
+        let (out, _) = with_f32(&q, |q| {
+            with_f32(&k, |k| {
+                with_f32(&v, |v| {
+                    let (q, k, v) = (Cow::Borrowed(q), Cow::Borrowed(k), Cow::Borrowed(v));
+                    forward(&Problem { dims, scale, q, k, v, blocked, live })
+                })
+            })
+        });
+        return Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(primitive(out)))));
+    }
+    let split = |t: Tensor<B, 4>| {
+        let t: Tracked = cast(t.into_primitive().tensor());
+        (Cow::Owned(host_f32(&t.primitive)), t.node)
     };
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(output)))
+    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
+    let problem = Problem { dims, scale, q, k, v, blocked, live };
+    let (out, lse) = forward(&problem);
+    let output: Tracked = match FusedAttentionBackward
+        .prepare::<NoCheckpointing>([q_node, k_node, v_node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(Saved { problem, out: out.clone(), lse }, primitive(out)),
+        OpsKind::UnTracked(prep) => prep.finish(primitive(out)),
+    };
+    Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(output))))
 }
 
 /// The elements of an ndarray bool tensor in row-major order.
@@ -181,7 +188,7 @@ const ROWS: usize = 128;
 /// keys j row i may attend, `lse_i = log Σ_j exp(s_ij)`; returns `(out, lse)`. Per batch and
 /// key/value head, blocks of query rows (every query head of the group) take `S = scale·Q·Kᵀ`
 /// and `out = P·V` as matrix products over the keys up to the block's last attendable one.
-fn forward(p: &Problem) -> (Vec<f32>, Vec<f32>) {
+fn forward(p: &Problem<'_>) -> (Vec<f32>, Vec<f32>) {
     let d = p.dims;
     let (rows, dim, kv_size) = (d.groups() * d.q_len, d.dim, d.k_len * d.dim);
     let mut out = vec![0.0; d.batch * d.q_heads * d.q_len * dim];
@@ -308,8 +315,15 @@ fn rows_of(x: &[f32], start: usize, m: usize, dim: usize) -> &[f32] {
 
 /// `c ← alpha · A·B + beta · c` for `[m, k, n]`: `A` m×k and `B` k×n, each given row-major
 /// either as is (`false`) or transposed (`true`: the slice holds `Aᵀ`), `c` m×n row-major.
+///
+/// Up to [`FEW_ROWS`] rows of a non-transposed `A` (decoding, a response continuing a cached
+/// prompt) go through [`few_rows_gemm`]: packing `B`, as a blocked product does, would cost
+/// more than the product.
 fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool), beta: f32, c: &mut [f32]) {
     assert!(a.0.len() >= m * k && b.0.len() >= k * n && c.len() >= m * n, "gemm operands too short");
+    if m <= FEW_ROWS && !a.1 {
+        return few_rows_gemm([m, k, n], alpha, a.0, b, beta, c);
+    }
     let (rsa, csa) = if a.1 { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if b.1 { (1, k as isize) } else { (n as isize, 1) };
     // SAFETY: the assert above keeps every index the strides reach inside the slices, and `c`
@@ -331,6 +345,32 @@ fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool),
             n as isize,
             1,
         );
+    }
+}
+
+/// Rows of `A` up to which [`gemm`] computes row by row.
+const FEW_ROWS: usize = 8;
+
+/// [`gemm`] one row of `A` (row-major, m×k) at a time: `c_r ← alpha · Σ_i a_ri b_i + beta · c_r`
+/// as `n` dot products with the rows of `Bᵀ` (`b.1`), or as `k` scaled additions of the rows
+/// of `B`, each over contiguous memory.
+fn few_rows_gemm([m, k, n]: [usize; 3], alpha: f32, a: &[f32], b: (&[f32], bool), beta: f32, c: &mut [f32]) {
+    for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
+        if beta == 0.0 {
+            c_row.fill(0.0);
+        } else {
+            c_row.iter_mut().for_each(|x| *x *= beta);
+        }
+        match b.1 {
+            true => c_row
+                .iter_mut()
+                .zip(b.0.chunks_exact(k))
+                .for_each(|(x, b_row)| *x += alpha * dot(a_row, b_row)),
+            false => a_row.iter().zip(b.0.chunks_exact(n)).for_each(|(&a, b_row)| {
+                let scaled = alpha * a;
+                c_row.iter_mut().zip(b_row).for_each(|(x, &y)| *x += scaled * y);
+            }),
+        }
     }
 }
 
@@ -387,11 +427,13 @@ mod tests {
         valid[0] = false; // left padding in row 0
         valid[1] = false;
         valid[9 + 4] = false; // padding inside row 1
-        let padded = causal_blocked::<B>(&valid, 2, 7, device);
-        let shared = causal_blocked::<B>(&[true; 9], 1, 9, device);
-        let decode = causal_blocked::<B>(&valid, 2, 1, device);
+        let padded = causal_blocked::<B>(&valid, 2, 7, 0, device);
+        let shared = causal_blocked::<B>(&[true; 9], 1, 9, 0, device);
+        let decode = causal_blocked::<B>(&valid, 2, 1, 0, device);
+        // decoding over a cache with 3 unfilled positions after the 9 real ones
+        let decode_with_room = causal_blocked::<B>(&valid, 2, 1, 3, device);
         let long: Vec<bool> = (0..2 * 150).map(|j| j % 150 >= 3 * (j / 150)).collect();
-        let long_mask = causal_blocked::<B>(&long, 2, 150, device);
+        let long_mask = causal_blocked::<B>(&long, 2, 150, 0, device);
         vec![
             (
                 random([2, 4, 7, 16], device),
@@ -411,6 +453,12 @@ mod tests {
                 random([2, 3, 9, 16], device),
                 random([2, 3, 9, 16], device),
                 Some(decode),
+            ),
+            (
+                random([2, 6, 1, 16], device),
+                random([2, 3, 12, 16], device),
+                random([2, 3, 12, 16], device),
+                Some(decode_with_room),
             ),
             (
                 random([2, 4, 150, 8], device),

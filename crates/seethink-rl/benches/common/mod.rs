@@ -6,8 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, PolicyLearner};
-use seethink_rl::logprobs::{response_logprobs, Scoring};
-use seethink_rl::policy::{sequence_gradients, Sequence};
+use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
 use seethink_rl::sft::to_autodiff;
 
 pub type B = Autodiff<NdArray<f32>>;
@@ -23,13 +22,11 @@ pub fn grpo_update(
     scoring: Scoring,
     after_frozen: impl FnOnce(),
 ) {
-    let prompts: Vec<Vec<u32>> = sequences.iter().map(|s| s.prompt.clone()).collect();
-    let responses: Vec<Vec<u32>> = sequences.iter().map(|s| s.response.clone()).collect();
-    let normaliser = responses.iter().map(Vec::len).sum::<usize>() as f32;
+    let normaliser = sequences.iter().map(|s| s.response.len()).sum::<usize>() as f32;
     let config = GrpoLossConfig::default();
     let policy = inference_model(learner);
-    let old = response_logprobs(&policy, &prompts, &responses, None, scoring).unwrap().logp;
-    let reference = response_logprobs(reference, &prompts, &responses, None, scoring).unwrap().logp;
+    let old = response_logprobs(&policy, sequences, scoring).unwrap().logp;
+    let reference = response_logprobs(reference, sequences, scoring).unwrap().logp;
     drop(policy);
     after_frozen();
     let model = learner.model();
@@ -38,7 +35,7 @@ pub fn grpo_update(
         TensorData::new(advantages.to_vec(), [advantages.len(), 1]),
         &Default::default(),
     );
-    let grads = sequence_gradients(&model.model, &trained, scoring, |c| {
+    let grads = chunked_gradients(&model.model, &trained, scoring, |c| {
         let columns =
             |t: &Tensor<I, 2>| Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()));
         Ok(TokenBatchLoss {

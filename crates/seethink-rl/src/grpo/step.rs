@@ -1,6 +1,7 @@
 //! One GRPO step: a batched rollout of n samples per prompt, rewards, group advantages,
 //! old/reference log-probs, then one optimizer update per mini-batch on burn-train's `Learner`.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -13,11 +14,11 @@ use seethink_models::processing::TextTokenizer;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{aggregate, group_advantages, row_weights, TokenBatchLoss};
+use super::{aggregate, group_advantages, row_weights, Aggregation, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
-use crate::logprobs::Scoring;
-use crate::policy::{sequence_gradients, sequence_logprobs, PolicyModel, Sequence};
+use crate::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
+use crate::policy::PolicyModel;
 use crate::sft::to_autodiff;
 
 /// A prompt of the rollout: the task (for its reward) and its encoded prompt.
@@ -78,11 +79,47 @@ pub struct Grpo<B: AutodiffBackend> {
     pub rollouts: usize,
 }
 
-/// Old and reference log-probs `[responses, tokens]` per mini-batch and micro-batch (reference:
-/// `None` when the KL is off).
-struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
-    old: Vec<Vec<Tensor<B, 2>>>,
-    reference: Vec<Option<Vec<Tensor<B, 2>>>>,
+/// Old and reference log-probs of every sample's response tokens, on the host (reference:
+/// `None` when the KL is off). Kept per sample, so the passes that compute them and the
+/// updates that read them may batch samples differently.
+struct FrozenLogprobs {
+    old: Vec<Vec<f32>>,
+    reference: Option<Vec<Vec<f32>>>,
+}
+
+/// `rows` right-aligned in a `[rows, width]` tensor, zeros before them (the layout of
+/// [`ResponseLogprobs`](crate::logprobs::ResponseLogprobs)).
+fn right_aligned<B: burn::tensor::backend::Backend>(
+    rows: &[&Vec<f32>],
+    width: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let values: Vec<f32> = rows
+        .iter()
+        .flat_map(|row| std::iter::repeat_n(0.0, width - row.len()).chain(row.iter().copied()))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [rows.len(), width]), device)
+}
+
+/// The micro-batches of the samples `range` (`n` consecutive samples per group, groups
+/// starting at sample 0): consecutive pieces of at most `size` samples that end at the end of
+/// a group, except where a group alone is longer than `size` (`n = 1`: EasyR1's split, pieces
+/// of `size`). A group's samples then share their prompt's pass through the model
+/// ([`response_positions`](crate::logprobs::response_positions)). Log-probs do not depend on
+/// the split, nor does a token-mean loss (the sum of its micro-batches' with the mini-batch's
+/// normaliser): for them it changes only the rounding.
+fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<Range<usize>> {
+    let (n, size) = (n.max(1), size.max(1));
+    let mut pieces = Vec::new();
+    let mut start = range.start;
+    while start < range.end {
+        let limit = (start + size).min(range.end);
+        let group_end = limit / n * n;
+        let end = if limit == range.end || group_end <= start { limit } else { group_end };
+        pieces.push(start..end);
+        start = end;
+    }
+    pieces
 }
 
 /// A sequence of a finished rollout and its reward.
@@ -287,33 +324,33 @@ impl<B: AutodiffBackend> Grpo<B> {
         }
     }
 
-    /// Old (rollout policy) and reference log-probs of every micro-batch of every mini-batch of
-    /// `samples`, computed once after the rollout as EasyR1 does (micro-batches spread over the
-    /// host's cores, [`batch_threads`]).
+    /// Old (rollout policy) and reference log-probs of every sample, computed once after the
+    /// rollout as EasyR1 does, [`micro_batches`] at a time (spread over the host's cores,
+    /// [`batch_threads`]).
     fn frozen_logprobs(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
         pad_id: u32,
-    ) -> Result<FrozenLogprobs<B::InnerBackend>> {
+    ) -> Result<FrozenLogprobs> {
         let scoring = self.scoring(pad_id);
-        let micro_size = self.actor.micro_batch_size.max(1);
-        let pass = |model: &AnyVlm<B::InnerBackend>, mini: &[Sample<B::InnerBackend>]| {
-            let chunks: Vec<_> = mini.chunks(micro_size).collect();
-            map_parallel(chunks, batch_threads::<B::InnerBackend>(), |chunk| {
+        let pieces = micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size);
+        let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Vec<f32>>> {
+            let parts = map_parallel(pieces.clone(), batch_threads::<B::InnerBackend>(), |range| {
                 let sequences: Vec<Sequence<B::InnerBackend>> =
-                    chunk.iter().map(|s| s.sequence.clone()).collect();
-                sequence_logprobs(model, &sequences, scoring).map(|r| r.logp)
-            })
-            .into_iter()
-            .collect::<Result<Vec<_>>>()
+                    samples[range].iter().map(|s| s.sequence.clone()).collect();
+                let logp = response_logprobs(model, &sequences, scoring)?.logp;
+                let width = logp.dims()[1];
+                let values = logp.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+                Ok(sequences
+                    .iter()
+                    .zip(values.chunks(width.max(1)))
+                    .map(|(s, row)| row[width - s.response.len()..].to_vec())
+                    .collect::<Vec<_>>())
+            });
+            Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
         };
-        let mut frozen = FrozenLogprobs { old: Vec::new(), reference: Vec::new() };
-        for mini in samples.chunks(self.mini_size(samples.len())) {
-            frozen.old.push(pass(policy, mini)?);
-            frozen.reference.push(self.reference.as_ref().map(|model| pass(model, mini)).transpose()?);
-        }
-        Ok(frozen)
+        Ok(FrozenLogprobs { old: pass(policy)?, reference: self.reference.as_ref().map(pass).transpose()? })
     }
 
     /// Responses per mini-batch: the rollout split into `actor.mini_batches`.
@@ -329,17 +366,18 @@ impl<B: AutodiffBackend> Grpo<B> {
     fn penalise_kl(
         &self,
         samples: &mut [Sample<B::InnerBackend>],
-        frozen: &FrozenLogprobs<B::InnerBackend>,
+        frozen: &FrozenLogprobs,
         stats: &mut GrpoStats,
     ) {
-        let mut totals: Vec<f32> = Vec::with_capacity(samples.len());
-        for (old, reference) in frozen.old.iter().zip(&frozen.reference) {
-            let Some(reference) = reference else { return };
-            for (old, reference) in old.iter().zip(reference) {
-                let kl = self.algorithm.kl_penalty.estimate(old.clone(), reference.clone());
-                totals.extend(kl.sum_dim(1).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default());
-            }
-        }
+        let Some(reference) = &frozen.reference else { return };
+        let width = samples.iter().map(|s| s.sequence.response.len()).max().unwrap_or(0);
+        let device = Default::default();
+        let aligned = |rows: &[Vec<f32>]| {
+            right_aligned::<B::InnerBackend>(&rows.iter().collect::<Vec<_>>(), width, &device)
+        };
+        // padding is 0 in both, where every estimate is 0
+        let kl = self.algorithm.kl_penalty.estimate(aligned(&frozen.old), aligned(reference));
+        let totals: Vec<f32> = kl.sum_dim(1).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
         let advantages = group_advantages(&penalised, self.rollout.n, self.algorithm.advantage());
@@ -359,7 +397,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         &mut self,
         learner: &mut PolicyLearner<B>,
         samples: &[Sample<B::InnerBackend>],
-        frozen: &FrozenLogprobs<B::InnerBackend>,
+        frozen: &FrozenLogprobs,
         pad_id: u32,
         stats: &mut GrpoStats,
     ) -> Result<()> {
@@ -368,17 +406,25 @@ impl<B: AutodiffBackend> Grpo<B> {
         }
         let config = self.actor.loss(&self.algorithm);
         let scoring = self.scoring(pad_id);
-        let micro_size = self.actor.micro_batch_size.max(1);
-        let minis: Vec<&[Sample<B::InnerBackend>]> = samples.chunks(self.mini_size(samples.len())).collect();
-        let (old, reference) = (&frozen.old, &frozen.reference);
+        let mini_size = self.mini_size(samples.len());
+        let minis: Vec<Range<usize>> =
+            (0..samples.len()).step_by(mini_size).map(|s| s..(s + mini_size).min(samples.len())).collect();
         stats.response_tokens = samples.iter().map(|s| s.sequence.response.len()).sum();
+        // a token-mean loss does not depend on the micro-batch split: micro-batches end at group
+        // ends; seq-mean does, so it keeps EasyR1's split (consecutive pieces)
+        let grouping = match config.aggregation {
+            Aggregation::TokenMean => self.rollout.n,
+            Aggregation::SeqMean => 1,
+        };
         let mut grad_norms = 0.0;
         for _epoch in 0..self.actor.ppo_epochs {
-            for (m, mini) in minis.iter().enumerate() {
-                let normaliser = mini.iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
+            for mini in &minis {
+                let normaliser =
+                    samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
                 let model: PolicyModel<B> = learner.model();
                 let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
-                for (k, chunk) in mini.chunks(micro_size).enumerate() {
+                for micro in micro_batches(mini.clone(), grouping, self.actor.micro_batch_size) {
+                    let chunk = &samples[micro.clone()];
                     let sequences: Vec<Sequence<B>> =
                         chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
                     let device = model.devices().into_iter().next().unwrap_or_default();
@@ -388,7 +434,13 @@ impl<B: AutodiffBackend> Grpo<B> {
                     let advantages = column(chunk.iter().map(|s| s.advantage).collect());
                     let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
                     let row_weight = column(row_weights(&lengths, config.aggregation));
-                    let grads = sequence_gradients(&model.model, &sequences, scoring, |c| {
+                    let width = lengths.iter().copied().max().unwrap_or(0);
+                    let aligned = |rows: &[Vec<f32>]| {
+                        let rows: Vec<&Vec<f32>> = rows[micro.clone()].iter().collect();
+                        right_aligned::<B::InnerBackend>(&rows, width, &device)
+                    };
+                    let (old, reference) = (aligned(&frozen.old), frozen.reference.as_deref().map(aligned));
+                    let grads = chunked_gradients(&model.model, &sequences, scoring, |c| {
                         let columns = |t: &Tensor<B::InnerBackend, 2>| {
                             Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
                         };
@@ -397,8 +449,8 @@ impl<B: AutodiffBackend> Grpo<B> {
                             aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
                         let terms = TokenBatchLoss {
                             logp: c.logp,
-                            old_logp: columns(&old[m][k]),
-                            ref_logp: reference[m].as_ref().map(|r| columns(&r[k])),
+                            old_logp: columns(&old),
+                            ref_logp: reference.as_ref().map(columns),
                             advantages: advantages.clone(),
                             weights,
                         }
@@ -426,5 +478,25 @@ impl<B: AutodiffBackend> Grpo<B> {
         let applied = stats.updates - stats.skipped_updates;
         stats.grad_norm = if applied == 0 { f64::NAN } else { grad_norms / applied as f64 };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::micro_batches;
+
+    #[test]
+    fn micro_batches_end_at_group_ends_unless_a_group_is_too_long() {
+        // groups of 5, up to 8 per micro-batch: one group each
+        assert_eq!(micro_batches(0..20, 5, 8), vec![0..5, 5..10, 10..15, 15..20]);
+        // up to 16: three groups, then the last one
+        assert_eq!(micro_batches(0..20, 5, 16), vec![0..15, 15..20]);
+        // groups of 16, up to 6: groups are cut, each piece at most 6
+        assert_eq!(micro_batches(0..32, 16, 6), vec![0..6, 6..12, 12..16, 16..22, 22..28, 28..32]);
+        // a mini-batch that starts inside a group (10 of groups of 4)
+        assert_eq!(micro_batches(10..20, 4, 4), vec![10..12, 12..16, 16..20]);
+        // one sample per group: EasyR1's consecutive pieces
+        assert_eq!(micro_batches(0..20, 1, 8), vec![0..8, 8..16, 16..20]);
+        assert!(micro_batches(3..3, 5, 8).is_empty());
     }
 }
