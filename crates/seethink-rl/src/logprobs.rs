@@ -106,7 +106,8 @@ pub struct ResponsePositions<B: Backend> {
 /// The hidden states scoring each response token of `sequences` (see [`ResponsePositions`]).
 ///
 /// With `p = p_1 … p_m` a prompt and `y = y_1 … y_k` a response, `y_t` is scored by the
-/// hidden state of `(p ++ y)` at the token before it. The model computes it in two calls:
+/// hidden state of `(p ++ y)` at the token before it. When some prompt has several responses
+/// (a GRPO group), the model computes these in two calls:
 /// 1. the prefix `p_1 … p_{m−1}` of each distinct prompt (ids, images), left-padded into one
 ///    batch, fills a decoding state (keys and values of every layer), whose rows are then
 ///    repeated for the sequences sharing that prompt;
@@ -114,17 +115,17 @@ pub struct ResponsePositions<B: Backend> {
 ///    response (its positions shifted so the first real token follows the prompt directly),
 ///    gives the hidden states at exactly the scoring positions.
 ///
-/// The result equals one forward pass over each `p ++ y` (the same attention, positions and
-/// masks); gradients reach the shared prefix through the repeated keys and values. The last
-/// prompt token must be text (every processor ends a prompt with the chat template's
-/// assistant header), since the continuation carries no images.
+/// Otherwise one call over every `p ++ y_1 … y_{k−1}`, left-padded, whose last `k` positions
+/// per row are the scoring ones. Both equal one forward pass over each `p ++ y` (the same
+/// attention, positions and masks); gradients reach a shared prefix through the repeated keys
+/// and values. The last prompt token must be text (every processor ends a prompt with the
+/// chat template's assistant header), since a continuation carries no images.
 pub fn response_positions<B: Backend, M: Vlm<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
 ) -> Result<ResponsePositions<B>> {
     let input_only = model.input_only_tokens();
-    let mut lasts = Vec::with_capacity(sequences.len());
     for (b, s) in sequences.iter().enumerate() {
         match s.prompt.last() {
             None => return Err(ModelError::Input(format!("sequence {b} has an empty prompt"))),
@@ -133,16 +134,19 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
                     "sequence {b}'s prompt ends with the image placeholder {t}: a prompt must end with text"
                 )))
             }
-            Some(&t) => lasts.push(t),
+            Some(_) => {}
         }
     }
     let (firsts, of) = distinct_prompts(sequences);
+    // with no prompt answered twice, each sequence is one pass (the whole prompt continues)
+    let shared = firsts.len() < sequences.len();
+    let cut = |s: &Sequence<B>| if shared { s.prompt.len() - 1 } else { 0 };
+    let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
     let heads: Vec<Vec<u32>> =
-        firsts.iter().map(|&i| sequences[i].prompt[..sequences[i].prompt.len() - 1].to_vec()).collect();
+        firsts.iter().map(|&i| sequences[i].prompt[..cut(&sequences[i])].to_vec()).collect();
     let mut state = model.new_state();
     if heads.iter().any(|h| !h.is_empty()) {
         let tokens = TokenBatch::left_padded(&heads, scoring.pad_id);
-        let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
         model.hidden_states(&tokens, images.as_ref(), &mut state)?;
         if of.iter().enumerate().any(|(b, &p)| b != p) {
             state = state.select_rows(&of);
@@ -150,22 +154,25 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     }
     let batch = sequences.len();
     let width = sequences.iter().map(|s| s.response.len()).max().unwrap_or(0);
+    // the rest of each prompt and the response but its last token (never an input)
     let continuations: Vec<Vec<u32>> = sequences
         .iter()
-        .zip(&lasts)
-        .map(|(s, &last)| {
-            std::iter::once(last).chain(s.response.iter().copied()).take(s.response.len()).collect()
+        .map(|s| {
+            let mut row: Vec<u32> = s.prompt[cut(s)..].iter().chain(&s.response).copied().collect();
+            row.pop();
+            row
         })
         .collect();
     let tokens = TokenBatch::left_padded(&continuations, scoring.pad_id);
-    let pads: Vec<usize> = sequences.iter().map(|s| width - s.response.len()).collect();
     let device = model.devices().into_iter().next().unwrap_or_default();
     let hidden = if width == 0 {
         Tensor::zeros([batch, 0, model.decoder().1.hidden_size], &device)
     } else {
-        state.left_pad_next(&pads);
-        model.hidden_states(&tokens, None, &mut state)?
+        state.left_pad_next(&continuations.iter().map(|row| tokens.seq - row.len()).collect::<Vec<_>>());
+        let images = if shared { None } else { images.as_ref() };
+        model.hidden_states(&tokens, images, &mut state)?.narrow(1, tokens.seq - width, width)
     };
+    let pads: Vec<usize> = sequences.iter().map(|s| width - s.response.len()).collect();
     let targets: Vec<i64> = sequences
         .iter()
         .zip(&pads)

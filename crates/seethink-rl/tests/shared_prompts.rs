@@ -1,7 +1,8 @@
-//! Scoring responses that share a prompt (a GRPO group) runs each distinct prompt once: the
-//! log-probs and the gradients must equal those of one plain forward pass over every
-//! `prompt ++ response`, for every family, with images and without, when prompts differ in
-//! length and responses differ in length.
+//! Scoring responses that share a prompt (a GRPO group) runs each distinct prompt once, and
+//! responses to distinct prompts run in one pass each: either way the log-probs and the
+//! gradients must equal those of one plain forward pass over every `prompt ++ response`, for
+//! every family, with images and without, when prompts differ in length and responses differ
+//! in length.
 
 mod common;
 
@@ -86,43 +87,49 @@ fn flat(model: &AnyVlm<B>, grads: &GradientsParams) -> Vec<f32> {
     c.1
 }
 
+/// Log-probs and gradients of `sequences` (responses of at most `width` tokens) scored
+/// together equal those of plain forward passes over each.
+fn check(case: &str, model: &AnyVlm<B>, sequences: &[Sequence<B>], width: usize) {
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 7, temperature: 1.0 };
+    let scored = response_logprobs(model, sequences, scoring).unwrap();
+    let plain: Vec<Tensor<B, 1>> = sequences.iter().map(|s| plain_logprobs(model, s, width)).collect();
+    let plain = Tensor::stack::<2>(plain, 0);
+    let scored_values: Vec<f32> = scored.logp.clone().into_data().to_vec().unwrap();
+    let plain_values: Vec<f32> = plain.clone().into_data().to_vec().unwrap();
+    let max = scored_values.iter().zip(&plain_values).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    println!("{case}: log-probs differ from plain forward passes by {max:.1e}");
+    assert!(max < 1e-5, "{case}: log-probs differ by {max}");
+    let mask: Vec<f32> = scored.mask.into_data().to_vec().unwrap();
+    let expected: Vec<f32> = sequences
+        .iter()
+        .flat_map(|s| (0..width).map(move |t| if t + s.response.len() >= width { 1.0 } else { 0.0 }))
+        .collect();
+    assert_eq!(mask, expected, "{case}: right-aligned mask");
+
+    let w = weights(sequences.len(), width);
+    let expected = flat(model, &GradientsParams::from_grads((plain * w.clone()).sum().backward(), model));
+    let grads = chunked_gradients(model, sequences, scoring, |c| {
+        Ok((c.logp * c.mask * w.clone().narrow(1, c.range.start, c.range.len())).sum())
+    })
+    .unwrap();
+    let actual = flat(model, &grads);
+    assert_eq!(actual.len(), expected.len(), "{case}: every parameter has a gradient");
+    let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
+    let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
+    println!("{case}: gradients differ by {max:.1e} (largest {scale:.1e})");
+    assert!(scale > 0.0 && max <= 1e-5 * scale.max(1.0), "{case}: gradients differ by {max}");
+}
+
 #[test]
-fn shared_prompts_score_and_train_as_plain_forward_passes() {
+fn shared_and_distinct_prompts_score_and_train_as_plain_forward_passes() {
     for family in ["qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5"] {
         let dir = fixtures().join(family).join("checkpoint");
         let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
         let sequences = rollout(&dir);
-        let width = 6;
-        let scoring = Scoring { pad_id: 0, chunk_tokens: 7, temperature: 1.0 };
-
-        let shared = response_logprobs(&model, &sequences, scoring).unwrap();
-        let plain: Vec<Tensor<B, 1>> = sequences.iter().map(|s| plain_logprobs(&model, s, width)).collect();
-        let plain = Tensor::stack::<2>(plain, 0);
-        let shared_values: Vec<f32> = shared.logp.clone().into_data().to_vec().unwrap();
-        let plain_values: Vec<f32> = plain.clone().into_data().to_vec().unwrap();
-        let max = shared_values.iter().zip(&plain_values).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        println!("{family}: log-probs differ from plain forward passes by {max:.1e}");
-        assert!(max < 1e-5, "{family}: log-probs differ by {max}");
-        let mask: Vec<f32> = shared.mask.into_data().to_vec().unwrap();
-        let expected: Vec<f32> = sequences
-            .iter()
-            .flat_map(|s| (0..width).map(move |t| if t + s.response.len() >= width { 1.0 } else { 0.0 }))
-            .collect();
-        assert_eq!(mask, expected, "{family}: right-aligned mask");
-
-        let w = weights(sequences.len(), width);
-        let expected =
-            flat(&model, &GradientsParams::from_grads((plain * w.clone()).sum().backward(), &model));
-        let grads = chunked_gradients(&model, &sequences, scoring, |c| {
-            Ok((c.logp * c.mask * w.clone().narrow(1, c.range.start, c.range.len())).sum())
-        })
-        .unwrap();
-        let actual = flat(&model, &grads);
-        assert_eq!(actual.len(), expected.len(), "{family}: every parameter has a gradient");
-        let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
-        let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);
-        println!("{family}: gradients differ by {max:.1e} (largest {scale:.1e})");
-        assert!(scale > 0.0 && max <= 1e-5 * scale.max(1.0), "{family}: gradients differ by {max}");
+        check(&format!("{family}, groups"), &model, &sequences, 6);
+        // one response per prompt: every sequence in one pass
+        let distinct: Vec<Sequence<B>> = sequences.iter().step_by(3).take(3).cloned().collect();
+        check(&format!("{family}, distinct prompts"), &model, &distinct, 6);
     }
 }
 
