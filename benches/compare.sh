@@ -6,10 +6,11 @@
 #
 #   PYTHON=/path/to/venv/bin/python [THREADS=2] benches/compare.sh
 #
-# PYTHON must have torch, transformers and trl (docs/benchmarks.md lists the versions measured).
+# PYTHON must have torch, transformers, trl and torchvision (TRL's Qwen3-VL processor imports it;
+# docs/benchmarks.md lists the versions measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${PYTHON:?set PYTHON to a Python with torch, transformers and trl}"
+: "${PYTHON:?set PYTHON to a Python with torch, transformers, trl and torchvision}"
 THREADS=${THREADS:-$(nproc)}
 CORES="0-$((THREADS - 1))"
 CHECKPOINT=tests/fixtures/qwen3_vl/checkpoint
@@ -23,7 +24,8 @@ row() { printf '%-58s | seethink %-16s | peer %-16s | ratio %s\n' "$1" "$2" "$3"
 ratio() { "$PYTHON" -c "print(f'{$1 / $2:.2f}')"; }
 
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), limited to $THREADS"
-echo "peer: $("$PYTHON" -c 'import torch, transformers, trl; print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}")')"
+peer=$("$PYTHON" -c 'import torch, torchvision, transformers, trl; print(f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}")')
+echo "peer: $peer"
 cargo build --release --locked --quiet --bin seethink
 cargo build --release --locked --quiet -p seethink-models --bench generate
 cargo build --release --locked --quiet -p seethink-rl --bench grpo_step
