@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -26,10 +26,10 @@ fn fixtures() -> PathBuf {
 /// Two image prompts and a text prompt with three responses each (of 4, 1 and 6 tokens; the
 /// text prompt's in another order), one group after the other as a GRPO rollout lays them out,
 /// then the first image prompt again, apart from its group.
-fn rollout(dir: &PathBuf) -> Vec<Sequence<B>> {
+fn rollout(dir: &Path) -> Vec<Sequence<B>> {
     let processor = Processor::from_dir(dir).unwrap();
     let device = Default::default();
-    let image = |name: &str| load_image(&fixtures().join("images").join(name)).unwrap();
+    let image = |name: &str| load_image(fixtures().join("images").join(name)).unwrap();
     let prompts: Vec<Prompt<B>> = vec![
         processor.user_prompt("How many red circles are there?", &[image("square.png")], &device).unwrap(),
         processor.user_prompt("Which shape is left?", &[image("wide.png")], &device).unwrap(),
