@@ -127,14 +127,13 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
 ) -> Result<ResponsePositions<B>> {
     let input_only = model.input_only_tokens();
     for (b, s) in sequences.iter().enumerate() {
-        match s.prompt.last() {
-            None => return Err(ModelError::Input(format!("sequence {b} has an empty prompt"))),
-            Some(t) if input_only.contains(t) => {
-                return Err(ModelError::Input(format!(
-                    "sequence {b}'s prompt ends with the image placeholder {t}: a prompt must end with text"
-                )))
-            }
-            Some(_) => {}
+        let Some(last) = s.prompt.last() else {
+            return Err(ModelError::Input(format!("sequence {b} has an empty prompt")));
+        };
+        if input_only.contains(last) {
+            return Err(ModelError::Input(format!(
+                "sequence {b}'s prompt ends with the image placeholder {last}: a prompt must end with text"
+            )));
         }
     }
     let (firsts, of) = distinct_prompts(sequences);
@@ -142,13 +141,16 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     let shared = firsts.len() < sequences.len();
     let cut = |s: &Sequence<B>| if shared { s.prompt.len() - 1 } else { 0 };
     let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
-    let heads: Vec<Vec<u32>> =
-        firsts.iter().map(|&i| sequences[i].prompt[..cut(&sequences[i])].to_vec()).collect();
     let mut state = model.new_state();
-    if heads.iter().any(|h| !h.is_empty()) {
-        let tokens = TokenBatch::left_padded(&heads, scoring.pad_id);
-        model.hidden_states(&tokens, images.as_ref(), &mut state)?;
-        if of.iter().enumerate().any(|(b, &p)| b != p) {
+    if shared {
+        let heads: Vec<Vec<u32>> =
+            firsts.iter().map(|&i| sequences[i].prompt[..cut(&sequences[i])].to_vec()).collect();
+        if heads.iter().any(|h| !h.is_empty()) {
+            model.hidden_states(
+                &TokenBatch::left_padded(&heads, scoring.pad_id),
+                images.as_ref(),
+                &mut state,
+            )?;
             state = state.select_rows(&of);
         }
     }
