@@ -18,8 +18,6 @@ pub mod passrate;
 pub mod preset;
 
 /// The allocator of every program built on this crate (the `seethink` binary, the examples):
-/// mimalloc keeps freed activation buffers for reuse, where glibc's malloc maps and unmaps each
-/// large one, and the page faults and address-space locking of that serialise the host threads
-/// (about 10% of a GRPO step on ndarray, `docs/benchmarks.md`).
+/// mimalloc, handing freed memory back lazily ([`seethink_models::allocator`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: seethink_models::allocator::Allocator = seethink_models::allocator::Allocator;

@@ -8,7 +8,7 @@
 
 /// The `seethink` binary's allocator, so the figures are the ones a run gets.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: seethink_models::allocator::Allocator = seethink_models::allocator::Allocator;
 
 use std::path::PathBuf;
 use std::time::Instant;

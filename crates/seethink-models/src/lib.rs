@@ -18,6 +18,7 @@
 //! # Ok::<(), seethink_models::ModelError>(())
 //! ```
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

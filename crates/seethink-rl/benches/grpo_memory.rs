@@ -27,7 +27,7 @@ use seethink_rl::policy::Sequence;
 
 mod common;
 
-use common::{grpo_update, B, I};
+use common::{grpo_update, Phase, B, I};
 
 const VOCAB: usize = 151_936;
 const SEQUENCES: usize = 8;
@@ -129,8 +129,10 @@ fn main() {
     PEAK.store(baseline, Ordering::Relaxed);
     let started = Instant::now();
     let mut frozen_peak = 0;
-    grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, || {
-        frozen_peak = PEAK.load(Ordering::Relaxed) - baseline;
+    grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, |phase| {
+        if phase == Phase::Frozen {
+            frozen_peak = PEAK.load(Ordering::Relaxed) - baseline;
+        }
     });
     let seconds = started.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - baseline;

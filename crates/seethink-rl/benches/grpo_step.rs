@@ -4,11 +4,12 @@
 //! `cargo bench -p seethink-rl --bench grpo_step`; `benches/grpo_step_torch.py` runs the same
 //! step in PyTorch on the same checkpoint. `SEETHINK_BENCH_MODEL` names another checkpoint
 //! directory, `SEETHINK_BENCH_RESPONSE` another response length, `SEETHINK_BENCH_RUNS` how many
-//! timed updates follow the warm-up (the best is reported; default 10).
+//! timed updates follow the warm-up (the best is reported with its phases: old and reference
+//! passes, policy forward and backward, clip and AdamW; default 10).
 
 /// The `seethink` binary's allocator, so the figures are the ones a run gets.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: seethink_models::allocator::Allocator = seethink_models::allocator::Allocator;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use seethink_rl::policy::Sequence;
 
 mod common;
 
-use common::{grpo_update, B, I};
+use common::{grpo_update, Phase, B, I};
 
 fn main() {
     let dir = std::env::var("SEETHINK_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| {
@@ -46,13 +47,25 @@ fn main() {
         .collect();
     let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0 };
     let advantages = [1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5];
+    // the seconds of each phase, in order
     let mut step = || {
-        let started = Instant::now();
-        grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, || ());
-        started.elapsed().as_secs_f64()
+        let mut phases = Vec::with_capacity(3);
+        let mut started = Instant::now();
+        grpo_update(&mut learner, &reference, &sequences, &advantages, scoring, |phase| {
+            phases.push((phase, started.elapsed().as_secs_f64()));
+            started = Instant::now();
+        });
+        phases
     };
     step();
-    let best = (0..runs).map(|_| step()).fold(f64::INFINITY, f64::min);
+    let total = |phases: &[(Phase, f64)]| phases.iter().map(|(_, s)| s).sum::<f64>();
+    let best = (0..runs).map(|_| step()).min_by(|a, b| total(a).total_cmp(&total(b))).unwrap_or_default();
     let tokens = 32 + response_len;
-    println!("{}: GRPO update, 8 x {tokens} tokens: {:.1} ms (best of {runs})", dir.display(), best * 1e3);
+    let split: Vec<String> = best.iter().map(|(phase, s)| format!("{phase:?} {s:.2} s")).collect();
+    println!(
+        "{}: GRPO update, 8 x {tokens} tokens: {:.1} ms (best of {runs}: {})",
+        dir.display(),
+        total(&best) * 1e3,
+        split.join(", ")
+    );
 }

@@ -5,18 +5,18 @@ use burn::module::AutodiffModule;
 
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::{Learner, LearningComponentsMarker};
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
-use crate::optim::{clip_global_norm, LrSchedule};
+use crate::optim::{clip_global_norm, AdamWSettings, HostAdamW, LrSchedule};
 use crate::policy::PolicyModel;
 
 /// burn-train's component types of a run: backend, schedule, policy module, AdamW.
 pub type Components<B> =
-    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<AdamW, PolicyModel<B>, B>>;
+    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<HostAdamW, PolicyModel<B>, B>>;
 
 /// burn-train's `Learner` holding a run's policy, optimizer and LR schedule.
 pub type PolicyLearner<B> = Learner<Components<B>>;
@@ -73,12 +73,12 @@ pub fn new_learner<B: AutodiffBackend>(
     actor: &ActorConfig,
     pad_id: u32,
 ) -> PolicyLearner<B> {
-    let optimizer = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(actor.adam_epsilon as f32)
-        .with_weight_decay(actor.weight_decay as f32)
-        .init();
+    let optimizer = HostAdamW::init(AdamWSettings {
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: actor.adam_epsilon as f32,
+        weight_decay: actor.weight_decay as f32,
+    });
     let policy = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
     Learner::new(policy, optimizer, Schedule::new(actor.lr, actor.schedule))
 }

@@ -1,8 +1,12 @@
-//! Optimisation pieces shared by GRPO and SFT: learning-rate schedules and global-norm clipping.
+//! Optimisation pieces shared by GRPO and SFT: learning-rate schedules, global-norm clipping
+//! and AdamW.
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
-use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+use seethink_models::nn::{adamw_on_host, scale_on_host, squared_norm_on_host, AdamWStep};
 
 /// Learning rate as a function of the training step t (0-based; one value for all the
 /// optimizer updates of a step), as EasyR1's schedulers (`get_constant_schedule_with_warmup`,
@@ -40,7 +44,10 @@ impl LrSchedule {
 
 /// Scales all gradients so that their global L2 norm `‖g‖ = sqrt(Σ_params Σ g²)` is at most
 /// `max_norm` (multiplying by `max_norm / (‖g‖ + 1e-6)` when it is larger, as
-/// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
+/// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping. On ndarray each
+/// parameter's `Σ g²` is one pass without a buffer of squares, and the scaling one pass over
+/// the cores in place, both bitwise as burn's ops
+/// (`seethink_models::nn::{squared_norm_on_host, scale_on_host}`).
 pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
@@ -64,7 +71,9 @@ struct SquaredNorm<'a> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.total += g.powi_scalar(2).sum().into_scalar().elem::<f64>();
+            let squares =
+                squared_norm_on_host(&g).unwrap_or_else(|| g.powi_scalar(2).sum().into_scalar().elem());
+            self.total += squares as f64;
         }
     }
 }
@@ -77,14 +86,106 @@ struct Scale<'a> {
 impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            self.grads.register::<B::InnerBackend, D>(param.id, g * self.factor);
+            let scaled = scale_on_host(g, self.factor).unwrap_or_else(|g| g * self.factor);
+            self.grads.register::<B::InnerBackend, D>(param.id, scaled);
         }
+    }
+}
+
+/// AdamW's settings (decoupled weight decay).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWSettings {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    pub weight_decay: f32,
+}
+
+/// burn's AdamW (the same state and records, bitwise the same steps) with each parameter's step
+/// on ndarray as one pass over the cores that writes the parameter and its moments in place
+/// (`seethink_models::nn::adamw_on_host`); burn's own passes on other backends.
+#[derive(Clone)]
+pub struct HostAdamW {
+    settings: AdamWSettings,
+    burns: AdamW,
+}
+
+impl HostAdamW {
+    /// The optimizer for a module on autodiff backend `B`.
+    pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
+        settings: AdamWSettings,
+    ) -> OptimizerAdaptor<Self, M, B> {
+        let burns = AdamWConfig::new()
+            .with_beta_1(settings.beta_1)
+            .with_beta_2(settings.beta_2)
+            .with_epsilon(settings.epsilon)
+            .with_weight_decay(settings.weight_decay)
+            .build();
+        OptimizerAdaptor::from(Self { settings, burns })
+    }
+}
+
+impl<B: Backend> SimpleOptimizer<B> for HostAdamW {
+    type State<const D: usize> = AdamWState<B, D>;
+
+    /// One AdamW step (the formula at `adamw_on_host`) at step t = the state's + 1, or 1.
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let AdamWSettings { beta_1, beta_2, epsilon, weight_decay } = self.settings;
+        let time = state.as_ref().map_or(1, |s| s.momentum.time + 1);
+        let step = AdamWStep { lr, beta_1, beta_2, epsilon, weight_decay, time: time as i32 };
+        let moments = state.map(|s| (s.momentum.moment_1, s.momentum.moment_2));
+        match adamw_on_host(&step, tensor, grad, moments) {
+            Ok((tensor, (m, v))) => (tensor, Some(AdamWState::new(AdaptiveMomentumState::new(time, m, v)))),
+            Err((tensor, grad, moments)) => {
+                let state = moments.map(|(m, v)| AdamWState::new(AdaptiveMomentumState::new(time - 1, m, v)));
+                self.burns.step(lr, tensor, grad, state)
+            }
+        }
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        <AdamW as SimpleOptimizer<B>>::to_device(state, device)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::TensorData;
+
     use super::*;
+
+    /// Steps 1–3 of `optimizer` on backend `B` from fixed values: the parameter's bits.
+    fn three_steps<B: Backend>(optimizer: &impl SimpleOptimizer<B>) -> Vec<u32> {
+        let tensor = |seed: u32| {
+            let values =
+                (0..5000u32).map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 * 1e-3 - 1.0).collect();
+            Tensor::<B, 2>::from_data(TensorData::new(values, [50, 100]), &Default::default())
+        };
+        let (mut theta, mut state) = (tensor(0), None);
+        for t in 1..=3 {
+            (theta, state) = optimizer.step(1e-3 * t as f64, theta, tensor(t), state);
+        }
+        theta.to_data().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn host_adamw_steps_as_burns_on_both_paths() {
+        let settings = AdamWSettings { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay: 0.01 };
+        let ours = HostAdamW::init::<Autodiff<NdArray>, burn::nn::Linear<Autodiff<NdArray>>>(settings);
+        let ours = ours.optim().clone();
+        let burns = ours.burns.clone();
+        let expected = three_steps::<NdArray>(&burns);
+        assert_eq!(three_steps::<NdArray>(&ours), expected, "the host kernel");
+        // on a backend the kernel does not serve (here autodiff), burn's passes
+        assert_eq!(three_steps::<Autodiff<NdArray>>(&ours), expected, "burn's path");
+    }
 
     #[test]
     fn schedules_by_hand() {

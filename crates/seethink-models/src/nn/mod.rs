@@ -11,6 +11,8 @@ mod host_logprobs;
 #[cfg(feature = "ndarray")]
 mod host_matmul;
 #[cfg(feature = "ndarray")]
+mod host_optim;
+#[cfg(feature = "ndarray")]
 mod host_swiglu;
 mod linear;
 mod mlp;
@@ -20,6 +22,8 @@ mod token_logprobs;
 
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
+#[cfg(feature = "ndarray")]
+pub use host_optim::{adamw_on_host, scale_on_host, squared_norm_on_host, AdamWStep, Moments};
 pub use linear::{load_linear, matmul, Linear};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};

@@ -12,15 +12,26 @@ use seethink_rl::sft::to_autodiff;
 pub type B = Autodiff<NdArray<f32>>;
 pub type I = NdArray<f32>;
 
-/// One GRPO update of `learner` on `sequences` with one advantage per sequence; `after_frozen`
-/// runs once the old and reference passes are done (for measurements between the phases).
+/// The phases of one update, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The old and reference log-probs (forward passes without autodiff).
+    Frozen,
+    /// The policy's forward and backward passes.
+    Gradients,
+    /// The global-norm clip and the AdamW step.
+    Optimizer,
+}
+
+/// One GRPO update of `learner` on `sequences` with one advantage per sequence;
+/// `phase_done` runs as each [`Phase`] ends (for measurements between the phases).
 pub fn grpo_update(
     learner: &mut PolicyLearner<B>,
     reference: &AnyVlm<I>,
     sequences: &[Sequence<I>],
     advantages: &[f32],
     scoring: Scoring,
-    after_frozen: impl FnOnce(),
+    mut phase_done: impl FnMut(Phase),
 ) {
     let normaliser = sequences.iter().map(|s| s.response.len()).sum::<usize>() as f32;
     let config = GrpoLossConfig::default();
@@ -28,7 +39,7 @@ pub fn grpo_update(
     let old = response_logprobs(&policy, sequences, scoring).unwrap().logp;
     let reference = response_logprobs(reference, sequences, scoring).unwrap().logp;
     drop(policy);
-    after_frozen();
+    phase_done(Phase::Frozen);
     let model = learner.model();
     let trained: Vec<Sequence<B>> = sequences.iter().cloned().map(to_autodiff).collect();
     let advantages = Tensor::<B, 2>::from_data(
@@ -50,5 +61,7 @@ pub fn grpo_update(
     })
     .unwrap();
     drop(model);
+    phase_done(Phase::Gradients);
     apply_update(learner, grads, 1.0);
+    phase_done(Phase::Optimizer);
 }
