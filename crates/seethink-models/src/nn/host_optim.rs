@@ -49,23 +49,22 @@ pub fn adamw_on_host<B: Backend, const D: usize>(
     if host_kind::<B>() != Some(false) || param.dims() != grad.dims() {
         return Err((param, grad, moments));
     }
-    let host = |t: Tensor<B, D>| -> NdArrayTensor { cast(t.into_primitive().tensor()) };
     let shape = param.dims();
     let len = shape.iter().product::<usize>();
     let first = moments.is_none();
     let (mut m, mut v) = match moments {
-        Some((m, v)) => (writable(host(m)), writable(host(v))),
+        Some((m, v)) => (writable(m), writable(v)),
         None => {
             let zeros = || ArcArray::zeros(IxDyn(&shape));
             (zeros(), zeros())
         }
     };
-    let mut theta = writable(host(param));
+    let mut theta = writable(param);
     let (c_1, c_2) = (1f32 - step.beta_1.powi(step.time), 1f32 - step.beta_2.powi(step.time));
     let (f_1, f_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
     let decay_rate = step.lr * step.weight_decay as f64;
     let (keep, lr) = ((1.0 - decay_rate) as f32, step.lr as f32);
-    with_f32(&host(grad), |g| {
+    with_f32(&cast(grad.into_primitive().tensor()), |g| {
         let tasks: Vec<_> = slice(&mut theta)
             .chunks_mut(CHUNK)
             .zip(slice(&mut m).chunks_mut(CHUNK))
@@ -85,9 +84,6 @@ pub fn adamw_on_host<B: Backend, const D: usize>(
             }
         });
     });
-    let tensor = |array: ArcArray<f32, IxDyn>| -> Tensor<B, D> {
-        Tensor::from_primitive(TensorPrimitive::Float(cast(NdArrayTensor::from(array))))
-    };
     Ok((tensor(theta), (tensor(m), tensor(v))))
 }
 
@@ -130,22 +126,21 @@ pub fn scale_on_host<B: Backend, const D: usize>(
     if host_kind::<B>() != Some(false) {
         return Err(grad);
     }
-    let mut g = writable(cast(grad.into_primitive().tensor()));
+    let mut g = writable(grad);
     let factor = factor as f32;
     let len = g.len();
     let blocks: Vec<&mut [f32]> = slice(&mut g).chunks_mut(CHUNK).collect();
     map_cores(blocks, len, |block| block.iter_mut().for_each(|x| *x *= factor));
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(NdArrayTensor::from(g)))))
+    Ok(tensor(g))
 }
 
-/// An ndarray f32 tensor's elements as a row-major array held by nothing else, to write in
-/// place: the tensor's own storage when that is already so, else a copy.
-fn writable(tensor: NdArrayTensor) -> ArcArray<f32, IxDyn> {
-    let NdArrayTensor::F32(storage) = tensor else {
-        unreachable!(
-            "the host kernels get f32 tensors, not {:?}",
-            burn::tensor::TensorMetadata::dtype(&tensor)
-        )
+/// The elements of a tensor on `NdArray<f32>` (checked by the caller) as a row-major array
+/// held by nothing else, to write in place: the tensor's own storage when that is already so,
+/// else a copy.
+fn writable<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> ArcArray<f32, IxDyn> {
+    let host: NdArrayTensor = cast(tensor.into_primitive().tensor());
+    let NdArrayTensor::F32(storage) = host else {
+        unreachable!("the host kernels get f32 tensors, not {:?}", burn::tensor::TensorMetadata::dtype(&host))
     };
     let array = storage.into_owned();
     if array.is_unique() && array.is_standard_layout() {
@@ -153,6 +148,11 @@ fn writable(tensor: NdArrayTensor) -> ArcArray<f32, IxDyn> {
     } else {
         array.as_standard_layout().into_owned().into_shared()
     }
+}
+
+/// An array from [`writable`] as a tensor on `NdArray<f32>`, which `B` is.
+fn tensor<B: Backend, const D: usize>(array: ArcArray<f32, IxDyn>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(cast(NdArrayTensor::from(array))))
 }
 
 /// The elements of an array from [`writable`].
