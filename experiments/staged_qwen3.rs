@@ -4,13 +4,14 @@
 //! ```text
 //! cargo run --release --example staged_qwen3
 //! ```
-//! runs on a CPU with nothing downloaded: the CPU preset ([`seethink::preset`]: a small
-//! Qwen3-VL with random weights and the committed test checkpoint's tokenizer, the procedural
-//! benchmark with train and held-out sets from different seeds, an SFT warm-up so that RL has signal),
-//! then the three GRPO phases, with a held-out evaluation before and after each phase. It
-//! prints progress, the table of accuracy per capability after each phase and the paired 95%
-//! interval of each capability's change, and writes everything under `runs/staged_qwen3/`
-//! (`summary.md`, `results.md`, `reward.svg`, each phase's metrics, checkpoints and final model).
+//! runs on a CPU with nothing downloaded: the CPU preset ([`seethink::preset`]: the sandbox's
+//! committed base model, a small Qwen3-VL pretrained on procedural data that can partly see and
+//! reason; the procedural benchmark in the worked style, train and held-out sets from different
+//! seeds; the paper's Math reward), then the three GRPO phases, with a held-out evaluation
+//! before and after each phase. It shows a progress bar per phase, prints the table of accuracy
+//! per capability after each phase and the paired 95% interval of each phase's change of every
+//! capability, and writes everything under `runs/staged_qwen3/` (`summary.md`, `results.md`,
+//! `reward.svg`, each phase's metrics, checkpoints and final model).
 //!
 //! ```text
 //! cargo run --release --features cuda --example staged_qwen3 -- --backend cuda \
@@ -52,19 +53,25 @@ struct Args {
     /// Run directory of the CPU preset.
     #[arg(long, default_value = "runs/staged_qwen3")]
     out: PathBuf,
-    /// CPU preset: SFT warm-up steps.
-    #[arg(long, default_value_t = 400)]
-    warmup_steps: usize,
+    /// CPU preset: the model to start from (default: the committed sandbox base model).
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// CPU preset: GRPO steps per phase.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 40)]
     phase_steps: usize,
     /// CPU preset: training tasks per capability.
     #[arg(long, default_value_t = 1000)]
     train_tasks: usize,
     /// CPU preset: held-out tasks per capability (one held-out set, whatever the seed).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 300)]
     heldout_tasks: usize,
-    /// CPU preset: seed of the model, the training data and the run.
+    /// CPU preset: samples per held-out task.
+    #[arg(long, default_value_t = 4)]
+    eval_k: usize,
+    /// Print every step's metrics instead of a progress bar.
+    #[arg(long)]
+    verbose: bool,
+    /// CPU preset: seed of the training data and the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -96,13 +103,14 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
         }
         None => CpuPreset {
             out: args.out.clone(),
-            warmup_steps: args.warmup_steps,
+            base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
             phase_steps: args.phase_steps,
             train_tasks: args.train_tasks,
             heldout_tasks: args.heldout_tasks,
+            eval_k: args.eval_k,
             seed: args.seed,
         }
-        .prepare::<B>()?,
+        .prepare()?,
     };
     anyhow::ensure!(config.curriculum.is_some(), "the config has no `curriculum` section");
     let tasks = seethink::rl::run::load_data(&config.data)?;

@@ -16,6 +16,8 @@ pub mod backend;
 pub mod cli;
 pub mod passrate;
 pub mod preset;
+pub mod provenance;
+pub mod sandbox;
 
 /// The allocator of every program built on this crate (the `seethink` binary, the examples):
 /// mimalloc, handing freed memory back lazily ([`seethink_models::allocator`]).

@@ -172,6 +172,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Pretrain the sandbox's base model: a small Qwen3-VL from random weights, SFT on
+    /// procedural data (perception questions, captions, worked arithmetic, a little visual
+    /// reasoning), then a held-out evaluation; writes the model with `provenance.json` to
+    /// `--target`. Resumable; deterministic on the CPU.
+    Pretrain {
+        /// Run directory (corpus, checkpoints, evaluation).
+        #[arg(long, default_value = "runs/pretrain")]
+        out: PathBuf,
+        /// Where the base model goes (default: the committed one, experiments/sandbox/base).
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// SFT steps (default: the committed model's).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Seed of the initial weights and the corpus.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Data sets: the procedural capability benchmark.
     #[command(subcommand)]
     Data(DataCommand),
@@ -297,6 +315,20 @@ fn run(args: Cli) -> Result<()> {
                 out,
             };
             seethink::with_backend!(args.backend, B => seethink::passrate::passrate::<B>(&model, &data, &options))
+        }
+        Command::Pretrain { out, target, steps, seed } => {
+            let committed = seethink::sandbox::Pretrain::committed(out);
+            let pretrain = seethink::sandbox::Pretrain {
+                target: target.unwrap_or(committed.target.clone()),
+                steps: steps.unwrap_or(committed.steps),
+                seed,
+                ..committed
+            };
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let provenance =
+                seethink::with_backend!(args.backend, B => pretrain.run::<B>(&command))?;
+            println!("{}", serde_json::to_string_pretty(&provenance)?);
+            Ok(())
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
     }

@@ -10,7 +10,7 @@
 //! scenes give the captions of the SFT arm. Every arm is evaluated on one held-out set.
 //!
 //! ```text
-//! <out>/seed-<s>/                  the CPU preset (data/train, data/heldout, init/, warmup/)
+//! <out>/seed-<s>/                  the CPU preset's data (data/train, data/heldout)
 //! <out>/seed-<s>/data/rl/          the RL pool; data/rated/ with pass rates; data/captions/
 //! <out>/seed-<s>/eval-start/       held-out evaluation of the warm-up model
 //! <out>/seed-<s>/<arm>/            the arm's curriculum run; record.json once finished
@@ -42,6 +42,7 @@ use crate::data::Capability;
 use crate::models::generate::SamplingConfig;
 use crate::passrate::{passrate, PassRateOptions};
 use crate::preset::{write_benchmark, CpuPreset};
+use crate::provenance::{machine, run_text};
 use crate::rl::config::TrainConfig;
 
 /// What to run and where.
@@ -53,16 +54,14 @@ pub struct Suite {
     pub results: PathBuf,
     pub seeds: Vec<u64>,
     pub arms: Vec<Arm>,
-    /// SFT warm-up steps.
-    pub warmup_steps: usize,
+    /// The model every arm starts from (the sandbox's committed base model).
+    pub base: PathBuf,
     /// Steps per stage (P).
     pub phase_steps: usize,
     /// Prompts per step.
     pub prompts_per_step: usize,
     /// Samples per prompt (GRPO's group size n).
     pub group_size: usize,
-    /// Warm-up tasks per capability.
-    pub warmup_tasks: usize,
     /// Held-out tasks per capability.
     pub heldout_tasks: usize,
     /// Samples per task of the pass-rate estimate.
@@ -85,11 +84,10 @@ impl Suite {
             results,
             seeds: (0..seeds as u64).collect(),
             arms: Arm::ALL.to_vec(),
-            warmup_steps: 400,
+            base: crate::sandbox::committed_base(),
             phase_steps: 30,
             prompts_per_step: 6,
             group_size: 6,
-            warmup_tasks: 1000,
             heldout_tasks: 100,
             passrate_k: 8,
             eval_k: 4,
@@ -103,11 +101,9 @@ impl Suite {
     pub fn smoke(out: PathBuf, results: PathBuf) -> Suite {
         Suite {
             seeds: vec![0],
-            warmup_steps: 4,
             phase_steps: 2,
             prompts_per_step: 2,
             group_size: 2,
-            warmup_tasks: 6,
             heldout_tasks: 4,
             passrate_k: 2,
             eval_k: 1,
@@ -165,16 +161,14 @@ fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     let dir = suite.out.join(format!("seed-{seed}"));
     let preset = CpuPreset {
         out: dir.clone(),
-        warmup_steps: suite.warmup_steps,
+        base: suite.base.clone(),
         phase_steps: suite.phase_steps,
-        train_tasks: suite.warmup_tasks,
+        train_tasks: suite.prompts_per_step,
         heldout_tasks: suite.heldout_tasks,
+        eval_k: suite.eval_k,
         seed,
     };
-    let mut base = preset.prepare::<B>()?;
-    if let Some(eval) = &mut base.eval {
-        eval.k = suite.eval_k;
-    }
+    let mut base = preset.prepare()?;
     base.trainer.prompts_per_step = suite.prompts_per_step;
     base.rollout.n = suite.group_size;
     let pool = dir.join("data/rl");
@@ -278,7 +272,7 @@ fn write_results(suite: &Suite, records: &[RunRecord], minutes: f64) -> Result<(
             "arm": a.key(), "label": a.label(), "description": a.description(),
         })).collect::<Vec<_>>(),
         "settings": {
-            "warmup_steps": suite.warmup_steps, "warmup_tasks_per_capability": suite.warmup_tasks,
+            "base": suite.base.display().to_string(),
             "phase_steps": suite.phase_steps, "prompts_per_step": suite.prompts_per_step,
             "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
             "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,
@@ -308,31 +302,4 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let partial = path.with_extension("partial");
     std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
     std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
-}
-
-/// The trimmed standard output of a command, when it runs and succeeds.
-fn run_text(program: &str, args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new(program).args(args).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// The CPU model, the cores this process may use and the memory, as far as `/proc` tells.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(String::new(), |kb| format!(", {:.0} GiB", kb / 1024.0 / 1024.0));
-    format!("{cpu}, {cores} cores{memory}")
 }

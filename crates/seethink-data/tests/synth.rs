@@ -12,14 +12,15 @@ use seethink_data::synth::render::render;
 use seethink_data::synth::text_reasoning::TextMeta;
 use seethink_data::synth::visual_reasoning::{subquestion_tasks, VisualMeta};
 use seethink_data::synth::{
-    generate, write_benchmark, FamilySpec, SynthConfig, SynthTask, ANSWER_SUFFIX, MCQ_SUFFIX,
+    generate, write_benchmark, AnswerStyle, FamilySpec, SynthConfig, SynthTask, ANSWER_SUFFIX, MCQ_SUFFIX,
 };
 use seethink_data::{load_jsonl, Capability, ImageRef, JsonlKeys, Task, IMAGE_MARKER};
 
 fn family(capability: Capability, count: usize, min_level: u32, max_level: u32) -> SynthConfig {
     let none = FamilySpec { count: 0, min_level: 1, max_level: 1 };
     let spec = FamilySpec { count, min_level, max_level };
-    let mut config = SynthConfig { perception: none, text_reasoning: none, visual_reasoning: none };
+    let mut config = SynthConfig::uniform(0);
+    (config.perception, config.text_reasoning, config.visual_reasoning) = (none, none, none);
     match capability {
         Capability::Perception => config.perception = spec,
         Capability::TextReasoning => config.text_reasoning = spec,
@@ -295,4 +296,33 @@ fn oracle_rejects_foreign_or_inconsistent_meta() {
     assert!(err.to_string().contains("task `per-s4-00000`: meta: not a perception meta"), "{err}");
     let bad_noise = PerceptionNoise::uniform(-0.1, 0);
     assert!(answer_from_ground_truth(&task, Some(&bad_noise)).is_err());
+}
+
+#[test]
+fn worked_style_asks_openly_and_solutions_box_the_oracle_answer() {
+    let config = SynthConfig { answers: AnswerStyle::Worked, ..SynthConfig::uniform(30) };
+    let tasks = generate(&config, 9).unwrap();
+    for t in &tasks {
+        let answer = answer_from_ground_truth(&t.task, None).unwrap();
+        assert_eq!(answer, t.task.answer, "{}", t.task.id);
+        assert!(!t.task.prompt.contains("\\boxed"), "{}", t.task.prompt);
+        assert!(t.solution.starts_with("<think>"), "{}", t.solution);
+        assert!(t.solution.ends_with(&format!("</think>\\boxed{{{answer}}}")), "{}", t.solution);
+        assert_eq!(t.solved().answer, t.solution);
+        if t.task.capability == Capability::VisualReasoning {
+            let meta: VisualMeta = serde_json::from_value(t.task.meta.clone()).unwrap();
+            for (sub, sq) in subquestion_tasks(&t.task).unwrap().iter().zip(&meta.subquestions) {
+                assert_eq!(sub.answer, sq.count.to_string());
+                assert_eq!(answer_from_ground_truth(sub, None).unwrap(), sub.answer);
+                // the solution reads each count as the perception answer states it
+                assert!(t.solution.contains(&format!("{}: {}.", sq.query.noun_phrase(), sq.count)));
+            }
+        }
+    }
+    let per: Vec<&SynthTask> = tasks.iter().filter(|t| t.task.capability == Capability::Perception).collect();
+    assert!(per.iter().any(|t| t.task.answer.parse::<i64>().is_ok()), "some counts");
+    assert!(per.iter().any(|t| t.task.answer.parse::<i64>().is_err()), "some words");
+    for t in tasks.iter().step_by(10) {
+        println!("{}\n  -> {}", t.task.prompt, t.solution);
+    }
 }

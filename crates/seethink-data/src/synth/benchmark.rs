@@ -24,13 +24,40 @@ pub const TASKS_FILE: &str = "tasks.jsonl";
 /// Name of the image directory inside a benchmark directory.
 pub const IMAGES_DIR: &str = "images";
 
-/// A generated task with its typed scene ground truth (also serialised in `task.meta`).
+/// A generated task with its typed scene ground truth (also serialised in `task.meta`) and a
+/// worked solution.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SynthTask {
     /// The task; images are in-memory PNG bytes.
     pub task: Task,
     /// The scene, for image tasks.
     pub scene: Option<Scene>,
+    /// A short correct response ([`super::worked_response`]): the facts read from the scene and
+    /// the computation step by step, then the answer in `\boxed{}`. The sandbox's base model is
+    /// pretrained on these.
+    pub solution: String,
+}
+
+impl SynthTask {
+    /// The task as a supervised example: the same prompt and images, answered with the worked
+    /// solution (the SFT trainer's target is a task's `answer`).
+    pub fn solved(&self) -> Task {
+        Task { answer: self.solution.clone(), ..self.task.clone() }
+    }
+}
+
+/// How questions are asked and answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerStyle {
+    /// Perception as four-option multiple choice answered with a letter; every prompt ends with
+    /// a "Think step by step, then put … in \boxed{}" line.
+    #[default]
+    Choice,
+    /// Open questions answered with the count, colour, direction, object or number itself, and
+    /// no instruction line: the sandbox's models learn the worked format
+    /// (`<think>…</think>\boxed{…}`) in pretraining.
+    Worked,
 }
 
 /// How many tasks of one capability to generate, and at which levels.
@@ -53,13 +80,21 @@ pub struct SynthConfig {
     pub text_reasoning: FamilySpec,
     /// Visual-reasoning tasks.
     pub visual_reasoning: FamilySpec,
+    /// How questions are asked and answered.
+    #[serde(default)]
+    pub answers: AnswerStyle,
 }
 
 impl SynthConfig {
-    /// `n` tasks of each capability at levels 1–3.
+    /// `n` tasks of each capability at levels 1–3, multiple-choice perception.
     pub fn uniform(n: usize) -> Self {
         let spec = FamilySpec { count: n, min_level: 1, max_level: 3 };
-        SynthConfig { perception: spec, text_reasoning: spec, visual_reasoning: spec }
+        SynthConfig {
+            perception: spec,
+            text_reasoning: spec,
+            visual_reasoning: spec,
+            answers: AnswerStyle::Choice,
+        }
     }
 
     fn family(&self, capability: Capability) -> FamilySpec {
@@ -122,10 +157,13 @@ pub fn generate(config: &SynthConfig, seed: u64) -> Result<Vec<SynthTask>> {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(((family_index as u64) << 32) | i as u64);
             let id = format!("{}-s{seed}-{i:05}", tag(capability));
+            let style = config.answers;
             let task = match capability {
-                Capability::Perception => perception::generate(&id, level, &source, &mut rng),
-                Capability::TextReasoning => text_reasoning::generate(&id, level, &source, &mut rng),
-                Capability::VisualReasoning => visual_reasoning::generate(&id, level, &source, &mut rng),
+                Capability::Perception => perception::generate(&id, level, style, &source, &mut rng),
+                Capability::TextReasoning => text_reasoning::generate(&id, level, style, &source, &mut rng),
+                Capability::VisualReasoning => {
+                    visual_reasoning::generate(&id, level, style, &source, &mut rng)
+                }
             }?;
             tasks.push(task);
         }

@@ -31,6 +31,32 @@ impl Expr {
         }
     }
 
+    /// The worked computation with `vars[i]` for `Var(i)`: one `a op b = v` line per operation
+    /// in evaluation order (left operand's steps, right operand's, then the operation itself,
+    /// its operands written as their values), and the value; `None` as for [`Expr::eval`].
+    /// `(x + 2) * y` with x = 3, y = 4 gives `["3+2=5", "5*4=20"]` and 20.
+    pub fn worked(&self, vars: &[i64]) -> Option<(Vec<String>, i64)> {
+        let mut steps = Vec::new();
+        let value = self.worked_into(vars, &mut steps)?;
+        Some((steps, value))
+    }
+
+    fn worked_into(&self, vars: &[i64], steps: &mut Vec<String>) -> Option<i64> {
+        let (a, b) = match self {
+            Expr::Num(n) => return Some(*n),
+            Expr::Var(i) => return vars.get(*i).copied(),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) => (a, b),
+        };
+        let (a, b) = (a.worked_into(vars, steps)?, b.worked_into(vars, steps)?);
+        let value = match self {
+            Expr::Add(..) => a.checked_add(b),
+            Expr::Sub(..) => a.checked_sub(b),
+            _ => a.checked_mul(b),
+        }?;
+        steps.push(format!("{a}{}{b}={value}", self.symbol()));
+        Some(value)
+    }
+
     /// Number of operations (internal nodes): the reasoning steps the expression takes.
     pub fn steps(&self) -> u32 {
         match self {
@@ -110,6 +136,17 @@ mod tests {
         assert_eq!(e.infix(&[]), "10 - (4 - 2) + 3 * 2");
         assert_eq!(e.eval(&[]), Some(14));
         assert_eq!(e.steps(), 4);
+    }
+
+    #[test]
+    fn worked_steps_follow_evaluation_order() {
+        // (x - y) * 3 + 2
+        let e = Expr::Add(Box::new(Expr::Mul(Box::new(Expr::Sub(v(0), v(1))), n(3))), n(2));
+        let (steps, value) = e.worked(&[5, 7]).unwrap();
+        assert_eq!(steps, ["5-7=-2", "-2*3=-6", "-6+2=-4"]);
+        assert_eq!(Some(value), e.eval(&[5, 7]));
+        assert_eq!(Expr::Var(0).worked(&[4]), Some((Vec::new(), 4)));
+        assert_eq!(e.worked(&[5]), None);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub mod text_reasoning;
 pub mod visual_reasoning;
 
 pub use benchmark::{
-    generate, write_benchmark, write_tasks, FamilySpec, LevelCount, Summary, SynthConfig, SynthTask,
+    generate, write_benchmark, write_tasks, AnswerStyle, FamilySpec, LevelCount, Summary, SynthConfig,
+    SynthTask,
 };
 pub use caption::{caption, caption_tasks, CAPTION_PROMPT, CAPTION_SOURCE};
 
@@ -24,3 +25,9 @@ pub use caption::{caption, caption_tasks, CAPTION_PROMPT, CAPTION_SOURCE};
 pub const ANSWER_SUFFIX: &str = "Think step by step, then put the final answer in \\boxed{}.";
 /// Last line of multiple-choice prompts.
 pub const MCQ_SUFFIX: &str = "Think step by step, then put the letter of your answer in \\boxed{}.";
+
+/// A worked response as the sandbox's models are trained to give it and the paper's reward
+/// grades it: `<think>{thoughts}</think>\boxed{answer}`.
+pub fn worked_response(thoughts: &str, answer: &str) -> String {
+    format!("<think>{thoughts}</think>\\boxed{{{answer}}}")
+}

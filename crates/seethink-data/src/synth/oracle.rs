@@ -71,7 +71,8 @@ impl PerceptionNoise {
 /// no single object, an expression over missing counts.
 ///
 /// With noise, image tasks are answered on [`PerceptionNoise::perceive`]d scenes drawn from
-/// stream `FNV-1a(task id)` of `seed`: a multiple-choice answer is the option equal to the
+/// stream `FNV-1a(task id)` of `seed`: an open question's answer is the perceived truth (an
+/// error when the perceived scene determines none); a multiple-choice answer is the option equal to the
 /// perceived truth, else for counts the numerically nearest option (first on ties), else a
 /// uniformly guessed letter; a visual-reasoning answer evaluates the expression on the
 /// perceived counts. Text-reasoning tasks ignore the noise.
@@ -95,8 +96,19 @@ pub fn answer_from_ground_truth(task: &Task, noise: Option<&PerceptionNoise>) ->
         }
         Capability::Perception => {
             let meta: PerceptionMeta = parse_meta(task)?;
-            if meta.options.is_empty() || meta.options.len() > OPTION_LETTERS.len() {
-                return Err(meta_error(format!("{} options; expected 1 to 4", meta.options.len())));
+            if meta.options.len() > OPTION_LETTERS.len() {
+                return Err(meta_error(format!("{} options; expected at most 4", meta.options.len())));
+            }
+            if meta.options.is_empty() {
+                // an open question: the truth of the (perceived) scene itself
+                let scene = match noisy.as_mut() {
+                    Some((n, rng)) => n.perceive(&meta.scene, rng),
+                    None => meta.scene,
+                };
+                return meta
+                    .query
+                    .truth(&scene)
+                    .ok_or_else(|| meta_error("the scene does not determine the answer".into()));
             }
             match noisy.as_mut() {
                 Some((n, rng)) => {

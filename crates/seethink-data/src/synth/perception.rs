@@ -1,4 +1,6 @@
-//! Perception tasks: four-option multiple-choice questions about a scene, answered with a letter.
+//! Perception tasks: questions about a scene, as four-option multiple-choice questions answered
+//! with a letter ([`AnswerStyle::Choice`]) or as open questions answered with the count, colour,
+//! direction or object itself ([`AnswerStyle::Worked`]).
 //!
 //! Generation draws the question type first, uniformly among those the level allows, then
 //! draws scenes of the level until one supports it (falling back to a count question after
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
 use super::render::png_image;
 use super::scene::{Color, Scene, Shape, Size};
-use super::{SynthTask, MCQ_SUFFIX};
+use super::{worked_response, AnswerStyle, SynthTask, MCQ_SUFFIX};
 use crate::error::Result;
 use crate::task::{Capability, Task, IMAGE_MARKER};
 
@@ -40,7 +42,8 @@ pub struct PerceptionMeta {
     /// The question asked.
     pub query: PerceptionQuery,
     /// Option texts in letter order; the answer is the letter of the one equal to
-    /// `query.truth(scene)`.
+    /// `query.truth(scene)`. Empty for an open question, whose answer is the truth itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
     /// Id of the visual-reasoning task this question was derived from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,8 +61,15 @@ pub(crate) struct Mcq {
 }
 
 /// Generates the perception task `id` at `level`: a question type, a scene supporting it, the
-/// question's parameters and shuffled options (see the module docs).
-pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+/// question's parameters and, in the choice style, shuffled options (see the module docs); its
+/// worked solution states the fact read from the scene ([`fact`]) and boxes the answer.
+pub(crate) fn generate(
+    id: &str,
+    level: u32,
+    style: AnswerStyle,
+    source: &str,
+    rng: &mut impl Rng,
+) -> Result<SynthTask> {
     let types: &[QuestionType] = if level == 1 { &QuestionType::ALL[..3] } else { &QuestionType::ALL };
     let question_type = *types.choose(rng).expect("every level allows some types");
     let mut draws = 0;
@@ -74,7 +84,11 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
             break (scene, query);
         }
     };
-    let mcq = build_mcq(&scene, &query, level, rng);
+    let mcq = match style {
+        AnswerStyle::Choice => build_mcq(&scene, &query, level, rng),
+        AnswerStyle::Worked => open_question(&scene, &query),
+    };
+    let solution = worked_response(&fact(&scene, &query), &mcq.answer);
     let meta = PerceptionMeta { scene: scene.clone(), query, options: mcq.options, parent: None };
     let task = Task {
         id: id.to_string(),
@@ -87,7 +101,30 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
         source: source.to_string(),
         meta: serde_json::to_value(&meta).expect("perception meta serialises"),
     };
-    Ok(SynthTask { task, scene: Some(scene) })
+    Ok(SynthTask { task, scene: Some(scene), solution })
+}
+
+/// The open form of `query` on `scene`: the image marker, the question, no options; the answer
+/// is the truth itself (`3`, `red`, `left`, `red circle`).
+pub(crate) fn open_question(scene: &Scene, query: &PerceptionQuery) -> Mcq {
+    let answer = query.truth(scene).expect("generated queries have a ground-truth answer");
+    Mcq { prompt: format!("{IMAGE_MARKER}\n{}", query.question()), options: Vec::new(), answer }
+}
+
+/// What a worked perception answer states before its box, read from the ground truth:
+/// `red circles: 3`, `the large square is red`, `the red circle is left of the blue square`
+/// (`right of`, `above`, `below`), `the largest is the green triangle`.
+pub(crate) fn fact(scene: &Scene, query: &PerceptionQuery) -> String {
+    let truth = query.truth(scene).expect("generated queries have a ground-truth answer");
+    match query {
+        PerceptionQuery::Count(q) => format!("{}: {truth}", q.noun_phrase()),
+        PerceptionQuery::ColorOf { target } => format!("{} is {truth}", target.phrase()),
+        PerceptionQuery::Relation { subject, reference } => {
+            let of = if matches!(truth.as_str(), "left" | "right") { " of" } else { "" };
+            format!("{} is {truth}{of} {}", subject.phrase(), reference.phrase())
+        }
+        PerceptionQuery::Largest => format!("the largest is the {truth}"),
+    }
 }
 
 /// The letter of the option whose text is `value`.

@@ -3,13 +3,15 @@
 //! The level is the number of steps: the problem is a random expression tree with exactly
 //! `level` operations over literals 1–9 (factors 2–4), told as a story in which each operation
 //! defines how many items a new person has. Every intermediate count is a positive integer.
+//! The worked solution computes each person's count in the order the story introduces them:
+//! `<think>Ann=3+4=7. Ben=7*2=14.</think>\boxed{14}`.
 
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::expr::Expr;
-use super::{SynthTask, ANSWER_SUFFIX};
+use super::{worked_response, AnswerStyle, SynthTask, ANSWER_SUFFIX};
 use crate::error::{DataError, Result};
 use crate::task::{Capability, Task};
 
@@ -37,8 +39,15 @@ pub struct TextMeta {
     pub expr: Expr,
 }
 
-/// Generates the text-reasoning task `id` with `level` steps.
-pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+/// Generates the text-reasoning task `id` with `level` steps; the choice style ends the prompt
+/// with [`ANSWER_SUFFIX`], the worked style asks the question alone.
+pub(crate) fn generate(
+    id: &str,
+    level: u32,
+    style: AnswerStyle,
+    source: &str,
+    rng: &mut impl Rng,
+) -> Result<SynthTask> {
     if !(1..=MAX_TEXT_STEPS).contains(&level) {
         return Err(DataError::Config(format!(
             "text-reasoning level {level} is outside 1..={MAX_TEXT_STEPS}"
@@ -46,11 +55,16 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
     }
     let (one, many) = *ITEMS.choose(rng).expect("ITEMS is non-empty");
     let items = Items { one, many };
-    let mut story = Story { rng, items, sentences: Vec::new() };
+    let mut story = Story { rng, items, sentences: Vec::new(), steps: Vec::new() };
     let root = story.node(level);
     // Children are told before parents, so the root is the last person introduced.
     let name = NAMES[story.sentences.len() - 1];
-    let prompt = format!("{} How many {many} does {name} have?\n{ANSWER_SUFFIX}", story.sentences.join(" "));
+    let question = format!("{} How many {many} does {name} have?", story.sentences.join(" "));
+    let prompt = match style {
+        AnswerStyle::Choice => format!("{question}\n{ANSWER_SUFFIX}"),
+        AnswerStyle::Worked => question,
+    };
+    let solution = worked_response(&story.steps.join(" "), &root.value.to_string());
     let task = Task {
         id: id.to_string(),
         prompt,
@@ -62,7 +76,7 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
         source: source.to_string(),
         meta: serde_json::to_value(TextMeta { expr: root.expr }).expect("text meta serialises"),
     };
-    Ok(SynthTask { task, scene: None })
+    Ok(SynthTask { task, scene: None, solution })
 }
 
 /// An operation of the story.
@@ -87,11 +101,14 @@ struct Node {
     value: i64,
 }
 
-/// Builds the expression tree and its sentences together, children before parents.
+/// Builds the expression tree, its sentences and its worked steps together, children before
+/// parents.
 struct Story<'r, R> {
     rng: &'r mut R,
     items: Items,
     sentences: Vec<String>,
+    /// One `Name=a+b=v.` per sentence, operands as their values.
+    steps: Vec<String>,
 }
 
 impl<R: Rng> Story<'_, R> {
@@ -141,11 +158,12 @@ impl<R: Rng> Story<'_, R> {
     fn define(&mut self, op: Op, a: Node, b: Node) -> Node {
         let name = NAMES[self.sentences.len()];
         self.sentences.push(sentence(name, op, a.operand, b.operand, self.items));
-        let (expr, value) = match op {
-            Op::Add => (Expr::Add(a.expr.into(), b.expr.into()), a.value + b.value),
-            Op::Sub => (Expr::Sub(a.expr.into(), b.expr.into()), a.value - b.value),
-            Op::Mul => (Expr::Mul(a.expr.into(), b.expr.into()), a.value * b.value),
+        let (expr, value, symbol) = match op {
+            Op::Add => (Expr::Add(a.expr.into(), b.expr.into()), a.value + b.value, '+'),
+            Op::Sub => (Expr::Sub(a.expr.into(), b.expr.into()), a.value - b.value, '-'),
+            Op::Mul => (Expr::Mul(a.expr.into(), b.expr.into()), a.value * b.value, '*'),
         };
+        self.steps.push(format!("{name}={}{symbol}{}={value}.", a.value, b.value));
         Node { expr, operand: Operand::Person(name), value }
     }
 }
@@ -214,7 +232,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for level in 1..=MAX_TEXT_STEPS {
             for i in 0..50 {
-                let t = generate(&format!("t{i}"), level, "test", &mut rng).unwrap();
+                let t = generate(&format!("t{i}"), level, AnswerStyle::Choice, "test", &mut rng).unwrap();
                 let meta: TextMeta = serde_json::from_value(t.task.meta.clone()).unwrap();
                 assert_eq!(meta.expr.steps(), level);
                 assert_eq!(meta.expr.eval(&[]).unwrap().to_string(), t.task.answer);
@@ -229,10 +247,38 @@ mod tests {
     }
 
     #[test]
+    fn worked_solutions_compute_each_person_in_story_order() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for level in 1..=4 {
+            let t = generate("t", level, AnswerStyle::Worked, "test", &mut rng).unwrap();
+            assert!(!t.task.prompt.contains("\\boxed"), "{}", t.task.prompt);
+            let thoughts = t.solution.strip_prefix("<think>").unwrap();
+            let (thoughts, boxed) = thoughts.split_once("</think>").unwrap();
+            assert_eq!(boxed, format!("\\boxed{{{}}}", t.task.answer));
+            let steps: Vec<&str> = thoughts.split(' ').collect();
+            assert_eq!(steps.len(), level as usize);
+            for (step, name) in steps.iter().zip(NAMES) {
+                // Name=a op b=v. with v = a op b
+                let rest = step.strip_prefix(&format!("{name}=")).unwrap().strip_suffix('.').unwrap();
+                let (lhs, v) = rest.split_once('=').unwrap();
+                let op = lhs.find(['+', '-', '*']).unwrap();
+                let (a, b) = (lhs[..op].parse::<i64>().unwrap(), lhs[op + 1..].parse::<i64>().unwrap());
+                let want = match &lhs[op..op + 1] {
+                    "+" => a + b,
+                    "-" => a - b,
+                    _ => a * b,
+                };
+                assert_eq!(v.parse::<i64>().unwrap(), want, "{step}");
+            }
+            assert!(steps.last().unwrap().ends_with(&format!("={}.", t.task.answer)));
+        }
+    }
+
+    #[test]
     fn bad_levels_are_errors() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        assert!(generate("t", 0, "test", &mut rng).is_err());
-        let err = generate("t", MAX_TEXT_STEPS + 1, "test", &mut rng).unwrap_err();
+        assert!(generate("t", 0, AnswerStyle::Choice, "test", &mut rng).is_err());
+        let err = generate("t", MAX_TEXT_STEPS + 1, AnswerStyle::Worked, "test", &mut rng).unwrap_err();
         assert!(err.to_string().contains("outside 1..=8"), "{err}");
     }
 

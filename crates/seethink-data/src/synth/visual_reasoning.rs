@@ -4,16 +4,19 @@
 //! are counts of objects (`x`, `y`, `z`, `w`) and factors 2–3. Each count is also a perception
 //! sub-question, embedded in the task's `meta.subquestions` so an evaluator can ask it on the
 //! same image and tell a seeing failure from a thinking failure.
+//!
+//! The worked solution reads each count as a perception answer states it, then computes:
+//! `<think>red circles: 3. blue squares: 2. 2*2=4. 3+4=7.</think>\boxed{7}` for x + y·2.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::expr::Expr;
-use super::perception::{build_mcq, pick_count_query, PerceptionMeta};
+use super::perception::{build_mcq, fact, open_question, pick_count_query, PerceptionMeta};
 use super::query::{CountQuery, PerceptionQuery};
 use super::render::png_image;
 use super::scene::Scene;
-use super::{SynthTask, ANSWER_SUFFIX};
+use super::{worked_response, AnswerStyle, SynthTask, ANSWER_SUFFIX};
 use crate::error::{DataError, Result};
 use crate::task::{Capability, Task, IMAGE_MARKER};
 
@@ -27,11 +30,13 @@ pub struct SubQuestion {
     pub id: String,
     /// The count it asks for.
     pub query: CountQuery,
-    /// Its multiple-choice prompt (with the parent's image marker).
+    /// Its prompt (with the parent's image marker): multiple choice, or the open count
+    /// question in the worked style.
     pub prompt: String,
-    /// Option texts in letter order.
+    /// Option texts in letter order; empty for an open question.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
-    /// The correct letter.
+    /// The correct letter, or the count for an open question.
     pub answer: String,
     /// The correct count.
     pub count: i64,
@@ -48,8 +53,16 @@ pub struct VisualMeta {
     pub subquestions: Vec<SubQuestion>,
 }
 
-/// Generates the visual-reasoning task `id` at `level` (1–3).
-pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+/// Generates the visual-reasoning task `id` at `level` (1–3); the choice style ends the prompt
+/// with [`ANSWER_SUFFIX`] and asks sub-questions as multiple choice, the worked style asks both
+/// openly.
+pub(crate) fn generate(
+    id: &str,
+    level: u32,
+    style: AnswerStyle,
+    source: &str,
+    rng: &mut impl Rng,
+) -> Result<SynthTask> {
     let scene = Scene::generate(level, rng)?;
     let mut vars = 0;
     let expr = build(level, &mut vars, rng);
@@ -59,19 +72,23 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
         queries.push(q);
     }
     let mut subquestions = Vec::with_capacity(vars);
-    for (i, query) in queries.iter().enumerate() {
-        let mcq = build_mcq(&scene, &PerceptionQuery::Count(*query), level, rng);
+    for (i, q) in queries.iter().enumerate() {
+        let query = PerceptionQuery::Count(*q);
+        let mcq = match style {
+            AnswerStyle::Choice => build_mcq(&scene, &query, level, rng),
+            AnswerStyle::Worked => open_question(&scene, &query),
+        };
         subquestions.push(SubQuestion {
             id: format!("{id}-sub{i}"),
-            query: *query,
+            query: *q,
             prompt: mcq.prompt,
             options: mcq.options,
             answer: mcq.answer,
-            count: query.count(&scene) as i64,
+            count: q.count(&scene) as i64,
         });
     }
     let counts: Vec<i64> = subquestions.iter().map(|s| s.count).collect();
-    let answer = expr.eval(&counts).expect("small counts and factors cannot overflow");
+    let (steps, answer) = expr.worked(&counts).expect("small counts and factors cannot overflow");
     let phrases: Vec<String> = queries
         .iter()
         .zip(VARIABLE_NAMES)
@@ -81,11 +98,18 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
             format!("{name}{be} the number of {}", q.noun_phrase())
         })
         .collect();
-    let prompt = format!(
-        "{IMAGE_MARKER}\nLet {}. What is {}?\n{ANSWER_SUFFIX}",
-        join_list(&phrases),
-        expr.infix(&VARIABLE_NAMES)
-    );
+    let question = format!("{IMAGE_MARKER}\nLet {}. What is {}?", join_list(&phrases), expr.infix(&VARIABLE_NAMES));
+    let prompt = match style {
+        AnswerStyle::Choice => format!("{question}\n{ANSWER_SUFFIX}"),
+        AnswerStyle::Worked => question,
+    };
+    let thoughts: Vec<String> = queries
+        .iter()
+        .map(|q| fact(&scene, &PerceptionQuery::Count(*q)))
+        .chain(steps)
+        .map(|line| format!("{line}."))
+        .collect();
+    let solution = worked_response(&thoughts.join(" "), &answer.to_string());
     let meta = VisualMeta { scene: scene.clone(), expr, subquestions };
     let task = Task {
         id: id.to_string(),
@@ -98,7 +122,7 @@ pub(crate) fn generate(id: &str, level: u32, source: &str, rng: &mut impl Rng) -
         source: source.to_string(),
         meta: serde_json::to_value(&meta).expect("visual meta serialises"),
     };
-    Ok(SynthTask { task, scene: Some(scene) })
+    Ok(SynthTask { task, scene: Some(scene), solution })
 }
 
 /// The perception sub-questions of a visual-reasoning task as tasks of their own: same images,
