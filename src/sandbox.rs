@@ -120,7 +120,7 @@ impl Pretrain {
         Pretrain {
             out,
             target: committed_base(),
-            steps: 1000,
+            steps: 800,
             batch: 64,
             lr: 2e-3,
             corpus: [40_000, 30_000, 12_000],
