@@ -44,7 +44,7 @@ struct Args {
     /// take `data.capability`).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// With --config: `key=value` overrides, as `seethink train --set`.
+    /// `key=value` overrides of the config (or of the CPU preset's), as `seethink train --set`.
     #[arg(long = "set")]
     overrides: Vec<String>,
     /// `ndarray` (default), `wgpu` or `cuda` (those compiled in).
@@ -57,13 +57,13 @@ struct Args {
     #[arg(long)]
     base: Option<PathBuf>,
     /// CPU preset: GRPO steps per phase.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = seethink::preset::PHASE_STEPS)]
     phase_steps: usize,
     /// CPU preset: training tasks per capability.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = seethink::preset::TRAIN_TASKS)]
     train_tasks: usize,
     /// CPU preset: held-out tasks per capability (one held-out set, whatever the seed).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = seethink::preset::HELDOUT_TASKS)]
     heldout_tasks: usize,
     /// CPU preset: samples per held-out task.
     #[arg(long, default_value_t = 4)]
@@ -78,6 +78,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    seethink::rl::progress::set_verbose(args.verbose);
     match args.backend.as_str() {
         "ndarray" => run::<burn::backend::NdArray>(&args),
         #[cfg(feature = "wgpu")]
@@ -101,16 +102,20 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             }
             config
         }
-        None => CpuPreset {
-            out: args.out.clone(),
-            base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
-            phase_steps: args.phase_steps,
-            train_tasks: args.train_tasks,
-            heldout_tasks: args.heldout_tasks,
-            eval_k: args.eval_k,
-            seed: args.seed,
-        }
-        .prepare()?,
+        None => with_overrides(
+            CpuPreset {
+                out: args.out.clone(),
+                base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
+                phase_steps: args.phase_steps,
+                train_tasks: args.train_tasks,
+                heldout_tasks: args.heldout_tasks,
+                eval_k: args.eval_k,
+                seed: args.seed,
+            }
+            .prepare()?,
+            &args.overrides,
+            &args.out,
+        )?,
     };
     anyhow::ensure!(config.curriculum.is_some(), "the config has no `curriculum` section");
     let tasks = seethink::rl::run::load_data(&config.data)?;
@@ -133,38 +138,61 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The paired change of each capability from the start to after the last phase.
-fn results_table(reports: &[(String, EvalReport)]) -> String {
-    let (Some((_, start)), Some((last, end))) = (reports.first(), reports.last()) else {
-        return "no held-out evaluation configured\n".into();
-    };
-    let mut md = format!(
-        "## Held-out accuracy, start → after `{last}` (paired over tasks, 95% interval)\n\n\
-         | capability | start | end | change | 95% interval | moved? |\n|---|---|---|---|---|---|\n"
-    );
-    let rows = Capability::ALL.into_iter().map(Some).chain([None]);
-    for capability in rows {
-        let name = capability.map_or("all".into(), |c| c.to_string());
-        let accuracy = |r: &EvalReport| match capability {
-            Some(c) => r.capability(c).map(|s| s.accuracy),
-            None => Some(r.overall.accuracy),
-        };
-        let Some(d) = paired_difference(start, end, capability) else { continue };
-        let moved = if d.low > 0.0 {
-            "yes: the interval is above 0"
-        } else if d.high < 0.0 {
-            "worse: the interval is below 0"
-        } else {
-            "not at this scale: the interval contains 0"
-        };
-        md.push_str(&format!(
-            "| {name} | {:.3} | {:.3} | {:+.3} | [{:+.3}, {:+.3}] | {moved} |\n",
-            accuracy(start).unwrap_or(f64::NAN),
-            accuracy(end).unwrap_or(f64::NAN),
-            d.mean,
-            d.low,
-            d.high,
-        ));
+/// `config` with `overrides` applied (through its RON text, as `seethink train --set` does:
+/// written to `<out>/preset.ron`).
+fn with_overrides(config: TrainConfig, overrides: &[String], out: &Path) -> Result<TrainConfig> {
+    if overrides.is_empty() {
+        return Ok(config);
     }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("preset.ron");
+    let text = ron::ser::to_string_pretty(&config, Default::default()).context("writing the preset")?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(TrainConfig::load(&path, overrides)?)
+}
+
+/// Each phase's paired change of every capability's held-out accuracy (against the evaluation
+/// before it), then the whole run's (start → after the last phase), each with its 95% interval;
+/// the capability a phase trains is marked `*`.
+fn results_table(reports: &[(String, EvalReport)]) -> String {
+    if reports.len() < 2 {
+        return "no held-out evaluation configured\n".into();
+    }
+    let mut md = String::from(
+        "## Held-out accuracy change per phase (paired over tasks, 95% interval; * = the phase's own capability)\n\n\
+         | phase | perception | text reasoning | visual reasoning | all |\n|---|---|---|---|---|\n",
+    );
+    let rows = reports.windows(2).map(|w| (w[1].0.clone(), &w[0].1, &w[1].1));
+    let whole =
+        (format!("start → {}", reports[reports.len() - 1].0), &reports[0].1, &reports[reports.len() - 1].1);
+    for (name, before, after) in rows.chain([whole]) {
+        let cells: Vec<String> = Capability::ALL
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .map(|capability| {
+                let own = capability.is_some_and(|c| c.as_str() == name);
+                match paired_difference(before, after, capability) {
+                    Some(d) => format!(
+                        "{:+.3} [{:+.3}, {:+.3}]{}{}",
+                        d.mean,
+                        d.low,
+                        d.high,
+                        if d.low > 0.0 {
+                            " ↑"
+                        } else if d.high < 0.0 {
+                            " ↓"
+                        } else {
+                            ""
+                        },
+                        if own { " *" } else { "" }
+                    ),
+                    None => "-".into(),
+                }
+            })
+            .collect();
+        md.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
+    }
+    md.push_str("\n↑ / ↓: the interval excludes 0 (a change beyond noise).\n");
     md
 }

@@ -14,6 +14,7 @@ pub use seethink_rl as rl;
 pub mod ablations;
 pub mod backend;
 pub mod cli;
+pub mod controls;
 pub mod passrate;
 pub mod preset;
 pub mod provenance;

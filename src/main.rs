@@ -20,6 +20,10 @@ struct Cli {
     /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
     #[arg(long, global = true, default_value = seethink::backend::AVAILABLE[0])]
     backend: BackendKind,
+    /// Print every training step's metrics instead of a progress bar (full metrics are always
+    /// in the run's metrics.jsonl).
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -235,6 +239,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Cli::parse();
+    seethink::rl::progress::set_verbose(args.verbose);
     stop_on_signals();
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -325,8 +330,7 @@ fn run(args: Cli) -> Result<()> {
                 ..committed
             };
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            let provenance =
-                seethink::with_backend!(args.backend, B => pretrain.run::<B>(&command))?;
+            let provenance = seethink::with_backend!(args.backend, B => pretrain.run::<B>(&command))?;
             println!("{}", serde_json::to_string_pretty(&provenance)?);
             Ok(())
         }

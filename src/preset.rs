@@ -24,6 +24,16 @@ use crate::sandbox::{sandbox_data, MAX_RESPONSE_TOKENS};
 /// Seed of the held-out set: one set for every training seed, so runs of different seeds are
 /// evaluated on the same tasks.
 pub const HELDOUT_SEED: u64 = 1_000;
+/// GRPO steps per stage of the main job, the controls and the suite.
+pub const PHASE_STEPS: usize = 40;
+/// Prompts per GRPO step.
+pub const PROMPTS_PER_STEP: usize = 16;
+/// Samples per prompt (GRPO's group size n).
+pub const GROUP_SIZE: usize = 8;
+/// Training tasks per capability.
+pub const TRAIN_TASKS: usize = 1_000;
+/// Held-out tasks per capability: enough for paired intervals of about ±0.03.
+pub const HELDOUT_TASKS: usize = 300;
 
 /// The sizes of a CPU preset run.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,14 +68,14 @@ impl CpuPreset {
             data: sandbox_data(train, self.seed),
             algorithm: AlgorithmConfig { reward: RewardKind::Math, kl_coef: 0.01, ..Default::default() },
             actor: ActorConfig {
-                lr: 1e-4,
+                lr: 5e-5,
                 weight_decay: 0.0,
                 mini_batches: 1,
                 micro_batch_size: 32,
                 ..Default::default()
             },
             rollout: RolloutConfig {
-                n: 8,
+                n: GROUP_SIZE,
                 temperature: 1.0,
                 max_new_tokens: MAX_RESPONSE_TOKENS,
                 seed: self.seed,
@@ -74,7 +84,7 @@ impl CpuPreset {
             },
             trainer: TrainerConfig {
                 steps: self.phase_steps,
-                prompts_per_step: 8,
+                prompts_per_step: PROMPTS_PER_STEP,
                 save_every: 10,
                 keep_last: 1,
                 out: out.join("staged"),

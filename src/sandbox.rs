@@ -33,7 +33,8 @@ use crate::models::AnyVlm;
 use crate::preset::{heldout_config, write_benchmark, HELDOUT_SEED};
 use crate::provenance::{machine, run_text};
 use crate::rl::config::{
-    ActorConfig, AlgorithmConfig, DataConfig, RewardKind, RolloutConfig, TrainConfig, Trainer, TrainerConfig,
+    ActorConfig, AlgorithmConfig, DataConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, Trainer,
+    TrainerConfig,
 };
 use crate::rl::optim::LrSchedule;
 use crate::rl::prompt::FormatPrompt;
@@ -161,7 +162,12 @@ impl Pretrain {
         let corpus = self.corpus_tasks()?;
         eprintln!("pretraining corpus: {} examples", corpus.len());
         let config = self.sft_config(&init);
-        crate::rl::run::train_on::<Autodiff<B>>(&config, corpus, RewardKind::Math.reward(), &Default::default())?;
+        crate::rl::run::train_on::<Autodiff<B>>(
+            &config,
+            corpus,
+            RewardKind::Math.reward(),
+            &Default::default(),
+        )?;
         let trained = config.trainer.out.join("final");
         let heldout_dir = self.out.join("data/heldout");
         write_benchmark(&heldout_dir, self.heldout_tasks, HELDOUT_SEED)?;
@@ -211,8 +217,11 @@ impl Pretrain {
         };
         let generated = synth::generate(&config, PRETRAIN_SEED + self.seed)?;
         let mut tasks: Vec<Task> = generated.iter().map(synth::SynthTask::solved).collect();
-        let scenes: Vec<Task> =
-            generated.into_iter().filter(|t| t.task.capability == Capability::Perception).map(|t| t.task).collect();
+        let scenes: Vec<Task> = generated
+            .into_iter()
+            .filter(|t| t.task.capability == Capability::Perception)
+            .map(|t| t.task)
+            .collect();
         // a caption for every fourth perception scene
         let captioned: Vec<Task> = scenes.into_iter().step_by(4).collect();
         tasks.extend(caption_tasks(&captioned)?);
@@ -224,7 +233,11 @@ impl Pretrain {
         TrainConfig {
             model: init.to_path_buf(),
             data: sandbox_data(self.out.join("corpus"), self.seed),
-            algorithm: AlgorithmConfig { trainer: Trainer::Sft, reward: RewardKind::Math, ..Default::default() },
+            algorithm: AlgorithmConfig {
+                trainer: Trainer::Sft,
+                reward: RewardKind::Math,
+                ..Default::default()
+            },
             actor: ActorConfig {
                 lr: self.lr,
                 weight_decay: 0.0,
@@ -245,8 +258,6 @@ impl Pretrain {
         }
     }
 }
-
-use crate::rl::config::HeldOutConfig;
 
 /// The data section of every sandbox run: prompts as generated (no format prompt: the models
 /// learnt the worked format), the sandbox's image bounds, seeded shuffling.
@@ -312,8 +323,7 @@ pub fn write_random_model<B: Backend>(dir: &Path, seed: u64, shape: ModelShape) 
     let pairs = shape.hidden / shape.heads / 2;
     let temporal = (3 * pairs).div_ceil(8);
     let spatial = (pairs - temporal) / 2;
-    text["rope_scaling"]["mrope_section"] =
-        serde_json::json!([pairs - 2 * spatial, spatial, spatial]);
+    text["rope_scaling"]["mrope_section"] = serde_json::json!([pairs - 2 * spatial, spatial, spatial]);
     let vision = &mut config["vision_config"];
     for (key, value) in [
         ("hidden_size", shape.vision_hidden),
@@ -333,10 +343,12 @@ pub fn write_random_model<B: Backend>(dir: &Path, seed: u64, shape: ModelShape) 
     processor["patch_size"] = PATCH.into();
     processor["min_pixels"] = IMAGE_PIXELS.0.into();
     processor["max_pixels"] = IMAGE_PIXELS.1.into();
-    processor["size"] = serde_json::json!({ "shortest_edge": IMAGE_PIXELS.0, "longest_edge": IMAGE_PIXELS.1 });
+    processor["size"] =
+        serde_json::json!({ "shortest_edge": IMAGE_PIXELS.0, "longest_edge": IMAGE_PIXELS.1 });
     std::fs::write(spec.join("preprocessor_config.json"), serde_json::to_string_pretty(&processor)?)?;
     let model = AnyVlm::<B>::random(&spec, seed, &Default::default())?;
-    let options = ExportOptions { layout: Some(Layout::Current), dtype: Some(Dtype::F32), ..Default::default() };
+    let options =
+        ExportOptions { layout: Some(Layout::Current), dtype: Some(Dtype::F32), ..Default::default() };
     model.save_pretrained(&spec, dir, options)?;
     eprintln!(
         "wrote a random-weight Qwen3-VL ({} parameters) to {}",

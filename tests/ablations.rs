@@ -1,5 +1,6 @@
-//! The ablation suite's smoke configuration end to end: every arm runs from one warm-up, the
-//! results (records, tables, curves, header) are written, and a re-run resumes from them.
+//! The ablation suite's smoke configuration end to end: every arm runs from the committed base
+//! model, the results (records, tables, curves, header) are written, and a re-run resumes from
+//! them.
 
 use seethink::ablations::{run_suite, Arm, RunRecord, Suite};
 
@@ -14,8 +15,11 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     assert_eq!(records.len(), Arm::ALL.len());
     for (record, arm) in records.iter().zip(Arm::ALL) {
         assert_eq!(record.arm, arm.key());
-        let stages =
-            if matches!(arm, Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress) { 1 } else { 3 };
+        let stages = match arm {
+            Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress => 1,
+            Arm::ReasoningOnly => 2,
+            _ => 3,
+        };
         assert_eq!(record.phases.len(), stages, "{}", arm.key());
         assert_eq!(record.curve.len(), record.steps, "{}", arm.key());
         assert_eq!(record.phases.iter().map(|p| p.steps).sum::<usize>(), record.steps);
@@ -25,11 +29,11 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
         } else {
             assert_eq!(record.steps, 6, "{}", arm.key());
         }
-        // every arm starts from the same warm-up evaluation
+        // every arm starts from the same evaluation of the base model
         assert_eq!(record.start, records[0].start);
     }
     // the SFT arm's perception stage trains on captions (no reward), then GRPO (reward)
-    let sft = &records[3];
+    let sft = records.iter().find(|r| r.arm == Arm::SftPerception.key()).unwrap();
     assert_eq!(sft.phases[0].name, "perception");
     assert!(sft.curve.iter().filter(|p| p.phase == "perception").all(|p| !p.values.contains_key("reward")));
     assert!(sft.curve.iter().filter(|p| p.phase != "perception").all(|p| p.values.contains_key("reward")));
@@ -40,7 +44,9 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     let read: Vec<RunRecord> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(without_seconds(&read), without_seconds(&records));
     let tables = std::fs::read_to_string(results.join("tables.md")).unwrap();
-    for heading in ["Capability order", "RL vs SFT", "Capability × difficulty", "Adaptive policies"] {
+    for heading in
+        ["Capability order", "Perception data", "RL vs SFT", "Capability × difficulty", "Adaptive policies"]
+    {
         assert!(tables.contains(heading), "{heading} missing:\n{tables}");
     }
     for arm in Arm::ALL {

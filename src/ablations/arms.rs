@@ -1,10 +1,11 @@
 //! The arms of the ablation suite: each a curriculum over the same task pool at the same
-//! compute (`3 · phase_steps` steps of `prompts_per_step` prompts), from the same warm-up.
+//! compute (`3 · phase_steps` steps of `prompts_per_step` prompts), from the same base model.
 
 use std::collections::BTreeMap;
 
 use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy, Trainer};
 use crate::data::synth::caption::CAPTION_SOURCE;
+use crate::data::Capability;
 
 /// One arm of the suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,6 +16,9 @@ pub enum Arm {
     Staged,
     /// The stages in reverse: visual reasoning → textual reasoning → perception.
     Reverse,
+    /// Stages 2–3 only (no perception data): textual reasoning → visual reasoning, the
+    /// perception stage's steps shared between them.
+    ReasoningOnly,
     /// The perception stage by SFT on captions instead of RL, then RL stages 2–3.
     SftPerception,
     /// Merged, drawn easy → hard by the starting model's pass rate.
@@ -29,10 +33,11 @@ pub enum Arm {
 
 impl Arm {
     /// Every arm, in table order.
-    pub const ALL: [Arm; 8] = [
+    pub const ALL: [Arm; 9] = [
         Arm::Merged,
         Arm::Staged,
         Arm::Reverse,
+        Arm::ReasoningOnly,
         Arm::SftPerception,
         Arm::DifficultyOnly,
         Arm::CapabilityXDifficulty,
@@ -46,6 +51,7 @@ impl Arm {
             Arm::Merged => "merged",
             Arm::Staged => "staged",
             Arm::Reverse => "reverse",
+            Arm::ReasoningOnly => "reasoning_only",
             Arm::SftPerception => "sft_perception",
             Arm::DifficultyOnly => "difficulty_only",
             Arm::CapabilityXDifficulty => "capability_x_difficulty",
@@ -60,6 +66,7 @@ impl Arm {
             Arm::Merged => "merged",
             Arm::Staged => "staged (capability only)",
             Arm::Reverse => "reverse order",
+            Arm::ReasoningOnly => "reasoning data only",
             Arm::SftPerception => "SFT perception",
             Arm::DifficultyOnly => "difficulty only",
             Arm::CapabilityXDifficulty => "capability × difficulty",
@@ -74,8 +81,9 @@ impl Arm {
             Arm::Merged => "all tasks mixed in one GRPO phase of 3·P steps, vision tower frozen (the paper's merged script)",
             Arm::Staged => "GRPO perception → textual reasoning (vision frozen) → visual reasoning, P steps each",
             Arm::Reverse => "GRPO visual reasoning → textual reasoning (vision frozen) → perception, P steps each",
+            Arm::ReasoningOnly => "GRPO textual reasoning (vision frozen, ⌊3P/2⌋ steps) → visual reasoning (the rest of 3·P): the staged arm without perception data",
             Arm::SftPerception => "SFT on captions (\"describe the image in detail\" → caption from the scene ground truth) for P steps, then GRPO stages 2–3",
-            Arm::DifficultyOnly => "merged, tasks drawn easy → hard by the warm-up model's pass rate",
+            Arm::DifficultyOnly => "merged, tasks drawn easy → hard by the base model's pass rate",
             Arm::CapabilityXDifficulty => "staged, each stage's tasks drawn easy → hard by pass rate",
             Arm::LearningProgress => "one GRPO phase of 3·P steps drawn by the learning-progress bandit (τ = 1, α = 0.5), vision tower frozen",
             Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P steps at most)",
@@ -110,6 +118,18 @@ impl Arm {
             Arm::Merged => (Policy::Merged, vec![], one_phase("merged"), None),
             Arm::Staged => (Policy::Paper, vec![], stages(), None),
             Arm::Reverse => (Policy::Reverse, vec![], stages(), None),
+            Arm::ReasoningOnly => {
+                let text = 3 * phase_steps / 2;
+                let phases = BTreeMap::from([
+                    (
+                        "text_reasoning".to_string(),
+                        PhaseSettings { freeze_vision: Some(true), ..steps(text) },
+                    ),
+                    ("visual_reasoning".to_string(), steps(3 * phase_steps - text)),
+                ]);
+                let order = vec![Capability::TextReasoning, Capability::VisualReasoning];
+                (Policy::Staged(order), vec![], phases, None)
+            }
             Arm::SftPerception => {
                 let mut phases = stages();
                 let sft = PhaseSettings {

@@ -1,18 +1,18 @@
 //! The ablation suite: the paper's comparisons (staged vs merged vs reverse, RL vs caption-SFT
 //! perception, capability × difficulty, adaptive policies) at CPU scale over several seeds.
 //!
-//! Per seed, every arm starts from the same SFT warm-up of the CPU preset
-//! ([`crate::preset`]) and trains on the same pool at the same compute: `3 · P` steps of
+//! Every arm of every seed starts from the sandbox's committed base model ([`crate::sandbox`],
+//! through the CPU preset [`crate::preset`]) and trains on the seed's pool at the same compute: `3 · P` steps of
 //! `prompts_per_step` prompts (P per stage), the pool holding `P · prompts_per_step` tasks per
 //! capability, so a stage is one epoch of its data and `merged` one epoch of all of it. The
-//! pool is drawn from its own seed (not the warm-up's data), its pass rates are estimated with
-//! the warm-up model (K samples, T = 0.7, top-p 0.9, as the paper), and its perception tasks'
+//! pool is drawn from its own seed, its pass rates are estimated with
+//! the base model (K samples, T = 0.7, top-p 0.9, as the paper), and its perception tasks'
 //! scenes give the captions of the SFT arm. Every arm is evaluated on one held-out set.
 //!
 //! ```text
 //! <out>/seed-<s>/                  the CPU preset's data (data/train, data/heldout)
 //! <out>/seed-<s>/data/rl/          the RL pool; data/rated/ with pass rates; data/captions/
-//! <out>/seed-<s>/eval-start/       held-out evaluation of the warm-up model
+//! <out>/seed-<s>/eval-start/       held-out evaluation of the base model
 //! <out>/seed-<s>/<arm>/            the arm's curriculum run; record.json once finished
 //! <results>/runs.jsonl             one RunRecord per arm and seed
 //! <results>/suite.json             command, commit, date, machine, seeds, settings
@@ -75,9 +75,10 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// The full suite: every arm, seeds `0..seeds`, the CPU preset's sizes (400 warm-up steps,
-    /// 30 steps per stage of 6 prompts × 6 samples), K = 8 for pass rates and 4 samples per
-    /// held-out task.
+    /// The full suite: every arm, seeds `0..seeds`, the CPU preset's sizes
+    /// ([`crate::preset::PHASE_STEPS`] steps per stage of [`crate::preset::PROMPTS_PER_STEP`]
+    /// prompts × [`crate::preset::GROUP_SIZE`] samples, [`crate::preset::HELDOUT_TASKS`]
+    /// held-out tasks per capability × 4 samples), K = 8 for pass rates.
     pub fn full(seeds: usize, out: PathBuf, results: PathBuf) -> Suite {
         Suite {
             out,
@@ -85,10 +86,10 @@ impl Suite {
             seeds: (0..seeds as u64).collect(),
             arms: Arm::ALL.to_vec(),
             base: crate::sandbox::committed_base(),
-            phase_steps: 30,
-            prompts_per_step: 6,
-            group_size: 6,
-            heldout_tasks: 100,
+            phase_steps: crate::preset::PHASE_STEPS,
+            prompts_per_step: crate::preset::PROMPTS_PER_STEP,
+            group_size: crate::preset::GROUP_SIZE,
+            heldout_tasks: crate::preset::HELDOUT_TASKS,
             passrate_k: 8,
             eval_k: 4,
             smoke: false,
@@ -154,8 +155,8 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
     Ok(records)
 }
 
-/// The seed's shared start: the CPU preset (data, model, warm-up), the RL pool with pass rates
-/// and captions, and the warm-up model's held-out evaluation. Returns the base run config
+/// The seed's shared start: the CPU preset's data, the RL pool with pass rates and captions,
+/// and the base model's held-out evaluation. Returns the base run config
 /// (training on the rated pool).
 fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     let dir = suite.out.join(format!("seed-{seed}"));
@@ -217,7 +218,7 @@ fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     Ok(base)
 }
 
-/// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the warm-up data uses `s`, the
+/// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the preset's train set uses `s`, the
 /// held-out set [`crate::preset::HELDOUT_SEED`]).
 pub const POOL_SEED_OFFSET: u64 = 500;
 
@@ -232,7 +233,7 @@ fn run_arm<B: Backend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not a run record", record_path.display()));
     }
-    // the warm-up model's evaluation is the same for every arm: reuse it
+    // the base model's evaluation is the same for every arm: reuse it
     let start = dir.join("eval-start");
     std::fs::create_dir_all(&start).with_context(|| format!("creating {}", start.display()))?;
     for name in ["report.json", "report.md"] {

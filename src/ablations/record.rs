@@ -22,6 +22,9 @@ pub struct HeldOut {
     pub mean_tokens: f64,
     /// Share of wrong visual-reasoning answers attributed to perception errors.
     pub perception_error_share: Option<f64>,
+    /// The share sub-question accuracy alone gives ([`crate::eval::Attribution::chance_share`]).
+    #[serde(default)]
+    pub chance_error_share: Option<f64>,
 }
 
 impl HeldOut {
@@ -35,6 +38,7 @@ impl HeldOut {
             overall: report.overall.accuracy,
             mean_tokens: report.overall.mean_tokens,
             perception_error_share: report.attribution.as_ref().and_then(|a| a.perception_share),
+            chance_error_share: report.attribution.as_ref().and_then(|a| a.chance_share),
         }
     }
 
@@ -47,6 +51,7 @@ impl HeldOut {
             Metric::Overall => Some(self.overall),
             Metric::MeanTokens => Some(self.mean_tokens),
             Metric::PerceptionErrorShare => self.perception_error_share,
+            Metric::ChanceErrorShare => self.chance_error_share,
         }
     }
 }
@@ -60,17 +65,19 @@ pub enum Metric {
     Overall,
     MeanTokens,
     PerceptionErrorShare,
+    ChanceErrorShare,
 }
 
 impl Metric {
     /// Every column, in table order.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Perception,
         Metric::TextReasoning,
         Metric::VisualReasoning,
         Metric::Overall,
         Metric::MeanTokens,
         Metric::PerceptionErrorShare,
+        Metric::ChanceErrorShare,
     ];
 
     /// The column header.
@@ -82,6 +89,7 @@ impl Metric {
             Metric::Overall => "overall",
             Metric::MeanTokens => "mean tokens",
             Metric::PerceptionErrorShare => "perception-error share",
+            Metric::ChanceErrorShare => "its chance value",
         }
     }
 
@@ -138,7 +146,7 @@ pub struct RunRecord {
     pub steps: usize,
     /// Wall-clock seconds of the arm's training and evaluations.
     pub seconds: f64,
-    /// Held-out results of the starting (warm-up) model.
+    /// Held-out results of the starting (base) model.
     pub start: HeldOut,
     /// Held-out results after the last phase.
     #[serde(rename = "final")]

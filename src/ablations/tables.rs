@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::record::{HeldOut, Metric, RunRecord};
 use super::Arm;
-use crate::eval::{mean_interval, plot_lines};
+use crate::eval::{mean_interval, minimum_detectable_difference, plot_lines};
 
 /// A comparison of the paper: its title and arms (`merged` first: the baseline).
 pub struct Comparison {
@@ -17,10 +17,14 @@ pub struct Comparison {
 }
 
 /// The paper's comparisons, in order.
-pub const COMPARISONS: [Comparison; 4] = [
+pub const COMPARISONS: [Comparison; 5] = [
     Comparison {
         title: "Capability order: staged vs merged vs reverse",
         arms: &[Arm::Merged, Arm::Staged, Arm::Reverse],
+    },
+    Comparison {
+        title: "Perception data: staged vs reasoning data only",
+        arms: &[Arm::Merged, Arm::Staged, Arm::ReasoningOnly],
     },
     Comparison {
         title: "Perception stage: RL vs SFT on captions",
@@ -56,8 +60,10 @@ fn by_seed(records: &[RunRecord], arm: Arm) -> BTreeMap<u64, &RunRecord> {
 }
 
 /// The markdown tables of every comparison whose arms ran: rows of held-out metrics (mean and
-/// Student-t 95% interval over seeds, the warm-up start as the first row), then each arm's
-/// paired difference from `merged` (per seed `arm − merged`, mean and interval over seeds).
+/// Student-t 95% interval over seeds, the base model as the first row), then each arm's
+/// paired difference from `merged` (per seed `arm − merged`, mean and interval over seeds) with
+/// the minimum detectable difference of overall accuracy at 80% power
+/// ([`minimum_detectable_difference`]).
 pub fn comparison_tables(records: &[RunRecord]) -> String {
     let mut md = String::new();
     let header = |first: &str| {
@@ -81,7 +87,7 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
         ));
         md.push_str(&header("arm"));
         let start: Vec<&HeldOut> = by_seed(records, arms[0]).values().map(|r| &r.start).collect();
-        md.push_str(&row("start (warm-up)", "0", &start));
+        md.push_str(&row("start (base model)", "0", &start));
         for &arm in &arms {
             let runs = by_seed(records, arm);
             let steps: Vec<f64> = runs.values().map(|r| r.steps as f64).collect();
@@ -91,7 +97,7 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
         let merged = by_seed(records, Arm::Merged);
         if !merged.is_empty() {
             md.push_str("\nPaired against merged (per seed: arm − merged), mean [95% interval]:\n\n");
-            md.push_str(&header("arm − merged"));
+            md.push_str(&header("arm − merged").replacen(" |\n|", " | MDE overall (80% power) |\n|---|", 1));
             for &arm in arms.iter().filter(|&&a| a != Arm::Merged) {
                 let pairs: Vec<(&RunRecord, &RunRecord)> = by_seed(records, arm)
                     .into_iter()
@@ -106,7 +112,14 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
                     })
                     .collect();
                 let steps: Vec<f64> = pairs.iter().map(|(a, b)| a.steps as f64 - b.steps as f64).collect();
-                md.push_str(&format!("| {} | {:+.0} | {} |\n", arm.label(), mean(&steps), cells.join(" | ")));
+                let overall: Vec<f64> = pairs.iter().map(|(a, b)| a.end.overall - b.end.overall).collect();
+                let mde = minimum_detectable_difference(&overall).map_or("–".into(), |m| format!("{m:.3}"));
+                md.push_str(&format!(
+                    "| {} | {:+.0} | {} | {mde} |\n",
+                    arm.label(),
+                    mean(&steps),
+                    cells.join(" | ")
+                ));
             }
         }
         md.push('\n');
@@ -189,6 +202,7 @@ mod tests {
             overall,
             mean_tokens: 3.0,
             perception_error_share: None,
+            chance_error_share: None,
         }
     }
 
@@ -220,11 +234,13 @@ mod tests {
         ];
         let md = comparison_tables(&records);
         // every comparison has merged and staged
-        assert_eq!(md.matches("## ").count(), 4, "{md}");
+        assert_eq!(md.matches("## ").count(), 5, "{md}");
         // merged perception: mean 0.3, s = 0.1414, t(1) = 12.706 → half-width 1.2706
         assert!(md.contains("| merged | 9 | 0.300 [-0.971, 1.571] | 0.150"), "{md}");
         // staged − merged per seed: +0.1, +0.2 → mean +0.15, half-width 12.706 · 0.0707 / √2 = 0.635
         assert!(md.contains("| staged (capability only) | +0 | +0.150 [-0.485, +0.785]"), "{md}");
+        // the overall difference's MDE: (12.706 + 1.376) · 0.0707 / √2 = 0.704
+        assert!(md.contains(" | 0.704 |\n"), "{md}");
         // no visual-reasoning accuracy anywhere
         assert!(md.contains("| – |"), "{md}");
     }

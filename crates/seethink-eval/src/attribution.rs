@@ -81,6 +81,13 @@ pub struct Attribution {
     /// `perception_errors / (perception_errors + reasoning_errors)`; `None` when nothing was
     /// attributed. The paper's analogue is 86.9%.
     pub perception_share: Option<f64>,
+    /// The perception share that sub-question accuracy alone gives, whatever caused the wrong
+    /// answers: with q the fraction of all asked sub-questions answered right and m_t the
+    /// sub-questions of wrong answer t, `1 − mean_t q^{m_t}` (each sub-answer an independent
+    /// draw). A share near it says the attribution finds nothing beyond guessing. `None` when
+    /// nothing was attributed.
+    #[serde(default)]
+    pub chance_share: Option<f64>,
     /// Counts per level, ascending (tasks without a level first); only levels with attributed
     /// errors appear.
     pub by_level: Vec<LevelAttribution>,
@@ -167,6 +174,11 @@ pub fn attribute_errors<R: Responder + ?Sized>(
         .collect();
     let all: Vec<&AttributedError> = errors.iter().collect();
     let (p, r) = (count(&all, ErrorKind::Perception), count(&all, ErrorKind::Reasoning));
+    let asked: Vec<&SubAnswer> = errors.iter().flat_map(|e| &e.subquestions).collect();
+    let q = asked.iter().filter(|s| s.correct).count() as f64 / asked.len().max(1) as f64;
+    let chance_share = (!errors.is_empty()).then(|| {
+        1.0 - errors.iter().map(|e| q.powi(e.subquestions.len() as i32)).sum::<f64>() / errors.len() as f64
+    });
     Ok(Attribution {
         examined: visual.len(),
         wrong,
@@ -174,6 +186,7 @@ pub fn attribute_errors<R: Responder + ?Sized>(
         reasoning_errors: r,
         without_ground_truth,
         perception_share: share(p, r),
+        chance_share,
         by_level,
         errors,
     })
@@ -192,13 +205,14 @@ impl Attribution {
         let _ = writeln!(
             md,
             "{} of {} visual-reasoning answers wrong; {} perception errors, {} reasoning errors, \
-             {} without ground truth; perception share {}.\n",
+             {} without ground truth; perception share {} (chance: {}).\n",
             self.wrong,
             self.examined,
             self.perception_errors,
             self.reasoning_errors,
             self.without_ground_truth,
-            self.perception_share.map_or_else(|| "n/a".to_string(), percent)
+            self.perception_share.map_or_else(|| "n/a".to_string(), percent),
+            self.chance_share.map_or_else(|| "n/a".to_string(), percent)
         );
         md.push_str(
             "| level | perception errors | reasoning errors | perception share |\n|---|---|---|---|\n",

@@ -40,7 +40,7 @@ pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
 pub use plot::{plot_accuracy, plot_curves, plot_lines};
 pub use report::{
-    mean_interval, paired_difference, with_pass_rates, CapabilityStats, CellStats, EvalReport, Interval,
-    LevelStats,
+    mean_interval, minimum_detectable_difference, paired_difference, with_pass_rates, CapabilityStats,
+    CellStats, EvalReport, Interval, LevelStats,
 };
 pub use runner::{evaluate, Responder, Response, Sample, TaskResult};

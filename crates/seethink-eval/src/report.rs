@@ -242,14 +242,39 @@ pub struct Interval {
 /// interval: `x̄ ± t₀.₉₇₅(n − 1) · s / √n`, `s² = Σ (x_i − x̄)² / (n − 1)`. `None` with fewer than
 /// two observations (no spread to estimate).
 pub fn mean_interval(values: &[f64]) -> Option<Interval> {
+    let (mean, standard_error, n) = mean_and_standard_error(values)?;
+    let half = student_t_975(n - 1) * standard_error;
+    Some(Interval { mean, low: mean - half, high: mean + half, n })
+}
+
+/// The minimum detectable mean of paired differences with `values`' spread: the true mean a
+/// two-sided 5% test over `n` pairs detects with 80% power,
+/// `MDE = (t₀.₉₇₅(n − 1) + t₀.₈(n − 1)) · s / √n`. `None` with fewer than two values.
+pub fn minimum_detectable_difference(values: &[f64]) -> Option<f64> {
+    let (_, standard_error, n) = mean_and_standard_error(values)?;
+    Some((student_t_975(n - 1) + student_t_80(n - 1)) * standard_error)
+}
+
+/// `(x̄, s / √n, n)` with `s² = Σ (x_i − x̄)² / (n − 1)`; `None` with fewer than two values.
+fn mean_and_standard_error(values: &[f64]) -> Option<(f64, f64, usize)> {
     let n = values.len();
     if n < 2 {
         return None;
     }
     let mean = values.iter().sum::<f64>() / n as f64;
     let variance = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let half = student_t_975(n - 1) * (variance / n as f64).sqrt();
-    Some(Interval { mean, low: mean - half, high: mean + half, n })
+    Some((mean, (variance / n as f64).sqrt(), n))
+}
+
+/// The 0.8 quantile of Student's t with `df` degrees of freedom (`df ≥ 1`): tabulated to three
+/// decimals for 1..=30, the normal 0.842 beyond.
+fn student_t_80(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        1.376, 1.061, 0.978, 0.941, 0.920, 0.906, 0.896, 0.889, 0.883, 0.879, 0.876, 0.873, 0.870, 0.868,
+        0.866, 0.865, 0.863, 0.862, 0.861, 0.860, 0.859, 0.858, 0.858, 0.857, 0.856, 0.856, 0.855, 0.855,
+        0.854, 0.854,
+    ];
+    tabulated(&TABLE, df, 0.842)
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (`df ≥ 1`): tabulated to
@@ -260,7 +285,12 @@ fn student_t_975(df: usize) -> f64 {
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
         2.045, 2.042,
     ];
-    TABLE.get(df.max(1) - 1).copied().unwrap_or(1.960)
+    tabulated(&TABLE, df, 1.960)
+}
+
+/// `table[df − 1]` for `df` in 1..=30 (0 reads as 1), `beyond` above.
+fn tabulated(table: &[f64; 30], df: usize, beyond: f64) -> f64 {
+    table.get(df.max(1) - 1).copied().unwrap_or(beyond)
 }
 
 /// The paired difference of per-task pass rates `d_i = after_i − before_i` over the tasks both
@@ -279,19 +309,22 @@ pub fn paired_difference(
         .filter(|t| capability.is_none_or(|c| t.capability == c))
         .filter_map(|t| before.get(t.id.as_str()).map(|b| t.pass_rate - b))
         .collect();
-    let n = d.len();
-    if n < 2 {
-        return None;
-    }
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let variance = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let half = 1.96 * (variance / n as f64).sqrt();
+    let (mean, standard_error, n) = mean_and_standard_error(&d)?;
+    let half = 1.96 * standard_error;
     Some(Interval { mean, low: mean - half, high: mean + half, n })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minimum_detectable_difference_is_t_sum_times_standard_error() {
+        // s = 1, n = 3: (4.303 + 1.061) / √3
+        let mde = minimum_detectable_difference(&[1.0, 2.0, 3.0]).unwrap();
+        assert!((mde - 5.364 / 3f64.sqrt()).abs() < 1e-9, "{mde}");
+        assert_eq!(minimum_detectable_difference(&[1.0]), None);
+    }
 
     #[test]
     fn mean_interval_uses_student_t() {

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod optim;
 pub mod phases;
 pub mod policy;
+pub mod progress;
 pub mod prompt;
 pub mod renderer;
 pub mod run;

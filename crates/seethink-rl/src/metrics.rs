@@ -1,5 +1,5 @@
-//! Per-step metrics of a run: one JSON object per step appended to `<run>/metrics.jsonl`, and
-//! a progress line on stderr (`step 3/20 | reward 0.4120 | … | seconds 1.2100`).
+//! Per-step metrics of a run: one JSON object per step appended to `<run>/metrics.jsonl`
+//! (shown on stderr by [`crate::progress`]).
 
 use std::fs;
 use std::io::Write;
@@ -36,22 +36,16 @@ impl MetricsLog {
         Ok(Self { path: path.to_path_buf() })
     }
 
-    /// Appends `{"step": step, …metrics}` and prints the progress line.
-    pub fn record(&self, step: usize, steps: usize, metrics: &Value) -> Result<()> {
+    /// Appends `{"step": step, …metrics}`.
+    pub fn record(&self, step: usize, metrics: &Value) -> Result<()> {
         let mut line = serde_json::Map::new();
         line.insert("step".into(), step.into());
-        let mut progress = format!("step {step}/{steps}");
         for (key, value) in metrics.as_object().into_iter().flatten() {
             line.insert(key.clone(), value.clone());
-            if let Some(v) = value.as_f64() {
-                progress.push_str(&format!(" | {key} {v:.4}"));
-            }
         }
         let mut file =
             fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io(&self.path))?;
-        writeln!(file, "{}", Value::Object(line)).map_err(io(&self.path))?;
-        eprintln!("{progress}");
-        Ok(())
+        writeln!(file, "{}", Value::Object(line)).map_err(io(&self.path))
     }
 }
 

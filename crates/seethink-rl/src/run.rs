@@ -41,6 +41,7 @@ use crate::learner::{new_learner, Components, PolicyLearner};
 use crate::lock::{clean_debris, RunLock};
 use crate::metrics::{grpo_step_metrics, MetricsLog};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
+use crate::progress::StepProgress;
 use crate::renderer::SilentRenderer;
 use crate::sft::sft_step;
 
@@ -162,6 +163,7 @@ pub fn run_tasks<B: AutodiffBackend>(
         processor,
         grpo,
         metrics: MetricsLog::open(&out.join("metrics.jsonl"), resume.unwrap_or(0) + 1)?,
+        progress: StepProgress::new(&run_label(out), resume.unwrap_or(0) + 1, config.trainer.steps),
     };
     if let Some(step) = resume {
         match step >= config.trainer.steps {
@@ -206,6 +208,13 @@ pub fn run_tasks<B: AutodiffBackend>(
     let exported_config = out.join("final").join(TRAINING_CONFIG);
     std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
     Ok(trained)
+}
+
+/// The name a run's progress shows: its directory's last two components (`staged/01-perception`).
+fn run_label(out: &std::path::Path) -> String {
+    let names: Vec<String> =
+        out.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    names.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 /// `tasks` without those whose encoded prompt has more than `data.max_prompt_length` tokens
@@ -253,6 +262,7 @@ struct StepState<B: AutodiffBackend> {
     /// `None` for SFT.
     grpo: Option<Grpo<B>>,
     metrics: MetricsLog,
+    progress: StepProgress,
 }
 
 impl<B: AutodiffBackend> StepState<B> {
@@ -320,7 +330,9 @@ impl<B: AutodiffBackend> StepState<B> {
                 })
             }
         };
-        self.metrics.record(step, self.config.trainer.steps, &metrics)
+        self.metrics.record(step, &metrics)?;
+        self.progress.step(step, &metrics);
+        Ok(())
     }
 
     /// What a checkpoint keeps of this state.

@@ -98,7 +98,8 @@ pub(crate) fn generate(
             format!("{name}{be} the number of {}", q.noun_phrase())
         })
         .collect();
-    let question = format!("{IMAGE_MARKER}\nLet {}. What is {}?", join_list(&phrases), expr.infix(&VARIABLE_NAMES));
+    let question =
+        format!("{IMAGE_MARKER}\nLet {}. What is {}?", join_list(&phrases), expr.infix(&VARIABLE_NAMES));
     let prompt = match style {
         AnswerStyle::Choice => format!("{question}\n{ANSWER_SUFFIX}"),
         AnswerStyle::Worked => question,
