@@ -370,6 +370,8 @@ fn ctrl_c_stops_after_the_step_checkpoints_it_and_the_run_resumes() {
             &format!("trainer.steps={steps}"),
             "--set",
             "trainer.save_every=1000",
+            // a line per step, so the test sees step 2 end
+            "--verbose",
         ]);
         command
     };
@@ -378,7 +380,7 @@ fn ctrl_c_stops_after_the_step_checkpoints_it_and_the_run_resumes() {
     let mut seen = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        let second_step = line.starts_with("step 2/");
+        let second_step = line.contains(" step 2/");
         seen.push(line);
         if second_step {
             let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
