@@ -50,6 +50,8 @@ fn always_miscounting_is_always_a_perception_error() {
     assert_eq!(a.perception_errors, a.wrong);
     assert_eq!(a.reasoning_errors, 0);
     assert_eq!(a.perception_share, Some(1.0));
+    // no sub-question right (q = 0): chance alone attributes every error, 1 − 0^m = 1
+    assert_eq!(a.chance_share, Some(1.0));
     assert!(a.by_level.iter().all(|l| l.perception_share == 1.0 && l.reasoning_errors == 0));
     assert!(a
         .errors
@@ -84,7 +86,9 @@ fn attribution_appears_in_the_report() {
     let md = report.to_markdown();
     println!("{md}");
     assert!(md.contains("### Perception-error attribution"));
-    assert!(md.contains("6 of 6 visual-reasoning answers wrong; 0 perception errors, 6 reasoning errors, 0 without ground truth; perception share 0.0%."));
+    assert!(md.contains("6 of 6 visual-reasoning answers wrong; 0 perception errors, 6 reasoning errors, 0 without ground truth; perception share 0.0% (chance: 0.0%)."));
+    // every sub-question answered right: sub-question accuracy alone attributes nothing
+    assert_eq!(report.attribution.as_ref().unwrap().chance_share, Some(0.0));
     assert!(md.lines().any(|l| l == "| 1 | 0 | 2 | 0.0% |"));
     let json = report.to_json().unwrap();
     let back: seethink_eval::EvalReport = serde_json::from_str(&json).unwrap();
