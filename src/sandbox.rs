@@ -162,7 +162,7 @@ impl Pretrain {
         let corpus = self.corpus_tasks()?;
         eprintln!("pretraining corpus: {} examples", corpus.len());
         let config = self.sft_config(&init);
-        crate::rl::run::train_on::<Autodiff<B>>(
+        let model = crate::rl::run::train_on::<Autodiff<B>>(
             &config,
             corpus,
             RewardKind::Math.reward(),
@@ -171,11 +171,9 @@ impl Pretrain {
         let trained = config.trainer.out.join("final");
         let heldout_dir = self.out.join("data/heldout");
         write_benchmark(&heldout_dir, self.heldout_tasks, HELDOUT_SEED)?;
-        let mut eval_config = config.clone();
-        eval_config.rollout.max_new_tokens = MAX_RESPONSE_TOKENS;
         let heldout = HeldOutConfig { k: self.eval_k, ..heldout_config(&heldout_dir) };
         let report = crate::rl::phases::evaluate_held_out::<B>(
-            &eval_config,
+            &config,
             &heldout,
             &trained,
             RewardKind::Math.reward().as_ref(),
@@ -188,7 +186,6 @@ impl Pretrain {
             .collect();
         accuracy.push(("overall".into(), report.overall.accuracy));
         copy_model(&trained, &self.target)?;
-        let model = AnyVlm::<B>::load(&self.target, &Default::default())?;
         let provenance = Provenance {
             command: command.to_string(),
             commit: run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),

@@ -60,6 +60,15 @@ pub enum AnswerStyle {
     Worked,
 }
 
+/// What a family's generator is asked for: the task's id, level, answer style and source.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskSlot<'a> {
+    pub id: &'a str,
+    pub level: u32,
+    pub style: AnswerStyle,
+    pub source: &'a str,
+}
+
 /// How many tasks of one capability to generate, and at which levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilySpec {
@@ -157,13 +166,11 @@ pub fn generate(config: &SynthConfig, seed: u64) -> Result<Vec<SynthTask>> {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(((family_index as u64) << 32) | i as u64);
             let id = format!("{}-s{seed}-{i:05}", tag(capability));
-            let style = config.answers;
+            let slot = TaskSlot { id: &id, level, style: config.answers, source: &source };
             let task = match capability {
-                Capability::Perception => perception::generate(&id, level, style, &source, &mut rng),
-                Capability::TextReasoning => text_reasoning::generate(&id, level, style, &source, &mut rng),
-                Capability::VisualReasoning => {
-                    visual_reasoning::generate(&id, level, style, &source, &mut rng)
-                }
+                Capability::Perception => perception::generate(&slot, &mut rng),
+                Capability::TextReasoning => text_reasoning::generate(&slot, &mut rng),
+                Capability::VisualReasoning => visual_reasoning::generate(&slot, &mut rng),
             }?;
             tasks.push(task);
         }

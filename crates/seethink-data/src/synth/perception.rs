@@ -18,6 +18,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::benchmark::TaskSlot;
 use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
 use super::render::png_image;
 use super::scene::{Color, Scene, Shape, Size};
@@ -63,13 +64,8 @@ pub(crate) struct Mcq {
 /// Generates the perception task `id` at `level`: a question type, a scene supporting it, the
 /// question's parameters and, in the choice style, shuffled options (see the module docs); its
 /// worked solution states the fact read from the scene ([`fact`]) and boxes the answer.
-pub(crate) fn generate(
-    id: &str,
-    level: u32,
-    style: AnswerStyle,
-    source: &str,
-    rng: &mut impl Rng,
-) -> Result<SynthTask> {
+pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask> {
+    let TaskSlot { id, level, style, source } = *slot;
     let types: &[QuestionType] = if level == 1 { &QuestionType::ALL[..3] } else { &QuestionType::ALL };
     let question_type = *types.choose(rng).expect("every level allows some types");
     let mut draws = 0;

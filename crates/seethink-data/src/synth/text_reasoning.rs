@@ -10,6 +10,7 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::benchmark::TaskSlot;
 use super::expr::Expr;
 use super::{worked_response, AnswerStyle, SynthTask, ANSWER_SUFFIX};
 use crate::error::{DataError, Result};
@@ -41,13 +42,8 @@ pub struct TextMeta {
 
 /// Generates the text-reasoning task `id` with `level` steps; the choice style ends the prompt
 /// with [`ANSWER_SUFFIX`], the worked style asks the question alone.
-pub(crate) fn generate(
-    id: &str,
-    level: u32,
-    style: AnswerStyle,
-    source: &str,
-    rng: &mut impl Rng,
-) -> Result<SynthTask> {
+pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask> {
+    let TaskSlot { id, level, style, source } = *slot;
     if !(1..=MAX_TEXT_STEPS).contains(&level) {
         return Err(DataError::Config(format!(
             "text-reasoning level {level} is outside 1..={MAX_TEXT_STEPS}"
@@ -227,12 +223,16 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    fn slot(id: &str, level: u32, style: AnswerStyle) -> TaskSlot<'_> {
+        TaskSlot { id, level, style, source: "test" }
+    }
+
     #[test]
     fn level_is_steps_and_counts_stay_positive() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for level in 1..=MAX_TEXT_STEPS {
             for i in 0..50 {
-                let t = generate(&format!("t{i}"), level, AnswerStyle::Choice, "test", &mut rng).unwrap();
+                let t = generate(&slot(&format!("t{i}"), level, AnswerStyle::Choice), &mut rng).unwrap();
                 let meta: TextMeta = serde_json::from_value(t.task.meta.clone()).unwrap();
                 assert_eq!(meta.expr.steps(), level);
                 assert_eq!(meta.expr.eval(&[]).unwrap().to_string(), t.task.answer);
@@ -250,7 +250,7 @@ mod tests {
     fn worked_solutions_compute_each_person_in_story_order() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         for level in 1..=4 {
-            let t = generate("t", level, AnswerStyle::Worked, "test", &mut rng).unwrap();
+            let t = generate(&slot("t", level, AnswerStyle::Worked), &mut rng).unwrap();
             assert!(!t.task.prompt.contains("\\boxed"), "{}", t.task.prompt);
             let thoughts = t.solution.strip_prefix("<think>").unwrap();
             let (thoughts, boxed) = thoughts.split_once("</think>").unwrap();
@@ -277,8 +277,8 @@ mod tests {
     #[test]
     fn bad_levels_are_errors() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        assert!(generate("t", 0, AnswerStyle::Choice, "test", &mut rng).is_err());
-        let err = generate("t", MAX_TEXT_STEPS + 1, AnswerStyle::Worked, "test", &mut rng).unwrap_err();
+        assert!(generate(&slot("t", 0, AnswerStyle::Choice), &mut rng).is_err());
+        let err = generate(&slot("t", MAX_TEXT_STEPS + 1, AnswerStyle::Worked), &mut rng).unwrap_err();
         assert!(err.to_string().contains("outside 1..=8"), "{err}");
     }
 

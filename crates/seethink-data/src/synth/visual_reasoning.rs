@@ -11,6 +11,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::benchmark::TaskSlot;
 use super::expr::Expr;
 use super::perception::{build_mcq, fact, open_question, pick_count_query, PerceptionMeta};
 use super::query::{CountQuery, PerceptionQuery};
@@ -56,13 +57,8 @@ pub struct VisualMeta {
 /// Generates the visual-reasoning task `id` at `level` (1–3); the choice style ends the prompt
 /// with [`ANSWER_SUFFIX`] and asks sub-questions as multiple choice, the worked style asks both
 /// openly.
-pub(crate) fn generate(
-    id: &str,
-    level: u32,
-    style: AnswerStyle,
-    source: &str,
-    rng: &mut impl Rng,
-) -> Result<SynthTask> {
+pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask> {
+    let TaskSlot { id, level, style, source } = *slot;
     let scene = Scene::generate(level, rng)?;
     let mut vars = 0;
     let expr = build(level, &mut vars, rng);
