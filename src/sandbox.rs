@@ -6,9 +6,10 @@
 //! ([`committed_base`]) is its output, with `provenance.json` (command, commit, seed, wall
 //! time, held-out accuracies) beside the weights. The corpus, with answers in the worked style
 //! ([`AnswerStyle::Worked`]: `<think>…</think>\boxed{…}`, graded by the paper's Math reward):
-//! - perception questions answered with a count, colour, direction or object (levels 1–3);
+//! - perception questions answered with a count, colour, direction or object (levels 1–2, the
+//!   held-out set's), the largest share: the base model should see better than it reasons;
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
-//! - arithmetic word problems with their worked solutions (1–3 steps);
+//! - arithmetic word problems with their worked solutions (1–3 steps), a smaller share;
 //! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), a smaller
 //!   share, so the base model composes the two only a little.
 //!
@@ -124,7 +125,7 @@ impl Pretrain {
             steps: 800,
             batch: 64,
             lr: 2e-3,
-            corpus: [40_000, 30_000, 12_000],
+            corpus: [60_000, 10_000, 10_000],
             heldout_tasks: 300,
             eval_k: 4,
             seed: 0,
@@ -155,6 +156,8 @@ impl Pretrain {
     /// provenance to `target`.
     pub fn run<B: Backend>(&self, command: &str) -> Result<Provenance> {
         let started = Instant::now();
+        // the commit of the code that runs, read before anything is committed during the run
+        let commit = run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
         let init = self.out.join("init");
         if !init.join("config.json").exists() {
             write_random_model::<B>(&init, self.seed, self.shape)?;
@@ -188,7 +191,7 @@ impl Pretrain {
         copy_model(&trained, &self.target)?;
         let provenance = Provenance {
             command: command.to_string(),
-            commit: run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+            commit,
             date: run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
             machine: machine(),
             pretrain: self.clone(),
@@ -207,7 +210,7 @@ impl Pretrain {
     fn corpus_tasks(&self) -> Result<Vec<Task>> {
         let spec = |count, max_level| FamilySpec { count, min_level: 1, max_level };
         let config = SynthConfig {
-            perception: spec(self.corpus[0], 3),
+            perception: spec(self.corpus[0], 2),
             text_reasoning: spec(self.corpus[1], 3),
             visual_reasoning: spec(self.corpus[2], 2),
             answers: AnswerStyle::Worked,
