@@ -164,7 +164,7 @@ enum Command {
         /// How answers are graded (as `eval --reward`).
         #[arg(long, default_value = "math", value_parser = ["math", "math-extended", "direct"])]
         reward: String,
-        /// The format prompt the questions are rendered through: `paper`, `none` or a Jinja file.
+        /// The format prompt the questions are rendered through: `paper`, `plain` (questions as they are; `none` also) or a Jinja file.
         #[arg(long, default_value = "paper")]
         format_prompt: String,
         /// Leave images as they are instead of bringing them into EasyR1's pixel bounds.

@@ -268,7 +268,7 @@ pub fn sandbox_data(train: PathBuf, seed: u64) -> DataConfig {
         sources: Vec::new(),
         shuffle: true,
         max_prompt_length: None,
-        format_prompt: FormatPrompt::None,
+        format_prompt: FormatPrompt::Plain,
         min_pixels: Some(IMAGE_PIXELS.0),
         max_pixels: Some(IMAGE_PIXELS.1),
         seed,

@@ -262,7 +262,7 @@ fn train_and_eval_easyr1_records_without_capability() {
     model: {model:?},
     data: (train: {jsonl:?}, capability: Some(perception),
            sources: [(path: {parquet:?}, capability: Some(visual_reasoning))], shuffle: false,
-           format_prompt: None),
+           format_prompt: Plain),
     algorithm: (trainer: Grpo, reward: Direct),
     actor: (micro_batch_size: 4, mini_batches: 1),
     rollout: (n: 2, max_new_tokens: 2, batch_size: 8),

@@ -457,57 +457,89 @@ impl TrainConfig {
             .map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
         let error = |message: String| TrainError::Config { path: path.to_path_buf(), message };
         let mut config: Self = ron::from_str(&text).map_err(|e| error(e.to_string()))?;
-        if overrides.is_empty() {
-            return Ok(config);
-        }
-        let mut value = serde_json::to_value(&config).map_err(|e| error(e.to_string()))?;
         for assignment in overrides {
             let (key, raw) = assignment
                 .split_once('=')
                 .ok_or_else(|| error(format!("override `{assignment}` is not key=value")))?;
-            let mut slot = &mut value;
-            for part in key.split('.') {
-                slot = slot
-                    .as_object_mut()
-                    .and_then(|o| o.get_mut(part))
-                    .ok_or_else(|| error(format!("--set {key}: unknown key `{part}`")))?;
-            }
-            // a key that holds a string (a path, a name) also takes its text unquoted
-            *slot = match (override_value(raw), slot.is_string()) {
-                (Ok(json), _) => json,
-                (Err(_), true) => serde_json::Value::String(raw.to_string()),
-                (Err(e), false) => {
-                    return Err(error(format!("--set {key}: {e} (strings are quoted: {key}=\"…\")")))
-                }
-            };
-            // read back after each override, so that a value of the wrong type is named
-            config = serde_json::from_value(value.clone())
-                .map_err(|e| error(format!("--set {assignment}: {e}")))?;
+            config = with_override(&config, key, raw)
+                .map_err(|message| error(format!("--set {key}: {message}")))?;
         }
         Ok(config)
     }
 }
 
-/// An override value in RON syntax as the JSON serde expects: a bare identifier (`Sft`) is a
-/// unit variant (a string), `Name(fields…)` a struct variant (`{"Name": {fields…}}`), anything
-/// else a RON value (number, bool, string, list, tuple, `None`/`Some(x)`).
-fn override_value(raw: &str) -> std::result::Result<serde_json::Value, String> {
-    let raw = raw.trim();
-    let name_end = raw.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(raw.len());
-    let (name, rest) = raw.split_at(name_end);
-    let is_variant =
-        name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && !matches!(name, "None" | "Some");
-    let ron_json = |text: &str| -> std::result::Result<serde_json::Value, String> {
-        let value: ron::Value = ron::from_str(text).map_err(|e| e.to_string())?;
-        serde_json::to_value(&value).map_err(|e| e.to_string())
-    };
-    if is_variant && rest.is_empty() {
-        Ok(serde_json::Value::String(name.to_string()))
-    } else if is_variant && rest.starts_with('(') {
-        Ok(serde_json::json!({ name: ron_json(rest)? }))
-    } else {
-        ron_json(raw)
+/// `config` with the value at `key` (`a.b.c`) replaced by `raw`, read as RON of that field's own
+/// type: the config's RON text with `raw` in place of the field's value is read back, so any
+/// value a config file can hold can be set (`Staged([perception])`, `File("p.jinja")`,
+/// `Some(3)`). A key that holds a string also takes its text unquoted (`data.train=/tmp/a b`).
+fn with_override<T: Serialize + serde::de::DeserializeOwned>(
+    config: &T,
+    key: &str,
+    raw: &str,
+) -> std::result::Result<T, String> {
+    let text = ron::to_string(config).map_err(|e| e.to_string())?;
+    let span = field_span(&text, key)?;
+    let read =
+        |value: &str| ron::from_str::<T>(&format!("{}{}{}", &text[..span.start], value, &text[span.end..]));
+    match read(raw.trim()) {
+        Ok(config) => Ok(config),
+        Err(_) if text[span.clone()].starts_with('"') => {
+            read(&format!("{:?}", raw)).map_err(|e| e.code.to_string())
+        }
+        Err(e) => Err(format!("{} (strings are quoted: {key}=\"…\")", e.code)),
     }
+}
+
+/// Where the value of `key` (`a.b.c`, through `Some(…)`) lies in `text`, compact RON as
+/// [`ron::to_string`] writes a struct: `(name:value,…)`.
+fn field_span(text: &str, key: &str) -> std::result::Result<std::ops::Range<usize>, String> {
+    let mut value = 0..text.len();
+    for part in key.split('.') {
+        let mut at = value.start;
+        while text[at..value.end].starts_with("Some(") {
+            at += "Some(".len();
+        }
+        if !text[at..value.end].starts_with('(') {
+            return Err(format!("unknown key `{part}`: the value before it is not a struct"));
+        }
+        at += 1;
+        let unknown = || format!("unknown key `{part}`");
+        value = loop {
+            if text[at..].starts_with(')') {
+                return Err(unknown());
+            }
+            let name_end = at + text[at..].find(':').ok_or_else(unknown)?;
+            let end = value_end(text, name_end + 1);
+            if &text[at..name_end] == part {
+                break name_end + 1..end;
+            }
+            if !text[end..].starts_with(',') {
+                return Err(unknown());
+            }
+            at = end + 1;
+        };
+    }
+    Ok(value)
+}
+
+/// The end of the RON value that starts at `start`: the first `,` or closing bracket outside
+/// brackets and strings.
+fn value_end(text: &str, start: usize) -> usize {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            _ if in_string => {}
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth == 0 => return start + i,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => return start + i,
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 #[cfg(test)]
@@ -540,7 +572,7 @@ mod tests {
         let err = TrainConfig::load(f.path(), &["rollout.samples=8".into()]).unwrap_err().to_string();
         assert!(err.contains("unknown key `samples`"), "{err}");
         let err = TrainConfig::load(f.path(), &["rollout.n=many".into()]).unwrap_err().to_string();
-        assert!(err.contains("--set rollout.n=many"), "{err}");
+        assert!(err.contains("--set rollout.n:"), "{err}");
         let c = TrainConfig::load(f.path(), &["actor.schedule=Warmup(warmup: 5)".into()]).unwrap();
         assert_eq!(c.actor.schedule, LrSchedule::Warmup { warmup: 5 });
         // a string key takes a path quoted or not; a number key that gets no RON says how
@@ -552,6 +584,35 @@ mod tests {
         );
         let err = TrainConfig::load(f.path(), &["actor.lr=/1".into()]).unwrap_err().to_string();
         assert!(err.contains("--set actor.lr") && err.contains("strings are quoted"), "{err}");
+    }
+
+    #[test]
+    fn overrides_take_any_value_a_config_file_can_hold() {
+        let f = write(MINIMAL);
+        let set = |values: &[&str]| {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            TrainConfig::load(f.path(), &values)
+        };
+        let c = set(&["data.format_prompt=File(\"p.jinja\")"]).unwrap();
+        assert_eq!(c.data.format_prompt, FormatPrompt::File("p.jinja".into()));
+        assert_eq!(set(&["data.format_prompt=Plain"]).unwrap().data.format_prompt, FormatPrompt::Plain);
+        let c = set(&["curriculum=Some((policy: Staged([perception, visual_reasoning])))"]).unwrap();
+        assert_eq!(
+            c.curriculum.unwrap().policy,
+            seethink_curriculum::Policy::Staged(vec![Capability::Perception, Capability::VisualReasoning])
+        );
+        // through `Some(…)`, and back
+        let c =
+            set(&["curriculum=Some((policy: Paper))", "curriculum.policy=Staged([text_reasoning])"]).unwrap();
+        assert_eq!(
+            c.curriculum.unwrap().policy,
+            seethink_curriculum::Policy::Staged(vec![Capability::TextReasoning])
+        );
+        assert!(set(&["data.max_prompt_length=None"]).unwrap().data.max_prompt_length.is_none());
+        let err = set(&["curriculum.policy=Paper"]).unwrap_err().to_string();
+        assert!(err.contains("--set curriculum.policy") && err.contains("not a struct"), "{err}");
+        let err = set(&["curriculum=Some((policy: Staged([sight])))"]).unwrap_err().to_string();
+        assert!(err.contains("--set curriculum") && err.contains("sight"), "{err}");
     }
 
     #[test]

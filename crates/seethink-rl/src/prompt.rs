@@ -17,8 +17,9 @@ pub const PAPER: &str = include_str!("../../../configs/format_prompts/paper.jinj
 /// Which format prompt a run uses.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum FormatPrompt {
-    /// Questions as they are.
-    None,
+    /// Questions as they are (`None` in configs written before the rename).
+    #[serde(alias = "None")]
+    Plain,
     /// [`PAPER`].
     #[default]
     Paper,
@@ -27,10 +28,10 @@ pub enum FormatPrompt {
 }
 
 impl FormatPrompt {
-    /// The template text, `None` for [`FormatPrompt::None`].
+    /// The template text, `None` for [`FormatPrompt::Plain`].
     pub fn template(&self) -> Result<Option<String>> {
         match self {
-            Self::None => Ok(None),
+            Self::Plain => Ok(None),
             Self::Paper => Ok(Some(PAPER.to_string())),
             Self::File(path) => std::fs::read_to_string(path)
                 .map(Some)
@@ -39,7 +40,7 @@ impl FormatPrompt {
     }
 
     /// Renders every task's question through this format prompt ([`render`]); `origin` names
-    /// the tasks in errors. Nothing happens for [`FormatPrompt::None`].
+    /// the tasks in errors. Nothing happens for [`FormatPrompt::Plain`].
     pub fn apply(&self, tasks: &mut [seethink_data::Task], origin: &Path) -> Result<()> {
         if let Some(template) = self.template()? {
             for task in tasks {

@@ -48,7 +48,7 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
             sources: Vec::new(),
             shuffle: true,
             max_prompt_length: None,
-            format_prompt: FormatPrompt::None,
+            format_prompt: FormatPrompt::Plain,
             min_pixels: None,
             max_pixels: None,
             seed: 3,
