@@ -26,7 +26,7 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Only these arms (comma-separated keys: merged, staged, reverse, sft_perception,
-    /// difficulty_only, capability_x_difficulty, learning_progress, plateau).
+    /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only).
     #[arg(long, value_delimiter = ',')]
     arms: Vec<String>,
     /// Steps per stage (every arm runs three times this).

@@ -89,6 +89,7 @@ pub fn generate<B: Backend>(
 
 /// `seethink data synth`: writes the benchmark and prints how many tasks per capability/level.
 pub fn synth(out: &Path, n: usize, seed: u64) -> Result<()> {
+    anyhow::ensure!(n > 0, "--n: at least 1 task per capability, got 0");
     let summary = crate::data::synth::write_benchmark(out, n, seed)?;
     println!("wrote {} ({} images)", summary.tasks_file.display(), summary.images_written);
     println!("| capability | level | tasks |\n|---|---|---|");

@@ -312,7 +312,7 @@ fn run(args: Cli) -> Result<()> {
                 reward: cli::reward_kind(&reward),
                 format_prompt: match format_prompt.as_str() {
                     "paper" => FormatPrompt::Paper,
-                    "none" => FormatPrompt::None,
+                    "plain" | "none" => FormatPrompt::Plain,
                     file => FormatPrompt::File(file.into()),
                 },
                 bounds: if no_image_bounds { ImageBounds::NONE } else { ImageBounds::default() },

@@ -126,6 +126,26 @@ fn bad_checkpoints_name_the_file_key_or_tensor() {
     refused(&forward(dir.path(), None), &["model.safetensors"]);
 
     refused(&forward(Path::new("/no/such/checkpoint"), None), &["/no/such/checkpoint"]);
+
+    // a config with fewer layers than the weights: transformers only warns
+    let dir = checkpoint_copy("qwen2_5_vl");
+    edit_config(dir.path(), |c| {
+        let layers = c["text_config"]["num_hidden_layers"].as_u64().unwrap();
+        c["text_config"]["num_hidden_layers"] = (layers - 1).into();
+        if let Some(types) = c["text_config"]["layer_types"].as_array_mut() {
+            types.pop();
+        }
+    });
+    refused(&forward(dir.path(), None), &["not used", "layers.1.", "SEETHINK_ALLOW_UNUSED_TENSORS"]);
+
+    let dir = checkpoint_copy("qwen2_5_vl");
+    let preprocessor = dir.path().join("preprocessor_config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&preprocessor).unwrap()).unwrap();
+    json["min_pixels"] = 1_000_000.into();
+    json["max_pixels"] = 10_000.into();
+    std::fs::write(&preprocessor, json.to_string()).unwrap();
+    refused(&forward(dir.path(), None), &["preprocessor_config.json", "min_pixels", "max_pixels"]);
 }
 
 /// `chunk` with its length and CRC, as PNG stores it.
@@ -208,7 +228,7 @@ fn train(out: &Path, sets: &[&str]) -> Output {
 #[test]
 fn bad_training_configs_name_the_key() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str]); 11] = [
+    let cases: [(&str, &[&str]); 13] = [
         ("rollout.n=0", &["rollout.n", "at least 1"]),
         ("actor.lr=-1", &["actor.lr", "positive"]),
         ("rollout.temperature=0", &["rollout.temperature", "positive temperature"]),
@@ -220,6 +240,8 @@ fn bad_training_configs_name_the_key() {
         ("rollout.samples=3", &["unknown key `samples`"]),
         ("actor.lr=fast", &["actor.lr"]),
         ("model=\"no/such/model\"", &["no/such/model", "current directory", "config's directory"]),
+        ("data.min_pixels=Some(5000000)", &["data.min_pixels", "data.max_pixels"]),
+        ("data.format_prompt=Plane", &["data.format_prompt", "Plane", "Plain"]),
     ];
     for (set, culprits) in cases {
         refused(&train(tmp.path(), &[set]), culprits);
@@ -228,6 +250,12 @@ fn bad_training_configs_name_the_key() {
     let bad_ron = tmp.path().join("bad.ron");
     std::fs::write(&bad_ron, "(model: \"x\", data: (train: ").unwrap();
     refused(&seethink(&["train", "--config", bad_ron.to_str().unwrap()]), &["bad.ron"]);
+    let empty = tmp.path().join("empty");
+    refused(
+        &seethink(&["data", "synth", "--out", empty.to_str().unwrap(), "--n", "0"]),
+        &["--n", "at least 1"],
+    );
+    assert!(!empty.exists(), "nothing written");
 }
 
 #[test]

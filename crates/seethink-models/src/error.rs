@@ -19,6 +19,12 @@ pub enum ModelError {
     Safetensors { path: PathBuf, message: String },
     #[error("checkpoint {dir}: missing tensor `{name}`")]
     MissingTensor { dir: PathBuf, name: String },
+    #[error(
+        "checkpoint {dir}: {count} tensors are not used by the model its config.json describes \
+         (a config with fewer layers than the weights?), e.g. {first}; \
+         set SEETHINK_ALLOW_UNUSED_TENSORS=1 to load anyway"
+    )]
+    UnusedTensors { dir: PathBuf, count: usize, first: String },
     #[error("{path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
     ShapeMismatch { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error(

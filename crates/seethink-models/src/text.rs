@@ -274,6 +274,9 @@ impl<B: Backend> TextModel<B> {
             })
             .collect::<Result<Vec<_>>>()?;
         let lm_head = if c.tie_word_embeddings {
+            // a stored copy of a tied head is not read: transformers ties it to the embeddings
+            // after loading, whatever the file holds
+            ckpt.ignore(&format!("{lm_head}.weight"));
             None
         } else {
             Some(load_linear(ckpt, lm_head, c.hidden_size, c.vocab_size, false, device)?)

@@ -442,6 +442,11 @@ impl TrainConfig {
         if let Some(curriculum) = &self.curriculum {
             curriculum.build().map_err(|e| format!("curriculum: {e}"))?;
         }
+        if let (Some(min), Some(max)) = (self.data.min_pixels, self.data.max_pixels) {
+            if min > max {
+                return Err(format!("data.min_pixels: must not exceed data.max_pixels, got {min} > {max}"));
+            }
+        }
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
             return Err(format!(
                 "algorithm.filter_low: needs filter_low < filter_high, got {} and {}",

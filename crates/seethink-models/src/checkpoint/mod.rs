@@ -13,9 +13,10 @@
 mod export;
 mod trace;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use memmap2::Mmap;
@@ -181,9 +182,17 @@ struct Location {
 /// Where tensors come from: files on disk, a trace that records reads (export), or a random
 /// initialisation.
 enum Store {
-    Files { shards: Vec<Shard>, index: HashMap<String, Location> },
+    /// `read`: the canonical names read so far (see [`Checkpoint::refuse_unused`]).
+    Files {
+        shards: Vec<Shard>,
+        index: HashMap<String, Location>,
+        read: Mutex<HashSet<String>>,
+    },
     Trace(Trace),
-    Random { seed: u64, std: f32 },
+    Random {
+        seed: u64,
+        std: f32,
+    },
 }
 
 /// An opened checkpoint directory: tensors by canonical name, converted to f32 on request.
@@ -213,7 +222,8 @@ impl Checkpoint {
         }
         let layout = keys.detect(index.values().map(|l| &l.stored_name));
         let dtype = Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values()));
-        Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index } })
+        let read = Mutex::default();
+        Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index, read } })
     }
 
     /// A checkpoint that holds every tensor the loader asks for: it records each request and
@@ -272,11 +282,47 @@ impl Checkpoint {
         }
     }
 
+    /// Counts tensor `name` as used without reading it (see [`Checkpoint::refuse_unused`]).
+    pub fn ignore(&self, name: &str) {
+        if let Store::Files { read, .. } = &self.store {
+            read.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name.to_string());
+        }
+    }
+
+    /// Refuses a checkpoint holding tensors that no read asked for (transformers only warns
+    /// "Some weights … were not used"): a config.json with fewer layers than the weights would
+    /// otherwise load silently and give wrong logits. The error names the first few;
+    /// `SEETHINK_ALLOW_UNUSED_TENSORS=1` allows them.
+    pub fn refuse_unused(&self) -> Result<()> {
+        let Store::Files { index, read, .. } = &self.store else {
+            return Ok(());
+        };
+        if std::env::var_os("SEETHINK_ALLOW_UNUSED_TENSORS").is_some_and(|v| v == "1") {
+            return Ok(());
+        }
+        let read = read.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut unused: Vec<&str> = index
+            .iter()
+            .filter(|(name, _)| !read.contains(*name))
+            .map(|(_, l)| l.stored_name.as_str())
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort_unstable();
+        let count = unused.len();
+        let mut first = unused.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        if count > 3 {
+            first.push_str(", …");
+        }
+        Err(ModelError::UnusedTensors { dir: self.dir.clone(), count, first })
+    }
+
     /// Reads tensor `name` as f32 values, checking that its shape is `expected` and that every
     /// value is finite.
     pub fn read_f32(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let (shards, index) = match &self.store {
-            Store::Files { shards, index } => (shards, index),
+        let (shards, index, read) = match &self.store {
+            Store::Files { shards, index, read } => (shards, index, read),
             Store::Trace(trace) => {
                 let marker = trace.record(name, expected, TransformKind::Plain)?;
                 return Ok(vec![marker; expected.iter().product()]);
@@ -297,6 +343,7 @@ impl Checkpoint {
                 found: info.shape.clone(),
             });
         }
+        read.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name.to_string());
         let values = shard.values(&location.stored_name, info)?;
         // NaN or infinite weights would only show as garbage output, much later
         let bad = values.iter().filter(|v| !v.is_finite()).count();

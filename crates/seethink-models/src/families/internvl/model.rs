@@ -54,7 +54,9 @@ impl<B: Backend> InternVl<B> {
             }
         }
         let layout = ckpt.layout();
-        Self::from_checkpoint(&ckpt, config, layout, device)
+        let model = Self::from_checkpoint(&ckpt, config, layout, device)?;
+        ckpt.refuse_unused()?;
+        Ok(model)
     }
 
     /// A freshly initialised model of the architecture in `dir/config.json`

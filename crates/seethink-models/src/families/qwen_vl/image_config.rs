@@ -144,8 +144,8 @@ impl ImageProcessorConfig {
         }
     }
 
-    /// The first setting that cannot work, as `(key, problem)`: patch sizes must be positive and
-    /// standard deviations non-zero.
+    /// The first setting that cannot work, as `(key, problem)`: patch sizes must be positive,
+    /// standard deviations non-zero and `min_pixels ≤ max_pixels`.
     pub(super) fn invalid_setting(&self) -> Option<(&'static str, &'static str)> {
         let sizes = [
             ("patch_size", self.patch_size),
@@ -157,6 +157,9 @@ impl ImageProcessorConfig {
             .find(|&(_, size)| size == 0)
             .map(|(key, _)| (key, "must be positive"))
             .or_else(|| self.image_std.contains(&0.0).then_some(("image_std", "must not contain 0")))
+            .or_else(|| {
+                (self.min_pixels > self.max_pixels).then_some(("min_pixels", "must not exceed max_pixels"))
+            })
     }
 }
 

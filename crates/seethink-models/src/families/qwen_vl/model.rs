@@ -31,7 +31,9 @@ impl<B: Backend> QwenVl<B> {
         let dir = dir.as_ref();
         let config = QwenVlConfig::from_file(dir.join("config.json"))?;
         let ckpt = Checkpoint::open(dir, &KEYS)?;
-        Self::from_checkpoint(&ckpt, config, device)
+        let model = Self::from_checkpoint(&ckpt, config, device)?;
+        ckpt.refuse_unused()?;
+        Ok(model)
     }
 
     /// A freshly initialised model of the architecture in `dir/config.json`
