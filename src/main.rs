@@ -190,6 +190,13 @@ enum Command {
         /// SFT steps (default: the committed model's).
         #[arg(long)]
         steps: Option<usize>,
+        /// Corpus examples per capability before captions: perception,text,visual (default: the
+        /// committed model's).
+        #[arg(long, value_delimiter = ',')]
+        corpus: Option<Vec<usize>>,
+        /// First-look (single-object) perception examples (default: the committed model's).
+        #[arg(long)]
+        first_look: Option<usize>,
         /// Seed of the initial weights and the corpus.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -321,11 +328,19 @@ fn run(args: Cli) -> Result<()> {
             };
             seethink::with_backend!(args.backend, B => seethink::passrate::passrate::<B>(&model, &data, &options))
         }
-        Command::Pretrain { out, target, steps, seed } => {
+        Command::Pretrain { out, target, steps, corpus, first_look, seed } => {
             let committed = seethink::sandbox::Pretrain::committed(out);
             let pretrain = seethink::sandbox::Pretrain {
                 target: target.unwrap_or(committed.target.clone()),
                 steps: steps.unwrap_or(committed.steps),
+                corpus: match corpus.as_deref() {
+                    None => committed.corpus,
+                    Some(&[perception, text, visual]) => [perception, text, visual],
+                    Some(other) => {
+                        anyhow::bail!("--corpus: three counts (perception,text,visual), got {other:?}")
+                    }
+                },
+                first_look: first_look.unwrap_or(committed.first_look),
                 seed,
                 ..committed
             };

@@ -6,6 +6,9 @@
 //! ([`committed_base`]) is its output, with `provenance.json` (command, commit, seed, wall
 //! time, held-out accuracies) beside the weights. The corpus, with answers in the worked style
 //! ([`AnswerStyle::Worked`]: `<think>…</think>\boxed{…}`, graded by the paper's Math reward):
+//! - first-look perception: one object, asked its colour or counted by shape or colour
+//!   ([`single_object_tasks`]), so that the vision tower learns to see before scenes of several
+//!   objects ask it to bind shape, colour and place;
 //! - perception questions answered with a count, colour, direction or object (levels 1–2, the
 //!   held-out set's), the largest share: the base model should see better than it reasons;
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
@@ -27,6 +30,7 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::data::synth::caption::caption_tasks;
+use crate::data::synth::perception::single_object_tasks;
 use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
 use crate::data::{Capability, Task};
 use crate::models::checkpoint::{Dtype, ExportOptions, Layout};
@@ -107,6 +111,8 @@ pub struct Pretrain {
     pub lr: f64,
     /// Corpus examples per capability before captions (perception, text, visual reasoning).
     pub corpus: [usize; 3],
+    /// First-look (single-object) perception examples ([`single_object_tasks`]).
+    pub first_look: usize,
     /// Held-out tasks per capability of the evaluation that follows.
     pub heldout_tasks: usize,
     /// Samples per held-out task.
@@ -125,7 +131,8 @@ impl Pretrain {
             steps: 800,
             batch: 64,
             lr: 2e-3,
-            corpus: [60_000, 10_000, 10_000],
+            corpus: [50_000, 10_000, 10_000],
+            first_look: 15_000,
             heldout_tasks: 300,
             eval_k: 4,
             seed: 0,
@@ -225,6 +232,8 @@ impl Pretrain {
         // a caption for every fourth perception scene
         let captioned: Vec<Task> = scenes.into_iter().step_by(4).collect();
         tasks.extend(caption_tasks(&captioned)?);
+        let first_look = single_object_tasks(self.first_look, PRETRAIN_SEED + self.seed)?;
+        tasks.extend(first_look.iter().map(synth::SynthTask::solved));
         Ok(tasks)
     }
 

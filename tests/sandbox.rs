@@ -11,6 +11,7 @@ fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
         batch: 4,
         lr: 1e-3,
         corpus: [6, 4, 2],
+        first_look: 3,
         heldout_tasks: 2,
         eval_k: 1,
         seed: 3,

@@ -15,13 +15,13 @@
 //! | 3 | count, color-of, relation, largest | all shapes; shape; colour; shape + colour | 1 |
 
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::benchmark::TaskSlot;
 use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
 use super::render::png_image;
-use super::scene::{Color, Scene, Shape, Size};
+use super::scene::{Color, Object, Scene, Shape, Size};
 use super::{worked_response, AnswerStyle, SynthTask, MCQ_SUFFIX};
 use crate::error::Result;
 use crate::task::{Capability, Task, IMAGE_MARKER};
@@ -98,6 +98,68 @@ pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask>
         meta: serde_json::to_value(&meta).expect("perception meta serialises"),
     };
     Ok(SynthTask { task, scene: Some(scene), solution })
+}
+
+/// Canvas side of [`single_object_task`]'s scenes (level 1's).
+const SINGLE_OBJECT_CANVAS: u32 = 96;
+
+/// A first-look perception task for pretraining, answered in the worked style: one object of
+/// uniform shape, colour and size at a uniform position on a white 96×96 canvas, asked its
+/// colour (`What color is the triangle?`) or counted by shape or colour as at level 1 (so the
+/// count is 1, or 0 for a shape or colour not present). With one object there is nothing to
+/// bind, so a model learns to read colour and shape from the image before it meets scenes of
+/// several objects. Level 1; `meta` holds the scene and query as perception tasks' do.
+pub fn single_object_task(id: &str, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+    let size = if rng.random_bool(0.5) { Size::Large } else { Size::Small };
+    let (lo, hi) = (size.radius() + 3, SINGLE_OBJECT_CANVAS - 4 - size.radius());
+    let object = Object {
+        kind: *Shape::ALL.choose(rng).expect("shapes exist"),
+        color: *Color::ALL.choose(rng).expect("colours exist"),
+        size,
+        x: rng.random_range(lo..=hi),
+        y: rng.random_range(lo..=hi),
+    };
+    let scene = Scene {
+        width: SINGLE_OBJECT_CANVAS,
+        height: SINGLE_OBJECT_CANVAS,
+        background: [255, 255, 255],
+        objects: vec![object],
+        noise_pixels: 0,
+        noise_seed: 0,
+    };
+    let query = if rng.random_bool(0.5) {
+        PerceptionQuery::ColorOf { target: Referent { size: None, color: None, kind: object.kind } }
+    } else {
+        PerceptionQuery::Count(pick_count_query(&scene, 1, &[], rng))
+    };
+    let question = open_question(&scene, &query);
+    let solution = worked_response(&fact(&scene, &query), &question.answer);
+    let meta = PerceptionMeta { scene: scene.clone(), query, options: Vec::new(), parent: None };
+    let task = Task {
+        id: id.to_string(),
+        prompt: question.prompt,
+        images: vec![png_image(&scene, id)?],
+        answer: question.answer,
+        capability: Capability::Perception,
+        level: Some(1),
+        difficulty: None,
+        source: source.to_string(),
+        meta: serde_json::to_value(&meta).expect("perception meta serialises"),
+    };
+    Ok(SynthTask { task, scene: Some(scene), solution })
+}
+
+/// `n` [`single_object_task`]s from `seed`, ids `one-s<seed>-<i>`, each from its own stream of
+/// the seed (deterministic, independent of `n`).
+pub fn single_object_tasks(n: usize, seed: u64) -> Result<Vec<SynthTask>> {
+    let source = format!("seethink-synth/single-object/seed-{seed}");
+    (0..n)
+        .map(|i| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(i as u64);
+            single_object_task(&format!("one-s{seed}-{i:05}"), &source, &mut rng)
+        })
+        .collect()
 }
 
 /// The open form of `query` on `scene`: the image marker, the question, no options; the answer
