@@ -6,13 +6,11 @@
 //! ([`committed_base`]) is its output, with `provenance.json` (command, commit, seed, wall
 //! time, held-out accuracies) beside the weights. The corpus, with answers in the worked style
 //! ([`AnswerStyle::Worked`]: `<think>…</think>\boxed{…}`, graded by the paper's Math reward):
-//! - first-look perception: one object, asked its colour or counted by shape or colour
-//!   ([`single_object_tasks`]), so that the vision tower learns to see before scenes of several
-//!   objects ask it to bind shape, colour and place;
-//! - perception questions answered with a count, colour, direction or object (levels 1–2, the
-//!   held-out set's), the largest share: the base model should see better than it reasons;
+//! - optionally, first-look perception: one object, asked its colour or counted by shape or
+//!   colour ([`single_object_tasks`], `--first-look N`);
+//! - perception questions answered with a count, colour, direction or object (levels 1–3);
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
-//! - arithmetic word problems with their worked solutions (1–3 steps), a smaller share;
+//! - arithmetic word problems with their worked solutions (1–3 steps);
 //! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), a smaller
 //!   share, so the base model composes the two only a little.
 //!
@@ -111,7 +109,9 @@ pub struct Pretrain {
     pub lr: f64,
     /// Corpus examples per capability before captions (perception, text, visual reasoning).
     pub corpus: [usize; 3],
-    /// First-look (single-object) perception examples ([`single_object_tasks`]).
+    /// First-look (single-object) perception examples ([`single_object_tasks`]; none in the
+    /// committed model's corpus, which predates them).
+    #[serde(default)]
     pub first_look: usize,
     /// Held-out tasks per capability of the evaluation that follows.
     pub heldout_tasks: usize,
@@ -131,8 +131,8 @@ impl Pretrain {
             steps: 800,
             batch: 64,
             lr: 2e-3,
-            corpus: [50_000, 10_000, 10_000],
-            first_look: 15_000,
+            corpus: [40_000, 30_000, 12_000],
+            first_look: 0,
             heldout_tasks: 300,
             eval_k: 4,
             seed: 0,
@@ -217,7 +217,7 @@ impl Pretrain {
     fn corpus_tasks(&self) -> Result<Vec<Task>> {
         let spec = |count, max_level| FamilySpec { count, min_level: 1, max_level };
         let config = SynthConfig {
-            perception: spec(self.corpus[0], 2),
+            perception: spec(self.corpus[0], 3),
             text_reasoning: spec(self.corpus[1], 3),
             visual_reasoning: spec(self.corpus[2], 2),
             answers: AnswerStyle::Worked,

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use seethink_data::synth::oracle::{answer_from_ground_truth, PerceptionNoise};
-use seethink_data::synth::perception::{PerceptionMeta, OPTION_LETTERS};
+use seethink_data::synth::perception::{single_object_tasks, PerceptionMeta, OPTION_LETTERS};
 use seethink_data::synth::query::PerceptionQuery;
 use seethink_data::synth::render::render;
 use seethink_data::synth::text_reasoning::TextMeta;
@@ -325,4 +325,32 @@ fn worked_style_asks_openly_and_solutions_box_the_oracle_answer() {
     for t in tasks.iter().step_by(10) {
         println!("{}\n  -> {}", t.task.prompt, t.solution);
     }
+}
+
+#[test]
+fn single_object_tasks_ask_about_one_visible_object() {
+    let tasks = single_object_tasks(200, 5).unwrap();
+    assert_eq!(tasks, single_object_tasks(200, 5).unwrap(), "deterministic");
+    assert_eq!(tasks[..50], single_object_tasks(50, 5).unwrap()[..], "independent of n");
+    let mut colour_questions = 0;
+    for t in &tasks {
+        let scene = t.scene.as_ref().unwrap();
+        assert_eq!((scene.objects.len(), scene.width, scene.noise_pixels), (1, 96, 0));
+        let [ImageRef::Bytes(png)] = &t.task.images[..] else { panic!("one in-memory image expected") };
+        let object = scene.objects[0];
+        assert_eq!(
+            image::load_from_memory(png).unwrap().to_rgb8().get_pixel(object.x, object.y).0,
+            object.color.rgb()
+        );
+        assert_eq!(answer_from_ground_truth(&t.task, None).unwrap(), t.task.answer, "{}", t.task.id);
+        assert!(t.task.prompt.starts_with(IMAGE_MARKER), "{}", t.task.prompt);
+        assert!(t.solution.ends_with(&format!("\\boxed{{{}}}", t.task.answer)), "{}", t.solution);
+        if t.task.answer == object.color.name() {
+            colour_questions += 1;
+            assert_eq!(t.task.prompt, format!("{IMAGE_MARKER}\nWhat color is the {}?", object.kind.name()));
+        } else {
+            assert!(["0", "1"].contains(&t.task.answer.as_str()), "{}: {}", t.task.prompt, t.task.answer);
+        }
+    }
+    assert!((70..=130).contains(&colour_questions), "{colour_questions} of 200 ask the colour");
 }
