@@ -119,7 +119,7 @@ pub fn generate<B: Backend, M: Vlm<B>>(
         .collect();
     let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
-        let mut host: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+        let mut host = crate::readback::host_f32(logits, "the next-token logits")?;
         // rows are independent (each has its own random stream): spread them over the cores
         // when the vocabulary makes it worth the threads
         let threads = crate::parallel::threads_for(host.len());

@@ -28,6 +28,7 @@ pub mod nn;
 pub mod parallel;
 pub mod positions;
 pub mod processing;
+pub mod readback;
 pub mod text;
 pub mod vlm;
 

@@ -11,6 +11,7 @@ use seethink_data::{Capability, Task};
 use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::parallel::{batch_threads, map_parallel};
 use seethink_models::processing::TextTokenizer;
+use seethink_models::readback::host_f32;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
@@ -310,7 +311,7 @@ impl<B: AutodiffBackend> Grpo<B> {
             .collect();
         let frozen = self.frozen_logprobs(policy, &samples, pad_id)?;
         if !self.algorithm.use_kl_loss {
-            self.penalise_kl(&mut samples, &frozen, stats);
+            self.penalise_kl(&mut samples, &frozen, stats)?;
         }
         self.optimize(learner, &samples, &frozen, pad_id, stats)
     }
@@ -341,7 +342,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                     samples[range].iter().map(|s| s.sequence.clone()).collect();
                 let logp = response_logprobs(model, &sequences, scoring)?.logp;
                 let width = logp.dims()[1];
-                let values = logp.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+                let values = host_f32(logp, "response log-probs")?;
                 Ok(sequences
                     .iter()
                     .zip(values.chunks(width.max(1)))
@@ -368,8 +369,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         samples: &mut [Sample<B::InnerBackend>],
         frozen: &FrozenLogprobs,
         stats: &mut GrpoStats,
-    ) {
-        let Some(reference) = &frozen.reference else { return };
+    ) -> Result<()> {
+        let Some(reference) = &frozen.reference else { return Ok(()) };
         let width = samples.iter().map(|s| s.sequence.response.len()).max().unwrap_or(0);
         let device = Default::default();
         let aligned = |rows: &[Vec<f32>]| {
@@ -377,7 +378,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         };
         // padding is 0 in both, where every estimate is 0
         let kl = self.algorithm.kl_penalty.estimate(aligned(&frozen.old), aligned(reference));
-        let totals: Vec<f32> = kl.sum_dim(1).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+        let totals = host_f32(kl.sum_dim(1), "the KL penalty")?;
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
         let advantages = group_advantages(&penalised, self.rollout.n, self.algorithm.advantage());
@@ -389,6 +390,7 @@ impl<B: AutodiffBackend> Grpo<B> {
             .zip(&totals)
             .map(|(s, kl)| f64::from(*kl) / s.sequence.response.len().max(1) as f64);
         stats.kl_penalty = mean_kl.sum::<f64>() / samples.len().max(1) as f64;
+        Ok(())
     }
 
     /// The policy updates of one rollout: for each of `actor.ppo_epochs` epochs, per
