@@ -13,7 +13,9 @@ shapes drawn with PIL, each asked its colour, answered in the sandbox's worked s
 With large shapes (half-size 10–24 px) the trained model names the colour of a red, blue, green
 and yellow triangle right after 200 steps; with the sandbox's sizes (half-size 5 or 10 px, seed 1)
 it names all four yellow even after 600 steps (loss 0.053 → 0.048, where not seeing colour costs
-ln 6 per answer, about 0.05 per token), and at 96×96 pixels (no downscaling) after 200. The
+ln 6 per answer, about 0.05 per token), and at 96×96 pixels (no downscaling) after 200. Trained
+on the large shapes first (200 steps), then on the small ones (model: the large run's final,
+200 steps), it names every small triangle's colour right (loss 0.0007): a size curriculum. The
 committed base model names all four green.
 """
 import json
