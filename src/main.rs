@@ -194,7 +194,8 @@ enum Command {
         /// committed model's).
         #[arg(long, value_delimiter = ',')]
         corpus: Option<Vec<usize>>,
-        /// First-look (single-object) perception examples (default: the committed model's).
+        /// Steps of a first-look phase on single large objects before the corpus (a size
+        /// curriculum; default: the committed model's, none).
         #[arg(long)]
         first_look: Option<usize>,
         /// Seed of the initial weights and the corpus.
@@ -340,7 +341,7 @@ fn run(args: Cli) -> Result<()> {
                         anyhow::bail!("--corpus: three counts (perception,text,visual), got {other:?}")
                     }
                 },
-                first_look: first_look.unwrap_or(committed.first_look),
+                first_look_steps: first_look.unwrap_or(committed.first_look_steps),
                 seed,
                 ..committed
             };

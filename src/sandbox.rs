@@ -6,13 +6,17 @@
 //! ([`committed_base`]) is its output, with `provenance.json` (command, commit, seed, wall
 //! time, held-out accuracies) beside the weights. The corpus, with answers in the worked style
 //! ([`AnswerStyle::Worked`]: `<think>…</think>\boxed{…}`, graded by the paper's Math reward):
-//! - optionally, first-look perception: one object, asked its colour or counted by shape or
-//!   colour ([`single_object_tasks`], `--first-look N`);
 //! - perception questions answered with a count, colour, direction or object (levels 1–3);
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
 //! - arithmetic word problems with their worked solutions (1–3 steps);
 //! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), a smaller
 //!   share, so the base model composes the two only a little.
+//!
+//! Optionally a first-look phase comes first ([`Pretrain::first_look_steps`], `--first-look
+//! STEPS`): SFT on single large objects, asked their colour or counted
+//! ([`single_object_tasks`]), before the corpus. It is a size curriculum: the sandbox's small
+//! model learns to read colour from large shapes in a hundred steps and from the scenes' small
+//! ones only after that (`docs/sandbox.md`).
 //!
 //! The corpus is drawn from its own seed ([`PRETRAIN_SEED`] + seed), neither the RL training
 //! data's nor the held-out set's. Pretraining is SFT ([`crate::rl::run::train_on`]: resumable,
@@ -109,10 +113,11 @@ pub struct Pretrain {
     pub lr: f64,
     /// Corpus examples per capability before captions (perception, text, visual reasoning).
     pub corpus: [usize; 3],
-    /// First-look (single-object) perception examples ([`single_object_tasks`]; none in the
-    /// committed model's corpus, which predates them).
+    /// Steps of the first-look phase before the corpus: SFT on `first_look_steps × batch`
+    /// single large objects ([`single_object_tasks`]), same lr, its own cosine schedule; 0 for
+    /// none (the committed model's recipe predates it).
     #[serde(default)]
-    pub first_look: usize,
+    pub first_look_steps: usize,
     /// Held-out tasks per capability of the evaluation that follows.
     pub heldout_tasks: usize,
     /// Samples per held-out task.
@@ -132,7 +137,7 @@ impl Pretrain {
             batch: 64,
             lr: 2e-3,
             corpus: [40_000, 30_000, 12_000],
-            first_look: 0,
+            first_look_steps: 0,
             heldout_tasks: 300,
             eval_k: 4,
             seed: 0,
@@ -169,9 +174,22 @@ impl Pretrain {
         if !init.join("config.json").exists() {
             write_random_model::<B>(&init, self.seed, self.shape)?;
         }
+        let mut start = init;
+        if self.first_look_steps > 0 {
+            let seed = PRETRAIN_SEED + self.seed;
+            let tasks = single_object_tasks(self.first_look_steps * self.batch, seed)?;
+            let config = self.sft_config(&start, "first-look", self.first_look_steps);
+            crate::rl::run::train_on::<Autodiff<B>>(
+                &config,
+                tasks.iter().map(synth::SynthTask::solved).collect(),
+                RewardKind::Math.reward(),
+                &Default::default(),
+            )?;
+            start = config.trainer.out.join("final");
+        }
         let corpus = self.corpus_tasks()?;
         eprintln!("pretraining corpus: {} examples", corpus.len());
-        let config = self.sft_config(&init);
+        let config = self.sft_config(&start, "sft", self.steps);
         let model = crate::rl::run::train_on::<Autodiff<B>>(
             &config,
             corpus,
@@ -232,15 +250,13 @@ impl Pretrain {
         // a caption for every fourth perception scene
         let captioned: Vec<Task> = scenes.into_iter().step_by(4).collect();
         tasks.extend(caption_tasks(&captioned)?);
-        let first_look = single_object_tasks(self.first_look, PRETRAIN_SEED + self.seed)?;
-        tasks.extend(first_look.iter().map(synth::SynthTask::solved));
         Ok(tasks)
     }
 
-    /// The SFT run's config.
-    fn sft_config(&self, init: &Path) -> TrainConfig {
+    /// The config of SFT run `name` (in `<out>/<name>`) of `steps` steps from `model`.
+    fn sft_config(&self, model: &Path, name: &str, steps: usize) -> TrainConfig {
         TrainConfig {
-            model: init.to_path_buf(),
+            model: model.to_path_buf(),
             data: sandbox_data(self.out.join("corpus"), self.seed),
             algorithm: AlgorithmConfig {
                 trainer: Trainer::Sft,
@@ -250,17 +266,17 @@ impl Pretrain {
             actor: ActorConfig {
                 lr: self.lr,
                 weight_decay: 0.0,
-                schedule: LrSchedule::Cosine { warmup: 20, total: self.steps, min_ratio: 0.1 },
+                schedule: LrSchedule::Cosine { warmup: 20, total: steps, min_ratio: 0.1 },
                 micro_batch_size: self.batch,
                 ..Default::default()
             },
             rollout: RolloutConfig { max_new_tokens: MAX_RESPONSE_TOKENS, ..Default::default() },
             trainer: TrainerConfig {
-                steps: self.steps,
+                steps,
                 prompts_per_step: self.batch,
                 save_every: 250,
                 keep_last: 1,
-                out: self.out.join("sft"),
+                out: self.out.join(name),
             },
             curriculum: None,
             eval: None,

@@ -1,5 +1,6 @@
-//! The sandbox's base model: `seethink pretrain` is deterministic on the CPU (two runs write the
-//! same bytes), writes its provenance, and the committed base model is what its provenance says.
+//! The sandbox's base model: `seethink pretrain` (with a first-look phase) is deterministic on the
+//! CPU (two runs write the same bytes), writes its provenance, and the committed base model is
+//! what its provenance says.
 
 use seethink::sandbox::{committed_base, ModelShape, Pretrain, Provenance, PROVENANCE_FILE};
 
@@ -11,7 +12,7 @@ fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
         batch: 4,
         lr: 1e-3,
         corpus: [6, 4, 2],
-        first_look: 3,
+        first_look_steps: 1,
         heldout_tasks: 2,
         eval_k: 1,
         seed: 3,
@@ -40,6 +41,11 @@ fn pretraining_is_deterministic_and_records_its_provenance() {
     let weights =
         |name: &str| std::fs::read(dir.path().join(format!("{name}-base/model.safetensors"))).unwrap();
     assert_eq!(weights("a"), weights("b"), "two runs of the same command differ");
+    // the first-look phase ran first, and the corpus's run started from its model
+    let first_look = dir.path().join("a/first-look/final/model.safetensors");
+    assert!(first_look.exists(), "no first-look phase");
+    let corpus_run = std::fs::read_to_string(dir.path().join("a/sft/config.ron")).unwrap();
+    assert!(corpus_run.contains("first-look/final"), "{corpus_run}");
     assert_eq!(runs[0].heldout_accuracy, runs[1].heldout_accuracy);
     let names: Vec<&str> = runs[0].heldout_accuracy.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["perception", "text_reasoning", "visual_reasoning", "overall"]);

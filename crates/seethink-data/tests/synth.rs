@@ -9,6 +9,7 @@ use seethink_data::synth::oracle::{answer_from_ground_truth, PerceptionNoise};
 use seethink_data::synth::perception::{single_object_tasks, PerceptionMeta, OPTION_LETTERS};
 use seethink_data::synth::query::PerceptionQuery;
 use seethink_data::synth::render::render;
+use seethink_data::synth::scene::Size;
 use seethink_data::synth::text_reasoning::TextMeta;
 use seethink_data::synth::visual_reasoning::{subquestion_tasks, VisualMeta};
 use seethink_data::synth::{
@@ -335,7 +336,8 @@ fn single_object_tasks_ask_about_one_visible_object() {
     let mut colour_questions = 0;
     for t in &tasks {
         let scene = t.scene.as_ref().unwrap();
-        assert_eq!((scene.objects.len(), scene.width, scene.noise_pixels), (1, 96, 0));
+        assert_eq!((scene.objects.len(), scene.width, scene.noise_pixels), (1, 64, 0));
+        assert_eq!(scene.objects[0].size, Size::Large);
         let [ImageRef::Bytes(png)] = &t.task.images[..] else { panic!("one in-memory image expected") };
         let object = scene.objects[0];
         assert_eq!(

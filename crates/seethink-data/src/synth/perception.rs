@@ -100,17 +100,20 @@ pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask>
     Ok(SynthTask { task, scene: Some(scene), solution })
 }
 
-/// Canvas side of [`single_object_task`]'s scenes (level 1's).
-const SINGLE_OBJECT_CANVAS: u32 = 96;
+/// Canvas side of [`single_object_task`]'s scenes: the sandbox's largest image side, so they
+/// are not scaled down.
+const SINGLE_OBJECT_CANVAS: u32 = 64;
 
-/// A first-look perception task for pretraining, answered in the worked style: one object of
-/// uniform shape, colour and size at a uniform position on a white 96×96 canvas, asked its
-/// colour (`What color is the triangle?`) or counted by shape or colour as at level 1 (so the
-/// count is 1, or 0 for a shape or colour not present). With one object there is nothing to
-/// bind, so a model learns to read colour and shape from the image before it meets scenes of
-/// several objects. Level 1; `meta` holds the scene and query as perception tasks' do.
+/// A first-look perception task for pretraining, answered in the worked style: one large object
+/// (radius 14 px, about three 8-pixel patches across) of uniform shape and colour at a uniform
+/// position on a white 64×64 canvas, asked its colour (`What color is the triangle?`) or
+/// counted by shape or colour as at level 1 (so the count is 1, or 0 for a shape or colour not
+/// present). With one large object there is nothing to bind and much to see, so a small model
+/// learns to read colour and shape from pixels before it meets the scenes' smaller objects
+/// (docs/sandbox.md: it does not learn them the other way round). Level 1; `meta` holds the
+/// scene and query as perception tasks' do.
 pub fn single_object_task(id: &str, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
-    let size = if rng.random_bool(0.5) { Size::Large } else { Size::Small };
+    let size = Size::Large;
     let (lo, hi) = (size.radius() + 3, SINGLE_OBJECT_CANVAS - 4 - size.radius());
     let object = Object {
         kind: *Shape::ALL.choose(rng).expect("shapes exist"),
