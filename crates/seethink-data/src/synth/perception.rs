@@ -65,7 +65,7 @@ pub(crate) struct Mcq {
 /// question's parameters and, in the choice style, shuffled options (see the module docs); its
 /// worked solution states the fact read from the scene ([`fact`]) and boxes the answer.
 pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask> {
-    let TaskSlot { id, level, style, source } = *slot;
+    let TaskSlot { level, style, .. } = *slot;
     let types: &[QuestionType] = if level == 1 { &QuestionType::ALL[..3] } else { &QuestionType::ALL };
     let question_type = *types.choose(rng).expect("every level allows some types");
     let mut draws = 0;
@@ -84,17 +84,29 @@ pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask>
         AnswerStyle::Choice => build_mcq(&scene, &query, level, rng),
         AnswerStyle::Worked => open_question(&scene, &query),
     };
-    let solution = worked_response(&fact(&scene, &query), &mcq.answer);
-    let meta = PerceptionMeta { scene: scene.clone(), query, options: mcq.options, parent: None };
+    perception_task(slot, scene, query, mcq)
+}
+
+/// The perception task `slot.id` asking `question` (built from `query`) about `scene`: the
+/// rendered image, the scene and query in `meta`, and the worked solution stating the fact read
+/// from the scene ([`fact`]) before the boxed answer.
+fn perception_task(
+    slot: &TaskSlot,
+    scene: Scene,
+    query: PerceptionQuery,
+    question: Mcq,
+) -> Result<SynthTask> {
+    let solution = worked_response(&fact(&scene, &query), &question.answer);
+    let meta = PerceptionMeta { scene: scene.clone(), query, options: question.options, parent: None };
     let task = Task {
-        id: id.to_string(),
-        prompt: mcq.prompt,
-        images: vec![png_image(&scene, id)?],
-        answer: mcq.answer,
+        id: slot.id.to_string(),
+        prompt: question.prompt,
+        images: vec![png_image(&scene, slot.id)?],
+        answer: question.answer,
         capability: Capability::Perception,
-        level: Some(level),
+        level: Some(slot.level),
         difficulty: None,
-        source: source.to_string(),
+        source: slot.source.to_string(),
         meta: serde_json::to_value(&meta).expect("perception meta serialises"),
     };
     Ok(SynthTask { task, scene: Some(scene), solution })
@@ -136,20 +148,8 @@ pub fn single_object_task(id: &str, source: &str, rng: &mut impl Rng) -> Result<
         PerceptionQuery::Count(pick_count_query(&scene, 1, &[], rng))
     };
     let question = open_question(&scene, &query);
-    let solution = worked_response(&fact(&scene, &query), &question.answer);
-    let meta = PerceptionMeta { scene: scene.clone(), query, options: Vec::new(), parent: None };
-    let task = Task {
-        id: id.to_string(),
-        prompt: question.prompt,
-        images: vec![png_image(&scene, id)?],
-        answer: question.answer,
-        capability: Capability::Perception,
-        level: Some(1),
-        difficulty: None,
-        source: source.to_string(),
-        meta: serde_json::to_value(&meta).expect("perception meta serialises"),
-    };
-    Ok(SynthTask { task, scene: Some(scene), solution })
+    let slot = TaskSlot { id, level: 1, style: AnswerStyle::Worked, source };
+    perception_task(&slot, scene, query, question)
 }
 
 /// `n` [`single_object_task`]s from `seed`, ids `one-s<seed>-<i>`, each from its own stream of
