@@ -194,8 +194,9 @@ enum Command {
         /// committed model's).
         #[arg(long, value_delimiter = ',')]
         corpus: Option<Vec<usize>>,
-        /// Steps of a first-look phase on single large objects before the corpus (a size
-        /// curriculum; default: the committed model's, none).
+        /// Steps of each first-look phase (one large object, then two or three objects of both
+        /// sizes) before the corpus, a size curriculum; 0 for none (default: the committed
+        /// model's).
         #[arg(long)]
         first_look: Option<usize>,
         /// Seed of the initial weights and the corpus.

@@ -6,17 +6,17 @@
 //! ([`committed_base`]) is its output, with `provenance.json` (command, commit, seed, wall
 //! time, held-out accuracies) beside the weights. The corpus, with answers in the worked style
 //! ([`AnswerStyle::Worked`]: `<think>…</think>\boxed{…}`, graded by the paper's Math reward):
-//! - perception questions answered with a count, colour, direction or object (levels 1–3);
+//! - perception questions answered with a count, colour, direction or object (levels 1 to [`Pretrain::perception_max_level`]);
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
 //! - arithmetic word problems with their worked solutions (1–3 steps);
 //! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), a smaller
 //!   share, so the base model composes the two only a little.
 //!
-//! Optionally a first-look phase comes first ([`Pretrain::first_look_steps`], `--first-look
-//! STEPS`): SFT on single large objects, asked their colour or counted
-//! ([`single_object_tasks`]), before the corpus. It is a size curriculum: the sandbox's small
-//! model learns to read colour from large shapes in a hundred steps and from the scenes' small
-//! ones only after that (`docs/sandbox.md`).
+//! A first look comes first ([`Pretrain::first_look_steps`], `--first-look STEPS`): one SFT
+//! phase per [`Look`], on one large object, then on two or three objects of both sizes, all at
+//! a size the model sees unscaled ([`first_look_tasks`]), before the corpus. It is a size
+//! curriculum: the sandbox's small model learns to read colour from large shapes in a hundred
+//! steps and from the scenes' small ones only after that (`docs/sandbox.md`).
 //!
 //! The corpus is drawn from its own seed ([`PRETRAIN_SEED`] + seed), neither the RL training
 //! data's nor the held-out set's. Pretraining is SFT ([`crate::rl::run::train_on`]: resumable,
@@ -32,7 +32,8 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::data::synth::caption::caption_tasks;
-use crate::data::synth::perception::single_object_tasks;
+use crate::data::synth::perception::first_look_tasks;
+use crate::data::synth::scene::Look;
 use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
 use crate::data::{Capability, Task};
 use crate::models::checkpoint::{Dtype, ExportOptions, Layout};
@@ -113,11 +114,15 @@ pub struct Pretrain {
     pub lr: f64,
     /// Corpus examples per capability before captions (perception, text, visual reasoning).
     pub corpus: [usize; 3],
-    /// Steps of the first-look phase before the corpus: SFT on `first_look_steps × batch`
-    /// single large objects ([`single_object_tasks`]), same lr, its own cosine schedule; 0 for
-    /// none (the committed model's recipe predates it).
+    /// Steps of each first-look phase before the corpus: SFT on `first_look_steps × batch`
+    /// tasks of each [`Look`] in turn ([`first_look_tasks`]), same lr, each its own cosine
+    /// schedule; 0 for none.
     #[serde(default)]
     pub first_look_steps: usize,
+    /// Highest scene level of the corpus's perception questions (the held-out set asks levels
+    /// 1–2).
+    #[serde(default = "all_scene_levels")]
+    pub perception_max_level: u32,
     /// Held-out tasks per capability of the evaluation that follows.
     pub heldout_tasks: usize,
     /// Samples per held-out task.
@@ -136,14 +141,20 @@ impl Pretrain {
             steps: 800,
             batch: 64,
             lr: 2e-3,
-            corpus: [40_000, 30_000, 12_000],
-            first_look_steps: 0,
+            corpus: [50_000, 10_000, 10_000],
+            first_look_steps: 200,
+            perception_max_level: 2,
             heldout_tasks: 300,
             eval_k: 4,
             seed: 0,
             shape: ModelShape::SANDBOX,
         }
     }
+}
+
+/// Every scene level, the default of recipes that predate [`Pretrain::perception_max_level`].
+fn all_scene_levels() -> u32 {
+    crate::data::synth::scene::MAX_SCENE_LEVEL
 }
 
 /// What [`Pretrain::run`] records next to the base model.
@@ -175,10 +186,11 @@ impl Pretrain {
             write_random_model::<B>(&init, self.seed, self.shape)?;
         }
         let mut start = init;
-        if self.first_look_steps > 0 {
+        for look in Look::ALL.into_iter().filter(|_| self.first_look_steps > 0) {
             let seed = PRETRAIN_SEED + self.seed;
-            let tasks = single_object_tasks(self.first_look_steps * self.batch, seed)?;
-            let config = self.sft_config(&start, "first-look", self.first_look_steps);
+            let tasks = first_look_tasks(look, self.first_look_steps * self.batch, seed)?;
+            let config =
+                self.sft_config(&start, &format!("first-look-{}", look.name()), self.first_look_steps);
             crate::rl::run::train_on::<Autodiff<B>>(
                 &config,
                 tasks.iter().map(synth::SynthTask::solved).collect(),
@@ -235,7 +247,7 @@ impl Pretrain {
     fn corpus_tasks(&self) -> Result<Vec<Task>> {
         let spec = |count, max_level| FamilySpec { count, min_level: 1, max_level };
         let config = SynthConfig {
-            perception: spec(self.corpus[0], 3),
+            perception: spec(self.corpus[0], self.perception_max_level),
             text_reasoning: spec(self.corpus[1], 3),
             visual_reasoning: spec(self.corpus[2], 2),
             answers: AnswerStyle::Worked,

@@ -13,6 +13,7 @@ fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
         lr: 1e-3,
         corpus: [6, 4, 2],
         first_look_steps: 1,
+        perception_max_level: 2,
         heldout_tasks: 2,
         eval_k: 1,
         seed: 3,
@@ -41,11 +42,13 @@ fn pretraining_is_deterministic_and_records_its_provenance() {
     let weights =
         |name: &str| std::fs::read(dir.path().join(format!("{name}-base/model.safetensors"))).unwrap();
     assert_eq!(weights("a"), weights("b"), "two runs of the same command differ");
-    // the first-look phase ran first, and the corpus's run started from its model
-    let first_look = dir.path().join("a/first-look/final/model.safetensors");
-    assert!(first_look.exists(), "no first-look phase");
+    // the first-look phases ran first, each from the one before, and the corpus's run started
+    // from the last one's model
+    assert!(dir.path().join("a/first-look-one/final/model.safetensors").exists(), "no first look");
+    let second = std::fs::read_to_string(dir.path().join("a/first-look-few/config.ron")).unwrap();
+    assert!(second.contains("first-look-one/final"), "{second}");
     let corpus_run = std::fs::read_to_string(dir.path().join("a/sft/config.ron")).unwrap();
-    assert!(corpus_run.contains("first-look/final"), "{corpus_run}");
+    assert!(corpus_run.contains("first-look-few/final"), "{corpus_run}");
     assert_eq!(runs[0].heldout_accuracy, runs[1].heldout_accuracy);
     let names: Vec<&str> = runs[0].heldout_accuracy.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["perception", "text_reasoning", "visual_reasoning", "overall"]);

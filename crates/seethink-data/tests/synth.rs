@@ -6,10 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use seethink_data::synth::oracle::{answer_from_ground_truth, PerceptionNoise};
-use seethink_data::synth::perception::{single_object_tasks, PerceptionMeta, OPTION_LETTERS};
+use seethink_data::synth::perception::{first_look_tasks, PerceptionMeta, OPTION_LETTERS};
 use seethink_data::synth::query::PerceptionQuery;
 use seethink_data::synth::render::render;
-use seethink_data::synth::scene::Size;
+use seethink_data::synth::scene::Look;
 use seethink_data::synth::text_reasoning::TextMeta;
 use seethink_data::synth::visual_reasoning::{subquestion_tasks, VisualMeta};
 use seethink_data::synth::{
@@ -329,30 +329,43 @@ fn worked_style_asks_openly_and_solutions_box_the_oracle_answer() {
 }
 
 #[test]
-fn single_object_tasks_ask_about_one_visible_object() {
-    let tasks = single_object_tasks(200, 5).unwrap();
-    assert_eq!(tasks, single_object_tasks(200, 5).unwrap(), "deterministic");
-    assert_eq!(tasks[..50], single_object_tasks(50, 5).unwrap()[..], "independent of n");
-    let mut colour_questions = 0;
-    for t in &tasks {
-        let scene = t.scene.as_ref().unwrap();
-        assert_eq!((scene.objects.len(), scene.width, scene.noise_pixels), (1, 64, 0));
-        assert_eq!(scene.objects[0].size, Size::Large);
-        let [ImageRef::Bytes(png)] = &t.task.images[..] else { panic!("one in-memory image expected") };
-        let object = scene.objects[0];
-        assert_eq!(
-            image::load_from_memory(png).unwrap().to_rgb8().get_pixel(object.x, object.y).0,
-            object.color.rgb()
-        );
-        assert_eq!(answer_from_ground_truth(&t.task, None).unwrap(), t.task.answer, "{}", t.task.id);
-        assert!(t.task.prompt.starts_with(IMAGE_MARKER), "{}", t.task.prompt);
-        assert!(t.solution.ends_with(&format!("\\boxed{{{}}}", t.task.answer)), "{}", t.solution);
-        if t.task.answer == object.color.name() {
-            colour_questions += 1;
-            assert_eq!(t.task.prompt, format!("{IMAGE_MARKER}\nWhat color is the {}?", object.kind.name()));
-        } else {
-            assert!(["0", "1"].contains(&t.task.answer.as_str()), "{}: {}", t.task.prompt, t.task.answer);
+fn first_look_tasks_ask_about_few_visible_objects() {
+    for look in Look::ALL {
+        let tasks = first_look_tasks(look, 200, 5).unwrap();
+        assert_eq!(tasks, first_look_tasks(look, 200, 5).unwrap(), "deterministic");
+        assert_eq!(tasks[..50], first_look_tasks(look, 50, 5).unwrap()[..], "independent of n");
+        let mut kinds = std::collections::BTreeMap::new();
+        for t in &tasks {
+            let scene = t.scene.as_ref().unwrap();
+            assert_eq!((scene.width, scene.noise_pixels), (64, 0));
+            let objects = match look {
+                Look::One => 1..=1,
+                Look::Few => 2..=3,
+            };
+            assert!(objects.contains(&scene.objects.len()), "{scene:?}");
+            let [ImageRef::Bytes(png)] = &t.task.images[..] else { panic!("one in-memory image expected") };
+            let image = image::load_from_memory(png).unwrap().to_rgb8();
+            for object in &scene.objects {
+                assert_eq!(image.get_pixel(object.x, object.y).0, object.color.rgb());
+            }
+            assert_eq!(answer_from_ground_truth(&t.task, None).unwrap(), t.task.answer, "{}", t.task.id);
+            assert!(t.task.prompt.starts_with(IMAGE_MARKER), "{}", t.task.prompt);
+            assert!(t.solution.ends_with(&format!("\\boxed{{{}}}", t.task.answer)), "{}", t.solution);
+            let meta: PerceptionMeta = serde_json::from_value(t.task.meta.clone()).unwrap();
+            let kind = serde_json::to_value(&meta.query).unwrap();
+            let kind = kind.get("type").and_then(|k| k.as_str()).unwrap().to_string();
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        let expected: &[&str] = match look {
+            Look::One => &["color_of", "count"],
+            Look::Few => &["color_of", "count", "largest", "relation"],
+        };
+        assert_eq!(kinds.keys().map(String::as_str).collect::<Vec<_>>(), expected, "{look:?}");
+        // every type about equally common (relation and largest fall back to counts on scenes
+        // that support none, so counts may be somewhat commoner)
+        let share = 200 / expected.len();
+        for (kind, n) in &kinds {
+            assert!(*n >= share * 6 / 10, "{look:?}: {n} {kind} questions of 200");
         }
     }
-    assert!((70..=130).contains(&colour_questions), "{colour_questions} of 200 ask the colour");
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::benchmark::TaskSlot;
 use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
 use super::render::png_image;
-use super::scene::{Color, Object, Scene, Shape, Size};
+use super::scene::{Color, Look, Scene, Shape, Size};
 use super::{worked_response, AnswerStyle, SynthTask, MCQ_SUFFIX};
 use crate::error::Result;
 use crate::task::{Capability, Task, IMAGE_MARKER};
@@ -67,24 +67,34 @@ pub(crate) struct Mcq {
 pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask> {
     let TaskSlot { level, style, .. } = *slot;
     let types: &[QuestionType] = if level == 1 { &QuestionType::ALL[..3] } else { &QuestionType::ALL };
-    let question_type = *types.choose(rng).expect("every level allows some types");
-    let mut draws = 0;
-    let (scene, query) = loop {
-        let scene = Scene::generate(level, rng)?;
-        draws += 1;
-        if let Some(query) = question_of_type(question_type, &scene, level, rng) {
-            break (scene, query);
-        }
-        if draws == MAX_SCENE_DRAWS {
-            let query = PerceptionQuery::Count(pick_count_query(&scene, level, &[], rng));
-            break (scene, query);
-        }
-    };
+    let (scene, query) = scene_and_query(types, level, rng, |rng| Scene::generate(level, rng))?;
     let mcq = match style {
         AnswerStyle::Choice => build_mcq(&scene, &query, level, rng),
         AnswerStyle::Worked => open_question(&scene, &query),
     };
     perception_task(slot, scene, query, mcq)
+}
+
+/// A question type drawn uniformly from `types`, then scenes from `draw` until one supports it
+/// (a count question on the [`MAX_SCENE_DRAWS`]th), and the question's parameters; count forms
+/// as at `level`.
+fn scene_and_query<R: Rng>(
+    types: &[QuestionType],
+    level: u32,
+    rng: &mut R,
+    mut draw: impl FnMut(&mut R) -> Result<Scene>,
+) -> Result<(Scene, PerceptionQuery)> {
+    let question_type = *types.choose(rng).expect("every caller allows some types");
+    for _ in 1..MAX_SCENE_DRAWS {
+        let scene = draw(rng)?;
+        if let Some(query) = question_of_type(question_type, &scene, level, rng) {
+            return Ok((scene, query));
+        }
+    }
+    let scene = draw(rng)?;
+    let query = question_of_type(question_type, &scene, level, rng)
+        .unwrap_or_else(|| PerceptionQuery::Count(pick_count_query(&scene, level, &[], rng)));
+    Ok((scene, query))
 }
 
 /// The perception task `slot.id` asking `question` (built from `query`) about `scene`: the
@@ -112,55 +122,39 @@ fn perception_task(
     Ok(SynthTask { task, scene: Some(scene), solution })
 }
 
-/// Canvas side of [`single_object_task`]'s scenes: the sandbox's largest image side, so they
-/// are not scaled down.
-const SINGLE_OBJECT_CANVAS: u32 = 64;
-
-/// A first-look perception task for pretraining, answered in the worked style: one large object
-/// (radius 14 px, about three 8-pixel patches across) of uniform shape and colour at a uniform
-/// position on a white 64×64 canvas, asked its colour (`What color is the triangle?`) or
-/// counted by shape or colour as at level 1 (so the count is 1, or 0 for a shape or colour not
-/// present). With one large object there is nothing to bind and much to see, so a small model
-/// learns to read colour and shape from pixels before it meets the scenes' smaller objects
-/// (docs/sandbox.md: it does not learn them the other way round). Level 1; `meta` holds the
-/// scene and query as perception tasks' do.
-pub fn single_object_task(id: &str, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
-    let size = Size::Large;
-    let (lo, hi) = (size.radius() + 3, SINGLE_OBJECT_CANVAS - 4 - size.radius());
-    let object = Object {
-        kind: *Shape::ALL.choose(rng).expect("shapes exist"),
-        color: *Color::ALL.choose(rng).expect("colours exist"),
-        size,
-        x: rng.random_range(lo..=hi),
-        y: rng.random_range(lo..=hi),
+/// A first-look perception task for pretraining (a size curriculum before the benchmark's
+/// scenes), answered in the worked style, on a scene of `look` ([`Scene::first_look`]):
+/// - [`Look::One`]: one large object (about three 8-pixel patches across), asked its colour
+///   (`What color is the triangle?`) or counted by shape or colour as at level 1 (1, or 0 for a
+///   shape or colour not present). With nothing to bind and much to see, a small model learns
+///   to read colour and shape from pixels here (docs/sandbox.md: it does not learn them from the
+///   scenes' small objects first).
+/// - [`Look::Few`]: two or three objects of both sizes, asked every question type of level 2
+///   (count, color-of, relation, largest), drawn as [`generate`] draws them: binding, places and
+///   sizes at sizes still easy to see.
+///
+/// `meta` holds the scene and query as perception tasks' do; the task's level is the level
+/// whose question types it asks (1, 2).
+pub fn first_look_task(look: Look, id: &str, source: &str, rng: &mut impl Rng) -> Result<SynthTask> {
+    let (types, level): (&[QuestionType], u32) = match look {
+        Look::One => (&[QuestionType::Count, QuestionType::ColorOf], 1),
+        Look::Few => (&QuestionType::ALL, 2),
     };
-    let scene = Scene {
-        width: SINGLE_OBJECT_CANVAS,
-        height: SINGLE_OBJECT_CANVAS,
-        background: [255, 255, 255],
-        objects: vec![object],
-        noise_pixels: 0,
-        noise_seed: 0,
-    };
-    let query = if rng.random_bool(0.5) {
-        PerceptionQuery::ColorOf { target: Referent { size: None, color: None, kind: object.kind } }
-    } else {
-        PerceptionQuery::Count(pick_count_query(&scene, 1, &[], rng))
-    };
+    let (scene, query) = scene_and_query(types, level, rng, |rng| Scene::first_look(look, rng))?;
     let question = open_question(&scene, &query);
-    let slot = TaskSlot { id, level: 1, style: AnswerStyle::Worked, source };
+    let slot = TaskSlot { id, level, style: AnswerStyle::Worked, source };
     perception_task(&slot, scene, query, question)
 }
 
-/// `n` [`single_object_task`]s from `seed`, ids `one-s<seed>-<i>`, each from its own stream of
-/// the seed (deterministic, independent of `n`).
-pub fn single_object_tasks(n: usize, seed: u64) -> Result<Vec<SynthTask>> {
-    let source = format!("seethink-synth/single-object/seed-{seed}");
+/// `n` [`first_look_task`]s of `look` from `seed`, ids `look-<look>-s<seed>-<i>`, each from its
+/// own stream of the seed (deterministic, independent of `n`).
+pub fn first_look_tasks(look: Look, n: usize, seed: u64) -> Result<Vec<SynthTask>> {
+    let source = format!("seethink-synth/first-look-{}/seed-{seed}", look.name());
     (0..n)
         .map(|i| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(i as u64);
-            single_object_task(&format!("one-s{seed}-{i:05}"), &source, &mut rng)
+            first_look_task(look, &format!("look-{}-s{seed}-{i:05}", look.name()), &source, &mut rng)
         })
         .collect()
 }

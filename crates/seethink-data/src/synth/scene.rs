@@ -171,6 +171,40 @@ fn spec(level: u32) -> Result<Spec> {
     Ok(spec)
 }
 
+/// The scenes of the first look, a size curriculum before the benchmark's scenes, on a 64×64
+/// canvas (the sandbox's largest image side, so never scaled down), white, no noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Look {
+    /// One large object.
+    One,
+    /// Two or three objects, each large with probability 0.4: at this canvas, objects about 1.5×
+    /// (large) and 2× (small) the size level 1's objects have once its 96×96 image is scaled to
+    /// 64×64.
+    Few,
+}
+
+impl Look {
+    /// The looks in curriculum order.
+    pub const ALL: [Look; 2] = [Look::One, Look::Few];
+
+    /// Lower-case name (`one`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Look::One => "one",
+            Look::Few => "few",
+        }
+    }
+
+    fn spec(self) -> Spec {
+        let (min_objects, max_objects, large_probability) = match self {
+            Look::One => (1, 1, 1.0),
+            Look::Few => (2, 3, 0.4),
+        };
+        Spec { canvas: 64, min_objects, max_objects, noise_pixels: 0, large_probability }
+    }
+}
+
 impl Scene {
     /// Generates a scene of the given level: objects get uniform kinds and colours, sizes by a per-level probability of
     /// being large, and uniform positions, redrawn until every pair of bounding circles is at
@@ -179,7 +213,17 @@ impl Scene {
     /// Level 1: 96×96, 2–4 objects, white, no noise. Level 2: 128×128, 4–6 objects, light
     /// grey, 40 noise pixels. Level 3: 128×128, 7–9 objects, light grey, 120 noise pixels.
     pub fn generate(level: u32, rng: &mut impl Rng) -> Result<Scene> {
-        let spec = spec(level)?;
+        Scene::from_spec(&spec(level)?, rng)
+    }
+
+    /// Generates a scene of the first look `look`, drawn as [`Scene::generate`] draws its.
+    pub fn first_look(look: Look, rng: &mut impl Rng) -> Result<Scene> {
+        Scene::from_spec(&look.spec(), rng)
+    }
+
+    /// A scene of `spec`: the object count, a white background without noise (else light grey),
+    /// the noise seed, then placements (rules on [`Scene::generate`]).
+    fn from_spec(spec: &Spec, rng: &mut impl Rng) -> Result<Scene> {
         let n = rng.random_range(spec.min_objects..=spec.max_objects);
         let background = if spec.noise_pixels == 0 {
             [255, 255, 255]
@@ -189,7 +233,7 @@ impl Scene {
         };
         let noise_seed = rng.random();
         for _ in 0..SCENE_RESTARTS {
-            if let Some(objects) = place_objects(&spec, n, rng) {
+            if let Some(objects) = place_objects(spec, n, rng) {
                 return Ok(Scene {
                     width: spec.canvas,
                     height: spec.canvas,
