@@ -13,7 +13,7 @@ use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::image::ImageBounds;
 
 use crate::error::{Result, TrainError};
-use crate::grpo::{AdvantageOptions, Aggregation, GrpoLossConfig, KlPenalty};
+use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty};
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
 
@@ -181,7 +181,10 @@ pub struct AlgorithmConfig {
     pub use_kl_loss: bool,
     /// The per-token KL estimate (EasyR1's `kl_penalty`).
     pub kl_penalty: KlPenalty,
-    /// Divide advantages by the group std (false: Dr. GRPO).
+    /// How scores become advantages (EasyR1's `adv_estimator`): `Grpo`, `Rloo`,
+    /// `ReinforcePlusPlus`, `ReinforcePlusPlusBaseline` ([`Estimator`]).
+    pub estimator: Estimator,
+    /// GRPO: divide advantages by the group std (false: Dr. GRPO).
     pub normalize_std: bool,
     /// Keep only groups whose mean `filter_key` score is strictly inside
     /// (`filter_low`, `filter_high`), drawing more prompts to refill the batch (EasyR1's
@@ -192,6 +195,9 @@ pub struct AlgorithmConfig {
     pub filter_high: f32,
     /// Draws of `prompts_per_step` prompts at most to fill a filtered batch; 0: no limit.
     pub max_try_make_batch: usize,
+    /// DAPO's soft overlong punishment, added to each response's overall score before
+    /// advantages; `None` (default): off.
+    pub overlong_penalty: Option<OverlongPenalty>,
 }
 
 impl Default for AlgorithmConfig {
@@ -202,13 +208,45 @@ impl Default for AlgorithmConfig {
             kl_coef: 0.01,
             use_kl_loss: true,
             kl_penalty: KlPenalty::LowVarKl,
+            estimator: Estimator::Grpo,
             normalize_std: true,
             online_filtering: false,
             filter_key: FilterKey::Overall,
             filter_low: 0.01,
             filter_high: 0.99,
             max_try_make_batch: 20,
+            overlong_penalty: None,
         }
+    }
+}
+
+/// DAPO's soft overlong punishment (EasyR1's `examples/reward_function/dapo.py`,
+/// `soft_overlong_punishment` × `overlong_penalty_factor`), for responses that may take
+/// `rollout.max_new_tokens` tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlongPenalty {
+    /// The last `buffer` tokens of the budget, where the punishment grows (EasyR1's
+    /// `overlong_buffer_length`).
+    pub buffer: usize,
+    /// Its weight (EasyR1's `overlong_penalty_factor`).
+    pub factor: f32,
+}
+
+impl OverlongPenalty {
+    /// `factor · p` for a response of `length` tokens out of at most `max_length`, with
+    /// `expected = max_length − buffer`: `p = 0` for `length ≤ expected`,
+    /// `p = (expected − length) / buffer` up to `max_length`, `p = −1` beyond.
+    pub fn penalty(&self, length: usize, max_length: usize) -> f32 {
+        let expected = max_length.saturating_sub(self.buffer);
+        let p = if length <= expected {
+            0.0
+        } else if length <= max_length {
+            -((length - expected) as f64 / self.buffer as f64)
+        } else {
+            -1.0
+        };
+        self.factor * p as f32
     }
 }
 
@@ -330,7 +368,11 @@ impl ActorConfig {
 impl AlgorithmConfig {
     /// How advantages are normalised.
     pub fn advantage(&self) -> AdvantageOptions {
-        AdvantageOptions { normalize_std: self.normalize_std, ..Default::default() }
+        AdvantageOptions {
+            estimator: self.estimator,
+            normalize_std: self.normalize_std,
+            ..Default::default()
+        }
     }
 }
 
@@ -445,6 +487,20 @@ impl TrainConfig {
         if let (Some(min), Some(max)) = (self.data.min_pixels, self.data.max_pixels) {
             if min > max {
                 return Err(format!("data.min_pixels: must not exceed data.max_pixels, got {min} > {max}"));
+            }
+        }
+        if let Some(o) = g.overlong_penalty {
+            if o.buffer == 0 || o.buffer > r.max_new_tokens {
+                return Err(format!(
+                    "algorithm.overlong_penalty.buffer: must be in 1..=rollout.max_new_tokens ({}), got {}",
+                    r.max_new_tokens, o.buffer
+                ));
+            }
+            if !(o.factor.is_finite() && o.factor >= 0.0) {
+                return Err(format!(
+                    "algorithm.overlong_penalty.factor: must be finite and ≥ 0, got {}",
+                    o.factor
+                ));
             }
         }
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
@@ -621,6 +677,21 @@ mod tests {
     }
 
     #[test]
+    fn estimators_and_the_overlong_penalty_are_set_from_ron() {
+        let f = write(MINIMAL);
+        let set = [
+            "algorithm.estimator=Rloo".into(),
+            "algorithm.overlong_penalty=Some((buffer: 4, factor: 0.5))".into(),
+        ];
+        let c = TrainConfig::load(f.path(), &set).unwrap();
+        assert_eq!(c.algorithm.advantage().estimator, Estimator::Rloo);
+        // EasyR1's dapo.py with max 16, buffer 4: expected 12; 12 → 0, 14 → −0.5, 16 → −1, 17 → −1
+        let o = c.algorithm.overlong_penalty.unwrap();
+        let penalties: Vec<f32> = [12, 14, 16, 17].iter().map(|&l| o.penalty(l, 16)).collect();
+        assert_eq!(penalties, [0.0, -0.25, -0.5, -0.5]);
+    }
+
+    #[test]
     fn values_that_cannot_train_are_rejected_naming_the_key() {
         let f = write(MINIMAL);
         for (set, key) in [
@@ -632,6 +703,18 @@ mod tests {
             ("rollout.temperature=0.0", "rollout.temperature"),
             ("trainer.save_every=0", "trainer.save_every"),
             ("algorithm.filter_low=0.995", "algorithm.filter_low"),
+            (
+                "algorithm.overlong_penalty=Some((buffer: 0, factor: 1.0))",
+                "algorithm.overlong_penalty.buffer",
+            ),
+            (
+                "algorithm.overlong_penalty=Some((buffer: 5000, factor: 1.0))",
+                "algorithm.overlong_penalty.buffer",
+            ),
+            (
+                "algorithm.overlong_penalty=Some((buffer: 8, factor: -1.0))",
+                "algorithm.overlong_penalty.factor",
+            ),
         ] {
             let err = TrainConfig::load(f.path(), &[set.into()]).unwrap_err().to_string();
             assert!(err.contains(key), "{set}: {err}");

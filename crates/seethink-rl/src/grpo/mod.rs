@@ -1,10 +1,10 @@
-//! GRPO: group-normalised advantages and the clipped, KL-regularised token-level loss.
+//! GRPO and its relatives: outcome advantages (GRPO, RLOO, REINFORCE++) and the clipped, KL-regularised token-level loss.
 
 mod advantage;
 mod loss;
 mod step;
 
-pub use advantage::{group_advantages, AdvantageOptions};
+pub use advantage::{advantages, AdvantageOptions, Estimator};
 pub use loss::{
     aggregate, kl_k3, policy_loss, row_weights, Aggregation, GrpoLossConfig, KlPenalty, LossTerms,
     PolicyLoss, TokenBatchLoss,

@@ -15,7 +15,7 @@ use seethink_models::readback::host_f32;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{aggregate, group_advantages, row_weights, Aggregation, TokenBatchLoss};
+use super::{advantages, aggregate, row_weights, Aggregation, TokenBatchLoss};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
 use crate::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
@@ -194,8 +194,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         !a.online_filtering || (mean > a.filter_low && mean < a.filter_high)
     }
 
-    /// One GRPO step: prompts from `draw` are rolled out (`n` samples each) and rewarded, and
-    /// advantages computed per group; with online filtering, groups outside the filter band are
+    /// One GRPO step: prompts from `draw` are rolled out (`n` samples each) and rewarded (plus
+    /// `algorithm.overlong_penalty` when set), and advantages computed ([`advantages`]); with online filtering, groups outside the filter band are
     /// dropped and `draw` is called again until as many groups as the first draw gave are kept
     /// or `algorithm.max_try_make_batch` draws were made (0: no limit), then the batch is cut to
     /// that size (EasyR1's `_make_batch_data`). When fewer or no groups survive, the step goes on
@@ -224,10 +224,17 @@ impl<B: AutodiffBackend> Grpo<B> {
             stats.generation_calls += calls;
             let rewards = completions
                 .iter()
-                .map(|c| Ok(reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?)))
+                .map(|c| {
+                    let mut score = reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?);
+                    if let Some(overlong) = self.algorithm.overlong_penalty {
+                        score.overall += overlong.penalty(c.ids.len(), self.rollout.max_new_tokens);
+                    }
+                    Ok(score)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
-            let advantages = group_advantages(&overall, n, self.algorithm.advantage());
+            let sizes: Vec<usize> = completions.iter().map(|c| c.ids.len()).collect();
+            let advantages = advantages(&overall, &sizes, n, self.algorithm.advantage());
             for (g, group) in completions.chunks(n).enumerate() {
                 let group_rewards = &rewards[g * n..(g + 1) * n];
                 let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
@@ -258,7 +265,7 @@ impl<B: AutodiffBackend> Grpo<B> {
                 );
             }
             stats.groups += batch.len();
-            lengths += completions.iter().map(|c| c.ids.len()).sum::<usize>();
+            lengths += sizes.iter().sum::<usize>();
             all_rewards.extend(rewards);
             let max_tries = self.algorithm.max_try_make_batch;
             if kept.len() >= wanted || (max_tries > 0 && attempt >= max_tries) {
@@ -303,7 +310,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         stats: &mut GrpoStats,
     ) -> Result<()> {
         let scores: Vec<f32> = rollout.iter().map(|s| s.score).collect();
-        let advantages = group_advantages(&scores, self.rollout.n, self.algorithm.advantage());
+        let lengths: Vec<usize> = rollout.iter().map(|s| s.sequence.response.len()).collect();
+        let advantages = advantages(&scores, &lengths, self.rollout.n, self.algorithm.advantage());
         let mut samples: Vec<Sample<B::InnerBackend>> = rollout
             .into_iter()
             .zip(advantages)
@@ -381,7 +389,8 @@ impl<B: AutodiffBackend> Grpo<B> {
         let totals = host_f32(kl.sum_dim(1), "the KL penalty")?;
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
-        let advantages = group_advantages(&penalised, self.rollout.n, self.algorithm.advantage());
+        let lengths: Vec<usize> = samples.iter().map(|s| s.sequence.response.len()).collect();
+        let advantages = advantages(&penalised, &lengths, self.rollout.n, self.algorithm.advantage());
         for (sample, advantage) in samples.iter_mut().zip(advantages) {
             sample.advantage = advantage;
         }
