@@ -13,7 +13,7 @@ use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::image::ImageBounds;
 
 use crate::error::{Result, TrainError};
-use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty};
+use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty, LossType};
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
 
@@ -283,6 +283,9 @@ pub struct ActorConfig {
     pub clip_high: f32,
     pub dual_clip: f32,
     pub aggregation: Aggregation,
+    /// The importance ratio of the surrogate (EasyR1's `loss_type`): `Default` (per token) or
+    /// `Gspo` (per response, [`LossType`]).
+    pub loss_type: LossType,
     pub freeze_vision: bool,
     /// Rows (sequences × positions) whose vocabulary logits are computed at a time when
     /// scoring responses: peak memory ∝ this × vocabulary size.
@@ -306,6 +309,7 @@ impl Default for ActorConfig {
             clip_high: 0.3,
             dual_clip: 3.0,
             aggregation: Aggregation::TokenMean,
+            loss_type: LossType::Default,
             freeze_vision: false,
             logits_chunk_tokens: 1024,
             ppo_epochs: 1,
@@ -361,6 +365,7 @@ impl ActorConfig {
             kl_coef,
             kl_penalty: algorithm.kl_penalty,
             aggregation: self.aggregation,
+            loss_type: self.loss_type,
         }
     }
 }

@@ -258,6 +258,10 @@ pub struct ChunkLogprobs<B: Backend> {
     pub entropy: Tensor<B, 2>,
     /// `[sequences, range.len()]`
     pub mask: Tensor<B, 2>,
+    /// `[sequences, width]`: the log-probs of every response token, without gradient (0 on
+    /// padding), for losses that need whole responses before any chunk
+    /// ([`chunked_gradients_seeing_whole_responses`]); `None` otherwise.
+    pub whole: Option<Tensor<B, 2>>,
 }
 
 /// Gradients of `Σ_chunks loss(chunk)` with respect to `model`'s parameters, where `loss` sees
@@ -274,17 +278,55 @@ pub fn chunked_gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
+    loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
+) -> Result<GradientsParams> {
+    gradients(model, sequences, scoring, false, loss)
+}
+
+/// [`chunked_gradients`] for a loss that needs every response's log-probs before its first
+/// chunk (GSPO's sequence-level ratio): each chunk also carries [`ChunkLogprobs::whole`],
+/// scored once from the same hidden states without gradient (one more pass of the output
+/// projection, chunk by chunk; the decoder runs once as before).
+pub fn chunked_gradients_seeing_whole_responses<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+    model: &M,
+    sequences: &[Sequence<B>],
+    scoring: Scoring,
+    loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
+) -> Result<GradientsParams> {
+    gradients(model, sequences, scoring, true, loss)
+}
+
+fn gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+    model: &M,
+    sequences: &[Sequence<B>],
+    scoring: Scoring,
+    see_whole: bool,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
 ) -> Result<GradientsParams> {
     let positions = response_positions(model, sequences, scoring)?;
+    let ranges = positions.chunks(scoring.chunk_tokens);
+    let whole = see_whole.then(|| {
+        let hidden = positions.hidden.clone().detach();
+        let logp: Vec<Tensor<B, 2>> = ranges
+            .iter()
+            .map(|range| {
+                let part = hidden.clone().narrow(1, range.start, range.len());
+                positions.score(model, part, range.clone()).0.detach()
+            })
+            .collect();
+        match logp.is_empty() {
+            true => positions.mask.zeros_like(),
+            false => Tensor::cat(logp, 1) * positions.mask.clone(),
+        }
+    });
     let detached = positions.hidden.clone().detach().require_grad();
     let mut accumulator = GradientsAccumulator::<M>::new();
     let mut hidden_grad = positions.hidden.clone().inner().zeros_like();
-    for range in positions.chunks(scoring.chunk_tokens) {
+    for range in ranges {
         let hidden = detached.clone().narrow(1, range.start, range.len());
         let (logp, entropy) = positions.score(model, hidden, range.clone());
         let mask = positions.mask.clone().narrow(1, range.start, range.len());
-        let grads = loss(ChunkLogprobs { range, logp, entropy, mask })?.backward();
+        let grads = loss(ChunkLogprobs { range, logp, entropy, mask, whole: whole.clone() })?.backward();
         if let Some(g) = detached.grad(&grads) {
             hidden_grad = hidden_grad + g;
         }

@@ -118,6 +118,7 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
             ref_logp: Some(reference),
             advantages: adv,
             weights: scored.mask,
+            sequence: None,
         }
         .terms(&config, total_tokens as f32);
         total = Some(match total {

@@ -1,7 +1,8 @@
 //! GRPO options through the run loop: on image prompts the vision tower learns unless frozen;
 //! online filtering drops groups outside its band and refills the batch (and goes on when
 //! nothing survives); with KL off there is no KL term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
-//! non-finite gradient skips the update.
+//! non-finite gradient skips the update; GSPO does not depend on the logit chunks; the
+//! advantage estimators are wired.
 
 mod common;
 
@@ -11,7 +12,7 @@ use common::{base_model, logged, task, tiny_config, vision_and_text, weights, B}
 use seethink_data::Task;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::config::{FilterKey, Trainer};
-use seethink_rl::grpo::KlPenalty;
+use seethink_rl::grpo::{Estimator, KlPenalty, LossType};
 use seethink_rl::run::train_on;
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
@@ -204,4 +205,55 @@ fn the_schedule_steps_once_per_training_step_from_zero_as_easyr1_and_epochs_repe
     assert_eq!(logged(dir.path(), "updates"), [4.0, 4.0, 4.0], "2 epochs × 2 mini-batches");
     let lr = logged(dir.path(), "lr");
     assert_eq!(lr, [0.0, 0.5e-3, 1e-3]);
+}
+
+#[test]
+fn gspo_updates_do_not_depend_on_how_logits_are_chunked_and_differ_from_token_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, loss_type: LossType, chunk_tokens: usize| {
+        let mut config = tiny_config(&dir.path().join(name), Trainer::Grpo, 1, 3);
+        // two mini-batches × two epochs, so that later updates see ratios ≠ 1
+        (config.actor.mini_batches, config.actor.ppo_epochs, config.actor.lr) = (2, 2, 1e-2);
+        config.actor.loss_type = loss_type;
+        config.actor.logits_chunk_tokens = chunk_tokens;
+        weights(&train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap())
+    };
+    let whole = run("whole", LossType::Gspo, 4096);
+    let chunked = run("chunked", LossType::Gspo, 3);
+    let gap = whole.iter().zip(&chunked).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(gap < 1e-5, "GSPO with 3-row logit chunks differs from unchunked by {gap}");
+    let token = run("token", LossType::Default, 4096);
+    let moved = whole.iter().zip(&token).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(moved > 1e-5, "GSPO and token-level ratios gave the same update");
+}
+
+#[test]
+fn rloo_and_reinforce_baseline_are_dr_grpo_rescaled_so_under_adam_the_same_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, estimator: Estimator, normalize_std: bool| {
+        let mut config = tiny_config(&dir.path().join(name), Trainer::Grpo, 1, 3);
+        config.algorithm.estimator = estimator;
+        config.algorithm.normalize_std = normalize_std;
+        config.algorithm.kl_coef = 0.0;
+        weights(&train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap())
+    };
+    let max_gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    // RLOO's advantages are n/(n − 1) × Dr. GRPO's, and with responses of one length (all
+    // three tokens here) REINFORCE++'s whitening of the group-centred scores is one more scale:
+    // Adam's first step does not see the scale (but for its ε: the weights move by at most
+    // 1.2e-5 apart at lr 1e-3, where the other estimators move them 2e-3 apart)
+    let dr_grpo = run("dr-grpo", Estimator::Grpo, false);
+    for (name, estimator) in
+        [("rloo", Estimator::Rloo), ("reinforce-baseline", Estimator::ReinforcePlusPlusBaseline)]
+    {
+        let trained = run(name, estimator, true);
+        assert!(max_gap(&trained, &dr_grpo) < 1e-4, "{name}: {}", max_gap(&trained, &dr_grpo));
+    }
+    // GRPO's per-group std and REINFORCE++'s batch-wide baseline change the update
+    let base = weights(&base_model());
+    for (name, estimator) in [("grpo", Estimator::Grpo), ("reinforce", Estimator::ReinforcePlusPlus)] {
+        let trained = run(name, estimator, true);
+        assert!(max_gap(&trained, &base) > 1e-4, "{name} did not train");
+        assert!(max_gap(&trained, &dr_grpo) > 1e-3, "{name} gave Dr. GRPO's update");
+    }
 }

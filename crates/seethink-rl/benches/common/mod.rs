@@ -55,6 +55,7 @@ pub fn grpo_update(
             ref_logp: Some(columns(&reference)),
             advantages: advantages.clone(),
             weights: c.mask,
+            sequence: None,
         }
         .terms(&config, normaliser)
         .loss)

@@ -1,10 +1,12 @@
-//! The GRPO loss of EasyR1: clip-higher + dual-clip surrogate, k3 KL to a frozen reference,
-//! aggregated so that splitting a mini-batch into micro-batches does not change it.
+//! The GRPO loss of EasyR1: clip-higher + dual-clip surrogate with a token-level or (GSPO) a
+//! sequence-level importance ratio, k3 KL to a frozen reference, aggregated so that splitting a
+//! mini-batch into micro-batches does not change it.
 //!
 //! All per-token tensors are `[sequences, response tokens]`, padded; `mask` is 1 on real
 //! response tokens and 0 on padding.
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
 
 /// How per-token losses are reduced over a mini-batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -14,6 +16,17 @@ pub enum Aggregation {
     /// EasyR1's `seq` mode: per micro-batch the mean over its sequences of each sequence's
     /// token-mean, rescaled by the micro-batch's share of the mini-batch's tokens.
     SeqMean,
+}
+
+/// Which importance ratio the clipped surrogate uses (EasyR1's `loss_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LossType {
+    /// Each token's own ratio `π(y_t)/π_old(y_t)` ([`policy_loss`]; EasyR1's `default`).
+    #[default]
+    Default,
+    /// GSPO: every token of a response shares the response's length-normalised ratio
+    /// ([`sequence_ratio`]; EasyR1's `gspo`).
+    Gspo,
 }
 
 /// Hyper-parameters of the loss, built from the config's actor section
@@ -31,6 +44,7 @@ pub struct GrpoLossConfig {
     /// The per-token KL estimate of the loss term.
     pub kl_penalty: KlPenalty,
     pub aggregation: Aggregation,
+    pub loss_type: LossType,
 }
 
 impl Default for GrpoLossConfig {
@@ -71,6 +85,54 @@ pub fn policy_loss<B: Backend>(
     let per_token = higher.clone().mask_where(negative, dual);
     let was_clipped = per_token.clone().not_equal(unclipped).float();
     PolicyLoss { per_token, clipped: was_clipped }
+}
+
+/// GSPO's per-response quantities for one micro-batch, `[sequences, 1]` each, without gradient
+/// (see [`sequence_ratio`]).
+#[derive(Clone)]
+pub struct SequenceRatio<B: Backend> {
+    /// The clipped surrogate of each response, `pg_i`.
+    pub pg: Tensor<B, 2>,
+    /// `pg_i'(s_i) · L_i / (L_i + 1e-8)`: what each of the response's token log-probs gets.
+    pub slope: Tensor<B, 2>,
+    /// 1 where clipping changed `pg_i`.
+    pub clipped: Tensor<B, 2>,
+}
+
+/// GSPO (EasyR1's `loss_type: gspo`) from whole responses: the length-normalised log ratio
+/// `s_i = Σ_t m_it (logp_it − old_it) / (Σ_t m_it + 1e-8)` stands for every token's log ratio
+/// in [`policy_loss`] (same clamps, clip-higher and dual clip), so `pg_i = policy_loss(s_i)`;
+/// its derivative `pg_i'` is taken by autodiff through the same formula.
+/// `logp`, `old_logp`, `mask` are `[sequences, width]`, `advantages` `[sequences, 1]`.
+pub fn sequence_ratio<B: AutodiffBackend>(
+    logp: Tensor<B, 2>,
+    old_logp: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+    advantages: Tensor<B, 2>,
+    config: &GrpoLossConfig,
+) -> SequenceRatio<B> {
+    let lengths = mask.clone().detach().sum_dim(1);
+    let s = ((logp - old_logp) * mask).detach().sum_dim(1) / (lengths.clone() + 1e-8);
+    let s = s.require_grad();
+    let surrogate = policy_loss(s.clone(), s.zeros_like(), advantages.detach(), config);
+    let grads = surrogate.per_token.clone().sum().backward();
+    let derivative = s.grad(&grads).map_or_else(|| s.zeros_like(), Tensor::from_inner);
+    SequenceRatio {
+        pg: surrogate.per_token.detach(),
+        slope: (derivative * lengths.clone() / (lengths + 1e-8)).detach(),
+        clipped: surrogate.clipped.detach(),
+    }
+}
+
+/// GSPO's loss per token of one chunk: row i's tokens carry the value `pg_i` and the gradient
+/// `slope_i · ∇logp_t`, as `pg_i + slope_i · (logp − stopgrad(logp))`. Aggregated with weights
+/// `w_it = m_it·r_i` ([`row_weights`]), the gradient is `Σ_i r_i L_i pg_i'(s_i) ∇s_i`, that of the
+/// aggregated sequence-level loss `Σ_i Σ_t w_it pg_i(s_i)`, chunk by chunk.
+pub fn sequence_policy_loss<B: Backend>(logp: Tensor<B, 2>, ratio: &SequenceRatio<B>) -> PolicyLoss<B> {
+    let shape = logp.dims();
+    let tracked = logp.clone() - logp.detach();
+    let per_token = ratio.pg.clone().expand(shape) + ratio.slope.clone().expand(shape) * tracked;
+    PolicyLoss { per_token, clipped: ratio.clipped.clone().expand(shape) }
 }
 
 /// A per-token estimate of KL(π‖π_ref) from the two log-probs of the sampled token (EasyR1's
@@ -147,6 +209,8 @@ pub struct TokenBatchLoss<B: Backend> {
     pub advantages: Tensor<B, 2>,
     /// `mask` × [`row_weights`] of the aggregation.
     pub weights: Tensor<B, 2>,
+    /// GSPO's ratios ([`LossType::Gspo`]), replacing the token-level surrogate; `None` otherwise.
+    pub sequence: Option<SequenceRatio<B>>,
 }
 
 /// The loss of one micro-batch and its parts (each already divided by the normaliser, so they
@@ -160,10 +224,14 @@ pub struct LossTerms<B: Backend> {
 }
 
 impl<B: Backend> TokenBatchLoss<B> {
-    /// `aggregate(pg + kl_coef·kl)` (kl: the config's [`KlPenalty`] estimate) with `normaliser` as
-    /// in [`aggregate`].
+    /// `aggregate(pg + kl_coef·kl)` (pg: [`policy_loss`], or [`sequence_policy_loss`] given
+    /// GSPO's ratios; kl: the config's [`KlPenalty`] estimate) with `normaliser` as in
+    /// [`aggregate`].
     pub fn terms(self, config: &GrpoLossConfig, normaliser: f32) -> LossTerms<B> {
-        let pg = policy_loss(self.logp.clone(), self.old_logp, self.advantages, config);
+        let pg = match &self.sequence {
+            Some(ratio) => sequence_policy_loss(self.logp.clone(), ratio),
+            None => policy_loss(self.logp.clone(), self.old_logp, self.advantages, config),
+        };
         let reduce = |t: Tensor<B, 2>| aggregate(t, self.weights.clone(), normaliser);
         let kl_per_token = match (&self.ref_logp, config.kl_coef) {
             (Some(ref_logp), coef) if coef != 0.0 => {
@@ -214,6 +282,65 @@ mod tests {
         for (x, e) in values(neg.per_token).iter().zip([3.0, 0.8]) {
             assert!((x - e).abs() < 1e-5, "{x} vs {e}");
         }
+    }
+
+    type AB = burn::backend::Autodiff<B>;
+
+    fn ad(values: &[f32], shape: [usize; 2]) -> Tensor<AB, 2> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
+    }
+
+    #[test]
+    fn gspo_ratios_by_hand() {
+        let c = GrpoLossConfig::default();
+        let ln = |x: f32| x.ln();
+        // row 0: two tokens (one pad), log ratios ln 1.1, ln 1.3: s = ln √1.43, ratio 1.19583,
+        // inside the clip range with A = +1: pg = −1.19583, slope = −1.19583 (d(−e^s)/ds);
+        // row 1: three tokens at ln 2: ratio 2 > 1.3 with A = +1, clipped: pg = −1.3, slope 0
+        let logp = ad(&[0.0, ln(1.1), ln(1.3), ln(2.0), ln(2.0), ln(2.0)], [2, 3]);
+        let mask = ad(&[0.0, 1.0, 1.0, 1.0, 1.0, 1.0], [2, 3]);
+        let r = sequence_ratio(logp, ad(&[0.0; 6], [2, 3]), mask, ad(&[1.0, 1.0], [2, 1]), &c);
+        let v = |t: Tensor<AB, 2>| -> Vec<f32> { t.into_data().to_vec().unwrap() };
+        let ratio = 1.43f32.sqrt();
+        for (x, e) in v(r.pg).iter().zip([-ratio, -1.3]).chain(v(r.slope).iter().zip([-ratio, 0.0])) {
+            assert!((x - e).abs() < 1e-5, "{x} vs {e}");
+        }
+        assert_eq!(v(r.clipped), [0.0, 1.0]);
+    }
+
+    #[test]
+    fn gspo_chunk_loss_has_the_sequence_level_gradient() {
+        // EasyR1's gspo directly: s_i = masked mean of the log ratio, every token's log ratio
+        // s_i, policy_loss, aggregated; against sequence_ratio + sequence_policy_loss
+        let c = GrpoLossConfig::default();
+        let values = [0.0, -0.3, 0.2, 0.1, 0.5, -0.2, 0.0, 0.0, 0.3];
+        let old = ad(&[0.0, -0.1, 0.1, 0.3, 0.2, 0.1, 0.0, 0.0, 0.1], [3, 3]);
+        let mask = ad(&[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0], [3, 3]);
+        let advantages = ad(&[1.0, -1.0, 0.5], [3, 1]);
+        let weights = mask.clone() * ad(&[1.0, 0.5, 2.0], [3, 1]).expand([3, 3]);
+        let direct = {
+            let logp = ad(&values, [3, 3]).require_grad();
+            let s =
+                ((logp.clone() - old.clone()) * mask.clone()).sum_dim(1) / (mask.clone().sum_dim(1) + 1e-8);
+            let per_token =
+                policy_loss(s.expand([3, 3]) * mask.clone(), old.zeros_like(), advantages.clone(), &c);
+            let loss = aggregate(per_token.per_token, weights.clone(), 6.0);
+            let grads = loss.clone().backward();
+            (loss.into_scalar(), logp.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap())
+        };
+        let chunked = {
+            let logp = ad(&values, [3, 3]).require_grad();
+            let ratios =
+                sequence_ratio(logp.clone().detach(), old.clone(), mask.clone(), advantages.clone(), &c);
+            let loss = aggregate(sequence_policy_loss(logp.clone(), &ratios).per_token, weights, 6.0);
+            let grads = loss.clone().backward();
+            (loss.into_scalar(), logp.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap())
+        };
+        assert!((direct.0 - chunked.0).abs() < 1e-6, "{} vs {}", direct.0, chunked.0);
+        for (d, g) in direct.1.iter().zip(&chunked.1) {
+            assert!((d - g).abs() < 1e-6, "{:?} vs {:?}", direct.1, chunked.1);
+        }
+        assert!(direct.1.iter().any(|g| g.abs() > 1e-3), "a gradient to compare: {:?}", direct.1);
     }
 
     #[test]

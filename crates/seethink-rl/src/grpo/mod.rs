@@ -6,7 +6,7 @@ mod step;
 
 pub use advantage::{advantages, AdvantageOptions, Estimator};
 pub use loss::{
-    aggregate, kl_k3, policy_loss, row_weights, Aggregation, GrpoLossConfig, KlPenalty, LossTerms,
-    PolicyLoss, TokenBatchLoss,
+    aggregate, kl_k3, policy_loss, row_weights, sequence_policy_loss, sequence_ratio, Aggregation,
+    GrpoLossConfig, KlPenalty, LossTerms, LossType, PolicyLoss, SequenceRatio, TokenBatchLoss,
 };
 pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt, Scored};

@@ -15,10 +15,15 @@ use seethink_models::readback::host_f32;
 use seethink_models::{AnyVlm, Result};
 use seethink_reward::{Reward, RewardBreakdown};
 
-use super::{advantages, aggregate, row_weights, Aggregation, TokenBatchLoss};
+use super::{
+    advantages, aggregate, row_weights, sequence_ratio, Aggregation, LossType, SequenceRatio, TokenBatchLoss,
+};
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use crate::learner::{apply_update, inference_model, PolicyLearner};
-use crate::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
+use crate::logprobs::{
+    chunked_gradients, chunked_gradients_seeing_whole_responses, response_logprobs, ChunkLogprobs, Scoring,
+    Sequence,
+};
 use crate::policy::PolicyModel;
 use crate::sft::to_autodiff;
 
@@ -451,10 +456,28 @@ impl<B: AutodiffBackend> Grpo<B> {
                         right_aligned::<B::InnerBackend>(&rows, width, &device)
                     };
                     let (old, reference) = (aligned(&frozen.old), frozen.reference.as_deref().map(aligned));
-                    let grads = chunked_gradients(&model.model, &sequences, scoring, |c| {
+                    let gspo = config.loss_type == LossType::Gspo;
+                    // GSPO: the responses' ratios, from the whole responses the first chunk sees
+                    let mut ratios: Option<SequenceRatio<B>> = None;
+                    let loss = |c: ChunkLogprobs<B>| {
                         let columns = |t: &Tensor<B::InnerBackend, 2>| {
                             Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
                         };
+                        if let (true, None, Some(whole)) = (gspo, &ratios, &c.whole) {
+                            let ones: Vec<Vec<f32>> = lengths.iter().map(|&l| vec![1.0; l]).collect();
+                            let mask = right_aligned::<B::InnerBackend>(
+                                &ones.iter().collect::<Vec<_>>(),
+                                width,
+                                &device,
+                            );
+                            ratios = Some(sequence_ratio(
+                                whole.clone(),
+                                Tensor::from_inner(old.clone()),
+                                Tensor::from_inner(mask),
+                                advantages.clone(),
+                                &config,
+                            ));
+                        }
                         let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
                         stats.entropy +=
                             aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
@@ -464,13 +487,20 @@ impl<B: AutodiffBackend> Grpo<B> {
                             ref_logp: reference.as_ref().map(columns),
                             advantages: advantages.clone(),
                             weights,
+                            sequence: ratios.clone(),
                         }
                         .terms(&config, normaliser);
                         stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
                         stats.kl += terms.kl.into_scalar().elem::<f64>();
                         stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
                         Ok(terms.loss)
-                    })?;
+                    };
+                    let grads = match gspo {
+                        true => {
+                            chunked_gradients_seeing_whole_responses(&model.model, &sequences, scoring, loss)?
+                        }
+                        false => chunked_gradients(&model.model, &sequences, scoring, loss)?,
+                    };
                     accumulator.accumulate(&model, grads);
                 }
                 let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
