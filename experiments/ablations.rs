@@ -16,6 +16,10 @@ use anyhow::Result;
 use clap::Parser;
 use seethink::ablations::{run_suite, Arm, Suite};
 
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
 #[derive(Parser, Debug)]
 #[command(about = "The paper's ablations at CPU scale, over seeds")]
 struct Args {

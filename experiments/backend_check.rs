@@ -29,6 +29,10 @@ use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink::rl::learner::{inference_model, new_learner};
 use seethink::rl::policy::Sequence;
 
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
 #[derive(Parser)]
 #[command(about = "Forward, generation and a GRPO update on a second backend, against ndarray")]
 struct Args {

@@ -17,6 +17,10 @@ use seethink::controls::{controls_table, run_controls};
 use seethink::preset::CpuPreset;
 use seethink::provenance::{machine, run_text};
 
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
 #[derive(Parser, Debug)]
 #[command(about = "Positive controls: does GRPO from the base model move what it trains?")]
 struct Args {

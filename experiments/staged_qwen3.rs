@@ -31,6 +31,10 @@ use seethink::eval::{paired_difference, EvalReport};
 use seethink::preset::CpuPreset;
 use seethink::rl::config::TrainConfig;
 
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
 #[derive(Parser, Debug)]
 #[command(about = "The paper's staged curriculum on Qwen3-VL (CPU preset by default)")]
 struct Args {

@@ -19,8 +19,3 @@ pub mod passrate;
 pub mod preset;
 pub mod provenance;
 pub mod sandbox;
-
-/// The allocator of every program built on this crate (the `seethink` binary, the examples):
-/// mimalloc, handing freed memory back lazily ([`seethink_models::allocator`]).
-#[global_allocator]
-static ALLOCATOR: seethink_models::allocator::Allocator = seethink_models::allocator::Allocator;

@@ -10,6 +10,10 @@ use seethink::models::generate::SamplingConfig;
 use seethink::models::processing::image::ImageBounds;
 use seethink::rl::prompt::FormatPrompt;
 
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "seethink",
