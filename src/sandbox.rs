@@ -9,8 +9,8 @@
 //! - perception questions answered with a count, colour, direction or object (levels 1 to [`Pretrain::perception_max_level`]);
 //! - captions of those scenes from their ground truth ([`caption_tasks`]);
 //! - arithmetic word problems with their worked solutions (1–3 steps);
-//! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), a smaller
-//!   share, so the base model composes the two only a little.
+//! - visual reasoning (counts read from the image, then arithmetic; levels 1–2), no more than
+//!   arithmetic, so the base model composes the two only a little.
 //!
 //! A first look comes first ([`Pretrain::first_look_steps`], `--first-look STEPS`): one SFT
 //! phase per [`Look`], on one large object, then on two or three objects of both sizes, all at

@@ -83,10 +83,15 @@ fn the_committed_base_model_starts_where_rl_has_room() {
         seethink::models::AnyVlm::<burn::backend::NdArray>::load(&committed_base(), &Default::default())
             .unwrap();
     assert_eq!(burn::module::Module::num_params(&model), provenance.parameters);
-    // every capability can still rise and fall: RL has room (the narrower target ranges
-    // are not all met by the committed model; docs/sandbox.md says which)
-    for (name, accuracy) in &provenance.heldout_accuracy {
-        assert!((0.1..=0.9).contains(accuracy), "{name}: {accuracy}\n{text}");
+    // it partly sees and partly reasons, leaving RL room: the sandbox's target ranges
+    // (docs/sandbox.md)
+    let targets = [("perception", 0.4..=0.7), ("text_reasoning", 0.2..=0.5), ("visual_reasoning", 0.1..=0.3)];
+    for (name, range) in targets {
+        let accuracy = provenance.heldout_accuracy.iter().find(|(n, _)| n == name).map(|(_, a)| *a);
+        assert!(
+            accuracy.is_some_and(|a| range.contains(&a)),
+            "{name}: {accuracy:?} outside {range:?}\n{text}"
+        );
     }
     assert!(provenance.wall_minutes <= 60.0, "{text}");
 }
