@@ -88,6 +88,7 @@ impl CpuPreset {
                 save_every: 10,
                 keep_last: 1,
                 out: out.join("staged"),
+                tensorboard: false,
             },
             curriculum: Some(CurriculumConfig {
                 policy: Policy::Paper,

@@ -289,6 +289,7 @@ impl Pretrain {
                 save_every: 250,
                 keep_last: 1,
                 out: self.out.join(name),
+                tensorboard: false,
             },
             curriculum: None,
             eval: None,

@@ -394,6 +394,10 @@ pub struct TrainerConfig {
     pub keep_last: usize,
     /// Run directory (metrics.jsonl, checkpoints/, final/).
     pub out: PathBuf,
+    /// Also log to TensorBoard: every step's metrics as scalars `train/<key>` in
+    /// `<out>/tensorboard/`, and a curriculum run's held-out accuracies `heldout/<capability>`
+    /// at each phase's end in the run's own `tensorboard/` (`tensorboard --logdir <out>`).
+    pub tensorboard: bool,
 }
 
 impl Default for TrainerConfig {
@@ -404,6 +408,7 @@ impl Default for TrainerConfig {
             save_every: 10,
             keep_last: 3,
             out: PathBuf::from("runs/latest"),
+            tensorboard: false,
         }
     }
 }

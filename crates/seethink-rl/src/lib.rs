@@ -25,3 +25,4 @@ pub mod prompt;
 pub mod renderer;
 pub mod run;
 pub mod sft;
+pub mod tensorboard;

@@ -1,5 +1,6 @@
 //! Per-step metrics of a run: one JSON object per step appended to `<run>/metrics.jsonl`
-//! (shown on stderr by [`crate::progress`]).
+//! (shown on stderr by [`crate::progress`]), and with `trainer.tensorboard` every numeric one as
+//! a TensorBoard scalar `train/<key>` in `<run>/tensorboard/`.
 
 use std::fs;
 use std::io::Write;
@@ -10,10 +11,12 @@ use serde_json::{json, Value};
 
 use crate::error::{io, Result};
 use crate::grpo::GrpoStats;
+use crate::tensorboard::EventWriter;
 
-/// An append-only `metrics.jsonl`.
+/// An append-only `metrics.jsonl`, and optionally a TensorBoard event file.
 pub struct MetricsLog {
     path: PathBuf,
+    tensorboard: Option<EventWriter>,
 }
 
 impl MetricsLog {
@@ -33,7 +36,14 @@ impl MetricsLog {
             let tmp = path.with_extension("jsonl.tmp");
             fs::write(&tmp, kept).and_then(|_| fs::rename(&tmp, path)).map_err(io(path))?;
         }
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self { path: path.to_path_buf(), tensorboard: None })
+    }
+
+    /// Also writes each step's numeric metrics as scalars `train/<key>` to a new event file in
+    /// `dir` ([`EventWriter`]).
+    pub fn with_tensorboard(mut self, dir: &Path) -> Result<Self> {
+        self.tensorboard = Some(EventWriter::create(dir)?);
+        Ok(self)
     }
 
     /// Appends `{"step": step, …metrics}`.
@@ -42,6 +52,14 @@ impl MetricsLog {
         line.insert("step".into(), step.into());
         for (key, value) in metrics.as_object().into_iter().flatten() {
             line.insert(key.clone(), value.clone());
+        }
+        if let Some(tensorboard) = &self.tensorboard {
+            let scalars: Vec<(String, f32)> = line
+                .iter()
+                .filter(|(key, _)| *key != "step")
+                .filter_map(|(key, value)| Some((format!("train/{key}"), value.as_f64()? as f32)))
+                .collect();
+            tensorboard.scalars(step, &scalars)?;
         }
         let mut file =
             fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(io(&self.path))?;

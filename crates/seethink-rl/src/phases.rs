@@ -30,6 +30,7 @@ use seethink_reward::Reward;
 use crate::config::{HeldOutConfig, TrainConfig};
 use crate::error::{io, Result, TrainError};
 use crate::run::{prepare_tasks, run_tasks, TRAINING_CONFIG};
+use crate::tensorboard::{EventWriter, TENSORBOARD_DIR};
 
 /// What a curriculum run produced: the held-out report of the start and of each phase's end
 /// (`None` without `eval`), and each phase's final model directory.
@@ -71,9 +72,12 @@ pub fn train_phases<B: AutodiffBackend>(
     };
     evaluate_model("start", &config.model, out.join("eval-start"))?;
     let mut model = config.model.clone();
+    // the run's step count at the start and at each phase's end
+    let mut ends = vec![0];
     for (i, phase) in phases.iter().enumerate() {
         let dir = out.join(format!("{:02}-{}", i + 1, phase.name));
         let phase_config = phase_config(config, phase, &model, &dir);
+        ends.push(ends[i] + phase_config.trainer.steps);
         let final_dir = dir.join("final");
         if final_dir.join(TRAINING_CONFIG).exists() {
             eprintln!("phase {} ({}): finished earlier, kept", i + 1, phase.name);
@@ -96,6 +100,12 @@ pub fn train_phases<B: AutodiffBackend>(
         outcome.finals.push(final_dir.clone());
         model = final_dir;
     }
+    if config.trainer.tensorboard && !outcome.reports.is_empty() {
+        let writer = EventWriter::create(&out.join(TENSORBOARD_DIR))?;
+        for ((_, report), &step) in outcome.reports.iter().zip(&ends) {
+            writer.scalars(step, &heldout_scalars(report))?;
+        }
+    }
     if !outcome.reports.is_empty() {
         let table = summary_table(&outcome.reports);
         let path = out.join("summary.md");
@@ -103,6 +113,18 @@ pub fn train_phases<B: AutodiffBackend>(
         println!("{table}");
     }
     Ok(outcome)
+}
+
+/// A held-out report as TensorBoard scalars: `heldout/<capability>` and `heldout/overall`
+/// accuracy, `heldout/mean_tokens`.
+fn heldout_scalars(report: &EvalReport) -> Vec<(String, f32)> {
+    let mut scalars: Vec<(String, f32)> = Capability::ALL
+        .into_iter()
+        .filter_map(|c| report.capability(c).map(|s| (format!("heldout/{c}"), s.accuracy as f32)))
+        .collect();
+    scalars.push(("heldout/overall".into(), report.overall.accuracy as f32));
+    scalars.push(("heldout/mean_tokens".into(), report.overall.mean_tokens as f32));
+    scalars
 }
 
 /// The phase's own tasks (in list order) and the phase re-indexed over them; a phase to be

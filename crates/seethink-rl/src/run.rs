@@ -44,6 +44,7 @@ use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::progress::StepProgress;
 use crate::renderer::SilentRenderer;
 use crate::sft::sft_step;
+use crate::tensorboard::TENSORBOARD_DIR;
 
 /// The file in an exported model (`<out>/final`) holding the config of the run that trained it,
 /// so that evaluation can grade with the run's reward.
@@ -155,6 +156,7 @@ pub fn run_tasks<B: AutodiffBackend>(
     let checkpoints = out.join("checkpoint");
     let on_disk = complete_checkpoints(&checkpoints);
     let resume = on_disk.last().copied();
+    let first_step = resume.unwrap_or(0) + 1;
     let mut state = StepState {
         config: config.clone(),
         sampler,
@@ -162,8 +164,12 @@ pub fn run_tasks<B: AutodiffBackend>(
         reward,
         processor,
         grpo,
-        metrics: MetricsLog::open(&out.join("metrics.jsonl"), resume.unwrap_or(0) + 1)?,
-        progress: StepProgress::new(&run_label(out), resume.unwrap_or(0) + 1, config.trainer.steps),
+        metrics: match config.trainer.tensorboard {
+            true => MetricsLog::open(&out.join("metrics.jsonl"), first_step)?
+                .with_tensorboard(&out.join(TENSORBOARD_DIR))?,
+            false => MetricsLog::open(&out.join("metrics.jsonl"), first_step)?,
+        },
+        progress: StepProgress::new(&run_label(out), first_step, config.trainer.steps),
     };
     if let Some(step) = resume {
         match step >= config.trainer.steps {

@@ -1,7 +1,8 @@
 //! Stage chaining: a curriculum's phases run back to back (each from the previous one's final
 //! model, with its own settings), batches mix text-only and image tasks, a run interrupted
 //! between or inside phases resumes to bitwise-identical weights (adaptive samplers included),
-//! and a sampler can end a phase early.
+//! and a sampler can end a phase early; with TensorBoard on, steps and held-out evaluations are
+//! events.
 
 mod common;
 
@@ -14,6 +15,7 @@ use seethink_data::{Capability, Task};
 use seethink_models::AnyVlm;
 use seethink_rl::config::{HeldOutConfig, RewardKind, TrainConfig, Trainer};
 use seethink_rl::phases::{train_phases, PhasesOutcome};
+use seethink_rl::tensorboard::{read_scalars, TENSORBOARD_DIR};
 
 /// Procedural tasks: `n` per capability, images in memory.
 fn tasks(n: usize, seed: u64) -> Vec<Task> {
@@ -140,4 +142,34 @@ fn the_learning_progress_bandit_resumes_bitwise_and_a_plateau_ends_a_phase_early
     let outcome = run(&config);
     assert_eq!(logged(&dir.path().join("plateau/run/01-perception"), "step"), [1.0, 2.0]);
     assert!(outcome.finals[0].join("config.json").exists());
+}
+
+#[test]
+fn with_tensorboard_on_every_step_and_every_held_out_evaluation_is_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        config(dir.path(), Policy::Staged(vec![Capability::Perception, Capability::TextReasoning]));
+    config.trainer.tensorboard = true;
+    let outcome = run(&config);
+    let run_dir = dir.path().join("run");
+    // each phase's steps, every numeric metric of metrics.jsonl, as in the file
+    let phase = run_dir.join("01-perception");
+    let scalars = read_scalars(&phase.join(TENSORBOARD_DIR)).unwrap();
+    let reward: Vec<(i64, f64)> = scalars
+        .iter()
+        .filter(|(tag, _, _)| tag == "train/reward")
+        .map(|(_, s, v)| (*s, f64::from(*v)))
+        .collect();
+    let logged_reward = logged(&phase, "reward");
+    assert_eq!(reward.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [1, 2]);
+    for ((_, v), l) in reward.iter().zip(&logged_reward) {
+        assert!((v - l).abs() < 1e-6, "{reward:?} vs {logged_reward:?}");
+    }
+    assert!(scalars.iter().any(|(tag, _, _)| tag == "train/kl"), "{scalars:?}");
+    // the run's held-out accuracy at the start (step 0) and after each phase (steps 2, 4)
+    let heldout = read_scalars(&run_dir.join(TENSORBOARD_DIR)).unwrap();
+    let overall: Vec<(i64, f32)> =
+        heldout.iter().filter(|(tag, _, _)| tag == "heldout/overall").map(|(_, s, v)| (*s, *v)).collect();
+    let reported: Vec<f32> = outcome.reports.iter().map(|(_, r)| r.overall.accuracy as f32).collect();
+    assert_eq!(overall, [0, 2, 4].into_iter().zip(reported).collect::<Vec<_>>());
 }

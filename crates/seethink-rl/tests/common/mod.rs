@@ -69,6 +69,7 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
             save_every: 1,
             keep_last: 2,
             out: out.into(),
+            tensorboard: false,
         },
         curriculum: None,
         eval: None,
