@@ -142,6 +142,9 @@ fn eval_writes_reports_with_attribution() {
     };
     let run = eval(out.path(), &["--max-new-tokens", "4", "--k", "2", "--temperature", "1"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // not a terminal: plain progress lines, the last at the end
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("answering task 6/6 |"), "{stderr}");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         stdout.contains("| visual_reasoning |") && stdout.contains("Perception-error attribution"),
@@ -175,6 +178,8 @@ fn train_runs_resumes_and_exports() {
     let train = |steps: &str| {
         seethink(&[
             "train",
+            "--set",
+            "trainer.tensorboard=true",
             "--config",
             config.to_str().unwrap(),
             "--out",
@@ -205,6 +210,11 @@ fn train_runs_resumes_and_exports() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, vec![1, 2, 3], "the second run resumed after step 2");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("step 3/3 |"));
+    // TensorBoard: one event file per start, every step's metrics
+    let events = seethink::rl::tensorboard::read_scalars(&run_dir.path().join("tensorboard")).unwrap();
+    let reward_steps: Vec<i64> = events.iter().filter(|(tag, _, _)| tag == "train/reward").map(|e| e.1).collect();
+    assert_eq!(reward_steps, [1, 2, 3]);
     let final_model = run_dir.path().join("final");
     let run = seethink(&["inspect", "--model", final_model.to_str().unwrap()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

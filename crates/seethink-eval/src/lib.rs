@@ -29,6 +29,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod runner;
 

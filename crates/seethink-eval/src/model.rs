@@ -8,6 +8,7 @@ use seethink_models::processing::Processor;
 use seethink_models::{ModelError, Vlm};
 
 use crate::error::{EvalError, Result};
+use crate::progress::Progress;
 use crate::runner::{Responder, Response};
 
 /// Answers tasks with a model: tasks are turned into chat prompts
@@ -57,7 +58,9 @@ impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
     /// size. A response's token count is the number of generated ids, the stop token included.
     fn respond(&mut self, tasks: &[Task], k: usize) -> Result<Vec<Vec<Response>>> {
         let tokenizer = &self.processor.tokenizer;
-        let mut out = Vec::with_capacity(tasks.len());
+        let mut out: Vec<Vec<Response>> = Vec::with_capacity(tasks.len());
+        let progress = Progress::new("answering", "task", 1, tasks.len());
+        let mut tokens = 0usize;
         for (b, chunk) in tasks.chunks(self.batch_size).enumerate() {
             let prompts = chunk.iter().map(|t| self.prompt(t)).collect::<Result<Vec<_>>>()?;
             let first_sample = (b * self.batch_size * k) as u64;
@@ -74,7 +77,10 @@ impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
                     .map_err(|source| EvalError::Model { task: chunk[c.prompt].id.clone(), source })?;
                 groups[c.prompt].push(Response { text, tokens: c.ids.len() });
             }
+            tokens += groups.iter().flatten().map(|r| r.tokens).sum::<usize>();
             out.extend(groups);
+            let mean = format!("{:.1} tokens per response", tokens as f64 / (out.len() * k).max(1) as f64);
+            progress.update(out.len(), &mean, &mean);
         }
         Ok(out)
     }
