@@ -71,13 +71,15 @@ pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOpt
     let todo: Vec<usize> = (0..tasks.len()).filter(|&t| !correct.contains_key(&tasks[t].id)).collect();
     eprintln!("passrate: {} tasks, {} cached, K = {}", tasks.len(), tasks.len() - todo.len(), options.k);
     let mut answered = tasks.len() - todo.len();
+    let progress = crate::eval::progress::Progress::new("passrate", "task", answered + 1, tasks.len());
     for run in contiguous_runs(&todo, options.batch_size) {
         let batch = &prompted[run.clone()];
         // task t samples from streams t·K …: the same whatever the batching
         let sampling = SamplingConfig { stream: (run.start * options.k) as u64, ..options.sampling.clone() };
         let mut responder =
             crate::eval::ModelResponder::new(&model, &processor, sampling, batch.len(), device.clone())?
-                .within(options.bounds);
+                .within(options.bounds)
+                .quiet();
         let report = crate::eval::evaluate(&mut responder, batch, reward.as_ref(), options.k)?;
         for result in &report.tasks {
             writeln!(cache, "{}", serde_json::json!({ "id": result.id, "correct": result.correct }))?;
@@ -85,7 +87,9 @@ pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOpt
         }
         cache.flush()?;
         answered += batch.len();
-        eprintln!("passrate: {answered} of {} tasks", tasks.len());
+        let mean = correct.values().sum::<usize>() as f64 / (correct.len() * options.k).max(1) as f64;
+        let mean = format!("mean pass rate {mean:.3}");
+        progress.update(answered, &mean, &mean);
     }
     let rated: Vec<_> = tasks
         .into_iter()

@@ -213,7 +213,8 @@ fn train_runs_resumes_and_exports() {
     assert!(String::from_utf8_lossy(&second.stderr).contains("step 3/3 |"));
     // TensorBoard: one event file per start, every step's metrics
     let events = seethink::rl::tensorboard::read_scalars(&run_dir.path().join("tensorboard")).unwrap();
-    let reward_steps: Vec<i64> = events.iter().filter(|(tag, _, _)| tag == "train/reward").map(|e| e.1).collect();
+    let reward_steps: Vec<i64> =
+        events.iter().filter(|(tag, _, _)| tag == "train/reward").map(|e| e.1).collect();
     assert_eq!(reward_steps, [1, 2, 3]);
     let final_model = run_dir.path().join("final");
     let run = seethink(&["inspect", "--model", final_model.to_str().unwrap()]);
@@ -355,7 +356,11 @@ fn passrate_writes_pass_rates_and_resumes_from_its_cache() {
     std::fs::write(&cache, format!("{}\n{}\n{}\n{{\"id\":", lines[0], lines[1], lines[2])).unwrap();
     let resumed = passrate("3");
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    assert!(String::from_utf8_lossy(&resumed.stderr).contains("6 tasks, 2 cached"));
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        stderr.contains("6 tasks, 2 cached") && stderr.contains("passrate task 6/6 | mean pass rate"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(rated.join("tasks.jsonl")).unwrap(), written);
 
     let other = passrate("2");

@@ -21,6 +21,8 @@ pub struct ModelResponder<'a, B: Backend, M: Vlm<B>> {
     batch_size: usize,
     bounds: ImageBounds,
     device: B::Device,
+    /// Whether answering shows its progress ([`Progress`]).
+    shows_progress: bool,
 }
 
 impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
@@ -36,12 +38,26 @@ impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
         if batch_size == 0 {
             return Err(EvalError::Invalid("batch_size must be at least 1".into()));
         }
-        Ok(ModelResponder { model, processor, sampling, batch_size, bounds: ImageBounds::NONE, device })
+        Ok(ModelResponder {
+            model,
+            processor,
+            sampling,
+            batch_size,
+            bounds: ImageBounds::NONE,
+            device,
+            shows_progress: true,
+        })
     }
 
     /// The same responder bringing every image into `bounds` first (as training did).
     pub fn within(self, bounds: ImageBounds) -> Self {
         Self { bounds, ..self }
+    }
+
+    /// The same responder answering without showing its progress (for callers that show their
+    /// own).
+    pub fn quiet(self) -> Self {
+        Self { shows_progress: false, ..self }
     }
 
     /// The encoded prompt of `task` ([`Processor::encode_task_within`] the bounds).
@@ -59,7 +75,7 @@ impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
     fn respond(&mut self, tasks: &[Task], k: usize) -> Result<Vec<Vec<Response>>> {
         let tokenizer = &self.processor.tokenizer;
         let mut out: Vec<Vec<Response>> = Vec::with_capacity(tasks.len());
-        let progress = Progress::new("answering", "task", 1, tasks.len());
+        let progress = self.shows_progress.then(|| Progress::new("answering", "task", 1, tasks.len()));
         let mut tokens = 0usize;
         for (b, chunk) in tasks.chunks(self.batch_size).enumerate() {
             let prompts = chunk.iter().map(|t| self.prompt(t)).collect::<Result<Vec<_>>>()?;
@@ -80,7 +96,9 @@ impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
             tokens += groups.iter().flatten().map(|r| r.tokens).sum::<usize>();
             out.extend(groups);
             let mean = format!("{:.1} tokens per response", tokens as f64 / (out.len() * k).max(1) as f64);
-            progress.update(out.len(), &mean, &mean);
+            if let Some(progress) = &progress {
+                progress.update(out.len(), &mean, &mean);
+            }
         }
         Ok(out)
     }
