@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use seethink::controls::{controls_table, run_controls};
 use seethink::preset::CpuPreset;
-use seethink::provenance::{machine, run_text};
+use seethink::provenance::machine;
 
 /// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
 #[global_allocator]
@@ -54,6 +54,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     seethink::rl::progress::set_verbose(args.verbose);
     let started = std::time::Instant::now();
+    let commit = seethink::provenance::commit();
     let (phase_steps, heldout_tasks, eval_k) = match args.smoke {
         true => (2, 4, 1),
         false => (args.phase_steps, args.heldout_tasks, args.eval_k),
@@ -81,7 +82,7 @@ fn main() -> Result<()> {
     let table = format!(
         "# Positive controls\n\n`{command}` at commit {} on {}, {minutes:.1} min{}; {} held-out tasks per \
          capability × {eval_k} samples at T = 1, paired over tasks.\n\n{}",
-        run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+        commit,
         machine(),
         if args.smoke { " (smoke: checks that it runs, not what it finds)" } else { "" },
         heldout_tasks,

@@ -7,6 +7,17 @@ pub fn run_text(program: &str, args: &[&str]) -> Option<String> {
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// The commit of the working tree, `git rev-parse --short HEAD`, with ` + uncommitted changes`
+/// when tracked files differ from it; `unknown` outside a repository. Read it when a run starts:
+/// what is committed while it runs did not produce it.
+pub fn commit() -> String {
+    let Some(head) = run_text("git", &["rev-parse", "--short", "HEAD"]) else { return "unknown".into() };
+    match run_text("git", &["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{head} + uncommitted changes"),
+        _ => head,
+    }
+}
+
 /// The CPU model, the cores this process may use and the memory, as far as `/proc` tells.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -138,10 +138,10 @@ impl Pretrain {
         Pretrain {
             out,
             target: committed_base(),
-            steps: 800,
+            steps: 900,
             batch: 64,
             lr: 2e-3,
-            corpus: [50_000, 10_000, 10_000],
+            corpus: [50_000, 15_000, 10_000],
             first_look_steps: 200,
             perception_max_level: 2,
             heldout_tasks: 300,
@@ -180,7 +180,7 @@ impl Pretrain {
     pub fn run<B: Backend>(&self, command: &str) -> Result<Provenance> {
         let started = Instant::now();
         // the commit of the code that runs, read before anything is committed during the run
-        let commit = run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+        let commit = crate::provenance::commit();
         let init = self.out.join("init");
         if !init.join("config.json").exists() {
             write_random_model::<B>(&init, self.seed, self.shape)?;

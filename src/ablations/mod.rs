@@ -123,6 +123,7 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
     );
     anyhow::ensure!(suite.phase_steps > 0, "phase_steps must be at least 1");
     let started = Instant::now();
+    let commit = crate::provenance::commit();
     crate::cli::writable_dir(&suite.results)?;
     let total = suite.seeds.len() * suite.arms.len();
     let mut records = Vec::with_capacity(total);
@@ -151,7 +152,7 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
             records.push(record);
         }
     }
-    write_results(suite, &records, started.elapsed().as_secs_f64() / 60.0)?;
+    write_results(suite, &records, &commit, started.elapsed().as_secs_f64() / 60.0)?;
     Ok(records)
 }
 
@@ -257,13 +258,13 @@ fn run_arm<B: Backend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -
 }
 
 /// Writes `runs.jsonl`, `suite.json`, `tables.md` and the curves into `suite.results`.
-fn write_results(suite: &Suite, records: &[RunRecord], minutes: f64) -> Result<()> {
+fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f64) -> Result<()> {
     let dir = &suite.results;
     let lines: Vec<String> = records.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
     write_atomically(&dir.join("runs.jsonl"), &(lines.join("\n") + "\n"))?;
     let header = serde_json::json!({
         "command": suite.command,
-        "commit": run_text("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+        "commit": commit,
         "date": run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
         "machine": machine(),
         "seeds": suite.seeds,
