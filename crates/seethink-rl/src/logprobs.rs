@@ -258,10 +258,18 @@ pub struct ChunkLogprobs<B: Backend> {
     pub entropy: Tensor<B, 2>,
     /// `[sequences, range.len()]`
     pub mask: Tensor<B, 2>,
-    /// `[sequences, width]`: the log-probs of every response token, without gradient (0 on
-    /// padding), for losses that need whole responses before any chunk
+    /// Every response token's log-prob, for losses that need whole responses before any chunk
     /// ([`chunked_gradients_seeing_whole_responses`]); `None` otherwise.
-    pub whole: Option<Tensor<B, 2>>,
+    pub whole: Option<WholeResponses<B>>,
+}
+
+/// The log-probs of whole responses, without gradient.
+#[derive(Clone)]
+pub struct WholeResponses<B: Backend> {
+    /// `[sequences, width]`, 0 on padding.
+    pub logp: Tensor<B, 2>,
+    /// `[sequences, width]`, 1 on response tokens.
+    pub mask: Tensor<B, 2>,
 }
 
 /// Gradients of `Σ_chunks loss(chunk)` with respect to `model`'s parameters, where `loss` sees
@@ -314,10 +322,12 @@ fn gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
                 positions.score(model, part, range.clone()).0.detach()
             })
             .collect();
-        match logp.is_empty() {
-            true => positions.mask.zeros_like(),
-            false => Tensor::cat(logp, 1) * positions.mask.clone(),
-        }
+        let mask = positions.mask.clone();
+        let logp = match logp.is_empty() {
+            true => mask.zeros_like(),
+            false => Tensor::cat(logp, 1) * mask.clone(),
+        };
+        WholeResponses { logp, mask }
     });
     let detached = positions.hidden.clone().detach().require_grad();
     let mut accumulator = GradientsAccumulator::<M>::new();

@@ -464,19 +464,9 @@ impl<B: AutodiffBackend> Grpo<B> {
                             Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
                         };
                         if let (true, None, Some(whole)) = (gspo, &ratios, &c.whole) {
-                            let ones: Vec<Vec<f32>> = lengths.iter().map(|&l| vec![1.0; l]).collect();
-                            let mask = right_aligned::<B::InnerBackend>(
-                                &ones.iter().collect::<Vec<_>>(),
-                                width,
-                                &device,
-                            );
-                            ratios = Some(sequence_ratio(
-                                whole.clone(),
-                                Tensor::from_inner(old.clone()),
-                                Tensor::from_inner(mask),
-                                advantages.clone(),
-                                &config,
-                            ));
+                            let old = Tensor::from_inner(old.clone());
+                            let (logp, mask) = (whole.logp.clone(), whole.mask.clone());
+                            ratios = Some(sequence_ratio(logp, old, mask, advantages.clone(), &config));
                         }
                         let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
                         stats.entropy +=
