@@ -33,9 +33,10 @@ struct Args {
     /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only).
     #[arg(long, value_delimiter = ',')]
     arms: Vec<String>,
-    /// Steps per stage (every arm runs three times this).
+    /// Steps of each stage: `N` or `P,T,V` (perception, text, visual reasoning); one-phase
+    /// arms run their sum.
     #[arg(long)]
-    phase_steps: Option<usize>,
+    stage_steps: Option<seethink::preset::StageSteps>,
     /// Run directory (default `runs/ablations`, `runs/ablations-smoke` with --smoke).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -62,8 +63,8 @@ fn main() -> Result<()> {
             .map(|key| Arm::parse(key).ok_or_else(|| anyhow::anyhow!("unknown arm `{key}`")))
             .collect::<Result<_>>()?;
     }
-    if let Some(steps) = args.phase_steps {
-        suite.phase_steps = steps;
+    if let Some(steps) = args.stage_steps {
+        suite.stage_steps = steps;
     }
     suite.command = std::iter::once("cargo run --release --example ablations --".to_string())
         .chain(std::env::args().skip(1))

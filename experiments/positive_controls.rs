@@ -24,14 +24,14 @@ static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::all
 #[derive(Parser, Debug)]
 #[command(about = "Positive controls: does GRPO from the base model move what it trains?")]
 struct Args {
-    /// GRPO steps per capability (merged runs three times this).
-    #[arg(long, default_value_t = seethink::preset::PHASE_STEPS)]
-    phase_steps: usize,
+    /// GRPO steps of each capability's control: `N` or `P,T,V` (merged runs their sum).
+    #[arg(long, default_value_t = seethink::preset::STAGE_STEPS)]
+    stage_steps: seethink::preset::StageSteps,
     /// Held-out tasks per capability.
     #[arg(long, default_value_t = seethink::preset::HELDOUT_TASKS)]
     heldout_tasks: usize,
-    /// Samples per held-out task.
-    #[arg(long, default_value_t = 4)]
+    /// Samples per held-out task (8: paired intervals of about ±0.02 per capability).
+    #[arg(long, default_value_t = 8)]
     eval_k: usize,
     /// Seed of the training data and the run.
     #[arg(long, default_value_t = 0)]
@@ -55,14 +55,14 @@ fn main() -> Result<()> {
     seethink::rl::progress::set_verbose(args.verbose);
     let started = std::time::Instant::now();
     let commit = seethink::provenance::commit();
-    let (phase_steps, heldout_tasks, eval_k) = match args.smoke {
-        true => (2, 4, 1),
-        false => (args.phase_steps, args.heldout_tasks, args.eval_k),
+    let (stage_steps, heldout_tasks, eval_k) = match args.smoke {
+        true => (seethink::preset::StageSteps::uniform(2), 4, 1),
+        false => (args.stage_steps, args.heldout_tasks, args.eval_k),
     };
     let preset = CpuPreset {
         out: args.out.clone(),
         base: seethink::sandbox::committed_base(),
-        phase_steps,
+        stage_steps,
         train_tasks: seethink::preset::TRAIN_TASKS,
         heldout_tasks,
         eval_k,

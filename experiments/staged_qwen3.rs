@@ -60,9 +60,9 @@ struct Args {
     /// CPU preset: the model to start from (default: the committed sandbox base model).
     #[arg(long)]
     base: Option<PathBuf>,
-    /// CPU preset: GRPO steps per phase.
-    #[arg(long, default_value_t = seethink::preset::PHASE_STEPS)]
-    phase_steps: usize,
+    /// CPU preset: GRPO steps of each stage, `N` or `P,T,V` (perception, text, visual reasoning).
+    #[arg(long, default_value_t = seethink::preset::STAGE_STEPS)]
+    stage_steps: seethink::preset::StageSteps,
     /// CPU preset: training tasks per capability.
     #[arg(long, default_value_t = seethink::preset::TRAIN_TASKS)]
     train_tasks: usize,
@@ -110,7 +110,7 @@ fn run<B: Backend>(args: &Args) -> Result<()> {
             CpuPreset {
                 out: args.out.clone(),
                 base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
-                phase_steps: args.phase_steps,
+                stage_steps: args.stage_steps,
                 train_tasks: args.train_tasks,
                 heldout_tasks: args.heldout_tasks,
                 eval_k: args.eval_k,

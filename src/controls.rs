@@ -2,10 +2,10 @@
 //! must visibly move what it trains. Each control is one GRPO run from the committed base model
 //! on the CPU preset's data, evaluated on the held-out set before and after:
 //! - one stage per capability (perception; textual reasoning with the vision tower frozen;
-//!   visual reasoning), `phase_steps` steps each: it must raise its own capability's held-out
+//!   visual reasoning), its stage's steps of the preset's `stage_steps`: it must raise its own capability's held-out
 //!   accuracy with a 95% paired interval above 0;
 //! - merged (all capabilities mixed, the ablation suite's `merged` arm at its compute,
-//!   `3 · phase_steps` steps): it must raise overall accuracy by at least
+//!   all stages' steps): it must raise overall accuracy by at least
 //!   [`MERGED_MIN_GAIN`] with its interval above 0.
 //!
 //! ```text
@@ -81,8 +81,8 @@ pub fn run_controls<B: Backend>(preset: &CpuPreset) -> Result<Vec<Control>> {
         let mut config = base.clone();
         config.trainer.out = dir;
         config.curriculum = Some(match target {
-            Some(c) => single_stage(c, preset.phase_steps),
-            None => Arm::Merged.curriculum(preset.phase_steps),
+            Some(c) => single_stage(c, preset.stage_steps.of(c)),
+            None => Arm::Merged.curriculum(preset.stage_steps),
         });
         eprintln!("== positive control `{name}`");
         let outcome = crate::rl::phases::train_phases::<Autodiff<B>>(
@@ -92,10 +92,7 @@ pub fn run_controls<B: Backend>(preset: &CpuPreset) -> Result<Vec<Control>> {
             &Default::default(),
         )?;
         let (_, end) = outcome.reports.last().context("the control was evaluated")?;
-        let steps = match target {
-            Some(_) => preset.phase_steps,
-            None => 3 * preset.phase_steps,
-        };
+        let steps = target.map_or(preset.stage_steps.total(), |c| preset.stage_steps.of(c));
         controls.push(control(&name, steps, target, &start, end)?);
     }
     Ok(controls)

@@ -9,13 +9,14 @@
 //! <out>/data/train, <out>/data/heldout   the benchmark (train: seed `seed`; held-out: seed 1000)
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::curriculum::{CurriculumConfig, Policy};
+use crate::curriculum::{CurriculumConfig, PhaseSettings, Policy};
 use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
-use crate::data::Task;
+use crate::data::{Capability, Task};
 use crate::rl::config::{
     ActorConfig, AlgorithmConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, TrainerConfig,
 };
@@ -24,8 +25,12 @@ use crate::sandbox::{sandbox_data, MAX_RESPONSE_TOKENS};
 /// Seed of the held-out set: one set for every training seed, so runs of different seeds are
 /// evaluated on the same tasks.
 pub const HELDOUT_SEED: u64 = 1_000;
-/// GRPO steps per stage of the main job, the controls and the suite.
-pub const PHASE_STEPS: usize = 40;
+/// GRPO steps of each stage of the main job, the controls and the suite; the merged baselines
+/// run their sum (equal compute). Text reasoning gets twice the steps: its arithmetic moves more
+/// slowly (from the base model, 40 steps at lr 5e-5 gave +0.008 [−0.019, +0.036] held-out
+/// accuracy; 80 steps gave +0.035 [+0.015, +0.055], 300 tasks × 8 samples), and larger learning
+/// rates lower it (−0.061 at 1e-4). The paper's stages are uneven too (90 / 375 / 465 steps).
+pub const STAGE_STEPS: StageSteps = StageSteps { perception: 40, text_reasoning: 80, visual_reasoning: 40 };
 /// Prompts per GRPO step.
 pub const PROMPTS_PER_STEP: usize = 16;
 /// Samples per prompt (GRPO's group size n).
@@ -35,6 +40,74 @@ pub const TRAIN_TASKS: usize = 1_000;
 /// Held-out tasks per capability: enough for paired intervals of about ±0.03.
 pub const HELDOUT_TASKS: usize = 300;
 
+/// GRPO steps of each capability's stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StageSteps {
+    pub perception: usize,
+    pub text_reasoning: usize,
+    pub visual_reasoning: usize,
+}
+
+impl StageSteps {
+    /// `steps` for every stage.
+    pub const fn uniform(steps: usize) -> Self {
+        StageSteps { perception: steps, text_reasoning: steps, visual_reasoning: steps }
+    }
+
+    /// The steps of `capability`'s stage.
+    pub fn of(&self, capability: Capability) -> usize {
+        match capability {
+            Capability::Perception => self.perception,
+            Capability::TextReasoning => self.text_reasoning,
+            Capability::VisualReasoning => self.visual_reasoning,
+        }
+    }
+
+    /// The steps of all three stages: what a one-phase (merged) run gets at equal compute.
+    pub fn total(&self) -> usize {
+        self.perception + self.text_reasoning + self.visual_reasoning
+    }
+
+    /// The longest stage's steps.
+    pub fn longest(&self) -> usize {
+        self.perception.max(self.text_reasoning).max(self.visual_reasoning)
+    }
+
+    /// The curriculum settings giving each capability's phase its steps.
+    pub fn phases(&self) -> BTreeMap<String, PhaseSettings> {
+        Capability::ALL
+            .into_iter()
+            .map(|c| (c.to_string(), PhaseSettings { steps: Some(self.of(c)), ..Default::default() }))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for StageSteps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{},{}", self.perception, self.text_reasoning, self.visual_reasoning)
+    }
+}
+
+/// `N` (every stage) or `P,T,V` (perception, text reasoning, visual reasoning), each ≥ 1.
+impl std::str::FromStr for StageSteps {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let steps = s
+            .split(',')
+            .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| format!("stage steps `{s}`: expected positive integers `N` or `P,T,V`"))?;
+        match steps[..] {
+            [n] => Ok(StageSteps::uniform(n)),
+            [perception, text_reasoning, visual_reasoning] => {
+                Ok(StageSteps { perception, text_reasoning, visual_reasoning })
+            }
+            _ => Err(format!("stage steps `{s}`: expected `N` or `P,T,V`, not {} numbers", steps.len())),
+        }
+    }
+}
+
 /// The sizes of a CPU preset run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CpuPreset {
@@ -42,8 +115,8 @@ pub struct CpuPreset {
     pub out: PathBuf,
     /// The model RL starts from (the committed base model by default).
     pub base: PathBuf,
-    /// GRPO steps per phase of the staged run.
-    pub phase_steps: usize,
+    /// GRPO steps of each stage of the staged run.
+    pub stage_steps: StageSteps,
     /// Training tasks per capability.
     pub train_tasks: usize,
     /// Held-out tasks per capability.
@@ -83,7 +156,8 @@ impl CpuPreset {
                 ..Default::default()
             },
             trainer: TrainerConfig {
-                steps: self.phase_steps,
+                // a one-phase policy set by an override runs all stages' steps (equal compute)
+                steps: self.stage_steps.total(),
                 prompts_per_step: PROMPTS_PER_STEP,
                 save_every: 10,
                 keep_last: 1,
@@ -93,7 +167,7 @@ impl CpuPreset {
             curriculum: Some(CurriculumConfig {
                 policy: Policy::Paper,
                 within: Vec::new(),
-                phases: Default::default(),
+                phases: self.stage_steps.phases(),
                 plateau: None,
             }),
             eval: Some(HeldOutConfig { k: self.eval_k, ..heldout_config(&heldout) }),

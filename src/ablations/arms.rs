@@ -1,11 +1,13 @@
 //! The arms of the ablation suite: each a curriculum over the same task pool at the same
-//! compute (`3 · phase_steps` steps of `prompts_per_step` prompts), from the same base model.
+//! compute (the stages' steps P + T + V in all, of `prompts_per_step` prompts), from the same
+//! base model.
 
 use std::collections::BTreeMap;
 
 use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy, Trainer};
 use crate::data::synth::caption::CAPTION_SOURCE;
 use crate::data::Capability;
+use crate::preset::StageSteps;
 
 /// One arm of the suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,15 +80,15 @@ impl Arm {
     /// What the arm runs, for the results' header.
     pub fn description(self) -> &'static str {
         match self {
-            Arm::Merged => "all tasks mixed in one GRPO phase of 3·P steps, vision tower frozen (the paper's merged script)",
-            Arm::Staged => "GRPO perception → textual reasoning (vision frozen) → visual reasoning, P steps each",
-            Arm::Reverse => "GRPO visual reasoning → textual reasoning (vision frozen) → perception, P steps each",
-            Arm::ReasoningOnly => "GRPO textual reasoning (vision frozen, ⌊3P/2⌋ steps) → visual reasoning (the rest of 3·P): the staged arm without perception data",
-            Arm::SftPerception => "SFT on captions (\"describe the image in detail\" → caption from the scene ground truth) for P steps, then GRPO stages 2–3",
+            Arm::Merged => "all tasks mixed in one GRPO phase of P+T+V steps, vision tower frozen (the paper's merged script)",
+            Arm::Staged => "GRPO perception → textual reasoning (vision frozen) → visual reasoning, P / T / V steps",
+            Arm::Reverse => "GRPO visual reasoning → textual reasoning (vision frozen) → perception, V / T / P steps",
+            Arm::ReasoningOnly => "GRPO textual reasoning (vision frozen) → visual reasoning, P+T+V steps split as T : V: the staged arm without perception data",
+            Arm::SftPerception => "SFT on captions (\"describe the image in detail\" → caption from the scene ground truth) for P steps, then GRPO stages 2–3 (T, V steps)",
             Arm::DifficultyOnly => "merged, tasks drawn easy → hard by the base model's pass rate",
             Arm::CapabilityXDifficulty => "staged, each stage's tasks drawn easy → hard by pass rate",
-            Arm::LearningProgress => "one GRPO phase of 3·P steps drawn by the learning-progress bandit (τ = 1, α = 0.5), vision tower frozen",
-            Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P steps at most)",
+            Arm::LearningProgress => "one GRPO phase of P+T+V steps drawn by the learning-progress bandit (τ = 1, α = 0.5), vision tower frozen",
+            Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P / T / V steps at most)",
         }
     }
 
@@ -100,42 +102,39 @@ impl Arm {
         self == Arm::SftPerception
     }
 
-    /// The arm's curriculum with `phase_steps` steps per stage (`3 · phase_steps` for one-phase
-    /// arms, so every arm runs the same number of steps).
-    pub fn curriculum(self, phase_steps: usize) -> CurriculumConfig {
+    /// The arm's curriculum with `stages`' steps per stage (their total for one-phase arms, so
+    /// every arm runs the same number of steps).
+    pub fn curriculum(self, stages: StageSteps) -> CurriculumConfig {
+        let total = stages.total();
         let steps = |n: usize| PhaseSettings { steps: Some(n), ..Default::default() };
         let one_phase = |name: &str| {
-            let settings = PhaseSettings { freeze_vision: Some(true), ..steps(3 * phase_steps) };
+            let settings = PhaseSettings { freeze_vision: Some(true), ..steps(total) };
             BTreeMap::from([(name.to_string(), settings)])
         };
-        let stages = || {
-            ["perception", "text_reasoning", "visual_reasoning"]
-                .into_iter()
-                .map(|name| (name.to_string(), steps(phase_steps)))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let staged = || stages.phases();
         let (policy, within, phases, plateau) = match self {
             Arm::Merged => (Policy::Merged, vec![], one_phase("merged"), None),
-            Arm::Staged => (Policy::Paper, vec![], stages(), None),
-            Arm::Reverse => (Policy::Reverse, vec![], stages(), None),
+            Arm::Staged => (Policy::Paper, vec![], staged(), None),
+            Arm::Reverse => (Policy::Reverse, vec![], staged(), None),
             Arm::ReasoningOnly => {
-                let text = 3 * phase_steps / 2;
+                // T : V of the total, rounded down for text
+                let text = total * stages.text_reasoning / (stages.text_reasoning + stages.visual_reasoning);
                 let phases = BTreeMap::from([
                     (
                         "text_reasoning".to_string(),
                         PhaseSettings { freeze_vision: Some(true), ..steps(text) },
                     ),
-                    ("visual_reasoning".to_string(), steps(3 * phase_steps - text)),
+                    ("visual_reasoning".to_string(), steps(total - text)),
                 ]);
                 let order = vec![Capability::TextReasoning, Capability::VisualReasoning];
                 (Policy::Staged(order), vec![], phases, None)
             }
             Arm::SftPerception => {
-                let mut phases = stages();
+                let mut phases = staged();
                 let sft = PhaseSettings {
                     trainer: Some(Trainer::Sft),
                     sources: Some(vec![CAPTION_SOURCE.to_string()]),
-                    ..steps(phase_steps)
+                    ..steps(stages.perception)
                 };
                 phases.insert("perception".into(), sft);
                 (Policy::Paper, vec![], phases, None)
@@ -143,7 +142,7 @@ impl Arm {
             Arm::DifficultyOnly => {
                 (Policy::Merged, vec![DifficultyKind::EasyToHard], one_phase("merged"), None)
             }
-            Arm::CapabilityXDifficulty => (Policy::Paper, vec![DifficultyKind::EasyToHard], stages(), None),
+            Arm::CapabilityXDifficulty => (Policy::Paper, vec![DifficultyKind::EasyToHard], staged(), None),
             Arm::LearningProgress => (
                 Policy::LearningProgress { temperature: 1.0, alpha: 0.5 },
                 vec![],
@@ -153,7 +152,7 @@ impl Arm {
             Arm::Plateau => (
                 Policy::Paper,
                 vec![],
-                stages(),
+                staged(),
                 Some(PlateauConfig { window: 5, patience: 10, min_delta: 0.005 }),
             ),
         };
@@ -169,7 +168,7 @@ mod tests {
     fn every_arm_builds_and_keys_round_trip() {
         for arm in Arm::ALL {
             assert_eq!(Arm::parse(arm.key()), Some(arm));
-            arm.curriculum(5).build().unwrap_or_else(|e| panic!("{}: {e}", arm.key()));
+            arm.curriculum(StageSteps::uniform(5)).build().unwrap_or_else(|e| panic!("{}: {e}", arm.key()));
         }
         assert_eq!(Arm::parse("nope"), None);
     }
@@ -177,8 +176,9 @@ mod tests {
     #[test]
     fn every_arm_gets_the_same_step_budget() {
         for arm in Arm::ALL {
-            let total: usize = arm.curriculum(7).phases.values().map(|s| s.steps.unwrap()).sum();
-            assert_eq!(total, 21, "{}", arm.key());
+            let stages = StageSteps { perception: 3, text_reasoning: 7, visual_reasoning: 4 };
+            let total: usize = arm.curriculum(stages).phases.values().map(|s| s.steps.unwrap()).sum();
+            assert_eq!(total, 14, "{}", arm.key());
         }
     }
 }

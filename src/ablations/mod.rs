@@ -41,7 +41,7 @@ use crate::data::synth::caption::caption_tasks;
 use crate::data::Capability;
 use crate::models::generate::SamplingConfig;
 use crate::passrate::{passrate, PassRateOptions};
-use crate::preset::{write_benchmark, CpuPreset};
+use crate::preset::{write_benchmark, CpuPreset, StageSteps};
 use crate::provenance::{machine, run_text};
 use crate::rl::config::TrainConfig;
 
@@ -56,8 +56,8 @@ pub struct Suite {
     pub arms: Vec<Arm>,
     /// The model every arm starts from (the sandbox's committed base model).
     pub base: PathBuf,
-    /// Steps per stage (P).
-    pub phase_steps: usize,
+    /// Steps of each stage (P, T, V).
+    pub stage_steps: StageSteps,
     /// Prompts per step.
     pub prompts_per_step: usize,
     /// Samples per prompt (GRPO's group size n).
@@ -76,7 +76,7 @@ pub struct Suite {
 
 impl Suite {
     /// The full suite: every arm, seeds `0..seeds`, the CPU preset's sizes
-    /// ([`crate::preset::PHASE_STEPS`] steps per stage of [`crate::preset::PROMPTS_PER_STEP`]
+    /// ([`crate::preset::STAGE_STEPS`] steps per stage of [`crate::preset::PROMPTS_PER_STEP`]
     /// prompts × [`crate::preset::GROUP_SIZE`] samples, [`crate::preset::HELDOUT_TASKS`]
     /// held-out tasks per capability × 4 samples), K = 8 for pass rates.
     pub fn full(seeds: usize, out: PathBuf, results: PathBuf) -> Suite {
@@ -86,7 +86,7 @@ impl Suite {
             seeds: (0..seeds as u64).collect(),
             arms: Arm::ALL.to_vec(),
             base: crate::sandbox::committed_base(),
-            phase_steps: crate::preset::PHASE_STEPS,
+            stage_steps: crate::preset::STAGE_STEPS,
             prompts_per_step: crate::preset::PROMPTS_PER_STEP,
             group_size: crate::preset::GROUP_SIZE,
             heldout_tasks: crate::preset::HELDOUT_TASKS,
@@ -102,7 +102,7 @@ impl Suite {
     pub fn smoke(out: PathBuf, results: PathBuf) -> Suite {
         Suite {
             seeds: vec![0],
-            phase_steps: 2,
+            stage_steps: StageSteps::uniform(2),
             prompts_per_step: 2,
             group_size: 2,
             heldout_tasks: 4,
@@ -121,7 +121,11 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
         !suite.seeds.is_empty() && !suite.arms.is_empty(),
         "the suite needs at least one seed and one arm"
     );
-    anyhow::ensure!(suite.phase_steps > 0, "phase_steps must be at least 1");
+    let stages = suite.stage_steps;
+    anyhow::ensure!(
+        Capability::ALL.into_iter().all(|c| stages.of(c) > 0),
+        "every stage needs at least one step, not {stages}"
+    );
     let started = Instant::now();
     let commit = crate::provenance::commit();
     crate::cli::writable_dir(&suite.results)?;
@@ -164,7 +168,7 @@ fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     let preset = CpuPreset {
         out: dir.clone(),
         base: suite.base.clone(),
-        phase_steps: suite.phase_steps,
+        stage_steps: suite.stage_steps,
         train_tasks: suite.prompts_per_step,
         heldout_tasks: suite.heldout_tasks,
         eval_k: suite.eval_k,
@@ -174,7 +178,7 @@ fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     base.trainer.prompts_per_step = suite.prompts_per_step;
     base.rollout.n = suite.group_size;
     let pool = dir.join("data/rl");
-    let pool_tasks = suite.phase_steps * base.trainer.prompts_per_step;
+    let pool_tasks = suite.stage_steps.longest() * base.trainer.prompts_per_step;
     write_benchmark(&pool, pool_tasks, POOL_SEED_OFFSET + seed)?;
     let rated = dir.join("data/rated");
     if !rated.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
@@ -242,7 +246,7 @@ fn run_arm<B: Backend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -
         std::fs::copy(&from, start.join(name)).with_context(|| format!("copying {}", from.display()))?;
     }
     let mut config = base.clone();
-    config.curriculum = Some(arm.curriculum(suite.phase_steps));
+    config.curriculum = Some(arm.curriculum(suite.stage_steps));
     config.trainer.out = dir.clone();
     if arm.uses_captions() {
         config.data.train = seed_dir.join("data/captions");
@@ -275,7 +279,7 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
         })).collect::<Vec<_>>(),
         "settings": {
             "base": suite.base.display().to_string(),
-            "phase_steps": suite.phase_steps, "prompts_per_step": suite.prompts_per_step,
+            "stage_steps": suite.stage_steps, "prompts_per_step": suite.prompts_per_step,
             "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
             "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,
         },
