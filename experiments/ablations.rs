@@ -29,6 +29,9 @@ struct Args {
     /// One seed and a handful of steps per arm: checks that the suite runs.
     #[arg(long)]
     smoke: bool,
+    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
+    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    backend: seethink::backend::BackendKind,
     /// Only these arms (comma-separated keys: merged, staged, reverse, sft_perception,
     /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only).
     #[arg(long, value_delimiter = ',')]
@@ -70,6 +73,6 @@ fn main() -> Result<()> {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
-    run_suite::<burn::backend::NdArray>(&suite)?;
+    seethink::with_backend!(args.backend, B => run_suite::<B>(&suite))?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Result};
 use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use clap::Parser;
 use seethink::backend::BackendKind;
@@ -28,6 +28,7 @@ use seethink::rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
 use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink::rl::learner::{inference_model, new_learner};
 use seethink::rl::policy::Sequence;
+use seethink::rl::train_backend::{KernelBackend, TrainBackend};
 
 /// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
 #[global_allocator]
@@ -93,7 +94,7 @@ fn main() -> Result<()> {
 }
 
 /// The forward, generation and update of one backend.
-fn outcome<B: AutodiffBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
+fn outcome<B: TrainBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
     let device = Default::default();
     let processor = Processor::from_dir(dir)?;
     let model = AnyVlm::<B::InnerBackend>::load(dir, &device)?;
@@ -151,7 +152,7 @@ fn outcome<B: AutodiffBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
 }
 
 /// Every float parameter of `model`, flattened in module order.
-fn flat<B: Backend>(model: &AnyVlm<B>) -> Vec<f32> {
+fn flat<B: KernelBackend>(model: &AnyVlm<B>) -> Vec<f32> {
     struct Collect(Vec<f32>);
     impl<B: Backend> ModuleVisitor<B> for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {

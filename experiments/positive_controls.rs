@@ -39,6 +39,9 @@ struct Args {
     /// Two steps per control on four held-out tasks per capability: checks the protocol runs.
     #[arg(long)]
     smoke: bool,
+    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
+    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    backend: seethink::backend::BackendKind,
     /// Run directory.
     #[arg(long, default_value = "runs/positive_controls")]
     out: PathBuf,
@@ -68,7 +71,7 @@ fn main() -> Result<()> {
         eval_k,
         seed: args.seed,
     };
-    let controls = run_controls::<burn::backend::NdArray>(&preset)?;
+    let controls = seethink::with_backend!(args.backend, B => run_controls::<B>(&preset))?;
     let results = args.results.clone().unwrap_or_else(|| match args.smoke {
         true => args.out.join("results"),
         false => "experiments/results/controls".into(),

@@ -24,12 +24,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use clap::Parser;
 use seethink::data::Capability;
 use seethink::eval::{paired_difference, EvalReport};
 use seethink::preset::CpuPreset;
 use seethink::rl::config::TrainConfig;
+use seethink::rl::train_backend::KernelBackend;
 
 /// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
 #[global_allocator]
@@ -52,8 +52,8 @@ struct Args {
     #[arg(long = "set")]
     overrides: Vec<String>,
     /// `ndarray` (default), `wgpu` or `cuda` (those compiled in).
-    #[arg(long, default_value = "ndarray")]
-    backend: String,
+    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    backend: seethink::backend::BackendKind,
     /// Run directory of the CPU preset.
     #[arg(long, default_value = "runs/staged_qwen3")]
     out: PathBuf,
@@ -83,17 +83,10 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     seethink::rl::progress::set_verbose(args.verbose);
-    match args.backend.as_str() {
-        "ndarray" => run::<burn::backend::NdArray>(&args),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => run::<burn::backend::Wgpu>(&args),
-        #[cfg(feature = "cuda")]
-        "cuda" => run::<burn::backend::Cuda>(&args),
-        other => anyhow::bail!("backend `{other}` is not compiled in (add --features {other})"),
-    }
+    seethink::with_backend!(args.backend, B => run::<B>(&args))
 }
 
-fn run<B: Backend>(args: &Args) -> Result<()> {
+fn run<B: KernelBackend>(args: &Args) -> Result<()> {
     let started = std::time::Instant::now();
     let config = match &args.config {
         Some(path) => {

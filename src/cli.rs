@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::tensor::backend::Backend;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
@@ -13,9 +12,10 @@ use crate::models::processing::image::load_image;
 use crate::models::processing::Processor;
 use crate::models::{AnyVlm, TokenBatch, Vlm};
 use crate::rl::config::{RewardKind, TrainConfig};
+use crate::rl::train_backend::KernelBackend;
 
 /// Loads model and processor of a checkpoint directory (any supported family).
-fn load<B: Backend>(dir: &Path) -> Result<(AnyVlm<B>, Processor)> {
+fn load<B: KernelBackend>(dir: &Path) -> Result<(AnyVlm<B>, Processor)> {
     let device = Default::default();
     let started = std::time::Instant::now();
     let model = AnyVlm::<B>::load(dir, &device)?;
@@ -25,13 +25,17 @@ fn load<B: Backend>(dir: &Path) -> Result<(AnyVlm<B>, Processor)> {
 }
 
 /// One user message: the image (if any) first, then the text.
-fn user_prompt<B: Backend>(processor: &Processor, text: &str, image: Option<&Path>) -> Result<Prompt<B>> {
+fn user_prompt<B: KernelBackend>(
+    processor: &Processor,
+    text: &str,
+    image: Option<&Path>,
+) -> Result<Prompt<B>> {
     let images = image.map(load_image).transpose()?.into_iter().collect::<Vec<_>>();
     Ok(processor.user_prompt(text, &images, &Default::default())?)
 }
 
 /// `seethink inspect`: architecture and parameter counts.
-pub fn inspect<B: Backend>(dir: &Path) -> Result<()> {
+pub fn inspect<B: KernelBackend>(dir: &Path) -> Result<()> {
     let model = AnyVlm::<B>::load(dir, &Default::default())?;
     println!("{}", model.describe());
     let (vision, language) = model.param_split();
@@ -40,7 +44,7 @@ pub fn inspect<B: Backend>(dir: &Path) -> Result<()> {
 }
 
 /// `seethink forward`: writes `input_ids` (int64 [S]) and `logits` (float32 [S, V]).
-pub fn forward<B: Backend>(dir: &Path, text: &str, image: Option<&Path>, out: &Path) -> Result<()> {
+pub fn forward<B: KernelBackend>(dir: &Path, text: &str, image: Option<&Path>, out: &Path) -> Result<()> {
     let (model, processor) = load::<B>(dir)?;
     let prompt = user_prompt::<B>(&processor, text, image)?;
     let logits = model.forward(&TokenBatch::single(prompt.ids.clone()), prompt.images.as_ref())?;
@@ -59,7 +63,7 @@ pub fn forward<B: Backend>(dir: &Path, text: &str, image: Option<&Path>, out: &P
 }
 
 /// `seethink generate`: prints the reply, or with `json` the ids and text as one JSON object.
-pub fn generate<B: Backend>(
+pub fn generate<B: KernelBackend>(
     dir: &Path,
     text: &str,
     image: Option<&Path>,
@@ -134,7 +138,7 @@ pub fn reward_kind(name: &str) -> RewardKind {
 }
 
 /// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
-pub fn eval<B: Backend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
+pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     writable_dir(&options.out)?;
     let (model, processor) = load::<B>(dir)?;
     let mut tasks = crate::data::load_tasks(data, options.capability)?;
@@ -203,7 +207,11 @@ pub(crate) fn writable_dir(dir: &Path) -> Result<()> {
 }
 
 /// `seethink train`: runs (or resumes) the run of a RON config.
-pub fn train<B: Backend>(config: &Path, out: Option<std::path::PathBuf>, overrides: &[String]) -> Result<()> {
+pub fn train<B: KernelBackend>(
+    config: &Path,
+    out: Option<std::path::PathBuf>,
+    overrides: &[String],
+) -> Result<()> {
     let config_path = config;
     let mut config = crate::rl::config::TrainConfig::load(config, overrides)?;
     if let Some(out) = out {

@@ -16,7 +16,6 @@
 
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::ablations::Arm;
@@ -24,6 +23,7 @@ use crate::curriculum::{CurriculumConfig, PhaseSettings, Policy};
 use crate::data::Capability;
 use crate::eval::{paired_difference, EvalReport, Interval};
 use crate::preset::CpuPreset;
+use crate::rl::train_backend::KernelBackend;
 
 /// The least overall gain merged GRPO must show.
 pub const MERGED_MIN_GAIN: f64 = 0.05;
@@ -52,7 +52,7 @@ pub struct Control {
 
 /// Runs (or resumes) the four controls from `preset`'s base model and data; returns them in
 /// order perception, textual reasoning, visual reasoning, merged.
-pub fn run_controls<B: Backend>(preset: &CpuPreset) -> Result<Vec<Control>> {
+pub fn run_controls<B: KernelBackend>(preset: &CpuPreset) -> Result<Vec<Control>> {
     let base = preset.prepare()?;
     let out = &preset.out;
     let heldout = base.eval.as_ref().context("the preset evaluates on a held-out set")?;

@@ -12,7 +12,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::Backend;
 
 use crate::models::generate::SamplingConfig;
 use crate::models::processing::image::ImageBounds;
@@ -20,6 +19,7 @@ use crate::models::processing::Processor;
 use crate::models::AnyVlm;
 use crate::rl::config::RewardKind;
 use crate::rl::prompt::FormatPrompt;
+use crate::rl::train_backend::KernelBackend;
 
 /// The cache file inside the output directory.
 pub const CACHE_FILE: &str = "passrate-cache.jsonl";
@@ -39,7 +39,7 @@ pub struct PassRateOptions {
 
 /// Estimates every task's pass rate and writes the tasks with it (`difficulty`) as a benchmark
 /// directory (`tasks.jsonl`, `images/`) in `options.out`; prints the pass-rate histogram.
-pub fn passrate<B: Backend>(model_dir: &Path, data: &Path, options: &PassRateOptions) -> Result<()> {
+pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassRateOptions) -> Result<()> {
     anyhow::ensure!(options.k >= 1 && options.batch_size >= 1, "--k and --batch-size must be at least 1");
     let tasks = crate::data::load_tasks(data, options.capability)?;
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;

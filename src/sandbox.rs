@@ -28,7 +28,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::data::synth::caption::caption_tasks;
@@ -46,6 +45,7 @@ use crate::rl::config::{
 };
 use crate::rl::optim::LrSchedule;
 use crate::rl::prompt::FormatPrompt;
+use crate::rl::train_backend::KernelBackend;
 
 /// Offset of the pretraining corpus's seed (the RL data uses the run's seed, the held-out set
 /// [`HELDOUT_SEED`]).
@@ -177,7 +177,7 @@ pub struct Provenance {
 impl Pretrain {
     /// Pretrains (or resumes), evaluates on the held-out set, and writes the base model with its
     /// provenance to `target`.
-    pub fn run<B: Backend>(&self, command: &str) -> Result<Provenance> {
+    pub fn run<B: KernelBackend>(&self, command: &str) -> Result<Provenance> {
         let started = Instant::now();
         // the commit of the code that runs, read before anything is committed during the run
         let commit = crate::provenance::commit();
@@ -330,7 +330,7 @@ fn copy_model(from: &Path, to: &Path) -> Result<()> {
 /// block)
 /// with the committed test checkpoint's tokenizer and chat template, written as an HF
 /// checkpoint to `dir`.
-pub fn write_random_model<B: Backend>(dir: &Path, seed: u64, shape: ModelShape) -> Result<()> {
+pub fn write_random_model<B: KernelBackend>(dir: &Path, seed: u64, shape: ModelShape) -> Result<()> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen3_vl/checkpoint");
     let spec = dir.with_extension("spec");
     std::fs::create_dir_all(&spec)?;

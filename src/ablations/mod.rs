@@ -31,7 +31,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 
 pub use arms::Arm;
 pub use record::{CurvePoint, HeldOut, Metric, PhaseRecord, RunRecord};
@@ -44,6 +43,7 @@ use crate::passrate::{passrate, PassRateOptions};
 use crate::preset::{write_benchmark, CpuPreset, StageSteps};
 use crate::provenance::{machine, run_text};
 use crate::rl::config::TrainConfig;
+use crate::rl::train_backend::KernelBackend;
 
 /// What to run and where.
 #[derive(Clone, Debug)]
@@ -116,7 +116,7 @@ impl Suite {
 
 /// Runs (or resumes) every arm of `suite` for every seed, then writes the results; returns the
 /// records. Prints progress and the tables.
-pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
+pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
     anyhow::ensure!(
         !suite.seeds.is_empty() && !suite.arms.is_empty(),
         "the suite needs at least one seed and one arm"
@@ -163,7 +163,7 @@ pub fn run_suite<B: Backend>(suite: &Suite) -> Result<Vec<RunRecord>> {
 /// The seed's shared start: the CPU preset's data, the RL pool with pass rates and captions,
 /// and the base model's held-out evaluation. Returns the base run config
 /// (training on the rated pool).
-fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
+fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     let dir = suite.out.join(format!("seed-{seed}"));
     let preset = CpuPreset {
         out: dir.clone(),
@@ -228,7 +228,7 @@ fn prepare_seed<B: Backend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
 pub const POOL_SEED_OFFSET: u64 = 500;
 
 /// Runs (or reads back) one arm of one seed from the seed's `base` config.
-fn run_arm<B: Backend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -> Result<RunRecord> {
+fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -> Result<RunRecord> {
     let seed_dir = suite.out.join(format!("seed-{seed}"));
     let dir = seed_dir.join(arm.key());
     let record_path = dir.join("record.json");

@@ -1,8 +1,8 @@
 //! [`ModelResponder`]: a checkpoint of any family answering tasks through its own processor.
 
-use burn::tensor::backend::Backend;
 use seethink_data::Task;
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
+use seethink_models::kernels::Kernels;
 use seethink_models::processing::image::ImageBounds;
 use seethink_models::processing::Processor;
 use seethink_models::{ModelError, Vlm};
@@ -14,7 +14,7 @@ use crate::runner::{Responder, Response};
 /// Answers tasks with a model: tasks are turned into chat prompts
 /// ([`Processor::encode_task_within`] its image bounds, none by default), batched `batch_size` at a time, sampled `k` times each with
 /// [`generate`], and decoded without special tokens.
-pub struct ModelResponder<'a, B: Backend, M: Vlm<B>> {
+pub struct ModelResponder<'a, B: Kernels, M: Vlm<B>> {
     model: &'a M,
     processor: &'a Processor,
     sampling: SamplingConfig,
@@ -25,7 +25,7 @@ pub struct ModelResponder<'a, B: Backend, M: Vlm<B>> {
     shows_progress: bool,
 }
 
-impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
+impl<'a, B: Kernels, M: Vlm<B>> ModelResponder<'a, B, M> {
     /// A responder over `model` and its `processor`, sampling with `sampling`, `batch_size`
     /// tasks per generation call, on `device`. Errors when `batch_size` is 0.
     pub fn new(
@@ -68,7 +68,7 @@ impl<'a, B: Backend, M: Vlm<B>> ModelResponder<'a, B, M> {
     }
 }
 
-impl<B: Backend, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
+impl<B: Kernels, M: Vlm<B>> Responder for ModelResponder<'_, B, M> {
     /// Sample j of task t draws from random stream `t·k + j` of `sampling.seed`
     /// ([`SamplingConfig::stream`]), so a run is reproducible and does not depend on the batch
     /// size. A response's token count is the number of generated ids, the stop token included.

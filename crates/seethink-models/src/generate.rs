@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::vlm::{ImageInput, Vlm};
 
@@ -60,7 +61,7 @@ pub struct Completion {
 /// reproducible and do not depend on how prompts are batched. The model's input-only tokens
 /// (image/video placeholders) are never sampled. A prompt that with `max_new_tokens` would
 /// outgrow the model's positions ([`Vlm::max_positions`]) is an error, before any work.
-pub fn generate<B: Backend, M: Vlm<B>>(
+pub fn generate<B: Kernels, M: Vlm<B>>(
     model: &M,
     prompts: &[Prompt<B>],
     n: usize,

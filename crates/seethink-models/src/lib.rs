@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod families;
 pub mod generate;
+pub mod kernels;
 pub mod nn;
 pub mod parallel;
 pub mod positions;

@@ -4,8 +4,6 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-use burn::tensor::backend::Backend;
-
 thread_local! {
     /// Whether this thread is one of [`map_parallel`]'s workers (which then keep to one core).
     static WORKER: Cell<bool> = const { Cell::new(false) };
@@ -29,22 +27,6 @@ pub fn threads_for(work: usize) -> usize {
     } else {
         1
     }
-}
-
-/// How many pieces of a batch to compute at once on backend `B`: [`cores`] when `B` computes
-/// on the host (ndarray, with or without autodiff), else 1: a GPU takes the pieces one after
-/// the other anyway, and pieces in flight together would multiply activation memory.
-pub fn batch_threads<B: Backend>() -> usize {
-    #[cfg(feature = "ndarray")]
-    {
-        use std::any::TypeId;
-        type Cpu = burn::backend::NdArray<f32>;
-        let id = TypeId::of::<B>();
-        if id == TypeId::of::<Cpu>() || id == TypeId::of::<burn::backend::Autodiff<Cpu>>() {
-            return cores();
-        }
-    }
-    1
 }
 
 /// `work` on every item, spread over up to `threads` scoped threads (each a contiguous share);
@@ -91,6 +73,5 @@ mod tests {
                 assert!(out.iter().all(|o| o.1 == 1));
             }
         }
-        assert_eq!(batch_threads::<burn::backend::NdArray<f64>>(), 1);
     }
 }

@@ -11,6 +11,7 @@ use burn::tensor::{backend::Backend, Bool, Tensor};
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::nn::{
     apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope,
 };
@@ -152,7 +153,7 @@ pub struct TextAttention<B: Backend> {
     pub head_dim: usize,
 }
 
-impl<B: Backend> TextAttention<B> {
+impl<B: Kernels> TextAttention<B> {
     fn load(ckpt: &Checkpoint, prefix: &str, c: &TextConfig, device: &B::Device) -> Result<Self> {
         let (h, d) = (c.hidden_size, c.head_dim);
         let q_out = c.num_attention_heads * d;
@@ -228,7 +229,7 @@ pub struct TextModel<B: Backend> {
     pub lm_head: Option<Linear<B>>,
 }
 
-impl<B: Backend> TextModel<B> {
+impl<B: Kernels> TextModel<B> {
     /// Loads the decoder stored under `root` (e.g. `model.language_model`) and the output
     /// projection `{lm_head}.weight` (unless tied): the family chooses the names.
     pub fn load(

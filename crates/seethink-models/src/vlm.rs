@@ -6,6 +6,7 @@ use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::{KvCache, TextModel};
 
@@ -75,7 +76,7 @@ impl<B: Backend> ImageInput<B> {
 /// A family implements the hidden states and the output projection; logits are computed only
 /// for the positions a caller asks for ([`Vlm::forward_at`]): with a vocabulary of 151,936 a
 /// full `[batch, seq, vocab]` tensor is what runs a real model out of memory.
-pub trait Vlm<B: Backend>: Module<B> {
+pub trait Vlm<B: Kernels>: Module<B> {
     /// Final-normed hidden states `[batch, new tokens, hidden]` of `tokens` given everything
     /// `state` has seen. On an empty state this is the prefill of a (left-padded) prompt batch
     /// whose image placeholder tokens are filled with the encoded `images`; afterwards each call

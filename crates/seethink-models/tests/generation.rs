@@ -4,8 +4,8 @@
 mod common;
 
 use burn::tensor::Tensor;
-use common::{fixture_dir, Reference, B};
-use seethink_models::generate::{generate, log_softmax_at, Prompt, SamplingConfig};
+use common::{fixture_dir, greedy_is_the_argmax, Reference, B};
+use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
 
 fn model(family: &str) -> QwenVl<B> {
@@ -58,36 +58,7 @@ fn cached_decoding_matches_full_forward() {
 
 #[test]
 fn greedy_generation_is_the_argmax_of_full_forwards() {
-    for family in ["qwen2_5_vl", "qwen3_vl"] {
-        let model = model(family);
-        let prompts = vec![
-            Prompt::<B> { ids: vec![5, 17, 42, 99, 3, 250], images: None },
-            Prompt::<B> { ids: vec![7, 8], images: None },
-        ];
-        let sampling = SamplingConfig { max_new_tokens: 8, temperature: 0.0, ..Default::default() };
-        let out = generate(&model, &prompts, 1, &sampling, &[], 0).unwrap();
-        for (completion, prompt) in out.iter().zip(&prompts) {
-            assert_eq!(completion.ids.len(), 8);
-            let mut ids = prompt.ids.clone();
-            ids.extend(&completion.ids);
-            let logits: Vec<f32> =
-                model.forward(&TokenBatch::single(ids.clone()), None).unwrap().into_data().to_vec().unwrap();
-            let vocab = model.vocab_size();
-            for (k, &token) in completion.ids.iter().enumerate() {
-                let pos = prompt.ids.len() - 1 + k;
-                // generation never samples the image/video placeholders
-                let full = logits[pos * vocab..(pos + 1) * vocab].to_vec();
-                let mut row = full.clone();
-                for t in model.input_only_tokens() {
-                    row[t as usize] = f32::NEG_INFINITY;
-                }
-                let best = row.iter().enumerate().fold(0, |b, (i, &l)| if l > row[b] { i } else { b });
-                assert_eq!(token as usize, best, "{family} step {k}");
-                // its log-prob is over the whole vocabulary, as EasyR1's actor scores it
-                assert!((completion.logprobs[k] - log_softmax_at(&full, token as usize)).abs() < 1e-4);
-            }
-        }
-    }
+    greedy_is_the_argmax::<B>();
 }
 
 #[test]

@@ -1,42 +1,15 @@
 //! Logits parity with transformers on tiny random-weight checkpoints (tests/fixtures).
 //!
 //! Requirement: max |Δlogits| ≤ 1e-4 · max(1, max |reference|) over non-padding positions.
+//! On `NdArray<f32>`, the host kernels; `tests/generic_path.rs` runs the same cases through the
+//! default kernels.
 
 mod common;
 
-use common::{fixture_dir, Reference, B};
-use seethink_models::{QwenVl, Vlm};
-
-/// Runs case `case` of `family` and returns (max |Δ|, tolerance).
-fn compare(family: &str, case: &str) -> (f32, f32) {
-    let device = Default::default();
-    let model = QwenVl::<B>::load(fixture_dir(family).join("checkpoint"), &device).unwrap();
-    let reference = Reference::open(family);
-    let (tokens, images) = reference.case_inputs(case);
-    let logits = model.forward(&tokens, images.as_ref()).unwrap();
-    let (expected, eshape) = reference.f32(&format!("{case}.logits"));
-    assert_eq!(logits.dims().to_vec(), eshape);
-    let actual = logits.into_data().to_vec::<f32>().unwrap();
-    let vocab = eshape[2];
-    let mut max_diff = 0f32;
-    let mut max_ref = 0f32;
-    for (pos, valid) in tokens.mask.iter().enumerate() {
-        if !valid {
-            continue;
-        }
-        for v in 0..vocab {
-            let i = pos * vocab + v;
-            max_diff = max_diff.max((actual[i] - expected[i]).abs());
-            max_ref = max_ref.max(expected[i].abs());
-        }
-    }
-    let tolerance = 1e-4 * max_ref.max(1.0);
-    println!("{family}/{case}: max|Δ| = {max_diff:.3e}, max|ref| = {max_ref:.3}, tolerance {tolerance:.3e}");
-    (max_diff, tolerance)
-}
+use common::{fixture_dir, logits_parity, Reference, B};
 
 fn assert_parity(family: &str, case: &str) {
-    let (diff, tolerance) = compare(family, case);
+    let (diff, tolerance) = logits_parity::<B>(family, case);
     assert!(diff <= tolerance, "{family}/{case}: max|Δlogits| {diff:e} > {tolerance:e}");
 }
 
@@ -73,7 +46,7 @@ fn qwen3_vl_left_padded_batch() {
 /// Our M-RoPE positions and rope deltas equal transformers' `get_rope_index`.
 fn assert_positions(family: &str, case: &str) {
     let reference = Reference::open(family);
-    let (tokens, _) = reference.case_inputs(case);
+    let (tokens, _) = reference.case_inputs::<B>(case);
     let grids = reference.grids(case);
     let config =
         seethink_models::qwen_vl::QwenVlConfig::from_file(fixture_dir(family).join("checkpoint/config.json"))

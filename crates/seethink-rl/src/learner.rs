@@ -6,17 +6,18 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::train::{Learner, LearningComponentsMarker};
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
-use crate::optim::{clip_global_norm, AdamWSettings, HostAdamW, LrSchedule};
+use crate::optim::{clip_global_norm, AdamWSettings, KernelAdamW, LrSchedule};
 use crate::policy::PolicyModel;
+use crate::train_backend::TrainBackend;
 
 /// burn-train's component types of a run: backend, schedule, policy module, AdamW.
 pub type Components<B> =
-    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<HostAdamW, PolicyModel<B>, B>>;
+    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<KernelAdamW, PolicyModel<B>, B>>;
 
 /// burn-train's `Learner` holding a run's policy, optimizer and LR schedule.
 pub type PolicyLearner<B> = Learner<Components<B>>;
@@ -68,12 +69,8 @@ impl LrScheduler for Schedule {
 
 /// A learner for `model` with AdamW (torch's β = (0.9, 0.999), as EasyR1 uses them; the actor's
 /// ε, 1e-8 by default as torch's, and weight decay) and the actor's LR schedule.
-pub fn new_learner<B: AutodiffBackend>(
-    model: AnyVlm<B>,
-    actor: &ActorConfig,
-    pad_id: u32,
-) -> PolicyLearner<B> {
-    let optimizer = HostAdamW::init(AdamWSettings {
+pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_id: u32) -> PolicyLearner<B> {
+    let optimizer = KernelAdamW::init(AdamWSettings {
         beta_1: 0.9,
         beta_2: 0.999,
         epsilon: actor.adam_epsilon as f32,
@@ -87,7 +84,7 @@ pub fn new_learner<B: AutodiffBackend>(
 /// the global norm `max_grad_norm` ([`clip_global_norm`]), then AdamW at the step's LR (the run
 /// loop steps the schedule once per training step). A NaN or infinite norm skips the optimizer
 /// step (weights and AdamW moments unchanged), as EasyR1's actor does, and is logged.
-pub fn apply_update<B: AutodiffBackend>(
+pub fn apply_update<B: TrainBackend>(
     learner: &mut PolicyLearner<B>,
     mut grads: GradientsParams,
     max_grad_norm: f64,
@@ -104,6 +101,6 @@ pub fn apply_update<B: AutodiffBackend>(
 }
 
 /// The policy without autodiff (for rollouts, frozen log-probs and export).
-pub fn inference_model<B: AutodiffBackend>(learner: &PolicyLearner<B>) -> AnyVlm<B::InnerBackend> {
+pub fn inference_model<B: TrainBackend>(learner: &PolicyLearner<B>) -> AnyVlm<B::InnerBackend> {
     learner.model().valid().model
 }

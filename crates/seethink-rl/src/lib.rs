@@ -26,3 +26,4 @@ pub mod renderer;
 pub mod run;
 pub mod sft;
 pub mod tensorboard;
+pub mod train_backend;

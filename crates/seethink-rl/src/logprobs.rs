@@ -15,10 +15,12 @@
 
 use std::ops::Range;
 
+use crate::train_backend::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use seethink_models::kernels::Kernels;
 use seethink_models::nn::token_logprobs;
 use seethink_models::{ImageInput, ModelError, Result, TokenBatch, Vlm};
 
@@ -30,7 +32,7 @@ pub struct Sequence<B: Backend> {
     pub images: Option<ImageInput<B>>,
 }
 
-impl<B: Backend> Sequence<B> {
+impl<B: Kernels> Sequence<B> {
     /// Whether `other` has the same prompt: the same ids, and the same images (grids and
     /// pixel values).
     fn same_prompt(&self, other: &Self) -> bool {
@@ -55,7 +57,7 @@ impl<B: Backend> Sequence<B> {
 
 /// The distinct prompts of `sequences`: the index of the first sequence holding each (in
 /// order of first appearance), and for every sequence the index of its prompt among those.
-fn distinct_prompts<B: Backend>(sequences: &[Sequence<B>]) -> (Vec<usize>, Vec<usize>) {
+fn distinct_prompts<B: Kernels>(sequences: &[Sequence<B>]) -> (Vec<usize>, Vec<usize>) {
     let mut firsts: Vec<usize> = Vec::new();
     let of = sequences
         .iter()
@@ -120,7 +122,7 @@ pub struct ResponsePositions<B: Backend> {
 /// attention, positions and masks); gradients reach a shared prefix through the repeated keys
 /// and values. The last prompt token must be text (every processor ends a prompt with the
 /// chat template's assistant header), since a continuation carries no images.
-pub fn response_positions<B: Backend, M: Vlm<B>>(
+pub fn response_positions<B: Kernels, M: Vlm<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
@@ -192,7 +194,7 @@ pub fn response_positions<B: Backend, M: Vlm<B>>(
     })
 }
 
-impl<B: Backend> ResponsePositions<B> {
+impl<B: Kernels> ResponsePositions<B> {
     /// The longest response.
     pub fn width(&self) -> usize {
         self.mask.dims()[1]
@@ -226,7 +228,7 @@ impl<B: Backend> ResponsePositions<B> {
 
 /// `log π(y_t | x, y_<t)` for each response token ([`ResponsePositions`]), logits computed
 /// `scoring.chunk_tokens` rows at a time; padding positions are 0.
-pub fn response_logprobs<B: Backend, M: Vlm<B>>(
+pub fn response_logprobs<B: Kernels, M: Vlm<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
@@ -282,7 +284,7 @@ pub struct WholeResponses<B: Backend> {
 /// `∂loss/∂ĥ` for that chunk), so at most one chunk's logits live at a time; then
 /// `Σ h · stopgrad(Σ_chunks ∂loss/∂ĥ)` is back-propagated once through the decoder, which by the
 /// chain rule adds exactly the remaining gradients.
-pub fn chunked_gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+pub fn chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
@@ -295,7 +297,7 @@ pub fn chunked_gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
 /// chunk (GSPO's sequence-level ratio): each chunk also carries [`ChunkLogprobs::whole`],
 /// scored once from the same hidden states without gradient (one more pass of the output
 /// projection, chunk by chunk; the decoder runs once as before).
-pub fn chunked_gradients_seeing_whole_responses<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+pub fn chunked_gradients_seeing_whole_responses<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
@@ -304,7 +306,7 @@ pub fn chunked_gradients_seeing_whole_responses<B: AutodiffBackend, M: Vlm<B> + 
     gradients(model, sequences, scoring, true, loss)
 }
 
-fn gradients<B: AutodiffBackend, M: Vlm<B> + AutodiffModule<B>>(
+fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,

@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use seethink_curriculum::{Order, Phase};
 use seethink_data::{Capability, Task};
 use seethink_eval::{attribute_errors, evaluate, EvalReport, ModelResponder};
@@ -31,6 +30,8 @@ use crate::config::{HeldOutConfig, TrainConfig};
 use crate::error::{io, Result, TrainError};
 use crate::run::{prepare_tasks, run_tasks, TRAINING_CONFIG};
 use crate::tensorboard::{EventWriter, TENSORBOARD_DIR};
+use crate::train_backend::TrainBackend;
+use seethink_models::kernels::Kernels;
 
 /// What a curriculum run produced: the held-out report of the start and of each phase's end
 /// (`None` without `eval`), and each phase's final model directory.
@@ -43,7 +44,7 @@ pub struct PhasesOutcome {
 }
 
 /// Runs (or resumes) the phases of `config.curriculum` over `tasks` (see the module docs).
-pub fn train_phases<B: AutodiffBackend>(
+pub fn train_phases<B: TrainBackend>(
     config: &TrainConfig,
     tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
@@ -159,7 +160,7 @@ pub fn phase_config(base: &TrainConfig, phase: &Phase, model: &Path, out: &Path)
 /// Evaluates the model in `model` on `heldout`'s tasks, prompted as `config` trains (format
 /// prompt, image bounds), graded by `reward`, with the error attribution when asked; writes
 /// `report.json` and `report.md` into `dir`, or reads them back when `report.json` exists.
-pub fn evaluate_held_out<B: Backend>(
+pub fn evaluate_held_out<B: Kernels>(
     config: &TrainConfig,
     heldout: &HeldOutConfig,
     model: &Path,

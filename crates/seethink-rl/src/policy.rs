@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use seethink_models::{AnyVlm, Result};
@@ -11,6 +11,8 @@ use seethink_models::{AnyVlm, Result};
 use crate::grpo::aggregate;
 pub use crate::logprobs::Sequence;
 use crate::logprobs::{chunked_gradients, response_logprobs, Scoring};
+use crate::train_backend::TrainBackend;
+use seethink_models::kernels::Kernels;
 
 /// The policy being trained: a model of any family, its tokenizer's pad id and the rows of
 /// logits computed at a time.
@@ -21,7 +23,7 @@ pub struct PolicyModel<B: Backend> {
     pub logits_chunk_tokens: usize,
 }
 
-impl<B: Backend> PolicyModel<B> {
+impl<B: Kernels> PolicyModel<B> {
     /// How this policy scores responses at `temperature`.
     pub fn scoring(&self, temperature: f32) -> Scoring {
         Scoring { pad_id: self.pad_id, chunk_tokens: self.logits_chunk_tokens, temperature }
@@ -53,11 +55,11 @@ impl ItemLazy for SftItem {
 }
 
 /// The SFT loss of one chunk of scored positions: `−Σ log π(y_t | …)·mask / normaliser`.
-pub fn sft_loss<B: Backend>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: f32) -> Tensor<B, 1> {
+pub fn sft_loss<B: Kernels>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: f32) -> Tensor<B, 1> {
     aggregate(logp.neg(), mask, normaliser)
 }
 
-impl<B: Backend> PolicyModel<B> {
+impl<B: Kernels> PolicyModel<B> {
     /// The SFT loss of `batch` without gradients.
     pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
         let scored = response_logprobs(&self.model, &batch.sequences, self.scoring(1.0))?;
@@ -66,7 +68,7 @@ impl<B: Backend> PolicyModel<B> {
     }
 }
 
-impl<B: AutodiffBackend> PolicyModel<B> {
+impl<B: TrainBackend> PolicyModel<B> {
     /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
     pub fn sft_gradients(&self, batch: &SftBatch<B>) -> Result<(GradientsParams, SftItem)> {
         let mut loss = 0.0;
@@ -79,7 +81,7 @@ impl<B: AutodiffBackend> PolicyModel<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for PolicyModel<B> {
+impl<B: TrainBackend> TrainStep for PolicyModel<B> {
     type Input = SftBatch<B>;
     type Output = SftItem;
 
@@ -94,7 +96,7 @@ impl<B: AutodiffBackend> TrainStep for PolicyModel<B> {
     }
 }
 
-impl<B: Backend> InferenceStep for PolicyModel<B> {
+impl<B: Kernels> InferenceStep for PolicyModel<B> {
     type Input = SftBatch<B>;
     type Output = SftItem;
 

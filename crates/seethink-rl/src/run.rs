@@ -19,7 +19,6 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::InMemDataset;
 use burn::module::{AutodiffModule, Module};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::{
     SupervisedLearningStrategy, SupervisedTraining, SupervisedTrainingEventProcessor, TrainLoader,
     TrainingComponents, TrainingStrategy, ValidLoader,
@@ -45,6 +44,8 @@ use crate::progress::StepProgress;
 use crate::renderer::SilentRenderer;
 use crate::sft::sft_step;
 use crate::tensorboard::TENSORBOARD_DIR;
+use crate::train_backend::TrainBackend;
+use seethink_models::kernels::Kernels;
 
 /// The file in an exported model (`<out>/final`) holding the config of the run that trained it,
 /// so that evaluation can grade with the run's reward.
@@ -53,7 +54,7 @@ pub const TRAINING_CONFIG: &str = "seethink-train.ron";
 /// Runs (or resumes) the training of `config` on the tasks of `data.train` and
 /// `data.sources`, graded by `algorithm.reward`: one run ([`train_on`]), or the phases of
 /// `curriculum` ([`crate::phases::train_phases`]); returns the run directory.
-pub fn train<B: AutodiffBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
+pub fn train<B: TrainBackend>(config: &TrainConfig, device: &B::Device) -> Result<PathBuf> {
     let tasks = load_data(&config.data)?;
     let reward = config.algorithm.reward.reward();
     match &config.curriculum {
@@ -91,7 +92,7 @@ pub fn load_data(data: &DataConfig) -> Result<Vec<Task>> {
 
 /// Runs the training of `config` on `tasks` graded by `reward` in seeded shuffled epochs (in
 /// file order with `data.shuffle: false`); see [`run_tasks`].
-pub fn train_on<B: AutodiffBackend>(
+pub fn train_on<B: TrainBackend>(
     config: &TrainConfig,
     tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
@@ -109,7 +110,7 @@ pub fn train_on<B: AutodiffBackend>(
 
 /// `tasks` ready to train on: questions rendered through `data.format_prompt`, over-long
 /// prompts dropped ([`drop_overlong`]). An error if there are none.
-pub fn prepare_tasks<B: Backend>(
+pub fn prepare_tasks<B: Kernels>(
     config: &TrainConfig,
     mut tasks: Vec<Task>,
     processor: &Processor,
@@ -128,7 +129,7 @@ pub fn prepare_tasks<B: Backend>(
 /// checkpoint there; the run ends after `trainer.steps` steps or when the sampler says it is
 /// [finished](TaskSampler::finished). Exports the trained model as an HF checkpoint to
 /// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
-pub fn run_tasks<B: AutodiffBackend>(
+pub fn run_tasks<B: TrainBackend>(
     config: &TrainConfig,
     tasks: Vec<Task>,
     sampler: Box<dyn TaskSampler>,
@@ -226,7 +227,7 @@ fn run_label(out: &std::path::Path) -> String {
 /// `tasks` without those whose encoded prompt has more than `data.max_prompt_length` tokens
 /// (EasyR1's `filter_overlong_prompts`); how many were dropped is logged. An error if none is
 /// left.
-fn drop_overlong<B: Backend>(
+fn drop_overlong<B: Kernels>(
     tasks: Vec<Task>,
     processor: &Processor,
     data: &DataConfig,
@@ -259,7 +260,7 @@ fn drop_overlong<B: Backend>(
 }
 
 /// Everything a step needs besides the learner.
-struct StepState<B: AutodiffBackend> {
+struct StepState<B: TrainBackend> {
     config: TrainConfig,
     tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
@@ -271,7 +272,7 @@ struct StepState<B: AutodiffBackend> {
     progress: StepProgress,
 }
 
-impl<B: AutodiffBackend> StepState<B> {
+impl<B: TrainBackend> StepState<B> {
     /// Step `step` (1-based) of the run: the sampler's tasks, one GRPO or SFT step, the results
     /// back to the sampler, the metrics line.
     fn step(&mut self, learner: &mut PolicyLearner<B>, step: usize) -> Result<()> {
@@ -359,14 +360,14 @@ impl<B: AutodiffBackend> StepState<B> {
 
 /// The run loop as burn-train's custom learning strategy. burn-train's strategy has no error
 /// channel: an error stops the loop and is kept in `failure` for [`train_on`].
-struct RunLoop<B: AutodiffBackend> {
+struct RunLoop<B: TrainBackend> {
     state: Mutex<StepState<B>>,
     failure: Mutex<Option<TrainError>>,
     rule: SaveRule,
     checkpoints: PathBuf,
 }
 
-impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B> {
+impl<B: TrainBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B> {
     fn fit(
         &self,
         components: TrainingComponents<Components<B>>,
@@ -430,7 +431,7 @@ impl<B: AutodiffBackend> SupervisedLearningStrategy<Components<B>> for RunLoop<B
 }
 
 /// The empty data loader handed to burn-train (see the module docs).
-fn no_data<B: Backend>() -> Arc<dyn DataLoader<B, SftBatch<B>>> {
+fn no_data<B: Kernels>() -> Arc<dyn DataLoader<B, SftBatch<B>>> {
     DataLoaderBuilder::new(NoData).batch_size(1).build(InMemDataset::new(Vec::<NoItem>::new()))
 }
 
@@ -442,7 +443,7 @@ struct NoItem;
 #[derive(Clone, Debug)]
 struct NoData;
 
-impl<B: Backend> Batcher<B, NoItem, SftBatch<B>> for NoData {
+impl<B: Kernels> Batcher<B, NoItem, SftBatch<B>> for NoData {
     fn batch(&self, _items: Vec<NoItem>, _device: &B::Device) -> SftBatch<B> {
         SftBatch { sequences: Vec::new(), normaliser: 1.0 }
     }

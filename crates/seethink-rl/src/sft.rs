@@ -1,11 +1,11 @@
 //! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked).
 
 use burn::optim::GradientsAccumulator;
-use burn::tensor::backend::AutodiffBackend;
 use seethink_models::Result;
 
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
+use crate::train_backend::TrainBackend;
 
 /// What one SFT update reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -19,7 +19,7 @@ pub struct SftStats {
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
 /// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`
 /// ([`crate::policy::sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
-pub fn sft_step<B: AutodiffBackend>(
+pub fn sft_step<B: TrainBackend>(
     learner: &mut PolicyLearner<B>,
     batch: &[Sequence<B::InnerBackend>],
     micro_batch_size: usize,
@@ -43,7 +43,7 @@ pub fn sft_step<B: AutodiffBackend>(
 }
 
 /// A sequence with its pixel values moved onto the autodiff backend (no gradient).
-pub fn to_autodiff<B: AutodiffBackend>(sequence: Sequence<B::InnerBackend>) -> Sequence<B> {
+pub fn to_autodiff<B: TrainBackend>(sequence: Sequence<B::InnerBackend>) -> Sequence<B> {
     Sequence {
         prompt: sequence.prompt,
         response: sequence.response,

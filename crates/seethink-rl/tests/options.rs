@@ -164,7 +164,7 @@ fn a_step_is_generated_in_calls_of_batch_size_sequences_with_the_same_samples() 
     let dir = tempfile::tempdir().unwrap();
     let mut trained = Vec::new();
     // on the host the 8 prompts are also split over the cores, at most one call per core's share
-    let shares = 8usize.div_ceil(seethink_models::parallel::batch_threads::<B>());
+    let shares = 8usize.div_ceil(<B as seethink_models::kernels::Kernels>::batch_threads());
     for (batch_size, calls) in [(32, 8usize.div_ceil(shares.min(8)) as f64), (8, 4.0)] {
         let mut config = tiny_config(&dir.path().join(batch_size.to_string()), Trainer::Grpo, 1, 8);
         config.rollout.batch_size = batch_size;

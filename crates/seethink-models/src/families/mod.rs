@@ -20,6 +20,7 @@ use image::DynamicImage;
 use crate::checkpoint::ExportOptions;
 use crate::config::{model_type, TextConfig};
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
 use crate::text::TextModel;
@@ -67,7 +68,7 @@ enum Family {
     InternVl,
 }
 
-impl<B: Backend> AnyVlm<B> {
+impl<B: Kernels> AnyVlm<B> {
     /// Loads checkpoint directory `dir` (its `config.json`, weights) onto `device`, as the
     /// family its `model_type` names.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
@@ -127,7 +128,7 @@ impl<B: Backend> AnyVlm<B> {
     }
 }
 
-impl<B: Backend> Vlm<B> for AnyVlm<B> {
+impl<B: Kernels> Vlm<B> for AnyVlm<B> {
     fn hidden_states(
         &self,
         tokens: &TokenBatch,

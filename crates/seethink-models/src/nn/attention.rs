@@ -2,27 +2,24 @@
 
 use burn::tensor::{activation::softmax, backend::Backend, Bool, Int, Tensor, TensorData};
 
+use crate::kernels::Kernels;
+
 /// `softmax(q·kᵀ·scale, blocked → −∞) · v` with grouped-query attention.
 ///
 /// Shapes: `q [B, Hq, Sq, D]`, `k, v [B, Hkv, Sk, D]` with `Hq` a multiple of `Hkv` (each
 /// key/value head serves `Hq/Hkv` consecutive query heads), `blocked [B or 1, 1, Sq, Sk]`
 /// (true = may not attend). Every query row must allow at least one key.
 ///
-/// On `NdArray<f32>` (with or without autodiff) a fused host kernel computes it
-/// (`host_attention`); on other backends [`decomposed_attention`] does.
-pub fn attention<B: Backend>(
+/// The backend's kernel computes it ([`Kernels::attention`]): on `NdArray<f32>` (with or
+/// without autodiff) the fused host kernel, elsewhere by default [`decomposed_attention`].
+pub fn attention<B: Kernels>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     blocked: Option<&Tensor<B, 4, Bool>>,
     scale: f64,
 ) -> Tensor<B, 4> {
-    #[cfg(feature = "ndarray")]
-    let (q, k, v) = match super::host_attention::dispatch(q, k, v, blocked, scale) {
-        Ok(out) => return out,
-        Err(inputs) => inputs,
-    };
-    decomposed_attention(q, k, v, blocked, scale)
+    <B as Kernels>::attention(q, k, v, blocked, scale)
 }
 
 /// [`attention`] from burn tensor operations: scores, mask, softmax, weighted values.
@@ -108,7 +105,7 @@ struct SegmentGroup<B: Backend> {
     rows: Option<Tensor<B, 1, Int>>,
 }
 
-impl<B: Backend> Segments<B> {
+impl<B: Kernels> Segments<B> {
     /// The segments of `segment_ids` (one id per row; a segment is a run of equal ids).
     pub fn new(segment_ids: &[usize], device: &B::Device) -> Self {
         let mut runs: Vec<(usize, usize)> = Vec::new(); // (start, len)

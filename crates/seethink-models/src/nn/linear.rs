@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::kernels::Kernels;
 
 /// `y = x·W + b` with `W [d_in, d_out]`: burn's `Linear` record (the same field names, so
 /// saved states load either way), applied through [`matmul`].
@@ -15,7 +16,7 @@ pub struct Linear<B: Backend> {
     pub bias: Option<Param<Tensor<B, 1>>>,
 }
 
-impl<B: Backend> Linear<B> {
+impl<B: Kernels> Linear<B> {
     /// `x [.., d_in] → [.., d_out]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let mut shape = x.dims();
@@ -32,13 +33,11 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-/// `A·B` for matrices; on burn's ndarray backend (with or without autodiff) the host product
-/// of `nn::host_matmul` (multi-core, no copies of transposed operands), elsewhere burn's.
-pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
-    #[cfg(feature = "ndarray")]
-    return super::host_matmul::matmul(a, b);
-    #[cfg(not(feature = "ndarray"))]
-    a.matmul(b)
+/// `A·B` for matrices by the backend's kernel ([`Kernels::matmul`]): on burn's ndarray backend
+/// (with or without autodiff) the host product (multi-core, no copies of transposed operands),
+/// elsewhere by default burn's.
+pub fn matmul<B: Kernels>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    <B as Kernels>::matmul(a, b)
 }
 
 /// Loads `{prefix}.weight` (`[d_out, d_in]`, transposed for burn) and, if `bias`, `{prefix}.bias`.

@@ -6,6 +6,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use super::Activation;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::kernels::Kernels;
 use crate::nn::{load_linear, Linear};
 
 /// Gated MLP (SwiGLU for silu): `down(act(gate(x)) ⊙ up(x))`.
@@ -18,7 +19,7 @@ pub struct GatedMlp<B: Backend> {
     pub act: Activation,
 }
 
-impl<B: Backend> GatedMlp<B> {
+impl<B: Kernels> GatedMlp<B> {
     /// Loads `{prefix}.{gate,up,down}_proj`.
     pub fn load(
         ckpt: &Checkpoint,
@@ -44,18 +45,12 @@ impl<B: Backend> GatedMlp<B> {
     }
 }
 
-/// `act(gate) ⊙ up`; SwiGLU on burn's ndarray backend (with or without autodiff) through the
-/// fused host kernel of `nn::host_swiglu`.
-fn gated<B: Backend, const D: usize>(act: Activation, gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
-    #[cfg(feature = "ndarray")]
-    let (gate, up) = match act {
-        Activation::Silu => match super::host_swiglu::dispatch(gate, up) {
-            Ok(gated) => return gated,
-            Err(inputs) => inputs,
-        },
-        _ => (gate, up),
-    };
-    act.apply(gate) * up
+/// `act(gate) ⊙ up`; SwiGLU through the backend's kernel ([`Kernels::swiglu`]).
+fn gated<B: Kernels, const D: usize>(act: Activation, gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    match act {
+        Activation::Silu => <B as Kernels>::swiglu(gate, up),
+        _ => act.apply(gate) * up,
+    }
 }
 
 /// Two-layer MLP: `fc2(act(fc1(x)))`.
@@ -67,7 +62,7 @@ pub struct Mlp<B: Backend> {
     pub act: Activation,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: Kernels> Mlp<B> {
     /// Loads `{prefix}.{fc1}` and `{prefix}.{fc2}` (names vary per family, so both are given).
     pub fn load(
         ckpt: &Checkpoint,

@@ -4,20 +4,26 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use crate::kernels::Kernels;
+
 /// Per row of `logits [N, V]` with `p = softmax(logits)`: `log p(target)` (with gradient) and
-/// the entropy `H = −Σ_v p_v log p_v` (without). On burn's ndarray backend (with or without
-/// autodiff) a fused host kernel (`nn::host_logprobs`) computes both in one pass per row over
-/// the cores, keeping only the logits and each row's log-sum-exp for the backward pass;
-/// elsewhere burn's `log_softmax`, `gather` and a detached entropy.
-pub fn token_logprobs<B: Backend>(
+/// the entropy `H = −Σ_v p_v log p_v` (without), by the backend's kernel
+/// ([`Kernels::token_logprobs`]). On burn's ndarray backend (with or without autodiff) a fused
+/// host kernel computes both in one pass per row over the cores, keeping only the logits and
+/// each row's log-sum-exp for the backward pass; elsewhere by default
+/// [`decomposed_token_logprobs`].
+pub fn token_logprobs<B: Kernels>(
     logits: Tensor<B, 2>,
     targets: Tensor<B, 1, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    #[cfg(feature = "ndarray")]
-    let (logits, targets) = match super::host_logprobs::dispatch(logits, targets) {
-        Ok(out) => return out,
-        Err(inputs) => inputs,
-    };
+    <B as Kernels>::token_logprobs(logits, targets)
+}
+
+/// [`token_logprobs`] from burn's `log_softmax`, `gather` and a detached entropy.
+pub fn decomposed_token_logprobs<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let [rows, _] = logits.dims();
     let logp_all = log_softmax(logits, 1);
     let logp = logp_all.clone().gather(1, targets.reshape([rows, 1])).reshape([rows]);

@@ -5,9 +5,12 @@
 use std::path::PathBuf;
 
 use burn::backend::NdArray;
+use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
-use seethink_models::{ImageInput, TokenBatch};
+use seethink_models::generate::{generate, log_softmax_at, Prompt, SamplingConfig};
+use seethink_models::kernels::Kernels;
+use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
 
 pub type B = NdArray<f32>;
 
@@ -92,7 +95,7 @@ pub fn write_tensors(path: &std::path::Path, tensors: &[(String, Dtype, Vec<usiz
 impl Reference {
     /// The token batch (mask from `<case>.attention_mask`, all ones without it) and images
     /// (if `<case>.pixel_values` exists) of reference case `case`.
-    pub fn case_inputs(&self, case: &str) -> (TokenBatch, Option<ImageInput<B>>) {
+    pub fn case_inputs<Bk: Backend>(&self, case: &str) -> (TokenBatch, Option<ImageInput<Bk>>) {
         let (ids, shape) = self.i64(&format!("{case}.input_ids"));
         let (batch, seq) = (shape[0], shape[1]);
         let mask: Vec<bool> = if self.has(&format!("{case}.attention_mask")) {
@@ -104,7 +107,7 @@ impl Reference {
         let images = self.has(&format!("{case}.pixel_values")).then(|| {
             let (pixels, pshape) = self.f32(&format!("{case}.pixel_values"));
             ImageInput::patches(
-                Tensor::<B, 2>::from_data(
+                Tensor::<Bk, 2>::from_data(
                     TensorData::new(pixels, [pshape[0], pshape[1]]),
                     &Default::default(),
                 ),
@@ -144,4 +147,72 @@ pub fn cases(family: &str) -> Vec<Case> {
             rendered: c["rendered"].as_str().unwrap().into(),
         })
         .collect()
+}
+
+/// Logits of reference case `case` of `family` on backend `Bk` against transformers': (max |Δ|
+/// over non-padding positions, tolerance 1e-4 · max(1, max |reference|)).
+pub fn logits_parity<Bk: Kernels>(family: &str, case: &str) -> (f32, f32) {
+    let device = Default::default();
+    let model = QwenVl::<Bk>::load(fixture_dir(family).join("checkpoint"), &device).unwrap();
+    let reference = Reference::open(family);
+    let (tokens, images) = reference.case_inputs(case);
+    let logits = model.forward(&tokens, images.as_ref()).unwrap();
+    let (expected, eshape) = reference.f32(&format!("{case}.logits"));
+    assert_eq!(logits.dims().to_vec(), eshape);
+    let actual = logits.into_data().convert::<f32>().to_vec::<f32>().unwrap();
+    let vocab = eshape[2];
+    let mut max_diff = 0f32;
+    let mut max_ref = 0f32;
+    for (pos, valid) in tokens.mask.iter().enumerate() {
+        if !valid {
+            continue;
+        }
+        for v in 0..vocab {
+            let i = pos * vocab + v;
+            max_diff = max_diff.max((actual[i] - expected[i]).abs());
+            max_ref = max_ref.max(expected[i].abs());
+        }
+    }
+    let tolerance = 1e-4 * max_ref.max(1.0);
+    println!("{family}/{case}: max|Δ| = {max_diff:.3e}, max|ref| = {max_ref:.3}, tolerance {tolerance:.3e}");
+    (max_diff, tolerance)
+}
+
+/// Greedy decoding on backend `Bk` picks the argmax of full forward passes.
+pub fn greedy_is_the_argmax<Bk: Kernels>() {
+    for family in ["qwen2_5_vl", "qwen3_vl"] {
+        let model = QwenVl::<Bk>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        let prompts = vec![
+            Prompt::<Bk> { ids: vec![5, 17, 42, 99, 3, 250], images: None },
+            Prompt::<Bk> { ids: vec![7, 8], images: None },
+        ];
+        let sampling = SamplingConfig { max_new_tokens: 8, temperature: 0.0, ..Default::default() };
+        let out = generate(&model, &prompts, 1, &sampling, &[], 0).unwrap();
+        for (completion, prompt) in out.iter().zip(&prompts) {
+            assert_eq!(completion.ids.len(), 8);
+            let mut ids = prompt.ids.clone();
+            ids.extend(&completion.ids);
+            let logits: Vec<f32> = model
+                .forward(&TokenBatch::single(ids.clone()), None)
+                .unwrap()
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .unwrap();
+            let vocab = model.vocab_size();
+            for (k, &token) in completion.ids.iter().enumerate() {
+                let pos = prompt.ids.len() - 1 + k;
+                // generation never samples the image/video placeholders
+                let full = logits[pos * vocab..(pos + 1) * vocab].to_vec();
+                let mut row = full.clone();
+                for t in model.input_only_tokens() {
+                    row[t as usize] = f32::NEG_INFINITY;
+                }
+                let best = row.iter().enumerate().fold(0, |b, (i, &l)| if l > row[b] { i } else { b });
+                assert_eq!(token as usize, best, "{family} step {k}");
+                // its log-prob is over the whole vocabulary, as EasyR1's actor scores it
+                assert!((completion.logprobs[k] - log_softmax_at(&full, token as usize)).abs() < 1e-4);
+            }
+        }
+    }
 }

@@ -5,8 +5,10 @@
 //! All per-token tensors are `[sequences, response tokens]`, padded; `mask` is 1 on real
 //! response tokens and 0 on padding.
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use crate::train_backend::TrainBackend;
+use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use seethink_models::kernels::Kernels;
 
 /// How per-token losses are reduced over a mini-batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,7 +67,7 @@ pub struct PolicyLoss<B: Backend> {
 /// `ρ = exp(clamp(logp − old, −20, 20))`, `ρ̂ = exp(clamp(logp − old, ln(1 − ε_low), ln(1 + ε_high)))`,
 /// `pg = max(−A·ρ, −A·ρ̂)`, and for `A < 0`, `pg = min(pg, −A·c)` (dual clip, c = `dual_clip`).
 /// `advantages` is `[sequences, 1]` (one advantage per response, broadcast over its tokens).
-pub fn policy_loss<B: Backend>(
+pub fn policy_loss<B: Kernels>(
     logp: Tensor<B, 2>,
     old_logp: Tensor<B, 2>,
     advantages: Tensor<B, 2>,
@@ -104,7 +106,7 @@ pub struct SequenceRatio<B: Backend> {
 /// in [`policy_loss`] (same clamps, clip-higher and dual clip), so `pg_i = policy_loss(s_i)`;
 /// its derivative `pg_i'` is taken by autodiff through the same formula.
 /// `logp`, `old_logp`, `mask` are `[sequences, width]`, `advantages` `[sequences, 1]`.
-pub fn sequence_ratio<B: AutodiffBackend>(
+pub fn sequence_ratio<B: TrainBackend>(
     logp: Tensor<B, 2>,
     old_logp: Tensor<B, 2>,
     mask: Tensor<B, 2>,
@@ -128,7 +130,7 @@ pub fn sequence_ratio<B: AutodiffBackend>(
 /// `slope_i · ∇logp_t`, as `pg_i + slope_i · (logp − stopgrad(logp))`. Aggregated with weights
 /// `w_it = m_it·r_i` ([`row_weights`]), the gradient is `Σ_i r_i L_i pg_i'(s_i) ∇s_i`, that of the
 /// aggregated sequence-level loss `Σ_i Σ_t w_it pg_i(s_i)`, chunk by chunk.
-pub fn sequence_policy_loss<B: Backend>(logp: Tensor<B, 2>, ratio: &SequenceRatio<B>) -> PolicyLoss<B> {
+pub fn sequence_policy_loss<B: Kernels>(logp: Tensor<B, 2>, ratio: &SequenceRatio<B>) -> PolicyLoss<B> {
     let shape = logp.dims();
     let tracked = logp.clone() - logp.detach();
     let per_token = ratio.pg.clone().expand(shape) + ratio.slope.clone().expand(shape) * tracked;
@@ -151,7 +153,7 @@ pub enum KlPenalty {
 
 impl KlPenalty {
     /// The estimate per token (see the variants).
-    pub fn estimate<B: Backend>(self, logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub fn estimate<B: Kernels>(self, logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B, 2> {
         match self {
             Self::Kl => logp - ref_logp,
             Self::Abs => (logp - ref_logp).abs(),
@@ -163,7 +165,7 @@ impl KlPenalty {
 
 /// k3 ("low_var_kl") estimate of KL(π‖π_ref) per token:
 /// `x = clamp(ref_logp − logp, −20, 20)`, `kl = clamp(exp(x) − x − 1, −10, 10)`.
-pub fn kl_k3<B: Backend>(logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B, 2> {
+pub fn kl_k3<B: Kernels>(logp: Tensor<B, 2>, ref_logp: Tensor<B, 2>) -> Tensor<B, 2> {
     let x = (ref_logp - logp).clamp(-20.0, 20.0);
     (x.clone().exp() - x - 1.0).clamp(-10.0, 10.0)
 }
@@ -189,7 +191,7 @@ pub fn row_weights(lengths: &[usize], aggregation: Aggregation) -> Vec<f32> {
 /// mini-batch's normaliser: `Σ loss·weight / normaliser` (weights: `mask` × [`row_weights`],
 /// normaliser: the mini-batch's response tokens). Summing over the micro-batches of a
 /// mini-batch gives its loss; summing over chunks of positions gives the micro-batch's.
-pub fn aggregate<B: Backend>(
+pub fn aggregate<B: Kernels>(
     per_token: Tensor<B, 2>,
     weights: Tensor<B, 2>,
     normaliser: f32,
@@ -223,7 +225,7 @@ pub struct LossTerms<B: Backend> {
     pub clip_fraction: Tensor<B, 1>,
 }
 
-impl<B: Backend> TokenBatchLoss<B> {
+impl<B: Kernels> TokenBatchLoss<B> {
     /// `aggregate(pg + kl_coef·kl)` (pg: [`policy_loss`], or [`sequence_policy_loss`] given
     /// GSPO's ratios; kl: the config's [`KlPenalty`] estimate) with `normaliser` as in
     /// [`aggregate`].

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsAccumulator;
-use burn::tensor::{backend::AutodiffBackend, ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use seethink_data::{Capability, Task};
 use seethink_models::generate::{generate, Completion, Prompt};
-use seethink_models::parallel::{batch_threads, map_parallel};
+use seethink_models::kernels::Kernels;
+use seethink_models::parallel::map_parallel;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::readback::host_f32;
 use seethink_models::{AnyVlm, Result};
@@ -26,6 +27,7 @@ use crate::logprobs::{
 };
 use crate::policy::PolicyModel;
 use crate::sft::to_autodiff;
+use crate::train_backend::TrainBackend;
 
 /// A prompt of the rollout: the task (for its reward) and its encoded prompt.
 #[derive(Clone, Debug)]
@@ -76,7 +78,7 @@ pub struct GrpoStats {
 
 /// GRPO's state besides the learner: the settings, the frozen reference model (the phase's
 /// starting weights; none when the KL term is off) and the rollout counter.
-pub struct Grpo<B: AutodiffBackend> {
+pub struct Grpo<B: TrainBackend> {
     pub algorithm: AlgorithmConfig,
     pub actor: ActorConfig,
     pub rollout: RolloutConfig,
@@ -143,7 +145,7 @@ struct Sample<B: burn::tensor::backend::Backend> {
     advantage: f32,
 }
 
-impl<B: AutodiffBackend> Grpo<B> {
+impl<B: TrainBackend> Grpo<B> {
     /// GRPO from `start` (the policy's weights now); the KL reference is `start` itself
     /// unless `algorithm.kl_coef` is 0.
     pub fn new(
@@ -162,7 +164,7 @@ impl<B: AutodiffBackend> Grpo<B> {
     }
 
     /// `n` completions per prompt (group-major), generated `rollout.batch_size / n` prompts
-    /// (at least one) per call, the calls spread over the host's cores ([`batch_threads`];
+    /// (at least one) per call, the calls spread over the host's cores ([`Kernels::batch_threads`];
     /// more, smaller calls when there are several); sequence i of the step samples from stream
     /// `first + i` of seed `rollout.seed + rollouts`, so the samples do not depend on the batch
     /// size. Returns the completions and the number of generation calls.
@@ -174,7 +176,7 @@ impl<B: AutodiffBackend> Grpo<B> {
         first: usize,
     ) -> Result<(Vec<Completion>, usize)> {
         let n = self.rollout.n;
-        let threads = batch_threads::<B::InnerBackend>();
+        let threads = <B::InnerBackend as Kernels>::batch_threads();
         let per_call = (self.rollout.batch_size / n).max(1).min(prompts.len().div_ceil(threads).max(1));
         let chunks: Vec<(usize, &[Prompt<B::InnerBackend>])> = prompts.chunks(per_call).enumerate().collect();
         let calls = chunks.len();
@@ -340,7 +342,7 @@ impl<B: AutodiffBackend> Grpo<B> {
 
     /// Old (rollout policy) and reference log-probs of every sample, computed once after the
     /// rollout as EasyR1 does, [`micro_batches`] at a time (spread over the host's cores,
-    /// [`batch_threads`]).
+    /// [`Kernels::batch_threads`]).
     fn frozen_logprobs(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
@@ -350,18 +352,19 @@ impl<B: AutodiffBackend> Grpo<B> {
         let scoring = self.scoring(pad_id);
         let pieces = micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size);
         let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Vec<f32>>> {
-            let parts = map_parallel(pieces.clone(), batch_threads::<B::InnerBackend>(), |range| {
-                let sequences: Vec<Sequence<B::InnerBackend>> =
-                    samples[range].iter().map(|s| s.sequence.clone()).collect();
-                let logp = response_logprobs(model, &sequences, scoring)?.logp;
-                let width = logp.dims()[1];
-                let values = host_f32(logp, "response log-probs")?;
-                Ok(sequences
-                    .iter()
-                    .zip(values.chunks(width.max(1)))
-                    .map(|(s, row)| row[width - s.response.len()..].to_vec())
-                    .collect::<Vec<_>>())
-            });
+            let parts =
+                map_parallel(pieces.clone(), <B::InnerBackend as Kernels>::batch_threads(), |range| {
+                    let sequences: Vec<Sequence<B::InnerBackend>> =
+                        samples[range].iter().map(|s| s.sequence.clone()).collect();
+                    let logp = response_logprobs(model, &sequences, scoring)?.logp;
+                    let width = logp.dims()[1];
+                    let values = host_f32(logp, "response log-probs")?;
+                    Ok(sequences
+                        .iter()
+                        .zip(values.chunks(width.max(1)))
+                        .map(|(s, row)| row[width - s.response.len()..].to_vec())
+                        .collect::<Vec<_>>())
+                });
             Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
         };
         Ok(FrozenLogprobs { old: pass(policy)?, reference: self.reference.as_ref().map(pass).transpose()? })

@@ -12,6 +12,7 @@ use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
@@ -29,7 +30,7 @@ pub struct InternVl<B: Backend> {
     pub key_layout: Layout,
 }
 
-impl<B: Backend> InternVl<B> {
+impl<B: Kernels> InternVl<B> {
     /// Loads `dir/config.json` and the weights of `dir` onto `device`. The weights must be
     /// named in the config's style (original `internvl_chat` or transformers' `internvl`).
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
@@ -130,7 +131,7 @@ fn prompt_positions(tokens: &TokenBatch) -> (Vec<i64>, Vec<i64>) {
     (positions, offsets)
 }
 
-impl<B: Backend> Vlm<B> for InternVl<B> {
+impl<B: Kernels> Vlm<B> for InternVl<B> {
     fn hidden_states(
         &self,
         tokens: &TokenBatch,
@@ -157,7 +158,7 @@ impl<B: Backend> Vlm<B> for InternVl<B> {
     }
 }
 
-impl<B: Backend> InternVl<B> {
+impl<B: Kernels> InternVl<B> {
     /// Every weight the loader reads, as the checkpoint's layout stores it (see
     /// [`QwenVl::hf_tensors`](crate::families::qwen_vl::QwenVl::hf_tensors)).
     pub fn hf_tensors(&self) -> Result<Vec<HfTensor>> {

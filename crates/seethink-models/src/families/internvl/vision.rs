@@ -10,6 +10,7 @@ use super::config::{InternVisionConfig, InternVlConfig};
 use super::names::Names;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::nn::{attention, load_layer_norm, load_linear, Linear, Mlp, Norm, RmsNorm};
 
 /// Epsilon of the projector's LayerNorm (`nn.LayerNorm`'s default, in both releases).
@@ -30,7 +31,7 @@ pub struct SplitQkv<B: Backend> {
     pub v: Linear<B>,
 }
 
-impl<B: Backend> QkvProjection<B> {
+impl<B: Kernels> QkvProjection<B> {
     /// `(q, k, v)`, each `[.., dim]`, of `x [.., dim]`.
     fn forward(&self, x: Tensor<B, 3>) -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>) {
         match self {
@@ -59,7 +60,7 @@ pub struct InternAttention<B: Backend> {
     pub num_heads: usize,
 }
 
-impl<B: Backend> InternAttention<B> {
+impl<B: Kernels> InternAttention<B> {
     /// `x [tiles, S, dim]` → `softmax(q·kᵀ/√d)·v` per head, projected: `[tiles, S, dim]`.
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [tiles, seq, dim] = x.dims();
@@ -85,7 +86,7 @@ pub struct InternLayer<B: Backend> {
     pub ls2: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> InternLayer<B> {
+impl<B: Kernels> InternLayer<B> {
     fn load(
         ckpt: &Checkpoint,
         names: &Names,
@@ -164,7 +165,7 @@ pub struct InternVision<B: Backend> {
     pub shuffle: usize,
 }
 
-impl<B: Backend> InternVision<B> {
+impl<B: Kernels> InternVision<B> {
     /// Loads the tower (only the layers whose output is used) and the projector.
     pub fn load(
         ckpt: &Checkpoint,

@@ -12,6 +12,7 @@ use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::config::TextConfig;
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, scatter_rows, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
@@ -25,7 +26,7 @@ pub struct QwenVl<B: Backend> {
     pub config: QwenVlConfig,
 }
 
-impl<B: Backend> QwenVl<B> {
+impl<B: Kernels> QwenVl<B> {
     /// Loads `dir/config.json` and the weights of `dir` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
@@ -74,7 +75,7 @@ impl<B: Backend> QwenVl<B> {
     }
 }
 
-impl<B: Backend> QwenVl<B> {
+impl<B: Kernels> QwenVl<B> {
     /// Prefill: M-RoPE positions from the prompt's images, remembered rope deltas.
     fn prompt_positions(
         &self,
@@ -95,7 +96,7 @@ impl<B: Backend> QwenVl<B> {
     }
 }
 
-impl<B: Backend> Vlm<B> for QwenVl<B> {
+impl<B: Kernels> Vlm<B> for QwenVl<B> {
     fn hidden_states(
         &self,
         tokens: &TokenBatch,
@@ -121,7 +122,7 @@ impl<B: Backend> Vlm<B> for QwenVl<B> {
     }
 }
 
-impl<B: Backend> QwenVl<B> {
+impl<B: Kernels> QwenVl<B> {
     /// Every weight the loader reads, as HF stores it: `(canonical name, HF shape, row-major
     /// f32 values)` in loading order, with every load transformation undone (Linear and
     /// patch-embedding weights transposed back, LayerNorm `gamma`/`beta` as `weight`/`bias`, a

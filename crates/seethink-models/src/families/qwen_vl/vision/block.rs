@@ -6,6 +6,7 @@ use burn::tensor::{activation::gelu, backend::Backend, Tensor};
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
+use crate::kernels::Kernels;
 use crate::nn::{apply_rotary, load_linear, GatedMlp, Mlp, Norm, NormKind, Rope, Segments};
 
 /// Epsilon of every norm in both vision towers.
@@ -35,7 +36,7 @@ pub struct VisionAttention<B: Backend> {
     pub num_heads: usize,
 }
 
-impl<B: Backend> VisionAttention<B> {
+impl<B: Kernels> VisionAttention<B> {
     /// `x [N, C]` → `[N, C]`, attending within `segments`.
     fn forward(&self, x: Tensor<B, 2>, rope: &Rope<B>, segments: &Segments<B>) -> Tensor<B, 2> {
         let [n, dim] = x.dims();
@@ -60,7 +61,7 @@ pub struct VisionBlock<B: Backend> {
     pub mlp: VisionMlp<B>,
 }
 
-impl<B: Backend> VisionBlock<B> {
+impl<B: Kernels> VisionBlock<B> {
     pub fn load(
         ckpt: &Checkpoint,
         prefix: &str,
@@ -135,7 +136,7 @@ pub struct PatchMerger<B: Backend> {
     pub postshuffle: bool,
 }
 
-impl<B: Backend> PatchMerger<B> {
+impl<B: Kernels> PatchMerger<B> {
     pub fn load(
         ckpt: &Checkpoint,
         prefix: &str,

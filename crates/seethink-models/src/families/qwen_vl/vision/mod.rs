@@ -19,6 +19,7 @@ pub use layout::GridThw;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
+use crate::kernels::Kernels;
 use crate::nn::{vision_rope, Linear, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
@@ -43,7 +44,7 @@ pub struct QwenVision<B: Backend> {
     pub config: VisionConfig,
 }
 
-impl<B: Backend> QwenVision<B> {
+impl<B: Kernels> QwenVision<B> {
     /// Loads `model.visual.*`.
     pub fn load(
         ckpt: &Checkpoint,

@@ -6,58 +6,51 @@
 //! buffer. Here forward and backward are one pass each, spread over the cores.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::backend::Autodiff;
+use burn::tensor::{activation, Tensor, TensorData, TensorPrimitive};
 
-use super::host::{cast, host_kind, map_cores, sigmoid, with_f32, Cpu, Tracked};
+use super::{map_cores, sigmoid, with_f32, Cpu, Tracked};
 
 /// Elements per task: large enough to amortise a thread, small enough to spread.
 const CHUNK: usize = 1 << 16;
 
-/// `silu(g) ⊙ u = g·σ(g)·u` when `B` is `NdArray<f32>` or `Autodiff<NdArray<f32>>` and both
-/// have the same shape; otherwise the inputs back, for the generic path.
-#[allow(clippy::type_complexity)]
-pub(super) fn dispatch<B: Backend, const D: usize>(
-    gate: Tensor<B, D>,
-    up: Tensor<B, D>,
-) -> Result<Tensor<B, D>, (Tensor<B, D>, Tensor<B, D>)> {
-    let Some(tracked) = host_kind::<B>() else {
-        return Err((gate, up));
-    };
+/// `silu(g) ⊙ u = g·σ(g)·u` in one pass over the cores; burn's ops when the shapes differ
+/// (a broadcast).
+pub(super) fn plain<const D: usize>(gate: Tensor<Cpu, D>, up: Tensor<Cpu, D>) -> Tensor<Cpu, D> {
     if gate.dims() != up.dims() {
-        return Err((gate, up));
+        return activation::silu(gate) * up;
     }
     let shape = gate.dims();
-    let out = |g: &NdArrayTensor, u: &NdArrayTensor| {
-        let values = with_f32(g, |g| with_f32(u, |u| forward(g, u)));
-        NdArrayTensor::from_data(TensorData::new(values, shape))
+    let (g, u) = (gate.into_primitive().tensor(), up.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(output(&g, &u, shape)))
+}
+
+/// [`plain`] under autodiff, with the backward pass of [`SwigluBackward`].
+pub(super) fn tracked<C: CheckpointStrategy, const D: usize>(
+    gate: Tensor<Autodiff<Cpu, C>, D>,
+    up: Tensor<Autodiff<Cpu, C>, D>,
+) -> Tensor<Autodiff<Cpu, C>, D> {
+    if gate.dims() != up.dims() {
+        return activation::silu(gate) * up;
+    }
+    let shape = gate.dims();
+    let (g, u): (Tracked, Tracked) = (gate.into_primitive().tensor(), up.into_primitive().tensor());
+    let values = output(&g.primitive, &u.primitive, shape);
+    let output = match SwigluBackward.prepare::<C>([g.node, u.node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((g.primitive, u.primitive), values),
+        OpsKind::UnTracked(prep) => prep.finish(values),
     };
-    let output: Tensor<B, D> = match tracked {
-        false => {
-            let (g, u): (NdArrayTensor, NdArrayTensor) =
-                (cast(gate.into_primitive().tensor()), cast(up.into_primitive().tensor()));
-            Tensor::from_primitive(TensorPrimitive::Float(cast(out(&g, &u))))
-        }
-        true => {
-            let (g, u): (Tracked, Tracked) =
-                (cast(gate.into_primitive().tensor()), cast(up.into_primitive().tensor()));
-            let values = out(&g.primitive, &u.primitive);
-            let output: Tracked = match SwigluBackward
-                .prepare::<NoCheckpointing>([g.node, u.node])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((g.primitive, u.primitive), values),
-                OpsKind::UnTracked(prep) => prep.finish(values),
-            };
-            Tensor::from_primitive(TensorPrimitive::Float(cast(output)))
-        }
-    };
-    Ok(output)
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// [`forward`] of two ndarray tensors of `shape`, as one.
+fn output<const D: usize>(g: &NdArrayTensor, u: &NdArrayTensor, shape: [usize; D]) -> NdArrayTensor {
+    let values = with_f32(g, |g| with_f32(u, |u| forward(g, u)));
+    NdArrayTensor::from_data(TensorData::new(values, shape))
 }
 
 /// `y_i = g_i·σ(g_i)·u_i`.
@@ -118,10 +111,11 @@ impl Backward<Cpu, 2> for SwigluBackward {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::Autodiff;
-    use burn::tensor::{activation, Distribution, ElementConversion};
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
+    use crate::kernels::Kernels;
 
     fn max_difference<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> f32 {
         (a - b).abs().max().into_scalar().elem()
@@ -139,7 +133,7 @@ mod tests {
             let run = |fused: bool| {
                 let (g, u) = (g.clone().require_grad(), u.clone().require_grad());
                 let y = match fused {
-                    true => dispatch(g.clone(), u.clone()).expect("the kernel serves ndarray"),
+                    true => Ad::swiglu(g.clone(), u.clone()),
                     false => activation::silu(g.clone()) * u.clone(),
                 };
                 let grads = (y.clone() * weights.clone()).sum().backward();

@@ -9,42 +9,34 @@
 //! route: `∂L/∂A = ∂L/∂C · Bᵀ` and `∂L/∂B = Aᵀ · ∂L/∂C` on transposed strides, no copies.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
-use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
+use burn::backend::Autodiff;
 use burn::tensor::{Tensor, TensorData, TensorMetadata, TensorPrimitive};
 
-use super::host::{cast, host_kind, Cpu, Tracked};
+use super::{Cpu, Tracked};
 
-/// `C = A·B` for `A [m, k]` and `B [k, n]`: on `NdArray<f32>` and `Autodiff<NdArray<f32>>` the
-/// host product described in the module documentation; on any other backend burn's `matmul`.
-pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
-    match host_kind::<B>() {
-        None => a.matmul(b),
-        Some(false) => {
-            let (a, b): (NdArrayTensor, NdArrayTensor) =
-                (cast(a.into_primitive().tensor()), cast(b.into_primitive().tensor()));
-            let out: FloatTensor<B> = cast(product(Operand::of(&a), Operand::of(&b)));
-            Tensor::from_primitive(TensorPrimitive::Float(out))
-        }
-        Some(true) => {
-            let (a, b): (Tracked, Tracked) =
-                (cast(a.into_primitive().tensor()), cast(b.into_primitive().tensor()));
-            let out = product(Operand::of(&a.primitive), Operand::of(&b.primitive));
-            let out: Tracked = match MatmulBackward
-                .prepare::<NoCheckpointing>([a.node, b.node])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((a.primitive, b.primitive), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            };
-            Tensor::from_primitive(TensorPrimitive::Float(cast(out)))
-        }
-    }
+/// `C = A·B` for `A [m, k]` and `B [k, n]` by the host product described in the module
+/// documentation.
+pub(super) fn plain(a: Tensor<Cpu, 2>, b: Tensor<Cpu, 2>) -> Tensor<Cpu, 2> {
+    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(product(Operand::of(&a), Operand::of(&b))))
+}
+
+/// [`plain`] under autodiff, with the backward pass of the module documentation.
+pub(super) fn tracked<C: CheckpointStrategy>(
+    a: Tensor<Autodiff<Cpu, C>, 2>,
+    b: Tensor<Autodiff<Cpu, C>, 2>,
+) -> Tensor<Autodiff<Cpu, C>, 2> {
+    let (a, b): (Tracked, Tracked) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+    let out = product(Operand::of(&a.primitive), Operand::of(&b.primitive));
+    let out = match MatmulBackward.prepare::<C>([a.node, b.node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((a.primitive, b.primitive), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
 /// A matrix operand read in place: its first element, shape and strides (in elements).
@@ -150,10 +142,11 @@ impl Backward<Cpu, 2> for MatmulBackward {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::Autodiff;
+    use burn::tensor::backend::Backend;
     use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
+    use crate::nn::matmul;
 
     fn random<B: Backend>(shape: [usize; 2]) -> Tensor<B, 2> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())

@@ -8,14 +8,15 @@
 //! pass recomputes the probabilities from the logits and the saved log-sum-exp.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
+use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 
-use super::host::{cast, exp, host_f32, host_kind, map_cores, Cpu, CpuAutodiff, Tracked};
+use super::{exp, host_f32, map_cores, Cpu, Tracked};
 
 /// What the backward pass needs: the logits `[rows, vocab]` (row-major), the targets and each
 /// row's `lse = log Σ_v e^{l_v}`.
@@ -27,17 +28,39 @@ struct Saved {
     lse: Vec<f32>,
 }
 
-/// The fused kernel's `(log p(target), H)` when `B` is `NdArray<f32>` or
-/// `Autodiff<NdArray<f32>>`; otherwise the inputs back, for the generic path.
-#[allow(clippy::type_complexity)]
-pub(super) fn dispatch<B: Backend>(
-    logits: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-) -> Result<(Tensor<B, 1>, Tensor<B, 1>), (Tensor<B, 2>, Tensor<B, 1, Int>)> {
-    let Some(tracked) = host_kind::<B>() else {
-        return Err((logits, targets));
-    };
+/// Per row of `logits [N, V]`: `(log p(target), H)` by [`forward`].
+pub(super) fn plain(
+    logits: Tensor<Cpu, 2>,
+    targets: Tensor<Cpu, 1, Int>,
+) -> (Tensor<Cpu, 1>, Tensor<Cpu, 1>) {
     let [rows, vocab] = logits.dims();
+    let targets = host_targets(targets, vocab);
+    let (logp, entropy, _) = forward(&host_f32(&logits.into_primitive().tensor()), vocab, &targets);
+    (vector(logp, rows), vector(entropy, rows))
+}
+
+/// [`plain`] under autodiff: `log p(target)` with the backward pass of [`LogprobBackward`],
+/// `H` a constant.
+#[allow(clippy::type_complexity)]
+pub(super) fn tracked<C: CheckpointStrategy>(
+    logits: Tensor<Autodiff<Cpu, C>, 2>,
+    targets: Tensor<Autodiff<Cpu, C>, 1, Int>,
+) -> (Tensor<Autodiff<Cpu, C>, 1>, Tensor<Autodiff<Cpu, C>, 1>) {
+    let [rows, vocab] = logits.dims();
+    let targets = host_targets(targets, vocab);
+    let logits: Tracked = logits.into_primitive().tensor();
+    let values = host_f32(&logits.primitive);
+    let (logp, entropy, lse) = forward(&values, vocab, &targets);
+    let logp = vector(logp, rows).into_primitive().tensor();
+    let logp = match LogprobBackward.prepare::<C>([logits.node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(Saved { logits: values, vocab, targets, lse }, logp),
+        OpsKind::UnTracked(prep) => prep.finish(logp),
+    };
+    (Tensor::from_primitive(TensorPrimitive::Float(logp)), Tensor::from_inner(vector(entropy, rows)))
+}
+
+/// The targets as indices, each checked to be inside the vocabulary.
+fn host_targets<B: Backend>(targets: Tensor<B, 1, Int>, vocab: usize) -> Vec<usize> {
     let targets: Vec<usize> = targets
         .into_data()
         .convert::<i64>()
@@ -49,34 +72,12 @@ pub(super) fn dispatch<B: Backend>(
     if let Some(bad) = targets.iter().position(|&t| t >= vocab) {
         panic!("token_logprobs: target {} of row {bad} is outside the vocabulary of {vocab}", targets[bad]);
     }
-    let (values, node) = match tracked {
-        true => {
-            let t: Tracked = cast(logits.into_primitive().tensor());
-            (host_f32(&t.primitive), Some(t.node))
-        }
-        false => (host_f32(&cast(logits.into_primitive().tensor())), None),
-    };
-    let (logp, entropy, lse) = forward(&values, vocab, &targets);
-    let primitive = |v: Vec<f32>| NdArrayTensor::from_data(TensorData::new(v, [rows]));
-    let entropy = Tensor::<Cpu, 1>::from_primitive(TensorPrimitive::Float(primitive(entropy)));
-    let entropy: Tensor<B, 1> = match tracked {
-        true => cast(Tensor::<CpuAutodiff, 1>::from_inner(entropy)),
-        false => cast(entropy),
-    };
-    let logp = match node {
-        Some(node) => {
-            let out: Tracked =
-                match LogprobBackward.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
-                    OpsKind::Tracked(prep) => {
-                        prep.finish(Saved { logits: values, vocab, targets, lse }, primitive(logp))
-                    }
-                    OpsKind::UnTracked(prep) => prep.finish(primitive(logp)),
-                };
-            Tensor::from_primitive(TensorPrimitive::Float(cast(out)))
-        }
-        None => Tensor::from_primitive(TensorPrimitive::Float(cast(primitive(logp)))),
-    };
-    Ok((logp, entropy))
+    targets
+}
+
+/// `values` as a tensor `[rows]`.
+fn vector(values: Vec<f32>, rows: usize) -> Tensor<Cpu, 1> {
+    Tensor::from_data(TensorData::new(values, [rows]), &Default::default())
 }
 
 /// Below this `e^x` is 0 in f32: a −∞ logit (a masked token) is taken as this, so that its
@@ -156,19 +157,20 @@ mod tests {
     use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
-    use crate::nn::token_logprobs;
+    use crate::nn::{decomposed_token_logprobs, token_logprobs};
+
+    type CpuAutodiff = Autodiff<Cpu>;
 
     fn max_difference<B: Backend>(a: Tensor<B, 1>, b: Tensor<B, 1>) -> f32 {
         (a - b).abs().max().into_scalar().elem()
     }
 
-    /// The generic path on a backend the kernel does not serve (f64), as the reference.
-    type Reference = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
-
     #[test]
     fn values_and_gradients_equal_the_generic_path() {
         // a few rows of a large vocabulary (threads), many rows of a small one, and a row with
-        // a -inf logit (a masked token); against the f64 generic path
+        // a -inf logit (a masked token); against burn's ops differentiated by burn (the generic
+        // path, in f32: an `NdArray<f64>` reference would change this process's default float
+        // type, see `super::f32s`)
         for (rows, vocab) in [(3, 70_000), (37, 11), (1, 5)] {
             let logits = Tensor::<CpuAutodiff, 2>::random(
                 [rows, vocab],
@@ -177,42 +179,32 @@ mod tests {
             );
             let logits = if vocab == 5 { logits.slice_fill([0..1, 2..3], f32::NEG_INFINITY) } else { logits };
             let targets: Vec<i64> = (0..rows).map(|r| ((r * 7919 + 4) % vocab) as i64).collect();
+            let targets = Tensor::<CpuAutodiff, 1, Int>::from_data(
+                TensorData::new(targets, [rows]),
+                &Default::default(),
+            );
             let weights =
                 Tensor::<CpuAutodiff, 1>::random([rows], Distribution::Normal(0.0, 1.0), &Default::default());
 
             let x = logits.clone().require_grad();
-            let t = Tensor::<CpuAutodiff, 1, Int>::from_data(
-                TensorData::new(targets.clone(), [rows]),
-                &Default::default(),
-            );
-            let (logp, entropy) = token_logprobs(x.clone(), t);
+            let (logp, entropy) = token_logprobs(x.clone(), targets.clone());
             let grads = (logp.clone() * weights.clone()).sum().backward();
             let d_x = x.grad(&grads).expect("∂logits");
 
-            let device = Default::default();
-            let to_ref = |t: Tensor<CpuAutodiff, 1>| {
-                Tensor::<Reference, 1>::from_data(t.into_data().convert::<f64>(), &device)
-            };
-            let x_ref = Tensor::<Reference, 2>::from_data(logits.into_data().convert::<f64>(), &device)
-                .require_grad();
-            let t_ref = Tensor::<Reference, 1, Int>::from_data(TensorData::new(targets, [rows]), &device);
-            let (logp_ref, entropy_ref) = token_logprobs(x_ref.clone(), t_ref);
-            let grads_ref = (logp_ref.clone() * to_ref(weights)).sum().backward();
+            let x_ref = logits.require_grad();
+            let (logp_ref, entropy_ref) = decomposed_token_logprobs(x_ref.clone(), targets);
+            let grads_ref = (logp_ref.clone() * weights).sum().backward();
             let d_ref = x_ref.grad(&grads_ref).expect("∂logits");
 
-            assert!(max_difference(to_ref(logp), logp_ref) < 1e-4, "log p, {rows} x {vocab}");
+            assert!(max_difference(logp, logp_ref) < 1e-4, "log p, {rows} x {vocab}");
             match vocab {
                 // the generic path's entropy is NaN there (0 · −∞); this kernel's is finite
                 5 => assert!(entropy.into_scalar().is_finite()),
                 _ => {
                     // f32 sums over the vocabulary: relative error ~1e-6 of an entropy ~10
-                    assert!(max_difference(to_ref(entropy), entropy_ref) < 1e-4, "entropy, {rows} x {vocab}")
+                    assert!(max_difference(entropy, entropy_ref) < 1e-4, "entropy, {rows} x {vocab}")
                 }
             }
-            let d_x = Tensor::<burn::backend::NdArray<f64>, 2>::from_data(
-                d_x.into_data().convert::<f64>(),
-                &device,
-            );
             assert!((d_x - d_ref).abs().max().into_scalar() < 1e-5, "gradient, {rows} x {vocab}");
         }
     }

@@ -1,12 +1,17 @@
 //! Optimisation pieces shared by GRPO and SFT: learning-rate schedules, global-norm clipping
-//! and AdamW.
+//! and AdamW, with the backend's optimizer kernels ([`OptimizerKernels`]).
+
+#[cfg(feature = "ndarray")]
+mod host;
+mod kernels;
+
+pub use kernels::{AdamWStep, Moments, OptimizerKernels};
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor};
-use seethink_models::nn::{adamw_on_host, scale_on_host, squared_norm_on_host, AdamWStep};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
 
 /// Learning rate as a function of the training step t (0-based; one value for all the
 /// optimizer updates of a step), as EasyR1's schedulers (`get_constant_schedule_with_warmup`,
@@ -44,11 +49,10 @@ impl LrSchedule {
 
 /// Scales all gradients so that their global L2 norm `‖g‖ = sqrt(Σ_params Σ g²)` is at most
 /// `max_norm` (multiplying by `max_norm / (‖g‖ + 1e-6)` when it is larger, as
-/// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping. On ndarray each
-/// parameter's `Σ g²` is one pass without a buffer of squares, and the scaling one pass over
-/// the cores in place, both bitwise as burn's ops
-/// (`seethink_models::nn::{squared_norm_on_host, scale_on_host}`).
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+/// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping. Each parameter's `Σ g²`
+/// and scaling are the backend's [`OptimizerKernels`] (on ndarray one pass each, bitwise as
+/// burn's ops).
+pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
@@ -68,12 +72,10 @@ struct SquaredNorm<'a> {
     total: f64,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_> {
+impl<B: AutodiffBackend<InnerBackend: OptimizerKernels>> ModuleVisitor<B> for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let squares =
-                squared_norm_on_host(&g).unwrap_or_else(|| g.powi_scalar(2).sum().into_scalar().elem());
-            self.total += squares as f64;
+            self.total += B::InnerBackend::squared_norm(&g) as f64;
         }
     }
 }
@@ -83,11 +85,10 @@ struct Scale<'a> {
     factor: f64,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+impl<B: AutodiffBackend<InnerBackend: OptimizerKernels>> ModuleVisitor<B> for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            let scaled = scale_on_host(g, self.factor).unwrap_or_else(|g| g * self.factor);
-            self.grads.register::<B::InnerBackend, D>(param.id, scaled);
+            self.grads.register::<B::InnerBackend, D>(param.id, B::InnerBackend::scale(g, self.factor));
         }
     }
 }
@@ -102,17 +103,17 @@ pub struct AdamWSettings {
 }
 
 /// burn's AdamW (the same state and records, bitwise the same steps) with each parameter's step
-/// on ndarray as one pass over the cores that writes the parameter and its moments in place
-/// (`seethink_models::nn::adamw_on_host`); burn's own passes on other backends.
+/// by the backend's [`OptimizerKernels::adamw`] (on ndarray one pass over the cores that writes
+/// the parameter and its moments in place); burn's own passes where the kernel declines.
 #[derive(Clone)]
-pub struct HostAdamW {
+pub struct KernelAdamW {
     settings: AdamWSettings,
     burns: AdamW,
 }
 
-impl HostAdamW {
+impl KernelAdamW {
     /// The optimizer for a module on autodiff backend `B`.
-    pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
+    pub fn init<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: AutodiffModule<B>>(
         settings: AdamWSettings,
     ) -> OptimizerAdaptor<Self, M, B> {
         let burns = AdamWConfig::new()
@@ -125,10 +126,11 @@ impl HostAdamW {
     }
 }
 
-impl<B: Backend> SimpleOptimizer<B> for HostAdamW {
+impl<B: OptimizerKernels> SimpleOptimizer<B> for KernelAdamW {
     type State<const D: usize> = AdamWState<B, D>;
 
-    /// One AdamW step (the formula at `adamw_on_host`) at step t = the state's + 1, or 1.
+    /// One AdamW step (the formula at [`OptimizerKernels::adamw`]) at step t = the state's + 1,
+    /// or 1.
     fn step<const D: usize>(
         &self,
         lr: f64,
@@ -140,7 +142,7 @@ impl<B: Backend> SimpleOptimizer<B> for HostAdamW {
         let time = state.as_ref().map_or(1, |s| s.momentum.time + 1);
         let step = AdamWStep { lr, beta_1, beta_2, epsilon, weight_decay, time: time as i32 };
         let moments = state.map(|s| (s.momentum.moment_1, s.momentum.moment_2));
-        match adamw_on_host(&step, tensor, grad, moments) {
+        match B::adamw(&step, tensor, grad, moments) {
             Ok((tensor, (m, v))) => (tensor, Some(AdamWState::new(AdaptiveMomentumState::new(time, m, v)))),
             Err((tensor, grad, moments)) => {
                 let state = moments.map(|(m, v)| AdamWState::new(AdaptiveMomentumState::new(time - 1, m, v)));
@@ -157,34 +159,35 @@ impl<B: Backend> SimpleOptimizer<B> for HostAdamW {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::TensorData;
+    use burn::tensor::{DType, TensorData};
 
     use super::*;
 
-    /// Steps 1–3 of `optimizer` on backend `B` from fixed values: the parameter's bits.
-    fn three_steps<B: Backend>(optimizer: &impl SimpleOptimizer<B>) -> Vec<u32> {
+    /// Steps 1–3 of `optimizer` on `NdArray` from fixed values in `dtype`: the parameter's bits.
+    fn three_steps(optimizer: &impl SimpleOptimizer<NdArray>, dtype: DType) -> Vec<u32> {
         let tensor = |seed: u32| {
-            let values =
+            let values: Vec<f32> =
                 (0..5000u32).map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 * 1e-3 - 1.0).collect();
-            Tensor::<B, 2>::from_data(TensorData::new(values, [50, 100]), &Default::default())
+            let data = TensorData::new(values, [50, 100]).convert_dtype(dtype);
+            Tensor::<NdArray, 2>::from_data(data, (&Default::default(), dtype))
         };
         let (mut theta, mut state) = (tensor(0), None);
         for t in 1..=3 {
             (theta, state) = optimizer.step(1e-3 * t as f64, theta, tensor(t), state);
         }
-        theta.to_data().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+        theta.to_data().convert::<f32>().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
     }
 
     #[test]
     fn host_adamw_steps_as_burns_on_both_paths() {
         let settings = AdamWSettings { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8, weight_decay: 0.01 };
-        let ours = HostAdamW::init::<Autodiff<NdArray>, burn::nn::Linear<Autodiff<NdArray>>>(settings);
+        let ours = KernelAdamW::init::<Autodiff<NdArray>, burn::nn::Linear<Autodiff<NdArray>>>(settings);
         let ours = ours.optim().clone();
         let burns = ours.burns.clone();
-        let expected = three_steps::<NdArray>(&burns);
-        assert_eq!(three_steps::<NdArray>(&ours), expected, "the host kernel");
-        // on a backend the kernel does not serve (here autodiff), burn's passes
-        assert_eq!(three_steps::<Autodiff<NdArray>>(&ours), expected, "burn's path");
+        let expected = three_steps(&burns, DType::F32);
+        assert_eq!(three_steps(&ours, DType::F32), expected, "the host kernel");
+        // tensors the kernel does not take (f64 ones) get burn's passes
+        assert_eq!(three_steps(&ours, DType::F64), three_steps(&burns, DType::F64), "burn's path");
     }
 
     #[test]

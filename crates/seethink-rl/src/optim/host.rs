@@ -6,49 +6,65 @@
 //! the cores, writing the parameter and its moments in place.
 
 use burn::backend::ndarray::NdArrayTensor;
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::backend::NdArray;
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 use ndarray::{ArcArray, IxDyn};
+use seethink_models::kernels::host::{f32s, map_cores, with_f32};
 
-use super::host::{cast, host_kind, map_cores, with_f32};
+use super::kernels::{AdamWStep, Moments, OptimizerKernels};
+
+type Cpu = NdArray<f32>;
 
 /// Elements per task: large enough to amortise a thread, small enough to spread.
 const CHUNK: usize = 1 << 16;
 
-/// One AdamW step's settings (decoupled weight decay, as torch's and burn's `AdamW`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamWStep {
-    pub lr: f64,
-    pub beta_1: f32,
-    pub beta_2: f32,
-    pub epsilon: f32,
-    pub weight_decay: f32,
-    /// The step's number t, from 1.
-    pub time: i32,
+/// Each pass in one go over the cores, bitwise as burn's ops, on f32 tensors (others, see
+/// [`f32s`], take burn's ops).
+impl OptimizerKernels for Cpu {
+    #[allow(clippy::type_complexity)]
+    fn adamw<const D: usize>(
+        step: &AdamWStep,
+        param: Tensor<Self, D>,
+        grad: Tensor<Self, D>,
+        moments: Option<Moments<Self, D>>,
+    ) -> Result<
+        (Tensor<Self, D>, Moments<Self, D>),
+        (Tensor<Self, D>, Tensor<Self, D>, Option<Moments<Self, D>>),
+    > {
+        let moment_types = moments.iter().flat_map(|(m, v)| [m.dtype(), v.dtype()]);
+        let types: Vec<DType> = [param.dtype(), grad.dtype()].into_iter().chain(moment_types).collect();
+        if param.dims() != grad.dims() || !f32s(&types) {
+            return Err((param, grad, moments));
+        }
+        Ok(adamw(step, param, grad, moments))
+    }
+
+    fn squared_norm<const D: usize>(grad: &Tensor<Self, D>) -> f32 {
+        match grad.clone().into_primitive().tensor() {
+            NdArrayTensor::F32(storage) if storage.view().is_standard_layout() => {
+                eight_lane_sum_of_squares(storage.view().as_slice().expect("row-major"))
+            }
+            _ => grad.clone().powi_scalar(2).sum().into_scalar(),
+        }
+    }
+
+    fn scale<const D: usize>(grad: Tensor<Self, D>, factor: f64) -> Tensor<Self, D> {
+        match f32s(&[grad.dtype()]) {
+            true => scale(grad, factor),
+            false => grad * factor,
+        }
+    }
 }
 
-/// A parameter's AdamW moments `(m, v)`.
-pub type Moments<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>);
-
-/// The AdamW step for one parameter θ with gradient g and moments (m, v) (zero before the
-/// first step), on `NdArray<f32>`:
-///
-/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ(1 − lr·λ) − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`
-///
-/// in the order and precision of burn's `AdamW` (each product and quotient rounded to f32 as
-/// there, so the results are bitwise burn's), in one pass over the cores. θ, m and v are
-/// written in place when nothing else holds their storage. Returns `(θ, (m, v))`, or the
-/// inputs back on any other backend.
-#[allow(clippy::type_complexity)]
-pub fn adamw_on_host<B: Backend, const D: usize>(
+/// [`OptimizerKernels::adamw`]'s formula in the order and precision of burn's `AdamW` (each
+/// product and quotient rounded to f32 as there, so the results are bitwise burn's), in one
+/// pass over the cores. θ, m and v are written in place when nothing else holds their storage.
+fn adamw<const D: usize>(
     step: &AdamWStep,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    moments: Option<Moments<B, D>>,
-) -> Result<(Tensor<B, D>, Moments<B, D>), (Tensor<B, D>, Tensor<B, D>, Option<Moments<B, D>>)> {
-    if host_kind::<B>() != Some(false) || param.dims() != grad.dims() {
-        return Err((param, grad, moments));
-    }
+    param: Tensor<Cpu, D>,
+    grad: Tensor<Cpu, D>,
+    moments: Option<Moments<Cpu, D>>,
+) -> (Tensor<Cpu, D>, Moments<Cpu, D>) {
     let shape = param.dims();
     let len = shape.iter().product::<usize>();
     let first = moments.is_none();
@@ -64,7 +80,7 @@ pub fn adamw_on_host<B: Backend, const D: usize>(
     let (f_1, f_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
     let decay_rate = step.lr * step.weight_decay as f64;
     let (keep, lr) = ((1.0 - decay_rate) as f32, step.lr as f32);
-    with_f32(&cast(grad.into_primitive().tensor()), |g| {
+    with_f32(&grad.into_primitive().tensor(), |g| {
         let tasks: Vec<_> = slice(&mut theta)
             .chunks_mut(CHUNK)
             .zip(slice(&mut m).chunks_mut(CHUNK))
@@ -84,24 +100,11 @@ pub fn adamw_on_host<B: Backend, const D: usize>(
             }
         });
     });
-    Ok((tensor(theta), (tensor(m), tensor(v))))
+    (tensor(theta), (tensor(m), tensor(v)))
 }
 
-/// `Σ g²` over a gradient on `NdArray<f32>` stored row-major, summed as burn's
-/// `powi_scalar(2).sum()` sums it (ndarray's eight-lane fold over the squares, so the result is
-/// bitwise burn's and a clipped run keeps its trajectory) but in one pass without the squares'
-/// buffer; `None` on any other backend or layout.
-pub fn squared_norm_on_host<B: Backend, const D: usize>(grad: &Tensor<B, D>) -> Option<f32> {
-    if host_kind::<B>() != Some(false) {
-        return None;
-    }
-    let NdArrayTensor::F32(storage) = cast::<_, NdArrayTensor>(grad.clone().into_primitive().tensor()) else {
-        return None;
-    };
-    storage.view().as_slice().map(eight_lane_sum_of_squares)
-}
-
-/// `Σ x²` in the order of ndarray's `unrolled_fold`: lane l sums `x_i²` for `i ≡ l (mod 8)`
+/// `Σ x²` as burn's `powi_scalar(2).sum()` sums it on ndarray (bitwise, so a clipped run keeps
+/// its trajectory) but without the squares' buffer: in the order of ndarray's `unrolled_fold`: lane l sums `x_i²` for `i ≡ l (mod 8)`
 /// over the whole blocks of 8, then `((((0 + (s₀+s₄)) + (s₁+s₅)) + (s₂+s₆)) + (s₃+s₇))` and the
 /// remaining `x_i²` one by one.
 fn eight_lane_sum_of_squares(x: &[f32]) -> f32 {
@@ -117,28 +120,21 @@ fn eight_lane_sum_of_squares(x: &[f32]) -> f32 {
     tail.iter().fold(paired, |acc, x| acc + x * x)
 }
 
-/// `g · factor` on `NdArray<f32>`, in place when nothing else holds `g`'s storage, over the
-/// cores (each product rounded to f32, as burn's `mul_scalar`); `g` back on any other backend.
-pub fn scale_on_host<B: Backend, const D: usize>(
-    grad: Tensor<B, D>,
-    factor: f64,
-) -> Result<Tensor<B, D>, Tensor<B, D>> {
-    if host_kind::<B>() != Some(false) {
-        return Err(grad);
-    }
+/// `g · factor`, in place when nothing else holds `g`'s storage, over the cores (each product
+/// rounded to f32, as burn's `mul_scalar`).
+fn scale<const D: usize>(grad: Tensor<Cpu, D>, factor: f64) -> Tensor<Cpu, D> {
     let mut g = writable(grad);
     let factor = factor as f32;
     let len = g.len();
     let blocks: Vec<&mut [f32]> = slice(&mut g).chunks_mut(CHUNK).collect();
     map_cores(blocks, len, |block| block.iter_mut().for_each(|x| *x *= factor));
-    Ok(tensor(g))
+    tensor(g)
 }
 
-/// The elements of a tensor on `NdArray<f32>` (checked by the caller) as a row-major array
-/// held by nothing else, to write in place: the tensor's own storage when that is already so,
-/// else a copy.
-fn writable<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> ArcArray<f32, IxDyn> {
-    let host: NdArrayTensor = cast(tensor.into_primitive().tensor());
+/// The elements of a tensor as a row-major array held by nothing else, to write in place: the
+/// tensor's own storage when that is already so, else a copy.
+fn writable<const D: usize>(tensor: Tensor<Cpu, D>) -> ArcArray<f32, IxDyn> {
+    let host = tensor.into_primitive().tensor();
     let NdArrayTensor::F32(storage) = host else {
         unreachable!("the host kernels get f32 tensors, not {:?}", burn::tensor::TensorMetadata::dtype(&host))
     };
@@ -150,9 +146,9 @@ fn writable<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> ArcArray<f32, I
     }
 }
 
-/// An array from [`writable`] as a tensor on `NdArray<f32>`, which `B` is.
-fn tensor<B: Backend, const D: usize>(array: ArcArray<f32, IxDyn>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(cast(NdArrayTensor::from(array))))
+/// An array from [`writable`] as a tensor.
+fn tensor<const D: usize>(array: ArcArray<f32, IxDyn>) -> Tensor<Cpu, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(NdArrayTensor::from(array)))
 }
 
 /// The elements of an array from [`writable`].
@@ -165,7 +161,6 @@ mod tests {
     use burn::optim::{AdamWConfig, SimpleOptimizer};
     use burn::tensor::{Distribution, TensorData};
 
-    use super::super::host::Cpu;
     use super::*;
 
     fn random(shape: [usize; 2], seed: u64) -> Tensor<Cpu, 2> {
@@ -198,10 +193,9 @@ mod tests {
                 // a shared parameter is copied, not written under its other holder
                 let held = ours_theta.clone();
                 let before = bits(&held);
-                (ours_theta, ours_moments) =
-                    adamw_on_host(&step, ours_theta, grad.clone(), ours_moments.take())
-                        .map(|(theta, moments)| (theta, Some(moments)))
-                        .unwrap_or_else(|_| panic!("the kernel serves ndarray"));
+                (ours_theta, ours_moments) = Cpu::adamw(&step, ours_theta, grad.clone(), ours_moments.take())
+                    .map(|(theta, moments)| (theta, Some(moments)))
+                    .unwrap_or_else(|_| panic!("the kernel serves ndarray"));
                 assert_eq!(bits(&held), before);
                 let (theta, state) =
                     SimpleOptimizer::<Cpu>::step(&burns, lr, theirs_theta, grad, theirs_state);
@@ -220,12 +214,15 @@ mod tests {
         // a length with a tail after the blocks of 8
         let g = Tensor::<Cpu, 2>::random([90, 3003], Distribution::Normal(0.0, 1.0), &Default::default());
         let expected: f32 = g.clone().powi_scalar(2).sum().into_scalar();
-        let ours = squared_norm_on_host(&g).expect("the kernel serves ndarray");
+        let ours = Cpu::squared_norm(&g);
         assert_eq!(ours.to_bits(), expected.to_bits(), "{ours} vs {expected}");
-        assert_eq!(squared_norm_on_host(&g.clone().transpose()), None, "not row-major");
+        // not row-major: burn's own sum
+        let transposed = g.clone().transpose();
+        let expected_t: f32 = transposed.clone().powi_scalar(2).sum().into_scalar();
+        assert_eq!(Cpu::squared_norm(&transposed).to_bits(), expected_t.to_bits());
         // a held gradient is copied, not scaled under its other holder
         let (held, before) = (g.clone(), bits(&g));
-        let scaled = scale_on_host(g, 0.37).unwrap_or_else(|_| panic!("the kernel serves ndarray"));
+        let scaled = Cpu::scale(g, 0.37);
         assert_eq!(bits(&scaled), bits(&(held.clone() * 0.37)));
         assert_eq!(bits(&held), before);
     }

@@ -12,15 +12,16 @@
 use std::borrow::Cow;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
+use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
-use super::host::{cast, exp, host_f32, host_kind, map_cores, sum, with_f32, Cpu, Tracked};
+use super::{exp, host_f32, map_cores, sum, with_f32, Cpu, Tracked};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -91,60 +92,76 @@ struct Saved {
     lse: Vec<f32>,
 }
 
-/// The fused kernel's output when `B` is `NdArray<f32>` or `Autodiff<NdArray<f32>>`;
-/// otherwise the inputs back, for the generic path.
-#[allow(clippy::type_complexity)]
-pub(super) fn dispatch<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    blocked: Option<&Tensor<B, 4, Bool>>,
-    scale: f64,
-) -> Result<Tensor<B, 4>, (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>)> {
-    let Some(tracked) = host_kind::<B>() else {
-        return Err((q, k, v));
-    };
+/// The dimensions of a call, the mask's rows and each row's attendable keys.
+fn setup<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    blocked: Option<&NdArrayTensor>,
+) -> (Dims, Vec<bool>, Vec<usize>) {
     let [batch, q_heads, q_len, dim] = q.dims();
     let [_, kv_heads, k_len, _] = k.dims();
-    // Autodiff<NdArray>'s bool tensors are ndarray's.
-    let (mask_batch, blocked) = match blocked {
-        Some(mask) => (mask.dims()[0], host_bool(&cast(mask.clone().into_primitive()))),
-        None => (0, Vec::new()),
-    };
+    // `[mask_batch, 1, q_len, k_len]`
+    let blocked = blocked.map(host_bool).unwrap_or_default();
+    let mask_batch = blocked.len() / (q_len * k_len).max(1);
     let dims = Dims { batch, q_heads, kv_heads, q_len, k_len, dim, mask_batch };
     let live = blocked.chunks(k_len).map(|row| row.iter().rposition(|&b| !b).map_or(0, |j| j + 1)).collect();
-    let shape = [batch, q_heads, q_len, dim];
-    let primitive = |out: Vec<f32>| NdArrayTensor::from_data(TensorData::new(out, shape));
-    let scale = scale as f32;
-    if !tracked {
-        let host = |t: Tensor<B, 4>| -> NdArrayTensor { cast(t.into_primitive().tensor()) };
-        let (q, k, v) = (host(q), host(k), host(v));
-        let (out, _) = with_f32(&q, |q| {
-            with_f32(&k, |k| {
-                with_f32(&v, |v| {
-                    let (q, k, v) = (Cow::Borrowed(q), Cow::Borrowed(k), Cow::Borrowed(v));
-                    forward(&Problem { dims, scale, q, k, v, blocked, live })
-                })
+    (dims, blocked, live)
+}
+
+/// The output `[batch, q_heads, q_len, dim]` as an ndarray tensor.
+fn primitive(out: Vec<f32>, d: Dims) -> NdArrayTensor {
+    NdArrayTensor::from_data(TensorData::new(out, [d.batch, d.q_heads, d.q_len, d.dim]))
+}
+
+/// The fused kernel on the tensors' own row-major elements (borrowed, nothing kept).
+pub(super) fn plain(
+    q: Tensor<Cpu, 4>,
+    k: Tensor<Cpu, 4>,
+    v: Tensor<Cpu, 4>,
+    blocked: Option<&Tensor<Cpu, 4, Bool>>,
+    scale: f64,
+) -> Tensor<Cpu, 4> {
+    let mask = blocked.map(|m| m.clone().into_primitive());
+    let (dims, blocked, live) = setup(&q, &k, mask.as_ref());
+    let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
+    let (out, _) = with_f32(&q, |q| {
+        with_f32(&k, |k| {
+            with_f32(&v, |v| {
+                let (q, k, v) = (Cow::Borrowed(q), Cow::Borrowed(k), Cow::Borrowed(v));
+                forward(&Problem { dims, scale: scale as f32, q, k, v, blocked, live })
             })
-        });
-        return Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(primitive(out)))));
-    }
-    let split = |t: Tensor<B, 4>| {
-        let t: Tracked = cast(t.into_primitive().tensor());
+        })
+    });
+    Tensor::from_primitive(TensorPrimitive::Float(primitive(out, dims)))
+}
+
+/// [`plain`] under autodiff: the inputs are copied and kept with the output's log-sum-exp for
+/// the backward pass of [`FusedAttentionBackward`].
+pub(super) fn tracked<C: CheckpointStrategy>(
+    q: Tensor<Autodiff<Cpu, C>, 4>,
+    k: Tensor<Autodiff<Cpu, C>, 4>,
+    v: Tensor<Autodiff<Cpu, C>, 4>,
+    blocked: Option<&Tensor<Autodiff<Cpu, C>, 4, Bool>>,
+    scale: f64,
+) -> Tensor<Autodiff<Cpu, C>, 4> {
+    // Autodiff<NdArray>'s bool tensors are ndarray's
+    let mask = blocked.map(|m| m.clone().into_primitive());
+    let (dims, blocked, live) = setup(&q, &k, mask.as_ref());
+    let split = |t: Tensor<Autodiff<Cpu, C>, 4>| {
+        let t: Tracked = t.into_primitive().tensor();
         (Cow::Owned(host_f32(&t.primitive)), t.node)
     };
     let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
-    let problem = Problem { dims, scale, q, k, v, blocked, live };
+    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked, live };
     let (out, lse) = forward(&problem);
-    let output: Tracked = match FusedAttentionBackward
-        .prepare::<NoCheckpointing>([q_node, k_node, v_node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(Saved { problem, out: out.clone(), lse }, primitive(out)),
-        OpsKind::UnTracked(prep) => prep.finish(primitive(out)),
-    };
-    Ok(Tensor::from_primitive(TensorPrimitive::Float(cast(output))))
+    let output =
+        match FusedAttentionBackward.prepare::<C>([q_node, k_node, v_node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                prep.finish(Saved { problem, out: out.clone(), lse }, primitive(out, dims))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(primitive(out, dims)),
+        };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
 /// The elements of an ndarray bool tensor in row-major order.
@@ -389,27 +406,25 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::NdArray;
     use burn::tensor::Distribution;
 
     use super::*;
-    use crate::nn::host::CpuAutodiff;
+    use crate::kernels::Kernels;
     use crate::nn::{causal_blocked, decomposed_attention};
+
+    type CpuAutodiff = Autodiff<Cpu>;
 
     fn random<B: Backend>(shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
     }
 
-    fn fused<B: Backend>(
+    fn fused<B: Kernels>(
         q: Tensor<B, 4>,
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
         mask: Option<&Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 4> {
-        match dispatch(q, k, v, mask, 0.3) {
-            Ok(out) => out,
-            Err(_) => panic!("the fused kernel serves ndarray"),
-        }
+        <B as Kernels>::attention(q, k, v, mask, 0.3)
     }
 
     fn max_difference<B: Backend>(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
@@ -511,13 +526,5 @@ mod tests {
         assert!(worst < 2e-7, "{worst}");
         assert_eq!((exp(f32::NEG_INFINITY), exp(-100.0), exp(0.0)), (0.0, 0.0, 1.0));
         assert!(exp(f32::NAN).is_nan());
-    }
-
-    #[test]
-    fn other_backends_get_their_inputs_back() {
-        type Other = NdArray<f64>;
-        let device = Default::default();
-        let q = random::<Other>([1, 1, 2, 4], &device);
-        assert!(dispatch(q.clone(), q.clone(), q, None, 1.0).is_err());
     }
 }
