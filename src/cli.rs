@@ -158,7 +158,7 @@ pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) ->
     let started = std::time::Instant::now();
     let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?;
     report.attribution =
-        Some(crate::eval::attribute_errors(&mut responder, &tasks, &report, reward.as_ref())?);
+        Some(crate::eval::attribute_errors(&mut responder, &tasks, &report.tasks, reward.as_ref())?);
     tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");
     report.write_json(&options.out.join("report.json"))?;
     let markdown = report.to_markdown();
@@ -218,7 +218,7 @@ pub fn train<B: KernelBackend>(
         config.trainer.out = out;
     }
     inputs_exist(&config, config_path)?;
-    let run = crate::rl::run::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
+    let run = crate::rl::train::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
     match config.curriculum {
         None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),
         Some(_) => println!("run directory: {} (each phase's model in NN-<phase>/final)", run.display()),

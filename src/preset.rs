@@ -10,21 +10,17 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::curriculum::{CurriculumConfig, PhaseSettings, Policy};
-use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
-use crate::data::{Capability, Task};
+use crate::data::Capability;
 use crate::rl::config::{
     ActorConfig, AlgorithmConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, TrainerConfig,
 };
-use crate::sandbox::{sandbox_data, MAX_RESPONSE_TOKENS};
+use crate::sandbox::{heldout_config, sandbox_data, write_benchmark, HELDOUT_SEED, MAX_RESPONSE_TOKENS};
 
-/// Seed of the held-out set: one set for every training seed, so runs of different seeds are
-/// evaluated on the same tasks.
-pub const HELDOUT_SEED: u64 = 1_000;
 /// GRPO steps of each stage of the main job, the controls and the suite; the merged baselines
 /// run their sum (equal compute). Text reasoning gets twice the steps: its arithmetic moves more
 /// slowly (from the base model, 40 steps at lr 5e-5 gave +0.008 [−0.019, +0.036] held-out
@@ -173,36 +169,4 @@ impl CpuPreset {
             eval: Some(HeldOutConfig { k: self.eval_k, ..heldout_config(&heldout) }),
         })
     }
-}
-
-/// The held-out evaluation of the sandbox: every task of `data`, sampled at T = 1 (the
-/// rollout's temperature), 4 samples per task, the perception-error attribution.
-pub fn heldout_config(data: &Path) -> HeldOutConfig {
-    HeldOutConfig {
-        data: data.to_path_buf(),
-        capability: None,
-        k: 4,
-        temperature: 1.0,
-        max_new_tokens: None,
-        batch_size: 64,
-        attribute_errors: true,
-    }
-}
-
-/// The procedural benchmark in the worked style with `n` tasks per capability (perception
-/// and visual reasoning at levels 1–2, text reasoning at 1–3 steps) in `dir`, unless there.
-pub fn write_benchmark(dir: &Path, n: usize, seed: u64) -> Result<()> {
-    if dir.join(synth::benchmark::TASKS_FILE).exists() {
-        return Ok(());
-    }
-    let spec = |max_level| FamilySpec { count: n, min_level: 1, max_level };
-    let config = SynthConfig {
-        perception: spec(2),
-        text_reasoning: spec(3),
-        visual_reasoning: spec(2),
-        answers: AnswerStyle::Worked,
-    };
-    let tasks: Vec<Task> = synth::generate(&config, seed)?.into_iter().map(|t| t.task).collect();
-    synth::write_tasks(dir, &tasks)?;
-    Ok(())
 }

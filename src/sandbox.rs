@@ -37,7 +37,6 @@ use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
 use crate::data::{Capability, Task};
 use crate::models::checkpoint::{Dtype, ExportOptions, Layout};
 use crate::models::AnyVlm;
-use crate::preset::{heldout_config, write_benchmark, HELDOUT_SEED};
 use crate::provenance::{machine, run_text};
 use crate::rl::config::{
     ActorConfig, AlgorithmConfig, DataConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, Trainer,
@@ -55,6 +54,42 @@ pub const PROVENANCE_FILE: &str = "provenance.json";
 /// Tokens a worked response may take: the longest worked solutions of the sandbox's levels
 /// take about 80.
 pub const MAX_RESPONSE_TOKENS: usize = 96;
+
+/// Seed of the held-out set: one set for every training seed, so runs of different seeds are
+/// evaluated on the same tasks.
+pub const HELDOUT_SEED: u64 = 1_000;
+
+/// The held-out evaluation of the sandbox: every task of `data`, sampled at T = 1 (the
+/// rollout's temperature), 4 samples per task, the perception-error attribution.
+pub fn heldout_config(data: &Path) -> HeldOutConfig {
+    HeldOutConfig {
+        data: data.to_path_buf(),
+        capability: None,
+        k: 4,
+        temperature: 1.0,
+        max_new_tokens: None,
+        batch_size: 64,
+        attribute_errors: true,
+    }
+}
+
+/// The procedural benchmark in the worked style with `n` tasks per capability (perception
+/// and visual reasoning at levels 1–2, text reasoning at 1–3 steps) in `dir`, unless there.
+pub fn write_benchmark(dir: &Path, n: usize, seed: u64) -> Result<()> {
+    if dir.join(synth::benchmark::TASKS_FILE).exists() {
+        return Ok(());
+    }
+    let spec = |max_level| FamilySpec { count: n, min_level: 1, max_level };
+    let config = SynthConfig {
+        perception: spec(2),
+        text_reasoning: spec(3),
+        visual_reasoning: spec(2),
+        answers: AnswerStyle::Worked,
+    };
+    let tasks: Vec<Task> = synth::generate(&config, seed)?.into_iter().map(|t| t.task).collect();
+    synth::write_tasks(dir, &tasks)?;
+    Ok(())
+}
 
 /// The committed base model, relative to the crate root.
 pub fn committed_base() -> PathBuf {

@@ -40,10 +40,11 @@ use crate::data::synth::caption::caption_tasks;
 use crate::data::Capability;
 use crate::models::generate::SamplingConfig;
 use crate::passrate::{passrate, PassRateOptions};
-use crate::preset::{write_benchmark, CpuPreset, StageSteps};
+use crate::preset::{CpuPreset, StageSteps};
 use crate::provenance::{machine, run_text};
 use crate::rl::config::TrainConfig;
 use crate::rl::train_backend::KernelBackend;
+use crate::sandbox::write_benchmark;
 
 /// What to run and where.
 #[derive(Clone, Debug)]
@@ -224,7 +225,7 @@ fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfi
 }
 
 /// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the preset's train set uses `s`, the
-/// held-out set [`crate::preset::HELDOUT_SEED`]).
+/// held-out set [`crate::sandbox::HELDOUT_SEED`]).
 pub const POOL_SEED_OFFSET: u64 = 500;
 
 /// Runs (or reads back) one arm of one seed from the seed's `base` config.

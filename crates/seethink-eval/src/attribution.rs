@@ -15,8 +15,8 @@ use seethink_reward::Reward;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
-use crate::report::{level_name, percent, EvalReport};
-use crate::runner::{answer_and_grade, Responder};
+use crate::markdown::{level_name, percent};
+use crate::runner::{answer_and_grade, Responder, TaskResult};
 
 /// Why an answer was wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +68,7 @@ pub struct LevelAttribution {
 /// The result of [`attribute_errors`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
-    /// Visual-reasoning tasks in the report (each judged on its first sample).
+    /// Visual-reasoning tasks among the results (each judged on its first sample).
     pub examined: usize,
     /// Of those, the ones whose first sample was wrong.
     pub wrong: usize,
@@ -91,11 +91,12 @@ pub struct Attribution {
     /// Counts per level, ascending (tasks without a level first); only levels with attributed
     /// errors appear.
     pub by_level: Vec<LevelAttribution>,
-    /// Every attributed error, in report order.
+    /// Every attributed error, in the results' order.
     pub errors: Vec<AttributedError>,
 }
 
-/// Attributes each wrong visual-reasoning answer of `report` to perception or reasoning.
+/// Attributes each wrong visual-reasoning answer among `results` (an [`crate::EvalReport`]'s
+/// `tasks`) to perception or reasoning.
 ///
 /// A visual-reasoning task counts as wrong when the *first* of its samples has accuracy < 1
 /// (one fixed sample, so every task weighs the same whatever its pass rate). Its perception
@@ -104,17 +105,16 @@ pub struct Attribution {
 /// perception share = perception errors / (perception errors + reasoning errors), overall and
 /// per level. Tasks whose `meta` has no sub-questions are counted in `without_ground_truth`.
 ///
-/// `tasks` must contain every task of the report (matched by id); errors otherwise, or when
+/// `tasks` must contain every task of `results` (matched by id); errors otherwise, or when
 /// the responder fails.
 pub fn attribute_errors<R: Responder + ?Sized>(
     responder: &mut R,
     tasks: &[Task],
-    report: &EvalReport,
+    results: &[TaskResult],
     reward: &dyn Reward,
 ) -> Result<Attribution> {
     let by_id: BTreeMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
-    let visual: Vec<_> =
-        report.tasks.iter().filter(|r| r.capability == Capability::VisualReasoning).collect();
+    let visual: Vec<_> = results.iter().filter(|r| r.capability == Capability::VisualReasoning).collect();
     let mut wrong = 0;
     let mut without_ground_truth = 0;
     // (parent result, number of its sub-questions) and all sub-questions in one list

@@ -1,9 +1,9 @@
 //! Evaluation harness for seethink: how well does a vision-language model *see* and *think*?
 //!
-//! - [`runner`]: the [`Responder`] trait (a model or a scripted fake) and [`evaluate`], which
-//!   samples `k` answers per task and grades them with a [`seethink_reward::Reward`].
+//! - [`runner`]: the [`Responder`] trait (a model or a scripted fake) and [`answer_and_grade`],
+//!   which samples `k` answers per task and grades them with a [`seethink_reward::Reward`].
 //! - [`metrics`]: the unbiased pass@k estimator and group statistics.
-//! - [`report`]: [`EvalReport`] — accuracy, format rate, length, pass@1 / pass@k overall, per
+//! - [`report`]: [`evaluate`] and its [`EvalReport`] — accuracy, format rate, length, pass@1 / pass@k overall, per
 //!   capability, per level and per capability × level — as JSON or markdown; per-task pass
 //!   rates for the curriculum's difficulty axis ([`with_pass_rates`]).
 //! - [`attribution`]: [`attribute_errors`], which tells perception errors from reasoning
@@ -17,7 +17,7 @@
 //! # use seethink_reward::Reward;
 //! # fn run(responder: &mut dyn Responder, tasks: &[Task], reward: &dyn Reward) -> seethink_eval::Result<()> {
 //! let mut report = evaluate(responder, tasks, reward, 4)?;
-//! report.attribution = Some(attribute_errors(responder, tasks, &report, reward)?);
+//! report.attribution = Some(attribute_errors(responder, tasks, &report.tasks, reward)?);
 //! println!("{}", report.to_markdown());
 //! # Ok(()) }
 //! ```
@@ -26,6 +26,7 @@
 
 pub mod attribution;
 pub mod error;
+mod markdown;
 pub mod metrics;
 pub mod model;
 pub mod plot;
@@ -41,7 +42,7 @@ pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
 pub use plot::{plot_accuracy, plot_curves, plot_lines};
 pub use report::{
-    mean_interval, minimum_detectable_difference, paired_difference, with_pass_rates, CapabilityStats,
-    CellStats, EvalReport, Interval, LevelStats,
+    evaluate, mean_interval, minimum_detectable_difference, paired_difference, with_pass_rates,
+    CapabilityStats, CellStats, EvalReport, Interval, LevelStats,
 };
-pub use runner::{evaluate, Responder, Response, Sample, TaskResult};
+pub use runner::{answer_and_grade, Responder, Response, Sample, TaskResult};

@@ -6,7 +6,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{EvalError, Result};
-use crate::report::{level_name, EvalReport};
+use crate::markdown::level_name;
+use crate::report::EvalReport;
 
 /// Bar colours, one per level in order (cycled); the "all levels" bar is grey.
 const COLORS: [RGBColor; 10] = [

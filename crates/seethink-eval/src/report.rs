@@ -1,17 +1,19 @@
 //! The evaluation report: per-task results and their summaries, as JSON and as a markdown
 //! table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use seethink_data::{Capability, Task};
+use seethink_reward::Reward;
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::Attribution;
 use crate::error::{EvalError, Result};
+use crate::markdown::{level_name, percent};
 use crate::metrics::{pass_at_k, Stats};
-use crate::runner::TaskResult;
+use crate::runner::{answer_and_grade, Responder, TaskResult};
 
 /// Statistics of one capability (all levels).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,29 @@ pub struct CellStats {
     pub level: Option<u32>,
     /// Its statistics.
     pub stats: Stats,
+}
+
+/// Answers each of `tasks` `k` times with `responder` and scores every answer with `reward`,
+/// then summarises: accuracy, format rate, length and pass@1 / pass@k overall, per
+/// capability, per level and per capability × level ([`EvalReport`]).
+///
+/// Errors when `tasks` is empty, `k` is 0, two tasks share an id, or the responder fails or
+/// returns other than `k` responses per task.
+pub fn evaluate<R: Responder + ?Sized>(
+    responder: &mut R,
+    tasks: &[Task],
+    reward: &dyn Reward,
+    k: usize,
+) -> Result<EvalReport> {
+    if tasks.is_empty() {
+        return Err(EvalError::Invalid("no tasks to evaluate".into()));
+    }
+    let mut seen = HashSet::with_capacity(tasks.len());
+    if let Some(dup) = tasks.iter().find(|t| !seen.insert(t.id.as_str())) {
+        return Err(EvalError::DuplicateTask(dup.id.clone()));
+    }
+    let results = answer_and_grade(responder, tasks, reward, k)?;
+    EvalReport::from_results(results, k)
 }
 
 /// What [`crate::evaluate`] measured. Groups are listed in curriculum order of capability
@@ -181,16 +206,6 @@ pub fn with_pass_rates(tasks: &[Task], report: &EvalReport) -> Vec<Task> {
             t
         })
         .collect()
-}
-
-/// The name of a level in tables: its number, or `none`.
-pub(crate) fn level_name(level: Option<u32>) -> String {
-    level.map_or_else(|| "none".to_string(), |l| l.to_string())
-}
-
-/// A percentage with one decimal.
-pub(crate) fn percent(x: f64) -> String {
-    format!("{:.1}%", 100.0 * x)
 }
 
 /// Table header; the pass@k column only when k > 1 (it would repeat pass@1).

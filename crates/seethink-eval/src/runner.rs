@@ -1,14 +1,11 @@
-//! The evaluation loop: a [`Responder`] answers every task `k` times, a [`Reward`] grades each
-//! answer, and the graded samples become an [`EvalReport`].
-
-use std::collections::HashSet;
+//! Answering and grading: a [`Responder`] answers every task `k` times and a [`Reward`] grades
+//! each answer into [`Sample`]s, per task a [`TaskResult`] ([`crate::evaluate`] summarises them).
 
 use seethink_data::{Capability, Task};
 use seethink_reward::{Reward, RewardBreakdown};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
-use crate::report::EvalReport;
 
 /// One generated answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,32 +62,9 @@ pub struct TaskResult {
     pub pass_rate: f64,
 }
 
-/// Answers each of `tasks` `k` times with `responder` and scores every answer with `reward`,
-/// then summarises: accuracy, format rate, length and pass@1 / pass@k overall, per
-/// capability, per level and per capability × level ([`EvalReport`]).
-///
-/// Errors when `tasks` is empty, `k` is 0, two tasks share an id, or the responder fails or
-/// returns other than `k` responses per task.
-pub fn evaluate<R: Responder + ?Sized>(
-    responder: &mut R,
-    tasks: &[Task],
-    reward: &dyn Reward,
-    k: usize,
-) -> Result<EvalReport> {
-    if tasks.is_empty() {
-        return Err(EvalError::Invalid("no tasks to evaluate".into()));
-    }
-    let mut seen = HashSet::with_capacity(tasks.len());
-    if let Some(dup) = tasks.iter().find(|t| !seen.insert(t.id.as_str())) {
-        return Err(EvalError::DuplicateTask(dup.id.clone()));
-    }
-    let results = answer_and_grade(responder, tasks, reward, k)?;
-    EvalReport::from_results(results, k)
-}
-
 /// `k` graded responses per task, in task order, with `c` = number of samples whose accuracy
 /// reward is ≥ 1 and pass rate `c / k`.
-pub(crate) fn answer_and_grade<R: Responder + ?Sized>(
+pub fn answer_and_grade<R: Responder + ?Sized>(
     responder: &mut R,
     tasks: &[Task],
     reward: &dyn Reward,

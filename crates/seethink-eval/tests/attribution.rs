@@ -13,7 +13,7 @@ use seethink_eval::{attribute_errors, evaluate, Attribution, ErrorKind, EvalErro
 fn run(responder: &mut dyn Responder, n: usize) -> (seethink_eval::EvalReport, Attribution) {
     let tasks = synth_tasks(n, 3);
     let report = evaluate(responder, &tasks, &BoxedReward, 1).unwrap();
-    let attribution = attribute_errors(responder, &tasks, &report, &BoxedReward).unwrap();
+    let attribution = attribute_errors(responder, &tasks, &report.tasks, &BoxedReward).unwrap();
     (report, attribution)
 }
 
@@ -82,7 +82,7 @@ fn attribution_appears_in_the_report() {
     let tasks = synth_tasks(6, 3);
     let mut responder = sees_right_reasons_wrong();
     let mut report = evaluate(&mut responder, &tasks, &BoxedReward, 2).unwrap();
-    report.attribution = Some(attribute_errors(&mut responder, &tasks, &report, &BoxedReward).unwrap());
+    report.attribution = Some(attribute_errors(&mut responder, &tasks, &report.tasks, &BoxedReward).unwrap());
     let md = report.to_markdown();
     println!("{md}");
     assert!(md.contains("### Perception-error attribution"));
@@ -100,10 +100,10 @@ fn tasks_without_subquestions_are_not_attributed() {
     let tasks = vec![plain_task("v", Capability::VisualReasoning, Some(1), "5")];
     let mut wrong = common::FnResponder(|_: &seethink_data::Task| Ok("4".to_string()));
     let report = evaluate(&mut wrong, &tasks, &BoxedReward, 1).unwrap();
-    let a = attribute_errors(&mut wrong, &tasks, &report, &BoxedReward).unwrap();
+    let a = attribute_errors(&mut wrong, &tasks, &report.tasks, &BoxedReward).unwrap();
     assert_eq!((a.wrong, a.without_ground_truth, a.perception_errors, a.reasoning_errors), (1, 1, 0, 0));
     assert_eq!(a.perception_share, None);
     // the report's tasks must be given
-    let err = attribute_errors(&mut wrong, &[], &report, &BoxedReward).unwrap_err();
+    let err = attribute_errors(&mut wrong, &[], &report.tasks, &BoxedReward).unwrap_err();
     assert!(matches!(err, EvalError::UnknownTask(id) if id == "v"));
 }

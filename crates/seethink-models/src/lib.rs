@@ -21,6 +21,7 @@
 pub mod allocator;
 pub mod checkpoint;
 pub mod config;
+pub mod decode;
 pub mod error;
 pub mod families;
 pub mod generate;
@@ -34,10 +35,10 @@ pub mod text;
 pub mod vlm;
 
 pub use checkpoint::Checkpoint;
+pub use decode::{DecodeState, KvCache};
 pub use error::{ModelError, Result};
 pub use families::internvl::{self, InternVl};
 pub use families::qwen_vl::{self, QwenVl};
 pub use families::{AnyImages, AnyVlm};
 pub use positions::TokenBatch;
-pub use text::KvCache;
-pub use vlm::{DecodeState, GridThw, ImageGrid, ImageInput, Vlm};
+pub use vlm::{GridThw, ImageGrid, ImageInput, Vlm};

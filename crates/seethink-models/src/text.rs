@@ -10,134 +10,13 @@ use burn::tensor::{backend::Backend, Bool, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
+use crate::decode::{DecodeState, KvCache};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::nn::{
     apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope,
 };
 use crate::positions::TokenBatch;
-use crate::vlm::DecodeState;
-
-/// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
-///
-/// Kept outside the modules so the model stays a plain burn `Module`. After
-/// [`KvCache::reserve`], each layer's keys and values live in buffers with room for more
-/// positions, new ones are written into them in place (a uniquely held buffer is not copied
-/// by `slice_assign`), and attention runs over the whole buffers with the unfilled positions
-/// masked ([`KvCache::room_after`]); without room, new positions are concatenated.
-#[derive(Clone, Debug)]
-pub struct KvCache<B: Backend> {
-    layers: Vec<Option<LayerCache<B>>>,
-}
-
-/// One layer's keys and values: `[B, Hkv, capacity, D]` buffers whose first `len` positions
-/// are filled.
-#[derive(Clone, Debug)]
-struct LayerCache<B: Backend> {
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    len: usize,
-}
-
-impl<B: Backend> LayerCache<B> {
-    fn capacity(&self) -> usize {
-        self.k.dims()[2]
-    }
-
-    /// The filled positions of the keys and values.
-    fn filled(&self) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        match self.len == self.capacity() {
-            true => (self.k.clone(), self.v.clone()),
-            false => (self.k.clone().narrow(2, 0, self.len), self.v.clone().narrow(2, 0, self.len)),
-        }
-    }
-
-    /// `f` applied to both buffers.
-    fn map(&self, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Self {
-        Self { k: f(self.k.clone()), v: f(self.v.clone()), len: self.len }
-    }
-}
-
-impl<B: Backend> KvCache<B> {
-    /// An empty cache for a decoder with `num_layers` layers.
-    pub fn new(num_layers: usize) -> Self {
-        Self { layers: vec![None; num_layers] }
-    }
-
-    /// Each batch row repeated `n` times in place (`[B, …] → [B·n, …]`).
-    pub fn repeat_interleave(&self, n: usize) -> Self {
-        let repeat = |t: Tensor<B, 4>| {
-            let [b, h, s, d] = t.dims();
-            t.unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
-        };
-        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(repeat))).collect() }
-    }
-
-    /// Only the batch rows `rows`, in that order.
-    pub fn select_rows(&self, rows: &[usize]) -> Self {
-        let pick = |t: Tensor<B, 4>| {
-            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-            let idx = Tensor::<B, 1, burn::tensor::Int>::from_data(
-                burn::tensor::TensorData::new(idx, [rows.len()]),
-                &t.device(),
-            );
-            t.select(0, idx)
-        };
-        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(pick))).collect() }
-    }
-
-    /// Makes room for `extra` more positions in every filled layer, so the next `extra`
-    /// positions are written in place instead of concatenated (generation reserves its
-    /// `max_new_tokens` after the prefill).
-    pub fn reserve(&mut self, extra: usize) {
-        for layer in self.layers.iter_mut().flatten() {
-            let [b, h, capacity, d] = layer.k.dims();
-            if capacity - layer.len >= extra {
-                continue;
-            }
-            let (k, v) = layer.filled();
-            let room = Tensor::zeros([b, h, extra, d], &k.device());
-            layer.k = Tensor::cat(vec![k, room.clone()], 2);
-            layer.v = Tensor::cat(vec![v, room], 2);
-        }
-    }
-
-    /// The unfilled positions the keys and values attended over will have once `new`
-    /// positions are added: the room left in the buffers if they fit, else 0 (they are
-    /// concatenated).
-    pub fn room_after(&self, new: usize) -> usize {
-        match self.layers.iter().flatten().next() {
-            Some(layer) if layer.len + new <= layer.capacity() => layer.capacity() - layer.len - new,
-            _ => 0,
-        }
-    }
-
-    /// Appends this step's keys/values to layer `layer` and returns the keys and values to
-    /// attend over: the filled positions, followed by [`KvCache::room_after`] unfilled ones.
-    fn extend(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let new = k.dims()[2];
-        let cache = match self.layers[layer].take() {
-            None => LayerCache { k, v, len: new },
-            Some(past) if past.len + new <= past.capacity() => {
-                let [b, h, _, d] = past.k.dims();
-                let at = [0..b, 0..h, past.len..past.len + new, 0..d];
-                let len = past.len + new;
-                LayerCache { k: past.k.slice_assign(at.clone(), k), v: past.v.slice_assign(at, v), len }
-            }
-            Some(past) => {
-                let (past_k, past_v) = past.filled();
-                LayerCache {
-                    k: Tensor::cat(vec![past_k, k], 2),
-                    v: Tensor::cat(vec![past_v, v], 2),
-                    len: past.len + new,
-                }
-            }
-        };
-        let attended = (cache.k.clone(), cache.v.clone());
-        self.layers[layer] = Some(cache);
-        attended
-    }
-}
 
 /// Self-attention of one decoder layer.
 #[derive(Module, Debug)]

@@ -5,10 +5,11 @@ use burn::module::Module;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 
 use crate::config::TextConfig;
+use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
-use crate::text::{KvCache, TextModel};
+use crate::text::TextModel;
 
 /// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
 pub type GridThw = [usize; 3];
@@ -160,91 +161,6 @@ pub fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Res
     let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [positions.len()]), &x.device());
     Ok(x.select(1, idx))
-}
-
-/// What incremental decoding remembers: keys/values, which cached positions are real tokens
-/// (not padding), and per row the offset that continues positions after the prompt.
-#[derive(Clone, Debug)]
-pub struct DecodeState<B: Backend> {
-    pub kv: KvCache<B>,
-    /// `[batch][cached positions]`, true for real tokens.
-    pub key_valid: Vec<Vec<bool>>,
-    /// Per row: the position of cached index i is `i + offset` after the prompt (Qwen-VL:
-    /// M-RoPE's rope delta, on every axis).
-    pub position_offsets: Vec<i64>,
-}
-
-impl<B: Backend> DecodeState<B> {
-    /// An empty state for a decoder of `num_layers` layers.
-    pub fn new(num_layers: usize) -> Self {
-        Self { kv: KvCache::new(num_layers), key_valid: Vec::new(), position_offsets: Vec::new() }
-    }
-
-    /// Number of cached positions (prompt padding included).
-    pub fn len(&self) -> usize {
-        self.key_valid.first().map_or(0, Vec::len)
-    }
-
-    /// Whether nothing has been fed yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Each row repeated `n` times in place (row b becomes rows b·n … b·n+n−1): one prefilled
-    /// prompt shared by the n samples of its group.
-    pub fn repeat_interleave(&self, n: usize) -> Self {
-        let repeat = |v: &[Vec<bool>]| v.iter().flat_map(|r| std::iter::repeat_n(r.clone(), n)).collect();
-        Self {
-            kv: self.kv.repeat_interleave(n),
-            key_valid: repeat(&self.key_valid),
-            position_offsets: self.position_offsets.iter().flat_map(|&d| std::iter::repeat_n(d, n)).collect(),
-        }
-    }
-
-    /// Only the batch rows `rows`, in that order (rows that finished decoding are dropped).
-    pub fn select_rows(&self, rows: &[usize]) -> Self {
-        Self {
-            kv: self.kv.select_rows(rows),
-            key_valid: rows.iter().map(|&r| self.key_valid[r].clone()).collect(),
-            position_offsets: rows.iter().map(|&r| self.position_offsets[r]).collect(),
-        }
-    }
-
-    /// Readies the state for new tokens left-padded by `pads[b]` positions in row b: their
-    /// positions move back by the padding, so each row's first real token takes the position
-    /// right after what the row has seen, as without padding (the padding is masked out as
-    /// keys by [`DecodeState::extend_keys`]).
-    pub fn left_pad_next(&mut self, pads: &[usize]) {
-        for (offset, &pad) in self.position_offsets.iter_mut().zip(pads) {
-            *offset -= pad as i64;
-        }
-    }
-
-    /// Records the new tokens' padding mask and returns the key-validity of every cached
-    /// position, `[batch · cached]` row-major (the input of the causal mask).
-    pub fn extend_keys(&mut self, tokens: &TokenBatch) -> Vec<bool> {
-        self.key_valid.resize(tokens.batch, Vec::new());
-        for (b, row) in self.key_valid.iter_mut().enumerate() {
-            row.extend_from_slice(&tokens.mask[b * tokens.seq..(b + 1) * tokens.seq]);
-        }
-        self.key_valid.concat()
-    }
-
-    /// Positions of decoded tokens: new token i of row b is at `cached + i + offset[b]`,
-    /// laid out `[batch][new tokens]`.
-    pub fn continued_positions(&self, tokens: &TokenBatch) -> Result<Vec<i64>> {
-        if tokens.batch != self.position_offsets.len() {
-            return Err(ModelError::Input(format!(
-                "decoding {} rows but the state holds {}",
-                tokens.batch,
-                self.position_offsets.len()
-            )));
-        }
-        let past = self.len() as i64;
-        Ok((0..tokens.batch)
-            .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + self.position_offsets[b]))
-            .collect())
-    }
 }
 
 /// The flattened positions (`b·seq + s`) of token `id` in `tokens`.

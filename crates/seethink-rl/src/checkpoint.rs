@@ -1,6 +1,6 @@
-//! Checkpoints of a run, one layout for GRPO and SFT: burn-train's file checkpointer (model,
-//! optimizer and LR-schedule records) made crash-safe, plus the run's own state (rollout
-//! counter, task-sampler state) beside it.
+//! Checkpoints of a run, one layout for GRPO and SFT ([`Checkpoints`]): burn-train's file
+//! checkpointers for the learner's records (model, optimizer, LR schedule) made crash-safe, plus
+//! the run's own state (rollout counter, task-sampler state) beside them.
 //!
 //! ```text
 //! <run>/checkpoint/model-12.mpk       policy weights            (burn-train)
@@ -10,19 +10,21 @@
 //! ```
 //! Every file is written under `.partial/`, synced and renamed into place, so a run killed at
 //! any moment never leaves a truncated file; a run resumes from the newest step whose four
-//! files are all present. Saves happen every N steps and at the last one, keeping the last K.
+//! files are all present. Saves happen every N steps and at the last one ([`SaveRule`]); once a
+//! save is complete, checkpoints older than the newest K are removed.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::record::{FileRecorder, Recorder, RecorderError};
+use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
-use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
-use burn::train::metric::store::EventStoreClient;
+use burn::train::checkpoint::{Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::{io, Result, TrainError};
+use crate::learner::PolicyLearner;
+use crate::train_backend::TrainBackend;
 
 /// The file stems of one checkpoint as burn-train's file checkpointer names them, then ours.
 pub const CHECKPOINT_FILES: [(&str, &str); 4] =
@@ -75,12 +77,11 @@ impl<B: Backend, R: FileRecorder<B>> FileRecorder<B> for AtomicRecorder<R> {
     }
 }
 
-/// Which steps are saved: every multiple of `every` and step `last`; the newest `keep` kept.
+/// Which steps are saved: every multiple of `every` and step `last`.
 #[derive(Clone, Debug)]
 pub struct SaveRule {
     pub every: usize,
     pub last: usize,
-    pub keep: usize,
 }
 
 impl SaveRule {
@@ -91,43 +92,74 @@ impl SaveRule {
     }
 }
 
-/// [`SaveRule`] as burn-train's checkpointing strategy (for its model/optim/scheduler files).
-///
-/// Deleting is held back where it could lose the last usable checkpoint: burn-train deletes the
-/// old files right after writing the new ones, even when writing failed, so the newest
-/// checkpoint complete on disk when a save starts is never among those it deletes.
-pub struct EveryNKeepLast {
-    rule: SaveRule,
-    /// Saved steps, oldest first (those already on disk included).
-    saved: Vec<usize>,
+/// The file recorder of the checkpoints: burn's named MessagePack at full precision, atomic.
+type CheckpointRecorder = AtomicRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
+
+/// A run's checkpoints in one directory (the layout above): burn-train's file checkpointers
+/// for the learner's records, and the run's state beside them.
+pub struct Checkpoints {
     dir: PathBuf,
+    keep: usize,
+    model: FileCheckpointer<CheckpointRecorder>,
+    optimizer: FileCheckpointer<CheckpointRecorder>,
+    schedule: FileCheckpointer<CheckpointRecorder>,
 }
 
-impl EveryNKeepLast {
-    /// The strategy for checkpoints in `dir`, where the steps `on_disk` are already saved.
-    pub fn new(rule: SaveRule, on_disk: Vec<usize>, dir: PathBuf) -> Self {
-        Self { rule, saved: on_disk, dir }
-    }
-}
-
-impl CheckpointingStrategy for EveryNKeepLast {
-    fn checkpointing(&mut self, step: usize, _store: &EventStoreClient) -> Vec<CheckpointingAction> {
-        if !self.rule.saves(step) {
-            return Vec::new();
+impl Checkpoints {
+    /// The checkpoints in `dir`, keeping the newest `keep` (at least 1).
+    pub fn new(dir: &Path, keep: usize) -> Self {
+        let checkpointer = |name: &str| FileCheckpointer::new(CheckpointRecorder::default(), dir, name);
+        Self {
+            dir: dir.to_path_buf(),
+            keep: keep.max(1),
+            model: checkpointer(CHECKPOINT_FILES[0].0),
+            optimizer: checkpointer(CHECKPOINT_FILES[1].0),
+            schedule: checkpointer(CHECKPOINT_FILES[2].0),
         }
-        self.saved.push(step);
-        let old = self.saved.len().saturating_sub(self.rule.keep.max(1));
-        let newest_complete = complete_checkpoints(&self.dir).pop();
-        let mut actions = vec![CheckpointingAction::Save];
-        let deleted: Vec<usize> = self.saved.drain(..old).collect();
-        for step in deleted {
-            if Some(step) == newest_complete {
-                self.saved.insert(0, step);
-            } else {
-                actions.push(CheckpointingAction::Delete(step));
+    }
+
+    /// Saves `learner` and `state` as step `step`'s checkpoint, then removes the complete
+    /// checkpoints older than the newest `keep`. A failed save returns its error and removes
+    /// nothing, so the last good checkpoint stays.
+    pub fn save<B: TrainBackend>(
+        &self,
+        learner: &PolicyLearner<B>,
+        step: usize,
+        state: &RunState,
+    ) -> Result<()> {
+        let (model, optimizer, schedule) = learner.records();
+        Checkpointer::<_, B>::save(&self.model, step, model).map_err(|e| self.failed(e))?;
+        Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
+        Checkpointer::<_, B>::save(&self.schedule, step, schedule).map_err(|e| self.failed(e))?;
+        save_state(&self.dir, step, state)?;
+        let complete = complete_checkpoints(&self.dir);
+        for &old in &complete[..complete.len().saturating_sub(self.keep)] {
+            for (stem, ext) in CHECKPOINT_FILES {
+                let file = self.dir.join(format!("{stem}-{old}.{ext}"));
+                fs::remove_file(&file).map_err(io(&file))?;
             }
         }
-        actions
+        Ok(())
+    }
+
+    /// Loads step `step`'s checkpoint into `learner` (on `device`) and returns the run's state.
+    pub fn restore<B: TrainBackend>(
+        &self,
+        learner: &mut PolicyLearner<B>,
+        step: usize,
+        device: &B::Device,
+    ) -> Result<RunState> {
+        let model = Checkpointer::<_, B>::restore(&self.model, step, device).map_err(|e| self.failed(e))?;
+        let optimizer =
+            Checkpointer::<_, B>::restore(&self.optimizer, step, device).map_err(|e| self.failed(e))?;
+        let schedule =
+            Checkpointer::<_, B>::restore(&self.schedule, step, device).map_err(|e| self.failed(e))?;
+        learner.load_records((model, optimizer, schedule));
+        load_state(&self.dir, step)
+    }
+
+    fn failed(&self, error: CheckpointerError) -> TrainError {
+        TrainError::Checkpoint { dir: self.dir.clone(), message: error.to_string() }
     }
 }
 
@@ -146,11 +178,8 @@ pub fn complete_checkpoints(dir: &Path) -> Vec<usize> {
     steps
 }
 
-/// Writes `state` as `dir/state-<step>.json` atomically and removes the state files of steps
-/// older than the newest `keep`, except that of the newest checkpoint complete before this one
-/// (as [`EveryNKeepLast`] spares its files; burn-train's checkpointer removes its own files).
-pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Result<()> {
-    let newest_complete = complete_checkpoints(dir).into_iter().rfind(|&s| s != step);
+/// Writes `state` as `dir/state-<step>.json` atomically.
+fn save_state(dir: &Path, step: usize, state: &RunState) -> Result<()> {
     let path = dir.join(format!("state-{step}.json"));
     let partial = dir.join(".partial").join(format!("state-{step}.json"));
     fs::create_dir_all(dir.join(".partial")).map_err(io(dir))?;
@@ -159,25 +188,11 @@ pub fn save_state(dir: &Path, step: usize, state: &RunState, keep: usize) -> Res
     let mut file = fs::File::create(&partial).map_err(io(&partial))?;
     file.write_all(&json).and_then(|_| file.sync_all()).map_err(io(&partial))?;
     fs::rename(&partial, &path).map_err(io(&path))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    let mut saved: Vec<usize> = fs::read_dir(dir)
-        .map_err(io(dir))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|name| name.strip_prefix("state-")?.strip_suffix(".json")?.parse().ok())
-        .collect();
-    saved.sort_unstable();
-    for &old in &saved[..saved.len().saturating_sub(keep.max(1))] {
-        if Some(old) == newest_complete {
-            continue;
-        }
-        let old = dir.join(format!("state-{old}.json"));
-        fs::remove_file(&old).map_err(io(&old))?;
-    }
-    Ok(())
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 /// Reads `dir/state-<step>.json`.
-pub fn load_state(dir: &Path, step: usize) -> Result<RunState> {
+fn load_state(dir: &Path, step: usize) -> Result<RunState> {
     let path = dir.join(format!("state-{step}.json"));
     let bytes = fs::read(&path).map_err(io(&path))?;
     serde_json::from_slice(&bytes).map_err(|source| TrainError::Json { path, source })

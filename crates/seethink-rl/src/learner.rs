@@ -1,13 +1,11 @@
-//! The training state on burn-train's `Learner`: the policy (a [`PolicyModel`] module), AdamW and the
-//! LR schedule, plus the one update rule GRPO and SFT share.
+//! The training state: the policy (a [`PolicyModel`] module), AdamW and the LR schedule, the one
+//! update rule GRPO and SFT share, and the state's checkpoint records.
 
-use burn::module::AutodiffModule;
-
+use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
-use burn::train::{Learner, LearningComponentsMarker};
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
@@ -15,12 +13,60 @@ use crate::optim::{clip_global_norm, AdamWSettings, KernelAdamW, LrSchedule};
 use crate::policy::PolicyModel;
 use crate::train_backend::TrainBackend;
 
-/// burn-train's component types of a run: backend, schedule, policy module, AdamW.
-pub type Components<B> =
-    LearningComponentsMarker<B, Schedule, PolicyModel<B>, OptimizerAdaptor<KernelAdamW, PolicyModel<B>, B>>;
+/// AdamW over the policy's parameters (burn's optimizer adaptor over [`KernelAdamW`]).
+pub type PolicyOptimizer<B> = OptimizerAdaptor<KernelAdamW, PolicyModel<B>, B>;
 
-/// burn-train's `Learner` holding a run's policy, optimizer and LR schedule.
-pub type PolicyLearner<B> = Learner<Components<B>>;
+/// The policy's weights as a burn record.
+pub type ModelRecord<B> = <PolicyModel<B> as Module<B>>::Record;
+
+/// AdamW's state as a burn record.
+pub type OptimizerRecord<B> = <PolicyOptimizer<B> as Optimizer<PolicyModel<B>, B>>::Record;
+
+/// A run's training state: the policy, its optimizer and LR schedule, and the LR of the current
+/// step.
+pub struct PolicyLearner<B: TrainBackend> {
+    model: PolicyModel<B>,
+    optimizer: PolicyOptimizer<B>,
+    schedule: Schedule,
+    lr: f64,
+}
+
+impl<B: TrainBackend> PolicyLearner<B> {
+    /// The policy (a clone: modules share their parameters' storage).
+    pub fn model(&self) -> PolicyModel<B> {
+        self.model.clone()
+    }
+
+    /// The LR of the current step ([`PolicyLearner::lr_step`]).
+    pub fn lr_current(&self) -> f64 {
+        self.lr
+    }
+
+    /// Moves to the next training step's LR.
+    pub fn lr_step(&mut self) {
+        self.lr = self.schedule.step();
+    }
+
+    /// One optimizer step on `grads` at the current LR.
+    pub fn optimizer_step(&mut self, grads: GradientsParams) {
+        self.model = self.optimizer.step(self.lr, self.model.clone(), grads);
+    }
+
+    /// The state as records: the policy's weights, AdamW's state, the schedule's steps taken.
+    pub fn records(&self) -> (ModelRecord<B>, OptimizerRecord<B>, usize) {
+        (self.model.clone().into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>())
+    }
+
+    /// The state `records` (from [`PolicyLearner::records`]) describe.
+    pub fn load_records(
+        &mut self,
+        (model, optimizer, schedule): (ModelRecord<B>, OptimizerRecord<B>, usize),
+    ) {
+        self.model = self.model.clone().load_record(model);
+        self.optimizer = self.optimizer.clone().load_record(optimizer);
+        self.schedule = self.schedule.clone().load_record::<B>(schedule);
+    }
+}
 
 /// What one optimizer update reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -76,8 +122,8 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         epsilon: actor.adam_epsilon as f32,
         weight_decay: actor.weight_decay as f32,
     });
-    let policy = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
-    Learner::new(policy, optimizer, Schedule::new(actor.lr, actor.schedule))
+    let model = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
+    PolicyLearner { model, optimizer, schedule: Schedule::new(actor.lr, actor.schedule), lr: 0.0 }
 }
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to

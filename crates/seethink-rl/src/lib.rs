@@ -1,13 +1,17 @@
 //! Reinforcement learning for vision-language models: the GRPO objective of EasyR1 (as used by
-//! "From Seeing to Thinking") and SFT, trained by one run loop on burn-train's `Learner`.
+//! "From Seeing to Thinking") and SFT, trained by one explicit run loop.
 //!
-//! - [`run`]: a whole run from a [`config::TrainConfig`] (the CLI's `seethink train` and every
+//! - [`train`]: the entry point (`seethink train`): one run or a curriculum's phases;
+//! - [`run`]: a whole run from a [`config::TrainConfig`] (`train` and every
 //!   training test go through [`run::train_on`]);
-//! - [`learner`]: burn-train's `Learner` over the [`policy::PolicyModel`] module, the shared update;
+//! - [`learner`]: the training state (the [`policy::PolicyModel`] module, AdamW, LR schedule) and
+//!   the shared update;
+//! - [`algorithm`]: the algorithm seam of the run loop, with GRPO and SFT as its impls;
 //! - [`phases`]: a curriculum's phases as runs back to back, with held-out evaluations;
 //! - [`grpo`], [`sft`]: one step of each (a `seethink_curriculum::TaskSampler` chooses the tasks);
 //! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
 
+pub mod algorithm;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
@@ -22,8 +26,8 @@ pub mod phases;
 pub mod policy;
 pub mod progress;
 pub mod prompt;
-pub mod renderer;
 pub mod run;
 pub mod sft;
 pub mod tensorboard;
+pub mod train;
 pub mod train_backend;

@@ -190,7 +190,7 @@ pub fn evaluate_held_out<B: Kernels>(
         .within(config.data.image_bounds());
     let mut report = evaluate(&mut responder, &tasks, reward, heldout.k)?;
     if heldout.attribute_errors {
-        report.attribution = Some(attribute_errors(&mut responder, &tasks, &report, reward)?);
+        report.attribution = Some(attribute_errors(&mut responder, &tasks, &report.tasks, reward)?);
     }
     eprintln!(
         "held-out evaluation of {}: {} tasks, accuracy {:.3} ({:.0} s)",

@@ -1,16 +1,15 @@
-//! The trained model as burn-train sees it: [`PolicyModel`] wraps any model family, and its
-//! `TrainStep` / `InferenceStep` are the SFT loss on a batch of [`Sequence`]s.
+//! The trained model: [`PolicyModel`] wraps any model family; the SFT loss on a batch of
+//! [`Sequence`]s.
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
-use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use seethink_models::{AnyVlm, Result};
 
 use crate::grpo::aggregate;
 pub use crate::logprobs::Sequence;
-use crate::logprobs::{chunked_gradients, response_logprobs, Scoring};
+use crate::logprobs::{chunked_gradients, Scoring};
 use crate::train_backend::TrainBackend;
 use seethink_models::kernels::Kernels;
 
@@ -46,26 +45,9 @@ pub struct SftItem {
     pub tokens: usize,
 }
 
-impl ItemLazy for SftItem {
-    type ItemSync = Self;
-
-    fn sync(self) -> Self {
-        self
-    }
-}
-
 /// The SFT loss of one chunk of scored positions: `−Σ log π(y_t | …)·mask / normaliser`.
 pub fn sft_loss<B: Kernels>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: f32) -> Tensor<B, 1> {
     aggregate(logp.neg(), mask, normaliser)
-}
-
-impl<B: Kernels> PolicyModel<B> {
-    /// The SFT loss of `batch` without gradients.
-    pub fn sft_item(&self, batch: &SftBatch<B>) -> Result<SftItem> {
-        let scored = response_logprobs(&self.model, &batch.sequences, self.scoring(1.0))?;
-        let loss = sft_loss(scored.logp, scored.mask, batch.normaliser).into_scalar().elem::<f64>();
-        Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
-    }
 }
 
 impl<B: TrainBackend> PolicyModel<B> {
@@ -78,30 +60,5 @@ impl<B: TrainBackend> PolicyModel<B> {
             Ok(chunk)
         })?;
         Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
-    }
-}
-
-impl<B: TrainBackend> TrainStep for PolicyModel<B> {
-    type Input = SftBatch<B>;
-    type Output = SftItem;
-
-    /// Forward and backward of the SFT loss.
-    ///
-    /// # Panics
-    /// If the batch does not fit the model (burn-train's step has no error channel): the run
-    /// loop builds batches from prompts the processor encoded for this model.
-    fn step(&self, batch: SftBatch<B>) -> TrainOutput<SftItem> {
-        let (grads, item) = self.sft_gradients(&batch).expect("SFT batch does not fit the model");
-        TrainOutput { grads, item }
-    }
-}
-
-impl<B: Kernels> InferenceStep for PolicyModel<B> {
-    type Input = SftBatch<B>;
-    type Output = SftItem;
-
-    /// The SFT loss without gradients. Panics like [`TrainStep::step`].
-    fn step(&self, batch: SftBatch<B>) -> SftItem {
-        self.sft_item(&batch).expect("SFT batch does not fit the model")
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
 use seethink_rl::config::TrainConfig;
-use seethink_rl::run::train;
+use seethink_rl::train::train;
 
 type B = Autodiff<NdArray<f32>>;
 

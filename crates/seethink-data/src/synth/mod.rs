@@ -7,6 +7,7 @@
 pub mod benchmark;
 pub mod caption;
 pub mod expr;
+pub mod family;
 pub mod oracle;
 pub mod perception;
 pub mod query;
@@ -15,11 +16,9 @@ pub mod scene;
 pub mod text_reasoning;
 pub mod visual_reasoning;
 
-pub use benchmark::{
-    generate, write_benchmark, write_tasks, AnswerStyle, FamilySpec, LevelCount, Summary, SynthConfig,
-    SynthTask,
-};
+pub use benchmark::{generate, write_benchmark, write_tasks, FamilySpec, LevelCount, Summary, SynthConfig};
 pub use caption::{caption, caption_tasks, CAPTION_PROMPT, CAPTION_SOURCE};
+pub use family::{AnswerStyle, SynthTask};
 
 /// Last line of free-answer prompts.
 pub const ANSWER_SUFFIX: &str = "Think step by step, then put the final answer in \\boxed{}.";

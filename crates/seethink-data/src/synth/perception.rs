@@ -18,11 +18,11 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::benchmark::TaskSlot;
+use super::family::{AnswerStyle, SynthTask, TaskSlot};
 use super::query::{describe, CountQuery, Direction, PerceptionQuery, Referent};
 use super::render::png_image;
 use super::scene::{Color, Look, Scene, Shape, Size};
-use super::{worked_response, AnswerStyle, SynthTask, MCQ_SUFFIX};
+use super::{worked_response, MCQ_SUFFIX};
 use crate::error::Result;
 use crate::task::{Capability, Task, IMAGE_MARKER};
 

@@ -10,9 +10,9 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::benchmark::TaskSlot;
 use super::expr::Expr;
-use super::{worked_response, AnswerStyle, SynthTask, ANSWER_SUFFIX};
+use super::family::{AnswerStyle, SynthTask, TaskSlot};
+use super::{worked_response, ANSWER_SUFFIX};
 use crate::error::{DataError, Result};
 use crate::task::{Capability, Task};
 

@@ -11,13 +11,13 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::benchmark::TaskSlot;
 use super::expr::Expr;
+use super::family::{AnswerStyle, SynthTask, TaskSlot};
 use super::perception::{build_mcq, fact, open_question, pick_count_query, PerceptionMeta};
 use super::query::{CountQuery, PerceptionQuery};
 use super::render::png_image;
 use super::scene::Scene;
-use super::{worked_response, AnswerStyle, SynthTask, ANSWER_SUFFIX};
+use super::{worked_response, ANSWER_SUFFIX};
 use crate::error::{DataError, Result};
 use crate::task::{Capability, Task, IMAGE_MARKER};
 

@@ -19,12 +19,13 @@ use image::DynamicImage;
 
 use crate::checkpoint::ExportOptions;
 use crate::config::{model_type, TextConfig};
+use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
 use crate::text::TextModel;
-use crate::vlm::{DecodeState, ImageInput, Vlm};
+use crate::vlm::{ImageInput, Vlm};
 use internvl::{InternVl, InternVlConfig, InternVlImages};
 use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
 

@@ -11,11 +11,12 @@ use super::vision::InternVision;
 use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::config::TextConfig;
+use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
-use crate::vlm::{fill_placeholders, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
+use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
 /// the original release or transformers' conversion.

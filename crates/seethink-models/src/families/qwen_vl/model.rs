@@ -11,11 +11,12 @@ use super::vision::{GridThw, QwenVision};
 use super::KEYS;
 use crate::checkpoint::{Checkpoint, ExportOptions, HfTensor, Layout};
 use crate::config::TextConfig;
+use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
-use crate::vlm::{fill_placeholders, scatter_rows, token_rows, DecodeState, ImageGrid, ImageInput, Vlm};
+use crate::vlm::{fill_placeholders, scatter_rows, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
 #[derive(Module, Debug)]
