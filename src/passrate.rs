@@ -17,7 +17,7 @@ use crate::models::generate::SamplingConfig;
 use crate::models::processing::image::ImageBounds;
 use crate::models::processing::Processor;
 use crate::models::AnyVlm;
-use crate::rl::config::RewardKind;
+use crate::rl::config::{RewardKind, TrainConfig};
 use crate::rl::prompt::FormatPrompt;
 use crate::rl::train_backend::KernelBackend;
 
@@ -35,6 +35,31 @@ pub struct PassRateOptions {
     pub bounds: ImageBounds,
     pub capability: Option<crate::data::Capability>,
     pub out: PathBuf,
+}
+
+impl PassRateOptions {
+    /// Rating tasks as `config` trains on them, `k` samples each, into `out`: the run's reward,
+    /// format prompt, image bounds and response budget, sampling at temperature 0.7 and top-p
+    /// 0.9 from `config.rollout.seed`, 64 tasks per generation call.
+    pub fn for_run(config: &TrainConfig, k: usize, out: PathBuf) -> Self {
+        PassRateOptions {
+            k,
+            sampling: SamplingConfig {
+                max_new_tokens: config.rollout.max_new_tokens,
+                temperature: 0.7,
+                top_p: 0.9,
+                top_k: 0,
+                seed: config.rollout.seed,
+                stream: 0,
+            },
+            batch_size: 64,
+            reward: config.algorithm.reward,
+            format_prompt: config.data.format_prompt.clone(),
+            bounds: config.data.image_bounds(),
+            capability: None,
+            out,
+        }
+    }
 }
 
 /// Estimates every task's pass rate and writes the tasks with it (`difficulty`) as a benchmark
@@ -94,7 +119,7 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
     let rated: Vec<_> = tasks
         .into_iter()
         .map(|mut t| {
-            t.difficulty = Some(correct[&t.id] as f64 / options.k as f64);
+            t.pass_rate = Some(correct[&t.id] as f64 / options.k as f64);
             t
         })
         .collect();
@@ -102,7 +127,7 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
     println!("wrote {} with pass rates (K = {})", summary.tasks_file.display(), options.k);
     println!("| pass rate | tasks |\n|---|---|");
     for c in 0..=options.k {
-        let n = rated.iter().filter(|t| t.difficulty == Some(c as f64 / options.k as f64)).count();
+        let n = rated.iter().filter(|t| t.pass_rate == Some(c as f64 / options.k as f64)).count();
         println!("| {c}/{} | {n} |", options.k);
     }
     Ok(())

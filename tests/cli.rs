@@ -344,9 +344,7 @@ fn passrate_writes_pass_rates_and_resumes_from_its_cache() {
     assert!(String::from_utf8_lossy(&first.stdout).contains("| 0/3 |"));
     let tasks = seethink::data::load_tasks(&rated, None).unwrap();
     assert_eq!(tasks.len(), 6);
-    assert!(tasks
-        .iter()
-        .all(|t| t.difficulty.is_some_and(|p| [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0].contains(&p))));
+    assert!(tasks.iter().all(|t| t.pass_rate.is_some_and(|p| [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0].contains(&p))));
     let written = std::fs::read_to_string(rated.join("tasks.jsonl")).unwrap();
 
     // killed after two tasks: the rerun answers only the other four, with the same result

@@ -59,6 +59,39 @@ fn forward(model: &Path, image: Option<&Path>) -> Output {
     seethink(&args)
 }
 
+/// `seethink forward` (the logits file's bytes) and greedy `generate --json` (its stdout) on
+/// `model` with fixture image `wide.png`.
+fn forward_and_generate(model: &Path) -> (Vec<u8>, String) {
+    let (model, image) = (model.to_str().unwrap(), fixtures().join("images/wide.png"));
+    let image = image.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("out.safetensors");
+    let message = ["--model", model, "--prompt", "Describe.", "--image", image];
+    let run = seethink(&[&["forward", "--out", file.to_str().unwrap()], &message[..]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = seethink(&[&["generate", "--json", "--max-new-tokens", "6"], &message[..]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    (std::fs::read(&file).unwrap(), String::from_utf8(run.stdout).unwrap())
+}
+
+#[test]
+fn internvl_checkpoints_saved_by_transformers_5_load() {
+    for family in ["internvl3", "internvl3_5"] {
+        // transformers 5's save_pretrained: one processor_config.json with the image processor
+        // nested, no preprocessor_config.json (tests/fixtures/internvl_processor_v5.py)
+        let v5 = checkpoint_copy(family);
+        std::fs::remove_file(v5.path().join("preprocessor_config.json")).unwrap();
+        let saved = fixtures().join(family).join("transformers5/processor_config.json");
+        std::fs::copy(saved, v5.path().join("processor_config.json")).unwrap();
+        let committed = forward_and_generate(&fixtures().join(family).join("checkpoint"));
+        assert!(committed == forward_and_generate(v5.path()), "{family}: the transformers 5 layout differs");
+
+        std::fs::remove_file(v5.path().join("processor_config.json")).unwrap();
+        let image = fixtures().join("images/wide.png");
+        refused(&forward(v5.path(), Some(&image)), &["preprocessor_config.json", "processor_config.json"]);
+    }
+}
+
 /// Edits `dir/config.json` with `edit`.
 fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("config.json");

@@ -28,7 +28,7 @@ fn task(capability: Capability) -> Task {
         answer: "1".into(),
         capability,
         level: None,
-        difficulty: None,
+        pass_rate: None,
         source: "test".into(),
         meta: serde_json::Value::Null,
     }

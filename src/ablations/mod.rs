@@ -38,7 +38,6 @@ pub use tables::{comparison_tables, Comparison, COMPARISONS};
 
 use crate::data::synth::caption::caption_tasks;
 use crate::data::Capability;
-use crate::models::generate::SamplingConfig;
 use crate::passrate::{passrate, PassRateOptions};
 use crate::preset::{CpuPreset, StageSteps};
 use crate::provenance::{machine, run_text};
@@ -183,23 +182,8 @@ fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfi
     write_benchmark(&pool, pool_tasks, POOL_SEED_OFFSET + seed)?;
     let rated = dir.join("data/rated");
     if !rated.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
-        let options = PassRateOptions {
-            k: suite.passrate_k,
-            sampling: SamplingConfig {
-                max_new_tokens: base.rollout.max_new_tokens,
-                temperature: 0.7,
-                top_p: 0.9,
-                top_k: 0,
-                seed,
-                stream: 0,
-            },
-            batch_size: 64,
-            reward: base.algorithm.reward,
-            format_prompt: base.data.format_prompt.clone(),
-            bounds: base.data.image_bounds(),
-            capability: None,
-            out: rated.clone(),
-        };
+        // the suite's seed is the preset's rollout seed
+        let options = PassRateOptions::for_run(&base, suite.passrate_k, rated.clone());
         passrate::<B>(&base.model, &pool, &options)?;
     }
     let captions = dir.join("data/captions");

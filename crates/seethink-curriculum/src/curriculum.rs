@@ -20,10 +20,12 @@ pub trait Curriculum: Send + Sync {
     /// The phases over `pool`, in training order; `seed` breaks ties and orders shuffles.
     fn phases(&self, pool: &[Task], seed: u64) -> Result<Vec<Phase>>;
 
-    /// The sampler of `phase` (planned over `pool`): by default epochs over its tasks,
-    /// shuffled from `seed` or in list order.
-    fn sampler(&self, phase: &Phase, _pool: &[Task], seed: u64) -> Box<dyn TaskSampler> {
-        default_sampler(phase, seed)
+    /// The sampler of `phase` (one of [`phases`](Self::phases) over `pool`; its
+    /// [`Phase::tasks`] and the sampler's draws are indices into `pool`, the run's task list):
+    /// by default epochs over its tasks, shuffled from `seed` or in list order. An error (e.g.
+    /// a task without the pass rate the policy needs) stops the run before the phase starts.
+    fn sampler(&self, phase: &Phase, _pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
+        Ok(default_sampler(phase, seed))
     }
 }
 
@@ -40,7 +42,7 @@ impl<C: Curriculum + ?Sized> Curriculum for Box<C> {
         self.as_ref().phases(pool, seed)
     }
 
-    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Box<dyn TaskSampler> {
+    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
         self.as_ref().sampler(phase, pool, seed)
     }
 }

@@ -47,7 +47,7 @@ pub struct PassRateBand {
 
 /// The pass rate of task `index`, or an error naming the task.
 fn pass_rate(pool: &[Task], index: usize) -> Result<f64> {
-    pool[index].difficulty.ok_or_else(|| CurriculumError::MissingPassRate { task: pool[index].id.clone() })
+    pool[index].pass_rate.ok_or_else(|| CurriculumError::MissingPassRate { task: pool[index].id.clone() })
 }
 
 impl Difficulty for AsIs {

@@ -5,7 +5,7 @@ use seethink_data::Capability;
 /// Why a curriculum cannot be planned.
 #[derive(Debug, thiserror::Error)]
 pub enum CurriculumError {
-    #[error("task `{task}` has no pass rate (`difficulty`): run `seethink passrate` on the data first")]
+    #[error("task `{task}` has no pass rate (`pass_rate`): run `seethink passrate` on the data first")]
     MissingPassRate { task: String },
     #[error("phase `{phase}` has no tasks (check the data's capabilities, the sources filter and the pass-rate filters)")]
     EmptyPhase { phase: String },

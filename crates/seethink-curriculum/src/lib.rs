@@ -11,10 +11,15 @@
 //! weights); the trainer (`seethink-rl`) runs the phases back to back. Adaptive policies draw
 //! from live results through their [`TaskSampler`], whose state is checkpointed:
 //! [`Plateau`] (a stage ends when its reward stops improving) and [`LearningProgress`] (a bandit
-//! over capability × level cells) ship as examples.
+//! over capability × level cells) ship as examples, and three published methods as wrappers of
+//! any curriculum: [`E2h`] (a Gaussian schedule over levels moving easy → hard by step),
+//! [`Learnability`] (LILO's `p(1 − p)` weights from live accuracies) and [`Replay`] (a share
+//! of each step from the earlier phases). A sampler may also gate what enters the update
+//! ([`TaskSampler::admit`]): [`AccuracyBand`] is DAPO's dynamic sampling.
 //!
 //! A complete custom policy: text reasoning first, then a phase that re-draws the tasks the
-//! policy got wrong before moving on.
+//! policy got wrong before moving on. Phases and samplers speak of tasks by their index in the
+//! run's task list (the pool); `seethink_rl::phases::train_curriculum` runs any such policy.
 //!
 //! ```
 //! use seethink_curriculum::{Curriculum, Epochs, Phase, Order, Result, Staged, TaskResult, TaskSampler};
@@ -30,8 +35,8 @@
 //!         Ok(phases)
 //!     }
 //!
-//!     fn sampler(&self, phase: &Phase, _pool: &[Task], seed: u64) -> Box<dyn TaskSampler> {
-//!         Box::new(Retry { epochs: Epochs::shuffled(phase.tasks.clone(), seed), failed: Vec::new() })
+//!     fn sampler(&self, phase: &Phase, _pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
+//!         Ok(Box::new(Retry { epochs: Epochs::shuffled(phase.tasks.clone(), seed), failed: Vec::new() }))
 //!     }
 //! }
 //!
@@ -56,11 +61,11 @@
 //!     }
 //! }
 //!
-//! let task = |id: &str, capability| Task { id: id.into(), prompt: "?".into(), images: vec![], answer: "1".into(), capability, level: None, difficulty: None, source: "demo".into(), meta: Value::Null };
+//! let task = |id: &str, capability| Task { id: id.into(), prompt: "?".into(), images: vec![], answer: "1".into(), capability, level: None, pass_rate: None, source: "demo".into(), meta: Value::Null };
 //! let pool = vec![task("a", Capability::Perception), task("b", Capability::TextReasoning)];
 //! let phases = TextThenRetry.phases(&pool, 0)?;
 //! assert_eq!((phases[0].tasks.clone(), phases[1].tasks.len()), (vec![1], 2));
-//! let mut sampler = TextThenRetry.sampler(&phases[1], &pool, 0);
+//! let mut sampler = TextThenRetry.sampler(&phases[1], &pool, 0)?;
 //! let first = sampler.next_batch(1)[0];
 //! sampler.observe(&[TaskResult { task: first, reward: 0.0, accuracy: 0.0, response_length: 3.0, mean_abs_advantage: 0.0 }]);
 //! assert_eq!(sampler.next_batch(1), [first]);
@@ -70,17 +75,25 @@
 pub mod config;
 pub mod curriculum;
 pub mod difficulty;
+pub mod e2h;
 pub mod error;
+pub mod gate;
+pub mod learnability;
 pub mod phase;
 pub mod plateau;
 pub mod progress;
+pub mod replay;
 pub mod sampler;
 
 pub use config::{CurriculumConfig, DifficultyKind, PlateauConfig, Policy};
 pub use curriculum::{default_sampler, Curriculum, Merged, Staged};
 pub use difficulty::{Arranged, AsIs, Difficulty, DropSolved, EasyToHard, PassRateBand};
+pub use e2h::E2h;
 pub use error::{CurriculumError, Result};
+pub use gate::AccuracyBand;
+pub use learnability::Learnability;
 pub use phase::{Order, Phase, PhaseSettings, Trainer};
 pub use plateau::Plateau;
 pub use progress::LearningProgress;
+pub use replay::Replay;
 pub use sampler::{Epochs, TaskResult, TaskSampler};

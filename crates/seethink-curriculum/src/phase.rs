@@ -44,10 +44,16 @@ pub struct PhaseSettings {
     pub trainer: Option<Trainer>,
     /// Only tasks whose `source` is one of these (e.g. captions for an SFT perception phase).
     pub sources: Option<Vec<String>>,
+    /// Any other run-config keys, as `key=value` overrides read like the CLI's `--set`
+    /// (`"rollout.temperature=0.7"`, `"algorithm.reward=Math"`, `"actor.schedule=Warmup(warmup: 5)"`),
+    /// applied after the fields above and before steps are counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
 }
 
 impl PhaseSettings {
-    /// `self` with every field that `other` sets replaced by `other`'s.
+    /// `self` with every field that `other` sets replaced by `other`'s (`set`: `self`'s
+    /// overrides, then `other`'s).
     pub fn overridden_by(&self, other: &PhaseSettings) -> PhaseSettings {
         PhaseSettings {
             steps: other.steps.or(self.steps),
@@ -60,6 +66,7 @@ impl PhaseSettings {
             freeze_vision: other.freeze_vision.or(self.freeze_vision),
             trainer: other.trainer.or(self.trainer),
             sources: other.sources.clone().or_else(|| self.sources.clone()),
+            set: self.set.iter().chain(&other.set).cloned().collect(),
         }
     }
 

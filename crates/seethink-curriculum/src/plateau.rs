@@ -33,16 +33,16 @@ impl<C: Curriculum> Curriculum for Plateau<C> {
         self.inner.phases(pool, seed)
     }
 
-    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Box<dyn TaskSampler> {
-        Box::new(PlateauSampler {
-            inner: self.inner.sampler(phase, pool, seed),
+    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
+        Ok(Box::new(PlateauSampler {
+            inner: self.inner.sampler(phase, pool, seed)?,
             window: self.window,
             patience: self.patience,
             min_delta: self.min_delta,
             recent: VecDeque::new(),
             best: f32::NEG_INFINITY,
             stale: 0,
-        })
+        }))
     }
 }
 
@@ -131,13 +131,13 @@ mod tests {
     #[test]
     fn ends_after_patience_steps_without_improvement_and_resumes_so() {
         let plateau = Plateau::new(Merged::new(), 2, 3, 0.01);
-        let mut sampler = plateau.sampler(&phase(), &[], 0);
+        let mut sampler = plateau.sampler(&phase(), &[], 0).unwrap();
         for reward in [0.1, 0.3, 0.5, 0.7, 0.7] {
             sampler.observe(&step(reward));
             assert!(!sampler.finished(), "still improving at {reward}");
         }
         sampler.observe(&step(0.7));
-        let mut resumed = plateau.sampler(&phase(), &[], 0);
+        let mut resumed = plateau.sampler(&phase(), &[], 0).unwrap();
         resumed.restore(&serde_json::from_str(&sampler.state().to_string()).unwrap()).unwrap();
         for s in [&mut sampler, &mut resumed] {
             s.observe(&step(0.69));
@@ -145,14 +145,14 @@ mod tests {
             s.observe(&step(0.7));
             assert!(s.finished(), "three stale steps");
         }
-        assert!(plateau.sampler(&phase(), &[], 0).restore(&json!({})).is_err());
+        assert!(plateau.sampler(&phase(), &[], 0).unwrap().restore(&json!({})).is_err());
     }
 
     #[test]
     fn a_fresh_state_roundtrips_through_json() {
         let plateau = Plateau::new(Merged::new(), 4, 2, 0.0);
-        let sampler = plateau.sampler(&phase(), &[], 0);
-        let mut restored = plateau.sampler(&phase(), &[], 0);
+        let sampler = plateau.sampler(&phase(), &[], 0).unwrap();
+        let mut restored = plateau.sampler(&phase(), &[], 0).unwrap();
         restored.restore(&serde_json::from_str(&sampler.state().to_string()).unwrap()).unwrap();
         assert_eq!(restored.state(), sampler.state());
     }

@@ -44,7 +44,7 @@ impl Curriculum for LearningProgress {
         Ok(merged)
     }
 
-    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Box<dyn TaskSampler> {
+    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
         let mut cells: BTreeMap<(Capability, Option<u32>), Vec<usize>> = BTreeMap::new();
         for &i in &phase.tasks {
             cells.entry((pool[i].capability, pool[i].level)).or_default().push(i);
@@ -60,7 +60,7 @@ impl Curriculum for LearningProgress {
             })
             .collect();
         let n = cells.len();
-        Box::new(ProgressSampler {
+        Ok(Box::new(ProgressSampler {
             temperature: self.temperature,
             alpha: self.alpha,
             seed,
@@ -69,7 +69,7 @@ impl Curriculum for LearningProgress {
             values: vec![0.0; n],
             next: vec![0; n],
             draws: 0,
-        })
+        }))
     }
 }
 

@@ -40,6 +40,16 @@ pub trait TaskSampler: Send {
     /// Restores a state saved by [`state`](Self::state); a message on a malformed state.
     fn restore(&mut self, state: &Value) -> Result<(), String>;
 
+    /// Whether `group`, just rolled out (and kept by the trainer's own online filter, when
+    /// that is on), enters the update: an admission gate such as DAPO's dynamic sampling
+    /// ([`AccuracyBand`](crate::AccuracyBand)). A rejected group is replaced by a fresh draw,
+    /// as online filtering does (up to `algorithm.max_try_make_batch` draws a step); asked once
+    /// per group in draw order, before [`observe`](Self::observe) sees every drawn group.
+    /// Default: admit all.
+    fn admit(&mut self, _group: &TaskResult) -> bool {
+        true
+    }
+
     /// Whether the phase should end now, before its step budget (an adaptive policy's call,
     /// e.g. [`Plateau`](crate::Plateau)); asked after every step.
     fn finished(&self) -> bool {

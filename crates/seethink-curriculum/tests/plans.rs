@@ -15,7 +15,7 @@ fn task(id: usize, capability: Capability, pass_rate: Option<f64>, level: u32, s
         answer: "1".into(),
         capability,
         level: Some(level),
-        difficulty: pass_rate,
+        pass_rate: pass_rate,
         source: source.into(),
         meta: serde_json::Value::Null,
     }
@@ -69,7 +69,7 @@ fn easy_to_hard_sorts_by_descending_pass_rate_and_shuffles_ties_by_seed() {
     let pool = pool();
     let phases = Staged::paper().within(EasyToHard).phases(&pool, 0).unwrap();
     assert!(phases.iter().all(|p| p.order == Order::Listed));
-    let rates = |p: &Phase| p.tasks.iter().map(|&i| pool[i].difficulty.unwrap()).collect::<Vec<_>>();
+    let rates = |p: &Phase| p.tasks.iter().map(|&i| pool[i].pass_rate.unwrap()).collect::<Vec<_>>();
     assert_eq!(rates(&phases[0]), [1.0, 0.5, 0.5, 0.25]);
     assert_eq!(phases[1].tasks, [5, 6, 4]);
     assert_eq!(phases[2].tasks, [8, 7, 9]);
@@ -92,7 +92,7 @@ fn solved_tasks_are_dropped_and_bands_keep_their_range() {
     let phases = Staged::paper().within((DropSolved, EasyToHard)).phases(&pool, 0).unwrap();
     assert_eq!(phases[1].tasks, [6, 4]);
     assert_eq!(phases[2].tasks, [7, 9]);
-    assert!(phases.iter().flat_map(|p| &p.tasks).all(|&i| pool[i].difficulty < Some(1.0)));
+    assert!(phases.iter().flat_map(|p| &p.tasks).all(|&i| pool[i].pass_rate < Some(1.0)));
     let band = Merged::new().within(PassRateBand { low: 0.2, high: 0.6 }).phases(&pool, 0).unwrap();
     assert_eq!(sorted(band[0].tasks.clone()), [0, 2, 3, 7]);
     assert_eq!(band[0].order, Order::Shuffled, "a filter alone keeps shuffled epochs");
@@ -101,7 +101,7 @@ fn solved_tasks_are_dropped_and_bands_keep_their_range() {
 #[test]
 fn a_task_without_a_pass_rate_is_named() {
     let mut pool = pool();
-    pool[5].difficulty = None;
+    pool[5].pass_rate = None;
     let error = Staged::paper().within(EasyToHard).phases(&pool, 0).unwrap_err();
     assert!(error.to_string().contains("`t5` has no pass rate"), "{error}");
     // without a difficulty axis, pass rates are not needed
@@ -123,10 +123,10 @@ fn default_samplers_follow_the_phase_order() {
     let pool = pool();
     let curriculum = Staged::paper().within(EasyToHard);
     let phases = curriculum.phases(&pool, 0).unwrap();
-    let mut listed = curriculum.sampler(&phases[1], &pool, 0);
+    let mut listed = curriculum.sampler(&phases[1], &pool, 0).unwrap();
     assert_eq!(listed.next_batch(4), [5, 6, 4, 5]);
     let shuffled_phase = &Staged::paper().phases(&pool, 0).unwrap()[0];
-    let epoch = Staged::paper().sampler(shuffled_phase, &pool, 4).next_batch(4);
+    let epoch = Staged::paper().sampler(shuffled_phase, &pool, 4).unwrap().next_batch(4);
     assert_eq!(sorted(epoch), [0, 1, 2, 3]);
 }
 
@@ -193,7 +193,7 @@ fn the_learning_progress_bandit_draws_where_advantages_are_and_resumes_exactly()
     let bandit = LearningProgress { temperature: 0.5, alpha: 0.5, settings: Default::default() };
     let phases = bandit.phases(&pool, 0).unwrap();
     assert_eq!(names(&phases), ["learning_progress"]);
-    let mut sampler = bandit.sampler(&phases[0], &pool, 1);
+    let mut sampler = bandit.sampler(&phases[0], &pool, 1).unwrap();
     let first = sampler.next_batch(40);
     assert_eq!(
         sorted(first.clone()).into_iter().collect::<std::collections::BTreeSet<_>>().len(),
@@ -207,13 +207,13 @@ fn the_learning_progress_bandit_draws_where_advantages_are_and_resumes_exactly()
     let hot = |batch: &[usize]| {
         batch.iter().filter(|&&t| pool[t].capability == P && pool[t].level == Some(1)).count()
     };
-    let mut resumed = bandit.sampler(&phases[0], &pool, 1);
+    let mut resumed = bandit.sampler(&phases[0], &pool, 1).unwrap();
     resumed.restore(&serde_json::from_str(&sampler.state().to_string()).unwrap()).unwrap();
     let later = sampler.next_batch(100);
     assert_eq!(resumed.next_batch(100), later, "a restored bandit draws the same tasks");
     // 6 cells; the hot one (value → 4, others 0, τ = 0.5) takes nearly every draw
     assert!(hot(&later) > 90, "{} of 100 draws from the learning cell", hot(&later));
     let other_phase = Phase { tasks: vec![0, 4], ..phases[0].clone() };
-    let error = bandit.sampler(&other_phase, &pool, 1).restore(&sampler.state()).unwrap_err();
+    let error = bandit.sampler(&other_phase, &pool, 1).unwrap().restore(&sampler.state()).unwrap_err();
     assert!(error.contains("cells"), "{error}");
 }

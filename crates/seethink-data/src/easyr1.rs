@@ -4,8 +4,9 @@
 //! [`JsonlKeys::answer`] (default `answer`) and optionally a list of images under
 //! [`JsonlKeys::images`] (default `images`): paths, or HF-datasets-style objects
 //! `{"bytes": <base64>, "path": ...}` with the encoded image embedded. Relative image paths are
-//! resolved against the directory of the JSONL file. The optional keys `id`, `capability`, `level`, `difficulty`,
-//! `source` and `meta` carry the rest of a [`Task`]; other keys are ignored.
+//! resolved against the directory of the JSONL file. The optional keys `id`, `capability`, `level`,
+//! `pass_rate` (`difficulty` in files of earlier seethink versions), `source` and `meta` carry the
+//! rest of a [`Task`]; other keys are ignored.
 
 use std::collections::HashMap;
 use std::fs;
@@ -25,7 +26,7 @@ pub const CAPABILITY_KEY: &str = "capability";
 /// Key of the optional generator level (non-negative integer).
 pub const LEVEL_KEY: &str = "level";
 /// Key of the optional pass rate (number in `[0, 1]`).
-pub const DIFFICULTY_KEY: &str = "difficulty";
+pub const PASS_RATE_KEY: &str = "pass_rate";
 /// Key of the optional source name.
 pub const SOURCE_KEY: &str = "source";
 /// Key of the optional free-form metadata.
@@ -96,7 +97,8 @@ pub fn load_jsonl(path: &Path, keys: &JsonlKeys) -> Result<Vec<Task>> {
 ///   per image is prepended (followed by a newline), as chat templates place images first;
 /// - `id` (string or integer) defaults to `<file stem>-<line>` and must be unique; `capability`
 ///   defaults to [`LoadOptions::default_capability`]; `level` is a non-negative integer,
-///   `difficulty` a number in `[0, 1]` (both optional, `null` = absent); `source` defaults to the
+///   `pass_rate` (or `difficulty`) a number in `[0, 1]` (both optional, `null` = absent);
+///   `source` defaults to the
 ///   file name; `meta` to `null`.
 ///
 /// A malformed line is an error naming the file and line, or with
@@ -219,27 +221,28 @@ fn parse_record(record: Map<String, Value>, cx: &LineContext<'_>) -> std::result
                 .ok_or_else(|| wrong_type(LEVEL_KEY, "a non-negative 32-bit integer", v))?,
         ),
     };
-    // EasyR1's released data call the pass rate `pass_rate`.
-    let difficulty = match present(&record, DIFFICULTY_KEY).or_else(|| present(&record, "pass_rate")) {
-        None => None,
-        Some(v) => {
-            let d = v.as_f64().ok_or_else(|| wrong_type(DIFFICULTY_KEY, "a number", v))?;
-            if !(0.0..=1.0).contains(&d) {
-                return Err(LineProblem::InvalidValue {
-                    key: DIFFICULTY_KEY.into(),
-                    reason: format!("pass rate {d} is outside [0, 1]"),
-                });
+    // EasyR1's released data call the pass rate `pass_rate`; earlier seethink wrote `difficulty`
+    let pass_rate =
+        match [PASS_RATE_KEY, "difficulty"].into_iter().find_map(|k| Some((k, present(&record, k)?))) {
+            None => None,
+            Some((key, v)) => {
+                let d = v.as_f64().ok_or_else(|| wrong_type(key, "a number", v))?;
+                if !(0.0..=1.0).contains(&d) {
+                    return Err(LineProblem::InvalidValue {
+                        key: key.into(),
+                        reason: format!("pass rate {d} is outside [0, 1]"),
+                    });
+                }
+                Some(d)
             }
-            Some(d)
-        }
-    };
+        };
     let source = match present(&record, SOURCE_KEY) {
         None => cx.file_name.to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(wrong_type(SOURCE_KEY, "a string", other)),
     };
     let meta = record.get(META_KEY).cloned().unwrap_or(Value::Null);
-    Ok(Task { id, prompt, images, answer, capability, level, difficulty, source, meta })
+    Ok(Task { id, prompt, images, answer, capability, level, pass_rate, source, meta })
 }
 
 /// The value under `key`, treating `null` as absent.
@@ -353,11 +356,11 @@ fn to_record(task: &Task, keys: &JsonlKeys, dir: &Path) -> Result<Map<String, Va
     if let Some(level) = task.level {
         record.insert(LEVEL_KEY.into(), level.into());
     }
-    if let Some(difficulty) = task.difficulty {
-        if !(0.0..=1.0).contains(&difficulty) {
-            return Err(unwritable(format!("difficulty {difficulty} is not a pass rate in [0, 1]")));
+    if let Some(pass_rate) = task.pass_rate {
+        if !(0.0..=1.0).contains(&pass_rate) {
+            return Err(unwritable(format!("pass rate {pass_rate} is not in [0, 1]")));
         }
-        record.insert(DIFFICULTY_KEY.into(), difficulty.into());
+        record.insert(PASS_RATE_KEY.into(), pass_rate.into());
     }
     record.insert(SOURCE_KEY.into(), task.source.clone().into());
     if !task.meta.is_null() {

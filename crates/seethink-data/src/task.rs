@@ -80,8 +80,9 @@ pub struct Task {
     pub capability: Capability,
     /// Generator difficulty level, when the task was generated with one.
     pub level: Option<u32>,
-    /// Empirical pass rate in `[0, 1]`, filled in later by evaluation.
-    pub difficulty: Option<f64>,
+    /// Empirical pass rate in `[0, 1]` (higher is easier), filled in by `seethink passrate`
+    /// or read from the data (`pass_rate`, or `difficulty` as earlier seethink versions wrote).
+    pub pass_rate: Option<f64>,
     /// Where the task comes from (data set or generator).
     pub source: String,
     /// Free-form extra data: scene ground truth, sub-questions, expression trees.

@@ -248,7 +248,7 @@ fn parse_row(
             answer,
             capability,
             level: None,
-            difficulty: None,
+            pass_rate: None,
             source: source.to_string(),
             meta: Value::Object(meta),
         },

@@ -47,7 +47,7 @@ fn handwritten_tasks_roundtrip() {
             answer: "a cat".into(),
             capability: Capability::VisualReasoning,
             level: Some(2),
-            difficulty: Some(0.25),
+            pass_rate: Some(0.25),
             source: "hand".into(),
             meta: json!({"note": [1, 2, {"x": null}]}),
         },
@@ -58,7 +58,7 @@ fn handwritten_tasks_roundtrip() {
             answer: "42".into(),
             capability: Capability::TextReasoning,
             level: None,
-            difficulty: None,
+            pass_rate: None,
             source: "hand".into(),
             meta: serde_json::Value::Null,
         },
@@ -263,7 +263,7 @@ fn unreadable_file_and_unwritable_tasks_are_errors() {
         answer: "a".into(),
         capability: Capability::Perception,
         level: None,
-        difficulty: None,
+        pass_rate: None,
         source: "s".into(),
         meta: serde_json::Value::Null,
     };
@@ -275,9 +275,9 @@ fn unreadable_file_and_unwritable_tasks_are_errors() {
     let err = write_jsonl(&out, std::slice::from_ref(&task), &JsonlKeys::default()).unwrap_err();
     assert!(err.to_string().contains("1 `<image>` markers but the task has 0"), "{err}");
     task.prompt = "q".into();
-    task.difficulty = Some(f64::NAN);
+    task.pass_rate = Some(f64::NAN);
     let err = write_jsonl(&out, &[task], &JsonlKeys::default()).unwrap_err();
-    assert!(err.to_string().contains("not a pass rate"), "{err}");
+    assert!(err.to_string().contains("pass rate NaN is not in [0, 1]"), "{err}");
 }
 
 #[test]

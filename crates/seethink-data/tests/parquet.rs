@@ -25,7 +25,7 @@ fn hf_style_rows_become_tasks_with_embedded_images() {
     };
     let image = image::load_from_memory(png).unwrap();
     assert_eq!((image.width(), image.height()), (8, 6));
-    assert_eq!(first.difficulty, Some(0.5), "EasyR1's pass_rate column");
+    assert_eq!(first.pass_rate, Some(0.5), "EasyR1's pass_rate column");
     assert!(tasks[1].images.is_empty());
     assert_eq!(tasks[1].capability, Capability::TextReasoning);
 }

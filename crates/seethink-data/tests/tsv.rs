@@ -49,7 +49,7 @@ fn rows_become_tasks() {
     assert_eq!(t.answer, "B");
     assert_eq!(t.images, vec![ImageRef::Bytes(red.clone())]);
     assert_eq!(t.capability, Capability::VisualReasoning);
-    assert_eq!((t.level, t.difficulty), (None, None));
+    assert_eq!((t.level, t.pass_rate), (None, None));
     assert_eq!(t.meta["category"], "color");
     assert_eq!(t.meta["index"], "1");
     assert_eq!(t.meta["options"]["B"], "blue");

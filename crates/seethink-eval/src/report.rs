@@ -201,7 +201,7 @@ pub fn with_pass_rates(tasks: &[Task], report: &EvalReport) -> Vec<Task> {
         .map(|t| {
             let mut t = t.clone();
             if let Some(&rate) = rates.get(t.id.as_str()) {
-                t.difficulty = Some(rate);
+                t.pass_rate = Some(rate);
             }
             t
         })

@@ -103,9 +103,9 @@ fn per_task_pass_rates_fill_difficulty() {
     assert_eq!(rates[2], ("t1".to_string(), 0, 0.0));
     let mut extra = tasks.clone();
     extra.push(plain_task("unseen", Perception, Some(1), "A"));
-    extra[5].difficulty = Some(0.25);
+    extra[5].pass_rate = Some(0.25);
     let filled = with_pass_rates(&extra, &r);
-    let difficulty: Vec<Option<f64>> = filled.iter().map(|t| t.difficulty).collect();
+    let difficulty: Vec<Option<f64>> = filled.iter().map(|t| t.pass_rate).collect();
     assert_eq!(difficulty, vec![Some(1.0), Some(0.5), Some(0.0), Some(0.5), Some(0.5), Some(0.25)]);
     assert_eq!(filled[0].prompt, tasks[0].prompt);
 }

@@ -32,7 +32,7 @@ mod tests {
             answer: answer.into(),
             capability: seethink_data::Capability::TextReasoning,
             level: None,
-            difficulty: None,
+            pass_rate: None,
             source: "test".into(),
             meta: serde_json::Value::Null,
         }

@@ -49,7 +49,7 @@ fn task(answer: &str) -> Task {
         answer: answer.into(),
         capability: Capability::TextReasoning,
         level: None,
-        difficulty: None,
+        pass_rate: None,
         source: "table".into(),
         meta: serde_json::Value::Null,
     }

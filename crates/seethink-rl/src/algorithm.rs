@@ -1,6 +1,7 @@
 //! The algorithm seam of the run loop: a training step on the tasks a sampler draws. GRPO and
 //! SFT are its two impls; another algorithm is one more.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
@@ -11,7 +12,7 @@ use seethink_reward::Reward;
 
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::grpo::{Grpo, RolloutPrompt};
+use crate::grpo::{GroupOutcome, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
 use crate::metrics::grpo_step_metrics;
 use crate::policy::Sequence;
@@ -43,13 +44,16 @@ pub trait Algorithm<B: TrainBackend> {
 
 impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
     /// A GRPO step ([`Grpo::step`]): the drawn tasks' rollouts, rewards, advantages and updates;
-    /// each task's reward, accuracy, response length and mean |advantage| go to the sampler.
+    /// each task's reward, accuracy, response length and mean |advantage| go to the sampler,
+    /// which also gates each group ([`TaskSampler::admit`]).
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
         let bounds = config.data.image_bounds();
-        let mut indices = Vec::new();
+        // the sampler draws and gates; `indices` are the drawn tasks in draw order
+        let drawing = RefCell::new((sampler, Vec::new()));
         let draw = || {
+            let (sampler, indices) = &mut *drawing.borrow_mut();
             let drawn = sampler.next_batch(config.trainer.prompts_per_step);
             indices.extend_from_slice(&drawn);
             drawn
@@ -60,18 +64,14 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
                 })
                 .collect()
         };
-        let stats = Grpo::step(self, learner, draw, reward, &processor.tokenizer)?;
-        let results: Vec<TaskResult> = indices
-            .iter()
-            .zip(&stats.outcomes)
-            .map(|(&task, o)| TaskResult {
-                task,
-                reward: o.reward,
-                accuracy: o.accuracy,
-                response_length: o.response_length,
-                mean_abs_advantage: o.mean_abs_advantage,
-            })
-            .collect();
+        let admit = |position: usize, outcome: &GroupOutcome| {
+            let (sampler, indices) = &mut *drawing.borrow_mut();
+            sampler.admit(&task_result(indices[position], outcome))
+        };
+        let stats = Grpo::step(self, learner, draw, admit, reward, &processor.tokenizer)?;
+        let (sampler, indices) = drawing.into_inner();
+        let results: Vec<TaskResult> =
+            indices.iter().zip(&stats.outcomes).map(|(&task, o)| task_result(task, o)).collect();
         sampler.observe(&results);
         Ok(grpo_step_metrics(&stats))
     }
@@ -82,6 +82,17 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
 
     fn restore_counter(&mut self, counter: usize) {
         self.rollouts = counter;
+    }
+}
+
+/// What the sampler is told about task `task`'s group.
+fn task_result(task: usize, outcome: &GroupOutcome) -> TaskResult {
+    TaskResult {
+        task,
+        reward: outcome.reward,
+        accuracy: outcome.accuracy,
+        response_length: outcome.response_length,
+        mean_abs_advantage: outcome.mean_abs_advantage,
     }
 }
 

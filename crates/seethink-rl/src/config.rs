@@ -527,13 +527,18 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
         let error = |message: String| TrainError::Config { path: path.to_path_buf(), message };
-        let mut config: Self = ron::from_str(&text).map_err(|e| error(e.to_string()))?;
+        let config: Self = ron::from_str(&text).map_err(|e| error(e.to_string()))?;
+        config.with_overrides(overrides).map_err(|message| error(format!("--set {message}")))
+    }
+
+    /// `self` with each `key=value` override applied in turn ([`with_override`]: any key, its
+    /// value read as RON of the field's type); a message naming the key when one does not fit.
+    pub fn with_overrides(&self, overrides: &[String]) -> std::result::Result<Self, String> {
+        let mut config = self.clone();
         for assignment in overrides {
-            let (key, raw) = assignment
-                .split_once('=')
-                .ok_or_else(|| error(format!("override `{assignment}` is not key=value")))?;
-            config = with_override(&config, key, raw)
-                .map_err(|message| error(format!("--set {key}: {message}")))?;
+            let (key, raw) =
+                assignment.split_once('=').ok_or_else(|| format!("`{assignment}`: not key=value"))?;
+            config = with_override(&config, key, raw).map_err(|message| format!("{key}: {message}"))?;
         }
         Ok(config)
     }

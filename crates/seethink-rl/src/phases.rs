@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use seethink_curriculum::{Order, Phase};
+use seethink_curriculum::{Curriculum, Order, Phase};
 use seethink_data::{Capability, Task};
 use seethink_eval::{attribute_errors, evaluate, EvalReport, ModelResponder};
 use seethink_models::generate::SamplingConfig;
@@ -43,21 +43,60 @@ pub struct PhasesOutcome {
     pub finals: Vec<PathBuf>,
 }
 
-/// Runs (or resumes) the phases of `config.curriculum` over `tasks` (see the module docs).
+/// Runs (or resumes) the phases of `config.curriculum` over `tasks` (see the module docs):
+/// [`train_curriculum`] with the built-in policy the config names.
 pub fn train_phases<B: TrainBackend>(
     config: &TrainConfig,
     tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
     device: &B::Device,
 ) -> Result<PhasesOutcome> {
-    let out = &config.trainer.out;
-    let config_error = |message: String| TrainError::Config { path: out.join("config.ron"), message };
+    let config_error =
+        |message: String| TrainError::Config { path: config.trainer.out.join("config.ron"), message };
     let curriculum =
         config.curriculum.as_ref().ok_or_else(|| config_error("no curriculum".into()))?.build()?;
+    train_curriculum::<B>(config, curriculum.as_ref(), tasks, reward, device)
+}
+
+/// Runs (or resumes) the phases of any `curriculum` over `tasks` with the rest of `config`
+/// (its `curriculum` key is not read), as the module docs describe: the pool is `tasks` ready
+/// to train on ([`prepare_tasks`]), every phase's tasks and sampler draws are indices into it,
+/// and `plan.json` records each phase as its sampler gets it (with `data.shuffle: false`, a
+/// shuffled phase is drawn in list order).
+pub fn train_curriculum<B: TrainBackend>(
+    config: &TrainConfig,
+    curriculum: &dyn Curriculum,
+    tasks: Vec<Task>,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+) -> Result<PhasesOutcome> {
+    let out = &config.trainer.out;
+    let config_error = |message: String| TrainError::Config { path: out.join("config.ron"), message };
     config.validate().map_err(config_error)?;
     let processor = Processor::from_dir(&config.model)?;
     let pool = prepare_tasks::<B::InnerBackend>(config, tasks, &processor)?;
-    let phases = curriculum.phases(&pool, config.data.seed)?;
+    let mut phases = curriculum.phases(&pool, config.data.seed)?;
+    if !config.data.shuffle {
+        phases.iter_mut().for_each(|phase| phase.order = Order::Listed);
+    }
+    // every phase's run config, checked before anything runs; phase i starts from i − 1's final model
+    let dirs: Vec<PathBuf> = phases
+        .iter()
+        .enumerate()
+        .map(|(i, phase)| out.join(format!("{:02}-{}", i + 1, phase.name)))
+        .collect();
+    let starts = std::iter::once(config.model.clone()).chain(dirs.iter().map(|dir| dir.join("final")));
+    let configs = phases
+        .iter()
+        .zip(starts)
+        .zip(&dirs)
+        .map(|((phase, model), dir)| {
+            let phase_config = phase_config(config, phase, &model, dir)
+                .and_then(|c| c.validate().map(|()| c))
+                .map_err(|message| config_error(format!("phase `{}`: {message}", phase.name)))?;
+            Ok(phase_config)
+        })
+        .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let _lock = crate::lock::RunLock::acquire(out)?;
     write_json(&out.join("plan.json"), &phases)?;
@@ -75,9 +114,7 @@ pub fn train_phases<B: TrainBackend>(
     let mut model = config.model.clone();
     // the run's step count at the start and at each phase's end
     let mut ends = vec![0];
-    for (i, phase) in phases.iter().enumerate() {
-        let dir = out.join(format!("{:02}-{}", i + 1, phase.name));
-        let phase_config = phase_config(config, phase, &model, &dir);
+    for (i, ((phase, dir), phase_config)) in phases.iter().zip(&dirs).zip(&configs).enumerate() {
         ends.push(ends[i] + phase_config.trainer.steps);
         let final_dir = dir.join("final");
         if final_dir.join(TRAINING_CONFIG).exists() {
@@ -92,10 +129,9 @@ pub fn train_phases<B: TrainBackend>(
                 phase_config.trainer.steps,
                 model.display()
             );
-            let (tasks, local) = phase_pool(phase, &pool, config.data.shuffle);
-            let sampler = curriculum.sampler(&local, &tasks, config.data.seed);
+            let sampler = curriculum.sampler(phase, &pool, config.data.seed)?;
             let processor = Processor::from_dir(&model)?;
-            run_tasks::<B>(&phase_config, tasks, sampler, processor, reward.clone(), device)?;
+            run_tasks::<B>(phase_config, pool.clone(), sampler, processor, reward.clone(), device)?;
         }
         evaluate_model(&phase.name, &final_dir, dir.join("eval"))?;
         outcome.finals.push(final_dir.clone());
@@ -128,25 +164,21 @@ fn heldout_scalars(report: &EvalReport) -> Vec<(String, f32)> {
     scalars
 }
 
-/// The phase's own tasks (in list order) and the phase re-indexed over them; a phase to be
-/// shuffled keeps its list order when the run's `data.shuffle` is false.
-fn phase_pool(phase: &Phase, pool: &[Task], shuffle: bool) -> (Vec<Task>, Phase) {
-    let tasks: Vec<Task> = phase.tasks.iter().map(|&i| pool[i].clone()).collect();
-    let order = if shuffle { phase.order } else { Order::Listed };
-    let local = Phase { tasks: (0..tasks.len()).collect(), order, ..phase.clone() };
-    (tasks, local)
-}
-
-/// The run config of `phase`: `base` with the phase's settings, starting from `model`, in
-/// run directory `out`.
-pub fn phase_config(base: &TrainConfig, phase: &Phase, model: &Path, out: &Path) -> TrainConfig {
+/// The run config of `phase`: `base` with the phase's settings (its typed fields, then its `set`
+/// overrides, read as `--set`'s), starting from `model`, in run directory `out`; a message
+/// naming the key when an override does not fit the config.
+pub fn phase_config(
+    base: &TrainConfig,
+    phase: &Phase,
+    model: &Path,
+    out: &Path,
+) -> std::result::Result<TrainConfig, String> {
     let s = &phase.settings;
     let mut c = base.clone();
     c.model = model.to_path_buf();
     c.trainer.out = out.to_path_buf();
     c.curriculum = None;
     c.eval = None;
-    c.trainer.steps = s.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
     c.actor.lr = s.lr.unwrap_or(c.actor.lr);
     c.algorithm.kl_coef = s.kl_coef.unwrap_or(c.algorithm.kl_coef);
     c.actor.clip_low = s.clip_low.unwrap_or(c.actor.clip_low);
@@ -154,7 +186,9 @@ pub fn phase_config(base: &TrainConfig, phase: &Phase, model: &Path, out: &Path)
     c.actor.max_grad_norm = s.max_grad_norm.unwrap_or(c.actor.max_grad_norm);
     c.actor.freeze_vision = s.freeze_vision.unwrap_or(c.actor.freeze_vision);
     c.algorithm.trainer = s.trainer.unwrap_or(c.algorithm.trainer);
-    c
+    let mut c = c.with_overrides(&s.set)?;
+    c.trainer.steps = s.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
+    Ok(c)
 }
 
 /// Evaluates the model in `model` on `heldout`'s tasks, prompted as `config` trains (format

@@ -7,14 +7,18 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use common::{logged, tiny_config, vision_and_text, weights, I};
-use seethink_curriculum::{CurriculumConfig, PlateauConfig, Policy};
+use seethink_curriculum::{
+    default_sampler, AccuracyBand, Curriculum, CurriculumConfig, E2h, Learnability, Merged, Phase,
+    PlateauConfig, Policy, Replay, Staged, TaskResult, TaskSampler,
+};
 use seethink_data::synth::{generate, write_tasks, SynthConfig};
 use seethink_data::{Capability, Task};
 use seethink_models::AnyVlm;
 use seethink_rl::config::{HeldOutConfig, RewardKind, TrainConfig, Trainer};
-use seethink_rl::phases::{train_phases, PhasesOutcome};
+use seethink_rl::phases::{train_curriculum, train_phases, PhasesOutcome};
 use seethink_rl::tensorboard::{read_scalars, TENSORBOARD_DIR};
 
 /// Procedural tasks: `n` per capability, images in memory.
@@ -172,4 +176,162 @@ fn with_tensorboard_on_every_step_and_every_held_out_evaluation_is_an_event() {
         heldout.iter().filter(|(tag, _, _)| tag == "heldout/overall").map(|(_, s, v)| (*s, *v)).collect();
     let reported: Vec<f32> = outcome.reports.iter().map(|(_, r)| r.overall.accuracy as f32).collect();
     assert_eq!(overall, [0, 2, 4].into_iter().zip(reported).collect::<Vec<_>>());
+}
+
+/// A phase's checkpointed sampler state after `step`.
+fn sampler_state(phase: &Path, step: usize) -> serde_json::Value {
+    let path = phase.join(format!("checkpoint/state-{step}.json"));
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    state["sampler"].clone()
+}
+
+#[test]
+fn published_methods_run_as_curricula_and_checkpoint_their_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Policy::Merged);
+    config.eval = None;
+    config.trainer.steps = 3;
+    let (perception, text) = (Capability::Perception, Capability::TextReasoning);
+    let methods: [(&str, Box<dyn Curriculum>); 4] = [
+        ("e2h", Box::new(E2h::new(Merged::new(), 3))),
+        ("learnability", Box::new(Learnability { inner: Merged::new() })),
+        ("replay", Box::new(Replay { inner: Staged::new([perception, text]), share: 0.5 })),
+        ("dynamic_sampling", Box::new(AccuracyBand::dynamic_sampling(Merged::new()))),
+    ];
+    for (name, curriculum) in methods {
+        config.trainer.out = dir.path().join(name);
+        let reward = config.algorithm.reward.reward();
+        let outcome = train_curriculum::<common::B>(
+            &config,
+            curriculum.as_ref(),
+            tasks(2, 7),
+            reward,
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(outcome.finals.last().unwrap().join("config.json").exists(), "{name}");
+    }
+    let levels: std::collections::BTreeSet<_> = tasks(2, 7).iter().map(|t| t.level).collect();
+    let e2h = sampler_state(&dir.path().join("e2h/01-merged"), 3);
+    assert_eq!(e2h["step"].as_u64(), Some(3), "{e2h}");
+    assert_eq!(e2h["next"].as_array().map(Vec::len), Some(levels.len()), "{e2h}");
+    let learnability = sampler_state(&dir.path().join("learnability/01-merged"), 3);
+    assert!(!learnability["observed"].as_object().unwrap().is_empty(), "{learnability}");
+    // phase 2 replayed half of its 6 draws from phase 1's perception tasks
+    let replay = sampler_state(&dir.path().join("replay/02-text_reasoning"), 3);
+    assert_eq!(replay["replays"]["position"], 3, "{replay}");
+}
+
+/// Merged epochs whose gate admits the groups of even-numbered tasks only, logging every
+/// question it is asked and every group it is told about.
+struct EvenTasks {
+    log: Arc<Mutex<GateLog>>,
+}
+
+#[derive(Default)]
+struct GateLog {
+    asked: Vec<usize>,
+    observed: Vec<usize>,
+}
+
+impl Curriculum for EvenTasks {
+    fn phases(&self, pool: &[Task], seed: u64) -> seethink_curriculum::Result<Vec<Phase>> {
+        Merged::new().phases(pool, seed)
+    }
+
+    fn sampler(
+        &self,
+        phase: &Phase,
+        _: &[Task],
+        seed: u64,
+    ) -> seethink_curriculum::Result<Box<dyn TaskSampler>> {
+        Ok(Box::new(EvenGate { epochs: default_sampler(phase, seed), log: self.log.clone() }))
+    }
+}
+
+struct EvenGate {
+    epochs: Box<dyn TaskSampler>,
+    log: Arc<Mutex<GateLog>>,
+}
+
+impl TaskSampler for EvenGate {
+    fn next_batch(&mut self, count: usize) -> Vec<usize> {
+        self.epochs.next_batch(count)
+    }
+    fn observe(&mut self, results: &[TaskResult]) {
+        self.log.lock().unwrap().observed.extend(results.iter().map(|r| r.task));
+    }
+    fn state(&self) -> serde_json::Value {
+        self.epochs.state()
+    }
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.epochs.restore(state)
+    }
+    fn admit(&mut self, group: &TaskResult) -> bool {
+        self.log.lock().unwrap().asked.push(group.task);
+        group.task % 2 == 0
+    }
+}
+
+#[test]
+fn an_admission_gate_sees_every_group_and_rejected_groups_are_refilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), Policy::Merged);
+    config.eval = None;
+    config.trainer.steps = 2;
+    config.trainer.prompts_per_step = 3;
+    let log = Arc::new(Mutex::new(GateLog::default()));
+    let reward = config.algorithm.reward.reward();
+    let pool = tasks(2, 7);
+    train_curriculum::<common::B>(
+        &config,
+        &EvenTasks { log: log.clone() },
+        pool,
+        reward,
+        &Default::default(),
+    )
+    .unwrap();
+    let log = log.lock().unwrap();
+    // every drawn group is asked about once (no online filter here) and then observed, in draw order
+    assert_eq!(log.asked, log.observed);
+    let run = dir.path().join("run/01-merged");
+    let (groups, kept) = (logged(&run, "groups"), logged(&run, "groups_kept"));
+    assert_eq!(groups.iter().sum::<f64>() as usize, log.asked.len());
+    // the pool's 6 tasks hold 3 even ones, so refills always find 3 admissible groups
+    assert_eq!(kept, [3.0, 3.0]);
+    assert!(groups.iter().sum::<f64>() > 6.0, "odd tasks were drawn and refilled: {groups:?}");
+    assert!(log.asked.iter().any(|t| t % 2 == 1));
+}
+
+#[test]
+fn a_phase_overrides_any_run_key_and_a_bad_override_stops_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        config(dir.path(), Policy::Staged(vec![Capability::Perception, Capability::TextReasoning]));
+    config.eval = None;
+    let set = |overrides: &[&str]| seethink_curriculum::PhaseSettings {
+        set: overrides.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let curriculum = config.curriculum.as_mut().unwrap();
+    let text = set(&["rollout.temperature=0.5", "actor.schedule=Warmup(warmup: 1)", "trainer.steps=1"]);
+    curriculum.phases.insert("text_reasoning".into(), text);
+    run(&config);
+    let phase =
+        |name: &str| TrainConfig::load(&dir.path().join("run").join(name).join("config.ron"), &[]).unwrap();
+    let (perception, text) = (phase("01-perception"), phase("02-text_reasoning"));
+    assert_eq!((text.rollout.temperature, text.trainer.steps), (0.5, 1));
+    assert_eq!(text.actor.schedule, seethink_rl::optim::LrSchedule::Warmup { warmup: 1 });
+    assert_eq!((perception.rollout.temperature, perception.trainer.steps), (config.rollout.temperature, 2));
+    assert_eq!(logged(&dir.path().join("run/02-text_reasoning"), "reward").len(), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = self::config(dir.path(), Policy::Paper);
+    let bad = set(&["rollout.temprature=0.5"]);
+    config.curriculum.as_mut().unwrap().phases.insert("visual_reasoning".into(), bad);
+    let reward = config.algorithm.reward.reward();
+    let error =
+        train_phases::<common::B>(&config, tasks(2, 7), reward, &Default::default()).unwrap_err().to_string();
+    assert!(error.contains("visual_reasoning") && error.contains("rollout.temprature"), "{error}");
+    assert!(!dir.path().join("run/plan.json").exists(), "nothing ran");
 }

@@ -109,7 +109,7 @@ pub fn caption_tasks(tasks: &[Task]) -> Result<Vec<Task>> {
             answer: caption(&scene),
             capability: Capability::Perception,
             level: task.level,
-            difficulty: None,
+            pass_rate: None,
             source: CAPTION_SOURCE.to_string(),
             meta: json!({ "scene": scene, "parent": task.id }),
         });
@@ -203,7 +203,7 @@ mod tests {
             assert_eq!(c.capability, Capability::Perception);
             assert_eq!(c.source, CAPTION_SOURCE);
             assert_eq!(c.level, source.level);
-            assert_eq!(c.difficulty, None);
+            assert_eq!(c.pass_rate, None);
             assert_eq!(c.meta["parent"], source.id.as_str());
             assert_eq!(c.meta["scene"], source.meta["scene"]);
             let s: Scene = serde_json::from_value(source.meta["scene"].clone()).unwrap();

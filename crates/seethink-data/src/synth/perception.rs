@@ -115,7 +115,7 @@ fn perception_task(
         answer: question.answer,
         capability: Capability::Perception,
         level: Some(slot.level),
-        difficulty: None,
+        pass_rate: None,
         source: slot.source.to_string(),
         meta: serde_json::to_value(&meta).expect("perception meta serialises"),
     };

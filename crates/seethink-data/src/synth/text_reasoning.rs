@@ -68,7 +68,7 @@ pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask>
         answer: root.value.to_string(),
         capability: Capability::TextReasoning,
         level: Some(level),
-        difficulty: None,
+        pass_rate: None,
         source: source.to_string(),
         meta: serde_json::to_value(TextMeta { expr: root.expr }).expect("text meta serialises"),
     };

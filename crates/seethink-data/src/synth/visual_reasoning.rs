@@ -115,7 +115,7 @@ pub(crate) fn generate(slot: &TaskSlot, rng: &mut impl Rng) -> Result<SynthTask>
         answer: answer.to_string(),
         capability: Capability::VisualReasoning,
         level: Some(level),
-        difficulty: None,
+        pass_rate: None,
         source: source.to_string(),
         meta: serde_json::to_value(&meta).expect("visual meta serialises"),
     };
@@ -146,7 +146,7 @@ pub fn subquestion_tasks(task: &Task) -> Result<Vec<Task>> {
                 answer: sq.answer,
                 capability: Capability::Perception,
                 level: task.level,
-                difficulty: None,
+                pass_rate: None,
                 source: task.source.clone(),
                 meta: serde_json::to_value(&sub_meta).expect("perception meta serialises"),
             })

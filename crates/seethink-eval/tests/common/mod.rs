@@ -152,7 +152,7 @@ pub fn plain_task(id: &str, capability: Capability, level: Option<u32>, answer: 
         answer: answer.to_string(),
         capability,
         level,
-        difficulty: None,
+        pass_rate: None,
         source: "test".to_string(),
         meta: serde_json::Value::Null,
     }

@@ -207,11 +207,15 @@ impl<B: TrainBackend> Grpo<B> {
     /// or `algorithm.max_try_make_batch` draws were made (0: no limit), then the batch is cut to
     /// that size (EasyR1's `_make_batch_data`). When fewer or no groups survive, the step goes on
     /// with what it has and says so. Then `actor.mini_batches` optimizer updates of `learner`.
-    /// `stats.outcomes` lists every drawn prompt's group in draw order.
+    /// `stats.outcomes` lists every drawn prompt's group in draw order. `admit` (the group's
+    /// position in draw order, its outcome) is asked about each group the online filter keeps
+    /// and is a second gate of the same kind: a group it rejects is refilled like a filtered
+    /// one.
     pub fn step(
         &mut self,
         learner: &mut PolicyLearner<B>,
         mut draw: impl FnMut() -> Result<Vec<RolloutPrompt<B::InnerBackend>>>,
+        mut admit: impl FnMut(usize, &GroupOutcome) -> bool,
         reward: &dyn Reward,
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
@@ -245,14 +249,17 @@ impl<B: TrainBackend> Grpo<B> {
             for (g, group) in completions.chunks(n).enumerate() {
                 let group_rewards = &rewards[g * n..(g + 1) * n];
                 let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
-                stats.outcomes.push(GroupOutcome {
+                let outcome = GroupOutcome {
                     capability: batch[g].task.capability,
                     reward: mean(&|i| group_rewards[i].overall),
                     accuracy: mean(&|i| group_rewards[i].accuracy),
                     response_length: mean(&|i| group[i].ids.len() as f32),
                     mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
-                });
-                if !self.keeps(group_rewards) {
+                };
+                let position = stats.outcomes.len();
+                let kept_here = self.keeps(group_rewards) && admit(position, &outcome);
+                stats.outcomes.push(outcome);
+                if !kept_here {
                     continue;
                 }
                 let prompt = &batch[g].prompt;

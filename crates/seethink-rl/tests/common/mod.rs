@@ -31,7 +31,7 @@ pub fn task(id: &str, prompt: &str, answer: &str) -> Task {
         answer: answer.into(),
         capability: Capability::TextReasoning,
         level: None,
-        difficulty: None,
+        pass_rate: None,
         source: "test".into(),
         meta: serde_json::Value::Null,
     }

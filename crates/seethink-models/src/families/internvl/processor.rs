@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::config::{InternVlConfig, Style};
 use crate::config::Keys;
 use crate::error::{ModelError, Result};
-use crate::families::qwen_vl::image::PREPROCESSOR_CONFIG;
+use crate::families::qwen_vl::image::image_processor_file;
 use crate::processing::image::{resize_bicubic, to_rgb, PixelNormalization};
 use crate::processing::placeholders::{check_placeholders, replace_placeholders};
 use crate::processing::TextTokenizer;
@@ -110,9 +110,9 @@ pub struct InternVlImages {
 }
 
 impl InternVlImages {
-    /// The processor of checkpoint `dir` with config `config`: tiling from
-    /// `preprocessor_config.json` (`-hf`) or `config.json` (original), placeholder strings as
-    /// `tokenizer` spells them.
+    /// The processor of checkpoint `dir` with config `config`: tiling from the image processor
+    /// file (`-hf`: [`image_processor_file`]) or `config.json` (original), placeholder strings
+    /// as `tokenizer` spells them.
     pub fn from_dir(dir: &Path, config: &InternVlConfig, tokenizer: &TextTokenizer) -> Result<Self> {
         let id = config.image_token_id as u32;
         let context_token = tokenizer.id_to_token(id).ok_or_else(|| ModelError::Tokenizer {
@@ -143,7 +143,7 @@ impl InternVlImages {
                 },
                 "<image>".to_string(),
             ),
-            _ => (hf_tiling(&dir.join(PREPROCESSOR_CONFIG), tile)?, context_token.clone()),
+            _ => (hf_tiling(&image_processor_file(dir)?, tile)?, context_token.clone()),
         };
         if tiling.min_tiles == 0 || tiling.min_tiles > tiling.max_tiles {
             return Err(ModelError::Input(format!(
@@ -197,8 +197,9 @@ impl InternVlImages {
     }
 }
 
-/// The tiling of a `-hf` checkpoint from its `preprocessor_config.json` (transformers'
-/// `GotOcr2ImageProcessor`; missing keys take its defaults, `min_patches` 1, `max_patches` 12,
+/// The tiling of a `-hf` checkpoint from its image processor file (transformers'
+/// `GotOcr2ImageProcessor`, nested under `image_processor` in transformers 5's
+/// `processor_config.json`; missing keys take its defaults, `min_patches` 1, `max_patches` 12,
 /// CLIP's mean and std). `InternVLProcessor` always crops to patches (its call passes
 /// `crop_to_patches=True`), so the file's `crop_to_patches` is not read; the tile size must be
 /// the vision tower's.

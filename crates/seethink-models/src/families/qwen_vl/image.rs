@@ -20,7 +20,9 @@
 
 use image::{DynamicImage, RgbImage};
 
-pub use super::image_config::{ImageProcessorConfig, PREPROCESSOR_CONFIG, PROCESSOR_CONFIG};
+pub use super::image_config::{
+    image_processor_file, ImageProcessorConfig, PREPROCESSOR_CONFIG, PROCESSOR_CONFIG,
+};
 use crate::processing::image::{resize_bicubic, to_rgb};
 
 use crate::error::{ModelError, Result};

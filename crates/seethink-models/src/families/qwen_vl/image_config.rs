@@ -63,23 +63,29 @@ impl Default for ImageProcessorConfig {
     }
 }
 
+/// The file holding checkpoint `dir`'s image processor settings: `preprocessor_config.json`,
+/// or else `processor_config.json` (transformers loads them in that order; transformers 5's
+/// `save_pretrained` of a processor writes only the latter, with the settings nested under
+/// `image_processor`).
+pub fn image_processor_file(dir: &Path) -> Result<PathBuf> {
+    [PREPROCESSOR_CONFIG, PROCESSOR_CONFIG]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| ModelError::Io {
+            path: dir.join(PREPROCESSOR_CONFIG),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("neither {PREPROCESSOR_CONFIG} nor {PROCESSOR_CONFIG} exists"),
+            ),
+        })
+}
+
 impl ImageProcessorConfig {
-    /// Reads `dir/preprocessor_config.json`, or else `dir/processor_config.json` (transformers
-    /// loads them in that order), taking the `image_processor` object when the file nests one.
+    /// Reads [`image_processor_file`] of `dir`, taking the `image_processor` object when the
+    /// file nests one.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
-        let path = [PREPROCESSOR_CONFIG, PROCESSOR_CONFIG]
-            .iter()
-            .map(|name| dir.join(name))
-            .find(|path| path.is_file())
-            .ok_or_else(|| ModelError::Io {
-                path: dir.join(PREPROCESSOR_CONFIG),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("neither {PREPROCESSOR_CONFIG} nor {PROCESSOR_CONFIG} exists"),
-                ),
-            })?;
-        Self::from_file(&path)
+        Self::from_file(image_processor_file(dir.as_ref())?)
     }
 
     /// Reads one JSON file holding the image processor settings (possibly nested under
