@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example ablations -- --seeds 3      # the full suite
 //! cargo run --release --example ablations -- --smoke        # one seed, a few steps per arm
+//! cargo run --release --example ablations -- --seed-list 1   # only seed 1 (run seeds side by side)
 //! ```
 //! writes the tables (mean and 95% interval over seeds, paired differences against merged),
 //! curves, raw per-run records and a header into `experiments/results/` (the smoke run into
@@ -26,6 +27,11 @@ struct Args {
     /// Seeds 0..N.
     #[arg(long, default_value_t = 3)]
     seeds: usize,
+    /// Only these seeds (comma-separated), instead of 0..N: lets separate processes run seeds
+    /// side by side into one `--out`; a final run with `--seeds N` reads their finished arms
+    /// back and writes the tables.
+    #[arg(long, value_delimiter = ',')]
+    seed_list: Vec<u64>,
     /// One seed and a handful of steps per arm: checks that the suite runs.
     #[arg(long)]
     smoke: bool,
@@ -65,6 +71,9 @@ fn main() -> Result<()> {
             .iter()
             .map(|key| Arm::parse(key).ok_or_else(|| anyhow::anyhow!("unknown arm `{key}`")))
             .collect::<Result<_>>()?;
+    }
+    if !args.seed_list.is_empty() {
+        suite.seeds = args.seed_list.clone();
     }
     if let Some(steps) = args.stage_steps {
         suite.stage_steps = steps;

@@ -259,6 +259,7 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
         "seeds": suite.seeds,
         "smoke": suite.smoke,
         "wall_minutes": (minutes * 10.0).round() / 10.0,
+        "arm_run_minutes": (records.iter().map(|r| r.seconds).sum::<f64>() / 6.0).round() / 10.0,
         "arms": suite.arms.iter().map(|a| serde_json::json!({
             "arm": a.key(), "label": a.label(), "description": a.description(),
         })).collect::<Vec<_>>(),
@@ -271,13 +272,14 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     });
     write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
     let tables = format!(
-        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min{}.\n\n{}",
+        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min in this process, {:.1} min of arm runs in all{}.\n\n{}",
         suite.command,
         header["commit"].as_str().unwrap_or_default(),
         header["date"].as_str().unwrap_or_default(),
         header["machine"].as_str().unwrap_or_default(),
         suite.seeds,
         minutes,
+        records.iter().map(|r| r.seconds).sum::<f64>() / 60.0,
         if suite.smoke { " (smoke configuration: checks that it runs, not what it finds)" } else { "" },
         comparison_tables(records)
     );
