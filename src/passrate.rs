@@ -62,7 +62,7 @@ impl PassRateOptions {
     }
 }
 
-/// Estimates every task's pass rate and writes the tasks with it (`difficulty`) as a benchmark
+/// Estimates every task's pass rate and writes the tasks with it (`pass_rate`) as a benchmark
 /// directory (`tasks.jsonl`, `images/`) in `options.out`; prints the pass-rate histogram.
 pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassRateOptions) -> Result<()> {
     anyhow::ensure!(options.k >= 1 && options.batch_size >= 1, "--k and --batch-size must be at least 1");

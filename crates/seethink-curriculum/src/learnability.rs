@@ -17,7 +17,7 @@ use crate::sampler::{TaskResult, TaskSampler};
 
 /// `inner`'s phases, each step's tasks drawn without replacement with weight `p_i (1 − p_i)`:
 /// `p_i` is task i's accuracy the last time it was drawn, before that its pass rate (the task's
-/// `difficulty`), else ½. Draw d takes the `count` largest keys `ln(u_i) / w_i` with `u_i`
+/// `pass_rate`), else ½. Draw d takes the `count` largest keys `ln(u_i) / w_i` with `u_i`
 /// uniform from random stream d (Efraimidis–Spirakis); when every weight is 0, all weigh 1.
 /// LILO estimates p with extra rollouts of a larger batch and keeps the most learnable; this
 /// reuses the training rollouts instead, so a task's p is as old as its last draw.
