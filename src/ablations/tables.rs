@@ -59,7 +59,9 @@ fn by_seed(records: &[RunRecord], arm: Arm) -> BTreeMap<u64, &RunRecord> {
     records.iter().filter(|r| r.arm == arm.key()).map(|r| (r.seed, r)).collect()
 }
 
-/// The markdown tables of every comparison whose arms ran: rows of held-out metrics (mean and
+/// The markdown tables of every comparison with two arms that ran, one of them not in an
+/// earlier table (a suite run without the adaptive arms has no table of merged and staged
+/// alone under their title): rows of held-out metrics (mean and
 /// Student-t 95% interval over seeds, the base model as the first row), then each arm's
 /// paired difference from `merged` (per seed `arm − merged`, mean and interval over seeds) with
 /// the minimum detectable difference of overall accuracy at 80% power
@@ -74,12 +76,14 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
             "---|".repeat(Metric::ALL.len())
         )
     };
+    let mut shown: Vec<Arm> = Vec::new();
     for (number, comparison) in COMPARISONS.iter().enumerate() {
         let arms: Vec<Arm> =
             comparison.arms.iter().copied().filter(|&a| !by_seed(records, a).is_empty()).collect();
-        if arms.len() < 2 {
+        if arms.len() < 2 || arms.iter().all(|a| shown.contains(a)) {
             continue;
         }
+        shown.extend(&arms);
         md.push_str(&format!(
             "## {}. {}\n\nHeld-out results, mean [95% interval over seeds]:\n\n",
             number + 1,
@@ -233,8 +237,19 @@ mod tests {
             record(Arm::Staged, 1, 0.6),
         ];
         let md = comparison_tables(&records);
-        // every comparison has merged and staged
-        assert_eq!(md.matches("## ").count(), 5, "{md}");
+        // merged and staged are in every comparison: shown once, under the first
+        assert_eq!(md.matches("## ").count(), 1, "{md}");
+        assert!(md.contains("## 1. Capability order"), "{md}");
+        let with_reasoning_only = [records.clone(), vec![record(Arm::ReasoningOnly, 0, 0.5)]].concat();
+        let md = comparison_tables(&with_reasoning_only);
+        let titles: Vec<&str> = md.lines().filter(|l| l.starts_with("## ")).collect();
+        assert_eq!(
+            titles,
+            [
+                "## 1. Capability order: staged vs merged vs reverse",
+                "## 2. Perception data: staged vs reasoning data only"
+            ]
+        );
         // merged perception: mean 0.3, s = 0.1414, t(1) = 12.706 → half-width 1.2706
         assert!(md.contains("| merged | 9 | 0.300 [-0.971, 1.571] | 0.150"), "{md}");
         // staged − merged per seed: +0.1, +0.2 → mean +0.15, half-width 12.706 · 0.0707 / √2 = 0.635
