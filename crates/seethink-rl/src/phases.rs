@@ -131,7 +131,7 @@ pub fn train_curriculum<B: TrainBackend>(
             );
             let sampler = curriculum.sampler(phase, &pool, config.data.seed)?;
             let processor = Processor::from_dir(&model)?;
-            run_tasks::<B>(phase_config, pool.clone(), sampler, processor, reward.clone(), device)?;
+            run_tasks::<B>(phase_config, &pool, sampler, processor, reward.clone(), device)?;
         }
         evaluate_model(&phase.name, &final_dir, dir.join("eval"))?;
         outcome.finals.push(final_dir.clone());

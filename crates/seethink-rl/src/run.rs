@@ -60,7 +60,7 @@ pub fn train_on<B: TrainBackend>(
         true => Box::new(Epochs::shuffled(all, config.data.seed)),
         false => Box::new(Epochs::in_order(all)),
     };
-    run_tasks::<B>(config, tasks, sampler, processor, reward, device)
+    run_tasks::<B>(config, &tasks, sampler, processor, reward, device)
 }
 
 /// `tasks` ready to train on: questions rendered through `data.format_prompt`, over-long
@@ -86,7 +86,7 @@ pub fn prepare_tasks<B: Kernels>(
 /// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
 pub fn run_tasks<B: TrainBackend>(
     config: &TrainConfig,
-    tasks: Vec<Task>,
+    tasks: &[Task],
     sampler: Box<dyn TaskSampler>,
     processor: Processor,
     reward: Arc<dyn Reward>,
@@ -148,7 +148,7 @@ pub fn run_tasks<B: TrainBackend>(
         learner.lr_step();
         let inputs = StepInputs {
             config,
-            tasks: &tasks,
+            tasks,
             sampler: sampler.as_mut(),
             processor: &processor,
             reward: reward.as_ref(),
