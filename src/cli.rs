@@ -171,8 +171,21 @@ pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) ->
 
 /// Checks that the model and data paths of a training config exist, before anything is loaded.
 /// Relative paths are taken from the current directory (as the shipped configs expect: they
-/// are run from the repository root), so the error says where they were looked for.
-fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
+/// are run from the repository root), so the error says where they were looked for; a model
+/// given as a Hugging Face hub id (`Org/Name`) gets told how to download it.
+pub fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
+    if !config.model.exists() {
+        if let Some(id) = hub_id(&config.model) {
+            anyhow::bail!(
+                "{}: model = {id} looks like a Hugging Face hub id; seethink reads a local checkpoint \
+                 directory (config.json, safetensors, tokenizer.json) and downloads nothing. Download \
+                 it, e.g. `huggingface-cli download {id} --local-dir checkpoints/{name}`, then point \
+                 `model` at that directory (or pass `--set 'model=\"checkpoints/{name}\"'`)",
+                config_path.display(),
+                name = id.rsplit('/').next().unwrap_or(&id),
+            );
+        }
+    }
     let mut inputs = vec![("model", &config.model)];
     if config.data.train != Path::new("in-memory") {
         inputs.push(("data.train", &config.data.train));
@@ -192,6 +205,20 @@ fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path` as a hub id when it has the shape of one (`Org/Name`: two non-empty parts of letters,
+/// digits, `-`, `_` and `.`, not starting with `.`, the first naming no local directory).
+fn hub_id(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    let parts: Vec<&str> = text.split('/').collect();
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let local = Path::new(parts[0]).exists();
+    (parts.len() == 2 && parts.iter().all(|p| part_ok(p)) && !local).then(|| text.to_string())
 }
 
 /// Creates `dir` and checks that a file can be written there, before any long work whose output

@@ -141,6 +141,8 @@ impl CpuPreset {
                 weight_decay: 0.0,
                 mini_batches: 1,
                 micro_batch_size: 32,
+                // one update per rollout: the old log-probs are the update's own (same weights)
+                on_policy_old_logprobs: true,
                 ..Default::default()
             },
             rollout: RolloutConfig {

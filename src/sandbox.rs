@@ -68,6 +68,7 @@ pub fn heldout_config(data: &Path) -> HeldOutConfig {
         k: 4,
         temperature: 1.0,
         max_new_tokens: None,
+        top_p: None,
         batch_size: 64,
         attribute_errors: true,
     }

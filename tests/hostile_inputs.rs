@@ -261,7 +261,7 @@ fn train(out: &Path, sets: &[&str]) -> Output {
 #[test]
 fn bad_training_configs_name_the_key() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[&str]); 13] = [
+    let cases: [(&str, &[&str]); 14] = [
         ("rollout.n=0", &["rollout.n", "at least 1"]),
         ("actor.lr=-1", &["actor.lr", "positive"]),
         ("rollout.temperature=0", &["rollout.temperature", "positive temperature"]),
@@ -273,6 +273,14 @@ fn bad_training_configs_name_the_key() {
         ("rollout.samples=3", &["unknown key `samples`"]),
         ("actor.lr=fast", &["actor.lr"]),
         ("model=\"no/such/model\"", &["no/such/model", "current directory", "config's directory"]),
+        (
+            "model=\"Qwen/Qwen3-VL-8B-Instruct\"",
+            &[
+                "hub id",
+                "huggingface-cli download Qwen/Qwen3-VL-8B-Instruct",
+                "checkpoints/Qwen3-VL-8B-Instruct",
+            ],
+        ),
         ("data.min_pixels=Some(5000000)", &["data.min_pixels", "data.max_pixels"]),
         ("data.format_prompt=Plane", &["data.format_prompt", "Plane", "Plain"]),
     ];

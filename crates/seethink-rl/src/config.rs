@@ -59,6 +59,9 @@ pub struct HeldOutConfig {
     /// `None`: the rollout's.
     #[serde(default)]
     pub max_new_tokens: Option<usize>,
+    /// Nucleus sampling's top-p; `None`: the rollout's (the paper's validation: T 0.6, top-p 0.95).
+    #[serde(default)]
+    pub top_p: Option<f32>,
     /// Tasks per generation call.
     #[serde(default = "eval_batch")]
     pub batch_size: usize,
@@ -294,6 +297,13 @@ pub struct ActorConfig {
     pub ppo_epochs: usize,
     /// AdamW's ε (EasyR1 uses torch's default, 1e-8, and has no key for it).
     pub adam_epsilon: f64,
+    /// Opt-in (EasyR1 always runs a separate pass): when a rollout gets exactly one update
+    /// (`ppo_epochs` 1, `mini_batches` 1) and the KL is a loss (or off), take the old
+    /// log-probs from the update's own forward pass, detached, instead of a pass of their own,
+    /// as verl's `dp_actor` does `on_policy`. The policy has not moved, so they are the same
+    /// numbers; the CPU preset's weights after 9 steps are bitwise equal either way on ndarray.
+    /// Saves one forward pass over the rollout per step.
+    pub on_policy_old_logprobs: bool,
 }
 
 impl Default for ActorConfig {
@@ -314,6 +324,7 @@ impl Default for ActorConfig {
             logits_chunk_tokens: 1024,
             ppo_epochs: 1,
             adam_epsilon: 1e-8,
+            on_policy_old_logprobs: false,
         }
     }
 }
@@ -489,6 +500,9 @@ impl TrainConfig {
             }
             if !(e.temperature >= 0.0 && e.temperature.is_finite()) {
                 return Err(format!("eval.temperature: must be finite and ≥ 0, got {}", e.temperature));
+            }
+            if let Some(top_p) = e.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+                return Err(format!("eval.top_p: must be in (0, 1], got {top_p}"));
             }
         }
         if let Some(curriculum) = &self.curriculum {

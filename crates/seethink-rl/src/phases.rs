@@ -214,7 +214,7 @@ pub fn evaluate_held_out<B: Kernels>(
     let sampling = SamplingConfig {
         max_new_tokens: heldout.max_new_tokens.unwrap_or(config.rollout.max_new_tokens),
         temperature: heldout.temperature,
-        top_p: config.rollout.top_p,
+        top_p: heldout.top_p.unwrap_or(config.rollout.top_p),
         top_k: 0,
         seed: config.rollout.seed,
         stream: 0,

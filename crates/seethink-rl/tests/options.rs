@@ -2,7 +2,7 @@
 //! online filtering drops groups outside its band and refills the batch (and goes on when
 //! nothing survives); with KL off there is no KL term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
 //! non-finite gradient skips the update; GSPO does not depend on the logit chunks; the
-//! advantage estimators are wired.
+//! advantage estimators are wired; old log-probs taken from the update (on-policy) change nothing.
 
 mod common;
 
@@ -255,5 +255,26 @@ fn rloo_and_reinforce_baseline_are_dr_grpo_rescaled_so_under_adam_the_same_updat
         let trained = run(name, estimator, true);
         assert!(max_gap(&trained, &base) > 1e-4, "{name} did not train");
         assert!(max_gap(&trained, &dr_grpo) > 1e-3, "{name} gave Dr. GRPO's update");
+    }
+}
+
+#[test]
+fn on_policy_old_logprobs_from_the_update_give_the_update_of_a_pass_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, loss_type: LossType, on_policy: bool| {
+        let mut config = tiny_config(&dir.path().join(name), Trainer::Grpo, 3, 3);
+        (config.actor.mini_batches, config.actor.lr) = (1, 1e-2);
+        config.actor.loss_type = loss_type;
+        config.actor.on_policy_old_logprobs = on_policy;
+        weights(&train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap())
+    };
+    let max_gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    for loss_type in [LossType::Default, LossType::Gspo] {
+        let own_pass = run(&format!("{loss_type:?}-pass"), loss_type, false);
+        let from_update = run(&format!("{loss_type:?}-update"), loss_type, true);
+        let gap = max_gap(&own_pass, &from_update);
+        assert!(gap < 1e-6, "{loss_type:?}: old log-probs from the update moved the weights by {gap}");
+        // without the detach the ratio would be constant and the policy gradient zero
+        assert!(max_gap(&from_update, &weights(&base_model())) > 1e-4, "{loss_type:?}: nothing learned");
     }
 }

@@ -43,6 +43,7 @@ fn config(dir: &Path, policy: Policy) -> TrainConfig {
         k: 2,
         temperature: 1.0,
         max_new_tokens: None,
+        top_p: None,
         batch_size: 4,
         attribute_errors: true,
     });

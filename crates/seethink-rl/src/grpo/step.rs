@@ -87,11 +87,12 @@ pub struct Grpo<B: TrainBackend> {
     pub rollouts: usize,
 }
 
-/// Old and reference log-probs of every sample's response tokens, on the host (reference:
-/// `None` when the KL is off). Kept per sample, so the passes that compute them and the
-/// updates that read them may batch samples differently.
+/// Old and reference log-probs of every sample's response tokens, on the host (old: `None`
+/// when the update takes its own, [`ActorConfig::on_policy_old_logprobs`]; reference: `None`
+/// when the KL is off). Kept per sample, so the passes that compute them and the updates that
+/// read them may batch samples differently.
 struct FrozenLogprobs {
-    old: Vec<Vec<f32>>,
+    old: Option<Vec<Vec<f32>>>,
     reference: Option<Vec<Vec<f32>>>,
 }
 
@@ -347,6 +348,15 @@ impl<B: TrainBackend> Grpo<B> {
         }
     }
 
+    /// Whether the update takes the old log-probs from its own forward pass, detached
+    /// ([`ActorConfig::on_policy_old_logprobs`]): asked for, one update per rollout
+    /// (`ppo_epochs` = 1, one mini-batch), and no KL reward penalty needing them before it.
+    fn old_from_update(&self) -> bool {
+        let actor = &self.actor;
+        let penalty_needs_old = !self.algorithm.use_kl_loss && self.reference.is_some();
+        actor.on_policy_old_logprobs && actor.ppo_epochs == 1 && actor.mini_batches <= 1 && !penalty_needs_old
+    }
+
     /// Old (rollout policy) and reference log-probs of every sample, computed once after the
     /// rollout as EasyR1 does, [`micro_batches`] at a time (spread over the host's cores,
     /// [`Kernels::batch_threads`]).
@@ -374,7 +384,11 @@ impl<B: TrainBackend> Grpo<B> {
                 });
             Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
         };
-        Ok(FrozenLogprobs { old: pass(policy)?, reference: self.reference.as_ref().map(pass).transpose()? })
+        let old = match self.old_from_update() {
+            true => None,
+            false => Some(pass(policy)?),
+        };
+        Ok(FrozenLogprobs { old, reference: self.reference.as_ref().map(pass).transpose()? })
     }
 
     /// Responses per mini-batch: the rollout split into `actor.mini_batches`.
@@ -393,14 +407,14 @@ impl<B: TrainBackend> Grpo<B> {
         frozen: &FrozenLogprobs,
         stats: &mut GrpoStats,
     ) -> Result<()> {
-        let Some(reference) = &frozen.reference else { return Ok(()) };
+        let (Some(old), Some(reference)) = (&frozen.old, &frozen.reference) else { return Ok(()) };
         let width = samples.iter().map(|s| s.sequence.response.len()).max().unwrap_or(0);
         let device = Default::default();
         let aligned = |rows: &[Vec<f32>]| {
             right_aligned::<B::InnerBackend>(&rows.iter().collect::<Vec<_>>(), width, &device)
         };
         // padding is 0 in both, where every estimate is 0
-        let kl = self.algorithm.kl_penalty.estimate(aligned(&frozen.old), aligned(reference));
+        let kl = self.algorithm.kl_penalty.estimate(aligned(old), aligned(reference));
         let totals = host_f32(kl.sum_dim(1), "the KL penalty")?;
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
@@ -465,7 +479,8 @@ impl<B: TrainBackend> Grpo<B> {
                         let rows: Vec<&Vec<f32>> = rows[micro.clone()].iter().collect();
                         right_aligned::<B::InnerBackend>(&rows, width, &device)
                     };
-                    let (old, reference) = (aligned(&frozen.old), frozen.reference.as_deref().map(aligned));
+                    let old = frozen.old.as_deref().map(aligned);
+                    let reference = frozen.reference.as_deref().map(aligned);
                     let gspo = config.loss_type == LossType::Gspo;
                     // GSPO: the responses' ratios, from the whole responses the first chunk sees
                     let mut ratios: Option<SequenceRatio<B>> = None;
@@ -474,16 +489,20 @@ impl<B: TrainBackend> Grpo<B> {
                             Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
                         };
                         if let (true, None, Some(whole)) = (gspo, &ratios, &c.whole) {
-                            let old = Tensor::from_inner(old.clone());
+                            let old = match &old {
+                                Some(old) => Tensor::from_inner(old.clone()),
+                                None => whole.logp.clone().detach(),
+                            };
                             let (logp, mask) = (whole.logp.clone(), whole.mask.clone());
                             ratios = Some(sequence_ratio(logp, old, mask, advantages.clone(), &config));
                         }
                         let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
                         stats.entropy +=
                             aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
+                        let old_logp = old.as_ref().map_or_else(|| c.logp.clone().detach(), columns);
                         let terms = TokenBatchLoss {
                             logp: c.logp,
-                            old_logp: columns(&old),
+                            old_logp,
                             ref_logp: reference.as_ref().map(columns),
                             advantages: advantages.clone(),
                             weights,
