@@ -6,7 +6,13 @@
 //! cargo run --release --example ablations -- --seeds 3      # the full suite
 //! cargo run --release --example ablations -- --smoke        # one seed, a few steps per arm
 //! cargo run --release --example ablations -- --seed-list 1   # only seed 1 (run seeds side by side)
+//! cargo run --release --features cuda --example ablations -- --backend cuda \
+//!     --config configs/paper/qwen3_vl_8b.ron --model DIR --captions data/captions.jsonl --seeds 1
 //! ```
+//! With `--config`, every arm starts from that run config's checkpoint (`--model` overrides it)
+//! and trains on its data (records with a capability each), evaluated on its `eval` data; stage
+//! steps come from its curriculum's phases unless `--stage-steps` is given
+//! ([`seethink::ablations::Suite::on_config`]).
 //! writes the tables (mean and 95% interval over seeds, paired differences against merged),
 //! curves, raw per-run records and a header into `experiments/results/` (the smoke run into
 //! `runs/ablations-smoke/results/`); re-running resumes.
@@ -15,7 +21,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use seethink::ablations::{run_suite, Arm, Suite};
+use seethink::ablations::{run_suite, Arm, FromConfig, Suite};
+use seethink::rl::config::TrainConfig;
 
 /// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
 #[global_allocator]
@@ -46,17 +53,38 @@ struct Args {
     /// arms run their sum.
     #[arg(long)]
     stage_steps: Option<seethink::preset::StageSteps>,
-    /// Run directory (default `runs/ablations`, `runs/ablations-smoke` with --smoke).
+    /// Run directory (default `runs/ablations`, `runs/ablations-smoke` with --smoke,
+    /// `runs/ablations-config` with --config).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Results directory (default `experiments/results`, `<out>/results` with --smoke).
+    /// Results directory (default `experiments/results`, `<out>/results` with --smoke or --config).
     #[arg(long)]
     results: Option<PathBuf>,
+    /// A run config (e.g. configs/paper/qwen3_vl_8b.ron): run the suite on its checkpoint, data
+    /// and `eval` section instead of the sandbox.
+    #[arg(long, conflicts_with = "smoke")]
+    config: Option<PathBuf>,
+    /// With --config: the checkpoint directory every arm starts from (overrides `model`).
+    #[arg(long, requires = "config")]
+    model: Option<PathBuf>,
+    /// With --config: the SFT arm's caption tasks (perception records of source `captions`).
+    #[arg(long, requires = "config")]
+    captions: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let mut suite = if args.smoke {
+    let mut suite = if let Some(path) = &args.config {
+        let mut config = TrainConfig::load(path, &[])?;
+        if let Some(model) = &args.model {
+            config.model = model.clone();
+        }
+        seethink::cli::inputs_exist(&config, path)?;
+        let from = FromConfig { config, captions: args.captions.clone() };
+        let out = args.out.clone().unwrap_or_else(|| "runs/ablations-config".into());
+        let results = args.results.clone().unwrap_or_else(|| out.join("results"));
+        Suite::on_config(from, args.stage_steps, args.seeds, out, results)?
+    } else if args.smoke {
         let out = args.out.clone().unwrap_or_else(|| "runs/ablations-smoke".into());
         let results = args.results.clone().unwrap_or_else(|| out.join("results"));
         Suite::smoke(out, results)

@@ -1,8 +1,11 @@
 //! The ablation suite's smoke configuration end to end: every arm runs from the committed base
 //! model, the results (records, tables, curves, header) are written, and a re-run resumes from
-//! them.
+//! them; the suite on a run config's checkpoint, data and captions.
 
-use seethink::ablations::{run_suite, Arm, RunRecord, Suite};
+use seethink::ablations::{run_suite, Arm, FromConfig, RunRecord, Suite};
+use seethink::data::synth::caption_tasks;
+use seethink::data::Capability;
+use seethink::preset::StageSteps;
 
 #[test]
 fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
@@ -93,4 +96,72 @@ fn assert_same_records(a: &[RunRecord], b: &[RunRecord]) {
     }
     let json = |r: &[RunRecord]| serde_json::to_value(without_seconds(r)).unwrap();
     assert!(close(&json(a), &json(b)), "{a:?}\n!=\n{b:?}");
+}
+
+/// A run config as a user's: the sandbox's base model, a benchmark file with a capability per
+/// record and a held-out `eval` section (the CPU preset's, at smoke sizes), no curriculum.
+fn user_config(dir: &std::path::Path) -> seethink::rl::config::TrainConfig {
+    let preset = seethink::preset::CpuPreset {
+        out: dir.to_path_buf(),
+        base: seethink::sandbox::committed_base(),
+        stage_steps: StageSteps::uniform(1),
+        train_tasks: 2,
+        heldout_tasks: 2,
+        eval_k: 1,
+        seed: 7,
+    };
+    let mut config = preset.prepare().unwrap();
+    config.curriculum = None;
+    config.trainer.prompts_per_step = 2;
+    config.rollout.n = 2;
+    config
+}
+
+#[test]
+fn the_suite_runs_on_a_config_s_checkpoint_data_and_captions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = user_config(&dir.path().join("user"));
+    let train = seethink::data::load_tasks(&config.data.train, None).unwrap();
+    let perception: Vec<_> = train.into_iter().filter(|t| t.capability == Capability::Perception).collect();
+    let captions = dir.path().join("captions");
+    seethink::data::synth::write_tasks(&captions, &caption_tasks(&perception).unwrap()).unwrap();
+    let from = FromConfig { config: config.clone(), captions: Some(captions) };
+    let out = dir.path().join("runs");
+    let mut suite =
+        Suite::on_config(from, Some(StageSteps::uniform(1)), 1, out.clone(), out.join("results")).unwrap();
+    (suite.arms, suite.passrate_k) = (vec![Arm::Merged, Arm::SftPerception, Arm::CapabilityXDifficulty], 1);
+    let records = run_suite::<burn::backend::NdArray>(&suite).unwrap();
+
+    assert_eq!(records.iter().map(|r| r.steps).collect::<Vec<_>>(), [3, 3, 3]);
+    // the config's seed-7 data was rated by the starting model (the difficulty arm's input)
+    let rated = seethink::data::load_tasks(&out.join("seed-0/data/rated-0"), None).unwrap();
+    assert_eq!(rated.len(), 6);
+    assert!(rated.iter().all(|t| t.pass_rate.is_some()));
+    let plan = std::fs::read_to_string(out.join("seed-0/sft_perception/plan.json")).unwrap();
+    assert!(plan.contains("caption"), "the SFT stage has no caption tasks: {plan}");
+    let header: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results/suite.json")).unwrap()).unwrap();
+    assert_eq!(header["settings"]["base"], seethink::sandbox::committed_base().display().to_string());
+
+    // what the config lacks is named
+    let no_eval = FromConfig {
+        config: seethink::rl::config::TrainConfig { eval: None, ..config.clone() },
+        captions: None,
+    };
+    let err = Suite::on_config(no_eval, None, 1, out.clone(), out.join("results")).unwrap_err();
+    assert!(format!("{err:#}").contains("no `eval` section"), "{err:#}");
+    let no_steps = FromConfig { config: config.clone(), captions: None };
+    let err = Suite::on_config(no_steps.clone(), None, 1, out.clone(), out.join("results")).unwrap_err();
+    assert!(format!("{err:#}").contains("`perception` phase"), "{err:#}");
+    let mut without_captions = Suite::on_config(
+        no_steps,
+        Some(StageSteps::uniform(1)),
+        1,
+        dir.path().join("other"),
+        dir.path().join("other/results"),
+    )
+    .unwrap();
+    (without_captions.arms, without_captions.passrate_k) = (vec![Arm::SftPerception], 1);
+    let err = run_suite::<burn::backend::NdArray>(&without_captions).unwrap_err();
+    assert!(format!("{err:#}").contains("--captions"), "{err:#}");
 }

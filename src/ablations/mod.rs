@@ -41,7 +41,7 @@ use crate::data::Capability;
 use crate::passrate::{passrate, PassRateOptions};
 use crate::preset::{CpuPreset, StageSteps};
 use crate::provenance::{machine, run_text};
-use crate::rl::config::TrainConfig;
+use crate::rl::config::{DataSource, TrainConfig};
 use crate::rl::train_backend::KernelBackend;
 use crate::sandbox::write_benchmark;
 
@@ -54,8 +54,11 @@ pub struct Suite {
     pub results: PathBuf,
     pub seeds: Vec<u64>,
     pub arms: Vec<Arm>,
-    /// The model every arm starts from (the sandbox's committed base model).
+    /// The model every arm starts from (the sandbox's committed base model; with
+    /// [`Suite::from_config`], its config's `model`).
     pub base: PathBuf,
+    /// A suite on a real checkpoint and real data instead of the sandbox ([`FromConfig`]).
+    pub from_config: Option<FromConfig>,
     /// Steps of each stage (P, T, V).
     pub stage_steps: StageSteps,
     /// Prompts per step.
@@ -86,6 +89,7 @@ impl Suite {
             seeds: (0..seeds as u64).collect(),
             arms: Arm::ALL.to_vec(),
             base: crate::sandbox::committed_base(),
+            from_config: None,
             stage_steps: crate::preset::STAGE_STEPS,
             prompts_per_step: crate::preset::PROMPTS_PER_STEP,
             group_size: crate::preset::GROUP_SIZE,
@@ -111,6 +115,58 @@ impl Suite {
             smoke: true,
             ..Suite::full(1, out, results)
         }
+    }
+}
+
+/// The suite on a real checkpoint: every arm starts from `config` (its `model`, its data, whose
+/// records each need a capability, its optimiser, rollout and held-out `eval` settings) with the
+/// arm's curriculum; `captions` are the SFT arm's caption tasks (records of source
+/// [`CAPTION_SOURCE`](crate::data::synth::CAPTION_SOURCE), perception).
+#[derive(Clone, Debug)]
+pub struct FromConfig {
+    pub config: TrainConfig,
+    pub captions: Option<PathBuf>,
+}
+
+impl Suite {
+    /// The suite of `seeds` seeds on `from`'s checkpoint, data and settings: `stage_steps`, else
+    /// its curriculum's phases' (`perception`, `text_reasoning`, `visual_reasoning`), held-out
+    /// samples from its `eval` section, pass rates with K = 8. An error names what the config
+    /// lacks.
+    pub fn on_config(
+        from: FromConfig,
+        stage_steps: Option<StageSteps>,
+        seeds: usize,
+        out: PathBuf,
+        results: PathBuf,
+    ) -> Result<Suite> {
+        let config = &from.config;
+        let eval = config.eval.as_ref().context(
+            "the suite evaluates every arm on the config's `eval` data: the config has no `eval` section",
+        )?;
+        let phases = config.curriculum.as_ref().map(|c| &c.phases);
+        let steps = |c: Capability| {
+            phases.and_then(|p| p.get(&c.to_string())).and_then(|p| p.steps).with_context(|| {
+                format!("the config's curriculum gives no steps for the `{c}` phase (or pass --stage-steps)")
+            })
+        };
+        let stage_steps = match stage_steps {
+            Some(steps) => steps,
+            None => StageSteps {
+                perception: steps(Capability::Perception)?,
+                text_reasoning: steps(Capability::TextReasoning)?,
+                visual_reasoning: steps(Capability::VisualReasoning)?,
+            },
+        };
+        Ok(Suite {
+            base: config.model.clone(),
+            stage_steps,
+            prompts_per_step: config.trainer.prompts_per_step,
+            group_size: config.rollout.n,
+            eval_k: eval.k,
+            from_config: Some(from.clone()),
+            ..Suite::full(seeds, out, results)
+        })
     }
 }
 
@@ -165,6 +221,27 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
 /// (training on the rated pool).
 fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfig> {
     let dir = suite.out.join(format!("seed-{seed}"));
+    let base = match &suite.from_config {
+        None => prepare_sandbox_data::<B>(suite, seed, &dir)?,
+        Some(from) => prepare_config_data::<B>(suite, from, seed, &dir)?,
+    };
+    let heldout = base.eval.as_ref().context("the suite evaluates on a held-out set")?;
+    let reward = base.algorithm.reward.reward();
+    crate::rl::phases::evaluate_held_out::<B>(
+        &base,
+        heldout,
+        &base.model,
+        reward.as_ref(),
+        &dir.join("eval-start"),
+        &Default::default(),
+    )?;
+    Ok(base)
+}
+
+/// The sandbox's data of a seed in `dir`: the CPU preset's, the RL pool with pass rates and
+/// captions; returns the base run config (training on the rated pool).
+fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) -> Result<TrainConfig> {
+    let dir = dir.to_path_buf();
     let preset = CpuPreset {
         out: dir.clone(),
         base: suite.base.clone(),
@@ -195,16 +272,34 @@ fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfi
         crate::data::synth::write_tasks(&captions, &tasks)?;
     }
     base.data.train = rated;
-    let heldout = base.eval.as_ref().context("the preset evaluates on a held-out set")?;
-    let reward = base.algorithm.reward.reward();
-    crate::rl::phases::evaluate_held_out::<B>(
-        &base,
-        heldout,
-        &base.model,
-        reward.as_ref(),
-        &dir.join("eval-start"),
-        &Default::default(),
-    )?;
+    Ok(base)
+}
+
+/// The config's data for a seed in `dir`: every data file rated with its pass rates by the
+/// starting model (`data/rated-<i>`, the difficulty arms' input; cached); returns the config
+/// seeded with `seed` (rollout and data order) and training on the rated files.
+fn prepare_config_data<B: KernelBackend>(
+    suite: &Suite,
+    from: &FromConfig,
+    seed: u64,
+    dir: &Path,
+) -> Result<TrainConfig> {
+    let mut base = from.config.clone();
+    (base.rollout.seed, base.data.seed) = (seed, seed);
+    let mut files: Vec<(&mut PathBuf, Option<Capability>)> =
+        vec![(&mut base.data.train, base.data.capability)];
+    files.extend(base.data.sources.iter_mut().map(|s| (&mut s.path, s.capability)));
+    for (i, (path, capability)) in files.into_iter().enumerate() {
+        let rated = dir.join(format!("data/rated-{i}"));
+        if !rated.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
+            let options = PassRateOptions {
+                capability,
+                ..PassRateOptions::for_run(&from.config, suite.passrate_k, rated.clone())
+            };
+            passrate::<B>(&from.config.model, path, &options)?;
+        }
+        *path = rated;
+    }
     Ok(base)
 }
 
@@ -234,7 +329,17 @@ fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: 
     config.curriculum = Some(arm.curriculum(suite.stage_steps));
     config.trainer.out = dir.clone();
     if arm.uses_captions() {
-        config.data.train = seed_dir.join("data/captions");
+        match suite.from_config.as_ref() {
+            None => config.data.train = seed_dir.join("data/captions"),
+            Some(FromConfig { captions: Some(captions), .. }) => config
+                .data
+                .sources
+                .push(DataSource { path: captions.clone(), capability: Some(Capability::Perception) }),
+            Some(FromConfig { captions: None, .. }) => anyhow::bail!(
+                "the `{}` arm trains on captions: give the suite caption tasks (--captions)",
+                arm.key()
+            ),
+        }
     }
     let started = Instant::now();
     let tasks = crate::rl::run::load_data(&config.data)?;
