@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsAccumulator;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use seethink_data::{Capability, Task};
 use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::kernels::Kernels;
@@ -457,6 +457,8 @@ impl<B: TrainBackend> Grpo<B> {
             Aggregation::SeqMean => 1,
         };
         let mut grad_norms = 0.0;
+        // Σ over every logits chunk of [entropy, pg, kl, clip fraction], on the device: read once
+        let mut metric_sums: Option<Tensor<B::InnerBackend, 1>> = None;
         for _epoch in 0..self.actor.ppo_epochs {
             for mini in &minis {
                 let normaliser =
@@ -497,8 +499,7 @@ impl<B: TrainBackend> Grpo<B> {
                             ratios = Some(sequence_ratio(logp, old, mask, advantages.clone(), &config));
                         }
                         let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
-                        stats.entropy +=
-                            aggregate(c.entropy, weights.clone(), normaliser).into_scalar().elem::<f64>();
+                        let entropy = aggregate(c.entropy, weights.clone(), normaliser);
                         let old_logp = old.as_ref().map_or_else(|| c.logp.clone().detach(), columns);
                         let terms = TokenBatchLoss {
                             logp: c.logp,
@@ -509,9 +510,19 @@ impl<B: TrainBackend> Grpo<B> {
                             sequence: ratios.clone(),
                         }
                         .terms(&config, normaliser);
-                        stats.pg_loss += terms.pg.into_scalar().elem::<f64>();
-                        stats.kl += terms.kl.into_scalar().elem::<f64>();
-                        stats.clip_fraction += terms.clip_fraction.into_scalar().elem::<f64>();
+                        let metrics = Tensor::cat(
+                            vec![
+                                entropy.inner(),
+                                terms.pg.inner(),
+                                terms.kl.inner(),
+                                terms.clip_fraction.inner(),
+                            ],
+                            0,
+                        );
+                        metric_sums = Some(match metric_sums.take() {
+                            Some(sums) => sums + metrics,
+                            None => metrics,
+                        });
                         Ok(terms.loss)
                     };
                     let grads = match gspo {
@@ -531,9 +542,14 @@ impl<B: TrainBackend> Grpo<B> {
                 stats.updates += 1;
             }
         }
+        let sums = match metric_sums {
+            Some(sums) => host_f32(sums, "the update's metrics")?,
+            None => vec![0.0; 4],
+        };
         let updates = stats.updates as f64;
-        for metric in [&mut stats.pg_loss, &mut stats.kl, &mut stats.entropy, &mut stats.clip_fraction] {
-            *metric /= updates;
+        let metrics = [&mut stats.entropy, &mut stats.pg_loss, &mut stats.kl, &mut stats.clip_fraction];
+        for (metric, sum) in metrics.into_iter().zip(sums) {
+            *metric = f64::from(sum) / updates;
         }
         let applied = stats.updates - stats.skipped_updates;
         stats.grad_norm = if applied == 0 { f64::NAN } else { grad_norms / applied as f64 };
