@@ -120,11 +120,7 @@ pub fn generate<B: Kernels, M: Vlm<B>>(
         .collect();
     let input_only = model.input_only_tokens();
     for step in 0..sampling.max_new_tokens {
-        let mut host = crate::readback::host_f32(logits, "the next-token logits")?;
-        // rows are independent (each has its own random stream): spread them over the cores
-        // when the vocabulary makes it worth the threads
-        let threads = crate::parallel::threads_for(host.len());
-        let picks = pick_tokens(&mut host, vocab, &mut rngs, &input_only, sampling, threads);
+        let picks = B::pick_tokens(logits, &mut rngs, &input_only, sampling)?;
         let mut next = Vec::with_capacity(live.len());
         let mut going = Vec::with_capacity(live.len());
         for (j, (token, logprob)) in picks.into_iter().enumerate() {
@@ -170,6 +166,21 @@ fn validate(s: &SamplingConfig) -> Result<()> {
 fn repeat_rows<B: Backend>(x: Tensor<B, 2>, n: usize) -> Tensor<B, 2> {
     let [b, v] = x.dims();
     x.unsqueeze_dim::<3>(1).expand([b, n, v]).reshape([b * n, v])
+}
+
+/// The host's [`Kernels::pick_tokens`]: the logits read back, then [`pick_token`] on every row
+/// with its own random stream, the rows spread over the cores when the vocabulary makes it
+/// worth the threads; the results in row order.
+pub fn pick_on_host<B: Backend>(
+    logits: Tensor<B, 2>,
+    rngs: &mut [ChaCha8Rng],
+    input_only: &[u32],
+    sampling: &SamplingConfig,
+) -> Result<Vec<(u32, f32)>> {
+    let [_, vocab] = logits.dims();
+    let mut host = crate::readback::host_f32(logits, "the next-token logits")?;
+    let threads = crate::parallel::threads_for(host.len());
+    Ok(pick_tokens(&mut host, vocab, rngs, input_only, sampling, threads))
 }
 
 /// [`pick_token`] on every row of `logits` (`vocab` each) with its own random stream, the rows

@@ -22,6 +22,7 @@ pub mod allocator;
 pub mod checkpoint;
 pub mod config;
 pub mod decode;
+pub mod device_sampling;
 pub mod error;
 pub mod families;
 pub mod generate;

@@ -19,6 +19,10 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{activation, Bool, Int, Tensor};
 
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::Result;
+use crate::generate::SamplingConfig;
 use crate::nn::{decomposed_attention, decomposed_token_logprobs};
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
@@ -52,6 +56,19 @@ pub trait Kernels: Backend {
         targets: Tensor<Self, 1, Int>,
     ) -> (Tensor<Self, 1>, Tensor<Self, 1>) {
         decomposed_token_logprobs(logits, targets)
+    }
+
+    /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
+    /// log-prob at the sampling temperature, as [`crate::generate::generate`] samples:
+    /// on the device, only the chosen ids and log-probs read back
+    /// ([`crate::device_sampling::pick_on_device`]).
+    fn pick_tokens(
+        logits: Tensor<Self, 2>,
+        rngs: &mut [ChaCha8Rng],
+        input_only: &[u32],
+        sampling: &SamplingConfig,
+    ) -> Result<Vec<(u32, f32)>> {
+        crate::device_sampling::pick_on_device(logits, rngs, input_only, sampling)
     }
 
     /// How many pieces of a batch to compute at once: 1 (a GPU takes the pieces one after the

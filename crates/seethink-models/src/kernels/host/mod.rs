@@ -64,6 +64,16 @@ impl Kernels for Cpu {
         crate::parallel::cores()
     }
 
+    /// On the host: the logits are already here ([`crate::generate::pick_on_host`]).
+    fn pick_tokens(
+        logits: Tensor<Self, 2>,
+        rngs: &mut [rand_chacha::ChaCha8Rng],
+        input_only: &[u32],
+        sampling: &crate::generate::SamplingConfig,
+    ) -> crate::error::Result<Vec<(u32, f32)>> {
+        crate::generate::pick_on_host(logits, rngs, input_only, sampling)
+    }
+
     fn tracked_matmul<C: CheckpointStrategy>(
         a: Tensor<Autodiff<Self, C>, 2>,
         b: Tensor<Autodiff<Self, C>, 2>,
