@@ -7,7 +7,7 @@
 
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::NdArray;
-use burn::tensor::{DType, Tensor, TensorPrimitive};
+use burn::tensor::{DType, ElementConversion, Tensor, TensorData, TensorPrimitive};
 use ndarray::{ArcArray, IxDyn};
 use seethink_models::kernels::host::{f32s, map_cores, with_f32};
 
@@ -39,13 +39,19 @@ impl OptimizerKernels for Cpu {
         Ok(adamw(step, param, grad, moments))
     }
 
-    fn squared_norm<const D: usize>(grad: &Tensor<Self, D>) -> f32 {
-        match grad.clone().into_primitive().tensor() {
+    fn squared_norm<const D: usize>(grad: &Tensor<Self, D>) -> Tensor<Self, 1> {
+        let sum = match grad.clone().into_primitive().tensor() {
             NdArrayTensor::F32(storage) if storage.view().is_standard_layout() => {
                 eight_lane_sum_of_squares(storage.view().as_slice().expect("row-major"))
             }
-            _ => grad.clone().powi_scalar(2).sum().into_scalar(),
-        }
+            _ => return grad.clone().powi_scalar(2).sum(),
+        };
+        Tensor::from_data(TensorData::new(vec![sum], [1]), &grad.device())
+    }
+
+    /// Read one by one (the host has no round trip to save) and summed in f64.
+    fn total(parts: Vec<Tensor<Self, 1>>) -> f64 {
+        parts.into_iter().map(|part| f64::from(part.into_scalar().elem::<f32>())).sum()
     }
 
     fn scale<const D: usize>(grad: Tensor<Self, D>, factor: f64) -> Tensor<Self, D> {
@@ -214,12 +220,12 @@ mod tests {
         // a length with a tail after the blocks of 8
         let g = Tensor::<Cpu, 2>::random([90, 3003], Distribution::Normal(0.0, 1.0), &Default::default());
         let expected: f32 = g.clone().powi_scalar(2).sum().into_scalar();
-        let ours = Cpu::squared_norm(&g);
+        let ours: f32 = Cpu::squared_norm(&g).into_scalar();
         assert_eq!(ours.to_bits(), expected.to_bits(), "{ours} vs {expected}");
         // not row-major: burn's own sum
         let transposed = g.clone().transpose();
         let expected_t: f32 = transposed.clone().powi_scalar(2).sum().into_scalar();
-        assert_eq!(Cpu::squared_norm(&transposed).to_bits(), expected_t.to_bits());
+        assert_eq!(Cpu::squared_norm(&transposed).into_scalar().to_bits(), expected_t.to_bits());
         // a held gradient is copied, not scaled under its other holder
         let (held, before) = (g.clone(), bits(&g));
         let scaled = Cpu::scale(g, 0.37);

@@ -43,9 +43,18 @@ pub trait OptimizerKernels: Backend {
         Err((param, grad, moments))
     }
 
-    /// `Σ g²` over a gradient.
-    fn squared_norm<const D: usize>(grad: &Tensor<Self, D>) -> f32 {
-        grad.clone().powi_scalar(2).sum().into_scalar().elem()
+    /// `Σ g²` over a gradient, a one-element tensor left on the device.
+    fn squared_norm<const D: usize>(grad: &Tensor<Self, D>) -> Tensor<Self, 1> {
+        grad.clone().powi_scalar(2).sum()
+    }
+
+    /// `Σ_i parts_i` on the host (0 for none): the global squared norm from every parameter's
+    /// [`squared_norm`](Self::squared_norm), summed on the device and read back once.
+    fn total(parts: Vec<Tensor<Self, 1>>) -> f64 {
+        match parts.is_empty() {
+            true => 0.0,
+            false => Tensor::cat(parts, 0).sum().into_scalar().elem(),
+        }
     }
 
     /// `g · factor`.

@@ -10,7 +10,7 @@ pub use kernels::{AdamWStep, Moments, OptimizerKernels};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, SimpleOptimizer};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 /// Learning rate as a function of the training step t (0-based; one value for all the
@@ -57,9 +57,9 @@ pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: A
     grads: &mut GradientsParams,
     max_norm: f64,
 ) -> f64 {
-    let mut squares = SquaredNorm { grads, total: 0.0 };
+    let mut squares = SquaredNorm { grads, parts: Vec::new() };
     module.visit(&mut squares);
-    let norm = squares.total.sqrt();
+    let norm = B::InnerBackend::total(squares.parts).sqrt();
     if norm > max_norm {
         let mut scale = Scale { grads, factor: max_norm / (norm + 1e-6) };
         module.visit(&mut scale);
@@ -67,15 +67,18 @@ pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: A
     norm
 }
 
-struct SquaredNorm<'a> {
+/// Every gradient's `Σ g²`, left on the device.
+struct SquaredNorm<'a, B: Backend> {
     grads: &'a GradientsParams,
-    total: f64,
+    parts: Vec<Tensor<B, 1>>,
 }
 
-impl<B: AutodiffBackend<InnerBackend: OptimizerKernels>> ModuleVisitor<B> for SquaredNorm<'_> {
+impl<B: AutodiffBackend<InnerBackend: OptimizerKernels>> ModuleVisitor<B>
+    for SquaredNorm<'_, B::InnerBackend>
+{
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.total += B::InnerBackend::squared_norm(&g) as f64;
+            self.parts.push(B::InnerBackend::squared_norm(&g));
         }
     }
 }
