@@ -22,7 +22,16 @@ pub fn attention<B: Kernels>(
     <B as Kernels>::attention(q, k, v, blocked, scale)
 }
 
-/// [`attention`] from burn tensor operations: scores, mask, softmax, weighted values.
+/// Most attention scores (`batch · heads · queries · keys`) computed at once by
+/// [`decomposed_attention`]: 2²⁶ (256 MiB in f32); longer inputs are taken in blocks of queries.
+pub const SCORES_PER_BLOCK: usize = 1 << 26;
+
+/// [`attention`] from burn tensor operations: scores, mask, softmax, weighted values, in
+/// blocks of queries of at most [`SCORES_PER_BLOCK`] scores. A query's output depends on its
+/// own row of scores only, so the blocks give the same result as one pass; without autodiff
+/// (generation, old and reference log-probs) the scores then take `SCORES_PER_BLOCK` elements at
+/// a time instead of `B·H·Sq·Sk` (at 4,096 tokens × 32 heads, 2 GiB per sequence and layer);
+/// under autodiff every block's softmax is still kept for the backward pass.
 pub fn decomposed_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -30,10 +39,51 @@ pub fn decomposed_attention<B: Backend>(
     blocked: Option<&Tensor<B, 4, Bool>>,
     scale: f64,
 ) -> Tensor<B, 4> {
+    attention_in_blocks(q, k, v, blocked, scale, SCORES_PER_BLOCK)
+}
+
+/// [`decomposed_attention`] with at most `scores_per_block` scores at a time (at least one query).
+fn attention_in_blocks<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+    scores_per_block: usize,
+) -> Tensor<B, 4> {
     let [batch, q_heads, q_len, _] = q.dims();
     let kv_heads = k.dims()[1];
     let k = repeat_kv(k, q_heads / kv_heads);
     let v = repeat_kv(v, q_heads / kv_heads);
+    let per_query = batch * q_heads * k.dims()[2];
+    let block = (scores_per_block / per_query.max(1)).max(1);
+    if block >= q_len {
+        return attend(q, k, v, blocked, scale);
+    }
+    let blocks: Vec<Tensor<B, 4>> = (0..q_len)
+        .step_by(block)
+        .map(|start| {
+            let len = block.min(q_len - start);
+            let rows = |m: &Tensor<B, 4, Bool>| match m.dims()[2] == q_len {
+                true => m.clone().narrow(2, start, len),
+                false => m.clone(),
+            };
+            let blocked = blocked.map(rows);
+            attend(q.clone().narrow(2, start, len), k.clone(), v.clone(), blocked.as_ref(), scale)
+        })
+        .collect();
+    Tensor::cat(blocks, 2)
+}
+
+/// `softmax(q·kᵀ·scale, blocked → −∞) · v` for heads already repeated to the queries'.
+fn attend<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+) -> Tensor<B, 4> {
+    let [batch, q_heads, q_len, _] = q.dims();
     let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
     if let Some(blocked) = blocked {
         let k_len = scores.dims()[3];
@@ -182,6 +232,37 @@ mod tests {
     use super::*;
 
     type B = NdArray<f32>;
+
+    #[test]
+    fn attention_in_blocks_of_queries_equals_one_pass_with_its_gradients() {
+        type A = burn::backend::Autodiff<B>;
+        let device = Default::default();
+        let (batch, heads, kv_heads, queries, keys) = (2, 4, 2, 7, 9);
+        let tensor = |shape: [usize; 4]| {
+            Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
+        };
+        let (q, k, v) = (
+            tensor([batch, heads, queries, 3]),
+            tensor([batch, kv_heads, keys, 3]),
+            tensor([batch, kv_heads, keys, 3]),
+        );
+        let blocked = causal_blocked::<A>(&[true; 18], batch, queries, 0, &device);
+        let values = |t: Tensor<A, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let run = |budget: usize| {
+            let out = attention_in_blocks(q.clone(), k.clone(), v.clone(), Some(&blocked), 0.5, budget);
+            let grads = (out.clone() * out.clone()).sum().backward();
+            let grad = |t: &Tensor<A, 4>| t.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+            (values(out), grad(&q), grad(&k), grad(&v))
+        };
+        let whole = run(usize::MAX);
+        // 2·4·9 scores per query: blocks of 2 queries (7 = 2 + 2 + 2 + 1), and of one
+        for budget in [2 * 72, 1] {
+            let blocks = run(budget);
+            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+            assert!(close(&whole.0, &blocks.0), "output, budget {budget}");
+            assert!(close(&whole.1, &blocks.1) && close(&whole.2, &blocks.2) && close(&whole.3, &blocks.3));
+        }
+    }
 
     #[test]
     fn segmented_attention_equals_a_block_diagonal_mask() {
