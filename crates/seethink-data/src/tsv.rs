@@ -179,8 +179,11 @@ pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
     read_tsv(path, &["question", "answer"])?
         .into_iter()
         .map(|row| {
-            row_task(&row, &source, options.capability)
-                .map_err(|problem| DataError::Tsv { path: path.to_path_buf(), line: row.line, problem })
+            row_task(&row, &source, options.capability).map_err(|problem| DataError::Tsv {
+                path: path.to_path_buf(),
+                line: row.line,
+                problem,
+            })
         })
         .collect()
 }
