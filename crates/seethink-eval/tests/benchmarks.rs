@@ -42,7 +42,12 @@ fn jsonl(dir: &Path, predictions: &[(&str, &str)]) -> PathBuf {
 }
 
 /// Loads the benchmark, reads the predictions and scores them.
-fn score(benchmark: Benchmark, header: &[&str], rows: &[(&str, Vec<&str>)], predictions: &[(&str, &str)]) -> BenchmarkReport {
+fn score(
+    benchmark: Benchmark,
+    header: &[&str],
+    rows: &[(&str, Vec<&str>)],
+    predictions: &[(&str, &str)],
+) -> BenchmarkReport {
     let dir = tempfile::tempdir().unwrap();
     let data = benchmark.load(&tsv(dir.path(), "bench.tsv", header, rows)).unwrap();
     let predictions = read_predictions(&jsonl(dir.path(), predictions)).unwrap();
@@ -85,11 +90,17 @@ fn pope_f1_precision_recall_per_split() {
     let t = &r.tables[0];
     // Overall: TP 2, FP 1, FN 2 → P = 2/3, R = 1/2, F1 = 2·(1/3)/(7/6) = 4/7; accuracy 3/6
     let o = values(t, "Overall");
-    assert!(close(o[0], 400.0 / 7.0) && close(o[1], 50.0) && close(o[2], 200.0 / 3.0) && close(o[3], 50.0), "{o:?}");
+    assert!(
+        close(o[0], 400.0 / 7.0) && close(o[1], 50.0) && close(o[2], 200.0 / 3.0) && close(o[3], 50.0),
+        "{o:?}"
+    );
     assert!(close(r.score, 400.0 / 7.0));
     // adversarial: TP 1, FN 1, TN 1 → P = 1, R = 1/2, F1 = 2/3; accuracy 2/3
     let a = values(t, "adversarial");
-    assert!(close(a[0], 200.0 / 3.0) && close(a[1], 200.0 / 3.0) && close(a[2], 100.0) && close(a[3], 50.0), "{a:?}");
+    assert!(
+        close(a[0], 200.0 / 3.0) && close(a[1], 200.0 / 3.0) && close(a[2], 100.0) && close(a[3], 50.0),
+        "{a:?}"
+    );
     // popular: TP 1, FP 1, FN 1 → P = R = F1 = 1/2; accuracy 1/3
     let p = values(t, "popular");
     assert!(close(p[0], 50.0) && close(p[1], 100.0 / 3.0) && close(p[2], 50.0) && close(p[3], 50.0), "{p:?}");
@@ -109,7 +120,8 @@ const MCQ: [&str; 8] = ["question", "A", "B", "C", "D", "answer", "category", "l
 
 #[test]
 fn mmstar_accuracy_per_category_with_can_infer() {
-    let row = |answer, category, l2| vec!["Which colour?", "red", "green", "yellow", "blue", answer, category, l2];
+    let row =
+        |answer, category, l2| vec!["Which colour?", "red", "green", "yellow", "blue", answer, category, l2];
     let rows = [
         ("1", row("A", "coarse perception", "image scene")),
         ("2", row("B", "coarse perception", "image style")),
@@ -117,10 +129,10 @@ fn mmstar_accuracy_per_category_with_can_infer() {
         ("4", row("D", "math", "geometry")),
     ];
     let predictions = [
-        ("1", "A"),                                         // hit
-        ("2", "The answer is C"),                           // C: miss
+        ("1", "A"),                                        // hit
+        ("2", "The answer is C"),                          // C: miss
         ("3", "<think>A or B? neither</think>\\boxed{C}"), // C after </think>: hit
-        ("4", "It must be the blue one"),                   // no letter; the text `blue` is D: hit
+        ("4", "It must be the blue one"),                  // no letter; the text `blue` is D: hit
     ];
     let r = score(Benchmark::MmStar, &MCQ, &rows, &predictions);
     assert_eq!(correct(&r), [true, false, true, true]);
@@ -146,11 +158,14 @@ fn mcq_prompts_are_vlmevalkits() {
          Please select the correct answer from the options above. \n"
     );
     assert_eq!((task.id.as_str(), task.answer.as_str(), task.images.len()), ("7", "B", 1));
-    let data = Benchmark::WeMath.load(&tsv(dir.path(), "we.tsv", &[&header[..], &["ID", "key"]].concat(), &[(
-        "7",
-        vec!["Which?", "nan", "cat", "dog", "", "A", "x", "1", "2steps_1"],
-    )]))
-    .unwrap();
+    let data = Benchmark::WeMath
+        .load(&tsv(
+            dir.path(),
+            "we.tsv",
+            &[&header[..], &["ID", "key"]].concat(),
+            &[("7", vec!["Which?", "nan", "cat", "dog", "", "A", "x", "1", "2steps_1"])],
+        ))
+        .unwrap();
     assert_eq!(data.tasks()[0].prompt, "<image>\nQuestion: Which?\nOptions:\nA. cat\nB. dog\n");
 }
 
@@ -178,8 +193,14 @@ fn wemath_four_dimensional_metric() {
     ];
     let rows: Vec<(&str, Vec<&str>)> =
         plan.iter().map(|(i, id, key, _)| (*i, vec!["Q?", "x", "y", "A", *id, *key, "Angles"])).collect();
-    let predictions: Vec<(&str, &str)> = plan.iter().map(|(i, _, _, right)| (*i, if *right { "A" } else { "B" })).collect();
-    let r = score(Benchmark::WeMath, &["question", "A", "B", "answer", "ID", "key", "knowledge concept"], &rows, &predictions);
+    let predictions: Vec<(&str, &str)> =
+        plan.iter().map(|(i, _, _, right)| (*i, if *right { "A" } else { "B" })).collect();
+    let r = score(
+        Benchmark::WeMath,
+        &["question", "A", "B", "answer", "ID", "key", "knowledge concept"],
+        &rows,
+        &predictions,
+    );
     let four = &r.tables[0];
     // N = 5 problems; IK = 1, IG = 1, RM strict = 2, RM loose = 1, CM strict = 1, CM loose = 2
     // strict: (5 − 0.5 − 2 − 1) / 5 = 30%; loose: (5 − 0.5 − 1 − 1) / 5 = 50%
@@ -200,18 +221,58 @@ fn wemath_four_dimensional_metric() {
 
 #[test]
 fn mathvista_choices_by_can_infer_free_form_by_the_math_grader() {
-    let header = ["question", "answer", "question_type", "answer_type", "choices", "answer_option", "task", "skills"];
+    let header =
+        ["question", "answer", "question_type", "answer_type", "choices", "answer_option", "task", "skills"];
     let rows = [
-        ("1", vec!["Q1", "8/11", "multi_choice", "text", "['3/11', '8/11', '6/11']", "B", "figure QA", "['arithmetic reasoning']"]),
-        ("2", vec!["Q2", "5", "free_form", "integer", "nan", "nan", "word problem", "['arithmetic reasoning', 'algebraic reasoning']"]),
-        ("3", vec!["Q3", "1.5", "free_form", "float", "nan", "nan", "word problem", "['algebraic reasoning']"]),
-        ("4", vec!["Q4", "yes", "multi_choice", "text", "['yes', 'no']", "A", "figure QA", "['logical reasoning']"]),
+        (
+            "1",
+            vec![
+                "Q1",
+                "8/11",
+                "multi_choice",
+                "text",
+                "['3/11', '8/11', '6/11']",
+                "B",
+                "figure QA",
+                "['arithmetic reasoning']",
+            ],
+        ),
+        (
+            "2",
+            vec![
+                "Q2",
+                "5",
+                "free_form",
+                "integer",
+                "nan",
+                "nan",
+                "word problem",
+                "['arithmetic reasoning', 'algebraic reasoning']",
+            ],
+        ),
+        (
+            "3",
+            vec!["Q3", "1.5", "free_form", "float", "nan", "nan", "word problem", "['algebraic reasoning']"],
+        ),
+        (
+            "4",
+            vec![
+                "Q4",
+                "yes",
+                "multi_choice",
+                "text",
+                "['yes', 'no']",
+                "A",
+                "figure QA",
+                "['logical reasoning']",
+            ],
+        ),
     ];
     let predictions = [
-        ("1", "\\boxed{B}"),                     // B: hit
-        ("2", "<think>2+3</think>\\boxed{5}"),   // 5: hit
-        ("3", "The answer is 1.50"),              // no box: the whole text is no number, miss
-        ("4", "no"),                              // the text of option B: miss
+        ("1", "\\boxed{B}"),                   // B: hit
+        ("2", "<think>2+3</think>\\boxed{5}"), // 5: hit
+        ("3", "The answer is 1.50"),           // no box: the whole text is no number, miss
+        ("4", "no"),                           // the text of option B: miss
     ];
     let r = score(Benchmark::MathVista, &header, &rows, &predictions);
     assert_eq!(correct(&r), [true, true, false, false]);
@@ -248,7 +309,8 @@ fn mathvision_and_mathverse() {
         ("2", vec!["Q2", "120", geometry.as_str()]),
         ("3", vec!["Q3", "3", functions.as_str()]),
     ];
-    let predictions = [("1", "\\boxed{B}"), ("2", "<think>…</think>The angle is \\boxed{120}"), ("3", "no idea")];
+    let predictions =
+        [("1", "\\boxed{B}"), ("2", "<think>…</think>The angle is \\boxed{120}"), ("3", "no idea")];
     let r = score(Benchmark::MathVerse, &["question", "answer", "metadata"], &rows, &predictions);
     assert_eq!(correct(&r), [true, true, false]);
     assert_eq!(values(&r.tables[0], "Vision Intensive")[0], 200.0 / 3.0);
@@ -271,7 +333,7 @@ fn dynamath_average_and_worst_case() {
         ("2", "<think>…</think>\\boxed{2.5}"),                    // not JSON; the box: 2.5 ≠ 2: miss
         ("3", "B"),                                               // one character: hit
         ("4", "the choice is C"),                                 // C and E named, no box: miss
-        ("5", r#"{"short answer": "X+1"}"#),                     // contained, lower-cased: hit
+        ("5", r#"{"short answer": "X+1"}"#),                      // contained, lower-cased: hit
     ];
     let r = score(Benchmark::DynaMath, &header, &rows, &predictions);
     assert_eq!(correct(&r), [true, false, true, false, true]);
@@ -292,7 +354,8 @@ fn dynamath_average_and_worst_case() {
 #[test]
 fn suite_averages_and_files() {
     let pope = score(Benchmark::Pope, &["question", "answer"], &[("1", vec!["Q", "Yes"])], &[("1", "yes")]);
-    let mmstar = score(Benchmark::MmStar, &MCQ, &[("1", vec!["Q", "a", "b", "c", "d", "A", "x", "y"])], &[("1", "B")]);
+    let mmstar =
+        score(Benchmark::MmStar, &MCQ, &[("1", vec!["Q", "a", "b", "c", "d", "A", "x", "y"])], &[("1", "B")]);
     let suite = SuiteReport::new(vec![pope, mmstar]).unwrap();
     // perception: (100 + 0) / 2; no visual math, so no overall
     assert_eq!(suite.averages.perception.as_ref().unwrap().mean, 50.0);
@@ -301,7 +364,8 @@ fn suite_averages_and_files() {
     assert!(md.contains("| **perception average** |") && md.contains("without A-OKVQA, RealWorldQA"), "{md}");
     let dir = tempfile::tempdir().unwrap();
     suite.write(dir.path()).unwrap();
-    let back: SuiteReport = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let back: SuiteReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(back, suite);
 }
 
@@ -312,38 +376,53 @@ fn bad_benchmark_files_and_predictions_are_clear_errors() {
     let no_answer = tsv(d, "pope.tsv", &["question"], &[("1", vec!["Q"])]);
     let e = Benchmark::Pope.load(&no_answer).unwrap_err().to_string();
     assert!(e.contains("pope.tsv:1:") && e.contains("missing column `answer`"), "{e}");
-    let maybe = tsv(d, "pope2.tsv", &["question", "answer"], &[("1", vec!["Q", "Yes"]), ("2", vec!["Q", "Maybe"])]);
+    let maybe =
+        tsv(d, "pope2.tsv", &["question", "answer"], &[("1", vec!["Q", "Yes"]), ("2", vec!["Q", "Maybe"])]);
     let e = Benchmark::Pope.load(&maybe).unwrap_err().to_string();
     assert!(e.contains("pope2.tsv:3:") && e.contains("answer `maybe` is neither yes nor no"), "{e}");
 
-    let rows: Vec<(&str, Vec<&str>)> = ["1", "2", "3", "4", "5", "6", "7"].iter().map(|i| (*i, vec!["Q", "No"])).collect();
+    let rows: Vec<(&str, Vec<&str>)> =
+        ["1", "2", "3", "4", "5", "6", "7"].iter().map(|i| (*i, vec!["Q", "No"])).collect();
     let data = Benchmark::Pope.load(&tsv(d, "p.tsv", &["question", "answer"], &rows)).unwrap();
     let write = |name: &str, text: &str| {
         let path = d.join(name);
         std::fs::write(&path, text).unwrap();
         path
     };
-    let e = read_predictions(&write("a.jsonl", "{\"index\": 1, \"prediction\": \"no\"}\n{oops\n")).unwrap_err().to_string();
+    let e = read_predictions(&write("a.jsonl", "{\"index\": 1, \"prediction\": \"no\"}\n{oops\n"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("a.jsonl:2:") && e.contains("not a JSON object"), "{e}");
     let e = read_predictions(&write("b.jsonl", "\n{\"index\": 1}\n")).unwrap_err().to_string();
     assert!(e.contains("b.jsonl:2:") && e.contains("missing key `prediction`"), "{e}");
-    let e = read_predictions(&write("c.jsonl", "{\"index\": 1, \"prediction\": \"a\"}\n{\"index\": \"1\", \"prediction\": \"b\"}\n"))
-        .unwrap_err()
-        .to_string();
+    let e = read_predictions(&write(
+        "c.jsonl",
+        "{\"index\": 1, \"prediction\": \"a\"}\n{\"index\": \"1\", \"prediction\": \"b\"}\n",
+    ))
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("c.jsonl:2:") && e.contains("index `1` has a prediction already (line 1)"), "{e}");
     let e = read_predictions(&write("d.tsv", "index\tanswer\n1\tNo\n")).unwrap_err().to_string();
     assert!(e.contains("d.tsv:1:") && e.contains("missing column `prediction`"), "{e}");
 
-    let stray = read_predictions(&write("e.jsonl", "{\"index\": 1, \"prediction\": \"no\"}\n{\"index\": 99, \"prediction\": \"no\"}\n")).unwrap();
+    let stray = read_predictions(&write(
+        "e.jsonl",
+        "{\"index\": 1, \"prediction\": \"no\"}\n{\"index\": 99, \"prediction\": \"no\"}\n",
+    ))
+    .unwrap();
     let e = match_rows(&data, &stray).unwrap_err().to_string();
     assert!(e.contains("e.jsonl:2:") && e.contains("index `99` is not in the POPE benchmark"), "{e}");
     let few = read_predictions(&write("f.jsonl", "{\"index\": 2, \"prediction\": \"no\"}\n")).unwrap();
     let e = match_rows(&data, &few).unwrap_err().to_string();
-    assert!(e.contains("f.jsonl: 6 of the 7 rows") && e.contains("(first: `1`, `3`, `4`, `5`, `6`, …)"), "{e}");
+    assert!(
+        e.contains("f.jsonl: 6 of the 7 rows") && e.contains("(first: `1`, `3`, `4`, `5`, `6`, …)"),
+        "{e}"
+    );
 
     // VLMEvalKit's output layout: the benchmark's columns beside `prediction`
     let all: String = (1..=7).map(|i| format!("{i}\tQ\tNo\t\"Yes, a \"\"dog\"\".\"\n")).collect();
-    let vlmeval = read_predictions(&write("g.tsv", &format!("index\tquestion\tanswer\tprediction\n{all}"))).unwrap();
+    let vlmeval =
+        read_predictions(&write("g.tsv", &format!("index\tquestion\tanswer\tprediction\n{all}"))).unwrap();
     let report = data.score(&match_rows(&data, &vlmeval).unwrap()).unwrap();
     assert_eq!(report.items[0].extracted.as_deref(), Some("Yes"));
     assert_eq!(report.score, 0.0, "no gold yes: TP = 0, so F1 = 0");
