@@ -53,7 +53,7 @@ struct Problem {
 
 impl Problem {
     fn any_part(&self, right: bool) -> bool {
-        self.parts.iter().any(|p| *p == Some(right))
+        self.parts.contains(&Some(right))
     }
 
     fn all_parts(&self, right: bool) -> bool {
