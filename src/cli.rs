@@ -114,6 +114,10 @@ pub struct EvalOptions {
     pub reward: Option<String>,
     /// Capability of records without one.
     pub capability: Option<crate::data::Capability>,
+    /// Evaluate `data` as this VLMEvalKit benchmark (prompts and scores as VLMEvalKit's).
+    pub benchmark: Option<crate::eval::Benchmark>,
+    /// The format prompt questions are rendered through.
+    pub format_prompt: crate::rl::prompt::FormatPrompt,
     pub out: std::path::PathBuf,
 }
 
@@ -137,14 +141,19 @@ pub fn reward_kind(name: &str) -> RewardKind {
     }
 }
 
-/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`).
+/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`); with a
+/// benchmark, [`eval_benchmark`].
 pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     writable_dir(&options.out)?;
+    if let Some(benchmark) = options.benchmark {
+        return eval_benchmark::<B>(dir, benchmark, data, options);
+    }
     let (model, processor) = load::<B>(dir)?;
     let mut tasks = crate::data::load_tasks(data, options.capability)?;
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }
+    options.format_prompt.apply(&mut tasks, data)?;
     let kind = eval_reward(dir, options.reward.as_deref())?;
     println!("graded with the {kind:?} reward");
     let reward = kind.reward();
@@ -166,6 +175,75 @@ pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) ->
         .with_context(|| format!("writing {}", options.out.join("report.md").display()))?;
     crate::eval::plot_accuracy(&report, &options.out.join("accuracy.svg"))?;
     println!("{markdown}");
+    Ok(())
+}
+
+/// `seethink eval --benchmark`: answers every row of a VLMEvalKit benchmark once with the
+/// model (its prompts as VLMEvalKit builds them, through the format prompt), writes the
+/// responses to `predictions.jsonl` and scores them as [`score`] does.
+fn eval_benchmark<B: KernelBackend>(
+    dir: &Path,
+    benchmark: crate::eval::Benchmark,
+    data: &Path,
+    options: &EvalOptions,
+) -> Result<()> {
+    anyhow::ensure!(options.k == 1, "--benchmark answers each row once (as VLMEvalKit does): --k must be 1");
+    let mut benchmark_data = benchmark.load(data)?;
+    if let Some(limit) = options.limit {
+        benchmark_data.rows.truncate(limit);
+    }
+    let mut tasks = benchmark_data.tasks();
+    options.format_prompt.apply(&mut tasks, data)?;
+    let (model, processor) = load::<B>(dir)?;
+    let mut responder = crate::eval::ModelResponder::new(
+        &model,
+        &processor,
+        options.sampling.clone(),
+        options.batch_size,
+        Default::default(),
+    )?;
+    let responses = crate::eval::Responder::respond(&mut responder, &tasks, 1)?;
+    let predictions: std::collections::HashMap<String, String> = tasks
+        .iter()
+        .zip(responses)
+        .map(|(task, mut group)| (task.id.clone(), group.pop().map(|r| r.text).unwrap_or_default()))
+        .collect();
+    let lines: String = tasks
+        .iter()
+        .map(|t| serde_json::json!({ "index": t.id, "prediction": predictions[&t.id] }).to_string() + "\n")
+        .collect();
+    let file = options.out.join("predictions.jsonl");
+    std::fs::write(&file, lines).with_context(|| format!("writing {}", file.display()))?;
+    let suite = crate::eval::SuiteReport::new(vec![benchmark_data.score(&predictions)?])?;
+    suite.write(&options.out)?;
+    println!("{}", suite.to_markdown());
+    Ok(())
+}
+
+/// One benchmark to score offline: the benchmark, its TSV file and a predictions file.
+pub struct ScoreInput {
+    pub benchmark: crate::eval::Benchmark,
+    pub data: std::path::PathBuf,
+    pub predictions: std::path::PathBuf,
+}
+
+/// `seethink score`: scores predictions files without a model (each against its benchmark),
+/// prints the markdown report with the paper's averages and writes `report.json` and
+/// `report.md` to `out`.
+pub fn score(inputs: &[ScoreInput], out: &Path) -> Result<()> {
+    use crate::eval::benchmarks::predictions::{match_rows, read_predictions};
+    writable_dir(out)?;
+    let reports = inputs
+        .iter()
+        .map(|input| {
+            let data = input.benchmark.load(&input.data)?;
+            let predictions = read_predictions(&input.predictions)?;
+            data.score(&match_rows(&data, &predictions)?)
+        })
+        .collect::<crate::eval::Result<Vec<_>>>()?;
+    let suite = crate::eval::SuiteReport::new(reports)?;
+    suite.write(out)?;
+    println!("{}", suite.to_markdown());
     Ok(())
 }
 

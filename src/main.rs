@@ -128,7 +128,36 @@ enum Command {
         /// text_reasoning or visual_reasoning.
         #[arg(long, value_parser = ["perception", "text_reasoning", "visual_reasoning"])]
         capability: Option<String>,
+        /// Evaluate `--data` (a VLMEvalKit .tsv) as this benchmark: VLMEvalKit's prompts, one
+        /// answer per row, VLMEvalKit's scoring (mathvista, mathvision, mathverse, wemath,
+        /// dynamath, a-okvqa, realworldqa, mmstar, pope); writes predictions.jsonl and
+        /// report.{json,md} to `--out`.
+        #[arg(long)]
+        benchmark: Option<String>,
+        /// The format prompt the questions are rendered through: `plain` (questions as they
+        /// are), `paper` or a Jinja file.
+        #[arg(long, default_value = "plain")]
+        format_prompt: String,
         #[arg(long, default_value = "eval-out")]
+        out: PathBuf,
+    },
+    /// Score predictions of a benchmark without a model: each `--benchmark NAME --data
+    /// FILE.tsv --predictions FILE` triple (repeatable, in that order) is scored as VLMEvalKit
+    /// scores it; prints the report with the paper's averages and writes report.{json,md} to
+    /// `--out`. Predictions: JSONL (`{"index": …, "prediction": "…"}` per line) or a TSV with
+    /// `index` and `prediction` columns (VLMEvalKit's output layout).
+    Score {
+        /// mathvista, mathvision, mathverse, wemath, dynamath, a-okvqa, realworldqa, mmstar or
+        /// pope (case and `-`/`_` ignored).
+        #[arg(long, required = true)]
+        benchmark: Vec<String>,
+        /// The benchmark's VLMEvalKit TSV file.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// The predictions file (.jsonl, or .tsv).
+        #[arg(long, required = true)]
+        predictions: Vec<PathBuf>,
+        #[arg(long, default_value = "score-out")]
         out: PathBuf,
     },
     /// Train with GRPO or SFT from a RON config; resumes automatically from the last
@@ -287,8 +316,21 @@ fn run(args: Cli) -> Result<()> {
             let sampling = sampling.config();
             seethink::with_backend!(args.backend, B => cli::generate::<B>(&m.model, &m.prompt, m.image.as_deref(), &sampling, json))
         }
-        Command::Eval { model, data, k, sampling, batch_size, limit, reward, capability, out } => {
+        Command::Eval {
+            model,
+            data,
+            k,
+            sampling,
+            batch_size,
+            limit,
+            reward,
+            capability,
+            benchmark,
+            format_prompt,
+            out,
+        } => {
             let capability = parse_capability(capability)?;
+            let benchmark = benchmark.map(|b| b.parse().map_err(anyhow::Error::msg)).transpose()?;
             let options = cli::EvalOptions {
                 k,
                 sampling: sampling.config(),
@@ -296,9 +338,31 @@ fn run(args: Cli) -> Result<()> {
                 limit,
                 reward,
                 capability,
+                benchmark,
+                format_prompt: format_prompt_named(&format_prompt),
                 out,
             };
             seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
+        }
+        Command::Score { benchmark, data, predictions, out } => {
+            anyhow::ensure!(
+                benchmark.len() == data.len() && data.len() == predictions.len(),
+                "give one --data and one --predictions per --benchmark (got {} --benchmark, {} --data, {} \
+                 --predictions)",
+                benchmark.len(),
+                data.len(),
+                predictions.len()
+            );
+            let inputs = benchmark
+                .iter()
+                .zip(data)
+                .zip(predictions)
+                .map(|((name, data), predictions)| {
+                    let benchmark = name.parse().map_err(anyhow::Error::msg)?;
+                    Ok(cli::ScoreInput { benchmark, data, predictions })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            cli::score(&inputs, &out)
         }
         Command::Train { config, out, overrides } => {
             seethink::with_backend!(args.backend, B => cli::train::<B>(&config, out, &overrides))
@@ -323,11 +387,7 @@ fn run(args: Cli) -> Result<()> {
                 sampling: SamplingConfig { max_new_tokens, temperature, top_p, top_k: 0, seed, stream: 0 },
                 batch_size,
                 reward: cli::reward_kind(&reward),
-                format_prompt: match format_prompt.as_str() {
-                    "paper" => FormatPrompt::Paper,
-                    "plain" | "none" => FormatPrompt::Plain,
-                    file => FormatPrompt::File(file.into()),
-                },
+                format_prompt: format_prompt_named(&format_prompt),
                 bounds: if no_image_bounds { ImageBounds::NONE } else { ImageBounds::default() },
                 capability: parse_capability(capability)?,
                 out,
@@ -356,6 +416,15 @@ fn run(args: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
+    }
+}
+
+/// The format prompt named on the command line: `paper`, `plain` (or `none`), else a Jinja file.
+fn format_prompt_named(name: &str) -> FormatPrompt {
+    match name {
+        "paper" => FormatPrompt::Paper,
+        "plain" | "none" => FormatPrompt::Plain,
+        file => FormatPrompt::File(file.into()),
     }
 }
 

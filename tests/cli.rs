@@ -536,3 +536,121 @@ fn internvl_checkpoints_work_with_every_command() {
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 }
+
+/// A POPE benchmark of three rows in VLMEvalKit's layout (a tiny image shared by reference).
+fn pope_tsv(dir: &Path) -> PathBuf {
+    use base64::Engine;
+    let mut png = Vec::new();
+    let image = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD.encode(png);
+    let text = format!(
+        "index\timage\tquestion\tanswer\tcategory\n\
+         1\t{bytes}\tIs there a dog in the image?\tYes\tadversarial\n\
+         2\t1\tIs there a cat in the image?\tNo\tadversarial\n\
+         3\t1\tIs there a car in the image?\tYes\tpopular\n"
+    );
+    let path = dir.join("POPE.tsv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn score_and_eval_a_vlmevalkit_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pope_tsv(dir.path());
+    let predictions = dir.path().join("pred.jsonl");
+    let lines = [
+        r#"{"index": 1, "prediction": "Yes."}"#,
+        r#"{"index": "2", "prediction": "yes"}"#,
+        r#"{"index": 3, "prediction": "No"}"#,
+    ];
+    std::fs::write(&predictions, lines.join("\n")).unwrap();
+    let out = dir.path().join("score");
+    let score = |benchmark: &str, predictions: &Path| {
+        seethink(&[
+            "score",
+            "--benchmark",
+            benchmark,
+            "--data",
+            data.to_str().unwrap(),
+            "--predictions",
+            predictions.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let run = score("pope", &predictions);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // TP 1 (row 1), FP 1 (row 2), FN 1 (row 3): P = R = F1 = 1/2
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("### POPE (perception)") && stdout.contains("F1: **50.00**"), "{stdout}");
+    assert!(stdout.contains("| **perception average** |"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["benchmarks"][0]["score"], 50.0);
+    assert!(out.join("report.md").exists());
+
+    let run = score("mmbench", &predictions);
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("unknown benchmark `mmbench`"));
+    let short = dir.path().join("short.jsonl");
+    std::fs::write(&short, lines[0]).unwrap();
+    let run = score("POPE", &short);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("2 of the 3 rows") && stderr.contains("`2`, `3`"),
+        "{stderr}"
+    );
+    let run = seethink(&[
+        "score",
+        "--benchmark",
+        "pope",
+        "--benchmark",
+        "mmstar",
+        "--data",
+        "x",
+        "--predictions",
+        "y",
+    ]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("one --data and one --predictions per --benchmark"));
+
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let eval_out = dir.path().join("eval");
+    let run = seethink(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--benchmark",
+        "pope",
+        "--max-new-tokens",
+        "3",
+        "--out",
+        eval_out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let predictions = std::fs::read_to_string(eval_out.join("predictions.jsonl")).unwrap();
+    assert_eq!(predictions.lines().count(), 3);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["benchmarks"][0]["items"].as_array().unwrap().len(), 3);
+    // the written predictions score to the same report offline
+    let rescored = dir.path().join("rescored");
+    let run = seethink(&[
+        "score",
+        "--benchmark",
+        "pope",
+        "--data",
+        data.to_str().unwrap(),
+        "--predictions",
+        eval_out.join("predictions.jsonl").to_str().unwrap(),
+        "--out",
+        rescored.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rescored.join("report.json")).unwrap()).unwrap();
+    assert_eq!(again["benchmarks"][0]["items"], report["benchmarks"][0]["items"]);
+}

@@ -4,7 +4,7 @@
 //! - [`task`]: the [`Task`] record every trainer and evaluator sees.
 //! - [`easyr1`]: reading and writing EasyR1-style JSONL files.
 //! - [`parquet`]: reading the same records from Parquet files (e.g. HF datasets).
-//! - [`tsv`]: VLMEvalKit benchmark TSV files.
+//! - [`tsv`]: VLMEvalKit benchmark TSV files: raw rows ([`read_tsv`]) or tasks ([`load_tsv`]).
 //! - [`load_tasks`]: any of these chosen by the path's extension.
 //! - [`synth`]: the seeded synthetic benchmark (perception, text reasoning, visual reasoning)
 //!   and its ground-truth oracle.
@@ -22,7 +22,7 @@ pub use easyr1::{load_jsonl, load_jsonl_with, write_jsonl, JsonlKeys, LoadOption
 pub use error::{DataError, LineProblem, Result};
 pub use parquet::{load_parquet, load_parquet_with};
 pub use task::{Capability, ImageRef, Task, IMAGE_MARKER};
-pub use tsv::{load_tsv, TsvOptions};
+pub use tsv::{load_tsv, read_tsv, row_options, TsvOptions, TsvRow};
 
 use std::path::Path;
 

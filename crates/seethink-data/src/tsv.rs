@@ -13,7 +13,7 @@
 //! | `hint` | no | context prepended to the question |
 //! | any other (`category`, …) | no | kept in `meta` |
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::synth::{ANSWER_SUFFIX, MCQ_SUFFIX};
@@ -50,42 +50,24 @@ impl Default for TsvOptions {
     }
 }
 
-/// The column positions of a header.
-struct Columns {
-    index: usize,
-    image: usize,
-    question: usize,
-    answer: usize,
-    hint: Option<usize>,
-    /// (letter, column) in letter order.
-    options: Vec<(String, usize)>,
-    /// The other columns, kept in `meta`.
-    extra: Vec<(String, usize)>,
+/// One row of a VLMEvalKit TSV file, its images decoded and references resolved
+/// ([`read_tsv`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsvRow {
+    /// 1-based line on which the row starts.
+    pub line: u64,
+    /// The `index` column, trimmed.
+    pub index: String,
+    /// The decoded images, in order (a shared image is copied from the row it names).
+    pub images: Vec<Vec<u8>>,
+    /// Every other column by header name, as written (untrimmed; pandas' `nan` kept).
+    pub fields: BTreeMap<String, String>,
 }
 
-impl Columns {
-    fn from_header(names: &[String]) -> std::result::Result<Columns, String> {
-        let find = |name: &str| names.iter().position(|n| n == name);
-        let required =
-            |name: &str| find(name).ok_or_else(|| format!("missing column `{name}` in the header"));
-        let mut options: Vec<(String, usize)> = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.len() == 1 && n.as_bytes()[0].is_ascii_uppercase())
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
-        options.sort();
-        let (index, image, question, answer) =
-            (required("index")?, required("image")?, required("question")?, required("answer")?);
-        let hint = find("hint");
-        let taken = |i: usize| [index, image, question, answer].contains(&i) || hint == Some(i);
-        let extra = names
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !taken(i) && !options.iter().any(|(_, c)| *c == i))
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
-        Ok(Columns { index, image, question, answer, hint, options, extra })
+impl TsvRow {
+    /// The trimmed value of column `name`, unless the column is absent, empty or pandas' `nan`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(|f| present(f))
     }
 }
 
@@ -95,36 +77,18 @@ enum ImageField {
     SameAs(String),
 }
 
-/// A parsed row whose images may still refer to another row.
-struct Row {
-    line: u64,
-    index: String,
-    image: ImageField,
-    task: Task,
-}
-
-/// Loads a VLMEvalKit TSV benchmark (format in the module docs) as tasks, in file order.
+/// Reads the rows of a VLMEvalKit TSV file (format in the module docs), in file order.
 ///
-/// Each task: id `<source>-<index>`; prompt = one `<image>` line per image, `Hint: <hint>`
-/// line when there is a hint, the question, then for multiple choice (any option non-empty)
-/// one `<letter>. <text>` line per non-empty option and the instruction to box the letter,
-/// else the instruction to box the answer; images as [`ImageRef::Bytes`]; answer the option
-/// letter (which must name a non-empty option) or the answer text as-is (whitespace trimmed);
-/// no level; `meta` holds `index`, `hint`, `options` (letter → text) and every other column.
-///
-/// Errors name the file and the line where the row starts: unreadable file, missing header
-/// columns, rows with a different number of fields than the header, empty or duplicate
-/// index, bad base64 or bytes in no image format, an image reference to no row, an empty
-/// question or answer, an answer letter that is not an option.
-pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
+/// The header must name `index`, `image` and every column of `required`. Errors name the file
+/// and the line where the row starts: unreadable file, a missing header column, rows with a
+/// different number of fields than the header, an empty or duplicate index, bad base64 or bytes
+/// in no image format, an image reference to no row.
+pub fn read_tsv(path: &Path, required: &[&str]) -> Result<Vec<TsvRow>> {
     let tsv_error = |line: u64, problem: String| DataError::Tsv { path: path.to_path_buf(), line, problem };
     let file =
         std::fs::File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let mut reader =
         csv::ReaderBuilder::new().delimiter(b'\t').has_headers(false).flexible(true).from_reader(file);
-    let source = options.source.clone().unwrap_or_else(|| {
-        path.file_stem().map_or_else(|| "tsv".to_string(), |s| s.to_string_lossy().into_owned())
-    });
     let mut records = reader.records();
     let header: Vec<String> = match records.next() {
         None => return Err(tsv_error(1, "empty file: no header row".into())),
@@ -134,8 +98,17 @@ pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
             .map(|s| s.trim().to_string())
             .collect(),
     };
-    let columns = Columns::from_header(&header).map_err(|p| tsv_error(1, p))?;
-    let mut rows: Vec<Row> = Vec::new();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| tsv_error(1, format!("missing column `{name}` in the header")))
+    };
+    let (index_column, image_column) = (column("index")?, column("image")?);
+    for name in required {
+        column(name)?;
+    }
+    let mut rows: Vec<(TsvRow, ImageField)> = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     for record in records {
         let record = record.map_err(|e| tsv_error(csv_line(&e), e.to_string()))?;
@@ -147,23 +120,33 @@ pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
                 format!("{} fields, but the header has {}", fields.len(), header.len()),
             ));
         }
-        let row = parse_row(&fields, &columns, &source, options.capability, line)
-            .map_err(|p| tsv_error(line, p))?;
-        if let Some(first) = first_line.insert(row.index.clone(), line) {
-            return Err(tsv_error(line, format!("duplicate index `{}` (first on line {first})", row.index)));
+        let index = fields[index_column].trim().to_string();
+        if index.is_empty() {
+            return Err(tsv_error(line, "empty `index`".into()));
         }
-        rows.push(row);
+        let image = parse_image(fields[image_column].trim()).map_err(|p| tsv_error(line, p))?;
+        if let Some(first) = first_line.insert(index.clone(), line) {
+            return Err(tsv_error(line, format!("duplicate index `{index}` (first on line {first})")));
+        }
+        let fields = header
+            .iter()
+            .zip(&fields)
+            .enumerate()
+            .filter(|&(i, _)| i != image_column && i != index_column)
+            .map(|(_, (name, value))| (name.clone(), value.to_string()))
+            .collect();
+        rows.push((TsvRow { line, index, images: Vec::new(), fields }, image));
     }
     let decoded: HashMap<String, Vec<Vec<u8>>> = rows
         .iter()
-        .filter_map(|r| match &r.image {
-            ImageField::Decoded(images) => Some((r.index.clone(), images.clone())),
+        .filter_map(|(row, image)| match image {
+            ImageField::Decoded(images) => Some((row.index.clone(), images.clone())),
             ImageField::SameAs(_) => None,
         })
         .collect();
     rows.into_iter()
-        .map(|row| {
-            let images = match row.image {
+        .map(|(row, image)| {
+            let images = match image {
                 ImageField::Decoded(images) => images,
                 ImageField::SameAs(other) => decoded.get(&other).cloned().ok_or_else(|| {
                     tsv_error(
@@ -172,88 +155,102 @@ pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
                     )
                 })?,
             };
-            let markers = format!("{IMAGE_MARKER}\n").repeat(images.len());
-            let mut task = row.task;
-            task.prompt = format!("{markers}{}", task.prompt);
-            task.images = images.into_iter().map(ImageRef::Bytes).collect();
-            Ok(task)
+            Ok(TsvRow { images, ..row })
         })
         .collect()
 }
 
-/// One row as a task without images (the prompt still lacks its image markers).
-fn parse_row(
-    fields: &[&str],
-    columns: &Columns,
-    source: &str,
-    capability: Capability,
-    line: u64,
-) -> std::result::Result<Row, String> {
-    let index = fields[columns.index].trim().to_string();
-    if index.is_empty() {
-        return Err("empty `index`".into());
-    }
-    let question = fields[columns.question].trim();
+/// Loads a VLMEvalKit TSV benchmark (format in the module docs) as tasks, in file order.
+///
+/// Each task: id `<source>-<index>`; prompt = one `<image>` line per image, `Hint: <hint>`
+/// line when there is a hint, the question, then for multiple choice (any option non-empty)
+/// one `<letter>. <text>` line per non-empty option and the instruction to box the letter,
+/// else the instruction to box the answer; images as [`ImageRef::Bytes`]; answer the option
+/// letter (which must name a non-empty option) or the answer text as-is (whitespace trimmed);
+/// no level; `meta` holds `index`, `hint`, `options` (letter → text) and every other column.
+///
+/// Errors name the file and the line where the row starts: those of [`read_tsv`], a missing
+/// `question` or `answer` column, an empty question or answer, an answer letter that is not an
+/// option.
+pub fn load_tsv(path: &Path, options: &TsvOptions) -> Result<Vec<Task>> {
+    let source = options.source.clone().unwrap_or_else(|| {
+        path.file_stem().map_or_else(|| "tsv".to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    read_tsv(path, &["question", "answer"])?
+        .into_iter()
+        .map(|row| {
+            row_task(&row, &source, options.capability).map_err(|problem| DataError::Tsv {
+                path: path.to_path_buf(),
+                line: row.line,
+                problem,
+            })
+        })
+        .collect()
+}
+
+/// The option columns of a row (single upper-case letters), in letter order, with their text
+/// when present.
+pub fn row_options(row: &TsvRow) -> Vec<(String, String)> {
+    row.fields
+        .keys()
+        .filter(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_uppercase())
+        .filter_map(|letter| row.get(letter).map(|text| (letter.clone(), text.to_string())))
+        .collect()
+}
+
+/// One row as a task (see [`load_tsv`]).
+fn row_task(row: &TsvRow, source: &str, capability: Capability) -> std::result::Result<Task, String> {
+    let question = row.fields.get("question").map_or("", |q| q.trim());
     if question.is_empty() {
         return Err("empty `question`".into());
     }
-    let answer = fields[columns.answer].trim();
+    let answer = row.fields.get("answer").map_or("", |a| a.trim());
     if answer.is_empty() {
         return Err("empty `answer`".into());
     }
-    let image = parse_image(fields[columns.image].trim())?;
-    let hint = columns.hint.and_then(|c| present(fields[c]));
-    let present_options: Vec<(&str, &str)> = columns
-        .options
-        .iter()
-        .filter_map(|(letter, c)| present(fields[*c]).map(|t| (letter.as_str(), t)))
-        .collect();
-    let mut prompt = String::new();
+    let hint = row.get("hint");
+    let present_options = row_options(row);
+    let mut prompt = format!("{IMAGE_MARKER}\n").repeat(row.images.len());
     if let Some(h) = hint {
         prompt.push_str(&format!("Hint: {h}\n"));
     }
     prompt.push_str(question);
-    let answer = if present_options.is_empty() {
+    if present_options.is_empty() {
         prompt.push_str(&format!("\n{ANSWER_SUFFIX}"));
-        answer.to_string()
     } else {
         for (letter, text) in &present_options {
             prompt.push_str(&format!("\n{letter}. {text}"));
         }
         prompt.push_str(&format!("\n{MCQ_SUFFIX}"));
-        let letters: Vec<&str> = present_options.iter().map(|(l, _)| *l).collect();
+        let letters: Vec<&str> = present_options.iter().map(|(l, _)| l.as_str()).collect();
         if !letters.contains(&answer) {
             return Err(format!("answer `{answer}` is not one of the options {}", letters.join(", ")));
         }
-        answer.to_string()
-    };
+    }
     let mut meta = Map::new();
-    meta.insert("index".into(), json!(index));
+    meta.insert("index".into(), json!(row.index));
     if let Some(h) = hint {
         meta.insert("hint".into(), json!(h));
     }
-    let option_map: Map<String, Value> =
-        present_options.iter().map(|(l, t)| (l.to_string(), json!(t))).collect();
+    let option_map: Map<String, Value> = present_options.iter().map(|(l, t)| (l.clone(), json!(t))).collect();
     meta.insert("options".into(), Value::Object(option_map));
-    for (name, c) in &columns.extra {
-        meta.insert(name.clone(), json!(fields[*c]));
+    let option_column = |n: &str| n.len() == 1 && n.as_bytes()[0].is_ascii_uppercase();
+    for (name, value) in &row.fields {
+        if !["question", "answer", "hint"].contains(&name.as_str()) && !option_column(name) {
+            meta.insert(name.clone(), json!(value));
+        }
     }
-    meta.insert("line".into(), json!(line));
-    Ok(Row {
-        line,
-        task: Task {
-            id: format!("{source}-{index}"),
-            prompt,
-            images: Vec::new(),
-            answer,
-            capability,
-            level: None,
-            pass_rate: None,
-            source: source.to_string(),
-            meta: Value::Object(meta),
-        },
-        index,
-        image,
+    meta.insert("line".into(), json!(row.line));
+    Ok(Task {
+        id: format!("{source}-{}", row.index),
+        prompt,
+        images: row.images.iter().cloned().map(ImageRef::Bytes).collect(),
+        answer: answer.to_string(),
+        capability,
+        level: None,
+        pass_rate: None,
+        source: source.to_string(),
+        meta: Value::Object(meta),
     })
 }
 

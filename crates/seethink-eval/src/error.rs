@@ -52,6 +52,16 @@ pub enum EvalError {
         /// What failed.
         message: String,
     },
+    /// A predictions file is unusable, or does not fit its benchmark.
+    #[error("{}{}: {problem}", path.display(), line.map_or_else(String::new, |l| format!(":{l}")))]
+    Predictions {
+        /// The predictions file.
+        path: PathBuf,
+        /// The 1-based line at fault, when one is.
+        line: Option<u64>,
+        /// What is wrong.
+        problem: String,
+    },
     /// A failure inside a custom [`crate::Responder`].
     #[error("responder: {0}")]
     Responder(String),

@@ -10,6 +10,8 @@
 //!   errors by asking the perception sub-questions of wrong visual-reasoning answers.
 //! - [`plot`]: [`plot_accuracy`], grouped accuracy bars as SVG.
 //! - [`model`]: [`ModelResponder`], a checkpoint of any family as a [`Responder`].
+//! - [`benchmarks`]: the paper's VLMEvalKit benchmarks (MathVista … POPE), prompted and scored
+//!   as VLMEvalKit does, with the paper's averages ([`benchmarks::SuiteReport`]).
 //!
 //! ```no_run
 //! use seethink_eval::{attribute_errors, evaluate, Responder};
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod attribution;
+pub mod benchmarks;
 pub mod error;
 mod markdown;
 pub mod metrics;
@@ -37,6 +40,7 @@ pub mod runner;
 pub use attribution::{
     attribute_errors, AttributedError, Attribution, ErrorKind, LevelAttribution, SubAnswer,
 };
+pub use benchmarks::{Benchmark, BenchmarkData, SuiteReport};
 pub use error::{EvalError, Result};
 pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
