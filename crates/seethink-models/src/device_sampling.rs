@@ -42,14 +42,12 @@ pub fn pick_on_device<B: Backend>(
         t => logits / t,
     };
     let log_probs = activation::log_softmax(scaled.clone(), 1);
-    let mut blocked = vec![false; vocab];
-    for &t in input_only {
-        if let Some(b) = blocked.get_mut(t as usize) {
-            *b = true;
-        }
-    }
-    let candidates = match blocked.contains(&true) {
+    let candidates = match input_only.iter().any(|&t| (t as usize) < vocab) {
         true => {
+            let mut blocked = vec![false; vocab];
+            for &t in input_only.iter().filter(|&&t| (t as usize) < vocab) {
+                blocked[t as usize] = true;
+            }
             let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(blocked, [vocab]), &device);
             scaled.mask_fill(mask.reshape([1, vocab]).expand([rows, vocab]), f32::NEG_INFINITY)
         }
