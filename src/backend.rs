@@ -46,6 +46,25 @@ impl FromStr for BackendKind {
     }
 }
 
+impl BackendKind {
+    /// Whether tensors live on a GPU (wgpu, cuda) rather than in host memory.
+    pub fn is_gpu(self) -> bool {
+        match self {
+            #[cfg(feature = "ndarray")]
+            Self::Ndarray => false,
+            #[cfg(feature = "wgpu")]
+            Self::Wgpu => true,
+            #[cfg(feature = "cuda")]
+            Self::Cuda => true,
+        }
+    }
+
+    /// Whether this is the CUDA backend.
+    pub fn is_cuda(self) -> bool {
+        self.to_string() == "cuda"
+    }
+}
+
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match *self {

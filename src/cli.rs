@@ -316,6 +316,8 @@ pub fn train<B: KernelBackend>(
     config: &Path,
     out: Option<std::path::PathBuf>,
     overrides: &[String],
+    kind: crate::backend::BackendKind,
+    memory: Option<u64>,
 ) -> Result<()> {
     let config_path = config;
     let mut config = crate::rl::config::TrainConfig::load(config, overrides)?;
@@ -323,6 +325,7 @@ pub fn train<B: KernelBackend>(
         config.trainer.out = out;
     }
     inputs_exist(&config, config_path)?;
+    crate::plan::refuse_unfit(&config, config_path, kind, memory)?;
     let run = crate::rl::train::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
     match config.curriculum {
         None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),

@@ -16,6 +16,7 @@ pub mod backend;
 pub mod cli;
 pub mod controls;
 pub mod passrate;
+pub mod plan;
 pub mod preset;
 pub mod provenance;
 pub mod sandbox;

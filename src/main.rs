@@ -171,6 +171,24 @@ enum Command {
         /// Override a config value, e.g. `--set actor.lr=1e-5 --set algorithm.trainer=Sft`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
+        /// Device memory (e.g. `80GiB`): a run whose memory plan does not fit is refused. On
+        /// CUDA, `nvidia-smi`'s figure when not given; on the host, no check unless given.
+        #[arg(long)]
+        memory: Option<String>,
+    },
+    /// Print a run's memory per component (weights, reference, optimizer state, rollout KV
+    /// cache, activations, logits chunks) from the checkpoint's config.json and the run config,
+    /// without loading weights; with `--memory`, whether it fits and which knob would make it
+    /// fit (an error when it does not).
+    Plan {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a config value, as `train --set`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Device memory, e.g. `80GiB` (on CUDA, `nvidia-smi`'s figure when not given).
+        #[arg(long)]
+        memory: Option<String>,
     },
     /// Estimate each task's pass rate (K samples of the model; the difficulty axis' input) and
     /// write the tasks with it to `--out` (`tasks.jsonl`, `images/`); resumable.
@@ -364,8 +382,14 @@ fn run(args: Cli) -> Result<()> {
                 .collect::<Result<Vec<_>>>()?;
             cli::score(&inputs, &out)
         }
-        Command::Train { config, out, overrides } => {
-            seethink::with_backend!(args.backend, B => cli::train::<B>(&config, out, &overrides))
+        Command::Train { config, out, overrides, memory } => {
+            let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;
+            let kind = args.backend;
+            seethink::with_backend!(kind, B => cli::train::<B>(&config, out, &overrides, kind, memory))
+        }
+        Command::Plan { config, overrides, memory } => {
+            let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;
+            seethink::plan::plan(&config, &overrides, args.backend, memory)
         }
         Command::Passrate {
             model,

@@ -40,6 +40,7 @@ pub use decode::{DecodeState, KvCache};
 pub use error::{ModelError, Result};
 pub use families::internvl::{self, InternVl};
 pub use families::qwen_vl::{self, QwenVl};
+pub use families::size::ModelSize;
 pub use families::{AnyImages, AnyVlm};
 pub use positions::TokenBatch;
 pub use vlm::{GridThw, ImageGrid, ImageInput, Vlm};

@@ -23,6 +23,7 @@ pub mod logprobs;
 pub mod metrics;
 pub mod optim;
 pub mod phases;
+pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod prompt;

@@ -10,6 +10,7 @@
 
 pub mod internvl;
 pub mod qwen_vl;
+pub mod size;
 
 use std::path::Path;
 

@@ -117,7 +117,7 @@ fn right_aligned<B: burn::tensor::backend::Backend>(
 /// ([`response_positions`](crate::logprobs::response_positions)). Log-probs do not depend on
 /// the split, nor does a token-mean loss (the sum of its micro-batches' with the mini-batch's
 /// normaliser): for them it changes only the rounding.
-fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<Range<usize>> {
+pub(crate) fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<Range<usize>> {
     let (n, size) = (n.max(1), size.max(1));
     let mut pieces = Vec::new();
     let mut start = range.start;
@@ -129,6 +129,17 @@ fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<Range<usize>
         start = end;
     }
     pieces
+}
+
+/// Prompts per generation call of a rollout of `prompts` prompts × `n` samples on `threads`
+/// threads: `batch_size / n` (at least one), fewer when that would leave a thread idle.
+pub(crate) fn prompts_per_call(batch_size: usize, n: usize, prompts: usize, threads: usize) -> usize {
+    (batch_size / n.max(1)).max(1).min(prompts.div_ceil(threads.max(1)).max(1))
+}
+
+/// Responses per mini-batch of a rollout of `samples` split into `mini_batches`.
+pub(crate) fn mini_batch_size(samples: usize, mini_batches: usize) -> usize {
+    samples.div_ceil(mini_batches.max(1)).max(1)
 }
 
 /// A sequence of a finished rollout and its reward.
@@ -178,7 +189,7 @@ impl<B: TrainBackend> Grpo<B> {
     ) -> Result<(Vec<Completion>, usize)> {
         let n = self.rollout.n;
         let threads = <B::InnerBackend as Kernels>::batch_threads();
-        let per_call = (self.rollout.batch_size / n).max(1).min(prompts.len().div_ceil(threads).max(1));
+        let per_call = prompts_per_call(self.rollout.batch_size, n, prompts.len(), threads);
         let chunks: Vec<(usize, &[Prompt<B::InnerBackend>])> = prompts.chunks(per_call).enumerate().collect();
         let calls = chunks.len();
         let outputs = map_parallel(chunks, threads, |(c, chunk)| {
@@ -393,7 +404,7 @@ impl<B: TrainBackend> Grpo<B> {
 
     /// Responses per mini-batch: the rollout split into `actor.mini_batches`.
     fn mini_size(&self, samples: usize) -> usize {
-        samples.div_ceil(self.actor.mini_batches.max(1)).max(1)
+        mini_batch_size(samples, self.actor.mini_batches)
     }
 
     /// The KL as a reward penalty (EasyR1's `apply_kl_penalty` with GRPO): each kept response's

@@ -1,0 +1,190 @@
+//! A checkpoint's size from its `config.json` alone: parameter counts of the vision tower
+//! (projector included) and the language model, and the decoder's shape, for memory plans made
+//! before any weight is read. Each count follows the family's loader tensor by tensor (the tests
+//! compare it with the parameters of the loaded fixture models).
+
+use std::path::Path;
+
+use super::internvl::InternVlConfig;
+use super::qwen_vl::{QwenVersion, QwenVlConfig};
+use super::{family_of, Family};
+use crate::config::TextConfig;
+use crate::error::Result;
+use crate::nn::NormKind;
+
+/// Parameters and shapes of a checkpoint, as its `config.json` describes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSize {
+    /// The vision tower and its projector into the language model.
+    pub vision_params: usize,
+    /// The language model: embeddings, decoder layers, final norm, output projection.
+    pub text_params: usize,
+    /// The language model's shape (vocabulary, widths, layers, heads).
+    pub text: TextConfig,
+    /// The vision tower's shape.
+    pub vision: VisionShape,
+}
+
+/// What a vision tower's activations scale with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisionShape {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+}
+
+impl ModelSize {
+    /// The size of checkpoint directory `dir`, from its `config.json`.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        Ok(match family_of(dir)? {
+            Family::QwenVl => {
+                let c = QwenVlConfig::from_file(dir.join("config.json"))?;
+                let v = &c.vision;
+                Self {
+                    vision_params: qwen_vision_params(&c),
+                    text_params: text_params(&c.text),
+                    vision: VisionShape {
+                        hidden_size: v.hidden_size,
+                        intermediate_size: v.intermediate_size,
+                        layers: v.depth,
+                        heads: v.num_heads,
+                    },
+                    text: c.text,
+                }
+            }
+            Family::InternVl => {
+                let c = InternVlConfig::from_dir(dir)?;
+                let v = &c.vision;
+                Self {
+                    vision_params: intern_vision_params(&c),
+                    text_params: text_params(&c.text),
+                    vision: VisionShape {
+                        hidden_size: v.hidden_size,
+                        intermediate_size: v.intermediate_size,
+                        layers: c.vision_layers_used,
+                        heads: v.num_heads,
+                    },
+                    text: c.text,
+                }
+            }
+        })
+    }
+
+    /// All parameters.
+    pub fn params(&self) -> usize {
+        self.vision_params + self.text_params
+    }
+}
+
+/// A `d_in → d_out` linear layer: `d_in·d_out (+ d_out)`.
+fn linear(d_in: usize, d_out: usize, bias: bool) -> usize {
+    d_in * d_out + if bias { d_out } else { 0 }
+}
+
+/// An RMSNorm (weight) or LayerNorm (weight and bias) over `dim`.
+fn norm(kind: NormKind, dim: usize) -> usize {
+    match kind {
+        NormKind::Rms => dim,
+        NormKind::Layer => 2 * dim,
+    }
+}
+
+/// The shared decoder: `V·h` embeddings, per layer q/k/v/o, the gated MLP (gate, up, down), two
+/// norms and the optional per-head q/k norms, the final norm, and `h·V` more when the output
+/// projection is not tied to the embeddings.
+fn text_params(c: &TextConfig) -> usize {
+    let (h, d) = (c.hidden_size, c.head_dim);
+    let (q, kv) = (c.num_attention_heads * d, c.num_key_value_heads * d);
+    let attention = linear(h, q, c.qkv_bias) + 2 * linear(h, kv, c.qkv_bias) + linear(q, h, false);
+    let mlp = 3 * c.hidden_size * c.intermediate_size;
+    let qk_norm = if c.qk_norm { 2 * d } else { 0 };
+    let layer = attention + mlp + 2 * h + qk_norm;
+    let head = if c.tie_word_embeddings { 0 } else { h * c.vocab_size };
+    c.vocab_size * h + c.num_hidden_layers * layer + h + head
+}
+
+/// Qwen-VL's tower: the patch embedding (a bias in Qwen3-VL), Qwen3-VL's position table, blocks
+/// of qkv/proj with biases, a gated (2.5) or plain (3) MLP with biases and two norms (RMS in 2.5,
+/// Layer in 3), the merger and Qwen3-VL's DeepStack mergers.
+fn qwen_vision_params(c: &QwenVlConfig) -> usize {
+    let v = &c.vision;
+    let (d, i) = (v.hidden_size, v.intermediate_size);
+    let qwen3 = c.version == QwenVersion::Qwen3Vl;
+    let kind = if qwen3 { NormKind::Layer } else { NormKind::Rms };
+    let mlp = if qwen3 {
+        linear(d, i, true) + linear(i, d, true)
+    } else {
+        2 * linear(d, i, true) + linear(i, d, true)
+    };
+    let block = linear(d, 3 * d, true) + linear(d, d, true) + mlp + 2 * norm(kind, d);
+    let merged = d * v.spatial_merge_size * v.spatial_merge_size;
+    let merger = |norm_dim: usize| {
+        norm(kind, norm_dim) + linear(merged, merged, true) + linear(merged, v.out_hidden_size, true)
+    };
+    let patch = linear(v.patch_dim(), d, qwen3);
+    let positions = if qwen3 { v.num_position_embeddings * d } else { 0 };
+    patch + positions + v.depth * block + merger(d) + v.deepstack_visual_indexes.len() * merger(merged)
+}
+
+/// InternViT's used layers (qkv and its optional bias, optional q/k norms over the embedding,
+/// proj, two layer scales, the MLP, two norms), the patch and class embeddings, the position
+/// table, and the projector `LayerNorm → Linear → GELU → Linear`.
+fn intern_vision_params(c: &InternVlConfig) -> usize {
+    let v = &c.vision;
+    let d = v.hidden_size;
+    let qk_norm = if v.qk_norm { 2 * d } else { 0 };
+    let layer = linear(d, 3 * d, v.qkv_bias)
+        + qk_norm
+        + linear(d, d, true)
+        + 2 * d
+        + linear(d, v.intermediate_size, true)
+        + linear(v.intermediate_size, d, true)
+        + 2 * norm(v.norm, d);
+    let patches = v.grid() * v.grid();
+    let embeddings = linear(v.num_channels * v.patch_size * v.patch_size, d, true) + d + (patches + 1) * d;
+    let merged = d * c.shuffle * c.shuffle;
+    let text = c.text.hidden_size;
+    let projector = norm(NormKind::Layer, merged) + linear(merged, text, true) + linear(text, text, true);
+    embeddings + c.vision_layers_used * layer + projector
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use burn::backend::NdArray;
+
+    use super::ModelSize;
+    use crate::AnyVlm;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    }
+
+    #[test]
+    fn counts_from_config_equal_the_loaded_models_parameters() {
+        let dirs = [
+            "qwen2_5_vl/checkpoint",
+            "qwen3_vl/checkpoint",
+            "internvl3/checkpoint",
+            "internvl3/original",
+            "internvl3_5/checkpoint",
+            "internvl3_5/original",
+        ];
+        for dir in dirs {
+            let dir = fixture(dir);
+            let size = ModelSize::from_dir(&dir).unwrap();
+            let model = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
+            assert_eq!((size.vision_params, size.text_params), model.param_split(), "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_real_checkpoint_s_count_is_its_published_one() {
+        let size = ModelSize::from_dir(&fixture("real_configs/qwen2_5_vl_7b")).unwrap();
+        // Qwen2.5-VL-7B-Instruct: 8,292,166,656 parameters (published); its vision tower and merger
+        // are 676,550,144 of them by the same count
+        assert_eq!((size.params(), size.vision_params), (8_292_166_656, 676_550_144));
+    }
+}

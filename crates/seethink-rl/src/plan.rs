@@ -1,0 +1,335 @@
+//! The memory plan of a run: what one training step holds at once, per component, from the
+//! checkpoint's `config.json` ([`ModelSize`]) and the run config alone, before any weight is
+//! read (`seethink plan`; `seethink train` refuses a run whose plan does not fit its device).
+//!
+//! A step has three phases, and its peak is what lives through the whole run plus the largest
+//! phase:
+//! - **always**: the policy's weights, the frozen KL reference (a second copy, GRPO with a KL
+//!   term), AdamW's two moments of every trained parameter;
+//! - **rollout**: the KV cache of the generation calls running at once, the activations of a
+//!   prompt's prefill and the last position's logits;
+//! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
+//! - **update**: the activations autodiff keeps for one micro-batch, one logits chunk with its
+//!   gradient, and the gradients (those accumulated over the micro-batches before it).
+//!
+//! Activations follow what each kernel path keeps for its backward pass (the `*_PER_*` constants
+//! below): the host kernels of `NdArray<f32>` keep only each attention's output and log-sum-exp
+//! and recompute the scores; burn's generic ops (wgpu, cuda) keep every block of attention
+//! scores, so their update grows with tokens². The constants are counts of the tensors kept
+//! per token and layer, checked against a counting allocator on ndarray (`tests/plan_memory.rs`,
+//! within 15% on both kernel paths). A GPU backend's allocator pools and rounds its buffers, so
+//! there the plan is a lower bound of what it reserves.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use seethink_models::ModelSize;
+
+use crate::config::{TrainConfig, Trainer};
+use crate::grpo::{micro_batches, mini_batch_size, prompts_per_call, Aggregation};
+
+/// Which kernels run the model, and so what autodiff keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    /// The fused host kernels of `NdArray<f32>` (attention recomputed in backward).
+    Host,
+    /// burn's ops (wgpu, cuda, `NdArray<f64>`): every attention block's scores are kept.
+    Generic,
+}
+
+/// Where a run's tensors live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub kernels: KernelPath,
+    /// Bytes per element of the backend's float type.
+    pub element_bytes: usize,
+    /// Generation calls and frozen passes running side by side ([`Kernels::batch_threads`]).
+    ///
+    /// [`Kernels::batch_threads`]: seethink_models::kernels::Kernels::batch_threads
+    pub threads: usize,
+}
+
+/// When a component is alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Always,
+    Rollout,
+    Frozen,
+    Update,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Always => "always",
+            Phase::Rollout => "rollout",
+            Phase::Frozen => "old/ref log-probs",
+            Phase::Update => "update",
+        }
+    }
+}
+
+/// One line of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Component {
+    pub name: &'static str,
+    pub phase: Phase,
+    pub bytes: u64,
+    /// How the figure is made.
+    pub formula: String,
+}
+
+/// A run's memory per component and its peak.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryPlan {
+    pub components: Vec<Component>,
+}
+
+/// What autodiff keeps of a decoder layer for its backward pass, in tensors per position of
+/// each width, on one kernel path. The counts are set from the peaks a counting allocator
+/// measured on ndarray at shapes where each width dominates in turn (`tests/plan_memory_*.rs`,
+/// which keep them within 15%); the tensors named are what they stand for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Kept {
+    /// `[positions, hidden]`: the residual stream, the norms' inputs, normalised values and
+    /// outputs (the projections' inputs).
+    hidden: u64,
+    /// `[positions, intermediate]`: the MLP's gate, up and their product.
+    intermediate: u64,
+    /// `[positions, heads·head_dim]`: q before and after its norm and RoPE, the attention's
+    /// output before and after the head merge.
+    query: u64,
+    /// `[keys, kv heads·head_dim]` per key: k before and after its norm and RoPE, v.
+    key_value: u64,
+    /// Per `[head, query, key]` score (0 on the host path: recomputed in backward).
+    scores: u64,
+    /// `[rows, vocabulary]` tensors of a logits chunk scored and differentiated.
+    logits: u64,
+    /// `[positions, intermediate]` gradients alive at once during the backward pass (once,
+    /// not per layer).
+    backward: u64,
+}
+
+impl KernelPath {
+    fn kept(self) -> Kept {
+        match self {
+            KernelPath::Host => {
+                Kept { hidden: 8, intermediate: 3, query: 6, key_value: 4, scores: 0, logits: 2, backward: 2 }
+            }
+            KernelPath::Generic => {
+                Kept { hidden: 8, intermediate: 4, query: 6, key_value: 4, scores: 3, logits: 4, backward: 2 }
+            }
+        }
+    }
+}
+
+/// `[tokens, width]` tensors a forward pass without gradients holds at once, per width.
+const FORWARD_LIVE: u64 = 2;
+
+/// The tokens one pass over a micro-batch runs: `m` sequences of `g` distinct prompts of
+/// `prompt` tokens and responses of `response` tokens. A shared prompt's prefix runs once and
+/// its keys and values are repeated per sequence (`logprobs::response_positions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PassTokens {
+    /// Positions the layers run on.
+    queries: u64,
+    /// Keys and values attended to.
+    keys: u64,
+    /// Query × key pairs (the attention scores of every head).
+    pairs: u64,
+}
+
+impl PassTokens {
+    fn new(sequences: u64, prompts: u64, prompt: u64, response: u64) -> Self {
+        let whole = prompt + response;
+        match prompts < sequences {
+            true => Self {
+                queries: prompts * prompt + sequences * response,
+                keys: sequences * whole,
+                pairs: prompts * prompt * prompt + sequences * response * whole,
+            },
+            false => {
+                Self { queries: sequences * whole, keys: sequences * whole, pairs: sequences * whole * whole }
+            }
+        }
+    }
+
+    /// The largest pass over `pieces` of a rollout with `n` consecutive samples per prompt.
+    fn largest(pieces: &[Range<usize>], n: usize, prompt: u64, response: u64) -> Self {
+        pieces
+            .iter()
+            .map(|piece| {
+                let prompts = ((piece.end - 1) / n - piece.start / n + 1) as u64;
+                Self::new(piece.len() as u64, prompts, prompt, response)
+            })
+            .max_by_key(|t| (t.queries, t.pairs))
+            .unwrap_or(Self { queries: 0, keys: 0, pairs: 0 })
+    }
+}
+
+impl MemoryPlan {
+    /// The plan of one step of `config` on a checkpoint of size `size` on `target`, with
+    /// prompts of `data.max_prompt_length` tokens (2048 when unbounded) and responses of
+    /// `rollout.max_new_tokens`, the longest the run allows.
+    pub fn new(size: &ModelSize, config: &TrainConfig, target: Target) -> Self {
+        let e = target.element_bytes as u64;
+        let t = &size.text;
+        let (h, inter, layers) =
+            (t.hidden_size as u64, t.intermediate_size as u64, t.num_hidden_layers as u64);
+        let (q, kv) =
+            ((t.num_attention_heads * t.head_dim) as u64, (t.num_key_value_heads * t.head_dim) as u64);
+        let (heads, vocab) = (t.num_attention_heads as u64, t.vocab_size as u64);
+        let params = size.params() as u64;
+        let trained = match config.actor.freeze_vision {
+            true => size.text_params as u64,
+            false => params,
+        };
+        let grpo = config.algorithm.trainer == Trainer::Grpo;
+        let prompt = config.data.max_prompt_length.unwrap_or(2048) as u64;
+        let response = config.rollout.max_new_tokens as u64;
+        let whole = prompt + response;
+        let n = if grpo { config.rollout.n.max(1) } else { 1 };
+        let samples = (config.trainer.prompts_per_step * n).max(1);
+        let micro = config.actor.micro_batch_size.max(1);
+        let threads = target.threads.max(1) as u64;
+        let chunk = config.actor.logits_chunk_tokens.max(1) as u64;
+        let mut components = Vec::new();
+        let mut add = |name, phase, bytes: u64, formula: String| {
+            components.push(Component { name, phase, bytes, formula })
+        };
+        add("weights", Phase::Always, params * e, format!("{params} parameters × {e} B"));
+        if grpo && config.algorithm.kl_coef != 0.0 {
+            add("KL reference", Phase::Always, params * e, "a frozen copy of the weights".into());
+        }
+        add(
+            "AdamW moments",
+            Phase::Always,
+            2 * trained * e,
+            format!("2 × {trained} trained parameters × {e} B"),
+        );
+        if grpo {
+            let per_call = prompts_per_call(
+                config.rollout.batch_size,
+                n,
+                config.trainer.prompts_per_step,
+                target.threads,
+            );
+            let rows = (per_call * n) as u64;
+            let calls = (config.trainer.prompts_per_step.div_ceil(per_call) as u64).min(threads);
+            let cache = calls * rows * layers * 2 * kv * whole * e;
+            add(
+                "rollout KV cache",
+                Phase::Rollout,
+                cache,
+                format!(
+                    "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {e} B"
+                ),
+            );
+            let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * e;
+            add(
+                "rollout prefill",
+                Phase::Rollout,
+                prefill,
+                format!(
+                    "{calls} × {per_call} prompts × {prompt} tokens × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) × {e} B"
+                ),
+            );
+            let logits = calls * rows * vocab * 2 * e;
+            add(
+                "rollout logits",
+                Phase::Rollout,
+                logits,
+                format!("{calls} × {rows} rows × 2 × {vocab} × {e} B"),
+            );
+            let pieces = micro_batches(0..samples, n, micro);
+            let pass = PassTokens::largest(&pieces, n, prompt, response);
+            let passes = threads.min(pieces.len() as u64);
+            let frozen = passes
+                * (pass.queries * FORWARD_LIVE * (h + inter + q + kv)
+                    + pass.keys * 2 * kv
+                    + chunk.min(pass.queries) * vocab * 2)
+                * e;
+            add(
+                "old/ref passes",
+                Phase::Frozen,
+                frozen,
+                format!(
+                    "{passes} × ({} positions × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) + {} keys × 2·{kv} + 2 × {chunk} × {vocab}) × {e} B",
+                    pass.queries, pass.keys
+                ),
+            );
+        }
+        let grouping = if grpo && config.actor.aggregation == Aggregation::TokenMean { n } else { 1 };
+        let mini = mini_batch_size(samples, config.actor.mini_batches);
+        let pieces: Vec<Range<usize>> = (0..samples)
+            .step_by(mini)
+            .flat_map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
+            .collect();
+        let pass = PassTokens::largest(&pieces, n, prompt, response);
+        let k = target.kernels.kept();
+        let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
+        let activations = (layers * (pass.queries * per_query + pass.keys * k.key_value * kv)
+            + pass.queries * k.backward * inter)
+            * e;
+        add(
+            "activations",
+            Phase::Update,
+            activations,
+            format!(
+                "({layers} layers × ({} positions × ({}·{h} + {}·{inter} + {}·{q}) + {} keys × {}·{kv}) + {} × {}·{inter}) × {e} B",
+                pass.queries, k.hidden, k.intermediate, k.query, pass.keys, k.key_value, pass.queries, k.backward
+            ),
+        );
+        if k.scores > 0 {
+            let scores = layers * heads * pass.pairs * k.scores * e;
+            add(
+                "attention scores",
+                Phase::Update,
+                scores,
+                format!(
+                    "{layers} layers × {heads} heads × {} query-key pairs × {} × {e} B",
+                    pass.pairs, k.scores
+                ),
+            );
+        }
+        let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
+        add(
+            "logits chunk",
+            Phase::Update,
+            rows * vocab * k.logits * e,
+            format!("{} × {rows} rows × {vocab} × {e} B", k.logits),
+        );
+        add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"));
+        Self { components }
+    }
+
+    /// Bytes of the components alive in `phase` (and always).
+    pub fn phase_bytes(&self, phase: Phase) -> u64 {
+        self.components.iter().filter(|c| c.phase == phase || c.phase == Phase::Always).map(|c| c.bytes).sum()
+    }
+
+    /// The step's peak: what is always alive plus the largest phase.
+    pub fn peak(&self) -> u64 {
+        [Phase::Rollout, Phase::Frozen, Phase::Update]
+            .into_iter()
+            .map(|p| self.phase_bytes(p))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The table `seethink plan` prints.
+    pub fn table(&self) -> String {
+        let mut out = String::from("| component | when | GiB | how |\n|---|---|---:|---|\n");
+        for c in &self.components {
+            let _ =
+                writeln!(out, "| {} | {} | {:.2} | {} |", c.name, c.phase.name(), gib(c.bytes), c.formula);
+        }
+        let _ = writeln!(out, "| **peak** | | **{:.2}** | always + the largest phase |", gib(self.peak()));
+        out
+    }
+}
+
+/// Bytes in GiB.
+pub fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}

@@ -1,0 +1,202 @@
+//! The memory plan against what a GRPO step really holds on ndarray: every byte in use is
+//! counted by a global allocator (ndarray keeps each tensor on the heap), and the peaks of the
+//! rollout's generation and of the learning phase (old and reference log-probs, the update) of
+//! a steady-state step (AdamW's moments already there) are compared with the plan's. Models
+//! are random, at shapes where different components dominate. A test binary using it has
+//! this allocator for its whole process.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use seethink_models::generate::{generate, Prompt};
+use seethink_models::kernels::Kernels;
+use seethink_models::{AnyVlm, ModelSize};
+use seethink_rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig, TrainConfig, Trainer};
+use seethink_rl::grpo::{Grpo, GrpoStats, Scored};
+use seethink_rl::learner::{inference_model, new_learner};
+use seethink_rl::logprobs::Sequence;
+use seethink_rl::plan::{KernelPath, MemoryPlan, Phase, Target};
+use seethink_rl::train_backend::TrainBackend;
+
+use crate::common::{checkpoint, tiny_config};
+
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes in use at the peak of `f`, above `base`.
+fn peak_of<T>(base: usize, f: impl FnOnce() -> T) -> (usize, T) {
+    PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
+    let out = f();
+    (PEAK.load(Ordering::Relaxed) - base, out)
+}
+
+/// A decoder shape.
+pub struct Shape {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+}
+
+/// The committed Qwen3-VL checkpoint's config in `dir`, its decoder resized to `shape`.
+fn write_config(dir: &Path, s: &Shape) {
+    let text = std::fs::read_to_string(checkpoint().join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let t = &mut config["text_config"];
+    t["hidden_size"] = s.hidden.into();
+    t["intermediate_size"] = s.intermediate.into();
+    t["num_hidden_layers"] = s.layers.into();
+    t["num_attention_heads"] = s.heads.into();
+    t["num_key_value_heads"] = s.kv_heads.into();
+    t["head_dim"] = s.head_dim.into();
+    t["vocab_size"] = s.vocab.into();
+    t["max_position_embeddings"] = 8192.into();
+    let half = s.head_dim / 2;
+    let (hw, tt) = (half * 3 / 8, half - 2 * (half * 3 / 8));
+    t["rope_scaling"]["mrope_section"] = serde_json::json!([tt, hw, hw]);
+    config["vision_config"]["out_hidden_size"] = s.hidden.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// The run's settings the plan reads: `prompts` × `n` sequences of `prompt` + `response` tokens.
+pub fn run_config(
+    dir: &Path,
+    prompt: usize,
+    response: usize,
+    prompts: usize,
+    n: usize,
+    micro: usize,
+    chunk: usize,
+) -> TrainConfig {
+    let mut config = tiny_config(dir, Trainer::Grpo, 1, prompts);
+    config.model = dir.to_path_buf();
+    config.data.max_prompt_length = Some(prompt);
+    config.algorithm = AlgorithmConfig { kl_coef: 0.01, use_kl_loss: true, ..Default::default() };
+    config.actor = ActorConfig {
+        lr: 1e-6,
+        mini_batches: 1,
+        micro_batch_size: micro,
+        logits_chunk_tokens: chunk,
+        ..Default::default()
+    };
+    config.rollout =
+        RolloutConfig { n, max_new_tokens: response, batch_size: prompts * n, ..Default::default() };
+    config
+}
+
+struct Measured {
+    rollout: usize,
+    learn: usize,
+}
+
+/// Peaks of one generation call as the rollout makes it and of a steady-state learning phase.
+fn measure<B: TrainBackend>(config: &TrainConfig) -> Measured {
+    let base = IN_USE.load(Ordering::Relaxed);
+    let model = AnyVlm::<B>::random(&config.model, 7, &Default::default()).unwrap();
+    let mut learner = new_learner(model, &config.actor, 0);
+    let mut grpo =
+        Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+    let prompt_len = config.data.max_prompt_length.unwrap();
+    let response_len = config.rollout.max_new_tokens;
+    let n = config.rollout.n;
+    let prompts = config.trainer.prompts_per_step;
+    // plain text ids of the fixture's tokenizer (its image and vision tokens are above 300)
+    let ids = |len: usize, salt: usize| -> Vec<u32> {
+        (0..len).map(|i| 1 + ((i * 7919 + salt * 104_729) % 299) as u32).collect()
+    };
+    let rollout: Vec<Scored<B::InnerBackend>> = (0..prompts * n)
+        .map(|s| Scored {
+            sequence: Sequence {
+                prompt: ids(prompt_len, s / n),
+                response: ids(response_len, s + 1000),
+                images: None,
+            },
+            score: (s % 3) as f32,
+        })
+        .collect();
+    let policy = inference_model(&learner);
+    grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default()).unwrap();
+    drop(policy);
+    let policy = inference_model(&learner);
+    let threads = <B::InnerBackend as Kernels>::batch_threads();
+    let per_call = (config.rollout.batch_size / n).max(1).min(prompts.div_ceil(threads).max(1));
+    let calls: Vec<Vec<Prompt<B::InnerBackend>>> = (0..prompts)
+        .map(|p| Prompt { ids: ids(prompt_len, p), images: None })
+        .collect::<Vec<_>>()
+        .chunks(per_call)
+        .map(<[_]>::to_vec)
+        .collect();
+    let sampling = config.rollout.sampling(0);
+    let (rollout_peak, _) = peak_of(base, || {
+        seethink_models::parallel::map_parallel(calls, threads, |chunk| {
+            generate(&policy, &chunk, n, &sampling, &[], 0).unwrap()
+        })
+    });
+    let (learn_peak, _) =
+        peak_of(base, || grpo.learn(&mut learner, &policy, rollout, 0, &mut GrpoStats::default()).unwrap());
+    Measured { rollout: rollout_peak, learn: learn_peak }
+}
+
+/// Measures `config` on `shape` and adds to `misses` each peak the plan for `kernels` with
+/// floats of `element_bytes` misses by more than 15%.
+pub fn check<B: TrainBackend>(
+    misses: &mut Vec<String>,
+    name: &str,
+    kernels: KernelPath,
+    element_bytes: usize,
+    shape: Shape,
+    config: impl Fn(&Path) -> TrainConfig,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &shape);
+    let config = config(dir.path());
+    let size = ModelSize::from_dir(dir.path()).unwrap();
+    let target = Target { kernels, element_bytes, threads: <B::InnerBackend as Kernels>::batch_threads() };
+    let plan = MemoryPlan::new(&size, &config, target);
+    let measured = measure::<B>(&config);
+    let learn_plan = plan.phase_bytes(Phase::Frozen).max(plan.phase_bytes(Phase::Update));
+    let rollout_plan = plan.phase_bytes(Phase::Rollout);
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!("{name}:\n{}", plan.table());
+    let always = plan.components.iter().filter(|c| c.phase == Phase::Always).map(|c| c.bytes).sum::<u64>();
+    println!(
+        "{name}: measured learn above always {:.1} MiB",
+        (measured.learn as f64 - always as f64) / (1 << 20) as f64
+    );
+    for (what, planned, got) in
+        [("rollout", rollout_plan, measured.rollout), ("learn", learn_plan, measured.learn)]
+    {
+        let error = planned as f64 / got as f64 - 1.0;
+        println!(
+            "{name} {what}: planned {:.1} MiB, measured {:.1} MiB ({:+.1}%)",
+            mib(planned),
+            mib(got as u64),
+            100.0 * error
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! `seethink plan`: a run's memory per component before any weight is read, whether it fits
+//! the device, and which knob would make it fit; and the same check before `seethink train`
+//! on a GPU backend.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::backend::BackendKind;
+use crate::models::ModelSize;
+use crate::rl::config::TrainConfig;
+use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
+
+/// Where `kind` keeps a run's tensors: the host kernels of ndarray (one generation call and
+/// frozen pass per core) or burn's generic ops on one GPU, f32 either way.
+pub fn target(kind: BackendKind) -> Target {
+    match kind.is_gpu() {
+        false => {
+            Target { kernels: KernelPath::Host, element_bytes: 4, threads: crate::models::parallel::cores() }
+        }
+        true => Target { kernels: KernelPath::Generic, element_bytes: 4, threads: 1 },
+    }
+}
+
+/// A size such as `80GiB`, `80GB`, `512MiB` or a number of bytes.
+pub fn parse_bytes(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().with_context(|| format!("`{text}` is not a size such as 80GiB"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => bail!("`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"),
+    };
+    Ok((number * scale) as u64)
+}
+
+/// The memory of the device `kind` runs on: `given`, else on CUDA what `nvidia-smi` reports for
+/// the first GPU; `None` when unknown.
+pub fn device_memory(kind: BackendKind, given: Option<u64>) -> Option<u64> {
+    given.or_else(|| match kind.is_cuda() {
+        true => nvidia_smi_memory(),
+        false => None,
+    })
+}
+
+/// The first GPU's total memory from `nvidia-smi`, if it runs.
+fn nvidia_smi_memory() -> Option<u64> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.total", "--format=csv,noheader,nounits"])
+        .output()
+        .ok()?;
+    let mib: u64 = String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()?;
+    Some(mib << 20)
+}
+
+/// The run's plan from its checkpoint's `config.json`.
+pub fn plan_of(config: &TrainConfig, kind: BackendKind) -> Result<MemoryPlan> {
+    let size = ModelSize::from_dir(&config.model)
+        .with_context(|| format!("sizing the checkpoint {}", config.model.display()))?;
+    Ok(MemoryPlan::new(&size, config, target(kind)))
+}
+
+/// One change of the run config a user can make, and what it does to the plan.
+struct Knob {
+    name: String,
+    change: fn(&mut TrainConfig) -> bool,
+}
+
+/// The knobs `seethink plan` tries when a run does not fit, each applied alone.
+fn knobs() -> Vec<Knob> {
+    vec![
+        Knob {
+            name: "actor.micro_batch_size = 1".into(),
+            change: |c| std::mem::replace(&mut c.actor.micro_batch_size, 1) != 1,
+        },
+        Knob {
+            name: "actor.logits_chunk_tokens = 256".into(),
+            change: |c| std::mem::replace(&mut c.actor.logits_chunk_tokens, 256) > 256,
+        },
+        Knob {
+            name: "rollout.batch_size = rollout.n".into(),
+            change: |c| std::mem::replace(&mut c.rollout.batch_size, c.rollout.n) != c.rollout.n,
+        },
+        Knob {
+            name: "actor.freeze_vision = true".into(),
+            change: |c| !std::mem::replace(&mut c.actor.freeze_vision, true),
+        },
+        Knob {
+            name: "algorithm.kl_coef = 0 (no reference copy; changes the objective)".into(),
+            change: |c| std::mem::replace(&mut c.algorithm.kl_coef, 0.0) != 0.0,
+        },
+    ]
+}
+
+/// The plan's table, the verdict against `memory`, and when it does not fit, the peak each knob
+/// would give.
+pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> Result<(String, bool)> {
+    let plan = plan_of(config, kind)?;
+    let mut out = format!("memory plan of one step on {kind} (f32):\n\n{}\n", plan.table());
+    let Some(memory) = memory else {
+        out.push_str("device memory unknown (give --memory, e.g. --memory 80GiB): no verdict\n");
+        return Ok((out, true));
+    };
+    let fits = plan.peak() <= memory;
+    out.push_str(&format!(
+        "peak {:.2} GiB {} the device's {:.2} GiB\n",
+        gib(plan.peak()),
+        if fits { "fits in" } else { "does NOT fit in" },
+        gib(memory)
+    ));
+    if !fits {
+        out.push_str("\nwhat each change alone would give:\n");
+        for knob in knobs() {
+            let mut changed = config.clone();
+            if !(knob.change)(&mut changed) {
+                continue;
+            }
+            let peak = plan_of(&changed, kind)?.peak();
+            let verdict = if peak <= memory { "fits" } else { "does not fit" };
+            out.push_str(&format!("  {}: peak {:.2} GiB, {verdict}\n", knob.name, gib(peak)));
+        }
+        out.push_str(
+            "  (LoRA and half-precision frozen weights, which would remove most of the weights' \
+             copies, are not in seethink yet)\n",
+        );
+    }
+    Ok((out, fits))
+}
+
+/// `seethink plan`: prints the report; an error when the run does not fit.
+pub fn plan(config_path: &Path, overrides: &[String], kind: BackendKind, memory: Option<u64>) -> Result<()> {
+    let config = TrainConfig::load(config_path, overrides)?;
+    let (text, fits) = report(&config, kind, device_memory(kind, memory))?;
+    print!("{text}");
+    if !fits {
+        bail!("{}: the run does not fit in the device's memory", config_path.display());
+    }
+    Ok(())
+}
+
+/// Before `seethink train` on a GPU backend: refuses, with the plan, a run whose peak exceeds
+/// the device's memory (`memory`, else what the device reports). On the host nothing is
+/// refused (memory there is the machine's, swap included).
+pub fn refuse_unfit(
+    config: &TrainConfig,
+    config_path: &Path,
+    kind: BackendKind,
+    memory: Option<u64>,
+) -> Result<()> {
+    if !kind.is_gpu() && memory.is_none() {
+        return Ok(());
+    }
+    let (text, fits) = report(config, kind, device_memory(kind, memory))?;
+    if !fits {
+        bail!("{}: the run cannot fit on this device; refusing to start\n\n{text}", config_path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_read_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("80GiB").unwrap(), 80 << 30);
+        assert_eq!(parse_bytes("80 GB").unwrap(), 80_000_000_000);
+        assert_eq!(parse_bytes("1.5MiB").unwrap(), 3 << 19);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert!(parse_bytes("GiB").is_err());
+        assert!(parse_bytes("12 parsecs").unwrap_err().to_string().contains("unknown unit `parsecs`"));
+    }
+}

@@ -1,0 +1,89 @@
+//! `seethink plan` at a real size (Qwen2.5-VL-7B's config.json, no weights) and the memory check
+//! of `seethink train`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn seethink(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seethink")).args(args).output().expect("run seethink")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The paper's Qwen2.5-VL-7B recipe with `model` pointing at the real config.json fixture.
+fn paper_config(dir: &Path) -> PathBuf {
+    let recipe = std::fs::read_to_string(root().join("configs/paper/qwen2_5_vl_7b.ron")).unwrap();
+    let model = root().join("tests/fixtures/real_configs/qwen2_5_vl_7b");
+    let recipe = recipe
+        .replace("\"./checkpoints/Qwen2.5-VL-7B-Instruct\"", &format!("{:?}", model.display().to_string()));
+    let path = dir.join("qwen2_5_vl_7b.ron");
+    std::fs::write(&path, recipe).unwrap();
+    path
+}
+
+#[test]
+fn the_paper_recipe_at_7b_in_f32_does_not_fit_80_gib_and_the_plan_says_what_would_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = paper_config(dir.path());
+    let out = seethink(&["plan", "--config", config.to_str().unwrap(), "--memory", "80GiB"]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    // 8,292,166,656 parameters × 4 B, twice (policy and KL reference), and AdamW's two moments
+    assert!(stdout.contains("| weights | always | 30.89 |"), "{stdout}");
+    assert!(stdout.contains("| KL reference | always | 30.89 |"), "{stdout}");
+    assert!(stdout.contains("| AdamW moments | always | 61.78 |"), "{stdout}");
+    assert!(stdout.contains("does NOT fit in the device's 80.00 GiB"), "{stdout}");
+    assert!(stdout.contains("actor.micro_batch_size = 1: peak"), "{stdout}");
+    assert!(text(&out.stderr).contains("does not fit in the device's memory"), "{}", text(&out.stderr));
+
+    // the same plan fits a device large enough, and without --memory there is no verdict
+    let out = seethink(&["plan", "--config", config.to_str().unwrap(), "--memory", "4TiB"]);
+    assert!(out.status.success() && text(&out.stdout).contains("fits in the device's 4096.00 GiB"));
+    let out = seethink(&["plan", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out.stdout).contains("no verdict"));
+}
+
+#[test]
+fn train_refuses_a_run_that_does_not_fit_before_loading_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synth");
+    let out = seethink(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "4", "--seed", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = dir.path().join("run");
+    let model = root().join("tests/fixtures/qwen3_vl/checkpoint");
+    let config = dir.path().join("tiny.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "(model: {:?}, data: (train: {:?}), rollout: (n: 2, max_new_tokens: 8), \
+             trainer: (steps: 1, prompts_per_step: 2, out: {:?}))",
+            model.display().to_string(),
+            data.display().to_string(),
+            run.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = seethink(&["train", "--config", config.to_str().unwrap(), "--memory", "1MiB"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot fit on this device; refusing to start"), "{stderr}");
+    assert!(stderr.contains("| activations | update |"), "{stderr}");
+    assert!(!run.exists(), "a refused run wrote {}", run.display());
+    let out = seethink(&["train", "--config", config.to_str().unwrap(), "--memory", "8GiB"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_bad_memory_size_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = paper_config(dir.path());
+    let out = seethink(&["plan", "--config", config.to_str().unwrap(), "--memory", "80 parsecs"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("`80 parsecs`: unknown unit `parsecs`"), "{stderr}");
+}
