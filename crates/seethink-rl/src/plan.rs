@@ -103,22 +103,40 @@ struct Kept {
     key_value: u64,
     /// Per `[head, query, key]` score (0 on the host path: recomputed in backward).
     scores: u64,
-    /// `[rows, vocabulary]` tensors of a logits chunk scored and differentiated.
+    /// `[rows, vocabulary]` tensors of a logits chunk scored and differentiated (the logits
+    /// and their gradient; on the generic path also the log-softmax).
     logits: u64,
     /// `[positions, intermediate]` gradients alive at once during the backward pass (once,
     /// not per layer).
     backward: u64,
+    /// `[rows, vocabulary]` tensors of a decoding step's logits and sampling (the host reads
+    /// the logits once; the device samples through temperature, softmax and the inverse CDF).
+    sampling: u64,
 }
 
 impl KernelPath {
     fn kept(self) -> Kept {
         match self {
-            KernelPath::Host => {
-                Kept { hidden: 8, intermediate: 3, query: 6, key_value: 4, scores: 0, logits: 2, backward: 2 }
-            }
-            KernelPath::Generic => {
-                Kept { hidden: 8, intermediate: 4, query: 6, key_value: 4, scores: 3, logits: 4, backward: 2 }
-            }
+            KernelPath::Host => Kept {
+                hidden: 8,
+                intermediate: 3,
+                query: 6,
+                key_value: 4,
+                scores: 0,
+                logits: 2,
+                backward: 2,
+                sampling: 2,
+            },
+            KernelPath::Generic => Kept {
+                hidden: 8,
+                intermediate: 4,
+                query: 6,
+                key_value: 4,
+                scores: 3,
+                logits: 3,
+                backward: 2,
+                sampling: 8,
+            },
         }
     }
 }
@@ -173,6 +191,7 @@ impl MemoryPlan {
     /// `rollout.max_new_tokens`, the longest the run allows.
     pub fn new(size: &ModelSize, config: &TrainConfig, target: Target) -> Self {
         let e = target.element_bytes as u64;
+        let k = target.kernels.kept();
         let t = &size.text;
         let (h, inter, layers) =
             (t.hidden_size as u64, t.intermediate_size as u64, t.num_hidden_layers as u64);
@@ -234,12 +253,13 @@ impl MemoryPlan {
                     "{calls} × {per_call} prompts × {prompt} tokens × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) × {e} B"
                 ),
             );
-            let logits = calls * rows * vocab * 2 * e;
+            let sampled = k.sampling;
+            let logits = calls * rows * vocab * sampled * e;
             add(
                 "rollout logits",
                 Phase::Rollout,
                 logits,
-                format!("{calls} × {rows} rows × 2 × {vocab} × {e} B"),
+                format!("{calls} × {rows} rows × {sampled} × {vocab} × {e} B"),
             );
             let pieces = micro_batches(0..samples, n, micro);
             let pass = PassTokens::largest(&pieces, n, prompt, response);
@@ -266,7 +286,6 @@ impl MemoryPlan {
             .flat_map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
             .collect();
         let pass = PassTokens::largest(&pieces, n, prompt, response);
-        let k = target.kernels.kept();
         let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
         let activations = (layers * (pass.queries * per_query + pass.keys * k.key_value * kv)
             + pass.queries * k.backward * inter)

@@ -198,5 +198,8 @@ pub fn check<B: TrainBackend>(
             mib(got as u64),
             100.0 * error
         );
+        if error.abs() > 0.15 {
+            misses.push(format!("{name}: the plan's {what} peak is off by {:+.1}%", 100.0 * error));
+        }
     }
 }
