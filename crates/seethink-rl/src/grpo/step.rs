@@ -87,27 +87,40 @@ pub struct Grpo<B: TrainBackend> {
     pub rollouts: usize,
 }
 
-/// Old and reference log-probs of every sample's response tokens, on the host (old: `None`
-/// when the update takes its own, [`ActorConfig::on_policy_old_logprobs`]; reference: `None`
-/// when the KL is off). Kept per sample, so the passes that compute them and the updates that
-/// read them may batch samples differently.
-struct FrozenLogprobs {
-    old: Option<Vec<Vec<f32>>>,
-    reference: Option<Vec<Vec<f32>>>,
+/// Old and reference log-probs of every sample's response tokens, on the device, one `[len]`
+/// tensor per sample (old: `None` when the update takes its own,
+/// [`ActorConfig::on_policy_old_logprobs`]; reference: `None` when the KL is off). Kept per
+/// sample, so the passes that compute them and the updates that read them may batch samples
+/// differently; nothing of them goes through the host.
+struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
+    old: Option<Vec<Tensor<B, 1>>>,
+    reference: Option<Vec<Tensor<B, 1>>>,
 }
 
 /// `rows` right-aligned in a `[rows, width]` tensor, zeros before them (the layout of
-/// [`ResponseLogprobs`](crate::logprobs::ResponseLogprobs)).
+/// [`ResponseLogprobs`](crate::logprobs::ResponseLogprobs)), assembled on the device.
 fn right_aligned<B: burn::tensor::backend::Backend>(
-    rows: &[&Vec<f32>],
+    rows: &[&Tensor<B, 1>],
     width: usize,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let values: Vec<f32> = rows
+    if rows.is_empty() || width == 0 {
+        return Tensor::zeros([rows.len(), width], device);
+    }
+    let padded: Vec<Tensor<B, 2>> = rows
         .iter()
-        .flat_map(|row| std::iter::repeat_n(0.0, width - row.len()).chain(row.iter().copied()))
+        .map(|row| {
+            let len = row.dims()[0];
+            let row = (*row).clone();
+            let row = match (len, width - len) {
+                (0, _) => Tensor::zeros([width], device),
+                (_, 0) => row,
+                (_, pad) => Tensor::cat(vec![Tensor::zeros([pad], device), row], 0),
+            };
+            row.unsqueeze()
+        })
         .collect();
-    Tensor::from_data(TensorData::new(values, [rows.len(), width]), device)
+    Tensor::cat(padded, 0)
 }
 
 /// The micro-batches of the samples `range` (`n` consecutive samples per group, groups
@@ -376,21 +389,23 @@ impl<B: TrainBackend> Grpo<B> {
         policy: &AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
         pad_id: u32,
-    ) -> Result<FrozenLogprobs> {
+    ) -> Result<FrozenLogprobs<B::InnerBackend>> {
         let scoring = self.scoring(pad_id);
         let pieces = micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size);
-        let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Vec<f32>>> {
+        let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Tensor<B::InnerBackend, 1>>> {
             let parts =
                 map_parallel(pieces.clone(), <B::InnerBackend as Kernels>::batch_threads(), |range| {
                     let sequences: Vec<Sequence<B::InnerBackend>> =
                         samples[range].iter().map(|s| s.sequence.clone()).collect();
                     let logp = response_logprobs(model, &sequences, scoring)?.logp;
                     let width = logp.dims()[1];
-                    let values = host_f32(logp, "response log-probs")?;
                     Ok(sequences
                         .iter()
-                        .zip(values.chunks(width.max(1)))
-                        .map(|(s, row)| row[width - s.response.len()..].to_vec())
+                        .enumerate()
+                        .map(|(i, s)| {
+                            let row = logp.clone().slice([i..i + 1, width - s.response.len()..width]);
+                            row.reshape([s.response.len()])
+                        })
                         .collect::<Vec<_>>())
                 });
             Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
@@ -415,13 +430,13 @@ impl<B: TrainBackend> Grpo<B> {
     fn penalise_kl(
         &self,
         samples: &mut [Sample<B::InnerBackend>],
-        frozen: &FrozenLogprobs,
+        frozen: &FrozenLogprobs<B::InnerBackend>,
         stats: &mut GrpoStats,
     ) -> Result<()> {
         let (Some(old), Some(reference)) = (&frozen.old, &frozen.reference) else { return Ok(()) };
         let width = samples.iter().map(|s| s.sequence.response.len()).max().unwrap_or(0);
         let device = Default::default();
-        let aligned = |rows: &[Vec<f32>]| {
+        let aligned = |rows: &[Tensor<B::InnerBackend, 1>]| {
             right_aligned::<B::InnerBackend>(&rows.iter().collect::<Vec<_>>(), width, &device)
         };
         // padding is 0 in both, where every estimate is 0
@@ -448,7 +463,7 @@ impl<B: TrainBackend> Grpo<B> {
         &mut self,
         learner: &mut PolicyLearner<B>,
         samples: &[Sample<B::InnerBackend>],
-        frozen: &FrozenLogprobs,
+        frozen: &FrozenLogprobs<B::InnerBackend>,
         pad_id: u32,
         stats: &mut GrpoStats,
     ) -> Result<()> {
@@ -488,8 +503,8 @@ impl<B: TrainBackend> Grpo<B> {
                     let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
                     let row_weight = column(row_weights(&lengths, config.aggregation));
                     let width = lengths.iter().copied().max().unwrap_or(0);
-                    let aligned = |rows: &[Vec<f32>]| {
-                        let rows: Vec<&Vec<f32>> = rows[micro.clone()].iter().collect();
+                    let aligned = |rows: &[Tensor<B::InnerBackend, 1>]| {
+                        let rows: Vec<&Tensor<B::InnerBackend, 1>> = rows[micro.clone()].iter().collect();
                         right_aligned::<B::InnerBackend>(&rows, width, &device)
                     };
                     let old = frozen.old.as_deref().map(aligned);
