@@ -12,13 +12,14 @@
 //! - **update**: the activations autodiff keeps for one micro-batch, one logits chunk with its
 //!   gradient, and the gradients (those accumulated over the micro-batches before it).
 //!
-//! Activations follow what each kernel path keeps for its backward pass (the `*_PER_*` constants
-//! below): the host kernels of `NdArray<f32>` keep only each attention's output and log-sum-exp
-//! and recompute the scores; burn's generic ops (wgpu, cuda) keep every block of attention
-//! scores, so their update grows with tokens². The constants are counts of the tensors kept
-//! per token and layer, checked against a counting allocator on ndarray (`tests/plan_memory.rs`,
-//! within 15% on both kernel paths). A GPU backend's allocator pools and rounds its buffers, so
-//! there the plan is a lower bound of what it reserves.
+//! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
+//! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
+//! path's [`recomputed_attention`](seethink_models::nn::recomputed_attention) recompute them in
+//! backward), so activations grow with tokens, not tokens²; the two differ in what the MLP,
+//! the logits and sampling keep. The counts are checked against a counting allocator on
+//! ndarray (`tests/plan_memory_host.rs`, `tests/plan_memory_generic.rs`, within 15%). A GPU
+//! backend's allocator pools and rounds its buffers, so there the plan is a lower bound of what
+//! it reserves.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -33,7 +34,8 @@ use crate::grpo::{micro_batches, mini_batch_size, prompts_per_call, Aggregation}
 pub enum KernelPath {
     /// The fused host kernels of `NdArray<f32>` (attention recomputed in backward).
     Host,
-    /// burn's ops (wgpu, cuda, `NdArray<f64>`): every attention block's scores are kept.
+    /// burn's ops (wgpu, cuda, `NdArray<f64>`), with attention recomputed in backward
+    /// ([`recomputed_attention`](seethink_models::nn::recomputed_attention)).
     Generic,
 }
 
@@ -101,8 +103,6 @@ struct Kept {
     query: u64,
     /// `[keys, kv heads·head_dim]` per key: k before and after its norm and RoPE, v.
     key_value: u64,
-    /// Per `[head, query, key]` score (0 on the host path: recomputed in backward).
-    scores: u64,
     /// `[rows, vocabulary]` tensors of a logits chunk scored and differentiated (the logits
     /// and their gradient; on the generic path also the log-softmax).
     logits: u64,
@@ -122,7 +122,6 @@ impl KernelPath {
                 intermediate: 3,
                 query: 6,
                 key_value: 4,
-                scores: 0,
                 logits: 2,
                 backward: 2,
                 sampling: 2,
@@ -132,7 +131,6 @@ impl KernelPath {
                 intermediate: 4,
                 query: 6,
                 key_value: 4,
-                scores: 3,
                 logits: 3,
                 backward: 2,
                 sampling: 8,
@@ -153,22 +151,14 @@ struct PassTokens {
     queries: u64,
     /// Keys and values attended to.
     keys: u64,
-    /// Query × key pairs (the attention scores of every head).
-    pairs: u64,
 }
 
 impl PassTokens {
     fn new(sequences: u64, prompts: u64, prompt: u64, response: u64) -> Self {
         let whole = prompt + response;
         match prompts < sequences {
-            true => Self {
-                queries: prompts * prompt + sequences * response,
-                keys: sequences * whole,
-                pairs: prompts * prompt * prompt + sequences * response * whole,
-            },
-            false => {
-                Self { queries: sequences * whole, keys: sequences * whole, pairs: sequences * whole * whole }
-            }
+            true => Self { queries: prompts * prompt + sequences * response, keys: sequences * whole },
+            false => Self { queries: sequences * whole, keys: sequences * whole },
         }
     }
 
@@ -180,8 +170,8 @@ impl PassTokens {
                 let prompts = ((piece.end - 1) / n - piece.start / n + 1) as u64;
                 Self::new(piece.len() as u64, prompts, prompt, response)
             })
-            .max_by_key(|t| (t.queries, t.pairs))
-            .unwrap_or(Self { queries: 0, keys: 0, pairs: 0 })
+            .max_by_key(|t| (t.queries, t.keys))
+            .unwrap_or(Self { queries: 0, keys: 0 })
     }
 }
 
@@ -197,7 +187,7 @@ impl MemoryPlan {
             (t.hidden_size as u64, t.intermediate_size as u64, t.num_hidden_layers as u64);
         let (q, kv) =
             ((t.num_attention_heads * t.head_dim) as u64, (t.num_key_value_heads * t.head_dim) as u64);
-        let (heads, vocab) = (t.num_attention_heads as u64, t.vocab_size as u64);
+        let vocab = t.vocab_size as u64;
         let params = size.params() as u64;
         let trained = match config.actor.freeze_vision {
             true => size.text_params as u64,
@@ -299,18 +289,6 @@ impl MemoryPlan {
                 pass.queries, k.hidden, k.intermediate, k.query, pass.keys, k.key_value, pass.queries, k.backward
             ),
         );
-        if k.scores > 0 {
-            let scores = layers * heads * pass.pairs * k.scores * e;
-            add(
-                "attention scores",
-                Phase::Update,
-                scores,
-                format!(
-                    "{layers} layers × {heads} heads × {} query-key pairs × {} × {e} B",
-                    pass.pairs, k.scores
-                ),
-            );
-        }
         let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
         add(
             "logits chunk",

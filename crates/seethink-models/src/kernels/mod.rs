@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
 use crate::generate::SamplingConfig;
-use crate::nn::{decomposed_attention, decomposed_token_logprobs};
+use crate::nn::{decomposed_attention, decomposed_token_logprobs, recomputed_attention};
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
 pub trait Kernels: Backend {
@@ -86,7 +86,8 @@ pub trait Kernels: Backend {
         a.matmul(b)
     }
 
-    /// [`Kernels::attention`] under autodiff.
+    /// [`Kernels::attention`] under autodiff: keeps no scores, recomputes them in backward
+    /// ([`recomputed_attention`]).
     fn tracked_attention<C: CheckpointStrategy>(
         q: Tensor<Autodiff<Self, C>, 4>,
         k: Tensor<Autodiff<Self, C>, 4>,
@@ -94,7 +95,7 @@ pub trait Kernels: Backend {
         blocked: Option<&Tensor<Autodiff<Self, C>, 4, Bool>>,
         scale: f64,
     ) -> Tensor<Autodiff<Self, C>, 4> {
-        decomposed_attention(q, k, v, blocked, scale)
+        recomputed_attention(q, k, v, blocked, scale)
     }
 
     /// [`Kernels::swiglu`] under autodiff.

@@ -31,7 +31,8 @@ pub const SCORES_PER_BLOCK: usize = 1 << 26;
 /// own row of scores only, so the blocks give the same result as one pass; without autodiff
 /// (generation, old and reference log-probs) the scores then take `SCORES_PER_BLOCK` elements at
 /// a time instead of `B·H·Sq·Sk` (at 4,096 tokens × 32 heads, 2 GiB per sequence and layer);
-/// under autodiff every block's softmax is still kept for the backward pass.
+/// under autodiff every block's softmax is kept for the backward pass (the autodiff kernels
+/// use [`recomputed_attention`](super::recomputed_attention) instead).
 pub fn decomposed_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -94,7 +95,7 @@ fn attend<B: Backend>(
 }
 
 /// `[B, Hkv, S, D] → [B, Hkv·groups, S, D]`, each head repeated `groups` times in place.
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
+pub(super) fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
     if groups == 1 {
         return x;
     }

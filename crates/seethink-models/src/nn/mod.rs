@@ -5,6 +5,7 @@ mod attention;
 mod linear;
 mod mlp;
 mod norm;
+mod recomputed_attention;
 mod rope;
 mod token_logprobs;
 
@@ -13,5 +14,6 @@ pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
 pub use linear::{load_linear, matmul, Linear};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
+pub use recomputed_attention::recomputed_attention;
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};
 pub use token_logprobs::{decomposed_token_logprobs, token_logprobs};

@@ -1,0 +1,228 @@
+//! Attention under autodiff that keeps no scores: the generic path's (wgpu, cuda) training
+//! attention, in burn tensor operations.
+//!
+//! Differentiating [`decomposed_attention`](super::decomposed_attention) keeps every block's
+//! scores and probabilities for the backward pass, `B·H·Sq·Sk` values per layer: training
+//! memory grows with tokens². Here the forward pass keeps only its inputs, its output and each
+//! query row's log-sum-exp, and the backward pass recomputes the probabilities block by block
+//! (FlashAttention's backward, in blocks of queries of at most
+//! [`SCORES_PER_BLOCK`](super::attention::SCORES_PER_BLOCK) scores), so what a layer keeps grows
+//! with tokens. The host kernels of ndarray do the same on the host.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor, TensorPrimitive};
+
+use super::attention::{repeat_kv, SCORES_PER_BLOCK};
+
+/// What the backward pass needs: the inputs (key/value heads not repeated), the output, each
+/// query row's `lse = log Σ_j exp(s_j)`, the mask and the block size.
+#[derive(Clone, Debug)]
+struct Saved<B: Backend> {
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    out: Tensor<B, 4>,
+    lse: Tensor<B, 4>,
+    blocked: Option<Tensor<B, 4, Bool>>,
+    scale: f64,
+    block: usize,
+}
+
+/// Queries per block: at most `scores_per_block` scores at once, at least one query.
+fn block_size(q: &Tensor<impl Backend, 4>, k_len: usize, scores_per_block: usize) -> usize {
+    let [batch, heads, _, _] = q.dims();
+    (scores_per_block / (batch * heads * k_len).max(1)).max(1)
+}
+
+/// The scores `s = scale·q·kᵀ` of the queries `start..start + len`, blocked ones `−∞`.
+fn block_scores<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+    start: usize,
+    len: usize,
+) -> Tensor<B, 4> {
+    let scores = q.clone().narrow(2, start, len).matmul(k.clone().swap_dims(2, 3)) * scale;
+    match blocked {
+        Some(blocked) => {
+            let rows = match blocked.dims()[2] == q.dims()[2] {
+                true => blocked.clone().narrow(2, start, len),
+                false => blocked.clone(),
+            };
+            let shape = scores.dims();
+            scores.mask_fill(rows.expand(shape), f32::NEG_INFINITY)
+        }
+        None => scores,
+    }
+}
+
+/// `(out, lse)`: `out_i = Σ_j p_ij v_j` with `p_ij = exp(s_ij − lse_i)` and
+/// `lse_i = m_i + log Σ_j exp(s_ij − m_i)`, `m_i = max_j s_ij`, block by block; `k` and `v`
+/// repeated to the query heads.
+fn forward<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+    block: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let q_len = q.dims()[2];
+    let (outs, lses): (Vec<_>, Vec<_>) = (0..q_len)
+        .step_by(block)
+        .map(|start| {
+            let scores = block_scores(q, k, blocked, scale, start, block.min(q_len - start));
+            let max = scores.clone().max_dim(3);
+            let exp = (scores - max.clone()).exp();
+            let sum = exp.clone().sum_dim(3);
+            let out = (exp / sum.clone()).matmul(v.clone());
+            (out, max + sum.log())
+        })
+        .unzip();
+    (Tensor::cat(outs, 2), Tensor::cat(lses, 2))
+}
+
+/// `softmax(q·kᵀ·scale, blocked → −∞) · v` with grouped-query attention (shapes at
+/// [`attention`](super::attention)), differentiated by [`RecomputedAttentionBackward`].
+pub fn recomputed_attention<B: Backend, C: CheckpointStrategy>(
+    q: Tensor<Autodiff<B, C>, 4>,
+    k: Tensor<Autodiff<B, C>, 4>,
+    v: Tensor<Autodiff<B, C>, 4>,
+    blocked: Option<&Tensor<Autodiff<B, C>, 4, Bool>>,
+    scale: f64,
+) -> Tensor<Autodiff<B, C>, 4> {
+    recomputed_in_blocks(q, k, v, blocked, scale, SCORES_PER_BLOCK)
+}
+
+/// [`recomputed_attention`] with at most `scores_per_block` scores at a time.
+fn recomputed_in_blocks<B: Backend, C: CheckpointStrategy>(
+    q: Tensor<Autodiff<B, C>, 4>,
+    k: Tensor<Autodiff<B, C>, 4>,
+    v: Tensor<Autodiff<B, C>, 4>,
+    blocked: Option<&Tensor<Autodiff<B, C>, 4, Bool>>,
+    scale: f64,
+    scores_per_block: usize,
+) -> Tensor<Autodiff<B, C>, 4> {
+    let blocked = blocked.map(|m| m.clone().inner());
+    let groups = q.dims()[1] / k.dims()[1];
+    let split = |t: Tensor<Autodiff<B, C>, 4>| {
+        let t = t.into_primitive().tensor();
+        (Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t.primitive)), t.node)
+    };
+    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
+    let block = block_size(&q, k.dims()[2], scores_per_block);
+    let (out, lse) = forward(
+        &q,
+        &repeat_kv(k.clone(), groups),
+        &repeat_kv(v.clone(), groups),
+        blocked.as_ref(),
+        scale,
+        block,
+    );
+    let primitive = out.clone().into_primitive().tensor();
+    let output =
+        match RecomputedAttentionBackward.prepare::<C>([q_node, k_node, v_node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                prep.finish(Saved { q, k, v, out, lse, blocked, scale, block }, primitive)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(primitive),
+        };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+#[derive(Debug)]
+struct RecomputedAttentionBackward;
+
+impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
+    type State = Saved<B>;
+
+    /// With `Δ_i = d_out_i·out_i`, `p_ij = exp(s_ij − lse_i)` recomputed per block and
+    /// `ds_ij = scale · p_ij (d_out_i·v_j − Δ_i)`: `dq_i = Σ_j ds_ij k_j`,
+    /// `dk_j = Σ_i ds_ij q_i`, `dv_j = Σ_i p_ij d_out_i`, the key/value gradients summed over
+    /// the query heads sharing a key/value head.
+    fn backward(self, ops: Ops<Saved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let d_out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+        let Saved { q, k, v, out, lse, blocked, scale, block } = ops.state;
+        let [batch, kv_heads, k_len, dim] = k.dims();
+        let groups = q.dims()[1] / kv_heads;
+        let (k_all, v_all) = (repeat_kv(k, groups), repeat_kv(v, groups));
+        let delta = (d_out.clone() * out).sum_dim(3);
+        let q_len = q.dims()[2];
+        let mut dk = k_all.zeros_like();
+        let mut dv = v_all.zeros_like();
+        let mut dq = Vec::new();
+        for start in (0..q_len).step_by(block) {
+            let len = block.min(q_len - start);
+            let rows = |t: &Tensor<B, 4>| t.clone().narrow(2, start, len);
+            let scores = block_scores(&q, &k_all, blocked.as_ref(), scale, start, len);
+            let p = (scores - rows(&lse)).exp();
+            let d_out_rows = rows(&d_out);
+            dv = dv + p.clone().swap_dims(2, 3).matmul(d_out_rows.clone());
+            let dp = d_out_rows.matmul(v_all.clone().swap_dims(2, 3));
+            let ds = p * (dp - rows(&delta)) * scale;
+            dq.push(ds.clone().matmul(k_all.clone()));
+            dk = dk + ds.swap_dims(2, 3).matmul(rows(&q));
+        }
+        let per_kv_head = |t: Tensor<B, 4>| {
+            t.reshape([batch, kv_heads, groups, k_len, dim]).sum_dim(2).reshape([batch, kv_heads, k_len, dim])
+        };
+        let gradients = [Tensor::cat(dq, 2), per_kv_head(dk), per_kv_head(dv)];
+        for (parent, grad) in ops.parents.into_iter().zip(gradients) {
+            if let Some(parent) = parent {
+                grads.register::<B>(parent.id, grad.into_primitive().tensor());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::{Distribution, Tensor};
+
+    use super::recomputed_in_blocks;
+    use crate::nn::attention::{causal_blocked, decomposed_attention};
+
+    type A = Autodiff<NdArray<f32>>;
+
+    #[test]
+    fn recomputed_attention_equals_burn_s_differentiated_attention_with_its_gradients() {
+        let device = Default::default();
+        let (batch, heads, kv_heads, queries, keys) = (2, 4, 2, 7, 9);
+        let tensor = |shape: [usize; 4]| {
+            Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
+        };
+        let (q, k, v) = (
+            tensor([batch, heads, queries, 3]),
+            tensor([batch, kv_heads, keys, 3]),
+            tensor([batch, kv_heads, keys, 3]),
+        );
+        // left padding in the second sequence's keys, a causal mask over a cache of 2 past keys
+        let valid: Vec<bool> = (0..2 * keys).map(|i| i < keys || i % keys >= 3).collect();
+        let blocked = causal_blocked::<A>(&valid, batch, queries, 0, &device);
+        let weights = tensor([batch, heads, queries, 3]).detach();
+        let run = |attention: &dyn Fn() -> Tensor<A, 4>| {
+            let out = attention();
+            let grads = (out.clone() * weights.clone()).sum().backward();
+            let values = |t: Tensor<A, 4>| t.into_data().to_vec::<f32>().unwrap();
+            let grad = |t: &Tensor<A, 4>| t.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+            [values(out), grad(&q), grad(&k), grad(&v)]
+        };
+        let reference = run(&|| decomposed_attention(q.clone(), k.clone(), v.clone(), Some(&blocked), 0.5));
+        // one block, blocks of 2 queries (2·4·9 scores each), one query per block
+        for budget in [usize::MAX, 2 * 72, 1] {
+            let recomputed =
+                run(&|| recomputed_in_blocks(q.clone(), k.clone(), v.clone(), Some(&blocked), 0.5, budget));
+            for (name, (a, b)) in ["output", "dq", "dk", "dv"].iter().zip(reference.iter().zip(&recomputed)) {
+                let gap = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(gap < 1e-5, "{name}, budget {budget}: {gap}");
+            }
+        }
+    }
+}
