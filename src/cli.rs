@@ -187,6 +187,7 @@ fn eval_benchmark<B: KernelBackend>(
     data: &Path,
     options: &EvalOptions,
 ) -> Result<()> {
+    use crate::eval::benchmarks::predictions::{answer_rows, write_predictions};
     anyhow::ensure!(options.k == 1, "--benchmark answers each row once (as VLMEvalKit does): --k must be 1");
     let mut benchmark_data = benchmark.load(data)?;
     if let Some(limit) = options.limit {
@@ -202,18 +203,8 @@ fn eval_benchmark<B: KernelBackend>(
         options.batch_size,
         Default::default(),
     )?;
-    let responses = crate::eval::Responder::respond(&mut responder, &tasks, 1)?;
-    let predictions: std::collections::HashMap<String, String> = tasks
-        .iter()
-        .zip(responses)
-        .map(|(task, mut group)| (task.id.clone(), group.pop().map(|r| r.text).unwrap_or_default()))
-        .collect();
-    let lines: String = tasks
-        .iter()
-        .map(|t| serde_json::json!({ "index": t.id, "prediction": predictions[&t.id] }).to_string() + "\n")
-        .collect();
-    let file = options.out.join("predictions.jsonl");
-    std::fs::write(&file, lines).with_context(|| format!("writing {}", file.display()))?;
+    let predictions = answer_rows(&mut responder, &tasks)?;
+    write_predictions(&options.out.join("predictions.jsonl"), &benchmark_data, &predictions)?;
     let suite = crate::eval::SuiteReport::new(vec![benchmark_data.score(&predictions)?])?;
     suite.write(&options.out)?;
     println!("{}", suite.to_markdown());
@@ -247,7 +238,8 @@ pub fn score(inputs: &[ScoreInput], out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks that the model and data paths of a training config exist, before anything is loaded.
+/// Checks that the model, data and benchmark paths of a training config exist, before anything
+/// is loaded.
 /// Relative paths are taken from the current directory (as the shipped configs expect: they
 /// are run from the repository root), so the error says where they were looked for; a model
 /// given as a Hugging Face hub id (`Org/Name`) gets told how to download it.
@@ -264,12 +256,15 @@ pub fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
             );
         }
     }
-    let mut inputs = vec![("model", &config.model)];
+    let mut inputs = vec![("model".to_string(), &config.model)];
     if config.data.train != Path::new("in-memory") {
-        inputs.push(("data.train", &config.data.train));
+        inputs.push(("data.train".to_string(), &config.data.train));
     }
-    inputs.extend(config.data.sources.iter().map(|s| ("data.sources", &s.path)));
-    inputs.extend(config.eval.iter().map(|e| ("eval.data", &e.data)));
+    inputs.extend(config.data.sources.iter().map(|s| ("data.sources".to_string(), &s.path)));
+    inputs.extend(config.eval.iter().map(|e| ("eval.data".to_string(), &e.data)));
+    for entry in config.eval.iter().flat_map(|e| &e.benchmarks) {
+        inputs.push((format!("eval.benchmarks ({})", entry.name), &entry.file));
+    }
     for (key, path) in inputs {
         if !path.exists() {
             let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();

@@ -58,7 +58,7 @@ pub fn run_controls<B: KernelBackend>(preset: &CpuPreset) -> Result<Vec<Control>
     let heldout = base.eval.as_ref().context("the preset evaluates on a held-out set")?;
     let reward = base.algorithm.reward.reward();
     let start_dir = out.join("eval-start");
-    let start = crate::rl::phases::evaluate_held_out::<B>(
+    let start = crate::rl::evaluation::evaluate_held_out::<B>(
         &base,
         heldout,
         &base.model,

@@ -46,6 +46,7 @@ fn config(dir: &Path, policy: Policy) -> TrainConfig {
         top_p: None,
         batch_size: 4,
         attribute_errors: true,
+        benchmarks: Vec::new(),
     });
     config
 }
