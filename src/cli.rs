@@ -112,7 +112,8 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// `math`, `math-extended` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
     pub reward: Option<String>,
-    /// Capability of records without one.
+    /// Capability of records without one; `None`: they are evaluated as one `unlabelled`
+    /// group.
     pub capability: Option<crate::data::Capability>,
     /// Evaluate `data` as this VLMEvalKit benchmark (prompts and scores as VLMEvalKit's).
     pub benchmark: Option<crate::eval::Benchmark>,
@@ -141,15 +142,24 @@ pub fn reward_kind(name: &str) -> RewardKind {
     }
 }
 
-/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`); with a
-/// benchmark, [`eval_benchmark`].
+/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`); records
+/// without a capability form the `unlabelled` group unless `options.capability` gives theirs;
+/// with a benchmark, [`eval_benchmark`].
 pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     writable_dir(&options.out)?;
     if let Some(benchmark) = options.benchmark {
         return eval_benchmark::<B>(dir, benchmark, data, options);
     }
     let (model, processor) = load::<B>(dir)?;
-    let mut tasks = crate::data::load_tasks(data, options.capability)?;
+    // records without a capability are one `unlabelled` group unless `--capability` names
+    // theirs; until the report groups them, the first capability stands in for it
+    let stand_in = options.capability.unwrap_or(crate::data::Capability::Perception);
+    let loaded = crate::data::load_tasks_noting_defaults(data, Some(stand_in))?;
+    let mut tasks = loaded.tasks;
+    let unlabelled: std::collections::HashSet<String> = match options.capability {
+        Some(_) => Default::default(),
+        None => loaded.without_capability.iter().map(|&i| tasks[i].id.clone()).collect(),
+    };
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }
@@ -165,7 +175,8 @@ pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) ->
         Default::default(),
     )?;
     let started = std::time::Instant::now();
-    let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?;
+    let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?
+        .with_unlabelled(&unlabelled.iter().map(String::as_str).collect())?;
     report.attribution =
         Some(crate::eval::attribute_errors(&mut responder, &tasks, &report.tasks, reward.as_ref())?);
     tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");

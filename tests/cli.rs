@@ -307,9 +307,50 @@ fn train_and_eval_easyr1_records_without_capability() {
     let ok = eval(&parquet, &["--capability", "visual_reasoning"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("| visual_reasoning |"));
-    let missing = eval(&jsonl, &[]);
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("capability"));
+    // without --capability they are one group, `unlabelled`, reported like the capabilities
+    let run = eval(&jsonl, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("| unlabelled | 2 |") && stdout.contains("| unlabelled | none | 2 |"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval/report.json")).unwrap()).unwrap();
+    assert_eq!(report["by_capability"].as_array().unwrap().len(), 1);
+    let group = &report["by_capability"][0];
+    assert_eq!(
+        (group["capability"].as_str(), group["stats"]["tasks"].as_u64()),
+        (Some("unlabelled"), Some(2))
+    );
+    assert!(group["stats"]["accuracy"].is_number());
+    assert_eq!(report["tasks"][0]["capability"], "unlabelled");
+    // a file of both: the labelled records keep their capability, the others come last
+    let mixed = dir.path().join("mixed.jsonl");
+    let mut labelled: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    labelled["capability"] = "text_reasoning".into();
+    std::fs::write(&mixed, format!("{labelled}\n{}\n", records[1])).unwrap();
+    let run = eval(&mixed, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let (text, unlabelled) = (stdout.find("| text_reasoning | 1 |"), stdout.find("| unlabelled | 1 |"));
+    assert!(text.is_some() && unlabelled.is_some() && text < unlabelled, "{stdout}");
+    // training still needs every record's capability: the file's, or the data section's
+    let unlabelled_config =
+        std::fs::read_to_string(&config).unwrap().replace("capability: Some(perception),", "");
+    std::fs::write(&config, unlabelled_config).unwrap();
+    let train = seethink(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.path().join("run2").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(
+        !train.status.success() && stderr.contains("easyr1.jsonl") && stderr.contains("capability"),
+        "{stderr}"
+    );
 }
 
 #[test]
