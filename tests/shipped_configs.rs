@@ -54,11 +54,14 @@ fn paper_config(name: &str) -> TrainConfig {
     TrainConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The phases a config plans over one task of each capability (and one caption task).
+/// The phases a config plans over one task of each capability and two caption tasks.
 fn plan(config: &TrainConfig) -> Vec<seethink::curriculum::Phase> {
     let mut pool: Vec<Task> = Capability::ALL.into_iter().map(task).collect();
     pool.iter_mut().for_each(|t| t.pass_rate = Some(0.5));
-    pool.push(Task { id: "caption".into(), source: "captions.jsonl".into(), ..pool[0].clone() });
+    // caption tasks (perception): one of a record naming its source, one of a record without
+    for source in ["captions", "captions.jsonl"] {
+        pool.push(Task { id: source.into(), source: source.into(), ..pool[0].clone() });
+    }
     config.curriculum.as_ref().unwrap().build().unwrap().phases(&pool, 0).unwrap()
 }
 
@@ -136,7 +139,7 @@ fn each_variant_plans_its_ablation() {
         // script (trainable in the InternVL ones)
         let (config, _, phases, names, steps) = summary("merged");
         assert_eq!((names, steps), (vec!["merged".to_string()], vec![930]), "{backbone}");
-        assert_eq!(phases[0].tasks.len(), 4, "{backbone}: every task");
+        assert_eq!(phases[0].tasks.len(), 5, "{backbone}: every task");
         assert_eq!(phases[0].settings.freeze_vision, (!internvl).then_some(true), "{backbone}");
         assert!(config.data.shuffle);
         // difficulty: merged, easy → hard, not shuffled
@@ -170,7 +173,7 @@ fn each_variant_plans_its_ablation() {
             )
         );
         assert_eq!(phases[0].settings.trainer, Some(seethink::curriculum::Trainer::Sft), "{backbone}");
-        assert_eq!(phases[0].tasks.len(), 1, "{backbone}: the caption task alone");
+        assert_eq!(phases[0].tasks, [3, 4], "{backbone}: the caption tasks alone");
         let captions = config.data.sources.iter().find(|s| s.path.ends_with("captions.jsonl")).unwrap();
         assert_eq!(captions.capability, Some(Capability::Perception));
         assert_eq!(phases[1].settings.trainer, None, "{backbone}: the run's (GRPO)");
