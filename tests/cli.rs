@@ -315,8 +315,7 @@ fn train_and_eval_easyr1_records_without_capability() {
         stdout.contains("| unlabelled | 2 |") && stdout.contains("| unlabelled | none | 2 |"),
         "{stdout}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval/report.json")).unwrap()).unwrap();
+    let report = read_json(&dir.path().join("eval/report.json"));
     assert_eq!(report["by_capability"].as_array().unwrap().len(), 1);
     let group = &report["by_capability"][0];
     assert_eq!(

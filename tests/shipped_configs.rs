@@ -74,7 +74,8 @@ fn configs_paper_holds_each_backbone_staged_and_its_variants() {
         .iter()
         .flat_map(|b| std::iter::once(b.to_string()).chain(VARIANTS.iter().map(move |v| format!("{b}_{v}"))))
         .collect();
-    (names.sort(), expected.sort());
+    names.sort();
+    expected.sort();
     assert_eq!(names, expected);
 }
 

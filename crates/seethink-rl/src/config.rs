@@ -694,6 +694,11 @@ mod tests {
         f
     }
 
+    /// The config of `file` with `overrides` (`key=value`).
+    fn load_with(file: &tempfile::NamedTempFile, overrides: &[&str]) -> Result<TrainConfig> {
+        TrainConfig::load(file.path(), &overrides.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+    }
+
     const MINIMAL: &str = r#"(model: "m", data: (train: "d.jsonl"), actor: (lr: 1e-3), trainer: (steps: 3))"#;
 
     #[test]
@@ -731,10 +736,7 @@ mod tests {
     #[test]
     fn overrides_take_any_value_a_config_file_can_hold() {
         let f = write(MINIMAL);
-        let set = |values: &[&str]| {
-            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-            TrainConfig::load(f.path(), &values)
-        };
+        let set = |values: &[&str]| load_with(&f, values);
         let c = set(&["data.format_prompt=File(\"p.jinja\")"]).unwrap();
         assert_eq!(c.data.format_prompt, FormatPrompt::File("p.jinja".into()));
         assert_eq!(set(&["data.format_prompt=Plain"]).unwrap().data.format_prompt, FormatPrompt::Plain);
@@ -760,10 +762,7 @@ mod tests {
     #[test]
     fn eval_benchmarks_are_optional_checked_and_settable() {
         let f = write(MINIMAL);
-        let set = |values: &[&str]| {
-            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-            TrainConfig::load(f.path(), &values)
-        };
+        let set = |values: &[&str]| load_with(&f, values);
         let eval = "eval=Some((data: \"h.jsonl\"))";
         // none listed: nothing written for them, so configs written before stay the same
         let c = set(&[eval]).unwrap();

@@ -32,9 +32,11 @@ pub struct PointReport {
     pub benchmarks: Option<SuiteReport>,
 }
 
-/// Evaluates the model in `model` at one point of a run: the held-out tasks of `heldout`
-/// into `dir` ([`evaluate_held_out`]), then its benchmarks into `dir/benchmarks`; the model is
-/// loaded only when something is left to answer.
+/// Evaluates the model in `model` at one point of a run: the held-out tasks of `heldout`,
+/// prompted as `config` trains (format prompt, image bounds), graded by `reward`, with the
+/// error attribution when asked, into `dir` (`report.json`, `report.md`; read back when
+/// `report.json` exists), then its benchmarks into `dir/benchmarks` ([`crate::benchmarks`]).
+/// The model is loaded only when something is left to answer.
 pub fn evaluate_point<B: Kernels>(
     config: &TrainConfig,
     heldout: &HeldOutConfig,
@@ -49,22 +51,9 @@ pub fn evaluate_point<B: Kernels>(
     Ok(PointReport { heldout: report, benchmarks })
 }
 
-/// Evaluates the model in `model` on `heldout`'s tasks, prompted as `config` trains (format
-/// prompt, image bounds), graded by `reward`, with the error attribution when asked; writes
-/// `report.json` and `report.md` into `dir`, or reads them back when `report.json` exists.
-/// (Its benchmarks are [`evaluate_point`]'s.)
-pub fn evaluate_held_out<B: Kernels>(
-    config: &TrainConfig,
-    heldout: &HeldOutConfig,
-    model: &Path,
-    reward: &dyn Reward,
-    dir: &Path,
-    device: &B::Device,
-) -> Result<EvalReport> {
-    held_out(config, heldout, &mut LoadedModel::<B>::new(model, device), reward, dir)
-}
-
-/// [`evaluate_held_out`] with `model` loaded when first needed.
+/// Evaluates `model` on `heldout`'s tasks, prompted as `config` trains (format prompt, image
+/// bounds), graded by `reward`, with the error attribution when asked; writes `report.json` and
+/// `report.md` into `dir`, or reads them back when `report.json` exists.
 fn held_out<B: Kernels>(
     config: &TrainConfig,
     heldout: &HeldOutConfig,

@@ -271,7 +271,7 @@ impl TaskSampler for EvenGate {
     }
     fn admit(&mut self, group: &TaskResult) -> bool {
         self.log.lock().unwrap().asked.push(group.task);
-        group.task % 2 == 0
+        group.task.is_multiple_of(2)
     }
 }
 
