@@ -751,7 +751,8 @@ fn train_evaluates_the_configs_benchmarks_at_every_point() {
     let curriculum = r#"curriculum: Some((policy: Staged([perception, visual_reasoning]),
         phases: {"perception": (steps: Some(1)), "visual_reasoning": (steps: Some(1))})),"#;
     let config = benchmark_run_config(dir.path(), &data, &benchmarks, curriculum);
-    let train = || seethink(&["train", "--config", config.to_str().unwrap()]);
+    let train =
+        || seethink(&["train", "--config", config.to_str().unwrap(), "--set", "trainer.tensorboard=true"]);
     let run = train();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let out = dir.path().join("run");
@@ -802,6 +803,12 @@ fn train_evaluates_the_configs_benchmarks_at_every_point() {
     );
     for (name, _) in points {
         assert!(summary.contains(&format!("\n| {name} |")), "{summary}");
+    }
+    // TensorBoard: each benchmark and the averages at the start and each phase's end
+    let events = seethink::rl::tensorboard::read_scalars(&out.join("tensorboard")).unwrap();
+    for tag in ["benchmarks/POPE", "benchmarks/MathVista", "benchmarks/overall"] {
+        let steps: Vec<i64> = events.iter().filter(|(t, _, _)| t == tag).map(|e| e.1).collect();
+        assert_eq!(steps, [0, 1, 2], "{tag}");
     }
 
     // a re-run keeps every finished phase and scores the kept predictions again: answers written
