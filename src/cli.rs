@@ -112,7 +112,8 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// `math`, `math-extended` or `direct`; `None`: the training run's reward (see [`eval_reward`]).
     pub reward: Option<String>,
-    /// Capability of records without one.
+    /// Capability of records without one; `None`: they are evaluated as one `unlabelled`
+    /// group.
     pub capability: Option<crate::data::Capability>,
     /// Evaluate `data` as this VLMEvalKit benchmark (prompts and scores as VLMEvalKit's).
     pub benchmark: Option<crate::eval::Benchmark>,
@@ -141,15 +142,24 @@ pub fn reward_kind(name: &str) -> RewardKind {
     }
 }
 
-/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`); with a
-/// benchmark, [`eval_benchmark`].
+/// `seethink eval`: the report (markdown on stdout; JSON, markdown and SVG in `out`); records
+/// without a capability form the `unlabelled` group unless `options.capability` gives theirs;
+/// with a benchmark, [`eval_benchmark`].
 pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
     writable_dir(&options.out)?;
     if let Some(benchmark) = options.benchmark {
         return eval_benchmark::<B>(dir, benchmark, data, options);
     }
     let (model, processor) = load::<B>(dir)?;
-    let mut tasks = crate::data::load_tasks(data, options.capability)?;
+    // records without a capability are one `unlabelled` group unless `--capability` names
+    // theirs; until the report groups them, the first capability stands in for it
+    let stand_in = options.capability.unwrap_or(crate::data::Capability::Perception);
+    let loaded = crate::data::load_tasks_noting_defaults(data, Some(stand_in))?;
+    let mut tasks = loaded.tasks;
+    let unlabelled: std::collections::HashSet<String> = match options.capability {
+        Some(_) => Default::default(),
+        None => loaded.without_capability.iter().map(|&i| tasks[i].id.clone()).collect(),
+    };
     if let Some(limit) = options.limit {
         tasks.truncate(limit);
     }
@@ -165,7 +175,8 @@ pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) ->
         Default::default(),
     )?;
     let started = std::time::Instant::now();
-    let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?;
+    let mut report = crate::eval::evaluate(&mut responder, &tasks, reward.as_ref(), options.k)?
+        .with_unlabelled(&unlabelled.iter().map(String::as_str).collect())?;
     report.attribution =
         Some(crate::eval::attribute_errors(&mut responder, &tasks, &report.tasks, reward.as_ref())?);
     tracing::info!(tasks = tasks.len(), seconds = started.elapsed().as_secs_f32(), "evaluated");
@@ -187,6 +198,7 @@ fn eval_benchmark<B: KernelBackend>(
     data: &Path,
     options: &EvalOptions,
 ) -> Result<()> {
+    use crate::eval::benchmarks::predictions::{answer_rows, write_predictions};
     anyhow::ensure!(options.k == 1, "--benchmark answers each row once (as VLMEvalKit does): --k must be 1");
     let mut benchmark_data = benchmark.load(data)?;
     if let Some(limit) = options.limit {
@@ -202,18 +214,8 @@ fn eval_benchmark<B: KernelBackend>(
         options.batch_size,
         Default::default(),
     )?;
-    let responses = crate::eval::Responder::respond(&mut responder, &tasks, 1)?;
-    let predictions: std::collections::HashMap<String, String> = tasks
-        .iter()
-        .zip(responses)
-        .map(|(task, mut group)| (task.id.clone(), group.pop().map(|r| r.text).unwrap_or_default()))
-        .collect();
-    let lines: String = tasks
-        .iter()
-        .map(|t| serde_json::json!({ "index": t.id, "prediction": predictions[&t.id] }).to_string() + "\n")
-        .collect();
-    let file = options.out.join("predictions.jsonl");
-    std::fs::write(&file, lines).with_context(|| format!("writing {}", file.display()))?;
+    let predictions = answer_rows(&mut responder, &tasks)?;
+    write_predictions(&options.out.join("predictions.jsonl"), &benchmark_data, &predictions)?;
     let suite = crate::eval::SuiteReport::new(vec![benchmark_data.score(&predictions)?])?;
     suite.write(&options.out)?;
     println!("{}", suite.to_markdown());
@@ -247,7 +249,8 @@ pub fn score(inputs: &[ScoreInput], out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks that the model and data paths of a training config exist, before anything is loaded.
+/// Checks that the model, data and benchmark paths of a training config exist, before anything
+/// is loaded.
 /// Relative paths are taken from the current directory (as the shipped configs expect: they
 /// are run from the repository root), so the error says where they were looked for; a model
 /// given as a Hugging Face hub id (`Org/Name`) gets told how to download it.
@@ -264,12 +267,15 @@ pub fn inputs_exist(config: &TrainConfig, config_path: &Path) -> Result<()> {
             );
         }
     }
-    let mut inputs = vec![("model", &config.model)];
+    let mut inputs = vec![("model".to_string(), &config.model)];
     if config.data.train != Path::new("in-memory") {
-        inputs.push(("data.train", &config.data.train));
+        inputs.push(("data.train".to_string(), &config.data.train));
     }
-    inputs.extend(config.data.sources.iter().map(|s| ("data.sources", &s.path)));
-    inputs.extend(config.eval.iter().map(|e| ("eval.data", &e.data)));
+    inputs.extend(config.data.sources.iter().map(|s| ("data.sources".to_string(), &s.path)));
+    inputs.extend(config.eval.iter().map(|e| ("eval.data".to_string(), &e.data)));
+    for entry in config.eval.iter().flat_map(|e| &e.benchmarks) {
+        inputs.push((format!("eval.benchmarks ({})", entry.name), &entry.file));
+    }
     for (key, path) in inputs {
         if !path.exists() {
             let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();

@@ -58,14 +58,15 @@ pub fn run_controls<B: KernelBackend>(preset: &CpuPreset) -> Result<Vec<Control>
     let heldout = base.eval.as_ref().context("the preset evaluates on a held-out set")?;
     let reward = base.algorithm.reward.reward();
     let start_dir = out.join("eval-start");
-    let start = crate::rl::phases::evaluate_held_out::<B>(
+    let start = crate::rl::evaluation::evaluate_point::<B>(
         &base,
         heldout,
         &base.model,
         reward.as_ref(),
         &start_dir,
         &Default::default(),
-    )?;
+    )?
+    .heldout;
     let tasks = crate::rl::run::load_data(&base.data)?;
     let mut controls = Vec::new();
     let runs = Capability::ALL.into_iter().map(Some).chain([None]);

@@ -125,7 +125,8 @@ enum Command {
         #[arg(long, value_parser = ["math", "math-extended", "direct"])]
         reward: Option<String>,
         /// Capability of records that have none (EasyR1's public data sets): perception,
-        /// text_reasoning or visual_reasoning.
+        /// text_reasoning or visual_reasoning. Without it they are evaluated as one
+        /// `unlabelled` group (rows of a .tsv file: visual_reasoning).
         #[arg(long, value_parser = ["perception", "text_reasoning", "visual_reasoning"])]
         capability: Option<String>,
         /// Evaluate `--data` (a VLMEvalKit .tsv) as this benchmark: VLMEvalKit's prompts, one

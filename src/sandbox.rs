@@ -71,6 +71,7 @@ pub fn heldout_config(data: &Path) -> HeldOutConfig {
         top_p: None,
         batch_size: 64,
         attribute_errors: true,
+        benchmarks: Vec::new(),
     }
 }
 
@@ -248,14 +249,15 @@ impl Pretrain {
         let heldout_dir = self.out.join("data/heldout");
         write_benchmark(&heldout_dir, self.heldout_tasks, HELDOUT_SEED)?;
         let heldout = HeldOutConfig { k: self.eval_k, ..heldout_config(&heldout_dir) };
-        let report = crate::rl::phases::evaluate_held_out::<B>(
+        let report = crate::rl::evaluation::evaluate_point::<B>(
             &config,
             &heldout,
             &trained,
             RewardKind::Math.reward().as_ref(),
             &self.out.join("eval"),
             &Default::default(),
-        )?;
+        )?
+        .heldout;
         let mut accuracy: Vec<(String, f64)> = Capability::ALL
             .into_iter()
             .filter_map(|c| report.capability(c).map(|s| (c.to_string(), s.accuracy)))

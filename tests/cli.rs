@@ -243,17 +243,21 @@ fn train_runs_resumes_and_exports() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown key `samples`"));
 }
 
-/// An EasyR1-style record: `problem`, `answer`, one embedded `{bytes, path}` image, no
-/// `capability` (as in EasyR1's public data sets).
-fn easyr1_record(id: &str, problem: &str, answer: &str) -> String {
+/// A 32×24 PNG, base64-encoded.
+fn png_base64() -> String {
     use base64::Engine;
     let mut png = Vec::new();
     let image = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
     image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD.encode(png);
+    base64::engine::general_purpose::STANDARD.encode(png)
+}
+
+/// An EasyR1-style record: `problem`, `answer`, one embedded `{bytes, path}` image, no
+/// `capability` (as in EasyR1's public data sets).
+fn easyr1_record(id: &str, problem: &str, answer: &str) -> String {
     serde_json::json!({
         "id": id, "problem": format!("<image>{problem}"), "answer": answer,
-        "images": [{ "bytes": bytes, "path": format!("{id}.png") }],
+        "images": [{ "bytes": png_base64(), "path": format!("{id}.png") }],
     })
     .to_string()
 }
@@ -303,9 +307,49 @@ fn train_and_eval_easyr1_records_without_capability() {
     let ok = eval(&parquet, &["--capability", "visual_reasoning"]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("| visual_reasoning |"));
-    let missing = eval(&jsonl, &[]);
-    assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("capability"));
+    // without --capability they are one group, `unlabelled`, reported like the capabilities
+    let run = eval(&jsonl, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("| unlabelled | 2 |") && stdout.contains("| unlabelled | none | 2 |"),
+        "{stdout}"
+    );
+    let report = read_json(&dir.path().join("eval/report.json"));
+    assert_eq!(report["by_capability"].as_array().unwrap().len(), 1);
+    let group = &report["by_capability"][0];
+    assert_eq!(
+        (group["capability"].as_str(), group["stats"]["tasks"].as_u64()),
+        (Some("unlabelled"), Some(2))
+    );
+    assert!(group["stats"]["accuracy"].is_number());
+    assert_eq!(report["tasks"][0]["capability"], "unlabelled");
+    // a file of both: the labelled records keep their capability, the others come last
+    let mixed = dir.path().join("mixed.jsonl");
+    let mut labelled: serde_json::Value = serde_json::from_str(&records[0]).unwrap();
+    labelled["capability"] = "text_reasoning".into();
+    std::fs::write(&mixed, format!("{labelled}\n{}\n", records[1])).unwrap();
+    let run = eval(&mixed, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let (text, unlabelled) = (stdout.find("| text_reasoning | 1 |"), stdout.find("| unlabelled | 1 |"));
+    assert!(text.is_some() && unlabelled.is_some() && text < unlabelled, "{stdout}");
+    // training still needs every record's capability: the file's, or the data section's
+    let unlabelled_config =
+        std::fs::read_to_string(&config).unwrap().replace("capability: Some(perception),", "");
+    std::fs::write(&config, unlabelled_config).unwrap();
+    let train = seethink(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        dir.path().join("run2").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(
+        !train.status.success() && stderr.contains("easyr1.jsonl") && stderr.contains("capability"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -539,16 +583,12 @@ fn internvl_checkpoints_work_with_every_command() {
 
 /// A POPE benchmark of three rows in VLMEvalKit's layout (a tiny image shared by reference).
 fn pope_tsv(dir: &Path) -> PathBuf {
-    use base64::Engine;
-    let mut png = Vec::new();
-    let image = image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([(x * 8) as u8, (y * 10) as u8, 90]));
-    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD.encode(png);
     let text = format!(
         "index\timage\tquestion\tanswer\tcategory\n\
-         1\t{bytes}\tIs there a dog in the image?\tYes\tadversarial\n\
+         1\t{}\tIs there a dog in the image?\tYes\tadversarial\n\
          2\t1\tIs there a cat in the image?\tNo\tadversarial\n\
-         3\t1\tIs there a car in the image?\tYes\tpopular\n"
+         3\t1\tIs there a car in the image?\tYes\tpopular\n",
+        png_base64()
     );
     let path = dir.join("POPE.tsv");
     std::fs::write(&path, text).unwrap();
@@ -653,4 +693,174 @@ fn score_and_eval_a_vlmevalkit_benchmark() {
     let again: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(rescored.join("report.json")).unwrap()).unwrap();
     assert_eq!(again["benchmarks"][0]["items"], report["benchmarks"][0]["items"]);
+}
+
+/// A MathVista benchmark of two rows in VLMEvalKit's layout: one free-form, one multiple choice.
+fn mathvista_tsv(dir: &Path) -> PathBuf {
+    let text = format!(
+        "index\timage\tquestion\tanswer\tquestion_type\tanswer_type\tchoices\tanswer_option\ttask\tskills\n\
+         1\t{}\tHow many shapes are there?\t2\tfree_form\tinteger\tnan\tnan\tfigure QA\t['counting']\n\
+         2\t1\tWhich colour is the shape?\tred\tmulti_choice\ttext\t['red', 'blue']\tA\tfigure QA\t['color']\n",
+        png_base64()
+    );
+    let path = dir.join("MathVista_MINI.tsv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A run config on the procedural data in `data` with the tiny checkpoint, out to `out`, an
+/// eval section on `data` with `benchmarks` (RON list), and `curriculum` (RON) if any.
+fn benchmark_run_config(dir: &Path, data: &Path, benchmarks: &str, curriculum: &str) -> PathBuf {
+    let config = dir.join("run.ron");
+    std::fs::write(
+        &config,
+        format!(
+            r#"(
+    model: {model:?},
+    data: (train: {data:?}, format_prompt: Plain, shuffle: false),
+    algorithm: (trainer: Grpo, reward: Direct),
+    actor: (micro_batch_size: 4, mini_batches: 1),
+    rollout: (n: 2, max_new_tokens: 2, batch_size: 8),
+    trainer: (steps: 1, prompts_per_step: 2, save_every: 1, keep_last: 1, out: {out:?}),
+    eval: Some((data: {data:?}, max_new_tokens: Some(3), temperature: 0.6, top_p: Some(0.95),
+                batch_size: 8, attribute_errors: false, benchmarks: {benchmarks})),
+    {curriculum}
+)"#,
+            model = fixtures().join("qwen3_vl/checkpoint").display().to_string(),
+            data = data.display().to_string(),
+            out = dir.join("run").display().to_string(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn train_evaluates_the_configs_benchmarks_at_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(seethink(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "2"]).status.success());
+    let (pope, mathvista) = (pope_tsv(dir.path()), mathvista_tsv(dir.path()));
+    let benchmarks =
+        format!(r#"[(name: "POPE", file: {pope:?}), (name: "MathVista_MINI", file: {mathvista:?})]"#);
+    let curriculum = r#"curriculum: Some((policy: Staged([perception, visual_reasoning]),
+        phases: {"perception": (steps: Some(1)), "visual_reasoning": (steps: Some(1))})),"#;
+    let config = benchmark_run_config(dir.path(), &data, &benchmarks, curriculum);
+    let train =
+        || seethink(&["train", "--config", config.to_str().unwrap(), "--set", "trainer.tensorboard=true"]);
+    let run = train();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = dir.path().join("run");
+    let points = [
+        ("start", "eval-start"),
+        ("perception", "01-perception/eval"),
+        ("visual_reasoning", "02-visual_reasoning/eval"),
+    ];
+    for (_, point) in points {
+        let benchmarks = out.join(point).join("benchmarks");
+        assert!(out.join(point).join("report.json").exists(), "the held-out report of {point}");
+        let report = read_json(&benchmarks.join("report.json"));
+        let names: Vec<&str> = report["benchmarks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["benchmark"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Pope", "MathVista"], "{point}");
+        let items: Vec<usize> = report["benchmarks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["items"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(items, [3, 2], "{point}");
+        // POPE alone is the perception average, MathVista the visual-math one, overall their mean
+        let (pope_score, mathvista_score) = (
+            report["benchmarks"][0]["score"].as_f64().unwrap(),
+            report["benchmarks"][1]["score"].as_f64().unwrap(),
+        );
+        assert_eq!(report["averages"]["perception"]["mean"].as_f64(), Some(pope_score));
+        assert_eq!(report["averages"]["overall"].as_f64(), Some((pope_score + mathvista_score) / 2.0));
+        let markdown = std::fs::read_to_string(benchmarks.join("report.md")).unwrap();
+        assert!(
+            markdown.contains("### POPE (perception)") && markdown.contains("| **overall** |"),
+            "{markdown}"
+        );
+        for (file, rows) in [("POPE.predictions.jsonl", 3), ("MathVista.predictions.jsonl", 2)] {
+            let predictions = std::fs::read_to_string(benchmarks.join(file)).unwrap();
+            assert_eq!(predictions.lines().count(), rows, "{point}/{file}");
+        }
+    }
+    let summary = std::fs::read_to_string(out.join("benchmarks.md")).unwrap();
+    assert!(
+        summary.starts_with("| after | POPE | MathVista | visual math | perception | overall |"),
+        "{summary}"
+    );
+    for (name, _) in points {
+        assert!(summary.contains(&format!("\n| {name} |")), "{summary}");
+    }
+    // TensorBoard: each benchmark and the averages at the start and each phase's end
+    let events = seethink::rl::tensorboard::read_scalars(&out.join("tensorboard")).unwrap();
+    for tag in ["benchmarks/POPE", "benchmarks/MathVista", "benchmarks/overall"] {
+        let steps: Vec<i64> = events.iter().filter(|(t, _, _)| t == tag).map(|e| e.1).collect();
+        assert_eq!(steps, [0, 1, 2], "{tag}");
+    }
+
+    // a re-run keeps every finished phase and scores the kept predictions again: answers written
+    // into the start's POPE predictions (every one right) are what its report scores
+    let start = out.join("eval-start/benchmarks");
+    let right = ["Yes", "No", "Yes"]
+        .iter()
+        .enumerate()
+        .map(|(i, answer)| {
+            serde_json::json!({ "index": (i + 1).to_string(), "prediction": answer }).to_string() + "\n"
+        })
+        .collect::<String>();
+    std::fs::write(start.join("POPE.predictions.jsonl"), right).unwrap();
+    let run = train();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(read_json(&start.join("report.json"))["benchmarks"][0]["score"].as_f64(), Some(100.0));
+    let summary = std::fs::read_to_string(out.join("benchmarks.md")).unwrap();
+    assert!(summary.contains("\n| start | 100.00 |"), "{summary}");
+}
+
+#[test]
+fn bad_benchmarks_in_a_config_are_refused_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(seethink(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "2"]).status.success());
+    let pope = pope_tsv(dir.path());
+    let config = benchmark_run_config(dir.path(), &data, "[]", "");
+    let train = |benchmarks: String| {
+        let set = format!("eval.benchmarks={benchmarks}");
+        seethink(&["train", "--config", config.to_str().unwrap(), "--set", &set])
+    };
+    let refused = |benchmarks: String, expected: &[&str]| {
+        let run = train(benchmarks);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && expected.iter().all(|e| stderr.contains(e)), "{stderr}");
+        assert!(!dir.path().join("run/final").exists(), "refused before training");
+    };
+    refused(
+        format!(r#"[(name: "MathVistaa", file: {pope:?})]"#),
+        &["eval.benchmarks: unknown benchmark `MathVistaa`", "MMStar"],
+    );
+    refused(
+        format!(r#"[(name: "pope", file: {pope:?}), (name: "POPE", file: {pope:?})]"#),
+        &["eval.benchmarks: POPE is listed twice"],
+    );
+    let missing = dir.path().join("bench/MMStar.tsv");
+    refused(
+        format!(r#"[(name: "MMStar", file: {missing:?})]"#),
+        &["eval.benchmarks (MMStar)", missing.to_str().unwrap(), "no such file"],
+    );
+    // a file that is not the benchmark it is named as (POPE's rows have no options) fails
+    // before a single run trains, naming the file and the row
+    let pope_line_2 = format!("{}:2: no options", pope.display());
+    refused(format!(r#"[(name: "MMStar", file: {pope:?})]"#), &[&pope_line_2]);
 }

@@ -227,7 +227,7 @@ fn prepare_seed<B: KernelBackend>(suite: &Suite, seed: u64) -> Result<TrainConfi
     };
     let heldout = base.eval.as_ref().context("the suite evaluates on a held-out set")?;
     let reward = base.algorithm.reward.reward();
-    crate::rl::phases::evaluate_held_out::<B>(
+    crate::rl::evaluation::evaluate_point::<B>(
         &base,
         heldout,
         &base.model,
@@ -318,13 +318,9 @@ fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: 
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not a run record", record_path.display()));
     }
-    // the base model's evaluation is the same for every arm: reuse it
-    let start = dir.join("eval-start");
-    std::fs::create_dir_all(&start).with_context(|| format!("creating {}", start.display()))?;
-    for name in ["report.json", "report.md"] {
-        let from = seed_dir.join("eval-start").join(name);
-        std::fs::copy(&from, start.join(name)).with_context(|| format!("copying {}", from.display()))?;
-    }
+    // the base model's evaluation (held-out report, benchmark predictions) is the same for
+    // every arm: reuse it
+    copy_files(&seed_dir.join("eval-start"), &dir.join("eval-start"))?;
     let mut config = base.clone();
     config.curriculum = Some(arm.curriculum(suite.stage_steps));
     config.trainer.out = dir.clone();
@@ -392,6 +388,21 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     tables::plot_curves(records, dir)?;
     println!("{tables}");
     eprintln!("results in {}", dir.display());
+    Ok(())
+}
+
+/// Copies every file of `from` into `to` (created), and its subdirectories' likewise.
+fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry.with_context(|| format!("reading {}", from.display()))?.path();
+        let target = to.join(path.file_name().unwrap_or_default());
+        if path.is_dir() {
+            copy_files(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
     Ok(())
 }
 

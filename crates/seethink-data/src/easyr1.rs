@@ -77,6 +77,9 @@ pub struct Loaded {
     pub tasks: Vec<Task>,
     /// Lines skipped under [`LoadOptions::skip_invalid`], in file order.
     pub skipped: Vec<SkippedLine>,
+    /// Indices into `tasks` of the records without a `capability`, which took
+    /// [`LoadOptions::default_capability`], ascending.
+    pub without_capability: Vec<usize>,
 }
 
 /// Loads every record of `path`, failing on the first malformed line; records need a
@@ -126,18 +129,22 @@ pub(crate) fn load_records(
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut first_line_of_id: HashMap<String, usize> = HashMap::new();
-    let mut loaded = Loaded { tasks: Vec::new(), skipped: Vec::new() };
+    let mut loaded = Loaded { tasks: Vec::new(), skipped: Vec::new(), without_capability: Vec::new() };
     for (line, record) in records {
         let context = LineContext { line, dir, file_name: &file_name, stem: &stem, options };
-        let parsed = record.and_then(|r| parse_record(r, &context)).and_then(|task| {
-            match first_line_of_id.get(&task.id) {
-                Some(&first_line) => Err(LineProblem::DuplicateId { id: task.id.clone(), first_line }),
-                None => Ok(task),
-            }
-        });
+        let parsed =
+            record.and_then(|r| parse_record(r, &context)).and_then(
+                |(task, defaulted)| match first_line_of_id.get(&task.id) {
+                    Some(&first_line) => Err(LineProblem::DuplicateId { id: task.id.clone(), first_line }),
+                    None => Ok((task, defaulted)),
+                },
+            );
         match parsed {
-            Ok(task) => {
+            Ok((task, defaulted)) => {
                 first_line_of_id.insert(task.id.clone(), line);
+                if defaulted {
+                    loaded.without_capability.push(loaded.tasks.len());
+                }
                 loaded.tasks.push(task);
             }
             Err(problem) => {
@@ -189,7 +196,12 @@ fn parse_json_object(raw: &str) -> std::result::Result<Map<String, Value>, LineP
     }
 }
 
-fn parse_record(record: Map<String, Value>, cx: &LineContext<'_>) -> std::result::Result<Task, LineProblem> {
+/// The task of `record`, and whether its capability is [`LoadOptions::default_capability`]
+/// for want of its own.
+fn parse_record(
+    record: Map<String, Value>,
+    cx: &LineContext<'_>,
+) -> std::result::Result<(Task, bool), LineProblem> {
     let keys = &cx.options.keys;
     let prompt = required_string(&record, &keys.prompt)?;
     let answer = match present(&record, &keys.answer) {
@@ -206,6 +218,7 @@ fn parse_record(record: Map<String, Value>, cx: &LineContext<'_>) -> std::result
         Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
         Some(other) => return Err(wrong_type(ID_KEY, "a string or integer", other)),
     };
+    let defaulted = present(&record, CAPABILITY_KEY).is_none();
     let capability = match present(&record, CAPABILITY_KEY) {
         None => {
             cx.options.default_capability.ok_or_else(|| LineProblem::MissingKey(CAPABILITY_KEY.into()))?
@@ -242,7 +255,7 @@ fn parse_record(record: Map<String, Value>, cx: &LineContext<'_>) -> std::result
         Some(other) => return Err(wrong_type(SOURCE_KEY, "a string", other)),
     };
     let meta = record.get(META_KEY).cloned().unwrap_or(Value::Null);
-    Ok(Task { id, prompt, images, answer, capability, level, pass_rate, source, meta })
+    Ok((Task { id, prompt, images, answer, capability, level, pass_rate, source, meta }, defaulted))
 }
 
 /// The value under `key`, treating `null` as absent.

@@ -33,14 +33,21 @@ use std::path::Path;
 /// have none; without it such a record is an error); TSV rows all get it (default visual
 /// reasoning).
 pub fn load_tasks(path: &Path, capability: Option<Capability>) -> Result<Vec<Task>> {
+    Ok(load_tasks_noting_defaults(path, capability)?.tasks)
+}
+
+/// [`load_tasks`], saying which records had no `capability` and took `capability`
+/// ([`Loaded::without_capability`]; none for a TSV file, whose rows all take it by design).
+pub fn load_tasks_noting_defaults(path: &Path, capability: Option<Capability>) -> Result<Loaded> {
     let file = if path.is_dir() { path.join("tasks.jsonl") } else { path.to_path_buf() };
     let options = LoadOptions { default_capability: capability, ..Default::default() };
     match file.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => Ok(load_parquet_with(&file, &options)?.tasks),
+        Some("parquet") => load_parquet_with(&file, &options),
         Some("tsv") => {
             let defaults = TsvOptions::default();
-            load_tsv(&file, &TsvOptions { capability: capability.unwrap_or(defaults.capability), ..defaults })
+            let tsv = TsvOptions { capability: capability.unwrap_or(defaults.capability), ..defaults };
+            Ok(Loaded { tasks: load_tsv(&file, &tsv)?, skipped: Vec::new(), without_capability: Vec::new() })
         }
-        _ => Ok(load_jsonl_with(&file, &options)?.tasks),
+        _ => load_jsonl_with(&file, &options),
     }
 }

@@ -112,6 +112,25 @@ fn easyr1_defaults_and_normalisation() {
 }
 
 #[test]
+fn records_that_took_the_default_capability_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mixed.jsonl",
+        &[
+            json!({"problem": "a", "answer": 1}).to_string(),
+            json!({"problem": "b", "answer": 2, "capability": "perception"}).to_string(),
+            json!({"problem": "c", "answer": 3, "capability": null}).to_string(),
+        ],
+    );
+    let loaded = seethink_data::load_tasks_noting_defaults(&path, Some(Capability::TextReasoning)).unwrap();
+    let capabilities: Vec<Capability> = loaded.tasks.iter().map(|t| t.capability).collect();
+    assert_eq!(capabilities, [Capability::TextReasoning, Capability::Perception, Capability::TextReasoning]);
+    assert_eq!(loaded.without_capability, [0, 2], "null counts as absent");
+    assert_eq!(seethink_data::load_tasks(&path, Some(Capability::TextReasoning)).unwrap(), loaded.tasks);
+}
+
+#[test]
 fn bad_json_on_line_3_is_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.jsonl", &[good_line("a"), good_line("b"), "{\"problem\": ".into()]);

@@ -55,7 +55,9 @@ fn records_without_capability_take_the_sources() {
     let path = fixture("no_capability.parquet");
     let err = seethink_data::load_tasks(&path, None).unwrap_err().to_string();
     assert!(err.contains("no_capability.parquet") && err.contains("capability"), "{err}");
-    let tasks = seethink_data::load_tasks(&path, Some(Capability::VisualReasoning)).unwrap();
+    let loaded = seethink_data::load_tasks_noting_defaults(&path, Some(Capability::VisualReasoning)).unwrap();
+    assert_eq!(loaded.without_capability, [0, 1]);
+    let tasks = loaded.tasks;
     assert_eq!(tasks.len(), 2);
     assert!(tasks.iter().all(|t| t.capability == Capability::VisualReasoning));
     assert!(matches!(tasks[0].images.as_slice(), [ImageRef::Bytes(_)]));

@@ -114,7 +114,8 @@ pub fn attribute_errors<R: Responder + ?Sized>(
     reward: &dyn Reward,
 ) -> Result<Attribution> {
     let by_id: BTreeMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
-    let visual: Vec<_> = results.iter().filter(|r| r.capability == Capability::VisualReasoning).collect();
+    let visual: Vec<_> =
+        results.iter().filter(|r| r.capability == Some(Capability::VisualReasoning)).collect();
     let mut wrong = 0;
     let mut without_ground_truth = 0;
     // (parent result, number of its sub-questions) and all sub-questions in one list

@@ -29,6 +29,7 @@
 pub mod attribution;
 pub mod benchmarks;
 pub mod error;
+pub mod group;
 mod markdown;
 pub mod metrics;
 pub mod model;
@@ -42,6 +43,7 @@ pub use attribution::{
 };
 pub use benchmarks::{Benchmark, BenchmarkData, SuiteReport};
 pub use error::{EvalError, Result};
+pub use group::{group_name, UNLABELLED};
 pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
 pub use plot::{plot_accuracy, plot_curves, plot_lines};

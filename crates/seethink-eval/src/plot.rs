@@ -6,6 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{EvalError, Result};
+use crate::group::group_name;
 use crate::markdown::level_name;
 use crate::report::EvalReport;
 
@@ -28,7 +29,7 @@ const LEGEND_WIDTH: u32 = 130;
 
 /// Draws the accuracy of `report` as grouped bars into the SVG file `path`.
 ///
-/// One group per capability plus `all`; within a group one bar per level (ascending, `none`
+/// One group per capability (and `unlabelled` tasks) plus `all`; within a group one bar per level (ascending, `none`
 /// first when some tasks lack one) plus an `all levels` bar; the legend sits right of the
 /// chart. Bar height = mean accuracy reward of the group's samples (as in
 /// [`EvalReport::to_markdown`]), labelled in percent; a capability without tasks at a level
@@ -48,10 +49,12 @@ pub fn plot_accuracy(report: &EvalReport, path: &Path) -> Result<()> {
         .by_capability
         .iter()
         .map(|c| {
+            let cell =
+                |l| report.by_capability_level.iter().find(|s| s.capability == c.capability && s.level == l);
             let mut bars: Vec<Option<f64>> =
-                levels.iter().map(|&l| report.cell(c.capability, l).map(|s| s.accuracy)).collect();
+                levels.iter().map(|&l| cell(l).map(|s| s.stats.accuracy)).collect();
             bars.push(Some(c.stats.accuracy));
-            (c.capability.to_string(), bars)
+            (group_name(c.capability).to_string(), bars)
         })
         .collect();
     let mut all_bars: Vec<Option<f64>> = report.by_level.iter().map(|l| Some(l.stats.accuracy)).collect();

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::Attribution;
 use crate::error::{EvalError, Result};
+use crate::group::{group_name, group_order};
 use crate::markdown::{level_name, percent};
 use crate::metrics::{pass_at_k, Stats};
 use crate::runner::{answer_and_grade, Responder, TaskResult};
@@ -18,8 +19,9 @@ use crate::runner::{answer_and_grade, Responder, TaskResult};
 /// Statistics of one capability (all levels).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CapabilityStats {
-    /// The capability.
-    pub capability: Capability,
+    /// The capability; `None`: the tasks without one (`unlabelled`, [`crate::group`]).
+    #[serde(with = "crate::group")]
+    pub capability: Option<Capability>,
     /// Its statistics.
     pub stats: Stats,
 }
@@ -36,8 +38,9 @@ pub struct LevelStats {
 /// Statistics of one capability at one level.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellStats {
-    /// The capability.
-    pub capability: Capability,
+    /// The capability; `None`: the tasks without one (`unlabelled`, [`crate::group`]).
+    #[serde(with = "crate::group")]
+    pub capability: Option<Capability>,
     /// The level; `None` gathers the tasks without one.
     pub level: Option<u32>,
     /// Its statistics.
@@ -68,8 +71,8 @@ pub fn evaluate<R: Responder + ?Sized>(
 }
 
 /// What [`crate::evaluate`] measured. Groups are listed in curriculum order of capability
-/// (perception, text reasoning, visual reasoning) and ascending level, tasks without a level
-/// first; only non-empty groups appear.
+/// (perception, text reasoning, visual reasoning, then the tasks without one, `unlabelled`) and
+/// ascending level, tasks without a level first; only non-empty groups appear.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// Samples drawn per task (the `k` of pass@k).
@@ -92,21 +95,22 @@ pub struct EvalReport {
 impl EvalReport {
     /// Summarises `results` (each with `k` samples) overall and per group.
     pub(crate) fn from_results(results: Vec<TaskResult>, k: usize) -> Result<EvalReport> {
+        type Group = (bool, Option<Capability>);
         let all: Vec<&TaskResult> = results.iter().collect();
-        let mut by_capability: BTreeMap<Capability, Vec<&TaskResult>> = BTreeMap::new();
+        let mut by_capability: BTreeMap<Group, Vec<&TaskResult>> = BTreeMap::new();
         let mut by_level: BTreeMap<Option<u32>, Vec<&TaskResult>> = BTreeMap::new();
-        let mut by_cell: BTreeMap<(Capability, Option<u32>), Vec<&TaskResult>> = BTreeMap::new();
+        let mut by_cell: BTreeMap<(Group, Option<u32>), Vec<&TaskResult>> = BTreeMap::new();
         for r in &results {
-            by_capability.entry(r.capability).or_default().push(r);
+            by_capability.entry(group_order(r.capability)).or_default().push(r);
             by_level.entry(r.level).or_default().push(r);
-            by_cell.entry((r.capability, r.level)).or_default().push(r);
+            by_cell.entry((group_order(r.capability), r.level)).or_default().push(r);
         }
         let report = EvalReport {
             samples_per_task: k,
             overall: Stats::of(&all, k)?,
             by_capability: by_capability
                 .into_iter()
-                .map(|(capability, rs)| Ok(CapabilityStats { capability, stats: Stats::of(&rs, k)? }))
+                .map(|((_, capability), rs)| Ok(CapabilityStats { capability, stats: Stats::of(&rs, k)? }))
                 .collect::<Result<_>>()?,
             by_level: by_level
                 .into_iter()
@@ -114,7 +118,7 @@ impl EvalReport {
                 .collect::<Result<_>>()?,
             by_capability_level: by_cell
                 .into_iter()
-                .map(|((capability, level), rs)| {
+                .map(|(((_, capability), level), rs)| {
                     Ok(CellStats { capability, level, stats: Stats::of(&rs, k)? })
                 })
                 .collect::<Result<_>>()?,
@@ -124,9 +128,26 @@ impl EvalReport {
         Ok(EvalReport { tasks: results, ..report })
     }
 
+    /// The report with the tasks of `ids` moved to the `unlabelled` group, their records having
+    /// no capability (the capability their tasks were evaluated under stood in for none); every
+    /// group is summarised again, the attribution kept as it is (attribute after this).
+    pub fn with_unlabelled(self, ids: &HashSet<&str>) -> Result<EvalReport> {
+        let mut tasks = self.tasks;
+        for t in tasks.iter_mut().filter(|t| ids.contains(t.id.as_str())) {
+            t.capability = None;
+        }
+        let attribution = self.attribution;
+        Ok(EvalReport { attribution, ..EvalReport::from_results(tasks, self.samples_per_task)? })
+    }
+
+    /// Statistics of the tasks without a capability (`unlabelled`), if there were any.
+    pub fn unlabelled(&self) -> Option<&Stats> {
+        self.by_capability.iter().find(|c| c.capability.is_none()).map(|c| &c.stats)
+    }
+
     /// Statistics of `capability`, if any task had it.
     pub fn capability(&self, capability: Capability) -> Option<&Stats> {
-        self.by_capability.iter().find(|c| c.capability == capability).map(|c| &c.stats)
+        self.by_capability.iter().find(|c| c.capability == Some(capability)).map(|c| &c.stats)
     }
 
     /// Statistics of `level` (all capabilities), if any task had it.
@@ -138,7 +159,7 @@ impl EvalReport {
     pub fn cell(&self, capability: Capability, level: Option<u32>) -> Option<&Stats> {
         self.by_capability_level
             .iter()
-            .find(|c| c.capability == capability && c.level == level)
+            .find(|c| c.capability == Some(capability) && c.level == level)
             .map(|c| &c.stats)
     }
 
@@ -174,7 +195,7 @@ impl EvalReport {
         );
         md.push_str(&row(&["all".into()], &self.overall, k));
         for c in &self.by_capability {
-            md.push_str(&row(&[c.capability.to_string()], &c.stats, k));
+            md.push_str(&row(&[group_name(c.capability).to_string()], &c.stats, k));
         }
         md.push_str(&format!("\n### Per level\n\n{}", header("level", k)));
         for l in &self.by_level {
@@ -182,7 +203,7 @@ impl EvalReport {
         }
         md.push_str(&format!("\n### Per capability × level\n\n{}", header("capability | level", k)));
         for c in &self.by_capability_level {
-            md.push_str(&row(&[c.capability.to_string(), level_name(c.level)], &c.stats, k));
+            md.push_str(&row(&[group_name(c.capability).to_string(), level_name(c.level)], &c.stats, k));
         }
         if let Some(a) = &self.attribution {
             md.push('\n');
@@ -321,7 +342,7 @@ pub fn paired_difference(
     let d: Vec<f64> = after
         .tasks
         .iter()
-        .filter(|t| capability.is_none_or(|c| t.capability == c))
+        .filter(|t| capability.is_none_or(|c| t.capability == Some(c)))
         .filter_map(|t| before.get(t.id.as_str()).map(|b| t.pass_rate - b))
         .collect();
     let (mean, standard_error, n) = mean_and_standard_error(&d)?;

@@ -50,8 +50,10 @@ impl Sample {
 pub struct TaskResult {
     /// The task id.
     pub id: String,
-    /// The task's capability.
-    pub capability: Capability,
+    /// The task's capability; `None` when its record had none (the `unlabelled` group,
+    /// [`crate::EvalReport::with_unlabelled`]).
+    #[serde(with = "crate::group")]
+    pub capability: Option<Capability>,
     /// The task's difficulty level, if it has one.
     pub level: Option<u32>,
     /// The graded samples, in the responder's order.
@@ -99,7 +101,7 @@ pub fn answer_and_grade<R: Responder + ?Sized>(
             let correct = samples.iter().filter(|s| s.is_correct()).count();
             Ok(TaskResult {
                 id: task.id.clone(),
-                capability: task.capability,
+                capability: Some(task.capability),
                 level: task.level,
                 pass_rate: correct as f64 / k as f64,
                 correct,

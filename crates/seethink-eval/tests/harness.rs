@@ -88,7 +88,7 @@ fn accuracy_per_capability_and_level_matches_hand_counts() {
 
     // groups in curriculum order, tasks without a level first
     let caps: Vec<_> = r.by_capability.iter().map(|c| c.capability).collect();
-    assert_eq!(caps, vec![Perception, TextReasoning, VisualReasoning]);
+    assert_eq!(caps, vec![Some(Perception), Some(TextReasoning), Some(VisualReasoning)]);
     let levels: Vec<_> = r.by_level.iter().map(|l| l.level).collect();
     assert_eq!(levels, vec![None, Some(1), Some(2)]);
     assert_eq!(r.by_capability_level.len(), 5);
@@ -180,6 +180,34 @@ fn report_json_round_trips() {
     assert_eq!(value["by_capability"][0]["capability"], "perception");
     assert_eq!(value["tasks"][4]["samples"][0]["format"], 0.0);
     assert!(value.get("attribution").is_none());
+}
+
+#[test]
+fn tasks_without_a_capability_are_one_unlabelled_group() {
+    let (_, r) = scripted_report();
+    let ids: std::collections::HashSet<&str> = ["p2", "v2"].into();
+    let r = r.with_unlabelled(&ids).unwrap();
+    // capabilities in curriculum order, then the unlabelled: p2 (R W) and v2 (U W); only U is
+    // unformatted
+    let groups: Vec<_> = r.by_capability.iter().map(|c| seethink_eval::group_name(c.capability)).collect();
+    assert_eq!(groups, ["perception", "text_reasoning", "visual_reasoning", "unlabelled"]);
+    let u = r.unlabelled().unwrap();
+    assert_eq!((u.tasks, u.samples), (2, 4));
+    assert!(close(u.accuracy, 0.5) && close(u.format_rate, 0.75), "{u:?}");
+    assert!(close(r.capability(Perception).unwrap().accuracy, 1.0), "p1 alone is left");
+    assert!(close(r.overall.accuracy, 0.5), "overall unchanged");
+    let md = r.to_markdown();
+    for row in ["| unlabelled | 2 | 50.0% | 75.0% | 50.0% | 100.0% | 35.0 |", "| unlabelled | none | 1 |"] {
+        assert!(md.contains(row), "missing {row:?} in\n{md}");
+    }
+    // JSON names the group, and reads back
+    let value: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+    assert_eq!(value["by_capability"][3]["capability"], "unlabelled");
+    assert_eq!(value["tasks"][1]["capability"], "unlabelled");
+    assert_eq!(serde_json::from_str::<EvalReport>(&r.to_json().unwrap()).unwrap(), r);
+    let bad = r.to_json().unwrap().replace("\"unlabelled\"", "\"sight\"");
+    let err = serde_json::from_str::<EvalReport>(&bad).unwrap_err().to_string();
+    assert!(err.contains("unknown capability group `sight`"), "{err}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use seethink_curriculum::CurriculumConfig;
 use seethink_data::Capability;
+use seethink_eval::Benchmark;
 use seethink_models::generate::SamplingConfig;
 use seethink_models::processing::image::ImageBounds;
 
@@ -69,6 +70,32 @@ pub struct HeldOutConfig {
     /// generation per sub-question).
     #[serde(default = "yes")]
     pub attribute_errors: bool,
+    /// VLMEvalKit benchmarks answered at the same points as `data` (before training and after
+    /// each phase; a single run: at its end), with this section's temperature, top-p, token
+    /// budget and batch size, one answer per row as VLMEvalKit ([`crate::benchmarks`]; `k` is
+    /// the held-out tasks' alone). Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benchmarks: Vec<BenchmarkFile>,
+}
+
+/// A VLMEvalKit benchmark of a run's eval section:
+/// `(name: "MathVista", file: "./data/bench/MathVista_MINI.tsv")`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchmarkFile {
+    /// The benchmark: MathVista, MathVision, MathVerse, WeMath, DynaMath, A-OKVQA,
+    /// RealWorldQA, MMStar or POPE (case, `-`, `_` and VLMEvalKit's subset suffixes such as
+    /// `_MINI` ignored).
+    pub name: String,
+    /// Its VLMEvalKit TSV file.
+    pub file: PathBuf,
+}
+
+impl BenchmarkFile {
+    /// The benchmark [`Self::name`] names; the error says which names there are.
+    pub fn benchmark(&self) -> std::result::Result<Benchmark, String> {
+        self.name.parse()
+    }
 }
 
 fn one() -> usize {
@@ -407,7 +434,8 @@ pub struct TrainerConfig {
     pub out: PathBuf,
     /// Also log to TensorBoard: every step's metrics as scalars `train/<key>` in
     /// `<out>/tensorboard/`, and a curriculum run's held-out accuracies `heldout/<capability>`
-    /// at each phase's end in the run's own `tensorboard/` (`tensorboard --logdir <out>`).
+    /// (and benchmark scores `benchmarks/<name>`, with `eval.benchmarks`) at the start and at
+    /// each phase's end in the run's own `tensorboard/` (`tensorboard --logdir <out>`).
     pub tensorboard: bool,
 }
 
@@ -504,6 +532,14 @@ impl TrainConfig {
             if let Some(top_p) = e.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
                 return Err(format!("eval.top_p: must be in (0, 1], got {top_p}"));
             }
+            let mut listed = Vec::with_capacity(e.benchmarks.len());
+            for entry in &e.benchmarks {
+                let benchmark = entry.benchmark().map_err(|message| format!("eval.benchmarks: {message}"))?;
+                if listed.contains(&benchmark) {
+                    return Err(format!("eval.benchmarks: {benchmark} is listed twice"));
+                }
+                listed.push(benchmark);
+            }
         }
         if let Some(curriculum) = &self.curriculum {
             curriculum.build().map_err(|e| format!("curriculum: {e}"))?;
@@ -568,11 +604,19 @@ fn with_override<T: Serialize + serde::de::DeserializeOwned>(
     raw: &str,
 ) -> std::result::Result<T, String> {
     let text = ron::to_string(config).map_err(|e| e.to_string())?;
-    let span = field_span(&text, key)?;
-    let read =
-        |value: &str| ron::from_str::<T>(&format!("{}{}{}", &text[..span.start], value, &text[span.end..]));
+    let (span, before) = field_span(&text, key)?;
+    let read = |value: &str| {
+        ron::from_str::<T>(&format!("{}{before}{}{}", &text[..span.start], value, &text[span.end..]))
+    };
+    let last = key.rsplit('.').next().unwrap_or(key);
     match read(raw.trim()) {
         Ok(config) => Ok(config),
+        Err(e)
+            if !before.is_empty()
+                && matches!(&e.code, ron::Error::NoSuchStructField { found, .. } if found == last) =>
+        {
+            Err(format!("unknown key `{last}`"))
+        }
         Err(_) if text[span.clone()].starts_with('"') => {
             read(&format!("{:?}", raw)).map_err(|e| e.code.to_string())
         }
@@ -581,10 +625,13 @@ fn with_override<T: Serialize + serde::de::DeserializeOwned>(
 }
 
 /// Where the value of `key` (`a.b.c`, through `Some(…)`) lies in `text`, compact RON as
-/// [`ron::to_string`] writes a struct: `(name:value,…)`.
-fn field_span(text: &str, key: &str) -> std::result::Result<std::ops::Range<usize>, String> {
+/// [`ron::to_string`] writes a struct: `(name:value,…)`, and what goes before a new value there:
+/// nothing, or, for a last key the text leaves out (a field not written when empty), the empty
+/// range at the end of its struct and `name:` (with a `,` after other fields).
+fn field_span(text: &str, key: &str) -> std::result::Result<(std::ops::Range<usize>, String), String> {
     let mut value = 0..text.len();
-    for part in key.split('.') {
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
         let mut at = value.start;
         while text[at..value.end].starts_with("Some(") {
             at += "Some(".len();
@@ -593,23 +640,28 @@ fn field_span(text: &str, key: &str) -> std::result::Result<std::ops::Range<usiz
             return Err(format!("unknown key `{part}`: the value before it is not a struct"));
         }
         at += 1;
+        let first = at;
         let unknown = || format!("unknown key `{part}`");
+        let absent = |end: usize| match i + 1 == parts.len() {
+            true => Ok((end..end, format!("{}{part}:", if end > first { "," } else { "" }))),
+            false => Err(unknown()),
+        };
         value = loop {
             if text[at..].starts_with(')') {
-                return Err(unknown());
+                return absent(at);
             }
             let name_end = at + text[at..].find(':').ok_or_else(unknown)?;
             let end = value_end(text, name_end + 1);
-            if &text[at..name_end] == part {
+            if &text[at..name_end] == *part {
                 break name_end + 1..end;
             }
             if !text[end..].starts_with(',') {
-                return Err(unknown());
+                return absent(end);
             }
             at = end + 1;
         };
     }
-    Ok(value)
+    Ok((value, String::new()))
 }
 
 /// The end of the RON value that starts at `start`: the first `,` or closing bracket outside
@@ -640,6 +692,11 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
         f
+    }
+
+    /// The config of `file` with `overrides` (`key=value`).
+    fn load_with(file: &tempfile::NamedTempFile, overrides: &[&str]) -> Result<TrainConfig> {
+        TrainConfig::load(file.path(), &overrides.iter().map(|v| v.to_string()).collect::<Vec<_>>())
     }
 
     const MINIMAL: &str = r#"(model: "m", data: (train: "d.jsonl"), actor: (lr: 1e-3), trainer: (steps: 3))"#;
@@ -679,10 +736,7 @@ mod tests {
     #[test]
     fn overrides_take_any_value_a_config_file_can_hold() {
         let f = write(MINIMAL);
-        let set = |values: &[&str]| {
-            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-            TrainConfig::load(f.path(), &values)
-        };
+        let set = |values: &[&str]| load_with(&f, values);
         let c = set(&["data.format_prompt=File(\"p.jinja\")"]).unwrap();
         assert_eq!(c.data.format_prompt, FormatPrompt::File("p.jinja".into()));
         assert_eq!(set(&["data.format_prompt=Plain"]).unwrap().data.format_prompt, FormatPrompt::Plain);
@@ -703,6 +757,35 @@ mod tests {
         assert!(err.contains("--set curriculum.policy") && err.contains("not a struct"), "{err}");
         let err = set(&["curriculum=Some((policy: Staged([sight])))"]).unwrap_err().to_string();
         assert!(err.contains("--set curriculum") && err.contains("sight"), "{err}");
+    }
+
+    #[test]
+    fn eval_benchmarks_are_optional_checked_and_settable() {
+        let f = write(MINIMAL);
+        let set = |values: &[&str]| load_with(&f, values);
+        let eval = "eval=Some((data: \"h.jsonl\"))";
+        // none listed: nothing written for them, so configs written before stay the same
+        let c = set(&[eval]).unwrap();
+        assert!(c.eval.as_ref().unwrap().benchmarks.is_empty());
+        assert!(!ron::to_string(&c).unwrap().contains("benchmarks"));
+        // a key left out of the written config is still set, and still checked
+        let c = set(&[eval, "eval.benchmarks=[(name: \"MathVista_MINI\", file: \"m.tsv\")]"]).unwrap();
+        let listed = &c.eval.as_ref().unwrap().benchmarks;
+        assert_eq!(listed[0].benchmark(), Ok(Benchmark::MathVista));
+        let err = set(&[eval, "eval.benchmarkz=[]"]).unwrap_err().to_string();
+        assert!(err.contains("--set eval.benchmarkz: unknown key `benchmarkz`"), "{err}");
+        let err = set(&[eval, "eval.benchmarks=[(name: \"pope\", fil: \"p.tsv\")]"]).unwrap_err().to_string();
+        assert!(err.contains("--set eval.benchmarks") && err.contains("fil"), "{err}");
+        for (value, expected) in [
+            ("[(name: \"MMBench\", file: \"b.tsv\")]", "eval.benchmarks: unknown benchmark `MMBench`"),
+            (
+                "[(name: \"pope\", file: \"a.tsv\"), (name: \"POPE\", file: \"b.tsv\")]",
+                "POPE is listed twice",
+            ),
+        ] {
+            let err = set(&[eval, &format!("eval.benchmarks={value}")]).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //!   the shared update;
 //! - [`algorithm`]: the algorithm seam of the run loop, with GRPO and SFT as its impls;
 //! - [`phases`]: a curriculum's phases as runs back to back, with held-out evaluations;
+//! - [`evaluation`]: a run's evaluation points: held-out tasks and [`benchmarks`] (VLMEvalKit);
 //! - [`grpo`], [`sft`]: one step of each (a `seethink_curriculum::TaskSampler` chooses the tasks);
 //! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
 
 pub mod algorithm;
+pub mod benchmarks;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod evaluation;
 pub mod grpo;
 pub mod interrupt;
 pub mod learner;

@@ -4,11 +4,14 @@
 //! Run directory of a curriculum run:
 //! ```text
 //! <out>/plan.json              the phases (name, tasks, order, settings)
-//! <out>/eval-start/            held-out evaluation of the starting model
+//! <out>/eval-start/            held-out evaluation of the starting model (benchmarks/: its
+//!                              eval.benchmarks, crate::benchmarks)
 //! <out>/01-perception/         phase 1's run (config.ron, metrics.jsonl, checkpoint/, final/)
-//! <out>/01-perception/eval/    held-out evaluation of its final model
+//! <out>/01-perception/eval/    held-out evaluation of its final model (and benchmarks/)
 //! <out>/02-text_reasoning/ …
 //! <out>/summary.md             accuracy per capability before and after each phase
+//! <out>/benchmarks.md          each benchmark's score and the paper's averages before and
+//!                              after each phase (with eval.benchmarks)
 //! ```
 //! Phase i starts from phase i−1's `final/` (a fresh optimizer, and a reference model = its
 //! starting weights, as the paper's separate EasyR1 jobs). Re-running resumes: finished phases
@@ -20,25 +23,27 @@ use std::sync::Arc;
 
 use seethink_curriculum::{Curriculum, Order, Phase};
 use seethink_data::{Capability, Task};
-use seethink_eval::{attribute_errors, evaluate, EvalReport, ModelResponder};
-use seethink_models::generate::SamplingConfig;
+use seethink_eval::{EvalReport, SuiteReport};
 use seethink_models::processing::Processor;
-use seethink_models::AnyVlm;
 use seethink_reward::Reward;
 
-use crate::config::{HeldOutConfig, TrainConfig};
+use crate::benchmarks::benchmark_summary;
+use crate::config::TrainConfig;
 use crate::error::{io, Result, TrainError};
+use crate::evaluation::{evaluate_point, write_json};
 use crate::run::{prepare_tasks, run_tasks, TRAINING_CONFIG};
 use crate::tensorboard::{EventWriter, TENSORBOARD_DIR};
 use crate::train_backend::TrainBackend;
-use seethink_models::kernels::Kernels;
 
-/// What a curriculum run produced: the held-out report of the start and of each phase's end
-/// (`None` without `eval`), and each phase's final model directory.
+/// What a curriculum run produced: the held-out and benchmark reports of the start and of each
+/// phase's end (none without `eval`, no benchmark reports without `eval.benchmarks`), and each
+/// phase's final model directory.
 #[derive(Debug)]
 pub struct PhasesOutcome {
     /// `("start", report)`, then `(phase name, report)` per phase.
     pub reports: Vec<(String, EvalReport)>,
+    /// The benchmarks' reports at the same points.
+    pub benchmarks: Vec<(String, SuiteReport)>,
     /// Each phase's exported model, in order.
     pub finals: Vec<PathBuf>,
 }
@@ -101,12 +106,13 @@ pub fn train_curriculum<B: TrainBackend>(
     let _lock = crate::lock::RunLock::acquire(out)?;
     write_json(&out.join("plan.json"), &phases)?;
 
-    let mut outcome = PhasesOutcome { reports: Vec::new(), finals: Vec::new() };
+    let mut outcome = PhasesOutcome { reports: Vec::new(), benchmarks: Vec::new(), finals: Vec::new() };
     let mut evaluate_model = |name: &str, model: &Path, dir: PathBuf| -> Result<()> {
         if let Some(heldout) = &config.eval {
-            let report =
-                evaluate_held_out::<B::InnerBackend>(config, heldout, model, reward.as_ref(), &dir, device)?;
-            outcome.reports.push((name.to_string(), report));
+            let point =
+                evaluate_point::<B::InnerBackend>(config, heldout, model, reward.as_ref(), &dir, device)?;
+            outcome.reports.push((name.to_string(), point.heldout));
+            outcome.benchmarks.extend(point.benchmarks.map(|suite| (name.to_string(), suite)));
         }
         Ok(())
     };
@@ -139,17 +145,44 @@ pub fn train_curriculum<B: TrainBackend>(
     }
     if config.trainer.tensorboard && !outcome.reports.is_empty() {
         let writer = EventWriter::create(&out.join(TENSORBOARD_DIR))?;
-        for ((_, report), &step) in outcome.reports.iter().zip(&ends) {
-            writer.scalars(step, &heldout_scalars(report))?;
+        for (i, ((_, report), &step)) in outcome.reports.iter().zip(&ends).enumerate() {
+            let mut scalars = heldout_scalars(report);
+            scalars.extend(
+                outcome.benchmarks.get(i).map(|(_, suite)| benchmark_scalars(suite)).unwrap_or_default(),
+            );
+            writer.scalars(step, &scalars)?;
         }
     }
-    if !outcome.reports.is_empty() {
-        let table = summary_table(&outcome.reports);
-        let path = out.join("summary.md");
-        std::fs::write(&path, &table).map_err(io(&path))?;
-        println!("{table}");
+    for (file, table) in [
+        ("summary.md", (!outcome.reports.is_empty()).then(|| summary_table(&outcome.reports))),
+        ("benchmarks.md", (!outcome.benchmarks.is_empty()).then(|| benchmark_summary(&outcome.benchmarks))),
+    ] {
+        if let Some(table) = table {
+            let path = out.join(file);
+            std::fs::write(&path, &table).map_err(io(&path))?;
+            println!("{table}");
+        }
     }
     Ok(outcome)
+}
+
+/// A benchmarks report as TensorBoard scalars: `benchmarks/<name>` (headline score, percent)
+/// and the paper's averages `benchmarks/visual_math`, `benchmarks/perception`,
+/// `benchmarks/overall` where they exist.
+fn benchmark_scalars(suite: &SuiteReport) -> Vec<(String, f32)> {
+    let a = &suite.averages;
+    let averages = [
+        ("visual_math", a.visual_math.as_ref().map(|g| g.mean)),
+        ("perception", a.perception.as_ref().map(|g| g.mean)),
+        ("overall", a.overall),
+    ];
+    suite
+        .benchmarks
+        .iter()
+        .map(|r| (r.benchmark.name(), Some(r.score)))
+        .chain(averages)
+        .filter_map(|(name, value)| Some((format!("benchmarks/{name}"), value? as f32)))
+        .collect()
 }
 
 /// A held-out report as TensorBoard scalars: `heldout/<capability>` and `heldout/overall`
@@ -189,64 +222,6 @@ pub fn phase_config(
     let mut c = c.with_overrides(&s.set)?;
     c.trainer.steps = s.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
     Ok(c)
-}
-
-/// Evaluates the model in `model` on `heldout`'s tasks, prompted as `config` trains (format
-/// prompt, image bounds), graded by `reward`, with the error attribution when asked; writes
-/// `report.json` and `report.md` into `dir`, or reads them back when `report.json` exists.
-pub fn evaluate_held_out<B: Kernels>(
-    config: &TrainConfig,
-    heldout: &HeldOutConfig,
-    model: &Path,
-    reward: &dyn Reward,
-    dir: &Path,
-    device: &B::Device,
-) -> Result<EvalReport> {
-    let report_path = dir.join("report.json");
-    if report_path.exists() {
-        let text = std::fs::read_to_string(&report_path).map_err(io(&report_path))?;
-        return serde_json::from_str(&text).map_err(|source| TrainError::Json { path: report_path, source });
-    }
-    let processor = Processor::from_dir(model)?;
-    let mut tasks = seethink_data::load_tasks(&heldout.data, heldout.capability)?;
-    config.data.format_prompt.apply(&mut tasks, &heldout.data)?;
-    let vlm = AnyVlm::<B>::load(model, device)?;
-    let sampling = SamplingConfig {
-        max_new_tokens: heldout.max_new_tokens.unwrap_or(config.rollout.max_new_tokens),
-        temperature: heldout.temperature,
-        top_p: heldout.top_p.unwrap_or(config.rollout.top_p),
-        top_k: 0,
-        seed: config.rollout.seed,
-        stream: 0,
-    };
-    let started = std::time::Instant::now();
-    let mut responder = ModelResponder::new(&vlm, &processor, sampling, heldout.batch_size, device.clone())?
-        .within(config.data.image_bounds());
-    let mut report = evaluate(&mut responder, &tasks, reward, heldout.k)?;
-    if heldout.attribute_errors {
-        report.attribution = Some(attribute_errors(&mut responder, &tasks, &report.tasks, reward)?);
-    }
-    eprintln!(
-        "held-out evaluation of {}: {} tasks, accuracy {:.3} ({:.0} s)",
-        model.display(),
-        tasks.len(),
-        report.overall.accuracy,
-        started.elapsed().as_secs_f64()
-    );
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let markdown = dir.join("report.md");
-    std::fs::write(&markdown, report.to_markdown()).map_err(io(&markdown))?;
-    write_json(&report_path, &report)?;
-    Ok(report)
-}
-
-/// Writes `value` as pretty JSON to `path` (through a temporary file: never half-written).
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|source| TrainError::Json { path: path.into(), source })?;
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, text).map_err(io(&partial))?;
-    std::fs::rename(&partial, path).map_err(io(path))
 }
 
 /// A markdown table, one row per report: accuracy per capability and overall, mean response

@@ -46,6 +46,7 @@ fn config(dir: &Path, policy: Policy) -> TrainConfig {
         top_p: None,
         batch_size: 4,
         attribute_errors: true,
+        benchmarks: Vec::new(),
     });
     config
 }
@@ -270,7 +271,7 @@ impl TaskSampler for EvenGate {
     }
     fn admit(&mut self, group: &TaskResult) -> bool {
         self.log.lock().unwrap().asked.push(group.task);
-        group.task % 2 == 0
+        group.task.is_multiple_of(2)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Predictions files for offline scoring: one model response per benchmark row.
+//! Predictions: one model response per benchmark row, answered by a model ([`answer_rows`]),
+//! written ([`write_predictions`]) and read back for offline scoring ([`read_predictions`]).
 //!
-//! Two layouts, chosen by extension:
+//! Two file layouts, chosen by extension:
 //! - `.tsv`: VLMEvalKit's output layout, a header with at least `index` and `prediction`
 //!   (the benchmark's own columns may be there too and are ignored), one row per item;
 //! - anything else: JSONL, one object per line with `index` (a string or a number) and
@@ -9,9 +10,56 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use seethink_data::Task;
+
 use crate::error::{EvalError, Result};
+use crate::runner::{Responder, Response};
 
 use super::BenchmarkData;
+
+/// One response of `responder` to each of `tasks` (a benchmark's [`BenchmarkData::tasks`],
+/// perhaps rendered through a format prompt), by task id, the row's `index`: VLMEvalKit
+/// answers every row once.
+pub fn answer_rows<R: Responder + ?Sized>(
+    responder: &mut R,
+    tasks: &[Task],
+) -> Result<HashMap<String, String>> {
+    let responses = responder.respond(tasks, 1)?;
+    if responses.len() != tasks.len() {
+        let (expected, got) = (tasks.len(), responses.len());
+        return Err(EvalError::ResponseCount { what: "tasks".into(), expected, got });
+    }
+    tasks
+        .iter()
+        .zip(responses)
+        .map(|(task, group)| {
+            let [response]: [Response; 1] = group.try_into().map_err(|group: Vec<Response>| {
+                let what = format!("samples of task {}", task.id);
+                EvalError::ResponseCount { what, expected: 1, got: group.len() }
+            })?;
+            Ok((task.id.clone(), response.text))
+        })
+        .collect()
+}
+
+/// Writes the prediction of every row of `data` (row index → response; rows without one are
+/// left out) to `path` as JSONL in row order, the layout [`read_predictions`] reads. The file
+/// appears whole or not at all (written to `<path>.partial`, then renamed).
+pub fn write_predictions(
+    path: &Path,
+    data: &BenchmarkData,
+    predictions: &HashMap<String, String>,
+) -> Result<()> {
+    let lines: String = data
+        .rows
+        .iter()
+        .filter_map(|row| Some((row, predictions.get(&row.index)?)))
+        .map(|(row, text)| serde_json::json!({ "index": row.index, "prediction": text }).to_string() + "\n")
+        .collect();
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, lines).map_err(|source| EvalError::Io { path: partial.clone(), source })?;
+    std::fs::rename(&partial, path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })
+}
 
 /// A prediction and the line it was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
