@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::backend::BackendKind;
 use crate::models::ModelSize;
 use crate::rl::config::TrainConfig;
+use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
 
 /// Where `kind` keeps a run's tensors: the host kernels of ndarray (one generation call and
@@ -62,11 +63,24 @@ fn nvidia_smi_memory() -> Option<u64> {
     Some(mib << 20)
 }
 
-/// The run's plan from its checkpoint's `config.json`.
-pub fn plan_of(config: &TrainConfig, kind: BackendKind) -> Result<MemoryPlan> {
+/// The run's plans from its checkpoint's `config.json`: the run config's own, and each
+/// curriculum phase's with its settings (`trainer`, `freeze_vision`, `kl_coef`, `set`, ...)
+/// applied.
+pub fn plans_of(config: &TrainConfig, kind: BackendKind) -> Result<Vec<(String, MemoryPlan)>> {
     let size = ModelSize::from_dir(&config.model)
         .with_context(|| format!("sizing the checkpoint {}", config.model.display()))?;
-    Ok(MemoryPlan::new(&size, config, target(kind)))
+    let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target(kind)))];
+    for (name, settings) in config.curriculum.iter().flat_map(|c| &c.phases) {
+        let phase =
+            with_phase_settings(config, settings).map_err(|e| anyhow::anyhow!("phase `{name}`: {e}"))?;
+        plans.push((format!("phase `{name}`"), MemoryPlan::new(&size, &phase, target(kind))));
+    }
+    Ok(plans)
+}
+
+/// The largest peak of `config`'s plans.
+fn peak_of(config: &TrainConfig, kind: BackendKind) -> Result<u64> {
+    Ok(plans_of(config, kind)?.iter().map(|(_, plan)| plan.peak()).max().unwrap_or(0))
 }
 
 /// One change of the run config a user can make, and what it does to the plan.
@@ -101,11 +115,18 @@ fn knobs() -> Vec<Knob> {
     ]
 }
 
-/// The plan's table, the verdict against `memory`, and when it does not fit, the peak each knob
-/// would give.
+/// The largest plan's table (with every phase's peak when there are several), the verdict
+/// against `memory`, and when it does not fit, the peak each knob would give.
 pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> Result<(String, bool)> {
-    let plan = plan_of(config, kind)?;
-    let mut out = format!("memory plan of one step on {kind} (f32):\n\n{}\n", plan.table());
+    let plans = plans_of(config, kind)?;
+    let (name, plan) = plans.iter().max_by_key(|(_, plan)| plan.peak()).expect("the run config's plan");
+    let mut out = format!("memory plan of one step on {kind} (f32), {name}:\n\n{}\n", plan.table());
+    if plans.len() > 1 {
+        for (name, plan) in &plans {
+            out.push_str(&format!("peak of {name}: {:.2} GiB\n", gib(plan.peak())));
+        }
+        out.push('\n');
+    }
     let Some(memory) = memory else {
         out.push_str("device memory unknown (give --memory, e.g. --memory 80GiB): no verdict\n");
         return Ok((out, true));
@@ -124,7 +145,7 @@ pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> R
             if !(knob.change)(&mut changed) {
                 continue;
             }
-            let peak = plan_of(&changed, kind)?.peak();
+            let peak = peak_of(&changed, kind)?;
             let verdict = if peak <= memory { "fits" } else { "does not fit" };
             out.push_str(&format!("  {}: peak {:.2} GiB, {verdict}\n", knob.name, gib(peak)));
         }

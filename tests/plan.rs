@@ -39,6 +39,8 @@ fn the_paper_recipe_at_7b_in_f32_does_not_fit_80_gib_and_the_plan_says_what_woul
     assert!(stdout.contains("| KL reference | always | 30.89 |"), "{stdout}");
     assert!(stdout.contains("| AdamW moments | always | 61.78 |"), "{stdout}");
     assert!(stdout.contains("does NOT fit in the device's 80.00 GiB"), "{stdout}");
+    // each phase of the curriculum is planned with its own settings
+    assert!(stdout.contains("peak of phase `text_reasoning`:"), "{stdout}");
     assert!(stdout.contains("actor.micro_batch_size = 1: peak"), "{stdout}");
     assert!(text(&out.stderr).contains("does not fit in the device's memory"), "{}", text(&out.stderr));
 

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use seethink_curriculum::{Curriculum, Order, Phase};
+use seethink_curriculum::{Curriculum, Order, Phase, PhaseSettings};
 use seethink_data::{Capability, Task};
 use seethink_eval::{EvalReport, SuiteReport};
 use seethink_models::processing::Processor;
@@ -206,10 +206,22 @@ pub fn phase_config(
     model: &Path,
     out: &Path,
 ) -> std::result::Result<TrainConfig, String> {
-    let s = &phase.settings;
+    let mut start = base.clone();
+    start.model = model.to_path_buf();
+    start.trainer.out = out.to_path_buf();
+    let mut c = with_phase_settings(&start, &phase.settings)?;
+    c.trainer.steps =
+        phase.settings.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
+    Ok(c)
+}
+
+/// `base` with a phase's settings (its typed fields, then its `set` overrides), as one run:
+/// no curriculum, no held-out evaluation.
+pub fn with_phase_settings(
+    base: &TrainConfig,
+    s: &PhaseSettings,
+) -> std::result::Result<TrainConfig, String> {
     let mut c = base.clone();
-    c.model = model.to_path_buf();
-    c.trainer.out = out.to_path_buf();
     c.curriculum = None;
     c.eval = None;
     c.actor.lr = s.lr.unwrap_or(c.actor.lr);
@@ -219,9 +231,7 @@ pub fn phase_config(
     c.actor.max_grad_norm = s.max_grad_norm.unwrap_or(c.actor.max_grad_norm);
     c.actor.freeze_vision = s.freeze_vision.unwrap_or(c.actor.freeze_vision);
     c.algorithm.trainer = s.trainer.unwrap_or(c.algorithm.trainer);
-    let mut c = c.with_overrides(&s.set)?;
-    c.trainer.steps = s.steps_for(phase.tasks.len(), c.trainer.prompts_per_step, c.trainer.steps);
-    Ok(c)
+    c.with_overrides(&s.set)
 }
 
 /// A markdown table, one row per report: accuracy per capability and overall, mean response
