@@ -7,24 +7,11 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{logged, task, tiny_config, weights, I};
-use seethink_data::Task;
+use common::{logged, task, tiny_config, weights, Letters, I};
 use seethink_models::AnyVlm;
-use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::checkpoint::complete_checkpoints;
 use seethink_rl::config::Trainer;
 use seethink_rl::run::train_on;
-
-/// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
-struct Letters;
-
-impl Reward for Letters {
-    fn score(&self, _task: &Task, response: &str) -> RewardBreakdown {
-        let total = response.chars().count().max(1) as f32;
-        let letters = response.chars().filter(|c| c.is_ascii_alphabetic()).count() as f32;
-        RewardBreakdown { overall: letters / total, format: 0.0, accuracy: letters / total }
-    }
-}
 
 /// `trainer` for `steps` steps in run directory `dir` (resuming from what is there).
 fn run(dir: &Path, trainer: Trainer, steps: usize) -> AnyVlm<I> {
