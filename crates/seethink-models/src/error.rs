@@ -39,6 +39,8 @@ pub enum ModelError {
     Template { path: PathBuf, message: String },
     #[error("invalid model input: {0}")]
     Input(String),
+    #[error("invalid LoRA setting: {0}")]
+    Lora(String),
     #[error("cannot export the model: {0}")]
     Export(String),
 }

@@ -15,6 +15,7 @@ use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::nn::{
     apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope,
+    LORA_TARGETS,
 };
 use crate::positions::TokenBatch;
 
@@ -227,6 +228,26 @@ impl<B: Kernels> TextModel<B> {
         let key_valid = state.extend_keys(tokens);
         let blocked = causal_blocked::<B>(&key_valid, batch, seq, room, &device);
         self.forward(embeds, &rope, &blocked, Some(&mut state.kv), deepstack)
+    }
+
+    /// Every layer's projections LoRA can adapt, with the layer index and the name peft's
+    /// `target_modules` uses ([`LORA_TARGETS`] order).
+    pub fn projections_mut(&mut self) -> Vec<(usize, &'static str, &mut Linear<B>)> {
+        let mut out = Vec::with_capacity(self.layers.len() * LORA_TARGETS.len());
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
+            let named = [
+                ("q_proj", &mut a.q_proj),
+                ("k_proj", &mut a.k_proj),
+                ("v_proj", &mut a.v_proj),
+                ("o_proj", &mut a.o_proj),
+                ("gate_proj", &mut m.gate_proj),
+                ("up_proj", &mut m.up_proj),
+                ("down_proj", &mut m.down_proj),
+            ];
+            out.extend(named.into_iter().map(|(name, linear)| (i, name, linear)));
+        }
+        out
     }
 
     /// Vocabulary logits `[B, S, V]` of final hidden states `[B, S, hidden]`.

@@ -11,6 +11,7 @@ use seethink_curriculum::CurriculumConfig;
 use seethink_data::Capability;
 use seethink_eval::Benchmark;
 use seethink_models::generate::SamplingConfig;
+use seethink_models::nn::LoraConfig;
 use seethink_models::processing::image::ImageBounds;
 
 use crate::error::{Result, TrainError};
@@ -331,6 +332,10 @@ pub struct ActorConfig {
     /// numbers; the CPU preset's weights after 9 steps are bitwise equal either way on ndarray.
     /// Saves one forward pass over the rollout per step.
     pub on_policy_old_logprobs: bool,
+    /// Train LoRA adapters on the decoder instead of all weights (verl's `lora_rank`,
+    /// `lora_alpha`, `target_modules`): every other parameter is frozen, and the KL reference
+    /// is the base model without the adapters (no second copy of the weights).
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for ActorConfig {
@@ -352,6 +357,7 @@ impl Default for ActorConfig {
             ppo_epochs: 1,
             adam_epsilon: 1e-8,
             on_policy_old_logprobs: false,
+            lora: None,
         }
     }
 }
@@ -501,6 +507,12 @@ impl TrainConfig {
         ];
         if let Some((key, v)) = non_negative.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
             return Err(format!("{key}: must be finite and ≥ 0, got {v}"));
+        }
+        if let Some(lora) = &a.lora {
+            lora.validate().map_err(|e| match e {
+                seethink_models::ModelError::Lora(message) => format!("actor.lora.{message}"),
+                other => other.to_string(),
+            })?;
         }
         if a.dual_clip.is_nan() || a.dual_clip <= 1.0 {
             return Err(format!("actor.dual_clip: must be > 1, got {}", a.dual_clip));
@@ -731,6 +743,23 @@ mod tests {
         );
         let err = TrainConfig::load(f.path(), &["actor.lr=/1".into()]).unwrap_err().to_string();
         assert!(err.contains("--set actor.lr") && err.contains("strings are quoted"), "{err}");
+    }
+
+    #[test]
+    fn lora_settings_are_read_and_checked_naming_the_key() {
+        let f = write(MINIMAL);
+        let set = |value: &str| TrainConfig::load(f.path(), &[format!("actor.lora={value}")]);
+        let c = set("Some((rank: 4, alpha: 8, target_modules: [\"q_proj\", \"v_proj\"]))").unwrap();
+        let lora = c.actor.lora.unwrap();
+        assert_eq!((lora.rank, lora.alpha, lora.dropout), (4, 8.0, 0.0));
+        assert_eq!(lora.target_modules, ["q_proj", "v_proj"]);
+        let err = set("Some((rank: 0))").unwrap_err().to_string();
+        assert!(err.contains("actor.lora.rank: must be at least 1, got 0"), "{err}");
+        let err = set("Some((target_modules: [\"qkv\"]))").unwrap_err().to_string();
+        assert!(err.contains("actor.lora.target_modules: unknown module `qkv`"), "{err}");
+        let err = set("Some((ranks: 4))").unwrap_err().to_string();
+        assert!(err.contains("ranks"), "{err}");
+        assert_eq!(TrainConfig::load(f.path(), &[]).unwrap().actor.lora, None);
     }
 
     #[test]

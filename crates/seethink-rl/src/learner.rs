@@ -1,11 +1,12 @@
 //! The training state: the policy (a [`PolicyModel`] module), AdamW and the LR schedule, the one
 //! update rule GRPO and SFT share, and the state's checkpoint records.
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorPrimitive};
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
@@ -53,19 +54,75 @@ impl<B: TrainBackend> PolicyLearner<B> {
     }
 
     /// The state as records: the policy's weights, AdamW's state, the schedule's steps taken.
+    /// With LoRA the weights are the trained ones only (the adapters): every frozen parameter
+    /// is recorded empty ([`without_frozen`]), as the run rebuilds them from the checkpoint it
+    /// starts from.
     pub fn records(&self) -> (ModelRecord<B>, OptimizerRecord<B>, usize) {
-        (self.model.clone().into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>())
+        let model = if self.lora() { without_frozen(self.model.clone()) } else { self.model.clone() };
+        (model.into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>())
     }
 
-    /// The state `records` (from [`PolicyLearner::records`]) describe.
+    /// The state `records` (from [`PolicyLearner::records`]) describe; with LoRA the frozen
+    /// parameters stay this learner's ([`with_frozen_of`]).
     pub fn load_records(
         &mut self,
         (model, optimizer, schedule): (ModelRecord<B>, OptimizerRecord<B>, usize),
     ) {
-        self.model = self.model.clone().load_record(model);
+        let loaded = self.model.clone().load_record(model);
+        self.model = if self.lora() { with_frozen_of(&self.model, loaded) } else { loaded };
         self.optimizer = self.optimizer.clone().load_record(optimizer);
         self.schedule = self.schedule.clone().load_record::<B>(schedule);
     }
+}
+
+impl<B: TrainBackend> PolicyLearner<B> {
+    /// Whether the policy trains LoRA adapters.
+    fn lora(&self) -> bool {
+        !self.model.model.adapters().is_empty()
+    }
+}
+
+/// `model` with every frozen (no-gradient) float parameter replaced by an empty tensor of its
+/// rank, its id kept: what a LoRA checkpoint records of the base.
+fn without_frozen<B: Backend, M: Module<B>>(model: M) -> M {
+    struct Empty;
+    impl<B: Backend> ModuleMapper<B> for Empty {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            if param.is_require_grad() {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, Tensor::empty([0; D], &tensor.device()), mapper)
+        }
+    }
+    model.map(&mut Empty)
+}
+
+/// `loaded` (from a record of [`without_frozen`]) with the frozen float parameters of
+/// `current` (the same module), matched by position (a record brings its own parameter ids).
+fn with_frozen_of<B: Backend, M: Module<B>>(current: &M, loaded: M) -> M {
+    struct Collect<B: Backend>(Vec<TensorPrimitive<B>>);
+    impl<B: Backend> ModuleVisitor<B> for Collect<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if !param.is_require_grad() {
+                self.0.push(param.val().into_primitive());
+            }
+        }
+    }
+    struct Restore<B: Backend>(std::vec::IntoIter<TensorPrimitive<B>>);
+    impl<B: Backend> ModuleMapper<B> for Restore<B> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            if param.is_require_grad() {
+                return param;
+            }
+            let (id, _, mapper) = param.consume();
+            let tensor = self.0.next().expect("the same module's frozen parameters");
+            Param::from_mapped_value(id, Tensor::from_primitive(tensor), mapper)
+        }
+    }
+    let mut frozen = Collect(Vec::new());
+    current.visit(&mut frozen);
+    loaded.map(&mut Restore(frozen.0.into_iter()))
 }
 
 /// What one optimizer update reports.

@@ -106,6 +106,9 @@ pub fn run_tasks<B: TrainBackend>(
     if config.actor.freeze_vision {
         model = model.freeze_vision();
     }
+    if let Some(lora) = &config.actor.lora {
+        model = model.with_lora(lora)?;
+    }
     let mut learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
     let mut algorithm: Box<dyn Algorithm<B>> = match config.algorithm.trainer {
         Trainer::Grpo => Box::new(Grpo::new(

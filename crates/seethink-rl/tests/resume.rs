@@ -7,40 +7,32 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{logged, task, tiny_config, weights, I};
-use seethink_data::Task;
+use burn::module::Module;
+use common::{logged, task, tiny_config, weights, Letters, I};
+use seethink_models::nn::LoraConfig;
 use seethink_models::AnyVlm;
-use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::checkpoint::complete_checkpoints;
 use seethink_rl::config::Trainer;
 use seethink_rl::run::train_on;
 
-/// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
-struct Letters;
-
-impl Reward for Letters {
-    fn score(&self, _task: &Task, response: &str) -> RewardBreakdown {
-        let total = response.chars().count().max(1) as f32;
-        let letters = response.chars().filter(|c| c.is_ascii_alphabetic()).count() as f32;
-        RewardBreakdown { overall: letters / total, format: 0.0, accuracy: letters / total }
-    }
-}
-
-/// `trainer` for `steps` steps in run directory `dir` (resuming from what is there).
-fn run(dir: &Path, trainer: Trainer, steps: usize) -> AnyVlm<I> {
+/// `trainer` for `steps` steps in run directory `dir` (resuming from what is there), with
+/// `lora` adapters if given.
+fn run(dir: &Path, trainer: Trainer, steps: usize, lora: Option<LoraConfig>) -> AnyVlm<I> {
     let tasks = vec![task("one", "one", "1"), task("two", "two", "2"), task("three", "three", "3")];
     let mut config = tiny_config(dir, trainer, steps, 2);
+    config.actor.lora = lora;
     config.actor.mini_batches = 2;
     config.actor.micro_batch_size = 4;
     train_on::<common::B>(&config, tasks, Arc::new(Letters), &Default::default()).unwrap()
 }
 
-fn assert_resumes_bitwise(trainer: Trainer, key: &str) {
+fn assert_resumes_bitwise(trainer: Trainer, key: &str, lora: Option<LoraConfig>) {
+    let run = |dir: &Path, steps: usize| run(dir, trainer, steps, lora.clone());
     let straight_dir = tempfile::tempdir().unwrap();
-    let straight = run(straight_dir.path(), trainer, 4);
+    let straight = run(straight_dir.path(), 4);
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(dir.path(), trainer, 2);
+    let first = run(dir.path(), 2);
     assert_eq!(complete_checkpoints(&dir.path().join("checkpoint")), vec![1, 2]);
     assert_ne!(weights(&first), weights(&straight));
     // the process "dies" after step 2 (plus a stray metrics line of an unsaved step 3)
@@ -49,7 +41,7 @@ fn assert_resumes_bitwise(trainer: Trainer, key: &str) {
     lines.push_str(&format!("{{\"step\":3,\"{key}\":0.5}}\n"));
     std::fs::write(&metrics, lines).unwrap();
 
-    let resumed = run(dir.path(), trainer, 4);
+    let resumed = run(dir.path(), 4);
     assert_eq!(weights(&straight), weights(&resumed), "{trainer:?}");
     assert_ne!(weights(&straight), weights(&common::base_model()));
     assert_eq!(complete_checkpoints(&dir.path().join("checkpoint")), vec![3, 4]);
@@ -60,10 +52,28 @@ fn assert_resumes_bitwise(trainer: Trainer, key: &str) {
 
 #[test]
 fn resumed_grpo_run_is_bitwise_identical() {
-    assert_resumes_bitwise(Trainer::Grpo, "reward");
+    assert_resumes_bitwise(Trainer::Grpo, "reward", None);
+}
+
+/// With LoRA a checkpoint's weights are the adapters only: its model file is a small part of
+/// the base's float32 bytes, and a resumed run still ends bitwise where a straight one does.
+#[test]
+fn resumed_grpo_run_with_lora_is_bitwise_identical_from_adapter_checkpoints() {
+    let lora = LoraConfig { rank: 4, alpha: 8.0, ..Default::default() };
+    assert_resumes_bitwise(Trainer::Grpo, "reward", Some(lora.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), Trainer::Grpo, 1, Some(lora));
+    let model_file = std::fs::read_dir(dir.path().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("model"))
+        .unwrap();
+    let (bytes, base) =
+        (std::fs::metadata(&model_file).unwrap().len(), 4 * common::base_model().num_params());
+    assert!(bytes * 10 < base as u64, "{}: {bytes} bytes, the base's weights {base}", model_file.display());
 }
 
 #[test]
 fn resumed_sft_run_is_bitwise_identical() {
-    assert_resumes_bitwise(Trainer::Sft, "loss");
+    assert_resumes_bitwise(Trainer::Sft, "loss", None);
 }

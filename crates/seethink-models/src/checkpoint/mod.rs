@@ -11,6 +11,7 @@
 //! [`write_pretrained`] then writes those tensors atomically.
 
 mod export;
+mod peft;
 mod trace;
 
 use std::collections::{HashMap, HashSet};
@@ -26,6 +27,7 @@ use safetensors::Dtype as StDtype;
 use crate::error::{ModelError, Result};
 
 pub use export::{write_pretrained, ExportOptions, HfTensor, DEFAULT_MAX_SHARD_BYTES};
+pub use peft::write_peft_adapter;
 pub use trace::export_tensors;
 use trace::{Trace, TransformKind};
 

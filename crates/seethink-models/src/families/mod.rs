@@ -52,6 +52,8 @@ macro_rules! each_family {
     };
 }
 
+pub mod lora;
+
 /// Which family `dir`'s `config.json` names; an error naming the file for any other type.
 fn family_of(dir: &Path) -> Result<Family> {
     let found = model_type(dir)?;
@@ -109,14 +111,15 @@ impl<B: Kernels> AnyVlm<B> {
 
     /// Writes this model as a HuggingFace checkpoint directory `out_dir` in its family's
     /// layout (by default that of the checkpoint in `source_dir`, see each family's
-    /// `save_pretrained`), atomically, with the side files of `source_dir`.
+    /// `save_pretrained`), atomically, with the side files of `source_dir`; LoRA adapters are
+    /// merged into the weights first ([`AnyVlm::merge_lora`]).
     pub fn save_pretrained(
         &self,
         source_dir: impl AsRef<Path>,
         out_dir: impl AsRef<Path>,
         options: ExportOptions,
     ) -> Result<()> {
-        each_family!(self, m => m.save_pretrained(source_dir, out_dir, options))
+        each_family!(&self.clone().merge_lora(), m => m.save_pretrained(source_dir, out_dir, options))
     }
 
     /// Parameter counts `(vision tower and projector, language model)`.

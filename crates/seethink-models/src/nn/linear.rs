@@ -4,29 +4,56 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::lora::LoraAdapter;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::kernels::Kernels;
 
-/// `y = x·W + b` with `W [d_in, d_out]`: burn's `Linear` record (the same field names, so
-/// saved states load either way), applied through [`matmul`].
+/// `y = x·W + b` with `W [d_in, d_out]`, plus `scaling · (dropout(x)·A)·B` with a LoRA adapter
+/// ([`LoraAdapter`]): burn's `Linear` record (the same field names, so saved states load
+/// either way) and the adapter, applied through [`matmul`].
 #[derive(Module, Debug)]
 pub struct Linear<B: Backend> {
     pub weight: Param<Tensor<B, 2>>,
     pub bias: Option<Param<Tensor<B, 1>>>,
+    pub lora: Option<LoraAdapter<B>>,
+}
+
+impl<B: Backend> Linear<B> {
+    /// `[d_in, d_out]`.
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.val().dims()
+    }
+
+    /// Merges the adapter into the weight (`W ← W + scaling·A·B`, as peft's `merge`) and
+    /// removes it; nothing without one.
+    pub fn merge_lora(&mut self) {
+        if let Some(lora) = self.lora.take() {
+            self.weight = self.weight.clone().map(|w| w + lora.delta_weight());
+        }
+    }
 }
 
 impl<B: Kernels> Linear<B> {
-    /// `x [.., d_in] → [.., d_out]`.
+    /// `x [.., d_in] → [.., d_out]`: `x·W + b`, then `+ scaling · (dropout(x)·A)·B` with an
+    /// adapter (peft's `result + lora_B(lora_A(dropout(x))) * scaling`).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let mut shape = x.dims();
         let d_in = shape[D - 1];
         let rows = shape[..D - 1].iter().product::<usize>();
         let weight = self.weight.val();
         shape[D - 1] = weight.dims()[1];
-        let y = matmul(x.reshape([rows, d_in]), weight);
+        let x = x.reshape([rows, d_in]);
+        let (y, delta) = match &self.lora {
+            Some(lora) => (matmul(x.clone(), weight), Some(lora.forward(x))),
+            None => (matmul(x, weight), None),
+        };
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze(),
+            None => y,
+        };
+        let y = match delta {
+            Some(delta) => y + delta,
             None => y,
         };
         y.reshape(shape)
@@ -56,5 +83,5 @@ pub fn load_linear<B: Backend>(
     } else {
         None
     };
-    Ok(Linear { weight: Param::from_tensor(weight), bias })
+    Ok(Linear { weight: Param::from_tensor(weight), bias, lora: None })
 }

@@ -3,6 +3,7 @@
 mod activation;
 mod attention;
 mod linear;
+mod lora;
 mod mlp;
 mod norm;
 mod recomputed_attention;
@@ -12,6 +13,7 @@ mod token_logprobs;
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
 pub use linear::{load_linear, matmul, Linear};
+pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use recomputed_attention::recomputed_attention;

@@ -171,15 +171,17 @@ struct Sample<B: burn::tensor::backend::Backend> {
 }
 
 impl<B: TrainBackend> Grpo<B> {
-    /// GRPO from `start` (the policy's weights now); the KL reference is `start` itself
-    /// unless `algorithm.kl_coef` is 0.
+    /// GRPO from `start` (the policy's weights now); the KL reference, unless
+    /// `algorithm.kl_coef` is 0, is `start` without its LoRA adapters
+    /// ([`AnyVlm::without_lora`]): `start` itself without LoRA, the base model with it (its
+    /// parameters shared with the policy's frozen ones, not a copy).
     pub fn new(
         start: &PolicyLearner<B>,
         algorithm: AlgorithmConfig,
         actor: ActorConfig,
         rollout: RolloutConfig,
     ) -> Self {
-        let reference = (algorithm.kl_coef != 0.0).then(|| inference_model(start));
+        let reference = (algorithm.kl_coef != 0.0).then(|| inference_model(start).without_lora());
         Self { algorithm, actor, rollout, reference, rollouts: 0 }
     }
 

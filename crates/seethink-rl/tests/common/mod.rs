@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
@@ -9,6 +10,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Tensor};
 use seethink_data::{Capability, Task};
 use seethink_models::AnyVlm;
+use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::config::{
     ActorConfig, AlgorithmConfig, DataConfig, RolloutConfig, TrainConfig, Trainer, TrainerConfig,
 };
@@ -110,4 +112,44 @@ pub fn weights<Bk: Backend, M: Module<Bk>>(model: &M) -> Vec<f32> {
 pub fn base_model() -> AnyVlm<I> {
     use burn::module::AutodiffModule;
     AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().valid()
+}
+
+/// The tensors of a safetensors file as f32 (ints converted), with their shapes.
+pub fn tensors(path: PathBuf) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = match view.dtype() {
+                safetensors::Dtype::F32 => {
+                    view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+                }
+                safetensors::Dtype::I64 => view
+                    .data()
+                    .chunks_exact(8)
+                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32)
+                    .collect(),
+                other => panic!("{name}: {other:?}"),
+            };
+            (name, (view.shape().to_vec(), values))
+        })
+        .collect()
+}
+
+/// `|a − b| / max(|b|, floor)`, the largest over the elements.
+pub fn max_relative(a: &[f32], b: &[f32], floor: f32) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(floor)).fold(0.0, f32::max)
+}
+
+/// Reward: the share of letters among the reply's characters (a dense, deterministic signal).
+pub struct Letters;
+
+impl Reward for Letters {
+    fn score(&self, _task: &Task, response: &str) -> RewardBreakdown {
+        let total = response.chars().count().max(1) as f32;
+        let letters = response.chars().filter(|c| c.is_ascii_alphabetic()).count() as f32;
+        RewardBreakdown { overall: letters / total, format: 0.0, accuracy: letters / total }
+    }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::common::checkpoint;
+use super::common::{checkpoint, max_relative, tensors};
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::checkpoint::{Dtype, ExportOptions, Layout};
 use seethink_models::{AnyVlm, ImageInput};
@@ -22,35 +22,6 @@ use seethink_rl::train_backend::TrainBackend;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-/// The tensors of a safetensors file as f32 (ints converted), with their shapes.
-fn tensors(path: PathBuf) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(&path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = match view.dtype() {
-                safetensors::Dtype::F32 => {
-                    view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-                }
-                safetensors::Dtype::I64 => view
-                    .data()
-                    .chunks_exact(8)
-                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32)
-                    .collect(),
-                other => panic!("{name}: {other:?}"),
-            };
-            (name, (view.shape().to_vec(), values))
-        })
-        .collect()
-}
-
-/// `|a − b| / max(|b|, floor)`, the largest over the elements.
-fn max_relative(a: &[f32], b: &[f32], floor: f32) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(floor)).fold(0.0, f32::max)
 }
 
 /// One GRPO learning phase on backend `Bk` against the PyTorch reference.

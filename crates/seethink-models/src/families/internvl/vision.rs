@@ -187,6 +187,7 @@ impl<B: Kernels> InternVision<B> {
                     device,
                 )?),
                 bias: Some(Param::from_tensor(ckpt.tensor(&names.vision("patch.bias"), [d], device)?)),
+                lora: None,
             },
             class_embedding: Param::from_tensor(ckpt.tensor(&names.vision("class"), [1, 1, d], device)?),
             position_embedding: Param::from_tensor(ckpt.tensor(

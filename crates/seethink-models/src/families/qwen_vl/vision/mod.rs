@@ -85,7 +85,7 @@ impl<B: Kernels> QwenVision<B> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            patch_embed: Linear { weight: Param::from_tensor(weight), bias },
+            patch_embed: Linear { weight: Param::from_tensor(weight), bias, lora: None },
             pos_embed,
             blocks,
             merger,
