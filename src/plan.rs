@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::backend::BackendKind;
+use crate::models::nn::LoraConfig;
 use crate::models::ModelSize;
 use crate::rl::config::TrainConfig;
 use crate::rl::phases::with_phase_settings;
@@ -105,6 +106,15 @@ fn knobs() -> Vec<Knob> {
             change: |c| std::mem::replace(&mut c.rollout.batch_size, c.rollout.n) != c.rollout.n,
         },
         Knob {
+            name: "actor.lora = (rank: 16, alpha: 32) (decoder adapters; the base is the KL reference)"
+                .into(),
+            change: |c| {
+                let none = c.actor.lora.is_none();
+                c.actor.lora.get_or_insert(LoraConfig { rank: 16, alpha: 32.0, ..Default::default() });
+                none
+            },
+        },
+        Knob {
             name: "actor.freeze_vision = true".into(),
             change: |c| !std::mem::replace(&mut c.actor.freeze_vision, true),
         },
@@ -149,10 +159,7 @@ pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> R
             let verdict = if peak <= memory { "fits" } else { "does not fit" };
             out.push_str(&format!("  {}: peak {:.2} GiB, {verdict}\n", knob.name, gib(peak)));
         }
-        out.push_str(
-            "  (LoRA and half-precision frozen weights, which would remove most of the weights' \
-             copies, are not in seethink yet)\n",
-        );
+        out.push_str("  (half-precision storage of frozen weights is not in seethink yet)\n");
     }
     Ok((out, fits))
 }

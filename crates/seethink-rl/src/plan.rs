@@ -5,7 +5,8 @@
 //! A step has three phases, and its peak is what lives through the whole run plus the largest
 //! phase:
 //! - **always**: the policy's weights, the frozen KL reference (a second copy, GRPO with a KL
-//!   term), AdamW's two moments of every trained parameter;
+//!   term, none under LoRA: the base is the reference), AdamW's two moments of every trained
+//!   parameter (the adapters only under LoRA);
 //! - **rollout**: the KV cache of the generation calls running at once, the activations of a
 //!   prompt's prefill and the last position's logits;
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
@@ -188,10 +189,13 @@ impl MemoryPlan {
         let (q, kv) =
             ((t.num_attention_heads * t.head_dim) as u64, (t.num_key_value_heads * t.head_dim) as u64);
         let vocab = t.vocab_size as u64;
-        let params = size.params() as u64;
-        let trained = match config.actor.freeze_vision {
-            true => size.text_params as u64,
-            false => params,
+        // LoRA: the adapters are the trained parameters, the base frozen and the KL reference
+        let adapters = config.actor.lora.as_ref().map(|l| size.lora_params(&l.target_modules, l.rank) as u64);
+        let params = size.params() as u64 + adapters.unwrap_or(0);
+        let trained = match (adapters, config.actor.freeze_vision) {
+            (Some(adapters), _) => adapters,
+            (None, true) => size.text_params as u64,
+            (None, false) => params,
         };
         let grpo = config.algorithm.trainer == Trainer::Grpo;
         let prompt = config.data.max_prompt_length.unwrap_or(2048) as u64;
@@ -207,7 +211,7 @@ impl MemoryPlan {
             components.push(Component { name, phase, bytes, formula })
         };
         add("weights", Phase::Always, params * e, format!("{params} parameters × {e} B"));
-        if grpo && config.algorithm.kl_coef != 0.0 {
+        if grpo && config.algorithm.kl_coef != 0.0 && adapters.is_none() {
             add("KL reference", Phase::Always, params * e, "a frozen copy of the weights".into());
         }
         add(

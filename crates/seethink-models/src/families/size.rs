@@ -75,6 +75,24 @@ impl ModelSize {
     pub fn params(&self) -> usize {
         self.vision_params + self.text_params
     }
+
+    /// Parameters of LoRA adapters of rank `r` on the decoder projections `targets` (names of
+    /// [`LORA_TARGETS`](crate::nn::LORA_TARGETS)) of every layer: `r·(d_in + d_out)` each.
+    pub fn lora_params(&self, targets: &[String], r: usize) -> usize {
+        let t = &self.text;
+        let (h, i) = (t.hidden_size, t.intermediate_size);
+        let (q, kv) = (t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim);
+        let per_layer: usize = targets
+            .iter()
+            .map(|name| match name.as_str() {
+                "q_proj" | "o_proj" => h + q,
+                "k_proj" | "v_proj" => h + kv,
+                "gate_proj" | "up_proj" | "down_proj" => h + i,
+                _ => 0,
+            })
+            .sum();
+        t.num_hidden_layers * r * per_layer
+    }
 }
 
 /// A `d_in → d_out` linear layer: `d_in·d_out (+ d_out)`.
@@ -186,5 +204,23 @@ mod tests {
         // Qwen2.5-VL-7B-Instruct: 8,292,166,656 parameters (published); its vision tower and merger
         // are 676,550,144 of them by the same count
         assert_eq!((size.params(), size.vision_params), (8_292_166_656, 676_550_144));
+    }
+
+    #[test]
+    fn lora_counts_equal_the_adapted_model_s_adapters() {
+        use crate::nn::LoraConfig;
+        use burn::module::Module;
+        let dir = fixture("qwen3_vl/checkpoint");
+        let size = ModelSize::from_dir(&dir).unwrap();
+        let base = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
+        for targets in
+            [vec!["q_proj", "v_proj"], vec!["k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]]
+        {
+            let targets: Vec<String> = targets.into_iter().map(String::from).collect();
+            let config = LoraConfig { rank: 3, target_modules: targets.clone(), ..Default::default() };
+            let adapted = base.clone().with_lora(&config).unwrap();
+            let adapters: usize = adapted.adapters().iter().map(|(_, _, a)| a.num_params()).sum();
+            assert_eq!(size.lora_params(&targets, 3), adapters, "{targets:?}");
+        }
     }
 }
