@@ -164,7 +164,7 @@ fn measure<B: TrainBackend>(config: &TrainConfig) -> Measured {
 
 /// Measures `config` on `shape` and adds to `misses` each peak the plan for `kernels` with
 /// floats of `element_bytes` misses by more than 15%.
-pub fn check<B: TrainBackend>(
+fn check<B: TrainBackend>(
     misses: &mut Vec<String>,
     name: &str,
     kernels: KernelPath,
@@ -202,4 +202,45 @@ pub fn check<B: TrainBackend>(
             misses.push(format!("{name}: the plan's {what} peak is off by {:+.1}%", 100.0 * error));
         }
     }
+}
+
+/// The lengths a kernel path's cases run at: prompts and responses of the decoder-dominated
+/// cases, and the vocabulary-dominated case's vocabulary, lengths and logits chunk.
+pub struct Sizes {
+    pub prompt: usize,
+    pub response: usize,
+    pub vocab: usize,
+    pub vocab_prompt: usize,
+    pub vocab_response: usize,
+    pub vocab_chunk: usize,
+}
+
+/// Checks the plan for `kernels` (floats of `element_bytes`) on five cases, each dominated by
+/// a different width (shared and own prompts, a wide MLP, many heads, the vocabulary), and
+/// fails listing every peak it misses by more than 15%.
+pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, sizes: Sizes) {
+    let Sizes { prompt, response, vocab, vocab_prompt, vocab_response, vocab_chunk } = sizes;
+    let shape = |hidden, intermediate, layers, heads, kv_heads, head_dim, vocab| Shape {
+        hidden,
+        intermediate,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        vocab,
+    };
+    let cases = [
+        ("shared prompts", shape(256, 768, 4, 8, 2, 32, 2048), (prompt, response, 2, 4, 256)),
+        ("own prompts", shape(256, 768, 4, 8, 2, 32, 2048), (prompt, response, 8, 1, 256)),
+        ("wide mlp", shape(128, 1536, 4, 4, 2, 32, 2048), (prompt, response, 8, 1, 256)),
+        ("many heads", shape(128, 256, 4, 16, 8, 64, 2048), (prompt, response, 8, 1, 256)),
+        ("vocabulary", shape(64, 192, 1, 4, 2, 16, vocab), (vocab_prompt, vocab_response, 2, 4, vocab_chunk)),
+    ];
+    let mut misses = Vec::new();
+    for (name, shape, (prompt, response, prompts, n, chunk)) in cases {
+        check::<B>(&mut misses, name, kernels, element_bytes, shape, |dir| {
+            run_config(dir, prompt, response, prompts, n, 4, chunk)
+        });
+    }
+    assert!(misses.is_empty(), "{misses:#?}");
 }
