@@ -161,6 +161,7 @@ impl CpuPreset {
                 keep_last: 1,
                 out: out.join("staged"),
                 tensorboard: false,
+                ..Default::default()
             },
             curriculum: Some(CurriculumConfig {
                 policy: Policy::Paper,

@@ -328,6 +328,7 @@ impl Pretrain {
                 keep_last: 1,
                 out: self.out.join(name),
                 tensorboard: false,
+                ..Default::default()
             },
             curriculum: None,
             eval: None,

@@ -5,12 +5,13 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use seethink_curriculum::{TaskResult, TaskSampler};
+use seethink_curriculum::TaskResult;
 use seethink_data::Task;
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
 use crate::config::TrainConfig;
+use crate::data_parallel::{SharedSampler, Worker};
 use crate::error::Result;
 use crate::grpo::{GroupOutcome, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
@@ -19,12 +20,13 @@ use crate::policy::Sequence;
 use crate::sft::sft_step;
 use crate::train_backend::TrainBackend;
 
-/// What a step draws on: the run's tasks, the sampler that picks them, the processor that
-/// encodes them, the reward that grades them and the run's config.
+/// What a step draws on: the run's tasks, the sampler that picks them (shared by the
+/// data-parallel workers), the processor that encodes them, the reward that grades them and the
+/// run's config.
 pub struct StepInputs<'a> {
     pub config: &'a TrainConfig,
     pub tasks: &'a [Task],
-    pub sampler: &'a mut dyn TaskSampler,
+    pub sampler: &'a mut SharedSampler,
     pub processor: &'a Processor,
     pub reward: &'a dyn Reward,
 }
@@ -45,7 +47,7 @@ pub trait Algorithm<B: TrainBackend> {
 impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
     /// A GRPO step ([`Grpo::step`]): the drawn tasks' rollouts, rewards, advantages and updates;
     /// each task's reward, accuracy, response length and mean |advantage| go to the sampler,
-    /// which also gates each group ([`TaskSampler::admit`]).
+    /// which also gates each group ([`SharedSampler::admit`]).
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
@@ -54,7 +56,7 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
         let drawing = RefCell::new((sampler, Vec::new()));
         let draw = || {
             let (sampler, indices) = &mut *drawing.borrow_mut();
-            let drawn = sampler.next_batch(config.trainer.prompts_per_step);
+            let drawn = sampler.next_batch(config.trainer.prompts_per_step)?;
             indices.extend_from_slice(&drawn);
             drawn
                 .iter()
@@ -96,8 +98,11 @@ fn task_result(task: usize, outcome: &GroupOutcome) -> TaskResult {
     }
 }
 
-/// Supervised fine-tuning on the tasks' answers ([`sft_step`]).
-pub struct Sft;
+/// Supervised fine-tuning on the tasks' answers ([`sft_step`]), on this worker's share of each
+/// batch with data parallelism.
+pub struct Sft {
+    pub worker: Option<Worker>,
+}
 
 impl<B: TrainBackend> Algorithm<B> for Sft {
     /// An SFT step: each drawn task's answer (and the tokenizer's first stop token) is the
@@ -109,7 +114,7 @@ impl<B: TrainBackend> Algorithm<B> for Sft {
         let tokenizer = &processor.tokenizer;
         let stop = tokenizer.stop_ids.first().copied();
         let sequences = sampler
-            .next_batch(config.trainer.prompts_per_step)
+            .next_batch(config.trainer.prompts_per_step)?
             .iter()
             .map(|&i| {
                 let prompt = processor.encode_task_within(&tasks[i], config.data.image_bounds(), &device)?;
@@ -119,7 +124,8 @@ impl<B: TrainBackend> Algorithm<B> for Sft {
             })
             .collect::<Result<Vec<_>>>()?;
         let actor = &config.actor;
-        let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm)?;
+        let stats =
+            sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, self.worker.as_ref())?;
         sampler.observe(&[]);
         let seconds = started.elapsed().as_secs_f64();
         Ok(serde_json::json!({

@@ -31,12 +31,20 @@ pub const CHECKPOINT_FILES: [(&str, &str); 4] =
     [("model", "mpk"), ("optim", "mpk"), ("scheduler", "mpk"), ("state", "json")];
 
 /// What a checkpoint holds besides burn-train's records.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     /// GRPO rollouts done (the sampling seed offset).
     pub rollouts: usize,
     /// The task sampler's state ([`seethink_curriculum::TaskSampler::state`]).
     pub sampler: serde_json::Value,
+    /// The data-parallel workers of the run that wrote it (1 in checkpoints from before
+    /// data parallelism): a resumed run must have as many.
+    #[serde(default = "one")]
+    pub workers: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A file recorder whose files appear atomically: `R` writes into `<dir>/.partial/`, the file

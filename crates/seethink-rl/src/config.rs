@@ -443,6 +443,59 @@ pub struct TrainerConfig {
     /// (and benchmark scores `benchmarks/<name>`, with `eval.benchmarks`) at the start and at
     /// each phase's end in the run's own `tensorboard/` (`tensorboard --logdir <out>`).
     pub tensorboard: bool,
+    /// Data-parallel workers on this machine, one per device of the backend (devices 0 … N−1 of
+    /// the run's device kind; CPU workers share the CPU): each rolls out its share of a step's
+    /// prompts and computes its share of each mini-batch's gradients, which burn's collective
+    /// sums ([`crate::data_parallel`]). 1: no data parallelism.
+    pub devices: usize,
+    /// The machines of a multi-node run (`None`: this machine alone).
+    pub nodes: Option<NodesConfig>,
+}
+
+/// This machine's place in a multi-node run: burn-collective's global orchestrator (started once,
+/// anywhere: `seethink collective --port P`) and the address the other machines reach this one
+/// at. Every machine runs the same config with its own `rank` and `address`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodesConfig {
+    /// Machines in the run.
+    pub count: usize,
+    /// This machine's index, 0 … count − 1 (worker 0 of machine 0 draws the tasks).
+    pub rank: usize,
+    /// The orchestrator's address, `ws://host:port`.
+    pub orchestrator: String,
+    /// This machine's address as the others reach it, `ws://host:port`; it listens on that port.
+    pub address: String,
+}
+
+impl TrainerConfig {
+    /// Checks `devices` and `nodes`: at least one device, a rank below the machine count,
+    /// `ws://host:port` addresses, and `prompts_per_step` divisible by the workers (each takes
+    /// whole prompts of every step).
+    fn validate_workers(&self) -> std::result::Result<(), String> {
+        if self.devices == 0 {
+            return Err("trainer.devices: must be at least 1, got 0".into());
+        }
+        if let Some(nodes) = &self.nodes {
+            if nodes.count == 0 || nodes.rank >= nodes.count {
+                return Err(format!(
+                    "trainer.nodes: rank must be in 0..count, got rank {} of count {}",
+                    nodes.rank, nodes.count
+                ));
+            }
+        }
+        crate::data_parallel::collective_config(self)?;
+        let topology = crate::data_parallel::Topology::of(self);
+        let workers = topology.workers();
+        if !self.prompts_per_step.is_multiple_of(workers) {
+            return Err(format!(
+                "trainer.prompts_per_step: {} is not divisible by the {workers} data-parallel workers \
+                 (trainer.devices {} × {} machines); each worker takes whole prompts",
+                self.prompts_per_step, topology.local, topology.nodes
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TrainerConfig {
@@ -454,6 +507,8 @@ impl Default for TrainerConfig {
             keep_last: 3,
             out: PathBuf::from("runs/latest"),
             tensorboard: false,
+            devices: 1,
+            nodes: None,
         }
     }
 }
@@ -575,6 +630,7 @@ impl TrainConfig {
                 ));
             }
         }
+        self.trainer.validate_workers()?;
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
             return Err(format!(
                 "algorithm.filter_low: needs filter_low < filter_high, got {} and {}",

@@ -27,6 +27,12 @@ pub enum TrainError {
     Locked { dir: PathBuf, holder: String },
     #[error("interrupted: stopped after step {step} and saved its checkpoint in {dir}; run the same command again to resume")]
     Interrupted { step: usize, dir: PathBuf },
+    #[error("data-parallel training: {0}")]
+    Distributed(String),
+    #[error(
+        "data-parallel training: another worker stopped and closed the collective (its error is the run's)"
+    )]
+    WorkerStopped,
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("saving the checkpoint in {dir} failed: {message}; the run stopped, and the newest complete checkpoint there is kept for resuming")]

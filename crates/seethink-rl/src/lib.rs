@@ -10,12 +10,14 @@
 //! - [`phases`]: a curriculum's phases as runs back to back, with held-out evaluations;
 //! - [`evaluation`]: a run's evaluation points: held-out tasks and [`benchmarks`] (VLMEvalKit);
 //! - [`grpo`], [`sft`]: one step of each (a `seethink_curriculum::TaskSampler` chooses the tasks);
-//! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable.
+//! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable;
+//! - [`data_parallel`]: N workers over devices and machines on burn's collective.
 
 pub mod algorithm;
 pub mod benchmarks;
 pub mod checkpoint;
 pub mod config;
+pub mod data_parallel;
 pub mod error;
 pub mod evaluation;
 pub mod grpo;

@@ -22,6 +22,7 @@ use seethink_reward::Reward;
 use crate::algorithm::{Algorithm, Sft, StepInputs};
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig, Trainer};
+use crate::data_parallel::{self, collective_config, SharedSampler, Topology, Worker};
 use crate::error::{io, Result, TrainError};
 use crate::grpo::Grpo;
 use crate::learner::{inference_model, new_learner};
@@ -84,6 +85,9 @@ pub fn prepare_tasks<B: Kernels>(
 /// checkpoint there; the run ends after `trainer.steps` steps or when the sampler says it is
 /// [finished](TaskSampler::finished). Exports the trained model as an HF checkpoint to
 /// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
+///
+/// With `trainer.devices` > 1 or `trainer.nodes`, the run's workers on this machine are
+/// threads, one per device, joined by burn's collective ([`run_workers`]).
 pub fn run_tasks<B: TrainBackend>(
     config: &TrainConfig,
     tasks: &[Task],
@@ -92,15 +96,140 @@ pub fn run_tasks<B: TrainBackend>(
     reward: Arc<dyn Reward>,
     device: &B::Device,
 ) -> Result<AnyVlm<B::InnerBackend>> {
+    let config_path = config.trainer.out.join("config.ron");
+    config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
+    let topology = Topology::of(&config.trainer);
+    if topology.workers() == 1 {
+        let role = Role { worker: None, writes: true };
+        return run_worker::<B>(
+            config,
+            tasks,
+            SharedSampler::own(sampler),
+            &processor,
+            reward.as_ref(),
+            device,
+            role,
+        );
+    }
+    run_workers::<B>(config, tasks, sampler, &processor, reward.as_ref(), device, &topology)
+}
+
+/// What a worker does besides training: its place among the data-parallel workers (`None`: the
+/// only one), and whether it writes the run directory (config, metrics, checkpoints, final
+/// model: the first worker of each machine).
+struct Role {
+    worker: Option<Worker>,
+    writes: bool,
+}
+
+/// The workers of this machine (`topology.local`), each a thread with its own copy of the
+/// policy on its own device ([`worker_devices`]), joined in burn's collective; worker 0 of
+/// machine 0 holds `sampler`. When a worker fails, the collective is closed so that the others
+/// stop at their next exchange instead of waiting for it, and the failing worker's error is
+/// returned. Returns worker 0's trained model.
+fn run_workers<B: TrainBackend>(
+    config: &TrainConfig,
+    tasks: &[Task],
+    sampler: Box<dyn TaskSampler>,
+    processor: &Processor,
+    reward: &dyn Reward,
+    device: &B::Device,
+    topology: &Topology,
+) -> Result<AnyVlm<B::InnerBackend>> {
+    let collective = collective_config(&config.trainer)
+        .map_err(|message| TrainError::Config { path: config.trainer.out.join("config.ron"), message })?;
+    let mut sampler = (topology.node == 0).then_some(sampler);
+    let outcomes: Vec<Result<AnyVlm<B::InnerBackend>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = worker_devices::<B>(device, topology.local)
+            .into_iter()
+            .enumerate()
+            .map(|(local, device)| {
+                let rank = topology.rank(local);
+                let sampler = if rank == 0 { sampler.take() } else { None };
+                let collective = collective.clone();
+                let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
+                thread.spawn_scoped(scope, move || {
+                    data_parallel::join::<B::InnerBackend>(rank, device.clone(), collective)?;
+                    let worker = Worker::new::<B::InnerBackend>(rank, topology.workers(), device.clone());
+                    let role = Role { worker: Some(worker.clone()), writes: local == 0 };
+                    let shared = SharedSampler::for_worker(sampler, worker);
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_worker::<B>(config, tasks, shared, processor, reward, &device, role)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
+                    });
+                    match &run {
+                        Ok(_) => data_parallel::leave::<B::InnerBackend>(rank)?,
+                        Err(_) => data_parallel::abort::<B::InnerBackend>(),
+                    }
+                    run
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|spawned| match spawned {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(TrainError::Distributed("a worker thread died".into()))),
+                Err(e) => Err(TrainError::Distributed(format!("starting a worker thread: {e}"))),
+            })
+            .collect()
+    });
+    // the error that stopped the run, rather than the others' `WorkerStopped`
+    let cause = outcomes.iter().position(|r| matches!(r, Err(e) if !matches!(e, TrainError::WorkerStopped)));
+    outcomes
+        .into_iter()
+        .nth(cause.unwrap_or(0))
+        .unwrap_or_else(|| Err(TrainError::Distributed("no worker ran".into())))
+}
+
+/// One worker's device per worker of this machine: devices `i, i+1, …` of the kind of `device`
+/// (`i` its index), modulo the backend's device count (on the CPU every worker shares it).
+fn worker_devices<B: burn::tensor::backend::Backend>(device: &B::Device, count: usize) -> Vec<B::Device> {
+    use burn::tensor::backend::{Device, DeviceId};
+    let id = device.to_id();
+    let available = B::device_count(id.type_id).max(1);
+    (0..count)
+        .map(|i| {
+            let index = (usize::from(id.index_id) + i) % available;
+            B::Device::from_id(DeviceId::new(id.type_id, index as u16))
+        })
+        .collect()
+}
+
+/// One worker's run ([`run_tasks`]): the run directory is written by a worker whose `role`
+/// says so; every worker loads the model, resumes from the checkpoint and trains, with its
+/// sampler shared with the other workers ([`SharedSampler`]).
+fn run_worker<B: TrainBackend>(
+    config: &TrainConfig,
+    tasks: &[Task],
+    mut sampler: SharedSampler,
+    processor: &Processor,
+    reward: &dyn Reward,
+    device: &B::Device,
+    role: Role,
+) -> Result<AnyVlm<B::InnerBackend>> {
     let out = &config.trainer.out;
     let config_path = out.join("config.ron");
-    config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    let _lock = RunLock::acquire(out)?;
-    clean_debris(out)?;
-    let resolved = ron::ser::to_string_pretty(config, Default::default())
-        .map_err(|e| TrainError::Config { path: config_path.clone(), message: e.to_string() })?;
-    std::fs::write(&config_path, resolved).map_err(io(&config_path))?;
+    let _lock = match role.writes {
+        true => {
+            std::fs::create_dir_all(out).map_err(io(out))?;
+            let lock = RunLock::acquire(out)?;
+            clean_debris(out)?;
+            let resolved = ron::ser::to_string_pretty(config, Default::default())
+                .map_err(|e| TrainError::Config { path: config_path.clone(), message: e.to_string() })?;
+            std::fs::write(&config_path, resolved).map_err(io(&config_path))?;
+            Some(lock)
+        }
+        false => None,
+    };
 
     let mut model = AnyVlm::<B>::load(&config.model, device)?;
     if config.actor.freeze_vision {
@@ -111,76 +240,99 @@ pub fn run_tasks<B: TrainBackend>(
     }
     let mut learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
     let mut algorithm: Box<dyn Algorithm<B>> = match config.algorithm.trainer {
-        Trainer::Grpo => Box::new(Grpo::new(
-            &learner,
-            config.algorithm.clone(),
-            config.actor.clone(),
-            config.rollout.clone(),
-        )),
-        Trainer::Sft => Box::new(Sft),
+        Trainer::Grpo => {
+            let mut grpo =
+                Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+            grpo.worker = role.worker.clone();
+            Box::new(grpo)
+        }
+        Trainer::Sft => Box::new(Sft { worker: role.worker.clone() }),
     };
-    let mut sampler = sampler;
+    let workers = role.worker.as_ref().map_or(1, Worker::count);
     let dir = out.join("checkpoint");
     let checkpoints = Checkpoints::new(&dir, config.trainer.keep_last);
     let resume = complete_checkpoints(&dir).last().copied();
     let first_step = resume.unwrap_or(0) + 1;
     if let Some(step) = resume {
-        match step >= config.trainer.steps {
-            true => eprintln!(
-                "{}: all {} steps are done (checkpoint {step}); writing the final model again",
-                out.display(),
-                config.trainer.steps
-            ),
-            false => eprintln!("{}: resuming after step {step} of {}", out.display(), config.trainer.steps),
+        if role.writes {
+            match step >= config.trainer.steps {
+                true => eprintln!(
+                    "{}: all {} steps are done (checkpoint {step}); writing the final model again",
+                    out.display(),
+                    config.trainer.steps
+                ),
+                false => {
+                    eprintln!("{}: resuming after step {step} of {}", out.display(), config.trainer.steps)
+                }
+            }
         }
         let saved = checkpoints.restore(&mut learner, step, device)?;
-        algorithm.restore_counter(saved.rollouts);
         let state_file = dir.join(format!("state-{step}.json"));
+        if saved.workers != workers {
+            let message = format!(
+                "checkpoint {step} was written by {} data-parallel worker(s) and this run has {workers}; \
+                 resume with the same trainer.devices × trainer.nodes.count (each worker's share of \
+                 a step, and so its samples' streams, depend on it)",
+                saved.workers
+            );
+            return Err(TrainError::Config { path: state_file, message });
+        }
+        algorithm.restore_counter(saved.rollouts);
         sampler
             .restore(&saved.sampler)
             .map_err(|message| TrainError::Config { path: state_file, message })?;
     }
-    let mut metrics = MetricsLog::open(&out.join("metrics.jsonl"), first_step)?;
-    if config.trainer.tensorboard {
-        metrics = metrics.with_tensorboard(&out.join(TENSORBOARD_DIR))?;
-    }
-    let progress = StepProgress::new(&run_label(out), first_step, config.trainer.steps);
+    let mut metrics = match role.writes {
+        true => {
+            let log = MetricsLog::open(&out.join("metrics.jsonl"), first_step)?;
+            Some(match config.trainer.tensorboard {
+                true => log.with_tensorboard(&out.join(TENSORBOARD_DIR))?,
+                false => log,
+            })
+        }
+        false => None,
+    };
+    let progress = role.writes.then(|| StepProgress::new(&run_label(out), first_step, config.trainer.steps));
     let rule = SaveRule { every: config.trainer.save_every, last: config.trainer.steps };
     for step in first_step..=config.trainer.steps {
         // the LR of this step, for all its updates
         learner.lr_step();
-        let inputs = StepInputs {
-            config,
-            tasks,
-            sampler: sampler.as_mut(),
-            processor: &processor,
-            reward: reward.as_ref(),
-        };
+        let inputs = StepInputs { config, tasks, sampler: &mut sampler, processor, reward };
         let line = algorithm.step(&mut learner, inputs)?;
-        metrics.record(step, &line)?;
-        progress.step(step, &line);
+        if let (Some(metrics), Some(progress)) = (metrics.as_mut(), progress.as_ref()) {
+            metrics.record(step, &line)?;
+            progress.step(step, &line);
+        }
         let stopping = crate::interrupt::latch();
-        if rule.saves(step) {
-            let state = RunState { rollouts: algorithm.counter(), sampler: sampler.state() };
+        let stopping = match &role.worker {
+            Some(worker) => worker.leader_says(stopping)?,
+            None => stopping,
+        };
+        if role.writes && (rule.saves(step) || stopping) {
+            let state = RunState { rollouts: algorithm.counter(), sampler: sampler.state(), workers };
             checkpoints.save(&learner, step, &state)?;
         }
         if stopping {
             return Err(TrainError::Interrupted { step, dir });
         }
-        if sampler.finished() {
-            eprintln!(
-                "step {step}: the task sampler ended the run (of at most {} steps)",
-                config.trainer.steps
-            );
+        if sampler.finished()? {
+            if role.writes {
+                eprintln!(
+                    "step {step}: the task sampler ended the run (of at most {} steps)",
+                    config.trainer.steps
+                );
+            }
             break;
         }
     }
     let trained = inference_model(&learner);
-    trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
-    // the checkpoint staging directory is empty after a clean run; an error only leaves it
-    let _ = std::fs::remove_dir(dir.join(".partial"));
-    let exported_config = out.join("final").join(TRAINING_CONFIG);
-    std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
+    if role.writes {
+        trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
+        // the checkpoint staging directory is empty after a clean run; an error only leaves it
+        let _ = std::fs::remove_dir(dir.join(".partial"));
+        let exported_config = out.join("final").join(TRAINING_CONFIG);
+        std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
+    }
     Ok(trained)
 }
 

@@ -1,8 +1,9 @@
 //! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked).
 
 use burn::optim::GradientsAccumulator;
-use seethink_models::Result;
 
+use crate::data_parallel::Worker;
+use crate::error::Result;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::policy::{PolicyModel, Sequence, SftBatch};
 use crate::train_backend::TrainBackend;
@@ -19,17 +20,22 @@ pub struct SftStats {
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
 /// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`
 /// ([`crate::policy::sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
+/// With data parallelism (`worker`) this worker takes its contiguous share of the
+/// micro-batches, and the gradients and the loss are summed over the workers.
 pub fn sft_step<B: TrainBackend>(
     learner: &mut PolicyLearner<B>,
     batch: &[Sequence<B::InnerBackend>],
     micro_batch_size: usize,
     max_grad_norm: f64,
+    worker: Option<&Worker>,
 ) -> Result<SftStats> {
     let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
     let policy: PolicyModel<B> = learner.model();
     let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
     let mut loss = 0.0;
-    for chunk in batch.chunks(micro_batch_size.max(1)) {
+    let chunks: Vec<&[Sequence<B::InnerBackend>]> = batch.chunks(micro_batch_size.max(1)).collect();
+    let own = worker.map_or(0..chunks.len(), |w| w.share(chunks.len()));
+    for chunk in &chunks[own] {
         let micro = SftBatch {
             sequences: chunk.iter().map(|s| to_autodiff(s.clone())).collect(),
             normaliser: tokens as f32,
@@ -38,7 +44,12 @@ pub fn sft_step<B: TrainBackend>(
         loss += item.loss;
         accumulator.accumulate(&policy, grads);
     }
-    let update = apply_update(learner, accumulator.grads(), max_grad_norm);
+    let mut grads = accumulator.grads();
+    if let Some(worker) = worker {
+        grads = worker.sum_gradients(&policy, grads)?;
+        loss = f64::from(worker.sum(vec![loss as f32])?[0]);
+    }
+    let update = apply_update(learner, grads, max_grad_norm);
     Ok(SftStats { loss, tokens, update })
 }
 

@@ -13,13 +13,15 @@ use seethink_models::kernels::Kernels;
 use seethink_models::parallel::map_parallel;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::readback::host_f32;
-use seethink_models::{AnyVlm, Result};
+use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 
 use super::{
     advantages, aggregate, row_weights, sequence_ratio, Aggregation, LossType, SequenceRatio, TokenBatchLoss,
 };
 use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
+use crate::data_parallel::Worker;
+use crate::error::Result;
 use crate::learner::{apply_update, inference_model, PolicyLearner};
 use crate::logprobs::{
     chunked_gradients, chunked_gradients_seeing_whole_responses, response_logprobs, ChunkLogprobs, Scoring,
@@ -77,7 +79,8 @@ pub struct GrpoStats {
 }
 
 /// GRPO's state besides the learner: the settings, the frozen reference model (the phase's
-/// starting weights; none when the KL term is off) and the rollout counter.
+/// starting weights; none when the KL term is off), the rollout counter, and this worker's
+/// place among data-parallel workers.
 pub struct Grpo<B: TrainBackend> {
     pub algorithm: AlgorithmConfig,
     pub actor: ActorConfig,
@@ -85,16 +88,36 @@ pub struct Grpo<B: TrainBackend> {
     reference: Option<AnyVlm<B::InnerBackend>>,
     /// Rollout steps done (rollout r samples with seed `rollout.seed + r`).
     pub rollouts: usize,
+    /// With data parallelism, this worker ([`crate::data_parallel`]); `None`: the only one.
+    pub worker: Option<Worker>,
 }
 
-/// Old and reference log-probs of every sample's response tokens, on the device, one `[len]`
-/// tensor per sample (old: `None` when the update takes its own,
-/// [`ActorConfig::on_policy_old_logprobs`]; reference: `None` when the KL is off). Kept per
-/// sample, so the passes that compute them and the updates that read them may batch samples
-/// differently; nothing of them goes through the host.
+/// Old and reference log-probs of the samples this worker updates on, on the device, one
+/// `[len]` tensor per sample of the rollout (`None` for the samples other workers update on;
+/// old: `None` when the update takes its own, [`ActorConfig::on_policy_old_logprobs`];
+/// reference: `None` when the KL is off). Kept per sample, so the passes that compute them and
+/// the updates that read them may batch samples differently; nothing of them goes through the
+/// host.
 struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
-    old: Option<Vec<Tensor<B, 1>>>,
-    reference: Option<Vec<Tensor<B, 1>>>,
+    old: Option<Vec<Option<Tensor<B, 1>>>>,
+    reference: Option<Vec<Option<Tensor<B, 1>>>>,
+}
+
+/// The rows `range` of `logprobs`: an error naming the first sample this worker did not
+/// compute (it would mean the update reads another worker's samples).
+fn own_rows<'a, B: burn::tensor::backend::Backend>(
+    logprobs: &'a [Option<Tensor<B, 1>>],
+    range: Range<usize>,
+) -> Result<Vec<&'a Tensor<B, 1>>> {
+    range
+        .map(|i| {
+            logprobs[i].as_ref().ok_or_else(|| {
+                crate::error::TrainError::Distributed(format!(
+                    "the log-probs of sample {i} are another worker's"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// `rows` right-aligned in a `[rows, width]` tensor, zeros before them (the layout of
@@ -182,7 +205,7 @@ impl<B: TrainBackend> Grpo<B> {
         rollout: RolloutConfig,
     ) -> Self {
         let reference = (algorithm.kl_coef != 0.0).then(|| inference_model(start).without_lora());
-        Self { algorithm, actor, rollout, reference, rollouts: 0 }
+        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: None }
     }
 
     /// The frozen KL reference (the phase's starting weights), if the KL term is on.
@@ -220,6 +243,25 @@ impl<B: TrainBackend> Grpo<B> {
         Ok((completions, calls))
     }
 
+    /// [`sample`](Self::sample) on this worker's share of `prompts` (whole prompts,
+    /// [`Worker::share`]; each sequence from the stream it has on one worker), then every
+    /// worker's completions gathered, so each worker holds the whole rollout. On a single worker,
+    /// `sample` itself.
+    fn sample_shared(
+        &self,
+        policy: &AnyVlm<B::InnerBackend>,
+        prompts: &[Prompt<B::InnerBackend>],
+        tokenizer: &TextTokenizer,
+        first: usize,
+    ) -> Result<(Vec<Completion>, usize)> {
+        let Some(worker) = &self.worker else { return Ok(self.sample(policy, prompts, tokenizer, first)?) };
+        let n = self.rollout.n;
+        let own = worker.share(prompts.len());
+        let (mine, calls) = self.sample(policy, &prompts[own.clone()], tokenizer, first + own.start * n)?;
+        let mine = mine.into_iter().map(|c| Completion { prompt: c.prompt + own.start, ..c }).collect();
+        Ok((worker.gather_completions(mine, own.start * n, prompts.len() * n)?, calls))
+    }
+
     /// Whether online filtering keeps a group with these rewards: the mean of
     /// `algorithm.filter_key` strictly inside (`filter_low`, `filter_high`), as EasyR1 does.
     fn keeps(&self, rewards: &[RewardBreakdown]) -> bool {
@@ -242,7 +284,7 @@ impl<B: TrainBackend> Grpo<B> {
         &mut self,
         learner: &mut PolicyLearner<B>,
         mut draw: impl FnMut() -> Result<Vec<RolloutPrompt<B::InnerBackend>>>,
-        mut admit: impl FnMut(usize, &GroupOutcome) -> bool,
+        mut admit: impl FnMut(usize, &GroupOutcome) -> Result<bool>,
         reward: &dyn Reward,
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
@@ -258,7 +300,7 @@ impl<B: TrainBackend> Grpo<B> {
             let batch = draw()?;
             let wanted = *wanted.get_or_insert(batch.len());
             let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
-            let (completions, calls) = self.sample(&policy, &prompts, tokenizer, stats.groups * n)?;
+            let (completions, calls) = self.sample_shared(&policy, &prompts, tokenizer, stats.groups * n)?;
             stats.generation_calls += calls;
             let rewards = completions
                 .iter()
@@ -284,7 +326,7 @@ impl<B: TrainBackend> Grpo<B> {
                     mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
                 };
                 let position = stats.outcomes.len();
-                let kept_here = self.keeps(group_rewards) && admit(position, &outcome);
+                let kept_here = self.keeps(group_rewards) && admit(position, &outcome)?;
                 stats.outcomes.push(outcome);
                 if !kept_here {
                     continue;
@@ -383,9 +425,11 @@ impl<B: TrainBackend> Grpo<B> {
         actor.on_policy_old_logprobs && actor.ppo_epochs == 1 && actor.mini_batches <= 1 && !penalty_needs_old
     }
 
-    /// Old (rollout policy) and reference log-probs of every sample, computed once after the
-    /// rollout as EasyR1 does, [`micro_batches`] at a time (spread over the host's cores,
-    /// [`Kernels::batch_threads`]).
+    /// Old (rollout policy) and reference log-probs of the samples this worker updates on,
+    /// computed once after the rollout as EasyR1 does, a micro-batch at a time (spread over the
+    /// host's cores, [`Kernels::batch_threads`]): on a single worker [`micro_batches`] of the
+    /// whole rollout, with data parallelism this worker's update micro-batches
+    /// ([`update_plan`](Self::update_plan)).
     fn frozen_logprobs(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
@@ -393,24 +437,33 @@ impl<B: TrainBackend> Grpo<B> {
         pad_id: u32,
     ) -> Result<FrozenLogprobs<B::InnerBackend>> {
         let scoring = self.scoring(pad_id);
-        let pieces = micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size);
-        let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Tensor<B::InnerBackend, 1>>> {
+        let pieces = match self.worker {
+            None => micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size),
+            Some(_) => self.update_plan(samples).into_iter().flat_map(|(_, own)| own).collect(),
+        };
+        let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Option<Tensor<B::InnerBackend, 1>>>> {
             let parts =
                 map_parallel(pieces.clone(), <B::InnerBackend as Kernels>::batch_threads(), |range| {
                     let sequences: Vec<Sequence<B::InnerBackend>> =
-                        samples[range].iter().map(|s| s.sequence.clone()).collect();
+                        samples[range.clone()].iter().map(|s| s.sequence.clone()).collect();
                     let logp = response_logprobs(model, &sequences, scoring)?.logp;
                     let width = logp.dims()[1];
-                    Ok(sequences
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| {
-                            let row = logp.clone().slice([i..i + 1, width - s.response.len()..width]);
-                            row.reshape([s.response.len()])
-                        })
-                        .collect::<Vec<_>>())
+                    Ok::<_, crate::error::TrainError>(
+                        sequences
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| {
+                                let row = logp.clone().slice([i..i + 1, width - s.response.len()..width]);
+                                (range.start + i, row.reshape([s.response.len()]))
+                            })
+                            .collect::<Vec<_>>(),
+                    )
                 });
-            Ok(parts.into_iter().collect::<Result<Vec<_>>>()?.concat())
+            let mut rows = vec![None; samples.len()];
+            for (i, row) in parts.into_iter().collect::<Result<Vec<_>>>()?.concat() {
+                rows[i] = Some(row);
+            }
+            Ok(rows)
         };
         let old = match self.old_from_update() {
             true => None,
@@ -419,9 +472,30 @@ impl<B: TrainBackend> Grpo<B> {
         Ok(FrozenLogprobs { old, reference: self.reference.as_ref().map(pass).transpose()? })
     }
 
-    /// Responses per mini-batch: the rollout split into `actor.mini_batches`.
-    fn mini_size(&self, samples: usize) -> usize {
-        mini_batch_size(samples, self.actor.mini_batches)
+    /// The mini-batches of a rollout of `samples` (`actor.mini_batches` consecutive pieces) and,
+    /// for each, the micro-batches this worker computes: every micro-batch of the mini-batch on
+    /// a single worker; with data parallelism [its contiguous share](Worker::share) of them, so
+    /// that the workers together compute exactly one worker's micro-batches. Micro-batches end
+    /// at group ends for a token-mean loss (which does not depend on the split), and are
+    /// EasyR1's consecutive pieces for seq-mean (which does).
+    fn update_plan(&self, samples: &[Sample<B::InnerBackend>]) -> Vec<(Range<usize>, Vec<Range<usize>>)> {
+        let grouping = match self.actor.loss(&self.algorithm).aggregation {
+            Aggregation::TokenMean => self.rollout.n,
+            Aggregation::SeqMean => 1,
+        };
+        let mini_size = mini_batch_size(samples.len(), self.actor.mini_batches);
+        (0..samples.len())
+            .step_by(mini_size)
+            .map(|start| {
+                let mini = start..(start + mini_size).min(samples.len());
+                let micros = micro_batches(mini.clone(), grouping, self.actor.micro_batch_size);
+                let own = match &self.worker {
+                    Some(worker) => micros[worker.share(micros.len())].to_vec(),
+                    None => micros,
+                };
+                (mini, own)
+            })
+            .collect()
     }
 
     /// The KL as a reward penalty (EasyR1's `apply_kl_penalty` with GRPO): each kept response's
@@ -438,12 +512,20 @@ impl<B: TrainBackend> Grpo<B> {
         let (Some(old), Some(reference)) = (&frozen.old, &frozen.reference) else { return Ok(()) };
         let width = samples.iter().map(|s| s.sequence.response.len()).max().unwrap_or(0);
         let device = Default::default();
-        let aligned = |rows: &[Tensor<B::InnerBackend, 1>]| {
-            right_aligned::<B::InnerBackend>(&rows.iter().collect::<Vec<_>>(), width, &device)
+        // this worker's samples (all of them on a single worker), in order
+        let own: Vec<usize> = (0..samples.len()).filter(|&i| old[i].is_some()).collect();
+        let aligned = |rows: &[Option<Tensor<B::InnerBackend, 1>>]| {
+            let rows: Vec<&Tensor<B::InnerBackend, 1>> =
+                own.iter().filter_map(|&i| rows[i].as_ref()).collect();
+            right_aligned::<B::InnerBackend>(&rows, width, &device)
         };
         // padding is 0 in both, where every estimate is 0
         let kl = self.algorithm.kl_penalty.estimate(aligned(old), aligned(reference));
         let totals = host_f32(kl.sum_dim(1), "the KL penalty")?;
+        let totals = match &self.worker {
+            Some(worker) => worker.gather(samples.len(), &own, &totals)?,
+            None => totals,
+        };
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
         let lengths: Vec<usize> = samples.iter().map(|s| s.sequence.response.len()).collect();
@@ -474,26 +556,18 @@ impl<B: TrainBackend> Grpo<B> {
         }
         let config = self.actor.loss(&self.algorithm);
         let scoring = self.scoring(pad_id);
-        let mini_size = self.mini_size(samples.len());
-        let minis: Vec<Range<usize>> =
-            (0..samples.len()).step_by(mini_size).map(|s| s..(s + mini_size).min(samples.len())).collect();
+        let plan = self.update_plan(samples);
         stats.response_tokens = samples.iter().map(|s| s.sequence.response.len()).sum();
-        // a token-mean loss does not depend on the micro-batch split: micro-batches end at group
-        // ends; seq-mean does, so it keeps EasyR1's split (consecutive pieces)
-        let grouping = match config.aggregation {
-            Aggregation::TokenMean => self.rollout.n,
-            Aggregation::SeqMean => 1,
-        };
         let mut grad_norms = 0.0;
         // Σ over every logits chunk of [entropy, pg, kl, clip fraction], on the device: read once
         let mut metric_sums: Option<Tensor<B::InnerBackend, 1>> = None;
         for _epoch in 0..self.actor.ppo_epochs {
-            for mini in &minis {
+            for (mini, own) in &plan {
                 let normaliser =
                     samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
                 let model: PolicyModel<B> = learner.model();
                 let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
-                for micro in micro_batches(mini.clone(), grouping, self.actor.micro_batch_size) {
+                for micro in own.iter().cloned() {
                     let chunk = &samples[micro.clone()];
                     let sequences: Vec<Sequence<B>> =
                         chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
@@ -505,12 +579,15 @@ impl<B: TrainBackend> Grpo<B> {
                     let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
                     let row_weight = column(row_weights(&lengths, config.aggregation));
                     let width = lengths.iter().copied().max().unwrap_or(0);
-                    let aligned = |rows: &[Tensor<B::InnerBackend, 1>]| {
-                        let rows: Vec<&Tensor<B::InnerBackend, 1>> = rows[micro.clone()].iter().collect();
-                        right_aligned::<B::InnerBackend>(&rows, width, &device)
+                    let aligned = |rows: &[Option<Tensor<B::InnerBackend, 1>>]| {
+                        Ok::<_, crate::error::TrainError>(right_aligned::<B::InnerBackend>(
+                            &own_rows(rows, micro.clone())?,
+                            width,
+                            &device,
+                        ))
                     };
-                    let old = frozen.old.as_deref().map(aligned);
-                    let reference = frozen.reference.as_deref().map(aligned);
+                    let old = frozen.old.as_deref().map(aligned).transpose()?;
+                    let reference = frozen.reference.as_deref().map(aligned).transpose()?;
                     let gspo = config.loss_type == LossType::Gspo;
                     // GSPO: the responses' ratios, from the whole responses the first chunk sees
                     let mut ratios: Option<SequenceRatio<B>> = None;
@@ -561,7 +638,11 @@ impl<B: TrainBackend> Grpo<B> {
                     };
                     accumulator.accumulate(&model, grads);
                 }
-                let update = apply_update(learner, accumulator.grads(), self.actor.max_grad_norm);
+                let grads = match &self.worker {
+                    Some(worker) => worker.sum_gradients(&model, accumulator.grads())?,
+                    None => accumulator.grads(),
+                };
+                let update = apply_update(learner, grads, self.actor.max_grad_norm);
                 match update.skipped {
                     true => stats.skipped_updates += 1,
                     false => grad_norms += update.grad_norm,
@@ -570,10 +651,13 @@ impl<B: TrainBackend> Grpo<B> {
                 stats.updates += 1;
             }
         }
-        let sums = match metric_sums {
+        let mut sums = match metric_sums {
             Some(sums) => host_f32(sums, "the update's metrics")?,
             None => vec![0.0; 4],
         };
+        if let Some(worker) = &self.worker {
+            sums = worker.sum(sums)?;
+        }
         let updates = stats.updates as f64;
         let metrics = [&mut stats.entropy, &mut stats.pg_loss, &mut stats.kl, &mut stats.clip_fraction];
         for (metric, sum) in metrics.into_iter().zip(sums) {

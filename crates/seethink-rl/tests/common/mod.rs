@@ -72,6 +72,7 @@ pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -
             keep_last: 2,
             out: out.into(),
             tensorboard: false,
+            ..Default::default()
         },
         curriculum: None,
         eval: None,
