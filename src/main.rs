@@ -191,6 +191,13 @@ enum Command {
         #[arg(long)]
         memory: Option<String>,
     },
+    /// Serve burn-collective's global orchestrator for a multi-node run (`trainer.nodes`): start
+    /// it once, anywhere the machines reach, then `seethink train` on every machine with
+    /// `trainer.nodes.orchestrator` set to `ws://<this host>:<port>`. Runs until stopped.
+    Collective {
+        #[arg(long)]
+        port: u16,
+    },
     /// Estimate each task's pass rate (K samples of the model; the difficulty axis' input) and
     /// write the tasks with it to `--out` (`tasks.jsonl`, `images/`); resumable.
     Passrate {
@@ -391,6 +398,12 @@ fn run(args: Cli) -> Result<()> {
         Command::Plan { config, overrides, memory } => {
             let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;
             seethink::plan::plan(&config, &overrides, args.backend, memory)
+        }
+        Command::Collective { port } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            eprintln!("burn-collective orchestrator on port {port} (ws://0.0.0.0:{port}); Ctrl-C stops it");
+            runtime.block_on(burn_collective::start_global_orchestrator(port));
+            Ok(())
         }
         Command::Passrate {
             model,

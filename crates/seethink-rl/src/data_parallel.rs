@@ -286,9 +286,11 @@ impl Topology {
     }
 }
 
-/// burn-collective's configuration for `trainer`: `trainer.devices` local peers (tree
-/// all-reduce on the machine), and with `trainer.nodes` the orchestrator, this node's address
-/// and data-service port (ring all-reduce between machines, as burn-collective recommends).
+/// burn-collective's configuration for `trainer`: `trainer.devices` local peers, and with
+/// `trainer.nodes` the orchestrator, this node's address and data-service port; binary-tree
+/// all-reduce on both levels (burn-collective 0.21's ring, which it recommends between
+/// machines, refuses tensors with fewer elements than machines, and the run exchanges
+/// one-element flags).
 pub fn collective_config(trainer: &TrainerConfig) -> std::result::Result<CollectiveConfig, String> {
     let topology = Topology::of(trainer);
     let config = CollectiveConfig::default()
@@ -306,7 +308,7 @@ pub fn collective_config(trainer: &TrainerConfig) -> std::result::Result<Collect
         .with_global_address(address(&nodes.orchestrator)?)
         .with_node_address(address(&nodes.address)?)
         .with_data_service_port(port)
-        .with_global_all_reduce_strategy(collective::AllReduceStrategy::Ring))
+        .with_global_all_reduce_strategy(collective::AllReduceStrategy::Tree(2)))
 }
 
 /// The port of a `ws://host:port` address.

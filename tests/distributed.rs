@@ -1,0 +1,144 @@
+//! Two machines on one: burn-collective's orchestrator (`seethink collective`) and two
+//! `seethink train` processes as nodes of one run (`trainer.nodes`), talking over 127.0.0.1.
+//! Both nodes end with the weights and metrics of one process with the same global batch.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn seethink() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_seethink"))
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits for `child` to exit (a failure after `limit`); its exit status and what it wrote to
+/// `log` (its stdout and stderr; a file, as a pipe that nobody reads could fill and block it).
+fn wait(mut child: Killed, log: &Path, limit: Duration) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return (status, std::fs::read_to_string(log).unwrap_or_default());
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(started.elapsed() < limit, "a node ran longer than {limit:?}; its log:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The tiny GRPO run of `configs/tiny-grpo.ron` on `data` in `out`: 2 steps of 2 prompts × 2
+/// samples, 2 mini-batches of 2 micro-batches of one sample; `extra` overrides appended.
+fn train(data: &Path, out: &Path, extra: &[String]) -> Command {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny-grpo.ron");
+    let mut command = seethink();
+    command.args(["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let settings = [
+        format!("data.train=\"{}\"", data.display()),
+        "trainer.steps=2".into(),
+        "trainer.prompts_per_step=2".into(),
+        "rollout.n=2".into(),
+        "rollout.max_new_tokens=4".into(),
+        "actor.micro_batch_size=1".into(),
+        "algorithm.reward=Direct".into(),
+    ];
+    for setting in settings.iter().chain(extra) {
+        command.args(["--set", setting]);
+    }
+    command
+}
+
+/// `command` started with its stdout and stderr going to `log`.
+fn spawn_logged(mut command: Command, log: &Path) -> Killed {
+    let file = std::fs::File::create(log).unwrap();
+    Killed(command.stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap())
+}
+
+/// Every tensor of a run's exported model, as raw bytes by name.
+fn exported(run: &Path) -> BTreeMap<String, Vec<u8>> {
+    let dir = run.join("final");
+    let mut tensors = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path: PathBuf = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            let bytes = std::fs::read(&path).unwrap();
+            for (name, view) in safetensors::SafeTensors::deserialize(&bytes).unwrap().tensors() {
+                tensors.insert(name, view.data().to_vec());
+            }
+        }
+    }
+    assert!(!tensors.is_empty(), "no weights in {}", dir.display());
+    tensors
+}
+
+fn rewards(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn two_nodes_over_loopback_train_as_one_process() {
+    let data = tempfile::tempdir().unwrap();
+    let synth = seethink()
+        .args(["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "4", "--seed", "1"])
+        .output()
+        .unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+
+    let port = free_port();
+    let orchestrator = Killed(
+        seethink().args(["collective", "--port", &port.to_string()]).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the orchestrator did not start listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let runs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let logs: Vec<PathBuf> = (0..2).map(|rank| data.path().join(format!("node-{rank}.log"))).collect();
+    let nodes: Vec<Killed> = (0..2)
+        .map(|rank| {
+            let nodes = format!(
+                "trainer.nodes=Some((count: 2, rank: {rank}, orchestrator: \"ws://127.0.0.1:{port}\", \
+                 address: \"ws://127.0.0.1:{}\"))",
+                free_port()
+            );
+            spawn_logged(train(data.path(), runs[rank].path(), &[nodes]), &logs[rank])
+        })
+        .collect();
+    for (rank, node) in nodes.into_iter().enumerate() {
+        let (status, log) = wait(node, &logs[rank], Duration::from_secs(300));
+        assert!(status.success(), "node {rank}: {log}");
+    }
+    drop(orchestrator);
+
+    let single = train(data.path(), runs[2].path(), &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(single.status.success(), "{}", String::from_utf8_lossy(&single.stderr));
+    // each node writes its own run directory; both hold the one-process run's results
+    for node in &runs[..2] {
+        assert_eq!(rewards(node.path()), rewards(runs[2].path()));
+        assert!(exported(node.path()) == exported(runs[2].path()), "weights differ from one process's");
+    }
+}
