@@ -185,3 +185,38 @@ fn a_worker_that_dies_stops_the_run_with_its_error() {
     let again = tempfile::tempdir().unwrap();
     train(&config(again.path(), Trainer::Grpo, 1, 2), Arc::new(Letters)).unwrap();
 }
+
+/// A two-phase curriculum (perception, then text reasoning) on image and text tasks: each phase
+/// starts its workers again, and two workers end where one process does.
+#[test]
+fn a_curriculum_s_phases_run_on_two_workers_as_on_one() {
+    use seethink_curriculum::{CurriculumConfig, Policy};
+    use seethink_data::synth::{generate, SynthConfig};
+    let _turn = serial();
+    let pool: Vec<Task> =
+        generate(&SynthConfig::uniform(2), 7).unwrap().into_iter().map(|t| t.task).collect();
+    let run = |dir: &Path, devices: usize| {
+        let mut config = config(dir, Trainer::Grpo, 2, devices);
+        config.trainer.prompts_per_step = 2;
+        config.algorithm.reward = seethink_rl::config::RewardKind::Direct;
+        let phases = Policy::Staged(vec![
+            seethink_data::Capability::Perception,
+            seethink_data::Capability::TextReasoning,
+        ]);
+        config.curriculum = Some(CurriculumConfig {
+            policy: phases,
+            within: Vec::new(),
+            phases: Default::default(),
+            plateau: None,
+        });
+        let reward = config.algorithm.reward.reward();
+        let outcome =
+            seethink_rl::phases::train_phases::<B>(&config, pool.clone(), reward, &Default::default())
+                .unwrap();
+        AnyVlm::<I>::load(outcome.finals.last().unwrap(), &Default::default()).unwrap()
+    };
+    let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (run(one_dir.path(), 1), run(two_dir.path(), 2));
+    assert_eq!(weight_gap(&two, &one), (0.0, 0));
+    assert_ne!(weights(&one), weights(&common::base_model()));
+}
