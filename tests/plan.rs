@@ -89,3 +89,36 @@ fn a_bad_memory_size_is_named() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success() && stderr.contains("`80 parsecs`: unknown unit `parsecs`"), "{stderr}");
 }
+
+/// The GiB of `component` in a plan's table.
+fn gib(stdout: &str, component: &str) -> f64 {
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("| {component} |")))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    row.split('|').nth(3).unwrap().trim().parse().unwrap()
+}
+
+/// With data parallelism the plan is one worker's: the rollout for its share of the prompts,
+/// the weights and AdamW whole.
+#[test]
+fn a_data_parallel_plan_is_one_worker_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = paper_config(dir.path());
+    let plan = |devices: &str| {
+        let out = seethink(&[
+            "plan",
+            "--config",
+            config.to_str().unwrap(),
+            "--set",
+            &format!("trainer.devices={devices}"),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let (one, eight) = (plan("1"), plan("8"));
+    assert!(gib(&eight, "rollout KV cache") < gib(&one, "rollout KV cache"), "{one}\n{eight}");
+    for whole in ["weights", "AdamW moments"] {
+        assert_eq!(gib(&eight, whole), gib(&one, whole));
+    }
+}

@@ -8,7 +8,8 @@
 //!   term, none under LoRA: the base is the reference), AdamW's two moments of every trained
 //!   parameter (the adapters only under LoRA);
 //! - **rollout**: the KV cache of the generation calls running at once, the activations of a
-//!   prompt's prefill and the last position's logits;
+//!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
+//!   the prompts: the plan is per worker, each of which holds everything else whole);
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
 //! - **update**: the activations autodiff keeps for one micro-batch, one logits chunk with its
 //!   gradient, and the gradients (those accumulated over the micro-batches before it).
@@ -221,14 +222,12 @@ impl MemoryPlan {
             format!("2 × {trained} trained parameters × {e} B"),
         );
         if grpo {
-            let per_call = prompts_per_call(
-                config.rollout.batch_size,
-                n,
-                config.trainer.prompts_per_step,
-                target.threads,
-            );
+            // each data-parallel worker rolls out its share of the prompts
+            let workers = crate::data_parallel::Topology::of(&config.trainer).workers();
+            let prompts = (config.trainer.prompts_per_step / workers).max(1);
+            let per_call = prompts_per_call(config.rollout.batch_size, n, prompts, target.threads);
             let rows = (per_call * n) as u64;
-            let calls = (config.trainer.prompts_per_step.div_ceil(per_call) as u64).min(threads);
+            let calls = (prompts.div_ceil(per_call) as u64).min(threads);
             let cache = calls * rows * layers * 2 * kv * whole * e;
             add(
                 "rollout KV cache",
