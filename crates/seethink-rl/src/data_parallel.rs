@@ -116,9 +116,10 @@ impl Worker {
         self.sum(own(padded))
     }
 
-    /// The leader's flag on every worker.
+    /// The leader's flag on every worker (one all-reduce: the others send 0).
     pub fn leader_says(&self, flag: bool) -> Result<bool> {
-        Ok(self.from_leader(&[f32::from(u8::from(flag))])?[0] != 0.0)
+        let own = if self.leads() { f32::from(u8::from(flag)) } else { 0.0 };
+        Ok(self.sum(vec![own])?[0] != 0.0)
     }
 
     /// Every worker's completions, in sample order, on every worker: this worker's `own` are
