@@ -105,10 +105,10 @@ struct FrozenLogprobs<B: burn::tensor::backend::Backend> {
 
 /// The rows `range` of `logprobs`: an error naming the first sample this worker did not
 /// compute (it would mean the update reads another worker's samples).
-fn own_rows<'a, B: burn::tensor::backend::Backend>(
-    logprobs: &'a [Option<Tensor<B, 1>>],
+fn own_rows<B: burn::tensor::backend::Backend>(
+    logprobs: &[Option<Tensor<B, 1>>],
     range: Range<usize>,
-) -> Result<Vec<&'a Tensor<B, 1>>> {
+) -> Result<Vec<&Tensor<B, 1>>> {
     range
         .map(|i| {
             logprobs[i].as_ref().ok_or_else(|| {
@@ -254,7 +254,7 @@ impl<B: TrainBackend> Grpo<B> {
         tokenizer: &TextTokenizer,
         first: usize,
     ) -> Result<(Vec<Completion>, usize)> {
-        let Some(worker) = &self.worker else { return Ok(self.sample(policy, prompts, tokenizer, first)?) };
+        let Some(worker) = &self.worker else { return self.sample(policy, prompts, tokenizer, first) };
         let n = self.rollout.n;
         let own = worker.share(prompts.len());
         let (mine, calls) = self.sample(policy, &prompts[own.clone()], tokenizer, first + own.start * n)?;
@@ -567,7 +567,7 @@ impl<B: TrainBackend> Grpo<B> {
                     samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
                 let model: PolicyModel<B> = learner.model();
                 let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
-                for micro in own.iter().cloned() {
+                for micro in own.clone() {
                     let chunk = &samples[micro.clone()];
                     let sequences: Vec<Sequence<B>> =
                         chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
