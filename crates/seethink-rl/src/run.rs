@@ -332,8 +332,31 @@ fn run_worker<B: TrainBackend>(
         let _ = std::fs::remove_dir(dir.join(".partial"));
         let exported_config = out.join("final").join(TRAINING_CONFIG);
         std::fs::copy(&config_path, &exported_config).map_err(io(&exported_config))?;
+        if let Some(lora) = &config.actor.lora {
+            write_adapter(&trained, lora, &config.model, &out.join(ADAPTER_DIR))?;
+        }
     }
     Ok(trained)
+}
+
+/// The directory in a LoRA run's directory holding its adapters as a PEFT adapter directory
+/// (`final/` holds the model with them merged).
+pub const ADAPTER_DIR: &str = "adapter";
+
+/// Writes `trained`'s adapters as a PEFT adapter directory on base checkpoint `base` in `dir`
+/// ([`AnyVlm::save_peft_adapter`]); for InternVL, whose peft module paths are not checked, it
+/// says why there is none instead (its merged export is the run's result).
+fn write_adapter<B: Kernels>(
+    trained: &AnyVlm<B>,
+    lora: &seethink_models::nn::LoraConfig,
+    base: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<()> {
+    if let AnyVlm::InternVl(_) = trained {
+        eprintln!("LoRA: no PEFT adapter directory for InternVL (the merged model is in final/)");
+        return Ok(());
+    }
+    Ok(trained.save_peft_adapter(dir, lora, &base.display().to_string())?)
 }
 
 /// The name a run's progress shows: its directory's last two components (`staged/01-perception`).

@@ -117,6 +117,12 @@ fn grpo_with_lora_changes_only_the_adapters_and_exports_the_merged_model() {
     let rounded: Vec<f32> = weights(&merged).into_iter().map(bf16).collect();
     assert_eq!(weights(&exported), rounded);
     assert_ne!(logits(&base), adapted);
+
+    // and the run writes its adapters as a PEFT adapter directory: A and B of every adapter
+    let adapter = dir.path().join(seethink_rl::run::ADAPTER_DIR);
+    assert!(adapter.join("adapter_config.json").exists());
+    let bytes = std::fs::read(adapter.join("adapter_model.safetensors")).unwrap();
+    assert_eq!(safetensors::SafeTensors::deserialize(&bytes).unwrap().len(), 2 * after.len());
 }
 
 #[test]
