@@ -149,26 +149,17 @@ fn run_workers<B: TrainBackend>(
                 let collective = collective.clone();
                 let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
                 thread.spawn_scoped(scope, move || {
-                    data_parallel::join::<B::InnerBackend>(rank, device.clone(), collective)?;
-                    let worker = Worker::new::<B::InnerBackend>(rank, topology.workers(), device.clone());
-                    let role = Role { worker: Some(worker.clone()), writes: local == 0 };
-                    let shared = SharedSampler::for_worker(sampler, worker);
-                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_worker::<B>(config, tasks, shared, processor, reward, &device, role)
-                    }))
-                    .unwrap_or_else(|panic| {
-                        let message = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default();
-                        Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
-                    });
-                    match &run {
-                        Ok(_) => data_parallel::leave::<B::InnerBackend>(rank)?,
-                        Err(_) => data_parallel::abort::<B::InnerBackend>(),
-                    }
-                    run
+                    in_collective::<B::InnerBackend, _>(
+                        rank,
+                        topology.workers(),
+                        &device,
+                        collective,
+                        |worker| {
+                            let role = Role { worker: Some(worker.clone()), writes: local == 0 };
+                            let shared = SharedSampler::for_worker(sampler, worker);
+                            run_worker::<B>(config, tasks, shared, processor, reward, &device, role)
+                        },
+                    )
                 })
             })
             .collect();
@@ -188,6 +179,34 @@ fn run_workers<B: TrainBackend>(
         .into_iter()
         .nth(cause.unwrap_or(0))
         .unwrap_or_else(|| Err(TrainError::Distributed("no worker ran".into())))
+}
+
+/// `run` as worker `rank` of `workers` on `device`: joins burn's collective, runs, then leaves
+/// it; when `run` fails or panics, closes the collective instead, so that the other workers stop
+/// at their next exchange rather than wait for this one.
+fn in_collective<I: burn::tensor::backend::Backend, T>(
+    rank: usize,
+    workers: usize,
+    device: &I::Device,
+    collective: burn::collective::CollectiveConfig,
+    run: impl FnOnce(Worker) -> Result<T>,
+) -> Result<T> {
+    data_parallel::join::<I>(rank, device.clone(), collective)?;
+    let worker = Worker::new::<I>(rank, workers, device.clone());
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(worker))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
+        });
+    match &outcome {
+        Ok(_) => data_parallel::leave::<I>(rank)?,
+        Err(_) => data_parallel::abort::<I>(),
+    }
+    outcome
 }
 
 /// One worker's device per worker of this machine: devices `i, i+1, …` of the kind of `device`

@@ -226,28 +226,37 @@ impl<B: Kernels> Segments<B> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::backend::NdArray;
     use burn::tensor::Distribution;
 
     use super::*;
 
     type B = NdArray<f32>;
+    pub(crate) type A = burn::backend::Autodiff<B>;
+
+    /// The attention tests' shape: batch 2, 4 query heads over 2 key/value heads, 7 queries,
+    /// 9 keys, head size 3.
+    pub(crate) const BATCH: usize = 2;
+    pub(crate) const QUERIES: usize = 7;
+    pub(crate) const KEYS: usize = 9;
+
+    /// Random normal `shape`, tracked by autodiff.
+    pub(crate) fn tracked(shape: [usize; 4], device: &burn::backend::ndarray::NdArrayDevice) -> Tensor<A, 4> {
+        Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
+    }
+
+    /// Random q `[2, 4, 7, 3]`, k and v `[2, 2, 9, 3]`, tracked by autodiff.
+    pub(crate) fn tracked_qkv(device: &burn::backend::ndarray::NdArrayDevice) -> [Tensor<A, 4>; 3] {
+        let kv = [BATCH, 2, KEYS, 3];
+        [tracked([BATCH, 4, QUERIES, 3], device), tracked(kv, device), tracked(kv, device)]
+    }
 
     #[test]
     fn attention_in_blocks_of_queries_equals_one_pass_with_its_gradients() {
-        type A = burn::backend::Autodiff<B>;
         let device = Default::default();
-        let (batch, heads, kv_heads, queries, keys) = (2, 4, 2, 7, 9);
-        let tensor = |shape: [usize; 4]| {
-            Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
-        };
-        let (q, k, v) = (
-            tensor([batch, heads, queries, 3]),
-            tensor([batch, kv_heads, keys, 3]),
-            tensor([batch, kv_heads, keys, 3]),
-        );
-        let blocked = causal_blocked::<A>(&[true; 18], batch, queries, 0, &device);
+        let [q, k, v] = tracked_qkv(&device);
+        let blocked = causal_blocked::<A>(&[true; 18], BATCH, QUERIES, 0, &device);
         let values = |t: Tensor<A, 4>| t.into_data().to_vec::<f32>().unwrap();
         let run = |budget: usize| {
             let out = attention_in_blocks(q.clone(), k.clone(), v.clone(), Some(&blocked), 0.5, budget);

@@ -183,30 +183,20 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
 
 #[cfg(test)]
 mod tests {
-    use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::{Distribution, Tensor};
+    use burn::tensor::Tensor;
 
     use super::recomputed_in_blocks;
+    use crate::nn::attention::tests::{tracked, tracked_qkv, A, BATCH, KEYS, QUERIES};
     use crate::nn::attention::{causal_blocked, decomposed_attention};
-
-    type A = Autodiff<NdArray<f32>>;
 
     #[test]
     fn recomputed_attention_equals_burn_s_differentiated_attention_with_its_gradients() {
         let device = Default::default();
-        let (batch, heads, kv_heads, queries, keys) = (2, 4, 2, 7, 9);
-        let tensor = |shape: [usize; 4]| {
-            Tensor::<A, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
-        };
-        let (q, k, v) = (
-            tensor([batch, heads, queries, 3]),
-            tensor([batch, kv_heads, keys, 3]),
-            tensor([batch, kv_heads, keys, 3]),
-        );
+        let [q, k, v] = tracked_qkv(&device);
         // left padding in the second sequence's keys, a causal mask over a cache of 2 past keys
-        let valid: Vec<bool> = (0..2 * keys).map(|i| i < keys || i % keys >= 3).collect();
-        let blocked = causal_blocked::<A>(&valid, batch, queries, 0, &device);
-        let weights = tensor([batch, heads, queries, 3]).detach();
+        let valid: Vec<bool> = (0..2 * KEYS).map(|i| i < KEYS || i % KEYS >= 3).collect();
+        let blocked = causal_blocked::<A>(&valid, BATCH, QUERIES, 0, &device);
+        let weights = tracked(q.dims(), &device).detach();
         let run = |attention: &dyn Fn() -> Tensor<A, 4>| {
             let out = attention();
             let grads = (out.clone() * weights.clone()).sum().backward();

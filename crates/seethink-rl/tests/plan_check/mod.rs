@@ -5,9 +5,8 @@
 //! are random, at shapes where different components dominate. A test binary using it has
 //! this allocator for its whole process.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
@@ -21,29 +20,10 @@ use seethink_rl::train_backend::TrainBackend;
 
 use crate::common::{checkpoint, tiny_config};
 
-struct Counting;
+#[path = "../counting_allocator/mod.rs"]
+mod counting_allocator;
 
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use counting_allocator::{IN_USE, PEAK};
 
 /// Bytes in use at the peak of `f`, above `base`.
 fn peak_of<T>(base: usize, f: impl FnOnce() -> T) -> (usize, T) {
