@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::backend::BackendKind;
+use crate::models::checkpoint::{stored_dtype, Dtype};
 use crate::models::nn::LoraConfig;
 use crate::models::ModelSize;
 use crate::rl::config::TrainConfig;
@@ -14,13 +15,19 @@ use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
 
 /// Where `kind` keeps a run's tensors: the host kernels of ndarray (one generation call and
-/// frozen pass per core) or burn's generic ops on one GPU, f32 either way.
-pub fn target(kind: BackendKind) -> Target {
+/// frozen pass per core) or burn's generic ops on one GPU, f32 either way. Frozen weights of a
+/// checkpoint `stored` in bf16 or f16 are counted in that type on CUDA, which stores both; in
+/// f32 on ndarray, which stores neither, and on wgpu, where it depends on the adapter.
+pub fn target(kind: BackendKind, stored: Dtype) -> Target {
+    let frozen_bytes = if kind.is_cuda() { stored.size().min(4) } else { 4 };
     match kind.is_gpu() {
-        false => {
-            Target { kernels: KernelPath::Host, element_bytes: 4, threads: crate::models::parallel::cores() }
-        }
-        true => Target { kernels: KernelPath::Generic, element_bytes: 4, threads: 1 },
+        false => Target {
+            kernels: KernelPath::Host,
+            element_bytes: 4,
+            frozen_bytes,
+            threads: crate::models::parallel::cores(),
+        },
+        true => Target { kernels: KernelPath::Generic, element_bytes: 4, frozen_bytes, threads: 1 },
     }
 }
 
@@ -70,11 +77,14 @@ fn nvidia_smi_memory() -> Option<u64> {
 pub fn plans_of(config: &TrainConfig, kind: BackendKind) -> Result<Vec<(String, MemoryPlan)>> {
     let size = ModelSize::from_dir(&config.model)
         .with_context(|| format!("sizing the checkpoint {}", config.model.display()))?;
-    let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target(kind)))];
+    let stored = stored_dtype(&config.model)
+        .with_context(|| format!("reading the stored type of {}", config.model.display()))?;
+    let target = target(kind, stored);
+    let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target))];
     for (name, settings) in config.curriculum.iter().flat_map(|c| &c.phases) {
         let phase =
             with_phase_settings(config, settings).map_err(|e| anyhow::anyhow!("phase `{name}`: {e}"))?;
-        plans.push((format!("phase `{name}`"), MemoryPlan::new(&size, &phase, target(kind))));
+        plans.push((format!("phase `{name}`"), MemoryPlan::new(&size, &phase, target)));
     }
     Ok(plans)
 }

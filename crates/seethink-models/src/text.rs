@@ -13,9 +13,10 @@ use crate::config::TextConfig;
 use crate::decode::{DecodeState, KvCache};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
+use crate::nn::frozen::compute_dtype;
 use crate::nn::{
-    apply_rotary, attention, causal_blocked, load_linear, matmul, text_rope, GatedMlp, Linear, RmsNorm, Rope,
-    LORA_TARGETS,
+    apply_rotary, attention, causal_blocked, load_linear, text_rope, weight_product, GatedMlp, Linear,
+    RmsNorm, Rope, LORA_TARGETS,
 };
 use crate::positions::TokenBatch;
 
@@ -206,7 +207,8 @@ impl<B: Kernels> TextModel<B> {
         let ids: Vec<i64> = tokens.ids.iter().map(|&i| i64::from(i)).collect();
         let device = self.embed_tokens.weight.device();
         let ids = Tensor::from_data(burn::tensor::TensorData::new(ids, [tokens.batch, tokens.seq]), &device);
-        Ok(self.embed_tokens.forward(ids))
+        // a frozen table may be stored narrower (`nn::frozen`): its rows in the compute type
+        Ok(self.embed_tokens.forward(ids).cast(compute_dtype::<B>()))
     }
 
     /// The final-normed hidden states of the new `tokens` (embedded as `embeds`) at `positions`
@@ -258,7 +260,8 @@ impl<B: Kernels> TextModel<B> {
                 let [batch, seq, dim] = hidden.dims();
                 let weight = self.embed_tokens.weight.val();
                 let vocab = weight.dims()[0];
-                matmul(hidden.reshape([batch * seq, dim]), weight.transpose()).reshape([batch, seq, vocab])
+                weight_product(hidden.reshape([batch * seq, dim]), weight.transpose())
+                    .reshape([batch, seq, vocab])
             }
         }
     }

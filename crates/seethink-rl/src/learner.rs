@@ -6,7 +6,9 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorPrimitive};
+use seethink_models::nn::frozen::compute_dtype;
+use seethink_models::nn::store_frozen;
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
@@ -30,12 +32,29 @@ pub struct PolicyLearner<B: TrainBackend> {
     optimizer: PolicyOptimizer<B>,
     schedule: Schedule,
     lr: f64,
+    /// The type frozen matrices are stored in ([`PolicyLearner::with_frozen_storage`]).
+    frozen: DType,
 }
 
 impl<B: TrainBackend> PolicyLearner<B> {
     /// The policy (a clone: modules share their parameters' storage).
     pub fn model(&self) -> PolicyModel<B> {
         self.model.clone()
+    }
+
+    /// The learner with the policy's frozen matrices (a frozen vision tower, the base under
+    /// LoRA) stored in `dtype` from now on, restored checkpoints included, and the KL reference
+    /// made from it too ([`store_frozen`]; `dtype` from
+    /// [`frozen_dtype`](seethink_models::nn::frozen::frozen_dtype)).
+    pub fn with_frozen_storage(mut self, dtype: DType) -> Self {
+        self.frozen = dtype;
+        self.model = store_frozen(self.model, dtype);
+        self
+    }
+
+    /// The type frozen matrices are stored in (by default the backend's float type).
+    pub fn frozen_dtype(&self) -> DType {
+        self.frozen
     }
 
     /// The LR of the current step ([`PolicyLearner::lr_step`]).
@@ -69,7 +88,9 @@ impl<B: TrainBackend> PolicyLearner<B> {
         (model, optimizer, schedule): (ModelRecord<B>, OptimizerRecord<B>, usize),
     ) {
         let loaded = self.model.clone().load_record(model);
-        self.model = if self.lora() { with_frozen_of(&self.model, loaded) } else { loaded };
+        let model = if self.lora() { with_frozen_of(&self.model, loaded) } else { loaded };
+        // a record holds every tensor in the backend's float type
+        self.model = store_frozen(model, self.frozen);
         self.optimizer = self.optimizer.clone().load_record(optimizer);
         self.schedule = self.schedule.clone().load_record::<B>(schedule);
     }
@@ -180,7 +201,8 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         weight_decay: actor.weight_decay as f32,
     });
     let model = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
-    PolicyLearner { model, optimizer, schedule: Schedule::new(actor.lr, actor.schedule), lr: 0.0 }
+    let schedule = Schedule::new(actor.lr, actor.schedule);
+    PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>() }
 }
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to

@@ -6,7 +6,10 @@
 //! phase:
 //! - **always**: the policy's weights, the frozen KL reference (a second copy, GRPO with a KL
 //!   term, none under LoRA: the base is the reference), AdamW's two moments of every trained
-//!   parameter (the adapters only under LoRA);
+//!   parameter (the adapters only under LoRA). Frozen weights (the reference, the base under
+//!   LoRA, a frozen vision tower) count at the checkpoint's type where the backend stores them
+//!   narrower ([`Target::frozen_bytes`]), with the largest of them widened in each phase that
+//!   computes with them;
 //! - **rollout**: the KV cache of the generation calls running at once, the activations of a
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
@@ -47,6 +50,11 @@ pub struct Target {
     pub kernels: KernelPath,
     /// Bytes per element of the backend's float type.
     pub element_bytes: usize,
+    /// Bytes per element of frozen weights: the checkpoint's type where the backend stores it
+    /// narrower ([`frozen_dtype`]), else `element_bytes`.
+    ///
+    /// [`frozen_dtype`]: seethink_models::nn::frozen::frozen_dtype
+    pub frozen_bytes: usize,
     /// Generation calls and frozen passes running side by side ([`Kernels::batch_threads`]).
     ///
     /// [`Kernels::batch_threads`]: seethink_models::kernels::Kernels::batch_threads
@@ -198,7 +206,15 @@ impl MemoryPlan {
             (None, true) => size.text_params as u64,
             (None, false) => params,
         };
+        // frozen: the base under LoRA, else a frozen vision tower
+        let f = target.frozen_bytes as u64;
+        let frozen = match (adapters, config.actor.freeze_vision) {
+            (Some(_), _) => size.params() as u64,
+            (None, true) => (size.params() - size.text_params) as u64,
+            (None, false) => 0,
+        };
         let grpo = config.algorithm.trainer == Trainer::Grpo;
+        let reference = grpo && config.algorithm.kl_coef != 0.0 && adapters.is_none();
         let prompt = config.data.max_prompt_length.unwrap_or(2048) as u64;
         let response = config.rollout.max_new_tokens as u64;
         let whole = prompt + response;
@@ -211,9 +227,29 @@ impl MemoryPlan {
         let mut add = |name, phase, bytes: u64, formula: String| {
             components.push(Component { name, phase, bytes, formula })
         };
-        add("weights", Phase::Always, params * e, format!("{params} parameters × {e} B"));
-        if grpo && config.algorithm.kl_coef != 0.0 && adapters.is_none() {
-            add("KL reference", Phase::Always, params * e, "a frozen copy of the weights".into());
+        add(
+            "weights",
+            Phase::Always,
+            (params - frozen) * e + frozen * f,
+            format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
+        );
+        if reference {
+            add("KL reference", Phase::Always, params * f, format!("a frozen copy: {params} × {f} B"));
+        }
+        // a product with a frozen matrix stored narrower widens it first: at most the largest
+        // (the vocabulary projection) at a time, in every phase that computes with one
+        if f < e {
+            let widened = vocab * h * e;
+            let formula = format!("{vocab} × {h} × {e} B, the largest frozen matrix widened for a product");
+            let phases: &[Phase] = match (adapters.is_some(), grpo, reference) {
+                (true, true, _) => &[Phase::Rollout, Phase::Frozen, Phase::Update],
+                (true, false, _) => &[Phase::Update],
+                (false, _, true) => &[Phase::Frozen],
+                (false, _, false) => &[],
+            };
+            for &phase in phases {
+                add("widened frozen matrix", phase, widened, formula.clone());
+            }
         }
         add(
             "AdamW moments",

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use seethink_curriculum::{Epochs, TaskSampler};
 use seethink_data::Task;
-use seethink_models::checkpoint::ExportOptions;
+use seethink_models::checkpoint::{stored_dtype, ExportOptions};
 use seethink_models::kernels::Kernels;
+use seethink_models::nn::frozen::frozen_dtype;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
 use seethink_reward::Reward;
@@ -257,7 +258,9 @@ fn run_worker<B: TrainBackend>(
     if let Some(lora) = &config.actor.lora {
         model = model.with_lora(lora)?;
     }
-    let mut learner = new_learner(model, &config.actor, processor.tokenizer.pad_id);
+    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
+    let mut learner =
+        new_learner(model, &config.actor, processor.tokenizer.pad_id).with_frozen_storage(frozen);
     let mut algorithm: Box<dyn Algorithm<B>> = match config.algorithm.trainer {
         Trainer::Grpo => {
             let mut grpo =

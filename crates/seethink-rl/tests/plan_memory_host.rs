@@ -5,6 +5,7 @@ mod common;
 mod plan_check;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::tensor::DType;
 use seethink_rl::plan::KernelPath;
 
 use plan_check::{check_cases, Sizes};
@@ -16,6 +17,7 @@ fn the_host_plan_is_within_15_percent_of_the_measured_peaks() {
     check_cases::<B>(
         KernelPath::Host,
         4,
+        DType::F32,
         Sizes {
             prompt: 64,
             response: 128,

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, DType, Tensor, TensorData};
 use memmap2::Mmap;
 use safetensors::tensor::{Metadata, SafeTensors, TensorInfo};
 use safetensors::Dtype as StDtype;
@@ -129,6 +129,26 @@ impl Dtype {
         }
     }
 
+    /// The same type in burn.
+    pub fn burn(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::BF16 => DType::BF16,
+            Self::F16 => DType::F16,
+        }
+    }
+
+    /// The type HF's `config.json` names `torch_dtype` (or `dtype`): `float32`, `bfloat16`,
+    /// `float16`; `None` for any other.
+    fn from_torch_name(name: &str) -> Option<Self> {
+        match name {
+            "float32" => Some(Self::F32),
+            "bfloat16" => Some(Self::BF16),
+            "float16" => Some(Self::F16),
+            _ => None,
+        }
+    }
+
     /// The type holding the most elements among the float tensors `infos` (F32 if none).
     fn dominant<'a>(infos: impl Iterator<Item = &'a TensorInfo>) -> Self {
         let mut counts = [(Self::F32, 0usize), (Self::BF16, 0), (Self::F16, 0)];
@@ -141,6 +161,24 @@ impl Dtype {
         // Ties keep the earlier entry: F32 first, then BF16.
         counts.iter().rev().max_by_key(|(_, n)| *n).map_or(Self::F32, |(d, _)| *d)
     }
+}
+
+/// The float type checkpoint directory `dir` stores its weights in: the type holding most of
+/// their elements, read from the safetensors headers; without weight files (a `config.json`
+/// alone, as `seethink plan` reads), its `dtype` (or `torch_dtype`) key; f32 when neither says.
+pub fn stored_dtype(dir: &Path) -> Result<Dtype> {
+    if dir.join("model.safetensors").exists() || dir.join("model.safetensors.index.json").exists() {
+        let files = weight_files(dir)?;
+        let shards = files.iter().map(|file| Shard::open(dir.join(file))).collect::<Result<Vec<_>>>()?;
+        return Ok(Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values())));
+    }
+    let path = dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.clone(), source })?;
+    let named = ["dtype", "torch_dtype"].iter().find_map(|key| value.get(key).and_then(|v| v.as_str()));
+    Ok(named.and_then(Dtype::from_torch_name).unwrap_or(Dtype::F32))
 }
 
 /// One memory-mapped `.safetensors` file and its parsed header.

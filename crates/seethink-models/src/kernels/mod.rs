@@ -23,13 +23,22 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
 use crate::generate::SamplingConfig;
-use crate::nn::{decomposed_attention, decomposed_token_logprobs, recomputed_attention};
+use crate::nn::{
+    decomposed_attention, decomposed_token_logprobs, recomputed_attention, tracked_frozen_matmul,
+};
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
 pub trait Kernels: Backend {
     /// `C = A·B` for `A [m, k]` and `B [k, n]`.
     fn matmul(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
         a.matmul(b)
+    }
+
+    /// `y = x·cast(W)` for a frozen weight `W` stored in a narrower float type than `x`
+    /// ([`crate::nn::frozen`]), computed in `x`'s type.
+    fn frozen_matmul(x: Tensor<Self, 2>, w: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let dtype = x.dtype();
+        Self::matmul(x, w.cast(dtype))
     }
 
     /// `softmax(q·kᵀ·scale, blocked → −∞) · v` with grouped-query attention (shapes at
@@ -86,6 +95,15 @@ pub trait Kernels: Backend {
         a.matmul(b)
     }
 
+    /// [`Kernels::frozen_matmul`] under autodiff: keeps `W` as stored for the backward pass
+    /// ([`tracked_frozen_matmul`]).
+    fn tracked_frozen_matmul<C: CheckpointStrategy>(
+        x: Tensor<Autodiff<Self, C>, 2>,
+        w: Tensor<Autodiff<Self, C>, 2>,
+    ) -> Tensor<Autodiff<Self, C>, 2> {
+        tracked_frozen_matmul(x, w)
+    }
+
     /// [`Kernels::attention`] under autodiff: keeps no scores, recomputes them in backward
     /// ([`recomputed_attention`]).
     fn tracked_attention<C: CheckpointStrategy>(
@@ -120,6 +138,10 @@ pub trait Kernels: Backend {
 impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     fn matmul(a: Tensor<Self, 2>, b: Tensor<Self, 2>) -> Tensor<Self, 2> {
         B::tracked_matmul(a, b)
+    }
+
+    fn frozen_matmul(x: Tensor<Self, 2>, w: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        B::tracked_frozen_matmul(x, w)
     }
 
     fn attention(

@@ -4,12 +4,14 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::frozen::weight_product;
 use super::lora::LoraAdapter;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::kernels::Kernels;
 
-/// `y = x·W + b` with `W [d_in, d_out]`, plus `scaling · (dropout(x)·A)·B` with a LoRA adapter
+/// `y = x·W + b` with `W [d_in, d_out]` (computed in `x`'s type when `W` is a frozen weight
+/// stored narrower, [`weight_product`]), plus `scaling · (dropout(x)·A)·B` with a LoRA adapter
 /// ([`LoraAdapter`]): burn's `Linear` record (the same field names, so saved states load
 /// either way) and the adapter, applied through [`matmul`].
 #[derive(Module, Debug)]
@@ -25,11 +27,13 @@ impl<B: Backend> Linear<B> {
         self.weight.val().dims()
     }
 
-    /// Merges the adapter into the weight (`W ← W + scaling·A·B`, as peft's `merge`) and
-    /// removes it; nothing without one.
+    /// Merges the adapter into the weight (`W ← W + scaling·A·B`, as peft's `merge`, in the
+    /// adapter's type: a frozen weight stored narrower is widened) and removes it; nothing
+    /// without one.
     pub fn merge_lora(&mut self) {
         if let Some(lora) = self.lora.take() {
-            self.weight = self.weight.clone().map(|w| w + lora.delta_weight());
+            let delta = lora.delta_weight();
+            self.weight = self.weight.clone().map(|w| w.cast(delta.dtype()) + delta);
         }
     }
 }
@@ -45,8 +49,8 @@ impl<B: Kernels> Linear<B> {
         shape[D - 1] = weight.dims()[1];
         let x = x.reshape([rows, d_in]);
         let (y, delta) = match &self.lora {
-            Some(lora) => (matmul(x.clone(), weight), Some(lora.forward(x))),
-            None => (matmul(x, weight), None),
+            Some(lora) => (weight_product(x.clone(), weight), Some(lora.forward(x))),
+            None => (weight_product(x, weight), None),
         };
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze(),

@@ -2,6 +2,7 @@
 
 mod activation;
 mod attention;
+pub mod frozen;
 mod linear;
 mod lora;
 mod mlp;
@@ -12,6 +13,7 @@ mod token_logprobs;
 
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
+pub use frozen::{store_frozen, tracked_frozen_matmul, weight_product};
 pub use linear::{load_linear, matmul, Linear};
 pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use mlp::{GatedMlp, Mlp};

@@ -10,6 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use seethink_data::{Capability, Task};
 use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::kernels::Kernels;
+use seethink_models::nn::store_frozen;
 use seethink_models::parallel::map_parallel;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::readback::host_f32;
@@ -197,14 +198,17 @@ impl<B: TrainBackend> Grpo<B> {
     /// GRPO from `start` (the policy's weights now); the KL reference, unless
     /// `algorithm.kl_coef` is 0, is `start` without its LoRA adapters
     /// ([`AnyVlm::without_lora`]): `start` itself without LoRA, the base model with it (its
-    /// parameters shared with the policy's frozen ones, not a copy).
+    /// parameters shared with the policy's frozen ones, not a copy). Its matrices are stored
+    /// in the learner's frozen type ([`PolicyLearner::frozen_dtype`]: bf16 for a bf16
+    /// checkpoint on a GPU backend).
     pub fn new(
         start: &PolicyLearner<B>,
         algorithm: AlgorithmConfig,
         actor: ActorConfig,
         rollout: RolloutConfig,
     ) -> Self {
-        let reference = (algorithm.kl_coef != 0.0).then(|| inference_model(start).without_lora());
+        let reference = (algorithm.kl_coef != 0.0)
+            .then(|| store_frozen(inference_model(start).without_lora(), start.frozen_dtype()));
         Self { algorithm, actor, rollout, reference, rollouts: 0, worker: None }
     }
 

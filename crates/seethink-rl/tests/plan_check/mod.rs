@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use burn::tensor::DType;
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::{AnyVlm, ModelSize};
@@ -94,11 +95,12 @@ struct Measured {
     learn: usize,
 }
 
-/// Peaks of one generation call as the rollout makes it and of a steady-state learning phase.
-fn measure<B: TrainBackend>(config: &TrainConfig) -> Measured {
+/// Peaks of one generation call as the rollout makes it and of a steady-state learning phase,
+/// with frozen weights (the KL reference) stored in `frozen`.
+fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
     let base = IN_USE.load(Ordering::Relaxed);
     let model = AnyVlm::<B>::random(&config.model, 7, &Default::default()).unwrap();
-    let mut learner = new_learner(model, &config.actor, 0);
+    let mut learner = new_learner(model, &config.actor, 0).with_frozen_storage(frozen);
     let mut grpo =
         Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
     let prompt_len = config.data.max_prompt_length.unwrap();
@@ -143,12 +145,13 @@ fn measure<B: TrainBackend>(config: &TrainConfig) -> Measured {
 }
 
 /// Measures `config` on `shape` and adds to `misses` each peak the plan for `kernels` with
-/// floats of `element_bytes` misses by more than 15%.
+/// floats of `element_bytes` and frozen weights stored in `frozen` misses by more than 15%.
 fn check<B: TrainBackend>(
     misses: &mut Vec<String>,
     name: &str,
     kernels: KernelPath,
     element_bytes: usize,
+    frozen: DType,
     shape: Shape,
     config: impl Fn(&Path) -> TrainConfig,
 ) {
@@ -156,9 +159,10 @@ fn check<B: TrainBackend>(
     write_config(dir.path(), &shape);
     let config = config(dir.path());
     let size = ModelSize::from_dir(dir.path()).unwrap();
-    let target = Target { kernels, element_bytes, threads: <B::InnerBackend as Kernels>::batch_threads() };
+    let threads = <B::InnerBackend as Kernels>::batch_threads();
+    let target = Target { kernels, element_bytes, frozen_bytes: frozen.size(), threads };
     let plan = MemoryPlan::new(&size, &config, target);
-    let measured = measure::<B>(&config);
+    let measured = measure::<B>(&config, frozen);
     let learn_plan = plan.phase_bytes(Phase::Frozen).max(plan.phase_bytes(Phase::Update));
     let rollout_plan = plan.phase_bytes(Phase::Rollout);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
@@ -195,10 +199,11 @@ pub struct Sizes {
     pub vocab_chunk: usize,
 }
 
-/// Checks the plan for `kernels` (floats of `element_bytes`) on five cases, each dominated by
+/// Checks the plan for `kernels` (floats of `element_bytes`, frozen weights stored in
+/// `frozen`) on five cases, each dominated by
 /// a different width (shared and own prompts, a wide MLP, many heads, the vocabulary), and
 /// fails listing every peak it misses by more than 15%.
-pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, sizes: Sizes) {
+pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, frozen: DType, sizes: Sizes) {
     let Sizes { prompt, response, vocab, vocab_prompt, vocab_response, vocab_chunk } = sizes;
     let shape = |hidden, intermediate, layers, heads, kv_heads, head_dim, vocab| Shape {
         hidden,
@@ -218,7 +223,7 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, s
     ];
     let mut misses = Vec::new();
     for (name, shape, (prompt, response, prompts, n, chunk)) in cases {
-        check::<B>(&mut misses, name, kernels, element_bytes, shape, |dir| {
+        check::<B>(&mut misses, name, kernels, element_bytes, frozen, shape, |dir| {
             run_config(dir, prompt, response, prompts, n, 4, chunk)
         });
     }

@@ -20,6 +20,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
+use crate::nn::frozen::compute_dtype;
 use crate::nn::{vision_rope, Linear, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
@@ -168,7 +169,8 @@ fn interpolated_positions<B: Backend>(
     merge: usize,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let weight = table.weight.val();
+    // a frozen table may be stored narrower (`nn::frozen`)
+    let weight = table.weight.val().cast(compute_dtype::<B>());
     let side = (weight.dims()[0] as f64).sqrt() as usize;
     let (taps, weights) = layout::bilinear_taps(grids, merge, side);
     let n = taps.len();

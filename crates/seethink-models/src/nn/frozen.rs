@@ -1,0 +1,157 @@
+//! Frozen weights in a narrower float type than the backend computes in. A checkpoint stored in
+//! bf16 or f16 keeps its frozen matrices (the KL reference, a frozen vision tower, the base
+//! under LoRA) in that type on a backend that can store it: half the bytes of f32. Every
+//! product with them is still computed in the backend's float type. Nothing is lost: a frozen
+//! weight holds the checkpoint's own values, which its stored type represents exactly.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::Autodiff;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::backend::{Backend, DTypeUsage};
+use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
+
+use crate::checkpoint::Dtype;
+use crate::kernels::Kernels;
+
+/// The backend's float type: what it computes in.
+pub fn compute_dtype<B: Backend>() -> DType {
+    <B::FloatElem as Element>::dtype()
+}
+
+/// The type a checkpoint stored in `stored` keeps its frozen weights in on `device`. It is
+/// `stored` when that type is narrower than the backend's float type and the backend can store
+/// it (bf16 or f16 on cuda and wgpu; f32 on `NdArray<f64>`). Otherwise it is the backend's
+/// float type: `NdArray<f32>` always keeps f32.
+pub fn frozen_dtype<B: Backend>(stored: Dtype, device: &B::Device) -> DType {
+    let (stored, compute) = (stored.burn(), compute_dtype::<B>());
+    let storable = B::dtype_usage(device, stored).contains(DTypeUsage::Storage);
+    match stored.size() < compute.size() && storable {
+        true => stored,
+        false => compute,
+    }
+}
+
+/// `module` with its frozen matrices cast to `dtype`: the rank-2 float parameters that take no
+/// gradient, which is all of them on a backend without autodiff. Norms, biases and trained
+/// parameters keep their type. A matrix already of `dtype` is kept as it is, not copied.
+pub fn store_frozen<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
+    struct Cast(DType);
+    impl<B: Backend> ModuleMapper<B> for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            match D == 2 && !param.is_require_grad() && param.val().dtype() != self.0 {
+                true => param.map(|t| t.cast(self.0)),
+                false => param,
+            }
+        }
+    }
+    module.map(&mut Cast(dtype))
+}
+
+/// `y = x·W` for `x [rows, d_in]` and `W [d_in, d_out]`, computed in `x`'s type whatever `W` is
+/// stored in: the backend's product ([`Kernels::matmul`]) when the types agree, else
+/// [`Kernels::frozen_matmul`] (a weight of another type is a frozen one, [`store_frozen`]).
+pub fn weight_product<B: Kernels>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    match w.dtype() == x.dtype() {
+        true => B::matmul(x, w),
+        false => B::frozen_matmul(x, w),
+    }
+}
+
+/// `y = x·cast(W)` under autodiff for a frozen `W` (it takes no gradient), differentiated by
+/// [`FrozenMatmulBackward`]: the backward pass keeps `W` as stored, shared with the parameter,
+/// instead of the cast copy burn's differentiated product would keep until then.
+pub fn tracked_frozen_matmul<B: Kernels, C: CheckpointStrategy>(
+    x: Tensor<Autodiff<B, C>, 2>,
+    w: Tensor<Autodiff<B, C>, 2>,
+) -> Tensor<Autodiff<B, C>, 2> {
+    let x = x.into_primitive().tensor();
+    let (node, x) = (x.node, Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(x.primitive)));
+    let w = w.inner();
+    let y = B::matmul(x.clone(), w.clone().cast(x.dtype())).into_primitive().tensor();
+    let output = match FrozenMatmulBackward.prepare::<C>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(w, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// The backward pass of [`tracked_frozen_matmul`]; its state is `W` as stored.
+#[derive(Debug)]
+struct FrozenMatmulBackward;
+
+impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
+    type State = Tensor<B, 2>;
+
+    /// `∂x = ∂y·cast(W)ᵀ`, with `W` cast for the product only.
+    fn backward(self, ops: Ops<Tensor<B, 2>, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+        let w = ops.state.cast(dy.dtype());
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            grads.register::<B>(parent.id, B::matmul(dy, w.transpose()).into_primitive().tensor());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+    use burn::module::{AutodiffModule, Module};
+    use burn::tensor::{DType, Distribution, Tensor};
+
+    use super::*;
+    use crate::nn::Linear;
+
+    type F64 = NdArray<f64>;
+    type A = Autodiff<F64>;
+
+    #[test]
+    fn frozen_weights_are_kept_narrower_only_where_the_backend_computes_wider_and_stores_it() {
+        let device = Default::default();
+        assert_eq!(frozen_dtype::<NdArray<f32>>(Dtype::BF16, &device), DType::F32, "ndarray stores no bf16");
+        assert_eq!(frozen_dtype::<NdArray<f32>>(Dtype::F32, &device), DType::F32);
+        assert_eq!(frozen_dtype::<F64>(Dtype::F32, &device), DType::F32);
+        assert_eq!(frozen_dtype::<F64>(Dtype::F16, &device), DType::F64);
+        assert_eq!(frozen_dtype::<A>(Dtype::F32, &device), DType::F32);
+    }
+
+    #[test]
+    fn only_matrices_without_gradients_are_cast() {
+        let device = Default::default();
+        let linear = || Linear::<A> {
+            weight: Param::from_tensor(Tensor::random([3, 2], Distribution::Default, &device)),
+            bias: Some(Param::from_tensor(Tensor::zeros([2], &device))),
+            lora: None,
+        };
+        let (frozen, trained) = (linear().no_grad(), linear());
+        let (frozen, trained) = (store_frozen(frozen, DType::F32), store_frozen(trained, DType::F32));
+        assert_eq!(frozen.weight.val().dtype(), DType::F32);
+        assert_eq!(frozen.bias.unwrap().val().dtype(), DType::F64, "vectors keep their type");
+        assert_eq!(trained.weight.val().dtype(), DType::F64, "trained matrices keep their type");
+        let inference = store_frozen(linear().valid(), DType::F32);
+        assert_eq!(inference.weight.val().dtype(), DType::F32, "without autodiff every matrix is frozen");
+    }
+
+    #[test]
+    fn a_product_with_a_narrower_frozen_weight_is_the_product_with_its_values_and_their_gradient() {
+        let device = Default::default();
+        // values exact in f32, as a checkpoint's own values are in its stored type
+        let exact = |t: Tensor<F64, 2>| t.cast(DType::F32).cast(DType::F64);
+        let w = exact(Tensor::random([5, 3], Distribution::Default, &device));
+        let x = Tensor::<A, 2>::from_inner(exact(Tensor::random([4, 5], Distribution::Default, &device)))
+            .require_grad();
+        let g = Tensor::<A, 2>::from_inner(Tensor::random([4, 3], Distribution::Default, &device));
+        let run = |w: Tensor<A, 2>| {
+            let y = weight_product(x.clone(), w);
+            let grads = (y.clone() * g.clone()).sum().backward();
+            (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
+        };
+        let (y, dx) = run(Tensor::from_inner(w.clone()));
+        let (y_frozen, dx_frozen) = run(Tensor::from_inner(w.cast(DType::F32)));
+        assert_eq!(y_frozen.dtype, DType::F64);
+        assert_eq!((y_frozen, dx_frozen), (y, dx), "the same values, bit for bit");
+    }
+}
