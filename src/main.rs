@@ -190,6 +190,10 @@ enum Command {
         /// Device memory, e.g. `80GiB` (on CUDA, `nvidia-smi`'s figure when not given).
         #[arg(long)]
         memory: Option<String>,
+        /// The device to plan for, `ndarray`, `wgpu` or `cuda`, compiled in or not (by default
+        /// `--backend`'s).
+        #[arg(long = "for", value_name = "DEVICE")]
+        device: Option<seethink::plan::PlanDevice>,
     },
     /// Serve burn-collective's global orchestrator for a multi-node run (`trainer.nodes`): start
     /// it once, anywhere the machines reach, then `seethink train` on every machine with
@@ -395,9 +399,10 @@ fn run(args: Cli) -> Result<()> {
             let kind = args.backend;
             seethink::with_backend!(kind, B => cli::train::<B>(&config, out, &overrides, kind, memory))
         }
-        Command::Plan { config, overrides, memory } => {
+        Command::Plan { config, overrides, memory, device } => {
             let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;
-            seethink::plan::plan(&config, &overrides, args.backend, memory)
+            let device = device.unwrap_or_else(|| args.backend.into());
+            seethink::plan::plan(&config, &overrides, device, memory)
         }
         Command::Collective { port } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -14,20 +14,69 @@ use crate::rl::config::TrainConfig;
 use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
 
-/// Where `kind` keeps a run's tensors: the host kernels of ndarray (one generation call and
+/// The device a plan is for: any of seethink's backends, compiled into this binary or not
+/// (`seethink plan --for cuda` plans a GPU run on a laptop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanDevice {
+    Ndarray,
+    Wgpu,
+    Cuda,
+}
+
+impl std::str::FromStr for PlanDevice {
+    type Err = String;
+
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        match name {
+            "ndarray" => Ok(Self::Ndarray),
+            "wgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(format!("unknown device `{other}` (ndarray, wgpu or cuda)")),
+        }
+    }
+}
+
+impl std::fmt::Display for PlanDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ndarray => "ndarray",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+impl From<BackendKind> for PlanDevice {
+    fn from(kind: BackendKind) -> Self {
+        match (kind.is_gpu(), kind.is_cuda()) {
+            (false, _) => Self::Ndarray,
+            (true, false) => Self::Wgpu,
+            (true, true) => Self::Cuda,
+        }
+    }
+}
+
+/// Where `device` keeps a run's tensors: the host kernels of ndarray (one generation call and
 /// frozen pass per core) or burn's generic ops on one GPU, f32 either way. Frozen weights of a
 /// checkpoint `stored` in bf16 or f16 are counted in that type on CUDA, which stores both; in
 /// f32 on ndarray, which stores neither, and on wgpu, where it depends on the adapter.
-pub fn target(kind: BackendKind, stored: Dtype) -> Target {
-    let frozen_bytes = if kind.is_cuda() { stored.size().min(4) } else { 4 };
-    match kind.is_gpu() {
-        false => Target {
+pub fn target(device: PlanDevice, stored: Dtype) -> Target {
+    match device {
+        PlanDevice::Ndarray => Target {
             kernels: KernelPath::Host,
             element_bytes: 4,
-            frozen_bytes,
+            frozen_bytes: 4,
             threads: crate::models::parallel::cores(),
         },
-        true => Target { kernels: KernelPath::Generic, element_bytes: 4, frozen_bytes, threads: 1 },
+        PlanDevice::Wgpu => {
+            Target { kernels: KernelPath::Generic, element_bytes: 4, frozen_bytes: 4, threads: 1 }
+        }
+        PlanDevice::Cuda => Target {
+            kernels: KernelPath::Generic,
+            element_bytes: 4,
+            frozen_bytes: stored.size().min(4),
+            threads: 1,
+        },
     }
 }
 
@@ -52,10 +101,10 @@ pub fn parse_bytes(text: &str) -> Result<u64> {
     Ok((number * scale) as u64)
 }
 
-/// The memory of the device `kind` runs on: `given`, else on CUDA what `nvidia-smi` reports for
-/// the first GPU; `None` when unknown.
-pub fn device_memory(kind: BackendKind, given: Option<u64>) -> Option<u64> {
-    given.or_else(|| match kind.is_cuda() {
+/// The memory of `device`: `given`, else on CUDA what `nvidia-smi` reports for the first GPU;
+/// `None` when unknown.
+pub fn device_memory(device: PlanDevice, given: Option<u64>) -> Option<u64> {
+    given.or_else(|| match device == PlanDevice::Cuda {
         true => nvidia_smi_memory(),
         false => None,
     })
@@ -74,12 +123,12 @@ fn nvidia_smi_memory() -> Option<u64> {
 /// The run's plans from its checkpoint's `config.json`: the run config's own, and each
 /// curriculum phase's with its settings (`trainer`, `freeze_vision`, `kl_coef`, `set`, ...)
 /// applied.
-pub fn plans_of(config: &TrainConfig, kind: BackendKind) -> Result<Vec<(String, MemoryPlan)>> {
+pub fn plans_of(config: &TrainConfig, device: PlanDevice) -> Result<Vec<(String, MemoryPlan)>> {
     let size = ModelSize::from_dir(&config.model)
         .with_context(|| format!("sizing the checkpoint {}", config.model.display()))?;
     let stored = stored_dtype(&config.model)
         .with_context(|| format!("reading the stored type of {}", config.model.display()))?;
-    let target = target(kind, stored);
+    let target = target(device, stored);
     let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target))];
     for (name, settings) in config.curriculum.iter().flat_map(|c| &c.phases) {
         let phase =
@@ -90,8 +139,8 @@ pub fn plans_of(config: &TrainConfig, kind: BackendKind) -> Result<Vec<(String, 
 }
 
 /// The largest peak of `config`'s plans.
-fn peak_of(config: &TrainConfig, kind: BackendKind) -> Result<u64> {
-    Ok(plans_of(config, kind)?.iter().map(|(_, plan)| plan.peak()).max().unwrap_or(0))
+fn peak_of(config: &TrainConfig, device: PlanDevice) -> Result<u64> {
+    Ok(plans_of(config, device)?.iter().map(|(_, plan)| plan.peak()).max().unwrap_or(0))
 }
 
 /// One change of the run config a user can make, and what it does to the plan.
@@ -137,10 +186,14 @@ fn knobs() -> Vec<Knob> {
 
 /// The largest plan's table (with every phase's peak when there are several), the verdict
 /// against `memory`, and when it does not fit, the peak each knob would give.
-pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> Result<(String, bool)> {
-    let plans = plans_of(config, kind)?;
+pub fn report(config: &TrainConfig, device: PlanDevice, memory: Option<u64>) -> Result<(String, bool)> {
+    let plans = plans_of(config, device)?;
     let (name, plan) = plans.iter().max_by_key(|(_, plan)| plan.peak()).expect("the run config's plan");
-    let mut out = format!("memory plan of one step on {kind} (f32), {name}:\n\n{}\n", plan.table());
+    let mut out = format!(
+        "memory plan of one step on {device} (f32; frozen weights in the checkpoint's type where {device} stores it), \
+         {name}:\n\n{}\n",
+        plan.table()
+    );
     if plans.len() > 1 {
         for (name, plan) in &plans {
             out.push_str(&format!("peak of {name}: {:.2} GiB\n", gib(plan.peak())));
@@ -165,19 +218,18 @@ pub fn report(config: &TrainConfig, kind: BackendKind, memory: Option<u64>) -> R
             if !(knob.change)(&mut changed) {
                 continue;
             }
-            let peak = peak_of(&changed, kind)?;
+            let peak = peak_of(&changed, device)?;
             let verdict = if peak <= memory { "fits" } else { "does not fit" };
             out.push_str(&format!("  {}: peak {:.2} GiB, {verdict}\n", knob.name, gib(peak)));
         }
-        out.push_str("  (half-precision storage of frozen weights is not in seethink yet)\n");
     }
     Ok((out, fits))
 }
 
-/// `seethink plan`: prints the report; an error when the run does not fit.
-pub fn plan(config_path: &Path, overrides: &[String], kind: BackendKind, memory: Option<u64>) -> Result<()> {
+/// `seethink plan`: prints the report for `device`; an error when the run does not fit.
+pub fn plan(config_path: &Path, overrides: &[String], device: PlanDevice, memory: Option<u64>) -> Result<()> {
     let config = TrainConfig::load(config_path, overrides)?;
-    let (text, fits) = report(&config, kind, device_memory(kind, memory))?;
+    let (text, fits) = report(&config, device, device_memory(device, memory))?;
     print!("{text}");
     if !fits {
         bail!("{}: the run does not fit in the device's memory", config_path.display());
@@ -197,7 +249,8 @@ pub fn refuse_unfit(
     if !kind.is_gpu() && memory.is_none() {
         return Ok(());
     }
-    let (text, fits) = report(config, kind, device_memory(kind, memory))?;
+    let device = PlanDevice::from(kind);
+    let (text, fits) = report(config, device, device_memory(device, memory))?;
     if !fits {
         bail!("{}: the run cannot fit on this device; refusing to start\n\n{text}", config_path.display());
     }

@@ -122,3 +122,33 @@ fn a_data_parallel_plan_is_one_worker_s() {
         assert_eq!(gib(&eight, whole), gib(&one, whole));
     }
 }
+
+#[test]
+fn on_cuda_frozen_weights_count_in_the_checkpoint_s_bf16() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = paper_config(dir.path());
+    let plan = |device: &str, sets: &[&str]| {
+        let mut args = vec!["plan", "--config", config.to_str().unwrap(), "--for", device];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let out = seethink(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Qwen2.5-VL-7B's config.json says bfloat16: on CUDA the KL reference takes 2 bytes a
+    // parameter, the trained policy 4; ndarray and wgpu count 4
+    let cuda = plan("cuda", &[]);
+    assert!(cuda.contains("memory plan of one step on cuda"), "{cuda}");
+    assert_eq!(gib(&cuda, "KL reference"), 15.45, "{cuda}");
+    assert_eq!(gib(&cuda, "weights"), 30.89, "{cuda}");
+    assert_eq!(gib(&plan("wgpu", &[]), "KL reference"), 30.89);
+    // under LoRA the base is frozen: 2 bytes a parameter, and no reference copy
+    let lora = ["actor.lora=Some((rank:16,alpha:32.0))", "rollout.batch_size=5", "actor.micro_batch_size=1"];
+    let (cuda, f32) = (plan("cuda", &lora), plan("wgpu", &lora));
+    assert!(gib(&cuda, "weights") < 15.7 && gib(&f32, "weights") > 30.89, "{cuda}\n{f32}");
+    assert!(!cuda.contains("| KL reference |"), "{cuda}");
+    assert_eq!(gib(&cuda, "widened frozen matrix"), 2.03, "{cuda}");
+    let err = seethink(&["plan", "--config", config.to_str().unwrap(), "--for", "tpu"]);
+    assert!(!err.status.success() && text(&err.stderr).contains("unknown device `tpu`"));
+}

@@ -1,16 +1,22 @@
 //! The models through the default [`Kernels`](seethink_models::kernels::Kernels) (burn's ops),
 //! the path of every backend without kernels of its own (wgpu, cuda), here on `NdArray<f64>`:
-//! logits against transformers on every Qwen case, and greedy decoding with the KV cache.
+//! logits against transformers on every Qwen case, greedy decoding with the KV cache, and frozen
+//! weights stored in a narrower type (`nn::frozen`).
 //!
 //! Its own test binary: burn 0.21 keeps one default float type per device type, which
 //! `NdArray<f32>` and `NdArray<f64>` share, so a process creates tensors of one of them only.
 
 mod common;
 
-use burn::backend::NdArray;
-use common::{greedy_is_the_argmax, logits_parity};
+use burn::backend::{Autodiff, NdArray};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::tensor::{DType, Distribution, Tensor};
+use common::{fixture_dir, greedy_is_the_argmax, logits_parity, Reference};
+use seethink_models::nn::{store_frozen, weight_product, widen_trained, Linear};
+use seethink_models::{QwenVl, Vlm};
 
 type Generic = NdArray<f64>;
+type Tracked = Autodiff<Generic>;
 
 #[test]
 fn logits_match_transformers_on_the_generic_path() {
@@ -25,4 +31,99 @@ fn logits_match_transformers_on_the_generic_path() {
 #[test]
 fn greedy_generation_is_the_argmax_on_the_generic_path() {
     greedy_is_the_argmax::<Generic>();
+}
+
+/// The types of a module's matrices.
+fn matrix_types<M: Module<Generic>>(model: &M) -> Vec<DType> {
+    struct Types(Vec<DType>);
+    impl ModuleVisitor<Generic> for Types {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Generic, D>>) {
+            if D == 2 {
+                self.0.push(param.val().dtype());
+            }
+        }
+    }
+    let mut types = Types(Vec::new());
+    model.visit(&mut types);
+    types.0
+}
+
+#[test]
+fn matrices_stored_in_f32_under_f64_compute_give_the_same_logits() {
+    // the checkpoints are bf16, so f32 holds their values exactly, as bf16 holds a bf16
+    // checkpoint's on a GPU: every matrix, the vision tower's and the tied embeddings' included
+    for family in ["qwen2_5_vl", "qwen3_vl"] {
+        let dir = fixture_dir(family).join("checkpoint");
+        let model = QwenVl::<Generic>::load(&dir, &Default::default()).unwrap();
+        // cast after loading, or loaded so
+        let stored = store_frozen(model.clone(), DType::F32);
+        let loaded = QwenVl::<Generic>::load_in(&dir, DType::F32, &Default::default()).unwrap();
+        let (tokens, images) = Reference::open(family).case_inputs("image");
+        let logits = |m: &QwenVl<Generic>| m.forward(&tokens, images.as_ref()).unwrap().into_data();
+        let wide = logits(&model);
+        for narrow in [stored, loaded] {
+            assert!(matrix_types(&narrow).iter().all(|t| *t == DType::F32), "{family}");
+            let narrow = logits(&narrow);
+            assert_eq!(narrow.dtype, DType::F64);
+            assert_eq!(narrow, wide, "{family}: bitwise the same logits");
+        }
+    }
+}
+
+// Frozen weights stored in a narrower type (`nn::frozen`): f32 under f64 compute here, as bf16
+// under f32 on a GPU.
+
+#[test]
+fn only_matrices_without_gradients_are_cast() {
+    let device = Default::default();
+    let linear = || Linear::<Tracked> {
+        weight: Param::from_tensor(Tensor::random([3, 2], Distribution::Default, &device)),
+        bias: Some(Param::from_tensor(Tensor::zeros([2], &device))),
+        lora: None,
+    };
+    let (frozen, trained) = (linear().no_grad(), linear());
+    let (frozen, trained) = (store_frozen(frozen, DType::F32), store_frozen(trained, DType::F32));
+    assert_eq!(frozen.weight.val().dtype(), DType::F32);
+    assert_eq!(frozen.bias.unwrap().val().dtype(), DType::F64, "vectors keep their type");
+    assert_eq!(trained.weight.val().dtype(), DType::F64, "trained matrices keep their type");
+    let inference = store_frozen(linear().valid(), DType::F32);
+    assert_eq!(inference.weight.val().dtype(), DType::F32, "without autodiff every matrix is frozen");
+}
+
+#[test]
+fn trained_matrices_are_widened_into_leaves_and_frozen_ones_stay() {
+    let device = Default::default();
+    let narrow = || Linear::<Tracked> {
+        weight: Param::from_tensor(
+            Tensor::<Tracked, 2>::random([3, 2], Distribution::Default, &device).cast(DType::F32),
+        ),
+        bias: None,
+        lora: None,
+    };
+    let (trained, frozen) = (widen_trained(narrow()), widen_trained(narrow().no_grad()));
+    assert_eq!(frozen.weight.val().dtype(), DType::F32);
+    assert_eq!(trained.weight.val().dtype(), DType::F64);
+    let x = Tensor::<Tracked, 2>::ones([4, 3], &device);
+    let grads = trained.forward(x).sum().backward();
+    assert_eq!(trained.weight.val().grad(&grads).unwrap().dims(), [3, 2], "a leaf that takes its gradient");
+}
+
+#[test]
+fn a_product_with_a_narrower_frozen_weight_is_the_product_with_its_values_and_their_gradient() {
+    let device = Default::default();
+    // values exact in f32, as a checkpoint's own values are in its stored type
+    let exact = |t: Tensor<Generic, 2>| t.cast(DType::F32).cast(DType::F64);
+    let w = exact(Tensor::random([5, 3], Distribution::Default, &device));
+    let x = Tensor::<Tracked, 2>::from_inner(exact(Tensor::random([4, 5], Distribution::Default, &device)))
+        .require_grad();
+    let g = Tensor::<Tracked, 2>::from_inner(Tensor::random([4, 3], Distribution::Default, &device));
+    let run = |w: Tensor<Tracked, 2>| {
+        let y = weight_product(x.clone(), w);
+        let grads = (y.clone() * g.clone()).sum().backward();
+        (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
+    };
+    let (y, dx) = run(Tensor::from_inner(w.clone()));
+    let (y_frozen, dx_frozen) = run(Tensor::from_inner(w.cast(DType::F32)));
+    assert_eq!(y_frozen.dtype, DType::F64);
+    assert_eq!((y_frozen, dx_frozen), (y, dx), "the same values, bit for bit");
 }

@@ -369,3 +369,55 @@ impl MemoryPlan {
 pub fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use seethink_models::nn::LoraConfig;
+    use seethink_models::ModelSize;
+
+    use super::{KernelPath, MemoryPlan, Phase, Target};
+    use crate::config::TrainConfig;
+
+    /// The line `name` of `plan`, in bytes (0 when absent).
+    fn bytes(plan: &MemoryPlan, name: &str) -> u64 {
+        plan.components.iter().filter(|c| c.name == name).map(|c| c.bytes).max().unwrap_or(0)
+    }
+
+    #[test]
+    fn frozen_weights_in_two_byte_floats_halve_the_reference_and_the_base_under_lora() {
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/real_configs/qwen2_5_vl_7b");
+        let size = ModelSize::from_dir(&dir).unwrap();
+        let params = size.params() as u64;
+        let config: TrainConfig = ron::from_str("(model: \"m\", data: (train: \"d\"))").unwrap();
+        let gpu = |frozen_bytes| Target {
+            kernels: KernelPath::Generic,
+            element_bytes: 4,
+            frozen_bytes,
+            threads: 1,
+        };
+        let (f32_plan, bf16_plan) =
+            (MemoryPlan::new(&size, &config, gpu(4)), MemoryPlan::new(&size, &config, gpu(2)));
+        assert_eq!(bytes(&f32_plan, "KL reference"), 4 * params);
+        assert_eq!(bytes(&bf16_plan, "KL reference"), 2 * params);
+        assert_eq!(bytes(&bf16_plan, "weights"), 4 * params, "the trained policy stays f32");
+        assert_eq!(bytes(&f32_plan, "widened frozen matrix"), 0);
+        let widened = bytes(&bf16_plan, "widened frozen matrix");
+        assert_eq!(widened, (size.text.vocab_size * size.text.hidden_size * 4) as u64);
+        let frozen_pass = |plan: &MemoryPlan| plan.phase_bytes(Phase::Frozen);
+        assert_eq!(frozen_pass(&f32_plan) - frozen_pass(&bf16_plan), 2 * params - widened);
+
+        let lora = TrainConfig {
+            actor: crate::config::ActorConfig {
+                lora: Some(LoraConfig { rank: 16, ..Default::default() }),
+                ..config.actor
+            },
+            ..config
+        };
+        let adapters = (MemoryPlan::new(&size, &lora, gpu(4)).components[0].bytes - 4 * params) / 4;
+        assert!(adapters > 0);
+        assert_eq!(bytes(&MemoryPlan::new(&size, &lora, gpu(2)), "weights"), 2 * params + 4 * adapters);
+    }
+}

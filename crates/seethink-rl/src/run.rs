@@ -16,6 +16,7 @@ use seethink_data::Task;
 use seethink_models::checkpoint::{stored_dtype, ExportOptions};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::frozen::frozen_dtype;
+use seethink_models::nn::widen_trained;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
 use seethink_reward::Reward;
@@ -251,14 +252,17 @@ fn run_worker<B: TrainBackend>(
         false => None,
     };
 
-    let mut model = AnyVlm::<B>::load(&config.model, device)?;
+    // matrices load in the type frozen ones are kept in (the checkpoint's bf16 on CUDA), and
+    // those that train are widened once marked
+    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
+    let mut model = AnyVlm::<B>::load_in(&config.model, frozen, device)?;
     if config.actor.freeze_vision {
         model = model.freeze_vision();
     }
     if let Some(lora) = &config.actor.lora {
         model = model.with_lora(lora)?;
     }
-    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
+    let model = widen_trained(model);
     let mut learner =
         new_learner(model, &config.actor, processor.tokenizer.pad_id).with_frozen_storage(frozen);
     let mut algorithm: Box<dyn Algorithm<B>> = match config.algorithm.trainer {

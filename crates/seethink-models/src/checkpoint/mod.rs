@@ -242,6 +242,8 @@ pub struct Checkpoint {
     layout: Layout,
     dtype: Dtype,
     store: Store,
+    /// The type matrices (rank-2 tensors) are created in; `None`: the backend's float type.
+    matrix_dtype: Option<DType>,
 }
 
 impl Checkpoint {
@@ -263,7 +265,7 @@ impl Checkpoint {
         let layout = keys.detect(index.values().map(|l| &l.stored_name));
         let dtype = Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values()));
         let read = Mutex::default();
-        Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index, read } })
+        Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index, read }, matrix_dtype: None })
     }
 
     /// A checkpoint that holds every tensor the loader asks for: it records each request and
@@ -276,6 +278,7 @@ impl Checkpoint {
             layout: Layout::Current,
             dtype: Dtype::F32,
             store: Store::Trace(Trace::default()),
+            matrix_dtype: None,
         }
     }
 
@@ -291,6 +294,29 @@ impl Checkpoint {
             layout: Layout::Current,
             dtype: Dtype::F32,
             store: Store::Random { seed, std },
+            matrix_dtype: None,
+        }
+    }
+
+    /// This checkpoint creating its matrices (rank-2 tensors: linear weights, embedding tables)
+    /// in `dtype`, converted on the host, so that weights kept in a narrower type
+    /// ([`crate::nn::frozen`]) are never on the device in a wider one.
+    pub fn with_matrix_dtype(mut self, dtype: DType) -> Self {
+        self.matrix_dtype = Some(dtype);
+        self
+    }
+
+    /// `values` of `shape` on `device`, a matrix in [`Checkpoint::with_matrix_dtype`]'s type.
+    fn upload<B: Backend, const D: usize>(
+        &self,
+        values: Vec<f32>,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Tensor<B, D> {
+        let data = TensorData::new(values, shape);
+        match self.matrix_dtype.filter(|_| D == 2) {
+            Some(dtype) => Tensor::from_data(data, (device, dtype)),
+            None => Tensor::from_data(data, device),
         }
     }
 
@@ -394,7 +420,8 @@ impl Checkpoint {
         Ok(values)
     }
 
-    /// Loads tensor `name` of shape `shape` onto `device`, in the backend's float type.
+    /// Loads tensor `name` of shape `shape` onto `device`, in the backend's float type (a
+    /// matrix in [`Checkpoint::with_matrix_dtype`]'s).
     pub fn tensor<B: Backend, const D: usize>(
         &self,
         name: &str,
@@ -406,7 +433,7 @@ impl Checkpoint {
             return Ok(trace::marker_tensor(marker, shape, device));
         }
         let values = self.read_f32(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), device))
+        Ok(self.upload(values, shape, device))
     }
 
     /// Loads a tensor of shape `[rows, rest...]` as the matrix `[rest product, rows]`: HF
@@ -425,7 +452,7 @@ impl Checkpoint {
             return Ok(trace::marker_tensor(marker, [cols, rows], device));
         }
         let values = self.read_f32(name, shape)?;
-        Ok(Tensor::from_data(TensorData::new(transpose(&values, rows, cols), [cols, rows]), device))
+        Ok(self.upload(transpose(&values, rows, cols), [cols, rows], device))
     }
 
     /// The reads recorded by a tracing checkpoint, in order; empty for one opened from files.

@@ -15,7 +15,7 @@ pub mod size;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, DType, Tensor};
 use image::DynamicImage;
 
 use crate::checkpoint::ExportOptions;
@@ -80,6 +80,18 @@ impl<B: Kernels> AnyVlm<B> {
         match family_of(dir)? {
             Family::QwenVl => Ok(Self::QwenVl(QwenVl::load(dir, device)?)),
             Family::InternVl => Ok(Self::InternVl(InternVl::load(dir, device)?)),
+        }
+    }
+
+    /// [`AnyVlm::load`] with every matrix (rank-2 parameter) created in `matrices`, the type
+    /// frozen weights are kept in ([`crate::nn::frozen`]): a training run loads so, then
+    /// widens what it trains ([`crate::nn::frozen::widen_trained`]), and no frozen weight is on
+    /// the device in the wider type.
+    pub fn load_in(dir: impl AsRef<Path>, matrices: DType, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        match family_of(dir)? {
+            Family::QwenVl => Ok(Self::QwenVl(QwenVl::load_in(dir, matrices, device)?)),
+            Family::InternVl => Ok(Self::InternVl(InternVl::load_in(dir, matrices, device)?)),
         }
     }
 

@@ -50,6 +50,23 @@ pub fn store_frozen<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
     module.map(&mut Cast(dtype))
 }
 
+/// `module` with its trained matrices (rank-2 float parameters that take a gradient) in the
+/// backend's float type, each a new leaf: what a model loaded with its matrices in a narrower
+/// type ([`crate::AnyVlm::load_in`]) trains in, once its frozen parts are marked. A matrix
+/// already in that type is kept as it is.
+pub fn widen_trained<B: Backend, M: Module<B>>(module: M) -> M {
+    struct Widen(DType);
+    impl<B: Backend> ModuleMapper<B> for Widen {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            match D == 2 && param.is_require_grad() && param.val().dtype() != self.0 {
+                true => param.map(|t| t.cast(self.0).detach().require_grad()),
+                false => param,
+            }
+        }
+    }
+    module.map(&mut Widen(compute_dtype::<B>()))
+}
+
 /// `y = x·W` for `x [rows, d_in]` and `W [d_in, d_out]`, computed in `x`'s type whatever `W` is
 /// stored in: the backend's product ([`Kernels::matmul`]) when the types agree, else
 /// [`Kernels::frozen_matmul`] (a weight of another type is a frozen one, [`store_frozen`]).
@@ -99,11 +116,9 @@ impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
-    use burn::module::{AutodiffModule, Module};
-    use burn::tensor::{DType, Distribution, Tensor};
+    use burn::tensor::DType;
 
     use super::*;
-    use crate::nn::Linear;
 
     type F64 = NdArray<f64>;
     type A = Autodiff<F64>;
@@ -116,42 +131,5 @@ mod tests {
         assert_eq!(frozen_dtype::<F64>(Dtype::F32, &device), DType::F32);
         assert_eq!(frozen_dtype::<F64>(Dtype::F16, &device), DType::F64);
         assert_eq!(frozen_dtype::<A>(Dtype::F32, &device), DType::F32);
-    }
-
-    #[test]
-    fn only_matrices_without_gradients_are_cast() {
-        let device = Default::default();
-        let linear = || Linear::<A> {
-            weight: Param::from_tensor(Tensor::random([3, 2], Distribution::Default, &device)),
-            bias: Some(Param::from_tensor(Tensor::zeros([2], &device))),
-            lora: None,
-        };
-        let (frozen, trained) = (linear().no_grad(), linear());
-        let (frozen, trained) = (store_frozen(frozen, DType::F32), store_frozen(trained, DType::F32));
-        assert_eq!(frozen.weight.val().dtype(), DType::F32);
-        assert_eq!(frozen.bias.unwrap().val().dtype(), DType::F64, "vectors keep their type");
-        assert_eq!(trained.weight.val().dtype(), DType::F64, "trained matrices keep their type");
-        let inference = store_frozen(linear().valid(), DType::F32);
-        assert_eq!(inference.weight.val().dtype(), DType::F32, "without autodiff every matrix is frozen");
-    }
-
-    #[test]
-    fn a_product_with_a_narrower_frozen_weight_is_the_product_with_its_values_and_their_gradient() {
-        let device = Default::default();
-        // values exact in f32, as a checkpoint's own values are in its stored type
-        let exact = |t: Tensor<F64, 2>| t.cast(DType::F32).cast(DType::F64);
-        let w = exact(Tensor::random([5, 3], Distribution::Default, &device));
-        let x = Tensor::<A, 2>::from_inner(exact(Tensor::random([4, 5], Distribution::Default, &device)))
-            .require_grad();
-        let g = Tensor::<A, 2>::from_inner(Tensor::random([4, 3], Distribution::Default, &device));
-        let run = |w: Tensor<A, 2>| {
-            let y = weight_product(x.clone(), w);
-            let grads = (y.clone() * g.clone()).sum().backward();
-            (y.inner().into_data(), x.grad(&grads).unwrap().into_data())
-        };
-        let (y, dx) = run(Tensor::from_inner(w.clone()));
-        let (y_frozen, dx_frozen) = run(Tensor::from_inner(w.cast(DType::F32)));
-        assert_eq!(y_frozen.dtype, DType::F64);
-        assert_eq!((y_frozen, dx_frozen), (y, dx), "the same values, bit for bit");
     }
 }

@@ -13,7 +13,7 @@ mod token_logprobs;
 
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
-pub use frozen::{store_frozen, tracked_frozen_matmul, weight_product};
+pub use frozen::{store_frozen, tracked_frozen_matmul, weight_product, widen_trained};
 pub use linear::{load_linear, matmul, Linear};
 pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
 pub use mlp::{GatedMlp, Mlp};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, DType, Tensor};
 
 use super::config::{InternVlConfig, Style};
 use super::names::Names;
@@ -14,6 +14,7 @@ use crate::config::TextConfig;
 use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
+use crate::nn::frozen::compute_dtype;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
@@ -35,9 +36,15 @@ impl<B: Kernels> InternVl<B> {
     /// Loads `dir/config.json` and the weights of `dir` onto `device`. The weights must be
     /// named in the config's style (original `internvl_chat` or transformers' `internvl`).
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::load_in(dir, compute_dtype::<B>(), device)
+    }
+
+    /// [`Self::load`] with every matrix (rank-2 parameter) created in `matrices`, the type frozen
+    /// weights are kept in ([`crate::nn::frozen`]).
+    pub fn load_in(dir: impl AsRef<Path>, matrices: DType, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let config = InternVlConfig::from_dir(dir)?;
-        let ckpt = Checkpoint::open(dir, &KEYS)?;
+        let ckpt = Checkpoint::open(dir, &KEYS)?.with_matrix_dtype(matrices);
         let names = Names::of(config.style);
         if !ckpt.contains(&names.vision("patch.weight")) {
             let other = Names::of(match config.style {

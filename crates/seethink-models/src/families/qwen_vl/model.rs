@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, DType, Tensor};
 
 use super::config::{QwenVersion, QwenVlConfig};
 use super::positions::mrope_positions;
@@ -14,6 +14,7 @@ use crate::config::TextConfig;
 use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
+use crate::nn::frozen::compute_dtype;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, scatter_rows, token_rows, ImageGrid, ImageInput, Vlm};
@@ -30,9 +31,15 @@ pub struct QwenVl<B: Backend> {
 impl<B: Kernels> QwenVl<B> {
     /// Loads `dir/config.json` and the weights of `dir` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        Self::load_in(dir, compute_dtype::<B>(), device)
+    }
+
+    /// [`Self::load`] with every matrix (rank-2 parameter) created in `matrices`, the type frozen
+    /// weights are kept in ([`crate::nn::frozen`]).
+    pub fn load_in(dir: impl AsRef<Path>, matrices: DType, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let config = QwenVlConfig::from_file(dir.join("config.json"))?;
-        let ckpt = Checkpoint::open(dir, &KEYS)?;
+        let ckpt = Checkpoint::open(dir, &KEYS)?.with_matrix_dtype(matrices);
         let model = Self::from_checkpoint(&ckpt, config, device)?;
         ckpt.refuse_unused()?;
         Ok(model)
