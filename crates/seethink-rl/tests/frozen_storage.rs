@@ -99,3 +99,28 @@ fn the_kl_reference_is_stored_in_the_learners_frozen_type() {
     let (_, policy) = values_and_matrix_types(&learner.model());
     assert!(policy.iter().all(|t| *t == DType::F64), "the trained policy keeps f64: {policy:?}");
 }
+
+/// A resumed run keeps its frozen matrices in their stored type. Not bitwise here: a checkpoint
+/// records f32 (burn's `FullPrecisionSettings`), so f64 weights resume rounded to f32 (resume is
+/// bitwise where the backend computes in f32, `tests/resume.rs`).
+#[test]
+fn a_run_with_narrower_frozen_matrices_resumes_with_them() {
+    let f32_checkpoint = tempfile::tempdir().unwrap();
+    as_f32_checkpoint(f32_checkpoint.path());
+    let frozen_vision = |c: &mut TrainConfig| c.actor.freeze_vision = true;
+    let (straight_dir, resumed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let straight = train(f32_checkpoint.path(), straight_dir.path(), frozen_vision);
+    // the same run stopped after step 1 (its checkpoint records f32), then resumed to step 2
+    let first_step = |c: &mut TrainConfig| {
+        c.actor.freeze_vision = true;
+        c.trainer.steps = 1;
+    };
+    train(f32_checkpoint.path(), resumed_dir.path(), first_step);
+    let resumed = train(f32_checkpoint.path(), resumed_dir.path(), frozen_vision);
+    let ((straight, straight_types), (resumed, resumed_types)) =
+        (values_and_matrix_types(&straight), values_and_matrix_types(&resumed));
+    assert!(resumed_types.contains(&DType::F32), "the frozen tower is stored in f32 again after the resume");
+    assert_eq!(resumed_types, straight_types);
+    let gap = resumed.iter().zip(&straight).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(gap < 1e-5, "the same weights within f32 rounding: {gap:e}");
+}
