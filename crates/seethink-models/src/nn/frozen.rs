@@ -23,8 +23,8 @@ pub fn compute_dtype<B: Backend>() -> DType {
 
 /// The type a checkpoint stored in `stored` keeps its frozen weights in on `device`. It is
 /// `stored` when that type is narrower than the backend's float type and the backend can store
-/// it (bf16 or f16 on cuda and wgpu; f32 on `NdArray<f64>`). Otherwise it is the backend's
-/// float type: `NdArray<f32>` always keeps f32.
+/// it (bf16 or f16 on cuda; on wgpu as far as the adapter supports them; f32 on `NdArray<f64>`).
+/// Otherwise it is the backend's float type: `NdArray<f32>` always keeps f32.
 pub fn frozen_dtype<B: Backend>(stored: Dtype, device: &B::Device) -> DType {
     let (stored, compute) = (stored.burn(), compute_dtype::<B>());
     let storable = B::dtype_usage(device, stored).contains(DTypeUsage::Storage);
