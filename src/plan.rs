@@ -23,26 +23,27 @@ pub enum PlanDevice {
     Cuda,
 }
 
+impl PlanDevice {
+    /// Every device with its name.
+    const NAMED: [(&'static str, Self); 3] =
+        [("ndarray", Self::Ndarray), ("wgpu", Self::Wgpu), ("cuda", Self::Cuda)];
+}
+
 impl std::str::FromStr for PlanDevice {
     type Err = String;
 
     fn from_str(name: &str) -> std::result::Result<Self, String> {
-        match name {
-            "ndarray" => Ok(Self::Ndarray),
-            "wgpu" => Ok(Self::Wgpu),
-            "cuda" => Ok(Self::Cuda),
-            other => Err(format!("unknown device `{other}` (ndarray, wgpu or cuda)")),
-        }
+        let found = Self::NAMED.iter().find(|(n, _)| *n == name);
+        found
+            .map(|(_, device)| *device)
+            .ok_or_else(|| format!("unknown device `{name}` (ndarray, wgpu or cuda)"))
     }
 }
 
 impl std::fmt::Display for PlanDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Ndarray => "ndarray",
-            Self::Wgpu => "wgpu",
-            Self::Cuda => "cuda",
-        })
+        let (name, _) = Self::NAMED.iter().find(|(_, device)| device == self).expect("every device is named");
+        f.write_str(name)
     }
 }
 

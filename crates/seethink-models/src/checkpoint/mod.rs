@@ -149,10 +149,10 @@ impl Dtype {
         }
     }
 
-    /// The type holding the most elements among the float tensors `infos` (F32 if none).
-    fn dominant<'a>(infos: impl Iterator<Item = &'a TensorInfo>) -> Self {
+    /// The type holding the most elements among the float tensors of `shards` (F32 if none).
+    fn of_weights(shards: &[Shard]) -> Self {
         let mut counts = [(Self::F32, 0usize), (Self::BF16, 0), (Self::F16, 0)];
-        for info in infos {
+        for info in shards.iter().flat_map(|s| s.metadata.tensors().into_values()) {
             let elements: usize = info.shape.iter().product();
             if let Some(slot) = counts.iter_mut().find(|(d, _)| d.safetensors() == info.dtype) {
                 slot.1 += elements;
@@ -170,7 +170,7 @@ pub fn stored_dtype(dir: &Path) -> Result<Dtype> {
     if dir.join("model.safetensors").exists() || dir.join("model.safetensors.index.json").exists() {
         let files = weight_files(dir)?;
         let shards = files.iter().map(|file| Shard::open(dir.join(file))).collect::<Result<Vec<_>>>()?;
-        return Ok(Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values())));
+        return Ok(Dtype::of_weights(&shards));
     }
     let path = dir.join("config.json");
     let text =
@@ -263,7 +263,7 @@ impl Checkpoint {
             shards.push(loaded);
         }
         let layout = keys.detect(index.values().map(|l| &l.stored_name));
-        let dtype = Dtype::dominant(shards.iter().flat_map(|s| s.metadata.tensors().into_values()));
+        let dtype = Dtype::of_weights(&shards);
         let read = Mutex::default();
         Ok(Self { dir, keys, layout, dtype, store: Store::Files { shards, index, read }, matrix_dtype: None })
     }

@@ -38,16 +38,7 @@ pub fn frozen_dtype<B: Backend>(stored: Dtype, device: &B::Device) -> DType {
 /// gradient, which is all of them on a backend without autodiff. Norms, biases and trained
 /// parameters keep their type. A matrix already of `dtype` is kept as it is, not copied.
 pub fn store_frozen<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
-    struct Cast(DType);
-    impl<B: Backend> ModuleMapper<B> for Cast {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            match D == 2 && !param.is_require_grad() && param.val().dtype() != self.0 {
-                true => param.map(|t| t.cast(self.0)),
-                false => param,
-            }
-        }
-    }
-    module.map(&mut Cast(dtype))
+    module.map(&mut CastMatrices { dtype, trained: false })
 }
 
 /// `module` with its trained matrices (rank-2 float parameters that take a gradient) in the
@@ -55,16 +46,26 @@ pub fn store_frozen<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
 /// type ([`crate::AnyVlm::load_in`]) trains in, once its frozen parts are marked. A matrix
 /// already in that type is kept as it is.
 pub fn widen_trained<B: Backend, M: Module<B>>(module: M) -> M {
-    struct Widen(DType);
-    impl<B: Backend> ModuleMapper<B> for Widen {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            match D == 2 && param.is_require_grad() && param.val().dtype() != self.0 {
-                true => param.map(|t| t.cast(self.0).detach().require_grad()),
-                false => param,
-            }
+    module.map(&mut CastMatrices { dtype: compute_dtype::<B>(), trained: true })
+}
+
+/// Casts to `dtype` the matrices that take a gradient (`trained`, each cast made a new leaf) or
+/// those that do not.
+struct CastMatrices {
+    dtype: DType,
+    trained: bool,
+}
+
+impl<B: Backend> ModuleMapper<B> for CastMatrices {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if D != 2 || param.is_require_grad() != self.trained || param.val().dtype() == self.dtype {
+            return param;
+        }
+        match self.trained {
+            true => param.map(|t| t.cast(self.dtype).detach().require_grad()),
+            false => param.map(|t| t.cast(self.dtype)),
         }
     }
-    module.map(&mut Widen(compute_dtype::<B>()))
 }
 
 /// `y = x·W` for `x [rows, d_in]` and `W [d_in, d_out]`, computed in `x`'s type whatever `W` is
