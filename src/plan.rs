@@ -129,6 +129,9 @@ pub fn plans_of(config: &TrainConfig, device: PlanDevice) -> Result<Vec<(String,
         .with_context(|| format!("sizing the checkpoint {}", config.model.display()))?;
     let stored = stored_dtype(&config.model)
         .with_context(|| format!("reading the stored type of {}", config.model.display()))?;
+    if let Some(lora) = &config.actor.lora {
+        lora.check_vision_modules(&size.vision_linear_names()).context("actor.lora")?;
+    }
     let target = target(device, stored);
     let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target))];
     for (name, settings) in config.curriculum.iter().flat_map(|c| &c.phases) {

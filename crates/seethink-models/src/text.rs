@@ -16,7 +16,7 @@ use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
 use crate::nn::{
     apply_rotary, attention, causal_blocked, load_linear, text_rope, weight_product, GatedMlp, Linear,
-    RmsNorm, Rope, LORA_TARGETS,
+    LoraPart, LoraSite, RmsNorm, Rope, LORA_TARGETS,
 };
 use crate::positions::TokenBatch;
 
@@ -232,22 +232,28 @@ impl<B: Kernels> TextModel<B> {
         self.forward(embeds, &rope, &blocked, Some(&mut state.kv), deepstack)
     }
 
-    /// Every layer's projections LoRA can adapt, with the layer index and the name peft's
-    /// `target_modules` uses ([`LORA_TARGETS`] order).
-    pub fn projections_mut(&mut self) -> Vec<(usize, &'static str, &mut Linear<B>)> {
+    /// Every layer's projections LoRA can adapt ([`LORA_TARGETS`] order within a layer), with
+    /// the decoder layers' module path `stem` (e.g. `model.language_model.layers`).
+    pub fn lora_sites_mut(&mut self, stem: &str) -> Vec<LoraSite<'_, B>> {
         let mut out = Vec::with_capacity(self.layers.len() * LORA_TARGETS.len());
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
             let named = [
-                ("q_proj", &mut a.q_proj),
-                ("k_proj", &mut a.k_proj),
-                ("v_proj", &mut a.v_proj),
-                ("o_proj", &mut a.o_proj),
-                ("gate_proj", &mut m.gate_proj),
-                ("up_proj", &mut m.up_proj),
-                ("down_proj", &mut m.down_proj),
+                ("self_attn.q_proj", &mut a.q_proj),
+                ("self_attn.k_proj", &mut a.k_proj),
+                ("self_attn.v_proj", &mut a.v_proj),
+                ("self_attn.o_proj", &mut a.o_proj),
+                ("mlp.gate_proj", &mut m.gate_proj),
+                ("mlp.up_proj", &mut m.up_proj),
+                ("mlp.down_proj", &mut m.down_proj),
             ];
-            out.extend(named.into_iter().map(|(name, linear)| (i, name, linear)));
+            out.extend(named.into_iter().map(|(leaf, linear)| LoraSite {
+                part: LoraPart::Decoder,
+                stem: stem.to_string(),
+                index: Some(i),
+                leaf,
+                linear,
+            }));
         }
         out
     }

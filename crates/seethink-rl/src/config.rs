@@ -332,9 +332,11 @@ pub struct ActorConfig {
     /// numbers; the CPU preset's weights after 9 steps are bitwise equal either way on ndarray.
     /// Saves one forward pass over the rollout per step.
     pub on_policy_old_logprobs: bool,
-    /// Train LoRA adapters on the decoder instead of all weights (verl's `lora_rank`,
-    /// `lora_alpha`, `target_modules`): every other parameter is frozen, and the KL reference
-    /// is the base model without the adapters (no second copy of the weights).
+    /// Train LoRA adapters instead of all weights (verl's `lora_rank`, `lora_alpha`,
+    /// `target_modules`): on the decoder, and by choice on the vision tower and the projector
+    /// (`vision_modules`, `projector`; frozen with `freeze_vision`). Every other parameter is
+    /// frozen, and the KL reference is the base model without the adapters (no second copy of
+    /// the weights).
     pub lora: Option<LoraConfig>,
 }
 
@@ -809,6 +811,12 @@ mod tests {
         let lora = c.actor.lora.unwrap();
         assert_eq!((lora.rank, lora.alpha, lora.dropout), (4, 8.0, 0.0));
         assert_eq!(lora.target_modules, ["q_proj", "v_proj"]);
+        assert!(lora.vision_modules.is_empty() && !lora.projector, "the decoder only by default");
+        let c = set("Some((target_modules: [], vision_modules: [\"qkv\"], projector: true))").unwrap();
+        let lora = c.actor.lora.unwrap();
+        assert_eq!((lora.vision_modules, lora.projector), (vec!["qkv".to_string()], true));
+        let err = set("Some((target_modules: []))").unwrap_err().to_string();
+        assert!(err.contains("actor.lora.target_modules: must name at least one module"), "{err}");
         let err = set("Some((rank: 0))").unwrap_err().to_string();
         assert!(err.contains("actor.lora.rank: must be at least 1, got 0"), "{err}");
         let err = set("Some((target_modules: [\"qkv\"]))").unwrap_err().to_string();

@@ -29,6 +29,7 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use seethink_models::nn::LoraConfig;
 use seethink_models::ModelSize;
 
 use crate::config::{TrainConfig, Trainer};
@@ -198,11 +199,16 @@ impl MemoryPlan {
         let (q, kv) =
             ((t.num_attention_heads * t.head_dim) as u64, (t.num_key_value_heads * t.head_dim) as u64);
         let vocab = t.vocab_size as u64;
-        // LoRA: the adapters are the trained parameters, the base frozen and the KL reference
-        let adapters = config.actor.lora.as_ref().map(|l| size.lora_params(&l.target_modules, l.rank) as u64);
+        // LoRA: the adapters are the trained parameters (but those on a frozen vision tower),
+        // the base frozen and the KL reference
+        let lora = config.actor.lora.as_ref();
+        let adapters = lora.map(|l| size.lora_params(l) as u64);
         let params = size.params() as u64 + adapters.unwrap_or(0);
-        let trained = match (adapters, config.actor.freeze_vision) {
-            (Some(adapters), _) => adapters,
+        let trained = match (lora, config.actor.freeze_vision) {
+            (Some(l), true) => {
+                size.lora_params(&LoraConfig { vision_modules: vec![], projector: false, ..l.clone() }) as u64
+            }
+            (Some(_), false) => adapters.unwrap_or(0),
             (None, true) => size.text_params as u64,
             (None, false) => params,
         };
@@ -419,5 +425,17 @@ mod tests {
         let adapters = (MemoryPlan::new(&size, &lora, gpu(4)).components[0].bytes - 4 * params) / 4;
         assert!(adapters > 0);
         assert_eq!(bytes(&MemoryPlan::new(&size, &lora, gpu(2)), "weights"), 2 * params + 4 * adapters);
+        assert_eq!(bytes(&MemoryPlan::new(&size, &lora, gpu(2)), "AdamW moments"), 2 * 4 * adapters);
+
+        // adapters on the vision tower and projector add weights, and train unless it is frozen
+        let mut vision = lora.clone();
+        let names = size.vision_linear_names().iter().map(|s| s.to_string()).collect();
+        vision.actor.lora = Some(LoraConfig { rank: 16, vision_modules: names, projector: true, ..Default::default() });
+        let more = bytes(&MemoryPlan::new(&size, &vision, gpu(2)), "weights") - (2 * params + 4 * adapters);
+        assert!(more > 0 && more % 4 == 0);
+        let moments = |c: &TrainConfig| bytes(&MemoryPlan::new(&size, c, gpu(2)), "AdamW moments");
+        assert_eq!(moments(&vision), 2 * (4 * adapters + more));
+        vision.actor.freeze_vision = true;
+        assert_eq!(moments(&vision), 2 * 4 * adapters, "a frozen tower's adapters take no AdamW state");
     }
 }

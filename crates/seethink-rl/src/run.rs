@@ -256,11 +256,12 @@ fn run_worker<B: TrainBackend>(
     // those that train are widened once marked
     let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
     let mut model = AnyVlm::<B>::load_in(&config.model, frozen, device)?;
-    if config.actor.freeze_vision {
-        model = model.freeze_vision();
-    }
     if let Some(lora) = &config.actor.lora {
         model = model.with_lora(lora)?;
+    }
+    // after LoRA, so that a frozen vision tower's adapters are frozen too
+    if config.actor.freeze_vision {
+        model = model.freeze_vision();
     }
     let model = widen_trained(model);
     let mut learner =

@@ -46,9 +46,9 @@ fn nonzero_b(model: AnyVlm<B>) -> AnyVlm<B> {
     let adapters = model
         .adapters()
         .into_iter()
-        .map(|(layer, name, a)| {
+        .map(|(path, a)| {
             let b = Tensor::random(a.lora_b.dims(), Distribution::Normal(0.0, 0.1), &Default::default());
-            (layer, name, LoraAdapter::from_factors(a.lora_a.val(), b, &lora()))
+            (path, LoraAdapter::from_factors(a.lora_a.val(), b, &lora()))
         })
         .collect();
     model.with_adapters(adapters)
@@ -96,11 +96,7 @@ fn grpo_with_lora_changes_only_the_adapters_and_exports_the_merged_model() {
     let (before, after) = (fresh.adapters(), trained.adapters());
     assert_eq!(before.len(), after.len());
     let moved = |f: fn(&LoraAdapter<I>) -> Tensor<I, 2>| {
-        before
-            .iter()
-            .zip(&after)
-            .filter(|((_, _, x), (_, _, y))| !f(x).equal(f(y)).all().into_scalar())
-            .count()
+        before.iter().zip(&after).filter(|((_, x), (_, y))| !f(x).equal(f(y)).all().into_scalar()).count()
     };
     assert_eq!(moved(|a| a.lora_b.val()), after.len(), "every B trained");
     assert!(moved(|a| a.lora_a.val()) > 0, "A trained once B is nonzero");
@@ -130,7 +126,7 @@ fn adamw_holds_state_for_the_adapters_only() {
     let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().with_lora(&lora()).unwrap();
     let base_ids = param_ids(&model.without_lora());
     let adapter_ids: BTreeSet<ParamId> =
-        model.adapters().iter().flat_map(|(_, _, a)| [a.lora_a.id, a.lora_b.id]).collect();
+        model.adapters().iter().flat_map(|(_, a)| [a.lora_a.id, a.lora_b.id]).collect();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-3, ..Default::default() }, 0);
     let policy = learner.model();
     let loss =

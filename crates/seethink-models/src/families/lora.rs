@@ -1,25 +1,25 @@
-//! LoRA on a loaded model of any family: adapters on the decoder's projections, the base
-//! model they sit on (the KL reference), their merge into the weights, and reading them out.
+//! LoRA on a loaded model of any family: adapters on the decoder's projections and, by choice,
+//! on the vision tower's and the projector's linear layers; the base model they sit on (the KL
+//! reference), their merge into the weights, and reading them out.
 
 use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor};
 
+use super::internvl::config::Style;
 use super::AnyVlm;
 use crate::checkpoint::{write_peft_adapter, HfTensor};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
-use crate::nn::{LoraAdapter, LoraConfig, LORA_TARGETS};
-use crate::text::TextModel;
+use crate::nn::{LoraAdapter, LoraConfig, LoraPart, LoraSite};
 
-/// The name peft 0.21's `save_pretrained` gives factor `A` or `B` of layer `layer`'s projection
-/// `module` of a Qwen2.5-VL or Qwen3-VL model (transformers ≥ 4.52 module paths, checked
-/// against peft's own file by `tests/fixtures/lora_peft.py`):
-/// `base_model.model.model.language_model.layers.{layer}.{self_attn|mlp}.{module}.lora_{factor}.weight`.
-pub fn peft_key(layer: usize, module: &str, factor: char) -> String {
-    let block = if ["q_proj", "k_proj", "v_proj", "o_proj"].contains(&module) { "self_attn" } else { "mlp" };
-    format!("base_model.model.model.language_model.layers.{layer}.{block}.{module}.lora_{factor}.weight")
+/// The name peft 0.21's `save_pretrained` gives factor `A` or `B` of the LoRA layer at module
+/// path `path` (a [`LoraSite::path`], e.g. `model.language_model.layers.0.self_attn.q_proj`):
+/// `base_model.model.{path}.lora_{factor}.weight` (checked against peft's own files by
+/// `tests/fixtures/lora_peft.py` and `lora_vision_peft.py`).
+pub fn peft_key(path: &str, factor: char) -> String {
+    format!("base_model.model.{path}.lora_{factor}.weight")
 }
 
 /// `t [a, b]` as a HF tensor `name` of shape `[b, a]` (its transpose, row-major).
@@ -30,32 +30,48 @@ fn hf_transposed<B: Backend>(name: String, t: Tensor<B, 2>) -> HfTensor {
 }
 
 impl<B: Kernels> AnyVlm<B> {
+    /// The linear layers LoRA can adapt, with their module paths: the decoder's projections
+    /// (layer by layer, [`LORA_TARGETS`](crate::nn::LORA_TARGETS) order within a layer), then
+    /// the vision tower's blocks', then the projector's.
+    pub fn lora_sites_mut(&mut self) -> Vec<LoraSite<'_, B>> {
+        each_family!(self, m => m.lora_sites_mut())
+    }
+
     /// The model for LoRA training, as peft's `get_peft_model` with `bias="none"`: every
     /// parameter frozen (no gradients), and a fresh adapter ([`LoraAdapter::init`]: B = 0, so
-    /// the model computes what it did) on each of `config.target_modules` in every decoder
-    /// layer. Layer i's projection k (in [`LORA_TARGETS`](crate::nn::LORA_TARGETS) order) draws
-    /// A from seed `config.seed + 7i + k`. An error naming the setting for an invalid `config`.
+    /// the model computes what it did) on each linear layer `config` chooses
+    /// ([`LoraConfig::adapts`]). The k-th of [`Self::lora_sites_mut`] draws A from seed
+    /// `config.seed + k`. An error naming the setting for an invalid `config`, or for a
+    /// `vision_modules` name this model's vision tower does not have.
     pub fn with_lora(self, config: &LoraConfig) -> Result<Self> {
         config.validate()?;
         let mut model = self.no_grad();
-        for (k, (_, name, linear)) in decoder_mut(&mut model).projections_mut().into_iter().enumerate() {
-            if config.targets(name) {
-                let [d_in, d_out] = linear.dims();
-                let device = linear.weight.device();
+        let sites = model.lora_sites_mut();
+        let mut vision: Vec<&str> = Vec::new();
+        for name in sites.iter().filter(|s| s.part == LoraPart::Vision).map(|s| s.name()) {
+            if !vision.contains(&name) {
+                vision.push(name);
+            }
+        }
+        config.check_vision_modules(&vision)?;
+        for (k, site) in sites.into_iter().enumerate() {
+            if config.adapts(site.part, site.name()) {
+                let [d_in, d_out] = site.linear.dims();
+                let device = site.linear.weight.device();
                 let seed = config.seed.wrapping_add(k as u64);
-                linear.lora = Some(LoraAdapter::init(d_in, d_out, config, seed, &device));
+                site.linear.lora = Some(LoraAdapter::init(d_in, d_out, config, seed, &device));
             }
         }
         Ok(model)
     }
 
-    /// The model with adapters on the decoder projections `adapters` names (layer, projection,
-    /// adapter), replacing any there; the rest unchanged.
-    pub fn with_adapters(mut self, adapters: Vec<(usize, &str, LoraAdapter<B>)>) -> Self {
+    /// The model with the adapters `adapters` names by module path ([`LoraSite::path`]),
+    /// replacing any there; the rest unchanged.
+    pub fn with_adapters(mut self, adapters: Vec<(String, LoraAdapter<B>)>) -> Self {
         let mut adapters = adapters;
-        for (layer, name, linear) in decoder_mut(&mut self).projections_mut() {
-            if let Some(i) = adapters.iter().position(|(l, n, _)| *l == layer && *n == name) {
-                linear.lora = Some(adapters.swap_remove(i).2);
+        for site in self.lora_sites_mut() {
+            if let Some(i) = adapters.iter().position(|(path, _)| *path == site.path()) {
+                site.linear.lora = Some(adapters.swap_remove(i).1);
             }
         }
         self
@@ -66,8 +82,8 @@ impl<B: Kernels> AnyVlm<B> {
     /// is the KL reference, as verl's reference with the adapters disabled.
     pub fn without_lora(&self) -> Self {
         let mut model = self.clone();
-        for (_, _, linear) in decoder_mut(&mut model).projections_mut() {
-            linear.lora = None;
+        for site in model.lora_sites_mut() {
+            site.linear.lora = None;
         }
         model
     }
@@ -75,32 +91,29 @@ impl<B: Kernels> AnyVlm<B> {
     /// The model with every adapter merged into its weight, `W + scaling·A·B`
     /// ([`Linear::merge_lora`](crate::nn::Linear::merge_lora)), and removed; unchanged without adapters.
     pub fn merge_lora(mut self) -> Self {
-        for (_, _, linear) in decoder_mut(&mut self).projections_mut() {
-            linear.merge_lora();
+        for site in self.lora_sites_mut() {
+            site.linear.merge_lora();
         }
         self
     }
 
-    /// The adapters (clones sharing storage) with their layer and projection name, in layer
-    /// order and [`LORA_TARGETS`](crate::nn::LORA_TARGETS) order within a layer; empty
-    /// without LoRA.
-    pub fn adapters(&self) -> Vec<(usize, &'static str, LoraAdapter<B>)> {
+    /// The adapters (clones sharing storage) with their module paths, in
+    /// [`Self::lora_sites_mut`] order; empty without LoRA.
+    pub fn adapters(&self) -> Vec<(String, LoraAdapter<B>)> {
         let mut model = self.clone();
-        let projections = decoder_mut(&mut model).projections_mut();
-        projections
-            .into_iter()
-            .filter_map(|(layer, name, linear)| Some((layer, name, linear.lora.take()?)))
-            .collect()
+        let sites = model.lora_sites_mut();
+        sites.into_iter().filter_map(|site| Some((site.path(), site.linear.lora.take()?))).collect()
     }
 
     /// Writes the adapters as a PEFT adapter directory `out_dir` that peft's
     /// `PeftModel.from_pretrained` loads onto the base checkpoint: `adapter_model.safetensors`
     /// with peft's names ([`peft_key`]) and layouts (`lora_A.weight [r, d_in]` = Aᵀ,
     /// `lora_B.weight [d_out, r]` = Bᵀ), and `adapter_config.json` from `config` (the settings
-    /// the adapters were made with) with `target_modules` a regex on the language model's
-    /// projections only (a plain list would also match Qwen2.5-VL's vision MLPs). An error for
-    /// InternVL (its peft module paths are not checked), without adapters, or when `config`
-    /// does not describe them.
+    /// the adapters were made with) with `target_modules` a regex matching exactly the adapted
+    /// layers ([`LoraSite::pattern`]: a plain list of names would also match Qwen2.5-VL's
+    /// vision MLPs with the decoder's). An error for InternVL's original release (its module
+    /// paths come from remote code peft was not checked against), without adapters, or when
+    /// `config` does not describe them.
     pub fn save_peft_adapter(
         &self,
         out_dir: &Path,
@@ -108,35 +121,36 @@ impl<B: Kernels> AnyVlm<B> {
         base_model_name_or_path: &str,
     ) -> Result<()> {
         let refuse = |message: &str| Err(ModelError::Lora(message.to_string()));
-        if let AnyVlm::InternVl(_) = self {
-            return refuse("PEFT adapter directories are written for Qwen2.5-VL and Qwen3-VL models only");
+        if let AnyVlm::InternVl(m) = self {
+            if m.config.style == Style::Original {
+                return refuse(
+                    "PEFT adapter directories are written for transformers' model classes; this InternVL \
+                     checkpoint is the original release (internvl_chat): export the merged model instead",
+                );
+            }
         }
-        let adapters = self.adapters();
-        if adapters.is_empty() {
+        let mut model = self.clone();
+        let mut tensors: Vec<HfTensor> = Vec::new();
+        let mut patterns: Vec<String> = Vec::new();
+        for site in model.lora_sites_mut() {
+            let Some(a) = site.linear.lora.take() else { continue };
+            let described = config.adapts(site.part, site.name())
+                && a.lora_a.dims()[1] == config.rank
+                && a.scaling == config.scaling();
+            if !described {
+                return refuse("the adapters' rank, scaling or modules differ from the given settings");
+            }
+            let path = site.path();
+            tensors.push(hf_transposed(peft_key(&path, 'A'), a.lora_a.val()));
+            tensors.push(hf_transposed(peft_key(&path, 'B'), a.lora_b.val()));
+            let pattern = site.pattern();
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
+            }
+        }
+        if tensors.is_empty() {
             return refuse("the model has no adapters to write");
         }
-        let described = |(_, module, a): &(usize, &str, LoraAdapter<B>)| {
-            config.targets(module) && a.lora_a.dims()[1] == config.rank && a.scaling == config.scaling()
-        };
-        if !adapters.iter().all(described) {
-            return refuse("the adapters' rank, scaling or modules differ from the given settings");
-        }
-        let tensors: Vec<HfTensor> = adapters
-            .into_iter()
-            .flat_map(|(layer, module, a)| {
-                [
-                    hf_transposed(peft_key(layer, module, 'A'), a.lora_a.val()),
-                    hf_transposed(peft_key(layer, module, 'B'), a.lora_b.val()),
-                ]
-            })
-            .collect();
-        let modules: Vec<&str> = LORA_TARGETS.into_iter().filter(|t| config.targets(t)).collect();
-        let regex = format!(r"model\.language_model\.layers\.\d+\.(self_attn|mlp)\.({})", modules.join("|"));
-        write_peft_adapter(out_dir, config, &regex, base_model_name_or_path, &tensors)
+        write_peft_adapter(out_dir, config, &patterns.join("|"), base_model_name_or_path, &tensors)
     }
-}
-
-/// The text decoder of `model`, whatever the family.
-fn decoder_mut<B: Kernels>(model: &mut AnyVlm<B>) -> &mut TextModel<B> {
-    each_family!(model, m => &mut m.language_model)
 }

@@ -5,12 +5,13 @@
 
 use std::path::Path;
 
+use super::internvl::names::Names;
 use super::internvl::InternVlConfig;
 use super::qwen_vl::{QwenVersion, QwenVlConfig};
 use super::{family_of, Family};
 use crate::config::TextConfig;
 use crate::error::Result;
-use crate::nn::NormKind;
+use crate::nn::{LoraConfig, LoraPart, NormKind, LORA_TARGETS};
 
 /// Parameters and shapes of a checkpoint, as its `config.json` describes them.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +24,25 @@ pub struct ModelSize {
     pub text: TextConfig,
     /// The vision tower's shape.
     pub vision: VisionShape,
+    /// The linear layers LoRA can adapt ([`AnyVlm::lora_sites_mut`](crate::AnyVlm::lora_sites_mut)).
+    pub lora_linears: Vec<LinearShape>,
+}
+
+/// `count` linear layers `d_in → d_out` named `name` (the last part of their module path) in
+/// `part` of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearShape {
+    pub part: LoraPart,
+    pub name: &'static str,
+    pub d_in: usize,
+    pub d_out: usize,
+    pub count: usize,
+}
+
+impl LinearShape {
+    fn new(part: LoraPart, name: &'static str, [d_in, d_out]: [usize; 2], count: usize) -> Self {
+        Self { part, name, d_in, d_out, count }
+    }
 }
 
 /// What a vision tower's activations scale with.
@@ -50,6 +70,7 @@ impl ModelSize {
                         layers: v.depth,
                         heads: v.num_heads,
                     },
+                    lora_linears: qwen_lora_linears(&c),
                     text: c.text,
                 }
             }
@@ -65,6 +86,7 @@ impl ModelSize {
                         layers: c.vision_layers_used,
                         heads: v.num_heads,
                     },
+                    lora_linears: intern_lora_linears(&c),
                     text: c.text,
                 }
             }
@@ -76,23 +98,87 @@ impl ModelSize {
         self.vision_params + self.text_params
     }
 
-    /// Parameters of LoRA adapters of rank `r` on the decoder projections `targets` (names of
-    /// [`LORA_TARGETS`](crate::nn::LORA_TARGETS)) of every layer: `r·(d_in + d_out)` each.
-    pub fn lora_params(&self, targets: &[String], r: usize) -> usize {
-        let t = &self.text;
-        let (h, i) = (t.hidden_size, t.intermediate_size);
-        let (q, kv) = (t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim);
-        let per_layer: usize = targets
+    /// Parameters of the LoRA adapters `config` puts on the model: `r·(d_in + d_out)` per
+    /// adapted linear layer ([`LoraConfig::adapts`]).
+    pub fn lora_params(&self, config: &LoraConfig) -> usize {
+        self.lora_linears
             .iter()
-            .map(|name| match name.as_str() {
-                "q_proj" | "o_proj" => h + q,
-                "k_proj" | "v_proj" => h + kv,
-                "gate_proj" | "up_proj" | "down_proj" => h + i,
-                _ => 0,
-            })
-            .sum();
-        t.num_hidden_layers * r * per_layer
+            .filter(|l| config.adapts(l.part, l.name))
+            .map(|l| l.count * config.rank * (l.d_in + l.d_out))
+            .sum()
     }
+
+    /// The names of the vision tower's linear layers (what `vision_modules` may name).
+    pub fn vision_linear_names(&self) -> Vec<&'static str> {
+        self.lora_linears.iter().filter(|l| l.part == LoraPart::Vision).map(|l| l.name).collect()
+    }
+}
+
+/// The decoder's projections, in every layer.
+fn decoder_lora_linears(t: &TextConfig) -> Vec<LinearShape> {
+    let (h, i, layers) = (t.hidden_size, t.intermediate_size, t.num_hidden_layers);
+    let (q, kv) = (t.num_attention_heads * t.head_dim, t.num_key_value_heads * t.head_dim);
+    let shapes = [[h, q], [h, kv], [h, kv], [q, h], [h, i], [h, i], [i, h]];
+    LORA_TARGETS
+        .into_iter()
+        .zip(shapes)
+        .map(|(name, dims)| LinearShape::new(LoraPart::Decoder, name, dims, layers))
+        .collect()
+}
+
+/// Qwen-VL's: the decoder's; each vision block's qkv, proj and MLP (gated in 2.5, plain in 3);
+/// the merger's two and each DeepStack merger's two.
+fn qwen_lora_linears(c: &QwenVlConfig) -> Vec<LinearShape> {
+    let v = &c.vision;
+    let (d, i, depth) = (v.hidden_size, v.intermediate_size, v.depth);
+    let merged = d * v.spatial_merge_size * v.spatial_merge_size;
+    let vision = |name, dims| LinearShape::new(LoraPart::Vision, name, dims, depth);
+    let mergers = 1 + v.deepstack_visual_indexes.len();
+    let mut linears = decoder_lora_linears(&c.text);
+    linears.extend([vision("qkv", [d, 3 * d]), vision("proj", [d, d])]);
+    let (fc1, fc2) = match c.version {
+        QwenVersion::Qwen2_5Vl => {
+            linears.extend([
+                vision("gate_proj", [d, i]),
+                vision("up_proj", [d, i]),
+                vision("down_proj", [i, d]),
+            ]);
+            ("0", "2")
+        }
+        QwenVersion::Qwen3Vl => {
+            linears.extend([vision("linear_fc1", [d, i]), vision("linear_fc2", [i, d])]);
+            ("linear_fc1", "linear_fc2")
+        }
+    };
+    linears.push(LinearShape::new(LoraPart::Projector, fc1, [merged, merged], mergers));
+    linears.push(LinearShape::new(LoraPart::Projector, fc2, [merged, v.out_hidden_size], mergers));
+    linears
+}
+
+/// InternVL's: the decoder's; each used vision layer's q/k/v (fused in the original release),
+/// output projection and MLP, named as in the checkpoint's layout; the projector's two.
+fn intern_lora_linears(c: &InternVlConfig) -> Vec<LinearShape> {
+    let v = &c.vision;
+    let (d, i) = (v.hidden_size, v.intermediate_size);
+    let names = Names::of(c.style);
+    let vision = |part: &str, dims| {
+        let leaf = names.layer_parts(part).1;
+        let name = leaf.rsplit('.').next().unwrap_or(leaf);
+        LinearShape::new(LoraPart::Vision, name, dims, c.vision_layers_used)
+    };
+    let mut linears = decoder_lora_linears(&c.text);
+    match names.fused_qkv {
+        true => linears.push(vision("qkv", [d, 3 * d])),
+        false => linears.extend(["q", "k", "v"].map(|part| vision(part, [d, d]))),
+    }
+    linears.extend([vision("proj", [d, d]), vision("fc1", [d, i]), vision("fc2", [i, d])]);
+    let (merged, text) = (d * c.shuffle * c.shuffle, c.text.hidden_size);
+    for (k, dims) in [(1, [merged, text]), (2, [text, text])] {
+        let path = names.projector(k);
+        let name = path.rsplit('.').next().unwrap_or(path);
+        linears.push(LinearShape::new(LoraPart::Projector, name, dims, 1));
+    }
+    linears
 }
 
 /// A `d_in → d_out` linear layer: `d_in·d_out (+ d_out)`.
@@ -210,17 +296,46 @@ mod tests {
     fn lora_counts_equal_the_adapted_model_s_adapters() {
         use crate::nn::LoraConfig;
         use burn::module::Module;
-        let dir = fixture("qwen3_vl/checkpoint");
-        let size = ModelSize::from_dir(&dir).unwrap();
-        let base = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
-        for targets in
-            [vec!["q_proj", "v_proj"], vec!["k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]]
-        {
-            let targets: Vec<String> = targets.into_iter().map(String::from).collect();
-            let config = LoraConfig { rank: 3, target_modules: targets.clone(), ..Default::default() };
-            let adapted = base.clone().with_lora(&config).unwrap();
-            let adapters: usize = adapted.adapters().iter().map(|(_, _, a)| a.num_params()).sum();
-            assert_eq!(size.lora_params(&targets, 3), adapters, "{targets:?}");
+        let dirs = [
+            "qwen2_5_vl/checkpoint",
+            "qwen3_vl/checkpoint",
+            "internvl3/checkpoint",
+            "internvl3/original",
+            "internvl3_5/checkpoint",
+        ];
+        for dir in dirs {
+            let dir = fixture(dir);
+            let size = ModelSize::from_dir(&dir).unwrap();
+            let base = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
+            let vision = size.vision_linear_names();
+            let strings = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let configs = [
+                LoraConfig { rank: 3, target_modules: strings(&["q_proj", "v_proj"]), ..Default::default() },
+                LoraConfig {
+                    rank: 3,
+                    target_modules: strings(&["k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+                    ..Default::default()
+                },
+                LoraConfig {
+                    rank: 2,
+                    target_modules: vec![],
+                    vision_modules: strings(&vision),
+                    ..Default::default()
+                },
+                LoraConfig {
+                    rank: 2,
+                    target_modules: vec![],
+                    vision_modules: strings(&vision[..1]),
+                    ..Default::default()
+                },
+                LoraConfig { rank: 5, target_modules: vec![], projector: true, ..Default::default() },
+            ];
+            for config in configs {
+                let adapted = base.clone().with_lora(&config).unwrap();
+                let adapters: usize = adapted.adapters().iter().map(|(_, a)| a.num_params()).sum();
+                assert!(adapters > 0);
+                assert_eq!(size.lora_params(&config), adapters, "{}: {config:?}", dir.display());
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::generate::SamplingConfig;
 use crate::nn::{
     decomposed_attention, decomposed_token_logprobs, recomputed_attention, tracked_frozen_matmul,
+    tracked_gelu,
 };
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
@@ -51,6 +52,11 @@ pub trait Kernels: Backend {
         scale: f64,
     ) -> Tensor<Self, 4> {
         decomposed_attention(q, k, v, blocked, scale)
+    }
+
+    /// `gelu(x) = x·Φ(x)`, the exact (erf) GELU.
+    fn gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        activation::gelu(x)
     }
 
     /// `silu(gate) ⊙ up = gate·σ(gate)·up`.
@@ -116,6 +122,14 @@ pub trait Kernels: Backend {
         recomputed_attention(q, k, v, blocked, scale)
     }
 
+    /// [`Kernels::gelu`] under autodiff, differentiated exactly ([`tracked_gelu`]; burn's own
+    /// backward differentiates the tanh approximation).
+    fn tracked_gelu<C: CheckpointStrategy, const D: usize>(
+        x: Tensor<Autodiff<Self, C>, D>,
+    ) -> Tensor<Autodiff<Self, C>, D> {
+        tracked_gelu(x)
+    }
+
     /// [`Kernels::swiglu`] under autodiff.
     fn tracked_swiglu<C: CheckpointStrategy, const D: usize>(
         gate: Tensor<Autodiff<Self, C>, D>,
@@ -152,6 +166,10 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
         scale: f64,
     ) -> Tensor<Self, 4> {
         B::tracked_attention(q, k, v, blocked, scale)
+    }
+
+    fn gelu<const D: usize>(x: Tensor<Self, D>) -> Tensor<Self, D> {
+        B::tracked_gelu(x)
     }
 
     fn swiglu<const D: usize>(gate: Tensor<Self, D>, up: Tensor<Self, D>) -> Tensor<Self, D> {

@@ -1,6 +1,8 @@
 //! Activation functions, named as in HF configs.
 
-use burn::tensor::{activation, backend::Backend, Tensor};
+use burn::tensor::{activation, Tensor};
+
+use crate::kernels::Kernels;
 
 /// An activation from a config's `hidden_act`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,11 +29,11 @@ impl Activation {
         }
     }
 
-    /// Applies the activation element-wise.
-    pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+    /// Applies the activation element-wise (the exact GELU through [`Kernels::gelu`]).
+    pub fn apply<B: Kernels, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             Self::Silu => activation::silu(x),
-            Self::Gelu => activation::gelu(x),
+            Self::Gelu => <B as Kernels>::gelu(x),
             Self::GeluTanh => activation::gelu_approximate(x),
             Self::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
         }

@@ -6,13 +6,63 @@ use burn::nn::Dropout;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::linear::matmul;
+use super::linear::{matmul, Linear};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 
 /// The decoder projections LoRA can adapt, by the names peft's `target_modules` uses.
 pub const LORA_TARGETS: [&str; 7] =
     ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/// The part of a model a linear layer belongs to, which decides the [`LoraConfig`] setting that
+/// chooses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoraPart {
+    /// The language model's decoder layers (`target_modules`).
+    Decoder,
+    /// The vision tower's blocks (`vision_modules`).
+    Vision,
+    /// The projector from the vision tower into the language model (`projector`).
+    Projector,
+}
+
+/// A linear layer LoRA can adapt, named by its module path in the model class peft wraps (the
+/// path of peft's keys and `target_modules`): `{stem}.{index}.{leaf}` for the layer of block
+/// `index` of a repeated block, `{stem}.{leaf}` for one outside (e.g. `model.visual.blocks`, 3,
+/// `attn.qkv`; `model.multi_modal_projector`, none, `linear_1`).
+pub struct LoraSite<'a, B: Backend> {
+    pub part: LoraPart,
+    pub stem: String,
+    pub index: Option<usize>,
+    pub leaf: &'static str,
+    pub linear: &'a mut Linear<B>,
+}
+
+impl<B: Backend> LoraSite<'_, B> {
+    /// The module path: `{stem}.{index}.{leaf}` or `{stem}.{leaf}`.
+    pub fn path(&self) -> String {
+        match self.index {
+            Some(i) => format!("{}.{i}.{}", self.stem, self.leaf),
+            None => format!("{}.{}", self.stem, self.leaf),
+        }
+    }
+
+    /// The layer's own name, the last part of its path (`q_proj`, `qkv`, `linear_fc1`): what
+    /// `target_modules` and `vision_modules` name.
+    pub fn name(&self) -> &'static str {
+        self.leaf.rsplit('.').next().unwrap_or(self.leaf)
+    }
+
+    /// A regex (Python's `re` syntax) whose full match is this layer in every block: the path
+    /// with its dots escaped and the block index as `\d+`.
+    pub fn pattern(&self) -> String {
+        let escape = |s: &str| s.replace('.', r"\.");
+        match self.index {
+            Some(_) => format!(r"{}\.\d+\.{}", escape(&self.stem), escape(self.leaf)),
+            None => format!(r"{}\.{}", escape(&self.stem), escape(self.leaf)),
+        }
+    }
+}
 
 /// LoRA's settings (peft's `LoraConfig` fields of the same meaning; verl calls `rank` and
 /// `alpha` `lora_rank` and `lora_alpha`).
@@ -30,6 +80,16 @@ pub struct LoraConfig {
     pub rslora: bool,
     /// The decoder projections adapted in every layer, from [`LORA_TARGETS`].
     pub target_modules: Vec<String>,
+    /// The vision tower's linear layers adapted in every block, by their names in the family's
+    /// module paths (Qwen2.5-VL: `qkv`, `proj`, `gate_proj`, `up_proj`, `down_proj`; Qwen3-VL:
+    /// `qkv`, `proj`, `linear_fc1`, `linear_fc2`; InternVL: `q_proj`, `k_proj`, `v_proj`,
+    /// `projection_layer`, `fc1`, `fc2`, or in the original release `qkv`, `proj`, `fc1`,
+    /// `fc2`); none by default. The patch embedding (a convolution in transformers) is not
+    /// adapted.
+    pub vision_modules: Vec<String>,
+    /// Adapt every linear layer of the projector into the language model: Qwen's merger and
+    /// Qwen3-VL's DeepStack mergers, InternVL's `multi_modal_projector` (`mlp1`).
+    pub projector: bool,
     /// Seed of A's initialisation.
     pub seed: u64,
 }
@@ -42,6 +102,8 @@ impl Default for LoraConfig {
             dropout: 0.0,
             rslora: false,
             target_modules: LORA_TARGETS.iter().map(|s| s.to_string()).collect(),
+            vision_modules: Vec::new(),
+            projector: false,
             seed: 0,
         }
     }
@@ -60,8 +122,9 @@ impl LoraConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("dropout", format!("must be in [0, 1), got {}", self.dropout));
         }
-        if self.target_modules.is_empty() {
-            return bad("target_modules", "must name at least one module".into());
+        if self.target_modules.is_empty() && self.vision_modules.is_empty() && !self.projector {
+            let message = "must name at least one module (or set vision_modules or projector)";
+            return bad("target_modules", message.into());
         }
         if let Some(unknown) = self.target_modules.iter().find(|m| !LORA_TARGETS.contains(&m.as_str())) {
             return bad(
@@ -81,9 +144,25 @@ impl LoraConfig {
         }
     }
 
-    /// Whether projection `name` is adapted.
-    pub fn targets(&self, name: &str) -> bool {
-        self.target_modules.iter().any(|m| m == name)
+    /// Whether the linear layer `name` of `part` is adapted.
+    pub fn adapts(&self, part: LoraPart, name: &str) -> bool {
+        match part {
+            LoraPart::Decoder => self.target_modules.iter().any(|m| m == name),
+            LoraPart::Vision => self.vision_modules.iter().any(|m| m == name),
+            LoraPart::Projector => self.projector,
+        }
+    }
+
+    /// Checks `vision_modules` against `known`, the names of a model's vision linear layers;
+    /// the error names the key and lists them.
+    pub fn check_vision_modules(&self, known: &[&str]) -> Result<()> {
+        match self.vision_modules.iter().find(|m| !known.contains(&m.as_str())) {
+            None => Ok(()),
+            Some(unknown) => Err(ModelError::Lora(format!(
+                "vision_modules: unknown module `{unknown}` for this model's vision tower (its linear layers: {})",
+                known.join(", ")
+            ))),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod activation;
 mod attention;
 pub mod frozen;
+mod gelu;
 mod linear;
 mod lora;
 mod mlp;
@@ -14,8 +15,9 @@ mod token_logprobs;
 pub use activation::Activation;
 pub use attention::{attention, causal_blocked, decomposed_attention, Segments};
 pub use frozen::{store_frozen, tracked_frozen_matmul, weight_product, widen_trained};
+pub use gelu::tracked_gelu;
 pub use linear::{load_linear, matmul, Linear};
-pub use lora::{LoraAdapter, LoraConfig, LORA_TARGETS};
+pub use lora::{LoraAdapter, LoraConfig, LoraPart, LoraSite, LORA_TARGETS};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use recomputed_attention::recomputed_attention;

@@ -148,10 +148,9 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
         }
     }
     println!("weights: largest relative difference of a tensor's update {:.2e} ({})", worst.0, worst.1);
-    // measured: every language-model tensor < 1e-4, the vision tower's 2e-4–6e-4 (worst 5.67e-4,
-    // `visual.blocks.0.attn.proj.bias`) — the same on `NdArray<f32>` and in f64 through burn's
-    // ops, so not our rounding: PyTorch's f32 rounding (the three responses of the image group
-    // share the image and their advantages sum to 0, so the tower's gradient is a difference of
-    // nearly equal terms) or a systematic difference; a float64 PyTorch reference would tell
-    assert!(worst.0 < 1e-3, "{}: {:.2e}", worst.1, worst.0);
+    // measured: worst 7.1e-6 on `NdArray<f32>`, 1.7e-5 through the default kernels (a vision
+    // norm). Until the exact GELU got its exact derivative (`nn::tracked_gelu`; burn 0.21's
+    // differentiates the tanh approximation) the vision tower's were 2e-4–6e-4, under a bound
+    // of 1e-3 that let it pass.
+    assert!(worst.0 < 1e-4, "{}: {:.2e}", worst.1, worst.0);
 }

@@ -5,7 +5,7 @@
 
 pub mod config;
 mod model;
-mod names;
+pub(crate) mod names;
 pub mod processor;
 mod vision;
 

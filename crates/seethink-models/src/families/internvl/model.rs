@@ -15,6 +15,7 @@ use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
+use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
@@ -33,6 +34,15 @@ pub struct InternVl<B: Backend> {
 }
 
 impl<B: Kernels> InternVl<B> {
+    /// The linear layers LoRA can adapt: the decoder's, then the vision tower's and the
+    /// projector's, at their module paths in the model class of the weights' layout.
+    pub fn lora_sites_mut(&mut self) -> Vec<LoraSite<'_, B>> {
+        let names = Names::of(self.config.style);
+        let mut sites = self.language_model.lora_sites_mut(names.decoder_layers);
+        sites.extend(self.visual.lora_sites_mut(names));
+        sites
+    }
+
     /// Loads `dir/config.json` and the weights of `dir` onto `device`. The weights must be
     /// named in the config's style (original `internvl_chat` or transformers' `internvl`).
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {

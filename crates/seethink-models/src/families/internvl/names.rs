@@ -23,6 +23,10 @@ pub struct Names {
     projector: [&'static str; 3],
     /// Where the decoder and the output projection live.
     pub text_root: &'static str,
+    /// The decoder layers' module path in the model class of this layout (transformers'
+    /// `InternVLForConditionalGeneration`; the release's `InternVLChatModel`, whose language
+    /// model is a `*ForCausalLM`), the path peft names LoRA layers by.
+    pub decoder_layers: &'static str,
     pub lm_head: &'static str,
     /// Whether q/k/v are one `qkv` matrix.
     pub fused_qkv: bool,
@@ -58,6 +62,7 @@ const HF: Names = Names {
         "model.multi_modal_projector.linear_2",
     ],
     text_root: "model.language_model",
+    decoder_layers: "model.language_model.layers",
     lm_head: "lm_head",
     fused_qkv: false,
 };
@@ -86,6 +91,7 @@ const ORIGINAL: Names = Names {
     ],
     projector: ["mlp1.0", "mlp1.1", "mlp1.3"],
     text_root: "model.language_model",
+    decoder_layers: "language_model.model.layers",
     lm_head: "lm_head",
     fused_qkv: true,
 };
@@ -101,7 +107,14 @@ impl Names {
 
     /// Stored name of vision-layer `i`'s `part` (e.g. `norm1`, `qkv`, `fc2`).
     pub fn layer(&self, i: usize, part: &str) -> String {
-        format!("{}.{}.{i}.{}", self.vision_root, self.layers, lookup(self.layer_parts, part))
+        let (stem, leaf) = self.layer_parts(part);
+        format!("{stem}.{i}.{leaf}")
+    }
+
+    /// Where vision layer `i`'s `part` lives, as `(stem, leaf)` with stored name
+    /// `{stem}.{i}.{leaf}` ([`Self::layer`]).
+    pub fn layer_parts(&self, part: &str) -> (String, &'static str) {
+        (format!("{}.{}", self.vision_root, self.layers), lookup(self.layer_parts, part))
     }
 
     /// Stored name of an embedding tensor (`patch.weight`, `patch.bias`, `class`, `position`).

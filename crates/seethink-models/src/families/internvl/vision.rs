@@ -4,14 +4,16 @@
 
 use burn::module::{Module, Param};
 use burn::nn::LayerNorm;
-use burn::tensor::{activation::gelu, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
 
 use super::config::{InternVisionConfig, InternVlConfig};
 use super::names::Names;
 use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
-use crate::nn::{attention, load_layer_norm, load_linear, Linear, Mlp, Norm, RmsNorm};
+use crate::nn::{
+    attention, load_layer_norm, load_linear, Activation, Linear, LoraPart, LoraSite, Mlp, Norm, RmsNorm,
+};
 
 /// Epsilon of the projector's LayerNorm (`nn.LayerNorm`'s default, in both releases).
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -165,6 +167,37 @@ pub struct InternVision<B: Backend> {
     pub shuffle: usize,
 }
 
+impl<B: Backend> InternVision<B> {
+    /// The linear layers LoRA can adapt, at their module paths in `names`' layout: every
+    /// layer's q/k/v (or fused qkv), output projection and MLP (vision), then the projector's
+    /// two (projector). The patch embedding, a convolution in both releases, is not one.
+    pub fn lora_sites_mut(&mut self, names: &Names) -> Vec<LoraSite<'_, B>> {
+        let mut sites = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let mut named = match &mut layer.attn.qkv {
+                QkvProjection::Fused(qkv) => vec![("qkv", qkv)],
+                QkvProjection::Split(s) => vec![("q", &mut s.q), ("k", &mut s.k), ("v", &mut s.v)],
+            };
+            named.extend([
+                ("proj", &mut layer.attn.proj),
+                ("fc1", &mut layer.mlp.fc1),
+                ("fc2", &mut layer.mlp.fc2),
+            ]);
+            sites.extend(named.into_iter().map(|(part, linear)| {
+                let (stem, leaf) = names.layer_parts(part);
+                LoraSite { part: LoraPart::Vision, stem, index: Some(i), leaf, linear }
+            }));
+        }
+        let projector =
+            [(names.projector(1), &mut self.projector.fc1), (names.projector(2), &mut self.projector.fc2)];
+        sites.extend(projector.into_iter().map(|(path, linear)| {
+            let (stem, leaf) = path.rsplit_once('.').expect("a projector path has a parent module");
+            LoraSite { part: LoraPart::Projector, stem: stem.to_string(), index: None, leaf, linear }
+        }));
+        sites
+    }
+}
+
 impl<B: Kernels> InternVision<B> {
     /// Loads the tower (only the layers whose output is used) and the projector.
     pub fn load(
@@ -236,7 +269,7 @@ impl<B: Kernels> InternVision<B> {
         let features = pixel_shuffle(x.narrow(1, 1, g * g), g, self.shuffle);
         let tokens = features.dims()[0] * features.dims()[1];
         let p = &self.projector;
-        let out = p.fc2.forward(gelu(p.fc1.forward(p.norm.forward(features))));
+        let out = p.fc2.forward(Activation::Gelu.apply(p.fc1.forward(p.norm.forward(features))));
         let text_hidden = out.dims()[2];
         Ok(out.reshape([tokens, text_hidden]))
     }

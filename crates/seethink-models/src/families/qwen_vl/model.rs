@@ -15,6 +15,7 @@ use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
+use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::TextModel;
 use crate::vlm::{fill_placeholders, scatter_rows, token_rows, ImageGrid, ImageInput, Vlm};
@@ -29,6 +30,14 @@ pub struct QwenVl<B: Backend> {
 }
 
 impl<B: Kernels> QwenVl<B> {
+    /// The linear layers LoRA can adapt: the decoder's, then the vision tower's and the
+    /// mergers', at their module paths in transformers (≥ 4.52) model classes.
+    pub fn lora_sites_mut(&mut self) -> Vec<LoraSite<'_, B>> {
+        let mut sites = self.language_model.lora_sites_mut("model.language_model.layers");
+        sites.extend(self.visual.lora_sites_mut(self.config.version));
+        sites
+    }
+
     /// Loads `dir/config.json` and the weights of `dir` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
         Self::load_in(dir, compute_dtype::<B>(), device)

@@ -1,13 +1,15 @@
 //! Layers of the vision transformer: norms, attention, blocks and patch mergers.
 
 use burn::module::Module;
-use burn::tensor::{activation::gelu, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
-use crate::nn::{apply_rotary, load_linear, GatedMlp, Mlp, Norm, NormKind, Rope, Segments};
+use crate::nn::{
+    apply_rotary, load_linear, Activation, GatedMlp, LoraPart, LoraSite, Mlp, Norm, NormKind, Rope, Segments,
+};
 
 /// Epsilon of every norm in both vision towers.
 const VISION_NORM_EPS: f64 = 1e-6;
@@ -17,6 +19,15 @@ fn norm_kind(version: QwenVersion) -> NormKind {
     match version {
         QwenVersion::Qwen2_5Vl => NormKind::Rms,
         QwenVersion::Qwen3Vl => NormKind::Layer,
+    }
+}
+
+/// The names of a patch merger's norm and two linear layers: `ln_q`, `mlp.0`, `mlp.2` in
+/// Qwen2.5-VL; `norm`, `linear_fc1`, `linear_fc2` in Qwen3-VL.
+fn merger_parts(version: QwenVersion) -> [&'static str; 3] {
+    match version {
+        QwenVersion::Qwen2_5Vl => ["ln_q", "mlp.0", "mlp.2"],
+        QwenVersion::Qwen3Vl => ["norm", "linear_fc1", "linear_fc2"],
     }
 }
 
@@ -59,6 +70,33 @@ pub struct VisionBlock<B: Backend> {
     pub norm2: Norm<B>,
     pub attn: VisionAttention<B>,
     pub mlp: VisionMlp<B>,
+}
+
+impl<B: Backend> VisionBlock<B> {
+    /// The block's linear layers as LoRA sites of block `index` under `stem`
+    /// (`attn.qkv`, `attn.proj`, then `mlp.gate_proj`, `mlp.up_proj`, `mlp.down_proj` or
+    /// `mlp.linear_fc1`, `mlp.linear_fc2`).
+    pub fn lora_sites_mut(&mut self, stem: &str, index: usize) -> Vec<LoraSite<'_, B>> {
+        let mut named = vec![("attn.qkv", &mut self.attn.qkv), ("attn.proj", &mut self.attn.proj)];
+        match &mut self.mlp {
+            VisionMlp::Gated(m) => named.extend([
+                ("mlp.gate_proj", &mut m.gate_proj),
+                ("mlp.up_proj", &mut m.up_proj),
+                ("mlp.down_proj", &mut m.down_proj),
+            ]),
+            VisionMlp::Plain(m) => {
+                named.extend([("mlp.linear_fc1", &mut m.fc1), ("mlp.linear_fc2", &mut m.fc2)])
+            }
+        }
+        let site = |(leaf, linear)| LoraSite {
+            part: LoraPart::Vision,
+            stem: stem.to_string(),
+            index: Some(index),
+            leaf,
+            linear,
+        };
+        named.into_iter().map(site).collect()
+    }
 }
 
 impl<B: Kernels> VisionBlock<B> {
@@ -136,6 +174,29 @@ pub struct PatchMerger<B: Backend> {
     pub postshuffle: bool,
 }
 
+impl<B: Backend> PatchMerger<B> {
+    /// The merger's two linear layers as projector LoRA sites at `stem` (and `index` in a
+    /// list of mergers).
+    pub fn lora_sites_mut(
+        &mut self,
+        version: QwenVersion,
+        stem: &str,
+        index: Option<usize>,
+    ) -> Vec<LoraSite<'_, B>> {
+        let [_, fc1, fc2] = merger_parts(version);
+        [(fc1, &mut self.fc1), (fc2, &mut self.fc2)]
+            .into_iter()
+            .map(|(leaf, linear)| LoraSite {
+                part: LoraPart::Projector,
+                stem: stem.to_string(),
+                index,
+                leaf,
+                linear,
+            })
+            .collect()
+    }
+}
+
 impl<B: Kernels> PatchMerger<B> {
     pub fn load(
         ckpt: &Checkpoint,
@@ -147,11 +208,7 @@ impl<B: Kernels> PatchMerger<B> {
     ) -> Result<Self> {
         let merged = c.hidden_size * c.spatial_merge_size * c.spatial_merge_size;
         let norm_dim = if postshuffle { merged } else { c.hidden_size };
-        // Qwen2.5-VL: ln_q, mlp.0, mlp.2; Qwen3-VL: norm, linear_fc1, linear_fc2.
-        let (norm, fc1, fc2) = match version {
-            QwenVersion::Qwen2_5Vl => ("ln_q", "mlp.0", "mlp.2"),
-            QwenVersion::Qwen3Vl => ("norm", "linear_fc1", "linear_fc2"),
-        };
+        let [norm, fc1, fc2] = merger_parts(version);
         Ok(Self {
             norm: Norm::load(
                 ckpt,
@@ -175,6 +232,6 @@ impl<B: Kernels> PatchMerger<B> {
         } else {
             self.norm.forward(x).reshape([n / unit, unit * dim])
         };
-        self.fc2.forward(gelu(self.fc1.forward(merged)))
+        self.fc2.forward(Activation::Gelu.apply(self.fc1.forward(merged)))
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
-use crate::nn::{vision_rope, Linear, Segments};
+use crate::nn::{vision_rope, Linear, LoraSite, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
 pub struct VisionOutput<B: Backend> {
@@ -43,6 +43,22 @@ pub struct QwenVision<B: Backend> {
     pub deepstack_mergers: Vec<PatchMerger<B>>,
     #[module(skip)]
     pub config: VisionConfig,
+}
+
+impl<B: Backend> QwenVision<B> {
+    /// The linear layers LoRA can adapt: every block's (vision), then the merger's and the
+    /// DeepStack mergers' (projector), at their module paths under `model.visual` (the patch
+    /// embedding, a convolution in transformers, is not one).
+    pub fn lora_sites_mut(&mut self, version: QwenVersion) -> Vec<LoraSite<'_, B>> {
+        let blocks = self.blocks.iter_mut().enumerate();
+        let mut sites: Vec<_> =
+            blocks.flat_map(|(i, block)| block.lora_sites_mut("model.visual.blocks", i)).collect();
+        sites.extend(self.merger.lora_sites_mut(version, "model.visual.merger", None));
+        for (i, merger) in self.deepstack_mergers.iter_mut().enumerate() {
+            sites.extend(merger.lora_sites_mut(version, "model.visual.deepstack_merger_list", Some(i)));
+        }
+        sites
+    }
 }
 
 impl<B: Kernels> QwenVision<B> {
