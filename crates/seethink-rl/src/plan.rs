@@ -430,7 +430,8 @@ mod tests {
         // adapters on the vision tower and projector add weights, and train unless it is frozen
         let mut vision = lora.clone();
         let names = size.vision_linear_names().iter().map(|s| s.to_string()).collect();
-        vision.actor.lora = Some(LoraConfig { rank: 16, vision_modules: names, projector: true, ..Default::default() });
+        vision.actor.lora =
+            Some(LoraConfig { rank: 16, vision_modules: names, projector: true, ..Default::default() });
         let more = bytes(&MemoryPlan::new(&size, &vision, gpu(2)), "weights") - (2 * params + 4 * adapters);
         assert!(more > 0 && more % 4 == 0);
         let moments = |c: &TrainConfig| bytes(&MemoryPlan::new(&size, c, gpu(2)), "AdamW moments");

@@ -371,16 +371,19 @@ fn run_worker<B: TrainBackend>(
 pub const ADAPTER_DIR: &str = "adapter";
 
 /// Writes `trained`'s adapters as a PEFT adapter directory on base checkpoint `base` in `dir`
-/// ([`AnyVlm::save_peft_adapter`]); for InternVL, whose peft module paths are not checked, it
-/// says why there is none instead (its merged export is the run's result).
+/// ([`AnyVlm::save_peft_adapter`]); for InternVL's original release, whose peft module paths
+/// are not checked ([`AnyVlm::writes_peft_adapters`]), it says why there is none instead (its
+/// merged export is the run's result).
 fn write_adapter<B: Kernels>(
     trained: &AnyVlm<B>,
     lora: &seethink_models::nn::LoraConfig,
     base: &std::path::Path,
     dir: &std::path::Path,
 ) -> Result<()> {
-    if let AnyVlm::InternVl(_) = trained {
-        eprintln!("LoRA: no PEFT adapter directory for InternVL (the merged model is in final/)");
+    if !trained.writes_peft_adapters() {
+        eprintln!(
+            "LoRA: no PEFT adapter directory for InternVL's original release (the merged model is in final/)"
+        );
         return Ok(());
     }
     Ok(trained.save_peft_adapter(dir, lora, &base.display().to_string())?)

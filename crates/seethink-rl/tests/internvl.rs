@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use common::{logged, tiny_config, vision_and_text, B, I};
 use seethink_data::Task;
-use seethink_models::AnyVlm;
+use seethink_models::nn::LoraConfig;
+use seethink_models::{AnyVlm, ModelSize};
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::config::Trainer;
 use seethink_rl::run::train_on;
@@ -80,5 +81,53 @@ fn the_internvl_vision_tower_learns_unless_frozen_in_both_layouts() {
             assert_eq!(vision_after == vision_before, freeze, "{layout}: freeze_vision {freeze}");
             assert_ne!(text_after, text_before, "{layout}");
         }
+    }
+}
+
+#[test]
+fn lora_on_the_internvl_vision_tower_and_projector_trains_in_both_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    for layout in ["checkpoint", "original"] {
+        let model = internvl("internvl3", layout);
+        let vision = ModelSize::from_dir(&model).unwrap().vision_linear_names();
+        let lora = LoraConfig {
+            rank: 2,
+            vision_modules: vision.iter().map(|s| s.to_string()).collect(),
+            projector: true,
+            ..Default::default()
+        };
+        let out = dir.path().join(layout);
+        let mut config = tiny_config(&out, Trainer::Grpo, 1, 2);
+        config.model = model.clone();
+        config.actor.lora = Some(lora);
+        config.actor.lr = 1e-2;
+        let trained = train_on::<B>(&config, image_tasks(2), Arc::new(Letters), &Default::default()).unwrap();
+        // every B starts at 0: those that moved took a gradient through the tower
+        let moved: Vec<String> = trained
+            .adapters()
+            .into_iter()
+            .filter(|(_, a)| a.lora_b.val().abs().max().into_scalar() > 0.0)
+            .map(|(path, _)| path)
+            .collect();
+        let (tower, projector) = match layout {
+            "checkpoint" => {
+                ("model.vision_tower.encoder.layer.0.mlp.fc1", "model.multi_modal_projector.linear_1")
+            }
+            _ => ("vision_model.encoder.layers.0.mlp.fc1", "mlp1.1"),
+        };
+        assert!(
+            moved.iter().any(|p| p == tower) && moved.iter().any(|p| p == projector),
+            "{layout}: {moved:?}"
+        );
+        // transformers' layout gets a PEFT directory with every adapter; the original release
+        // the merged model only
+        let adapter = out.join(seethink_rl::run::ADAPTER_DIR).join("adapter_model.safetensors");
+        assert_eq!(adapter.exists(), layout == "checkpoint", "{layout}");
+        if layout == "checkpoint" {
+            let bytes = std::fs::read(adapter).unwrap();
+            let written = safetensors::SafeTensors::deserialize(&bytes).unwrap().len();
+            assert_eq!(written, 2 * trained.adapters().len());
+        }
+        assert!(out.join("final/config.json").exists());
     }
 }

@@ -105,6 +105,13 @@ impl<B: Kernels> AnyVlm<B> {
         sites.into_iter().filter_map(|site| Some((site.path(), site.linear.lora.take()?))).collect()
     }
 
+    /// Whether [`Self::save_peft_adapter`] writes this model's adapters: every family but
+    /// InternVL's original release, whose module paths come from remote code peft was not
+    /// checked against.
+    pub fn writes_peft_adapters(&self) -> bool {
+        !matches!(self, AnyVlm::InternVl(m) if m.config.style == Style::Original)
+    }
+
     /// Writes the adapters as a PEFT adapter directory `out_dir` that peft's
     /// `PeftModel.from_pretrained` loads onto the base checkpoint: `adapter_model.safetensors`
     /// with peft's names ([`peft_key`]) and layouts (`lora_A.weight [r, d_in]` = Aᵀ,
@@ -121,13 +128,11 @@ impl<B: Kernels> AnyVlm<B> {
         base_model_name_or_path: &str,
     ) -> Result<()> {
         let refuse = |message: &str| Err(ModelError::Lora(message.to_string()));
-        if let AnyVlm::InternVl(m) = self {
-            if m.config.style == Style::Original {
-                return refuse(
-                    "PEFT adapter directories are written for transformers' model classes; this InternVL \
-                     checkpoint is the original release (internvl_chat): export the merged model instead",
-                );
-            }
+        if !self.writes_peft_adapters() {
+            return refuse(
+                "PEFT adapter directories are written for transformers' model classes; this InternVL \
+                 checkpoint is the original release (internvl_chat): export the merged model instead",
+            );
         }
         let mut model = self.clone();
         let mut tensors: Vec<HfTensor> = Vec::new();
