@@ -433,7 +433,7 @@ mod tests {
         vision.actor.lora =
             Some(LoraConfig { rank: 16, vision_modules: names, projector: true, ..Default::default() });
         let more = bytes(&MemoryPlan::new(&size, &vision, gpu(2)), "weights") - (2 * params + 4 * adapters);
-        assert!(more > 0 && more % 4 == 0);
+        assert!(more > 0 && more.is_multiple_of(4));
         let moments = |c: &TrainConfig| bytes(&MemoryPlan::new(&size, c, gpu(2)), "AdamW moments");
         assert_eq!(moments(&vision), 2 * (4 * adapters + more));
         vision.actor.freeze_vision = true;
