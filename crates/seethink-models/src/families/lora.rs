@@ -70,7 +70,8 @@ impl<B: Kernels> AnyVlm<B> {
     pub fn with_adapters(mut self, adapters: Vec<(String, LoraAdapter<B>)>) -> Self {
         let mut adapters = adapters;
         for site in self.lora_sites_mut() {
-            if let Some(i) = adapters.iter().position(|(path, _)| *path == site.path()) {
+            let site_path = site.path();
+            if let Some(i) = adapters.iter().position(|(path, _)| *path == site_path) {
                 site.linear.lora = Some(adapters.swap_remove(i).1);
             }
         }

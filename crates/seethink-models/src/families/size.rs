@@ -266,17 +266,19 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
     }
 
+    /// Every fixture checkpoint: the four families, InternVL in both layouts.
+    const FIXTURES: [&str; 6] = [
+        "qwen2_5_vl/checkpoint",
+        "qwen3_vl/checkpoint",
+        "internvl3/checkpoint",
+        "internvl3/original",
+        "internvl3_5/checkpoint",
+        "internvl3_5/original",
+    ];
+
     #[test]
     fn counts_from_config_equal_the_loaded_models_parameters() {
-        let dirs = [
-            "qwen2_5_vl/checkpoint",
-            "qwen3_vl/checkpoint",
-            "internvl3/checkpoint",
-            "internvl3/original",
-            "internvl3_5/checkpoint",
-            "internvl3_5/original",
-        ];
-        for dir in dirs {
+        for dir in FIXTURES {
             let dir = fixture(dir);
             let size = ModelSize::from_dir(&dir).unwrap();
             let model = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
@@ -296,14 +298,7 @@ mod tests {
     fn lora_counts_equal_the_adapted_model_s_adapters() {
         use crate::nn::LoraConfig;
         use burn::module::Module;
-        let dirs = [
-            "qwen2_5_vl/checkpoint",
-            "qwen3_vl/checkpoint",
-            "internvl3/checkpoint",
-            "internvl3/original",
-            "internvl3_5/checkpoint",
-        ];
-        for dir in dirs {
+        for dir in FIXTURES {
             let dir = fixture(dir);
             let size = ModelSize::from_dir(&dir).unwrap();
             let base = AnyVlm::<NdArray<f32>>::load(&dir, &Default::default()).unwrap();
