@@ -10,10 +10,10 @@ mod common;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
-use burn::tensor::{DType, Distribution, Tensor};
+use burn::tensor::{DType, Distribution, Tensor, TensorData};
 use common::{fixture_dir, greedy_is_the_argmax, logits_parity, Reference};
-use seethink_models::nn::{store_frozen, weight_product, widen_trained, Linear};
-use seethink_models::{QwenVl, Vlm};
+use seethink_models::nn::{store_frozen, weight_product, widen_trained, Linear, LoraAdapter, LoraConfig};
+use seethink_models::{AnyVlm, QwenVl, Vlm};
 
 type Generic = NdArray<f64>;
 type Tracked = Autodiff<Generic>;
@@ -72,6 +72,45 @@ fn matrices_stored_in_f32_under_f64_compute_give_the_same_logits() {
 
 // Frozen weights stored in a narrower type (`nn::frozen`): f32 under f64 compute here, as bf16
 // under f32 on a GPU.
+
+#[test]
+fn adapters_of_a_frozen_tower_stored_narrower_give_the_same_logits() {
+    // LoRA on the vision tower and projector, then the tower frozen (a curriculum phase with
+    // freeze_vision): its adapters take no gradient, so storage narrows them like any frozen matrix
+    let dir = fixture_dir("qwen3_vl").join("checkpoint");
+    let config = LoraConfig {
+        rank: 2,
+        vision_modules: vec!["qkv".into(), "linear_fc1".into()],
+        projector: true,
+        ..Default::default()
+    };
+    let adapted = AnyVlm::<Generic>::load(&dir, &Default::default()).unwrap().with_lora(&config).unwrap();
+    // B = 0 at the start: nonzero values exact in f32, so that the adapters count in the logits
+    let adapters = adapted
+        .adapters()
+        .into_iter()
+        .map(|(path, a)| {
+            let [r, d_out] = a.lora_b.dims();
+            let b: Vec<f32> = (0..r * d_out).map(|i| ((i % 7) as f32 - 3.0) / 64.0).collect();
+            let b = Tensor::from_data(TensorData::new(b, [r, d_out]), &Default::default());
+            (path, LoraAdapter::from_factors(a.lora_a.val(), b, &config))
+        })
+        .collect();
+    let model = adapted.with_adapters(adapters).freeze_vision();
+    let stored = store_frozen(model.clone(), DType::F32);
+    let frozen_adapter = |m: &AnyVlm<Generic>| {
+        let (_, a) = m.adapters().into_iter().find(|(path, _)| path.starts_with("model.visual")).unwrap();
+        (a.lora_a.val().dtype(), a.lora_b.val().dtype())
+    };
+    assert_eq!(frozen_adapter(&stored), (DType::F32, DType::F32));
+    let (tokens, images) = Reference::open("qwen3_vl").case_inputs("image");
+    let logits = |m: &AnyVlm<Generic>| m.forward(&tokens, images.as_ref()).unwrap().into_data();
+    assert_eq!(logits(&stored), logits(&model), "bitwise the same logits");
+    assert_ne!(logits(&model), logits(&model.without_lora()), "the adapters count");
+    // and merged, in the compute type
+    let merged = stored.merge_lora();
+    assert!(matrix_types(&merged).contains(&DType::F64));
+}
 
 #[test]
 fn only_matrices_without_gradients_are_cast() {

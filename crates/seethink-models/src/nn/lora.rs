@@ -6,7 +6,8 @@ use burn::nn::Dropout;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::linear::{matmul, Linear};
+use super::frozen::{compute_dtype, weight_product};
+use super::linear::Linear;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 
@@ -166,6 +167,15 @@ impl LoraConfig {
     }
 }
 
+/// `t` in the backend's float type: a frozen adapter's factors may be stored narrower
+/// ([`store_frozen`](super::store_frozen)), as any frozen matrix.
+fn widened<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
+    match t.dtype() == compute_dtype::<B>() {
+        true => t,
+        false => t.cast(compute_dtype::<B>()),
+    }
+}
+
 /// One adapter: `Δ(x) = scaling · (dropout(x)·A)·B` with `A [d_in, r]`, `B [r, d_out]` (peft
 /// stores their transposes, `lora_A.weight [r, d_in]` and `lora_B.weight [d_out, r]`).
 #[derive(Module, Debug)]
@@ -205,16 +215,18 @@ impl<B: Backend> LoraAdapter<B> {
     /// The weight update merged into `W [d_in, d_out]`: `scaling · A·B`, as peft's
     /// `get_delta_weight` (`(B_peft·A_peft)ᵀ · scaling`).
     pub fn delta_weight(&self) -> Tensor<B, 2> {
-        self.lora_a.val().matmul(self.lora_b.val()) * self.scaling
+        let (a, b) = (widened(self.lora_a.val()), widened(self.lora_b.val()));
+        a.matmul(b) * self.scaling
     }
 }
 
 impl<B: Kernels> LoraAdapter<B> {
     /// `x [rows, d_in] → scaling · (dropout(x)·A)·B [rows, d_out]`, in peft's order
-    /// (`lora_B(lora_A(dropout(x))) * scaling`).
+    /// (`lora_B(lora_A(dropout(x))) * scaling`), computed in `x`'s type whatever the factors are
+    /// stored in ([`weight_product`]: a frozen tower's adapters are stored like its weights).
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let x = self.dropout.forward(x);
-        matmul(matmul(x, self.lora_a.val()), self.lora_b.val()) * self.scaling
+        weight_product(weight_product(x, self.lora_a.val()), self.lora_b.val()) * self.scaling
     }
 }
 
