@@ -42,8 +42,9 @@ struct Args {
     /// One seed and a handful of steps per arm: checks that the suite runs.
     #[arg(long)]
     smoke: bool,
-    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
-    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    /// Backend to run on: cuda, wgpu or ndarray, those compiled in (default: the first of them
+    /// compiled in).
+    #[arg(long, default_value = seethink::backend::BEST)]
     backend: seethink::backend::BackendKind,
     /// Only these arms (comma-separated keys: merged, staged, reverse, sft_perception,
     /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only).

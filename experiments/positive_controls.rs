@@ -39,8 +39,9 @@ struct Args {
     /// Two steps per control on four held-out tasks per capability: checks the protocol runs.
     #[arg(long)]
     smoke: bool,
-    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
-    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    /// Backend to run on: cuda, wgpu or ndarray, those compiled in (default: the first of them
+    /// compiled in).
+    #[arg(long, default_value = seethink::backend::BEST)]
     backend: seethink::backend::BackendKind,
     /// Run directory.
     #[arg(long, default_value = "runs/positive_controls")]
@@ -70,6 +71,7 @@ fn main() -> Result<()> {
         heldout_tasks,
         eval_k,
         seed: args.seed,
+        pass_rate_samples: 0,
     };
     let controls = seethink::with_backend!(args.backend, B => run_controls::<B>(&preset))?;
     let results = args.results.clone().unwrap_or_else(|| match args.smoke {

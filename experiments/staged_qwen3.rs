@@ -61,8 +61,8 @@ struct Args {
     /// `key=value` overrides of the config (or of the CPU preset's), as `seethink train --set`.
     #[arg(long = "set")]
     overrides: Vec<String>,
-    /// `ndarray` (default), `wgpu` or `cuda` (those compiled in).
-    #[arg(long, default_value = seethink::backend::AVAILABLE[0])]
+    /// `cuda`, `wgpu` or `ndarray` (those compiled in; default: the first of them compiled in).
+    #[arg(long, default_value = seethink::backend::BEST)]
     backend: seethink::backend::BackendKind,
     /// Run directory of the CPU preset.
     #[arg(long, default_value = "runs/staged_qwen3")]
@@ -119,6 +119,7 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
                 heldout_tasks: args.heldout_tasks,
                 eval_k: args.eval_k,
                 seed: args.seed,
+                pass_rate_samples: 0,
             }
             .prepare()?,
             &args.overrides,

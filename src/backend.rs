@@ -17,15 +17,24 @@ pub enum BackendKind {
     Cuda,
 }
 
-/// Names of the compiled-in backends.
+/// Names of the compiled-in backends, best first: cuda, wgpu, ndarray.
 pub const AVAILABLE: &[&str] = &[
-    #[cfg(feature = "ndarray")]
-    "ndarray",
-    #[cfg(feature = "wgpu")]
-    "wgpu",
     #[cfg(feature = "cuda")]
     "cuda",
+    #[cfg(feature = "wgpu")]
+    "wgpu",
+    #[cfg(feature = "ndarray")]
+    "ndarray",
 ];
+
+/// The best backend compiled in (cuda, then wgpu, then ndarray): every `--backend`'s default,
+/// so `--features cuda` alone trains on the GPU.
+pub const BEST: &str = AVAILABLE[0];
+
+/// Says on stderr which backend runs and which others `--backend` could choose.
+pub fn announce(kind: BackendKind) {
+    eprintln!("backend: {kind} (compiled in: {}; --backend chooses)", AVAILABLE.join(", "));
+}
 
 impl FromStr for BackendKind {
     type Err = String;
@@ -79,11 +88,14 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// Runs `$body` with the type alias `$b` bound to the backend of `$kind`.
+/// Runs `$body` with the type alias `$b` bound to the backend of `$kind`, after saying which
+/// backend runs ([`announce`]).
 #[macro_export]
 macro_rules! with_backend {
-    ($kind:expr, $b:ident => $body:expr) => {
-        match $kind {
+    ($kind:expr, $b:ident => $body:expr) => {{
+        let kind: $crate::backend::BackendKind = $kind;
+        $crate::backend::announce(kind);
+        match kind {
             #[cfg(feature = "ndarray")]
             $crate::backend::BackendKind::Ndarray => {
                 type $b = burn::backend::NdArray<f32>;
@@ -100,5 +112,5 @@ macro_rules! with_backend {
                 $body
             }
         }
-    };
+    }};
 }

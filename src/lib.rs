@@ -20,3 +20,5 @@ pub mod plan;
 pub mod preset;
 pub mod provenance;
 pub mod sandbox;
+
+pub use preset::train_with;

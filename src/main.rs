@@ -21,8 +21,9 @@ static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::all
     about = "Post-train vision-language models with RL and capability curricula"
 )]
 struct Cli {
-    /// Backend to run on (ndarray, wgpu, cuda: those compiled in).
-    #[arg(long, global = true, default_value = seethink::backend::AVAILABLE[0])]
+    /// Backend to run on: cuda, wgpu or ndarray, those compiled in (default: the first of them
+    /// compiled in).
+    #[arg(long, global = true, default_value = seethink::backend::BEST)]
     backend: BackendKind,
     /// Print every training step's metrics instead of a progress bar (full metrics are always
     /// in the run's metrics.jsonl).

@@ -13,12 +13,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
+use burn::backend::Autodiff;
 
-use crate::curriculum::{CurriculumConfig, PhaseSettings, Policy};
-use crate::data::Capability;
+use crate::curriculum::{
+    Curriculum, CurriculumConfig, CurriculumError, Phase, PhaseSettings, Policy, TaskSampler,
+};
+use crate::data::{Capability, Task};
+use crate::passrate::{passrate, PassRateOptions};
 use crate::rl::config::{
     ActorConfig, AlgorithmConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, TrainerConfig,
 };
+use crate::rl::phases::{train_curriculum, PhasesOutcome};
+use crate::rl::train_backend::KernelBackend;
 use crate::sandbox::{heldout_config, sandbox_data, write_benchmark, HELDOUT_SEED, MAX_RESPONSE_TOKENS};
 
 /// GRPO steps of each stage of the main job, the controls and the suite; the merged baselines
@@ -121,6 +127,27 @@ pub struct CpuPreset {
     pub eval_k: usize,
     /// Seed of the training data and the run.
     pub seed: u64,
+    /// Samples per task with which [`train_with`] rates the training tasks' pass rates by the
+    /// base model (the difficulty axis' input: `EasyToHard`, `PassRateBand`, …); 0: none.
+    pub pass_rate_samples: usize,
+}
+
+impl Default for CpuPreset {
+    /// `staged_qwen3`'s sizes: the committed base model, [`STAGE_STEPS`], [`TRAIN_TASKS`] and
+    /// [`HELDOUT_TASKS`] per capability, 8 samples per held-out task, seed 0, no pass rates, in
+    /// `runs/curriculum`.
+    fn default() -> Self {
+        CpuPreset {
+            out: PathBuf::from("runs/curriculum"),
+            base: crate::sandbox::committed_base(),
+            stage_steps: STAGE_STEPS,
+            train_tasks: TRAIN_TASKS,
+            heldout_tasks: HELDOUT_TASKS,
+            eval_k: 8,
+            seed: 0,
+            pass_rate_samples: 0,
+        }
+    }
 }
 
 impl CpuPreset {
@@ -171,5 +198,152 @@ impl CpuPreset {
             }),
             eval: Some(HeldOutConfig { k: self.eval_k, ..heldout_config(&heldout) }),
         })
+    }
+}
+
+/// Runs `curriculum` on `preset` in one call, as `staged_qwen3` runs the paper's stages: the
+/// preset's data (written on the first call), the training tasks' pass rates by the base model
+/// when `preset.pass_rate_samples` > 0 (`<out>/data/rated`, kept for the next call), the
+/// preset's stage steps for the curriculum's phases ([`WithStageSteps`]), GRPO from the base
+/// model with a held-out evaluation before and after each phase, in `<out>/staged`
+/// ([`train_curriculum`]). Re-running resumes.
+pub fn train_with<B: KernelBackend>(
+    preset: &CpuPreset,
+    curriculum: &dyn Curriculum,
+    device: &B::Device,
+) -> Result<PhasesOutcome> {
+    let mut config = preset.prepare()?;
+    if preset.pass_rate_samples > 0 {
+        let rated = preset.out.join("data/rated");
+        if !rated.join(crate::data::synth::benchmark::TASKS_FILE).exists() {
+            let options = PassRateOptions::for_run(&config, preset.pass_rate_samples, rated.clone());
+            passrate::<B>(&config.model, &config.data.train, &options)?;
+        }
+        config.data.train = rated;
+    }
+    let tasks = crate::rl::run::load_data(&config.data)?;
+    let reward = config.algorithm.reward.reward();
+    let curriculum = WithStageSteps { inner: curriculum, steps: preset.stage_steps };
+    Ok(train_curriculum::<Autodiff<B>>(&config, &curriculum, tasks, reward, device)?)
+}
+
+/// `inner`'s phases with the preset's stage steps for every phase that sets no steps of its own
+/// (`PhaseSettings::steps` or `epochs`): a phase named after a capability gets that capability's
+/// stage steps; a curriculum of one phase gets all three stages' (equal compute, as the merged
+/// baseline); the phases of a curriculum of three get perception's, text reasoning's and visual
+/// reasoning's by position. Any other phase without steps is an error that names it.
+pub struct WithStageSteps<'a> {
+    pub inner: &'a dyn Curriculum,
+    pub steps: StageSteps,
+}
+
+impl Curriculum for WithStageSteps<'_> {
+    fn phases(&self, pool: &[Task], seed: u64) -> crate::curriculum::Result<Vec<Phase>> {
+        let mut phases = self.inner.phases(pool, seed)?;
+        let count = phases.len();
+        let names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
+        for (i, phase) in phases.iter_mut().enumerate() {
+            if phase.settings.steps.is_some() || phase.settings.epochs.is_some() {
+                continue;
+            }
+            let steps = match (phase.name.parse::<Capability>(), count) {
+                (Ok(capability), _) => self.steps.of(capability),
+                (Err(_), 1) => self.steps.total(),
+                (Err(_), 3) => self.steps.of(Capability::ALL[i]),
+                (Err(_), _) => {
+                    return Err(CurriculumError::Invalid {
+                        policy: "stage steps".into(),
+                        message: format!(
+                            "phase `{}` (of {}) has no steps: the preset gives steps to phases named \
+                             perception, text_reasoning or visual_reasoning, to a lone phase, or by \
+                             position to three phases; set its PhaseSettings::steps or epochs",
+                            phase.name,
+                            names.join(", ")
+                        ),
+                    })
+                }
+            };
+            phase.settings.steps = Some(steps);
+        }
+        Ok(phases)
+    }
+
+    fn sampler(
+        &self,
+        phase: &Phase,
+        pool: &[Task],
+        seed: u64,
+    ) -> crate::curriculum::Result<Box<dyn TaskSampler>> {
+        self.inner.sampler(phase, pool, seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curriculum::{Merged, Order, Staged};
+
+    fn pool() -> Vec<Task> {
+        Capability::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &capability)| Task {
+                id: format!("t{i}"),
+                prompt: "?".into(),
+                images: vec![],
+                answer: "1".into(),
+                capability,
+                level: None,
+                pass_rate: None,
+                source: "demo".into(),
+                meta: serde_json::Value::Null,
+            })
+            .collect()
+    }
+
+    /// Phases named `names`, each over every task; `own` sets the first one's steps.
+    struct Named {
+        names: Vec<&'static str>,
+        own: Option<usize>,
+    }
+
+    impl Curriculum for Named {
+        fn phases(&self, pool: &[Task], _seed: u64) -> crate::curriculum::Result<Vec<Phase>> {
+            Ok(self
+                .names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Phase {
+                    name: name.to_string(),
+                    tasks: (0..pool.len()).collect(),
+                    order: Order::Shuffled,
+                    settings: PhaseSettings { steps: self.own.filter(|_| i == 0), ..Default::default() },
+                })
+                .collect())
+        }
+    }
+
+    fn steps(curriculum: &dyn Curriculum) -> crate::curriculum::Result<Vec<Option<usize>>> {
+        let budget = WithStageSteps {
+            inner: curriculum,
+            steps: StageSteps { perception: 4, text_reasoning: 5, visual_reasoning: 6 },
+        };
+        Ok(budget.phases(&pool(), 0)?.iter().map(|p| p.settings.steps).collect())
+    }
+
+    #[test]
+    fn any_curriculum_s_phases_get_the_preset_s_stage_steps_by_name_or_position() {
+        let (p, t) = (Capability::Perception, Capability::TextReasoning);
+        assert_eq!(steps(&Staged::new([t, p])).unwrap(), [Some(5), Some(4)], "by name");
+        assert_eq!(steps(&Merged::new()).unwrap(), [Some(15)], "a lone phase: all stages");
+        let three = Named { names: vec!["look", "read", "think"], own: None };
+        assert_eq!(steps(&three).unwrap(), [Some(4), Some(5), Some(6)], "by position");
+        let own = Named { names: vec!["look", "read"], own: Some(9) };
+        assert!(steps(&own).is_err(), "`read` has no steps and no stage of its own");
+        let gate = Named { names: vec!["perception", "reasoning"], own: None };
+        let message = steps(&gate).unwrap_err().to_string();
+        assert!(message.contains("`reasoning`"), "{message}");
+        let kept = Named { names: vec!["reasoning"], own: Some(2) };
+        assert_eq!(steps(&kept).unwrap(), [Some(2)], "a phase's own steps win");
     }
 }

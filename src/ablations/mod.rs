@@ -250,6 +250,7 @@ fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) 
         heldout_tasks: suite.heldout_tasks,
         eval_k: suite.eval_k,
         seed,
+        pass_rate_samples: 0,
     };
     let mut base = preset.prepare()?;
     base.trainer.prompts_per_step = suite.prompts_per_step;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::curriculum::Curriculum;
 use crate::error::{CurriculumError, Result};
 use crate::phase::Phase;
-use crate::sampler::{TaskResult, TaskSampler};
+use crate::sampler::{GroupResult, TaskSampler};
 
 /// `inner`'s phases, each drawn by E2H's Gaussian schedule over its tasks' levels (every task
 /// needs a `level`). With the phase's K distinct levels in ascending order, i = 0 … K−1, step
@@ -113,7 +113,7 @@ impl TaskSampler for E2hSampler {
         batch
     }
 
-    fn observe(&mut self, _results: &[TaskResult]) {
+    fn observe(&mut self, _results: &[GroupResult]) {
         self.state.step += 1;
     }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::curriculum::Curriculum;
 use crate::error::{CurriculumError, Result};
 use crate::phase::Phase;
-use crate::sampler::{TaskResult, TaskSampler};
+use crate::sampler::{GroupResult, TaskSampler};
 
 /// `inner`'s phases and draws; a group is admitted when `inner`'s sampler admits it and
 /// `low < accuracy < high`, its accuracy being the mean over its samples.
@@ -54,7 +54,11 @@ impl TaskSampler for Band {
         self.inner.next_batch(count)
     }
 
-    fn observe(&mut self, results: &[TaskResult]) {
+    fn refill(&mut self, count: usize) -> Vec<usize> {
+        self.inner.refill(count)
+    }
+
+    fn observe(&mut self, results: &[GroupResult]) {
         self.inner.observe(results)
     }
 
@@ -66,7 +70,7 @@ impl TaskSampler for Band {
         self.inner.restore(state)
     }
 
-    fn admit(&mut self, group: &TaskResult) -> bool {
+    fn admit(&mut self, group: &GroupResult) -> bool {
         self.inner.admit(group) && self.low < group.accuracy && group.accuracy < self.high
     }
 
@@ -81,8 +85,17 @@ mod tests {
     use crate::curriculum::Merged;
     use seethink_data::Capability;
 
-    fn result(task: usize, accuracy: f32) -> TaskResult {
-        TaskResult { task, reward: accuracy, accuracy, response_length: 4.0, mean_abs_advantage: 0.0 }
+    fn result(task: usize, accuracy: f32) -> GroupResult {
+        GroupResult {
+            task,
+            capability: Capability::Perception,
+            level: None,
+            rewards: vec![accuracy],
+            reward: accuracy,
+            accuracy,
+            response_length: 4.0,
+            mean_abs_advantage: 0.0,
+        }
     }
 
     #[test]

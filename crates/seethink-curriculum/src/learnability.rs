@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::curriculum::Curriculum;
 use crate::error::Result;
 use crate::phase::Phase;
-use crate::sampler::{TaskResult, TaskSampler};
+use crate::sampler::{GroupResult, TaskSampler};
 
 /// `inner`'s phases, each step's tasks drawn without replacement with weight `p_i (1 − p_i)`:
 /// `p_i` is task i's accuracy the last time it was drawn, before that its pass rate (the task's
@@ -72,7 +72,7 @@ impl TaskSampler for LearnabilitySampler {
         batch
     }
 
-    fn observe(&mut self, results: &[TaskResult]) {
+    fn observe(&mut self, results: &[GroupResult]) {
         self.state.observed.extend(results.iter().map(|r| (r.task, r.accuracy)));
     }
 
@@ -117,8 +117,11 @@ mod tests {
         drawn.sort();
         assert_eq!(drawn, [1, 3], "weights 0, 0.25, 0, 0.21");
         // task 1 turns out solved: only task 3 stays learnable
-        sampler.observe(&[TaskResult {
+        sampler.observe(&[GroupResult {
             task: 1,
+            capability: pool[1].capability,
+            level: None,
+            rewards: vec![1.0; 4],
             reward: 1.0,
             accuracy: 1.0,
             response_length: 3.0,

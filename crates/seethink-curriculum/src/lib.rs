@@ -15,14 +15,15 @@
 //! any curriculum: [`E2h`] (a Gaussian schedule over levels moving easy → hard by step),
 //! [`Learnability`] (LILO's `p(1 − p)` weights from live accuracies) and [`Replay`] (a share
 //! of each step from the earlier phases). A sampler may also gate what enters the update
-//! ([`TaskSampler::admit`]): [`AccuracyBand`] is DAPO's dynamic sampling.
+//! ([`TaskSampler::admit`]): [`AccuracyBand`] is DAPO's dynamic sampling; and end a phase early:
+//! [`ThresholdGate`] ends it once the policy answers its tasks well enough.
 //!
 //! A complete custom policy: text reasoning first, then a phase that re-draws the tasks the
 //! policy got wrong before moving on. Phases and samplers speak of tasks by their index in the
 //! run's task list (the pool); `seethink_rl::phases::train_curriculum` runs any such policy.
 //!
 //! ```
-//! use seethink_curriculum::{Curriculum, Epochs, Phase, Order, Result, Staged, TaskResult, TaskSampler};
+//! use seethink_curriculum::{Curriculum, Epochs, Phase, Order, Result, Staged, GroupResult, TaskSampler};
 //! use seethink_data::{Capability, Task};
 //! use serde_json::{json, Value};
 //!
@@ -49,7 +50,7 @@
 //!         batch.extend(self.epochs.next_batch(count - retried));
 //!         batch
 //!     }
-//!     fn observe(&mut self, results: &[TaskResult]) {
+//!     fn observe(&mut self, results: &[GroupResult]) {
 //!         self.failed.extend(results.iter().filter(|r| r.accuracy < 1.0).map(|r| r.task));
 //!     }
 //!     fn state(&self) -> Value {
@@ -67,7 +68,8 @@
 //! assert_eq!((phases[0].tasks.clone(), phases[1].tasks.len()), (vec![1], 2));
 //! let mut sampler = TextThenRetry.sampler(&phases[1], &pool, 0)?;
 //! let first = sampler.next_batch(1)[0];
-//! sampler.observe(&[TaskResult { task: first, reward: 0.0, accuracy: 0.0, response_length: 3.0, mean_abs_advantage: 0.0 }]);
+//! let wrong = GroupResult { task: first, capability: pool[first].capability, level: None, rewards: vec![0.0; 4], reward: 0.0, accuracy: 0.0, response_length: 3.0, mean_abs_advantage: 0.0 };
+//! sampler.observe(&[wrong]);
 //! assert_eq!(sampler.next_batch(1), [first]);
 //! # Ok::<(), seethink_curriculum::CurriculumError>(())
 //! ```
@@ -84,6 +86,7 @@ pub mod plateau;
 pub mod progress;
 pub mod replay;
 pub mod sampler;
+pub mod threshold;
 
 pub use config::{CurriculumConfig, DifficultyKind, PlateauConfig, Policy};
 pub use curriculum::{default_sampler, Curriculum, Merged, Staged};
@@ -96,4 +99,5 @@ pub use phase::{Order, Phase, PhaseSettings, Trainer};
 pub use plateau::Plateau;
 pub use progress::LearningProgress;
 pub use replay::Replay;
-pub use sampler::{Epochs, TaskResult, TaskSampler};
+pub use sampler::{Epochs, GroupResult, TaskSampler};
+pub use threshold::{ThresholdGate, ThresholdSampler};

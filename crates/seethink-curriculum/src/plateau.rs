@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::curriculum::Curriculum;
 use crate::error::Result;
 use crate::phase::Phase;
-use crate::sampler::{TaskResult, TaskSampler};
+use crate::sampler::{GroupResult, TaskSampler};
 
 /// Runs `inner`'s phases, each ending early once its reward has plateaued: with `r̄_s` the mean
 /// reward of the last `window` steps at step `s` and `best` the highest `r̄` so far, the phase
@@ -64,9 +64,13 @@ impl TaskSampler for PlateauSampler {
         self.inner.next_batch(count)
     }
 
+    fn refill(&mut self, count: usize) -> Vec<usize> {
+        self.inner.refill(count)
+    }
+
     /// Updates the moving average with the step's mean reward (a step without results, SFT,
     /// changes nothing).
-    fn observe(&mut self, results: &[TaskResult]) {
+    fn observe(&mut self, results: &[GroupResult]) {
         self.inner.observe(results);
         if results.is_empty() {
             return;
@@ -103,6 +107,11 @@ impl TaskSampler for PlateauSampler {
         Ok(())
     }
 
+    /// The inner sampler's gate.
+    fn admit(&mut self, group: &GroupResult) -> bool {
+        self.inner.admit(group)
+    }
+
     fn finished(&self) -> bool {
         self.stale >= self.patience
     }
@@ -113,10 +122,17 @@ mod tests {
     use super::*;
     use crate::Merged;
 
-    fn step(reward: f32) -> Vec<TaskResult> {
-        let result =
-            TaskResult { task: 0, reward, accuracy: reward, response_length: 1.0, mean_abs_advantage: 0.0 };
-        vec![result]
+    fn step(reward: f32) -> Vec<GroupResult> {
+        vec![GroupResult {
+            task: 0,
+            capability: seethink_data::Capability::Perception,
+            level: None,
+            rewards: vec![reward],
+            reward,
+            accuracy: reward,
+            response_length: 1.0,
+            mean_abs_advantage: 0.0,
+        }]
     }
 
     fn phase() -> Phase {

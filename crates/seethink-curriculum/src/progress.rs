@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::curriculum::Curriculum;
 use crate::error::{CurriculumError, Result};
 use crate::phase::{Phase, PhaseSettings};
-use crate::sampler::{TaskResult, TaskSampler};
+use crate::sampler::{GroupResult, TaskSampler};
 
 /// One phase over all tasks, drawn cell by cell: cell `c` (a capability × level pair) has value
 /// `Q_c`, the moving average of the mean |advantage| of its recent groups,
@@ -138,7 +138,7 @@ impl TaskSampler for ProgressSampler {
             .collect()
     }
 
-    fn observe(&mut self, results: &[TaskResult]) {
+    fn observe(&mut self, results: &[GroupResult]) {
         let mut sums: BTreeMap<usize, (f32, usize)> = BTreeMap::new();
         for r in results {
             if let Some(&c) = self.cell_of.get(&r.task) {

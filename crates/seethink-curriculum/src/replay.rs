@@ -9,13 +9,15 @@ use serde_json::Value;
 use crate::curriculum::Curriculum;
 use crate::error::{CurriculumError, Result};
 use crate::phase::Phase;
-use crate::sampler::{Epochs, TaskResult, TaskSampler};
+use crate::sampler::{Epochs, GroupResult, TaskSampler};
 
 /// `inner`'s phases; phase k's steps draw `share` of their tasks from phases 1 … k−1 together
 /// (shuffled epochs over their tasks) and the rest from phase k's own sampler. Draws of `count`
 /// tasks take `r = ⌊owed + share·count⌋` replays, carrying `owed ← owed + share·count − r`, so
-/// the replayed share over a phase is `share` exactly up to one task. The own sampler observes
-/// only its own tasks' results.
+/// the replayed share over a phase is `share` exactly up to one task. The first phase has
+/// nothing to replay and draws all its tasks from its own sampler, so every draw is full. The
+/// own sampler observes only its own tasks' results; refills (replacing rejected groups, which
+/// are never replays: replays are always admitted) come from the own sampler.
 pub struct Replay<C> {
     pub inner: C,
     pub share: f64,
@@ -36,8 +38,10 @@ impl<C: Curriculum> Curriculum for Replay<C> {
         })?;
         let earlier: Vec<usize> = phases[..k].iter().flat_map(|p| p.tasks.iter().copied()).collect();
         let own = self.inner.sampler(phase, pool, seed)?;
+        // nothing to replay: no share to take
+        let share = if earlier.is_empty() { 0.0 } else { self.share };
         let replays = Epochs::shuffled(earlier, seed.wrapping_add(k as u64));
-        Ok(Box::new(ReplaySampler { own, replays, share: self.share, state: State::default(), asked: 0 }))
+        Ok(Box::new(ReplaySampler { own, replays, share, state: State::default(), asked: 0 }))
     }
 }
 
@@ -68,8 +72,14 @@ impl TaskSampler for ReplaySampler {
         own.into_iter().chain(replays).collect()
     }
 
-    fn observe(&mut self, results: &[TaskResult]) {
-        let own: Vec<TaskResult> =
+    fn refill(&mut self, count: usize) -> Vec<usize> {
+        let own = self.own.refill(count);
+        self.state.replayed.extend(own.iter().map(|_| false));
+        own
+    }
+
+    fn observe(&mut self, results: &[GroupResult]) {
+        let own: Vec<GroupResult> =
             results.iter().zip(&self.state.replayed).filter(|(_, &r)| !r).map(|(t, _)| t.clone()).collect();
         self.state.replayed.clear();
         self.asked = 0;
@@ -88,7 +98,7 @@ impl TaskSampler for ReplaySampler {
     }
 
     /// Replayed groups are admitted; the own sampler's gate judges its own.
-    fn admit(&mut self, group: &TaskResult) -> bool {
+    fn admit(&mut self, group: &GroupResult) -> bool {
         let replayed = self.state.replayed.get(self.asked).copied().unwrap_or(false);
         self.asked += 1;
         replayed || self.own.admit(group)
@@ -123,10 +133,19 @@ mod tests {
         let curriculum = Replay { inner: Staged::new([p, t]), share: 0.25 };
         let phases = curriculum.phases(&pool, 0).unwrap();
         let mut first = curriculum.sampler(&phases[0], &pool, 0).unwrap();
-        assert!(first.next_batch(8).iter().all(|&i| i < 5), "phase 1 has nothing to replay");
+        for _ in 0..4 {
+            let drawn = first.next_batch(4);
+            assert_eq!(drawn.len(), 4, "phase 1 draws full batches: {drawn:?}");
+            assert!(drawn.iter().all(|&i| i < 5), "phase 1 has nothing to replay");
+        }
         let mut second = curriculum.sampler(&phases[1], &pool, 0).unwrap();
-        let drawn: Vec<usize> = (0..4).flat_map(|_| second.next_batch(2)).collect();
+        let batches: Vec<Vec<usize>> = (0..4).map(|_| second.next_batch(2)).collect();
+        assert!(batches.iter().all(|b| b.len() == 2), "every batch full: {batches:?}");
+        let drawn = batches.concat();
         assert_eq!(drawn.iter().filter(|&&i| i < 5).count(), 2, "a quarter of 8 draws: {drawn:?}");
+        let refill = second.refill(3);
+        assert_eq!(refill.len(), 3);
+        assert!(refill.iter().all(|&i| i >= 5), "refills come from the phase's own tasks: {refill:?}");
         let mut resumed = curriculum.sampler(&phases[1], &pool, 0).unwrap();
         resumed.restore(&second.state()).unwrap();
         assert_eq!(resumed.next_batch(6), second.next_batch(6));

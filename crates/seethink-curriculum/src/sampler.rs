@@ -8,19 +8,37 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use seethink_data::Capability;
 use serde_json::Value;
 
-/// What one task of a step gave: the mean over its samples (GRPO) or its single answer (SFT).
+/// What one drawn task's group gave in a step: its samples' rewards (GRPO: the group's `n`
+/// samples; SFT tells the sampler nothing) and their means.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TaskResult {
+pub struct GroupResult {
     /// Index of the task in the run's task list.
     pub task: usize,
+    /// The task's capability.
+    pub capability: Capability,
+    /// The task's difficulty level, if it has one.
+    pub level: Option<u32>,
+    /// Each sample's overall reward, in sample order.
+    pub rewards: Vec<f32>,
+    /// Mean reward over the samples.
     pub reward: f32,
+    /// Mean accuracy over the samples.
     pub accuracy: f32,
     /// Mean response length in tokens.
     pub response_length: f32,
-    /// Mean |advantage| of the task's group (0 for SFT).
+    /// Mean |advantage| of the group.
     pub mean_abs_advantage: f32,
+}
+
+impl GroupResult {
+    /// Whether every sample got the same reward: a group that carries no signal for a
+    /// group-relative estimator (GRPO's advantages are all 0), whatever the estimator.
+    pub fn rewards_all_equal(&self) -> bool {
+        self.rewards.windows(2).all(|pair| pair[0] == pair[1])
+    }
 }
 
 /// Chooses the tasks of each step from live results; its state is checkpointed.
@@ -30,9 +48,19 @@ pub trait TaskSampler: Send {
     /// Indices (into the run's task list) of the next step's `count` tasks.
     fn next_batch(&mut self, count: usize) -> Vec<usize>;
 
+    /// Indices of `count` tasks that replace groups rejected in this step (by the trainer's
+    /// online filter or by [`admit`](Self::admit)), asked for after [`next_batch`](Self::next_batch)
+    /// with just the number still missing, as often as the step needs (up to
+    /// `algorithm.max_try_make_batch` draws in all). Default: the next `count` of
+    /// [`next_batch`](Self::next_batch)'s sequence, so a refill moves an order (easy → hard) on
+    /// by the tasks it takes, no more.
+    fn refill(&mut self, count: usize) -> Vec<usize> {
+        self.next_batch(count)
+    }
+
     /// The results of the tasks drawn since the last call, in draw order (a GRPO step with
     /// online filtering may draw several batches).
-    fn observe(&mut self, results: &[TaskResult]);
+    fn observe(&mut self, results: &[GroupResult]);
 
     /// The state to checkpoint.
     fn state(&self) -> Value;
@@ -42,11 +70,11 @@ pub trait TaskSampler: Send {
 
     /// Whether `group`, just rolled out (and kept by the trainer's own online filter, when
     /// that is on), enters the update: an admission gate such as DAPO's dynamic sampling
-    /// ([`AccuracyBand`](crate::AccuracyBand)). A rejected group is replaced by a fresh draw,
-    /// as online filtering does (up to `algorithm.max_try_make_batch` draws a step); asked once
-    /// per group in draw order, before [`observe`](Self::observe) sees every drawn group.
+    /// ([`AccuracyBand`](crate::AccuracyBand)). A rejected group is replaced through
+    /// [`refill`](Self::refill), as online filtering does; asked once per group in draw order,
+    /// before [`observe`](Self::observe) sees every drawn group (refills included).
     /// Default: admit all.
-    fn admit(&mut self, _group: &TaskResult) -> bool {
+    fn admit(&mut self, _group: &GroupResult) -> bool {
         true
     }
 
@@ -106,7 +134,7 @@ impl TaskSampler for Epochs {
         batch
     }
 
-    fn observe(&mut self, _results: &[TaskResult]) {}
+    fn observe(&mut self, _results: &[GroupResult]) {}
 
     fn state(&self) -> Value {
         serde_json::json!({ "position": self.position })

@@ -170,14 +170,17 @@ fn configs_build_the_same_plans_and_name_bad_phase_settings() {
 }
 
 /// One result per drawn task, the |advantage| of perception level 1 high and the rest 0.
-fn results(drawn: &[usize], pool: &[Task]) -> Vec<TaskResult> {
+fn results(drawn: &[usize], pool: &[Task]) -> Vec<GroupResult> {
     drawn
         .iter()
         .map(|&task| {
             let hot = pool[task].capability == P && pool[task].level == Some(1);
             let advantage = if hot { 4.0 } else { 0.0 };
-            TaskResult {
+            GroupResult {
                 task,
+                capability: pool[task].capability,
+                level: pool[task].level,
+                rewards: vec![0.0, 1.0],
                 reward: 0.5,
                 accuracy: 0.5,
                 response_length: 3.0,

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use seethink_curriculum::TaskResult;
+use seethink_curriculum::GroupResult;
 use seethink_data::Task;
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
@@ -13,7 +13,7 @@ use seethink_reward::Reward;
 use crate::config::TrainConfig;
 use crate::data_parallel::{SharedSampler, Worker};
 use crate::error::Result;
-use crate::grpo::{GroupOutcome, Grpo, RolloutPrompt};
+use crate::grpo::{Draw, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
 use crate::metrics::grpo_step_metrics;
 use crate::policy::Sequence;
@@ -46,35 +46,29 @@ pub trait Algorithm<B: TrainBackend> {
 
 impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
     /// A GRPO step ([`Grpo::step`]): the drawn tasks' rollouts, rewards, advantages and updates;
-    /// each task's reward, accuracy, response length and mean |advantage| go to the sampler,
-    /// which also gates each group ([`SharedSampler::admit`]).
+    /// the sampler draws the batch and its refills, gates each group ([`SharedSampler::admit`])
+    /// and is told every drawn group's result.
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
         let bounds = config.data.image_bounds();
-        // the sampler draws and gates; `indices` are the drawn tasks in draw order
-        let drawing = RefCell::new((sampler, Vec::new()));
-        let draw = || {
-            let (sampler, indices) = &mut *drawing.borrow_mut();
-            let drawn = sampler.next_batch(config.trainer.prompts_per_step)?;
-            indices.extend_from_slice(&drawn);
+        let sampler = RefCell::new(sampler);
+        let draw = |what: Draw| {
+            let drawn = match what {
+                Draw::Batch => sampler.borrow_mut().next_batch(config.trainer.prompts_per_step)?,
+                Draw::Refill(count) => sampler.borrow_mut().refill(count)?,
+            };
             drawn
-                .iter()
-                .map(|&i| {
-                    let prompt = processor.encode_task_within(&tasks[i], bounds, &device)?;
-                    Ok(RolloutPrompt { task: tasks[i].clone(), prompt })
+                .into_iter()
+                .map(|index| {
+                    let prompt = processor.encode_task_within(&tasks[index], bounds, &device)?;
+                    Ok(RolloutPrompt { task: tasks[index].clone(), index, prompt })
                 })
                 .collect()
         };
-        let admit = |position: usize, outcome: &GroupOutcome| {
-            let (sampler, indices) = &mut *drawing.borrow_mut();
-            sampler.admit(&task_result(indices[position], outcome))
-        };
+        let admit = |group: &GroupResult| sampler.borrow_mut().admit(group);
         let stats = Grpo::step(self, learner, draw, admit, reward, &processor.tokenizer)?;
-        let (sampler, indices) = drawing.into_inner();
-        let results: Vec<TaskResult> =
-            indices.iter().zip(&stats.outcomes).map(|(&task, o)| task_result(task, o)).collect();
-        sampler.observe(&results);
+        sampler.into_inner().observe(&stats.outcomes);
         Ok(grpo_step_metrics(&stats))
     }
 
@@ -87,21 +81,10 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
     }
 }
 
-/// What the sampler is told about task `task`'s group.
-fn task_result(task: usize, outcome: &GroupOutcome) -> TaskResult {
-    TaskResult {
-        task,
-        reward: outcome.reward,
-        accuracy: outcome.accuracy,
-        response_length: outcome.response_length,
-        mean_abs_advantage: outcome.mean_abs_advantage,
-    }
-}
-
 /// Supervised fine-tuning on the tasks' answers ([`sft_step`]), on this worker's share of each
-/// batch with data parallelism.
+/// batch.
 pub struct Sft {
-    pub worker: Option<Worker>,
+    pub worker: Worker,
 }
 
 impl<B: TrainBackend> Algorithm<B> for Sft {
@@ -124,8 +107,7 @@ impl<B: TrainBackend> Algorithm<B> for Sft {
             })
             .collect::<Result<Vec<_>>>()?;
         let actor = &config.actor;
-        let stats =
-            sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, self.worker.as_ref())?;
+        let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
         sampler.observe(&[]);
         let seconds = started.elapsed().as_secs_f64();
         Ok(serde_json::json!({

@@ -21,7 +21,7 @@ use seethink_models::kernels::Kernels;
 
 use crate::config::{BenchmarkFile, HeldOutConfig, TrainConfig};
 use crate::error::{io, Result, TrainError};
-use crate::evaluation::LoadedModel;
+use crate::eval_model::LoadedModel;
 
 /// The directory of an evaluation point's benchmarks, beside its held-out report.
 pub const BENCHMARKS_DIR: &str = "benchmarks";

@@ -14,6 +14,8 @@ use seethink_models::generate::SamplingConfig;
 use seethink_models::nn::LoraConfig;
 use seethink_models::processing::image::ImageBounds;
 
+pub use crate::data_parallel::NodesConfig;
+use crate::data_parallel::Topology;
 use crate::error::{Result, TrainError};
 use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty, LossType};
 use crate::optim::LrSchedule;
@@ -454,49 +456,10 @@ pub struct TrainerConfig {
     pub nodes: Option<NodesConfig>,
 }
 
-/// This machine's place in a multi-node run: burn-collective's global orchestrator (started once,
-/// anywhere: `seethink collective --port P`) and the address the other machines reach this one
-/// at. Every machine runs the same config with its own `rank` and `address`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodesConfig {
-    /// Machines in the run.
-    pub count: usize,
-    /// This machine's index, 0 … count − 1 (worker 0 of machine 0 draws the tasks).
-    pub rank: usize,
-    /// The orchestrator's address, `ws://host:port`.
-    pub orchestrator: String,
-    /// This machine's address as the others reach it, `ws://host:port`; it listens on that port.
-    pub address: String,
-}
-
 impl TrainerConfig {
-    /// Checks `devices` and `nodes`: at least one device, a rank below the machine count,
-    /// `ws://host:port` addresses, and `prompts_per_step` divisible by the workers (each takes
-    /// whole prompts of every step).
-    fn validate_workers(&self) -> std::result::Result<(), String> {
-        if self.devices == 0 {
-            return Err("trainer.devices: must be at least 1, got 0".into());
-        }
-        if let Some(nodes) = &self.nodes {
-            if nodes.count == 0 || nodes.rank >= nodes.count {
-                return Err(format!(
-                    "trainer.nodes: rank must be in 0..count, got rank {} of count {}",
-                    nodes.rank, nodes.count
-                ));
-            }
-        }
-        crate::data_parallel::collective_config(self)?;
-        let topology = crate::data_parallel::Topology::of(self);
-        let workers = topology.workers();
-        if !self.prompts_per_step.is_multiple_of(workers) {
-            return Err(format!(
-                "trainer.prompts_per_step: {} is not divisible by the {workers} data-parallel workers \
-                 (trainer.devices {} × {} machines); each worker takes whole prompts",
-                self.prompts_per_step, topology.local, topology.nodes
-            ));
-        }
-        Ok(())
+    /// The data-parallel workers `devices` and `nodes` ask for.
+    pub fn topology(&self) -> Topology {
+        Topology { devices: self.devices, nodes: self.nodes.clone() }
     }
 }
 
@@ -632,7 +595,7 @@ impl TrainConfig {
                 ));
             }
         }
-        self.trainer.validate_workers()?;
+        self.trainer.topology().validate(self.trainer.prompts_per_step)?;
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
             return Err(format!(
                 "algorithm.filter_low: needs filter_low < filter_high, got {} and {}",

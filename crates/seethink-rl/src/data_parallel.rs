@@ -18,6 +18,12 @@
 //!   sum ([`Worker::sum_gradients`]) is the one-process gradient, up to the order of the sum;
 //! - **metrics**: the update's metric sums.
 //!
+//! A run always has a [`Worker`]: alone, it is the trivial collective (every exchange returns
+//! its own values, no thread or all-reduce), so GRPO and SFT are written once for any number of
+//! workers. [`run_data_parallel`] starts this machine's workers (threads joined in burn's
+//! collective) from the module's own configuration, [`Topology`]; sharded training state plugs
+//! into the same seam ([`Worker`]'s exchanges).
+//!
 //! Not sharded: every worker keeps the whole policy, its gradients and AdamW's moments
 //! (ZeRO stage 0, as burn-train's `MultiDevice` with `OptimMainDevice`; see docs/distributed.md).
 
@@ -30,12 +36,12 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
-use seethink_curriculum::{TaskResult, TaskSampler};
+use seethink_curriculum::{GroupResult, TaskSampler};
 use seethink_models::generate::Completion;
 use seethink_models::readback::host_f32;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::TrainerConfig;
 use crate::error::{Result, TrainError};
 
 /// The largest integer an f32 holds exactly: task indices and token ids travel as f32.
@@ -44,12 +50,23 @@ const EXACT_IN_F32: usize = 1 << 24;
 /// A vector of f32 summed over every worker (one all-reduce on the worker's backend and device).
 type HostSum = dyn Fn(Vec<f32>) -> Result<Vec<f32>> + Send + Sync;
 
-/// One worker of a data-parallel run: its rank among all workers (`node · devices + device`),
-/// their number, and its all-reduce.
+/// One worker of a run and its collective: its rank among all workers (`node · devices +
+/// device`), their number, and how it exchanges with the others. A run always has one: alone
+/// ([`Worker::alone`], the trivial collective, where every exchange returns this worker's own
+/// values) or one of several joined in burn's collective ([`Worker::new`]), so the algorithms
+/// never ask which.
 #[derive(Clone)]
 pub struct Worker {
     rank: usize,
     count: usize,
+    /// `None`: alone.
+    peers: Option<Peers>,
+}
+
+/// How a worker joined in burn's collective reaches the others: its peer id and its all-reduce.
+#[derive(Clone)]
+struct Peers {
+    peer: PeerId,
     host_sum: Arc<HostSum>,
 }
 
@@ -60,6 +77,11 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
+    /// The only worker of a run: rank 0 of 1, every exchange the identity.
+    pub fn alone() -> Self {
+        Self { rank: 0, count: 1, peers: None }
+    }
+
     /// Worker `rank` of `count`, summing on backend `B`'s `device` (it must have joined the
     /// collective, [`join`]).
     pub fn new<B: Backend>(rank: usize, count: usize, device: B::Device) -> Self {
@@ -69,7 +91,7 @@ impl Worker {
             let tensor = Tensor::<B, 1>::from_data(TensorData::new(values, [len]), &device);
             host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(TrainError::from)
         };
-        Self { rank, count, host_sum: Arc::new(host_sum) }
+        Self { rank, count, peers: Some(Peers { peer, host_sum: Arc::new(host_sum) }) }
     }
 
     /// This worker's rank, 0 … count − 1.
@@ -94,7 +116,19 @@ impl Worker {
 
     /// `Σ_workers values` (element-wise), on every worker.
     pub fn sum(&self, values: Vec<f32>) -> Result<Vec<f32>> {
-        (self.host_sum)(values)
+        match &self.peers {
+            Some(peers) => (peers.host_sum)(values),
+            None => Ok(values),
+        }
+    }
+
+    /// `Σ_workers value`, on every worker (alone: `value` itself; between workers it travels
+    /// as an f32).
+    pub fn sum_scalar(&self, value: f64) -> Result<f64> {
+        match &self.peers {
+            Some(_) => Ok(f64::from(self.sum(vec![value as f32])?[0])),
+            None => Ok(value),
+        }
     }
 
     /// A vector of `len` with this worker's `values` at `positions` and every other worker's
@@ -116,6 +150,21 @@ impl Worker {
         self.sum(own(padded))
     }
 
+    /// The leader's task indices on every worker (alone: `indices`); an error for an index an
+    /// f32 does not hold exactly.
+    pub fn indices_from_leader(&self, indices: &[usize]) -> Result<Vec<usize>> {
+        if self.peers.is_none() {
+            return Ok(indices.to_vec());
+        }
+        if indices.iter().any(|&i| i >= EXACT_IN_F32) {
+            return Err(TrainError::Distributed(format!(
+                "task index ≥ {EXACT_IN_F32} does not travel exactly between workers"
+            )));
+        }
+        let shared = self.from_leader(&indices.iter().map(|&i| i as f32).collect::<Vec<_>>())?;
+        Ok(shared.into_iter().map(|i| i as usize).collect())
+    }
+
     /// The leader's flag on every worker (one all-reduce: the others send 0).
     pub fn leader_says(&self, flag: bool) -> Result<bool> {
         let own = if self.leads() { f32::from(u8::from(flag)) } else { 0.0 };
@@ -125,7 +174,7 @@ impl Worker {
     /// Every worker's completions, in sample order, on every worker: this worker's `own` are
     /// samples `first …` of `total`.
     ///
-    /// Three all-reduces: each sample's length, then its prompt index and whether it stopped,
+    /// Alone: `own` itself. Otherwise three all-reduces: each sample's length, then its prompt index and whether it stopped,
     /// then its token ids and log-probs padded to the longest.
     pub fn gather_completions(
         &self,
@@ -133,6 +182,9 @@ impl Worker {
         first: usize,
         total: usize,
     ) -> Result<Vec<Completion>> {
+        if self.peers.is_none() {
+            return Ok(own);
+        }
         let positions: Vec<usize> = (first..first + own.len()).collect();
         let lengths: Vec<f32> = own.iter().map(|c| c.ids.len() as f32).collect();
         let lengths = self.gather(total, &positions, &lengths)?;
@@ -173,18 +225,20 @@ impl Worker {
     /// parameter with a gradient on some workers only (not reached by this worker's
     /// micro-batches, or no micro-batch at all here) gets zeros from the others; one with a
     /// gradient on none stays without, as on one worker (so AdamW leaves it alone). One
-    /// all-reduce says which parameters have gradients where, then one per parameter.
+    /// all-reduce says which parameters have gradients where, then one per parameter. Alone:
+    /// `grads` as they are.
     pub fn sum_gradients<B, M>(&self, module: &M, grads: GradientsParams) -> Result<GradientsParams>
     where
         B: AutodiffBackend,
         M: AutodiffModule<B>,
     {
+        let Some(peers) = &self.peers else { return Ok(grads) };
         let mut present =
             Present::<B::InnerBackend> { grads: &grads, flags: Vec::new(), backend: PhantomData };
         module.visit(&mut present);
         let reached = self.sum(present.flags)?.into_iter().map(|workers| workers > 0.0).collect::<Vec<_>>();
         let mut summing = SumGradients::<B::InnerBackend> {
-            peer: PeerId::from(self.rank),
+            peer: peers.peer,
             grads,
             reached: reached.into_iter(),
             failed: None,
@@ -257,59 +311,108 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SumGradients<B::InnerBackend> {
     }
 }
 
-/// The run's workers: `trainer.devices` on this machine times the machines of
-/// `trainer.nodes`, and this machine's index among them.
+/// This machine's place in a multi-node run: burn-collective's global orchestrator (started once,
+/// anywhere: `seethink collective --port P`) and the address the other machines reach this one
+/// at. Every machine runs the same config with its own `rank` and `address`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodesConfig {
+    /// Machines in the run.
+    pub count: usize,
+    /// This machine's index, 0 … count − 1 (worker 0 of machine 0 draws the tasks).
+    pub rank: usize,
+    /// The orchestrator's address, `ws://host:port`.
+    pub orchestrator: String,
+    /// This machine's address as the others reach it, `ws://host:port`; it listens on that port.
+    pub address: String,
+}
+
+/// The run's workers, this module's configuration: `devices` on this machine times the
+/// machines of `nodes` (`trainer.devices`, `trainer.nodes`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Topology {
     /// Workers on this machine.
-    pub local: usize,
-    /// Machines.
-    pub nodes: usize,
-    /// This machine's index.
-    pub node: usize,
+    pub devices: usize,
+    /// The machines of a multi-node run (`None`: this machine alone).
+    pub nodes: Option<NodesConfig>,
 }
 
 impl Topology {
-    /// The topology `trainer` asks for.
-    pub fn of(trainer: &TrainerConfig) -> Self {
-        let (nodes, node) = trainer.nodes.as_ref().map_or((1, 0), |n| (n.count, n.rank));
-        Self { local: trainer.devices.max(1), nodes, node }
+    /// Workers on this machine.
+    pub fn local(&self) -> usize {
+        self.devices.max(1)
+    }
+
+    /// Machines.
+    pub fn machines(&self) -> usize {
+        self.nodes.as_ref().map_or(1, |n| n.count)
+    }
+
+    /// This machine's index.
+    pub fn node(&self) -> usize {
+        self.nodes.as_ref().map_or(0, |n| n.rank)
     }
 
     /// Workers in all.
     pub fn workers(&self) -> usize {
-        self.local * self.nodes
+        self.local() * self.machines()
     }
 
     /// The rank of this machine's worker `local`.
     pub fn rank(&self, local: usize) -> usize {
-        self.node * self.local + local
+        self.node() * self.local() + local
     }
-}
 
-/// burn-collective's configuration for `trainer`: `trainer.devices` local peers, and with
-/// `trainer.nodes` the orchestrator, this node's address and data-service port; binary-tree
-/// all-reduce on both levels (burn-collective 0.21's ring, which it recommends between
-/// machines, refuses tensors with fewer elements than machines, and the run exchanges
-/// one-element flags).
-pub fn collective_config(trainer: &TrainerConfig) -> std::result::Result<CollectiveConfig, String> {
-    let topology = Topology::of(trainer);
-    let config = CollectiveConfig::default()
-        .with_num_devices(topology.local)
-        .with_local_all_reduce_strategy(collective::AllReduceStrategy::Tree(2));
-    let Some(nodes) = &trainer.nodes else { return Ok(config) };
-    let port = port_of(&nodes.address)
-        .ok_or_else(|| format!("trainer.nodes.address: `{}` is not ws://host:port", nodes.address))?;
-    port_of(&nodes.orchestrator).ok_or_else(|| {
-        format!("trainer.nodes.orchestrator: `{}` is not ws://host:port", nodes.orchestrator)
-    })?;
-    let address = |a: &str| a.parse::<burn_communication::Address>().map_err(|e| e.to_string());
-    Ok(config
-        .with_num_nodes(nodes.count as u32)
-        .with_global_address(address(&nodes.orchestrator)?)
-        .with_node_address(address(&nodes.address)?)
-        .with_data_service_port(port)
-        .with_global_all_reduce_strategy(collective::AllReduceStrategy::Tree(2)))
+    /// Checks the topology: at least one device, a rank below the machine count, `ws://host:port`
+    /// addresses, and `prompts_per_step` divisible by the workers (each takes whole prompts of
+    /// every step). Messages name the `trainer.` keys.
+    pub fn validate(&self, prompts_per_step: usize) -> std::result::Result<(), String> {
+        if self.devices == 0 {
+            return Err("trainer.devices: must be at least 1, got 0".into());
+        }
+        if let Some(nodes) = &self.nodes {
+            if nodes.count == 0 || nodes.rank >= nodes.count {
+                return Err(format!(
+                    "trainer.nodes: rank must be in 0..count, got rank {} of count {}",
+                    nodes.rank, nodes.count
+                ));
+            }
+        }
+        self.collective()?;
+        let workers = self.workers();
+        if !prompts_per_step.is_multiple_of(workers) {
+            return Err(format!(
+                "trainer.prompts_per_step: {prompts_per_step} is not divisible by the {workers} data-parallel \
+                 workers (trainer.devices {} × {} machines); each worker takes whole prompts",
+                self.local(),
+                self.machines()
+            ));
+        }
+        Ok(())
+    }
+
+    /// burn-collective's configuration: `devices` local peers, and with `nodes` the
+    /// orchestrator, this node's address and data-service port; binary-tree all-reduce on both
+    /// levels (burn-collective 0.21's ring, which it recommends between machines, refuses
+    /// tensors with fewer elements than machines, and the run exchanges one-element flags).
+    pub fn collective(&self) -> std::result::Result<CollectiveConfig, String> {
+        let config = CollectiveConfig::default()
+            .with_num_devices(self.local())
+            .with_local_all_reduce_strategy(collective::AllReduceStrategy::Tree(2));
+        let Some(nodes) = &self.nodes else { return Ok(config) };
+        let port = port_of(&nodes.address)
+            .ok_or_else(|| format!("trainer.nodes.address: `{}` is not ws://host:port", nodes.address))?;
+        port_of(&nodes.orchestrator).ok_or_else(|| {
+            format!("trainer.nodes.orchestrator: `{}` is not ws://host:port", nodes.orchestrator)
+        })?;
+        let address = |a: &str| a.parse::<burn_communication::Address>().map_err(|e| e.to_string());
+        Ok(config
+            .with_num_nodes(nodes.count as u32)
+            .with_global_address(address(&nodes.orchestrator)?)
+            .with_node_address(address(&nodes.address)?)
+            .with_data_service_port(port)
+            .with_global_all_reduce_strategy(collective::AllReduceStrategy::Tree(2)))
+    }
 }
 
 /// The port of a `ws://host:port` address.
@@ -318,6 +421,122 @@ fn port_of(address: &str) -> Option<u16> {
     let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
     (!host.is_empty()).then_some(())?;
     port.parse().ok()
+}
+
+/// What a worker does besides training: its place among the run's workers, and whether it
+/// writes the run directory (config, metrics, checkpoints, final model: the first worker of
+/// each machine).
+pub struct Role {
+    pub worker: Worker,
+    pub writes: bool,
+}
+
+/// Runs `run` as every worker of this machine and returns worker 0's result (see
+/// [`run_workers`]); with one worker in all, `run` itself on `device`, [alone](Worker::alone).
+/// Each call of `run` gets its role, the run's sampler as that worker shares it
+/// ([`SharedSampler`]: `sampler` lives on worker 0 of machine 0) and its device.
+pub fn run_data_parallel<I: Backend, T: Send>(
+    topology: &Topology,
+    sampler: Box<dyn TaskSampler>,
+    device: &I::Device,
+    run: impl Fn(Role, SharedSampler, &I::Device) -> Result<T> + Sync,
+) -> Result<T> {
+    if topology.workers() == 1 {
+        let role = Role { worker: Worker::alone(), writes: true };
+        return run(role, SharedSampler::new(Some(sampler), Worker::alone()), device);
+    }
+    run_workers::<I, T>(topology, sampler, device, run)
+}
+
+/// The workers of this machine (`topology.local()`), each a thread with its own copy of the
+/// policy on its own device ([`worker_devices`]), joined in burn's collective; worker 0 of
+/// machine 0 holds `sampler`. When a worker fails, the collective is closed so that the others
+/// stop at their next exchange instead of waiting for it, and the failing worker's error is
+/// returned. Returns worker 0's result.
+fn run_workers<I: Backend, T: Send>(
+    topology: &Topology,
+    sampler: Box<dyn TaskSampler>,
+    device: &I::Device,
+    run: impl Fn(Role, SharedSampler, &I::Device) -> Result<T> + Sync,
+) -> Result<T> {
+    let collective = topology.collective().map_err(TrainError::Distributed)?;
+    let mut sampler = (topology.node() == 0).then_some(sampler);
+    let run = &run;
+    let outcomes: Vec<Result<T>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = worker_devices::<I>(device, topology.local())
+            .into_iter()
+            .enumerate()
+            .map(|(local, device)| {
+                let rank = topology.rank(local);
+                let sampler = if rank == 0 { sampler.take() } else { None };
+                let collective = collective.clone();
+                let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
+                thread.spawn_scoped(scope, move || {
+                    in_collective::<I, _>(rank, topology.workers(), &device, collective, |worker| {
+                        let role = Role { worker: worker.clone(), writes: local == 0 };
+                        run(role, SharedSampler::new(sampler, worker), &device)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|spawned| match spawned {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(TrainError::Distributed("a worker thread died".into()))),
+                Err(e) => Err(TrainError::Distributed(format!("starting a worker thread: {e}"))),
+            })
+            .collect()
+    });
+    // the error that stopped the run, rather than the others' `WorkerStopped`
+    let cause = outcomes.iter().position(|r| matches!(r, Err(e) if !matches!(e, TrainError::WorkerStopped)));
+    outcomes
+        .into_iter()
+        .nth(cause.unwrap_or(0))
+        .unwrap_or_else(|| Err(TrainError::Distributed("no worker ran".into())))
+}
+
+/// `run` as worker `rank` of `workers` on `device`: joins burn's collective, runs, then leaves
+/// it; when `run` fails or panics, closes the collective instead, so that the other workers stop
+/// at their next exchange rather than wait for this one.
+fn in_collective<I: Backend, T>(
+    rank: usize,
+    workers: usize,
+    device: &I::Device,
+    collective: CollectiveConfig,
+    run: impl FnOnce(Worker) -> Result<T>,
+) -> Result<T> {
+    join::<I>(rank, device.clone(), collective)?;
+    let worker = Worker::new::<I>(rank, workers, device.clone());
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(worker))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
+        });
+    match &outcome {
+        Ok(_) => leave::<I>(rank)?,
+        Err(_) => abort::<I>(),
+    }
+    outcome
+}
+
+/// One worker's device per worker of this machine: devices `i, i+1, …` of the kind of `device`
+/// (`i` its index), modulo the backend's device count (on the CPU every worker shares it).
+fn worker_devices<B: Backend>(device: &B::Device, count: usize) -> Vec<B::Device> {
+    use burn::tensor::backend::{Device, DeviceId};
+    let id = device.to_id();
+    let available = B::device_count(id.type_id).max(1);
+    (0..count)
+        .map(|i| {
+            let index = (usize::from(id.index_id) + i) % available;
+            B::Device::from_id(DeviceId::new(id.type_id, index as u16))
+        })
+        .collect()
 }
 
 /// Registers worker `rank` (on `device`) with burn's collective; returns once every worker of
@@ -339,30 +558,25 @@ pub fn abort<B: Backend>() {
     collective::reset_collective::<B>();
 }
 
-/// The run's task sampler as a worker sees it: its own on a single worker; with data
-/// parallelism worker 0's, whose draws, gates and end it shares with the others (each
-/// answer one all-reduce), so the sampler's state lives in one place and every worker trains
-/// on the same tasks.
+/// The run's task sampler as a worker sees it: worker 0's, whose draws, gates and end it
+/// shares with the others (each answer one exchange, [`Worker::from_leader`],
+/// [`Worker::leader_says`]), so the sampler's state lives in one place and every worker trains
+/// on the same tasks. Alone, the sampler itself.
 pub struct SharedSampler {
     /// The sampler: `None` on every worker but the leader.
     sampler: Option<Box<dyn TaskSampler>>,
-    worker: Option<Worker>,
+    worker: Worker,
 }
 
 impl SharedSampler {
-    /// `sampler` on a single worker.
-    pub fn own(sampler: Box<dyn TaskSampler>) -> Self {
-        Self { sampler: Some(sampler), worker: None }
-    }
-
     /// `sampler` (the leader's; `None` on the others) for `worker`.
-    pub fn for_worker(sampler: Option<Box<dyn TaskSampler>>, worker: Worker) -> Self {
-        Self { sampler, worker: Some(worker) }
+    pub fn new(sampler: Option<Box<dyn TaskSampler>>, worker: Worker) -> Self {
+        Self { sampler, worker }
     }
 
     /// Whether this is a worker that receives the leader's answers.
     fn follows(&self) -> bool {
-        self.worker.as_ref().is_some_and(|w| !w.leads())
+        !self.worker.leads()
     }
 
     /// The leader's sampler: an error on a worker without one.
@@ -378,30 +592,29 @@ impl SharedSampler {
             true => Vec::new(),
             false => self.leader()?.next_batch(count),
         };
-        let Some(worker) = &self.worker else { return Ok(drawn) };
-        if drawn.iter().any(|&i| i >= EXACT_IN_F32) {
-            return Err(TrainError::Distributed(format!(
-                "task index ≥ {EXACT_IN_F32} does not travel exactly between workers"
-            )));
-        }
-        let shared = worker.from_leader(&drawn.iter().map(|&i| i as f32).collect::<Vec<_>>())?;
-        Ok(shared.into_iter().map(|i| i as usize).collect())
+        self.worker.indices_from_leader(&drawn)
+    }
+
+    /// Indices of `count` tasks replacing rejected groups of this step ([`TaskSampler::refill`]).
+    pub fn refill(&mut self, count: usize) -> Result<Vec<usize>> {
+        let drawn = match self.follows() {
+            true => Vec::new(),
+            false => self.leader()?.refill(count),
+        };
+        self.worker.indices_from_leader(&drawn)
     }
 
     /// Whether `group` enters the update ([`TaskSampler::admit`]).
-    pub fn admit(&mut self, group: &TaskResult) -> Result<bool> {
+    pub fn admit(&mut self, group: &GroupResult) -> Result<bool> {
         let admitted = match self.follows() {
             true => false,
             false => self.leader()?.admit(group),
         };
-        match &self.worker {
-            Some(worker) => worker.leader_says(admitted),
-            None => Ok(admitted),
-        }
+        self.worker.leader_says(admitted)
     }
 
     /// Tells the sampler the results of the tasks drawn since the last call (the leader's).
-    pub fn observe(&mut self, results: &[TaskResult]) {
+    pub fn observe(&mut self, results: &[GroupResult]) {
         if let Some(sampler) = self.sampler.as_mut() {
             sampler.observe(results);
         }
@@ -410,10 +623,7 @@ impl SharedSampler {
     /// Whether the phase ends now ([`TaskSampler::finished`]), the leader's answer.
     pub fn finished(&mut self) -> Result<bool> {
         let finished = self.sampler.as_ref().is_some_and(|s| s.finished());
-        match &self.worker {
-            Some(worker) => worker.leader_says(finished),
-            None => Ok(finished),
-        }
+        self.worker.leader_says(finished)
     }
 
     /// The sampler's state to checkpoint (null on a worker without the sampler).

@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data_parallel;
 pub mod error;
+pub mod eval_model;
 pub mod evaluation;
 pub mod grpo;
 pub mod interrupt;

@@ -94,10 +94,19 @@ pub fn grpo_step_metrics(stats: &GrpoStats) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grpo::GroupOutcome;
+    use seethink_curriculum::GroupResult;
 
-    fn outcome(capability: Capability, accuracy: f32) -> GroupOutcome {
-        GroupOutcome { capability, reward: accuracy, accuracy, response_length: 3.0, mean_abs_advantage: 0.0 }
+    fn outcome(capability: Capability, accuracy: f32) -> GroupResult {
+        GroupResult {
+            task: 0,
+            capability,
+            level: None,
+            rewards: vec![accuracy],
+            reward: accuracy,
+            accuracy,
+            response_length: 3.0,
+            mean_abs_advantage: 0.0,
+        }
     }
 
     #[test]

@@ -263,9 +263,15 @@ impl MemoryPlan {
             2 * trained * e,
             format!("2 × {trained} trained parameters × {e} B"),
         );
+        let grouping = if grpo && config.actor.aggregation == Aggregation::TokenMean { n } else { 1 };
+        let mini = mini_batch_size(samples, config.actor.mini_batches);
+        let pieces: Vec<Range<usize>> = (0..samples)
+            .step_by(mini)
+            .flat_map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
+            .collect();
         if grpo {
             // each data-parallel worker rolls out its share of the prompts
-            let workers = crate::data_parallel::Topology::of(&config.trainer).workers();
+            let workers = config.trainer.topology().workers();
             let prompts = (config.trainer.prompts_per_step / workers).max(1);
             let per_call = prompts_per_call(config.rollout.batch_size, n, prompts, target.threads);
             let rows = (per_call * n) as u64;
@@ -296,7 +302,7 @@ impl MemoryPlan {
                 logits,
                 format!("{calls} × {rows} rows × {sampled} × {vocab} × {e} B"),
             );
-            let pieces = micro_batches(0..samples, n, micro);
+            // the old and reference passes take the update's micro-batches
             let pass = PassTokens::largest(&pieces, n, prompt, response);
             let passes = threads.min(pieces.len() as u64);
             let frozen = passes
@@ -314,12 +320,6 @@ impl MemoryPlan {
                 ),
             );
         }
-        let grouping = if grpo && config.actor.aggregation == Aggregation::TokenMean { n } else { 1 };
-        let mini = mini_batch_size(samples, config.actor.mini_batches);
-        let pieces: Vec<Range<usize>> = (0..samples)
-            .step_by(mini)
-            .flat_map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
-            .collect();
         let pass = PassTokens::largest(&pieces, n, prompt, response);
         let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
         let activations = (layers * (pass.queries * per_query + pass.keys * k.key_value * kv)

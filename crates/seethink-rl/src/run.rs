@@ -24,7 +24,7 @@ use seethink_reward::Reward;
 use crate::algorithm::{Algorithm, Sft, StepInputs};
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig, Trainer};
-use crate::data_parallel::{self, collective_config, SharedSampler, Topology, Worker};
+use crate::data_parallel::{run_data_parallel, Role, SharedSampler};
 use crate::error::{io, Result, TrainError};
 use crate::grpo::Grpo;
 use crate::learner::{inference_model, new_learner};
@@ -89,7 +89,7 @@ pub fn prepare_tasks<B: Kernels>(
 /// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
 ///
 /// With `trainer.devices` > 1 or `trainer.nodes`, the run's workers on this machine are
-/// threads, one per device, joined by burn's collective ([`run_workers`]).
+/// threads, one per device, joined by burn's collective ([`run_data_parallel`]).
 pub fn run_tasks<B: TrainBackend>(
     config: &TrainConfig,
     tasks: &[Task],
@@ -100,129 +100,10 @@ pub fn run_tasks<B: TrainBackend>(
 ) -> Result<AnyVlm<B::InnerBackend>> {
     let config_path = config.trainer.out.join("config.ron");
     config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
-    let topology = Topology::of(&config.trainer);
-    if topology.workers() == 1 {
-        let role = Role { worker: None, writes: true };
-        return run_worker::<B>(
-            config,
-            tasks,
-            SharedSampler::own(sampler),
-            &processor,
-            reward.as_ref(),
-            device,
-            role,
-        );
-    }
-    run_workers::<B>(config, tasks, sampler, &processor, reward.as_ref(), device, &topology)
-}
-
-/// What a worker does besides training: its place among the data-parallel workers (`None`: the
-/// only one), and whether it writes the run directory (config, metrics, checkpoints, final
-/// model: the first worker of each machine).
-struct Role {
-    worker: Option<Worker>,
-    writes: bool,
-}
-
-/// The workers of this machine (`topology.local`), each a thread with its own copy of the
-/// policy on its own device ([`worker_devices`]), joined in burn's collective; worker 0 of
-/// machine 0 holds `sampler`. When a worker fails, the collective is closed so that the others
-/// stop at their next exchange instead of waiting for it, and the failing worker's error is
-/// returned. Returns worker 0's trained model.
-fn run_workers<B: TrainBackend>(
-    config: &TrainConfig,
-    tasks: &[Task],
-    sampler: Box<dyn TaskSampler>,
-    processor: &Processor,
-    reward: &dyn Reward,
-    device: &B::Device,
-    topology: &Topology,
-) -> Result<AnyVlm<B::InnerBackend>> {
-    let collective = collective_config(&config.trainer)
-        .map_err(|message| TrainError::Config { path: config.trainer.out.join("config.ron"), message })?;
-    let mut sampler = (topology.node == 0).then_some(sampler);
-    let outcomes: Vec<Result<AnyVlm<B::InnerBackend>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = worker_devices::<B>(device, topology.local)
-            .into_iter()
-            .enumerate()
-            .map(|(local, device)| {
-                let rank = topology.rank(local);
-                let sampler = if rank == 0 { sampler.take() } else { None };
-                let collective = collective.clone();
-                let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
-                thread.spawn_scoped(scope, move || {
-                    in_collective::<B::InnerBackend, _>(
-                        rank,
-                        topology.workers(),
-                        &device,
-                        collective,
-                        |worker| {
-                            let role = Role { worker: Some(worker.clone()), writes: local == 0 };
-                            let shared = SharedSampler::for_worker(sampler, worker);
-                            run_worker::<B>(config, tasks, shared, processor, reward, &device, role)
-                        },
-                    )
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|spawned| match spawned {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(TrainError::Distributed("a worker thread died".into()))),
-                Err(e) => Err(TrainError::Distributed(format!("starting a worker thread: {e}"))),
-            })
-            .collect()
-    });
-    // the error that stopped the run, rather than the others' `WorkerStopped`
-    let cause = outcomes.iter().position(|r| matches!(r, Err(e) if !matches!(e, TrainError::WorkerStopped)));
-    outcomes
-        .into_iter()
-        .nth(cause.unwrap_or(0))
-        .unwrap_or_else(|| Err(TrainError::Distributed("no worker ran".into())))
-}
-
-/// `run` as worker `rank` of `workers` on `device`: joins burn's collective, runs, then leaves
-/// it; when `run` fails or panics, closes the collective instead, so that the other workers stop
-/// at their next exchange rather than wait for this one.
-fn in_collective<I: burn::tensor::backend::Backend, T>(
-    rank: usize,
-    workers: usize,
-    device: &I::Device,
-    collective: burn::collective::CollectiveConfig,
-    run: impl FnOnce(Worker) -> Result<T>,
-) -> Result<T> {
-    data_parallel::join::<I>(rank, device.clone(), collective)?;
-    let worker = Worker::new::<I>(rank, workers, device.clone());
-    let outcome =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(worker))).unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
-        });
-    match &outcome {
-        Ok(_) => data_parallel::leave::<I>(rank)?,
-        Err(_) => data_parallel::abort::<I>(),
-    }
-    outcome
-}
-
-/// One worker's device per worker of this machine: devices `i, i+1, …` of the kind of `device`
-/// (`i` its index), modulo the backend's device count (on the CPU every worker shares it).
-fn worker_devices<B: burn::tensor::backend::Backend>(device: &B::Device, count: usize) -> Vec<B::Device> {
-    use burn::tensor::backend::{Device, DeviceId};
-    let id = device.to_id();
-    let available = B::device_count(id.type_id).max(1);
-    (0..count)
-        .map(|i| {
-            let index = (usize::from(id.index_id) + i) % available;
-            B::Device::from_id(DeviceId::new(id.type_id, index as u16))
-        })
-        .collect()
+    let topology = config.trainer.topology();
+    run_data_parallel::<B::InnerBackend, _>(&topology, sampler, device, |role, sampler, device| {
+        run_worker::<B>(config, tasks, sampler, &processor, reward.as_ref(), device, role)
+    })
 }
 
 /// One worker's run ([`run_tasks`]): the run directory is written by a worker whose `role`
@@ -275,7 +156,7 @@ fn run_worker<B: TrainBackend>(
         }
         Trainer::Sft => Box::new(Sft { worker: role.worker.clone() }),
     };
-    let workers = role.worker.as_ref().map_or(1, Worker::count);
+    let workers = role.worker.count();
     let dir = out.join("checkpoint");
     let checkpoints = Checkpoints::new(&dir, config.trainer.keep_last);
     let resume = complete_checkpoints(&dir).last().copied();
@@ -331,10 +212,7 @@ fn run_worker<B: TrainBackend>(
             progress.step(step, &line);
         }
         let stopping = crate::interrupt::latch();
-        let stopping = match &role.worker {
-            Some(worker) => worker.leader_says(stopping)?,
-            None => stopping,
-        };
+        let stopping = role.worker.leader_says(stopping)?;
         if role.writes && (rule.saves(step) || stopping) {
             let state = RunState { rollouts: algorithm.counter(), sampler: sampler.state(), workers };
             checkpoints.save(&learner, step, &state)?;

@@ -20,21 +20,21 @@ pub struct SftStats {
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
 /// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`
 /// ([`crate::policy::sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
-/// With data parallelism (`worker`) this worker takes its contiguous share of the
-/// micro-batches, and the gradients and the loss are summed over the workers.
+/// `worker` takes its contiguous share of the micro-batches (all of them alone), and the
+/// gradients and the loss are summed over the workers.
 pub fn sft_step<B: TrainBackend>(
     learner: &mut PolicyLearner<B>,
     batch: &[Sequence<B::InnerBackend>],
     micro_batch_size: usize,
     max_grad_norm: f64,
-    worker: Option<&Worker>,
+    worker: &Worker,
 ) -> Result<SftStats> {
     let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
     let policy: PolicyModel<B> = learner.model();
     let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
     let mut loss = 0.0;
     let chunks: Vec<&[Sequence<B::InnerBackend>]> = batch.chunks(micro_batch_size.max(1)).collect();
-    let own = worker.map_or(0..chunks.len(), |w| w.share(chunks.len()));
+    let own = worker.share(chunks.len());
     for chunk in &chunks[own] {
         let micro = SftBatch {
             sequences: chunk.iter().map(|s| to_autodiff(s.clone())).collect(),
@@ -44,11 +44,8 @@ pub fn sft_step<B: TrainBackend>(
         loss += item.loss;
         accumulator.accumulate(&policy, grads);
     }
-    let mut grads = accumulator.grads();
-    if let Some(worker) = worker {
-        grads = worker.sum_gradients(&policy, grads)?;
-        loss = f64::from(worker.sum(vec![loss as f32])?[0]);
-    }
+    let grads = worker.sum_gradients(&policy, accumulator.grads())?;
+    let loss = worker.sum_scalar(loss)?;
     let update = apply_update(learner, grads, max_grad_norm);
     Ok(SftStats { loss, tokens, update })
 }

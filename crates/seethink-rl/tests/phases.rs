@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{logged, tiny_config, vision_and_text, weights, I};
 use seethink_curriculum::{
-    default_sampler, AccuracyBand, Curriculum, CurriculumConfig, E2h, Learnability, Merged, Phase,
-    PlateauConfig, Policy, Replay, Staged, TaskResult, TaskSampler,
+    default_sampler, AccuracyBand, Curriculum, CurriculumConfig, E2h, GroupResult, Learnability, Merged,
+    Phase, PlateauConfig, Policy, Replay, Staged, TaskSampler,
 };
 use seethink_data::synth::{generate, write_tasks, SynthConfig};
 use seethink_data::{Capability, Task};
@@ -234,6 +234,8 @@ struct EvenTasks {
 struct GateLog {
     asked: Vec<usize>,
     observed: Vec<usize>,
+    /// Each draw: whether it was a refill, and the tasks it gave.
+    draws: Vec<(bool, Vec<usize>)>,
 }
 
 impl Curriculum for EvenTasks {
@@ -258,10 +260,18 @@ struct EvenGate {
 
 impl TaskSampler for EvenGate {
     fn next_batch(&mut self, count: usize) -> Vec<usize> {
-        self.epochs.next_batch(count)
+        let drawn = self.epochs.next_batch(count);
+        self.log.lock().unwrap().draws.push((false, drawn.clone()));
+        drawn
     }
-    fn observe(&mut self, results: &[TaskResult]) {
+    fn refill(&mut self, count: usize) -> Vec<usize> {
+        let drawn = self.epochs.refill(count);
+        self.log.lock().unwrap().draws.push((true, drawn.clone()));
+        drawn
+    }
+    fn observe(&mut self, results: &[GroupResult]) {
         self.log.lock().unwrap().observed.extend(results.iter().map(|r| r.task));
+        assert!(results.iter().all(|r| r.rewards.len() == 4), "each group's rewards, n = 4");
     }
     fn state(&self) -> serde_json::Value {
         self.epochs.state()
@@ -269,7 +279,7 @@ impl TaskSampler for EvenGate {
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
         self.epochs.restore(state)
     }
-    fn admit(&mut self, group: &TaskResult) -> bool {
+    fn admit(&mut self, group: &GroupResult) -> bool {
         self.log.lock().unwrap().asked.push(group.task);
         group.task.is_multiple_of(2)
     }
@@ -303,6 +313,18 @@ fn an_admission_gate_sees_every_group_and_rejected_groups_are_refilled() {
     assert_eq!(kept, [3.0, 3.0]);
     assert!(groups.iter().sum::<f64>() > 6.0, "odd tasks were drawn and refilled: {groups:?}");
     assert!(log.asked.iter().any(|t| t % 2 == 1));
+    // a step draws its 3 prompts, then refills just the groups still missing
+    let mut admitted = 0;
+    for (refill, drawn) in &log.draws {
+        match refill {
+            false => assert_eq!((admitted % 3, drawn.len()), (0, 3), "a step's batch: {:?}", log.draws),
+            true => {
+                assert_eq!(drawn.len(), 3 - admitted % 3, "a refill asks for the missing: {:?}", log.draws)
+            }
+        }
+        admitted += drawn.iter().filter(|&&t| t % 2 == 0).count();
+    }
+    assert!(log.draws.iter().any(|(refill, _)| *refill), "some step refilled: {:?}", log.draws);
 }
 
 #[test]

@@ -1,14 +1,15 @@
 //! The perception gate on the CPU sandbox: the committed base model, the procedural benchmark
-//! and the held-out evaluations of `staged_qwen3`, with the phases of [`PerceptionGate`].
+//! and the held-out evaluations of `staged_qwen3`, with the phases of [`PerceptionGate`]
+//! (perception at most the preset's perception steps).
 //!
 //! ```text
 //! cargo run --release -p custom-curriculum -- [--threshold 0.6] [--window 5] [--out runs/perception_gate]
 //! ```
 
 use anyhow::Result;
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::NdArray;
 use custom_curriculum::PerceptionGate;
-use seethink::preset::{CpuPreset, HELDOUT_TASKS, STAGE_STEPS, TRAIN_TASKS};
+use seethink::preset::{CpuPreset, STAGE_STEPS};
 
 /// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
 #[global_allocator]
@@ -20,30 +21,12 @@ fn main() -> Result<()> {
     let gate = PerceptionGate {
         threshold: value("--threshold").map_or(Ok(0.6), |v| v.parse())?,
         window: value("--window").map_or(Ok(5), |v| v.parse())?,
+        reasoning_steps: STAGE_STEPS.text_reasoning + STAGE_STEPS.visual_reasoning,
     };
     let out = value("--out").map_or("runs/perception_gate".into(), Into::into);
-    let mut config = CpuPreset {
-        out,
-        base: seethink::sandbox::committed_base(),
-        stage_steps: STAGE_STEPS,
-        train_tasks: TRAIN_TASKS,
-        heldout_tasks: HELDOUT_TASKS,
-        eval_k: 4,
-        seed: 0,
-    }
-    .prepare()?;
-    // each phase runs at most the perception stage's steps (its own PhaseSettings could say otherwise)
-    config.trainer.steps = STAGE_STEPS.perception;
-    let tasks = seethink::rl::run::load_data(&config.data)?;
-    let reward = config.algorithm.reward.reward();
+    let preset = CpuPreset { out, eval_k: 4, ..CpuPreset::default() };
     // prints the held-out table (also in <out>/staged/summary.md)
-    let outcome = seethink::rl::phases::train_curriculum::<Autodiff<NdArray>>(
-        &config,
-        &gate,
-        tasks,
-        reward,
-        &Default::default(),
-    )?;
+    let outcome = seethink::train_with::<NdArray>(&preset, &gate, &Default::default())?;
     println!("final model: {}", outcome.finals.last().map_or("-".into(), |f| f.display().to_string()));
     Ok(())
 }

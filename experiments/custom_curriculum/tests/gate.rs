@@ -56,7 +56,7 @@ fn final_weights(outcome: &PhasesOutcome) -> Vec<u8> {
 fn an_open_gate_ends_perception_after_its_window() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let outcome = run(&config, &PerceptionGate { threshold: 0.0, window: 1 });
+    let outcome = run(&config, &PerceptionGate { threshold: 0.0, window: 1, reasoning_steps: 3 });
     let run_dir = dir.path().join("run");
     assert_eq!(steps(&run_dir.join("01-perception")), [1], "the gate opens after one step");
     assert_eq!(steps(&run_dir.join("02-reasoning")), [1, 2, 3]);
@@ -74,7 +74,7 @@ fn an_open_gate_ends_perception_after_its_window() {
 fn a_run_killed_inside_the_gated_phase_resumes_bitwise() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let closed = PerceptionGate { threshold: 2.0, window: 2 };
+    let closed = PerceptionGate { threshold: 2.0, window: 2, reasoning_steps: 3 };
     let straight = run(&config, &closed);
     let phase = dir.path().join("run/01-perception");
     assert_eq!(steps(&phase), [1, 2, 3], "a closed gate runs the whole budget");

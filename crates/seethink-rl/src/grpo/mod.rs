@@ -10,4 +10,4 @@ pub use loss::{
     GrpoLossConfig, KlPenalty, LossTerms, LossType, PolicyLoss, SequenceRatio, TokenBatchLoss,
 };
 pub(crate) use step::{micro_batches, mini_batch_size, prompts_per_call};
-pub use step::{GroupOutcome, Grpo, GrpoStats, RolloutPrompt, Scored};
+pub use step::{Draw, Grpo, GrpoStats, RolloutPrompt, Scored};

@@ -7,7 +7,8 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsAccumulator;
 use burn::tensor::{Tensor, TensorData};
-use seethink_data::{Capability, Task};
+use seethink_curriculum::GroupResult;
+use seethink_data::Task;
 use seethink_models::generate::{generate, Completion, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::store_frozen;
@@ -32,22 +33,21 @@ use crate::policy::PolicyModel;
 use crate::sft::to_autodiff;
 use crate::train_backend::TrainBackend;
 
-/// A prompt of the rollout: the task (for its reward) and its encoded prompt.
+/// A prompt of the rollout: the task (for its reward), its index in the run's task list and its
+/// encoded prompt.
 #[derive(Clone, Debug)]
 pub struct RolloutPrompt<B: burn::tensor::backend::Backend> {
     pub task: Task,
+    pub index: usize,
     pub prompt: Prompt<B>,
 }
 
-/// What one prompt's group gave: means over its samples.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GroupOutcome {
-    /// The capability of the group's task.
-    pub capability: Capability,
-    pub reward: f32,
-    pub accuracy: f32,
-    pub response_length: f32,
-    pub mean_abs_advantage: f32,
+/// What a GRPO step asks its task source for: the step's first batch, or `count` tasks that
+/// replace groups the online filter or the sampler's gate rejected in this step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Draw {
+    Batch,
+    Refill(usize),
 }
 
 /// Metrics of one GRPO step (means over samples, or over response tokens for token metrics).
@@ -59,7 +59,7 @@ pub struct GrpoStats {
     pub groups_kept: usize,
     pub groups: usize,
     /// Per prompt of the step, in order.
-    pub outcomes: Vec<GroupOutcome>,
+    pub outcomes: Vec<GroupResult>,
     /// Generation calls of the rollout (`rollout.batch_size` sequences per call).
     pub generation_calls: usize,
     pub pg_loss: f64,
@@ -89,8 +89,8 @@ pub struct Grpo<B: TrainBackend> {
     reference: Option<AnyVlm<B::InnerBackend>>,
     /// Rollout steps done (rollout r samples with seed `rollout.seed + r`).
     pub rollouts: usize,
-    /// With data parallelism, this worker ([`crate::data_parallel`]); `None`: the only one.
-    pub worker: Option<Worker>,
+    /// This worker and its collective ([`crate::data_parallel`]; [`Worker::alone`] by default).
+    pub worker: Worker,
 }
 
 /// Old and reference log-probs of the samples this worker updates on, on the device, one
@@ -209,7 +209,7 @@ impl<B: TrainBackend> Grpo<B> {
     ) -> Self {
         let reference = (algorithm.kl_coef != 0.0)
             .then(|| store_frozen(inference_model(start).without_lora(), start.frozen_dtype()));
-        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: None }
+        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone() }
     }
 
     /// The frozen KL reference (the phase's starting weights), if the KL term is on.
@@ -249,8 +249,7 @@ impl<B: TrainBackend> Grpo<B> {
 
     /// [`sample`](Self::sample) on this worker's share of `prompts` (whole prompts,
     /// [`Worker::share`]; each sequence from the stream it has on one worker), then every
-    /// worker's completions gathered, so each worker holds the whole rollout. On a single worker,
-    /// `sample` itself.
+    /// worker's completions gathered, so each worker holds the whole rollout.
     fn sample_shared(
         &self,
         policy: &AnyVlm<B::InnerBackend>,
@@ -258,8 +257,7 @@ impl<B: TrainBackend> Grpo<B> {
         tokenizer: &TextTokenizer,
         first: usize,
     ) -> Result<(Vec<Completion>, usize)> {
-        let Some(worker) = &self.worker else { return self.sample(policy, prompts, tokenizer, first) };
-        let n = self.rollout.n;
+        let (worker, n) = (&self.worker, self.rollout.n);
         let own = worker.share(prompts.len());
         let (mine, calls) = self.sample(policy, &prompts[own.clone()], tokenizer, first + own.start * n)?;
         let mine = mine.into_iter().map(|c| Completion { prompt: c.prompt + own.start, ..c }).collect();
@@ -274,21 +272,24 @@ impl<B: TrainBackend> Grpo<B> {
         !a.online_filtering || (mean > a.filter_low && mean < a.filter_high)
     }
 
-    /// One GRPO step: prompts from `draw` are rolled out (`n` samples each) and rewarded (plus
-    /// `algorithm.overlong_penalty` when set), and advantages computed ([`advantages`]); with online filtering, groups outside the filter band are
-    /// dropped and `draw` is called again until as many groups as the first draw gave are kept
-    /// or `algorithm.max_try_make_batch` draws were made (0: no limit), then the batch is cut to
-    /// that size (EasyR1's `_make_batch_data`). When fewer or no groups survive, the step goes on
-    /// with what it has and says so. Then `actor.mini_batches` optimizer updates of `learner`.
-    /// `stats.outcomes` lists every drawn prompt's group in draw order. `admit` (the group's
-    /// position in draw order, its outcome) is asked about each group the online filter keeps
-    /// and is a second gate of the same kind: a group it rejects is refilled like a filtered
-    /// one.
+    /// One GRPO step: the prompts of `draw(Draw::Batch)` are rolled out (`n` samples each) and
+    /// rewarded (plus `algorithm.overlong_penalty` when set), and advantages computed
+    /// ([`advantages`]). With online filtering, groups outside the filter band are dropped, and
+    /// so are groups `admit` rejects, a second
+    /// gate of the same kind; `draw(Draw::Refill(missing))` is then called for just the groups
+    /// still missing, until the batch is full or `algorithm.max_try_make_batch` draws were made
+    /// (0: no limit). The batch trained on is the first kept groups in draw order, as EasyR1's
+    /// `_make_batch_data` makes it; EasyR1 draws a whole `rollout_batch_size` batch per try and
+    /// drops the kept groups past the batch, seethink draws only what is missing, so no drawn
+    /// task is rolled out and then left unused. When fewer or no groups survive, the step goes
+    /// on with what it has and says so (EasyR1 raises an error). Then `actor.mini_batches`
+    /// optimizer updates of `learner`. `stats.outcomes` lists every drawn prompt's group in
+    /// draw order.
     pub fn step(
         &mut self,
         learner: &mut PolicyLearner<B>,
-        mut draw: impl FnMut() -> Result<Vec<RolloutPrompt<B::InnerBackend>>>,
-        mut admit: impl FnMut(usize, &GroupOutcome) -> Result<bool>,
+        mut draw: impl FnMut(Draw) -> Result<Vec<RolloutPrompt<B::InnerBackend>>>,
+        mut admit: impl FnMut(&GroupResult) -> Result<bool>,
         reward: &dyn Reward,
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
@@ -301,7 +302,10 @@ impl<B: TrainBackend> Grpo<B> {
         let mut kept: Vec<Vec<Scored<B::InnerBackend>>> = Vec::new();
         let mut wanted = None;
         for attempt in 1.. {
-            let batch = draw()?;
+            let batch = match wanted {
+                None => draw(Draw::Batch)?,
+                Some(wanted) => draw(Draw::Refill(wanted - kept.len()))?,
+            };
             let wanted = *wanted.get_or_insert(batch.len());
             let prompts: Vec<Prompt<B::InnerBackend>> = batch.iter().map(|p| p.prompt.clone()).collect();
             let (completions, calls) = self.sample_shared(&policy, &prompts, tokenizer, stats.groups * n)?;
@@ -322,15 +326,17 @@ impl<B: TrainBackend> Grpo<B> {
             for (g, group) in completions.chunks(n).enumerate() {
                 let group_rewards = &rewards[g * n..(g + 1) * n];
                 let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
-                let outcome = GroupOutcome {
+                let outcome = GroupResult {
+                    task: batch[g].index,
                     capability: batch[g].task.capability,
+                    level: batch[g].task.level,
+                    rewards: group_rewards.iter().map(|r| r.overall).collect(),
                     reward: mean(&|i| group_rewards[i].overall),
                     accuracy: mean(&|i| group_rewards[i].accuracy),
                     response_length: mean(&|i| group[i].ids.len() as f32),
                     mean_abs_advantage: mean(&|i| advantages[g * n + i].abs()),
                 };
-                let position = stats.outcomes.len();
-                let kept_here = self.keeps(group_rewards) && admit(position, &outcome)?;
+                let kept_here = self.keeps(group_rewards) && admit(&outcome)?;
                 stats.outcomes.push(outcome);
                 if !kept_here {
                     continue;
@@ -431,8 +437,7 @@ impl<B: TrainBackend> Grpo<B> {
 
     /// Old (rollout policy) and reference log-probs of the samples this worker updates on,
     /// computed once after the rollout as EasyR1 does, a micro-batch at a time (spread over the
-    /// host's cores, [`Kernels::batch_threads`]): on a single worker [`micro_batches`] of the
-    /// whole rollout, with data parallelism this worker's update micro-batches
+    /// host's cores, [`Kernels::batch_threads`]): this worker's update micro-batches
     /// ([`update_plan`](Self::update_plan)).
     fn frozen_logprobs(
         &self,
@@ -441,10 +446,8 @@ impl<B: TrainBackend> Grpo<B> {
         pad_id: u32,
     ) -> Result<FrozenLogprobs<B::InnerBackend>> {
         let scoring = self.scoring(pad_id);
-        let pieces = match self.worker {
-            None => micro_batches(0..samples.len(), self.rollout.n, self.actor.micro_batch_size),
-            Some(_) => self.update_plan(samples).into_iter().flat_map(|(_, own)| own).collect(),
-        };
+        let pieces: Vec<Range<usize>> =
+            self.update_plan(samples).into_iter().flat_map(|(_, own)| own).collect();
         let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Option<Tensor<B::InnerBackend, 1>>>> {
             let parts =
                 map_parallel(pieces.clone(), <B::InnerBackend as Kernels>::batch_threads(), |range| {
@@ -477,9 +480,9 @@ impl<B: TrainBackend> Grpo<B> {
     }
 
     /// The mini-batches of a rollout of `samples` (`actor.mini_batches` consecutive pieces) and,
-    /// for each, the micro-batches this worker computes: every micro-batch of the mini-batch on
-    /// a single worker; with data parallelism [its contiguous share](Worker::share) of them, so
-    /// that the workers together compute exactly one worker's micro-batches. Micro-batches end
+    /// for each, the micro-batches this worker computes: [its contiguous share](Worker::share) of
+    /// them (all of them alone), so that the workers together compute exactly one worker's
+    /// micro-batches. Micro-batches end
     /// at group ends for a token-mean loss (which does not depend on the split), and are
     /// EasyR1's consecutive pieces for seq-mean (which does).
     fn update_plan(&self, samples: &[Sample<B::InnerBackend>]) -> Vec<(Range<usize>, Vec<Range<usize>>)> {
@@ -493,10 +496,7 @@ impl<B: TrainBackend> Grpo<B> {
             .map(|start| {
                 let mini = start..(start + mini_size).min(samples.len());
                 let micros = micro_batches(mini.clone(), grouping, self.actor.micro_batch_size);
-                let own = match &self.worker {
-                    Some(worker) => micros[worker.share(micros.len())].to_vec(),
-                    None => micros,
-                };
+                let own = micros[self.worker.share(micros.len())].to_vec();
                 (mini, own)
             })
             .collect()
@@ -526,10 +526,7 @@ impl<B: TrainBackend> Grpo<B> {
         // padding is 0 in both, where every estimate is 0
         let kl = self.algorithm.kl_penalty.estimate(aligned(old), aligned(reference));
         let totals = host_f32(kl.sum_dim(1), "the KL penalty")?;
-        let totals = match &self.worker {
-            Some(worker) => worker.gather(samples.len(), &own, &totals)?,
-            None => totals,
-        };
+        let totals = self.worker.gather(samples.len(), &own, &totals)?;
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
         let lengths: Vec<usize> = samples.iter().map(|s| s.sequence.response.len()).collect();
@@ -642,10 +639,7 @@ impl<B: TrainBackend> Grpo<B> {
                     };
                     accumulator.accumulate(&model, grads);
                 }
-                let grads = match &self.worker {
-                    Some(worker) => worker.sum_gradients(&model, accumulator.grads())?,
-                    None => accumulator.grads(),
-                };
+                let grads = self.worker.sum_gradients(&model, accumulator.grads())?;
                 let update = apply_update(learner, grads, self.actor.max_grad_norm);
                 match update.skipped {
                     true => stats.skipped_updates += 1,
@@ -655,13 +649,10 @@ impl<B: TrainBackend> Grpo<B> {
                 stats.updates += 1;
             }
         }
-        let mut sums = match metric_sums {
+        let sums = self.worker.sum(match metric_sums {
             Some(sums) => host_f32(sums, "the update's metrics")?,
             None => vec![0.0; 4],
-        };
-        if let Some(worker) = &self.worker {
-            sums = worker.sum(sums)?;
-        }
+        })?;
         let updates = stats.updates as f64;
         let metrics = [&mut stats.entropy, &mut stats.pg_loss, &mut stats.kl, &mut stats.clip_fraction];
         for (metric, sum) in metrics.into_iter().zip(sums) {
