@@ -287,17 +287,7 @@ mod tests {
         Capability::ALL
             .iter()
             .enumerate()
-            .map(|(i, &capability)| Task {
-                id: format!("t{i}"),
-                prompt: "?".into(),
-                images: vec![],
-                answer: "1".into(),
-                capability,
-                level: None,
-                pass_rate: None,
-                source: "demo".into(),
-                meta: serde_json::Value::Null,
-            })
+            .map(|(i, &capability)| Task::text(format!("t{i}"), "?", "1", capability))
             .collect()
     }
 

@@ -100,17 +100,7 @@ mod tests {
 
     #[test]
     fn dynamic_sampling_admits_only_groups_with_signal() {
-        let task = |i: usize| Task {
-            id: format!("t{i}"),
-            prompt: "?".into(),
-            images: vec![],
-            answer: "1".into(),
-            capability: Capability::Perception,
-            level: None,
-            pass_rate: None,
-            source: "demo".into(),
-            meta: Value::Null,
-        };
+        let task = |i: usize| Task::text(format!("t{i}"), "?", "1", Capability::Perception);
         let pool: Vec<Task> = (0..4).map(task).collect();
         let gate = AccuracyBand::dynamic_sampling(Merged::new());
         let phases = gate.phases(&pool, 0).unwrap();

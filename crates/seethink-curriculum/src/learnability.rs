@@ -94,15 +94,8 @@ mod tests {
 
     fn pool(pass_rates: &[f64]) -> Vec<Task> {
         let task = |(i, &p): (usize, &f64)| Task {
-            id: format!("t{i}"),
-            prompt: "?".into(),
-            images: vec![],
-            answer: "1".into(),
-            capability: Capability::TextReasoning,
-            level: None,
             pass_rate: Some(p),
-            source: "demo".into(),
-            meta: Value::Null,
+            ..Task::text(format!("t{i}"), "?", "1", Capability::TextReasoning)
         };
         pass_rates.iter().enumerate().map(task).collect()
     }

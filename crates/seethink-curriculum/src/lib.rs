@@ -62,7 +62,7 @@
 //!     }
 //! }
 //!
-//! let task = |id: &str, capability| Task { id: id.into(), prompt: "?".into(), images: vec![], answer: "1".into(), capability, level: None, pass_rate: None, source: "demo".into(), meta: Value::Null };
+//! let task = |id: &str, capability| Task::text(id, "?", "1", capability);
 //! let pool = vec![task("a", Capability::Perception), task("b", Capability::TextReasoning)];
 //! let phases = TextThenRetry.phases(&pool, 0)?;
 //! assert_eq!((phases[0].tasks.clone(), phases[1].tasks.len()), (vec![1], 2));

@@ -117,17 +117,7 @@ mod tests {
 
     #[test]
     fn later_phases_replay_their_share_of_earlier_tasks() {
-        let task = |i: usize, capability| Task {
-            id: format!("t{i}"),
-            prompt: "?".into(),
-            images: vec![],
-            answer: "1".into(),
-            capability,
-            level: None,
-            pass_rate: None,
-            source: "demo".into(),
-            meta: Value::Null,
-        };
+        let task = |i: usize, capability| Task::text(format!("t{i}"), "?", "1", capability);
         let (p, t) = (Capability::Perception, Capability::TextReasoning);
         let pool: Vec<Task> = (0..10).map(|i| task(i, if i < 5 { p } else { t })).collect();
         let curriculum = Replay { inner: Staged::new([p, t]), share: 0.25 };

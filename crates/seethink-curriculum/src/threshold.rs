@@ -132,17 +132,7 @@ mod tests {
 
     #[test]
     fn a_named_phase_ends_once_its_window_reaches_the_threshold_and_resumes_its_window() {
-        let task = |i: usize, capability| Task {
-            id: format!("t{i}"),
-            prompt: "?".into(),
-            images: vec![],
-            answer: "1".into(),
-            capability,
-            level: None,
-            pass_rate: None,
-            source: "demo".into(),
-            meta: Value::Null,
-        };
+        let task = |i: usize, capability| Task::text(format!("t{i}"), "?", "1", capability);
         let (p, t) = (Capability::Perception, Capability::TextReasoning);
         let pool: Vec<Task> = (0..4).map(|i| task(i, if i < 2 { p } else { t })).collect();
         let gate = ThresholdGate {

@@ -89,6 +89,29 @@ pub struct Task {
     pub meta: serde_json::Value,
 }
 
+impl Task {
+    /// A text-only task `id` asking `prompt`, answered by `answer`: no images, level, pass rate
+    /// or metadata, source `text`.
+    pub fn text(
+        id: impl Into<String>,
+        prompt: impl Into<String>,
+        answer: impl Into<String>,
+        capability: Capability,
+    ) -> Self {
+        Task {
+            id: id.into(),
+            prompt: prompt.into(),
+            images: Vec::new(),
+            answer: answer.into(),
+            capability,
+            level: None,
+            pass_rate: None,
+            source: "text".into(),
+            meta: serde_json::Value::Null,
+        }
+    }
+}
+
 /// Number of [`IMAGE_MARKER`]s in `prompt` (non-overlapping occurrences).
 pub fn count_image_markers(prompt: &str) -> usize {
     prompt.matches(IMAGE_MARKER).count()
