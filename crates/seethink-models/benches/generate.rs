@@ -16,7 +16,8 @@ use std::time::Instant;
 use burn::backend::NdArray;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seethink_models::generate::{generate, sample_token, Prompt, SamplingConfig};
+use seethink_models::generate::{generate, Prompt};
+use seethink_models::sampling::{sample_token, SamplingConfig};
 use seethink_models::QwenVl;
 
 type B = NdArray<f32>;

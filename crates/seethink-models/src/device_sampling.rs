@@ -1,9 +1,9 @@
 //! Choosing the next tokens on the device: only the chosen ids and their log-probs come back
 //! to the host (2 numbers per row instead of the `[rows, vocab]` logits, about 194 MB per step
 //! at 320 rows × 151,936 in f32). The default of [`Kernels::pick_tokens`](crate::kernels::Kernels::pick_tokens);
-//! the host backend picks on its cores ([`crate::generate::pick_on_host`]).
+//! the host backend picks on its cores ([`crate::sampling::pick_on_host`]).
 //!
-//! The same rule as the host's [`sample_token`](crate::generate::sample_token), and the same
+//! The same rule as the host's [`sample_token`](crate::sampling::sample_token), and the same
 //! random numbers (one uniform per row per step from the row's stream, drawn only when
 //! sampling): the host sums weights in f64, the device in its float type, so a token whose
 //! cumulative weight lies within rounding of the uniform may differ, and tied logits may be
@@ -15,8 +15,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::generate::SamplingConfig;
 use crate::readback::host_f32;
+use crate::sampling::SamplingConfig;
 
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
 /// log-prob at the sampling temperature over the whole vocabulary, on the device:

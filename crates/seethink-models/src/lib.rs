@@ -32,6 +32,7 @@ pub mod parallel;
 pub mod positions;
 pub mod processing;
 pub mod readback;
+pub mod sampling;
 pub mod text;
 pub mod vlm;
 

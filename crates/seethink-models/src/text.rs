@@ -12,11 +12,11 @@ use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
 use crate::decode::{DecodeState, KvCache};
 use crate::error::{ModelError, Result};
-use crate::kernels::Kernels;
+use crate::kernels::{causal_blocked, Kernels};
 use crate::nn::frozen::compute_dtype;
 use crate::nn::{
-    apply_rotary, attention, causal_blocked, load_linear, text_rope, weight_product, GatedMlp, Linear,
-    LoraPart, LoraSite, RmsNorm, Rope, LORA_TARGETS,
+    apply_rotary, attention, load_linear, text_rope, weight_product, GatedMlp, Linear, LoraPart, LoraSite,
+    RmsNorm, Rope, LORA_TARGETS,
 };
 use crate::positions::TokenBatch;
 

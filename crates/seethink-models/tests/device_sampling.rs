@@ -7,7 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seethink_models::device_sampling::pick_on_device;
-use seethink_models::generate::{pick_on_host, SamplingConfig};
+use seethink_models::sampling::{pick_on_host, SamplingConfig};
 
 type D = burn::backend::NdArray<f64>;
 

@@ -10,23 +10,36 @@
 //!
 //! Another backend (e.g. wgpu with f16 elements) runs the models after `impl Kernels for
 //! MyBackend {}`.
+//!
+//! The defaults longer than a line live here too, below the layers (`nn`) that call the
+//! kernels: [`decomposed_attention`], [`recomputed_attention`],
+//! [`decomposed_token_logprobs`], [`tracked_gelu`] and [`tracked_frozen_matmul`].
 
+mod attention;
+mod gelu;
 #[cfg(feature = "ndarray")]
 pub mod host;
+mod logprobs;
+mod recomputed_attention;
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::{activation, Bool, Int, Tensor};
+use burn::tensor::{activation, Bool, Int, Tensor, TensorPrimitive};
 
 use rand_chacha::ChaCha8Rng;
 
+pub use attention::{causal_blocked, decomposed_attention};
+pub use gelu::tracked_gelu;
+pub use logprobs::decomposed_token_logprobs;
+pub use recomputed_attention::recomputed_attention;
+
+use crate::device_sampling::pick_on_device;
 use crate::error::Result;
-use crate::generate::SamplingConfig;
-use crate::nn::{
-    decomposed_attention, decomposed_token_logprobs, recomputed_attention, tracked_frozen_matmul,
-    tracked_gelu,
-};
+use crate::sampling::SamplingConfig;
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
 pub trait Kernels: Backend {
@@ -76,14 +89,14 @@ pub trait Kernels: Backend {
     /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
     /// log-prob at the sampling temperature, as [`crate::generate::generate`] samples:
     /// on the device, only the chosen ids and log-probs read back
-    /// ([`crate::device_sampling::pick_on_device`]).
+    /// ([`pick_on_device`]).
     fn pick_tokens(
         logits: Tensor<Self, 2>,
         rngs: &mut [ChaCha8Rng],
         input_only: &[u32],
         sampling: &SamplingConfig,
     ) -> Result<Vec<(u32, f32)>> {
-        crate::device_sampling::pick_on_device(logits, rngs, input_only, sampling)
+        pick_on_device(logits, rngs, input_only, sampling)
     }
 
     /// How many pieces of a batch to compute at once: 1 (a GPU takes the pieces one after the
@@ -185,6 +198,42 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
 
     fn batch_threads() -> usize {
         B::batch_threads()
+    }
+}
+
+/// `y = x·cast(W)` under autodiff for a frozen `W` (it takes no gradient), differentiated by
+/// [`FrozenMatmulBackward`]: the backward pass keeps `W` as stored, shared with the parameter,
+/// instead of the cast copy burn's differentiated product would keep until then.
+pub fn tracked_frozen_matmul<B: Kernels, C: CheckpointStrategy>(
+    x: Tensor<Autodiff<B, C>, 2>,
+    w: Tensor<Autodiff<B, C>, 2>,
+) -> Tensor<Autodiff<B, C>, 2> {
+    let x = x.into_primitive().tensor();
+    let (node, x) = (x.node, Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(x.primitive)));
+    let w = w.inner();
+    let y = B::matmul(x.clone(), w.clone().cast(x.dtype())).into_primitive().tensor();
+    let output = match FrozenMatmulBackward.prepare::<C>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(w, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// The backward pass of [`tracked_frozen_matmul`]; its state is `W` as stored.
+#[derive(Debug)]
+struct FrozenMatmulBackward;
+
+impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
+    type State = Tensor<B, 2>;
+
+    /// `∂x = ∂y·cast(W)ᵀ`, with `W` cast for the product only.
+    fn backward(self, ops: Ops<Tensor<B, 2>, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+        let w = ops.state.cast(dy.dtype());
+        let [parent] = ops.parents;
+        if let Some(parent) = parent {
+            grads.register::<B>(parent.id, B::matmul(dy, w.transpose()).into_primitive().tensor());
+        }
     }
 }
 

@@ -4,14 +4,9 @@
 //! product with them is still computed in the backend's float type. Nothing is lost: a frozen
 //! weight holds the checkpoint's own values, which its stored type represents exactly.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::Autodiff;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::{Backend, DTypeUsage};
-use burn::tensor::{DType, Element, Tensor, TensorPrimitive};
+use burn::tensor::{DType, Element, Tensor};
 
 use crate::checkpoint::Dtype;
 use crate::kernels::Kernels;
@@ -75,42 +70,6 @@ pub fn weight_product<B: Kernels>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B,
     match w.dtype() == x.dtype() {
         true => B::matmul(x, w),
         false => B::frozen_matmul(x, w),
-    }
-}
-
-/// `y = x·cast(W)` under autodiff for a frozen `W` (it takes no gradient), differentiated by
-/// [`FrozenMatmulBackward`]: the backward pass keeps `W` as stored, shared with the parameter,
-/// instead of the cast copy burn's differentiated product would keep until then.
-pub fn tracked_frozen_matmul<B: Kernels, C: CheckpointStrategy>(
-    x: Tensor<Autodiff<B, C>, 2>,
-    w: Tensor<Autodiff<B, C>, 2>,
-) -> Tensor<Autodiff<B, C>, 2> {
-    let x = x.into_primitive().tensor();
-    let (node, x) = (x.node, Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(x.primitive)));
-    let w = w.inner();
-    let y = B::matmul(x.clone(), w.clone().cast(x.dtype())).into_primitive().tensor();
-    let output = match FrozenMatmulBackward.prepare::<C>([node]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(w, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
-}
-
-/// The backward pass of [`tracked_frozen_matmul`]; its state is `W` as stored.
-#[derive(Debug)]
-struct FrozenMatmulBackward;
-
-impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
-    type State = Tensor<B, 2>;
-
-    /// `∂x = ∂y·cast(W)ᵀ`, with `W` cast for the product only.
-    fn backward(self, ops: Ops<Tensor<B, 2>, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
-        let w = ops.state.cast(dy.dtype());
-        let [parent] = ops.parents;
-        if let Some(parent) = parent {
-            grads.register::<B>(parent.id, B::matmul(dy, w.transpose()).into_primitive().tensor());
-        }
     }
 }
 

@@ -7,7 +7,6 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::frozen::{compute_dtype, weight_product};
-use super::linear::Linear;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 
@@ -25,44 +24,6 @@ pub enum LoraPart {
     Vision,
     /// The projector from the vision tower into the language model (`projector`).
     Projector,
-}
-
-/// A linear layer LoRA can adapt, named by its module path in the model class peft wraps (the
-/// path of peft's keys and `target_modules`): `{stem}.{index}.{leaf}` for the layer of block
-/// `index` of a repeated block, `{stem}.{leaf}` for one outside (e.g. `model.visual.blocks`, 3,
-/// `attn.qkv`; `model.multi_modal_projector`, none, `linear_1`).
-pub struct LoraSite<'a, B: Backend> {
-    pub part: LoraPart,
-    pub stem: String,
-    pub index: Option<usize>,
-    pub leaf: &'static str,
-    pub linear: &'a mut Linear<B>,
-}
-
-impl<B: Backend> LoraSite<'_, B> {
-    /// The module path: `{stem}.{index}.{leaf}` or `{stem}.{leaf}`.
-    pub fn path(&self) -> String {
-        match self.index {
-            Some(i) => format!("{}.{i}.{}", self.stem, self.leaf),
-            None => format!("{}.{}", self.stem, self.leaf),
-        }
-    }
-
-    /// The layer's own name, the last part of its path (`q_proj`, `qkv`, `linear_fc1`): what
-    /// `target_modules` and `vision_modules` name.
-    pub fn name(&self) -> &'static str {
-        self.leaf.rsplit('.').next().unwrap_or(self.leaf)
-    }
-
-    /// A regex (Python's `re` syntax) whose full match is this layer in every block: the path
-    /// with its dots escaped and the block index as `\d+`.
-    pub fn pattern(&self) -> String {
-        let escape = |s: &str| s.replace('.', r"\.");
-        match self.index {
-            Some(_) => format!(r"{}\.\d+\.{}", escape(&self.stem), escape(self.leaf)),
-            None => format!(r"{}\.{}", escape(&self.stem), escape(self.leaf)),
-        }
-    }
 }
 
 /// LoRA's settings (peft's `LoraConfig` fields of the same meaning; verl calls `rank` and

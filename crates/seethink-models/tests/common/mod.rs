@@ -8,8 +8,9 @@ use burn::backend::NdArray;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
-use seethink_models::generate::{generate, log_softmax_at, Prompt, SamplingConfig};
+use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
+use seethink_models::sampling::{log_softmax_at, SamplingConfig};
 use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
 
 pub type B = NdArray<f32>;

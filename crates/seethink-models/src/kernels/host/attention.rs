@@ -409,8 +409,7 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::*;
-    use crate::kernels::Kernels;
-    use crate::nn::{causal_blocked, decomposed_attention};
+    use crate::kernels::{causal_blocked, decomposed_attention, Kernels};
 
     type CpuAutodiff = Autodiff<Cpu>;
 

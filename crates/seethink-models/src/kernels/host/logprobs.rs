@@ -157,7 +157,7 @@ mod tests {
     use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
-    use crate::nn::{decomposed_token_logprobs, token_logprobs};
+    use crate::kernels::{decomposed_token_logprobs, Kernels};
 
     type CpuAutodiff = Autodiff<Cpu>;
 
@@ -187,7 +187,7 @@ mod tests {
                 Tensor::<CpuAutodiff, 1>::random([rows], Distribution::Normal(0.0, 1.0), &Default::default());
 
             let x = logits.clone().require_grad();
-            let (logp, entropy) = token_logprobs(x.clone(), targets.clone());
+            let (logp, entropy) = CpuAutodiff::token_logprobs(x.clone(), targets.clone());
             let grads = (logp.clone() * weights.clone()).sum().backward();
             let d_x = x.grad(&grads).expect("∂logits");
 

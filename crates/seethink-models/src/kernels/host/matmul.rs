@@ -146,7 +146,7 @@ mod tests {
     use burn::tensor::{Distribution, ElementConversion};
 
     use super::*;
-    use crate::nn::matmul;
+    use crate::kernels::Kernels;
 
     fn random<B: Backend>(shape: [usize; 2]) -> Tensor<B, 2> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
@@ -172,7 +172,7 @@ mod tests {
     fn equals_burns_matmul_on_any_strides() {
         for (a, b) in cases::<Cpu>() {
             let expected = a.clone().matmul(b.clone());
-            let got = matmul(a, b);
+            let got = Cpu::matmul(a, b);
             assert_eq!(got.dims(), expected.dims());
             assert!(max_difference(got, expected) < 1e-4);
         }
@@ -188,7 +188,7 @@ mod tests {
                     Tensor::<Ad, 2>::from_inner(a.clone()).require_grad(),
                     Tensor::<Ad, 2>::from_inner(b.clone()).require_grad(),
                 );
-                let c = if host { matmul(a.clone(), b.clone()) } else { a.clone().matmul(b.clone()) };
+                let c = if host { Ad::matmul(a.clone(), b.clone()) } else { a.clone().matmul(b.clone()) };
                 let grads = (c * weights.clone()).sum().backward();
                 (a.grad(&grads).expect("∂A"), b.grad(&grads).expect("∂B"))
             };
@@ -202,7 +202,7 @@ mod tests {
     fn an_operand_without_gradient_gets_none() {
         type Ad = Autodiff<Cpu>;
         let (a, b) = (random::<Ad>([4, 6]).require_grad(), random::<Ad>([6, 2]));
-        let grads = matmul(a.clone(), b.clone()).sum().backward();
+        let grads = Ad::matmul(a.clone(), b.clone()).sum().backward();
         assert!(a.grad(&grads).is_some());
         assert!(b.grad(&grads).is_none());
     }

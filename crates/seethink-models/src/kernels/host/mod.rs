@@ -13,8 +13,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{activation, Bool, DType, Int, Tensor, TensorMetadata};
 
-use super::Kernels;
-use crate::nn::{decomposed_attention, decomposed_token_logprobs};
+use super::{decomposed_attention, decomposed_token_logprobs, Kernels};
 
 type Cpu = NdArray<f32>;
 /// `Autodiff`'s tensor: the ndarray tensor and its node in the graph (whatever the checkpointing).
@@ -64,14 +63,14 @@ impl Kernels for Cpu {
         crate::parallel::cores()
     }
 
-    /// On the host: the logits are already here ([`crate::generate::pick_on_host`]).
+    /// On the host: the logits are already here ([`crate::sampling::pick_on_host`]).
     fn pick_tokens(
         logits: Tensor<Self, 2>,
         rngs: &mut [rand_chacha::ChaCha8Rng],
         input_only: &[u32],
-        sampling: &crate::generate::SamplingConfig,
+        sampling: &crate::sampling::SamplingConfig,
     ) -> crate::error::Result<Vec<(u32, f32)>> {
-        crate::generate::pick_on_host(logits, rngs, input_only, sampling)
+        crate::sampling::pick_on_host(logits, rngs, input_only, sampling)
     }
 
     fn tracked_matmul<C: CheckpointStrategy>(

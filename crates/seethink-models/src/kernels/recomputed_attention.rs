@@ -89,7 +89,7 @@ fn forward<B: Backend>(
 }
 
 /// `softmax(q·kᵀ·scale, blocked → −∞) · v` with grouped-query attention (shapes at
-/// [`attention`](super::attention)), differentiated by [`RecomputedAttentionBackward`].
+/// [`attention`](crate::nn::attention)), differentiated by [`RecomputedAttentionBackward`].
 pub fn recomputed_attention<B: Backend, C: CheckpointStrategy>(
     q: Tensor<Autodiff<B, C>, 4>,
     k: Tensor<Autodiff<B, C>, 4>,
@@ -186,8 +186,8 @@ mod tests {
     use burn::tensor::Tensor;
 
     use super::recomputed_in_blocks;
-    use crate::nn::attention::tests::{tracked, tracked_qkv, A, BATCH, KEYS, QUERIES};
-    use crate::nn::attention::{causal_blocked, decomposed_attention};
+    use crate::kernels::attention::tests::{tracked, tracked_qkv, A, BATCH, KEYS, QUERIES};
+    use crate::kernels::attention::{causal_blocked, decomposed_attention};
 
     #[test]
     fn recomputed_attention_equals_burn_s_differentiated_attention_with_its_gradients() {
