@@ -19,7 +19,7 @@
 //!
 //! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
 //! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
-//! path's [`recomputed_attention`](seethink_models::nn::recomputed_attention) recompute them in
+//! path's [`recomputed_attention`](seethink_models::kernels::recomputed_attention) recompute them in
 //! backward), so activations grow with tokens, not tokens²; the two differ in what the MLP,
 //! the logits and sampling keep. The counts are checked against a counting allocator on
 //! ndarray (`tests/plan_memory_host.rs`, `tests/plan_memory_generic.rs`, within 15%). A GPU
@@ -41,7 +41,7 @@ pub enum KernelPath {
     /// The fused host kernels of `NdArray<f32>` (attention recomputed in backward).
     Host,
     /// burn's ops (wgpu, cuda, `NdArray<f64>`), with attention recomputed in backward
-    /// ([`recomputed_attention`](seethink_models::nn::recomputed_attention)).
+    /// ([`recomputed_attention`](seethink_models::kernels::recomputed_attention)).
     Generic,
 }
 

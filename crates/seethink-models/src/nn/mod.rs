@@ -19,6 +19,3 @@ pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};
 pub use token_logprobs::token_logprobs;
-
-// the path other crates' documentation names it by
-pub use crate::kernels::recomputed_attention;

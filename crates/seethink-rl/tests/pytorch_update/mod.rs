@@ -149,7 +149,7 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
     }
     println!("weights: largest relative difference of a tensor's update {:.2e} ({})", worst.0, worst.1);
     // measured: worst 7.1e-6 on `NdArray<f32>`, 1.7e-5 through the default kernels (a vision
-    // norm). Until the exact GELU got its exact derivative (`nn::tracked_gelu`; burn 0.21's
+    // norm). Until the exact GELU got its exact derivative (`kernels::tracked_gelu`; burn 0.21's
     // differentiates the tanh approximation) the vision tower's were 2e-4–6e-4, under a bound
     // of 1e-3 that let it pass.
     assert!(worst.0 < 1e-4, "{}: {:.2e}", worst.1, worst.0);
