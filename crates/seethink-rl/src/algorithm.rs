@@ -1,5 +1,10 @@
 //! The algorithm seam of the run loop: a training step on the tasks a sampler draws. GRPO and
-//! SFT are its two impls; another algorithm is one more.
+//! SFT are its two impls, chosen by `algorithm.trainer` ([`BuiltIn`]). Another algorithm (an
+//! estimator such as CISPO, or a user's own objective) is one impl of [`Algorithm`] and one of
+//! [`AlgorithmBuilder`], passed to [`run_tasks_with`](crate::run::run_tasks_with) or
+//! [`train_curriculum_with`](crate::phases::train_curriculum_with): the stock loop then gives it
+//! resume, checkpoints, metrics, curricula, evaluation and data parallelism
+//! (`experiments/custom_algorithm` does so from a crate of its own).
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -10,7 +15,7 @@ use seethink_data::Task;
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, Trainer};
 use crate::data_parallel::{SharedSampler, Worker};
 use crate::error::Result;
 use crate::grpo::{Draw, Grpo, RolloutPrompt};
@@ -32,16 +37,83 @@ pub struct StepInputs<'a> {
 }
 
 /// A training algorithm: one step updates the learner on `trainer.prompts_per_step` tasks the
-/// sampler draws, tells the sampler the results, and returns the step's metrics line.
+/// sampler draws, tells the sampler the results, and returns the step's metrics line (a JSON
+/// object of numbers: `metrics.jsonl`, the progress line, TensorBoard's `train/<key>`).
 pub trait Algorithm<B: TrainBackend> {
     /// Step `learner` once (its LR already set for the step).
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value>;
 
-    /// The counter a checkpoint keeps (GRPO: rollouts done, the sampling seed's offset).
-    fn counter(&self) -> usize;
+    /// The state a checkpoint keeps besides the learner's (GRPO: the rollouts done, its
+    /// sampling seed's offset), so that a resumed run continues bitwise.
+    fn state(&self) -> serde_json::Value;
 
-    /// The counter as a checkpoint kept it.
-    fn restore_counter(&mut self, counter: usize);
+    /// Restores a state [`state`](Self::state) gave; a message on a malformed one.
+    fn restore(&mut self, state: &serde_json::Value) -> std::result::Result<(), String>;
+}
+
+/// Makes a run's algorithm: for each of its workers (`worker`: its place and collective, for
+/// the exchanges of data parallelism), from the learner at the start of the run or phase
+/// (e.g. for a frozen reference model). Closures of that shape are builders too.
+pub trait AlgorithmBuilder<B: TrainBackend>: Sync {
+    fn build(
+        &self,
+        config: &TrainConfig,
+        learner: &PolicyLearner<B>,
+        worker: Worker,
+    ) -> Result<Box<dyn Algorithm<B>>>;
+}
+
+impl<B: TrainBackend, F> AlgorithmBuilder<B> for F
+where
+    F: Fn(&TrainConfig, &PolicyLearner<B>, Worker) -> Result<Box<dyn Algorithm<B>>> + Sync,
+{
+    fn build(
+        &self,
+        config: &TrainConfig,
+        learner: &PolicyLearner<B>,
+        worker: Worker,
+    ) -> Result<Box<dyn Algorithm<B>>> {
+        self(config, learner, worker)
+    }
+}
+
+/// The built-in algorithms, chosen by `algorithm.trainer`: [`Grpo`] or [`Sft`].
+pub struct BuiltIn;
+
+impl<B: TrainBackend> AlgorithmBuilder<B> for BuiltIn {
+    fn build(
+        &self,
+        config: &TrainConfig,
+        learner: &PolicyLearner<B>,
+        worker: Worker,
+    ) -> Result<Box<dyn Algorithm<B>>> {
+        Ok(match config.algorithm.trainer {
+            Trainer::Grpo => {
+                let (algorithm, actor, rollout) =
+                    (config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+                let mut grpo = Grpo::new(learner, algorithm, actor, rollout);
+                grpo.worker = worker;
+                Box::new(grpo)
+            }
+            Trainer::Sft => Box::new(Sft { worker }),
+        })
+    }
+}
+
+/// A counter kept as `{"<key>": n}` in a checkpoint: what [`Algorithm::state`] gives for one.
+pub fn counter_state(key: &str, value: usize) -> serde_json::Value {
+    serde_json::json!({ key: value })
+}
+
+/// The counter `key` of a state [`counter_state`] gave (or a bare number, as checkpoints kept
+/// GRPO's rollouts before algorithms had states of their own).
+pub fn restore_counter(state: &serde_json::Value, key: &str) -> std::result::Result<usize, String> {
+    state
+        .get(key)
+        .unwrap_or(state)
+        .as_u64()
+        .map(|n| n as usize)
+        .ok_or_else(|| format!("algorithm state: `{key}` is not a count in {state}"))
 }
 
 impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
@@ -72,12 +144,13 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
         Ok(grpo_step_metrics(&stats))
     }
 
-    fn counter(&self) -> usize {
-        self.rollouts
+    fn state(&self) -> serde_json::Value {
+        counter_state("rollouts", self.rollouts)
     }
 
-    fn restore_counter(&mut self, counter: usize) {
-        self.rollouts = counter;
+    fn restore(&mut self, state: &serde_json::Value) -> std::result::Result<(), String> {
+        self.rollouts = restore_counter(state, "rollouts")?;
+        Ok(())
     }
 }
 
@@ -117,9 +190,12 @@ impl<B: TrainBackend> Algorithm<B> for Sft {
         }))
     }
 
-    fn counter(&self) -> usize {
-        0
+    /// SFT keeps no state of its own.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
     }
 
-    fn restore_counter(&mut self, _counter: usize) {}
+    fn restore(&mut self, _state: &serde_json::Value) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }

@@ -6,7 +6,7 @@
 //! <run>/checkpoint/model-12.mpk       policy weights            (burn-train)
 //! <run>/checkpoint/optim-12.mpk       AdamW state               (burn-train)
 //! <run>/checkpoint/scheduler-12.mpk   LR schedule position      (burn-train)
-//! <run>/checkpoint/state-12.json      rollouts, sampler state   (seethink)
+//! <run>/checkpoint/state-12.json      algorithm and sampler state   (seethink)
 //! ```
 //! Every file is written under `.partial/`, synced and renamed into place, so a run killed at
 //! any moment never leaves a truncated file; a run resumes from the newest step whose four
@@ -33,8 +33,11 @@ pub const CHECKPOINT_FILES: [(&str, &str); 4] =
 /// What a checkpoint holds besides burn-train's records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
-    /// GRPO rollouts done (the sampling seed offset).
-    pub rollouts: usize,
+    /// The algorithm's state ([`crate::algorithm::Algorithm::state`]; GRPO: `{"rollouts": n}`,
+    /// the sampling seed's offset). Checkpoints from before algorithms had states hold GRPO's
+    /// rollouts as `rollouts: n`, read here.
+    #[serde(alias = "rollouts")]
+    pub algorithm: serde_json::Value,
     /// The task sampler's state ([`seethink_curriculum::TaskSampler::state`]).
     pub sampler: serde_json::Value,
     /// The data-parallel workers of the run that wrote it (1 in checkpoints from before

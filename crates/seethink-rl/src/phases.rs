@@ -27,11 +27,12 @@ use seethink_eval::{EvalReport, SuiteReport};
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
+use crate::algorithm::{AlgorithmBuilder, BuiltIn};
 use crate::benchmarks::benchmark_summary;
 use crate::config::TrainConfig;
 use crate::error::{io, Result, TrainError};
 use crate::evaluation::{evaluate_point, write_json};
-use crate::run::{prepare_tasks, run_tasks, TRAINING_CONFIG};
+use crate::run::{prepare_tasks, run_tasks_with, TRAINING_CONFIG};
 use crate::tensorboard::{EventWriter, TENSORBOARD_DIR};
 use crate::train_backend::TrainBackend;
 
@@ -64,16 +65,31 @@ pub fn train_phases<B: TrainBackend>(
 }
 
 /// Runs (or resumes) the phases of any `curriculum` over `tasks` with the rest of `config`
-/// (its `curriculum` key is not read), as the module docs describe: the pool is `tasks` ready
-/// to train on ([`prepare_tasks`]), every phase's tasks and sampler draws are indices into it,
-/// and `plan.json` records each phase as its sampler gets it (with `data.shuffle: false`, a
-/// shuffled phase is drawn in list order).
+/// (its `curriculum` key is not read) and the built-in algorithms ([`train_curriculum_with`],
+/// [`BuiltIn`]).
 pub fn train_curriculum<B: TrainBackend>(
     config: &TrainConfig,
     curriculum: &dyn Curriculum,
     tasks: Vec<Task>,
     reward: Arc<dyn Reward>,
     device: &B::Device,
+) -> Result<PhasesOutcome> {
+    train_curriculum_with::<B>(config, curriculum, tasks, reward, device, &BuiltIn)
+}
+
+/// Runs (or resumes) the phases of any `curriculum` over `tasks` with the rest of `config`
+/// (its `curriculum` key is not read), each phase trained by the algorithm `algorithms` builds
+/// ([`run_tasks_with`]), as the module docs describe: the pool is `tasks` ready to train on
+/// ([`prepare_tasks`]), every phase's tasks and sampler draws are indices into it, and
+/// `plan.json` records each phase as its sampler gets it (with `data.shuffle: false`, a shuffled
+/// phase is drawn in list order).
+pub fn train_curriculum_with<B: TrainBackend>(
+    config: &TrainConfig,
+    curriculum: &dyn Curriculum,
+    tasks: Vec<Task>,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+    algorithms: &dyn AlgorithmBuilder<B>,
 ) -> Result<PhasesOutcome> {
     let out = &config.trainer.out;
     let config_error = |message: String| TrainError::Config { path: out.join("config.ron"), message };
@@ -137,7 +153,7 @@ pub fn train_curriculum<B: TrainBackend>(
             );
             let sampler = curriculum.sampler(phase, &pool, config.data.seed)?;
             let processor = Processor::from_dir(&model)?;
-            run_tasks::<B>(phase_config, &pool, sampler, processor, reward.clone(), device)?;
+            run_tasks_with::<B>(phase_config, &pool, sampler, processor, reward.clone(), device, algorithms)?;
         }
         evaluate_model(&phase.name, &final_dir, dir.join("eval"))?;
         outcome.finals.push(final_dir.clone());

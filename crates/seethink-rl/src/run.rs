@@ -21,12 +21,11 @@ use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
 use seethink_reward::Reward;
 
-use crate::algorithm::{Algorithm, Sft, StepInputs};
+use crate::algorithm::{AlgorithmBuilder, BuiltIn, StepInputs};
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
-use crate::config::{DataConfig, TrainConfig, Trainer};
+use crate::config::{DataConfig, TrainConfig};
 use crate::data_parallel::{run_data_parallel, Role, SharedSampler};
 use crate::error::{io, Result, TrainError};
-use crate::grpo::Grpo;
 use crate::learner::{inference_model, new_learner};
 use crate::lock::{clean_debris, RunLock};
 use crate::metrics::MetricsLog;
@@ -82,14 +81,8 @@ pub fn prepare_tasks<B: Kernels>(
 }
 
 /// Runs the training of `config` on prepared `tasks` (see [`prepare_tasks`]) drawn by
-/// `sampler`, graded by `reward`, in run directory `trainer.out` (`config.ron`,
-/// `metrics.jsonl`, `checkpoint/`, burn-train's logs), resuming from the newest complete
-/// checkpoint there; the run ends after `trainer.steps` steps or when the sampler says it is
-/// [finished](TaskSampler::finished). Exports the trained model as an HF checkpoint to
-/// `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
-///
-/// With `trainer.devices` > 1 or `trainer.nodes`, the run's workers on this machine are
-/// threads, one per device, joined by burn's collective ([`run_data_parallel`]).
+/// `sampler`, graded by `reward`, with the built-in algorithm `algorithm.trainer` names:
+/// [`run_tasks_with`] and [`BuiltIn`].
 pub fn run_tasks<B: TrainBackend>(
     config: &TrainConfig,
     tasks: &[Task],
@@ -98,26 +91,56 @@ pub fn run_tasks<B: TrainBackend>(
     reward: Arc<dyn Reward>,
     device: &B::Device,
 ) -> Result<AnyVlm<B::InnerBackend>> {
+    run_tasks_with::<B>(config, tasks, sampler, processor, reward, device, &BuiltIn)
+}
+
+/// Runs the training of `config` on prepared `tasks` (see [`prepare_tasks`]) drawn by
+/// `sampler`, graded by `reward`, with the algorithm `algorithms` builds, in run directory
+/// `trainer.out` (`config.ron`, `metrics.jsonl`, `checkpoint/`, burn-train's logs), resuming
+/// from the newest complete checkpoint there; the run ends after `trainer.steps` steps or when
+/// the sampler says it is [finished](TaskSampler::finished). Exports the trained model as an HF
+/// checkpoint to `<out>/final` (with the run's config as [`TRAINING_CONFIG`]) and returns it.
+///
+/// With `trainer.devices` > 1 or `trainer.nodes`, the run's workers on this machine are
+/// threads, one per device, joined by burn's collective ([`run_data_parallel`]).
+pub fn run_tasks_with<B: TrainBackend>(
+    config: &TrainConfig,
+    tasks: &[Task],
+    sampler: Box<dyn TaskSampler>,
+    processor: Processor,
+    reward: Arc<dyn Reward>,
+    device: &B::Device,
+    algorithms: &dyn AlgorithmBuilder<B>,
+) -> Result<AnyVlm<B::InnerBackend>> {
     let config_path = config.trainer.out.join("config.ron");
     config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     let topology = config.trainer.topology();
     run_data_parallel::<B::InnerBackend, _>(&topology, sampler, device, |role, sampler, device| {
-        run_worker::<B>(config, tasks, sampler, &processor, reward.as_ref(), device, role)
+        let inputs =
+            WorkerInputs { config, tasks, processor: &processor, reward: reward.as_ref(), algorithms };
+        run_worker::<B>(inputs, sampler, device, role)
     })
+}
+
+/// What every worker of a run shares.
+struct WorkerInputs<'a, B: TrainBackend> {
+    config: &'a TrainConfig,
+    tasks: &'a [Task],
+    processor: &'a Processor,
+    reward: &'a dyn Reward,
+    algorithms: &'a dyn AlgorithmBuilder<B>,
 }
 
 /// One worker's run ([`run_tasks`]): the run directory is written by a worker whose `role`
 /// says so; every worker loads the model, resumes from the checkpoint and trains, with its
 /// sampler shared with the other workers ([`SharedSampler`]).
 fn run_worker<B: TrainBackend>(
-    config: &TrainConfig,
-    tasks: &[Task],
+    inputs: WorkerInputs<'_, B>,
     mut sampler: SharedSampler,
-    processor: &Processor,
-    reward: &dyn Reward,
     device: &B::Device,
     role: Role,
 ) -> Result<AnyVlm<B::InnerBackend>> {
+    let WorkerInputs { config, tasks, processor, reward, algorithms } = inputs;
     let out = &config.trainer.out;
     let config_path = out.join("config.ron");
     let _lock = match role.writes {
@@ -147,15 +170,7 @@ fn run_worker<B: TrainBackend>(
     let model = widen_trained(model);
     let mut learner =
         new_learner(model, &config.actor, processor.tokenizer.pad_id).with_frozen_storage(frozen);
-    let mut algorithm: Box<dyn Algorithm<B>> = match config.algorithm.trainer {
-        Trainer::Grpo => {
-            let mut grpo =
-                Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
-            grpo.worker = role.worker.clone();
-            Box::new(grpo)
-        }
-        Trainer::Sft => Box::new(Sft { worker: role.worker.clone() }),
-    };
+    let mut algorithm = algorithms.build(config, &learner, role.worker.clone())?;
     let workers = role.worker.count();
     let dir = out.join("checkpoint");
     let checkpoints = Checkpoints::new(&dir, config.trainer.keep_last);
@@ -185,7 +200,9 @@ fn run_worker<B: TrainBackend>(
             );
             return Err(TrainError::Config { path: state_file, message });
         }
-        algorithm.restore_counter(saved.rollouts);
+        algorithm
+            .restore(&saved.algorithm)
+            .map_err(|message| TrainError::Config { path: state_file.clone(), message })?;
         sampler
             .restore(&saved.sampler)
             .map_err(|message| TrainError::Config { path: state_file, message })?;
@@ -214,7 +231,7 @@ fn run_worker<B: TrainBackend>(
         let stopping = crate::interrupt::latch();
         let stopping = role.worker.leader_says(stopping)?;
         if role.writes && (rule.saves(step) || stopping) {
-            let state = RunState { rollouts: algorithm.counter(), sampler: sampler.state(), workers };
+            let state = RunState { algorithm: algorithm.state(), sampler: sampler.state(), workers };
             checkpoints.save(&learner, step, &state)?;
         }
         if stopping {
