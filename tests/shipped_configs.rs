@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use seethink::data::{Capability, Task};
-use seethink::rl::config::TrainConfig;
+use seethink::curriculum::Phase;
+use seethink::rl::config::{TrainConfig, Trainer};
 
 /// Every `.ron` file under `dir`, recursively, sorted.
 fn ron_files(dir: &Path) -> Vec<PathBuf> {
@@ -65,6 +66,11 @@ fn plan(config: &TrainConfig) -> Vec<seethink::curriculum::Phase> {
     config.curriculum.as_ref().unwrap().build().unwrap().phases(&pool, 0).unwrap()
 }
 
+/// The run config `phase` trains with: its `set` overrides over `config`'s.
+fn run_of(config: &TrainConfig, phase: &Phase) -> TrainConfig {
+    seethink::rl::phases::with_phase_settings(config, &phase.settings).unwrap()
+}
+
 #[test]
 fn configs_paper_holds_each_backbone_staged_and_its_variants() {
     let paper = ron_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/paper"));
@@ -89,9 +95,9 @@ fn the_paper_configs_plan_the_papers_stages() {
         let phases = plan(&config);
         let steps: Vec<_> = phases.iter().map(|p| p.settings.steps).collect();
         assert_eq!(steps, [Some(90), Some(375), Some(465)], "{backbone}");
-        let frozen: Vec<_> = phases.iter().map(|p| p.settings.freeze_vision).collect();
-        assert_eq!(frozen, [None, Some(true), None]);
-        let damped = phases[1].settings.lr == Some(3e-7);
+        let frozen: Vec<_> = phases.iter().map(|p| run_of(&config, p).actor.freeze_vision).collect();
+        assert_eq!(frozen, [false, true, false]);
+        let damped = run_of(&config, &phases[1]).actor.lr == 3e-7;
         assert_eq!(damped, backbone == "internvl3_8b", "only InternVL3's stage 2 is damped");
         let prompt = config.data.max_prompt_length;
         assert_eq!(prompt, Some(if backbone.contains("internvl") { 4096 } else { 2048 }));
@@ -141,7 +147,7 @@ fn each_variant_plans_its_ablation() {
         let (config, _, phases, names, steps) = summary("merged");
         assert_eq!((names, steps), (vec!["merged".to_string()], vec![930]), "{backbone}");
         assert_eq!(phases[0].tasks.len(), 5, "{backbone}: every task");
-        assert_eq!(phases[0].settings.freeze_vision, (!internvl).then_some(true), "{backbone}");
+        assert_eq!(run_of(&config, &phases[0]).actor.freeze_vision, !internvl, "{backbone}");
         assert!(config.data.shuffle);
         // difficulty: merged, easy → hard, not shuffled
         let (config, curriculum, _, names, steps) = summary("difficulty");
@@ -149,17 +155,17 @@ fn each_variant_plans_its_ablation() {
         assert_eq!(curriculum.within, [seethink::curriculum::DifficultyKind::EasyToHard]);
         assert!(!config.data.shuffle, "{backbone}");
         // reverse: the staged phases, last first
-        let (_, _, phases, names, steps) = summary("reverse");
+        let (config, _, phases, names, steps) = summary("reverse");
         assert_eq!(names, ["visual_reasoning", "text_reasoning", "perception"], "{backbone}");
         assert_eq!(steps, [465, 375, 90]);
-        assert_eq!(phases[1].settings.freeze_vision, Some(true));
+        assert!(run_of(&config, &phases[1]).actor.freeze_vision);
         // reasoning only: no perception data, stages 2 → 3
         let (config, _, phases, names, steps) = summary("reasoning_only");
         assert_eq!(
             (names, steps),
             (vec!["text_reasoning".to_string(), "visual_reasoning".into()], vec![375, 465])
         );
-        assert_eq!(phases[0].settings.freeze_vision, Some(true), "{backbone}");
+        assert!(run_of(&config, &phases[0]).actor.freeze_vision, "{backbone}");
         let capabilities: Vec<_> = std::iter::once(config.data.capability)
             .chain(config.data.sources.iter().map(|s| s.capability))
             .collect();
@@ -173,11 +179,11 @@ fn each_variant_plans_its_ablation() {
                 vec![90, 375, 465]
             )
         );
-        assert_eq!(phases[0].settings.trainer, Some(seethink::curriculum::Trainer::Sft), "{backbone}");
+        assert_eq!(run_of(&config, &phases[0]).algorithm.trainer, Trainer::Sft, "{backbone}");
         assert_eq!(phases[0].tasks, [3, 4], "{backbone}: the caption tasks alone");
         let captions = config.data.sources.iter().find(|s| s.path.ends_with("captions.jsonl")).unwrap();
         assert_eq!(captions.capability, Some(Capability::Perception));
-        assert_eq!(phases[1].settings.trainer, None, "{backbone}: the run's (GRPO)");
+        assert_eq!(run_of(&config, &phases[1]).algorithm.trainer, Trainer::Grpo, "{backbone}: the run's");
     }
 }
 

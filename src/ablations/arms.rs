@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy, Trainer};
+use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy};
 use crate::data::synth::caption::CAPTION_SOURCE;
 use crate::data::Capability;
 use crate::preset::StageSteps;
@@ -107,8 +107,9 @@ impl Arm {
     pub fn curriculum(self, stages: StageSteps) -> CurriculumConfig {
         let total = stages.total();
         let steps = |n: usize| PhaseSettings { steps: Some(n), ..Default::default() };
+        let frozen = || vec!["actor.freeze_vision=true".to_string()];
         let one_phase = |name: &str| {
-            let settings = PhaseSettings { freeze_vision: Some(true), ..steps(total) };
+            let settings = PhaseSettings { set: frozen(), ..steps(total) };
             BTreeMap::from([(name.to_string(), settings)])
         };
         let staged = || stages.phases();
@@ -122,7 +123,7 @@ impl Arm {
                 let phases = BTreeMap::from([
                     (
                         "text_reasoning".to_string(),
-                        PhaseSettings { freeze_vision: Some(true), ..steps(text) },
+                        PhaseSettings { set: frozen(), ..steps(text) },
                     ),
                     ("visual_reasoning".to_string(), steps(total - text)),
                 ]);
@@ -132,7 +133,7 @@ impl Arm {
             Arm::SftPerception => {
                 let mut phases = staged();
                 let sft = PhaseSettings {
-                    trainer: Some(Trainer::Sft),
+                    set: vec!["algorithm.trainer=Sft".into()],
                     sources: Some(vec![CAPTION_SOURCE.to_string()]),
                     ..steps(stages.perception)
                 };

@@ -19,7 +19,7 @@ use crate::progress::LearningProgress;
 /// curriculum: Some((
 ///     policy: Staged([perception, text_reasoning, visual_reasoning]),
 ///     within: [DropSolved, EasyToHard],
-///     phases: { "text_reasoning": (freeze_vision: Some(true), epochs: Some(15.0)) },
+///     phases: { "text_reasoning": (epochs: Some(15.0), set: ["actor.lr=3e-7"]) },
 /// )),
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -65,7 +65,7 @@ impl Staged<AsIs> {
     /// The paper's: perception → textual reasoning → visual reasoning, the vision tower frozen
     /// in the textual-reasoning phase.
     pub fn paper() -> Self {
-        let frozen = PhaseSettings { freeze_vision: Some(true), ..Default::default() };
+        let frozen = PhaseSettings::set("actor.freeze_vision", true);
         Self::new(Capability::ALL).with(Capability::TextReasoning, frozen)
     }
 

@@ -95,7 +95,7 @@ pub use e2h::E2h;
 pub use error::{CurriculumError, Result};
 pub use gate::AccuracyBand;
 pub use learnability::Learnability;
-pub use phase::{Order, Phase, PhaseSettings, Trainer};
+pub use phase::{Order, Phase, PhaseSettings};
 pub use plateau::Plateau;
 pub use progress::LearningProgress;
 pub use replay::Replay;

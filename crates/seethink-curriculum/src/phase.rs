@@ -3,13 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// GRPO or SFT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Trainer {
-    Grpo,
-    Sft,
-}
-
 /// How a phase draws its tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
@@ -19,8 +12,9 @@ pub enum Order {
     Listed,
 }
 
-/// The run settings a phase changes; `None` keeps the run's value. Each field names the run
-/// config key it overrides.
+/// What a phase changes of the run: its length (`steps` or `epochs`), its tasks' sources, and
+/// any run-config keys as `set` overrides (`"actor.lr=3e-7"`, `"actor.freeze_vision=true"`,
+/// `"algorithm.trainer=Sft"`), one spelling for every key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhaseSettings {
@@ -28,43 +22,27 @@ pub struct PhaseSettings {
     pub steps: Option<usize>,
     /// Passes over the phase's tasks: `⌈epochs · tasks / trainer.prompts_per_step⌉` steps.
     pub epochs: Option<f64>,
-    /// `actor.lr`.
-    pub lr: Option<f64>,
-    /// `algorithm.kl_coef`.
-    pub kl_coef: Option<f32>,
-    /// `actor.clip_low`.
-    pub clip_low: Option<f32>,
-    /// `actor.clip_high`.
-    pub clip_high: Option<f32>,
-    /// `actor.max_grad_norm`.
-    pub max_grad_norm: Option<f64>,
-    /// `actor.freeze_vision`.
-    pub freeze_vision: Option<bool>,
-    /// `algorithm.trainer`.
-    pub trainer: Option<Trainer>,
     /// Only tasks whose `source` is one of these (e.g. captions for an SFT perception phase).
     pub sources: Option<Vec<String>>,
-    /// Any other run-config keys, as `key=value` overrides read like the CLI's `--set`
+    /// Run-config keys, as `key=value` overrides read like the CLI's `--set`
     /// (`"rollout.temperature=0.7"`, `"algorithm.reward=Math"`, `"actor.schedule=Warmup(warmup: 5)"`),
-    /// applied after the fields above and before steps are counted.
+    /// applied in order (a later one wins) before steps are counted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<String>,
 }
 
 impl PhaseSettings {
+    /// The settings of one override `key=value`.
+    pub fn set(key: &str, value: impl std::fmt::Display) -> Self {
+        Self { set: vec![format!("{key}={value}")], ..Default::default() }
+    }
+
     /// `self` with every field that `other` sets replaced by `other`'s (`set`: `self`'s
-    /// overrides, then `other`'s).
+    /// overrides, then `other`'s, so `other`'s win).
     pub fn overridden_by(&self, other: &PhaseSettings) -> PhaseSettings {
         PhaseSettings {
             steps: other.steps.or(self.steps),
             epochs: other.epochs.or(self.epochs),
-            lr: other.lr.or(self.lr),
-            kl_coef: other.kl_coef.or(self.kl_coef),
-            clip_low: other.clip_low.or(self.clip_low),
-            clip_high: other.clip_high.or(self.clip_high),
-            max_grad_norm: other.max_grad_norm.or(self.max_grad_norm),
-            freeze_vision: other.freeze_vision.or(self.freeze_vision),
-            trainer: other.trainer.or(self.trainer),
             sources: other.sources.clone().or_else(|| self.sources.clone()),
             set: self.set.iter().chain(&other.set).cloned().collect(),
         }
@@ -101,12 +79,11 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_what_they_set() {
-        let base = PhaseSettings { lr: Some(1e-6), freeze_vision: Some(true), ..Default::default() };
-        let over = PhaseSettings { lr: Some(3e-7), steps: Some(5), ..Default::default() };
+        let base = PhaseSettings { epochs: Some(2.0), ..PhaseSettings::set("actor.lr", 1e-6) };
+        let over = PhaseSettings { steps: Some(5), ..PhaseSettings::set("actor.lr", 3e-7) };
         let merged = base.overridden_by(&over);
-        assert_eq!(merged.lr, Some(3e-7));
-        assert_eq!(merged.steps, Some(5));
-        assert_eq!(merged.freeze_vision, Some(true));
+        assert_eq!((merged.steps, merged.epochs), (Some(5), Some(2.0)));
+        assert_eq!(merged.set, ["actor.lr=0.000001", "actor.lr=0.0000003"], "the later one wins");
     }
 
     #[test]

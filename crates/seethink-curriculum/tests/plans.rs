@@ -46,8 +46,8 @@ fn the_paper_stages_capabilities_in_order_with_the_vision_tower_frozen_for_text(
     assert_eq!(sorted(phases[1].tasks.clone()), [4, 5, 6]);
     assert_eq!(sorted(phases[2].tasks.clone()), [7, 8, 9]);
     assert!(phases.iter().all(|p| p.order == Order::Shuffled));
-    let frozen: Vec<_> = phases.iter().map(|p| p.settings.freeze_vision).collect();
-    assert_eq!(frozen, [None, Some(true), None]);
+    let sets: Vec<_> = phases.iter().map(|p| p.settings.set.clone()).collect();
+    assert_eq!(sets, [vec![], vec!["actor.freeze_vision=true".to_string()], vec![]]);
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn configs_build_the_same_plans_and_name_bad_phase_settings() {
     let pool = pool();
     let config: CurriculumConfig = ron::from_str(
         r#"(policy: Paper, within: [DropSolved, EasyToHard],
-            phases: { "visual_reasoning": (steps: Some(7), lr: Some(3e-7)) })"#,
+            phases: { "visual_reasoning": (steps: Some(7), set: ["actor.lr=3e-7"]) })"#,
     )
     .unwrap();
     let phases = config.build().unwrap().phases(&pool, 0).unwrap();
@@ -144,8 +144,8 @@ fn configs_build_the_same_plans_and_name_bad_phase_settings() {
         phases.iter().map(|p| &p.tasks).collect::<Vec<_>>(),
         direct.iter().map(|p| &p.tasks).collect::<Vec<_>>()
     );
-    assert_eq!((phases[2].settings.steps, phases[2].settings.lr), (Some(7), Some(3e-7)));
-    assert_eq!(phases[1].settings.freeze_vision, Some(true));
+    assert_eq!((phases[2].settings.steps, phases[2].settings.set.clone()), (Some(7), vec!["actor.lr=3e-7".into()]));
+    assert_eq!(phases[1].settings.set, ["actor.freeze_vision=true"]);
 
     let reverse: CurriculumConfig =
         ron::from_str("(policy: Staged([visual_reasoning, perception]))").unwrap();

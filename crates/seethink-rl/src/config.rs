@@ -174,7 +174,12 @@ impl DataConfig {
     }
 }
 
-pub use seethink_curriculum::Trainer;
+/// The built-in algorithm a run trains with ([`crate::algorithm::BuiltIn`]): GRPO or SFT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trainer {
+    Grpo,
+    Sft,
+}
 
 /// The reward of GRPO runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

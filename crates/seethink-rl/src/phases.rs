@@ -231,8 +231,7 @@ pub fn phase_config(
     Ok(c)
 }
 
-/// `base` with a phase's settings (its typed fields, then its `set` overrides), as one run:
-/// no curriculum, no held-out evaluation.
+/// `base` with a phase's `set` overrides, as one run: no curriculum, no held-out evaluation.
 pub fn with_phase_settings(
     base: &TrainConfig,
     s: &PhaseSettings,
@@ -240,13 +239,6 @@ pub fn with_phase_settings(
     let mut c = base.clone();
     c.curriculum = None;
     c.eval = None;
-    c.actor.lr = s.lr.unwrap_or(c.actor.lr);
-    c.algorithm.kl_coef = s.kl_coef.unwrap_or(c.algorithm.kl_coef);
-    c.actor.clip_low = s.clip_low.unwrap_or(c.actor.clip_low);
-    c.actor.clip_high = s.clip_high.unwrap_or(c.actor.clip_high);
-    c.actor.max_grad_norm = s.max_grad_norm.unwrap_or(c.actor.max_grad_norm);
-    c.actor.freeze_vision = s.freeze_vision.unwrap_or(c.actor.freeze_vision);
-    c.algorithm.trainer = s.trainer.unwrap_or(c.algorithm.trainer);
     c.with_overrides(&s.set)
 }
 

@@ -359,3 +359,18 @@ fn a_phase_overrides_any_run_key_and_a_bad_override_stops_the_run_before_it_star
     assert!(error.contains("visual_reasoning") && error.contains("rollout.temprature"), "{error}");
     assert!(!dir.path().join("run/plan.json").exists(), "nothing ran");
 }
+
+#[test]
+fn a_phase_s_set_changes_exactly_its_keys_as_the_typed_settings_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = tiny_config(&dir.path().join("run"), Trainer::Grpo, 2, 2);
+    let overrides = ["actor.freeze_vision=true", "actor.lr=3e-7", "algorithm.trainer=Sft"];
+    let settings = seethink_curriculum::PhaseSettings {
+        set: overrides.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let phased = seethink_rl::phases::with_phase_settings(&base, &settings).unwrap();
+    let mut expected = TrainConfig { curriculum: None, eval: None, ..base };
+    (expected.actor.freeze_vision, expected.actor.lr, expected.algorithm.trainer) = (true, 3e-7, Trainer::Sft);
+    assert_eq!(phased, expected, "every other key as it was, bitwise");
+}
