@@ -103,7 +103,8 @@ pub fn run_controls<B: KernelBackend>(preset: &CpuPreset) -> Result<Vec<Control>
 /// reasoning, as in the paper's stage 2).
 fn single_stage(capability: Capability, steps: usize) -> CurriculumConfig {
     let frozen = (capability == Capability::TextReasoning).then(|| "actor.freeze_vision=true".to_string());
-    let settings = PhaseSettings { steps: Some(steps), set: frozen.into_iter().collect(), ..Default::default() };
+    let settings =
+        PhaseSettings { steps: Some(steps), set: frozen.into_iter().collect(), ..Default::default() };
     CurriculumConfig {
         policy: Policy::Staged(vec![capability]),
         within: Vec::new(),

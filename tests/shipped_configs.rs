@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use seethink::data::{Capability, Task};
 use seethink::curriculum::Phase;
+use seethink::data::{Capability, Task};
 use seethink::rl::config::{TrainConfig, Trainer};
 
 /// Every `.ron` file under `dir`, recursively, sorted.

@@ -121,10 +121,7 @@ impl Arm {
                 // T : V of the total, rounded down for text
                 let text = total * stages.text_reasoning / (stages.text_reasoning + stages.visual_reasoning);
                 let phases = BTreeMap::from([
-                    (
-                        "text_reasoning".to_string(),
-                        PhaseSettings { set: frozen(), ..steps(text) },
-                    ),
+                    ("text_reasoning".to_string(), PhaseSettings { set: frozen(), ..steps(text) }),
                     ("visual_reasoning".to_string(), steps(total - text)),
                 ]);
                 let order = vec![Capability::TextReasoning, Capability::VisualReasoning];

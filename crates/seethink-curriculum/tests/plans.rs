@@ -144,7 +144,10 @@ fn configs_build_the_same_plans_and_name_bad_phase_settings() {
         phases.iter().map(|p| &p.tasks).collect::<Vec<_>>(),
         direct.iter().map(|p| &p.tasks).collect::<Vec<_>>()
     );
-    assert_eq!((phases[2].settings.steps, phases[2].settings.set.clone()), (Some(7), vec!["actor.lr=3e-7".into()]));
+    assert_eq!(
+        (phases[2].settings.steps, phases[2].settings.set.clone()),
+        (Some(7), vec!["actor.lr=3e-7".into()])
+    );
     assert_eq!(phases[1].settings.set, ["actor.freeze_vision=true"]);
 
     let reverse: CurriculumConfig =

@@ -7,7 +7,6 @@
 //! (`experiments/custom_algorithm` does so from a crate of its own).
 
 use std::cell::RefCell;
-use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
 use seethink_curriculum::GroupResult;
@@ -21,8 +20,7 @@ use crate::error::Result;
 use crate::grpo::{Draw, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
 use crate::metrics::grpo_step_metrics;
-use crate::policy::Sequence;
-use crate::sft::sft_step;
+use crate::sft::Sft;
 use crate::train_backend::TrainBackend;
 
 /// What a step draws on: the run's tasks, the sampler that picks them (shared by the
@@ -150,52 +148,6 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
 
     fn restore(&mut self, state: &serde_json::Value) -> std::result::Result<(), String> {
         self.rollouts = restore_counter(state, "rollouts")?;
-        Ok(())
-    }
-}
-
-/// Supervised fine-tuning on the tasks' answers ([`sft_step`]), on this worker's share of each
-/// batch.
-pub struct Sft {
-    pub worker: Worker,
-}
-
-impl<B: TrainBackend> Algorithm<B> for Sft {
-    /// An SFT step: each drawn task's answer (and the tokenizer's first stop token) is the
-    /// response; SFT has no rewards, so the sampler is told nothing.
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
-        let started = Instant::now();
-        let StepInputs { config, tasks, sampler, processor, .. } = inputs;
-        let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
-        let tokenizer = &processor.tokenizer;
-        let stop = tokenizer.stop_ids.first().copied();
-        let sequences = sampler
-            .next_batch(config.trainer.prompts_per_step)?
-            .iter()
-            .map(|&i| {
-                let prompt = processor.encode_task_within(&tasks[i], config.data.image_bounds(), &device)?;
-                let mut response = tokenizer.encode(&tasks[i].answer)?;
-                response.extend(stop);
-                Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let actor = &config.actor;
-        let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
-        sampler.observe(&[]);
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(serde_json::json!({
-            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
-            "skipped_updates": usize::from(stats.update.skipped),
-            "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
-        }))
-    }
-
-    /// SFT keeps no state of its own.
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-
-    fn restore(&mut self, _state: &serde_json::Value) -> std::result::Result<(), String> {
         Ok(())
     }
 }

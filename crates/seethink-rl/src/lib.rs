@@ -1,17 +1,18 @@
 //! Reinforcement learning for vision-language models: the GRPO objective of EasyR1 (as used by
 //! "From Seeing to Thinking") and SFT, trained by one explicit run loop.
 //!
-//! - [`train`]: the entry point (`seethink train`): one run or a curriculum's phases;
-//! - [`run`]: a whole run from a [`config::TrainConfig`] (`train` and every
-//!   training test go through [`run::train_on`]);
-//! - [`learner`]: the training state (the [`policy::PolicyModel`] module, AdamW, LR schedule) and
-//!   the shared update;
-//! - [`algorithm`]: the algorithm seam of the run loop, with GRPO and SFT as its impls;
-//! - [`phases`]: a curriculum's phases as runs back to back, with held-out evaluations;
-//! - [`evaluation`]: a run's evaluation points: held-out tasks and [`benchmarks`] (VLMEvalKit);
-//! - [`grpo`], [`sft`]: one step of each (a `seethink_curriculum::TaskSampler` chooses the tasks);
-//! - [`checkpoint`]: the one checkpoint layout, atomic and bitwise-resumable;
-//! - [`data_parallel`]: N workers over devices and machines on burn's collective.
+//! The crate by idea (the important types in brackets):
+//!
+//! | idea | modules |
+//! |---|---|
+//! | settings | [`config`] ([`config::TrainConfig`], RON, `--set` overrides), [`prompt`] (format prompt) |
+//! | entry points | [`train`] (`seethink train`), [`run`] ([`run::train_on`], [`run::run_tasks_with`]), [`phases`] ([`phases::train_curriculum_with`]: a curriculum's phases back to back) |
+//! | the algorithm seam | [`algorithm`] ([`algorithm::Algorithm`], [`algorithm::AlgorithmBuilder`], [`algorithm::BuiltIn`]); [`grpo`] ([`grpo::Grpo`]: advantages, loss, step), [`sft`] ([`sft::Sft`]) |
+//! | the policy and its update | [`policy`] ([`policy::PolicyModel`], [`policy::Sequence`]), [`logprobs`] (chunked log-probs and gradients), [`learner`] ([`learner::PolicyLearner`], [`learner::apply_update`]), [`optim`] (AdamW kernels, LR schedules), [`train_backend`] |
+//! | workers | [`data_parallel`] ([`data_parallel::Worker`]: alone or in burn's collective; [`data_parallel::SharedSampler`], [`data_parallel::Topology`]) |
+//! | a run's files | [`checkpoint`] (atomic, bitwise resume), [`lock`], [`interrupt`], [`metrics`], [`progress`], [`tensorboard`] |
+//! | evaluation points | [`evaluation`] (held-out tasks), [`benchmarks`] (VLMEvalKit files), [`eval_model`] |
+//! | memory | [`plan`] (a run's memory per component, the fit verdict) |
 
 pub mod algorithm;
 pub mod benchmarks;

@@ -1,11 +1,22 @@
-//! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked).
+//! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked): the
+//! loss, its gradients on the policy, one update ([`sft_step`]) and the algorithm of the run
+//! loop ([`Sft`]).
 
-use burn::optim::GradientsAccumulator;
+use std::time::Instant;
 
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
+use seethink_models::kernels::Kernels;
+
+use crate::algorithm::{Algorithm, StepInputs};
 use crate::data_parallel::Worker;
 use crate::error::Result;
+use crate::grpo::aggregate;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
-use crate::policy::{PolicyModel, Sequence, SftBatch};
+use crate::logprobs::chunked_gradients;
+use crate::policy::{to_autodiff, PolicyModel, Sequence};
 use crate::train_backend::TrainBackend;
 
 /// What one SFT update reports.
@@ -19,7 +30,7 @@ pub struct SftStats {
 
 /// One SFT update on `batch`, processed in micro-batches of `micro_batch_size`:
 /// `L = −Σ_{response tokens} log π(y_t | x, y_<t) / (response tokens in the batch)`
-/// ([`crate::policy::sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
+/// ([`sft_loss`]), gradients summed over micro-batches, then [`apply_update`].
 /// `worker` takes its contiguous share of the micro-batches (all of them alone), and the
 /// gradients and the loss are summed over the workers.
 pub fn sft_step<B: TrainBackend>(
@@ -50,11 +61,82 @@ pub fn sft_step<B: TrainBackend>(
     Ok(SftStats { loss, tokens, update })
 }
 
-/// A sequence with its pixel values moved onto the autodiff backend (no gradient).
-pub fn to_autodiff<B: TrainBackend>(sequence: Sequence<B::InnerBackend>) -> Sequence<B> {
-    Sequence {
-        prompt: sequence.prompt,
-        response: sequence.response,
-        images: sequence.images.map(|i| i.map_pixels(burn::tensor::Tensor::from_inner)),
+/// A micro-batch of SFT sequences with the normaliser of its mini-batch (the response tokens
+/// of the whole mini-batch, so that micro-batch losses add up to the mini-batch loss).
+#[derive(Clone, Debug)]
+pub struct SftBatch<B: Backend> {
+    pub sequences: Vec<Sequence<B>>,
+    pub normaliser: f32,
+}
+
+/// What an SFT micro-step reports, on the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SftItem {
+    /// This micro-batch's share of the mini-batch loss.
+    pub loss: f64,
+    pub tokens: usize,
+}
+
+/// The SFT loss of one chunk of scored positions: `−Σ log π(y_t | …)·mask / normaliser`.
+pub fn sft_loss<B: Kernels>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: f32) -> Tensor<B, 1> {
+    aggregate(logp.neg(), mask, normaliser)
+}
+
+impl<B: TrainBackend> PolicyModel<B> {
+    /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
+    pub fn sft_gradients(&self, batch: &SftBatch<B>) -> seethink_models::Result<(GradientsParams, SftItem)> {
+        let mut loss = 0.0;
+        let grads = chunked_gradients(&self.model, &batch.sequences, self.scoring(1.0), |c| {
+            let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
+            loss += chunk.clone().into_scalar().elem::<f64>();
+            Ok(chunk)
+        })?;
+        Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
+    }
+}
+
+/// Supervised fine-tuning on the tasks' answers ([`sft_step`]), on this worker's share of each
+/// batch.
+pub struct Sft {
+    pub worker: Worker,
+}
+
+impl<B: TrainBackend> Algorithm<B> for Sft {
+    /// An SFT step: each drawn task's answer (and the tokenizer's first stop token) is the
+    /// response; SFT has no rewards, so the sampler is told nothing.
+    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
+        let started = Instant::now();
+        let StepInputs { config, tasks, sampler, processor, .. } = inputs;
+        let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
+        let tokenizer = &processor.tokenizer;
+        let stop = tokenizer.stop_ids.first().copied();
+        let sequences = sampler
+            .next_batch(config.trainer.prompts_per_step)?
+            .iter()
+            .map(|&i| {
+                let prompt = processor.encode_task_within(&tasks[i], config.data.image_bounds(), &device)?;
+                let mut response = tokenizer.encode(&tasks[i].answer)?;
+                response.extend(stop);
+                Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let actor = &config.actor;
+        let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
+        sampler.observe(&[]);
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(serde_json::json!({
+            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
+            "skipped_updates": usize::from(stats.update.skipped),
+            "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
+        }))
+    }
+
+    /// SFT keeps no state of its own.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn restore(&mut self, _state: &serde_json::Value) -> std::result::Result<(), String> {
+        Ok(())
     }
 }

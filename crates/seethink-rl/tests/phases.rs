@@ -371,6 +371,7 @@ fn a_phase_s_set_changes_exactly_its_keys_as_the_typed_settings_did() {
     };
     let phased = seethink_rl::phases::with_phase_settings(&base, &settings).unwrap();
     let mut expected = TrainConfig { curriculum: None, eval: None, ..base };
-    (expected.actor.freeze_vision, expected.actor.lr, expected.algorithm.trainer) = (true, 3e-7, Trainer::Sft);
+    (expected.actor.freeze_vision, expected.actor.lr, expected.algorithm.trainer) =
+        (true, 3e-7, Trainer::Sft);
     assert_eq!(phased, expected, "every other key as it was, bitwise");
 }

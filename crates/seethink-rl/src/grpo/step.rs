@@ -29,8 +29,8 @@ use crate::logprobs::{
     chunked_gradients, chunked_gradients_seeing_whole_responses, response_logprobs, ChunkLogprobs, Scoring,
     Sequence,
 };
-use crate::policy::PolicyModel;
-use crate::sft::to_autodiff;
+use crate::policy::{to_autodiff, PolicyModel};
+
 use crate::train_backend::TrainBackend;
 
 /// A prompt of the rollout: the task (for its reward), its index in the run's task list and its
