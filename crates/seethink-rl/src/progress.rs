@@ -28,8 +28,13 @@ impl StepProgress {
 
     /// Shows that `step` finished with `metrics`.
     pub fn step(&self, step: usize, metrics: &Value) {
+        // the learning rate in scientific notation (5e-5 would round to 0.0001 in fixed digits)
         let numbers = |keys: &mut dyn Iterator<Item = (String, f64)>, digits: usize| {
-            keys.map(|(name, v)| format!("{name} {v:.digits$}")).collect::<Vec<_>>()
+            keys.map(|(name, v)| match name.as_str() {
+                "lr" => format!("{name} {v:.2e}"),
+                _ => format!("{name} {v:.digits$}"),
+            })
+            .collect::<Vec<_>>()
         };
         let key = numbers(
             &mut KEY_METRICS
