@@ -19,7 +19,7 @@ use crate::data_parallel::{SharedSampler, Worker};
 use crate::error::Result;
 use crate::grpo::{Draw, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
-use crate::metrics::grpo_step_metrics;
+use crate::metrics::{grpo_step_metrics, StepMetrics};
 use crate::sft::Sft;
 use crate::train_backend::TrainBackend;
 
@@ -35,11 +35,11 @@ pub struct StepInputs<'a> {
 }
 
 /// A training algorithm: one step updates the learner on `trainer.prompts_per_step` tasks the
-/// sampler draws, tells the sampler the results, and returns the step's metrics line (a JSON
-/// object of numbers: `metrics.jsonl`, the progress line, TensorBoard's `train/<key>`).
+/// sampler draws, tells the sampler the results, and returns the step's metrics (the line of
+/// `metrics.jsonl`, the progress line, TensorBoard's `train/<key>`).
 pub trait Algorithm<B: TrainBackend> {
     /// Step `learner` once (its LR already set for the step).
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value>;
+    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics>;
 
     /// The state a checkpoint keeps besides the learner's (GRPO: the rollouts done, its
     /// sampling seed's offset), so that a resumed run continues bitwise.
@@ -118,7 +118,7 @@ impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
     /// A GRPO step ([`Grpo::step`]): the drawn tasks' rollouts, rewards, advantages and updates;
     /// the sampler draws the batch and its refills, gates each group ([`SharedSampler::admit`])
     /// and is told every drawn group's result.
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
+    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
         let bounds = config.data.image_bounds();

@@ -4,7 +4,8 @@
 
 pub use seethink_eval::progress::set_verbose;
 use seethink_eval::progress::Progress;
-use serde_json::Value;
+
+use crate::metrics::StepMetrics;
 
 /// The metrics shown beside the bar, in order, with their short names.
 const KEY_METRICS: [(&str, &str); 6] = [
@@ -27,7 +28,7 @@ impl StepProgress {
     }
 
     /// Shows that `step` finished with `metrics`.
-    pub fn step(&self, step: usize, metrics: &Value) {
+    pub fn step(&self, step: usize, metrics: &StepMetrics) {
         // the learning rate in scientific notation (5e-5 would round to 0.0001 in fixed digits)
         let numbers = |keys: &mut dyn Iterator<Item = (String, f64)>, digits: usize| {
             keys.map(|(name, v)| match name.as_str() {
@@ -37,19 +38,10 @@ impl StepProgress {
             .collect::<Vec<_>>()
         };
         let key = numbers(
-            &mut KEY_METRICS
-                .iter()
-                .filter_map(|(name, short)| Some((short.to_string(), metrics[*name].as_f64()?))),
+            &mut KEY_METRICS.iter().filter_map(|(name, short)| Some((short.to_string(), metrics.get(name)?))),
             3,
         );
-        let all = numbers(
-            &mut metrics
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))),
-            4,
-        );
+        let all = numbers(&mut metrics.iter().map(|(name, value)| (name.to_string(), value)), 4);
         self.0.update(step, &key.join(" "), &all.join(" | "));
     }
 }

@@ -16,6 +16,7 @@ use crate::error::Result;
 use crate::grpo::aggregate;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::logprobs::chunked_gradients;
+use crate::metrics::StepMetrics;
 use crate::policy::{to_autodiff, PolicyModel, Sequence};
 use crate::train_backend::TrainBackend;
 
@@ -104,7 +105,7 @@ pub struct Sft {
 impl<B: TrainBackend> Algorithm<B> for Sft {
     /// An SFT step: each drawn task's answer (and the tokenizer's first stop token) is the
     /// response; SFT has no rewards, so the sampler is told nothing.
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<serde_json::Value> {
+    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
         let started = Instant::now();
         let StepInputs { config, tasks, sampler, processor, .. } = inputs;
         let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
@@ -124,11 +125,13 @@ impl<B: TrainBackend> Algorithm<B> for Sft {
         let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
         sampler.observe(&[]);
         let seconds = started.elapsed().as_secs_f64();
-        Ok(serde_json::json!({
-            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
-            "skipped_updates": usize::from(stats.update.skipped),
-            "seconds": seconds, "tokens_per_second": stats.tokens as f64 / seconds.max(1e-9),
-        }))
+        Ok(StepMetrics::new()
+            .value("loss", stats.loss)
+            .value("grad_norm", stats.update.grad_norm)
+            .value("lr", stats.update.lr)
+            .count("skipped_updates", usize::from(stats.update.skipped))
+            .value("seconds", seconds)
+            .value("tokens_per_second", stats.tokens as f64 / seconds.max(1e-9)))
     }
 
     /// SFT keeps no state of its own.

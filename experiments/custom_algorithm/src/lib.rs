@@ -13,10 +13,11 @@ use seethink::rl::config::TrainConfig;
 use seethink::rl::data_parallel::Worker;
 use seethink::rl::error::Result;
 use seethink::rl::learner::{inference_model, PolicyLearner};
+use seethink::rl::metrics::StepMetrics;
 use seethink::rl::policy::Sequence;
 use seethink::rl::sft::sft_step;
 use seethink::rl::train_backend::TrainBackend;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// RAFT's state: this worker and the rollouts done (rollout r samples with seed
 /// `rollout.seed + r`).
@@ -37,7 +38,7 @@ impl Raft {
 }
 
 impl<B: TrainBackend> Algorithm<B> for Raft {
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<Value> {
+    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
         let policy = inference_model(learner);
         let device = policy.devices().into_iter().next().unwrap_or_default();
@@ -80,11 +81,14 @@ impl<B: TrainBackend> Algorithm<B> for Raft {
         let stats = sft_step(learner, &best, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
         sampler.observe(&results);
         let count = results.len().max(1) as f32;
-        Ok(json!({
-            "reward": results.iter().map(|r| r.reward).sum::<f32>() / count,
-            "best_reward": results.iter().map(|r| r.rewards.iter().fold(f32::MIN, |a, &b| a.max(b))).sum::<f32>() / count,
-            "loss": stats.loss, "grad_norm": stats.update.grad_norm, "lr": stats.update.lr,
-        }))
+        let best_reward =
+            results.iter().map(|r| r.rewards.iter().fold(f32::MIN, |a, &b| a.max(b))).sum::<f32>();
+        Ok(StepMetrics::new()
+            .value("reward", results.iter().map(|r| r.reward).sum::<f32>() / count)
+            .value("best_reward", best_reward / count)
+            .value("loss", stats.loss)
+            .value("grad_norm", stats.update.grad_norm)
+            .value("lr", stats.update.lr))
     }
 
     fn state(&self) -> Value {
