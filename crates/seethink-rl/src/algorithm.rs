@@ -1,26 +1,21 @@
 //! The algorithm seam of the run loop: a training step on the tasks a sampler draws. GRPO and
-//! SFT are its two impls, chosen by `algorithm.trainer` ([`BuiltIn`]). Another algorithm (an
+//! SFT are its two built-in impls, chosen by `algorithm.trainer`
+//! ([`BuiltIn`](crate::builtin::BuiltIn)). Another algorithm (an
 //! estimator such as CISPO, or a user's own objective) is one impl of [`Algorithm`] and one of
 //! [`AlgorithmBuilder`], passed to [`run_tasks_with`](crate::run::run_tasks_with) or
 //! [`train_curriculum_with`](crate::phases::train_curriculum_with): the stock loop then gives it
 //! resume, checkpoints, metrics, curricula, evaluation and data parallelism
 //! (`experiments/custom_algorithm` does so from a crate of its own).
 
-use std::cell::RefCell;
-
-use burn::module::{AutodiffModule, Module};
-use seethink_curriculum::GroupResult;
 use seethink_data::Task;
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
-use crate::config::{TrainConfig, Trainer};
+use crate::config::TrainConfig;
 use crate::data_parallel::{SharedSampler, Worker};
 use crate::error::Result;
-use crate::grpo::{Draw, Grpo, RolloutPrompt};
 use crate::learner::PolicyLearner;
-use crate::metrics::{grpo_step_metrics, StepMetrics};
-use crate::sft::Sft;
+use crate::metrics::StepMetrics;
 use crate::train_backend::TrainBackend;
 
 /// What a step draws on: the run's tasks, the sampler that picks them (shared by the
@@ -75,29 +70,6 @@ where
     }
 }
 
-/// The built-in algorithms, chosen by `algorithm.trainer`: [`Grpo`] or [`Sft`].
-pub struct BuiltIn;
-
-impl<B: TrainBackend> AlgorithmBuilder<B> for BuiltIn {
-    fn build(
-        &self,
-        config: &TrainConfig,
-        learner: &PolicyLearner<B>,
-        worker: Worker,
-    ) -> Result<Box<dyn Algorithm<B>>> {
-        Ok(match config.algorithm.trainer {
-            Trainer::Grpo => {
-                let (algorithm, actor, rollout) =
-                    (config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
-                let mut grpo = Grpo::new(learner, algorithm, actor, rollout);
-                grpo.worker = worker;
-                Box::new(grpo)
-            }
-            Trainer::Sft => Box::new(Sft { worker }),
-        })
-    }
-}
-
 /// A counter kept as `{"<key>": n}` in a checkpoint: what [`Algorithm::state`] gives for one.
 pub fn counter_state(key: &str, value: usize) -> serde_json::Value {
     serde_json::json!({ key: value })
@@ -112,42 +84,4 @@ pub fn restore_counter(state: &serde_json::Value, key: &str) -> std::result::Res
         .as_u64()
         .map(|n| n as usize)
         .ok_or_else(|| format!("algorithm state: `{key}` is not a count in {state}"))
-}
-
-impl<B: TrainBackend> Algorithm<B> for Grpo<B> {
-    /// A GRPO step ([`Grpo::step`]): the drawn tasks' rollouts, rewards, advantages and updates;
-    /// the sampler draws the batch and its refills, gates each group ([`SharedSampler::admit`])
-    /// and is told every drawn group's result.
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
-        let StepInputs { config, tasks, sampler, processor, reward } = inputs;
-        let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
-        let bounds = config.data.image_bounds();
-        let sampler = RefCell::new(sampler);
-        let draw = |what: Draw| {
-            let drawn = match what {
-                Draw::Batch => sampler.borrow_mut().next_batch(config.trainer.prompts_per_step)?,
-                Draw::Refill(count) => sampler.borrow_mut().refill(count)?,
-            };
-            drawn
-                .into_iter()
-                .map(|index| {
-                    let prompt = processor.encode_task_within(&tasks[index], bounds, &device)?;
-                    Ok(RolloutPrompt { task: tasks[index].clone(), index, prompt })
-                })
-                .collect()
-        };
-        let admit = |group: &GroupResult| sampler.borrow_mut().admit(group);
-        let stats = Grpo::step(self, learner, draw, admit, reward, &processor.tokenizer)?;
-        sampler.into_inner().observe(&stats.outcomes);
-        Ok(grpo_step_metrics(&stats))
-    }
-
-    fn state(&self) -> serde_json::Value {
-        counter_state("rollouts", self.rollouts)
-    }
-
-    fn restore(&mut self, state: &serde_json::Value) -> std::result::Result<(), String> {
-        self.rollouts = restore_counter(state, "rollouts")?;
-        Ok(())
-    }
 }

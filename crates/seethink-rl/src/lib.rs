@@ -7,7 +7,7 @@
 //! |---|---|
 //! | settings | [`config`] ([`config::TrainConfig`], RON, `--set` overrides), [`prompt`] (format prompt) |
 //! | entry points | [`train`] (`seethink train`), [`run`] ([`run::train_on`], [`run::run_tasks_with`]), [`phases`] ([`phases::train_curriculum_with`]: a curriculum's phases back to back) |
-//! | the algorithm seam | [`algorithm`] ([`algorithm::Algorithm`], [`algorithm::AlgorithmBuilder`], [`algorithm::BuiltIn`]); [`grpo`] ([`grpo::Grpo`]: advantages, loss, step), [`sft`] ([`sft::Sft`]) |
+//! | the algorithm seam | [`algorithm`] ([`algorithm::Algorithm`], [`algorithm::AlgorithmBuilder`], [`builtin`] ([`builtin::BuiltIn`]: GRPO and SFT on the seam); [`grpo`] ([`grpo::Grpo`]: advantages, loss, step), [`sft`] (loss, gradients, [`sft::sft_step`]) |
 //! | the policy and its update | [`policy`] ([`policy::PolicyModel`], [`policy::Sequence`]), [`logprobs`] (chunked log-probs and gradients), [`learner`] ([`learner::PolicyLearner`], [`learner::apply_update`]), [`optim`] (AdamW kernels, LR schedules), [`train_backend`] |
 //! | workers | [`data_parallel`] ([`data_parallel::Worker`]: alone or in burn's collective; [`data_parallel::SharedSampler`], [`data_parallel::Topology`]) |
 //! | a run's files | [`checkpoint`] (atomic, bitwise resume), [`lock`], [`interrupt`], [`metrics`], [`progress`], [`tensorboard`] |
@@ -16,6 +16,7 @@
 
 pub mod algorithm;
 pub mod benchmarks;
+pub mod builtin;
 pub mod checkpoint;
 pub mod config;
 pub mod data_parallel;

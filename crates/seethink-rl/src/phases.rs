@@ -27,8 +27,9 @@ use seethink_eval::{EvalReport, SuiteReport};
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
-use crate::algorithm::{AlgorithmBuilder, BuiltIn};
+use crate::algorithm::AlgorithmBuilder;
 use crate::benchmarks::benchmark_summary;
+use crate::builtin::BuiltIn;
 use crate::config::TrainConfig;
 use crate::error::{io, Result, TrainError};
 use crate::evaluation::{evaluate_point, write_json};

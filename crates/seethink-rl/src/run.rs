@@ -21,7 +21,8 @@ use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
 use seethink_reward::Reward;
 
-use crate::algorithm::{AlgorithmBuilder, BuiltIn, StepInputs};
+use crate::algorithm::{AlgorithmBuilder, StepInputs};
+use crate::builtin::BuiltIn;
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig};
 use crate::data_parallel::{run_data_parallel, Role, SharedSampler};

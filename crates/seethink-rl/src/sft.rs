@@ -1,22 +1,17 @@
 //! Supervised fine-tuning: cross-entropy on response tokens only (prompt tokens masked): the
-//! loss, its gradients on the policy, one update ([`sft_step`]) and the algorithm of the run
-//! loop ([`Sft`]).
+//! loss, its gradients on the policy and one update ([`sft_step`]); the run loop's SFT
+//! algorithm is [`crate::builtin::Sft`].
 
-use std::time::Instant;
-
-use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use seethink_models::kernels::Kernels;
 
-use crate::algorithm::{Algorithm, StepInputs};
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::grpo::aggregate;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::logprobs::chunked_gradients;
-use crate::metrics::StepMetrics;
 use crate::policy::{to_autodiff, PolicyModel, Sequence};
 use crate::train_backend::TrainBackend;
 
@@ -93,53 +88,5 @@ impl<B: TrainBackend> PolicyModel<B> {
             Ok(chunk)
         })?;
         Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
-    }
-}
-
-/// Supervised fine-tuning on the tasks' answers ([`sft_step`]), on this worker's share of each
-/// batch.
-pub struct Sft {
-    pub worker: Worker,
-}
-
-impl<B: TrainBackend> Algorithm<B> for Sft {
-    /// An SFT step: each drawn task's answer (and the tokenizer's first stop token) is the
-    /// response; SFT has no rewards, so the sampler is told nothing.
-    fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
-        let started = Instant::now();
-        let StepInputs { config, tasks, sampler, processor, .. } = inputs;
-        let device = learner.model().valid().model.devices().into_iter().next().unwrap_or_default();
-        let tokenizer = &processor.tokenizer;
-        let stop = tokenizer.stop_ids.first().copied();
-        let sequences = sampler
-            .next_batch(config.trainer.prompts_per_step)?
-            .iter()
-            .map(|&i| {
-                let prompt = processor.encode_task_within(&tasks[i], config.data.image_bounds(), &device)?;
-                let mut response = tokenizer.encode(&tasks[i].answer)?;
-                response.extend(stop);
-                Ok(Sequence { prompt: prompt.ids, response, images: prompt.images })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let actor = &config.actor;
-        let stats = sft_step(learner, &sequences, actor.micro_batch_size, actor.max_grad_norm, &self.worker)?;
-        sampler.observe(&[]);
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(StepMetrics::new()
-            .value("loss", stats.loss)
-            .value("grad_norm", stats.update.grad_norm)
-            .value("lr", stats.update.lr)
-            .count("skipped_updates", usize::from(stats.update.skipped))
-            .value("seconds", seconds)
-            .value("tokens_per_second", stats.tokens as f64 / seconds.max(1e-9)))
-    }
-
-    /// SFT keeps no state of its own.
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-
-    fn restore(&mut self, _state: &serde_json::Value) -> std::result::Result<(), String> {
-        Ok(())
     }
 }

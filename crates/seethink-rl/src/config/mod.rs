@@ -177,7 +177,7 @@ impl DataConfig {
     }
 }
 
-/// The built-in algorithm a run trains with ([`crate::algorithm::BuiltIn`]): GRPO or SFT.
+/// The built-in algorithm a run trains with ([`crate::builtin::BuiltIn`]): GRPO or SFT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trainer {
     Grpo,
