@@ -41,7 +41,7 @@ pub mod runner;
 pub use attribution::{
     attribute_errors, AttributedError, Attribution, ErrorKind, LevelAttribution, SubAnswer,
 };
-pub use benchmarks::{Benchmark, BenchmarkData, SuiteReport};
+pub use benchmarks::{Benchmark, BenchmarkData, ScoreOptions, SuiteReport};
 pub use error::{EvalError, Result};
 pub use group::{group_name, UNLABELLED};
 pub use metrics::{pass_at_k, Stats};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use seethink_eval::benchmarks::predictions::{match_rows, read_predictions};
-use seethink_eval::benchmarks::{Benchmark, BenchmarkReport, SuiteReport, Table};
+use seethink_eval::benchmarks::{Benchmark, BenchmarkReport, ScoreOptions, SuiteReport, Table};
 
 /// A 2×2 PNG, base64.
 fn image() -> String {
@@ -41,17 +41,28 @@ fn jsonl(dir: &Path, predictions: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// Loads the benchmark, reads the predictions and scores them.
+/// Loads the benchmark, reads the predictions and scores them (VLMEvalKit's rules).
 fn score(
     benchmark: Benchmark,
     header: &[&str],
     rows: &[(&str, Vec<&str>)],
     predictions: &[(&str, &str)],
 ) -> BenchmarkReport {
+    score_with(benchmark, header, rows, predictions, ScoreOptions::default())
+}
+
+/// [`score`] with `options`.
+fn score_with(
+    benchmark: Benchmark,
+    header: &[&str],
+    rows: &[(&str, Vec<&str>)],
+    predictions: &[(&str, &str)],
+    options: ScoreOptions,
+) -> BenchmarkReport {
     let dir = tempfile::tempdir().unwrap();
     let data = benchmark.load(&tsv(dir.path(), "bench.tsv", header, rows)).unwrap();
     let predictions = read_predictions(&jsonl(dir.path(), predictions)).unwrap();
-    data.score(&match_rows(&data, &predictions).unwrap()).unwrap()
+    data.score_with(&match_rows(&data, &predictions).unwrap(), options).unwrap()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -220,7 +231,7 @@ fn wemath_four_dimensional_metric() {
 }
 
 #[test]
-fn mathvista_choices_by_can_infer_free_form_by_the_math_grader() {
+fn mathvista_choices_by_can_infer_free_form_by_post_check() {
     let header =
         ["question", "answer", "question_type", "answer_type", "choices", "answer_option", "task", "skills"];
     let rows = [
@@ -270,8 +281,8 @@ fn mathvista_choices_by_can_infer_free_form_by_the_math_grader() {
     ];
     let predictions = [
         ("1", "\\boxed{B}"),                   // B: hit
-        ("2", "<think>2+3</think>\\boxed{5}"), // 5: hit
-        ("3", "The answer is 1.50"),           // no box: the whole text is no number, miss
+        ("2", "<think>2+3</think>\\boxed{5}"), // int("5") == int("5"): hit
+        ("3", "The answer is 1.50"),           // no box: float() of the whole text fails, miss
         ("4", "no"),                           // the text of option B: miss
     ];
     let r = score(Benchmark::MathVista, &header, &rows, &predictions);
@@ -294,7 +305,7 @@ fn mathvision_and_mathverse() {
     ];
     let predictions = [("1", "so \\boxed{B}"), ("2", "\\boxed{0.5}"), ("3", "\\boxed{4}")];
     let r = score(Benchmark::MathVision, &["question", "answer", "choices", "category"], &rows, &predictions);
-    // B is B; 0.5 = 1/2 for the MATH grader; 4 ≠ 3
+    // B is B; is_equal: 0.5 and \frac{1}{2} are within 1e-6; 4 ≠ 3
     assert_eq!(correct(&r), [true, true, false]);
     assert!(close(r.score, 200.0 / 3.0));
     assert_eq!(values(&r.tables[0], "algebra"), [100.0]);
@@ -349,6 +360,147 @@ fn dynamath_average_and_worst_case() {
     assert!(prompt.starts_with("<image>\n## Question\n Q\n## Answer Instruction Please provide"), "{prompt}");
     assert!(prompt.contains("Format the answer as a three-digit floating-point number"), "{prompt}");
     assert!(prompt.ends_with("\"short answer\": \"[Concise Answer]\"\n}"), "{prompt}");
+}
+
+// The tests below follow issue 50: each row's expected decision is VLMEvalKit's, read off its
+// code (the function named beside the row); the Python behind them was run on the same rows.
+
+#[test]
+fn dynamath_json_with_raw_control_characters_and_empty_predictions() {
+    let header = ["question", "answer", "answer_type", "qid", "varid"];
+    let rows = [
+        ("1", vec!["Q", "3.142", "float", "1", "1"]),
+        ("2", vec!["Q", "x+1", "free form", "2", "1"]),
+        ("3", vec!["Q", "A", "multiple choice", "3", "1"]),
+        ("4", vec!["Q", "B", "multiple choice", "4", "1"]),
+        ("5", vec!["Q", "2.000", "float", "5", "1"]),
+        ("6", vec!["Q", "x+1", "free form", "6", "1"]),
+    ];
+    let predictions = [
+        // `DynaMath_auxeval`: json.loads(pred, strict=False) accepts the raw newline and tab
+        ("1", "{\"solution\": \"step 1\nstep\t2\", \"short answer\": \"3.1416\"}"),
+        // an empty prediction is NaN after the predictions file's round trip, `preprocess(str(nan))`
+        // is `nan`; `parse_answer` keeps it as free form: `nan` is not in `x+1`
+        ("2", ""),
+        // multiple choice: `nan`.upper() holds exactly one of ABCDE, `A`: right for gold A …
+        ("3", "<think>no idea</think>"),
+        // … and wrong for gold B
+        ("4", ""),
+        // `None` is NaN too; float: `float('nan')` parses, |nan − 2| ≤ 0.001 is false
+        ("5", "None"),
+        // an empty short answer in the JSON is no NaN: `'' in 'x+1'` is true
+        ("6", "{\"short answer\": \"\"}"),
+    ];
+    let r = score(Benchmark::DynaMath, &header, &rows, &predictions);
+    assert_eq!(correct(&r), [true, false, true, false, false, true]);
+    let extracted: Vec<Option<&str>> = r.items.iter().map(|i| i.extracted.as_deref()).collect();
+    assert_eq!(extracted, [Some("3.1416"), Some("nan"), Some("A"), Some("A"), Some("NaN"), Some("")]);
+}
+
+#[test]
+fn option_cells_pandas_reads_as_missing_are_no_options() {
+    let rows = [
+        // `build_choices` (multiple_choice.py) skips D: `pd.isna` of the cell `None` read by
+        // `pd.read_csv`; `can_infer` cannot give D, so the row is wrong
+        ("1", vec!["Q", "red", "green", "yellow", "None", "D", "x", "y"]),
+        // option text is not trimmed: `can_infer_text` looks for ` red ` in `red`: no option
+        ("2", vec!["Q", " red ", "blue", "NA", "null", "A", "x", "y"]),
+        // an empty prediction is `str(nan)`: `can_infer_text` finds the text `na` of A in `nan`
+        ("3", vec!["Q", "Na", "K", "", "#N/A", "A", "x", "y"]),
+        ("4", vec!["Q", "cat", "dog", "n/a", "", "B", "x", "y"]),
+    ];
+    let predictions = [("1", "D"), ("2", "red"), ("3", ""), ("4", "dog")];
+    let r = score(Benchmark::MmStar, &MCQ, &rows, &predictions);
+    assert_eq!(correct(&r), [false, false, true, true]);
+    assert_eq!(r.items[0].extracted, None);
+    let dir = tempfile::tempdir().unwrap();
+    let data = Benchmark::MmStar.load(&tsv(dir.path(), "m.tsv", &MCQ, &rows)).unwrap();
+    // `ImageMCQDataset.build_prompt`: the options pandas reads, as written
+    assert_eq!(
+        data.tasks()[1].prompt,
+        "<image>\nQuestion: Q\nOptions:\nA.  red \nB. blue\n\
+         Please select the correct answer from the options above. \n"
+    );
+}
+
+#[test]
+fn mathverse_problem_version_column_and_choice_letters() {
+    let meta = "{'subject': 'plane geometry', 'subfield': 'angle'}";
+    let rows = [
+        ("1", vec!["Q1", "A", "Vision Intensive", meta]),
+        ("2", vec!["Q2", "B", "Vision Intensive", meta]),
+        ("3", vec!["Q3", "C", "Vision Only", meta]),
+        ("4", vec!["Q4", "120", "Vision Only", meta]),
+    ];
+    // VLMEvalKit's judge extracts the letter of a prose answer; seethink's stand-in is
+    // `can_infer_option`, whose letter then equals the answer (`post_check_score`)
+    let predictions = [
+        ("1", "The answer is A"),
+        ("2", "<think>…</think>B."),
+        ("3", "The answer is D"),
+        ("4", "\\boxed{120}"),
+    ];
+    let r = score(
+        Benchmark::MathVerse,
+        &["question", "answer", "problem_version", "metadata"],
+        &rows,
+        &predictions,
+    );
+    assert_eq!(correct(&r), [true, true, false, true]);
+    assert_eq!(r.items[2].extracted.as_deref(), Some("D"));
+    // `MathVerse_acc`: per `problem_version` (the TSV's own column here)
+    assert_eq!(values(&r.tables[0], "Vision Intensive"), [100.0]);
+    assert_eq!(values(&r.tables[0], "Vision Only"), [50.0]);
+    assert_eq!(values(&r.tables[1], "plane geometry"), [75.0]);
+}
+
+#[test]
+fn mathvista_free_form_by_post_check_or_the_math_grader() {
+    let header = ["question", "answer", "question_type", "answer_type", "choices", "answer_option"];
+    let free = |answer, kind| vec!["Q", answer, "free_form", kind, "", ""];
+    let rows = [
+        ("1", free("5", "integer")),
+        ("2", free("1.5", "float")),
+        ("3", free("[2007, 2008]", "list")),
+        ("4", free("5", "integer")),
+    ];
+    let predictions = [
+        ("1", "\\boxed{5.0}"),          // post_check: int('5.0') raises ValueError: wrong
+        ("2", "\\boxed{1.50}"),         // float('1.50') == float('1.5'): right
+        ("3", "\\boxed{[2007, 2008]}"), // list: post_check compares str(None): wrong
+        ("4", " 5 "),                   // int(' 5 ') == 5: right
+    ];
+    let r = score(Benchmark::MathVista, &header, &rows, &predictions);
+    assert_eq!(correct(&r), [false, true, false, true]);
+    let options = ScoreOptions { math_grader: true };
+    let r = score_with(Benchmark::MathVista, &header, &rows, &predictions, options);
+    assert_eq!(correct(&r), [true, true, true, true], "the MATH grader: 5.0 is 5, lists compare");
+}
+
+#[test]
+fn mathvision_free_form_by_is_equal_or_the_math_grader() {
+    let rows = [
+        ("1", vec!["Q", "3", "[]"]),
+        ("2", vec!["Q", "3", "[]"]),
+        ("3", vec!["Q", "\\sqrt{12}", "[]"]),
+        ("4", vec!["Q", "\\frac{1}{2}", "[]"]),
+        ("5", vec!["Q", "8", "[]"]),
+    ];
+    let predictions = [
+        ("1", "\\boxed{x=3}"),        // is_equal: no number, not the same text
+        ("2", "\\boxed{3.0000005}"),  // eval: |3 − 3.0000005| < 1e-6
+        ("3", "\\boxed{2\\sqrt{3}}"), // eval(str(latex2sympy)) fails on sqrt: only the text counts
+        ("4", "\\boxed{0.5}"),        // latex2sympy: 1/2 and 0.5
+        ("5", "\\boxed{2^{3}}"),      // latex2sympy: 2**3 = 8
+    ];
+    let header = ["question", "answer", "choices"];
+    let r = score(Benchmark::MathVision, &header, &rows, &predictions);
+    assert_eq!(correct(&r), [false, true, false, true, true]);
+    let options = ScoreOptions { math_grader: true };
+    let r = score_with(Benchmark::MathVision, &header, &rows, &predictions, options);
+    // the MATH grader: `x=` is dropped, 3.0000005 is no integer (PRM800K: within 1e-7), 2√3 = √12
+    // numerically, 0.5 = 1/2, and its guard evaluates no `^{`
+    assert_eq!(correct(&r), [true, false, true, true, false]);
 }
 
 #[test]

@@ -3,15 +3,18 @@
 //! - Prompt: `## Question\n <question>`, then the answer guide asking for a JSON object with
 //!   `solution` and `short answer` (the instruction depends on `answer_type`), then the example
 //!   object as `json.dumps(…, indent=4)` writes it (the `DynaMath` setting, not `_noprompt`).
-//! - Answer (`DynaMath_auxeval`), on the response after the last `</think>`: `preprocess` keeps
-//!   the text from its first `{` to its last `}` (when both exist in that order) and removes
-//!   every backslash; when that is a JSON object with a string `short answer`, it is parsed by
-//!   `parse_answer`; else `parse_answer` of the preprocessed text; where that fails VLMEvalKit
-//!   asks its judge, seethink parses the [`judged_answer`] (the last `\boxed{}`) instead.
-//!   `parse_answer`: `float` — all digits, else the text before the first space as a float (a
-//!   trailing `π` multiplies by π); `multiple choice` — a single character (upper-cased), else the
-//!   one of `ABCDE` the upper-cased text contains when it contains exactly one; other types —
-//!   the text itself.
+//! - Answer (`DynaMath_auxeval`), on the prediction ([`super::matching::scored_prediction`]:
+//!   the response after the last `</think>`, `nan` when pandas reads it as missing, so an empty
+//!   response is `nan`): `preprocess` keeps the text from its first `{` to its last `}` (when
+//!   both exist in that order) and removes every backslash; when that is a JSON object
+//!   (`json.loads(…, strict=False)`, [`json_loads`]: raw newlines and tabs inside strings are
+//!   allowed) with a string `short answer`, it is parsed by `parse_answer`; else `parse_answer`
+//!   of the preprocessed text; where that fails VLMEvalKit asks its judge, seethink parses the
+//!   [`judged_answer`] (the last `\boxed{}`) instead. `parse_answer`: `float` — all digits,
+//!   else the text before the first space as a float (Python's `float()`, [`python_float`]; a
+//!   trailing `π` multiplies by π); `multiple choice` — a single character (upper-cased), else
+//!   the one of `ABCDE` the upper-cased text contains when it contains exactly one; other types
+//!   — the text itself.
 //! - Correct: `float` within 0.001 of the answer; `multiple choice` equal to the answer, or,
 //!   when nothing parsed, the answer among the first three characters of the preprocessed text
 //!   (upper-cased); other types when the answer contains it (lower-cased).
@@ -24,10 +27,11 @@ use std::collections::HashMap;
 
 use seethink_data::TsvRow;
 
-use super::matching::{judged_answer, split_thinking};
+use super::matching::judged_answer;
+use super::python::{json_loads, python_float};
 use super::summary::{ItemResult, Scores, Table};
 use super::tally::{percent_of, Tally};
-use super::{require, response};
+use super::{prediction, require};
 
 /// The answer guide after the question (`Dynamath.GUIDE` with its line continuations joined).
 const GUIDE: &str = "\n## Answer Instruction Please provide an answer to the question outlined above. Your response \
@@ -76,9 +80,8 @@ pub fn check(row: &TsvRow) -> Result<(), String> {
     require(row, "qid")?;
     if AnswerType::of(row) == AnswerType::Float {
         let answer = require(row, "answer")?;
-        answer
-            .parse::<f64>()
-            .map_err(|_| format!("answer `{answer}` of a float question is not a number"))?;
+        python_float(answer)
+            .ok_or_else(|| format!("answer `{answer}` of a float question is not a number"))?;
     }
     Ok(())
 }
@@ -109,8 +112,8 @@ enum Short {
 /// `transfer`: a float, times π when the text has a `π` (the text before it is the factor).
 fn transfer(text: &str) -> Option<f64> {
     match text.split_once('\u{3c0}') {
-        Some((factor, _)) => factor.parse::<f64>().ok().map(|f| f * std::f64::consts::PI),
-        None => text.parse::<f64>().ok(),
+        Some((factor, _)) => python_float(factor).map(|f| f * std::f64::consts::PI),
+        None => python_float(text),
     }
 }
 
@@ -139,14 +142,13 @@ fn parse_answer(answer: &str, kind: AnswerType) -> Option<Short> {
     }
 }
 
-/// The short answer of a response and whether it is right (see the module docs).
-fn grade(row: &TsvRow, response: &str) -> ItemResult {
+/// The short answer of a prediction ([`super::matching::scored_prediction`]) and whether it is
+/// right (see the module docs).
+fn grade(row: &TsvRow, prediction: &str) -> ItemResult {
     let kind = AnswerType::of(row);
     let gold = row.get("answer").unwrap_or_default();
-    let prediction = split_thinking(response);
     let text = preprocess(prediction);
-    let from_json = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
+    let from_json = json_loads(&text)
         .and_then(|v| v.get("short answer").and_then(|s| s.as_str().map(str::to_string)))
         .and_then(|s| parse_answer(&s, kind));
     let short = from_json
@@ -154,7 +156,7 @@ fn grade(row: &TsvRow, response: &str) -> ItemResult {
         .or_else(|| parse_answer(&judged_answer(prediction), kind));
     let correct = match (kind, &short) {
         (AnswerType::Float, Some(Short::Number(x))) => {
-            gold.parse::<f64>().is_ok_and(|g| (x - g).abs() <= 0.001)
+            python_float(gold).is_some_and(|g| (x - g).abs() <= 0.001)
         }
         (AnswerType::MultipleChoice, Some(Short::Text(letter))) => letter == gold,
         (AnswerType::MultipleChoice, None) => {
@@ -172,7 +174,7 @@ fn grade(row: &TsvRow, response: &str) -> ItemResult {
 
 /// Scores every row (see the module docs).
 pub(crate) fn score(rows: &[TsvRow], predictions: &HashMap<String, String>) -> Scores {
-    let items: Vec<ItemResult> = rows.iter().map(|row| grade(row, response(predictions, row))).collect();
+    let items: Vec<ItemResult> = rows.iter().map(|row| grade(row, prediction(predictions, row))).collect();
     let mut average = [Tally::default(), Tally::default(), Tally::default()];
     let mut questions: Vec<(&str, &TsvRow, bool)> = Vec::new();
     for (row, item) in rows.iter().zip(&items) {

@@ -1,13 +1,16 @@
 //! VLMEvalKit's rule-based answer matching, ported from `vlmeval/utils/matching_util.py`
 //! (`can_infer_option`, `can_infer_text`, `can_infer`), `vlmeval/dataset/utils/yorn.py`
 //! (`YOrN_Extraction`), `vlmeval/smp/misc.py` (`process_punctuation`) and
-//! `vlmeval/inference.py` (the `SPLIT_THINK` split), plus the stand-in for the GPT judge that
-//! seethink uses instead ([`judged_answer`]).
+//! `vlmeval/inference.py` (the `SPLIT_THINK` split, then the predictions file's round trip:
+//! [`scored_prediction`]), plus the stand-in for the GPT judge that seethink uses instead
+//! ([`judged_answer`]).
 
 use std::sync::OnceLock;
 
 use regex::Regex;
 use seethink_reward::{last_boxed, Extensions};
+
+use super::python::pandas_missing;
 
 /// An option key (`A`, `B`, …) with its text.
 pub type Choice = (String, String);
@@ -16,6 +19,19 @@ pub type Choice = (String, String);
 /// `</think>`, trimmed; the whole response when it has no `</think>`.
 pub fn split_thinking(response: &str) -> &str {
     response.rsplit_once("</think>").map_or(response, |(_, answer)| answer.trim())
+}
+
+/// The prediction VLMEvalKit scores for `response`: [`split_thinking`] (`infer_data_job` in
+/// `vlmeval/inference.py` splits before it writes the predictions file), then `nan` where pandas
+/// reads that text back as missing ([`pandas_missing`]: the empty string, `None`, `NA`, …),
+/// as every evaluator turns the missing cell into a string (`str(x)`) before scoring it.
+pub fn scored_prediction(response: &str) -> &str {
+    let prediction = split_thinking(response);
+    if pandas_missing(prediction) {
+        "nan"
+    } else {
+        prediction
+    }
 }
 
 /// The answer text that stands in for VLMEvalKit's GPT-judge extraction: the content of the last
@@ -94,12 +110,11 @@ pub fn can_infer(answer: &str, choices: &[Choice]) -> Option<String> {
     can_infer_option(answer, choices).or_else(|| can_infer_text(answer, choices))
 }
 
-/// The option a response chooses: VLMEvalKit's prefetch, [`can_infer`] on the response after
-/// [`split_thinking`]; when that names none, where VLMEvalKit would ask its GPT judge, the same
+/// The option a prediction ([`scored_prediction`]) chooses: VLMEvalKit's prefetch, [`can_infer`]
+/// on the prediction; when that names none, where VLMEvalKit would ask its GPT judge, the same
 /// rule on the [`judged_answer`] (the last `\boxed{}`). `None` when neither names an option
 /// (VLMEvalKit's `Z` without a judge).
-pub fn infer_choice(response: &str, choices: &[Choice]) -> Option<String> {
-    let prediction = split_thinking(response);
+pub fn infer_choice(prediction: &str, choices: &[Choice]) -> Option<String> {
     can_infer(prediction, choices).or_else(|| can_infer(&judged_answer(prediction), choices))
 }
 
@@ -204,9 +219,22 @@ mod tests {
     fn choices_fall_back_to_the_last_box() {
         let c = abcd();
         let long = "<think>A is red, B is blue</think>Between A and B I pick \\boxed{B}";
-        assert_eq!(split_thinking(long), "Between A and B I pick \\boxed{B}");
-        assert_eq!(infer_choice(long, &c).as_deref(), Some("B"));
+        assert_eq!(scored_prediction(long), "Between A and B I pick \\boxed{B}");
+        assert_eq!(infer_choice(scored_prediction(long), &c).as_deref(), Some("B"));
         assert_eq!(infer_choice("A, B, C and D are all wrong", &c), None);
+    }
+
+    #[test]
+    fn predictions_pandas_reads_as_missing_become_nan() {
+        // `infer_data_job` splits at `</think>` and trims, then the file's round trip reads
+        // `""` and `None` back as NaN, which `str()` makes `nan`; a space survives.
+        assert_eq!(scored_prediction("<think>hm</think>  "), "nan");
+        assert_eq!(scored_prediction("None"), "nan");
+        assert_eq!(scored_prediction(""), "nan");
+        assert_eq!(scored_prediction(" None "), " None ");
+        // `nan` holds the text `a` of an option: can_infer_text picks it (`can_infer` on `str(nan)`)
+        let options = [("A".to_string(), "a".to_string()), ("B".to_string(), "b".to_string())];
+        assert_eq!(infer_choice(scored_prediction(""), &options).as_deref(), Some("A"));
     }
 
     #[test]

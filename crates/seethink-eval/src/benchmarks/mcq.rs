@@ -1,40 +1,53 @@
 //! Multiple choice as VLMEvalKit's `ImageMCQDataset` builds and scores it (MMStar, RealWorldQA,
 //! A-OKVQA; WeMath shares the prompt and the answer rule).
 //!
-//! - Prompt (`ImageMCQDataset.build_prompt`): `Hint: <hint>\n` when there is a hint,
-//!   `Question: <question>\n`, then `Options:\n` and one `<letter>. <text>\n` per present
+//! - Options (`build_choices` in `vlmeval/dataset/utils/multiple_choice.py`, and the prompt's
+//!   options in `ImageMCQDataset.build_prompt`): each column `A` … `Z` whose cell pandas does
+//!   not read as missing (`not pd.isna(item[ch])`; [`super::python::pandas_missing`]: empty,
+//!   `None`, `NA`, … are missing), its text as written, spaces included. An answer naming a
+//!   missing option is never chosen, so the row counts as wrong (VLMEvalKit's decision).
+//! - Prompt (`ImageMCQDataset.build_prompt`): `Hint: <hint>\n` when the `hint` cell is not
+//!   missing, `Question: <question>\n`, then `Options:\n` and one `<letter>. <text>\n` per
 //!   option and `Please select the correct answer from the options above. \n` (WeMath's prompt
 //!   stops after the options).
 //! - Answer: [`infer_choice`] (VLMEvalKit's `can_infer`, then the last `\boxed{}` where it would
-//!   ask its judge); a hit when it is the `answer` letter.
+//!   ask its judge) of the prediction ([`super::matching::scored_prediction`]); a hit when it
+//!   is the `answer` letter.
 //! - Tables (`report_acc`): per `split` (one table per value; one table when there is no
 //!   `split` column) the accuracy overall, per `l2-category` and per `category`, each sorted.
 //!   The headline is the accuracy over every row.
 
 use std::collections::{BTreeSet, HashMap};
 
-use seethink_data::{row_options, TsvRow};
+use seethink_data::TsvRow;
 
 use super::matching::{infer_choice, Choice};
 use super::summary::{ItemResult, Scores, Table, TableRow};
 use super::tally::{percent_of, Tally};
-use super::{require, response};
+use super::{pandas_cell, prediction, require};
 
-/// The options of a row (present option columns, in letter order).
-pub fn choices(row: &TsvRow) -> Vec<Choice> {
-    row_options(row)
+/// The option columns of a row: its columns named by one upper-case letter, in letter order.
+fn option_columns(row: &TsvRow) -> impl Iterator<Item = &str> {
+    row.fields.keys().map(String::as_str).filter(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_uppercase())
 }
 
-/// The row has options and its `answer` names one of them.
+/// The options of a row (see the module docs), in letter order.
+pub fn choices(row: &TsvRow) -> Vec<Choice> {
+    option_columns(row)
+        .filter_map(|letter| Some((letter.to_string(), pandas_cell(row, letter)?.to_string())))
+        .collect()
+}
+
+/// The row has options and its `answer` names an option column (one whose cell is missing
+/// included: VLMEvalKit scores such a row, always wrong).
 pub fn check(row: &TsvRow) -> Result<(), String> {
     let answer = require(row, "answer")?;
-    let options = choices(row);
-    if options.is_empty() {
-        return Err("no options (columns `A`, `B`, … are all empty)".into());
+    if choices(row).is_empty() {
+        return Err("no options (the cells of columns `A`, `B`, … are all missing)".into());
     }
-    if !options.iter().any(|(letter, _)| letter == answer) {
-        let letters: Vec<&str> = options.iter().map(|(l, _)| l.as_str()).collect();
-        return Err(format!("answer `{answer}` is not one of the options {}", letters.join(", ")));
+    if !option_columns(row).any(|letter| letter == answer) {
+        let letters: Vec<&str> = option_columns(row).collect();
+        return Err(format!("answer `{answer}` is not one of the option columns {}", letters.join(", ")));
     }
     Ok(())
 }
@@ -42,7 +55,7 @@ pub fn check(row: &TsvRow) -> Result<(), String> {
 /// The prompt of the module docs; `instruction` adds the closing "Please select…" line.
 pub fn prompt(row: &TsvRow, instruction: bool) -> String {
     let mut prompt = String::new();
-    if let Some(hint) = row.get("hint") {
+    if let Some(hint) = pandas_cell(row, "hint") {
         prompt.push_str(&format!("Hint: {hint}\n"));
     }
     prompt.push_str(&format!("Question: {}\n", row.get("question").unwrap_or_default()));
@@ -59,16 +72,17 @@ pub fn prompt(row: &TsvRow, instruction: bool) -> String {
     prompt
 }
 
-/// The option a response chooses and whether it is the row's answer.
-pub fn grade(row: &TsvRow, response: &str) -> ItemResult {
-    let extracted = infer_choice(response, &choices(row));
+/// The option a prediction ([`super::matching::scored_prediction`]) chooses and whether it is
+/// the row's answer.
+pub fn grade(row: &TsvRow, prediction: &str) -> ItemResult {
+    let extracted = infer_choice(prediction, &choices(row));
     let correct = extracted.as_deref() == row.get("answer");
     ItemResult { index: row.index.clone(), extracted, correct }
 }
 
 /// Scores every row (see the module docs).
 pub(crate) fn score(rows: &[TsvRow], predictions: &HashMap<String, String>) -> Scores {
-    let items: Vec<ItemResult> = rows.iter().map(|row| grade(row, response(predictions, row))).collect();
+    let items: Vec<ItemResult> = rows.iter().map(|row| grade(row, prediction(predictions, row))).collect();
     let splits: BTreeSet<&str> = rows.iter().map(|r| r.get("split").unwrap_or("none")).collect();
     let tables = splits
         .into_iter()

@@ -15,12 +15,17 @@
 //! also judges equivalence, DynaMath asks it when the response is not its JSON, and multiple
 //! choice asks it when `can_infer` finds no option. seethink has no judge: where VLMEvalKit
 //! would ask it, the answer is the content of the last `\boxed{}` of the response (the format
-//! the paper's models are trained to), else the whole response ([`matching::judged_answer`]);
-//! free-form answers are then graded by the reward crate's MATH grader
-//! ([`seethink_reward::grade_answer`]) instead of the judge's comparison. Scores therefore match
-//! VLMEvalKit's where its rules decide, and approach a judged run for responses that box their
-//! answers. Responses are scored after the last `</think>` (VLMEvalKit's `SPLIT_THINK`). The
-//! other, smaller deviations are listed in each module.
+//! the paper's models are trained to), else the whole response ([`matching::judged_answer`]).
+//! The extraction is then compared by VLMEvalKit's own rule (MathVista's `post_check`,
+//! MATH-Vision's `is_equal`; the reward crate's MATH grader with
+//! [`ScoreOptions::math_grader`]); MathVerse's judged equivalence is stood in for by the MATH
+//! grader ([`seethink_reward::grade_answer`]). Scores therefore match VLMEvalKit's where its
+//! rules decide, and approach a judged run for responses that box their answers. Responses are
+//! scored as VLMEvalKit scores them after writing and reading back its predictions file
+//! ([`matching::scored_prediction`]: after the last `</think>`, `nan` where pandas reads the
+//! text as missing), and TSV cells are read as pandas reads them where a decision depends on
+//! it (option cells, [`python::pandas_missing`]). The other, smaller deviations are listed in
+//! each module and in `docs/benchmarks-eval.md`.
 
 pub mod dynamath;
 pub mod matching;
@@ -166,12 +171,14 @@ impl Benchmark {
     pub fn scoring(self) -> &'static str {
         match self {
             Benchmark::MathVista => {
-                "accuracy (per task and skill); choices by can_infer, free-form answers by the MATH grader"
+                "accuracy (per task and skill); choices by can_infer, free-form answers by post_check"
             }
             Benchmark::MathVision => {
-                "accuracy (per subject); choices by can_infer, free-form answers by the MATH grader"
+                "accuracy (per subject); choices by can_infer, free-form answers by is_equal"
             }
-            Benchmark::MathVerse => "accuracy (per problem version, subject, subfield) by the MATH grader",
+            Benchmark::MathVerse => {
+                "accuracy (per problem version, subject, subfield); letters by can_infer_option, the MATH grader"
+            }
             Benchmark::WeMath => "strict score (and loose; four-dimensional metric), answers by can_infer",
             Benchmark::DynaMath => "average-case accuracy (and worst case over variants), DynaMath's parser",
             Benchmark::AOkvqa | Benchmark::RealWorldQa | Benchmark::MmStar => {
@@ -262,9 +269,26 @@ pub(crate) fn require<'a>(row: &'a TsvRow, name: &str) -> std::result::Result<&'
     row.get(name).ok_or_else(|| format!("empty `{name}`"))
 }
 
-/// The response to `row` among `predictions` (row index → response); empty when there is none.
-pub(crate) fn response<'a>(predictions: &'a HashMap<String, String>, row: &TsvRow) -> &'a str {
-    predictions.get(&row.index).map_or("", String::as_str)
+/// Column `name` of `row` as VLMEvalKit's pandas reads it: `None` when the column is absent or
+/// the cell is one of pandas' missing values ([`python::pandas_missing`]), else the text as
+/// written (untrimmed).
+pub(crate) fn pandas_cell<'a>(row: &'a TsvRow, name: &str) -> Option<&'a str> {
+    row.fields.get(name).map(String::as_str).filter(|text| !python::pandas_missing(text))
+}
+
+/// The prediction VLMEvalKit scores for `row` ([`matching::scored_prediction`] of its response
+/// among `predictions`, row index → response; a row without one is scored as an empty response).
+pub(crate) fn prediction<'a>(predictions: &'a HashMap<String, String>, row: &TsvRow) -> &'a str {
+    matching::scored_prediction(predictions.get(&row.index).map_or("", String::as_str))
+}
+
+/// Choices in how benchmarks are scored; the default is VLMEvalKit's rules, the paper's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScoreOptions {
+    /// Grade MathVista's and MATH-Vision's free-form answers, once extracted, with the reward
+    /// crate's MATH grader ([`seethink_reward::grade_answer`]: `5.0` is `5`, `\frac{1}{2}` is
+    /// `0.5`) instead of VLMEvalKit's `post_check` and `is_equal` ([`math`]).
+    pub math_grader: bool,
 }
 
 /// A benchmark's rows, checked ([`Benchmark::load`]).
@@ -301,11 +325,21 @@ impl BenchmarkData {
     }
 
     /// Scores `predictions` (row index → the model's response; one for every row, see
-    /// [`predictions::match_rows`]) with the benchmark's rules.
+    /// [`predictions::match_rows`]) with the benchmark's rules, VLMEvalKit's
+    /// ([`ScoreOptions::default`]).
     pub fn score(&self, predictions: &HashMap<String, String>) -> Result<BenchmarkReport> {
+        self.score_with(predictions, ScoreOptions::default())
+    }
+
+    /// [`Self::score`] with the choices of `options`.
+    pub fn score_with(
+        &self,
+        predictions: &HashMap<String, String>,
+        options: ScoreOptions,
+    ) -> Result<BenchmarkReport> {
         let scores = match self.benchmark {
-            Benchmark::MathVista => math::score_mathvista(&self.rows, predictions),
-            Benchmark::MathVision => math::score_mathvision(&self.rows, predictions),
+            Benchmark::MathVista => math::score_mathvista(&self.rows, predictions, options),
+            Benchmark::MathVision => math::score_mathvision(&self.rows, predictions, options),
             Benchmark::MathVerse => math::score_mathverse(&self.rows, predictions),
             Benchmark::WeMath => wemath::score(&self.rows, predictions),
             Benchmark::DynaMath => dynamath::score(&self.rows, predictions),

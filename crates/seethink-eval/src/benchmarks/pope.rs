@@ -2,10 +2,11 @@
 //! `POPE_rating` in `vlmeval/dataset/utils/yorn.py`).
 //!
 //! - Prompt: the question alone (`ImageBaseDataset.build_prompt`).
-//! - Answer: [`yes_or_no`] (`YOrN_Extraction`) of the response after the last `</think>`; a hit
-//!   when it equals the `answer`. VLMEvalKit asks a judge only for `Unknown` answers when one is
-//!   configured, and compares `Yes`/`No` case-sensitively; here gold answers are read in any
-//!   case (`yes`, `YES`) and anything other than yes/no is an error when loading.
+//! - Answer: [`yes_or_no`] (`YOrN_Extraction`) of the prediction
+//!   ([`super::matching::scored_prediction`]); a hit when it equals the `answer`. VLMEvalKit
+//!   asks a judge only for `Unknown` answers when one is configured, and compares `Yes`/`No`
+//!   case-sensitively; here gold answers are read in any case (`yes`, `YES`) and anything other
+//!   than yes/no is an error when loading.
 //! - Metrics per split (the `category` column, a comma-separated list of splits) and `Overall`:
 //!   with `yes` as the positive class, TP = gold yes and predicted yes, FP = gold no and
 //!   predicted yes, FN = gold yes and predicted no or unknown; precision P = TP / (TP + FP),
@@ -18,9 +19,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use seethink_data::TsvRow;
 
-use super::matching::{split_thinking, yes_or_no, YesNo};
+use super::matching::{yes_or_no, YesNo};
 use super::summary::{ItemResult, Scores, Table, TableRow};
-use super::{require, response};
+use super::{prediction, require};
 
 /// The gold answer of a row: `Yes` or `No` in any case.
 fn gold(row: &TsvRow) -> Result<YesNo, String> {
@@ -71,7 +72,7 @@ pub(crate) fn score(rows: &[TsvRow], predictions: &HashMap<String, String>) -> S
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let gold = gold(row).unwrap_or(YesNo::Unknown);
-        let predicted = yes_or_no(split_thinking(response(predictions, row)));
+        let predicted = yes_or_no(prediction(predictions, row));
         let names: Vec<&str> = match row.get("category") {
             Some(list) => list.split(',').collect(),
             None => vec![],

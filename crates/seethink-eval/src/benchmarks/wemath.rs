@@ -35,7 +35,7 @@ use seethink_data::TsvRow;
 use super::mcq;
 use super::summary::{ItemResult, Scores, Table, TableRow};
 use super::tally::percent_of;
-use super::{require, response};
+use super::{prediction, require};
 
 /// The row is a valid multiple-choice row with an `ID` and a `key`.
 pub fn check(row: &TsvRow) -> Result<(), String> {
@@ -86,7 +86,8 @@ fn problems(rows: &[TsvRow], hits: &[bool], steps: usize) -> Vec<Problem> {
 
 /// Scores every row (see the module docs).
 pub(crate) fn score(rows: &[TsvRow], predictions: &HashMap<String, String>) -> Scores {
-    let items: Vec<ItemResult> = rows.iter().map(|row| mcq::grade(row, response(predictions, row))).collect();
+    let items: Vec<ItemResult> =
+        rows.iter().map(|row| mcq::grade(row, prediction(predictions, row))).collect();
     let hits: Vec<bool> = items.iter().map(|i| i.correct).collect();
     let (two, three) = (problems(rows, &hits, 2), problems(rows, &hits, 3));
     let all: Vec<&Problem> = two.iter().chain(&three).collect();
