@@ -229,10 +229,10 @@ pub struct ScoreInput {
     pub predictions: std::path::PathBuf,
 }
 
-/// `seethink score`: scores predictions files without a model (each against its benchmark),
-/// prints the markdown report with the paper's averages and writes `report.json` and
-/// `report.md` to `out`.
-pub fn score(inputs: &[ScoreInput], out: &Path) -> Result<()> {
+/// `seethink score`: scores predictions files without a model (each against its benchmark,
+/// with `options`), prints the markdown report with the paper's averages and writes
+/// `report.json` and `report.md` to `out`.
+pub fn score(inputs: &[ScoreInput], options: crate::eval::ScoreOptions, out: &Path) -> Result<()> {
     use crate::eval::benchmarks::predictions::{match_rows, read_predictions};
     writable_dir(out)?;
     let reports = inputs
@@ -240,7 +240,7 @@ pub fn score(inputs: &[ScoreInput], out: &Path) -> Result<()> {
         .map(|input| {
             let data = input.benchmark.load(&input.data)?;
             let predictions = read_predictions(&input.predictions)?;
-            data.score(&match_rows(&data, &predictions)?)
+            data.score_with(&match_rows(&data, &predictions)?, options)
         })
         .collect::<crate::eval::Result<Vec<_>>>()?;
     let suite = crate::eval::SuiteReport::new(reports)?;

@@ -159,6 +159,10 @@ enum Command {
         /// The predictions file (.jsonl, or .tsv).
         #[arg(long, required = true)]
         predictions: Vec<PathBuf>,
+        /// Grade MathVista's and MathVision's free-form answers with the MATH grader (`5.0` is
+        /// `5`) instead of VLMEvalKit's `post_check` and `is_equal`, the paper's rule.
+        #[arg(long)]
+        math_grader: bool,
         #[arg(long, default_value = "score-out")]
         out: PathBuf,
     },
@@ -375,7 +379,7 @@ fn run(args: Cli) -> Result<()> {
             };
             seethink::with_backend!(args.backend, B => cli::eval::<B>(&model, &data, &options))
         }
-        Command::Score { benchmark, data, predictions, out } => {
+        Command::Score { benchmark, data, predictions, math_grader, out } => {
             anyhow::ensure!(
                 benchmark.len() == data.len() && data.len() == predictions.len(),
                 "give one --data and one --predictions per --benchmark (got {} --benchmark, {} --data, {} \
@@ -393,7 +397,7 @@ fn run(args: Cli) -> Result<()> {
                     Ok(cli::ScoreInput { benchmark, data, predictions })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            cli::score(&inputs, &out)
+            cli::score(&inputs, seethink::eval::ScoreOptions { math_grader }, &out)
         }
         Command::Train { config, out, overrides, memory } => {
             let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;

@@ -630,6 +630,21 @@ fn score_and_eval_a_vlmevalkit_benchmark() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["benchmarks"][0]["score"], 50.0);
     assert!(out.join("report.md").exists());
+    // the opt-in MATH grader changes MathVista's and MathVision's free-form rows only
+    let run = seethink(&[
+        "score",
+        "--math-grader",
+        "--benchmark",
+        "pope",
+        "--data",
+        data.to_str().unwrap(),
+        "--predictions",
+        predictions.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("F1: **50.00**"));
 
     let run = score("mmbench", &predictions);
     assert!(!run.status.success());
