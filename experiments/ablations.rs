@@ -107,10 +107,7 @@ fn main() -> Result<()> {
     if let Some(steps) = args.stage_steps {
         suite.stage_steps = steps;
     }
-    suite.command = std::iter::once("cargo run --release --example ablations --".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    suite.command = seethink::provenance::command_line("cargo run --release --example ablations --");
     seethink::with_backend!(args.backend, B => run_suite::<B>(&suite))?;
     Ok(())
 }

@@ -79,10 +79,7 @@ fn main() -> Result<()> {
         false => "experiments/results/controls".into(),
     });
     std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
-    let command = std::iter::once("cargo run --release --example positive_controls --".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = seethink::provenance::command_line("cargo run --release --example positive_controls --");
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     let table = format!(
         "# Positive controls\n\n`{command}` at commit {} on {}, {minutes:.1} min{}; {} held-out tasks per \

@@ -199,6 +199,12 @@ enum Command {
         /// `--backend`'s).
         #[arg(long = "for", value_name = "DEVICE")]
         device: Option<seethink::plan::PlanDevice>,
+        /// Plan one worker of a run on this many devices per machine (`trainer.devices`).
+        #[arg(long)]
+        devices: Option<usize>,
+        /// Plan one worker of a run on this many machines (`trainer.nodes.count`).
+        #[arg(long)]
+        nodes: Option<usize>,
     },
     /// Serve burn-collective's global orchestrator for a multi-node run (`trainer.nodes`): start
     /// it once, anywhere the machines reach, then `seethink train` on every machine with
@@ -404,10 +410,11 @@ fn run(args: Cli) -> Result<()> {
             let kind = args.backend;
             seethink::with_backend!(kind, B => cli::train::<B>(&config, out, &overrides, kind, memory))
         }
-        Command::Plan { config, overrides, memory, device } => {
+        Command::Plan { config, overrides, memory, device, devices, nodes } => {
             let memory = memory.as_deref().map(seethink::plan::parse_bytes).transpose()?;
             let device = device.unwrap_or_else(|| args.backend.into());
-            seethink::plan::plan(&config, &overrides, device, memory)
+            let workers = seethink::plan::Workers { devices, nodes };
+            seethink::plan::plan(&config, &overrides, workers, device, memory)
         }
         Command::Collective { port } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -458,7 +465,7 @@ fn run(args: Cli) -> Result<()> {
                 seed,
                 ..committed
             };
-            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let command = seethink::provenance::command_line("seethink");
             let provenance = seethink::with_backend!(args.backend, B => pretrain.run::<B>(&command))?;
             println!("{}", serde_json::to_string_pretty(&provenance)?);
             Ok(())

@@ -2,7 +2,7 @@
 //! the device, and which knob would make it fit; and the same check before `seethink train`
 //! on a GPU backend.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -11,6 +11,7 @@ use crate::models::checkpoint::{stored_dtype, Dtype};
 use crate::models::nn::LoraConfig;
 use crate::models::ModelSize;
 use crate::rl::config::TrainConfig;
+use crate::rl::data_parallel::NodesConfig;
 use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
 
@@ -230,9 +231,86 @@ pub fn report(config: &TrainConfig, device: PlanDevice, memory: Option<u64>) -> 
     Ok((out, fits))
 }
 
-/// `seethink plan`: prints the report for `device`; an error when the run does not fit.
-pub fn plan(config_path: &Path, overrides: &[String], device: PlanDevice, memory: Option<u64>) -> Result<()> {
-    let config = TrainConfig::load(config_path, overrides)?;
+/// The workers `seethink plan --devices --nodes` plans one of, over the run config's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Workers {
+    /// `trainer.devices`.
+    pub devices: Option<usize>,
+    /// `trainer.nodes.count` (a plan needs no addresses).
+    pub nodes: Option<usize>,
+}
+
+impl Workers {
+    /// `config` with these workers.
+    fn apply(self, config: &mut TrainConfig) {
+        if let Some(devices) = self.devices {
+            config.trainer.devices = devices;
+        }
+        if let Some(count) = self.nodes {
+            let nodes = config.trainer.nodes.get_or_insert_with(|| NodesConfig {
+                count,
+                rank: 0,
+                orchestrator: "ws://planned:1".into(),
+                address: "ws://planned:2".into(),
+            });
+            nodes.count = count;
+        }
+    }
+}
+
+/// The `config.json` files of real checkpoints seethink ships (tests/fixtures/real_configs), by
+/// the name of the checkpoint directory the paper's configs point at.
+const SHIPPED_CONFIGS: [(&str, &str); 3] = [
+    ("Qwen2.5-VL-7B-Instruct", include_str!("../tests/fixtures/real_configs/qwen2_5_vl_7b/config.json")),
+    ("Qwen2.5-VL-3B-Instruct", include_str!("../tests/fixtures/real_configs/qwen2_5_vl_3b/config.json")),
+    ("Qwen3-VL-8B-Instruct", include_str!("../tests/fixtures/real_configs/qwen3_vl_8b/config.json")),
+];
+
+/// Where `model` has no `config.json` and its directory is named after a checkpoint whose
+/// `config.json` seethink ships: that file, written into `scratch`, which then stands for the
+/// checkpoint (a plan reads nothing else).
+fn shipped_config(model: &Path, scratch: &Path) -> Result<Option<PathBuf>> {
+    if model.join("config.json").exists() {
+        return Ok(None);
+    }
+    let name = model.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let Some((_, json)) = SHIPPED_CONFIGS.iter().find(|(shipped, _)| *shipped == name) else {
+        return Ok(None);
+    };
+    let path = scratch.join("config.json");
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(scratch.to_path_buf()))
+}
+
+/// `seethink plan`: prints the report for one of `workers` on `device`; an error when the run
+/// does not fit. A checkpoint that is not there is planned from its shipped `config.json`
+/// when seethink has it ([`SHIPPED_CONFIGS`]).
+pub fn plan(
+    config_path: &Path,
+    overrides: &[String],
+    workers: Workers,
+    device: PlanDevice,
+    memory: Option<u64>,
+) -> Result<()> {
+    let mut config = TrainConfig::load(config_path, overrides)?;
+    workers.apply(&mut config);
+    let scratch = tempfile::tempdir().context("a scratch directory for a shipped config.json")?;
+    if let Some(dir) = shipped_config(&config.model, scratch.path())? {
+        println!(
+            "{} has no config.json: planning from the one seethink ships for {} (no weights are read)\n",
+            config.model.display(),
+            config.model.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+        );
+        config.model = dir;
+    }
+    let topology = config.trainer.topology();
+    println!(
+        "one worker of {} ({} per machine × {} machine(s)), trainer.sharding {:?}\n",
+        topology.workers(),
+        topology.local(),
+        topology.machines(),
+        topology.sharding
+    );
     let (text, fits) = report(&config, device, device_memory(device, memory))?;
     print!("{text}");
     if !fits {

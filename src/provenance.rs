@@ -38,3 +38,54 @@ pub fn machine() -> String {
         .map_or(String::new(), |kb| format!(", {:.0} GiB", kb / 1024.0 / 1024.0));
     format!("{cpu}, {cores} cores{memory}")
 }
+
+/// `path` as committed results record it, free of this machine's layout: relative to the
+/// working directory (the project's root, where the commands run) when it lies under it,
+/// else `…/` and its last component; a relative path as it is.
+pub fn project_path(path: &std::path::Path) -> String {
+    if path.is_relative() {
+        return path.display().to_string();
+    }
+    let root = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if let Some(relative) = root.as_ref().and_then(|root| canonical.strip_prefix(root).ok()) {
+        return match relative.as_os_str().is_empty() {
+            true => ".".into(),
+            false => relative.display().to_string(),
+        };
+    }
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    format!("…/{name}")
+}
+
+/// This process's command line as committed results record it: `program` (how a reader runs
+/// it, e.g. `seethink` or `cargo run --release --example ablations --`) and the arguments, each
+/// absolute path among them as [`project_path`] writes it (`--out=/x/y` too).
+pub fn command_line(program: &str) -> String {
+    let argument = |arg: String| match arg.split_once('=') {
+        Some((key, value)) if key.starts_with("--") && value.starts_with('/') => {
+            format!("{key}={}", project_path(std::path::Path::new(value)))
+        }
+        _ if arg.starts_with('/') => project_path(std::path::Path::new(&arg)),
+        _ => arg,
+    };
+    std::iter::once(program.to_string())
+        .chain(std::env::args().skip(1).map(argument))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::project_path;
+
+    #[test]
+    fn recorded_paths_are_the_project_s_or_just_their_name() {
+        let inside = std::env::current_dir().unwrap().join("experiments/sandbox/base");
+        assert_eq!(project_path(&inside), "experiments/sandbox/base");
+        assert_eq!(project_path(Path::new("/nowhere/at/all/controls-new")), "…/controls-new");
+        assert_eq!(project_path(Path::new("runs/pretrain7")), "runs/pretrain7");
+    }
+}

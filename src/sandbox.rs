@@ -269,7 +269,10 @@ impl Pretrain {
             commit,
             date: run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
             machine: machine(),
-            pretrain: self.clone(),
+            pretrain: Pretrain {
+                target: crate::provenance::project_path(&self.target).into(),
+                ..self.clone()
+            },
             parameters: burn::module::Module::num_params(&model),
             wall_minutes: (started.elapsed().as_secs_f64() / 6.0).round() / 10.0,
             heldout_accuracy: accuracy,

@@ -121,6 +121,44 @@ fn a_data_parallel_plan_is_one_worker_s() {
     for whole in ["weights", "AdamW moments"] {
         assert_eq!(gib(&eight, whole), gib(&one, whole));
     }
+    // with AdamW's state sharded each of the 8 holds 1/8 of the moments: 61.78 / 8
+    let out = seethink(&[
+        "plan",
+        "--config",
+        config.to_str().unwrap(),
+        "--devices",
+        "8",
+        "--set",
+        "trainer.sharding=OptimizerState",
+    ]);
+    let sharded = text(&out.stdout);
+    assert!(
+        sharded.contains("one worker of 8 (8 per machine × 1 machine(s)), trainer.sharding OptimizerState")
+    );
+    assert_eq!(gib(&sharded, "AdamW moments"), 7.72, "{sharded}");
+    assert_eq!(gib(&sharded, "weights"), gib(&one, "weights"));
+}
+
+/// `configs/paper/qwen3_vl_8b.ron` as shipped, on a machine without its checkpoint: planned
+/// from the `config.json` seethink ships (8,767,123,696 parameters), for one of 2 × 8 GPUs.
+/// Full fine-tuning with the optimizer state sharded does not fit 80 GiB: each worker still
+/// holds the f32 weights and gradients whole.
+#[test]
+fn the_paper_s_qwen3_vl_recipe_is_planned_without_its_checkpoint_per_worker() {
+    let args = ["plan", "--config", "configs/paper/qwen3_vl_8b.ron", "--for", "cuda", "--memory", "80GiB"];
+    let sharded = ["--devices", "8", "--nodes", "2", "--set", "trainer.sharding=OptimizerState"];
+    let out = Command::new(env!("CARGO_BIN_EXE_seethink"))
+        .current_dir(root())
+        .args(args.iter().chain(&sharded))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("planning from the one seethink ships for Qwen3-VL-8B-Instruct"), "{stdout}");
+    assert!(stdout.contains("one worker of 16 (8 per machine × 2 machine(s))"), "{stdout}");
+    assert_eq!(gib(&stdout, "weights"), 32.66, "{stdout}");
+    assert_eq!(gib(&stdout, "gradients"), 32.66, "{stdout}");
+    assert_eq!(gib(&stdout, "AdamW moments"), 4.08, "{stdout}");
+    assert!(!out.status.success() && stdout.contains("does NOT fit in the device's 80.00 GiB"), "{stdout}");
 }
 
 #[test]

@@ -366,7 +366,7 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
             "arm": a.key(), "label": a.label(), "description": a.description(),
         })).collect::<Vec<_>>(),
         "settings": {
-            "base": suite.base.display().to_string(),
+            "base": crate::provenance::project_path(&suite.base),
             "stage_steps": suite.stage_steps, "prompts_per_step": suite.prompts_per_step,
             "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
             "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,

@@ -1,5 +1,5 @@
 //! The difficulty axis: how a phase's tasks are filtered and ordered by their pass rate (the
-//! share of K sampled answers of the starting model that were correct, [`Task::difficulty`];
+//! share of K sampled answers of the starting model that were correct, [`Task::pass_rate`];
 //! written by `seethink passrate`). Easy = high pass rate.
 
 use rand::seq::SliceRandom;

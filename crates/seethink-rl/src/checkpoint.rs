@@ -8,6 +8,10 @@
 //! <run>/checkpoint/scheduler-12.mpk   LR schedule position      (burn-train)
 //! <run>/checkpoint/state-12.json      algorithm and sampler state   (seethink)
 //! ```
+//! With the optimizer state sharded (`trainer.sharding: OptimizerState`) each machine's
+//! `optim-12.mpk` holds its writing worker's share of AdamW's state, and each other worker of
+//! the machine writes its own, `optim-worker<rank>-12.mpk`, before the step's state file.
+//!
 //! Every file is written under `.partial/`, synced and renamed into place, so a run killed at
 //! any moment never leaves a truncated file; a run resumes from the newest step whose four
 //! files are all present. Saves happen every N steps and at the last one ([`SaveRule`]); once a
@@ -22,8 +26,10 @@ use burn::tensor::backend::Backend;
 use burn::train::checkpoint::{Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::data_parallel::Worker;
 use crate::error::{io, Result, TrainError};
-use crate::learner::PolicyLearner;
+use crate::learner::{PolicyLearner, Records};
+use crate::sharding::Sharding;
 use crate::train_backend::TrainBackend;
 
 /// The file stems of one checkpoint as burn-train's file checkpointer names them, then ours.
@@ -44,6 +50,10 @@ pub struct RunState {
     /// data parallelism): a resumed run must have as many.
     #[serde(default = "one")]
     pub workers: usize,
+    /// What of the training state each worker held (`None` in checkpoints from before
+    /// sharding): a resumed run must hold the same.
+    #[serde(default)]
+    pub sharding: Sharding,
 }
 
 fn one() -> usize {
@@ -106,18 +116,27 @@ impl SaveRule {
 /// The file recorder of the checkpoints: burn's named MessagePack at full precision, atomic.
 type CheckpointRecorder = AtomicRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
 
-/// A run's checkpoints in one directory (the layout above): burn-train's file checkpointers
-/// for the learner's records, and the run's state beside them.
+/// A run's checkpoints in one directory (the layout above) as one worker sees them: burn-train's
+/// file checkpointers for the learner's records, and the run's state beside them.
 pub struct Checkpoints {
     dir: PathBuf,
     keep: usize,
     model: FileCheckpointer<CheckpointRecorder>,
+    /// This worker's AdamW state: `optim`, or its own shard's file ([`Checkpoints::of_worker`]).
     optimizer: FileCheckpointer<CheckpointRecorder>,
     schedule: FileCheckpointer<CheckpointRecorder>,
+    worker: Worker,
+    /// Whether this worker writes the checkpoint (the first worker of each machine).
+    writes: bool,
+}
+
+/// The stem of the optimizer-state shard of worker `rank` (not its machine's writer).
+fn shard_stem(rank: usize) -> String {
+    format!("optim-worker{rank}")
 }
 
 impl Checkpoints {
-    /// The checkpoints in `dir`, keeping the newest `keep` (at least 1).
+    /// The checkpoints in `dir`, keeping the newest `keep` (at least 1), of a run's only worker.
     pub fn new(dir: &Path, keep: usize) -> Self {
         let checkpointer = |name: &str| FileCheckpointer::new(CheckpointRecorder::default(), dir, name);
         Self {
@@ -126,27 +145,77 @@ impl Checkpoints {
             model: checkpointer(CHECKPOINT_FILES[0].0),
             optimizer: checkpointer(CHECKPOINT_FILES[1].0),
             schedule: checkpointer(CHECKPOINT_FILES[2].0),
+            worker: Worker::alone(),
+            writes: true,
         }
+    }
+
+    /// These checkpoints as `worker` saves and restores them: the machine's writer (`writes`)
+    /// everything, and, with the optimizer state sharded, every other worker its own shard of
+    /// it.
+    pub fn of_worker(mut self, worker: Worker, writes: bool) -> Self {
+        if worker.shards_optimizer_state() && !writes {
+            self.optimizer =
+                FileCheckpointer::new(CheckpointRecorder::default(), &self.dir, &shard_stem(worker.rank()));
+        }
+        self.worker = worker;
+        self.writes = writes;
+        self
     }
 
     /// Saves `learner` and `state` as step `step`'s checkpoint, then removes the complete
     /// checkpoints older than the newest `keep`. A failed save returns its error and removes
-    /// nothing, so the last good checkpoint stays.
+    /// nothing, so the last good checkpoint stays. Every worker calls it: with the optimizer
+    /// state sharded, each one not writing the checkpoint saves its shard, and the state file,
+    /// which completes the step, is written after every worker has.
     pub fn save<B: TrainBackend>(
         &self,
         learner: &PolicyLearner<B>,
         step: usize,
         state: &RunState,
     ) -> Result<()> {
-        let (model, optimizer, schedule) = learner.records();
+        let sharded = self.worker.shards_optimizer_state();
+        if !self.writes && !sharded {
+            return Ok(());
+        }
+        if sharded {
+            if !self.writes {
+                let (_, optimizer, _) = learner.records();
+                Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
+            }
+            // every shard is on disk before any machine completes the step
+            self.worker.leader_says(false)?;
+            if !self.writes {
+                return Ok(());
+            }
+        }
+        self.write(step, learner.records(), state)
+    }
+
+    /// The writer's part of [`Checkpoints::save`]: the records, the state file last, then the
+    /// removal of old checkpoints (their optimizer shards included).
+    fn write<B: TrainBackend>(
+        &self,
+        step: usize,
+        (model, optimizer, schedule): Records<B>,
+        state: &RunState,
+    ) -> Result<()> {
         Checkpointer::<_, B>::save(&self.model, step, model).map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.schedule, step, schedule).map_err(|e| self.failed(e))?;
         save_state(&self.dir, step, state)?;
         let complete = complete_checkpoints(&self.dir);
+        let names: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(io(&self.dir))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
         for &old in &complete[..complete.len().saturating_sub(self.keep)] {
-            for (stem, ext) in CHECKPOINT_FILES {
-                let file = self.dir.join(format!("{stem}-{old}.{ext}"));
+            let shards = names.iter().filter(|name| {
+                name.strip_prefix("optim-worker").is_some_and(|rest| rest.ends_with(&format!("-{old}.mpk")))
+            });
+            let files = CHECKPOINT_FILES.iter().map(|(stem, ext)| format!("{stem}-{old}.{ext}"));
+            for file in files.chain(shards.cloned()) {
+                let file = self.dir.join(file);
                 fs::remove_file(&file).map_err(io(&file))?;
             }
         }

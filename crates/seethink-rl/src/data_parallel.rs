@@ -24,15 +24,18 @@
 //! collective) from the module's own configuration, [`Topology`]; sharded training state plugs
 //! into the same seam ([`Worker`]'s exchanges).
 //!
-//! Not sharded: every worker keeps the whole policy, its gradients and AdamW's moments
-//! (ZeRO stage 0, as burn-train's `MultiDevice` with `OptimMainDevice`; see docs/distributed.md).
+//! What each worker holds is `trainer.sharding` ([`Sharding`]): by default the whole policy,
+//! its gradients and AdamW's moments (ZeRO stage 0, as burn-train's `MultiDevice` with
+//! `OptimMainDevice`); with [`Sharding::OptimizerState`] AdamW's moments of its own share of
+//! the parameters only ([`Worker::own_gradients`], [`Worker::parameters_from_owners`]; see
+//! docs/distributed.md).
 
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
@@ -43,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Result, TrainError};
+use crate::sharding::{owners, trained_sizes, Sharding};
 
 /// The largest integer an f32 holds exactly: task indices and token ids travel as f32.
 const EXACT_IN_F32: usize = 1 << 24;
@@ -61,6 +65,8 @@ pub struct Worker {
     count: usize,
     /// `None`: alone.
     peers: Option<Peers>,
+    /// What of the training state this worker holds (whole when alone).
+    sharding: Sharding,
 }
 
 /// How a worker joined in burn's collective reaches the others: its peer id and its all-reduce.
@@ -79,19 +85,19 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// The only worker of a run: rank 0 of 1, every exchange the identity.
     pub fn alone() -> Self {
-        Self { rank: 0, count: 1, peers: None }
+        Self { rank: 0, count: 1, peers: None, sharding: Sharding::None }
     }
 
     /// Worker `rank` of `count`, summing on backend `B`'s `device` (it must have joined the
-    /// collective, [`join`]).
-    pub fn new<B: Backend>(rank: usize, count: usize, device: B::Device) -> Self {
+    /// collective, [`join`]), holding the training state as `sharding` says.
+    pub fn new<B: Backend>(rank: usize, count: usize, device: B::Device, sharding: Sharding) -> Self {
         let peer = PeerId::from(rank);
         let host_sum = move |values: Vec<f32>| -> Result<Vec<f32>> {
             let len = values.len();
             let tensor = Tensor::<B, 1>::from_data(TensorData::new(values, [len]), &device);
             host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(TrainError::from)
         };
-        Self { rank, count, peers: Some(Peers { peer, host_sum: Arc::new(host_sum) }) }
+        Self { rank, count, peers: Some(Peers { peer, host_sum: Arc::new(host_sum) }), sharding }
     }
 
     /// This worker's rank, 0 … count − 1.
@@ -102,6 +108,16 @@ impl Worker {
     /// The number of workers.
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// What of the training state this worker holds.
+    pub fn sharding(&self) -> Sharding {
+        self.sharding
+    }
+
+    /// Whether this worker holds AdamW's state of its own parameters only.
+    pub fn shards_optimizer_state(&self) -> bool {
+        self.peers.is_some() && self.sharding == Sharding::OptimizerState
     }
 
     /// Whether this worker leads: it holds the task sampler.
@@ -252,6 +268,89 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// The gradients of this worker's own parameters out of `grads` (every worker's, summed),
+    /// so that AdamW steps and keeps moments for those alone, when the optimizer state is
+    /// sharded ([`Sharding::OptimizerState`]; owners from [`owners`]); otherwise `grads`.
+    pub fn own_gradients<B, M>(&self, module: &M, mut grads: GradientsParams) -> GradientsParams
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+    {
+        if !self.shards_optimizer_state() {
+            return grads;
+        }
+        struct Others<'a, I: Backend> {
+            grads: &'a mut GradientsParams,
+            owners: std::vec::IntoIter<usize>,
+            rank: usize,
+            backend: PhantomData<I>,
+        }
+        impl<B: AutodiffBackend> ModuleVisitor<B> for Others<'_, B::InnerBackend> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                if param.is_require_grad() && self.owners.next() != Some(self.rank) {
+                    self.grads.remove::<B::InnerBackend, D>(param.id);
+                }
+            }
+        }
+        let owners = owners(&trained_sizes(module), self.count).into_iter();
+        module.visit(&mut Others::<B::InnerBackend> {
+            grads: &mut grads,
+            owners,
+            rank: self.rank,
+            backend: PhantomData,
+        });
+        grads
+    }
+
+    /// `module` with every trained parameter at its owner's value, after an update where each
+    /// worker stepped its own ([`Worker::own_gradients`]): one all-reduce per parameter, the
+    /// owner's value summed with the others' zeros (exact); ids and the gradient flag are kept.
+    /// `module` itself unless the optimizer state is sharded.
+    pub fn parameters_from_owners<B, M>(&self, module: M) -> Result<M>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+    {
+        let Some(peers) = self.peers.as_ref().filter(|_| self.shards_optimizer_state()) else {
+            return Ok(module);
+        };
+        struct FromOwners {
+            peer: PeerId,
+            owners: std::vec::IntoIter<usize>,
+            rank: usize,
+            failed: Option<TrainError>,
+        }
+        impl<B: AutodiffBackend> ModuleMapper<B> for FromOwners {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+                if !param.is_require_grad() || self.failed.is_some() {
+                    return param;
+                }
+                let owned = self.owners.next() == Some(self.rank);
+                let (id, tensor, mapper) = param.consume();
+                let value = tensor.inner();
+                let own = if owned { value.clone() } else { value.zeros_like() };
+                match sum_on(self.peer, own) {
+                    Ok(shared) => {
+                        Param::from_mapped_value(id, Tensor::from_inner(shared).require_grad(), mapper)
+                    }
+                    Err(error) => {
+                        self.failed = Some(error);
+                        Param::from_mapped_value(id, Tensor::from_inner(value).require_grad(), mapper)
+                    }
+                }
+            }
+        }
+        let owners = owners(&trained_sizes(&module), self.count).into_iter();
+        let mut mapper = FromOwners { peer: peers.peer, owners, rank: self.rank, failed: None };
+        let module = module.map(&mut mapper);
+        match mapper.failed {
+            Some(error) => Err(error),
+            None => Ok(module),
+        }
+    }
+}
+
 /// `Σ_workers tensor` for the worker of peer `peer`.
 fn sum_on<B: Backend, const D: usize>(peer: PeerId, tensor: Tensor<B, D>) -> Result<Tensor<B, D>> {
     let summed = collective::all_reduce::<B>(peer, tensor.into_primitive().tensor(), ReduceOperation::Sum)
@@ -335,6 +434,8 @@ pub struct Topology {
     pub devices: usize,
     /// The machines of a multi-node run (`None`: this machine alone).
     pub nodes: Option<NodesConfig>,
+    /// What of the training state each worker holds.
+    pub sharding: Sharding,
 }
 
 impl Topology {
@@ -472,7 +573,7 @@ fn run_workers<I: Backend, T: Send>(
                 let collective = collective.clone();
                 let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
                 thread.spawn_scoped(scope, move || {
-                    in_collective::<I, _>(rank, topology.workers(), &device, collective, |worker| {
+                    in_collective::<I, _>(rank, topology, &device, collective, |worker| {
                         let role = Role { worker: worker.clone(), writes: local == 0 };
                         run(role, SharedSampler::new(sampler, worker), &device)
                     })
@@ -502,13 +603,13 @@ fn run_workers<I: Backend, T: Send>(
 /// at their next exchange rather than wait for this one.
 fn in_collective<I: Backend, T>(
     rank: usize,
-    workers: usize,
+    topology: &Topology,
     device: &I::Device,
     collective: CollectiveConfig,
     run: impl FnOnce(Worker) -> Result<T>,
 ) -> Result<T> {
     join::<I>(rank, device.clone(), collective)?;
-    let worker = Worker::new::<I>(rank, workers, device.clone());
+    let worker = Worker::new::<I>(rank, topology.workers(), device.clone(), topology.sharding);
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(worker))).unwrap_or_else(|panic| {
             let message = panic

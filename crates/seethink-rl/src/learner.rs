@@ -1,7 +1,7 @@
 //! The training state: the policy (a [`PolicyModel`] module), AdamW and the LR schedule, the one
 //! update rule GRPO and SFT share, and the state's checkpoint records.
 
-use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
@@ -12,6 +12,8 @@ use seethink_models::nn::store_frozen;
 use seethink_models::AnyVlm;
 
 use crate::config::ActorConfig;
+use crate::data_parallel::Worker;
+use crate::error::Result;
 use crate::optim::{clip_global_norm, AdamWSettings, KernelAdamW, LrSchedule};
 use crate::policy::PolicyModel;
 use crate::train_backend::TrainBackend;
@@ -24,6 +26,9 @@ pub type ModelRecord<B> = <PolicyModel<B> as Module<B>>::Record;
 
 /// AdamW's state as a burn record.
 pub type OptimizerRecord<B> = <PolicyOptimizer<B> as Optimizer<PolicyModel<B>, B>>::Record;
+
+/// The learner's state as records: the policy's weights, AdamW's state, the schedule's steps.
+pub type Records<B> = (ModelRecord<B>, OptimizerRecord<B>, usize);
 
 /// A run's training state: the policy, its optimizer and LR schedule, and the LR of the current
 /// step.
@@ -67,26 +72,28 @@ impl<B: TrainBackend> PolicyLearner<B> {
         self.lr = self.schedule.step();
     }
 
-    /// One optimizer step on `grads` at the current LR.
-    pub fn optimizer_step(&mut self, grads: GradientsParams) {
-        self.model = self.optimizer.step(self.lr, self.model.clone(), grads);
+    /// One optimizer step on `grads` (every worker's, summed) at the current LR. When the
+    /// optimizer state is sharded, `worker` steps its own parameters and the others' come from
+    /// their owners ([`Worker::own_gradients`], [`Worker::parameters_from_owners`]).
+    pub fn optimizer_step(&mut self, grads: GradientsParams, worker: &Worker) -> Result<()> {
+        let grads = worker.own_gradients(&self.model, grads);
+        let stepped = self.optimizer.step(self.lr, self.model.clone(), grads);
+        self.model = worker.parameters_from_owners(stepped)?;
+        Ok(())
     }
 
     /// The state as records: the policy's weights, AdamW's state, the schedule's steps taken.
     /// With LoRA the weights are the trained ones only (the adapters): every frozen parameter
     /// is recorded empty ([`without_frozen`]), as the run rebuilds them from the checkpoint it
     /// starts from.
-    pub fn records(&self) -> (ModelRecord<B>, OptimizerRecord<B>, usize) {
+    pub fn records(&self) -> Records<B> {
         let model = if self.lora() { without_frozen(self.model.clone()) } else { self.model.clone() };
         (model.into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>())
     }
 
     /// The state `records` (from [`PolicyLearner::records`]) describe; with LoRA the frozen
     /// parameters stay this learner's ([`with_frozen_of`]).
-    pub fn load_records(
-        &mut self,
-        (model, optimizer, schedule): (ModelRecord<B>, OptimizerRecord<B>, usize),
-    ) {
+    pub fn load_records(&mut self, (model, optimizer, schedule): Records<B>) {
         let loaded = self.model.clone().load_record(model);
         let model = if self.lora() { with_frozen_of(&self.model, loaded) } else { loaded };
         // a record holds every tensor in the backend's float type
@@ -200,9 +207,47 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         epsilon: actor.adam_epsilon as f32,
         weight_decay: actor.weight_decay as f32,
     });
-    let model = PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens };
+    let model = with_path_ids(PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens });
     let schedule = Schedule::new(actor.lr, actor.schedule);
     PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>() }
+}
+
+/// `module` with each float parameter's id derived from its path in the module tree: FNV-1a
+/// of e.g. `model.QwenVl.language_model.layers.3.mlp.up_proj.weight` (a path met again gets
+/// `#k` appended), not burn's random id. Every worker's copy of the policy, every run and every
+/// resume then name a parameter alike: AdamW's state, which burn keys by id, is found by any
+/// worker that reads it (a sharded optimizer state's shards are written by several), and two
+/// identical runs record identical ids.
+pub fn with_path_ids<B: Backend, M: Module<B>>(module: M) -> M {
+    struct PathIds {
+        path: Vec<String>,
+        seen: std::collections::HashMap<String, usize>,
+    }
+    impl<B: Backend> ModuleMapper<B> for PathIds {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let path = self.path.join(".");
+            let met = self.seen.entry(path.clone()).or_default();
+            let key = match *met {
+                0 => path,
+                k => format!("{path}#{k}"),
+            };
+            *met += 1;
+            let hash = key
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            let (_, tensor, mapper) = param.consume();
+            Param::from_mapped_value(ParamId::from(hash), tensor, mapper)
+        }
+    }
+    module.map(&mut PathIds { path: Vec::new(), seen: Default::default() })
 }
 
 /// One optimizer update with gradients summed over a mini-batch's micro-batches: clipped to
@@ -213,16 +258,17 @@ pub fn apply_update<B: TrainBackend>(
     learner: &mut PolicyLearner<B>,
     mut grads: GradientsParams,
     max_grad_norm: f64,
-) -> UpdateStats {
+    worker: &Worker,
+) -> Result<UpdateStats> {
     let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm);
     let lr = learner.lr_current();
     let skipped = !grad_norm.is_finite();
     if skipped {
         tracing::warn!(grad_norm, "gradient norm is not finite: update skipped");
     } else {
-        learner.optimizer_step(grads);
+        learner.optimizer_step(grads, worker)?;
     }
-    UpdateStats { grad_norm, lr, skipped }
+    Ok(UpdateStats { grad_norm, lr, skipped })
 }
 
 /// The policy without autodiff (for rollouts, frozen log-probs and export).

@@ -34,6 +34,7 @@ use seethink_models::ModelSize;
 
 use crate::config::{TrainConfig, Trainer};
 use crate::grpo::{micro_batches, mini_batch_size, prompts_per_call, Aggregation};
+use crate::sharding::Sharding;
 
 /// Which kernels run the model, and so what autodiff keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,12 +258,18 @@ impl MemoryPlan {
                 add("widened frozen matrix", phase, widened, formula.clone());
             }
         }
-        add(
-            "AdamW moments",
-            Phase::Always,
-            2 * trained * e,
-            format!("2 × {trained} trained parameters × {e} B"),
-        );
+        // the plan is per worker: with the optimizer state sharded each holds the moments of
+        // its share (`sharding::owners` deals whole parameters, so a share can exceed 1/N by
+        // less than the largest parameter)
+        let workers = config.trainer.topology().workers();
+        let (held, formula) = match config.trainer.sharding == Sharding::OptimizerState && workers > 1 {
+            true => (
+                trained.div_ceil(workers as u64),
+                format!("2 × {trained} trained parameters / {workers} workers (sharded) × {e} B"),
+            ),
+            false => (trained, format!("2 × {trained} trained parameters × {e} B")),
+        };
+        add("AdamW moments", Phase::Always, 2 * held * e, formula);
         let grouping = if grpo && config.actor.aggregation == Aggregation::TokenMean { n } else { 1 };
         let mini = mini_batch_size(samples, config.actor.mini_batches);
         let pieces: Vec<Range<usize>> = (0..samples)
@@ -271,7 +278,6 @@ impl MemoryPlan {
             .collect();
         if grpo {
             // each data-parallel worker rolls out its share of the prompts
-            let workers = config.trainer.topology().workers();
             let prompts = (config.trainer.prompts_per_step / workers).max(1);
             let per_call = prompts_per_call(config.rollout.batch_size, n, prompts, target.threads);
             let rows = (per_call * n) as u64;

@@ -174,7 +174,8 @@ fn run_worker<B: TrainBackend>(
     let mut algorithm = algorithms.build(config, &learner, role.worker.clone())?;
     let workers = role.worker.count();
     let dir = out.join("checkpoint");
-    let checkpoints = Checkpoints::new(&dir, config.trainer.keep_last);
+    let checkpoints =
+        Checkpoints::new(&dir, config.trainer.keep_last).of_worker(role.worker.clone(), role.writes);
     let resume = complete_checkpoints(&dir).last().copied();
     let first_step = resume.unwrap_or(0) + 1;
     if let Some(step) = resume {
@@ -198,6 +199,15 @@ fn run_worker<B: TrainBackend>(
                  resume with the same trainer.devices × trainer.nodes.count (each worker's share of \
                  a step, and so its samples' streams, depend on it)",
                 saved.workers
+            );
+            return Err(TrainError::Config { path: state_file, message });
+        }
+        if saved.sharding != role.worker.sharding() {
+            let message = format!(
+                "checkpoint {step} was written with trainer.sharding {:?} and this run has {:?}; resume with \
+                 the same (AdamW's state is split by it)",
+                saved.sharding,
+                role.worker.sharding()
             );
             return Err(TrainError::Config { path: state_file, message });
         }
@@ -231,8 +241,13 @@ fn run_worker<B: TrainBackend>(
         }
         let stopping = crate::interrupt::latch();
         let stopping = role.worker.leader_says(stopping)?;
-        if role.writes && (rule.saves(step) || stopping) {
-            let state = RunState { algorithm: algorithm.state(), sampler: sampler.state(), workers };
+        if rule.saves(step) || stopping {
+            let state = RunState {
+                algorithm: algorithm.state(),
+                sampler: sampler.state(),
+                workers,
+                sharding: role.worker.sharding(),
+            };
             checkpoints.save(&learner, step, &state)?;
         }
         if stopping {

@@ -53,7 +53,7 @@ pub fn sft_step<B: TrainBackend>(
     }
     let grads = worker.sum_gradients(&policy, accumulator.grads())?;
     let loss = worker.sum_scalar(loss)?;
-    let update = apply_update(learner, grads, max_grad_norm);
+    let update = apply_update(learner, grads, max_grad_norm, worker)?;
     Ok(SftStats { loss, tokens, update })
 }
 

@@ -1,7 +1,8 @@
 //! Data-parallel training (`trainer.devices: 2`, two worker threads on the CPU joined by
 //! burn's collective) against one process with the same global batch: the same rollouts, the
-//! same metrics and weights; bitwise resume with two workers; clear errors for a mismatched
-//! resume, an indivisible batch and a worker that dies.
+//! same metrics and weights; bitwise resume with two workers; the optimizer state sharded
+//! between them; clear errors for a mismatched resume, an indivisible batch and a worker that
+//! dies.
 //!
 //! burn's collective is one per process and backend, so these tests take turns ([`serial`]).
 
@@ -14,9 +15,11 @@ use common::{logged, task, tiny_config, weights, Letters, B, I};
 use seethink_data::Task;
 use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
+use seethink_rl::checkpoint::complete_checkpoints;
 use seethink_rl::config::{TrainConfig, Trainer};
 use seethink_rl::error::TrainError;
 use seethink_rl::run::train_on;
+use seethink_rl::sharding::Sharding;
 
 /// One data-parallel run at a time: the collective is the process's.
 fn serial() -> MutexGuard<'static, ()> {
@@ -127,6 +130,12 @@ fn two_sft_workers_train_as_one_process() {
     assert_eq!(weight_gap(&two, &one), (0.0, 0));
     // the loss is summed over micro-batches in f64 on one worker, over workers in f32
     assert_close(two_dir.path(), one_dir.path(), "loss", 1e-6);
+    // and with AdamW's state sharded between them
+    let sharded_dir = tempfile::tempdir().unwrap();
+    two_config.trainer.out = sharded_dir.path().into();
+    two_config.trainer.sharding = Sharding::OptimizerState;
+    let sharded = train(&two_config, Arc::new(Letters)).unwrap();
+    assert_eq!(weight_gap(&sharded, &one), (0.0, 0));
 }
 
 #[test]
@@ -219,4 +228,53 @@ fn a_curriculum_s_phases_run_on_two_workers_as_on_one() {
     let (one, two) = (run(one_dir.path(), 1), run(two_dir.path(), 2));
     assert_eq!(weight_gap(&two, &one), (0.0, 0));
     assert_ne!(weights(&one), weights(&common::base_model()));
+}
+
+/// `trainer.sharding: OptimizerState` (ZeRO stage 1) on two workers: each steps AdamW for its
+/// own parameters and keeps their moments only, then takes the others' from their owners. The
+/// weights equal the unsharded run's bitwise; each worker's saved AdamW state is about half of
+/// the whole; a run stopped after step 2 resumes to the same weights, and a resume with another
+/// sharding is refused.
+#[test]
+fn two_workers_with_sharded_optimizer_state_train_and_resume_as_unsharded() {
+    let _turn = serial();
+    let sharded = |dir: &Path, steps: usize| {
+        let mut config = config(dir, Trainer::Grpo, steps, 2);
+        config.trainer.sharding = Sharding::OptimizerState;
+        config
+    };
+    let (whole_dir, straight_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let whole = train(&config(whole_dir.path(), Trainer::Grpo, 4, 2), Arc::new(Letters)).unwrap();
+    let straight = train(&sharded(straight_dir.path(), 4), Arc::new(Letters)).unwrap();
+    assert_eq!(weight_gap(&straight, &whole), (0.0, 0));
+    for key in ["reward", "grad_norm", "pg_loss"] {
+        assert_eq!(logged(straight_dir.path(), key), logged(whole_dir.path(), key), "{key}");
+    }
+
+    // worker 0's share in optim-4.mpk, worker 1's beside it; each about half of the whole
+    let size =
+        |dir: &Path, file: &str| std::fs::metadata(dir.join("checkpoint").join(file)).unwrap().len() as f64;
+    let all = size(whole_dir.path(), "optim-4.mpk");
+    let shares = [size(straight_dir.path(), "optim-4.mpk"), size(straight_dir.path(), "optim-worker1-4.mpk")];
+    for share in shares {
+        assert!((0.35..0.65).contains(&(share / all)), "shares {shares:?} of {all} bytes");
+    }
+    // old checkpoints go with their shards (saved every step, the last 2 kept)
+    let mut shard_files: Vec<String> = std::fs::read_dir(straight_dir.path().join("checkpoint"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|name| name.starts_with("optim-worker"))
+        .collect();
+    shard_files.sort();
+    let kept = complete_checkpoints(&straight_dir.path().join("checkpoint"));
+    let expected: Vec<String> = kept.iter().map(|step| format!("optim-worker1-{step}.mpk")).collect();
+    assert_eq!(shard_files, expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    train(&sharded(dir.path(), 2), Arc::new(Letters)).unwrap();
+    let error = train(&config(dir.path(), Trainer::Grpo, 4, 2), Arc::new(Letters)).unwrap_err().to_string();
+    assert!(error.contains("state-2.json") && error.contains("trainer.sharding OptimizerState"), "{error}");
+    let resumed = train(&sharded(dir.path(), 4), Arc::new(Letters)).unwrap();
+    assert_eq!(weight_gap(&resumed, &straight), (0.0, 0));
+    assert_eq!(logged(dir.path(), "step"), [1.0, 2.0, 3.0, 4.0]);
 }

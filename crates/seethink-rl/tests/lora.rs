@@ -14,6 +14,7 @@ use common::{base_model, checkpoint, task, tiny_config, weights, Letters, B, I};
 use seethink_models::nn::{LoraAdapter, LoraConfig};
 use seethink_models::{AnyVlm, TokenBatch, Vlm};
 use seethink_rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig, Trainer};
+use seethink_rl::data_parallel::Worker;
 use seethink_rl::grpo::Grpo;
 use seethink_rl::learner::{apply_update, new_learner};
 use seethink_rl::run::train_on;
@@ -57,7 +58,6 @@ fn nonzero_b(model: AnyVlm<B>) -> AnyVlm<B> {
 #[test]
 fn the_reference_is_the_policys_base_without_adapters() {
     let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap();
-    let base_ids = param_ids(&model);
     let policy = nonzero_b(model.with_lora(&lora()).unwrap());
     let layers = match &policy {
         AnyVlm::QwenVl(m) => m.language_model.layers.len(),
@@ -65,6 +65,8 @@ fn the_reference_is_the_policys_base_without_adapters() {
     };
     assert_eq!(policy.adapters().len(), 7 * layers);
     let learner = new_learner(policy, &ActorConfig::default(), 0);
+    // the learner names parameters by their paths (`learner::with_path_ids`)
+    let base_ids = param_ids(&learner.model().model.without_lora());
     let algorithm = AlgorithmConfig { kl_coef: 0.1, ..Default::default() };
     let grpo = Grpo::new(&learner, algorithm, ActorConfig::default(), RolloutConfig::default());
     let reference = grpo.reference().unwrap();
@@ -124,16 +126,16 @@ fn grpo_with_lora_changes_only_the_adapters_and_exports_the_merged_model() {
 #[test]
 fn adamw_holds_state_for_the_adapters_only() {
     let model = AnyVlm::<B>::load(checkpoint(), &Default::default()).unwrap().with_lora(&lora()).unwrap();
-    let base_ids = param_ids(&model.without_lora());
-    let adapter_ids: BTreeSet<ParamId> =
-        model.adapters().iter().flat_map(|(_, a)| [a.lora_a.id, a.lora_b.id]).collect();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-3, ..Default::default() }, 0);
     let policy = learner.model();
+    let base_ids = param_ids(&policy.model.without_lora());
+    let adapter_ids: BTreeSet<ParamId> =
+        policy.model.adapters().iter().flat_map(|(_, a)| [a.lora_a.id, a.lora_b.id]).collect();
     let loss =
         policy.model.forward(&TokenBatch::single(vec![304, 17, 42, 99]), None).unwrap().powi_scalar(2).mean();
     let grads = GradientsParams::from_grads(loss.backward(), &policy);
     assert_eq!(grads.len(), adapter_ids.len(), "gradients for the adapters only");
-    apply_update(&mut learner, grads, 1.0);
+    apply_update(&mut learner, grads, 1.0, &Worker::alone()).unwrap();
     let (_, optimizer, _) = learner.records();
     assert_eq!(optimizer.keys().copied().collect::<BTreeSet<_>>(), adapter_ids);
     assert_eq!(weights(&learner.model().model.without_lora()), weights(&base_model()));

@@ -25,6 +25,7 @@ use seethink_models::kernels::Kernels;
 use seethink_models::nn::{LoraAdapter, LoraConfig};
 use seethink_models::{AnyVlm, ImageInput, TokenBatch, Vlm};
 use seethink_rl::config::ActorConfig;
+use seethink_rl::data_parallel::Worker;
 use seethink_rl::learner::{apply_update, new_learner};
 
 type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
@@ -167,7 +168,7 @@ fn check_against_peft(family: &str, dir: &str, config: &LoraConfig, input: &Inpu
     let mut learner = new_learner(model.clone(), &actor, 0);
     learner.lr_step();
     let grads = GradientsParams::from_grads(loss.backward(), &learner.model());
-    let stats = apply_update(&mut learner, grads, f64::INFINITY);
+    let stats = apply_update(&mut learner, grads, f64::INFINITY, &Worker::alone()).unwrap();
     assert!(!stats.skipped);
     let mut worst = 0.0f32;
     for (path, adapter) in learner.model().model.adapters() {

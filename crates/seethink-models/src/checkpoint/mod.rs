@@ -165,7 +165,8 @@ impl Dtype {
 
 /// The float type checkpoint directory `dir` stores its weights in: the type holding most of
 /// their elements, read from the safetensors headers; without weight files (a `config.json`
-/// alone, as `seethink plan` reads), its `dtype` (or `torch_dtype`) key; f32 when neither says.
+/// alone, as `seethink plan` reads), its `dtype` (or `torch_dtype`) key, at the top or in
+/// `text_config` (where Qwen3-VL's says it); f32 when none says.
 pub fn stored_dtype(dir: &Path) -> Result<Dtype> {
     if dir.join("model.safetensors").exists() || dir.join("model.safetensors.index.json").exists() {
         let files = weight_files(dir)?;
@@ -177,7 +178,11 @@ pub fn stored_dtype(dir: &Path) -> Result<Dtype> {
         std::fs::read_to_string(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.clone(), source })?;
-    let named = ["dtype", "torch_dtype"].iter().find_map(|key| value.get(key).and_then(|v| v.as_str()));
+    let named = [&value, &value["text_config"]]
+        .into_iter()
+        .flat_map(|level| ["dtype", "torch_dtype"].map(|key| level.get(key).and_then(|v| v.as_str())))
+        .flatten()
+        .next();
     Ok(named.and_then(Dtype::from_torch_name).unwrap_or(Dtype::F32))
 }
 
@@ -193,7 +198,6 @@ struct Shard {
 /// ones, zeros, or normal draws (Box–Muller) from a ChaCha8 stream keyed by `seed` and the
 /// name's FNV-1a hash.
 fn random_values(name: &str, shape: &[usize], seed: u64, std: f32) -> Vec<f32> {
-    use rand::{Rng, SeedableRng};
     let count = shape.iter().product();
     if name.ends_with(".bias") {
         return vec![0.0; count];
@@ -204,13 +208,29 @@ fn random_values(name: &str, shape: &[usize], seed: u64, std: f32) -> Vec<f32> {
     let hash = name
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ hash);
-    (0..count)
-        .map(|_| {
-            let (u1, u2): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
-            std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-        })
-        .collect()
+    normal_draws(seed ^ hash, count, std, crate::parallel::threads_for(count))
+}
+
+/// `count` draws `std · √(−2 ln u₁) · cos(2π u₂)` (Box–Muller), `u₁, u₂` the next two `f32`s
+/// of the ChaCha8 stream of `key`. Draw `i` reads the stream's words `2i` and `2i + 1`, so
+/// `threads` contiguous shares, each seeking to its first word, give the same values as one
+/// pass (a real-size model's 4·10⁹ draws take a minute on one core).
+fn normal_draws(key: u64, count: usize, std: f32, threads: usize) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let share = count.div_ceil(threads.max(1)).max(1);
+    let shares: Vec<std::ops::Range<usize>> =
+        (0..count).step_by(share).map(|start| start..(start + share).min(count)).collect();
+    let draws = crate::parallel::map_parallel(shares, threads, |range| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(key);
+        rng.set_word_pos(2 * range.start as u128);
+        range
+            .map(|_| {
+                let (u1, u2): (f32, f32) = (rng.random::<f32>().max(f32::MIN_POSITIVE), rng.random());
+                std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+            })
+            .collect::<Vec<f32>>()
+    });
+    draws.concat()
 }
 
 /// Where a canonical tensor name lives: shard number and the name as stored.
@@ -559,5 +579,20 @@ impl Shard {
             }
         };
         Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_draws;
+
+    #[test]
+    fn random_draws_do_not_depend_on_the_thread_count() {
+        let one = normal_draws(7, 1001, 0.02, 1);
+        assert_eq!(one.len(), 1001);
+        for threads in [2, 3, 8] {
+            assert_eq!(normal_draws(7, 1001, 0.02, threads), one, "{threads} threads");
+        }
+        assert_ne!(normal_draws(8, 1001, 0.02, 1), one, "another key draws other values");
     }
 }

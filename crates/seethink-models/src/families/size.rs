@@ -292,6 +292,12 @@ mod tests {
         // Qwen2.5-VL-7B-Instruct: 8,292,166,656 parameters (published); its vision tower and merger
         // are 676,550,144 of them by the same count
         assert_eq!((size.params(), size.vision_params), (8_292_166_656, 676_550_144));
+        // Qwen2.5-VL-3B-Instruct: 3,754,622,976; Qwen3-VL-8B-Instruct: 8,767,123,696 (the Hub's
+        // safetensors counts; tests/fixtures/real_configs/README.md)
+        let size = ModelSize::from_dir(&fixture("real_configs/qwen2_5_vl_3b")).unwrap();
+        assert_eq!(size.params(), 3_754_622_976);
+        let size = ModelSize::from_dir(&fixture("real_configs/qwen3_vl_8b")).unwrap();
+        assert_eq!(size.params(), 8_767_123_696);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
+use seethink_rl::data_parallel::Worker;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, PolicyLearner};
 use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
@@ -63,6 +64,6 @@ pub fn grpo_update(
     .unwrap();
     drop(model);
     phase_done(Phase::Gradients);
-    apply_update(learner, grads, 1.0);
+    apply_update(learner, grads, 1.0, &Worker::alone()).unwrap();
     phase_done(Phase::Optimizer);
 }

@@ -22,6 +22,7 @@ use crate::error::{Result, TrainError};
 use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty, LossType};
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
+use crate::sharding::Sharding;
 use overrides::with_override;
 
 /// A whole training run.
@@ -462,12 +463,16 @@ pub struct TrainerConfig {
     pub devices: usize,
     /// The machines of a multi-node run (`None`: this machine alone).
     pub nodes: Option<NodesConfig>,
+    /// What of the training state each data-parallel worker holds: `None` (everything, the
+    /// default) or `OptimizerState` (AdamW's moments of its own share of the parameters, ZeRO
+    /// stage 1; [`Sharding`], docs/distributed.md). Nothing changes for one worker.
+    pub sharding: Sharding,
 }
 
 impl TrainerConfig {
-    /// The data-parallel workers `devices` and `nodes` ask for.
+    /// The data-parallel workers `devices` and `nodes` ask for, and what each holds.
     pub fn topology(&self) -> Topology {
-        Topology { devices: self.devices, nodes: self.nodes.clone() }
+        Topology { devices: self.devices, nodes: self.nodes.clone(), sharding: self.sharding }
     }
 }
 
@@ -482,6 +487,7 @@ impl Default for TrainerConfig {
             tensorboard: false,
             devices: 1,
             nodes: None,
+            sharding: Sharding::None,
         }
     }
 }

@@ -640,7 +640,7 @@ impl<B: TrainBackend> Grpo<B> {
                     accumulator.accumulate(&model, grads);
                 }
                 let grads = self.worker.sum_gradients(&model, accumulator.grads())?;
-                let update = apply_update(learner, grads, self.actor.max_grad_norm);
+                let update = apply_update(learner, grads, self.actor.max_grad_norm, &self.worker)?;
                 match update.skipped {
                     true => stats.skipped_updates += 1,
                     false => grad_norms += update.grad_norm,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Everything the GPU issues ask to measure, in one command on a lent GPU (at most 4 × 60 s of
+# checks and 4 × 120 s of measurements: CHECK_TIMEOUT, TIMEOUT), nothing downloaded; appends a
+# markdown table to $OUT (default gpu-bench.md), row by row:
+# - backend_check on CUDA for the four families' tiny checkpoints (logits, greedy tokens and a
+#   whole GRPO update against ndarray);
+# - gpu_bench at Qwen2.5-VL-3B's real shape with random weights: generation tokens/s for 1
+#   sequence and 64 prompts × 5 samples, and a GRPO step with LoRA and with full fine-tuning
+#   (step time, tokens/s, the device's peak memory against `seethink plan`).
+# Build here, carry the binaries, run from the repository root:
+#   cargo build --release --features cuda --example backend_check --example gpu_bench
+#   BIN=target/release/examples benches/gpu.sh
+# (where the checkout has no git history, SEETHINK_COMMIT names the commit in the table)
+# On a machine without a GPU, BACKEND=ndarray TINY=1 runs the same steps at the tiny checkpoint's
+# shape (tests/gpu_bench.rs does so in CI).
+set -uo pipefail
+BIN=${BIN:-target/release/examples}
+BACKEND=${BACKEND:-cuda}
+OUT=${OUT:-gpu-bench.md}
+status=0
+{
+  echo
+  echo "## gpu.sh, $(date -u +%F), commit ${SEETHINK_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+  echo
+  echo '| backend_check | result |'
+  echo '|---|---|'
+} >> "$OUT"
+for family in qwen3_vl qwen2_5_vl internvl3 internvl3_5; do
+  log=$(mktemp)
+  if timeout "${CHECK_TIMEOUT:-60}" "$BIN/backend_check" --backend "$BACKEND" --model "tests/fixtures/$family/checkpoint" > "$log" 2>&1; then
+    result="passes: $(grep -E '^logits|Δw' "$log" | sed 's/|/\\|/g' | tr '\n' ';')"
+  else
+    result="FAILS: $(tail -n 3 "$log" | sed 's/|/\\|/g' | tr '\n' ' ')"
+    status=1
+  fi
+  echo "| $family | $result |" >> "$OUT"
+  rm -f "$log"
+done
+if [ -n "${TINY:-}" ]; then
+  shape=(--config tests/fixtures/qwen2_5_vl/checkpoint --image-side 32 --prompts 4 --samples 2 --new-tokens 4
+         --set trainer.prompts_per_step=2 --set rollout.max_new_tokens=4 --set rollout.batch_size=4 --set actor.micro_batch_size=2)
+else
+  shape=()
+fi
+"$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-120}" "${shape[@]}" || status=1
+cat "$OUT"
+exit $status

@@ -1,0 +1,582 @@
+//! What a lent GPU is asked to measure, at a real model's shape with random weights, nothing
+//! downloaded (`benches/gpu.sh` runs it after `backend_check`):
+//! - **generation**: new tokens per second for 1 prompt and for `--prompts` × `--samples`
+//!   sequences, each prompt an image and a question;
+//! - **a GRPO step** with LoRA and with full fine-tuning, as `seethink train` runs it (frozen
+//!   matrices in the checkpoint's type, rollout, old and reference log-probs, the clipped loss,
+//!   AdamW) with the settings of `--run` (`benches/gpu.ron`): step time, tokens per second
+//!   (prompt and response tokens of every sequence over the step's time, EasyR1's
+//!   `perf/throughput` on one GPU), and peak memory against `seethink plan`'s prediction.
+//!
+//! Each measurement runs in a process of its own, so each peak is its own: on CUDA the device's
+//! peak is `nvidia-smi`'s memory in use, polled every 50 ms, above what was in use before; on
+//! the host it is the process's peak resident memory (`VmHWM`). The results are a markdown
+//! table with the device and the commit.
+//!
+//! The model is the architecture of `--config`'s `config.json` (default: Qwen2.5-VL-3B) with
+//! the tokenizer, chat template and image processor of `--side-files` (a tiny checkpoint of the
+//! same family): its special-token ids are written into the config and its patch sizes into the
+//! image processor, so a real-shape model runs without its real tokenizer.
+//!
+//! ```text
+//! cargo run --release --features cuda --example gpu_bench -- --backend cuda --out gpu.md
+//! cargo run --release --example gpu_bench -- --config tests/fixtures/qwen2_5_vl/checkpoint  # tiny, CPU
+//! ```
+//! Run it from the repository root.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use burn::backend::Autodiff;
+use clap::{Parser, ValueEnum};
+use image::{DynamicImage, Rgb, RgbImage};
+use seethink::backend::BackendKind;
+use seethink::models::checkpoint::stored_dtype;
+use seethink::models::generate::{generate, Prompt};
+use seethink::models::nn::frozen::{frozen_dtype, widen_trained};
+use seethink::models::processing::Processor;
+use seethink::models::AnyVlm;
+use seethink::plan::{plans_of, PlanDevice};
+use seethink::rl::config::TrainConfig;
+use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
+use seethink::rl::learner::{inference_model, new_learner};
+use seethink::rl::plan::gib;
+use seethink::rl::policy::Sequence;
+use seethink::rl::train_backend::TrainBackend;
+use serde::{Deserialize, Serialize};
+
+/// mimalloc, keeping freed memory for reuse ([`seethink::models::allocator`]).
+#[global_allocator]
+static ALLOCATOR: seethink::models::allocator::Allocator = seethink::models::allocator::Allocator;
+
+#[derive(Parser, Clone)]
+#[command(
+    about = "Generation and GRPO steps at a real model's shape: speed and peak memory against the plan"
+)]
+struct Args {
+    /// The backend to measure (compiled in with the feature of that name).
+    #[arg(long, default_value = seethink::backend::BEST)]
+    backend: BackendKind,
+    /// Directory with the `config.json` of the architecture to build, with random weights.
+    #[arg(long, default_value = "tests/fixtures/real_configs/qwen2_5_vl_3b")]
+    config: PathBuf,
+    /// A checkpoint of the same family whose tokenizer, chat template and image processor run.
+    #[arg(long, default_value = "tests/fixtures/qwen2_5_vl/checkpoint")]
+    side_files: PathBuf,
+    /// The run config of the GRPO steps (its `model` and `data` are not read).
+    #[arg(long, default_value = "benches/gpu.ron")]
+    run: PathBuf,
+    /// Overrides of the run config, `key=value` as `seethink train --set`.
+    #[arg(long)]
+    set: Vec<String>,
+    /// Side of each prompt's square image, in pixels.
+    #[arg(long, default_value_t = 448)]
+    image_side: u32,
+    /// Distinct prompts of the batched generation.
+    #[arg(long, default_value_t = 64)]
+    prompts: usize,
+    /// Samples per prompt of the batched generation.
+    #[arg(long, default_value_t = 5)]
+    samples: usize,
+    /// New tokens per generated sequence (no stop token ends one early).
+    #[arg(long, default_value_t = 128)]
+    new_tokens: usize,
+    /// GRPO steps per measurement (the first also compiles the backend's kernels).
+    #[arg(long, default_value_t = 2)]
+    steps: usize,
+    /// Seconds after which a measurement's process is stopped and reported as timed out.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Measure only this (in this process); by default each one in a process of its own.
+    #[arg(long, value_enum)]
+    only: Option<Measure>,
+    /// Where `--only` writes its result (JSON).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The markdown table is appended to this file, row by row (and printed).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// One measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+enum Measure {
+    /// Generation for one prompt.
+    GenerateOne,
+    /// Generation for `--prompts` × `--samples` sequences in one call.
+    GenerateBatch,
+    /// A GRPO step training LoRA adapters (`--run` with `actor.lora` set when it has none).
+    GrpoLora,
+    /// A GRPO step training every weight.
+    GrpoFull,
+}
+
+impl Measure {
+    const ALL: [Measure; 4] = [Self::GenerateOne, Self::GenerateBatch, Self::GrpoLora, Self::GrpoFull];
+}
+
+/// What one measurement's process reports.
+#[derive(Debug, Serialize, Deserialize)]
+struct Outcome {
+    /// What ran, in words (sizes and settings).
+    what: String,
+    /// Seconds of the timed part (the last step of a GRPO measurement).
+    seconds: f64,
+    /// Tokens per second of the timed part (see the module's doc for which tokens).
+    tokens_per_second: f64,
+    /// Every step's seconds (GRPO).
+    step_seconds: Vec<f64>,
+    /// The plan's peak (GRPO), bytes.
+    plan_peak: Option<u64>,
+    /// The plan's largest component (GRPO): name and bytes.
+    plan_largest: Option<(String, u64)>,
+    /// The process's peak resident memory, bytes.
+    host_peak: Option<u64>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    match args.only {
+        Some(measure) => {
+            let outcome =
+                seethink::with_backend!(args.backend, B => measure_one::<Autodiff<B>>(&args, measure))?;
+            let text = serde_json::to_string(&outcome)?;
+            match &args.report {
+                Some(path) => {
+                    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+                }
+                None => Ok(println!("{text}")),
+            }
+        }
+        None => measure_all(&args),
+    }
+}
+
+/// Every measurement in a process of its own, with the device's memory polled around it: the
+/// markdown table's header, then each row as soon as it is measured, printed and appended to
+/// `--out`, so a run stopped part-way keeps what it measured.
+fn measure_all(args: &Args) -> Result<()> {
+    let write = |text: &str| -> Result<()> {
+        print!("{text}");
+        if let Some(path) = &args.out {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            file.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    };
+    write(&header(args))?;
+    let exe = std::env::current_exe()?;
+    let scratch = tempfile::tempdir()?;
+    for measure in Measure::ALL {
+        let report = scratch.path().join(format!("{measure:?}.json"));
+        let mut command = Command::new(&exe);
+        command.args(std::env::args_os().skip(1)).arg("--only").arg(measure_name(measure));
+        command.arg("--report").arg(&report);
+        let poll = MemoryPoll::start();
+        let started = Instant::now();
+        let mut child = command.spawn().context("starting a measurement")?;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(args.timeout) {
+                child.kill().ok();
+                child.wait().ok();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let device_peak = poll.stop();
+        let outcome = match status {
+            Some(s) if s.success() => {
+                Ok(serde_json::from_str::<Outcome>(&std::fs::read_to_string(&report)?)?)
+            }
+            Some(s) => Err(format!("failed ({s})")),
+            None => Err(format!("timed out after {} s", args.timeout)),
+        };
+        write(&row(measure, &outcome, device_peak))?;
+    }
+    Ok(())
+}
+
+/// `--only`'s kebab-case name of `measure`.
+fn measure_name(measure: Measure) -> String {
+    measure.to_possible_value().expect("every measure has a name").get_name().to_string()
+}
+
+/// The table's header: the device, the commit (`$SEETHINK_COMMIT` where the checkout has no
+/// git history), the date and the settings.
+fn header(args: &Args) -> String {
+    let device = gpu_name().unwrap_or_else(|| format!("{} on the host", args.backend));
+    let commit = std::env::var("SEETHINK_COMMIT").ok().or_else(|| {
+        let head = command_line("git", &["rev-parse", "--short", "HEAD"])?;
+        let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
+        Some(if dirty { format!("{head} + uncommitted changes") } else { head })
+    });
+    let date = command_line("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
+    format!(
+        "\n**{device}**, backend {}, commit {}, {date}; architecture of `{}`, random weights; GRPO settings `{}`{}\n\n\
+         | measurement | what | time | tokens/s | peak memory | plan's peak | plan's largest |\n\
+         |---|---|---|---|---|---|---|\n",
+        args.backend,
+        commit.unwrap_or_else(|| "unknown".into()),
+        args.config.display(),
+        args.run.display(),
+        if args.set.is_empty() { String::new() } else { format!(" with {}", args.set.join(", ")) },
+    )
+}
+
+/// One measurement's row.
+fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_peak: Option<u64>) -> String {
+    let name = measure_name(measure);
+    let o = match outcome {
+        Err(why) => return format!("| {name} | {why} | | | | | |\n"),
+        Ok(o) => o,
+    };
+    let peak = match (device_peak, o.host_peak) {
+        (Some(bytes), _) => format!("{:.2} GiB (device)", gib(bytes)),
+        (None, Some(bytes)) => format!("{:.2} GiB (host)", gib(bytes)),
+        (None, None) => "unknown".into(),
+    };
+    let steps = match o.step_seconds.len() > 1 {
+        true => {
+            let each: Vec<String> = o.step_seconds.iter().map(|s| format!("{s:.1}")).collect();
+            format!(" (steps: {})", each.join(", "))
+        }
+        false => String::new(),
+    };
+    let plan = o.plan_peak.map(|b| format!("{:.2} GiB", gib(b))).unwrap_or_default();
+    let largest =
+        o.plan_largest.as_ref().map(|(n, b)| format!("{n}, {:.2} GiB", gib(*b))).unwrap_or_default();
+    format!(
+        "| {name} | {} | {:.2} s{steps} | {:.0} | {peak} | {plan} | {largest} |\n",
+        o.what, o.seconds, o.tokens_per_second
+    )
+}
+
+/// The first GPU's name from `nvidia-smi`, if it runs.
+fn gpu_name() -> Option<String> {
+    command_line("nvidia-smi", &["--query-gpu=name,driver_version", "--format=csv,noheader"])
+        .map(|line| line.replace(", ", " (driver ") + ")")
+}
+
+/// The first line of `program args`' output, when it runs, succeeds and prints one.
+fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?.trim();
+    (out.status.success() && !line.is_empty()).then(|| line.to_string())
+}
+
+/// `nvidia-smi`'s memory in use on the first GPU, polled every 50 ms: the peak above the
+/// first reading. Nothing when `nvidia-smi` does not run.
+struct MemoryPoll {
+    child: Option<std::process::Child>,
+    peak_mib: Arc<AtomicU64>,
+    first_mib: Arc<AtomicU64>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MemoryPoll {
+    fn start() -> Self {
+        let (peak_mib, first_mib) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(u64::MAX)));
+        let spawned = Command::new("nvidia-smi")
+            .args(["--query-gpu=memory.used", "--format=csv,noheader,nounits", "-lms", "50"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            return Self { child: None, peak_mib, first_mib, reader: None };
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (peak, first) = (peak_mib.clone(), first_mib.clone());
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if let Ok(mib) = line.trim().parse::<u64>() {
+                    first.fetch_min(mib, Ordering::Relaxed);
+                    peak.fetch_max(mib, Ordering::Relaxed);
+                }
+            }
+        });
+        // the reading before the measurement starts is the baseline
+        let waited = Instant::now();
+        while first_mib.load(Ordering::Relaxed) == u64::MAX && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { child: Some(child), peak_mib, first_mib, reader: Some(reader) }
+    }
+
+    /// The peak above the first reading, bytes; `None` without `nvidia-smi`.
+    fn stop(mut self) -> Option<u64> {
+        let mut child = self.child.take()?;
+        child.kill().ok();
+        child.wait().ok();
+        self.reader.take().map(|r| r.join());
+        let (peak, first) = (self.peak_mib.load(Ordering::Relaxed), self.first_mib.load(Ordering::Relaxed));
+        (first != u64::MAX).then(|| peak.saturating_sub(first) << 20)
+    }
+}
+
+/// One measurement on backend `B` (generation on its inner backend), in this process.
+fn measure_one<B: TrainBackend>(args: &Args, measure: Measure) -> Result<Outcome> {
+    let scratch = tempfile::tempdir()?;
+    let dir = real_shape_dir(&args.config, &args.side_files, scratch.path())?;
+    let processor = Processor::from_dir(&dir)?;
+    let device = Default::default();
+    let mut outcome = match measure {
+        Measure::GenerateOne | Measure::GenerateBatch => {
+            let (prompts, samples) = match measure {
+                Measure::GenerateOne => (1, 1),
+                _ => (args.prompts, args.samples),
+            };
+            measure_generation::<B::InnerBackend>(args, &dir, &processor, prompts, samples, &device)?
+        }
+        Measure::GrpoLora | Measure::GrpoFull => {
+            let mut overrides = args.set.clone();
+            overrides.push(format!("model={:?}", dir.display().to_string()));
+            let mut config = TrainConfig::load(&args.run, &overrides)?;
+            match measure {
+                Measure::GrpoFull => config.actor.lora = None,
+                _ => {
+                    config.actor.lora.get_or_insert_with(|| seethink::models::nn::LoraConfig {
+                        rank: 64,
+                        alpha: 128.0,
+                        ..Default::default()
+                    });
+                }
+            }
+            measure_grpo::<B>(args, config, &processor, &device)?
+        }
+    };
+    outcome.host_peak = resident_peak();
+    Ok(outcome)
+}
+
+/// New tokens per second of one generation call for `prompts` prompts × `samples` samples,
+/// after an untimed call of 2 tokens (which compiles the backend's kernels).
+fn measure_generation<B: seethink::models::kernels::Kernels>(
+    args: &Args,
+    dir: &Path,
+    processor: &Processor,
+    prompts: usize,
+    samples: usize,
+    device: &B::Device,
+) -> Result<Outcome> {
+    let model = AnyVlm::<B>::random(dir, 0, device)?;
+    let prompts = image_prompts::<B>(processor, prompts, args.image_side, device)?;
+    let pad = processor.tokenizer.pad_id;
+    let sampling = seethink::models::generate::SamplingConfig {
+        max_new_tokens: 2,
+        temperature: 1.0,
+        ..Default::default()
+    };
+    generate(&model, &prompts[..1], 1, &sampling, &[], pad)?;
+    let sampling = seethink::models::generate::SamplingConfig { max_new_tokens: args.new_tokens, ..sampling };
+    let started = Instant::now();
+    let completions = generate(&model, &prompts, samples, &sampling, &[], pad)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens: usize = completions.iter().map(|c| c.ids.len()).sum();
+    Ok(Outcome {
+        what: format!(
+            "{} × {samples} sequences, {}-token prompts, {} new tokens each",
+            prompts.len(),
+            prompts[0].ids.len(),
+            args.new_tokens
+        ),
+        seconds,
+        tokens_per_second: tokens as f64 / seconds,
+        step_seconds: vec![],
+        plan_peak: None,
+        plan_largest: None,
+        host_peak: None,
+    })
+}
+
+/// `args.steps` GRPO steps of `config` as the run loop makes them (see `run.rs`): the model
+/// with its frozen matrices in the checkpoint's type, LoRA when configured, a rollout of
+/// `trainer.prompts_per_step` image prompts × `rollout.n` samples in `rollout.batch_size`
+/// calls, scores that vary within each group, and [`Grpo::learn`].
+fn measure_grpo<B: TrainBackend>(
+    args: &Args,
+    mut config: TrainConfig,
+    processor: &Processor,
+    device: &B::Device,
+) -> Result<Outcome> {
+    let prompts = image_prompts::<B::InnerBackend>(
+        processor,
+        config.trainer.prompts_per_step,
+        args.image_side,
+        device,
+    )?;
+    let prompt_tokens = prompts[0].ids.len();
+    config.data.max_prompt_length = Some(prompt_tokens);
+    let plans = plans_of(&config, PlanDevice::from(args.backend))?;
+    let (_, plan) = plans.first().context("the run config's plan")?;
+    let largest = plan.components.iter().max_by_key(|c| c.bytes).map(|c| (c.name.to_string(), c.bytes));
+
+    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
+    let mut model = AnyVlm::<B>::random(&config.model, 0, device)?;
+    if let Some(lora) = &config.actor.lora {
+        model = model.with_lora(lora)?;
+    }
+    if config.actor.freeze_vision {
+        model = model.freeze_vision();
+    }
+    let pad = processor.tokenizer.pad_id;
+    let mut learner = new_learner(widen_trained(model), &config.actor, pad).with_frozen_storage(frozen);
+    let mut grpo =
+        Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+    let n = config.rollout.n;
+    let mut step_seconds = Vec::new();
+    let mut tokens = 0;
+    for step in 0..args.steps {
+        let started = Instant::now();
+        learner.lr_step();
+        let policy = inference_model(&learner);
+        let sampling = config.rollout.sampling(step);
+        let mut completions = Vec::new();
+        let per_call = (config.rollout.batch_size / n).max(1);
+        for chunk in prompts.chunks(per_call) {
+            completions.extend(generate(&policy, chunk, n, &sampling, &[], pad)?);
+        }
+        ensure!(completions.len() == prompts.len() * n, "rollout: {} completions", completions.len());
+        tokens = completions.iter().map(|c| prompt_tokens + c.ids.len()).sum::<usize>();
+        let rollout = completions
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Scored {
+                sequence: Sequence {
+                    prompt: prompts[i / n].ids.clone(),
+                    response: c.ids,
+                    images: prompts[i / n].images.clone(),
+                },
+                score: (i % n) as f32 / n as f32,
+            })
+            .collect();
+        let mut stats = GrpoStats::default();
+        grpo.learn(&mut learner, &policy, rollout, pad, &mut stats)?;
+        ensure!(stats.grad_norm.is_finite(), "step {step}: gradient norm {}", stats.grad_norm);
+        step_seconds.push(started.elapsed().as_secs_f64());
+    }
+    let seconds = *step_seconds.last().context("--steps must be at least 1")?;
+    let a = &config.actor;
+    Ok(Outcome {
+        what: format!(
+            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}",
+            prompts.len(),
+            config.rollout.max_new_tokens,
+            a.micro_batch_size,
+            a.mini_batches * a.ppo_epochs,
+            match &a.lora {
+                Some(l) => format!(", LoRA rank {}", l.rank),
+                None => ", all weights".into(),
+            }
+        ),
+        seconds,
+        tokens_per_second: tokens as f64 / seconds,
+        step_seconds,
+        plan_peak: Some(plan.peak()),
+        plan_largest: largest,
+        host_peak: None,
+    })
+}
+
+/// `count` prompts, each a distinct `side` × `side` image (colour bands that shift with the
+/// prompt's index) and one question, through the checkpoint's processor.
+fn image_prompts<B: burn::tensor::backend::Backend>(
+    processor: &Processor,
+    count: usize,
+    side: u32,
+    device: &B::Device,
+) -> Result<Vec<Prompt<B>>> {
+    (0..count)
+        .map(|i| {
+            let image = RgbImage::from_fn(side, side, |x, y| {
+                let band = ((x + y + 7 * i as u32) / 16 % 8) as u8;
+                Rgb([band * 30, 255 - band * 30, (i % 256) as u8])
+            });
+            let prompt = processor.user_prompt(
+                "Describe every shape in the image, its colour and its size.",
+                &[DynamicImage::ImageRgb8(image)],
+                device,
+            )?;
+            Ok(prompt)
+        })
+        .collect()
+}
+
+/// A checkpoint directory in `scratch` with `config`'s architecture and `side`'s tokenizer,
+/// chat template and image processor: `side`'s special-token ids replace the config's, and the
+/// architecture's patch sizes and `image_side`-free pixel bounds the image processor's. When
+/// `config` and `side` are the same directory, it is that directory.
+fn real_shape_dir(config: &Path, side: &Path, scratch: &Path) -> Result<PathBuf> {
+    if config.canonicalize()? == side.canonicalize()? {
+        return Ok(config.to_path_buf());
+    }
+    let read = |path: PathBuf| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    };
+    let mut architecture = read(config.join("config.json"))?;
+    let tokens = read(side.join("config.json"))?;
+    let Some(vision) = architecture.get("vision_config").cloned() else {
+        bail!(
+            "{}: no vision_config (gpu_bench builds Qwen-VL architectures)",
+            config.join("config.json").display()
+        );
+    };
+    for key in [
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "image_token_id",
+        "video_token_id",
+        "vision_start_token_id",
+        "vision_end_token_id",
+    ] {
+        if let Some(id) = tokens.get(key) {
+            architecture[key] = id.clone();
+            if architecture.get("text_config").is_some_and(|t| t.get(key).is_some()) {
+                architecture["text_config"][key] = id.clone();
+            }
+        }
+    }
+    let mut images = read(side.join("preprocessor_config.json"))?;
+    for (ours, theirs) in [
+        ("patch_size", "patch_size"),
+        ("merge_size", "spatial_merge_size"),
+        ("temporal_patch_size", "temporal_patch_size"),
+    ] {
+        let value = vision.get(theirs).with_context(|| format!("vision_config.{theirs}"))?;
+        images[ours] = value.clone();
+    }
+    // bounds wide enough for any prompt image: its size sets its tokens
+    images["min_pixels"] = 1.into();
+    images["max_pixels"] = (1u64 << 40).into();
+    images["size"] = serde_json::json!({ "shortest_edge": 1, "longest_edge": 1u64 << 40 });
+    for entry in std::fs::read_dir(side)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let weights = name.starts_with("model.safetensors");
+        if path.is_file() && !weights && name != "config.json" && name != "preprocessor_config.json" {
+            std::fs::copy(&path, scratch.join(name))?;
+        }
+    }
+    std::fs::write(scratch.join("config.json"), architecture.to_string())?;
+    std::fs::write(scratch.join("preprocessor_config.json"), images.to_string())?;
+    Ok(scratch.to_path_buf())
+}
+
+/// This process's peak resident memory (`VmHWM` of `/proc/self/status`), where Linux reports it.
+fn resident_peak() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}

@@ -1,0 +1,49 @@
+//! `benches/gpu.sh`, the one command for a lent GPU, at the tiny Qwen2.5-VL's shape on ndarray,
+//! so that it cannot rot between the sessions that have a GPU: every `backend_check` passes and
+//! every `gpu_bench` measurement gives a row with its time, tokens/s, peak and the plan's peak.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo test` builds the examples beside the test binaries' `deps/`
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().and_then(|deps| deps.parent()).unwrap().join("examples");
+    assert!(
+        examples.join("gpu_bench").exists() && examples.join("backend_check").exists(),
+        "{}: build the examples first (`cargo test` does)",
+        examples.display()
+    );
+    let out = tempfile::tempdir().unwrap();
+    let table = out.path().join("gpu.md");
+    let run = Command::new(root.join("benches/gpu.sh"))
+        .current_dir(&root)
+        .env("BIN", &examples)
+        .env("BACKEND", "ndarray")
+        .env("TINY", "1")
+        .env("OUT", &table)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&table).unwrap_or_default();
+    assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
+    for family in ["qwen3_vl", "qwen2_5_vl", "internvl3", "internvl3_5"] {
+        assert!(text.contains(&format!("| {family} | passes: logits")), "{family}:\n{text}");
+    }
+    for measure in ["generate-one", "generate-batch", "grpo-lora", "grpo-full"] {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {measure} |")))
+            .unwrap_or_else(|| panic!("{text}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        // | name | what | time | tokens/s | peak | plan | largest |
+        assert!(cells[3].ends_with(" s") || cells[3].contains(" s ("), "{row}");
+        assert!(cells[4].parse::<f64>().is_ok_and(|t| t > 0.0), "{row}");
+        assert!(cells[5].ends_with("GiB (host)"), "{row}");
+        if measure.starts_with("grpo") {
+            assert!(cells[6].ends_with("GiB") && cells[7].contains("GiB"), "{row}");
+        }
+    }
+    assert!(text.contains("LoRA rank 64") && text.contains("all weights"), "{text}");
+}
