@@ -5,8 +5,10 @@
 # - backend_check on CUDA for the four families' tiny checkpoints (logits, greedy tokens and a
 #   whole GRPO update against ndarray);
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights: generation tokens/s for 1
-#   sequence and 64 prompts × 5 samples, and a GRPO step with LoRA and with full fine-tuning
-#   (step time, tokens/s, the device's peak memory against `seethink plan`).
+#   sequence and 8 prompts × 5 samples (64 × 5 does not fit the 10 minutes with seethink's CUDA
+#   decoding as measured, docs/benchmarks.md; --prompts 64 asks for it), and GRPO steps with
+#   LoRA and with full fine-tuning (step time, tokens/s, the device's peak memory against
+#   `seethink plan`).
 # Build here, carry the binaries, run from the repository root:
 #   cargo build --release --features cuda --example backend_check --example gpu_bench
 #   BIN=target/release/examples benches/gpu.sh

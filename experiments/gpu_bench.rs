@@ -78,13 +78,13 @@ struct Args {
     #[arg(long, default_value_t = 448)]
     image_side: u32,
     /// Distinct prompts of the batched generation.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 8)]
     prompts: usize,
     /// Samples per prompt of the batched generation.
     #[arg(long, default_value_t = 5)]
     samples: usize,
     /// New tokens per generated sequence (no stop token ends one early).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 32)]
     new_tokens: usize,
     /// GRPO steps per measurement (the first also compiles the backend's kernels).
     #[arg(long, default_value_t = 2)]
