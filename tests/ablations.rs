@@ -142,7 +142,10 @@ fn the_suite_runs_on_a_config_s_checkpoint_data_and_captions() {
     assert!(plan.contains("caption"), "the SFT stage has no caption tasks: {plan}");
     let header: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results/suite.json")).unwrap()).unwrap();
-    assert_eq!(header["settings"]["base"], seethink::sandbox::committed_base().display().to_string());
+    assert_eq!(
+        header["settings"]["base"],
+        seethink::provenance::project_path(&seethink::sandbox::committed_base())
+    );
 
     // what the config lacks is named
     let no_eval = FromConfig {
