@@ -42,6 +42,7 @@ use seethink::models::nn::frozen::{frozen_dtype, widen_trained};
 use seethink::models::processing::Processor;
 use seethink::models::AnyVlm;
 use seethink::plan::{plans_of, PlanDevice};
+use seethink::provenance::run_text;
 use seethink::rl::config::TrainConfig;
 use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink::rl::learner::{inference_model, new_learner};
@@ -214,18 +215,14 @@ fn measure_name(measure: Measure) -> String {
 /// git history), the date and the settings.
 fn header(args: &Args) -> String {
     let device = gpu_name().unwrap_or_else(|| format!("{} on the host", args.backend));
-    let commit = std::env::var("SEETHINK_COMMIT").ok().or_else(|| {
-        let head = command_line("git", &["rev-parse", "--short", "HEAD"])?;
-        let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
-        Some(if dirty { format!("{head} + uncommitted changes") } else { head })
-    });
-    let date = command_line("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
+    let commit = std::env::var("SEETHINK_COMMIT").unwrap_or_else(|_| seethink::provenance::commit());
+    let date = run_text("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
     format!(
         "\n**{device}**, backend {}, commit {}, {date}; architecture of `{}`, random weights; GRPO settings `{}`{}\n\n\
          | measurement | what | time | tokens/s | peak memory | plan's peak | plan's largest |\n\
          |---|---|---|---|---|---|---|\n",
         args.backend,
-        commit.unwrap_or_else(|| "unknown".into()),
+        commit,
         args.config.display(),
         args.run.display(),
         if args.set.is_empty() { String::new() } else { format!(" with {}", args.set.join(", ")) },
@@ -262,16 +259,8 @@ fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_
 
 /// The first GPU's name from `nvidia-smi`, if it runs.
 fn gpu_name() -> Option<String> {
-    command_line("nvidia-smi", &["--query-gpu=name,driver_version", "--format=csv,noheader"])
-        .map(|line| line.replace(", ", " (driver ") + ")")
-}
-
-/// The first line of `program args`' output, when it runs, succeeds and prints one.
-fn command_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().next()?.trim();
-    (out.status.success() && !line.is_empty()).then(|| line.to_string())
+    let names = run_text("nvidia-smi", &["--query-gpu=name,driver_version", "--format=csv,noheader"])?;
+    names.lines().next().map(|line| line.replace(", ", " (driver ") + ")")
 }
 
 /// `nvidia-smi`'s memory in use on the first GPU, polled every 50 ms: the peak above the

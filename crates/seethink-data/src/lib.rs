@@ -8,11 +8,13 @@
 //! - [`load_tasks`]: any of these chosen by the path's extension.
 //! - [`synth`]: the seeded synthetic benchmark (perception, text reasoning, visual reasoning)
 //!   and its ground-truth oracle.
+//! - [`hash`]: a stable hash of names ([`fnv1a`]).
 
 #![warn(missing_docs)]
 
 pub mod easyr1;
 pub mod error;
+pub mod hash;
 pub mod parquet;
 pub mod synth;
 pub mod task;
@@ -20,6 +22,7 @@ pub mod tsv;
 
 pub use easyr1::{load_jsonl, load_jsonl_with, write_jsonl, JsonlKeys, LoadOptions, Loaded, SkippedLine};
 pub use error::{DataError, LineProblem, Result};
+pub use hash::fnv1a;
 pub use parquet::{load_parquet, load_parquet_with};
 pub use task::{Capability, ImageRef, Task, IMAGE_MARKER};
 pub use tsv::{load_tsv, read_tsv, row_options, TsvOptions, TsvRow};

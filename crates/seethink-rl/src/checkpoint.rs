@@ -28,7 +28,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::data_parallel::Worker;
 use crate::error::{io, Result, TrainError};
-use crate::learner::{PolicyLearner, Records};
+use crate::learner::PolicyLearner;
 use crate::sharding::Sharding;
 use crate::train_backend::TrainBackend;
 
@@ -130,9 +130,12 @@ pub struct Checkpoints {
     writes: bool,
 }
 
+/// The start of an optimizer-state shard's stem, which its worker's rank completes.
+const SHARD_STEM: &str = "optim-worker";
+
 /// The stem of the optimizer-state shard of worker `rank` (not its machine's writer).
 fn shard_stem(rank: usize) -> String {
-    format!("optim-worker{rank}")
+    format!("{SHARD_STEM}{rank}")
 }
 
 impl Checkpoints {
@@ -174,32 +177,20 @@ impl Checkpoints {
         step: usize,
         state: &RunState,
     ) -> Result<()> {
-        let sharded = self.worker.shards_optimizer_state();
-        if !self.writes && !sharded {
-            return Ok(());
-        }
-        if sharded {
+        if self.worker.shards_optimizer_state() {
             if !self.writes {
                 let (_, optimizer, _) = learner.records();
                 Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
             }
             // every shard is on disk before any machine completes the step
             self.worker.leader_says(false)?;
-            if !self.writes {
-                return Ok(());
-            }
         }
-        self.write(step, learner.records(), state)
-    }
-
-    /// The writer's part of [`Checkpoints::save`]: the records, the state file last, then the
-    /// removal of old checkpoints (their optimizer shards included).
-    fn write<B: TrainBackend>(
-        &self,
-        step: usize,
-        (model, optimizer, schedule): Records<B>,
-        state: &RunState,
-    ) -> Result<()> {
+        if !self.writes {
+            return Ok(());
+        }
+        // the records, the state file last, then the removal of old checkpoints (their
+        // optimizer shards included)
+        let (model, optimizer, schedule) = learner.records();
         Checkpointer::<_, B>::save(&self.model, step, model).map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.schedule, step, schedule).map_err(|e| self.failed(e))?;
@@ -211,7 +202,7 @@ impl Checkpoints {
             .collect();
         for &old in &complete[..complete.len().saturating_sub(self.keep)] {
             let shards = names.iter().filter(|name| {
-                name.strip_prefix("optim-worker").is_some_and(|rest| rest.ends_with(&format!("-{old}.mpk")))
+                name.strip_prefix(SHARD_STEM).is_some_and(|rest| rest.ends_with(&format!("-{old}.mpk")))
             });
             let files = CHECKPOINT_FILES.iter().map(|(stem, ext)| format!("{stem}-{old}.{ext}"));
             for file in files.chain(shards.cloned()) {

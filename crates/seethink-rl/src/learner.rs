@@ -240,11 +240,8 @@ pub fn with_path_ids<B: Backend, M: Module<B>>(module: M) -> M {
                 k => format!("{path}#{k}"),
             };
             *met += 1;
-            let hash = key
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
             let (_, tensor, mapper) = param.consume();
-            Param::from_mapped_value(ParamId::from(hash), tensor, mapper)
+            Param::from_mapped_value(ParamId::from(seethink_data::fnv1a(&key)), tensor, mapper)
         }
     }
     module.map(&mut PathIds { path: Vec::new(), seen: Default::default() })

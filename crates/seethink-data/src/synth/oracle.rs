@@ -12,6 +12,7 @@ use super::scene::{Color, Scene};
 use super::text_reasoning::TextMeta;
 use super::visual_reasoning::VisualMeta;
 use crate::error::{DataError, Result};
+use crate::hash::fnv1a;
 use crate::task::{Capability, Task};
 
 /// Per-object perception errors applied to a scene before answering.
@@ -169,21 +170,10 @@ fn parse_meta<T: DeserializeOwned>(task: &Task) -> Result<T> {
     })
 }
 
-/// 64-bit FNV-1a hash: h₀ = 0xcbf29ce484222325, hᵢ₊₁ = (hᵢ ⊕ byte) · 0x100000001b3.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synth::scene::{Object, Shape, Size};
-
-    #[test]
-    fn fnv1a_matches_reference_values() {
-        assert_eq!(fnv1a(""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a("a"), 0xaf63dc4c8601ec8c);
-    }
 
     #[test]
     fn perception_noise_extremes() {

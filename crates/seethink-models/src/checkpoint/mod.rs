@@ -205,10 +205,7 @@ fn random_values(name: &str, shape: &[usize], seed: u64, std: f32) -> Vec<f32> {
     if name.ends_with(".weight") && shape.len() == 1 {
         return vec![1.0; count];
     }
-    let hash = name
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    normal_draws(seed ^ hash, count, std, crate::parallel::threads_for(count))
+    normal_draws(seed ^ seethink_data::fnv1a(name), count, std, crate::parallel::threads_for(count))
 }
 
 /// `count` draws `std · √(−2 ln u₁) · cos(2π u₂)` (Box–Muller), `u₁, u₂` the next two `f32`s
