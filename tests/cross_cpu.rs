@@ -1,0 +1,87 @@
+//! The sandbox's training is the same to the bit on every x86-64 CPU: a few GRPO steps of the
+//! committed base model (the CPU preset's settings at a smaller batch) write the same weights
+//! natively (this machine has AVX-512) and under `qemu-x86_64` emulating CPUs of other vendors
+//! and SIMD levels. Each emulated CPU reports its own CPUID, so the kernels' runtime dispatch
+//! (SIMD level, cache-sized blocking, glibc's math variants) takes the paths it would take on
+//! that CPU. Needs `qemu-x86_64` (Debian: `qemu-user`; `.ci/run` installs it).
+
+use std::path::Path;
+use std::process::Command;
+
+use burn::backend::{Autodiff, NdArray};
+use seethink::preset::{CpuPreset, StageSteps};
+
+/// [`weights_after_grpo`] on the AMD EPYC (Zen 4, AVX-512) that made this project's committed
+/// results. A test machine that computes another hash trains to other weights than the README's
+/// figures came from; a change that means to alter the arithmetic updates it (and re-runs them).
+const COMMITTED_HASH: &str = "0f2524b835a22e28";
+
+/// Set in the emulated child: it only prints its hash.
+const CHILD: &str = "SEETHINK_CROSS_CPU_CHILD";
+
+/// qemu's CPU models: AVX2 + FMA without AVX-512 (qemu emulates none), with Intel's and AMD's
+/// ways of reporting caches. (A CPU without FMA, e.g. `Nehalem-v2`, computes other bits:
+/// `gemm` then multiplies and adds in two roundings.)
+const CPUS: [&str; 3] = ["Haswell-v4", "Icelake-Server", "EPYC-Rome"];
+
+/// A hash (SipHash, fixed keys) of the final weights after two GRPO steps (4 prompts × 4
+/// samples, up to 96 new tokens) of the committed base model on the sandbox's tasks.
+fn weights_after_grpo(dir: &Path) -> u64 {
+    let preset = CpuPreset {
+        out: dir.to_path_buf(),
+        stage_steps: StageSteps::uniform(1),
+        train_tasks: 8,
+        heldout_tasks: 1,
+        ..CpuPreset::default()
+    };
+    let mut config = preset.prepare().unwrap();
+    config.curriculum = None;
+    config.eval = None;
+    config.trainer.steps = 2;
+    config.trainer.prompts_per_step = 4;
+    config.rollout.n = 4;
+    let run = seethink::rl::train::train::<Autodiff<NdArray>>(&config, &Default::default()).unwrap();
+    let weights = std::fs::read(run.join("final/model.safetensors")).unwrap();
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&weights, &mut hasher);
+    std::hash::Hasher::finish(&hasher)
+}
+
+#[test]
+fn grpo_steps_write_the_same_weights_on_every_emulated_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = weights_after_grpo(dir.path());
+    if std::env::var_os(CHILD).is_some() {
+        println!("weights hash {hash:016x}");
+        return;
+    }
+    assert_eq!(
+        format!("{hash:016x}"),
+        COMMITTED_HASH,
+        "this CPU trains to other weights than the committed results'"
+    );
+    let exe = std::env::current_exe().unwrap();
+    let emulated = |cpu: &str| {
+        let output = Command::new("qemu-x86_64")
+            .args(["-cpu", cpu])
+            .arg(&exe)
+            .args(["grpo_steps_write_the_same_weights_on_every_emulated_cpu", "--exact", "--nocapture"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap_or_else(|e| panic!("qemu-x86_64 ({e}): install it (Debian: apt-get install qemu-user)"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "under -cpu {cpu}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let hash = stdout.lines().find_map(|line| line.strip_prefix("weights hash ").map(str::to_string));
+        hash.unwrap_or_else(|| panic!("no hash under -cpu {cpu}:\n{stdout}"))
+    };
+    let hashes: Vec<String> = std::thread::scope(|s| {
+        CPUS.map(|cpu| s.spawn(move || emulated(cpu))).map(|run| run.join().unwrap()).into()
+    });
+    for (cpu, theirs) in CPUS.iter().zip(hashes) {
+        assert_eq!(theirs, format!("{hash:016x}"), "-cpu {cpu} trains to other weights than this CPU");
+    }
+}
