@@ -68,6 +68,11 @@ struct Args {
     /// With --config: the checkpoint directory every arm starts from (overrides `model`).
     #[arg(long, requires = "config")]
     model: Option<PathBuf>,
+    /// With --config: the device's memory (e.g. `80GiB`); a suite whose config's memory plan
+    /// does not fit is refused, as `seethink train` refuses it (on CUDA, `nvidia-smi`'s figure
+    /// when not given).
+    #[arg(long, requires = "config", value_parser = seethink::plan::parse_bytes)]
+    memory: Option<u64>,
     /// With --config: the SFT arm's caption tasks (perception records of source `captions`).
     #[arg(long, requires = "config")]
     captions: Option<PathBuf>,
@@ -80,7 +85,7 @@ fn main() -> Result<()> {
         if let Some(model) = &args.model {
             config.model = model.clone();
         }
-        seethink::cli::inputs_exist(&config, path)?;
+        seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
         let from = FromConfig { config, captions: args.captions.clone() };
         let out = args.out.clone().unwrap_or_else(|| "runs/ablations-config".into());
         let results = args.results.clone().unwrap_or_else(|| out.join("results"));

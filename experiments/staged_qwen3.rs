@@ -58,6 +58,11 @@ struct Args {
     /// take `data.capability`).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// With --config: the device's memory (e.g. `80GiB`); a run whose memory plan does not fit
+    /// is refused, as `seethink train` refuses it (on CUDA, `nvidia-smi`'s figure when not
+    /// given).
+    #[arg(long, requires = "config", value_parser = seethink::plan::parse_bytes)]
+    memory: Option<u64>,
     /// `key=value` overrides of the config (or of the CPU preset's), as `seethink train --set`.
     #[arg(long = "set")]
     overrides: Vec<String>,
@@ -107,7 +112,7 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
             if let Some(data) = &args.data {
                 config.data.train = data.clone();
             }
-            seethink::cli::inputs_exist(&config, path)?;
+            seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
             config
         }
         None => with_overrides(

@@ -249,6 +249,19 @@ pub fn score(inputs: &[ScoreInput], options: crate::eval::ScoreOptions, out: &Pa
     Ok(())
 }
 
+/// Before a run from a config file (`seethink train`, `staged_qwen3 --config`, `ablations
+/// --config`): its inputs exist ([`inputs_exist`]) and, on a GPU backend or with `memory`
+/// given, its memory plan fits the device ([`crate::plan::refuse_unfit`]).
+pub fn ready_to_run(
+    config: &TrainConfig,
+    config_path: &Path,
+    kind: crate::backend::BackendKind,
+    memory: Option<u64>,
+) -> Result<()> {
+    inputs_exist(config, config_path)?;
+    crate::plan::refuse_unfit(config, config_path, kind, memory)
+}
+
 /// Checks that the model, data and benchmark paths of a training config exist, before anything
 /// is loaded.
 /// Relative paths are taken from the current directory (as the shipped configs expect: they
@@ -330,8 +343,7 @@ pub fn train<B: KernelBackend>(
     if let Some(out) = out {
         config.trainer.out = out;
     }
-    inputs_exist(&config, config_path)?;
-    crate::plan::refuse_unfit(&config, config_path, kind, memory)?;
+    ready_to_run(&config, config_path, kind, memory)?;
     let run = crate::rl::train::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
     match config.curriculum {
         None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),

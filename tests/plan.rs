@@ -81,6 +81,48 @@ fn train_refuses_a_run_that_does_not_fit_before_loading_anything() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// An example's binary, built beside this test's by `cargo test` (`target/<profile>/examples/`).
+fn example(name: &str) -> Command {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let path = deps.parent().unwrap().join("examples").join(name);
+    assert!(path.exists(), "{} not built (cargo test builds the examples)", path.display());
+    Command::new(path)
+}
+
+#[test]
+fn the_experiments_refuse_a_config_that_does_not_fit_as_train_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("train.jsonl");
+    std::fs::write(&data, r#"{"problem": "2+2?", "answer": "4", "capability": "text_reasoning"}"#).unwrap();
+    let run = dir.path().join("run");
+    let model = root().join("tests/fixtures/qwen3_vl/checkpoint");
+    let config = dir.path().join("tiny.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "(model: {:?}, data: (train: {:?}), rollout: (n: 2, max_new_tokens: 8), \
+             trainer: (steps: 1, prompts_per_step: 2, out: {:?}), curriculum: Some((policy: Paper)))",
+            model.display().to_string(),
+            data.display().to_string(),
+            run.display().to_string()
+        ),
+    )
+    .unwrap();
+    for name in ["staged_qwen3", "ablations"] {
+        let config = config.to_str().unwrap();
+        let out = example(name)
+            .args(["--backend", "ndarray", "--config", config, "--memory", "1MiB", "--out"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{name} ran");
+        assert!(stderr.contains("cannot fit on this device; refusing to start"), "{name}: {stderr}");
+        assert!(stderr.contains("| activations | update |"), "{name}: {stderr}");
+        assert!(!run.exists(), "{name}, refused, wrote {}", run.display());
+    }
+}
+
 #[test]
 fn a_bad_memory_size_is_named() {
     let dir = tempfile::tempdir().unwrap();
