@@ -77,6 +77,10 @@ impl TaskSampler for Band {
     fn finished(&self) -> bool {
         self.inner.finished()
     }
+
+    fn describe(&self) -> Value {
+        self.inner.describe()
+    }
 }
 
 #[cfg(test)]

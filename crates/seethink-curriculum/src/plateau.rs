@@ -115,6 +115,10 @@ impl TaskSampler for PlateauSampler {
     fn finished(&self) -> bool {
         self.stale >= self.patience
     }
+
+    fn describe(&self) -> Value {
+        self.inner.describe()
+    }
 }
 
 #[cfg(test)]

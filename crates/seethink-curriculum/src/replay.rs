@@ -40,8 +40,9 @@ impl<C: Curriculum> Curriculum for Replay<C> {
         let own = self.inner.sampler(phase, pool, seed)?;
         // nothing to replay: no share to take
         let share = if earlier.is_empty() { 0.0 } else { self.share };
+        let replayed_tasks = earlier.len();
         let replays = Epochs::shuffled(earlier, seed.wrapping_add(k as u64));
-        Ok(Box::new(ReplaySampler { own, replays, share, state: State::default(), asked: 0 }))
+        Ok(Box::new(ReplaySampler { own, replays, replayed_tasks, share, state: State::default(), asked: 0 }))
     }
 }
 
@@ -56,6 +57,8 @@ struct State {
 struct ReplaySampler {
     own: Box<dyn TaskSampler>,
     replays: Epochs,
+    /// How many tasks `replays` goes over.
+    replayed_tasks: usize,
     share: f64,
     state: State,
     /// Groups of this step asked about in [`TaskSampler::admit`] so far (draw order).
@@ -106,6 +109,15 @@ impl TaskSampler for ReplaySampler {
 
     fn finished(&self) -> bool {
         self.own.finished()
+    }
+
+    /// `{"replay_share": share, "replayed_tasks": tasks of the earlier phases, "own": …}`.
+    fn describe(&self) -> Value {
+        serde_json::json!({
+            "replay_share": self.share,
+            "replayed_tasks": self.replayed_tasks,
+            "own": self.own.describe(),
+        })
     }
 }
 

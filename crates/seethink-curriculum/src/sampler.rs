@@ -83,6 +83,13 @@ pub trait TaskSampler: Send {
     fn finished(&self) -> bool {
         false
     }
+
+    /// What a run's `plan.json` records of how this sampler draws beyond the phase's own task
+    /// list (e.g. [`Replay`](crate::Replay)'s share); `null`: nothing beyond it. A sampler that
+    /// wraps another passes the inner one's on.
+    fn describe(&self) -> Value {
+        Value::Null
+    }
 }
 
 /// Epochs over a list of tasks, endlessly: shuffled (epoch `e` a permutation of the list with

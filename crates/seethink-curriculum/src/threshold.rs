@@ -109,6 +109,10 @@ impl TaskSampler for ThresholdSampler {
             || (self.recent.len() == self.window
                 && self.recent.iter().sum::<f32>() / self.window as f32 >= self.threshold)
     }
+
+    fn describe(&self) -> Value {
+        self.inner.describe()
+    }
 }
 
 #[cfg(test)]

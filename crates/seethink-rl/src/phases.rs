@@ -3,7 +3,8 @@
 //!
 //! Run directory of a curriculum run:
 //! ```text
-//! <out>/plan.json              the phases (name, tasks, order, settings)
+//! <out>/plan.json              the phases (name, tasks, order, settings, and `sampler`:
+//!                              what the phase draws beyond its tasks, e.g. a replay share)
 //! <out>/eval-start/            held-out evaluation of the starting model (benchmarks/: its
 //!                              eval.benchmarks, crate::benchmarks)
 //! <out>/01-perception/         phase 1's run (config.ron, metrics.jsonl, checkpoint/, final/)
@@ -65,6 +66,16 @@ pub fn train_phases<B: TrainBackend>(
     train_curriculum::<B>(config, curriculum.as_ref(), tasks, reward, device)
 }
 
+/// One phase as `plan.json` records it: the phase, and what its sampler draws beyond the
+/// phase's own tasks ([`TaskSampler::describe`], e.g. a replay share; absent when nothing).
+#[derive(serde::Serialize)]
+struct PlannedPhase<'a> {
+    #[serde(flatten)]
+    phase: &'a Phase,
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    sampler: serde_json::Value,
+}
+
 /// Runs (or resumes) the phases of any `curriculum` over `tasks` with the rest of `config`
 /// (its `curriculum` key is not read) and the built-in algorithms ([`train_curriculum_with`],
 /// [`BuiltIn`]).
@@ -121,7 +132,13 @@ pub fn train_curriculum_with<B: TrainBackend>(
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let _lock = crate::lock::RunLock::acquire(out)?;
-    write_json(&out.join("plan.json"), &phases)?;
+    let samplers = phases
+        .iter()
+        .map(|phase| Ok(curriculum.sampler(phase, &pool, config.data.seed)?.describe()))
+        .collect::<Result<Vec<_>>>()?;
+    let plan: Vec<PlannedPhase> =
+        phases.iter().zip(samplers).map(|(phase, sampler)| PlannedPhase { phase, sampler }).collect();
+    write_json(&out.join("plan.json"), &plan)?;
 
     let mut outcome = PhasesOutcome { reports: Vec::new(), benchmarks: Vec::new(), finals: Vec::new() };
     let mut evaluate_model = |name: &str, model: &Path, dir: PathBuf| -> Result<()> {

@@ -222,6 +222,18 @@ fn published_methods_run_as_curricula_and_checkpoint_their_state() {
     // phase 2 replayed half of its 6 draws from phase 1's perception tasks
     let replay = sampler_state(&dir.path().join("replay/02-text_reasoning"), 3);
     assert_eq!(replay["replays"]["position"], 3, "{replay}");
+    // plan.json shows the share: none in phase 1 (nothing to replay), half of phase 2's draws
+    // from phase 1's tasks; a curriculum that only lists tasks records no sampler
+    let plan = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name).join("plan.json")).unwrap())
+            .unwrap()
+    };
+    let replay_plan = plan("replay");
+    let perception_tasks = replay_plan[0]["tasks"].as_array().unwrap().len();
+    assert_eq!(replay_plan[0]["sampler"]["replay_share"], 0.0, "{replay_plan}");
+    assert_eq!(replay_plan[1]["sampler"]["replay_share"], 0.5, "{replay_plan}");
+    assert_eq!(replay_plan[1]["sampler"]["replayed_tasks"], perception_tasks, "{replay_plan}");
+    assert!(plan("e2h")[0].get("sampler").is_none(), "{}", plan("e2h"));
 }
 
 /// Merged epochs whose gate admits the groups of even-numbered tasks only, logging every
