@@ -71,6 +71,7 @@ fn main() -> Result<()> {
         heldout_tasks,
         eval_k,
         seed: args.seed,
+        heldout_seed: seethink::sandbox::VALIDATION_SEED,
         pass_rate_samples: 0,
     };
     let controls = seethink::with_backend!(args.backend, B => run_controls::<B>(&preset))?;

@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use burn::backend::Autodiff;
 use clap::Parser;
 use seethink::data::Capability;
-use seethink::eval::{paired_difference, EvalReport};
+use seethink::eval::{mean_interval, paired_difference, EvalReport, Interval};
 use seethink::preset::CpuPreset;
 use seethink::rl::config::TrainConfig;
 use seethink::rl::train_backend::KernelBackend;
@@ -90,9 +90,18 @@ struct Args {
     /// Print every step's metrics instead of a progress bar.
     #[arg(long)]
     verbose: bool,
-    /// CPU preset: seed of the training data and the run.
+    /// CPU preset: seed of the training data and the run (the first of `--seeds`).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// CPU preset: training seeds `seed … seed + seeds − 1`, each run in `<out>/seed-<s>/`
+    /// (resumable), then each phase's change over the seeds (`<out>/over_seeds.md`).
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// CPU preset: seed of the held-out set the figures are reported on: by default the test
+    /// set ([`seethink::sandbox::TEST_SEED`]), drawn after every setting of this job was chosen
+    /// on the validation set ([`seethink::sandbox::VALIDATION_SEED`], 1000).
+    #[arg(long, default_value_t = seethink::sandbox::TEST_SEED)]
+    heldout_seed: u64,
 }
 
 fn main() -> Result<()> {
@@ -103,39 +112,59 @@ fn main() -> Result<()> {
 
 fn run<B: KernelBackend>(args: &Args) -> Result<()> {
     let started = std::time::Instant::now();
-    let config = match &args.config {
-        Some(path) => {
-            let mut config = TrainConfig::load(path, &args.overrides)?;
-            if let Some(model) = &args.model {
-                config.model = model.clone();
-            }
-            if let Some(data) = &args.data {
-                config.data.train = data.clone();
-            }
-            seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
-            config
+    if let Some(path) = &args.config {
+        let mut config = TrainConfig::load(path, &args.overrides)?;
+        if let Some(model) = &args.model {
+            config.model = model.clone();
         }
-        None => with_overrides(
-            CpuPreset {
-                out: args.out.clone(),
-                base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
-                stage_steps: args.stage_steps,
-                train_tasks: args.train_tasks,
-                heldout_tasks: args.heldout_tasks,
-                eval_k: args.eval_k,
-                seed: args.seed,
-                pass_rate_samples: 0,
-            }
-            .prepare()?,
-            &args.overrides,
-            &args.out,
-        )?,
-    };
+        if let Some(data) = &args.data {
+            config.data.train = data.clone();
+        }
+        seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
+        run_stages::<B>(&config, started)?;
+        return Ok(());
+    }
+    anyhow::ensure!(args.seeds > 0, "--seeds must be at least 1");
+    let mut runs = Vec::new();
+    for seed in (args.seed..).take(args.seeds) {
+        let out = match args.seeds {
+            1 => args.out.clone(),
+            _ => args.out.join(format!("seed-{seed}")),
+        };
+        let preset = CpuPreset {
+            out: out.clone(),
+            base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
+            stage_steps: args.stage_steps,
+            train_tasks: args.train_tasks,
+            heldout_tasks: args.heldout_tasks,
+            eval_k: args.eval_k,
+            seed,
+            heldout_seed: args.heldout_seed,
+            pass_rate_samples: 0,
+        };
+        let config = with_overrides(preset.prepare()?, &args.overrides, &out)?;
+        runs.push(run_stages::<B>(&config, started)?);
+    }
+    if runs.len() > 1 {
+        let table = over_seeds_table(&runs);
+        let path = args.out.join("over_seeds.md");
+        std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+        println!("{table}");
+    }
+    Ok(())
+}
+
+/// The stages of `config` (resumed where a run left off), with `results.md`, `reward.svg` and a
+/// closing line; returns the held-out reports (the start's, then each phase's).
+fn run_stages<B: KernelBackend>(
+    config: &TrainConfig,
+    started: std::time::Instant,
+) -> Result<Vec<(String, EvalReport)>> {
     anyhow::ensure!(config.curriculum.is_some(), "the config has no `curriculum` section");
     let tasks = seethink::rl::run::load_data(&config.data)?;
     let reward = config.algorithm.reward.reward();
     let outcome =
-        seethink::rl::phases::train_phases::<Autodiff<B>>(&config, tasks, reward, &Default::default())?;
+        seethink::rl::phases::train_phases::<Autodiff<B>>(config, tasks, reward, &Default::default())?;
     let results = results_table(&outcome.reports);
     let out = &config.trainer.out;
     std::fs::write(out.join("results.md"), &results).context("writing results.md")?;
@@ -149,7 +178,7 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
         outcome.finals.last().map_or("-".into(), |f| f.display().to_string()),
         out.display()
     );
-    Ok(())
+    Ok(outcome.reports)
 }
 
 /// `config` with `overrides` applied (through its RON text, as `seethink train --set` does:
@@ -166,27 +195,67 @@ fn with_overrides(config: TrainConfig, overrides: &[String], out: &Path) -> Resu
 }
 
 /// Each phase's paired change of every capability's held-out accuracy (against the evaluation
-/// before it), then the whole run's (start → after the last phase), each with its 95% interval;
-/// the capability a phase trains is marked `*`.
+/// before it), then the whole run's (start → after the last phase), each with its 95% interval
+/// over the held-out tasks; the capability a phase trains is marked `*`.
 fn results_table(reports: &[(String, EvalReport)]) -> String {
     if reports.len() < 2 {
         return "no held-out evaluation configured\n".into();
     }
-    let mut md = String::from(
-        "## Held-out accuracy change per phase (paired over tasks, 95% interval; * = the phase's own capability)\n\n\
-         | phase | perception | text reasoning | visual reasoning | all |\n|---|---|---|---|---|\n",
+    let mut md = change_table(
+        "Held-out accuracy change per phase (paired over tasks, 95% interval)",
+        reports,
+        |(before, after), capability| paired_difference(&reports[before].1, &reports[after].1, capability),
     );
-    let rows = reports.windows(2).map(|w| (w[1].0.clone(), &w[0].1, &w[1].1));
-    let whole =
-        (format!("start → {}", reports[reports.len() - 1].0), &reports[0].1, &reports[reports.len() - 1].1);
-    for (name, before, after) in rows.chain([whole]) {
+    md.push_str(
+        "\nThese intervals are over the held-out tasks, for this one training seed: they say how \
+         surely this run's model changed, not whether another seed's would. `--seeds 5` runs five \
+         seeds and gives each change's interval over them (`over_seeds.md`; the README reports it).\n",
+    );
+    md
+}
+
+/// Each phase's change over training seeds: per seed, the mean paired change of held-out
+/// accuracy `d̄_s` (as [`results_table`] computes it); over the `S` seeds, their mean and the
+/// 95% interval `mean ± t_{0.975, S−1} · sd / √S` ([`mean_interval`]).
+fn over_seeds_table(runs: &[Vec<(String, EvalReport)>]) -> String {
+    let title = format!(
+        "Held-out accuracy change per phase over {} training seeds (mean of the seeds' changes, 95% t-interval over seeds)",
+        runs.len()
+    );
+    change_table(&title, &runs[0], |(before, after), capability| {
+        let changes: Option<Vec<f64>> = runs
+            .iter()
+            .map(|reports| {
+                paired_difference(&reports[before].1, &reports[after].1, capability).map(|d| d.mean)
+            })
+            .collect();
+        mean_interval(&changes?)
+    })
+}
+
+/// A markdown table of changes: a row per phase (from the evaluation before it to its own) and
+/// one for the whole run (start → the last phase), a column per capability and one for all
+/// tasks; `change((before, after), capability)` gives a cell (reports indexed as `reports`).
+/// `↑` / `↓` mark an interval that excludes 0, `*` the capability a phase trains.
+fn change_table(
+    title: &str,
+    reports: &[(String, EvalReport)],
+    change: impl Fn((usize, usize), Option<Capability>) -> Option<Interval>,
+) -> String {
+    let mut md = format!(
+        "## {title}; * = the phase's own capability\n\n\
+         | phase | perception | text reasoning | visual reasoning | all |\n|---|---|---|---|---|\n"
+    );
+    let last = reports.len() - 1;
+    let rows = (1..reports.len()).map(|after| (reports[after].0.clone(), (after - 1, after)));
+    for (name, pair) in rows.chain([(format!("start → {}", reports[last].0), (0, last))]) {
         let cells: Vec<String> = Capability::ALL
             .into_iter()
             .map(Some)
             .chain([None])
             .map(|capability| {
                 let own = capability.is_some_and(|c| c.as_str() == name);
-                match paired_difference(before, after, capability) {
+                match change(pair, capability) {
                     Some(d) => format!(
                         "{:+.3} [{:+.3}, {:+.3}]{}{}",
                         d.mean,

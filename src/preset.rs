@@ -6,7 +6,9 @@
 //!
 //! Directory of a preset run (each step is skipped when its output is already there):
 //! ```text
-//! <out>/data/train, <out>/data/heldout   the benchmark (train: seed `seed`; held-out: seed 1000)
+//! <out>/data/train, <out>/data/heldout   the benchmark (train: seed `seed`; held-out: the
+//!                                        validation seed 1000; another held-out seed s:
+//!                                        <out>/data/heldout-<s>)
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,7 +27,7 @@ use crate::rl::config::{
 };
 use crate::rl::phases::{train_curriculum, PhasesOutcome};
 use crate::rl::train_backend::KernelBackend;
-use crate::sandbox::{heldout_config, sandbox_data, write_benchmark, HELDOUT_SEED, MAX_RESPONSE_TOKENS};
+use crate::sandbox::{heldout_config, sandbox_data, write_benchmark, MAX_RESPONSE_TOKENS, VALIDATION_SEED};
 
 /// GRPO steps of each stage of the main job, the controls and the suite; the merged baselines
 /// run their sum (equal compute). Text reasoning gets twice the steps: its arithmetic moves more
@@ -127,15 +129,18 @@ pub struct CpuPreset {
     pub eval_k: usize,
     /// Seed of the training data and the run.
     pub seed: u64,
+    /// Seed of the held-out set: [`VALIDATION_SEED`] (the default), or another, e.g.
+    /// [`crate::sandbox::TEST_SEED`].
+    pub heldout_seed: u64,
     /// Samples per task with which [`train_with`] rates the training tasks' pass rates by the
     /// base model (the difficulty axis' input: `EasyToHard`, `PassRateBand`, …); 0: none.
     pub pass_rate_samples: usize,
 }
 
 impl Default for CpuPreset {
-    /// `staged_qwen3`'s sizes: the committed base model, [`STAGE_STEPS`], [`TRAIN_TASKS`] and
-    /// [`HELDOUT_TASKS`] per capability, 8 samples per held-out task, seed 0, no pass rates, in
-    /// `runs/curriculum`.
+    /// The preset's sizes: the committed base model, [`STAGE_STEPS`], [`TRAIN_TASKS`] and
+    /// [`HELDOUT_TASKS`] per capability, 8 samples per held-out task, seed 0, the validation
+    /// held-out set, no pass rates, in `runs/curriculum`.
     fn default() -> Self {
         CpuPreset {
             out: PathBuf::from("runs/curriculum"),
@@ -145,6 +150,7 @@ impl Default for CpuPreset {
             heldout_tasks: HELDOUT_TASKS,
             eval_k: 8,
             seed: 0,
+            heldout_seed: VALIDATION_SEED,
             pass_rate_samples: 0,
         }
     }
@@ -156,9 +162,13 @@ impl CpuPreset {
     /// each phase.
     pub fn prepare(&self) -> Result<TrainConfig> {
         let out = &self.out;
-        let (train, heldout) = (out.join("data/train"), out.join("data/heldout"));
+        let heldout = match self.heldout_seed {
+            VALIDATION_SEED => out.join("data/heldout"),
+            seed => out.join(format!("data/heldout-{seed}")),
+        };
+        let train = out.join("data/train");
         write_benchmark(&train, self.train_tasks, self.seed)?;
-        write_benchmark(&heldout, self.heldout_tasks, HELDOUT_SEED)?;
+        write_benchmark(&heldout, self.heldout_tasks, self.heldout_seed)?;
         Ok(TrainConfig {
             model: self.base.clone(),
             data: sandbox_data(train, self.seed),

@@ -109,6 +109,7 @@ fn user_config(dir: &std::path::Path) -> seethink::rl::config::TrainConfig {
         heldout_tasks: 2,
         eval_k: 1,
         seed: 7,
+        heldout_seed: seethink::sandbox::VALIDATION_SEED,
         pass_rate_samples: 0,
     };
     let mut config = preset.prepare().unwrap();

@@ -17,6 +17,7 @@ fn every_control_is_a_paired_before_after_comparison_with_a_verdict() {
         heldout_tasks: 3,
         eval_k: 1,
         seed: 0,
+        heldout_seed: seethink::sandbox::VALIDATION_SEED,
         pass_rate_samples: 0,
     };
     let controls = run_controls::<burn::backend::NdArray>(&preset).unwrap();

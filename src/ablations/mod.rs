@@ -250,6 +250,7 @@ fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) 
         heldout_tasks: suite.heldout_tasks,
         eval_k: suite.eval_k,
         seed,
+        heldout_seed: crate::sandbox::VALIDATION_SEED,
         pass_rate_samples: 0,
     };
     let mut base = preset.prepare()?;
@@ -305,7 +306,7 @@ fn prepare_config_data<B: KernelBackend>(
 }
 
 /// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the preset's train set uses `s`, the
-/// held-out set [`crate::sandbox::HELDOUT_SEED`]).
+/// held-out set [`crate::sandbox::VALIDATION_SEED`]).
 pub const POOL_SEED_OFFSET: u64 = 500;
 
 /// Runs (or reads back) one arm of one seed from the seed's `base` config.

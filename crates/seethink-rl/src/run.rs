@@ -230,7 +230,12 @@ fn run_worker<B: TrainBackend>(
     };
     let progress = role.writes.then(|| StepProgress::new(&run_label(out), first_step, config.trainer.steps));
     let rule = SaveRule { every: config.trainer.save_every, last: config.trainer.steps };
-    for step in first_step..=config.trainer.steps {
+    // resumed from the checkpoint of a phase its sampler had ended: no step is left
+    let last_step = match first_step > 1 && sampler.finished()? {
+        true => first_step - 1,
+        false => config.trainer.steps,
+    };
+    for step in first_step..=last_step {
         // the LR of this step, for all its updates
         learner.lr_step();
         let inputs = StepInputs { config, tasks, sampler: &mut sampler, processor, reward };
@@ -241,7 +246,10 @@ fn run_worker<B: TrainBackend>(
         }
         let stopping = crate::interrupt::latch();
         let stopping = role.worker.leader_says(stopping)?;
-        if rule.saves(step) || stopping {
+        // a sampler that ends the phase early (an adaptive policy, a gate) gets its last step
+        // checkpointed too, so that its state at the end can be read (`state-<step>.json`)
+        let finished = sampler.finished()?;
+        if rule.saves(step) || stopping || finished {
             let state = RunState {
                 algorithm: algorithm.state(),
                 sampler: sampler.state(),
@@ -253,7 +261,7 @@ fn run_worker<B: TrainBackend>(
         if stopping {
             return Err(TrainError::Interrupted { step, dir });
         }
-        if sampler.finished()? {
+        if finished {
             if role.writes {
                 eprintln!(
                     "step {step}: the task sampler ended the run (of at most {} steps)",

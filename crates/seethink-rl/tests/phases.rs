@@ -145,9 +145,19 @@ fn the_learning_progress_bandit_resumes_bitwise_and_a_plateau_ends_a_phase_early
     config.eval = None;
     config.curriculum.as_mut().unwrap().plateau =
         Some(PlateauConfig { window: 1, patience: 1, min_delta: 10.0 });
+    config.trainer.save_every = 10;
     let outcome = run(&config);
-    assert_eq!(logged(&dir.path().join("plateau/run/01-perception"), "step"), [1.0, 2.0]);
+    let phase = dir.path().join("plateau/run/01-perception");
+    assert_eq!(logged(&phase, "step"), [1.0, 2.0]);
     assert!(outcome.finals[0].join("config.json").exists());
+    // the early end, between save steps, is checkpointed with the sampler's last state
+    let plateau = sampler_state(&phase, 2);
+    assert!(!plateau.is_null(), "no sampler state at the early end");
+    // killed after that checkpoint, before final/: the resumed phase takes no further step
+    std::fs::remove_dir_all(phase.join("final")).unwrap();
+    let resumed = run(&config);
+    assert_eq!(logged(&phase, "step"), [1.0, 2.0], "the ended phase ran on");
+    assert_eq!(final_weights(&resumed), final_weights(&outcome));
 }
 
 #[test]
