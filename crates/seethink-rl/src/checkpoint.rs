@@ -17,11 +17,16 @@
 //! files are all present. Saves happen every N steps and at the last one ([`SaveRule`]); once a
 //! save is complete, checkpoints older than the newest K are removed.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::record::{FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
+use burn::module::ParamId;
+use burn::record::{
+    FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, PrecisionSettings, Record, Recorder,
+    RecorderError,
+};
 use burn::tensor::backend::Backend;
 use burn::train::checkpoint::{Checkpointer, CheckpointerError, FileCheckpointer};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -58,6 +63,33 @@ pub struct RunState {
 
 fn one() -> usize {
     1
+}
+
+/// A record of one entry per parameter (burn's optimizer record, a `HashMap<ParamId, _>`) as
+/// checkpoints hold it: a map in key order (a `BTreeMap` item), so that two identical runs
+/// write identical `optim-N.mpk` files (a `HashMap`'s order changes from one map to the next).
+/// Files of either order read back.
+pub struct InKeyOrder<M>(pub M);
+
+impl<B, M, T> Record<B> for InKeyOrder<M>
+where
+    B: Backend,
+    M: IntoIterator<Item = (ParamId, T)> + FromIterator<(ParamId, T)> + Send,
+    T: Record<B>,
+{
+    type Item<S: PrecisionSettings> = BTreeMap<String, T::Item<S>>;
+
+    fn into_item<S: PrecisionSettings>(self) -> Self::Item<S> {
+        self.0.into_iter().map(|(id, record)| (id.serialize(), record.into_item())).collect()
+    }
+
+    fn from_item<S: PrecisionSettings>(item: Self::Item<S>, device: &B::Device) -> Self {
+        InKeyOrder(
+            item.into_iter()
+                .map(|(id, item)| (ParamId::deserialize(&id), T::from_item(item, device)))
+                .collect(),
+        )
+    }
 }
 
 /// A file recorder whose files appear atomically: `R` writes into `<dir>/.partial/`, the file
@@ -180,6 +212,7 @@ impl Checkpoints {
         if self.worker.shards_optimizer_state() {
             if !self.writes {
                 let (_, optimizer, _) = learner.records();
+                let optimizer = InKeyOrder(optimizer);
                 Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
             }
             // every shard is on disk before any machine completes the step
@@ -192,7 +225,8 @@ impl Checkpoints {
         // optimizer shards included)
         let (model, optimizer, schedule) = learner.records();
         Checkpointer::<_, B>::save(&self.model, step, model).map_err(|e| self.failed(e))?;
-        Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
+        Checkpointer::<_, B>::save(&self.optimizer, step, InKeyOrder(optimizer))
+            .map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.schedule, step, schedule).map_err(|e| self.failed(e))?;
         save_state(&self.dir, step, state)?;
         let complete = complete_checkpoints(&self.dir);
@@ -221,7 +255,7 @@ impl Checkpoints {
         device: &B::Device,
     ) -> Result<RunState> {
         let model = Checkpointer::<_, B>::restore(&self.model, step, device).map_err(|e| self.failed(e))?;
-        let optimizer =
+        let InKeyOrder(optimizer) =
             Checkpointer::<_, B>::restore(&self.optimizer, step, device).map_err(|e| self.failed(e))?;
         let schedule =
             Checkpointer::<_, B>::restore(&self.schedule, step, device).map_err(|e| self.failed(e))?;

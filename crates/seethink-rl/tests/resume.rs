@@ -1,6 +1,7 @@
 //! The run loop on burn-train: a run stopped after step k and started again in the same
 //! directory resumes from its checkpoint and ends with weights bitwise identical to an
-//! uninterrupted run; checkpoints are pruned to the last K and every step is logged once.
+//! uninterrupted run, and writes the same checkpoint files byte for byte; checkpoints are pruned
+//! to the last K and every step is logged once.
 
 mod common;
 
@@ -52,6 +53,17 @@ fn assert_resumes_bitwise(trainer: Trainer, key: &str, lora: Option<LoraConfig>)
     assert_eq!(weights(&straight), weights(&resumed), "{trainer:?}");
     assert_ne!(weights(&straight), weights(&common::base_model()));
     assert_eq!(complete_checkpoints(&dir.path().join("checkpoint")), vec![3, 4]);
+    // and wrote the same checkpoint files, byte for byte (`cmp` tells a user as much)
+    for step in [3, 4] {
+        for file in ["model", "optim", "scheduler"]
+            .map(|f| format!("{f}-{step}.mpk"))
+            .into_iter()
+            .chain([format!("state-{step}.json")])
+        {
+            let read = |dir: &Path| std::fs::read(dir.join("checkpoint").join(&file)).unwrap();
+            assert!(read(dir.path()) == read(straight_dir.path()), "{trainer:?}: {file} differs");
+        }
+    }
     assert_eq!(logged(dir.path(), "step"), [1.0, 2.0, 3.0, 4.0]);
     assert_eq!(logged(dir.path(), key), logged(straight_dir.path(), key));
     assert!(dir.path().join("final/config.json").exists());
