@@ -48,7 +48,8 @@ pub use metrics::{pass_at_k, Stats};
 pub use model::ModelResponder;
 pub use plot::{plot_accuracy, plot_curves, plot_lines};
 pub use report::{
-    evaluate, mean_interval, minimum_detectable_difference, paired_difference, with_pass_rates,
-    CapabilityStats, CellStats, EvalReport, Interval, LevelStats,
+    best_constant, evaluate, mean_interval, minimum_detectable_difference, paired_difference,
+    with_pass_rates, CapabilityStats, CellStats, ConstantAnswer, EvalReport, Interval, LevelStats,
+    QuestionTypeStats,
 };
 pub use runner::{answer_and_grade, Responder, Response, Sample, TaskResult};

@@ -47,6 +47,43 @@ pub struct CellStats {
     pub stats: Stats,
 }
 
+/// Statistics of one question type of one capability at one level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuestionTypeStats {
+    /// The capability; `None`: the tasks without one (`unlabelled`, [`crate::group`]).
+    #[serde(with = "crate::group")]
+    pub capability: Option<Capability>,
+    /// The question type ([`TaskResult::question_type`]).
+    pub question_type: String,
+    /// The level; `None` gathers the tasks without one.
+    pub level: Option<u32>,
+    /// Its statistics.
+    pub stats: Stats,
+    /// The answer that, given to every task of the group, scores best ([`best_constant`]).
+    pub best_constant: ConstantAnswer,
+}
+
+/// An answer given to every task of a group, and the share of those tasks it answers right.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConstantAnswer {
+    pub answer: String,
+    pub accuracy: f64,
+}
+
+/// The constant answer with the highest accuracy over `tasks`: the most frequent reference
+/// answer `a*`, with accuracy `|{t : answer_t = a*}| / |tasks|` (ties: the first in sorted
+/// order). A model that scores no more than this on a question type has not shown that it
+/// reads what the type asks.
+pub fn best_constant(tasks: &[&TaskResult]) -> ConstantAnswer {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.answer.as_str()).or_default() += 1;
+    }
+    let (answer, count) =
+        counts.into_iter().fold(("", 0), |best, (a, n)| if n > best.1 { (a, n) } else { best });
+    ConstantAnswer { answer: answer.to_string(), accuracy: count as f64 / tasks.len().max(1) as f64 }
+}
+
 /// Answers each of `tasks` `k` times with `responder` and scores every answer with `reward`,
 /// then summarises: accuracy, format rate, length and pass@1 / pass@k overall, per
 /// capability, per level and per capability × level ([`EvalReport`]).
@@ -85,6 +122,10 @@ pub struct EvalReport {
     pub by_level: Vec<LevelStats>,
     /// Per capability × level.
     pub by_capability_level: Vec<CellStats>,
+    /// Per capability × question type × level, for the tasks whose data names a question type
+    /// ([`TaskResult::question_type`]), each with the best constant answer beside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_question_type: Vec<QuestionTypeStats>,
     /// Every task's graded samples, in evaluation order.
     pub tasks: Vec<TaskResult>,
     /// Perception-error attribution, when [`crate::attribute_errors`] was run and stored here.
@@ -100,10 +141,14 @@ impl EvalReport {
         let mut by_capability: BTreeMap<Group, Vec<&TaskResult>> = BTreeMap::new();
         let mut by_level: BTreeMap<Option<u32>, Vec<&TaskResult>> = BTreeMap::new();
         let mut by_cell: BTreeMap<(Group, Option<u32>), Vec<&TaskResult>> = BTreeMap::new();
+        let mut by_type: BTreeMap<(Group, &str, Option<u32>), Vec<&TaskResult>> = BTreeMap::new();
         for r in &results {
             by_capability.entry(group_order(r.capability)).or_default().push(r);
             by_level.entry(r.level).or_default().push(r);
             by_cell.entry((group_order(r.capability), r.level)).or_default().push(r);
+            if let Some(question_type) = &r.question_type {
+                by_type.entry((group_order(r.capability), question_type, r.level)).or_default().push(r);
+            }
         }
         let report = EvalReport {
             samples_per_task: k,
@@ -120,6 +165,18 @@ impl EvalReport {
                 .into_iter()
                 .map(|(((_, capability), level), rs)| {
                     Ok(CellStats { capability, level, stats: Stats::of(&rs, k)? })
+                })
+                .collect::<Result<_>>()?,
+            by_question_type: by_type
+                .into_iter()
+                .map(|(((_, capability), question_type, level), rs)| {
+                    Ok(QuestionTypeStats {
+                        capability,
+                        question_type: question_type.to_string(),
+                        level,
+                        stats: Stats::of(&rs, k)?,
+                        best_constant: best_constant(&rs),
+                    })
                 })
                 .collect::<Result<_>>()?,
             tasks: Vec::new(),
@@ -204,6 +261,26 @@ impl EvalReport {
         md.push_str(&format!("\n### Per capability × level\n\n{}", header("capability | level", k)));
         for c in &self.by_capability_level {
             md.push_str(&row(&[group_name(c.capability).to_string(), level_name(c.level)], &c.stats, k));
+        }
+        if !self.by_question_type.is_empty() {
+            md.push_str(
+                "\n### Per question type (the best constant answer: the one answer that, given to \
+                 every task of the row, scores best)\n\n| capability | question type | level | tasks | accuracy | \
+                 best constant answer | its accuracy |\n|---|---|---|---|---|---|---|\n",
+            );
+            for q in &self.by_question_type {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    group_name(q.capability),
+                    q.question_type,
+                    level_name(q.level),
+                    q.stats.tasks,
+                    percent(q.stats.accuracy),
+                    q.best_constant.answer,
+                    percent(q.best_constant.accuracy)
+                );
+            }
         }
         if let Some(a) = &self.attribution {
             md.push('\n');
@@ -353,6 +430,62 @@ pub fn paired_difference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Sample;
+
+    /// A perception task of `question_type` answered `answer`, graded right or wrong once.
+    fn result(id: &str, question_type: Option<&str>, answer: &str, right: bool) -> TaskResult {
+        let accuracy = if right { 1.0 } else { 0.0 };
+        TaskResult {
+            id: id.into(),
+            capability: Some(Capability::Perception),
+            level: Some(1),
+            question_type: question_type.map(String::from),
+            answer: answer.into(),
+            samples: vec![Sample {
+                text: String::new(),
+                tokens: 1,
+                overall: accuracy,
+                format: 1.0,
+                accuracy,
+            }],
+            correct: usize::from(right),
+            pass_rate: accuracy as f64,
+        }
+    }
+
+    #[test]
+    fn each_question_type_is_summarised_beside_its_best_constant_answer() {
+        let results = vec![
+            result("a", Some("color_of"), "B", true),
+            result("b", Some("color_of"), "A", false),
+            result("c", Some("color_of"), "B", false),
+            result("d", Some("count"), "3", true),
+            result("e", None, "C", true),
+        ];
+        let report = EvalReport::from_results(results, 1).unwrap();
+        let rows: Vec<(&str, usize, f64, &str, f64)> = report
+            .by_question_type
+            .iter()
+            .map(|q| {
+                let best = &q.best_constant;
+                (
+                    q.question_type.as_str(),
+                    q.stats.tasks,
+                    q.stats.accuracy,
+                    best.answer.as_str(),
+                    best.accuracy,
+                )
+            })
+            .collect();
+        assert_eq!(rows, [("color_of", 3, 1.0 / 3.0, "B", 2.0 / 3.0), ("count", 1, 1.0, "3", 1.0)]);
+        let md = report.to_markdown();
+        assert!(md.contains("| perception | color_of | 1 | 3 | 33.3% | B | 66.7% |"), "{md}");
+        // a report without question types (an earlier version's) reads back and shows none
+        let mut json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        json.as_object_mut().unwrap().remove("by_question_type");
+        let read: EvalReport = serde_json::from_value(json).unwrap();
+        assert!(read.by_question_type.is_empty() && !read.to_markdown().contains("question type"));
+    }
 
     #[test]
     fn minimum_detectable_difference_is_t_sum_times_standard_error() {

@@ -56,6 +56,13 @@ pub struct TaskResult {
     pub capability: Option<Capability>,
     /// The task's difficulty level, if it has one.
     pub level: Option<u32>,
+    /// The kind of question, where the task's data says (`meta.query.type` of the procedural
+    /// benchmark's perception tasks: `count`, `color_of`, `relation`, `largest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_type: Option<String>,
+    /// The task's reference answer.
+    #[serde(default)]
+    pub answer: String,
     /// The graded samples, in the responder's order.
     pub samples: Vec<Sample>,
     /// Number of correct samples `c` ([`Sample::is_correct`]).
@@ -103,12 +110,19 @@ pub fn answer_and_grade<R: Responder + ?Sized>(
                 id: task.id.clone(),
                 capability: Some(task.capability),
                 level: task.level,
+                question_type: question_type(task),
+                answer: task.answer.clone(),
                 pass_rate: correct as f64 / k as f64,
                 correct,
                 samples,
             })
         })
         .collect()
+}
+
+/// `task.meta.query.type`, the kind of question a procedural perception task asks.
+fn question_type(task: &Task) -> Option<String> {
+    Some(task.meta.get("query")?.get("type")?.as_str()?.to_string())
 }
 
 /// `response` scored by `reward` as an answer to `task`.
