@@ -16,7 +16,8 @@ it names all four yellow even after 600 steps (loss 0.053 → 0.048, where not s
 ln 6 per answer, about 0.05 per token), and at 96×96 pixels (no downscaling) after 200. Trained
 on the large shapes first (200 steps), then on the small ones (model: the large run's final,
 200 steps), it names every small triangle's colour right (loss 0.0007): a size curriculum. The
-committed base model names all four green.
+base model committed before that curriculum (docs/sandbox.md, "How we got here") named all four
+green; the committed base model was pretrained with the size curriculum this probe found.
 """
 import json
 import random
