@@ -68,11 +68,27 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     // a re-run reads every finished arm back
     let again = run_suite::<burn::backend::NdArray>(&suite).unwrap();
     assert_same_records(&again, &records);
+    // suite.json lists both processes: the first trained every arm, the second none; the arms'
+    // step time is all of their steps', whichever process ran them
+    let header: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("suite.json")).unwrap()).unwrap();
+    let processes = header["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 2, "{header}");
+    assert_eq!(processes[0]["trained"].as_array().unwrap().len(), Arm::ALL.len(), "{header}");
+    assert!(processes[1]["trained"].as_array().unwrap().is_empty(), "{header}");
+    let total: f64 = processes.iter().map(|p| p["minutes"].as_f64().unwrap()).sum();
+    assert!((header["wall_minutes_all_processes"].as_f64().unwrap() - total).abs() < 0.11, "{header}");
+    let step_seconds: f64 = records.iter().map(|r| r.step_seconds).sum();
+    assert!(step_seconds > 0.0 && records.iter().all(|r| r.step_seconds <= r.seconds), "{records:?}");
 }
 
 /// The records without their wall-clock seconds, which JSON reads back only to within an ulp.
 fn without_seconds(records: &[RunRecord]) -> Vec<RunRecord> {
-    records.iter().cloned().map(|r| RunRecord { seconds: 0.0, ..r }).collect()
+    records
+        .iter()
+        .cloned()
+        .map(|r| RunRecord { seconds: 0.0, step_seconds: 0.0, trained_here: false, ..r })
+        .collect()
 }
 
 /// `a` and `b` are the same records but for wall time, and for the last bit of numbers read

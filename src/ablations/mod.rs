@@ -354,15 +354,20 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     let dir = &suite.results;
     let lines: Vec<String> = records.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
     write_atomically(&dir.join("runs.jsonl"), &(lines.join("\n") + "\n"))?;
+    let date = run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into());
+    let processes = processes(&dir.join("suite.json"), &suite.command, &date, minutes, records)?;
     let header = serde_json::json!({
         "command": suite.command,
         "commit": commit,
-        "date": run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
+        "date": date,
         "machine": machine(),
         "seeds": suite.seeds,
         "smoke": suite.smoke,
         "wall_minutes": (minutes * 10.0).round() / 10.0,
         "arm_run_minutes": (records.iter().map(|r| r.seconds).sum::<f64>() / 6.0).round() / 10.0,
+        "arm_step_minutes": (records.iter().map(|r| r.step_seconds).sum::<f64>() / 6.0).round() / 10.0,
+        "wall_minutes_all_processes": (processes.iter().filter_map(|p| p["minutes"].as_f64()).sum::<f64>() * 10.0).round() / 10.0,
+        "processes": processes,
         "arms": suite.arms.iter().map(|a| serde_json::json!({
             "arm": a.key(), "label": a.label(), "description": a.description(),
         })).collect::<Vec<_>>(),
@@ -375,14 +380,16 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     });
     write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
     let tables = format!(
-        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min in this process, {:.1} min of arm runs in all{}.\n\n{}",
+        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
         suite.command,
         header["commit"].as_str().unwrap_or_default(),
         header["date"].as_str().unwrap_or_default(),
         header["machine"].as_str().unwrap_or_default(),
         suite.seeds,
         minutes,
-        records.iter().map(|r| r.seconds).sum::<f64>() / 60.0,
+        header["wall_minutes_all_processes"].as_f64().unwrap_or_default(),
+        header["processes"].as_array().map_or(0, Vec::len),
+        records.iter().map(|r| r.step_seconds).sum::<f64>() / 60.0,
         if suite.smoke { " (smoke configuration: checks that it runs, not what it finds)" } else { "" },
         comparison_tables(records)
     );
@@ -391,6 +398,33 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     println!("{tables}");
     eprintln!("results in {}", dir.display());
     Ok(())
+}
+
+/// The processes that wrote these results, as `suite.json` at `path` lists them (none when it
+/// lists none), and this one: its command, date, wall minutes and the arms it trained (`trained`:
+/// the arms whose record took time in this process; the others it read back). A process that
+/// was killed lists nothing: its minutes are not counted.
+fn processes(
+    path: &Path,
+    command: &str,
+    date: &str,
+    minutes: f64,
+    records: &[RunRecord],
+) -> Result<Vec<serde_json::Value>> {
+    let mut processes: Vec<serde_json::Value> = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?
+            .get("processes")
+            .and_then(|p| p.as_array().cloned())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let trained: Vec<String> =
+        records.iter().filter(|r| r.trained_here).map(|r| format!("{} (seed {})", r.arm, r.seed)).collect();
+    processes.push(serde_json::json!({
+        "command": command, "date": date, "minutes": (minutes * 10.0).round() / 10.0, "trained": trained,
+    }));
+    Ok(processes)
 }
 
 /// Copies every file of `from` into `to` (created), and its subdirectories' likewise.

@@ -144,8 +144,16 @@ pub struct RunRecord {
     pub seed: u64,
     /// Training steps run over all phases.
     pub steps: usize,
-    /// Wall-clock seconds of the arm's training and evaluations.
+    /// Wall-clock seconds of the arm's training and evaluations in the process that finished it
+    /// (from its start, or its resumption, to its end).
     pub seconds: f64,
+    /// Seconds of all its training steps, whichever process ran them (the `seconds` of every
+    /// line of its phases' `metrics.jsonl`): a resumed arm's are all counted, evaluations not.
+    #[serde(default)]
+    pub step_seconds: f64,
+    /// Whether this process trained the arm (false: its record was read back).
+    #[serde(skip)]
+    pub trained_here: bool,
     /// Held-out results of the starting (base) model.
     pub start: HeldOut,
     /// Held-out results after the last phase.
@@ -164,9 +172,11 @@ impl RunRecord {
         };
         let mut phases = Vec::new();
         let mut curve = Vec::new();
+        let mut step_seconds = 0.0;
         for ((name, report), final_dir) in outcome.reports[1..].iter().zip(&outcome.finals) {
             let run_dir = final_dir.parent().unwrap_or(final_dir);
-            let points = read_curve(&run_dir.join("metrics.jsonl"), name, curve.len())?;
+            let (points, seconds) = read_curve(&run_dir.join("metrics.jsonl"), name, curve.len())?;
+            step_seconds += seconds;
             phases.push(PhaseRecord { name: name.clone(), steps: points.len(), eval: HeldOut::of(report) });
             curve.extend(points);
         }
@@ -176,6 +186,8 @@ impl RunRecord {
             seed,
             steps: curve.len(),
             seconds,
+            step_seconds,
+            trained_here: true,
             start: HeldOut::of(start),
             end: HeldOut::of(end),
             phases,
@@ -184,17 +196,22 @@ impl RunRecord {
     }
 }
 
-/// The steps of one phase's `metrics.jsonl` as curve points numbered from `offset + 1`.
-fn read_curve(path: &Path, phase: &str, offset: usize) -> Result<Vec<CurvePoint>> {
+/// The steps of one phase's `metrics.jsonl` as curve points numbered from `offset + 1`, and the
+/// sum of their `seconds`.
+fn read_curve(path: &Path, phase: &str, offset: usize) -> Result<(Vec<CurvePoint>, f64)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
+    let mut seconds = 0.0;
+    let points = text
+        .lines()
         .enumerate()
         .map(|(i, line)| {
             let value: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))?;
+            seconds += value.get("seconds").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
             let values =
                 CURVE_KEYS.iter().filter_map(|&k| Some((k.to_string(), value.get(k)?.as_f64()?))).collect();
             Ok(CurvePoint { step: offset + i + 1, phase: phase.to_string(), values })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((points, seconds))
 }

@@ -217,6 +217,8 @@ mod tests {
             seed,
             steps: 9,
             seconds: 1.0,
+            step_seconds: 0.8,
+            trained_here: true,
             start: held_out(0.1),
             end: held_out(overall),
             phases: vec![],
