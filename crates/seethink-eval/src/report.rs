@@ -66,7 +66,9 @@ pub struct QuestionTypeStats {
 /// An answer given to every task of a group, and the share of those tasks it answers right.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConstantAnswer {
+    /// The answer.
     pub answer: String,
+    /// The share of the group's tasks whose reference answer it is.
     pub accuracy: f64,
 }
 
