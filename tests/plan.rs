@@ -51,26 +51,29 @@ fn the_paper_recipe_at_7b_in_f32_does_not_fit_80_gib_and_the_plan_says_what_woul
     assert!(out.status.success() && text(&out.stdout).contains("no verdict"));
 }
 
+/// `dir/tiny.ron`: one GRPO step of the tiny Qwen3-VL fixture on `data` into `dir/run`, with
+/// `extra` top-level keys (`, key: value`); returns the config's and the run's paths.
+fn tiny_run_config(dir: &Path, data: &Path, extra: &str) -> (PathBuf, PathBuf) {
+    let (config, run) = (dir.join("tiny.ron"), dir.join("run"));
+    let model = root().join("tests/fixtures/qwen3_vl/checkpoint");
+    let text = format!(
+        "(model: {:?}, data: (train: {:?}), rollout: (n: 2, max_new_tokens: 8), \
+         trainer: (steps: 1, prompts_per_step: 2, out: {:?}){extra})",
+        model.display().to_string(),
+        data.display().to_string(),
+        run.display().to_string()
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, run)
+}
+
 #[test]
 fn train_refuses_a_run_that_does_not_fit_before_loading_anything() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("synth");
     let out = seethink(&["data", "synth", "--out", data.to_str().unwrap(), "--n", "4", "--seed", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = dir.path().join("run");
-    let model = root().join("tests/fixtures/qwen3_vl/checkpoint");
-    let config = dir.path().join("tiny.ron");
-    std::fs::write(
-        &config,
-        format!(
-            "(model: {:?}, data: (train: {:?}), rollout: (n: 2, max_new_tokens: 8), \
-             trainer: (steps: 1, prompts_per_step: 2, out: {:?}))",
-            model.display().to_string(),
-            data.display().to_string(),
-            run.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (config, run) = tiny_run_config(dir.path(), &data, "");
     let out = seethink(&["train", "--config", config.to_str().unwrap(), "--memory", "1MiB"]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
@@ -94,20 +97,7 @@ fn the_experiments_refuse_a_config_that_does_not_fit_as_train_does() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("train.jsonl");
     std::fs::write(&data, r#"{"problem": "2+2?", "answer": "4", "capability": "text_reasoning"}"#).unwrap();
-    let run = dir.path().join("run");
-    let model = root().join("tests/fixtures/qwen3_vl/checkpoint");
-    let config = dir.path().join("tiny.ron");
-    std::fs::write(
-        &config,
-        format!(
-            "(model: {:?}, data: (train: {:?}), rollout: (n: 2, max_new_tokens: 8), \
-             trainer: (steps: 1, prompts_per_step: 2, out: {:?}), curriculum: Some((policy: Paper)))",
-            model.display().to_string(),
-            data.display().to_string(),
-            run.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (config, run) = tiny_run_config(dir.path(), &data, ", curriculum: Some((policy: Paper))");
     for name in ["staged_qwen3", "ablations"] {
         let config = config.to_str().unwrap();
         let out = example(name)
