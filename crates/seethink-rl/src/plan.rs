@@ -373,6 +373,16 @@ impl MemoryPlan {
                 writeln!(out, "| {} | {} | {:.2} | {} |", c.name, c.phase.name(), gib(c.bytes), c.formula);
         }
         let _ = writeln!(out, "| **peak** | | **{:.2}** | always + the largest phase |", gib(self.peak()));
+        if let Some(largest) = self.components.iter().max_by_key(|c| c.bytes) {
+            let _ = writeln!(
+                out,
+                "\nlargest component: {} ({:.2} GiB, {}: {:.0}% of the peak)",
+                largest.name,
+                gib(largest.bytes),
+                largest.phase.name(),
+                100.0 * largest.bytes as f64 / self.peak().max(1) as f64
+            );
+        }
         out
     }
 }
