@@ -191,7 +191,7 @@ fn the_paper_s_qwen3_vl_recipe_is_planned_without_its_checkpoint_per_worker() {
     assert_eq!(gib(&stdout, "gradients"), 32.66, "{stdout}");
     assert_eq!(gib(&stdout, "AdamW moments"), 4.08, "{stdout}");
     // what stands most in the way, named
-    assert!(stdout.contains("largest component: rollout KV cache (180.00 GiB, rollout: "), "{stdout}");
+    assert!(stdout.contains("largest component: activations (156.19 GiB, update: "), "{stdout}");
     assert!(!out.status.success() && stdout.contains("does NOT fit in the device's 80.00 GiB"), "{stdout}");
 }
 

@@ -1,7 +1,7 @@
 //! What incremental decoding carries between calls: the KV cache of every layer and the
 //! [`DecodeState`] around it (padding of cached positions, position offsets).
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, DType, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::positions::TokenBatch;
@@ -13,9 +13,15 @@ use crate::positions::TokenBatch;
 /// positions, new ones are written into them in place (a uniquely held buffer is not copied
 /// by `slice_assign`), and attention runs over the whole buffers with the unfilled positions
 /// masked ([`KvCache::room_after`]); without room, new positions are concatenated.
+///
+/// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
+/// stored so, as vLLM keeps a bf16 model's cache): half the bytes of f32. Attention still
+/// computes in the backend's type, on each layer's keys and values cast back for the call.
 #[derive(Clone, Debug)]
 pub struct KvCache<B: Backend> {
     layers: Vec<Option<LayerCache<B>>>,
+    /// The type the keys and values are kept in; `None`: as computed.
+    storage: Option<DType>,
 }
 
 /// One layer's keys and values: `[B, Hkv, capacity, D]` buffers whose first `len` positions
@@ -49,7 +55,12 @@ impl<B: Backend> LayerCache<B> {
 impl<B: Backend> KvCache<B> {
     /// An empty cache for a decoder with `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
-        Self { layers: vec![None; num_layers] }
+        Self { layers: vec![None; num_layers], storage: None }
+    }
+
+    /// This cache keeping its keys and values in `storage` (`None`: as computed).
+    pub fn stored_as(self, storage: Option<DType>) -> Self {
+        Self { storage, ..self }
     }
 
     /// Each batch row repeated `n` times in place (`[B, …] → [B·n, …]`).
@@ -58,7 +69,10 @@ impl<B: Backend> KvCache<B> {
             let [b, h, s, d] = t.dims();
             t.unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
         };
-        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(repeat))).collect() }
+        Self {
+            layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(repeat))).collect(),
+            storage: self.storage,
+        }
     }
 
     /// Only the batch rows `rows`, in that order.
@@ -71,7 +85,10 @@ impl<B: Backend> KvCache<B> {
             );
             t.select(0, idx)
         };
-        Self { layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(pick))).collect() }
+        Self {
+            layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(pick))).collect(),
+            storage: self.storage,
+        }
     }
 
     /// Makes room for `extra` more positions in every filled layer, so the next `extra`
@@ -84,7 +101,7 @@ impl<B: Backend> KvCache<B> {
                 continue;
             }
             let (k, v) = layer.filled();
-            let room = Tensor::zeros([b, h, extra, d], &k.device());
+            let room = Tensor::<B, 4>::zeros([b, h, extra, d], &k.device()).cast(k.dtype());
             layer.k = Tensor::cat(vec![k, room.clone()], 2);
             layer.v = Tensor::cat(vec![v, room], 2);
         }
@@ -101,13 +118,19 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// Appends this step's keys/values to layer `layer` and returns the keys and values to
-    /// attend over: the filled positions, followed by [`KvCache::room_after`] unfilled ones.
+    /// attend over: the filled positions, followed by [`KvCache::room_after`] unfilled ones, in
+    /// the type `k` and `v` came in (kept in the cache's storage type, [`KvCache::stored_as`]).
     pub(crate) fn extend(
         &mut self,
         layer: usize,
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let computed = k.dtype();
+        let (k, v) = match self.storage {
+            Some(storage) if storage != computed => (k.cast(storage), v.cast(storage)),
+            _ => (k, v),
+        };
         let new = k.dims()[2];
         let cache = match self.layers[layer].take() {
             None => LayerCache { k, v, len: new },
@@ -126,7 +149,10 @@ impl<B: Backend> KvCache<B> {
                 }
             }
         };
-        let attended = (cache.k.clone(), cache.v.clone());
+        let attended = match cache.k.dtype() == computed {
+            true => (cache.k.clone(), cache.v.clone()),
+            false => (cache.k.clone().cast(computed), cache.v.clone().cast(computed)),
+        };
         self.layers[layer] = Some(cache);
         attended
     }
@@ -214,5 +240,40 @@ impl<B: Backend> DecodeState<B> {
         Ok((0..tokens.batch)
             .flat_map(|b| (0..tokens.seq as i64).map(move |i| past + i + self.position_offsets[b]))
             .collect())
+    }
+}
+
+#[cfg(all(test, feature = "ndarray"))]
+mod tests {
+    use burn::backend::NdArray;
+    use burn::tensor::{DType, Distribution, Tensor};
+
+    use super::KvCache;
+
+    type B = NdArray<f32>;
+
+    fn random(positions: usize) -> Tensor<B, 4> {
+        Tensor::random([2, 1, positions, 3], Distribution::Normal(0.0, 1.0), &Default::default())
+    }
+
+    /// (The rounding to a narrower type is checked on the generic path, `NdArray<f64>`
+    /// keeping f32: `tests/generic_path.rs`; here f32 is kept in f64, which holds it exactly.)
+    #[test]
+    fn a_cache_stored_in_another_type_keeps_it_and_returns_the_compute_type() {
+        let mut cache = KvCache::<B>::new(1).stored_as(Some(DType::F64));
+        let (k1, v1) = (random(4), random(4));
+        cache.extend(0, k1.clone(), v1.clone());
+        // written in place after a reservation
+        cache.reserve(2);
+        let (k2, v2) = (random(1), random(1));
+        let (keys, values) = cache.extend(0, k2.clone(), v2.clone());
+        let layer = cache.layers[0].as_ref().unwrap();
+        assert_eq!((layer.k.dtype(), layer.v.dtype(), layer.len), (DType::F64, DType::F64, 5));
+        assert_eq!((keys.dtype(), keys.dims()), (DType::F32, [2, 1, 6, 3]));
+        assert_eq!(keys.narrow(2, 0, 5).into_data(), Tensor::cat(vec![k1, k2], 2).into_data());
+        assert_eq!(values.narrow(2, 0, 5).into_data(), Tensor::cat(vec![v1, v2], 2).into_data());
+        // rows picked and repeated keep the storage
+        let picked = cache.select_rows(&[1]).repeat_interleave(2);
+        assert_eq!(picked.storage, Some(DType::F64));
     }
 }

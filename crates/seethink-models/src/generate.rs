@@ -49,6 +49,20 @@ pub fn generate<B: Kernels, M: Vlm<B>>(
     stop_ids: &[u32],
     pad_id: u32,
 ) -> Result<Vec<Completion>> {
+    generate_keeping_kv_in(model, prompts, n, sampling, stop_ids, pad_id, None)
+}
+
+/// [`generate`] with the KV cache kept in `kv_storage` ([`crate::decode::KvCache::stored_as`];
+/// `None`: as computed): the rollout's `kv_cache_dtype`.
+pub fn generate_keeping_kv_in<B: Kernels, M: Vlm<B>>(
+    model: &M,
+    prompts: &[Prompt<B>],
+    n: usize,
+    sampling: &SamplingConfig,
+    stop_ids: &[u32],
+    pad_id: u32,
+    kv_storage: Option<burn::tensor::DType>,
+) -> Result<Vec<Completion>> {
     if prompts.is_empty() || n == 0 {
         return Ok(Vec::new());
     }
@@ -73,6 +87,7 @@ pub fn generate<B: Kernels, M: Vlm<B>>(
     let tokens = TokenBatch::left_padded(&rows, pad_id);
     let images = ImageInput::concat(prompts.iter().filter_map(|p| p.images.as_ref()));
     let mut state = model.new_state();
+    state.kv = state.kv.stored_as(kv_storage);
     let prefill = model.forward_at(&tokens, images.as_ref(), &mut state, &[tokens.seq - 1])?;
     let [batch, _, vocab] = prefill.dims();
     let last = prefill.reshape([batch, vocab]);

@@ -70,6 +70,58 @@ fn matrices_stored_in_f32_under_f64_compute_give_the_same_logits() {
     }
 }
 
+/// The rollout's KV cache kept in f32 under f64 compute (`rollout.kv_cache_dtype: Checkpoint`,
+/// as bf16 under f32 on a GPU): the same greedy tokens as a cache in the compute type, with
+/// log-probs within f32's rounding of the keys and values, on both Qwen families, with images
+/// and without, several samples per prompt sharing their prefill.
+#[test]
+fn a_kv_cache_kept_narrower_generates_the_same_greedy_tokens() {
+    use seethink_models::generate::{generate_keeping_kv_in, Prompt, SamplingConfig};
+    for family in ["qwen2_5_vl", "qwen3_vl"] {
+        let model =
+            QwenVl::<Generic>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        let (tokens, images) = Reference::open(family).case_inputs("image");
+        let prompts = [
+            Prompt::<Generic> { ids: tokens.ids.clone(), images },
+            Prompt::<Generic> { ids: vec![5, 17, 42, 99, 3, 250], images: None },
+        ];
+        let sampling = SamplingConfig { max_new_tokens: 12, temperature: 0.0, ..Default::default() };
+        let run = |kv| generate_keeping_kv_in(&model, &prompts, 2, &sampling, &[], 0, kv).unwrap();
+        let (wide, narrow) = (run(None), run(Some(DType::F32)));
+        for (w, n) in wide.iter().zip(&narrow) {
+            assert_eq!(w.ids, n.ids, "{family}: greedy tokens");
+            let gap = w.logprobs.iter().zip(&n.logprobs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(gap < 1e-4, "{family}: log-probs differ by {gap}");
+        }
+        // the cached keys and values are rounded to f32: the f64 logits of the step after a
+        // prefill show it, within f32's rounding
+        let (tokens, images) = Reference::open(family).case_inputs("image");
+        let split = tokens.seq - 1;
+        let pick = |from: usize, to: usize| {
+            seethink_models::TokenBatch::new(
+                tokens.ids[from..to].to_vec(),
+                vec![true; to - from],
+                1,
+                to - from,
+            )
+            .unwrap()
+        };
+        let logits = |kv| {
+            let mut state = model.new_state();
+            state.kv = state.kv.stored_as(kv);
+            model.forward_cached(&pick(0, split), images.as_ref(), &mut state).unwrap();
+            let last = model.forward_cached(&pick(split, tokens.seq), None, &mut state).unwrap();
+            last.into_data().to_vec::<f64>().unwrap()
+        };
+        let (in_f64, in_f32) = (logits(None), logits(Some(DType::F32)));
+        let gap = in_f64.iter().zip(&in_f32).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+        assert!(gap > 0.0 && gap < 1e-5, "{family}: logits with the cache in f32 differ by {gap}");
+        // a cache in the compute type is the one generate keeps
+        let plain = seethink_models::generate::generate(&model, &prompts, 2, &sampling, &[], 0).unwrap();
+        assert_eq!(plain, wide);
+    }
+}
+
 // Frozen weights stored in a narrower type (`nn::frozen`): f32 under f64 compute here, as bf16
 // under f32 on a GPU.
 

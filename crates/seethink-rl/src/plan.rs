@@ -10,7 +10,8 @@
 //!   LoRA, a frozen vision tower) count at the checkpoint's type where the backend stores them
 //!   narrower ([`Target::frozen_bytes`]), with the largest of them widened in each phase that
 //!   computes with them;
-//! - **rollout**: the KV cache of the generation calls running at once, the activations of a
+//! - **rollout**: the KV cache of the generation calls running at once (in the frozen weights'
+//!   type with `rollout.kv_cache_dtype: Checkpoint`), the activations of a
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
@@ -32,7 +33,7 @@ use std::ops::Range;
 use seethink_models::nn::LoraConfig;
 use seethink_models::ModelSize;
 
-use crate::config::{TrainConfig, Trainer};
+use crate::config::{KvCacheDtype, TrainConfig, Trainer};
 use crate::grpo::{micro_batches, mini_batch_size, prompts_per_call, Aggregation};
 use crate::sharding::Sharding;
 
@@ -282,13 +283,18 @@ impl MemoryPlan {
             let per_call = prompts_per_call(config.rollout.batch_size, n, prompts, target.threads);
             let rows = (per_call * n) as u64;
             let calls = (prompts.div_ceil(per_call) as u64).min(threads);
-            let cache = calls * rows * layers * 2 * kv * whole * e;
+            // kept in the checkpoint's type with `rollout.kv_cache_dtype: Checkpoint`
+            let kv_e = match config.rollout.kv_cache_dtype {
+                KvCacheDtype::Compute => e,
+                KvCacheDtype::Checkpoint => f,
+            };
+            let cache = calls * rows * layers * 2 * kv * whole * kv_e;
             add(
                 "rollout KV cache",
                 Phase::Rollout,
                 cache,
                 format!(
-                    "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {e} B"
+                    "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
                 ),
             );
             let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * e;

@@ -387,11 +387,34 @@ pub struct RolloutConfig {
     /// Sequences generated per generation call: a step's prompts are generated together,
     /// `batch_size / n` prompts (at least one) per call.
     pub batch_size: usize,
+    /// The type the rollout's KV cache keeps keys and values in (vLLM's `kv_cache_dtype`).
+    pub kv_cache_dtype: KvCacheDtype,
+}
+
+/// The type of the rollout's KV cache (`rollout.kv_cache_dtype`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvCacheDtype {
+    /// The backend's float type, the one it computes in.
+    #[default]
+    Compute,
+    /// The checkpoint's float type where the backend can store it and it is narrower (bf16 for
+    /// the paper's checkpoints on CUDA: half the bytes; vLLM's `auto`, the model's type), as
+    /// frozen weights are kept ([`frozen_dtype`](seethink_models::nn::frozen::frozen_dtype));
+    /// else the backend's. Attention computes in the backend's type either way.
+    Checkpoint,
 }
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { n: 5, temperature: 1.0, top_p: 1.0, max_new_tokens: 2048, seed: 0, batch_size: 64 }
+        Self {
+            n: 5,
+            temperature: 1.0,
+            top_p: 1.0,
+            max_new_tokens: 2048,
+            seed: 0,
+            batch_size: 64,
+            kv_cache_dtype: KvCacheDtype::Compute,
+        }
     }
 }
 

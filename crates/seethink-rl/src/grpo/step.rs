@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsAccumulator;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use seethink_curriculum::GroupResult;
 use seethink_data::Task;
-use seethink_models::generate::{generate, Completion, Prompt};
+use seethink_models::generate::{generate_keeping_kv_in, Completion, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::store_frozen;
 use seethink_models::parallel::map_parallel;
@@ -21,7 +21,7 @@ use seethink_reward::{Reward, RewardBreakdown};
 use super::{
     advantages, aggregate, row_weights, sequence_ratio, Aggregation, LossType, SequenceRatio, TokenBatchLoss,
 };
-use crate::config::{ActorConfig, AlgorithmConfig, RolloutConfig};
+use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::learner::{apply_update, inference_model, PolicyLearner};
@@ -91,6 +91,8 @@ pub struct Grpo<B: TrainBackend> {
     pub rollouts: usize,
     /// This worker and its collective ([`crate::data_parallel`]; [`Worker::alone`] by default).
     pub worker: Worker,
+    /// The type the rollout's KV cache is kept in (`rollout.kv_cache_dtype`; `None`: as computed).
+    kv_storage: Option<DType>,
 }
 
 /// Old and reference log-probs of the samples this worker updates on, on the device, one
@@ -209,7 +211,11 @@ impl<B: TrainBackend> Grpo<B> {
     ) -> Self {
         let reference = (algorithm.kl_coef != 0.0)
             .then(|| store_frozen(inference_model(start).without_lora(), start.frozen_dtype()));
-        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone() }
+        let kv_storage = match rollout.kv_cache_dtype {
+            KvCacheDtype::Compute => None,
+            KvCacheDtype::Checkpoint => Some(start.frozen_dtype()),
+        };
+        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone(), kv_storage }
     }
 
     /// The frozen KL reference (the phase's starting weights), if the KL term is on.
@@ -237,7 +243,8 @@ impl<B: TrainBackend> Grpo<B> {
         let outputs = map_parallel(chunks, threads, |(c, chunk)| {
             let mut sampling = self.rollout.sampling(self.rollouts);
             sampling.stream = (first + c * per_call * n) as u64;
-            let out = generate(policy, chunk, n, &sampling, &tokenizer.stop_ids, tokenizer.pad_id)?;
+            let (stop, pad) = (&tokenizer.stop_ids, tokenizer.pad_id);
+            let out = generate_keeping_kv_in(policy, chunk, n, &sampling, stop, pad, self.kv_storage)?;
             Ok(out
                 .into_iter()
                 .map(|x| Completion { prompt: x.prompt + c * per_call, ..x })
