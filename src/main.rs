@@ -50,7 +50,9 @@ struct MessageArgs {
 struct SamplingArgs {
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
-    /// 0 means greedy (argmax, lowest id wins a tie).
+    /// 0 means greedy (argmax, lowest id wins a tie). Image/video placeholder tokens are never
+    /// chosen: where transformers' plain greedy would take one, this gives its
+    /// `suppress_tokens=[placeholders]` tokens.
     #[arg(long, default_value_t = 0.0)]
     temperature: f32,
     #[arg(long, default_value_t = 1.0)]

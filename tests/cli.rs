@@ -97,6 +97,36 @@ fn generate_json_prints_ids_and_text() {
     assert!(json["text"].is_string());
 }
 
+/// Issue 49: on this text-only prompt transformers' plain greedy takes `<IMG_CONTEXT>` at the
+/// 4th new token; `generate --temperature 0` never takes a placeholder and prints transformers'
+/// greedy tokens with it suppressed.
+#[test]
+fn greedy_generate_never_takes_a_placeholder() {
+    let model = fixtures().join("internvl3_5/checkpoint");
+    let run = seethink(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "Show the dots.",
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let ids = |key: &str| -> Vec<i64> {
+        json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
+    };
+    assert_eq!(ids("input_ids"), reference_i64("internvl3_5", "placeholder.input_ids"));
+    let output = ids("output_ids");
+    assert_eq!(output, reference_i64("internvl3_5", "placeholder.generated"));
+    let plain = reference_i64("internvl3_5", "placeholder.generated_unsuppressed");
+    assert_eq!((plain[..3].to_vec(), plain[3]), (output[..3].to_vec(), 309));
+}
+
 #[test]
 fn bad_inputs_fail_with_a_message_naming_them() {
     let model = fixtures().join("qwen3_vl/checkpoint");

@@ -1,12 +1,13 @@
 //! Incremental decoding with the KV cache equals the full forward pass, and generation is
-//! consistent with it (greedy = argmax, log-probs = log-softmax, shared group prefill).
+//! consistent with it (greedy = argmax, log-probs = log-softmax, shared group prefill), for
+//! every family on prompts with and without images.
 
 mod common;
 
 use burn::tensor::Tensor;
-use common::{fixture_dir, greedy_is_the_argmax, Reference, B};
+use common::{fixture_dir, greedy_is_the_argmax, Reference, B, FAMILIES};
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
-use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
+use seethink_models::{AnyVlm, ImageInput, QwenVl, TokenBatch, Vlm};
 
 fn model(family: &str) -> QwenVl<B> {
     QwenVl::<B>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap()
@@ -26,33 +27,45 @@ fn columns(t: &TokenBatch, from: usize, to: usize) -> TokenBatch {
     TokenBatch::new(pick(&t.ids), mask, t.batch, to - from).unwrap()
 }
 
-#[test]
-fn cached_decoding_matches_full_forward() {
-    for family in ["qwen2_5_vl", "qwen3_vl"] {
-        let model = model(family);
-        let (tokens, images) = batch_case(family);
-        let full: Vec<f32> = model.forward(&tokens, Some(&images)).unwrap().into_data().to_vec().unwrap();
-        let split = tokens.seq - 5;
-        let mut state = model.new_state();
-        let mut pieces =
-            vec![model.forward_cached(&columns(&tokens, 0, split), Some(&images), &mut state).unwrap()];
-        // two tokens at once, then one at a time
-        pieces.push(model.forward_cached(&columns(&tokens, split, split + 2), None, &mut state).unwrap());
-        for s in split + 2..tokens.seq {
-            pieces.push(model.forward_cached(&columns(&tokens, s, s + 1), None, &mut state).unwrap());
-        }
-        let cached: Vec<f32> = Tensor::cat(pieces, 1).into_data().to_vec().unwrap();
-        let vocab = model.vocab_size();
-        let mut max_diff = 0f32;
-        for (pos, valid) in tokens.mask.iter().enumerate() {
-            if *valid {
-                for v in 0..vocab {
-                    max_diff = max_diff.max((full[pos * vocab + v] - cached[pos * vocab + v]).abs());
-                }
+/// Max |Δ| between the logits of `tokens` in one forward pass and fed to the cache in pieces
+/// (all but the last 5 positions, then 2, then one at a time), over the real tokens.
+fn cached_against_full<M: Vlm<B>>(model: &M, tokens: &TokenBatch, images: Option<&ImageInput<B>>) -> f32 {
+    let full: Vec<f32> = model.forward(tokens, images).unwrap().into_data().to_vec().unwrap();
+    let split = tokens.seq - 5;
+    let mut state = model.new_state();
+    let mut pieces = vec![model.forward_cached(&columns(tokens, 0, split), images, &mut state).unwrap()];
+    // two tokens at once, then one at a time
+    pieces.push(model.forward_cached(&columns(tokens, split, split + 2), None, &mut state).unwrap());
+    for s in split + 2..tokens.seq {
+        pieces.push(model.forward_cached(&columns(tokens, s, s + 1), None, &mut state).unwrap());
+    }
+    let cached: Vec<f32> = Tensor::cat(pieces, 1).into_data().to_vec().unwrap();
+    let vocab = model.vocab_size();
+    let mut max_diff = 0f32;
+    for (pos, valid) in tokens.mask.iter().enumerate() {
+        if *valid {
+            for v in 0..vocab {
+                max_diff = max_diff.max((full[pos * vocab + v] - cached[pos * vocab + v]).abs());
             }
         }
-        println!("{family}: cached vs full max|Δ| = {max_diff:e}");
-        assert!(max_diff < 1e-4, "{family}: {max_diff}");
+    }
+    max_diff
+}
+
+#[test]
+fn cached_decoding_matches_full_forward() {
+    for family in FAMILIES {
+        let model = AnyVlm::<B>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        // the left-padded batch with images, and the text-only prompt
+        let (batch, images) = Reference::open(family).case_inputs::<B>("batch");
+        let pipeline = Reference::open_file(&fixture_dir(family).join("pipeline_reference.safetensors"));
+        let (text, no_images) = pipeline.case_inputs::<B>("text");
+        assert!(images.is_some() && no_images.is_none());
+        for (case, tokens, images) in [("batch", batch, images), ("text", text, None)] {
+            let max_diff = cached_against_full(&model, &tokens, images.as_ref());
+            println!("{family}/{case}: cached vs full max|Δ| = {max_diff:e}");
+            assert!(max_diff < 1e-4, "{family}/{case}: {max_diff}");
+        }
     }
 }
 

@@ -11,9 +11,12 @@ use safetensors::{Dtype, SafeTensors};
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::sampling::{log_softmax_at, SamplingConfig};
-use seethink_models::{ImageInput, QwenVl, TokenBatch, Vlm};
+use seethink_models::{AnyVlm, ImageInput, QwenVl, TokenBatch, Vlm};
 
 pub type B = NdArray<f32>;
+
+/// Every family's fixture: Qwen2.5-VL, Qwen3-VL, InternVL3, InternVL3.5.
+pub const FAMILIES: [&str; 4] = ["qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5"];
 
 /// `tests/fixtures/<family>` at the repository root.
 pub fn fixture_dir(family: &str) -> PathBuf {
@@ -105,17 +108,25 @@ impl Reference {
             vec![true; batch * seq]
         };
         let tokens = TokenBatch::new(ids.iter().map(|&i| i as u32).collect(), mask, batch, seq).unwrap();
-        let images = self.has(&format!("{case}.pixel_values")).then(|| {
-            let (pixels, pshape) = self.f32(&format!("{case}.pixel_values"));
-            ImageInput::patches(
-                Tensor::<Bk, 2>::from_data(
-                    TensorData::new(pixels, [pshape[0], pshape[1]]),
-                    &Default::default(),
-                ),
-                self.grids(case),
-            )
-        });
-        (tokens, images)
+        (tokens, self.case_images(case))
+    }
+
+    /// The images of reference case `case`, if it has `<case>.pixel_values`: Qwen-VL patches
+    /// (`[patches, patch_dim]` with `<case>.image_grid_thw`) or InternVL tiles (`[tiles, 3, side,
+    /// side]` with `<case>.num_patches`, the tiles of each image).
+    pub fn case_images<Bk: Backend>(&self, case: &str) -> Option<ImageInput<Bk>> {
+        self.has(&format!("{case}.pixel_values")).then(|| {
+            let (pixels, shape) = self.f32(&format!("{case}.pixel_values"));
+            let rows = [shape[0], shape[1..].iter().product()];
+            let pixels = Tensor::<Bk, 2>::from_data(TensorData::new(pixels, rows), &Default::default());
+            match self.has(&format!("{case}.num_patches")) {
+                true => {
+                    let tiles = self.i64(&format!("{case}.num_patches")).0;
+                    ImageInput::tiles(pixels, tiles.iter().map(|&n| n as usize).collect())
+                }
+                false => ImageInput::patches(pixels, self.grids(case)),
+            }
+        })
     }
 
     /// `<case>.image_grid_thw` as `[t, h, w]` triples.
@@ -179,41 +190,89 @@ pub fn logits_parity<Bk: Kernels>(family: &str, case: &str) -> (f32, f32) {
     (max_diff, tolerance)
 }
 
-/// Greedy decoding on backend `Bk` picks the argmax of full forward passes.
+/// The prompts of fixture `family`'s end-to-end cases (`pipeline_cases.json`), named: the token
+/// ids transformers' processor made and, for the image cases, its pixel values.
+pub fn pipeline_prompts<Bk: Backend>(family: &str) -> Vec<(String, Prompt<Bk>)> {
+    let reference = Reference::open_file(&fixture_dir(family).join("pipeline_reference.safetensors"));
+    cases(family)
+        .into_iter()
+        .map(|case| {
+            let ids =
+                reference.i64(&format!("{}.input_ids", case.name)).0.iter().map(|&i| i as u32).collect();
+            let images = reference.case_images(&case.name);
+            (case.name, Prompt { ids, images })
+        })
+        .collect()
+}
+
+/// Index of the largest value, the lowest index winning a tie (the greedy rule).
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &l)| if l > row[best] { i } else { best })
+}
+
+/// Greedy decoding with the KV cache on backend `Bk` picks, at every step, the argmax of an
+/// uncached forward pass over the prompt and the tokens so far, the input-only tokens
+/// (image/video placeholders) set aside, and scores it with that pass's log-softmax; for
+/// every family, on its end-to-end prompts (text-only and with images) and two short text
+/// prompts, each decoded alone and all together in one left-padded batch. Each step is
+/// checked given the tokens before it, so a tie within 1e-4 (which the batch's padding may
+/// break the other way) is accepted. At least one step must have a placeholder as the
+/// unrestricted argmax (InternVL3.5's `placeholder` case), where transformers' plain greedy
+/// takes it.
 pub fn greedy_is_the_argmax<Bk: Kernels>() {
-    for family in ["qwen2_5_vl", "qwen3_vl"] {
-        let model = QwenVl::<Bk>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
-        let prompts = vec![
-            Prompt::<Bk> { ids: vec![5, 17, 42, 99, 3, 250], images: None },
-            Prompt::<Bk> { ids: vec![7, 8], images: None },
-        ];
-        let sampling = SamplingConfig { max_new_tokens: 8, temperature: 0.0, ..Default::default() };
-        let out = generate(&model, &prompts, 1, &sampling, &[], 0).unwrap();
-        for (completion, prompt) in out.iter().zip(&prompts) {
-            assert_eq!(completion.ids.len(), 8);
-            let mut ids = prompt.ids.clone();
-            ids.extend(&completion.ids);
-            let logits: Vec<f32> = model
-                .forward(&TokenBatch::single(ids.clone()), None)
-                .unwrap()
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .unwrap();
-            let vocab = model.vocab_size();
-            for (k, &token) in completion.ids.iter().enumerate() {
-                let pos = prompt.ids.len() - 1 + k;
-                // generation never samples the image/video placeholders
-                let full = logits[pos * vocab..(pos + 1) * vocab].to_vec();
-                let mut row = full.clone();
-                for t in model.input_only_tokens() {
-                    row[t as usize] = f32::NEG_INFINITY;
+    const NEW: usize = 12;
+    let mut placeholder_steps = Vec::new();
+    for family in FAMILIES {
+        let model = AnyVlm::<Bk>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        let mut named = pipeline_prompts::<Bk>(family);
+        named.push(("six ids".into(), Prompt { ids: vec![5, 17, 42, 99, 3, 250], images: None }));
+        named.push(("two ids".into(), Prompt { ids: vec![7, 8], images: None }));
+        let (names, prompts): (Vec<String>, Vec<Prompt<Bk>>) = named.into_iter().unzip();
+        assert!(prompts.iter().any(|p| p.images.is_none()) && prompts.iter().any(|p| p.images.is_some()));
+        let sampling = SamplingConfig { max_new_tokens: NEW, temperature: 0.0, ..Default::default() };
+        let together = generate(&model, &prompts, 1, &sampling, &[], 0).unwrap();
+        let alone = prompts
+            .iter()
+            .map(|p| generate(&model, std::slice::from_ref(p), 1, &sampling, &[], 0).unwrap().remove(0));
+        let input_only = model.input_only_tokens();
+        let vocab = model.vocab_size();
+        for (how, completions) in [("alone", alone.collect::<Vec<_>>()), ("in a batch", together)] {
+            for ((completion, prompt), name) in completions.iter().zip(&prompts).zip(&names) {
+                assert_eq!(completion.ids.len(), NEW, "{family}/{name}");
+                let mut ids = prompt.ids.clone();
+                ids.extend(&completion.ids);
+                let logits: Vec<f32> = model
+                    .forward(&TokenBatch::single(ids), prompt.images.as_ref())
+                    .unwrap()
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .unwrap();
+                for (k, &token) in completion.ids.iter().enumerate() {
+                    let label = format!("{family}/{name} ({how}), new token {k}");
+                    let pos = prompt.ids.len() - 1 + k;
+                    let full = &logits[pos * vocab..(pos + 1) * vocab];
+                    let mut row = full.to_vec();
+                    for &t in &input_only {
+                        row[t as usize] = f32::NEG_INFINITY;
+                    }
+                    let best = argmax(&row);
+                    assert!(
+                        token as usize == best || row[token as usize] >= row[best] - 1e-4,
+                        "{label}: cached greedy took {token} ({}), the uncached argmax is {best} ({})",
+                        row[token as usize],
+                        row[best]
+                    );
+                    if input_only.contains(&(argmax(full) as u32)) {
+                        placeholder_steps.push(label.clone());
+                    }
+                    // its log-prob is over the whole vocabulary, as EasyR1's actor scores it
+                    let expected = log_softmax_at(full, token as usize);
+                    assert!((completion.logprobs[k] - expected).abs() < 1e-4, "{label}: log-prob");
                 }
-                let best = row.iter().enumerate().fold(0, |b, (i, &l)| if l > row[b] { i } else { b });
-                assert_eq!(token as usize, best, "{family} step {k}");
-                // its log-prob is over the whole vocabulary, as EasyR1's actor scores it
-                assert!((completion.logprobs[k] - log_softmax_at(&full, token as usize)).abs() < 1e-4);
             }
         }
     }
+    assert!(!placeholder_steps.is_empty(), "no step had a placeholder as its argmax");
+    println!("steps whose unrestricted argmax is a placeholder: {placeholder_steps:?}");
 }
