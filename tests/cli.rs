@@ -69,31 +69,31 @@ fn forward_writes_input_ids_and_logits() {
     assert!(max < 1e-4, "max|Δ| {max}");
 }
 
-#[test]
-fn generate_json_prints_ids_and_text() {
-    let model = fixtures().join("qwen3_vl/checkpoint");
-    let image = fixtures().join("images/wide.png");
-    let run = seethink(&[
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        "Describe the picture in detail.",
-        "--image",
-        image.to_str().unwrap(),
-        "--max-new-tokens",
-        "12",
-        "--temperature",
-        "0",
-        "--json",
-    ]);
+/// `seethink generate --temperature 0 --json` of `prompt` (and `image`) with 12 new tokens:
+/// the printed JSON, and its `input_ids` and `output_ids`.
+fn greedy_json(model: &Path, prompt: &str, image: Option<&Path>) -> (serde_json::Value, Vec<i64>, Vec<i64>) {
+    let mut args = vec!["generate", "--model", model.to_str().unwrap(), "--prompt", prompt];
+    if let Some(image) = image {
+        args.extend(["--image", image.to_str().unwrap()]);
+    }
+    args.extend(["--max-new-tokens", "12", "--temperature", "0", "--json"]);
+    let run = seethink(&args);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let ids = |key: &str| -> Vec<i64> {
         json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
     };
-    assert_eq!(ids("input_ids"), reference_i64("qwen3_vl", "wide.input_ids"));
-    assert_eq!(ids("output_ids"), reference_i64("qwen3_vl", "wide.generated"));
+    let (input, output) = (ids("input_ids"), ids("output_ids"));
+    (json, input, output)
+}
+
+#[test]
+fn generate_json_prints_ids_and_text() {
+    let model = fixtures().join("qwen3_vl/checkpoint");
+    let image = fixtures().join("images/wide.png");
+    let (json, input, output) = greedy_json(&model, "Describe the picture in detail.", Some(&image));
+    assert_eq!(input, reference_i64("qwen3_vl", "wide.input_ids"));
+    assert_eq!(output, reference_i64("qwen3_vl", "wide.generated"));
     assert!(json["text"].is_string());
 }
 
@@ -103,25 +103,8 @@ fn generate_json_prints_ids_and_text() {
 #[test]
 fn greedy_generate_never_takes_a_placeholder() {
     let model = fixtures().join("internvl3_5/checkpoint");
-    let run = seethink(&[
-        "generate",
-        "--model",
-        model.to_str().unwrap(),
-        "--prompt",
-        "Show the dots.",
-        "--max-new-tokens",
-        "12",
-        "--temperature",
-        "0",
-        "--json",
-    ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    let ids = |key: &str| -> Vec<i64> {
-        json[key].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
-    };
-    assert_eq!(ids("input_ids"), reference_i64("internvl3_5", "placeholder.input_ids"));
-    let output = ids("output_ids");
+    let (_, input, output) = greedy_json(&model, "Show the dots.", None);
+    assert_eq!(input, reference_i64("internvl3_5", "placeholder.input_ids"));
     assert_eq!(output, reference_i64("internvl3_5", "placeholder.generated"));
     let plain = reference_i64("internvl3_5", "placeholder.generated_unsuppressed");
     assert_eq!((plain[..3].to_vec(), plain[3]), (output[..3].to_vec(), 309));
