@@ -54,6 +54,11 @@ struct Args {
     /// arms run their sum.
     #[arg(long)]
     stage_steps: Option<seethink::preset::StageSteps>,
+    /// Seed of the sandbox's held-out set: by default the test set
+    /// ([`seethink::sandbox::TEST_SEED`]), which no setting was tuned on; the validation set
+    /// ([`seethink::sandbox::VALIDATION_SEED`], 1000) is where settings are chosen.
+    #[arg(long, default_value_t = seethink::sandbox::TEST_SEED, conflicts_with = "config")]
+    heldout_seed: u64,
     /// Run directory (default `runs/ablations`, `runs/ablations-smoke` with --smoke,
     /// `runs/ablations-config` with --config).
     #[arg(long)]
@@ -112,6 +117,7 @@ fn main() -> Result<()> {
     if let Some(steps) = args.stage_steps {
         suite.stage_steps = steps;
     }
+    suite.heldout_seed = args.heldout_seed;
     suite.command = seethink::provenance::command_line("cargo run --release --example ablations --");
     seethink::with_backend!(args.backend, B => run_suite::<B>(&suite))?;
     Ok(())

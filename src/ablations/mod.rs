@@ -67,6 +67,9 @@ pub struct Suite {
     pub group_size: usize,
     /// Held-out tasks per capability.
     pub heldout_tasks: usize,
+    /// Seed of the sandbox's held-out set: [`crate::sandbox::TEST_SEED`] (the default, the set
+    /// no setting was tuned on) or [`crate::sandbox::VALIDATION_SEED`].
+    pub heldout_seed: u64,
     /// Samples per task of the pass-rate estimate.
     pub passrate_k: usize,
     /// Samples per held-out task.
@@ -94,6 +97,7 @@ impl Suite {
             prompts_per_step: crate::preset::PROMPTS_PER_STEP,
             group_size: crate::preset::GROUP_SIZE,
             heldout_tasks: crate::preset::HELDOUT_TASKS,
+            heldout_seed: crate::sandbox::TEST_SEED,
             passrate_k: 8,
             eval_k: 4,
             smoke: false,
@@ -250,7 +254,7 @@ fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) 
         heldout_tasks: suite.heldout_tasks,
         eval_k: suite.eval_k,
         seed,
-        heldout_seed: crate::sandbox::VALIDATION_SEED,
+        heldout_seed: suite.heldout_seed,
         pass_rate_samples: 0,
     };
     let mut base = preset.prepare()?;
@@ -306,7 +310,7 @@ fn prepare_config_data<B: KernelBackend>(
 }
 
 /// Seed of seed `s`'s RL pool: `POOL_SEED_OFFSET + s` (the preset's train set uses `s`, the
-/// held-out set [`crate::sandbox::VALIDATION_SEED`]).
+/// held-out set [`Suite::heldout_seed`]).
 pub const POOL_SEED_OFFSET: u64 = 500;
 
 /// Runs (or reads back) one arm of one seed from the seed's `base` config.
@@ -375,17 +379,24 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
             "base": crate::provenance::project_path(&suite.base),
             "stage_steps": suite.stage_steps, "prompts_per_step": suite.prompts_per_step,
             "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
+            "heldout_seed": suite.heldout_seed,
             "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,
         },
     });
     write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
     let tables = format!(
-        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
+        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; held-out set of seed {} ({}); {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
         suite.command,
         header["commit"].as_str().unwrap_or_default(),
         header["date"].as_str().unwrap_or_default(),
         header["machine"].as_str().unwrap_or_default(),
         suite.seeds,
+        suite.heldout_seed,
+        match suite.heldout_seed {
+            crate::sandbox::TEST_SEED => "the test set",
+            crate::sandbox::VALIDATION_SEED => "the validation set, where the settings were chosen",
+            _ => "a set of its own",
+        },
         minutes,
         header["wall_minutes_all_processes"].as_f64().unwrap_or_default(),
         header["processes"].as_array().map_or(0, Vec::len),
