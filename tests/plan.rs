@@ -174,24 +174,32 @@ fn a_data_parallel_plan_is_one_worker_s() {
 /// `configs/paper/qwen3_vl_8b.ron` as shipped, on a machine without its checkpoint: planned
 /// from the `config.json` seethink ships (8,767,123,696 parameters), for one of 2 × 8 GPUs.
 /// Full fine-tuning with the optimizer state sharded does not fit 80 GiB: each worker still
-/// holds the f32 weights and gradients whole.
+/// holds the f32 weights and gradients whole, and the rollout's KV cache is now the largest
+/// part (the configs recompute each layer in backward; without that, the activations were).
 #[test]
 fn the_paper_s_qwen3_vl_recipe_is_planned_without_its_checkpoint_per_worker() {
-    let args = ["plan", "--config", "configs/paper/qwen3_vl_8b.ron", "--for", "cuda", "--memory", "80GiB"];
-    let sharded = ["--devices", "8", "--nodes", "2", "--set", "trainer.sharding=OptimizerState"];
-    let out = Command::new(env!("CARGO_BIN_EXE_seethink"))
-        .current_dir(root())
-        .args(args.iter().chain(&sharded))
-        .output()
-        .unwrap();
+    let plan = |extra: &[&str]| {
+        let args = ["plan", "--config", "configs/paper/qwen3_vl_8b.ron", "--for", "cuda", "--memory", "80GiB"];
+        let sharded = ["--devices", "8", "--nodes", "2", "--set", "trainer.sharding=OptimizerState"];
+        Command::new(env!("CARGO_BIN_EXE_seethink"))
+            .current_dir(root())
+            .args(args.iter().chain(&sharded).chain(extra))
+            .output()
+            .unwrap()
+    };
+    let kept = text(&plan(&["--set", "actor.activation_checkpointing=false"]).stdout);
+    assert_eq!(gib(&kept, "activations"), 156.19, "{kept}");
+    assert!(kept.contains("largest component: activations (156.19 GiB, update: "), "{kept}");
+    let out = plan(&[]);
     let stdout = text(&out.stdout);
+    assert_eq!(gib(&stdout, "activations"), 11.19, "{stdout}");
     assert!(stdout.contains("planning from the one seethink ships for Qwen3-VL-8B-Instruct"), "{stdout}");
     assert!(stdout.contains("one worker of 16 (8 per machine × 2 machine(s))"), "{stdout}");
     assert_eq!(gib(&stdout, "weights"), 32.66, "{stdout}");
     assert_eq!(gib(&stdout, "gradients"), 32.66, "{stdout}");
     assert_eq!(gib(&stdout, "AdamW moments"), 4.08, "{stdout}");
     // what stands most in the way, named
-    assert!(stdout.contains("largest component: activations (156.19 GiB, update: "), "{stdout}");
+    assert!(stdout.contains("largest component: rollout KV cache (90.00 GiB, rollout: "), "{stdout}");
     assert!(!out.status.success() && stdout.contains("does NOT fit in the device's 80.00 GiB"), "{stdout}");
 }
 

@@ -100,6 +100,33 @@ pub struct DecoderLayer<B: Backend> {
     pub post_attention_layernorm: RmsNorm<B>,
 }
 
+impl<B: Kernels> DecoderLayer<B> {
+    /// `y = h + mlp(rms(h))` with `h = x + attn(rms(x))`, for `x [B, S, hidden]`; with a
+    /// cache, attends over its cached keys of layer `layer` and the new ones, which join it.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+        blocked: &Tensor<B, 4, Bool>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Tensor<B, 3> {
+        let attn = self.self_attn.forward(self.input_layernorm.forward(x.clone()), rope, blocked, cache);
+        let h = x + attn;
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}
+
+/// What the decoder's layers take for a batch of new tokens: their input embeddings
+/// `[B, S, hidden]`, rotary tables, attention mask (true = blocked, over cached + new keys) and
+/// the features added after the first layers (Qwen3-VL's deepstack; empty otherwise).
+#[derive(Clone, Debug)]
+pub struct DecoderInput<B: Backend> {
+    pub embeds: Tensor<B, 3>,
+    pub rope: Rope<B>,
+    pub blocked: Tensor<B, 4, Bool>,
+    pub deepstack: Vec<Tensor<B, 3>>,
+}
+
 /// The decoder: embeddings, layers, final norm and the output projection.
 #[derive(Module, Debug)]
 pub struct TextModel<B: Backend> {
@@ -184,16 +211,17 @@ impl<B: Kernels> TextModel<B> {
     ) -> Tensor<B, 3> {
         let mut x = embeds;
         for (i, layer) in self.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| (c, i));
-            let attn =
-                layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), rope, blocked, layer_cache);
-            let h = x + attn;
-            x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+            x = layer.forward(x, rope, blocked, cache.as_deref_mut().map(|c| (c, i)));
             if let Some(extra) = deepstack.get(i) {
                 x = x + extra.clone();
             }
         }
         self.norm.forward(x)
+    }
+
+    /// [`TextModel::forward`] of a [`DecoderInput`].
+    pub fn forward_input(&self, input: &DecoderInput<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
+        self.forward(input.embeds.clone(), &input.rope, &input.blocked, cache, &input.deepstack)
     }
 
     /// Token embeddings `[B, S, hidden]` of `tokens`; an error for an id outside the vocabulary.
@@ -211,25 +239,26 @@ impl<B: Kernels> TextModel<B> {
         Ok(self.embed_tokens.forward(ids).cast(compute_dtype::<B>()))
     }
 
-    /// The final-normed hidden states of the new `tokens` (embedded as `embeds`) at `positions`
-    /// (laid out `[axes][batch][seq]` as [`text_rope`] reads them), attending causally to
-    /// everything `state` has cached, which they join; `deepstack` as in [`TextModel::forward`].
-    pub fn decode(
-        &self,
+    /// What the layers take for the new `tokens` (embedded as `embeds`) at `positions` (laid
+    /// out `[axes][batch][seq]` as [`text_rope`] reads them), attending causally to everything
+    /// `state` has cached, which they join (their keys are recorded in `state`; the layers add
+    /// their keys and values to its cache when they run); `deepstack` as in
+    /// [`TextModel::forward`].
+    pub fn decoder_input(
         embeds: Tensor<B, 3>,
         tokens: &TokenBatch,
         positions: &[i64],
         c: &TextConfig,
         state: &mut DecodeState<B>,
-        deepstack: &[Tensor<B, 3>],
-    ) -> Tensor<B, 3> {
+        deepstack: Vec<Tensor<B, 3>>,
+    ) -> DecoderInput<B> {
         let device = embeds.device();
         let (batch, seq) = (tokens.batch, tokens.seq);
         let rope = text_rope(positions, batch, seq, c.head_dim, c.rope_theta, &c.rope, &device);
         let room = state.kv.room_after(seq);
         let key_valid = state.extend_keys(tokens);
         let blocked = causal_blocked::<B>(&key_valid, batch, seq, room, &device);
-        self.forward(embeds, &rope, &blocked, Some(&mut state.kv), deepstack)
+        DecoderInput { embeds, rope, blocked, deepstack }
     }
 
     /// Every layer's projections LoRA can adapt ([`LORA_TARGETS`] order within a layer), with

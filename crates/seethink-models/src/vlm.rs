@@ -9,7 +9,7 @@ use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
-use crate::text::TextModel;
+use crate::text::{DecoderInput, TextModel};
 
 /// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
 pub type GridThw = [usize; 3];
@@ -78,16 +78,29 @@ impl<B: Backend> ImageInput<B> {
 /// for the positions a caller asks for ([`Vlm::forward_at`]): with a vocabulary of 151,936 a
 /// full `[batch, seq, vocab]` tensor is what runs a real model out of memory.
 pub trait Vlm<B: Kernels>: Module<B> {
+    /// What the decoder's layers take for `tokens` given everything `state` has seen: on an
+    /// empty state the prefill of a (left-padded) prompt batch, whose image placeholder tokens
+    /// are filled with the encoded `images`; afterwards tokens appended to the cached sequences
+    /// (e.g. one sampled token per row). Records the tokens' positions and padding in `state`;
+    /// the layers add their keys and values to its cache when they run.
+    fn decoder_input(
+        &self,
+        tokens: &TokenBatch,
+        images: Option<&ImageInput<B>>,
+        state: &mut DecodeState<B>,
+    ) -> Result<DecoderInput<B>>;
+
     /// Final-normed hidden states `[batch, new tokens, hidden]` of `tokens` given everything
-    /// `state` has seen. On an empty state this is the prefill of a (left-padded) prompt batch
-    /// whose image placeholder tokens are filled with the encoded `images`; afterwards each call
-    /// appends tokens (e.g. one sampled token per row) to the cached sequences.
+    /// `state` has seen (see [`Vlm::decoder_input`]), whose cache they join.
     fn hidden_states(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
-    ) -> Result<Tensor<B, 3>>;
+    ) -> Result<Tensor<B, 3>> {
+        let input = self.decoder_input(tokens, images, state)?;
+        Ok(self.decoder().0.forward_input(&input, Some(&mut state.kv)))
+    }
 
     /// The language model and its settings.
     fn decoder(&self) -> (&TextModel<B>, &TextConfig);

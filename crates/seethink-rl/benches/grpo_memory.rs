@@ -9,6 +9,7 @@
 //! cargo bench -p seethink-rl --bench grpo_memory                      # 8 × 1024, chunk 1024
 //! SEETHINK_MEM_TOKENS=128 SEETHINK_MEM_CHUNK=1024 cargo bench -p seethink-rl --bench grpo_memory
 //! SEETHINK_MEM_TOKENS=128 SEETHINK_MEM_CHUNK=0 ...                    # no chunking: all rows at once
+//! SEETHINK_MEM_CHECKPOINT_LAYERS=1 ...                                # each layer recomputed in backward
 //! ```
 
 use std::collections::HashMap;
@@ -101,7 +102,8 @@ fn main() {
             images: None,
         })
         .collect();
-    let scoring = Scoring { pad_id: 0, chunk_tokens: chunk, temperature: 1.0 };
+    let checkpoint_layers = env("SEETHINK_MEM_CHECKPOINT_LAYERS", 0) == 1;
+    let scoring = Scoring { pad_id: 0, chunk_tokens: chunk, temperature: 1.0, checkpoint_layers };
     let advantages: Vec<f32> = (0..SEQUENCES).map(|s| if s % 2 == 0 { 1.0 } else { -1.0 }).collect();
 
     let baseline = IN_USE.load(Ordering::Relaxed);
@@ -117,7 +119,8 @@ fn main() {
     let peak = PEAK.load(Ordering::Relaxed) - baseline;
     let full = SEQUENCES * tokens * VOCAB * 4;
     println!(
-        "GRPO update, vocab {VOCAB}, {SEQUENCES} x {tokens} response tokens, logits chunk {chunk} rows: \
+        "GRPO update, vocab {VOCAB}, {SEQUENCES} x {tokens} response tokens, logits chunk {chunk} rows, \
+         layer checkpoints {checkpoint_layers}: \
          peak {:.0} MiB above the model (old/ref passes {:.0} MiB); one [sequences, tokens, vocab] f32 \
          tensor is {:.0} MiB; {seconds:.1} s",
         mib(peak),

@@ -45,7 +45,7 @@ fn main() {
             images: None,
         })
         .collect();
-    let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0 };
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0, checkpoint_layers: false };
     let advantages = [1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5];
     // the seconds of each phase, in order
     let mut step = || {

@@ -207,7 +207,12 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         epsilon: actor.adam_epsilon as f32,
         weight_decay: actor.weight_decay as f32,
     });
-    let model = with_path_ids(PolicyModel { model, pad_id, logits_chunk_tokens: actor.logits_chunk_tokens });
+    let model = with_path_ids(PolicyModel {
+        model,
+        pad_id,
+        logits_chunk_tokens: actor.logits_chunk_tokens,
+        checkpoint_layers: actor.activation_checkpointing,
+    });
     let schedule = Schedule::new(actor.lr, actor.schedule);
     PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>() }
 }

@@ -25,6 +25,7 @@ pub mod eval_model;
 pub mod evaluation;
 pub mod grpo;
 pub mod interrupt;
+pub mod layer_checkpoints;
 pub mod learner;
 pub mod lock;
 pub mod logprobs;

@@ -15,6 +15,7 @@
 
 use std::ops::Range;
 
+use crate::layer_checkpoints::LayerCheckpoints;
 use crate::train_backend::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -22,6 +23,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::token_logprobs;
+use seethink_models::text::DecoderInput;
 use seethink_models::{ImageInput, ModelError, Result, TokenBatch, Vlm};
 
 /// One training sequence: prompt ids, response ids, and the prompt's images (if any).
@@ -74,13 +76,15 @@ fn distinct_prompts<B: Kernels>(sequences: &[Sequence<B>]) -> (Vec<usize>, Vec<u
 }
 
 /// How responses are scored: the tokenizer's pad id, the rows of logits computed at a time,
-/// and the temperature the logits are divided by (the sampling temperature in GRPO, as EasyR1
-/// does; 1 for SFT).
+/// the temperature the logits are divided by (the sampling temperature in GRPO, as EasyR1
+/// does; 1 for SFT), and whether the trained pass recomputes each decoder layer in backward
+/// instead of keeping its activations ([`crate::layer_checkpoints`]; the same gradients).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scoring {
     pub pad_id: u32,
     pub chunk_tokens: usize,
     pub temperature: f32,
+    pub checkpoint_layers: bool,
 }
 
 /// Per-token log-probs of responses, right-aligned in `[sequences, longest response]`:
@@ -127,71 +131,143 @@ pub fn response_positions<B: Kernels, M: Vlm<B>>(
     sequences: &[Sequence<B>],
     scoring: Scoring,
 ) -> Result<ResponsePositions<B>> {
-    let input_only = model.input_only_tokens();
-    for (b, s) in sequences.iter().enumerate() {
-        let Some(last) = s.prompt.last() else {
-            return Err(ModelError::Input(format!("sequence {b} has an empty prompt")));
-        };
-        if input_only.contains(last) {
-            return Err(ModelError::Input(format!(
-                "sequence {b}'s prompt ends with the image placeholder {last}: a prompt must end with text"
-            )));
+    Ok(response_positions_of(model, &ScoringCalls::new(model, sequences, scoring)?))
+}
+
+/// [`response_positions`] of the decoder calls `calls`.
+fn response_positions_of<B: Kernels, M: Vlm<B>>(model: &M, calls: &ScoringCalls<B>) -> ResponsePositions<B> {
+    let hidden = match &calls.continuation {
+        None => calls.empty_hidden(model),
+        Some(continuation) => {
+            let decoder = model.decoder().0;
+            let mut kv = model.new_state().kv;
+            if let Some((prefix, rows)) = &calls.prefix {
+                decoder.forward_input(prefix, Some(&mut kv));
+                kv = kv.select_rows(rows);
+            }
+            calls.scoring_columns(decoder.forward_input(continuation, Some(&mut kv)))
         }
-    }
-    let (firsts, of) = distinct_prompts(sequences);
-    // with no prompt answered twice, each sequence is one pass (the whole prompt continues)
-    let shared = firsts.len() < sequences.len();
-    let cut = |s: &Sequence<B>| if shared { s.prompt.len() - 1 } else { 0 };
-    let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
-    let mut state = model.new_state();
-    if shared {
-        let heads: Vec<Vec<u32>> =
-            firsts.iter().map(|&i| sequences[i].prompt[..cut(&sequences[i])].to_vec()).collect();
-        if heads.iter().any(|h| !h.is_empty()) {
-            model.hidden_states(
-                &TokenBatch::left_padded(&heads, scoring.pad_id),
-                images.as_ref(),
-                &mut state,
-            )?;
-            state = state.select_rows(&of);
-        }
-    }
-    let batch = sequences.len();
-    let width = sequences.iter().map(|s| s.response.len()).max().unwrap_or(0);
-    // the rest of each prompt and the response but its last token (never an input)
-    let continuations: Vec<Vec<u32>> = sequences
-        .iter()
-        .map(|s| {
-            let mut row: Vec<u32> = s.prompt[cut(s)..].iter().chain(&s.response).copied().collect();
-            row.pop();
-            row
-        })
-        .collect();
-    let tokens = TokenBatch::left_padded(&continuations, scoring.pad_id);
-    let device = model.devices().into_iter().next().unwrap_or_default();
-    let hidden = if width == 0 {
-        Tensor::zeros([batch, 0, model.decoder().1.hidden_size], &device)
-    } else {
-        state.left_pad_next(&continuations.iter().map(|row| tokens.seq - row.len()).collect::<Vec<_>>());
-        let images = if shared { None } else { images.as_ref() };
-        model.hidden_states(&tokens, images, &mut state)?.narrow(1, tokens.seq - width, width)
     };
-    let pads: Vec<usize> = sequences.iter().map(|s| width - s.response.len()).collect();
-    let targets: Vec<i64> = sequences
-        .iter()
-        .zip(&pads)
-        .flat_map(|(s, &pad)| {
-            std::iter::repeat_n(scoring.pad_id, pad).chain(s.response.iter().copied()).map(i64::from)
+    calls.positions(hidden)
+}
+
+/// The decoder calls of [`response_positions`], with the tokens they score.
+pub(crate) struct ScoringCalls<B: Backend> {
+    /// The distinct prompts' prefixes, and for every sequence the row of its prompt among them
+    /// (the rows the prefix's keys and values are repeated to); `None` when no prompt is
+    /// answered twice.
+    pub prefix: Option<(DecoderInput<B>, Vec<usize>)>,
+    /// The continuations of every sequence; `None` when every response is empty.
+    pub continuation: Option<DecoderInput<B>>,
+    /// The continuations' padded length: their last `width` positions score.
+    seq: usize,
+    targets: Tensor<B, 2, Int>,
+    mask: Tensor<B, 2>,
+    temperature: f32,
+}
+
+impl<B: Kernels> ScoringCalls<B> {
+    /// The calls scoring `sequences` (see [`response_positions`]); an error for an empty
+    /// prompt or one ending with an image placeholder.
+    pub fn new<M: Vlm<B>>(model: &M, sequences: &[Sequence<B>], scoring: Scoring) -> Result<Self> {
+        let input_only = model.input_only_tokens();
+        for (b, s) in sequences.iter().enumerate() {
+            let Some(last) = s.prompt.last() else {
+                return Err(ModelError::Input(format!("sequence {b} has an empty prompt")));
+            };
+            if input_only.contains(last) {
+                return Err(ModelError::Input(format!(
+                    "sequence {b}'s prompt ends with the image placeholder {last}: a prompt must end with text"
+                )));
+            }
+        }
+        let (firsts, of) = distinct_prompts(sequences);
+        // with no prompt answered twice, each sequence is one pass (the whole prompt continues)
+        let shared = firsts.len() < sequences.len();
+        let cut = |s: &Sequence<B>| if shared { s.prompt.len() - 1 } else { 0 };
+        let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
+        let mut state = model.new_state();
+        let mut prefix = None;
+        if shared {
+            let heads: Vec<Vec<u32>> =
+                firsts.iter().map(|&i| sequences[i].prompt[..cut(&sequences[i])].to_vec()).collect();
+            if heads.iter().any(|h| !h.is_empty()) {
+                let input = model.decoder_input(
+                    &TokenBatch::left_padded(&heads, scoring.pad_id),
+                    images.as_ref(),
+                    &mut state,
+                )?;
+                state = state.select_rows(&of);
+                prefix = Some((input, of));
+            }
+        }
+        let batch = sequences.len();
+        let width = sequences.iter().map(|s| s.response.len()).max().unwrap_or(0);
+        // the rest of each prompt and the response but its last token (never an input)
+        let continuations: Vec<Vec<u32>> = sequences
+            .iter()
+            .map(|s| {
+                let mut row: Vec<u32> = s.prompt[cut(s)..].iter().chain(&s.response).copied().collect();
+                row.pop();
+                row
+            })
+            .collect();
+        let tokens = TokenBatch::left_padded(&continuations, scoring.pad_id);
+        let continuation = match width {
+            0 => None,
+            _ => {
+                state.left_pad_next(&continuations.iter().map(|row| tokens.seq - row.len()).collect::<Vec<_>>());
+                let images = if shared { None } else { images.as_ref() };
+                Some(model.decoder_input(&tokens, images, &mut state)?)
+            }
+        };
+        let pads: Vec<usize> = sequences.iter().map(|s| width - s.response.len()).collect();
+        let targets: Vec<i64> = sequences
+            .iter()
+            .zip(&pads)
+            .flat_map(|(s, &pad)| {
+                std::iter::repeat_n(scoring.pad_id, pad).chain(s.response.iter().copied()).map(i64::from)
+            })
+            .collect();
+        let mask: Vec<f32> =
+            pads.iter().flat_map(|&pad| (0..width).map(move |t| if t >= pad { 1.0 } else { 0.0 })).collect();
+        let device = model.devices().into_iter().next().unwrap_or_default();
+        Ok(Self {
+            prefix,
+            continuation,
+            seq: tokens.seq,
+            targets: Tensor::from_data(TensorData::new(targets, [batch, width]), &device),
+            mask: Tensor::from_data(TensorData::new(mask, [batch, width]), &device),
+            temperature: scoring.temperature,
         })
-        .collect();
-    let mask: Vec<f32> =
-        pads.iter().flat_map(|&pad| (0..width).map(move |t| if t >= pad { 1.0 } else { 0.0 })).collect();
-    Ok(ResponsePositions {
-        hidden,
-        targets: Tensor::from_data(TensorData::new(targets, [batch, width]), &device),
-        mask: Tensor::from_data(TensorData::new(mask, [batch, width]), &device),
-        temperature: scoring.temperature,
-    })
+    }
+
+    /// The longest response.
+    fn width(&self) -> usize {
+        self.mask.dims()[1]
+    }
+
+    /// The continuation's final hidden states `[sequences, seq, hidden]` at the positions that
+    /// score: its last `width`.
+    pub fn scoring_columns(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        let width = self.width();
+        hidden.narrow(1, self.seq - width, width)
+    }
+
+    /// The scoring hidden states when every response is empty: `[sequences, 0, hidden]`.
+    pub fn empty_hidden<M: Vlm<B>>(&self, model: &M) -> Tensor<B, 3> {
+        Tensor::zeros([self.mask.dims()[0], 0, model.decoder().1.hidden_size], &self.mask.device())
+    }
+
+    /// The positions scored by `hidden` (the scoring hidden states).
+    pub fn positions(&self, hidden: Tensor<B, 3>) -> ResponsePositions<B> {
+        ResponsePositions {
+            hidden,
+            targets: self.targets.clone(),
+            mask: self.mask.clone(),
+            temperature: self.temperature,
+        }
+    }
 }
 
 impl<B: Kernels> ResponsePositions<B> {
@@ -313,7 +389,11 @@ fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     see_whole: bool,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
 ) -> Result<GradientsParams> {
-    let positions = response_positions(model, sequences, scoring)?;
+    let calls = ScoringCalls::new(model, sequences, scoring)?;
+    let (positions, checkpoints) = match scoring.checkpoint_layers {
+        true => LayerCheckpoints::forward(model, &calls),
+        false => (response_positions_of(model, &calls), None),
+    };
     let ranges = positions.chunks(scoring.chunk_tokens);
     let whole = see_whole.then(|| {
         let hidden = positions.hidden.clone().detach();
@@ -344,7 +424,10 @@ fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
         }
         accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
     }
-    let through_decoder = (positions.hidden * Tensor::from_inner(hidden_grad)).sum();
-    accumulator.accumulate(model, GradientsParams::from_grads(through_decoder.backward(), model));
+    let through_decoder = (positions.hidden * Tensor::from_inner(hidden_grad)).sum().backward();
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.backward(model, &calls, &through_decoder, &mut accumulator);
+    }
+    accumulator.accumulate(model, GradientsParams::from_grads(through_decoder, model));
     Ok(accumulator.grads())
 }

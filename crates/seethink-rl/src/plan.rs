@@ -15,8 +15,10 @@
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
-//! - **update**: the activations autodiff keeps for one micro-batch, one logits chunk with its
-//!   gradient, and the gradients (those accumulated over the micro-batches before it).
+//! - **update**: the activations autodiff keeps for one micro-batch (with
+//!   `actor.activation_checkpointing`, every layer's input and one layer's activations), one
+//!   logits chunk with its gradient, and the gradients (those accumulated over the
+//!   micro-batches before it).
 //!
 //! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
 //! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
@@ -334,18 +336,28 @@ impl MemoryPlan {
         }
         let pass = PassTokens::largest(&pieces, n, prompt, response);
         let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
-        let activations = (layers * (pass.queries * per_query + pass.keys * k.key_value * kv)
-            + pass.queries * k.backward * inter)
-            * e;
-        add(
-            "activations",
-            Phase::Update,
-            activations,
-            format!(
-                "({layers} layers × ({} positions × ({}·{h} + {}·{inter} + {}·{q}) + {} keys × {}·{kv}) + {} × {}·{inter}) × {e} B",
-                pass.queries, k.hidden, k.intermediate, k.query, pass.keys, k.key_value, pass.queries, k.backward
+        let (queries, keys) = (pass.queries, pass.keys);
+        let one_layer = queries * per_query + keys * k.key_value * kv;
+        let backward = queries * k.backward * inter;
+        let (activations, formula) = match config.actor.activation_checkpointing {
+            // every layer's input kept, one layer's activations recomputed at a time, and the
+            // gradient arriving at the layer and the one leaving it
+            true => (
+                ((layers + 2) * queries * h + one_layer + backward) * e,
+                format!(
+                    "(({layers} + 2) inputs and gradients × {queries} positions × {h} + one layer's {queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv} + {queries} × {}·{inter}) × {e} B",
+                    k.hidden, k.intermediate, k.query, k.key_value, k.backward
+                ),
             ),
-        );
+            false => (
+                (layers * one_layer + backward) * e,
+                format!(
+                    "({layers} layers × ({queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv}) + {queries} × {}·{inter}) × {e} B",
+                    k.hidden, k.intermediate, k.query, k.key_value, k.backward
+                ),
+            ),
+        };
+        add("activations", Phase::Update, activations, formula);
         let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
         add(
             "logits chunk",

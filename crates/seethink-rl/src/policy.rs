@@ -17,12 +17,20 @@ pub struct PolicyModel<B: Backend> {
     pub model: AnyVlm<B>,
     pub pad_id: u32,
     pub logits_chunk_tokens: usize,
+    /// Whether the trained pass recomputes each decoder layer in backward
+    /// ([`crate::config::ActorConfig::activation_checkpointing`]).
+    pub checkpoint_layers: bool,
 }
 
 impl<B: Kernels> PolicyModel<B> {
     /// How this policy scores responses at `temperature`.
     pub fn scoring(&self, temperature: f32) -> Scoring {
-        Scoring { pad_id: self.pad_id, chunk_tokens: self.logits_chunk_tokens, temperature }
+        Scoring {
+            pad_id: self.pad_id,
+            chunk_tokens: self.logits_chunk_tokens,
+            temperature,
+            checkpoint_layers: self.checkpoint_layers,
+        }
     }
 }
 

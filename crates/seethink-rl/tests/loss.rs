@@ -15,7 +15,7 @@ use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Seque
 
 /// Scoring with pad id 0, `chunk_tokens` rows of logits at a time, at temperature 1.
 fn scoring(chunk_tokens: usize) -> Scoring {
-    Scoring { pad_id: 0, chunk_tokens, temperature: 1.0 }
+    Scoring { pad_id: 0, chunk_tokens, temperature: 1.0, checkpoint_layers: false }
 }
 
 type B = Autodiff<NdArray<f32>>;

@@ -90,7 +90,7 @@ fn flat(model: &AnyVlm<B>, grads: &GradientsParams) -> Vec<f32> {
 /// Log-probs and gradients of `sequences` (responses of at most `width` tokens) scored
 /// together equal those of plain forward passes over each.
 fn check(case: &str, model: &AnyVlm<B>, sequences: &[Sequence<B>], width: usize) {
-    let scoring = Scoring { pad_id: 0, chunk_tokens: 7, temperature: 1.0 };
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 7, temperature: 1.0, checkpoint_layers: false };
     let scored = response_logprobs(model, sequences, scoring).unwrap();
     let plain: Vec<Tensor<B, 1>> = sequences.iter().map(|s| plain_logprobs(model, s, width)).collect();
     let plain = Tensor::stack::<2>(plain, 0);
@@ -139,7 +139,7 @@ fn a_prompt_ending_in_an_image_placeholder_is_refused() {
     let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
     let placeholder = model.input_only_tokens()[0];
     let sequences = vec![Sequence::<B> { prompt: vec![5, placeholder], response: vec![7], images: None }];
-    let scoring = Scoring { pad_id: 0, chunk_tokens: 8, temperature: 1.0 };
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 8, temperature: 1.0, checkpoint_layers: false };
     let err = response_logprobs(&model, &sequences, scoring).err().expect("an error");
     assert!(err.to_string().contains("image placeholder"), "{err}");
 }

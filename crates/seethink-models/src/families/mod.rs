@@ -15,7 +15,7 @@ pub mod size;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{backend::Backend, DType, Tensor};
+use burn::tensor::{backend::Backend, DType};
 use image::DynamicImage;
 
 use crate::checkpoint::ExportOptions;
@@ -25,7 +25,7 @@ use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
-use crate::text::TextModel;
+use crate::text::{DecoderInput, TextModel};
 use crate::vlm::{ImageInput, Vlm};
 use internvl::{InternVl, InternVlConfig, InternVlImages};
 use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
@@ -146,13 +146,13 @@ impl<B: Kernels> AnyVlm<B> {
 }
 
 impl<B: Kernels> Vlm<B> for AnyVlm<B> {
-    fn hidden_states(
+    fn decoder_input(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
-    ) -> Result<Tensor<B, 3>> {
-        each_family!(self, m => m.hidden_states(tokens, images, state))
+    ) -> Result<DecoderInput<B>> {
+        each_family!(self, m => m.decoder_input(tokens, images, state))
     }
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {

@@ -8,7 +8,7 @@ use seethink_rl::data_parallel::Worker;
 use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, PolicyLearner};
 use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
-use seethink_rl::sft::to_autodiff;
+use seethink_rl::policy::to_autodiff;
 
 pub type B = Autodiff<NdArray<f32>>;
 pub type I = NdArray<f32>;

@@ -332,6 +332,12 @@ pub struct ActorConfig {
     /// Rows (sequences × positions) whose vocabulary logits are computed at a time when
     /// scoring responses: peak memory ∝ this × vocabulary size.
     pub logits_chunk_tokens: usize,
+    /// Recompute each decoder layer in backward instead of keeping its activations (EasyR1's
+    /// `worker.actor.model.enable_gradient_checkpointing`, on by default there; off by default
+    /// here, where the CPU sandbox has memory to spare): trained-pass memory grows with
+    /// `layers × tokens × hidden` instead of with everything each op saves, for one more
+    /// forward pass of the decoder. The same gradients ([`crate::layer_checkpoints`]).
+    pub activation_checkpointing: bool,
     /// Passes over a rollout's mini-batches (EasyR1's `ppo_epochs`; the paper: 1).
     pub ppo_epochs: usize,
     /// AdamW's ε (EasyR1 uses torch's default, 1e-8, and has no key for it).
@@ -367,6 +373,7 @@ impl Default for ActorConfig {
             loss_type: LossType::Default,
             freeze_vision: false,
             logits_chunk_tokens: 1024,
+            activation_checkpointing: false,
             ppo_epochs: 1,
             adam_epsilon: 1e-8,
             on_policy_old_logprobs: false,

@@ -430,6 +430,7 @@ impl<B: TrainBackend> Grpo<B> {
             pad_id,
             chunk_tokens: self.actor.logits_chunk_tokens,
             temperature: self.rollout.temperature,
+            checkpoint_layers: self.actor.activation_checkpointing,
         }
     }
 

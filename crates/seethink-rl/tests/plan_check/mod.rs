@@ -227,5 +227,16 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
             run_config(dir, prompt, response, prompts, n, 4, chunk)
         });
     }
+    // deep enough that the update's activations are what learning holds, with every layer's
+    // and with one layer's plus the kept inputs
+    for checkpointing in [false, true] {
+        let name = if checkpointing { "12 layers, checkpointed" } else { "12 layers" };
+        let deep = shape(256, 768, 12, 8, 2, 32, 2048);
+        check::<B>(&mut misses, name, kernels, element_bytes, frozen, deep, |dir| {
+            let mut config = run_config(dir, prompt, response, 8, 1, 8, 256);
+            config.actor.activation_checkpointing = checkpointing;
+            config
+        });
+    }
     assert!(misses.is_empty(), "{misses:#?}");
 }

@@ -17,7 +17,7 @@ use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
-use crate::text::TextModel;
+use crate::text::{DecoderInput, TextModel};
 use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
@@ -150,12 +150,12 @@ fn prompt_positions(tokens: &TokenBatch) -> (Vec<i64>, Vec<i64>) {
 }
 
 impl<B: Kernels> Vlm<B> for InternVl<B> {
-    fn hidden_states(
+    fn decoder_input(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
-    ) -> Result<Tensor<B, 3>> {
+    ) -> Result<DecoderInput<B>> {
         let positions = if state.is_empty() {
             let (positions, offsets) = prompt_positions(tokens);
             state.position_offsets = offsets;
@@ -164,7 +164,7 @@ impl<B: Kernels> Vlm<B> for InternVl<B> {
             state.continued_positions(tokens)?
         };
         let embeds = self.embed(tokens, images)?;
-        Ok(self.language_model.decode(embeds, tokens, &positions, &self.config.text, state, &[]))
+        Ok(TextModel::decoder_input(embeds, tokens, &positions, &self.config.text, state, Vec::new()))
     }
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {

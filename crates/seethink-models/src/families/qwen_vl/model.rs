@@ -17,7 +17,7 @@ use crate::kernels::Kernels;
 use crate::nn::frozen::compute_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
-use crate::text::TextModel;
+use crate::text::{DecoderInput, TextModel};
 use crate::vlm::{fill_placeholders, scatter_rows, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
@@ -114,12 +114,12 @@ impl<B: Kernels> QwenVl<B> {
 }
 
 impl<B: Kernels> Vlm<B> for QwenVl<B> {
-    fn hidden_states(
+    fn decoder_input(
         &self,
         tokens: &TokenBatch,
         images: Option<&ImageInput<B>>,
         state: &mut DecodeState<B>,
-    ) -> Result<Tensor<B, 3>> {
+    ) -> Result<DecoderInput<B>> {
         let positions = if state.is_empty() {
             self.prompt_positions(tokens, images, state)?
         } else {
@@ -127,7 +127,7 @@ impl<B: Kernels> Vlm<B> for QwenVl<B> {
             state.continued_positions(tokens)?.repeat(3)
         };
         let (embeds, deepstack) = self.embed(tokens, images)?;
-        Ok(self.language_model.decode(embeds, tokens, &positions, &self.config.text, state, &deepstack))
+        Ok(TextModel::decoder_input(embeds, tokens, &positions, &self.config.text, state, deepstack))
     }
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
