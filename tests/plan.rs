@@ -179,7 +179,8 @@ fn a_data_parallel_plan_is_one_worker_s() {
 #[test]
 fn the_paper_s_qwen3_vl_recipe_is_planned_without_its_checkpoint_per_worker() {
     let plan = |extra: &[&str]| {
-        let args = ["plan", "--config", "configs/paper/qwen3_vl_8b.ron", "--for", "cuda", "--memory", "80GiB"];
+        let args =
+            ["plan", "--config", "configs/paper/qwen3_vl_8b.ron", "--for", "cuda", "--memory", "80GiB"];
         let sharded = ["--devices", "8", "--nodes", "2", "--set", "trainer.sharding=OptimizerState"];
         Command::new(env!("CARGO_BIN_EXE_seethink"))
             .current_dir(root())

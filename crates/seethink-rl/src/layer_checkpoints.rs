@@ -83,7 +83,8 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
             .iter()
             .map(|i| Rope { cos: i.rope.cos.clone().inner(), sin: i.rope.sin.clone().inner() })
             .collect();
-        let blocked: Vec<Tensor<Inner<B>, 4, Bool>> = inputs.iter().map(|i| i.blocked.clone().inner()).collect();
+        let blocked: Vec<Tensor<Inner<B>, 4, Bool>> =
+            inputs.iter().map(|i| i.blocked.clone().inner()).collect();
         let tables: Vec<_> = ropes.iter().zip(&blocked).collect();
         let mut xs: Vec<Tensor<Inner<B>, 3>> = inputs.iter().map(|i| i.embeds.clone().inner()).collect();
         let mut kept = Vec::with_capacity(decoder.layers.len());

@@ -216,7 +216,9 @@ impl<B: Kernels> ScoringCalls<B> {
         let continuation = match width {
             0 => None,
             _ => {
-                state.left_pad_next(&continuations.iter().map(|row| tokens.seq - row.len()).collect::<Vec<_>>());
+                state.left_pad_next(
+                    &continuations.iter().map(|row| tokens.seq - row.len()).collect::<Vec<_>>(),
+                );
                 let images = if shared { None } else { images.as_ref() };
                 Some(model.decoder_input(&tokens, images, &mut state)?)
             }

@@ -100,7 +100,12 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
     let start = export(policy.clone());
 
     // the old log-probs (forward passes with and without the image, at the temperature)
-    let scoring = Scoring { pad_id: 0, chunk_tokens: 3, temperature: f("temperature") as f32, checkpoint_layers: false };
+    let scoring = Scoring {
+        pad_id: 0,
+        chunk_tokens: 3,
+        temperature: f("temperature") as f32,
+        checkpoint_layers: false,
+    };
     for (i, scored) in rollout.iter().enumerate() {
         let logp = response_logprobs(&policy, std::slice::from_ref(&scored.sequence), scoring).unwrap().logp;
         let logp = logp.into_data().convert::<f32>().to_vec::<f32>().unwrap();
