@@ -162,6 +162,10 @@ fn knobs() -> Vec<Knob> {
             change: |c| std::mem::replace(&mut c.actor.micro_batch_size, 1) != 1,
         },
         Knob {
+            name: "actor.activation_checkpointing = true (each decoder layer recomputed in backward)".into(),
+            change: |c| !std::mem::replace(&mut c.actor.activation_checkpointing, true),
+        },
+        Knob {
             name: "actor.logits_chunk_tokens = 256".into(),
             change: |c| std::mem::replace(&mut c.actor.logits_chunk_tokens, 256) > 256,
         },

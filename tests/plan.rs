@@ -191,6 +191,10 @@ fn the_paper_s_qwen3_vl_recipe_is_planned_without_its_checkpoint_per_worker() {
     let kept = text(&plan(&["--set", "actor.activation_checkpointing=false"]).stdout);
     assert_eq!(gib(&kept, "activations"), 156.19, "{kept}");
     assert!(kept.contains("largest component: activations (156.19 GiB, update: "), "{kept}");
+    // the knob is offered, with the peak it gives: the configs' own
+    let knob =
+        "actor.activation_checkpointing = true (each decoder layer recomputed in backward): peak 154.30 GiB";
+    assert!(kept.contains(knob), "{kept}");
     let out = plan(&[]);
     let stdout = text(&out.stdout);
     assert_eq!(gib(&stdout, "activations"), 11.19, "{stdout}");
