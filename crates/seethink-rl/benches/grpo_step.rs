@@ -5,7 +5,8 @@
 //! step in PyTorch on the same checkpoint. `SEETHINK_BENCH_MODEL` names another checkpoint
 //! directory, `SEETHINK_BENCH_RESPONSE` another response length, `SEETHINK_BENCH_RUNS` how many
 //! timed updates follow the warm-up (the best is reported with its phases: old and reference
-//! passes, policy forward and backward, clip and AdamW; default 10).
+//! passes, policy forward and backward, clip and AdamW; default 10), `SEETHINK_BENCH_CHECKPOINT_LAYERS=1`
+//! recomputes each decoder layer in backward (`actor.activation_checkpointing`).
 
 /// The `seethink` binary's allocator, so the figures are the ones a run gets.
 #[global_allocator]
@@ -45,7 +46,8 @@ fn main() {
             images: None,
         })
         .collect();
-    let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0, checkpoint_layers: false };
+    let checkpoint_layers = setting("SEETHINK_BENCH_CHECKPOINT_LAYERS", 0) == 1;
+    let scoring = Scoring { pad_id: 0, chunk_tokens: 1024, temperature: 1.0, checkpoint_layers };
     let advantages = [1.0f32, -1.0, 0.5, -0.5, 1.0, -1.0, 0.5, -0.5];
     // the seconds of each phase, in order
     let mut step = || {
