@@ -3,9 +3,10 @@
 //! every layer's input, and recomputes one layer at a time to back-propagate through it.
 //!
 //! Memory at real sizes: without it, backward keeps what every op of every layer saved, about
-//! 34 values per token and hidden unit per layer for Qwen's decoder (47 GiB for one 4,096-token
-//! sequence of a 7B model); with it, `layers × tokens × hidden` inputs (3.5 GiB there, in f32)
-//! and one layer's activations at a time, for one more forward pass of the decoder.
+//! 31 values per token and hidden unit per layer on the host kernels (47 GiB for one 4,096-token
+//! sequence of Qwen2.5-VL-7B's 28 layers); with it, `(layers + 2) × tokens × hidden` kept inputs
+//! and gradients (1.6 GiB there, in f32) and one layer's activations at a time (1.7 GiB), for
+//! one more forward pass of the decoder ([`crate::plan`] counts both).
 //!
 //! How: the forward pass runs each layer on the inner backend (no graph), keeping its input
 //! `x_l` for every decoder call of the pass (the shared prompt prefix and the continuations,
