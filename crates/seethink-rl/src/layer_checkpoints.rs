@@ -10,7 +10,7 @@
 //!
 //! How: the forward pass runs each layer on the inner backend (no graph), keeping its input
 //! `x_l` for every decoder call of the pass (the shared prompt prefix and the continuations,
-//! [`ScoringCalls`]). Backward goes from the last layer down: with `g_{l+1} = ∂L/∂x_{l+1}`
+//! `logprobs::ScoringCalls`). Backward goes from the last layer down: with `g_{l+1} = ∂L/∂x_{l+1}`
 //! known, layer l is recomputed with graph from a leaf copy of `x_l`, and
 //! `Σ layer_l(x_l) · stopgrad(g_{l+1})` is back-propagated, which by the chain rule gives layer
 //! l's parameter gradients and `g_l`. A layer's calls are recomputed together, since the
