@@ -7,9 +7,8 @@ mod common;
 use std::path::PathBuf;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
-use common::{B, I};
+use common::{flat_gradients, B};
 use seethink_models::generate::Prompt;
 use seethink_models::processing::image::load_image;
 use seethink_models::processing::Processor;
@@ -18,22 +17,6 @@ use seethink_rl::logprobs::{chunked_gradients, Scoring, Sequence};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-/// Every parameter's gradient in `grads`, in module order, and how many parameters have one.
-fn flat(model: &AnyVlm<B>, grads: &GradientsParams) -> (Vec<f32>, usize) {
-    struct Collect<'a>(&'a GradientsParams, Vec<f32>, usize);
-    impl ModuleVisitor<B> for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.0.get::<I, D>(param.id) {
-                self.1.extend(g.into_data().to_vec::<f32>().unwrap());
-                self.2 += 1;
-            }
-        }
-    }
-    let mut c = Collect(grads, Vec::new(), 0);
-    model.visit(&mut c);
-    (c.1, c.2)
 }
 
 /// How many parameter tensors `model` has.
@@ -61,7 +44,7 @@ fn gradients(model: &AnyVlm<B>, sequences: &[Sequence<B>], checkpoint_layers: bo
         Ok((c.logp * c.mask * w).sum())
     })
     .unwrap();
-    flat(model, &grads)
+    flat_gradients(model, &grads)
 }
 
 /// Two image prompts and a text prompt with two responses each (of 3 and 5 tokens).

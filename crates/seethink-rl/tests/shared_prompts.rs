@@ -8,11 +8,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{B, I};
+use common::{flat_gradients, B};
 use seethink_models::generate::Prompt;
 use seethink_models::processing::image::load_image;
 use seethink_models::processing::Processor;
@@ -72,21 +71,6 @@ fn weights(rows: usize, width: usize) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(w, [rows, width]), &Default::default())
 }
 
-/// Every parameter's gradient in `grads`, in module order (parameters without one are left out).
-fn flat(model: &AnyVlm<B>, grads: &GradientsParams) -> Vec<f32> {
-    struct Collect<'a>(&'a GradientsParams, Vec<f32>);
-    impl ModuleVisitor<B> for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.0.get::<I, D>(param.id) {
-                self.1.extend(g.into_data().to_vec::<f32>().unwrap());
-            }
-        }
-    }
-    let mut c = Collect(grads, Vec::new());
-    model.visit(&mut c);
-    c.1
-}
-
 /// Log-probs and gradients of `sequences` (responses of at most `width` tokens) scored
 /// together equal those of plain forward passes over each.
 fn check(case: &str, model: &AnyVlm<B>, sequences: &[Sequence<B>], width: usize) {
@@ -107,12 +91,13 @@ fn check(case: &str, model: &AnyVlm<B>, sequences: &[Sequence<B>], width: usize)
     assert_eq!(mask, expected, "{case}: right-aligned mask");
 
     let w = weights(sequences.len(), width);
-    let expected = flat(model, &GradientsParams::from_grads((plain * w.clone()).sum().backward(), model));
+    let expected =
+        flat_gradients(model, &GradientsParams::from_grads((plain * w.clone()).sum().backward(), model)).0;
     let grads = chunked_gradients(model, sequences, scoring, |c| {
         Ok((c.logp * c.mask * w.clone().narrow(1, c.range.start, c.range.len())).sum())
     })
     .unwrap();
-    let actual = flat(model, &grads);
+    let actual = flat_gradients(model, &grads).0;
     assert_eq!(actual.len(), expected.len(), "{case}: every parameter has a gradient");
     let scale = expected.iter().fold(0f32, |m, g| m.max(g.abs()));
     let max = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0f32, f32::max);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::{backend::Backend, Tensor};
 use seethink_data::{Capability, Task};
 use seethink_models::AnyVlm;
@@ -153,4 +154,21 @@ impl Reward for Letters {
         let letters = response.chars().filter(|c| c.is_ascii_alphabetic()).count() as f32;
         RewardBreakdown { overall: letters / total, format: 0.0, accuracy: letters / total }
     }
+}
+
+/// Every parameter's gradient in `grads`, in module order (parameters without one are left out),
+/// and how many parameters have one.
+pub fn flat_gradients(model: &AnyVlm<B>, grads: &GradientsParams) -> (Vec<f32>, usize) {
+    struct Collect<'a>(&'a GradientsParams, Vec<f32>, usize);
+    impl ModuleVisitor<B> for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.0.get::<I, D>(param.id) {
+                self.1.extend(g.into_data().to_vec::<f32>().unwrap());
+                self.2 += 1;
+            }
+        }
+    }
+    let mut c = Collect(grads, Vec::new(), 0);
+    model.visit(&mut c);
+    (c.1, c.2)
 }
