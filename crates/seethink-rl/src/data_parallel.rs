@@ -28,14 +28,15 @@
 //! its gradients and AdamW's moments (ZeRO stage 0, as burn-train's `MultiDevice` with
 //! `OptimMainDevice`); with [`Sharding::OptimizerState`] AdamW's moments of its own share of
 //! the parameters only ([`Worker::own_gradients`], [`Worker::parameters_from_owners`]; see
-//! docs/distributed.md).
+//! docs/distributed.md); with [`Sharding::Gradients`] also its own parameters' gradients only
+//! ([`GradientSink`](crate::gradient_sink::GradientSink)).
 
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
-use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
@@ -117,7 +118,13 @@ impl Worker {
 
     /// Whether this worker holds AdamW's state of its own parameters only.
     pub fn shards_optimizer_state(&self) -> bool {
-        self.peers.is_some() && self.sharding == Sharding::OptimizerState
+        self.peers.is_some() && self.sharding.optimizer_state()
+    }
+
+    /// Whether this worker keeps only its own parameters' gradients (joined to others, with
+    /// [`Sharding::Gradients`]; see [`GradientSink`](crate::gradient_sink::GradientSink)).
+    pub fn shards_gradients(&self) -> bool {
+        self.peers.is_some() && self.sharding.gradients()
     }
 
     /// Whether this worker leads: it holds the task sampler.
@@ -248,22 +255,46 @@ impl Worker {
         B: AutodiffBackend,
         M: AutodiffModule<B>,
     {
-        let Some(peers) = &self.peers else { return Ok(grads) };
+        let mut grads = grads;
+        match self.peers {
+            Some(_) => self.sum_selected_gradients(module, &mut grads, &|_| true, &|_| true),
+            None => Ok(grads),
+        }
+    }
+
+    /// The sums over the workers of the gradients of `part`'s trained parameters (a module, or
+    /// a piece of one such as a decoder layer) that `selected` names, taken out of `grads`, each
+    /// sum kept only where `kept` says (its owner's, when the gradients are sharded): as
+    /// [`Worker::sum_gradients`], for those parameters. Every worker must select the same.
+    pub(crate) fn sum_selected_gradients<B, M>(
+        &self,
+        part: &M,
+        grads: &mut GradientsParams,
+        selected: &dyn Fn(ParamId) -> bool,
+        kept: &dyn Fn(ParamId) -> bool,
+    ) -> Result<GradientsParams>
+    where
+        B: AutodiffBackend,
+        M: Module<B>,
+    {
         let mut present =
-            Present::<B::InnerBackend> { grads: &grads, flags: Vec::new(), backend: PhantomData };
-        module.visit(&mut present);
+            Present::<B::InnerBackend> { grads, selected, flags: Vec::new(), backend: PhantomData };
+        part.visit(&mut present);
         let reached = self.sum(present.flags)?.into_iter().map(|workers| workers > 0.0).collect::<Vec<_>>();
         let mut summing = SumGradients::<B::InnerBackend> {
-            peer: peers.peer,
+            peer: self.peers.as_ref().map(|p| p.peer),
             grads,
+            sums: GradientsParams::new(),
+            selected,
+            kept,
             reached: reached.into_iter(),
             failed: None,
             backend: PhantomData,
         };
-        module.visit(&mut summing);
+        part.visit(&mut summing);
         match summing.failed {
             Some(error) => Err(error),
-            None => Ok(summing.grads),
+            None => Ok(summing.sums),
         }
     }
 }
@@ -368,43 +399,58 @@ fn collective_failure(error: &collective::CollectiveError) -> TrainError {
     }
 }
 
-/// A [`ModuleVisitor`] listing, for each trained parameter, 1 if this worker has its gradient.
+/// A [`ModuleVisitor`] listing, for each selected trained parameter, 1 if this worker has its
+/// gradient.
 struct Present<'a, I: Backend> {
     grads: &'a GradientsParams,
+    selected: &'a dyn Fn(ParamId) -> bool,
     flags: Vec<f32>,
     backend: PhantomData<I>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Present<'_, B::InnerBackend> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if param.is_require_grad() {
+        if param.is_require_grad() && (self.selected)(param.id) {
             let present = self.grads.get::<B::InnerBackend, D>(param.id).is_some();
             self.flags.push(f32::from(u8::from(present)));
         }
     }
 }
 
-/// A [`ModuleVisitor`] summing each trained parameter's gradient over the workers, for the
-/// parameters `reached` says some worker has a gradient of (in the order of [`Present`]).
-struct SumGradients<I: Backend> {
-    peer: PeerId,
-    grads: GradientsParams,
+/// A [`ModuleVisitor`] summing each selected trained parameter's gradient over the workers, for
+/// the parameters `reached` says some worker has a gradient of (in the order of [`Present`]):
+/// takes it out of `grads` and keeps the sum in `sums` where `kept` says. `peer`: `None` alone
+/// (the sum is the gradient itself).
+struct SumGradients<'a, I: Backend> {
+    peer: Option<PeerId>,
+    grads: &'a mut GradientsParams,
+    sums: GradientsParams,
+    selected: &'a dyn Fn(ParamId) -> bool,
+    kept: &'a dyn Fn(ParamId) -> bool,
     reached: std::vec::IntoIter<bool>,
     failed: Option<TrainError>,
     backend: PhantomData<I>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for SumGradients<B::InnerBackend> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for SumGradients<'_, B::InnerBackend> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if !param.is_require_grad() || !self.reached.next().unwrap_or(false) || self.failed.is_some() {
+        if !param.is_require_grad() || !(self.selected)(param.id) {
+            return;
+        }
+        if !self.reached.next().unwrap_or(false) || self.failed.is_some() {
             return;
         }
         let grad = self.grads.remove::<B::InnerBackend, D>(param.id).unwrap_or_else(|| {
             let value = param.val().inner();
             Tensor::<B::InnerBackend, D>::zeros(value.shape(), &value.device())
         });
-        match sum_on(self.peer, grad) {
-            Ok(sum) => self.grads.register::<B::InnerBackend, D>(param.id, sum),
+        let sum = match self.peer {
+            Some(peer) => sum_on(peer, grad),
+            None => Ok(grad),
+        };
+        match sum {
+            Ok(sum) if (self.kept)(param.id) => self.sums.register::<B::InnerBackend, D>(param.id, sum),
+            Ok(_) => {}
             Err(error) => self.failed = Some(error),
         }
     }

@@ -20,13 +20,15 @@
 //! vision tower, whose graph is kept from the forward pass (not checkpointed).
 
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Tensor};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::Rope;
 use seethink_models::text::{DecoderInput, DecoderLayer};
 use seethink_models::{KvCache, Vlm};
 
+use crate::error::Result;
+use crate::gradient_sink::GradientSink;
 use crate::logprobs::{ResponsePositions, ScoringCalls};
 use crate::train_backend::TrainBackend;
 
@@ -103,17 +105,19 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         (calls.positions(hidden), Some(Self { inputs: kept, last }))
     }
 
-    /// Adds to `accumulator` the gradients of every parameter below the final norm, given the
+    /// Adds to `sink` the gradients of every parameter below the final norm, given the
     /// gradients `grads` of the pass above it (the scoring hidden states' backward, whose
-    /// parameter gradients the caller accumulates): layer by layer from the last, recomputing
-    /// each (see the module doc), then the embeddings and the vision tower.
+    /// parameter gradients the caller adds): layer by layer from the last, recomputing each
+    /// (see the module doc) and handing each layer's gradients over as soon as they are
+    /// complete ([`GradientSink::add_layer`]), then the embeddings and the vision tower.
     pub fn backward<M: Vlm<B> + AutodiffModule<B>>(
         self,
         model: &M,
         calls: &ScoringCalls<B>,
         grads: &B::Gradients,
-        accumulator: &mut GradientsAccumulator<M>,
-    ) {
+        sink: &mut GradientSink<M>,
+        with_graph: impl FnOnce() -> seethink_models::Result<ScoringCalls<B>>,
+    ) -> Result<()> {
         let decoder = model.decoder().0;
         let (inputs, rows) = call_inputs(calls);
         let tables: Vec<_> = inputs.iter().map(|i| (&i.rope, &i.blocked)).collect();
@@ -121,31 +125,48 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         // ∂L/∂(each call's output of the layer above); the prefix's last output is unused
         let mut upstream: Vec<Option<Tensor<Inner<B>, 3>>> = vec![None; inputs.len()];
         upstream[continuation] = self.last.grad(grads);
-        let mut deepstack_terms: Vec<Tensor<B, 1>> = Vec::new();
+        // ∂L/∂(deepstack features added after layer l) = g_{l+1}, per call
+        let mut deepstack_grads: Vec<Vec<Option<Tensor<Inner<B>, 3>>>> = Vec::new();
         for (l, layer) in decoder.layers.iter().enumerate().rev() {
-            for (input, g) in inputs.iter().zip(&upstream) {
-                if let (Some(extra), Some(g)) = (input.deepstack.get(l), g) {
-                    deepstack_terms.push((extra.clone() * Tensor::from_inner(g.clone())).sum());
-                }
+            if inputs.iter().any(|input| input.deepstack.get(l).is_some()) {
+                deepstack_grads.push(upstream.clone());
             }
             let xs: Vec<Tensor<B, 3>> =
                 self.inputs[l].iter().map(|x| Tensor::from_inner(x.clone()).require_grad()).collect();
             let ys = layer_over_calls(layer, xs.clone(), &tables, rows);
-            let Some(surrogate) = weighted_sum(ys.into_iter().zip(&upstream)) else {
-                return;
+            let layer_grads = match weighted_sum(ys.into_iter().zip(&upstream)) {
+                Some(surrogate) => {
+                    let layer_grads = surrogate.backward();
+                    upstream = xs.iter().map(|x| x.grad(&layer_grads)).collect();
+                    GradientsParams::from_grads(layer_grads, model)
+                }
+                // no gradient reaches this layer: none to hand over, but the same hand-over
+                None => GradientsParams::new(),
             };
-            let layer_grads = surrogate.backward();
-            upstream = xs.iter().map(|x| x.grad(&layer_grads)).collect();
-            accumulator.accumulate(model, GradientsParams::from_grads(layer_grads, model));
+            sink.add_layer(model, layer, layer_grads)?;
         }
+        let fresh = with_graph()?;
+        let (inputs, _) = call_inputs(&fresh);
         let embeds = inputs.iter().map(|i| i.embeds.clone()).zip(&upstream);
         if let Some(below) = weighted_sum(embeds) {
             // a zero leaf with graph, so that the sum has a graph (and a backward pass) even
             // when nothing below the layers is trained
             let tracked = Tensor::<B, 1>::zeros([1], &below.device()).require_grad();
-            let below = deepstack_terms.into_iter().fold(below + tracked, |sum, term| sum + term);
-            accumulator.accumulate(model, GradientsParams::from_grads(below.backward(), model));
+            // the deepstack features of layer l, from the last layer down as collected
+            let layers_with_deepstack = (0..decoder.layers.len())
+                .rev()
+                .filter(|&l| inputs.iter().any(|i| i.deepstack.get(l).is_some()));
+            let deepstack = layers_with_deepstack.zip(&deepstack_grads).filter_map(|(l, grads)| {
+                let terms = inputs
+                    .iter()
+                    .zip(grads)
+                    .filter_map(|(input, g)| Some((input.deepstack.get(l)?.clone(), g)));
+                weighted_sum(terms)
+            });
+            let below = deepstack.fold(below + tracked, |sum, term| sum + term);
+            sink.add(model, GradientsParams::from_grads(below.backward(), model));
         }
+        Ok(())
     }
 }
 

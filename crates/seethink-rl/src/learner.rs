@@ -262,7 +262,8 @@ pub fn apply_update<B: TrainBackend>(
     max_grad_norm: f64,
     worker: &Worker,
 ) -> Result<UpdateStats> {
-    let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm);
+    let shared_by = worker.shards_gradients().then_some(worker);
+    let grad_norm = clip_global_norm(&learner.model(), &mut grads, max_grad_norm, shared_by)?;
     let lr = learner.lr_current();
     let skipped = !grad_norm.is_finite();
     if skipped {

@@ -23,6 +23,7 @@ pub mod data_parallel;
 pub mod error;
 pub mod eval_model;
 pub mod evaluation;
+pub mod gradient_sink;
 pub mod grpo;
 pub mod interrupt;
 pub mod layer_checkpoints;

@@ -15,14 +15,17 @@
 
 use std::ops::Range;
 
+use crate::data_parallel::Worker;
+use crate::error::Result as TrainResult;
+use crate::gradient_sink::GradientSink;
 use crate::layer_checkpoints::LayerCheckpoints;
 use crate::train_backend::TrainBackend;
 use burn::module::AutodiffModule;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use seethink_models::kernels::Kernels;
-use seethink_models::nn::token_logprobs;
+use seethink_models::nn::{token_logprobs, Rope};
 use seethink_models::text::DecoderInput;
 use seethink_models::{ImageInput, ModelError, Result, TokenBatch, Vlm};
 
@@ -167,6 +170,21 @@ pub(crate) struct ScoringCalls<B: Backend> {
 }
 
 impl<B: Kernels> ScoringCalls<B> {
+    /// The same calls without autodiff graph.
+    pub fn detached(self) -> Self {
+        let detach = |input: DecoderInput<B>| DecoderInput {
+            embeds: input.embeds.detach(),
+            rope: Rope { cos: input.rope.cos.detach(), sin: input.rope.sin.detach() },
+            blocked: input.blocked,
+            deepstack: input.deepstack.into_iter().map(Tensor::detach).collect(),
+        };
+        Self {
+            prefix: self.prefix.map(|(input, rows)| (detach(input), rows)),
+            continuation: self.continuation.map(detach),
+            ..self
+        }
+    }
+
     /// The calls scoring `sequences` (see [`response_positions`]); an error for an empty
     /// prompt or one ending with an image placeholder.
     pub fn new<M: Vlm<B>>(model: &M, sequences: &[Sequence<B>], scoring: Scoring) -> Result<Self> {
@@ -339,7 +357,7 @@ pub struct ChunkLogprobs<B: Backend> {
     /// `[sequences, range.len()]`
     pub mask: Tensor<B, 2>,
     /// Every response token's log-prob, for losses that need whole responses before any chunk
-    /// ([`chunked_gradients_seeing_whole_responses`]); `None` otherwise.
+    /// ([`add_chunked_gradients`] with `see_whole`); `None` otherwise.
     pub whole: Option<WholeResponses<B>>,
 }
 
@@ -367,34 +385,36 @@ pub fn chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     sequences: &[Sequence<B>],
     scoring: Scoring,
     loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> Result<GradientsParams> {
-    gradients(model, sequences, scoring, false, loss)
+) -> TrainResult<GradientsParams> {
+    let alone = Worker::alone();
+    let mut sink = GradientSink::new(model, &alone, scoring.checkpoint_layers);
+    add_chunked_gradients(model, sequences, scoring, false, &mut sink, loss)?;
+    sink.finish(model)
 }
 
-/// [`chunked_gradients`] for a loss that needs every response's log-probs before its first
-/// chunk (GSPO's sequence-level ratio): each chunk also carries [`ChunkLogprobs::whole`],
-/// scored once from the same hidden states without gradient (one more pass of the output
-/// projection, chunk by chunk; the decoder runs once as before).
-pub fn chunked_gradients_seeing_whole_responses<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
-    model: &M,
-    sequences: &[Sequence<B>],
-    scoring: Scoring,
-    loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> Result<GradientsParams> {
-    gradients(model, sequences, scoring, true, loss)
-}
-
-fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+/// [`chunked_gradients`] of one micro-batch, handed to `sink` as they are produced (which ends
+/// the micro-batch). With `see_whole`, for a loss that needs every response's log-probs
+/// before its first chunk (GSPO's sequence-level ratio), each chunk also carries
+/// [`ChunkLogprobs::whole`], scored once from the same hidden states without gradient (one
+/// more pass of the output projection, chunk by chunk; the decoder runs once as before).
+pub fn add_chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
     see_whole: bool,
+    sink: &mut GradientSink<M>,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> Result<GradientsParams> {
+) -> TrainResult<()> {
     let calls = ScoringCalls::new(model, sequences, scoring)?;
     let (positions, checkpoints) = match scoring.checkpoint_layers {
         true => LayerCheckpoints::forward(model, &calls),
         false => (response_positions_of(model, &calls), None),
+    };
+    // with layer checkpoints, the decoder input's graph (embeddings, vision tower) is rebuilt
+    // for the last backward pass instead of kept alive through the layers' passes
+    let calls = match checkpoints.is_some() {
+        true => calls.detached(),
+        false => calls,
     };
     let ranges = positions.chunks(scoring.chunk_tokens);
     let whole = see_whole.then(|| {
@@ -414,7 +434,6 @@ fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
         WholeResponses { logp, mask }
     });
     let detached = positions.hidden.clone().detach().require_grad();
-    let mut accumulator = GradientsAccumulator::<M>::new();
     let mut hidden_grad = positions.hidden.clone().inner().zeros_like();
     for range in ranges {
         let hidden = detached.clone().narrow(1, range.start, range.len());
@@ -424,12 +443,18 @@ fn gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
         if let Some(g) = detached.grad(&grads) {
             hidden_grad = hidden_grad + g;
         }
-        accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+        sink.add(model, GradientsParams::from_grads(grads, model));
     }
+    sink.output_projection_done(model)?;
     let through_decoder = (positions.hidden * Tensor::from_inner(hidden_grad)).sum().backward();
-    if let Some(checkpoints) = checkpoints {
-        checkpoints.backward(model, &calls, &through_decoder, &mut accumulator);
+    match checkpoints {
+        Some(checkpoints) => {
+            let below = || ScoringCalls::new(model, sequences, scoring);
+            checkpoints.backward(model, &calls, &through_decoder, sink, below)?
+        }
+        // no decoder call: the layers' hand-overs the other workers make
+        None => sink.idle_layers(model)?,
     }
-    accumulator.accumulate(model, GradientsParams::from_grads(through_decoder, model));
-    Ok(accumulator.grads())
+    sink.add(model, GradientsParams::from_grads(through_decoder, model));
+    sink.end_micro_batch(model)
 }

@@ -2,16 +2,17 @@
 //! loss, its gradients on the policy and one update ([`sft_step`]); the run loop's SFT
 //! algorithm is [`crate::builtin::Sft`].
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
 use seethink_models::kernels::Kernels;
+use seethink_models::AnyVlm;
 
 use crate::data_parallel::Worker;
 use crate::error::Result;
+use crate::gradient_sink::GradientSink;
 use crate::grpo::aggregate;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
-use crate::logprobs::chunked_gradients;
+use crate::logprobs::add_chunked_gradients;
 use crate::policy::{to_autodiff, PolicyModel, Sequence};
 use crate::train_backend::TrainBackend;
 
@@ -38,20 +39,21 @@ pub fn sft_step<B: TrainBackend>(
 ) -> Result<SftStats> {
     let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
     let policy: PolicyModel<B> = learner.model();
-    let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
+    let mut sink = GradientSink::new(&policy.model, worker, policy.checkpoint_layers);
     let mut loss = 0.0;
     let chunks: Vec<&[Sequence<B::InnerBackend>]> = batch.chunks(micro_batch_size.max(1)).collect();
     let own = worker.share(chunks.len());
-    for chunk in &chunks[own] {
+    for chunk in &chunks[own.clone()] {
         let micro = SftBatch {
             sequences: chunk.iter().map(|s| to_autodiff(s.clone())).collect(),
             normaliser: tokens as f32,
         };
-        let (grads, item) = policy.sft_gradients(&micro)?;
-        loss += item.loss;
-        accumulator.accumulate(&policy, grads);
+        loss += policy.add_sft_gradients(&micro, &mut sink)?.loss;
     }
-    let grads = worker.sum_gradients(&policy, accumulator.grads())?;
+    for _ in own.len()..chunks.len().div_ceil(worker.count()) {
+        sink.idle_micro_batch(&policy.model)?;
+    }
+    let grads = sink.finish(&policy.model)?;
     let loss = worker.sum_scalar(loss)?;
     let update = apply_update(learner, grads, max_grad_norm, worker)?;
     Ok(SftStats { loss, tokens, update })
@@ -79,14 +81,19 @@ pub fn sft_loss<B: Kernels>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: 
 }
 
 impl<B: TrainBackend> PolicyModel<B> {
-    /// The gradients of the SFT loss of `batch` ([`sft_loss`], chunk by chunk) and its value.
-    pub fn sft_gradients(&self, batch: &SftBatch<B>) -> seethink_models::Result<(GradientsParams, SftItem)> {
+    /// Hands the gradients of the SFT loss of the micro-batch `batch` ([`sft_loss`], chunk by
+    /// chunk) to `sink`, and returns its value.
+    pub fn add_sft_gradients(
+        &self,
+        batch: &SftBatch<B>,
+        sink: &mut GradientSink<AnyVlm<B>>,
+    ) -> Result<SftItem> {
         let mut loss = 0.0;
-        let grads = chunked_gradients(&self.model, &batch.sequences, self.scoring(1.0), |c| {
+        add_chunked_gradients(&self.model, &batch.sequences, self.scoring(1.0), false, sink, |c| {
             let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
             loss += chunk.clone().into_scalar().elem::<f64>();
             Ok(chunk)
         })?;
-        Ok((grads, SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() }))
+        Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
     }
 }

@@ -7,7 +7,9 @@
 //! AdamW's step for its own parameters only, so it holds the moments of its 1/N of the
 //! parameters; each updated parameter then travels from its owner to the others. The weights
 //! after the step are those of the unsharded update, bitwise (a sum with the others' zeros is
-//! exact).
+//! exact). With [`Sharding::Gradients`] (ZeRO stage 2) the gradients go to their owners as
+//! they are produced ([`GradientSink`](crate::gradient_sink::GradientSink)), and the clipping
+//! norm is summed over the workers' shares.
 //!
 //! [`Worker::own_gradients`]: crate::data_parallel::Worker::own_gradients
 //! [`Worker::parameters_from_owners`]: crate::data_parallel::Worker::parameters_from_owners
@@ -30,6 +32,24 @@ pub enum Sharding {
     /// updates only those (ZeRO stage 1; FSDP has no such level). Weights and gradients are
     /// whole on every worker.
     OptimizerState,
+    /// As `OptimizerState`, and each worker also keeps only its own parameters' gradients: they
+    /// are summed to their owners as the trained passes produce them, one decoder layer at a
+    /// time with `actor.activation_checkpointing`, else once per micro-batch
+    /// ([`GradientSink`](crate::gradient_sink::GradientSink); ZeRO stage 2, FSDP's
+    /// `SHARD_GRAD_OP` without its sharded weights). Weights are whole on every worker.
+    Gradients,
+}
+
+impl Sharding {
+    /// Whether each worker keeps AdamW's moments of its own parameters only.
+    pub fn optimizer_state(self) -> bool {
+        self != Sharding::None
+    }
+
+    /// Whether each worker keeps its own parameters' gradients only.
+    pub fn gradients(self) -> bool {
+        self == Sharding::Gradients
+    }
 }
 
 /// The owner of each of `sizes` (the trained parameters' element counts, in module order)

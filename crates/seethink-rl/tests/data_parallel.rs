@@ -130,12 +130,14 @@ fn two_sft_workers_train_as_one_process() {
     assert_eq!(weight_gap(&two, &one), (0.0, 0));
     // the loss is summed over micro-batches in f64 on one worker, over workers in f32
     assert_close(two_dir.path(), one_dir.path(), "loss", 1e-6);
-    // and with AdamW's state sharded between them
-    let sharded_dir = tempfile::tempdir().unwrap();
-    two_config.trainer.out = sharded_dir.path().into();
-    two_config.trainer.sharding = Sharding::OptimizerState;
-    let sharded = train(&two_config, Arc::new(Letters)).unwrap();
-    assert_eq!(weight_gap(&sharded, &one), (0.0, 0));
+    // and with AdamW's state (and the gradients) sharded between them
+    for sharding in [Sharding::OptimizerState, Sharding::Gradients] {
+        let sharded_dir = tempfile::tempdir().unwrap();
+        two_config.trainer.out = sharded_dir.path().into();
+        two_config.trainer.sharding = sharding;
+        let sharded = train(&two_config, Arc::new(Letters)).unwrap();
+        assert_eq!(weight_gap(&sharded, &one), (0.0, 0), "{sharding:?}");
+    }
 }
 
 #[test]
@@ -237,10 +239,23 @@ fn a_curriculum_s_phases_run_on_two_workers_as_on_one() {
 /// sharding is refused.
 #[test]
 fn two_workers_with_sharded_optimizer_state_train_and_resume_as_unsharded() {
+    sharded_runs_train_and_resume_as_unsharded(Sharding::OptimizerState);
+}
+
+/// The same with `trainer.sharding: Gradients` (ZeRO stage 2): each worker also keeps only its
+/// own parameters' gradients, summed to it micro-batch by micro-batch (one each here, so the
+/// sums are the unsharded ones), and the clipping norm gathers every parameter's part from its
+/// holder (the same bits).
+#[test]
+fn two_workers_with_sharded_gradients_train_and_resume_as_unsharded() {
+    sharded_runs_train_and_resume_as_unsharded(Sharding::Gradients);
+}
+
+fn sharded_runs_train_and_resume_as_unsharded(sharding: Sharding) {
     let _turn = serial();
     let sharded = |dir: &Path, steps: usize| {
         let mut config = config(dir, Trainer::Grpo, steps, 2);
-        config.trainer.sharding = Sharding::OptimizerState;
+        config.trainer.sharding = sharding;
         config
     };
     let (whole_dir, straight_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -273,8 +288,67 @@ fn two_workers_with_sharded_optimizer_state_train_and_resume_as_unsharded() {
     let dir = tempfile::tempdir().unwrap();
     train(&sharded(dir.path(), 2), Arc::new(Letters)).unwrap();
     let error = train(&config(dir.path(), Trainer::Grpo, 4, 2), Arc::new(Letters)).unwrap_err().to_string();
-    assert!(error.contains("state-2.json") && error.contains("trainer.sharding OptimizerState"), "{error}");
+    assert!(
+        error.contains("state-2.json") && error.contains(&format!("trainer.sharding {sharding:?}")),
+        "{error}"
+    );
     let resumed = train(&sharded(dir.path(), 4), Arc::new(Letters)).unwrap();
     assert_eq!(weight_gap(&resumed, &straight), (0.0, 0));
     assert_eq!(logged(dir.path(), "step"), [1.0, 2.0, 3.0, 4.0]);
+}
+
+/// `trainer.sharding: Gradients` for every family, with and without
+/// `actor.activation_checkpointing` (whose gradients go to their owners layer by layer): two
+/// sharded workers train to the weights of two unsharded ones, bitwise. One micro-batch per
+/// worker per mini-batch, so each gradient is summed as `a + b` either way.
+#[test]
+fn sharded_gradients_train_every_family_as_unsharded() {
+    let _turn = serial();
+    let fixtures = common::checkpoint().join("../..");
+    for family in ["qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5"] {
+        for checkpointing in [false, true] {
+            let run = |sharding: Sharding| {
+                let dir = tempfile::tempdir().unwrap();
+                let mut config = config(dir.path(), Trainer::Grpo, 2, 2);
+                config.model = fixtures.join(family).join("checkpoint");
+                config.actor.activation_checkpointing = checkpointing;
+                config.trainer.sharding = sharding;
+                let model = train(&config, Arc::new(Letters)).unwrap();
+                (model, logged(dir.path(), "grad_norm"))
+            };
+            let (whole, whole_norms) = run(Sharding::None);
+            let (sharded, sharded_norms) = run(Sharding::Gradients);
+            let context = format!("{family}, activation checkpointing {checkpointing}");
+            assert_eq!(weight_gap(&sharded, &whole), (0.0, 0), "{context}");
+            assert_eq!(sharded_norms, whole_norms, "{context}");
+        }
+    }
+}
+
+/// Three micro-batches in a mini-batch over two workers: worker 0 computes one and makes the
+/// exchanges of a second with no gradients, worker 1 computes two. The sums are taken in
+/// another order than one process's, so the weights agree within rounding (the tolerance of
+/// the unsharded test of another order).
+#[test]
+fn sharded_gradients_with_uneven_micro_batches_train_as_one_process() {
+    let _turn = serial();
+    for checkpointing in [false, true] {
+        let setup = |dir: &Path, devices: usize, sharding: Sharding| {
+            let mut config = config(dir, Trainer::Grpo, 3, devices);
+            config.actor.mini_batches = 1;
+            config.actor.micro_batch_size = 6;
+            config.actor.aggregation = seethink_rl::grpo::Aggregation::SeqMean;
+            config.actor.activation_checkpointing = checkpointing;
+            config.trainer.sharding = sharding;
+            config
+        };
+        let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = train(&setup(one_dir.path(), 1, Sharding::None), Arc::new(Letters)).unwrap();
+        let two = train(&setup(two_dir.path(), 2, Sharding::Gradients), Arc::new(Letters)).unwrap();
+        assert_eq!(logged(two_dir.path(), "reward"), logged(one_dir.path(), "reward"));
+        assert_close(two_dir.path(), one_dir.path(), "grad_norm", 1e-5);
+        let (gap, differing) = weight_gap(&two, &one);
+        eprintln!("checkpointing {checkpointing}: {differing} weights differ, by at most {gap:e}");
+        assert!(gap < 2e-5, "checkpointing {checkpointing}: largest weight difference {gap}");
+    }
 }

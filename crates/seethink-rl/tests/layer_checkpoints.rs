@@ -77,7 +77,11 @@ fn recomputing_each_layer_in_backward_gives_the_plain_gradients() {
         let model = AnyVlm::<B>::load(&dir, &Default::default()).unwrap();
         let groups = rollout(&dir);
         let distinct: Vec<Sequence<B>> = groups.iter().step_by(2).cloned().collect();
-        for (case, sequences) in [("groups", groups), ("distinct prompts", distinct)] {
+        // a micro-batch that ends inside a group: groups of 2 and 1
+        let uneven: Vec<Sequence<B>> = groups[..3].to_vec();
+        for (case, sequences) in
+            [("groups", groups), ("distinct prompts", distinct), ("uneven groups", uneven)]
+        {
             let (plain, plain_params) = gradients(&model, &sequences, false);
             let (checkpointed, params) = gradients(&model, &sequences, true);
             assert_eq!(params, plain_params, "{family}, {case}: the same parameters get gradients");

@@ -5,7 +5,6 @@ use std::ops::Range;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsAccumulator;
 use burn::tensor::{DType, Tensor, TensorData};
 use seethink_curriculum::GroupResult;
 use seethink_data::Task;
@@ -24,11 +23,9 @@ use super::{
 use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
 use crate::error::Result;
+use crate::gradient_sink::GradientSink;
 use crate::learner::{apply_update, inference_model, PolicyLearner};
-use crate::logprobs::{
-    chunked_gradients, chunked_gradients_seeing_whole_responses, response_logprobs, ChunkLogprobs, Scoring,
-    Sequence,
-};
+use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
 use crate::policy::{to_autodiff, PolicyModel};
 
 use crate::train_backend::TrainBackend;
@@ -455,7 +452,7 @@ impl<B: TrainBackend> Grpo<B> {
     ) -> Result<FrozenLogprobs<B::InnerBackend>> {
         let scoring = self.scoring(pad_id);
         let pieces: Vec<Range<usize>> =
-            self.update_plan(samples).into_iter().flat_map(|(_, own)| own).collect();
+            self.update_plan(samples).into_iter().flat_map(|(_, own, _)| own).collect();
         let pass = |model: &AnyVlm<B::InnerBackend>| -> Result<Vec<Option<Tensor<B::InnerBackend, 1>>>> {
             let parts =
                 map_parallel(pieces.clone(), <B::InnerBackend as Kernels>::batch_threads(), |range| {
@@ -492,8 +489,12 @@ impl<B: TrainBackend> Grpo<B> {
     /// them (all of them alone), so that the workers together compute exactly one worker's
     /// micro-batches. Micro-batches end
     /// at group ends for a token-mean loss (which does not depend on the split), and are
-    /// EasyR1's consecutive pieces for seq-mean (which does).
-    fn update_plan(&self, samples: &[Sample<B::InnerBackend>]) -> Vec<(Range<usize>, Vec<Range<usize>>)> {
+    /// EasyR1's consecutive pieces for seq-mean (which does). Last, the most micro-batches of
+    /// the mini-batch any worker computes (`⌈micro-batches / workers⌉`).
+    fn update_plan(
+        &self,
+        samples: &[Sample<B::InnerBackend>],
+    ) -> Vec<(Range<usize>, Vec<Range<usize>>, usize)> {
         let grouping = match self.actor.loss(&self.algorithm).aggregation {
             Aggregation::TokenMean => self.rollout.n,
             Aggregation::SeqMean => 1,
@@ -505,7 +506,7 @@ impl<B: TrainBackend> Grpo<B> {
                 let mini = start..(start + mini_size).min(samples.len());
                 let micros = micro_batches(mini.clone(), grouping, self.actor.micro_batch_size);
                 let own = micros[self.worker.share(micros.len())].to_vec();
-                (mini, own)
+                (mini, own, micros.len().div_ceil(self.worker.count()))
             })
             .collect()
     }
@@ -571,11 +572,11 @@ impl<B: TrainBackend> Grpo<B> {
         // Σ over every logits chunk of [entropy, pg, kl, clip fraction], on the device: read once
         let mut metric_sums: Option<Tensor<B::InnerBackend, 1>> = None;
         for _epoch in 0..self.actor.ppo_epochs {
-            for (mini, own) in &plan {
+            for (mini, own, most) in &plan {
                 let normaliser =
                     samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
                 let model: PolicyModel<B> = learner.model();
-                let mut accumulator = GradientsAccumulator::<PolicyModel<B>>::new();
+                let mut sink = GradientSink::new(&model.model, &self.worker, scoring.checkpoint_layers);
                 for micro in own.clone() {
                     let chunk = &samples[micro.clone()];
                     let sequences: Vec<Sequence<B>> =
@@ -639,15 +640,12 @@ impl<B: TrainBackend> Grpo<B> {
                         });
                         Ok(terms.loss)
                     };
-                    let grads = match gspo {
-                        true => {
-                            chunked_gradients_seeing_whole_responses(&model.model, &sequences, scoring, loss)?
-                        }
-                        false => chunked_gradients(&model.model, &sequences, scoring, loss)?,
-                    };
-                    accumulator.accumulate(&model, grads);
+                    add_chunked_gradients(&model.model, &sequences, scoring, gspo, &mut sink, loss)?;
                 }
-                let grads = self.worker.sum_gradients(&model, accumulator.grads())?;
+                for _ in own.len()..*most {
+                    sink.idle_micro_batch(&model.model)?;
+                }
+                let grads = sink.finish(&model.model)?;
                 let update = apply_update(learner, grads, self.actor.max_grad_norm, &self.worker)?;
                 match update.skipped {
                     true => stats.skipped_updates += 1,

@@ -13,6 +13,11 @@ use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, Gradien
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
+use seethink_models::readback::host_f32;
+
+use crate::data_parallel::Worker;
+use crate::error::Result;
+
 /// Learning rate as a function of the training step t (0-based; one value for all the
 /// optimizer updates of a step), as EasyR1's schedulers (`get_constant_schedule_with_warmup`,
 /// `get_cosine_schedule_with_warmup`) compute it — so with a warm-up the first step has LR 0.
@@ -51,35 +56,68 @@ impl LrSchedule {
 /// `max_norm` (multiplying by `max_norm / (‖g‖ + 1e-6)` when it is larger, as
 /// `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping. Each parameter's `Σ g²`
 /// and scaling are the backend's [`OptimizerKernels`] (on ndarray one pass each, bitwise as
-/// burn's ops).
+/// burn's ops). With `shared_by` (`trainer.sharding: Gradients`, each worker holding its own
+/// parameters' gradients), every parameter's `Σ g²` is gathered from its holder first, so the
+/// norm is summed over the same parts in the same order as one worker holding them all: the
+/// same bits.
 pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
-) -> f64 {
+    shared_by: Option<&Worker>,
+) -> Result<f64> {
     let mut squares = SquaredNorm { grads, parts: Vec::new() };
     module.visit(&mut squares);
-    let norm = B::InnerBackend::total(squares.parts).sqrt();
+    let parts = match shared_by {
+        None => squares.parts.into_iter().flatten().collect(),
+        Some(worker) => gathered_parts(squares.parts, worker)?,
+    };
+    let norm = B::InnerBackend::total(parts).sqrt();
     if norm > max_norm {
         let mut scale = Scale { grads, factor: max_norm / (norm + 1e-6) };
         module.visit(&mut scale);
     }
-    norm
+    Ok(norm)
 }
 
-/// Every gradient's `Σ g²`, left on the device.
+/// Every worker's parts (`None` where it holds no gradient), in module order: each part's
+/// value from the worker holding it and which parts any worker holds, in one sum over the
+/// workers (with the others' zeros, exact).
+fn gathered_parts<B: Backend>(
+    parts: Vec<Option<Tensor<B, 1>>>,
+    worker: &Worker,
+) -> Result<Vec<Tensor<B, 1>>> {
+    let device = parts.iter().flatten().next().map(Tensor::device).unwrap_or_default();
+    let mut values = Vec::with_capacity(2 * parts.len());
+    for part in &parts {
+        values.push(match part {
+            Some(part) => host_f32(part.clone(), "a gradient's squared norm")?[0],
+            None => 0.0,
+        });
+    }
+    values.extend(parts.iter().map(|part| f32::from(u8::from(part.is_some()))));
+    let summed = worker.sum(values)?;
+    let (values, held) = summed.split_at(parts.len());
+    Ok(values
+        .iter()
+        .zip(held)
+        .filter(|(_, &held)| held > 0.0)
+        .map(|(&value, _)| Tensor::from_floats([value], &device))
+        .collect())
+}
+
+/// Every parameter's `Σ g²` (`None` without a gradient), left on the device.
 struct SquaredNorm<'a, B: Backend> {
     grads: &'a GradientsParams,
-    parts: Vec<Tensor<B, 1>>,
+    parts: Vec<Option<Tensor<B, 1>>>,
 }
 
 impl<B: AutodiffBackend<InnerBackend: OptimizerKernels>> ModuleVisitor<B>
     for SquaredNorm<'_, B::InnerBackend>
 {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            self.parts.push(B::InnerBackend::squared_norm(&g));
-        }
+        let grad = self.grads.get::<B::InnerBackend, D>(param.id);
+        self.parts.push(grad.map(|g| B::InnerBackend::squared_norm(&g)));
     }
 }
 

@@ -1,0 +1,233 @@
+//! Where the gradients of one optimizer update's trained passes go (its mini-batch's
+//! micro-batches), and when they are summed over the data-parallel workers.
+//!
+//! Unsharded (and with `trainer.sharding: OptimizerState`), each worker sums its micro-batches'
+//! gradients whole, `G_w = Σ_m g_{w,m}`, and the workers' sums are added at the mini-batch's end:
+//! `G = Σ_w G_w` ([`Worker::sum_gradients`]).
+//!
+//! With `trainer.sharding: Gradients` (DeepSpeed's ZeRO stage 2) each group of gradients is
+//! summed over the workers as soon as a micro-batch has completed it, and only the parameter's
+//! owner ([`owners`]) keeps the sum: `G_p = Σ_m Σ_w g_{w,m,p}` on the owner of p, nothing
+//! elsewhere. The groups, in the order every worker exchanges them in each micro-batch:
+//! 1. the output projection, after the last logits chunk (unless it is tied to the embeddings);
+//! 2. with `actor.activation_checkpointing`, each decoder layer, from the last down (its
+//!    recomputed backward pass completes it, `layer_checkpoints`);
+//! 3. the rest at the micro-batch's end: the embeddings, the final norm and the vision tower
+//!    with checkpointing; every other parameter without (burn's autodiff returns a backward
+//!    pass's gradients at once).
+//!
+//! So with checkpointing a worker holds whole gradients of one group at a time, the largest of
+//! the output projection, one layer and the rest, besides its own share of the sums; without
+//! it, one micro-batch's whole gradients.
+//!
+//! Every worker makes the same exchanges in the same order: a worker with fewer micro-batches
+//! in the mini-batch than another makes the missing ones' exchanges with no gradients
+//! ([`GradientSink::idle_micro_batch`]), and one that has no gradient of a parameter sends
+//! zeros, which is exact. With one micro-batch per worker the sums are the unsharded run's,
+//! bitwise (a + b); with more, they are added in another order (within rounding).
+//!
+//! Each exchange is one all-reduce per parameter, whose result the non-owners drop:
+//! burn-collective 0.21 has no reduce-scatter, and its `reduce` to one peer is `unimplemented!`
+//! between machines, so this sends twice what a reduce to the owner would.
+
+use std::collections::{HashMap, HashSet};
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use seethink_models::Vlm;
+
+use crate::data_parallel::Worker;
+use crate::error::Result;
+use crate::sharding::{owners, trained_sizes};
+use crate::train_backend::TrainBackend;
+
+/// The gradients of one optimizer update, as its trained passes produce them (see the module
+/// doc): [`GradientSink::add`] and [`GradientSink::add_layer`] during a micro-batch,
+/// [`GradientSink::end_micro_batch`] after it, [`GradientSink::finish`] for the update.
+pub struct GradientSink<'w, M> {
+    worker: &'w Worker,
+    /// Whether the decoder layers' gradients come one layer at a time
+    /// (`actor.activation_checkpointing`).
+    per_layer: bool,
+    /// The micro-batch under way's gradients not yet exchanged.
+    micro: GradientsAccumulator<M>,
+    /// Unsharded: the sum of this worker's finished micro-batches. Sharded: the sums over
+    /// every worker of this worker's own parameters' gradients.
+    kept: GradientsAccumulator<M>,
+    /// With the gradients sharded: the owner of each trained parameter and the parameters the
+    /// micro-batch under way has exchanged.
+    shards: Option<Shards>,
+}
+
+struct Shards {
+    owner: HashMap<ParamId, usize>,
+    exchanged: HashSet<ParamId>,
+}
+
+impl<'w, M> GradientSink<'w, M> {
+    /// A sink for an update of `model`'s parameters by `worker`, sharded as its
+    /// `trainer.sharding` says; `per_layer` when the trained passes recompute each decoder
+    /// layer (their gradients then arrive layer by layer).
+    pub fn new<B: AutodiffBackend>(model: &M, worker: &'w Worker, per_layer: bool) -> Self
+    where
+        M: AutodiffModule<B>,
+    {
+        let shards = worker.shards_gradients().then(|| {
+            let ids = trained_ids::<B, _>(model);
+            let owner = ids.into_iter().zip(owners(&trained_sizes(model), worker.count())).collect();
+            Shards { owner, exchanged: HashSet::new() }
+        });
+        Self {
+            worker,
+            per_layer,
+            micro: GradientsAccumulator::new(),
+            kept: GradientsAccumulator::new(),
+            shards,
+        }
+    }
+
+    /// Adds gradients of the micro-batch under way (a logits chunk's, the pass below the
+    /// decoder layers, or all of a pass without checkpointing).
+    pub fn add<B: AutodiffBackend>(&mut self, model: &M, grads: GradientsParams)
+    where
+        M: AutodiffModule<B>,
+    {
+        self.micro.accumulate(model, grads);
+    }
+
+    /// Adds `layer`'s gradients for the micro-batch under way, complete: sharded, they are
+    /// summed to their owners now.
+    pub fn add_layer<B: AutodiffBackend, L: Module<B>>(
+        &mut self,
+        model: &M,
+        layer: &L,
+        mut grads: GradientsParams,
+    ) -> Result<()>
+    where
+        M: AutodiffModule<B>,
+    {
+        match &mut self.shards {
+            None => self.micro.accumulate(model, grads),
+            Some(shards) => {
+                let owned = shards.exchange(self.worker, layer, &mut grads, &|_| true)?;
+                self.kept.accumulate(model, owned);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the micro-batch's last logits chunk: sharded, the output projection's gradients
+    /// (complete unless it is tied to the embeddings, which the pass below the layers also
+    /// reaches) are summed to their owners now.
+    pub fn output_projection_done<B: TrainBackend>(&mut self, model: &M) -> Result<()>
+    where
+        M: Vlm<B> + AutodiffModule<B>,
+    {
+        let (Some(shards), Some(head)) = (&mut self.shards, &model.decoder().0.lm_head) else {
+            return Ok(());
+        };
+        let mut grads = self.micro.grads();
+        let owned = shards.exchange(self.worker, head, &mut grads, &|_| true)?;
+        self.micro.accumulate(model, grads);
+        self.kept.accumulate(model, owned);
+        Ok(())
+    }
+
+    /// Ends the micro-batch under way: unsharded, its gradients join the worker's sum; sharded,
+    /// those not yet exchanged are summed to their owners.
+    pub fn end_micro_batch<B: AutodiffBackend>(&mut self, model: &M) -> Result<()>
+    where
+        M: AutodiffModule<B>,
+    {
+        let mut grads = self.micro.grads();
+        match &mut self.shards {
+            None => self.kept.accumulate(model, grads),
+            Some(shards) => {
+                let exchanged = std::mem::take(&mut shards.exchanged);
+                let owned =
+                    shards.exchange(self.worker, model, &mut grads, &|id| !exchanged.contains(&id))?;
+                shards.exchanged.clear();
+                self.kept.accumulate(model, owned);
+            }
+        }
+        Ok(())
+    }
+
+    /// The exchanges of the decoder layers' groups with no gradients, from the last layer
+    /// down: for a trained pass with no decoder call (every response empty), so that this
+    /// worker makes the exchanges the others make.
+    pub fn idle_layers<B: TrainBackend>(&mut self, model: &M) -> Result<()>
+    where
+        M: Vlm<B> + AutodiffModule<B>,
+    {
+        if self.per_layer && self.shards.is_some() {
+            for layer in model.decoder().0.layers.iter().rev() {
+                self.add_layer(model, layer, GradientsParams::new())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A micro-batch this worker does not have but another does (the mini-batch's micro-batches
+    /// do not divide evenly): the exchanges of one, with no gradients.
+    pub fn idle_micro_batch<B: TrainBackend>(&mut self, model: &M) -> Result<()>
+    where
+        M: Vlm<B> + AutodiffModule<B>,
+    {
+        if self.shards.is_none() {
+            return Ok(());
+        }
+        self.output_projection_done(model)?;
+        self.idle_layers(model)?;
+        self.end_micro_batch(model)
+    }
+
+    /// The update's gradients after its last micro-batch: unsharded, every parameter's sum over
+    /// the workers; sharded, this worker's own parameters' sums.
+    pub fn finish<B: AutodiffBackend>(mut self, model: &M) -> Result<GradientsParams>
+    where
+        M: AutodiffModule<B>,
+    {
+        let grads = self.kept.grads();
+        match self.shards {
+            None => self.worker.sum_gradients(model, grads),
+            Some(_) => Ok(grads),
+        }
+    }
+}
+
+impl Shards {
+    /// Sums the gradients of `part`'s trained parameters that `selected` names over the
+    /// workers, taking them out of `grads`: returns the sums of this worker's own ones.
+    fn exchange<B: AutodiffBackend, L: Module<B>>(
+        &mut self,
+        worker: &Worker,
+        part: &L,
+        grads: &mut GradientsParams,
+        selected: &dyn Fn(ParamId) -> bool,
+    ) -> Result<GradientsParams> {
+        let rank = worker.rank();
+        let owner = &self.owner;
+        let owned =
+            worker.sum_selected_gradients(part, grads, selected, &|id| owner.get(&id) == Some(&rank))?;
+        self.exchanged.extend(trained_ids::<B, _>(part).into_iter().filter(|&id| selected(id)));
+        Ok(owned)
+    }
+}
+
+/// The ids of `module`'s trained (gradient-taking) parameters, in module order.
+fn trained_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.is_require_grad() {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    ids.0
+}
