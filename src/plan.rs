@@ -14,6 +14,7 @@ use crate::rl::config::TrainConfig;
 use crate::rl::data_parallel::NodesConfig;
 use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
+use crate::rl::sharding::Sharding;
 
 /// The device a plan is for: any of seethink's backends, compiled into this binary or not
 /// (`seethink plan --for cuda` plans a GPU run on a laptop).
@@ -164,6 +165,14 @@ fn knobs() -> Vec<Knob> {
         Knob {
             name: "actor.activation_checkpointing = true (each decoder layer recomputed in backward)".into(),
             change: |c| !std::mem::replace(&mut c.actor.activation_checkpointing, true),
+        },
+        Knob {
+            name: "trainer.sharding = Gradients (ZeRO-2: AdamW's moments and the gradients 1/N per worker)"
+                .into(),
+            change: |c| {
+                let sharded = std::mem::replace(&mut c.trainer.sharding, Sharding::Gradients);
+                c.trainer.topology().workers() > 1 && sharded != Sharding::Gradients
+            },
         },
         Knob {
             name: "actor.logits_chunk_tokens = 256".into(),

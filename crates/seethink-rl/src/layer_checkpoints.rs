@@ -16,8 +16,14 @@
 //! l's parameter gradients and `g_l`. A layer's calls are recomputed together, since the
 //! continuation attends to the prefix's keys and values of the same layer. Deepstack features
 //! added after layer l get `g_{l+1}` (the addition passes it through unchanged); the last step
-//! back-propagates `Σ embeds · g_0 + Σ deepstack_l · g_{l+1}` through the embeddings and the
-//! vision tower, whose graph is kept from the forward pass (not checkpointed).
+//! rebuilds the decoder input with graph (the embeddings and the vision tower run again) and
+//! back-propagates `Σ embeds · g_0 + Σ deepstack_l · g_{l+1}` through it.
+//!
+//! Why rebuilt, not kept: with the decoder input's graph alive through the layers' backward
+//! passes, burn-autodiff 0.21's clean-up after a backward pass dropped part of that graph at
+//! random (its order follows a hash map's), so the embeddings' and vision tower's gradients
+//! came out short in some runs and not others (`tests/options.rs` checks four micro-batches
+//! three times). Every backward pass here now runs on a graph that nothing else holds.
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -109,7 +115,8 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
     /// gradients `grads` of the pass above it (the scoring hidden states' backward, whose
     /// parameter gradients the caller adds): layer by layer from the last, recomputing each
     /// (see the module doc) and handing each layer's gradients over as soon as they are
-    /// complete ([`GradientSink::add_layer`]), then the embeddings and the vision tower.
+    /// complete ([`GradientSink::add_layer`]), then the embeddings and the vision tower, on the
+    /// decoder input `with_graph` rebuilds.
     pub fn backward<M: Vlm<B> + AutodiffModule<B>>(
         self,
         model: &M,

@@ -37,7 +37,6 @@ use seethink_models::ModelSize;
 
 use crate::config::{KvCacheDtype, TrainConfig, Trainer};
 use crate::grpo::{micro_batches, mini_batch_size, prompts_per_call, Aggregation};
-use crate::sharding::Sharding;
 
 /// Which kernels run the model, and so what autodiff keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,7 +264,7 @@ impl MemoryPlan {
         // its share (`sharding::owners` deals whole parameters, so a share can exceed 1/N by
         // less than the largest parameter)
         let workers = config.trainer.topology().workers();
-        let (held, formula) = match config.trainer.sharding == Sharding::OptimizerState && workers > 1 {
+        let (held, formula) = match config.trainer.sharding.optimizer_state() && workers > 1 {
             true => (
                 trained.div_ceil(workers as u64),
                 format!("2 × {trained} trained parameters / {workers} workers (sharded) × {e} B"),
@@ -365,7 +364,25 @@ impl MemoryPlan {
             rows * vocab * k.logits * e,
             format!("{} × {rows} rows × {vocab} × {e} B", k.logits),
         );
-        add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"));
+        match config.trainer.sharding.gradients() && workers > 1 {
+            // each worker keeps its own parameters' sums, and one group's whole gradients are
+            // in flight at a time (`gradient_sink`): the output projection, then one decoder
+            // layer (with activation checkpointing) or all the rest, then what the layers leave
+            true => {
+                let own = trained.div_ceil(workers as u64);
+                add(
+                    "gradients, own share",
+                    Phase::Update,
+                    own * e,
+                    format!("{trained} trained parameters / {workers} workers (sharded) × {e} B"),
+                );
+                let (in_flight, formula) = gradients_in_flight(size, config, trained);
+                add("gradients in flight", Phase::Update, in_flight * e, format!("{formula} × {e} B"));
+            }
+            false => {
+                add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"))
+            }
+        }
         Self { components }
     }
 
@@ -402,6 +419,30 @@ impl MemoryPlan {
             );
         }
         out
+    }
+}
+
+/// The most gradients a worker holds whole at once with `trainer.sharding: Gradients`
+/// (`gradient_sink`'s groups), in elements, and how: the largest of the output projection `O`,
+/// one decoder layer `L` and the rest (`trained − layers·L − O`) with activation checkpointing,
+/// of `O` and `trained − O` without. Under LoRA, the trained adapters whole.
+fn gradients_in_flight(size: &ModelSize, config: &TrainConfig, trained: u64) -> (u64, String) {
+    if config.actor.lora.is_some() {
+        return (trained, format!("{trained} trained adapter parameters"));
+    }
+    let head = size.output_projection_params() as u64;
+    let layer = size.decoder_layer_params() as u64;
+    let layers = size.text.num_hidden_layers as u64;
+    match config.actor.activation_checkpointing {
+        true => {
+            let rest = trained.saturating_sub(layers * layer + head);
+            let most = head.max(layer).max(rest);
+            (most, format!("max(output projection {head}, one layer {layer}, the rest {rest})"))
+        }
+        false => {
+            let rest = trained.saturating_sub(head);
+            (head.max(rest), format!("max(output projection {head}, the rest {rest})"))
+        }
     }
 }
 

@@ -98,6 +98,16 @@ impl ModelSize {
         self.vision_params + self.text_params
     }
 
+    /// Parameters of one decoder layer ([`decoder_layer_params`]).
+    pub fn decoder_layer_params(&self) -> usize {
+        decoder_layer_params(&self.text)
+    }
+
+    /// Parameters of the output projection: `h·V`, or none when it is tied to the embeddings.
+    pub fn output_projection_params(&self) -> usize {
+        output_projection_params(&self.text)
+    }
+
     /// Parameters of the LoRA adapters `config` puts on the model: `r·(d_in + d_out)` per
     /// adapted linear layer ([`LoraConfig::adapts`]).
     pub fn lora_params(&self, config: &LoraConfig) -> usize {
@@ -194,18 +204,33 @@ fn norm(kind: NormKind, dim: usize) -> usize {
     }
 }
 
-/// The shared decoder: `V·h` embeddings, per layer q/k/v/o, the gated MLP (gate, up, down), two
-/// norms and the optional per-head q/k norms, the final norm, and `h·V` more when the output
-/// projection is not tied to the embeddings.
+/// The shared decoder: `V·h` embeddings, the layers ([`decoder_layer_params`]), the final norm,
+/// and the output projection ([`output_projection_params`]).
 fn text_params(c: &TextConfig) -> usize {
+    c.vocab_size * c.hidden_size
+        + c.num_hidden_layers * decoder_layer_params(c)
+        + c.hidden_size
+        + output_projection_params(c)
+}
+
+/// One decoder layer: q/k/v/o, the gated MLP (gate, up, down), two norms and the optional
+/// per-head q/k norms.
+fn decoder_layer_params(c: &TextConfig) -> usize {
     let (h, d) = (c.hidden_size, c.head_dim);
     let (q, kv) = (c.num_attention_heads * d, c.num_key_value_heads * d);
     let attention = linear(h, q, c.qkv_bias) + 2 * linear(h, kv, c.qkv_bias) + linear(q, h, false);
     let mlp = 3 * c.hidden_size * c.intermediate_size;
     let qk_norm = if c.qk_norm { 2 * d } else { 0 };
-    let layer = attention + mlp + 2 * h + qk_norm;
-    let head = if c.tie_word_embeddings { 0 } else { h * c.vocab_size };
-    c.vocab_size * h + c.num_hidden_layers * layer + h + head
+    attention + mlp + 2 * h + qk_norm
+}
+
+/// `h·V` when the output projection is not tied to the embeddings.
+fn output_projection_params(c: &TextConfig) -> usize {
+    if c.tie_word_embeddings {
+        0
+    } else {
+        c.hidden_size * c.vocab_size
+    }
 }
 
 /// Qwen-VL's tower: the patch embedding (a bias in Qwen3-VL), Qwen3-VL's position table, blocks
