@@ -95,6 +95,21 @@ fn rewards(run: &Path) -> Vec<f64> {
 
 #[test]
 fn two_nodes_over_loopback_train_as_one_process() {
+    nodes_train_as_one_process(&[]);
+}
+
+/// With the gradients sharded (ZeRO-2) and each decoder layer recomputed in backward: the
+/// layers' gradients go to their owners one layer at a time, across the two processes.
+#[test]
+fn two_nodes_with_sharded_gradients_train_as_one_process() {
+    let sharded =
+        ["trainer.sharding=Gradients".to_string(), "actor.activation_checkpointing=true".to_string()];
+    nodes_train_as_one_process(&sharded);
+}
+
+/// Two nodes over loopback, each with `extra` settings, end with the weights and rewards of one
+/// process with the same settings.
+fn nodes_train_as_one_process(extra: &[String]) {
     let data = tempfile::tempdir().unwrap();
     let synth = seethink()
         .args(["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "4", "--seed", "1"])
@@ -121,7 +136,8 @@ fn two_nodes_over_loopback_train_as_one_process() {
                  address: \"ws://127.0.0.1:{}\"))",
                 free_port()
             );
-            spawn_logged(train(data.path(), runs[rank].path(), &[nodes]), &logs[rank])
+            let settings: Vec<String> = extra.iter().cloned().chain([nodes]).collect();
+            spawn_logged(train(data.path(), runs[rank].path(), &settings), &logs[rank])
         })
         .collect();
     for (rank, node) in nodes.into_iter().enumerate() {
@@ -130,7 +146,7 @@ fn two_nodes_over_loopback_train_as_one_process() {
     }
     drop(orchestrator);
 
-    let single = train(data.path(), runs[2].path(), &[])
+    let single = train(data.path(), runs[2].path(), extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
