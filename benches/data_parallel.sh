@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Time per GRPO step with 1 and 2 data-parallel workers (trainer.devices), and 2 with AdamW's
-# state sharded between them (trainer.sharding: OptimizerState), twice each, on the
+# state sharded between them (trainer.sharding: OptimizerState) and with the gradients too
+# (Gradients: 2 micro-batches per worker, each exchanged as it ends), twice each, on the
 # sandbox base model: 16 prompts × 8 samples of the procedural benchmark, up to 96 new tokens,
 # one update per step (release binary; run from the repository root):
 #   cargo build --release --bin seethink && benches/data_parallel.sh
@@ -10,9 +11,9 @@ set -euo pipefail
 BIN=${BIN:-target/release/seethink}
 work=$(mktemp -d)
 "$BIN" data synth --out "$work/data" --n 32 --seed 0 > /dev/null
-for variant in 1 2 2-sharded 1 2 2-sharded; do
+for variant in 1 2 2-OptimizerState 2-Gradients 1 2 2-OptimizerState 2-Gradients; do
   devices=${variant%%-*}
-  sharding=$([ "$variant" = 2-sharded ] && echo OptimizerState || echo None)
+  sharding=$([ "$variant" = "$devices" ] && echo None || echo "${variant#*-}")
   out="$work/run-$variant-$RANDOM"
   "$BIN" train --config configs/tiny-grpo.ron --out "$out" \
     --set model=experiments/sandbox/base --set "data.train=\"$work/data\"" \
