@@ -107,16 +107,8 @@ fn two_nodes_with_sharded_gradients_train_as_one_process() {
     nodes_train_as_one_process(&sharded);
 }
 
-/// Two nodes over loopback, each with `extra` settings, end with the weights and rewards of one
-/// process with the same settings.
-fn nodes_train_as_one_process(extra: &[String]) {
-    let data = tempfile::tempdir().unwrap();
-    let synth = seethink()
-        .args(["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "4", "--seed", "1"])
-        .output()
-        .unwrap();
-    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
-
+/// burn-collective's orchestrator, listening on a free port: the process and the port.
+fn start_orchestrator() -> (Killed, u16) {
     let port = free_port();
     let orchestrator = Killed(
         seethink().args(["collective", "--port", &port.to_string()]).stderr(Stdio::null()).spawn().unwrap(),
@@ -126,10 +118,13 @@ fn nodes_train_as_one_process(extra: &[String]) {
         assert!(started.elapsed() < Duration::from_secs(30), "the orchestrator did not start listening");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (orchestrator, port)
+}
 
-    let runs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let logs: Vec<PathBuf> = (0..2).map(|rank| data.path().join(format!("node-{rank}.log"))).collect();
-    let nodes: Vec<Killed> = (0..2)
+/// Nodes 0 and 1 of a run on `data` with `extra` settings, into `runs[rank]`, logging to
+/// `logs[rank]`, joined by the orchestrator at `port`.
+fn nodes(data: &Path, runs: &[&Path], logs: &[PathBuf], extra: &[String], port: u16) -> Vec<Killed> {
+    (0..2)
         .map(|rank| {
             let nodes = format!(
                 "trainer.nodes=Some((count: 2, rank: {rank}, orchestrator: \"ws://127.0.0.1:{port}\", \
@@ -137,24 +132,98 @@ fn nodes_train_as_one_process(extra: &[String]) {
                 free_port()
             );
             let settings: Vec<String> = extra.iter().cloned().chain([nodes]).collect();
-            spawn_logged(train(data.path(), runs[rank].path(), &settings), &logs[rank])
+            spawn_logged(train(data, runs[rank], &settings), &logs[rank])
         })
-        .collect();
+        .collect()
+}
+
+/// Waits for both nodes to finish successfully.
+fn finish(nodes: Vec<Killed>, logs: &[PathBuf]) {
     for (rank, node) in nodes.into_iter().enumerate() {
         let (status, log) = wait(node, &logs[rank], Duration::from_secs(300));
         assert!(status.success(), "node {rank}: {log}");
     }
-    drop(orchestrator);
+}
 
-    let single = train(data.path(), runs[2].path(), extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+/// `seethink data synth` tasks in a new directory.
+fn synth_data() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let synth = seethink()
+        .args(["data", "synth", "--out", data.path().to_str().unwrap(), "--n", "4", "--seed", "1"])
         .output()
         .unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    data
+}
+
+/// The run of one process with `extra` settings into `out`.
+fn one_process(data: &Path, out: &Path, extra: &[String]) {
+    let single = train(data, out, extra).stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
     assert!(single.status.success(), "{}", String::from_utf8_lossy(&single.stderr));
+}
+
+/// Two nodes over loopback, each with `extra` settings, end with the weights and rewards of one
+/// process with the same settings.
+fn nodes_train_as_one_process(extra: &[String]) {
+    let data = synth_data();
+    let runs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let logs: Vec<PathBuf> = (0..2).map(|rank| data.path().join(format!("node-{rank}.log"))).collect();
+    let (orchestrator, port) = start_orchestrator();
+    finish(nodes(data.path(), &[runs[0].path(), runs[1].path()], &logs, extra, port), &logs);
+    drop(orchestrator);
+    one_process(data.path(), runs[2].path(), extra);
     // each node writes its own run directory; both hold the one-process run's results
     for node in &runs[..2] {
         assert_eq!(rewards(node.path()), rewards(runs[2].path()));
         assert!(exported(node.path()) == exported(runs[2].path()), "weights differ from one process's");
+    }
+}
+
+/// A sharded run of two nodes killed with SIGKILL (both nodes and the orchestrator) once both
+/// have saved step 2, started again, ends with the weights and rewards of one process that ran
+/// through. Each machine keeps its own checkpoints, so a kill between their saves of a step
+/// leaves them a step apart (made so here): the run resumes everywhere from the newest step
+/// both hold.
+#[test]
+fn two_sharded_nodes_killed_mid_run_resume_bitwise() {
+    let extra: Vec<String> = [
+        "trainer.sharding=Gradients",
+        "actor.activation_checkpointing=true",
+        "trainer.steps=5",
+        "trainer.save_every=1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let data = synth_data();
+    let runs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_runs = [runs[0].path(), runs[1].path()];
+    let logs: Vec<PathBuf> = (0..2).map(|rank| data.path().join(format!("node-{rank}.log"))).collect();
+    let (orchestrator, port) = start_orchestrator();
+    let running = nodes(data.path(), &node_runs, &logs, &extra, port);
+    let saved = |run: &Path| run.join("checkpoint").join("state-2.json").exists();
+    let started = Instant::now();
+    while !node_runs.iter().all(|run| saved(run)) {
+        assert!(started.elapsed() < Duration::from_secs(300), "no checkpoint 2 on both nodes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: nothing runs on after this (Killed's drop)
+    drop(running);
+    drop(orchestrator);
+    let done = |run: &Path| run.join("checkpoint").join("state-5.json").exists();
+    assert!(!node_runs.iter().all(|run| done(run)), "the run ended before it was killed");
+    // killed between the two machines' saves: machine 1 lacks machine 0's newest step
+    let newest =
+        |run: &Path| (1..=5).rev().find(|step| run.join(format!("checkpoint/state-{step}.json")).exists());
+    let step = newest(node_runs[0]).unwrap();
+    let _ = std::fs::remove_file(node_runs[1].join(format!("checkpoint/state-{step}.json")));
+    assert_eq!(newest(node_runs[1]), Some(step - 1), "machine 1 keeps the step before");
+
+    let (orchestrator, port) = start_orchestrator();
+    finish(nodes(data.path(), &node_runs, &logs, &extra, port), &logs);
+    drop(orchestrator);
+    one_process(data.path(), runs[2].path(), &extra);
+    for node in node_runs {
+        assert_eq!(rewards(node), rewards(runs[2].path()));
+        assert!(exported(node) == exported(runs[2].path()), "weights differ from one process's");
     }
 }

@@ -25,7 +25,7 @@ use crate::algorithm::{AlgorithmBuilder, StepInputs};
 use crate::builtin::BuiltIn;
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig};
-use crate::data_parallel::{run_data_parallel, Role, SharedSampler};
+use crate::data_parallel::{run_data_parallel, Role, SharedSampler, Worker};
 use crate::error::{io, Result, TrainError};
 use crate::learner::{inference_model, new_learner};
 use crate::lock::{clean_debris, RunLock};
@@ -176,7 +176,7 @@ fn run_worker<B: TrainBackend>(
     let dir = out.join("checkpoint");
     let checkpoints =
         Checkpoints::new(&dir, config.trainer.keep_last).of_worker(role.worker.clone(), role.writes);
-    let resume = complete_checkpoints(&dir).last().copied();
+    let resume = agreed_resume_step(&role.worker, &complete_checkpoints(&dir), &dir)?;
     let first_step = resume.unwrap_or(0) + 1;
     if let Some(step) = resume {
         if role.writes {
@@ -306,6 +306,33 @@ fn write_adapter<B: Kernels>(
         return Ok(());
     }
     Ok(trained.save_peft_adapter(dir, lora, &base.display().to_string())?)
+}
+
+/// The step every worker resumes after: the newest checkpoint complete on every machine. Each
+/// machine keeps its own run directory, and a run killed between two machines' saves of a step
+/// leaves one of them a step ahead; all take the older step, which the other still keeps
+/// (`trainer.keep_last` ≥ 2). `complete`: this machine's complete checkpoints, oldest first.
+/// None when some worker has none (the run starts over everywhere); an error naming `dir` when
+/// this machine no longer holds the agreed step.
+fn agreed_resume_step(worker: &Worker, complete: &[usize], dir: &std::path::Path) -> Result<Option<usize>> {
+    // each worker's newest step (0: none), exact in f32 below 2^24
+    let newest = complete.last().map_or(0.0, |&step| step as f32);
+    let all = worker.gather(worker.count(), &[worker.rank()], &[newest])?;
+    let agreed = all.iter().fold(f32::INFINITY, |a, &b| a.min(b)) as usize;
+    if agreed == 0 {
+        return Ok(None);
+    }
+    match complete.contains(&agreed) {
+        true => Ok(Some(agreed)),
+        false => Err(TrainError::Config {
+            path: dir.to_path_buf(),
+            message: format!(
+                "the workers' newest complete checkpoints are steps {all:?}: every worker must resume from \
+                 step {agreed}, which this machine no longer keeps (raise trainer.keep_last), or remove the \
+                 newer checkpoints elsewhere"
+            ),
+        }),
+    }
 }
 
 /// The name a run's progress shows: its directory's last two components (`staged/01-perception`).
