@@ -108,19 +108,19 @@ pub fn parse_bytes(text: &str) -> Result<u64> {
 /// `None` when unknown.
 pub fn device_memory(device: PlanDevice, given: Option<u64>) -> Option<u64> {
     given.or_else(|| match device == PlanDevice::Cuda {
-        true => nvidia_smi_memory(),
+        true => nvidia_smi_memory()?.first().copied(),
         false => None,
     })
 }
 
-/// The first GPU's total memory from `nvidia-smi`, if it runs.
-fn nvidia_smi_memory() -> Option<u64> {
+/// Each GPU's total memory from `nvidia-smi`, if it runs.
+fn nvidia_smi_memory() -> Option<Vec<u64>> {
     let out = std::process::Command::new("nvidia-smi")
         .args(["--query-gpu=memory.total", "--format=csv,noheader,nounits"])
         .output()
         .ok()?;
-    let mib: u64 = String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()?;
-    Some(mib << 20)
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().map(|line| line.trim().parse::<u64>().ok().map(|mib| mib << 20)).collect()
 }
 
 /// The run's plans from its checkpoint's `config.json`: the run config's own, and each
@@ -345,6 +345,21 @@ pub fn refuse_unfit(
         return Ok(());
     }
     let device = PlanDevice::from(kind);
+    // the plan is one worker's on a device of its own: more workers than GPUs would share them
+    let gpus = match device {
+        PlanDevice::Cuda => nvidia_smi_memory().map(|gpus| gpus.len()).filter(|&n| n > 0),
+        _ => None,
+    };
+    if let Some(gpus) = gpus.filter(|&gpus| config.trainer.devices > gpus) {
+        bail!(
+            "{}: trainer.devices is {} but nvidia-smi lists {gpus} GPU(s), and workers sharing a GPU \
+             would need their plans' memory several times over; set trainer.devices={gpus} \
+             (--set trainer.devices={gpus}) or run on a machine with {} GPUs",
+            config_path.display(),
+            config.trainer.devices,
+            config.trainer.devices
+        );
+    }
     let (text, fits) = report(config, device, device_memory(device, memory))?;
     if !fits {
         bail!("{}: the run cannot fit on this device; refusing to start\n\n{text}", config_path.display());
