@@ -3,20 +3,24 @@
 //! rollout's generation and of the learning phase (old and reference log-probs, the update) of
 //! a steady-state step (AdamW's moments already there) are compared with the plan's. Models
 //! are random, at shapes where different components dominate. A test binary using it has
-//! this allocator for its whole process.
+//! this allocator for its whole process; each uses part of this module.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use burn::tensor::DType;
+use seethink_curriculum::Epochs;
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::{AnyVlm, ModelSize};
 use seethink_rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig, TrainConfig, Trainer};
+use seethink_rl::data_parallel::run_data_parallel;
 use seethink_rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink_rl::learner::{inference_model, new_learner};
 use seethink_rl::logprobs::Sequence;
 use seethink_rl::plan::{KernelPath, MemoryPlan, Phase, Target};
+use seethink_rl::sharding::Sharding;
 use seethink_rl::train_backend::TrainBackend;
 
 use crate::common::{checkpoint, tiny_config};
@@ -104,23 +108,9 @@ fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
     let mut grpo =
         Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
     let prompt_len = config.data.max_prompt_length.unwrap();
-    let response_len = config.rollout.max_new_tokens;
     let n = config.rollout.n;
     let prompts = config.trainer.prompts_per_step;
-    // plain text ids of the fixture's tokenizer (its image and vision tokens are above 300)
-    let ids = |len: usize, salt: usize| -> Vec<u32> {
-        (0..len).map(|i| 1 + ((i * 7919 + salt * 104_729) % 299) as u32).collect()
-    };
-    let rollout: Vec<Scored<B::InnerBackend>> = (0..prompts * n)
-        .map(|s| Scored {
-            sequence: Sequence {
-                prompt: ids(prompt_len, s / n),
-                response: ids(response_len, s + 1000),
-                images: None,
-            },
-            score: (s % 3) as f32,
-        })
-        .collect();
+    let rollout = fixed_rollout::<B::InnerBackend>(config);
     let policy = inference_model(&learner);
     grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default()).unwrap();
     drop(policy);
@@ -142,6 +132,114 @@ fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
     let (learn_peak, _) =
         peak_of(base, || grpo.learn(&mut learner, &policy, rollout, 0, &mut GrpoStats::default()).unwrap());
     Measured { rollout: rollout_peak, learn: learn_peak }
+}
+
+/// Plain text ids of the fixture's tokenizer (its image and vision tokens are above 300).
+fn ids(len: usize, salt: usize) -> Vec<u32> {
+    (0..len).map(|i| 1 + ((i * 7919 + salt * 104_729) % 299) as u32).collect()
+}
+
+/// A rollout of `config`'s size: every prompt and response at its full length, scores 0, 1, 2.
+fn fixed_rollout<I: Kernels>(config: &TrainConfig) -> Vec<Scored<I>> {
+    let (prompt, response) = (config.data.max_prompt_length.unwrap(), config.rollout.max_new_tokens);
+    let n = config.rollout.n;
+    (0..config.trainer.prompts_per_step * n)
+        .map(|s| Scored {
+            sequence: Sequence {
+                prompt: ids(prompt, s / n),
+                response: ids(response, s + 1000),
+                images: None,
+            },
+            score: (s % 3) as f32,
+        })
+        .collect()
+}
+
+/// The learning phase's peak of `config.trainer.devices` data-parallel workers, threads of this
+/// process (so the allocator counts them together), sharded as `config.trainer.sharding`
+/// says: each learns from the same rollout twice (the first gives AdamW its moments), and the
+/// second is measured. They exchange in lockstep, so their peaks fall together.
+fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
+    let base = IN_USE.load(Ordering::Relaxed);
+    let rollout = fixed_rollout::<B::InnerBackend>(config);
+    let sampler = Box::new(Epochs::in_order(vec![0]));
+    let topology = config.trainer.topology();
+    run_data_parallel::<B::InnerBackend, usize>(&topology, sampler, &Default::default(), |role, _, _| {
+        let model = AnyVlm::<B>::random(&config.model, 7, &Default::default())?;
+        let mut learner = new_learner(model, &config.actor, 0);
+        let mut grpo =
+            Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+        grpo.worker = role.worker.clone();
+        let policy = inference_model(&learner);
+        grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default())?;
+        let policy = inference_model(&learner);
+        // every worker is here before the peak is reset, and after it is read
+        role.worker.sum(vec![0.0])?;
+        if role.worker.rank() == 0 {
+            PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        role.worker.sum(vec![0.0])?;
+        grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default())?;
+        role.worker.sum(vec![0.0])?;
+        Ok(PEAK.load(Ordering::Relaxed) - base)
+    })
+    .unwrap()
+}
+
+/// The learning peak of 2 and 4 workers, unsharded and with the gradients sharded (ZeRO-2),
+/// against the plan of one worker times their number: adds to `misses` each off by more than
+/// 15%. 12 layers 256/768, each recomputed in backward, 8 prompts over the workers (one
+/// micro-batch each); f32 frozen weights.
+pub fn check_sharded_workers<B: TrainBackend>(
+    misses: &mut Vec<String>,
+    kernels: KernelPath,
+    prompt: usize,
+    response: usize,
+) {
+    let shape = Shape {
+        hidden: 256,
+        intermediate: 768,
+        layers: 12,
+        heads: 8,
+        kv_heads: 2,
+        head_dim: 32,
+        vocab: 2048,
+    };
+    for (workers, sharding) in [(2, Sharding::None), (2, Sharding::Gradients), (4, Sharding::Gradients)] {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), &shape);
+        let mut config = run_config(dir.path(), prompt, response, 8, 1, 8 / workers, 256);
+        config.actor.activation_checkpointing = true;
+        (config.trainer.devices, config.trainer.sharding) = (workers, sharding);
+        let size = ModelSize::from_dir(dir.path()).unwrap();
+        let threads = <B::InnerBackend as Kernels>::batch_threads();
+        let target = Target { kernels, element_bytes: 4, frozen_bytes: 4, threads };
+        let plan = MemoryPlan::new(&size, &config, target);
+        let per_worker = plan.phase_bytes(Phase::Frozen).max(plan.phase_bytes(Phase::Update));
+        // threads on one CPU device receive the same all-reduced tensor: after a sharded step
+        // (each parameter from its owner) they share one copy of the weights, where GPU workers
+        // hold one each on their own devices
+        let shared = match sharding.optimizer_state() {
+            true => (workers as u64 - 1) * 4 * size.params() as u64,
+            false => 0,
+        };
+        let planned = workers as u64 * per_worker - shared;
+        let measured = measure_workers::<B>(&config);
+        let error = planned as f64 / measured as f64 - 1.0;
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        println!(
+            "{workers} workers, {sharding:?}: planned {workers} × {:.1} MiB − {:.1} MiB of shared weights, measured {:.1} MiB ({:+.1}%)\n{}",
+            mib(per_worker),
+            mib(shared),
+            mib(measured as u64),
+            100.0 * error,
+            plan.table()
+        );
+        if error.abs() > 0.15 {
+            misses
+                .push(format!("{workers} workers, {sharding:?}: the plan is off by {:+.1}%", 100.0 * error));
+        }
+    }
 }
 
 /// Measures `config` on `shape` and adds to `misses` each peak the plan for `kernels` with
