@@ -280,6 +280,11 @@ impl Worker {
         let mut present =
             Present::<B::InnerBackend> { grads, selected, flags: Vec::new(), backend: PhantomData };
         part.visit(&mut present);
+        if present.flags.is_empty() {
+            // nothing selected is trained (e.g. a frozen output projection under LoRA): every
+            // worker skips the same exchange
+            return Ok(GradientsParams::new());
+        }
         let reached = self.sum(present.flags)?.into_iter().map(|workers| workers > 0.0).collect::<Vec<_>>();
         let mut summing = SumGradients::<B::InnerBackend> {
             peer: self.peers.as_ref().map(|p| p.peer),

@@ -352,3 +352,23 @@ fn sharded_gradients_with_uneven_micro_batches_train_as_one_process() {
         assert!(gap < 2e-5, "checkpointing {checkpointing}: largest weight difference {gap}");
     }
 }
+
+/// Under LoRA the adapters are the trained parameters, and the output projection's group holds
+/// none of them (its exchange is skipped on every worker): two sharded workers train the
+/// adapters as two unsharded ones, with each layer recomputed in backward.
+#[test]
+fn sharded_gradients_train_lora_adapters_as_unsharded() {
+    let _turn = serial();
+    let run = |sharding: Sharding| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), Trainer::Grpo, 2, 2);
+        config.actor.lora =
+            Some(seethink_models::nn::LoraConfig { rank: 4, alpha: 8.0, ..Default::default() });
+        config.actor.activation_checkpointing = true;
+        config.trainer.sharding = sharding;
+        train(&config, Arc::new(Letters)).unwrap()
+    };
+    let (whole, sharded) = (run(Sharding::None), run(Sharding::Gradients));
+    assert_eq!(weight_gap(&sharded, &whole), (0.0, 0));
+    assert_ne!(weights(&sharded), weights(&common::base_model()), "the adapters moved nothing");
+}
