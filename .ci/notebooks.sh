@@ -10,7 +10,7 @@
 #                                 three-seed one)
 #
 # Results: $SEETHINK_RESULTS (relative to the current folder, or absolute), else
-# experiments/results. When neither is set and experiments/results/runs.jsonl does not exist,
+# experiments/results/test_suite. When neither is set and its runs.jsonl does not exist,
 # the notebook is executed on synthetic results (three seeds, then one seed) so that its code is
 # still checked; --inplace refuses to do that.
 #
@@ -175,16 +175,16 @@ print(f"executed {len(nb.cells)} cells in {time.monotonic() - start:.1f} s "
 EOF
 }
 
-if [[ $synthetic == 1 || ( $results_set == 0 && ! -f experiments/results/runs.jsonl ) ]]; then
+if [[ $synthetic == 1 || ( $results_set == 0 && ! -f experiments/results/test_suite/runs.jsonl ) ]]; then
   if [[ $inplace == 1 ]]; then
     echo "notebooks.sh: --inplace writes outputs into the committed notebook; it needs real results" \
-      "(experiments/results/runs.jsonl, or SEETHINK_RESULTS), not synthetic ones" >&2
+      "(experiments/results/test_suite/runs.jsonl, or SEETHINK_RESULTS), not synthetic ones" >&2
     exit 1
   fi
   if [[ $synthetic == 1 ]]; then
     echo "--synthetic: executing on synthetic results (made-up numbers)"
   else
-    echo "no experiments/results/runs.jsonl: executing on synthetic results (made-up numbers)"
+    echo "no experiments/results/test_suite/runs.jsonl: executing on synthetic results (made-up numbers)"
   fi
   "$venv/bin/python" notebooks/synthetic_results.py "$tmp/synthetic-3" --seeds 3
   "$venv/bin/python" notebooks/synthetic_results.py "$tmp/synthetic-1" --seeds 1 --drop-arm plateau
@@ -194,7 +194,7 @@ if [[ $synthetic == 1 || ( $results_set == 0 && ! -f experiments/results/runs.js
   exit 0
 fi
 
-results="${SEETHINK_RESULTS:-$root/experiments/results}"
+results="${SEETHINK_RESULTS:-$root/experiments/results/test_suite}"
 if [[ $inplace == 1 ]]; then
   if "$venv/bin/python" -c 'import json, sys; sys.exit(json.load(open(sys.argv[1])).get("settings", {}).get("synthetic") is True)' \
     "$results/suite.json" 2>/dev/null; then :; else
