@@ -256,10 +256,7 @@ impl Worker {
         M: AutodiffModule<B>,
     {
         let mut grads = grads;
-        match self.peers {
-            Some(_) => self.sum_selected_gradients(module, &mut grads, &|_| true, &|_| true),
-            None => Ok(grads),
-        }
+        self.sum_selected_gradients(module, &mut grads, &|_| true, &|_| true)
     }
 
     /// The sums over the workers of the gradients of `part`'s trained parameters (a module, or
@@ -277,6 +274,8 @@ impl Worker {
         B: AutodiffBackend,
         M: Module<B>,
     {
+        // alone, every gradient is its own sum
+        let Some(peers) = &self.peers else { return Ok(std::mem::take(grads)) };
         let mut present =
             Present::<B::InnerBackend> { grads, selected, flags: Vec::new(), backend: PhantomData };
         part.visit(&mut present);
@@ -287,7 +286,7 @@ impl Worker {
         }
         let reached = self.sum(present.flags)?.into_iter().map(|workers| workers > 0.0).collect::<Vec<_>>();
         let mut summing = SumGradients::<B::InnerBackend> {
-            peer: self.peers.as_ref().map(|p| p.peer),
+            peer: peers.peer,
             grads,
             sums: GradientsParams::new(),
             selected,
@@ -424,10 +423,9 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Present<'_, B::InnerBackend> {
 
 /// A [`ModuleVisitor`] summing each selected trained parameter's gradient over the workers, for
 /// the parameters `reached` says some worker has a gradient of (in the order of [`Present`]):
-/// takes it out of `grads` and keeps the sum in `sums` where `kept` says. `peer`: `None` alone
-/// (the sum is the gradient itself).
+/// takes it out of `grads` and keeps the sum in `sums` where `kept` says.
 struct SumGradients<'a, I: Backend> {
-    peer: Option<PeerId>,
+    peer: PeerId,
     grads: &'a mut GradientsParams,
     sums: GradientsParams,
     selected: &'a dyn Fn(ParamId) -> bool,
@@ -449,11 +447,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SumGradients<'_, B::InnerBackend> 
             let value = param.val().inner();
             Tensor::<B::InnerBackend, D>::zeros(value.shape(), &value.device())
         });
-        let sum = match self.peer {
-            Some(peer) => sum_on(peer, grad),
-            None => Ok(grad),
-        };
-        match sum {
+        match sum_on(self.peer, grad) {
             Ok(sum) if (self.kept)(param.id) => self.sums.register::<B::InnerBackend, D>(param.id, sum),
             Ok(_) => {}
             Err(error) => self.failed = Some(error),
