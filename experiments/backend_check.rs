@@ -138,16 +138,16 @@ fn outcome<B: TrainBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
     let mut learner = new_learner(AnyVlm::<B>::load(dir, &device)?, &actor, 0);
     learner.lr_step();
     let mut grpo = Grpo::new(&learner, algorithm, actor, RolloutConfig { n: 3, ..Default::default() });
-    let policy = inference_model(&learner);
+    let policy = inference_model(&learner)?;
     let before = flat(&policy);
     let mut stats = GrpoStats::default();
-    grpo.learn(&mut learner, &policy, rollout, tokenizer.pad_id, &mut stats)?;
+    grpo.learn(&mut learner, policy, rollout, tokenizer.pad_id, &mut stats)?;
     Ok(Outcome {
         logits,
         greedy: completion.ids,
         metrics: [stats.grad_norm, stats.pg_loss, stats.kl],
         before,
-        after: flat(&inference_model(&learner)),
+        after: flat(&inference_model(&learner)?),
     })
 }
 

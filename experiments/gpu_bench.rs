@@ -427,7 +427,7 @@ fn measure_grpo<B: TrainBackend>(
     for step in 0..args.steps {
         let started = Instant::now();
         learner.lr_step();
-        let policy = inference_model(&learner);
+        let policy = inference_model(&learner)?;
         let sampling = config.rollout.sampling(step);
         let mut completions = Vec::new();
         let per_call = (config.rollout.batch_size / n).max(1);
@@ -449,7 +449,7 @@ fn measure_grpo<B: TrainBackend>(
             })
             .collect();
         let mut stats = GrpoStats::default();
-        grpo.learn(&mut learner, &policy, rollout, pad, &mut stats)?;
+        grpo.learn(&mut learner, policy, rollout, pad, &mut stats)?;
         ensure!(stats.grad_norm.is_finite(), "step {step}: gradient norm {}", stats.grad_norm);
         step_seconds.push(started.elapsed().as_secs_f64());
     }

@@ -94,7 +94,7 @@ fn main() {
     let model = AnyVlm::<B>::load(dir.path(), &Default::default()).unwrap();
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
     learner.lr_step();
-    let reference = inference_model(&learner);
+    let reference = inference_model(&learner).unwrap();
     let sequences: Vec<Sequence<I>> = (0..SEQUENCES as u32)
         .map(|s| Sequence {
             prompt: (0..PROMPT as u32).map(|i| 1 + (i * 7 + s) % 250).collect(),

@@ -209,21 +209,22 @@ impl Checkpoints {
         step: usize,
         state: &RunState,
     ) -> Result<()> {
-        if self.worker.shards_optimizer_state() {
-            if !self.writes {
-                let (_, optimizer, _) = learner.records();
+        // every worker takes the records, at once: with the weights sharded, it gathers them
+        let (model, optimizer, schedule) = learner.records()?;
+        if !self.writes {
+            if self.worker.shards_optimizer_state() {
                 let optimizer = InKeyOrder(optimizer);
                 Checkpointer::<_, B>::save(&self.optimizer, step, optimizer).map_err(|e| self.failed(e))?;
+                // every shard is on disk before any machine completes the step
+                self.worker.leader_says(false)?;
             }
-            // every shard is on disk before any machine completes the step
-            self.worker.leader_says(false)?;
-        }
-        if !self.writes {
             return Ok(());
+        }
+        if self.worker.shards_optimizer_state() {
+            self.worker.leader_says(false)?;
         }
         // the records, the state file last, then the removal of old checkpoints (their
         // optimizer shards included)
-        let (model, optimizer, schedule) = learner.records();
         Checkpointer::<_, B>::save(&self.model, step, model).map_err(|e| self.failed(e))?;
         Checkpointer::<_, B>::save(&self.optimizer, step, InKeyOrder(optimizer))
             .map_err(|e| self.failed(e))?;

@@ -29,7 +29,8 @@
 //! `OptimMainDevice`); with [`Sharding::OptimizerState`] AdamW's moments of its own share of
 //! the parameters only ([`Worker::own_gradients`], [`Worker::parameters_from_owners`]; see
 //! docs/distributed.md); with [`Sharding::Gradients`] also its own parameters' gradients only
-//! ([`GradientSink`](crate::gradient_sink::GradientSink)).
+//! ([`GradientSink`](crate::gradient_sink::GradientSink)); with [`Sharding::Weights`] also its
+//! own parameters' weights only, between uses ([`crate::weight_shards`]).
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -47,7 +48,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Result, TrainError};
-use crate::sharding::{owners, trained_sizes, Sharding};
+use crate::sharding::Sharding;
+use crate::weight_shards::WeightLayout;
 
 /// The largest integer an f32 holds exactly: task indices and token ids travel as f32.
 const EXACT_IN_F32: usize = 1 << 24;
@@ -68,6 +70,8 @@ pub struct Worker {
     peers: Option<Peers>,
     /// What of the training state this worker holds (whole when alone).
     sharding: Sharding,
+    /// With the weights sharded: where each trained parameter's weights live.
+    layout: WeightLayout,
 }
 
 /// How a worker joined in burn's collective reaches the others: its peer id and its all-reduce.
@@ -86,7 +90,7 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// The only worker of a run: rank 0 of 1, every exchange the identity.
     pub fn alone() -> Self {
-        Self { rank: 0, count: 1, peers: None, sharding: Sharding::None }
+        Self { rank: 0, count: 1, peers: None, sharding: Sharding::None, layout: WeightLayout::default() }
     }
 
     /// Worker `rank` of `count`, summing on backend `B`'s `device` (it must have joined the
@@ -98,7 +102,8 @@ impl Worker {
             let tensor = Tensor::<B, 1>::from_data(TensorData::new(values, [len]), &device);
             host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(TrainError::from)
         };
-        Self { rank, count, peers: Some(Peers { peer, host_sum: Arc::new(host_sum) }), sharding }
+        let peers = Some(Peers { peer, host_sum: Arc::new(host_sum) });
+        Self { rank, count, peers, sharding, layout: WeightLayout::default() }
     }
 
     /// This worker's rank, 0 … count − 1.
@@ -114,6 +119,22 @@ impl Worker {
     /// What of the training state this worker holds.
     pub fn sharding(&self) -> Sharding {
         self.sharding
+    }
+
+    /// Whether this worker is joined to others in burn's collective (not alone).
+    pub(crate) fn joined(&self) -> bool {
+        self.peers.is_some()
+    }
+
+    /// This worker's peer id in burn's collective; `None` alone.
+    pub(crate) fn peer(&self) -> Option<PeerId> {
+        self.peers.as_ref().map(|p| p.peer)
+    }
+
+    /// Where each trained parameter's weights live, with the weights sharded
+    /// ([`crate::weight_shards`]).
+    pub(crate) fn layout(&self) -> &WeightLayout {
+        &self.layout
     }
 
     /// Whether this worker holds AdamW's state of its own parameters only.
@@ -306,7 +327,8 @@ impl Worker {
 impl Worker {
     /// The gradients of this worker's own parameters out of `grads` (every worker's, summed),
     /// so that AdamW steps and keeps moments for those alone, when the optimizer state is
-    /// sharded ([`Sharding::OptimizerState`]; owners from [`owners`]); otherwise `grads`.
+    /// sharded ([`Sharding::OptimizerState`]; owners from [`crate::sharding::owners`]); otherwise
+    /// `grads`.
     pub fn own_gradients<B, M>(&self, module: &M, mut grads: GradientsParams) -> GradientsParams
     where
         B: AutodiffBackend,
@@ -328,7 +350,7 @@ impl Worker {
                 }
             }
         }
-        let owners = owners(&trained_sizes(module), self.count).into_iter();
+        let owners = self.owners_of(module).into_iter();
         module.visit(&mut Others::<B::InnerBackend> {
             grads: &mut grads,
             owners,
@@ -341,12 +363,17 @@ impl Worker {
     /// `module` with every trained parameter at its owner's value, after an update where each
     /// worker stepped its own ([`Worker::own_gradients`]): one all-reduce per parameter, the
     /// owner's value summed with the others' zeros (exact); ids and the gradient flag are kept.
-    /// `module` itself unless the optimizer state is sharded.
+    /// With the weights sharded, `module` released instead ([`Worker::release_weights`]: each
+    /// worker keeps its own, nothing travels); `module` itself unless the optimizer state is
+    /// sharded.
     pub fn parameters_from_owners<B, M>(&self, module: M) -> Result<M>
     where
         B: AutodiffBackend,
         M: AutodiffModule<B>,
     {
+        if self.shards_weights() {
+            return Ok(self.release_weights(module));
+        }
         let Some(peers) = self.peers.as_ref().filter(|_| self.shards_optimizer_state()) else {
             return Ok(module);
         };
@@ -376,7 +403,7 @@ impl Worker {
                 }
             }
         }
-        let owners = owners(&trained_sizes(&module), self.count).into_iter();
+        let owners = self.owners_of(&module).into_iter();
         let mut mapper = FromOwners { peer: peers.peer, owners, rank: self.rank, failed: None };
         let module = module.map(&mut mapper);
         match mapper.failed {
@@ -387,7 +414,7 @@ impl Worker {
 }
 
 /// `Σ_workers tensor` for the worker of peer `peer`.
-fn sum_on<B: Backend, const D: usize>(peer: PeerId, tensor: Tensor<B, D>) -> Result<Tensor<B, D>> {
+pub(crate) fn sum_on<B: Backend, const D: usize>(peer: PeerId, tensor: Tensor<B, D>) -> Result<Tensor<B, D>> {
     let summed = collective::all_reduce::<B>(peer, tensor.into_primitive().tensor(), ReduceOperation::Sum)
         .map_err(|e| collective_failure(&e))?;
     Ok(Tensor::from_primitive(TensorPrimitive::Float(summed)))

@@ -32,15 +32,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::module::{AutodiffModule, Module, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
 use seethink_models::Vlm;
 
 use crate::data_parallel::Worker;
 use crate::error::Result;
-use crate::sharding::{owners, trained_sizes};
+use crate::layer_checkpoints::gather_each_layer;
+use crate::sharding::trained_ids;
 use crate::train_backend::TrainBackend;
 
 /// The gradients of one optimizer update, as its trained passes produce them (see the module
@@ -76,7 +76,7 @@ impl<'w, M> GradientSink<'w, M> {
     {
         let shards = worker.shards_gradients().then(|| {
             let ids = trained_ids::<B, _>(model);
-            let owner = ids.into_iter().zip(owners(&trained_sizes(model), worker.count())).collect();
+            let owner = ids.into_iter().zip(worker.owners_of(model)).collect();
             Shards { owner, exchanged: HashSet::new() }
         });
         Self {
@@ -86,6 +86,11 @@ impl<'w, M> GradientSink<'w, M> {
             kept: GradientsAccumulator::new(),
             shards,
         }
+    }
+
+    /// The worker whose gradients these are.
+    pub fn worker(&self) -> &'w Worker {
+        self.worker
     }
 
     /// Adds gradients of the micro-batch under way (a logits chunk's, the pass below the
@@ -156,7 +161,8 @@ impl<'w, M> GradientSink<'w, M> {
     }
 
     /// The exchanges of the decoder layers' groups with no gradients, from the last layer
-    /// down: for a trained pass with no decoder call (every response empty), so that this
+    /// down (each layer gathered first, as its recomputed pass gathers it, when the weights are
+    /// sharded): for a trained pass with no decoder call (every response empty), so that this
     /// worker makes the exchanges the others make.
     pub fn idle_layers<B: TrainBackend>(&mut self, model: &M) -> Result<()>
     where
@@ -164,7 +170,8 @@ impl<'w, M> GradientSink<'w, M> {
     {
         if self.per_layer && self.shards.is_some() {
             for layer in model.decoder().0.layers.iter().rev() {
-                self.add_layer(model, layer, GradientsParams::new())?;
+                let layer = self.worker.gather_weights(layer.clone())?;
+                self.add_layer(model, &layer, GradientsParams::new())?;
             }
         }
         Ok(())
@@ -178,6 +185,9 @@ impl<'w, M> GradientSink<'w, M> {
     {
         if self.shards.is_none() {
             return Ok(());
+        }
+        if self.per_layer {
+            gather_each_layer(model, self.worker)?;
         }
         self.output_projection_done(model)?;
         self.idle_layers(model)?;
@@ -215,19 +225,4 @@ impl Shards {
         self.exchanged.extend(trained_ids::<B, _>(part).into_iter().filter(|&id| selected(id)));
         Ok(owned)
     }
-}
-
-/// The ids of `module`'s trained (gradient-taking) parameters, in module order.
-fn trained_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<ParamId> {
-    struct Ids(Vec<ParamId>);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if param.is_require_grad() {
-                self.0.push(param.id);
-            }
-        }
-    }
-    let mut ids = Ids(Vec::new());
-    module.visit(&mut ids);
-    ids.0
 }

@@ -33,6 +33,7 @@ use seethink_models::nn::Rope;
 use seethink_models::text::{DecoderInput, DecoderLayer};
 use seethink_models::{KvCache, Vlm};
 
+use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
 use crate::logprobs::{ResponsePositions, ScoringCalls};
@@ -81,10 +82,16 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
     /// The forward pass of `calls` without graph through the layers, keeping each layer's
     /// inputs: returns the scoring positions (their hidden states have graph only through
     /// the final norm, from [`LayerCheckpoints::last`]) and the checkpoints. `None` for the
-    /// checkpoints when every response is empty (no decoder call).
-    pub fn forward<M: Vlm<B>>(model: &M, calls: &ScoringCalls<B>) -> (ResponsePositions<B>, Option<Self>) {
+    /// checkpoints when every response is empty (no decoder call). Each layer is gathered by
+    /// `worker` as it runs, when the weights are sharded ([`Worker::gather_weights`]).
+    pub fn forward<M: Vlm<B>>(
+        model: &M,
+        calls: &ScoringCalls<B>,
+        worker: &Worker,
+    ) -> Result<(ResponsePositions<B>, Option<Self>)> {
         if calls.continuation.is_none() {
-            return (calls.positions(calls.empty_hidden(model)), None);
+            gather_each_layer(model, worker)?;
+            return Ok((calls.positions(calls.empty_hidden(model)), None));
         }
         let decoder = model.decoder().0;
         let (inputs, rows) = call_inputs(calls);
@@ -99,6 +106,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         let mut kept = Vec::with_capacity(decoder.layers.len());
         for (l, layer) in decoder.layers.iter().enumerate() {
             kept.push(xs.clone());
+            let layer = worker.gather_weights(layer.clone())?;
             xs = layer_over_calls(&layer.valid(), xs, &tables, rows);
             for (x, input) in xs.iter_mut().zip(&inputs) {
                 if let Some(extra) = input.deepstack.get(l) {
@@ -108,15 +116,16 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         }
         let last = Tensor::from_inner(xs.pop().expect("the continuation is a decoder call")).require_grad();
         let hidden = calls.scoring_columns(decoder.norm.forward(last.clone()));
-        (calls.positions(hidden), Some(Self { inputs: kept, last }))
+        Ok((calls.positions(hidden), Some(Self { inputs: kept, last })))
     }
 
     /// Adds to `sink` the gradients of every parameter below the final norm, given the
     /// gradients `grads` of the pass above it (the scoring hidden states' backward, whose
     /// parameter gradients the caller adds): layer by layer from the last, recomputing each
     /// (see the module doc) and handing each layer's gradients over as soon as they are
-    /// complete ([`GradientSink::add_layer`]), then the embeddings and the vision tower, on the
-    /// decoder input `with_graph` rebuilds.
+    /// complete ([`GradientSink::add_layer`]; each layer gathered again when the weights are
+    /// sharded), then the embeddings and the vision tower, on the decoder input `with_graph`
+    /// rebuilds.
     pub fn backward<M: Vlm<B> + AutodiffModule<B>>(
         self,
         model: &M,
@@ -126,6 +135,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         with_graph: impl FnOnce() -> seethink_models::Result<ScoringCalls<B>>,
     ) -> Result<()> {
         let decoder = model.decoder().0;
+        let worker = sink.worker();
         let (inputs, rows) = call_inputs(calls);
         let tables: Vec<_> = inputs.iter().map(|i| (&i.rope, &i.blocked)).collect();
         let continuation = inputs.len() - 1;
@@ -140,17 +150,18 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
             }
             let xs: Vec<Tensor<B, 3>> =
                 self.inputs[l].iter().map(|x| Tensor::from_inner(x.clone()).require_grad()).collect();
-            let ys = layer_over_calls(layer, xs.clone(), &tables, rows);
+            let layer = worker.gather_weights(layer.clone())?;
+            let ys = layer_over_calls(&layer, xs.clone(), &tables, rows);
             let layer_grads = match weighted_sum(ys.into_iter().zip(&upstream)) {
                 Some(surrogate) => {
                     let layer_grads = surrogate.backward();
                     upstream = xs.iter().map(|x| x.grad(&layer_grads)).collect();
-                    GradientsParams::from_grads(layer_grads, model)
+                    GradientsParams::from_grads(layer_grads, &layer)
                 }
                 // no gradient reaches this layer: none to hand over, but the same hand-over
                 None => GradientsParams::new(),
             };
-            sink.add_layer(model, layer, layer_grads)?;
+            sink.add_layer(model, &layer, layer_grads)?;
         }
         let fresh = with_graph()?;
         let (inputs, _) = call_inputs(&fresh);
@@ -175,6 +186,18 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         }
         Ok(())
     }
+}
+
+/// The gathers of a forward pass through `model`'s decoder layers with nothing run: what a
+/// worker with no decoder call in a micro-batch (or no micro-batch) does, so that it makes the
+/// exchanges the others make when the weights are sharded; nothing otherwise.
+pub(crate) fn gather_each_layer<B: TrainBackend, M: Vlm<B>>(model: &M, worker: &Worker) -> Result<()> {
+    if worker.shards_weights() {
+        for layer in &model.decoder().0.layers {
+            worker.gather_weights(layer.clone())?;
+        }
+    }
+    Ok(())
 }
 
 /// `Σ_c Σ y_c · stopgrad(g_c)` over the calls whose gradient `g_c` is known; `None` if none is.

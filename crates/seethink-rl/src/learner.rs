@@ -9,13 +9,14 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use seethink_models::nn::frozen::compute_dtype;
 use seethink_models::nn::store_frozen;
-use seethink_models::AnyVlm;
+use seethink_models::{AnyVlm, Vlm};
 
 use crate::config::ActorConfig;
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::optim::{clip_global_norm, AdamWSettings, KernelAdamW, LrSchedule};
 use crate::policy::PolicyModel;
+use crate::sharding::trained_ids;
 use crate::train_backend::TrainBackend;
 
 /// AdamW over the policy's parameters (burn's optimizer adaptor over [`KernelAdamW`]).
@@ -39,12 +40,51 @@ pub struct PolicyLearner<B: TrainBackend> {
     lr: f64,
     /// The type frozen matrices are stored in ([`PolicyLearner::with_frozen_storage`]).
     frozen: DType,
+    /// The worker whose share of the weights `model` holds, when they are sharded
+    /// ([`PolicyLearner::shard_weights`]).
+    weights: Option<Worker>,
 }
 
 impl<B: TrainBackend> PolicyLearner<B> {
-    /// The policy (a clone: modules share their parameters' storage).
+    /// The policy as this learner holds it (a clone: modules share their parameters' storage):
+    /// with the weights sharded, the other workers' trained parameters are empty
+    /// ([`PolicyLearner::gathered`] gives them).
     pub fn model(&self) -> PolicyModel<B> {
         self.model.clone()
+    }
+
+    /// From now on, holds `worker`'s own trained parameters' weights only, when `worker` shards
+    /// the weights (`trainer.sharding: Weights`; [`crate::weight_shards`]); nothing otherwise.
+    pub fn shard_weights(&mut self, worker: &Worker) {
+        if worker.shards_weights() {
+            self.model = worker.release_weights(self.model.clone());
+            self.weights = Some(worker.clone());
+        }
+    }
+
+    /// The whole policy: with the weights sharded, gathered from their owners (every worker
+    /// calls it at once); otherwise [`PolicyLearner::model`].
+    pub fn gathered(&self) -> Result<PolicyModel<B>> {
+        match &self.weights {
+            Some(worker) => worker.gather_weights(self.model.clone()),
+            None => Ok(self.model.clone()),
+        }
+    }
+
+    /// The policy for an update's trained passes: with the weights sharded, everything but the
+    /// decoder layers gathered (the layer checkpoints gather each layer as it runs); otherwise
+    /// [`PolicyLearner::model`]. Every worker calls it at once.
+    pub fn update_model(&self) -> Result<PolicyModel<B>> {
+        let Some(worker) = &self.weights else { return Ok(self.model.clone()) };
+        if !self.model.checkpoint_layers {
+            return Err(crate::error::TrainError::Distributed(
+                "trainer.sharding: Weights gathers one decoder layer at a time, which needs \
+                 actor.activation_checkpointing: true"
+                    .into(),
+            ));
+        }
+        let layers = self.model.model.decoder().0.layers.iter().flat_map(trained_ids::<B, _>).collect();
+        worker.gather_weights_but(self.model.clone(), &layers)
     }
 
     /// The learner with the policy's frozen matrices (a frozen vision tower, the base under
@@ -82,13 +122,14 @@ impl<B: TrainBackend> PolicyLearner<B> {
         Ok(())
     }
 
-    /// The state as records: the policy's weights, AdamW's state, the schedule's steps taken.
-    /// With LoRA the weights are the trained ones only (the adapters): every frozen parameter
-    /// is recorded empty ([`without_frozen`]), as the run rebuilds them from the checkpoint it
-    /// starts from.
-    pub fn records(&self) -> Records<B> {
-        let model = if self.lora() { without_frozen(self.model.clone()) } else { self.model.clone() };
-        (model.into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>())
+    /// The state as records: the policy's weights (whole: gathered when sharded, so every
+    /// worker calls it at once), AdamW's state, the schedule's steps taken. With LoRA the
+    /// weights are the trained ones only (the adapters): every frozen parameter is recorded
+    /// empty ([`without_frozen`]), as the run rebuilds them from the checkpoint it starts from.
+    pub fn records(&self) -> Result<Records<B>> {
+        let model = self.gathered()?;
+        let model = if self.lora() { without_frozen(model) } else { model };
+        Ok((model.into_record(), self.optimizer.to_record(), self.schedule.to_record::<B>()))
     }
 
     /// The state `records` (from [`PolicyLearner::records`]) describe; with LoRA the frozen
@@ -97,7 +138,11 @@ impl<B: TrainBackend> PolicyLearner<B> {
         let loaded = self.model.clone().load_record(model);
         let model = if self.lora() { with_frozen_of(&self.model, loaded) } else { loaded };
         // a record holds every tensor in the backend's float type
-        self.model = store_frozen(model, self.frozen);
+        let model = store_frozen(model, self.frozen);
+        self.model = match &self.weights {
+            Some(worker) => worker.release_weights(model),
+            None => model,
+        };
         self.optimizer = self.optimizer.clone().load_record(optimizer);
         self.schedule = self.schedule.clone().load_record::<B>(schedule);
     }
@@ -214,7 +259,7 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         checkpoint_layers: actor.activation_checkpointing,
     });
     let schedule = Schedule::new(actor.lr, actor.schedule);
-    PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>() }
+    PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>(), weights: None }
 }
 
 /// `module` with each float parameter's id derived from its path in the module tree: FNV-1a
@@ -274,7 +319,8 @@ pub fn apply_update<B: TrainBackend>(
     Ok(UpdateStats { grad_norm, lr, skipped })
 }
 
-/// The policy without autodiff (for rollouts, frozen log-probs and export).
-pub fn inference_model<B: TrainBackend>(learner: &PolicyLearner<B>) -> AnyVlm<B::InnerBackend> {
-    learner.model().valid().model
+/// The whole policy without autodiff (for rollouts, frozen log-probs and export;
+/// [`PolicyLearner::gathered`]).
+pub fn inference_model<B: TrainBackend>(learner: &PolicyLearner<B>) -> Result<AnyVlm<B::InnerBackend>> {
+    Ok(learner.gathered()?.valid().model)
 }

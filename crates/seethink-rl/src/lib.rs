@@ -9,7 +9,7 @@
 //! | entry points | [`train`] (`seethink train`), [`run`] ([`run::train_on`], [`run::run_tasks_with`]), [`phases`] ([`phases::train_curriculum_with`]: a curriculum's phases back to back) |
 //! | the algorithm seam | [`algorithm`] ([`algorithm::Algorithm`], [`algorithm::AlgorithmBuilder`], [`builtin`] ([`builtin::BuiltIn`]: GRPO and SFT on the seam); [`grpo`] ([`grpo::Grpo`]: advantages, loss, step), [`sft`] (loss, gradients, [`sft::sft_step`]) |
 //! | the policy and its update | [`policy`] ([`policy::PolicyModel`], [`policy::Sequence`]), [`logprobs`] (chunked log-probs and gradients), [`learner`] ([`learner::PolicyLearner`], [`learner::apply_update`]), [`optim`] (AdamW kernels, LR schedules), [`train_backend`] |
-//! | workers | [`data_parallel`] ([`data_parallel::Worker`]: alone or in burn's collective; [`data_parallel::SharedSampler`], [`data_parallel::Topology`]); [`sharding`] (what of the training state each worker holds, which worker owns which parameter) |
+//! | workers | [`data_parallel`] ([`data_parallel::Worker`]: alone or in burn's collective; [`data_parallel::SharedSampler`], [`data_parallel::Topology`]); [`sharding`] (what of the training state each worker holds, which worker owns which parameter), [`weight_shards`] (sharded weights, gathered per use) |
 //! | a run's files | [`checkpoint`] (atomic, bitwise resume), [`lock`], [`interrupt`], [`metrics`], [`progress`], [`tensorboard`] |
 //! | evaluation points | [`evaluation`] (held-out tasks), [`benchmarks`] (VLMEvalKit files), [`eval_model`] |
 //! | memory | [`plan`] (a run's memory per component, the fit verdict) |
@@ -43,3 +43,4 @@ pub mod sharding;
 pub mod tensorboard;
 pub mod train;
 pub mod train_backend;
+pub mod weight_shards;

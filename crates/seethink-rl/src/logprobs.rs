@@ -407,7 +407,7 @@ pub fn add_chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
 ) -> TrainResult<()> {
     let calls = ScoringCalls::new(model, sequences, scoring)?;
     let (positions, checkpoints) = match scoring.checkpoint_layers {
-        true => LayerCheckpoints::forward(model, &calls),
+        true => LayerCheckpoints::forward(model, &calls, sink.worker())?,
         false => (response_positions_of(model, &calls), None),
     };
     // with layer checkpoints, the decoder input's graph (embeddings, vision tower) is rebuilt

@@ -218,6 +218,8 @@ fn run_worker<B: TrainBackend>(
             .restore(&saved.sampler)
             .map_err(|message| TrainError::Config { path: state_file, message })?;
     }
+    // after the KL reference is taken from the whole policy and a checkpoint is loaded
+    learner.shard_weights(&role.worker);
     let mut metrics = match role.writes {
         true => {
             let log = MetricsLog::open(&out.join("metrics.jsonl"), first_step)?;
@@ -271,7 +273,7 @@ fn run_worker<B: TrainBackend>(
             break;
         }
     }
-    let trained = inference_model(&learner);
+    let trained = inference_model(&learner)?;
     if role.writes {
         trained.save_pretrained(&config.model, out.join("final"), ExportOptions::default())?;
         // the checkpoint staging directory is empty after a clean run; an error only leaves it

@@ -38,7 +38,7 @@ pub fn sft_step<B: TrainBackend>(
     worker: &Worker,
 ) -> Result<SftStats> {
     let tokens: usize = batch.iter().map(|s| s.response.len()).sum();
-    let policy: PolicyModel<B> = learner.model();
+    let policy: PolicyModel<B> = learner.update_model()?;
     let mut sink = GradientSink::new(&policy.model, worker, policy.checkpoint_layers);
     let mut loss = 0.0;
     let chunks: Vec<&[Sequence<B::InnerBackend>]> = batch.chunks(micro_batch_size.max(1)).collect();

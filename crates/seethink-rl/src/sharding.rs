@@ -9,12 +9,13 @@
 //! after the step are those of the unsharded update, bitwise (a sum with the others' zeros is
 //! exact). With [`Sharding::Gradients`] (ZeRO stage 2) the gradients go to their owners as
 //! they are produced ([`GradientSink`](crate::gradient_sink::GradientSink)), and the clipping
-//! norm is summed over the workers' shares.
+//! norm is summed over the workers' shares. With [`Sharding::Weights`] (ZeRO stage 3) the
+//! weights too ([`weight_shards`](crate::weight_shards)).
 //!
 //! [`Worker::own_gradients`]: crate::data_parallel::Worker::own_gradients
 //! [`Worker::parameters_from_owners`]: crate::data_parallel::Worker::parameters_from_owners
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,13 @@ pub enum Sharding {
     /// ([`GradientSink`](crate::gradient_sink::GradientSink); ZeRO stage 2, FSDP's
     /// `SHARD_GRAD_OP` without its sharded weights). Weights are whole on every worker.
     Gradients,
+    /// As `Gradients`, and each worker also holds only its own parameters' weights between
+    /// uses: the whole policy is gathered for the rollout and the old log-probs and released
+    /// after them, and an update gathers the parts below and above the decoder layers for its
+    /// passes and each decoder layer as its recomputed pass runs it
+    /// ([`weight_shards`](crate::weight_shards); ZeRO stage 3, FSDP's `FULL_SHARD`). Needs
+    /// `actor.activation_checkpointing`.
+    Weights,
 }
 
 impl Sharding {
@@ -48,7 +56,12 @@ impl Sharding {
 
     /// Whether each worker keeps its own parameters' gradients only.
     pub fn gradients(self) -> bool {
-        self == Sharding::Gradients
+        matches!(self, Sharding::Gradients | Sharding::Weights)
+    }
+
+    /// Whether each worker keeps its own parameters' weights only, between uses.
+    pub fn weights(self) -> bool {
+        self == Sharding::Weights
     }
 }
 
@@ -85,6 +98,21 @@ pub fn trained_sizes<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M) -> Ve
     let mut sizes = Sizes(Vec::new());
     module.visit(&mut sizes);
     sizes.0
+}
+
+/// The ids of `module`'s trained (gradient-taking) parameters, in module order.
+pub(crate) fn trained_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.is_require_grad() {
+                self.0.push(param.id);
+            }
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    ids.0
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Data-parallel training (`trainer.devices: 2`, two worker threads on the CPU joined by
 //! burn's collective) against one process with the same global batch: the same rollouts, the
-//! same metrics and weights; bitwise resume with two workers; the optimizer state sharded
-//! between them; clear errors for a mismatched resume, an indivisible batch and a worker that
+//! same metrics and weights; bitwise resume with two workers; the optimizer state, the
+//! gradients and the weights sharded between them; clear errors for a mismatched resume, an indivisible batch and a worker that
 //! dies.
 //!
 //! burn's collective is one per process and backend, so these tests take turns ([`serial`]).
@@ -138,6 +138,17 @@ fn two_sft_workers_train_as_one_process() {
         let sharded = train(&two_config, Arc::new(Letters)).unwrap();
         assert_eq!(weight_gap(&sharded, &one), (0.0, 0), "{sharding:?}");
     }
+    // and with the weights sharded too, each decoder layer gathered as its pass runs it (which
+    // needs the layers recomputed): against one process recomputing them as well
+    let (one_dir, sharded_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    one_config.trainer.out = one_dir.path().into();
+    one_config.actor.activation_checkpointing = true;
+    let one = train(&one_config, Arc::new(Letters)).unwrap();
+    two_config.trainer.out = sharded_dir.path().into();
+    two_config.actor.activation_checkpointing = true;
+    two_config.trainer.sharding = Sharding::Weights;
+    let sharded = train(&two_config, Arc::new(Letters)).unwrap();
+    assert_eq!(weight_gap(&sharded, &one), (0.0, 0), "Weights");
 }
 
 #[test]
@@ -251,15 +262,30 @@ fn two_workers_with_sharded_gradients_train_and_resume_as_unsharded() {
     sharded_runs_train_and_resume_as_unsharded(Sharding::Gradients);
 }
 
+/// The same with `trainer.sharding: Weights` (ZeRO stage 3): each worker also holds only its
+/// own parameters' weights between uses, gathering the policy for the rollout and each decoder
+/// layer as its pass runs it (both runs recompute the layers, which this level needs); the
+/// checkpoint records the whole policy.
+#[test]
+fn two_workers_with_sharded_weights_train_and_resume_as_unsharded() {
+    sharded_runs_train_and_resume_as_unsharded(Sharding::Weights);
+}
+
 fn sharded_runs_train_and_resume_as_unsharded(sharding: Sharding) {
     let _turn = serial();
-    let sharded = |dir: &Path, steps: usize| {
+    // sharded weights are gathered a decoder layer at a time, which needs the layers recomputed
+    let unsharded = |dir: &Path, steps: usize| {
         let mut config = config(dir, Trainer::Grpo, steps, 2);
+        config.actor.activation_checkpointing = sharding.weights();
+        config
+    };
+    let sharded = |dir: &Path, steps: usize| {
+        let mut config = unsharded(dir, steps);
         config.trainer.sharding = sharding;
         config
     };
     let (whole_dir, straight_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let whole = train(&config(whole_dir.path(), Trainer::Grpo, 4, 2), Arc::new(Letters)).unwrap();
+    let whole = train(&unsharded(whole_dir.path(), 4), Arc::new(Letters)).unwrap();
     let straight = train(&sharded(straight_dir.path(), 4), Arc::new(Letters)).unwrap();
     assert_eq!(weight_gap(&straight, &whole), (0.0, 0));
     for key in ["reward", "grad_norm", "pg_loss"] {
@@ -287,7 +313,7 @@ fn sharded_runs_train_and_resume_as_unsharded(sharding: Sharding) {
 
     let dir = tempfile::tempdir().unwrap();
     train(&sharded(dir.path(), 2), Arc::new(Letters)).unwrap();
-    let error = train(&config(dir.path(), Trainer::Grpo, 4, 2), Arc::new(Letters)).unwrap_err().to_string();
+    let error = train(&unsharded(dir.path(), 4), Arc::new(Letters)).unwrap_err().to_string();
     assert!(
         error.contains("state-2.json") && error.contains(&format!("trainer.sharding {sharding:?}")),
         "{error}"
@@ -298,9 +324,10 @@ fn sharded_runs_train_and_resume_as_unsharded(sharding: Sharding) {
 }
 
 /// `trainer.sharding: Gradients` for every family, with and without
-/// `actor.activation_checkpointing` (whose gradients go to their owners layer by layer): two
-/// sharded workers train to the weights of two unsharded ones, bitwise. One micro-batch per
-/// worker per mini-batch, so each gradient is summed as `a + b` either way.
+/// `actor.activation_checkpointing` (whose gradients go to their owners layer by layer), and
+/// `Weights` with it (each layer gathered as its pass runs it): two sharded workers train to
+/// the weights of two unsharded ones, bitwise. One micro-batch per worker per mini-batch, so
+/// each gradient is summed as `a + b` either way.
 #[test]
 fn sharded_gradients_train_every_family_as_unsharded() {
     let _turn = serial();
@@ -317,10 +344,16 @@ fn sharded_gradients_train_every_family_as_unsharded() {
                 (model, logged(dir.path(), "grad_norm"))
             };
             let (whole, whole_norms) = run(Sharding::None);
-            let (sharded, sharded_norms) = run(Sharding::Gradients);
-            let context = format!("{family}, activation checkpointing {checkpointing}");
-            assert_eq!(weight_gap(&sharded, &whole), (0.0, 0), "{context}");
-            assert_eq!(sharded_norms, whole_norms, "{context}");
+            let levels = match checkpointing {
+                true => vec![Sharding::Gradients, Sharding::Weights],
+                false => vec![Sharding::Gradients],
+            };
+            for level in levels {
+                let (sharded, sharded_norms) = run(level);
+                let context = format!("{family}, {level:?}, activation checkpointing {checkpointing}");
+                assert_eq!(weight_gap(&sharded, &whole), (0.0, 0), "{context}");
+                assert_eq!(sharded_norms, whole_norms, "{context}");
+            }
         }
     }
 }
@@ -342,20 +375,30 @@ fn sharded_gradients_with_uneven_micro_batches_train_as_one_process() {
             config.trainer.sharding = sharding;
             config
         };
-        let (one_dir, two_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one_dir = tempfile::tempdir().unwrap();
         let one = train(&setup(one_dir.path(), 1, Sharding::None), Arc::new(Letters)).unwrap();
-        let two = train(&setup(two_dir.path(), 2, Sharding::Gradients), Arc::new(Letters)).unwrap();
-        assert_eq!(logged(two_dir.path(), "reward"), logged(one_dir.path(), "reward"));
-        assert_close(two_dir.path(), one_dir.path(), "grad_norm", 1e-5);
-        let (gap, differing) = weight_gap(&two, &one);
-        eprintln!("checkpointing {checkpointing}: {differing} weights differ, by at most {gap:e}");
-        assert!(gap < 2e-5, "checkpointing {checkpointing}: largest weight difference {gap}");
+        // the idle worker also makes the layers' gathers when the weights are sharded
+        let levels = match checkpointing {
+            true => vec![Sharding::Gradients, Sharding::Weights],
+            false => vec![Sharding::Gradients],
+        };
+        for level in levels {
+            let two_dir = tempfile::tempdir().unwrap();
+            let two = train(&setup(two_dir.path(), 2, level), Arc::new(Letters)).unwrap();
+            assert_eq!(logged(two_dir.path(), "reward"), logged(one_dir.path(), "reward"));
+            assert_close(two_dir.path(), one_dir.path(), "grad_norm", 1e-5);
+            let (gap, differing) = weight_gap(&two, &one);
+            let context = format!("{level:?}, checkpointing {checkpointing}");
+            eprintln!("{context}: {differing} weights differ, by at most {gap:e}");
+            assert!(gap < 2e-5, "{context}: largest weight difference {gap}");
+        }
     }
 }
 
 /// Under LoRA the adapters are the trained parameters, and the output projection's group holds
-/// none of them (its exchange is skipped on every worker): two sharded workers train the
-/// adapters as two unsharded ones, with each layer recomputed in backward.
+/// none of them (its exchange is skipped on every worker): two sharded workers (gradients, and
+/// gradients and weights: the adapters are the sharded weights) train the adapters as two
+/// unsharded ones, with each layer recomputed in backward.
 #[test]
 fn sharded_gradients_train_lora_adapters_as_unsharded() {
     let _turn = serial();
@@ -368,7 +411,9 @@ fn sharded_gradients_train_lora_adapters_as_unsharded() {
         config.trainer.sharding = sharding;
         train(&config, Arc::new(Letters)).unwrap()
     };
-    let (whole, sharded) = (run(Sharding::None), run(Sharding::Gradients));
-    assert_eq!(weight_gap(&sharded, &whole), (0.0, 0));
-    assert_ne!(weights(&sharded), weights(&common::base_model()), "the adapters moved nothing");
+    let whole = run(Sharding::None);
+    for level in [Sharding::Gradients, Sharding::Weights] {
+        assert_eq!(weight_gap(&run(level), &whole), (0.0, 0), "{level:?}");
+    }
+    assert_ne!(weights(&whole), weights(&common::base_model()), "the adapters moved nothing");
 }

@@ -40,7 +40,7 @@ impl Raft {
 impl<B: TrainBackend> Algorithm<B> for Raft {
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
-        let policy = inference_model(learner);
+        let policy = inference_model(learner)?;
         let device = policy.devices().into_iter().next().unwrap_or_default();
         let drawn = sampler.next_batch(config.trainer.prompts_per_step)?;
         let prompts = drawn

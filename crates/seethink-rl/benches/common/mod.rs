@@ -36,7 +36,7 @@ pub fn grpo_update(
 ) {
     let normaliser = sequences.iter().map(|s| s.response.len()).sum::<usize>() as f32;
     let config = GrpoLossConfig::default();
-    let policy = inference_model(learner);
+    let policy = inference_model(learner).unwrap();
     let old = response_logprobs(&policy, sequences, scoring).unwrap().logp;
     let reference = response_logprobs(reference, sequences, scoring).unwrap().logp;
     drop(policy);

@@ -640,6 +640,12 @@ impl TrainConfig {
             }
         }
         self.trainer.topology().validate(self.trainer.prompts_per_step)?;
+        if t.sharding.weights() && !a.activation_checkpointing {
+            return Err("trainer.sharding: Weights gathers one decoder layer at a time, which needs \
+                 actor.activation_checkpointing: true (without it, burn's autodiff keeps every gathered layer \
+                 until the backward pass)"
+                .into());
+        }
         if g.filter_low.is_nan() || g.filter_high.is_nan() || g.filter_low >= g.filter_high {
             return Err(format!(
                 "algorithm.filter_low: needs filter_low < filter_high, got {} and {}",

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::{DType, Tensor, TensorData};
 use seethink_curriculum::GroupResult;
 use seethink_data::Task;
@@ -207,7 +207,7 @@ impl<B: TrainBackend> Grpo<B> {
         rollout: RolloutConfig,
     ) -> Self {
         let reference = (algorithm.kl_coef != 0.0)
-            .then(|| store_frozen(inference_model(start).without_lora(), start.frozen_dtype()));
+            .then(|| store_frozen(start.model().valid().model.without_lora(), start.frozen_dtype()));
         let kv_storage = match rollout.kv_cache_dtype {
             KvCacheDtype::Compute => None,
             KvCacheDtype::Checkpoint => Some(start.frozen_dtype()),
@@ -298,7 +298,7 @@ impl<B: TrainBackend> Grpo<B> {
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
         let started = Instant::now();
-        let policy = inference_model(learner);
+        let policy = inference_model(learner)?;
         let n = self.rollout.n;
         let mut stats = GrpoStats::default();
         let mut all_rewards: Vec<RewardBreakdown> = Vec::new();
@@ -388,7 +388,7 @@ impl<B: TrainBackend> Grpo<B> {
         };
         stats.response_length = lengths as f64 / count as f64;
         self.rollouts += 1;
-        self.learn(learner, &policy, kept.into_iter().flatten().collect(), tokenizer.pad_id, &mut stats)?;
+        self.learn(learner, policy, kept.into_iter().flatten().collect(), tokenizer.pad_id, &mut stats)?;
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
@@ -396,12 +396,13 @@ impl<B: TrainBackend> Grpo<B> {
     /// The learning phase of a step on a finished rollout (`rollout.n` consecutive sequences
     /// per prompt, scored): group advantages from the scores, old (`policy`, the rollout's
     /// weights) and reference log-probs once, the KL reward penalty when the KL is not a loss,
-    /// then the optimizer updates of `learner` ([`optimize`](Self::optimize)). Adds the update
+    /// then the optimizer updates of `learner` ([`optimize`](Self::optimize)), `policy` dropped
+    /// before them (with the weights sharded, the update gathers its own parts). Adds the update
     /// metrics to `stats`.
     pub fn learn(
         &mut self,
         learner: &mut PolicyLearner<B>,
-        policy: &AnyVlm<B::InnerBackend>,
+        policy: AnyVlm<B::InnerBackend>,
         rollout: Vec<Scored<B::InnerBackend>>,
         pad_id: u32,
         stats: &mut GrpoStats,
@@ -414,7 +415,8 @@ impl<B: TrainBackend> Grpo<B> {
             .zip(advantages)
             .map(|(s, advantage)| Sample { sequence: s.sequence, score: s.score, advantage })
             .collect();
-        let frozen = self.frozen_logprobs(policy, &samples, pad_id)?;
+        let frozen = self.frozen_logprobs(&policy, &samples, pad_id)?;
+        drop(policy);
         if !self.algorithm.use_kl_loss {
             self.penalise_kl(&mut samples, &frozen, stats)?;
         }
@@ -575,7 +577,7 @@ impl<B: TrainBackend> Grpo<B> {
             for (mini, own, most) in &plan {
                 let normaliser =
                     samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
-                let model: PolicyModel<B> = learner.model();
+                let model: PolicyModel<B> = learner.update_model()?;
                 let mut sink = GradientSink::new(&model.model, &self.worker, scoring.checkpoint_layers);
                 for micro in own.clone() {
                     let chunk = &samples[micro.clone()];

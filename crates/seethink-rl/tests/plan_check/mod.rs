@@ -111,10 +111,10 @@ fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
     let n = config.rollout.n;
     let prompts = config.trainer.prompts_per_step;
     let rollout = fixed_rollout::<B::InnerBackend>(config);
-    let policy = inference_model(&learner);
-    grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default()).unwrap();
+    let policy = inference_model(&learner).unwrap();
+    grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default()).unwrap();
     drop(policy);
-    let policy = inference_model(&learner);
+    let policy = inference_model(&learner).unwrap();
     let threads = <B::InnerBackend as Kernels>::batch_threads();
     let per_call = (config.rollout.batch_size / n).max(1).min(prompts.div_ceil(threads).max(1));
     let calls: Vec<Vec<Prompt<B::InnerBackend>>> = (0..prompts)
@@ -130,7 +130,7 @@ fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
         })
     });
     let (learn_peak, _) =
-        peak_of(base, || grpo.learn(&mut learner, &policy, rollout, 0, &mut GrpoStats::default()).unwrap());
+        peak_of(base, || grpo.learn(&mut learner, policy.clone(), rollout, 0, &mut GrpoStats::default()).unwrap());
     Measured { rollout: rollout_peak, learn: learn_peak }
 }
 
@@ -170,16 +170,16 @@ fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
         let mut grpo =
             Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
         grpo.worker = role.worker.clone();
-        let policy = inference_model(&learner);
-        grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default())?;
-        let policy = inference_model(&learner);
+        let policy = inference_model(&learner).unwrap();
+        grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
+        let policy = inference_model(&learner).unwrap();
         // every worker is here before the peak is reset, and after it is read
         role.worker.sum(vec![0.0])?;
         if role.worker.rank() == 0 {
             PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         role.worker.sum(vec![0.0])?;
-        grpo.learn(&mut learner, &policy, rollout.clone(), 0, &mut GrpoStats::default())?;
+        grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
         role.worker.sum(vec![0.0])?;
         Ok(PEAK.load(Ordering::Relaxed) - base)
     })

@@ -96,7 +96,7 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
             .flat_map(tensors)
             .collect::<HashMap<String, (Vec<usize>, Vec<f32>)>>()
     };
-    let policy = inference_model(&learner);
+    let policy = inference_model(&learner).unwrap();
     let start = export(policy.clone());
 
     // the old log-probs (forward passes with and without the image, at the temperature)
@@ -113,7 +113,7 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
         assert!(relative < 1e-5, "old log-probs of sequence {i}: {relative:.2e}");
     }
     let mut stats = GrpoStats::default();
-    grpo.learn(&mut learner, &policy, rollout, 0, &mut stats).unwrap();
+    grpo.learn(&mut learner, policy.clone(), rollout, 0, &mut stats).unwrap();
 
     // the update metrics are means over the two updates
     let mean = |key: &str| {
@@ -132,7 +132,7 @@ pub fn update_matches_pytorch<Bk: TrainBackend>() {
 
     // every weight after both updates, compared through the update it took: per tensor,
     // ‖Δw_ours − Δw_torch‖ / ‖Δw_torch‖ with Δw = w_after − w_start
-    let ours = export(inference_model(&learner));
+    let ours = export(inference_model(&learner).unwrap());
     let theirs: HashMap<&str, &(Vec<usize>, Vec<f32>)> =
         reference.iter().filter_map(|(k, v)| k.strip_prefix("weights.").map(|name| (name, v))).collect();
     assert_eq!(ours.len(), theirs.len(), "same tensors");
