@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Time per GRPO step with 1 and 2 data-parallel workers (trainer.devices), and 2 with AdamW's
-# state sharded between them (trainer.sharding: OptimizerState) and with the gradients too
-# (Gradients: 2 micro-batches per worker, each exchanged as it ends), twice each, on the
+# state sharded between them (trainer.sharding: OptimizerState), with the gradients too
+# (Gradients: 2 micro-batches per worker, each exchanged as it ends), and with the weights too
+# (Weights, which recomputes each decoder layer in backward: against 2 unsharded workers that
+# recompute them, `2-None+ckpt`), twice each, on the
 # sandbox base model: 16 prompts × 8 samples of the procedural benchmark, up to 96 new tokens,
 # one update per step (release binary; run from the repository root):
 #   cargo build --release --bin seethink && benches/data_parallel.sh
 # Prints the mean seconds per step over steps 2–6 (step 1 warms up) and the rewards, which must be
-# the same for every variant (the same rollouts).
+# the same for every variant (the same rollouts). VARIANTS="2-None+ckpt 2-Weights+ckpt" runs some.
 set -euo pipefail
 BIN=${BIN:-target/release/seethink}
 work=$(mktemp -d)
 "$BIN" data synth --out "$work/data" --n 32 --seed 0 > /dev/null
-for variant in 1 2 2-OptimizerState 2-Gradients 1 2 2-OptimizerState 2-Gradients; do
+all="1 2 2-OptimizerState 2-Gradients 2-None+ckpt 2-Weights+ckpt"
+for variant in ${VARIANTS:-$all} ${VARIANTS:-$all}; do
   devices=${variant%%-*}
   sharding=$([ "$variant" = "$devices" ] && echo None || echo "${variant#*-}")
+  checkpointing=$([ "${sharding%+ckpt}" = "$sharding" ] && echo false || echo true)
+  sharding=${sharding%+ckpt}
   out="$work/run-$variant-$RANDOM"
   "$BIN" train --config configs/tiny-grpo.ron --out "$out" \
     --set model=experiments/sandbox/base --set "data.train=\"$work/data\"" \
@@ -21,7 +26,7 @@ for variant in 1 2 2-OptimizerState 2-Gradients 1 2 2-OptimizerState 2-Gradients
     --set trainer.steps=6 --set trainer.prompts_per_step=16 --set trainer.save_every=100 \
     --set rollout.n=8 --set rollout.max_new_tokens=96 --set rollout.batch_size=64 \
     --set actor.micro_batch_size=32 --set actor.mini_batches=1 --set trainer.devices=$devices \
-    --set trainer.sharding=$sharding \
+    --set trainer.sharding=$sharding --set actor.activation_checkpointing=$checkpointing \
     > "$out.log" 2>&1
   python3 - "$out" "$variant" <<'PY'
 import json, sys

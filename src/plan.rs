@@ -175,6 +175,16 @@ fn knobs() -> Vec<Knob> {
             },
         },
         Knob {
+            name: "trainer.sharding = Weights, actor.activation_checkpointing = true (ZeRO-3: the weights \
+                   too 1/N per worker between uses, each decoder layer gathered as it runs)"
+                .into(),
+            change: |c| {
+                let sharded = std::mem::replace(&mut c.trainer.sharding, Sharding::Weights);
+                c.actor.activation_checkpointing = true;
+                c.trainer.topology().workers() > 1 && sharded != Sharding::Weights
+            },
+        },
+        Knob {
             name: "actor.logits_chunk_tokens = 256".into(),
             change: |c| std::mem::replace(&mut c.actor.logits_chunk_tokens, 256) > 256,
         },

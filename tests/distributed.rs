@@ -107,6 +107,14 @@ fn two_nodes_with_sharded_gradients_train_as_one_process() {
     nodes_train_as_one_process(&sharded);
 }
 
+/// With everything sharded (ZeRO-3): each process holds its own parameters' weights between
+/// uses and gathers the policy and each decoder layer from the other as they run.
+#[test]
+fn two_nodes_with_sharded_weights_train_as_one_process() {
+    let sharded = ["trainer.sharding=Weights".to_string(), "actor.activation_checkpointing=true".to_string()];
+    nodes_train_as_one_process(&sharded);
+}
+
 /// burn-collective's orchestrator, listening on a free port: the process and the port.
 fn start_orchestrator() -> (Killed, u16) {
     let port = free_port();
@@ -179,7 +187,8 @@ fn nodes_train_as_one_process(extra: &[String]) {
     }
 }
 
-/// A sharded run of two nodes killed with SIGKILL (both nodes and the orchestrator) once both
+/// A run of two nodes with everything sharded (ZeRO-3) killed with SIGKILL (both nodes and the
+/// orchestrator) once both
 /// have saved step 2, started again, ends with the weights and rewards of one process that ran
 /// through. Each machine keeps its own checkpoints, so a kill between their saves of a step
 /// leaves them a step apart (made so here): the run resumes everywhere from the newest step
@@ -187,7 +196,7 @@ fn nodes_train_as_one_process(extra: &[String]) {
 #[test]
 fn two_sharded_nodes_killed_mid_run_resume_bitwise() {
     let extra: Vec<String> = [
-        "trainer.sharding=Gradients",
+        "trainer.sharding=Weights",
         "actor.activation_checkpointing=true",
         "trainer.steps=5",
         "trainer.save_every=1",

@@ -24,9 +24,9 @@ fn paper_config(dir: &Path) -> PathBuf {
     let model = root().join("tests/fixtures/real_configs/qwen2_5_vl_7b");
     let recipe = recipe
         .replace("\"./checkpoints/Qwen2.5-VL-7B-Instruct\"", &format!("{:?}", model.display().to_string()))
-        .replace("devices: 8, sharding: Gradients, ", "")
+        .replace("devices: 8, sharding: Weights, ", "")
         .replace("batch_size: 20,", "batch_size: 320,");
-    assert!(!recipe.contains("Gradients") && recipe.contains("batch_size: 320,"), "{recipe}");
+    assert!(!recipe.contains("Weights") && recipe.contains("batch_size: 320,"), "{recipe}");
     let path = dir.join("qwen2_5_vl_7b.ron");
     std::fs::write(&path, recipe).unwrap();
     path
@@ -178,10 +178,12 @@ fn a_data_parallel_plan_is_one_worker_s() {
 
 /// `configs/paper/qwen3_vl_8b.ron` as shipped, on a machine without its checkpoint: planned
 /// from the `config.json` seethink ships (8,767,123,696 parameters), for one of its 8 GPUs.
-/// Full fine-tuning fits 80 GiB with the gradients and AdamW's state sharded (ZeRO-2), each
-/// layer recomputed in backward and 20 rows per generation call; what remains whole per worker
-/// is the f32 weights and the bf16 reference. With the optimizer state alone sharded it does
-/// not fit, and the plan names the gradients and offers the sharding that does.
+/// Full fine-tuning fits 80 GiB with everything sharded (ZeRO-3: the weights between uses, the
+/// gradients and AdamW's state), each layer recomputed in backward and 20 rows per generation
+/// call; the largest part is then the whole policy gathered for the rollout and the old
+/// log-probs. ZeRO-2 (the weights whole on every worker) fits by 1.4 GiB; with the optimizer
+/// state alone sharded it does not fit, and the plan names the gradients and offers the
+/// shardings that do.
 #[test]
 fn the_paper_s_qwen3_vl_recipe_fits_8_gpus_of_80_gib_planned_without_its_checkpoint() {
     let plan = |extra: &[&str]| {
@@ -197,23 +199,40 @@ fn the_paper_s_qwen3_vl_recipe_fits_8_gpus_of_80_gib_planned_without_its_checkpo
     let stdout = text(&out.stdout);
     assert!(out.status.success() && stdout.contains("fits in the device's 80.00 GiB"), "{stdout}");
     assert!(stdout.contains("planning from the one seethink ships for Qwen3-VL-8B-Instruct"), "{stdout}");
-    assert!(stdout.contains("one worker of 8 (8 per machine × 1 machine(s)), trainer.sharding Gradients"));
-    assert!(stdout.contains("| **peak** | | **78.63** |"), "{stdout}");
-    assert_eq!(gib(&stdout, "weights"), 32.66, "{stdout}");
+    assert!(stdout.contains("one worker of 8 (8 per machine × 1 machine(s)), trainer.sharding Weights"));
+    assert!(stdout.contains("| **peak** | | **69.81** |"), "{stdout}");
+    assert_eq!(gib(&stdout, "weights, own share"), 4.08, "{stdout}");
+    // the other workers' 7/8 of the f32 weights, gathered for the rollout and the old/ref passes
+    assert_eq!(gib(&stdout, "gathered weights"), 28.58, "{stdout}");
+    // an update gathers all but the decoder layers (1,821,052,144) and one layer (192,946,432)
+    assert_eq!(gib(&stdout, "gathered for the update"), 6.56, "{stdout}");
     assert_eq!(gib(&stdout, "AdamW moments"), 8.17, "{stdout}");
     assert_eq!(gib(&stdout, "gradients, own share"), 4.08, "{stdout}");
     // the largest group: the embeddings and the vision tower (1,198,722,288 parameters)
     assert_eq!(gib(&stdout, "gradients in flight"), 4.47, "{stdout}");
     assert_eq!(gib(&stdout, "activations"), 11.19, "{stdout}");
-    assert!(stdout.contains("largest component: weights (32.66 GiB, always: "), "{stdout}");
+    assert!(stdout.contains("largest component: gathered weights (28.58 GiB"), "{stdout}");
 
-    // without recomputing the layers, the activations are what stands in the way
-    let kept = text(&plan(&["--set", "actor.activation_checkpointing=false"]).stdout);
+    // ZeRO-2: the weights whole on every worker
+    let zero_2 = text(&plan(&["--set", "trainer.sharding=Gradients"]).stdout);
+    assert!(zero_2.contains("| **peak** | | **78.63** |"), "{zero_2}");
+    assert_eq!(gib(&zero_2, "weights"), 32.66, "{zero_2}");
+    assert!(zero_2.contains("largest component: weights (32.66 GiB, always: "), "{zero_2}");
+    // without recomputing the layers (and so with the weights whole), the activations are what
+    // stands in the way
+    let kept = text(
+        &plan(&["--set", "trainer.sharding=Gradients", "--set", "actor.activation_checkpointing=false"])
+            .stdout,
+    );
     assert_eq!(gib(&kept, "activations"), 156.19, "{kept}");
     assert!(kept.contains("largest component: activations (156.19 GiB, update: "), "{kept}");
     let knob =
         "actor.activation_checkpointing = true (each decoder layer recomputed in backward): peak 78.63 GiB";
     assert!(kept.contains(knob), "{kept}");
+    // sharded weights need the layers recomputed: the config says so
+    let refused = plan(&["--set", "actor.activation_checkpointing=false"]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("actor.activation_checkpointing: true"), "{stderr}");
     // with the optimizer state alone sharded, the whole gradients
     let zero_1 = plan(&["--set", "trainer.sharding=OptimizerState"]);
     let stdout = text(&zero_1.stdout);
@@ -224,10 +243,12 @@ fn the_paper_s_qwen3_vl_recipe_fits_8_gpus_of_80_gib_planned_without_its_checkpo
     assert_eq!(gib(&stdout, "gradients"), 32.66, "{stdout}");
     assert!(stdout.contains("largest component: gradients (32.66 GiB"), "{stdout}");
     assert!(stdout.contains("trainer.sharding = Gradients (ZeRO-2: AdamW's moments and the gradients 1/N per worker): peak 78.63 GiB, fits"), "{stdout}");
+    assert!(stdout.contains("(ZeRO-3: the weights too 1/N per worker between uses, each decoder layer gathered as it runs): peak 69.81 GiB, fits"), "{stdout}");
     // on 2 machines × 8, each of 16 holds 1/16
     let two_nodes = text(&plan(&["--nodes", "2"]).stdout);
     assert!(two_nodes.contains("one worker of 16 (8 per machine × 2 machine(s))"), "{two_nodes}");
     assert_eq!(gib(&two_nodes, "gradients, own share"), 2.04, "{two_nodes}");
+    assert_eq!(gib(&two_nodes, "weights, own share"), 2.04, "{two_nodes}");
     assert_eq!(gib(&two_nodes, "AdamW moments"), 4.08, "{two_nodes}");
 }
 

@@ -236,12 +236,42 @@ impl MemoryPlan {
         let mut add = |name, phase, bytes: u64, formula: String| {
             components.push(Component { name, phase, bytes, formula })
         };
-        add(
-            "weights",
-            Phase::Always,
-            (params - frozen) * e + frozen * f,
-            format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
-        );
+        let workers = config.trainer.topology().workers();
+        match config.trainer.sharding.weights() && workers > 1 {
+            // each worker holds its own trained parameters between uses (`weight_shards`) and
+            // gathers the others' for the rollout and the old/ref passes (the whole policy) and
+            // for an update (all but the decoder layers, and one layer at a time): on average
+            // (N − 1)/N of what it gathers is the others'
+            true => {
+                let own = trained.div_ceil(workers as u64);
+                add(
+                    "weights, own share",
+                    Phase::Always,
+                    own * e + frozen * f,
+                    format!("{trained} trained parameters / {workers} workers (sharded) × {e} B + {frozen} frozen × {f} B"),
+                );
+                let others = (trained * (workers as u64 - 1)).div_ceil(workers as u64);
+                let formula = format!("{trained} trained parameters × ({workers} − 1)/{workers} × {e} B");
+                let phases: &[Phase] = if grpo { &[Phase::Rollout, Phase::Frozen] } else { &[] };
+                for &phase in phases {
+                    add("gathered weights", phase, others * e, formula.clone());
+                }
+                let (gathered, how) = gathered_for_update(size, config, trained);
+                let gathered = (gathered * (workers as u64 - 1)).div_ceil(workers as u64);
+                add(
+                    "gathered for the update",
+                    Phase::Update,
+                    gathered * e,
+                    format!("{how} × ({workers} − 1)/{workers} × {e} B"),
+                );
+            }
+            false => add(
+                "weights",
+                Phase::Always,
+                (params - frozen) * e + frozen * f,
+                format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
+            ),
+        }
         if reference {
             add("KL reference", Phase::Always, params * f, format!("a frozen copy: {params} × {f} B"));
         }
@@ -263,7 +293,6 @@ impl MemoryPlan {
         // the plan is per worker: with the optimizer state sharded each holds the moments of
         // its share (`sharding::owners` deals whole parameters, so a share can exceed 1/N by
         // less than the largest parameter)
-        let workers = config.trainer.topology().workers();
         let (held, formula) = match config.trainer.sharding.optimizer_state() && workers > 1 {
             true => (
                 trained.div_ceil(workers as u64),
@@ -444,6 +473,19 @@ fn gradients_in_flight(size: &ModelSize, config: &TrainConfig, trained: u64) -> 
             (head.max(rest), format!("max(output projection {head}, the rest {rest})"))
         }
     }
+}
+
+/// The trained parameters an update of `trainer.sharding: Weights` holds gathered at once, in
+/// elements, and how: everything but the decoder layers (the embeddings, the vision tower, the
+/// final norm and the output projection, for the whole mini-batch) and one layer (while its
+/// pass runs). Under LoRA, the trained adapters whole.
+fn gathered_for_update(size: &ModelSize, config: &TrainConfig, trained: u64) -> (u64, String) {
+    if config.actor.lora.is_some() {
+        return (trained, format!("{trained} trained adapter parameters"));
+    }
+    let layer = size.decoder_layer_params() as u64;
+    let outside = trained.saturating_sub(size.text.num_hidden_layers as u64 * layer);
+    (outside + layer, format!("({outside} outside the decoder layers + one layer {layer})"))
 }
 
 /// Bytes in GiB.

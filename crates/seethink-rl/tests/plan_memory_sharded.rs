@@ -1,6 +1,6 @@
-//! The memory plan of data-parallel workers, unsharded and with the gradients and AdamW's
-//! state sharded (ZeRO-2), within 15% of the measured learning peak of 2 and 4 workers on the
-//! host kernels (`plan_check`). Its own test binary: its allocator counts the whole process.
+//! The memory plan of data-parallel workers, unsharded, with the gradients and AdamW's state
+//! sharded (ZeRO-2) and with the weights too (ZeRO-3), within 15% of the measured learning peak
+//! of 2 and 4 workers on the host kernels (`plan_check`). Its own test binary: its allocator counts the whole process.
 
 mod common;
 mod plan_check;

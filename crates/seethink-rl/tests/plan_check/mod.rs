@@ -129,8 +129,9 @@ fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
             generate(&policy, &chunk, n, &sampling, &[], 0).unwrap()
         })
     });
-    let (learn_peak, _) =
-        peak_of(base, || grpo.learn(&mut learner, policy.clone(), rollout, 0, &mut GrpoStats::default()).unwrap());
+    let (learn_peak, _) = peak_of(base, || {
+        grpo.learn(&mut learner, policy.clone(), rollout, 0, &mut GrpoStats::default()).unwrap()
+    });
     Measured { rollout: rollout_peak, learn: learn_peak }
 }
 
@@ -158,7 +159,8 @@ fn fixed_rollout<I: Kernels>(config: &TrainConfig) -> Vec<Scored<I>> {
 /// The learning phase's peak of `config.trainer.devices` data-parallel workers, threads of this
 /// process (so the allocator counts them together), sharded as `config.trainer.sharding`
 /// says: each learns from the same rollout twice (the first gives AdamW its moments), and the
-/// second is measured. They exchange in lockstep, so their peaks fall together.
+/// second is measured, the rollout's policy (gathered, with the weights sharded) handed over
+/// as a step does. They exchange in lockstep, so their peaks fall together.
 fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
     let base = IN_USE.load(Ordering::Relaxed);
     let rollout = fixed_rollout::<B::InnerBackend>(config);
@@ -170,6 +172,7 @@ fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
         let mut grpo =
             Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
         grpo.worker = role.worker.clone();
+        learner.shard_weights(&role.worker);
         let policy = inference_model(&learner).unwrap();
         grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
         let policy = inference_model(&learner).unwrap();
@@ -179,16 +182,16 @@ fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
             PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         role.worker.sum(vec![0.0])?;
-        grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
+        grpo.learn(&mut learner, policy, rollout.clone(), 0, &mut GrpoStats::default())?;
         role.worker.sum(vec![0.0])?;
         Ok(PEAK.load(Ordering::Relaxed) - base)
     })
     .unwrap()
 }
 
-/// The learning peak of 2 and 4 workers, unsharded and with the gradients sharded (ZeRO-2),
-/// against the plan of one worker times their number: adds to `misses` each off by more than
-/// 15%. 12 layers 256/768, each recomputed in backward, 8 prompts over the workers (one
+/// The learning peak of 2 and 4 workers, unsharded, with the gradients sharded (ZeRO-2) and
+/// with everything sharded (ZeRO-3), against the plan of one worker times their number: adds to
+/// `misses` each off by more than 15%. 12 layers 256/768, each recomputed in backward, 8 prompts over the workers (one
 /// micro-batch each); f32 frozen weights.
 pub fn check_sharded_workers<B: TrainBackend>(
     misses: &mut Vec<String>,
@@ -205,7 +208,14 @@ pub fn check_sharded_workers<B: TrainBackend>(
         head_dim: 32,
         vocab: 2048,
     };
-    for (workers, sharding) in [(2, Sharding::None), (2, Sharding::Gradients), (4, Sharding::Gradients)] {
+    let levels = [
+        (2, Sharding::None),
+        (2, Sharding::Gradients),
+        (4, Sharding::Gradients),
+        (2, Sharding::Weights),
+        (4, Sharding::Weights),
+    ];
+    for (workers, sharding) in levels {
         let dir = tempfile::tempdir().unwrap();
         write_config(dir.path(), &shape);
         let mut config = run_config(dir.path(), prompt, response, 8, 1, 8 / workers, 256);
@@ -215,13 +225,28 @@ pub fn check_sharded_workers<B: TrainBackend>(
         let threads = <B::InnerBackend as Kernels>::batch_threads();
         let target = Target { kernels, element_bytes: 4, frozen_bytes: 4, threads };
         let plan = MemoryPlan::new(&size, &config, target);
-        let per_worker = plan.phase_bytes(Phase::Frozen).max(plan.phase_bytes(Phase::Update));
-        // threads on one CPU device receive the same all-reduced tensor: after a sharded step
-        // (each parameter from its owner) they share one copy of the weights, where GPU workers
-        // hold one each on their own devices
-        let shared = match sharding.optimizer_state() {
-            true => (workers as u64 - 1) * 4 * size.params() as u64,
-            false => 0,
+        // threads on one CPU device receive the same all-reduced tensor, where GPU workers hold
+        // one each on their own devices: after a step of `OptimizerState` or `Gradients` (each
+        // parameter from its owner) they share one copy of the weights; with `Weights`, the
+        // N − 1 workers gathering a parameter share one copy of it (planned (N − 1)/N each)
+        let n = workers as u64;
+        let gathered = |phase: Phase| {
+            plan.components
+                .iter()
+                .filter(|c| c.phase == phase && c.name.starts_with("gathered"))
+                .map(|c| c.bytes)
+                .sum::<u64>()
+        };
+        let shared = |phase: Phase| match (sharding.weights(), sharding.optimizer_state()) {
+            (true, _) => n * gathered(phase) * (n - 2) / (n - 1),
+            (false, true) => (n - 1) * 4 * size.params() as u64,
+            (false, false) => 0,
+        };
+        let (frozen, update) = (Phase::Frozen, Phase::Update);
+        let totals = [frozen, update].map(|phase| n * plan.phase_bytes(phase) - shared(phase));
+        let (per_worker, shared) = match totals[0] >= totals[1] {
+            true => (plan.phase_bytes(frozen), shared(frozen)),
+            false => (plan.phase_bytes(update), shared(update)),
         };
         let planned = workers as u64 * per_worker - shared;
         let measured = measure_workers::<B>(&config);
