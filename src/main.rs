@@ -252,6 +252,63 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The paper's stage-1 data from captioned images: a question model writes questions about
+    /// each caption, those any caption model gets wrong from the caption alone are dropped, and
+    /// so are those an image model (the policy's base model) answers from the image alone;
+    /// writes the rest to `--out/tasks.jsonl` (EasyR1 JSONL) with `report.md`, `dropped.jsonl`
+    /// and `questions.jsonl`. Resumable. Prompts: configs/perception_data/.
+    PerceptionData {
+        /// Captioned images: JSONL of `image` (relative to the file), `caption`, optional `id`.
+        #[arg(long, required_unless_present = "questions", conflicts_with = "questions")]
+        captions: Option<PathBuf>,
+        /// The model writing the questions (text only); also the caption model unless
+        /// `--caption-model` names others.
+        #[arg(long, requires = "captions")]
+        question_model: Option<PathBuf>,
+        /// Questions written beforehand (JSONL, as this command's `questions.jsonl`) instead of
+        /// generated.
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        /// A model answering from the caption alone (repeat for several; all must answer right).
+        /// With `--questions` and none, the caption side is not checked.
+        #[arg(long)]
+        caption_model: Vec<PathBuf>,
+        /// A model answering from the image alone, the policy's base model (repeat for several;
+        /// all must fail).
+        #[arg(long, required = true)]
+        image_model: Vec<PathBuf>,
+        /// Questions asked per caption.
+        #[arg(long, default_value_t = 3)]
+        per_caption: usize,
+        /// New tokens the question model writes per caption.
+        #[arg(long, default_value_t = 1024)]
+        question_tokens: usize,
+        /// New tokens of a check's answer (the paper's filter: 8).
+        #[arg(long, default_value_t = 8)]
+        answer_tokens: usize,
+        /// Image-only samples per question.
+        #[arg(long, default_value_t = 1)]
+        k: usize,
+        /// The image side's temperature (0: greedy, as the paper's filter).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// The highest image-only pass rate a kept question may have (the paper: 0).
+        #[arg(long, default_value_t = 0.0)]
+        max_image_pass_rate: f64,
+        /// Prompts per generation call.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        /// A directory whose template files replace the shipped ones (configs/perception_data/).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Leave images as they are instead of bringing them into EasyR1's pixel bounds.
+        #[arg(long)]
+        no_image_bounds: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Pretrain the sandbox's base model: a small Qwen3-VL from random weights, SFT on
     /// procedural data (perception questions, captions, worked arithmetic, a little visual
     /// reasoning), then a held-out evaluation; writes the model with `provenance.json` to
@@ -292,6 +349,17 @@ enum DataCommand {
         #[arg(long)]
         out: PathBuf,
         /// Tasks per capability.
+        #[arg(long)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Procedural scenes with captions from their ground truth and template questions: the
+    /// input of `perception-data` in the sandbox (`captions.jsonl`, `questions.jsonl`, `images/`).
+    Captions {
+        #[arg(long)]
+        out: PathBuf,
+        /// Scenes.
         #[arg(long)]
         n: usize,
         #[arg(long, default_value_t = 0)]
@@ -451,6 +519,48 @@ fn run(args: Cli) -> Result<()> {
             };
             seethink::with_backend!(args.backend, B => seethink::passrate::passrate::<B>(&model, &data, &options))
         }
+        Command::PerceptionData {
+            captions,
+            question_model,
+            questions,
+            caption_model,
+            image_model,
+            per_caption,
+            question_tokens,
+            answer_tokens,
+            k,
+            temperature,
+            max_image_pass_rate,
+            batch_size,
+            templates,
+            no_image_bounds,
+            seed,
+            out,
+        } => {
+            use seethink::perception_data::{Answerer, QuestionSource, Templates};
+            let source = match (captions, question_model, questions) {
+                (Some(captions), Some(model), None) => QuestionSource::Captions { captions, model },
+                (None, None, Some(questions)) => QuestionSource::Written(questions),
+                _ => anyhow::bail!("give --captions with --question-model, or --questions"),
+            };
+            let options = seethink::perception_data::PerceptionDataOptions {
+                source,
+                per_caption,
+                question_tokens,
+                caption_side: caption_model.into_iter().map(Answerer::Checkpoint).collect(),
+                image_side: image_model.into_iter().map(Answerer::Checkpoint).collect(),
+                k,
+                temperature,
+                answer_tokens,
+                max_image_pass_rate,
+                batch_size,
+                bounds: if no_image_bounds { ImageBounds::NONE } else { ImageBounds::default() },
+                templates: Templates::shipped_or_from(templates.as_deref())?,
+                seed,
+                out,
+            };
+            seethink::with_backend!(args.backend, B => seethink::perception_data::perception_data::<B>(options).map(|_| ()))
+        }
         Command::Pretrain { out, target, steps, corpus, first_look, seed } => {
             let committed = seethink::sandbox::Pretrain::committed(out);
             let pretrain = seethink::sandbox::Pretrain {
@@ -473,6 +583,7 @@ fn run(args: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
+        Command::Data(DataCommand::Captions { out, n, seed }) => cli::captions(&out, n, seed),
     }
 }
 

@@ -7,12 +7,12 @@
 //! order) always samples from random streams `t·K … t·K + K − 1`, so an interrupted and resumed
 //! estimate equals an uninterrupted one.
 
-use std::collections::HashMap;
-use std::io::Write as _;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::jsonl_cache::{unfinished_runs, JsonlCache};
 use crate::models::generate::SamplingConfig;
 use crate::models::processing::image::ImageBounds;
 use crate::models::processing::Processor;
@@ -75,17 +75,16 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
         "format_prompt": format!("{:?}", options.format_prompt),
     });
     let cache_path = options.out.join(CACHE_FILE);
-    let mut correct = read_cache(&cache_path, &header)?;
-    // rewritten from what was read: a line cut by a kill is gone before appending
-    let mut kept = format!("{header}\n");
-    for task in tasks.iter().filter(|t| correct.contains_key(&t.id)) {
-        kept.push_str(&format!("{}\n", serde_json::json!({ "id": task.id, "correct": correct[&task.id] })));
+    let ids: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    let in_data = |record: &serde_json::Value| record["id"].as_str().is_some_and(|id| ids.contains(id));
+    let (mut cache, records) = JsonlCache::open(&cache_path, &header, in_data)?;
+    let mut correct = HashMap::new();
+    for record in records {
+        let Some(c) = record["correct"].as_u64() else {
+            bail!("{}: a record without `correct`: {record}", cache_path.display());
+        };
+        correct.insert(record["id"].as_str().unwrap_or_default().to_string(), c as usize);
     }
-    std::fs::write(&cache_path, kept).with_context(|| format!("writing {}", cache_path.display()))?;
-    let mut cache = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&cache_path)
-        .with_context(|| format!("opening {}", cache_path.display()))?;
     // generation sees the rendered questions; the written tasks keep their own
     let mut prompted = tasks.clone();
     options.format_prompt.apply(&mut prompted, data)?;
@@ -97,7 +96,7 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
     eprintln!("passrate: {} tasks, {} cached, K = {}", tasks.len(), tasks.len() - todo.len(), options.k);
     let mut answered = tasks.len() - todo.len();
     let progress = crate::eval::progress::Progress::new("passrate", "task", answered + 1, tasks.len());
-    for run in contiguous_runs(&todo, options.batch_size) {
+    for run in unfinished_runs(&todo, options.batch_size) {
         let batch = &prompted[run.clone()];
         // task t samples from streams t·K …: the same whatever the batching
         let sampling = SamplingConfig { stream: (run.start * options.k) as u64, ..options.sampling.clone() };
@@ -107,10 +106,9 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
                 .quiet();
         let report = crate::eval::evaluate(&mut responder, batch, reward.as_ref(), options.k)?;
         for result in &report.tasks {
-            writeln!(cache, "{}", serde_json::json!({ "id": result.id, "correct": result.correct }))?;
+            cache.append(&serde_json::json!({ "id": result.id, "correct": result.correct }))?;
             correct.insert(result.id.clone(), result.correct);
         }
-        cache.flush()?;
         answered += batch.len();
         let mean = correct.values().sum::<usize>() as f64 / (correct.len() * options.k).max(1) as f64;
         let mean = format!("mean pass rate {mean:.3}");
@@ -131,46 +129,4 @@ pub fn passrate<B: KernelBackend>(model_dir: &Path, data: &Path, options: &PassR
         println!("| {c}/{} | {n} |", options.k);
     }
     Ok(())
-}
-
-/// `indices` (ascending) cut into ranges of consecutive indices of at most `max` each.
-fn contiguous_runs(indices: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    for &i in indices {
-        match runs.last_mut() {
-            Some(run) if run.end == i && run.len() < max => run.end += 1,
-            _ => runs.push(i..i + 1),
-        }
-    }
-    runs
-}
-
-/// The correct counts cached in `path` by task id; an error when its settings line differs from
-/// `header`.
-fn read_cache(path: &Path, header: &serde_json::Value) -> Result<HashMap<String, usize>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(HashMap::new()) };
-    let mut lines = text.lines();
-    let Some(first) = lines.next() else { return Ok(HashMap::new()) };
-    let cached: serde_json::Value =
-        serde_json::from_str(first).with_context(|| format!("{}: line 1 is not JSON", path.display()))?;
-    if &cached != header {
-        bail!(
-            "{} was written with other settings ({cached}); now: {header}. Delete it or choose another --out",
-            path.display()
-        );
-    }
-    let mut correct = HashMap::new();
-    for (i, line) in lines.enumerate() {
-        let record: serde_json::Value = match serde_json::from_str(line) {
-            Ok(record) => record,
-            // a line cut by a kill is the last one: that task is answered again
-            Err(_) if i + 2 == text.lines().count() => break,
-            Err(e) => bail!("{}: line {}: {e}", path.display(), i + 2),
-        };
-        let (Some(id), Some(c)) = (record["id"].as_str(), record["correct"].as_u64()) else {
-            bail!("{}: line {}: needs `id` and `correct`", path.display(), i + 2);
-        };
-        correct.insert(id.to_string(), c as usize);
-    }
-    Ok(correct)
 }
