@@ -42,14 +42,31 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     assert!(sft.curve.iter().filter(|p| p.phase != "perception").all(|p| p.values.contains_key("reward")));
     let plan = std::fs::read_to_string(dir.path().join("runs/seed-0/sft_perception/plan.json")).unwrap();
     assert!(plan.contains("caption"), "the SFT stage has no caption tasks: {plan}");
+    // the filter arms' perception stages train on the synthesised questions, the filtered ones
+    // on those the base model fails from the image alone
+    for arm in [Arm::PerceptionFiltered, Arm::PerceptionUnfiltered] {
+        let plan =
+            std::fs::read_to_string(dir.path().join(format!("runs/seed-0/{}/plan.json", arm.key()))).unwrap();
+        assert!(plan.contains("perception-data"), "{}: no synthesised questions: {plan}", arm.key());
+    }
+    let filter = dir.path().join("runs/seed-0/data/perception-candidates/filter");
+    let report = std::fs::read_to_string(filter.join("report.md")).unwrap();
+    assert!(report.contains("caption side: not checked"), "{report}");
+    let dropped = std::fs::read_to_string(filter.join("dropped.jsonl")).unwrap();
+    assert!(dropped.lines().all(|l| l.contains("\"stage\":\"image\"")), "{dropped}");
 
     let lines = std::fs::read_to_string(results.join("runs.jsonl")).unwrap();
     let read: Vec<RunRecord> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_same_records(&read, &records);
     let tables = std::fs::read_to_string(results.join("tables.md")).unwrap();
-    for heading in
-        ["Capability order", "Perception data", "RL vs SFT", "Capability × difficulty", "Adaptive policies"]
-    {
+    for heading in [
+        "Capability order",
+        "Perception data",
+        "RL vs SFT",
+        "Capability × difficulty",
+        "Adaptive policies",
+        "Perception questions",
+    ] {
         assert!(tables.contains(heading), "{heading} missing:\n{tables}");
     }
     for arm in Arm::ALL {

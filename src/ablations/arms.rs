@@ -7,7 +7,13 @@ use std::collections::BTreeMap;
 use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy};
 use crate::data::synth::caption::CAPTION_SOURCE;
 use crate::data::Capability;
+use crate::perception_data::PERCEPTION_DATA_SOURCE;
 use crate::preset::StageSteps;
+
+/// The filtered arm's pool, relative to the seed's directory.
+pub const FILTERED_POOL: &str = "data/perception-filtered";
+/// The unfiltered arm's pool, relative to the seed's directory.
+pub const UNFILTERED_POOL: &str = "data/perception-unfiltered";
 
 /// One arm of the suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,11 +37,16 @@ pub enum Arm {
     LearningProgress,
     /// The paper's stages, each ended early once its reward plateaus.
     Plateau,
+    /// The paper's stages, the perception stage on synthesised questions the base model fails
+    /// from the image alone (`seethink perception-data`'s filter).
+    PerceptionFiltered,
+    /// The paper's stages, the perception stage on as many synthesised questions, unfiltered.
+    PerceptionUnfiltered,
 }
 
 impl Arm {
     /// Every arm, in table order.
-    pub const ALL: [Arm; 9] = [
+    pub const ALL: [Arm; 11] = [
         Arm::Merged,
         Arm::Staged,
         Arm::Reverse,
@@ -45,6 +56,8 @@ impl Arm {
         Arm::CapabilityXDifficulty,
         Arm::LearningProgress,
         Arm::Plateau,
+        Arm::PerceptionFiltered,
+        Arm::PerceptionUnfiltered,
     ];
 
     /// The arm's name in files and on the command line.
@@ -59,6 +72,8 @@ impl Arm {
             Arm::CapabilityXDifficulty => "capability_x_difficulty",
             Arm::LearningProgress => "learning_progress",
             Arm::Plateau => "plateau",
+            Arm::PerceptionFiltered => "perception_filtered",
+            Arm::PerceptionUnfiltered => "perception_unfiltered",
         }
     }
 
@@ -74,6 +89,8 @@ impl Arm {
             Arm::CapabilityXDifficulty => "capability × difficulty",
             Arm::LearningProgress => "learning progress",
             Arm::Plateau => "staged + plateau",
+            Arm::PerceptionFiltered => "filtered perception questions",
+            Arm::PerceptionUnfiltered => "unfiltered perception questions",
         }
     }
 
@@ -89,12 +106,25 @@ impl Arm {
             Arm::CapabilityXDifficulty => "staged, each stage's tasks drawn easy → hard by pass rate",
             Arm::LearningProgress => "one GRPO phase of P+T+V steps drawn by the learning-progress bandit (τ = 1, α = 0.5), vision tower frozen",
             Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P / T / V steps at most)",
+            Arm::PerceptionFiltered => "staged; the perception stage (P steps) on synthesised questions about captioned scenes that the base model answers wrong from the image alone (perception-data's image side, greedy)",
+            Arm::PerceptionUnfiltered => "staged; the perception stage (P steps) on as many synthesised questions about captioned scenes, unfiltered (the first of the same candidates)",
         }
     }
 
     /// The arm named `key`.
     pub fn parse(key: &str) -> Option<Arm> {
         Arm::ALL.into_iter().find(|a| a.key() == key)
+    }
+
+    /// The pool of the filter arms, relative to the seed's directory: the rated pool with the
+    /// synthesised perception questions, filtered or not (source
+    /// [`PERCEPTION_DATA_SOURCE`]); `None` for the other arms.
+    pub fn perception_pool(self) -> Option<&'static str> {
+        match self {
+            Arm::PerceptionFiltered => Some(FILTERED_POOL),
+            Arm::PerceptionUnfiltered => Some(UNFILTERED_POOL),
+            _ => None,
+        }
     }
 
     /// Whether the arm's pool includes the caption tasks.
@@ -153,6 +183,15 @@ impl Arm {
                 staged(),
                 Some(PlateauConfig { window: 5, patience: 10, min_delta: 0.005 }),
             ),
+            Arm::PerceptionFiltered | Arm::PerceptionUnfiltered => {
+                let mut phases = staged();
+                let synthesised = PhaseSettings {
+                    sources: Some(vec![PERCEPTION_DATA_SOURCE.to_string()]),
+                    ..steps(stages.perception)
+                };
+                phases.insert("perception".into(), synthesised);
+                (Policy::Paper, vec![], phases, None)
+            }
         };
         CurriculumConfig { policy, within, phases, plateau }
     }

@@ -277,8 +277,79 @@ fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) 
         tasks.extend(caption_tasks(&perception)?);
         crate::data::synth::write_tasks(&captions, &tasks)?;
     }
+    if suite.arms.iter().any(|a| a.perception_pool().is_some()) {
+        prepare_perception_questions::<B>(suite, &base, &dir, seed, &rated)?;
+    }
     base.data.train = rated;
     Ok(base)
+}
+
+/// Seed of seed `s`'s synthesised perception questions (the filter arms):
+/// `QUESTIONS_SEED_OFFSET + s`.
+pub const QUESTIONS_SEED_OFFSET: u64 = 900;
+
+/// The filter arms' pools in `dir` ([`Arm::PerceptionFiltered`], [`Arm::PerceptionUnfiltered`]):
+/// `4·N` candidate scenes with captions and template questions from their ground truth
+/// (`data/perception-candidates`, [`crate::cli::captions`]), the base model's image-only
+/// answers to them (`seethink perception-data`'s image side: greedy, the run's response budget
+/// and image bounds, the sandbox's templates; the caption side does not run, since the
+/// questions come from the ground truth the caption states and the sandbox's models cannot
+/// read captions), and the rated pool with the first N questions the filter keeps, or the
+/// first N candidates, N the perception stage's prompts (P · prompts_per_step).
+fn prepare_perception_questions<B: KernelBackend>(
+    suite: &Suite,
+    base: &TrainConfig,
+    dir: &Path,
+    seed: u64,
+    rated: &Path,
+) -> Result<()> {
+    use crate::perception_data::{
+        perception_data, read_questions, training_task, Answerer, PerceptionDataOptions, QuestionSource,
+        Templates,
+    };
+    let (filtered, unfiltered) = (dir.join(arms::FILTERED_POOL), dir.join(arms::UNFILTERED_POOL));
+    let tasks_file = crate::data::synth::benchmark::TASKS_FILE;
+    if filtered.join(tasks_file).exists() && unfiltered.join(tasks_file).exists() {
+        return Ok(());
+    }
+    let wanted = suite.stage_steps.perception * suite.prompts_per_step;
+    let candidates = dir.join("data/perception-candidates");
+    if !candidates.join("questions.jsonl").exists() {
+        crate::cli::captions(&candidates, 4 * wanted, QUESTIONS_SEED_OFFSET + seed)?;
+    }
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/perception_data/sandbox");
+    let options = PerceptionDataOptions {
+        source: QuestionSource::Written(candidates.join("questions.jsonl")),
+        per_caption: 1,
+        question_tokens: 1,
+        caption_side: Vec::new(),
+        image_side: vec![Answerer::Checkpoint(base.model.clone())],
+        k: 1,
+        temperature: 0.0,
+        answer_tokens: base.rollout.max_new_tokens,
+        max_image_pass_rate: 0.0,
+        batch_size: 16,
+        bounds: base.data.image_bounds(),
+        templates: Templates::shipped_or_from(Some(&templates))?,
+        seed,
+        out: candidates.join("filter"),
+    };
+    perception_data::<B>(options)?;
+    let kept = crate::data::load_tasks(&candidates.join("filter"), None)?;
+    anyhow::ensure!(
+        kept.len() >= wanted,
+        "the base model failed only {} of {} candidate questions from the image; the perception stage needs {wanted}",
+        kept.len(),
+        4 * wanted
+    );
+    let all = read_questions(&candidates.join("questions.jsonl"))?;
+    let all: Vec<crate::data::Task> = all.iter().take(wanted).map(training_task).collect::<Result<_>>()?;
+    let pool = crate::data::load_tasks(rated, None)?;
+    for (out, questions) in [(&filtered, &kept[..wanted]), (&unfiltered, &all[..])] {
+        let tasks: Vec<crate::data::Task> = pool.iter().chain(questions).cloned().collect();
+        crate::data::synth::write_tasks(out, &tasks)?;
+    }
+    Ok(())
 }
 
 /// The config's data for a seed in `dir`: every data file rated with its pass rates by the
@@ -330,6 +401,14 @@ fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: 
     let mut config = base.clone();
     config.curriculum = Some(arm.curriculum(suite.stage_steps));
     config.trainer.out = dir.clone();
+    if let Some(pool) = arm.perception_pool() {
+        anyhow::ensure!(
+            suite.from_config.is_none(),
+            "the `{}` arm runs in the sandbox (its questions come from the procedural scenes)",
+            arm.key()
+        );
+        config.data.train = seed_dir.join(pool);
+    }
     if arm.uses_captions() {
         match suite.from_config.as_ref() {
             None => config.data.train = seed_dir.join("data/captions"),

@@ -17,7 +17,7 @@ pub struct Comparison {
 }
 
 /// The paper's comparisons, in order.
-pub const COMPARISONS: [Comparison; 5] = [
+pub const COMPARISONS: [Comparison; 6] = [
     Comparison {
         title: "Capability order: staged vs merged vs reverse",
         arms: &[Arm::Merged, Arm::Staged, Arm::Reverse],
@@ -37,6 +37,10 @@ pub const COMPARISONS: [Comparison; 5] = [
     Comparison {
         title: "Adaptive policies",
         arms: &[Arm::Merged, Arm::Staged, Arm::LearningProgress, Arm::Plateau],
+    },
+    Comparison {
+        title: "Perception questions: filtered (the base model fails them from the image) vs unfiltered",
+        arms: &[Arm::PerceptionUnfiltered, Arm::PerceptionFiltered],
     },
 ];
 
@@ -63,7 +67,8 @@ fn by_seed(records: &[RunRecord], arm: Arm) -> BTreeMap<u64, &RunRecord> {
 /// earlier table (a suite run without the adaptive arms has no table of merged and staged
 /// alone under their title): rows of held-out metrics (mean and
 /// Student-t 95% interval over seeds, the base model as the first row), then each arm's
-/// paired difference from `merged` (per seed `arm − merged`, mean and interval over seeds) with
+/// paired difference from the comparison's first arm, `merged` or the unfiltered questions (per
+/// seed `arm − first`, mean and interval over seeds) with
 /// the minimum detectable difference of overall accuracy at 80% power
 /// ([`minimum_detectable_difference`]).
 pub fn comparison_tables(records: &[RunRecord]) -> String {
@@ -98,14 +103,23 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
             let ends: Vec<&HeldOut> = runs.values().map(|r| &r.end).collect();
             md.push_str(&row(arm.label(), &format!("{:.0}", mean(&steps)), &ends));
         }
-        let merged = by_seed(records, Arm::Merged);
-        if !merged.is_empty() {
-            md.push_str("\nPaired against merged (per seed: arm − merged), mean [95% interval]:\n\n");
-            md.push_str(&header("arm − merged").replacen(" |\n|", " | MDE overall (80% power) |\n|---|", 1));
-            for &arm in arms.iter().filter(|&&a| a != Arm::Merged) {
+        // each arm paired against the comparison's first (merged, or the unfiltered questions)
+        let reference = comparison.arms[0];
+        let base = by_seed(records, reference);
+        if !base.is_empty() {
+            let name = reference.label();
+            md.push_str(&format!(
+                "\nPaired against {name} (per seed: arm − {name}), mean [95% interval]:\n\n"
+            ));
+            md.push_str(&header(&format!("arm − {name}")).replacen(
+                " |\n|",
+                " | MDE overall (80% power) |\n|---|",
+                1,
+            ));
+            for &arm in arms.iter().filter(|&&a| a != reference) {
                 let pairs: Vec<(&RunRecord, &RunRecord)> = by_seed(records, arm)
                     .into_iter()
-                    .filter_map(|(s, r)| Some((r, *merged.get(&s)?)))
+                    .filter_map(|(s, r)| Some((r, *base.get(&s)?)))
                     .collect();
                 let cells: Vec<String> = Metric::ALL
                     .iter()

@@ -44,6 +44,9 @@ use crate::models::processing::Processor;
 use crate::models::AnyVlm;
 use crate::rl::train_backend::KernelBackend;
 
+/// The `source` of the tasks this pipeline writes.
+pub const PERCEPTION_DATA_SOURCE: &str = "perception-data";
+
 /// Who answers a stage's prompts: a checkpoint (loaded when its stage runs) or any
 /// [`Responder`] (a scripted stand-in in tests, a rule-based reader), named for the report and
 /// the cache.
@@ -310,7 +313,7 @@ pub fn read_captions(path: &Path) -> Result<Vec<Captioned>> {
 }
 
 /// The questions of `path` (JSONL of [`Question`]s); an error names the line.
-fn read_questions(path: &Path) -> Result<Vec<Question>> {
+pub fn read_questions(path: &Path) -> Result<Vec<Question>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut questions = Vec::new();
@@ -480,7 +483,7 @@ fn image_task(question: &Question, templates: &Templates) -> Task {
 
 /// A kept question as a stage-1 training task: the image, the question and its lettered
 /// options (the run's format prompt adds the answer instruction), the answer.
-fn training_task(question: &Question) -> Result<Task> {
+pub fn training_task(question: &Question) -> Result<Task> {
     let image =
         question.image.canonicalize().with_context(|| format!("the image {}", question.image.display()))?;
     let options = question.lettered_options();
@@ -496,7 +499,7 @@ fn training_task(question: &Question) -> Result<Task> {
         capability: Capability::Perception,
         level: None,
         pass_rate: None,
-        source: "perception-data".into(),
+        source: PERCEPTION_DATA_SOURCE.into(),
         meta: json!({ "caption_id": question.caption_id, "caption": question.caption }),
     })
 }
