@@ -277,11 +277,8 @@ enum Command {
         /// all must fail).
         #[arg(long, required = true)]
         image_model: Vec<PathBuf>,
-        /// Questions asked per caption.
-        #[arg(long, default_value_t = 3)]
-        per_caption: usize,
-        /// New tokens the question model writes per caption.
-        #[arg(long, default_value_t = 1024)]
+        /// New tokens the question model writes per caption (the reference code's: 512).
+        #[arg(long, default_value_t = 512)]
         question_tokens: usize,
         /// New tokens of a check's answer (the paper's filter: 8).
         #[arg(long, default_value_t = 8)]
@@ -525,7 +522,6 @@ fn run(args: Cli) -> Result<()> {
             questions,
             caption_model,
             image_model,
-            per_caption,
             question_tokens,
             answer_tokens,
             k,
@@ -545,7 +541,6 @@ fn run(args: Cli) -> Result<()> {
             };
             let options = seethink::perception_data::PerceptionDataOptions {
                 source,
-                per_caption,
                 question_tokens,
                 caption_side: caption_model.into_iter().map(Answerer::Checkpoint).collect(),
                 image_side: image_model.into_iter().map(Answerer::Checkpoint).collect(),

@@ -318,9 +318,9 @@ fn prepare_perception_questions<B: KernelBackend>(
         crate::cli::captions(&candidates, 4 * wanted, QUESTIONS_SEED_OFFSET + seed)?;
     }
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/perception_data/sandbox");
+    let templates = Templates::shipped_or_from(Some(&templates))?;
     let options = PerceptionDataOptions {
         source: QuestionSource::Written(candidates.join("questions.jsonl")),
-        per_caption: 1,
         question_tokens: 1,
         caption_side: Vec::new(),
         image_side: vec![Answerer::Checkpoint(base.model.clone())],
@@ -330,7 +330,7 @@ fn prepare_perception_questions<B: KernelBackend>(
         max_image_pass_rate: 0.0,
         batch_size: 16,
         bounds: base.data.image_bounds(),
-        templates: Templates::shipped_or_from(Some(&templates))?,
+        templates: templates.clone(),
         seed,
         out: candidates.join("filter"),
     };
@@ -343,7 +343,8 @@ fn prepare_perception_questions<B: KernelBackend>(
         4 * wanted
     );
     let all = read_questions(&candidates.join("questions.jsonl"))?;
-    let all: Vec<crate::data::Task> = all.iter().take(wanted).map(training_task).collect::<Result<_>>()?;
+    let all: Vec<crate::data::Task> =
+        all.iter().take(wanted).map(|q| training_task(q, &templates)).collect::<Result<_>>()?;
     let pool = crate::data::load_tasks(rated, None)?;
     for (out, questions) in [(&filtered, &kept[..wanted]), (&unfiltered, &all[..])] {
         let tasks: Vec<crate::data::Task> = pool.iter().chain(questions).cloned().collect();

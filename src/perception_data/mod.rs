@@ -3,25 +3,29 @@
 //! where VLMs answering from the caption get them right while VLMs answering from the image
 //! alone get them wrong: answerable, but only by seeing well. Here, from a captions file
 //! (JSONL: `image`, `caption`, optionally `id`) to EasyR1 JSONL for stage 1, in three stages:
-//! 1. **generate**: a question model (any checkpoint seethink loads, text only, greedy) writes
-//!    `--per-caption` questions per caption from `questions.txt` ([`Templates`]); blocks it
-//!    writes malformed are dropped and counted. `--questions` gives questions written
-//!    elsewhere (a `questions.jsonl` of an earlier run, template questions) instead;
+//! 1. **generate**: a question model (any checkpoint seethink loads, text only, greedy) writes a
+//!    multiple-choice question per caption from `questions.txt` ([`Templates`]: the reference
+//!    code's DOCCI prompt, a ```` ```json ```` block per question); blocks it writes malformed
+//!    are dropped and counted. `--questions` gives questions written elsewhere (a
+//!    `questions.jsonl` of an earlier run, template questions) instead;
 //! 2. **caption side**: each caption model answers each question from the caption alone
-//!    (greedy); a question any of them gets wrong is dropped;
+//!    (greedy, `--answer-tokens` 8); a question any of them gets wrong is dropped;
 //! 3. **image side**: each image model (the policy's base model) answers the questions left
 //!    from the image alone, `--k` samples; a question is dropped when its pass rate exceeds
-//!    `--max-image-pass-rate` (0 by default: the paper keeps a question only when the
-//!    image-only answer is wrong) or when a sample gives no answer (no option letter; the
-//!    paper's filter keeps only image-only answers that name a letter).
+//!    `--max-image-pass-rate` or when a sample gives no answer (no option letter). With the
+//!    defaults (one greedy answer, rate 0) this is the reference code's rule
+//!    (`data_pipeline/filter_perception.py` of UCSC-VLAA/VLM-CapCurriculum): keep iff every
+//!    image-only letter is present and wrong and every caption-only letter is right, letters
+//!    read as it reads them ([`questions::answer_letter`]), prompts in its wording.
 //!
 //! Every stage appends each finished answer to its cache (`generation.jsonl`,
 //! `caption-check.jsonl`, `image-check.jsonl` in `--out`, [`JsonlCache`]), so a killed run
 //! resumes where it stopped, and item i of a stage samples from random streams `i·k …`, so a
 //! resumed run equals an uninterrupted one. Writes `questions.jsonl` (every well-formed
-//! question), `tasks.jsonl` (the kept ones, EasyR1 JSONL: `problem` = `<image>` + question and
-//! options, `answer` = the letter or short answer, `images`), `dropped.jsonl` (each dropped
-//! question, the stage and why) and `report.md` (what each stage dropped).
+//! question), `tasks.jsonl` (the kept ones, EasyR1 JSONL: `problem` from `task.txt`, the
+//! reference code's `format_for_training.py` prompt, `answer` the letter or short answer,
+//! `images`), `dropped.jsonl` (each dropped question, the stage and why) and `report.md` (what
+//! each stage dropped).
 
 pub mod questions;
 
@@ -85,8 +89,6 @@ pub enum QuestionSource {
 #[derive(Debug)]
 pub struct PerceptionDataOptions {
     pub source: QuestionSource,
-    /// Questions asked per caption.
-    pub per_caption: usize,
     /// New tokens the question model may write per caption.
     pub question_tokens: usize,
     /// Who answers from the caption alone (the question model when empty and it writes the
@@ -124,10 +126,7 @@ pub struct Report {
 
 /// Runs the pipeline (see the module doc) and returns what each stage dropped.
 pub fn perception_data<B: KernelBackend>(mut options: PerceptionDataOptions) -> Result<Report> {
-    anyhow::ensure!(
-        options.k >= 1 && options.batch_size >= 1 && options.per_caption >= 1,
-        "--k, --batch-size and --per-caption must be at least 1"
-    );
+    anyhow::ensure!(options.k >= 1 && options.batch_size >= 1, "--k and --batch-size must be at least 1");
     anyhow::ensure!(!options.image_side.is_empty(), "--image-model: at least one (the policy's base model)");
     std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
     let mut report = Report::default();
@@ -219,7 +218,8 @@ pub fn perception_data<B: KernelBackend>(mut options: PerceptionDataOptions) -> 
     }
     report.dropped_by_image = left.len() - kept.len();
     report.kept = kept.len();
-    let tasks: Vec<Task> = kept.iter().map(|q| training_task(q)).collect::<Result<_>>()?;
+    let tasks: Vec<Task> =
+        kept.iter().map(|q| training_task(q, &options.templates)).collect::<Result<_>>()?;
     crate::data::write_jsonl(&options.out.join("tasks.jsonl"), &tasks, &Default::default())?;
     write_lines(&options.out.join("dropped.jsonl"), dropped.into_iter())?;
     let table = report.table(&options, &caption_side, &image_side);
@@ -242,10 +242,9 @@ impl Report {
         if let QuestionSource::Captions { model, .. } = &options.source {
             let _ = writeln!(
                 out,
-                "| generated by {} from {} captions ({} per caption asked) | {} | {} malformed blocks |",
+                "| generated by {} from {} captions | {} | {} malformed blocks |",
                 model.display(),
                 self.captions,
-                options.per_caption,
                 self.questions,
                 self.malformed
             );
@@ -338,10 +337,8 @@ fn generate<B: KernelBackend>(
     captioned: &[Captioned],
     options: &PerceptionDataOptions,
 ) -> Result<(Vec<Question>, usize)> {
-    let prompts: Vec<Task> = captioned
-        .iter()
-        .map(|c| text_task(&c.id, options.templates.questions_prompt(&c.caption, options.per_caption)))
-        .collect();
+    let prompts: Vec<Task> =
+        captioned.iter().map(|c| text_task(&c.id, options.templates.questions_prompt(&c.caption))).collect();
     let greedy = sampling(options.question_tokens, 0.0, options.seed);
     let mut writer = [Answerer::Checkpoint(model.to_path_buf())];
     let written =
@@ -481,19 +478,14 @@ fn image_task(question: &Question, templates: &Templates) -> Task {
     }
 }
 
-/// A kept question as a stage-1 training task: the image, the question and its lettered
-/// options (the run's format prompt adds the answer instruction), the answer.
-pub fn training_task(question: &Question) -> Result<Task> {
+/// A kept question as a stage-1 training task: the training prompt (`task.txt`, the reference
+/// code's `format_for_training.py` wording), the image, the answer.
+pub fn training_task(question: &Question, templates: &Templates) -> Result<Task> {
     let image =
         question.image.canonicalize().with_context(|| format!("the image {}", question.image.display()))?;
-    let options = question.lettered_options();
-    let prompt = match options.is_empty() {
-        true => format!("{}\n{}", crate::data::IMAGE_MARKER, question.question),
-        false => format!("{}\n{}\n{options}", crate::data::IMAGE_MARKER, question.question),
-    };
     Ok(Task {
         id: question.id.clone(),
-        prompt,
+        prompt: templates.task_prompt(question),
         images: vec![ImageRef::Path(image)],
         answer: question.answer.clone(),
         capability: Capability::Perception,

@@ -35,17 +35,15 @@ pub struct Question {
 }
 
 impl Question {
-    /// The options as `A. <text>` lines.
-    pub fn lettered_options(&self) -> String {
-        self.options
-            .iter()
-            .enumerate()
-            .map(|(i, o)| format!("{}. {o}", letter(i)))
-            .collect::<Vec<_>>()
-            .join("\n")
+    /// The options as `A<sep> <text>` lines (`. ` in the checks' prompts, `: ` in the training
+    /// prompt, as the reference code writes them).
+    fn lettered_options(&self, separator: &str) -> String {
+        let lines: Vec<String> =
+            self.options.iter().enumerate().map(|(i, o)| format!("{}{separator} {o}", letter(i))).collect();
+        lines.join("\n")
     }
 
-    /// Whether `response` answers the question: for multiple choice, its letter
+    /// Whether `response` answers the question: for multiple choice, the letter read from it
     /// ([`answer_letter`]) is the answer; for short answer, its last `\boxed{}` (or the whole
     /// response without one) grades as the answer (`grade_answer`, a trailing full stop
     /// ignored).
@@ -63,8 +61,8 @@ impl Question {
     }
 
     /// Whether `response` gives an answer at all: a letter of the options for multiple choice
-    /// (the paper's filter counts an image-only answer without one as neither right nor wrong,
-    /// and drops the question), any text for short answer.
+    /// (the reference filter counts an image-only answer without one as neither right nor
+    /// wrong, and drops the question), any text for short answer.
     pub fn is_attempted_by(&self, response: &str) -> bool {
         match self.options.is_empty() {
             true => !response.trim().is_empty(),
@@ -78,87 +76,77 @@ fn letter(i: usize) -> char {
     (b'A' + i as u8) as char
 }
 
-/// The option letter a response gives among `options` letters: the content of its last
-/// `\boxed{}` if any, else the response, with an `Answer:` prefix and brackets removed, when it
-/// starts with one of the letters not followed by a letter or digit (`B`, `B.`, `(B)`, `B) red`,
-/// `Answer: C`). `None` otherwise.
-pub fn answer_letter(response: &str, options: usize) -> Option<&str> {
-    let text = match response.rfind("\\boxed{") {
-        Some(start) => {
-            let inner = &response[start + "\\boxed{".len()..];
-            &inner[..inner.find('}')?]
-        }
-        None => response,
-    };
-    let text = text.trim_start();
-    let text = strip_prefix_ignoring_case(text, "answer:").unwrap_or(text).trim_start();
-    let text = text.trim_start_matches(['(', '[']);
-    let first = text.chars().next()?;
-    let valid = first.is_ascii_uppercase() && ((first as u8 - b'A') as usize) < options;
-    let alone = !text[first.len_utf8()..].chars().next().is_some_and(char::is_alphanumeric);
-    (valid && alone).then(|| &text[..1])
-}
-
-fn strip_prefix_ignoring_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
-}
-
-/// The questions a question model wrote (see `configs/perception_data/questions.txt`): blocks
-/// starting at a `Question:` line, each with lettered option lines (`A. …` or `A) …`, from A
-/// on) and an `Answer:` line. A block with options needs at least two, in order from A, and an
-/// answer among their letters; a block without is a short-answer question. Returns the
-/// well-formed questions (as `(question, options, answer)`) and the number of malformed blocks.
-pub fn parse_questions(text: &str) -> (Vec<(String, Vec<String>, String)>, usize) {
-    let mut blocks: Vec<Vec<&str>> = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(rest) = strip_prefix_ignoring_case(line, "question:") {
-            blocks.push(vec![rest.trim()]);
-        } else if let Some(block) = blocks.last_mut() {
-            if !line.is_empty() {
-                block.push(line);
-            }
+/// The option letter a response names among the first `options` letters, as the reference
+/// code's filter reads it (`extract_letter` of `data_pipeline/filter_perception.py`, its A–D
+/// generalised to the options): the letter after the first `answer` (any case) followed by
+/// optional spaces, an optional `:` or `-` and optional spaces, upper-cased; else the first
+/// option letter standing alone as a word (`\b[A-D]\b`) in the upper-cased response, so an
+/// article `a` reads as `A`, as there. `None` when neither is found.
+pub fn answer_letter(response: &str, options: usize) -> Option<char> {
+    let is_option = |c: char| c.is_ascii_uppercase() && ((c as u8 - b'A') as usize) < options;
+    let text = response.trim();
+    let lower = text.to_ascii_lowercase();
+    for (at, _) in lower.match_indices("answer") {
+        let rest = text[at + "answer".len()..].trim_start();
+        let rest = rest.strip_prefix([':', '-']).unwrap_or(rest).trim_start();
+        if let Some(c) = rest.chars().next().map(|c| c.to_ascii_uppercase()).filter(|&c| is_option(c)) {
+            return Some(c);
         }
     }
+    let upper: Vec<char> = text.to_uppercase().chars().collect();
+    let word =
+        |i: Option<usize>| i.and_then(|i| upper.get(i)).is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    (0..upper.len())
+        .find(|&i| is_option(upper[i]) && !word(i.checked_sub(1)) && !word(Some(i + 1)))
+        .map(|i| upper[i])
+}
+
+/// The questions a question model wrote: each ```` ```json ```` fenced block holding an object
+/// `{"question", "options": {"A": …, "B": …}, "answer"}` (the reference code's
+/// `prompts/docci_mcq_generation.txt` asks for one; its `generate_qa.py` reads the block the
+/// same way), or without `options` a short-answer question. Options must run from A with no
+/// gap, at least two, and the answer must be one of their letters. Returns the well-formed
+/// questions (as `(question, options, answer)`) and the number of malformed blocks (an output
+/// with no block counts as one).
+pub fn parse_questions(text: &str) -> (Vec<(String, Vec<String>, String)>, usize) {
     let mut questions = Vec::new();
     let mut malformed = 0;
-    for block in blocks {
-        match parse_block(&block) {
+    let mut rest = text;
+    while let Some(start) = rest.find("```json") {
+        let body = &rest[start + "```json".len()..];
+        let Some(end) = body.find("```") else {
+            malformed += 1;
+            break;
+        };
+        match parse_block(body[..end].trim()) {
             Some(question) => questions.push(question),
             None => malformed += 1,
         }
+        rest = &body[end + 3..];
+    }
+    if questions.is_empty() && malformed == 0 {
+        malformed = 1;
     }
     (questions, malformed)
 }
 
-/// One `Question:` block (its first line the text after `Question:`), or `None` if malformed.
-fn parse_block(lines: &[&str]) -> Option<(String, Vec<String>, String)> {
-    let mut question = vec![lines[0]];
-    let mut options: Vec<String> = Vec::new();
-    let mut answer = None;
-    for line in &lines[1..] {
-        if let Some(rest) = strip_prefix_ignoring_case(line, "answer:") {
-            answer = Some(rest.trim().trim_end_matches('.').to_string());
-            break;
-        }
-        let next = letter(options.len());
-        let mut chars = line.chars();
-        match (chars.next(), chars.next()) {
-            (Some(l), Some('.' | ')')) if l == next => options.push(chars.as_str().trim().to_string()),
-            _ if options.is_empty() => question.push(line),
-            _ => return None,
-        }
+/// One block's JSON object, or `None` if malformed.
+fn parse_block(json: &str) -> Option<(String, Vec<String>, String)> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let question = value["question"].as_str()?.trim().to_string();
+    let answer = value["answer"].as_str()?.trim().to_string();
+    let given = value.get("options").and_then(|o| o.as_object());
+    let mut options = Vec::new();
+    for i in 0..given.map_or(0, |o| o.len()) {
+        options.push(given?.get(&letter(i).to_string())?.as_str()?.trim().to_string());
     }
-    let question = question.join(" ").trim().to_string();
-    let answer = answer.filter(|a| !a.is_empty())?;
-    if question.is_empty() || options.iter().any(String::is_empty) || options.len() == 1 {
-        return None;
-    }
-    if !options.is_empty() {
-        let letter = answer_letter(&answer, options.len())?;
-        return Some((question, options, letter.to_string()));
-    }
-    Some((question, options, answer))
+    let lettered = (0..options.len()).any(|i| answer == letter(i).to_string());
+    let well_formed = !question.is_empty()
+        && !answer.is_empty()
+        && options.len() != 1
+        && options.iter().all(|o| !o.is_empty())
+        && (options.is_empty() || lettered);
+    well_formed.then_some((question, options, answer))
 }
 
 /// The prompt templates (`configs/perception_data/`, embedded; see its README).
@@ -169,6 +157,8 @@ pub struct Templates {
     pub caption_check_short: String,
     pub image_check: String,
     pub image_check_short: String,
+    pub task: String,
+    pub task_short: String,
 }
 
 impl Templates {
@@ -198,6 +188,8 @@ impl Templates {
                 "image_check_short.txt",
                 include_str!("../../configs/perception_data/image_check_short.txt"),
             )?,
+            task: read("task.txt", include_str!("../../configs/perception_data/task.txt"))?,
+            task_short: read("task_short.txt", include_str!("../../configs/perception_data/task_short.txt"))?,
         };
         for (name, text, needs) in [
             ("questions.txt", &templates.questions, &["{caption}"][..]),
@@ -205,6 +197,8 @@ impl Templates {
             ("caption_check_short.txt", &templates.caption_check_short, &["{caption}", "{question}"][..]),
             ("image_check.txt", &templates.image_check, &["<image>", "{question}", "{options}"][..]),
             ("image_check_short.txt", &templates.image_check_short, &["<image>", "{question}"][..]),
+            ("task.txt", &templates.task, &["<image>", "{question}", "{options_with_colons}"][..]),
+            ("task_short.txt", &templates.task_short, &["<image>", "{question}"][..]),
         ] {
             if let Some(missing) = needs.iter().find(|n| !text.contains(*n)) {
                 bail!("the template {name} has no {missing}");
@@ -218,9 +212,9 @@ impl Templates {
         Ok(templates)
     }
 
-    /// The question model's prompt for `caption`, asking for `count` questions.
-    pub fn questions_prompt(&self, caption: &str, count: usize) -> String {
-        self.questions.replace("{count}", &count.to_string()).replace("{caption}", caption)
+    /// The question model's prompt for `caption`.
+    pub fn questions_prompt(&self, caption: &str) -> String {
+        self.questions.replace("{caption}", caption)
     }
 
     /// The caption side's prompt for `question` (text only).
@@ -235,11 +229,21 @@ impl Templates {
         let template = if question.options.is_empty() { &self.image_check_short } else { &self.image_check };
         fill(template, question)
     }
+
+    /// The training prompt of a kept `question` (its `<image>` is the question's image).
+    pub fn task_prompt(&self, question: &Question) -> String {
+        let template = if question.options.is_empty() { &self.task_short } else { &self.task };
+        fill(template, question)
+    }
 }
 
-/// `template` with the question and its lettered options filled in.
+/// `template` with the question and its lettered options filled in (`{options}`: `A. …`,
+/// `{options_with_colons}`: `A: …`).
 fn fill(template: &str, question: &Question) -> String {
-    template.replace("{question}", &question.question).replace("{options}", &question.lettered_options())
+    template
+        .replace("{question}", &question.question)
+        .replace("{options_with_colons}", &question.lettered_options(":"))
+        .replace("{options}", &question.lettered_options("."))
 }
 
 #[cfg(test)]
@@ -249,17 +253,22 @@ mod tests {
     use super::{answer_letter, parse_questions, Question, Templates};
 
     #[test]
-    fn answer_letters_are_read_as_the_paper_s_filter_reads_them() {
+    fn answer_letters_are_read_as_the_reference_filter_reads_them() {
         for (response, letter) in [
-            ("B", Some("B")),
-            ("B.", Some("B")),
-            ("(C) blue", Some("C")),
-            ("Answer: A", Some("A")),
-            ("<think>red</think>\\boxed{D}", Some("D")),
+            ("B", Some('B')),
+            ("B.", Some('B')),
+            ("(C) blue", Some('C')),
+            ("Answer: a", Some('A')),
+            // no letter right after `answer`: the first standalone one
+            ("The answer is D", Some('D')),
+            ("the answer - c.", Some('C')),
+            ("I think it is B, not C", Some('B')),
+            // the article reads as option A, as in the reference
+            ("It is a red circle", Some('A')),
             ("Blue", None),
             ("E", None),
+            ("BC", None),
             ("", None),
-            ("the answer is B", None),
         ] {
             assert_eq!(answer_letter(response, 4), letter, "{response:?}");
         }
@@ -267,21 +276,18 @@ mod tests {
 
     #[test]
     fn a_question_model_s_output_parses_into_questions_and_malformed_blocks() {
-        let text = "Here are the questions.\n\
-            Question: What colour is the circle?\nA. red\nB. blue\nC) green\nD. yellow\nAnswer: B\n\n\
-            Question: How many squares\nare there?\nA. 1\nB. 2\nAnswer: (A)\n\
-            Question: Where is the star?\nAnswer: top left.\n\
-            Question: Broken options\nA. one\nC. three\nAnswer: A\n\
-            Question: No answer\nA. x\nB. y\n\
-            Question: Answer not an option\nA. x\nB. y\nAnswer: C\n";
+        let text = "```json\n{\"question\": \"What colour is the circle?\", \"options\": {\"A\": \"red\", \"B\": \"blue\", \"C\": \"green\", \"D\": \"grey\"}, \"answer\": \"B\"}\n```\n\
+            ```json\n{\"question\": \"Where is the star?\", \"answer\": \"top left\"}\n```\n\
+            ```json\n{\"question\": \"Gap\", \"options\": {\"A\": \"x\", \"C\": \"y\"}, \"answer\": \"A\"}\n```\n\
+            ```json\n{\"question\": \"Off\", \"options\": {\"A\": \"x\", \"B\": \"y\"}, \"answer\": \"C\"}\n```\n\
+            ```json\n{\"question\": \"cut\n";
         let (questions, malformed) = parse_questions(text);
         assert_eq!(malformed, 3);
-        assert_eq!(questions.len(), 3);
-        assert_eq!(questions[0].1, ["red", "blue", "green", "yellow"]);
+        assert_eq!(questions.len(), 2);
+        assert_eq!(questions[0].1, ["red", "blue", "green", "grey"]);
         assert_eq!(questions[0].2, "B");
-        assert_eq!(questions[1].0, "How many squares are there?");
-        assert_eq!(questions[1].2, "A");
-        assert_eq!((questions[2].1.len(), questions[2].2.as_str()), (0, "top left"));
+        assert_eq!((questions[1].1.len(), questions[1].2.as_str()), (0, "top left"));
+        assert_eq!(parse_questions("no block here"), (vec![], 1));
     }
 
     #[test]
@@ -298,16 +304,21 @@ mod tests {
         assert!(choice.is_answered_by("A.") && !choice.is_answered_by("B") && !choice.is_answered_by("red"));
         assert!(choice.is_attempted_by("B") && !choice.is_attempted_by("red"));
         let short = Question { options: vec![], answer: "red".into(), ..choice.clone() };
-        assert!(short.is_answered_by("Red.") && !short.is_answered_by("blue"));
+        assert!(short.is_answered_by("Red.") && short.is_answered_by("<think>x</think>\\boxed{red}"));
+        assert!(!short.is_answered_by("blue"));
         let templates = Templates::shipped_or_from(None).unwrap();
         let prompt = templates.caption_prompt(&choice);
         assert!(
-            prompt.contains("A red circle.")
-                && prompt.contains("A. red\nB. blue")
-                && !prompt.contains("<image>")
+            prompt.contains("Image Caption: A red circle.") && prompt.contains("Options:\nA. red\nB. blue")
         );
-        assert!(templates.image_prompt(&choice).starts_with("<image>\nWhat colour is the circle?\nA. red"));
-        assert!(templates.questions_prompt("A red circle.", 3).contains("Write 3 multiple-choice questions"));
+        assert!(templates
+            .image_prompt(&choice)
+            .starts_with("<image>\nPlease answer based on the image.\nQuestion: What"));
+        assert_eq!(
+            templates.task_prompt(&choice),
+            "<image>What colour is the circle?\nOptions:\nA: red\nB: blue\nRespond using only the letter corresponding to the correct answer.\n"
+        );
+        assert!(templates.questions_prompt("A red circle.").contains("# Image description\nA red circle.\n"));
     }
 
     #[test]
