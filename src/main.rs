@@ -342,26 +342,22 @@ enum Command {
 enum DataCommand {
     /// Write the procedural benchmark (perception, text reasoning, visual reasoning; levels
     /// cycling) as EasyR1 JSONL (`DIR/tasks.jsonl`) with PNG images (`DIR/images/`).
-    Synth {
-        #[arg(long)]
-        out: PathBuf,
-        /// Tasks per capability.
-        #[arg(long)]
-        n: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Synth(Generated),
     /// Procedural scenes with captions from their ground truth and template questions: the
     /// input of `perception-data` in the sandbox (`captions.jsonl`, `questions.jsonl`, `images/`).
-    Captions {
-        #[arg(long)]
-        out: PathBuf,
-        /// Scenes.
-        #[arg(long)]
-        n: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    Captions(Generated),
+}
+
+/// What `seethink data` generates: where, how many, from which seed.
+#[derive(Args)]
+struct Generated {
+    #[arg(long)]
+    out: PathBuf,
+    /// Tasks per capability (`synth`) or scenes (`captions`).
+    #[arg(long)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Ctrl-C or SIGTERM: a training run stops after its current step and checkpoints it; a second
@@ -577,8 +573,8 @@ fn run(args: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&provenance)?);
             Ok(())
         }
-        Command::Data(DataCommand::Synth { out, n, seed }) => cli::synth(&out, n, seed),
-        Command::Data(DataCommand::Captions { out, n, seed }) => cli::captions(&out, n, seed),
+        Command::Data(DataCommand::Synth(Generated { out, n, seed })) => cli::synth(&out, n, seed),
+        Command::Data(DataCommand::Captions(Generated { out, n, seed })) => cli::captions(&out, n, seed),
     }
 }
 

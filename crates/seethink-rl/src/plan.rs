@@ -243,12 +243,12 @@ impl MemoryPlan {
             // for an update (all but the decoder layers, and one layer at a time): on average
             // (N − 1)/N of what it gathers is the others'
             true => {
-                let own = trained.div_ceil(workers as u64);
+                let (own, share) = sharded(trained, workers);
                 add(
                     "weights, own share",
                     Phase::Always,
                     own * e + frozen * f,
-                    format!("{trained} trained parameters / {workers} workers (sharded) × {e} B + {frozen} frozen × {f} B"),
+                    format!("{share} × {e} B + {frozen} frozen × {f} B"),
                 );
                 let others = (trained * (workers as u64 - 1)).div_ceil(workers as u64);
                 let formula = format!("{trained} trained parameters × ({workers} − 1)/{workers} × {e} B");
@@ -294,10 +294,10 @@ impl MemoryPlan {
         // its share (`sharding::owners` deals whole parameters, so a share can exceed 1/N by
         // less than the largest parameter)
         let (held, formula) = match config.trainer.sharding.optimizer_state() && workers > 1 {
-            true => (
-                trained.div_ceil(workers as u64),
-                format!("2 × {trained} trained parameters / {workers} workers (sharded) × {e} B"),
-            ),
+            true => {
+                let (own, share) = sharded(trained, workers);
+                (own, format!("2 × {share} × {e} B"))
+            }
             false => (trained, format!("2 × {trained} trained parameters × {e} B")),
         };
         add("AdamW moments", Phase::Always, 2 * held * e, formula);
@@ -398,13 +398,8 @@ impl MemoryPlan {
             // in flight at a time (`gradient_sink`): the output projection, then one decoder
             // layer (with activation checkpointing) or all the rest, then what the layers leave
             true => {
-                let own = trained.div_ceil(workers as u64);
-                add(
-                    "gradients, own share",
-                    Phase::Update,
-                    own * e,
-                    format!("{trained} trained parameters / {workers} workers (sharded) × {e} B"),
-                );
+                let (own, share) = sharded(trained, workers);
+                add("gradients, own share", Phase::Update, own * e, format!("{share} × {e} B"));
                 let (in_flight, formula) = gradients_in_flight(size, config, trained);
                 add("gradients in flight", Phase::Update, in_flight * e, format!("{formula} × {e} B"));
             }
@@ -473,6 +468,12 @@ fn gradients_in_flight(size: &ModelSize, config: &TrainConfig, trained: u64) -> 
             (head.max(rest), format!("max(output projection {head}, the rest {rest})"))
         }
     }
+}
+
+/// One worker's share of `trained` parameters dealt over `workers`, `⌈trained / workers⌉`, and
+/// how.
+fn sharded(trained: u64, workers: usize) -> (u64, String) {
+    (trained.div_ceil(workers as u64), format!("{trained} trained parameters / {workers} workers (sharded)"))
 }
 
 /// The trained parameters an update of `trainer.sharding: Weights` holds gathered at once, in
