@@ -199,7 +199,8 @@ impl<B: TrainBackend> Grpo<B> {
     /// ([`AnyVlm::without_lora`]): `start` itself without LoRA, the base model with it (its
     /// parameters shared with the policy's frozen ones, not a copy). Its matrices are stored
     /// in the learner's frozen type ([`PolicyLearner::frozen_dtype`]: bf16 for a bf16
-    /// checkpoint on a GPU backend).
+    /// checkpoint on a GPU backend). `start` must hold the whole policy: build GRPO before
+    /// [`PolicyLearner::shard_weights`], as the run loop does.
     pub fn new(
         start: &PolicyLearner<B>,
         algorithm: AlgorithmConfig,
