@@ -20,6 +20,12 @@
 //!   logits chunk with its gradient, and the gradients (those accumulated over the
 //!   micro-batches before it).
 //!
+//! The plan is one data-parallel worker's: with `trainer.sharding` it holds its share of
+//! AdamW's moments (`OptimizerState`), of the gradients' sums with one group's whole gradients
+//! in flight (`Gradients`), and of the trained weights between uses (`Weights`: the others'
+//! gathered in the rollout and old/ref phases, and in the update all but the decoder layers
+//! and one layer).
+//!
 //! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
 //! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
 //! path's [`recomputed_attention`](seethink_models::kernels::recomputed_attention) recompute them in
