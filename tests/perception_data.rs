@@ -213,3 +213,89 @@ fn each_side_of_the_filter_drops_what_it_must() {
     assert_eq!(std::fs::read_to_string(out.join("tasks.jsonl")).unwrap(), tasks);
     assert_eq!(lines(&out.join("image-check.jsonl")).len(), 25);
 }
+
+/// A scripted answerer: the response to each prompt containing a key.
+struct Scripted(Vec<(&'static str, &'static str)>);
+
+impl Responder for Scripted {
+    fn respond(&mut self, tasks: &[Task], k: usize) -> seethink::eval::Result<Vec<Vec<Response>>> {
+        Ok(tasks
+            .iter()
+            .map(|t| {
+                let text = self.0.iter().find(|(key, _)| t.prompt.contains(key)).map_or("", |(_, r)| r);
+                vec![Response { text: text.to_string(), tokens: 1 }; k]
+            })
+            .collect())
+    }
+}
+
+/// The reference code's rule on multiple-choice questions, with scripted answerers on both
+/// sides: kept iff every caption-only letter is right and every image-only letter is present
+/// and wrong; an image-only answer without a letter drops the question, as an image-only
+/// answer that names the right letter does; letters are read as the reference reads them.
+#[test]
+fn multiple_choice_questions_are_kept_by_the_reference_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("square.png");
+    std::fs::copy(root().join("tests/fixtures/images/square.png"), &image).unwrap();
+    let question = |id: &str, text: &str| Question {
+        id: id.into(),
+        caption_id: "c".into(),
+        image: image.clone(),
+        caption: "A grey square on white.".into(),
+        question: text.into(),
+        options: vec!["red".into(), "grey".into(), "blue".into(), "green".into()],
+        answer: "B".into(),
+    };
+    let questions = [
+        question("seen", "What colour is the square (seen)?"),
+        question("missed", "What colour is the square (missed)?"),
+        question("silent", "What colour is the square (silent)?"),
+        question("misread", "What colour is the square (misread)?"),
+    ];
+    let written = dir.path().join("questions.jsonl");
+    std::fs::write(
+        &written,
+        questions.iter().map(|q| format!("{}\n", serde_json::json!(q))).collect::<String>(),
+    )
+    .unwrap();
+    let caption_reader = Scripted(vec![("(misread)", "Answer: C"), ("square", "The answer is B.")]);
+    let image_model =
+        Scripted(vec![("(seen)", "B"), ("(missed)", "answer - d"), ("(silent)", "I cannot tell")]);
+    let out = dir.path().join("out");
+    let report = perception_data::<burn::backend::NdArray>(PerceptionDataOptions {
+        source: QuestionSource::Written(written),
+        question_tokens: 1,
+        caption_side: vec![Answerer::Responder {
+            name: "reader".into(),
+            responder: Box::new(caption_reader),
+        }],
+        image_side: vec![Answerer::Responder { name: "looker".into(), responder: Box::new(image_model) }],
+        k: 2,
+        temperature: 1.0,
+        answer_tokens: 8,
+        max_image_pass_rate: 0.0,
+        batch_size: 4,
+        bounds: seethink::models::processing::image::ImageBounds::NONE,
+        templates: Templates::shipped_or_from(None).unwrap(),
+        seed: 0,
+        out: out.clone(),
+    })
+    .unwrap();
+    assert_eq!((report.dropped_by_caption, report.dropped_by_image, report.kept), (1, 2, 1));
+    let dropped: HashMap<String, String> = lines(&out.join("dropped.jsonl"))
+        .into_iter()
+        .map(|d| (d["id"].as_str().unwrap().to_string(), d["why"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(dropped["misread"].contains("\"Answer: C\" from the caption, not B"), "{dropped:?}");
+    assert!(dropped["seen"].contains("answered it from the image alone in 2 of 2"), "{dropped:?}");
+    assert!(dropped["silent"].contains("gave no answer in 2 of 2"), "{dropped:?}");
+    let kept = seethink::data::load_tasks(&out, None).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, "missed");
+    assert_eq!(
+        kept[0].prompt,
+        "<image>What colour is the square (missed)?\nOptions:\nA: red\nB: grey\nC: blue\nD: green\n\
+         Respond using only the letter corresponding to the correct answer.\n"
+    );
+}
