@@ -77,6 +77,9 @@ pub enum Phase {
     Always,
     Rollout,
     Frozen,
+    /// The reference passes when the weights are sharded: the policy dropped, the reference
+    /// gathered (otherwise they are part of [`Phase::Frozen`]).
+    Reference,
     Update,
 }
 
@@ -86,6 +89,7 @@ impl Phase {
             Phase::Always => "always",
             Phase::Rollout => "rollout",
             Phase::Frozen => "old/ref log-probs",
+            Phase::Reference => "ref log-probs",
             Phase::Update => "update",
         }
     }
@@ -243,7 +247,8 @@ impl MemoryPlan {
             components.push(Component { name, phase, bytes, formula })
         };
         let workers = config.trainer.topology().workers();
-        match config.trainer.sharding.weights() && workers > 1 {
+        let sharded_weights = config.trainer.sharding.weights() && workers > 1;
+        match sharded_weights {
             // each worker holds its own trained parameters between uses (`weight_shards`) and
             // gathers the others' for the rollout and the old/ref passes (the whole policy) and
             // for an update (all but the decoder layers, and one layer at a time): on average
@@ -278,9 +283,34 @@ impl MemoryPlan {
                 format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
             ),
         }
-        if reference {
-            add("KL reference", Phase::Always, params * f, format!("a frozen copy: {params} × {f} B"));
+        match (reference, sharded_weights) {
+            // each worker holds its share of the reference (the trained parameters' owners; the
+            // rest, frozen in the policy too, whole) and gathers the others' for the reference
+            // passes, after the rollout's policy is dropped
+            (true, true) => {
+                let (own, share) = sharded(trained, workers);
+                let whole = params - trained;
+                add(
+                    "KL reference, own share",
+                    Phase::Always,
+                    (own + whole) * f,
+                    format!("a frozen copy: {share} + {whole} whole × {f} B"),
+                );
+                let others = (trained * (workers as u64 - 1)).div_ceil(workers as u64);
+                add(
+                    "gathered reference",
+                    Phase::Reference,
+                    others * f,
+                    format!("{trained} parameters × ({workers} − 1)/{workers} × {f} B"),
+                );
+            }
+            (true, false) => {
+                add("KL reference", Phase::Always, params * f, format!("a frozen copy: {params} × {f} B"))
+            }
+            (false, _) => {}
         }
+        // with the weights sharded the reference passes are a phase of their own
+        let reference_phase = if reference && sharded_weights { Phase::Reference } else { Phase::Frozen };
         // a product with a frozen matrix stored narrower widens it first: at most the largest
         // (the vocabulary projection) at a time, in every phase that computes with one
         if f < e {
@@ -289,7 +319,7 @@ impl MemoryPlan {
             let phases: &[Phase] = match (adapters.is_some(), grpo, reference) {
                 (true, true, _) => &[Phase::Rollout, Phase::Frozen, Phase::Update],
                 (true, false, _) => &[Phase::Update],
-                (false, _, true) => &[Phase::Frozen],
+                (false, _, true) => std::slice::from_ref(&reference_phase),
                 (false, _, false) => &[],
             };
             for &phase in phases {
@@ -358,15 +388,14 @@ impl MemoryPlan {
                     + pass.keys * 2 * kv
                     + chunk.min(pass.queries) * vocab * 2)
                 * e;
-            add(
-                "old/ref passes",
-                Phase::Frozen,
-                frozen,
-                format!(
-                    "{passes} × ({} positions × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) + {} keys × 2·{kv} + 2 × {chunk} × {vocab}) × {e} B",
-                    pass.queries, pass.keys
-                ),
+            let formula = format!(
+                "{passes} × ({} positions × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) + {} keys × 2·{kv} + 2 × {chunk} × {vocab}) × {e} B",
+                pass.queries, pass.keys
             );
+            add("old/ref passes", Phase::Frozen, frozen, formula.clone());
+            if reference_phase == Phase::Reference {
+                add("old/ref passes", Phase::Reference, frozen, formula);
+            }
         }
         let pass = PassTokens::largest(&pieces, n, prompt, response);
         let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
@@ -423,7 +452,7 @@ impl MemoryPlan {
 
     /// The step's peak: what is always alive plus the largest phase.
     pub fn peak(&self) -> u64 {
-        [Phase::Rollout, Phase::Frozen, Phase::Update]
+        [Phase::Rollout, Phase::Frozen, Phase::Reference, Phase::Update]
             .into_iter()
             .map(|p| self.phase_bytes(p))
             .max()

@@ -24,15 +24,17 @@
 //! alive from the forward pass to the backward pass, the whole policy at once. With them, a
 //! layer's graph lives only through its own recomputation.
 //!
-//! Not sharded: frozen parameters (a frozen vision tower, the base under LoRA) and the KL
-//! reference. Traffic: burn-collective 0.21 has no all-gather (and its `broadcast` between
+//! The KL reference, which carries the policy's parameter ids, is held the same way
+//! ([`Worker::release_frozen`]) and gathered for the reference passes only, after the rollout's
+//! policy is dropped ([`Worker::gather_frozen`]). Not sharded: frozen parameters (a frozen
+//! vision tower, the base under LoRA). Traffic: burn-collective 0.21 has no all-gather (and its `broadcast` between
 //! machines is `unimplemented!`), so a gather is an all-reduce, twice an all-gather's bytes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::data_parallel::{sum_on, Worker};
@@ -148,20 +150,7 @@ impl Worker {
                     return param;
                 }
                 let (id, tensor, mapper) = param.consume();
-                let value = tensor.inner();
-                let owned = placement.owner == self.rank;
-                let sent = match owned {
-                    true => value.clone(),
-                    false => Tensor::zeros(placement.shape.clone(), &value.device()),
-                };
-                let gathered = match sum_on(self.peer, sent) {
-                    Ok(_) if owned => value,
-                    Ok(sum) => sum,
-                    Err(error) => {
-                        self.failed = Some(error);
-                        value
-                    }
-                };
+                let gathered = gathered(self.peer, tensor.inner(), placement, self.rank, &mut self.failed);
                 Param::from_mapped_value(id, Tensor::from_inner(gathered).require_grad(), mapper)
             }
         }
@@ -172,6 +161,88 @@ impl Worker {
         match gather.failed {
             Some(error) => Err(error),
             None => Ok(part),
+        }
+    }
+
+    /// `frozen` (a module without gradients with the policy's parameter ids: the KL reference)
+    /// with each parameter the layout places on another worker replaced by an empty tensor of
+    /// its rank and type, as the policy's are ([`Worker::release_weights`]); parameters the
+    /// layout does not hold (frozen in the policy too) stay. `frozen` itself unless the weights
+    /// are sharded and the policy was released.
+    pub fn release_frozen<I: Backend, M: Module<I>>(&self, frozen: M) -> M {
+        if !self.shards_weights() {
+            return frozen;
+        }
+        struct Release<'a>(&'a HashMap<ParamId, Placement>, usize);
+        impl<I: Backend> ModuleMapper<I> for Release<'_> {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<I, D>>) -> Param<Tensor<I, D>> {
+                match self.0.get(&param.id) {
+                    Some(placement) if placement.owner != self.1 => {
+                        let (id, tensor, mapper) = param.consume();
+                        let empty = Tensor::<I, D>::empty([0; D], &tensor.device()).cast(tensor.dtype());
+                        Param::from_mapped_value(id, empty, mapper)
+                    }
+                    _ => param,
+                }
+            }
+        }
+        let layout = self.layout().lock().unwrap_or_else(PoisonError::into_inner);
+        frozen.map(&mut Release(&layout, self.rank()))
+    }
+
+    /// `frozen` released by [`Worker::release_frozen`] with every parameter the layout holds
+    /// gathered from its owner, in its own type. Every worker must gather it at once. `frozen`
+    /// itself unless the weights are sharded.
+    pub fn gather_frozen<I: Backend, M: Module<I>>(&self, frozen: M) -> Result<M> {
+        let Some(peer) = self.peer().filter(|_| self.shards_weights()) else { return Ok(frozen) };
+        struct Gather<'a> {
+            layout: &'a HashMap<ParamId, Placement>,
+            peer: burn::collective::PeerId,
+            rank: usize,
+            failed: Option<TrainError>,
+        }
+        impl<I: Backend> ModuleMapper<I> for Gather<'_> {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<I, D>>) -> Param<Tensor<I, D>> {
+                let Some(placement) = self.layout.get(&param.id).filter(|_| self.failed.is_none()) else {
+                    return param;
+                };
+                let (id, tensor, mapper) = param.consume();
+                let gathered = gathered(self.peer, tensor, placement, self.rank, &mut self.failed);
+                Param::from_mapped_value(id, gathered, mapper)
+            }
+        }
+        let layout = self.layout().lock().unwrap_or_else(PoisonError::into_inner);
+        let mut gather = Gather { layout: &layout, peer, rank: self.rank(), failed: None };
+        let frozen = frozen.map(&mut gather);
+        match gather.failed {
+            Some(error) => Err(error),
+            None => Ok(frozen),
+        }
+    }
+}
+
+/// `value` (this worker's copy of a parameter placed by `placement`: its weights on the owner,
+/// an empty tensor elsewhere) summed over the workers, the owner sending its weights and the
+/// others zeros of the parameter's shape in `value`'s type: the owner's weights on every worker
+/// (the owner keeps its own). On a failed exchange, `value` and the error in `failed`.
+fn gathered<I: Backend, const D: usize>(
+    peer: burn::collective::PeerId,
+    value: Tensor<I, D>,
+    placement: &Placement,
+    rank: usize,
+    failed: &mut Option<TrainError>,
+) -> Tensor<I, D> {
+    let owned = placement.owner == rank;
+    let sent = match owned {
+        true => value.clone(),
+        false => Tensor::<I, D>::zeros(placement.shape.clone(), &value.device()).cast(value.dtype()),
+    };
+    match sum_on(peer, sent) {
+        Ok(_) if owned => value,
+        Ok(sum) => sum,
+        Err(error) => {
+            *failed = Some(error);
+            value
         }
     }
 }

@@ -216,7 +216,9 @@ impl<B: TrainBackend> Grpo<B> {
         Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone(), kv_storage }
     }
 
-    /// The frozen KL reference (the phase's starting weights), if the KL term is on.
+    /// The frozen KL reference (the phase's starting weights), if the KL term is on; with the
+    /// weights sharded, after the first step, this worker's share of it
+    /// ([`Worker::release_frozen`]).
     pub fn reference(&self) -> Option<&AnyVlm<B::InnerBackend>> {
         self.reference.as_ref()
     }
@@ -299,6 +301,7 @@ impl<B: TrainBackend> Grpo<B> {
         tokenizer: &TextTokenizer,
     ) -> Result<GrpoStats> {
         let started = Instant::now();
+        self.release_reference();
         let policy = inference_model(learner)?;
         let n = self.rollout.n;
         let mut stats = GrpoStats::default();
@@ -398,8 +401,8 @@ impl<B: TrainBackend> Grpo<B> {
     /// per prompt, scored): group advantages from the scores, old (`policy`, the rollout's
     /// weights) and reference log-probs once, the KL reward penalty when the KL is not a loss,
     /// then the optimizer updates of `learner` ([`optimize`](Self::optimize)), `policy` dropped
-    /// before them (with the weights sharded, the update gathers its own parts). Adds the update
-    /// metrics to `stats`.
+    /// after the old log-probs (with the weights sharded, the reference passes and the update
+    /// gather their own parts). Adds the update metrics to `stats`.
     pub fn learn(
         &mut self,
         learner: &mut PolicyLearner<B>,
@@ -416,12 +419,21 @@ impl<B: TrainBackend> Grpo<B> {
             .zip(advantages)
             .map(|(s, advantage)| Sample { sequence: s.sequence, score: s.score, advantage })
             .collect();
-        let frozen = self.frozen_logprobs(&policy, &samples, pad_id)?;
-        drop(policy);
+        self.release_reference();
+        let frozen = self.frozen_logprobs(policy, &samples, pad_id)?;
         if !self.algorithm.use_kl_loss {
             self.penalise_kl(&mut samples, &frozen, stats)?;
         }
         self.optimize(learner, &samples, &frozen, pad_id, stats)
+    }
+
+    /// The KL reference with the weights sharded: each worker keeps its own parameters' share
+    /// of it between reference passes ([`Worker::release_frozen`]; the layout the learner's
+    /// release recorded). Nothing otherwise, and nothing once released.
+    fn release_reference(&mut self) {
+        if let Some(reference) = self.reference.take() {
+            self.reference = Some(self.worker.release_frozen(reference));
+        }
     }
 
     /// How every pass scores responses: at the sampling temperature, as EasyR1 does.
@@ -446,10 +458,11 @@ impl<B: TrainBackend> Grpo<B> {
     /// Old (rollout policy) and reference log-probs of the samples this worker updates on,
     /// computed once after the rollout as EasyR1 does, a micro-batch at a time (spread over the
     /// host's cores, [`Kernels::batch_threads`]): this worker's update micro-batches
-    /// ([`update_plan`](Self::update_plan)).
+    /// ([`update_plan`](Self::update_plan)). `policy` is dropped before the reference passes,
+    /// which, with the weights sharded, gather the reference for their time.
     fn frozen_logprobs(
         &self,
-        policy: &AnyVlm<B::InnerBackend>,
+        policy: AnyVlm<B::InnerBackend>,
         samples: &[Sample<B::InnerBackend>],
         pad_id: u32,
     ) -> Result<FrozenLogprobs<B::InnerBackend>> {
@@ -482,9 +495,14 @@ impl<B: TrainBackend> Grpo<B> {
         };
         let old = match self.old_from_update() {
             true => None,
-            false => Some(pass(policy)?),
+            false => Some(pass(&policy)?),
         };
-        Ok(FrozenLogprobs { old, reference: self.reference.as_ref().map(pass).transpose()? })
+        drop(policy);
+        let reference = match &self.reference {
+            Some(reference) => Some(pass(&self.worker.gather_frozen(reference.clone())?)?),
+            None => None,
+        };
+        Ok(FrozenLogprobs { old, reference })
     }
 
     /// The mini-batches of a rollout of `samples` (`actor.mini_batches` consecutive pieces) and,

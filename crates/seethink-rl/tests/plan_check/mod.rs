@@ -242,12 +242,14 @@ pub fn check_sharded_workers<B: TrainBackend>(
             (false, true) => (n - 1) * 4 * size.params() as u64,
             (false, false) => 0,
         };
-        let (frozen, update) = (Phase::Frozen, Phase::Update);
-        let totals = [frozen, update].map(|phase| n * plan.phase_bytes(phase) - shared(phase));
-        let (per_worker, shared) = match totals[0] >= totals[1] {
-            true => (plan.phase_bytes(frozen), shared(frozen)),
-            false => (plan.phase_bytes(update), shared(update)),
-        };
+        // the learning phase's largest: old (and, unless the weights are sharded, reference)
+        // log-probs, reference log-probs, or the update
+        let phases = [Phase::Frozen, Phase::Reference, Phase::Update];
+        let largest = phases
+            .into_iter()
+            .max_by_key(|&phase| n * plan.phase_bytes(phase) - shared(phase))
+            .unwrap_or(Phase::Update);
+        let (per_worker, shared) = (plan.phase_bytes(largest), shared(largest));
         let planned = workers as u64 * per_worker - shared;
         let measured = measure_workers::<B>(&config);
         let error = planned as f64 / measured as f64 - 1.0;
