@@ -22,9 +22,10 @@
 //!
 //! The plan is one data-parallel worker's: with `trainer.sharding` it holds its share of
 //! AdamW's moments (`OptimizerState`), of the gradients' sums with one group's whole gradients
-//! in flight (`Gradients`), and of the trained weights between uses (`Weights`: the others'
-//! gathered in the rollout and old/ref phases, and in the update all but the decoder layers
-//! and one layer).
+//! in flight (`Gradients`), and of the trained weights and the KL reference between uses
+//! (`Weights`: the others' weights gathered in the rollout and old-log-prob phases, in the
+//! update all but the decoder layers and one layer, and the reference gathered in a phase of
+//! its own, the reference passes).
 //!
 //! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
 //! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
