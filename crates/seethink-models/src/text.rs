@@ -6,14 +6,14 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Embedding;
-use burn::tensor::{backend::Backend, Bool, Tensor};
+use burn::tensor::{backend::Backend, Bool, DType, Tensor};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::TextConfig;
 use crate::decode::{DecodeState, KvCache};
 use crate::error::{ModelError, Result};
 use crate::kernels::{causal_blocked, Kernels};
-use crate::nn::frozen::compute_dtype;
+use crate::nn::frozen::float_dtype;
 use crate::nn::{
     apply_rotary, attention, load_linear, text_rope, weight_product, GatedMlp, Linear, LoraPart, LoraSite,
     RmsNorm, Rope, LORA_TARGETS,
@@ -236,7 +236,7 @@ impl<B: Kernels> TextModel<B> {
         let device = self.embed_tokens.weight.device();
         let ids = Tensor::from_data(burn::tensor::TensorData::new(ids, [tokens.batch, tokens.seq]), &device);
         // a frozen table may be stored narrower (`nn::frozen`): its rows in the compute type
-        Ok(self.embed_tokens.forward(ids).cast(compute_dtype::<B>()))
+        Ok(self.embed_tokens.forward(ids).cast(self.dtype()))
     }
 
     /// What the layers take for the new `tokens` (embedded as `embeds`) at `positions` (laid
@@ -254,7 +254,8 @@ impl<B: Kernels> TextModel<B> {
     ) -> DecoderInput<B> {
         let device = embeds.device();
         let (batch, seq) = (tokens.batch, tokens.seq);
-        let rope = text_rope(positions, batch, seq, c.head_dim, c.rope_theta, &c.rope, &device);
+        let rope =
+            text_rope(positions, batch, seq, c.head_dim, c.rope_theta, &c.rope, &device).cast(embeds.dtype());
         let room = state.kv.room_after(seq);
         let key_valid = state.extend_keys(tokens);
         let blocked = causal_blocked::<B>(&key_valid, batch, seq, room, &device);
@@ -287,9 +288,16 @@ impl<B: Kernels> TextModel<B> {
         out
     }
 
-    /// Vocabulary logits `[B, S, V]` of final hidden states `[B, S, hidden]`.
+    /// The type the decoder computes in: its norms' ([`crate::nn::precision`]).
+    pub fn dtype(&self) -> DType {
+        self.norm.dtype()
+    }
+
+    /// Vocabulary logits `[B, S, V]` of final hidden states `[B, S, hidden]`, in the backend's
+    /// float type: computed in the hidden states' type, then cast, since log-probs and sampling
+    /// read them in it ([`crate::nn::precision`]).
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        match &self.lm_head {
+        let logits = match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => {
                 let [batch, seq, dim] = hidden.dims();
@@ -298,6 +306,7 @@ impl<B: Kernels> TextModel<B> {
                 weight_product(hidden.reshape([batch * seq, dim]), weight.transpose())
                     .reshape([batch, seq, vocab])
             }
-        }
+        };
+        logits.cast(float_dtype::<B>())
     }
 }

@@ -194,6 +194,7 @@ pub(crate) fn scatter_rows<B: Backend>(
     let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &device);
     Tensor::<B, 2>::zeros([batch * seq, d], &device)
+        .cast(features.dtype())
         .select_assign(0, idx, features, burn::tensor::IndexingUpdateOp::Add)
         .reshape([batch, seq, d])
 }

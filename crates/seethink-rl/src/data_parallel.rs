@@ -166,6 +166,14 @@ impl Worker {
         }
     }
 
+    /// `Σ_workers tensor`, on every worker, in `tensor`'s type (alone: `tensor` itself).
+    pub fn sum_tensor<B: Backend, const D: usize>(&self, tensor: Tensor<B, D>) -> Result<Tensor<B, D>> {
+        match self.peer() {
+            Some(peer) => sum_on(peer, tensor),
+            None => Ok(tensor),
+        }
+    }
+
     /// `Σ_workers value`, on every worker (alone: `value` itself; between workers it travels
     /// as an f32).
     pub fn sum_scalar(&self, value: f64) -> Result<f64> {

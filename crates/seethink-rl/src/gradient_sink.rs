@@ -26,15 +26,21 @@
 //! zeros, which is exact. With one micro-batch per worker the sums are the unsharded run's,
 //! bitwise (a + b); with more, they are added in another order (within rounding).
 //!
+//! Under mixed precision (`actor.mixed_precision`) a pass computes its gradients in the compute
+//! type; the sink casts them to the master weights' type as they arrive, before any sum or
+//! exchange (FSDP's `mp_reduce_dtype: fp32`; [`in_master_type`]).
+//!
 //! Each exchange is one all-reduce per parameter, whose result the non-owners drop:
 //! burn-collective 0.21 has no reduce-scatter, and its `reduce` to one peer is `unimplemented!`
 //! between machines, so this sends twice what a reduce to the owner would.
 
 use std::collections::{HashMap, HashSet};
 
-use burn::module::{AutodiffModule, Module, ParamId};
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
+use seethink_models::nn::frozen::float_dtype;
 use seethink_models::Vlm;
 
 use crate::data_parallel::Worker;
@@ -99,7 +105,7 @@ impl<'w, M> GradientSink<'w, M> {
     where
         M: AutodiffModule<B>,
     {
-        self.micro.accumulate(model, grads);
+        self.micro.accumulate(model, in_master_type(model, grads));
     }
 
     /// Adds `layer`'s gradients for the micro-batch under way, complete: sharded, they are
@@ -108,11 +114,12 @@ impl<'w, M> GradientSink<'w, M> {
         &mut self,
         model: &M,
         layer: &L,
-        mut grads: GradientsParams,
+        grads: GradientsParams,
     ) -> Result<()>
     where
         M: AutodiffModule<B>,
     {
+        let mut grads = in_master_type(layer, grads);
         match &mut self.shards {
             None => self.micro.accumulate(model, grads),
             Some(shards) => {
@@ -225,4 +232,20 @@ impl Shards {
         self.exchanged.extend(trained_ids::<B, _>(part).into_iter().filter(|&id| selected(id)));
         Ok(owned)
     }
+}
+
+/// `grads` (of a pass over `part`, perhaps computed in a narrower type than the weights) with
+/// each of `part`'s parameters' gradient in the backend's float type, the master weights':
+/// `g ← cast(g, float)`, nothing done to one already in it.
+fn in_master_type<B: AutodiffBackend, M: Module<B>>(part: &M, mut grads: GradientsParams) -> GradientsParams {
+    struct Widen<'a>(&'a mut GradientsParams);
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Widen<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.0.remove::<B::InnerBackend, D>(param.id) {
+                self.0.register(param.id, grad.cast(float_dtype::<B::InnerBackend>()));
+            }
+        }
+    }
+    part.visit(&mut Widen(&mut grads));
+    grads
 }

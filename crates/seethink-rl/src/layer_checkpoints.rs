@@ -169,7 +169,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         if let Some(below) = weighted_sum(embeds) {
             // a zero leaf with graph, so that the sum has a graph (and a backward pass) even
             // when nothing below the layers is trained
-            let tracked = Tensor::<B, 1>::zeros([1], &below.device()).require_grad();
+            let tracked = Tensor::<B, 1>::zeros([1], &below.device()).cast(below.dtype()).require_grad();
             // the deepstack features of layer l, from the last layer down as collected
             let layers_with_deepstack = (0..decoder.layers.len())
                 .rev()

@@ -7,8 +7,8 @@ use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
-use seethink_models::nn::frozen::compute_dtype;
-use seethink_models::nn::store_frozen;
+use seethink_models::nn::frozen::float_dtype;
+use seethink_models::nn::{for_compute, store_frozen};
 use seethink_models::{AnyVlm, Vlm};
 
 use crate::config::ActorConfig;
@@ -40,6 +40,8 @@ pub struct PolicyLearner<B: TrainBackend> {
     lr: f64,
     /// The type frozen matrices are stored in ([`PolicyLearner::with_frozen_storage`]).
     frozen: DType,
+    /// The type every pass computes in ([`PolicyLearner::with_compute_dtype`]).
+    compute: DType,
     /// The worker whose share of the weights `model` holds, when they are sharded
     /// ([`PolicyLearner::shard_weights`]).
     weights: Option<Worker>,
@@ -71,11 +73,24 @@ impl<B: TrainBackend> PolicyLearner<B> {
         }
     }
 
-    /// The policy for an update's trained passes: with the weights sharded, everything but the
-    /// decoder layers gathered (the layer checkpoints gather each layer as it runs); otherwise
-    /// [`PolicyLearner::model`]. Every worker calls it at once.
+    /// The whole policy in the compute type ([`PolicyLearner::with_compute_dtype`]), for the
+    /// rollout and the frozen passes: with the weights sharded, each share cast and then
+    /// gathered (the gathers move compute-type bytes). Every worker calls it at once.
+    pub fn compute_policy(&self) -> Result<PolicyModel<B>> {
+        let model = for_compute(self.model.clone(), self.compute);
+        match &self.weights {
+            Some(worker) => worker.gather_weights(model),
+            None => Ok(model),
+        }
+    }
+
+    /// The policy for an update's trained passes, in the compute type (its trained parameters
+    /// leaves whose gradients [`GradientSink`](crate::gradient_sink::GradientSink) casts to the
+    /// master type): with the weights sharded, everything but the decoder layers gathered (the
+    /// layer checkpoints gather each layer as it runs). Every worker calls it at once.
     pub fn update_model(&self) -> Result<PolicyModel<B>> {
-        let Some(worker) = &self.weights else { return Ok(self.model.clone()) };
+        let model = for_compute(self.model.clone(), self.compute);
+        let Some(worker) = &self.weights else { return Ok(model) };
         if !self.model.checkpoint_layers {
             return Err(crate::error::TrainError::Distributed(
                 "trainer.sharding: Weights gathers one decoder layer at a time, which needs \
@@ -84,7 +99,7 @@ impl<B: TrainBackend> PolicyLearner<B> {
             ));
         }
         let layers = self.model.model.decoder().0.layers.iter().flat_map(trained_ids::<B, _>).collect();
-        worker.gather_weights_but(self.model.clone(), &layers)
+        worker.gather_weights_but(model, &layers)
     }
 
     /// The learner with the policy's frozen matrices (a frozen vision tower, the base under
@@ -100,6 +115,21 @@ impl<B: TrainBackend> PolicyLearner<B> {
     /// The type frozen matrices are stored in (by default the backend's float type).
     pub fn frozen_dtype(&self) -> DType {
         self.frozen
+    }
+
+    /// The learner with every pass computed in `dtype` from now on (`actor.mixed_precision`,
+    /// resolved by [`compute_dtype`](seethink_models::nn::precision::compute_dtype); `None`:
+    /// the backend's float type): the rollout, the frozen passes and the updates run a copy
+    /// of the policy cast to it ([`for_compute`]), while the trained weights and AdamW's
+    /// moments stay in the backend's float type.
+    pub fn with_compute_dtype(mut self, dtype: Option<DType>) -> Self {
+        self.compute = dtype.unwrap_or_else(float_dtype::<B>);
+        self
+    }
+
+    /// The type every pass computes in (by default the backend's float type).
+    pub fn compute_dtype(&self) -> DType {
+        self.compute
     }
 
     /// The LR of the current step ([`PolicyLearner::lr_step`]).
@@ -259,7 +289,8 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
         checkpoint_layers: actor.activation_checkpointing,
     });
     let schedule = Schedule::new(actor.lr, actor.schedule);
-    PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: compute_dtype::<B>(), weights: None }
+    let float = float_dtype::<B>();
+    PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: float, compute: float, weights: None }
 }
 
 /// `module` with each float parameter's id derived from its path in the module tree: FNV-1a
@@ -319,8 +350,8 @@ pub fn apply_update<B: TrainBackend>(
     Ok(UpdateStats { grad_norm, lr, skipped })
 }
 
-/// The whole policy without autodiff (for rollouts, frozen log-probs and export;
-/// [`PolicyLearner::gathered`]).
+/// The whole policy without autodiff, its trained weights as they are (for export;
+/// [`PolicyLearner::gathered`]); the rollout runs [`PolicyLearner::compute_policy`].
 pub fn inference_model<B: TrainBackend>(learner: &PolicyLearner<B>) -> Result<AnyVlm<B::InnerBackend>> {
     Ok(learner.gathered()?.valid().model)
 }

@@ -276,7 +276,9 @@ impl<B: Kernels> ScoringCalls<B> {
 
     /// The scoring hidden states when every response is empty: `[sequences, 0, hidden]`.
     pub fn empty_hidden<M: Vlm<B>>(&self, model: &M) -> Tensor<B, 3> {
-        Tensor::zeros([self.mask.dims()[0], 0, model.decoder().1.hidden_size], &self.mask.device())
+        let (decoder, config) = model.decoder();
+        Tensor::<B, 3>::zeros([self.mask.dims()[0], 0, config.hidden_size], &self.mask.device())
+            .cast(decoder.dtype())
     }
 
     /// The positions scored by `hidden` (the scoring hidden states).

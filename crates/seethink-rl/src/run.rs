@@ -16,6 +16,7 @@ use seethink_data::Task;
 use seethink_models::checkpoint::{stored_dtype, ExportOptions};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::frozen::frozen_dtype;
+use seethink_models::nn::precision::compute_dtype;
 use seethink_models::nn::widen_trained;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
@@ -169,8 +170,19 @@ fn run_worker<B: TrainBackend>(
         model = model.freeze_vision();
     }
     let model = widen_trained(model);
-    let mut learner =
-        new_learner(model, &config.actor, processor.tokenizer.pad_id).with_frozen_storage(frozen);
+    let compute = config.actor.mixed_precision.and_then(|requested| {
+        let resolved = compute_dtype::<B>(requested.dtype(), device);
+        if resolved.is_none() && role.writes {
+            tracing::warn!(
+                ?requested,
+                "actor.mixed_precision: this backend stores no narrower type; computing in its float type"
+            );
+        }
+        resolved
+    });
+    let mut learner = new_learner(model, &config.actor, processor.tokenizer.pad_id)
+        .with_frozen_storage(frozen)
+        .with_compute_dtype(compute);
     let mut algorithm = algorithms.build(config, &learner, role.worker.clone())?;
     let workers = role.worker.count();
     let dir = out.join("checkpoint");

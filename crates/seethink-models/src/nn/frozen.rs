@@ -11,8 +11,9 @@ use burn::tensor::{DType, Element, Tensor};
 use crate::checkpoint::Dtype;
 use crate::kernels::Kernels;
 
-/// The backend's float type: what it computes in.
-pub fn compute_dtype<B: Backend>() -> DType {
+/// The backend's float type: what it computes in, unless a mixed-precision run casts a model to
+/// a narrower one ([`crate::nn::precision`]); the type of the trained (master) weights.
+pub fn float_dtype<B: Backend>() -> DType {
     <B::FloatElem as Element>::dtype()
 }
 
@@ -21,7 +22,7 @@ pub fn compute_dtype<B: Backend>() -> DType {
 /// it (bf16 or f16 on cuda; on wgpu as far as the adapter supports them; f32 on `NdArray<f64>`).
 /// Otherwise it is the backend's float type: `NdArray<f32>` always keeps f32.
 pub fn frozen_dtype<B: Backend>(stored: Dtype, device: &B::Device) -> DType {
-    let (stored, compute) = (stored.burn(), compute_dtype::<B>());
+    let (stored, compute) = (stored.burn(), float_dtype::<B>());
     let storable = B::dtype_usage(device, stored).contains(DTypeUsage::Storage);
     match stored.size() < compute.size() && storable {
         true => stored,
@@ -41,7 +42,7 @@ pub fn store_frozen<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
 /// type ([`crate::AnyVlm::load_in`]) trains in, once its frozen parts are marked. A matrix
 /// already in that type is kept as it is.
 pub fn widen_trained<B: Backend, M: Module<B>>(module: M) -> M {
-    module.map(&mut CastMatrices { dtype: compute_dtype::<B>(), trained: true })
+    module.map(&mut CastMatrices { dtype: float_dtype::<B>(), trained: true })
 }
 
 /// Casts to `dtype` the matrices that take a gradient (`trained`, each cast made a new leaf) or

@@ -6,7 +6,7 @@ use burn::nn::Dropout;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::frozen::{compute_dtype, weight_product};
+use super::frozen::{float_dtype, weight_product};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 
@@ -131,9 +131,9 @@ impl LoraConfig {
 /// `t` in the backend's float type: a frozen adapter's factors may be stored narrower
 /// ([`store_frozen`](super::store_frozen)), as any frozen matrix.
 fn widened<B: Backend>(t: Tensor<B, 2>) -> Tensor<B, 2> {
-    match t.dtype() == compute_dtype::<B>() {
+    match t.dtype() == float_dtype::<B>() {
         true => t,
-        false => t.cast(compute_dtype::<B>()),
+        false => t.cast(float_dtype::<B>()),
     }
 }
 

@@ -7,6 +7,7 @@ mod linear;
 mod lora;
 mod mlp;
 mod norm;
+pub mod precision;
 mod rope;
 mod token_logprobs;
 
@@ -17,5 +18,6 @@ pub use linear::{load_linear, matmul, Linear, LoraSite};
 pub use lora::{LoraAdapter, LoraConfig, LoraPart, LORA_TARGETS};
 pub use mlp::{GatedMlp, Mlp};
 pub use norm::{load_layer_norm, Norm, NormKind, RmsNorm};
+pub use precision::for_compute;
 pub use rope::{apply_rotary, slot_axes, text_rope, vision_rope, Rope};
 pub use token_logprobs::token_logprobs;

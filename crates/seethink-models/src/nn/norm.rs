@@ -2,7 +2,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, DType, Tensor};
+
+use super::frozen::float_dtype;
 
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
@@ -21,11 +23,20 @@ impl<B: Backend> RmsNorm<B> {
         Ok(Self { weight: Param::from_tensor(weight), eps })
     }
 
-    /// `y = w ⊙ x / sqrt(mean(x², last dim) + eps)`
+    /// `y = w ⊙ cast(x / sqrt(mean(x², last dim) + eps))`: the normalisation computed in the
+    /// backend's float type and cast back to `x`'s type before the scale, as transformers'
+    /// Qwen RMSNorm upcasts to f32 (no cast unless a mixed-precision pass computes narrower).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(float_dtype::<B>());
         let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let normalized = x * (mean_square + self.eps).sqrt().recip();
+        let normalized = (x * (mean_square + self.eps).sqrt().recip()).cast(dtype);
         normalized * self.weight.val().unsqueeze()
+    }
+
+    /// The type this norm computes in, and the model around it ([`crate::nn::precision`]).
+    pub fn dtype(&self) -> DType {
+        self.weight.val().dtype()
     }
 }
 
@@ -79,6 +90,14 @@ impl<B: Backend> Norm<B> {
         match self {
             Self::Rms(n) => n.forward(x),
             Self::Layer(n) => n.forward(x),
+        }
+    }
+
+    /// The type this norm computes in, and the model around it ([`crate::nn::precision`]).
+    pub fn dtype(&self) -> DType {
+        match self {
+            Self::Rms(n) => n.dtype(),
+            Self::Layer(n) => n.gamma.val().dtype(),
         }
     }
 }

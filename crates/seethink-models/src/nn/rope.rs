@@ -3,7 +3,7 @@
 //! Tables are computed on the host in f32, the way transformers does: an angle is one f32
 //! product `position · inv_freq[j]`, and `emb = [angles, angles]` over the head dimension.
 
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, DType, Tensor, TensorData};
 
 use crate::config::RopeMode;
 
@@ -12,6 +12,14 @@ use crate::config::RopeMode;
 pub struct Rope<B: Backend> {
     pub cos: Tensor<B, 3>,
     pub sin: Tensor<B, 3>,
+}
+
+impl<B: Backend> Rope<B> {
+    /// The tables in `dtype`, the type of the activations they rotate (transformers casts them
+    /// to the query's type; [`crate::nn::precision`]). No copy when they are of it already.
+    pub fn cast(self, dtype: DType) -> Self {
+        Self { cos: self.cos.cast(dtype), sin: self.sin.cast(dtype) }
+    }
 }
 
 /// Inverse frequencies `inv_freq[j] = 1 / theta^(2j/dim)`, j < dim/2.

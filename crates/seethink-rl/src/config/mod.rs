@@ -338,6 +338,16 @@ pub struct ActorConfig {
     /// `layers × tokens × hidden` instead of with everything each op saves, for one more
     /// forward pass of the decoder. The same gradients ([`crate::layer_checkpoints`]).
     pub activation_checkpointing: bool,
+    /// Mixed precision (EasyR1's `worker.actor.fsdp.mp_param_dtype`, `bf16` there): every pass
+    /// (the rollout, the old and reference log-probs, the updates) runs a copy of the policy
+    /// cast to this type, gathered in it when the weights are sharded, while the trained
+    /// weights and AdamW's moments stay in the backend's float type and the gradients are cast
+    /// to it before they are summed (`mp_reduce_dtype: fp32`); log-probs, losses and advantages
+    /// are in the backend's float type. `BF16` falls back to f16 on a backend without bf16;
+    /// a backend that stores neither narrower type (ndarray's f32) computes in f32, with a
+    /// warning. `None` (the default): the backend's float type throughout.
+    /// [`seethink_models::nn::precision`].
+    pub mixed_precision: Option<ComputeType>,
     /// Passes over a rollout's mini-batches (EasyR1's `ppo_epochs`; the paper: 1).
     pub ppo_epochs: usize,
     /// AdamW's ε (EasyR1 uses torch's default, 1e-8, and has no key for it).
@@ -374,6 +384,7 @@ impl Default for ActorConfig {
             freeze_vision: false,
             logits_chunk_tokens: 1024,
             activation_checkpointing: false,
+            mixed_precision: None,
             ppo_epochs: 1,
             adam_epsilon: 1e-8,
             on_policy_old_logprobs: false,
@@ -398,10 +409,31 @@ pub struct RolloutConfig {
     pub kv_cache_dtype: KvCacheDtype,
 }
 
+/// The type passes compute in under mixed precision (`actor.mixed_precision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ComputeType {
+    BF16,
+    F16,
+    /// For a backend computing in f64 (the generic path's tests).
+    F32,
+}
+
+impl ComputeType {
+    /// This type as a checkpoint's storage type names it.
+    pub fn dtype(self) -> seethink_models::checkpoint::Dtype {
+        use seethink_models::checkpoint::Dtype;
+        match self {
+            Self::BF16 => Dtype::BF16,
+            Self::F16 => Dtype::F16,
+            Self::F32 => Dtype::F32,
+        }
+    }
+}
+
 /// The type of the rollout's KV cache (`rollout.kv_cache_dtype`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvCacheDtype {
-    /// The backend's float type, the one it computes in.
+    /// The type the passes compute in: the backend's float type, or `actor.mixed_precision`'s.
     #[default]
     Compute,
     /// The checkpoint's float type where the backend can store it and it is narrower (bf16 for

@@ -10,7 +10,7 @@ use seethink_curriculum::GroupResult;
 use seethink_data::Task;
 use seethink_models::generate::{generate_keeping_kv_in, Completion, Prompt};
 use seethink_models::kernels::Kernels;
-use seethink_models::nn::store_frozen;
+use seethink_models::nn::{for_compute, store_frozen};
 use seethink_models::parallel::map_parallel;
 use seethink_models::processing::TextTokenizer;
 use seethink_models::readback::host_f32;
@@ -24,7 +24,7 @@ use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
-use crate::learner::{apply_update, inference_model, PolicyLearner};
+use crate::learner::{apply_update, PolicyLearner};
 use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
 use crate::policy::{to_autodiff, PolicyModel};
 
@@ -199,7 +199,8 @@ impl<B: TrainBackend> Grpo<B> {
     /// ([`AnyVlm::without_lora`]): `start` itself without LoRA, the base model with it (its
     /// parameters shared with the policy's frozen ones, not a copy). Its matrices are stored
     /// in the learner's frozen type ([`PolicyLearner::frozen_dtype`]: bf16 for a bf16
-    /// checkpoint on a GPU backend). `start` must hold the whole policy: build GRPO before
+    /// checkpoint on a GPU backend), and the whole of it in the compute type
+    /// ([`PolicyLearner::compute_dtype`]) if that is narrower. `start` must hold the whole policy: build GRPO before
     /// [`PolicyLearner::shard_weights`], as the run loop does.
     pub fn new(
         start: &PolicyLearner<B>,
@@ -207,8 +208,10 @@ impl<B: TrainBackend> Grpo<B> {
         actor: ActorConfig,
         rollout: RolloutConfig,
     ) -> Self {
-        let reference = (algorithm.kl_coef != 0.0)
-            .then(|| store_frozen(start.model().valid().model.without_lora(), start.frozen_dtype()));
+        let reference = (algorithm.kl_coef != 0.0).then(|| {
+            let stored = store_frozen(start.model().valid().model.without_lora(), start.frozen_dtype());
+            for_compute(stored, start.compute_dtype())
+        });
         let kv_storage = match rollout.kv_cache_dtype {
             KvCacheDtype::Compute => None,
             KvCacheDtype::Checkpoint => Some(start.frozen_dtype()),
@@ -302,7 +305,7 @@ impl<B: TrainBackend> Grpo<B> {
     ) -> Result<GrpoStats> {
         let started = Instant::now();
         self.release_reference();
-        let policy = inference_model(learner)?;
+        let policy = learner.compute_policy()?.valid().model;
         let n = self.rollout.n;
         let mut stats = GrpoStats::default();
         let mut all_rewards: Vec<RewardBreakdown> = Vec::new();

@@ -13,8 +13,6 @@ use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, Gradien
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
-use seethink_models::readback::host_f32;
-
 use crate::data_parallel::Worker;
 use crate::error::Result;
 
@@ -81,28 +79,26 @@ pub fn clip_global_norm<B: AutodiffBackend<InnerBackend: OptimizerKernels>, M: A
 }
 
 /// Every worker's parts (`None` where it holds no gradient), in module order: each part's
-/// value from the worker holding it and which parts any worker holds, in one sum over the
-/// workers (with the others' zeros, exact).
+/// value from the worker holding it (summed on the device in the backend's float type, so an
+/// f64 run's norm is not rounded to f32) and which parts any worker holds (summed on the host),
+/// with the others' zeros, exact.
 fn gathered_parts<B: Backend>(
     parts: Vec<Option<Tensor<B, 1>>>,
     worker: &Worker,
 ) -> Result<Vec<Tensor<B, 1>>> {
     let device = parts.iter().flatten().next().map(Tensor::device).unwrap_or_default();
-    let mut values = Vec::with_capacity(2 * parts.len());
-    for part in &parts {
-        values.push(match part {
-            Some(part) => host_f32(part.clone(), "a gradient's squared norm")?[0],
-            None => 0.0,
-        });
+    let held = worker.sum(parts.iter().map(|part| f32::from(u8::from(part.is_some()))).collect())?;
+    let values: Vec<Tensor<B, 1>> =
+        parts.into_iter().map(|part| part.unwrap_or_else(|| Tensor::zeros([1], &device))).collect();
+    if values.is_empty() {
+        return Ok(Vec::new());
     }
-    values.extend(parts.iter().map(|part| f32::from(u8::from(part.is_some()))));
-    let summed = worker.sum(values)?;
-    let (values, held) = summed.split_at(parts.len());
-    Ok(values
+    let summed = worker.sum_tensor(Tensor::cat(values, 0))?;
+    Ok(held
         .iter()
-        .zip(held)
+        .enumerate()
         .filter(|(_, &held)| held > 0.0)
-        .map(|(&value, _)| Tensor::from_floats([value], &device))
+        .map(|(i, _)| summed.clone().narrow(0, i, 1))
         .collect())
 }
 

@@ -255,6 +255,8 @@ impl<B: Kernels> InternVision<B> {
                 c.num_channels * side * side
             )));
         }
+        // pixels come in the backend's float type; the tower computes in its norms' type
+        let tiles = tiles.cast(self.projector.norm.gamma.val().dtype());
         // [T, C, g, p, g, p] → [T, g, g, C, p, p]: one row per patch, (channel, y, x) inside.
         let patches = tiles
             .reshape([count, c.num_channels, g, p, g, p])

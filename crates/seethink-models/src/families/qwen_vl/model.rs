@@ -14,7 +14,7 @@ use crate::config::TextConfig;
 use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
-use crate::nn::frozen::compute_dtype;
+use crate::nn::frozen::float_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
@@ -40,7 +40,7 @@ impl<B: Kernels> QwenVl<B> {
 
     /// Loads `dir/config.json` and the weights of `dir` onto `device`.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
-        Self::load_in(dir, compute_dtype::<B>(), device)
+        Self::load_in(dir, float_dtype::<B>(), device)
     }
 
     /// [`Self::load`] with every matrix (rank-2 parameter) created in `matrices`, the type frozen

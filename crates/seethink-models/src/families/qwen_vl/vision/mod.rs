@@ -20,7 +20,7 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
-use crate::nn::frozen::compute_dtype;
+use crate::nn::frozen::float_dtype;
 use crate::nn::{vision_rope, Linear, LoraSite, Segments};
 
 /// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
@@ -125,9 +125,11 @@ impl<B: Kernels> QwenVision<B> {
             )));
         }
         let device = pixel_values.device();
-        let mut x = self.patch_embed.forward(pixel_values);
+        // pixels come in the backend's float type; the tower computes in its norms' type
+        let dtype = self.merger.norm.dtype();
+        let mut x = self.patch_embed.forward(pixel_values.cast(dtype));
         if let Some(table) = &self.pos_embed {
-            x = x + interpolated_positions(table, grids, merge, &device);
+            x = x + interpolated_positions(table, grids, merge, &device).cast(dtype);
         }
         let mut rows_cols = layout::patch_rows_cols(grids, merge);
         let full_segments = layout::frame_segments(grids);
@@ -137,7 +139,7 @@ impl<B: Kernels> QwenVision<B> {
             x = permute_units(x, &w.order, unit);
             rows_cols = w.order.iter().flat_map(|&u| rows_cols[u * unit..(u + 1) * unit].to_vec()).collect();
         }
-        let rope = vision_rope::<B>(&rows_cols, c.hidden_size / c.num_heads, &device);
+        let rope = vision_rope::<B>(&rows_cols, c.hidden_size / c.num_heads, &device).cast(dtype);
         let per_frame = Segments::<B>::new(&full_segments, &device);
         let per_window = windows.as_ref().map(|w| Segments::<B>::new(&w.segments, &device));
         let mut deepstack = Vec::with_capacity(self.deepstack_mergers.len());
@@ -186,7 +188,7 @@ fn interpolated_positions<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     // a frozen table may be stored narrower (`nn::frozen`)
-    let weight = table.weight.val().cast(compute_dtype::<B>());
+    let weight = table.weight.val().cast(float_dtype::<B>());
     let side = (weight.dims()[0] as f64).sqrt() as usize;
     let (taps, weights) = layout::bilinear_taps(grids, merge, side);
     let n = taps.len();
