@@ -10,7 +10,7 @@ use crate::backend::BackendKind;
 use crate::models::checkpoint::{stored_dtype, Dtype};
 use crate::models::nn::LoraConfig;
 use crate::models::ModelSize;
-use crate::rl::config::TrainConfig;
+use crate::rl::config::{ComputeType, TrainConfig};
 use crate::rl::data_parallel::NodesConfig;
 use crate::rl::phases::with_phase_settings;
 use crate::rl::plan::{gib, KernelPath, MemoryPlan, Target};
@@ -61,22 +61,29 @@ impl From<BackendKind> for PlanDevice {
 
 /// Where `device` keeps a run's tensors: the host kernels of ndarray (one generation call and
 /// frozen pass per core) or burn's generic ops on one GPU, f32 either way. Frozen weights of a
-/// checkpoint `stored` in bf16 or f16 are counted in that type on CUDA, which stores both; in
-/// f32 on ndarray, which stores neither, and on wgpu, where it depends on the adapter.
-pub fn target(device: PlanDevice, stored: Dtype) -> Target {
+/// checkpoint `stored` in bf16 or f16, and the passes of a run with `mixed` precision, are
+/// counted in that type on CUDA, which stores both; in f32 on ndarray, which stores neither,
+/// and on wgpu, where it depends on the adapter.
+pub fn target(device: PlanDevice, stored: Dtype, mixed: Option<ComputeType>) -> Target {
     match device {
         PlanDevice::Ndarray => Target {
             kernels: KernelPath::Host,
             element_bytes: 4,
+            compute_bytes: 4,
             frozen_bytes: 4,
             threads: crate::models::parallel::cores(),
         },
-        PlanDevice::Wgpu => {
-            Target { kernels: KernelPath::Generic, element_bytes: 4, frozen_bytes: 4, threads: 1 }
-        }
+        PlanDevice::Wgpu => Target {
+            kernels: KernelPath::Generic,
+            element_bytes: 4,
+            compute_bytes: 4,
+            frozen_bytes: 4,
+            threads: 1,
+        },
         PlanDevice::Cuda => Target {
             kernels: KernelPath::Generic,
             element_bytes: 4,
+            compute_bytes: mixed.map_or(4, |m| m.dtype().size()),
             frozen_bytes: stored.size().min(4),
             threads: 1,
         },
@@ -134,7 +141,7 @@ pub fn plans_of(config: &TrainConfig, device: PlanDevice) -> Result<Vec<(String,
     if let Some(lora) = &config.actor.lora {
         lora.check_vision_modules(&size.vision_linear_names()).context("actor.lora")?;
     }
-    let target = target(device, stored);
+    let target = target(device, stored, config.actor.mixed_precision);
     let mut plans = vec![("the run config".to_string(), MemoryPlan::new(&size, config, target))];
     for (name, settings) in config.curriculum.iter().flat_map(|c| &c.phases) {
         let phase =
@@ -185,6 +192,11 @@ fn knobs() -> Vec<Knob> {
             },
         },
         Knob {
+            name: "actor.mixed_precision = Some(BF16) (every pass on a bf16 copy of the policy; on cuda)"
+                .into(),
+            change: |c| c.actor.mixed_precision.replace(ComputeType::BF16).is_none(),
+        },
+        Knob {
             name: "actor.logits_chunk_tokens = 256".into(),
             change: |c| std::mem::replace(&mut c.actor.logits_chunk_tokens, 256) > 256,
         },
@@ -217,9 +229,13 @@ fn knobs() -> Vec<Knob> {
 pub fn report(config: &TrainConfig, device: PlanDevice, memory: Option<u64>) -> Result<(String, bool)> {
     let plans = plans_of(config, device)?;
     let (name, plan) = plans.iter().max_by_key(|(_, plan)| plan.peak()).expect("the run config's plan");
+    let passes = match (device, config.actor.mixed_precision) {
+        (PlanDevice::Cuda, Some(compute)) => format!("passes in {compute:?} (actor.mixed_precision)"),
+        _ => "passes in f32".to_string(),
+    };
     let mut out = format!(
-        "memory plan of one step on {device} (f32; frozen weights in the checkpoint's type where {device} stores it), \
-         {name}:\n\n{}\n",
+        "memory plan of one step on {device} (f32 weights; {passes}; frozen weights in the checkpoint's type where \
+         {device} stores it), {name}:\n\n{}\n",
         plan.table()
     );
     if plans.len() > 1 {

@@ -179,9 +179,10 @@ fn a_data_parallel_plan_is_one_worker_s() {
 /// `configs/paper/qwen3_vl_8b.ron` as shipped, on a machine without its checkpoint: planned
 /// from the `config.json` seethink ships (8,767,123,696 parameters), for one of its 8 GPUs.
 /// Full fine-tuning fits 80 GiB with everything sharded (ZeRO-3: the weights and the KL reference
-/// between uses, the gradients and AdamW's state), each layer recomputed in backward and 20 rows
-/// per generation call; the largest part is then the whole policy gathered for the rollout and
-/// the old log-probs. ZeRO-2 (the weights whole on every worker) fits by 1.4 GiB; with the optimizer
+/// between uses, the gradients and AdamW's state), each layer recomputed in backward, 20 rows
+/// per generation call and every pass in bf16 over f32 master weights (42.62 GiB; 55.52 in
+/// f32); the largest part is then the whole policy gathered for the rollout and the old
+/// log-probs. In f32: ZeRO-2 (the weights whole on every worker) fits by 1.4 GiB; with the optimizer
 /// state alone sharded it does not fit, and the plan names the gradients and offers the
 /// shardings that do.
 #[test]
@@ -200,6 +201,22 @@ fn the_paper_s_qwen3_vl_recipe_fits_8_gpus_of_80_gib_planned_without_its_checkpo
     assert!(out.status.success() && stdout.contains("fits in the device's 80.00 GiB"), "{stdout}");
     assert!(stdout.contains("planning from the one seethink ships for Qwen3-VL-8B-Instruct"), "{stdout}");
     assert!(stdout.contains("one worker of 8 (8 per machine × 1 machine(s)), trainer.sharding Weights"));
+    assert!(stdout.contains("passes in BF16 (actor.mixed_precision)"), "{stdout}");
+    // bf16 mixed precision: every pass on a bf16 copy of the policy, the master share in f32
+    assert!(stdout.contains("| **peak** | | **42.62** |"), "{stdout}");
+    assert_eq!(gib(&stdout, "weights, own share"), 4.08, "{stdout}");
+    // the whole policy in bf16 (the own share cast, the others' gathered)
+    assert_eq!(gib(&stdout, "gathered weights"), 16.33, "{stdout}");
+    assert_eq!(gib(&stdout, "gathered for the update"), 3.75, "{stdout}");
+    assert_eq!(gib(&stdout, "activations"), 5.59, "{stdout}");
+    assert_eq!(gib(&stdout, "AdamW moments"), 8.17, "{stdout}");
+    assert_eq!(gib(&stdout, "gradients, own share"), 4.08, "{stdout}");
+    assert!(stdout.contains("largest component: gathered weights (16.33 GiB"), "{stdout}");
+
+    // computing in f32, as before mixed precision
+    let plan = |extra: &[&str]| plan(&[&["--set", "actor.mixed_precision=None"], extra].concat());
+    let stdout = text(&plan(&[]).stdout);
+    assert!(stdout.contains("passes in f32"), "{stdout}");
     assert!(stdout.contains("| **peak** | | **55.52** |"), "{stdout}");
     assert_eq!(gib(&stdout, "weights, own share"), 4.08, "{stdout}");
     // the other workers' 7/8 of the f32 weights, gathered for the rollout and the old/ref passes
@@ -281,7 +298,11 @@ fn on_cuda_frozen_weights_count_in_the_checkpoint_s_bf16() {
     let (cuda, f32) = (plan("cuda", &lora), plan("wgpu", &lora));
     assert!(gib(&cuda, "weights") < 15.7 && gib(&f32, "weights") > 30.89, "{cuda}\n{f32}");
     assert!(!cuda.contains("| KL reference |"), "{cuda}");
-    assert_eq!(gib(&cuda, "widened frozen matrix"), 2.03, "{cuda}");
+    // computing in bf16 (the paper's configs), a product with the bf16 base widens nothing; in
+    // f32 the largest frozen matrix is widened for its product
+    assert!(!cuda.contains("| widened frozen matrix |"), "{cuda}");
+    let f32_compute = plan("cuda", &[&lora[..], &["actor.mixed_precision=None"]].concat());
+    assert_eq!(gib(&f32_compute, "widened frozen matrix"), 2.03, "{f32_compute}");
     let err = seethink(&["plan", "--config", config.to_str().unwrap(), "--for", "tpu"]);
     assert!(!err.status.success() && text(&err.stderr).contains("unknown device `tpu`"));
 }

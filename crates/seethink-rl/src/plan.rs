@@ -27,6 +27,12 @@
 //! update all but the decoder layers and one layer, and the reference gathered in a phase of
 //! its own, the reference passes).
 //!
+//! With mixed precision (`actor.mixed_precision`, where the backend stores the compute type:
+//! [`Target::compute_bytes`]) each phase holds the policy cast to the compute type (with the
+//! weights sharded, the gathered parts are that copy, whole), the KL reference is held in it,
+//! and the KV cache and activations are in it; the trained weights, AdamW's moments, the
+//! gradients and the logits stay in the backend's float type.
+//!
 //! Activations follow what each kernel path keeps for its backward pass ([`KernelPath`]'s
 //! counts): neither keeps attention scores (the host kernels of `NdArray<f32>` and the generic
 //! path's [`recomputed_attention`](seethink_models::kernels::recomputed_attention) recompute them in
@@ -59,8 +65,12 @@ pub enum KernelPath {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
     pub kernels: KernelPath,
-    /// Bytes per element of the backend's float type.
+    /// Bytes per element of the backend's float type (the trained weights, AdamW's moments,
+    /// gradients, logits).
     pub element_bytes: usize,
+    /// Bytes per element the passes compute in: `element_bytes`, or the type of
+    /// `actor.mixed_precision` where the backend stores it.
+    pub compute_bytes: usize,
     /// Bytes per element of frozen weights: the checkpoint's type where the backend stores it
     /// narrower ([`frozen_dtype`]), else `element_bytes`.
     ///
@@ -206,6 +216,9 @@ impl MemoryPlan {
     /// `rollout.max_new_tokens`, the longest the run allows.
     pub fn new(size: &ModelSize, config: &TrainConfig, target: Target) -> Self {
         let e = target.element_bytes as u64;
+        // mixed precision: every pass runs a copy of the policy in the compute type
+        let c = target.compute_bytes.min(target.element_bytes) as u64;
+        let mixed = c < e;
         let k = target.kernels.kept();
         let t = &size.text;
         let (h, inter, layers) =
@@ -228,6 +241,8 @@ impl MemoryPlan {
         };
         // frozen: the base under LoRA, else a frozen vision tower
         let f = target.frozen_bytes as u64;
+        // the KL reference is held in the compute type when that is narrower
+        let fr = f.min(c);
         let frozen = match (adapters, config.actor.freeze_vision) {
             (Some(_), _) => size.params() as u64,
             (None, true) => (size.params() - size.text_params) as u64,
@@ -262,27 +277,41 @@ impl MemoryPlan {
                     own * e + frozen * f,
                     format!("{share} × {e} B + {frozen} frozen × {f} B"),
                 );
-                let others = (trained * (workers as u64 - 1)).div_ceil(workers as u64);
-                let formula = format!("{trained} trained parameters × ({workers} − 1)/{workers} × {e} B");
+                // with mixed precision the own share is cast too: a whole copy in the compute type
+                let gathered_part = |part: u64| match mixed {
+                    true => (part * c, format!("{c} B (in the compute type)")),
+                    false => (
+                        (part * (workers as u64 - 1)).div_ceil(workers as u64) * e,
+                        format!("({workers} − 1)/{workers} × {e} B"),
+                    ),
+                };
+                let (bytes, how) = gathered_part(trained);
                 let phases: &[Phase] = if grpo { &[Phase::Rollout, Phase::Frozen] } else { &[] };
                 for &phase in phases {
-                    add("gathered weights", phase, others * e, formula.clone());
+                    add("gathered weights", phase, bytes, format!("{trained} trained parameters × {how}"));
                 }
-                let (gathered, how) = gathered_for_update(size, config, trained);
-                let gathered = (gathered * (workers as u64 - 1)).div_ceil(workers as u64);
-                add(
-                    "gathered for the update",
-                    Phase::Update,
-                    gathered * e,
-                    format!("{how} × ({workers} − 1)/{workers} × {e} B"),
-                );
+                let (gathered, what) = gathered_for_update(size, config, trained);
+                let (bytes, how) = gathered_part(gathered);
+                add("gathered for the update", Phase::Update, bytes, format!("{what} × {how}"));
             }
-            false => add(
-                "weights",
-                Phase::Always,
-                (params - frozen) * e + frozen * f,
-                format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
-            ),
+            false => {
+                add(
+                    "weights",
+                    Phase::Always,
+                    (params - frozen) * e + frozen * f,
+                    format!("{} parameters × {e} B + {frozen} frozen × {f} B", params - frozen),
+                );
+                let phases: &[Phase] = match (mixed, grpo) {
+                    (true, true) => &[Phase::Rollout, Phase::Frozen, Phase::Update],
+                    (true, false) => &[Phase::Update],
+                    (false, _) => &[],
+                };
+                for &phase in phases {
+                    let formula =
+                        format!("{trained} trained parameters × {c} B, the policy in the compute type");
+                    add("compute copy", phase, trained * c, formula);
+                }
+            }
         }
         match (reference, sharded_weights) {
             // each worker holds its share of the reference (the trained parameters' owners; the
@@ -294,29 +323,30 @@ impl MemoryPlan {
                 add(
                     "KL reference, own share",
                     Phase::Always,
-                    (own + whole) * f,
-                    format!("a frozen copy: {share} + {whole} whole × {f} B"),
+                    (own + whole) * fr,
+                    format!("a frozen copy: {share} + {whole} whole × {fr} B"),
                 );
                 let others = (trained * (workers as u64 - 1)).div_ceil(workers as u64);
                 add(
                     "gathered reference",
                     Phase::Reference,
-                    others * f,
-                    format!("{trained} parameters × ({workers} − 1)/{workers} × {f} B"),
+                    others * fr,
+                    format!("{trained} parameters × ({workers} − 1)/{workers} × {fr} B"),
                 );
             }
             (true, false) => {
-                add("KL reference", Phase::Always, params * f, format!("a frozen copy: {params} × {f} B"))
+                add("KL reference", Phase::Always, params * fr, format!("a frozen copy: {params} × {fr} B"))
             }
             (false, _) => {}
         }
         // with the weights sharded the reference passes are a phase of their own
         let reference_phase = if reference && sharded_weights { Phase::Reference } else { Phase::Frozen };
-        // a product with a frozen matrix stored narrower widens it first: at most the largest
-        // (the vocabulary projection) at a time, in every phase that computes with one
-        if f < e {
-            let widened = vocab * h * e;
-            let formula = format!("{vocab} × {h} × {e} B, the largest frozen matrix widened for a product");
+        // a product with a frozen matrix stored narrower than the compute type widens it first:
+        // at most the largest (the vocabulary projection) at a time, in every phase that
+        // computes with one
+        if f < c {
+            let widened = vocab * h * c;
+            let formula = format!("{vocab} × {h} × {c} B, the largest frozen matrix widened for a product");
             let phases: &[Phase] = match (adapters.is_some(), grpo, reference) {
                 (true, true, _) => &[Phase::Rollout, Phase::Frozen, Phase::Update],
                 (true, false, _) => &[Phase::Update],
@@ -352,7 +382,7 @@ impl MemoryPlan {
             let calls = (prompts.div_ceil(per_call) as u64).min(threads);
             // kept in the checkpoint's type with `rollout.kv_cache_dtype: Checkpoint`
             let kv_e = match config.rollout.kv_cache_dtype {
-                KvCacheDtype::Compute => e,
+                KvCacheDtype::Compute => c,
                 KvCacheDtype::Checkpoint => f,
             };
             let cache = calls * rows * layers * 2 * kv * whole * kv_e;
@@ -364,13 +394,13 @@ impl MemoryPlan {
                     "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
                 ),
             );
-            let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * e;
+            let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * c;
             add(
                 "rollout prefill",
                 Phase::Rollout,
                 prefill,
                 format!(
-                    "{calls} × {per_call} prompts × {prompt} tokens × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) × {e} B"
+                    "{calls} × {per_call} prompts × {prompt} tokens × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) × {c} B"
                 ),
             );
             let sampled = k.sampling;
@@ -385,12 +415,10 @@ impl MemoryPlan {
             let pass = PassTokens::largest(&pieces, n, prompt, response);
             let passes = threads.min(pieces.len() as u64);
             let frozen = passes
-                * (pass.queries * FORWARD_LIVE * (h + inter + q + kv)
-                    + pass.keys * 2 * kv
-                    + chunk.min(pass.queries) * vocab * 2)
-                * e;
+                * ((pass.queries * FORWARD_LIVE * (h + inter + q + kv) + pass.keys * 2 * kv) * c
+                    + chunk.min(pass.queries) * vocab * 2 * e);
             let formula = format!(
-                "{passes} × ({} positions × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) + {} keys × 2·{kv} + 2 × {chunk} × {vocab}) × {e} B",
+                "{passes} × (({} positions × {FORWARD_LIVE}·({h} + {inter} + {q} + {kv}) + {} keys × 2·{kv}) × {c} B + 2 × {chunk} × {vocab} × {e} B)",
                 pass.queries, pass.keys
             );
             add("old/ref passes", Phase::Frozen, frozen, formula.clone());
@@ -407,16 +435,16 @@ impl MemoryPlan {
             // every layer's input kept, one layer's activations recomputed at a time, and the
             // gradient arriving at the layer and the one leaving it
             true => (
-                ((layers + 2) * queries * h + one_layer + backward) * e,
+                ((layers + 2) * queries * h + one_layer + backward) * c,
                 format!(
-                    "(({layers} + 2) inputs and gradients × {queries} positions × {h} + one layer's {queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv} + {queries} × {}·{inter}) × {e} B",
+                    "(({layers} + 2) inputs and gradients × {queries} positions × {h} + one layer's {queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv} + {queries} × {}·{inter}) × {c} B",
                     k.hidden, k.intermediate, k.query, k.key_value, k.backward
                 ),
             ),
             false => (
-                (layers * one_layer + backward) * e,
+                (layers * one_layer + backward) * c,
                 format!(
-                    "({layers} layers × ({queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv}) + {queries} × {}·{inter}) × {e} B",
+                    "({layers} layers × ({queries} positions × ({}·{h} + {}·{inter} + {}·{q}) + {keys} keys × {}·{kv}) + {queries} × {}·{inter}) × {c} B",
                     k.hidden, k.intermediate, k.query, k.key_value, k.backward
                 ),
             ),
@@ -555,6 +583,7 @@ mod tests {
         let gpu = |frozen_bytes| Target {
             kernels: KernelPath::Generic,
             element_bytes: 4,
+            compute_bytes: 4,
             frozen_bytes,
             threads: 1,
         };

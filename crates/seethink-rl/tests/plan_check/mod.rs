@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+use burn::module::AutodiffModule;
 use burn::tensor::DType;
 use seethink_curriculum::Epochs;
 use seethink_models::generate::{generate, Prompt};
@@ -104,17 +105,19 @@ struct Measured {
 fn measure<B: TrainBackend>(config: &TrainConfig, frozen: DType) -> Measured {
     let base = IN_USE.load(Ordering::Relaxed);
     let model = AnyVlm::<B>::random(&config.model, 7, &Default::default()).unwrap();
-    let mut learner = new_learner(model, &config.actor, 0).with_frozen_storage(frozen);
+    let compute = config.actor.mixed_precision.map(|m| m.dtype().burn());
+    let mut learner =
+        new_learner(model, &config.actor, 0).with_frozen_storage(frozen).with_compute_dtype(compute);
     let mut grpo =
         Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
     let prompt_len = config.data.max_prompt_length.unwrap();
     let n = config.rollout.n;
     let prompts = config.trainer.prompts_per_step;
     let rollout = fixed_rollout::<B::InnerBackend>(config);
-    let policy = inference_model(&learner).unwrap();
+    let policy = learner.compute_policy().unwrap().valid().model;
     grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default()).unwrap();
     drop(policy);
-    let policy = inference_model(&learner).unwrap();
+    let policy = learner.compute_policy().unwrap().valid().model;
     let threads = <B::InnerBackend as Kernels>::batch_threads();
     let per_call = (config.rollout.batch_size / n).max(1).min(prompts.div_ceil(threads).max(1));
     let calls: Vec<Vec<Prompt<B::InnerBackend>>> = (0..prompts)
@@ -223,7 +226,7 @@ pub fn check_sharded_workers<B: TrainBackend>(
         (config.trainer.devices, config.trainer.sharding) = (workers, sharding);
         let size = ModelSize::from_dir(dir.path()).unwrap();
         let threads = <B::InnerBackend as Kernels>::batch_threads();
-        let target = Target { kernels, element_bytes: 4, frozen_bytes: 4, threads };
+        let target = Target { kernels, element_bytes: 4, compute_bytes: 4, frozen_bytes: 4, threads };
         let plan = MemoryPlan::new(&size, &config, target);
         // threads on one CPU device receive the same all-reduced tensor, where GPU workers hold
         // one each on their own devices: after a step of `OptimizerState` or `Gradients` (each
@@ -285,7 +288,8 @@ fn check<B: TrainBackend>(
     let config = config(dir.path());
     let size = ModelSize::from_dir(dir.path()).unwrap();
     let threads = <B::InnerBackend as Kernels>::batch_threads();
-    let target = Target { kernels, element_bytes, frozen_bytes: frozen.size(), threads };
+    let compute_bytes = config.actor.mixed_precision.map_or(element_bytes, |m| m.dtype().size());
+    let target = Target { kernels, element_bytes, compute_bytes, frozen_bytes: frozen.size(), threads };
     let plan = MemoryPlan::new(&size, &config, target);
     let measured = measure::<B>(&config, frozen);
     let learn_plan = plan.phase_bytes(Phase::Frozen).max(plan.phase_bytes(Phase::Update));
@@ -362,6 +366,25 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
             config.actor.activation_checkpointing = checkpointing;
             config
         });
+    }
+    // mixed precision where the backend computes wider than f32 (the generic path's f64): every
+    // pass on an f32 copy of the policy, the KV cache and activations in f32
+    if element_bytes == 8 {
+        let deep = shape(256, 768, 12, 8, 2, 32, 2048);
+        check::<B>(
+            &mut misses,
+            "12 layers, checkpointed, f32 compute",
+            kernels,
+            element_bytes,
+            frozen,
+            deep,
+            |dir| {
+                let mut config = run_config(dir, prompt, response, 8, 1, 8, 256);
+                config.actor.activation_checkpointing = true;
+                config.actor.mixed_precision = Some(seethink_rl::config::ComputeType::F32);
+                config
+            },
+        );
     }
     assert!(misses.is_empty(), "{misses:#?}");
 }
