@@ -42,11 +42,19 @@ pub enum Arm {
     PerceptionFiltered,
     /// The paper's stages, the perception stage on as many synthesised questions, unfiltered.
     PerceptionUnfiltered,
+    /// Merged with DAPO's overlong penalty on responses longer than a third of the budget: the
+    /// positive control of response length (a reward on length must move it).
+    LengthPenalty,
 }
+
+/// The length penalty of [`Arm::LengthPenalty`], as a run-config override: DAPO's soft overlong
+/// punishment over the last 64 of the sandbox's 96 response tokens, weight 1 (a response of
+/// `l > 32` tokens loses `(l − 32) / 64`).
+pub const LENGTH_PENALTY: &str = "algorithm.overlong_penalty=Some((buffer: 64, factor: 1.0))";
 
 impl Arm {
     /// Every arm, in table order.
-    pub const ALL: [Arm; 11] = [
+    pub const ALL: [Arm; 12] = [
         Arm::Merged,
         Arm::Staged,
         Arm::Reverse,
@@ -58,6 +66,7 @@ impl Arm {
         Arm::Plateau,
         Arm::PerceptionFiltered,
         Arm::PerceptionUnfiltered,
+        Arm::LengthPenalty,
     ];
 
     /// The arm's name in files and on the command line.
@@ -74,6 +83,7 @@ impl Arm {
             Arm::Plateau => "plateau",
             Arm::PerceptionFiltered => "perception_filtered",
             Arm::PerceptionUnfiltered => "perception_unfiltered",
+            Arm::LengthPenalty => "length_penalty",
         }
     }
 
@@ -91,6 +101,7 @@ impl Arm {
             Arm::Plateau => "staged + plateau",
             Arm::PerceptionFiltered => "filtered perception questions",
             Arm::PerceptionUnfiltered => "unfiltered perception questions",
+            Arm::LengthPenalty => "merged + length penalty",
         }
     }
 
@@ -108,6 +119,7 @@ impl Arm {
             Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P / T / V steps at most)",
             Arm::PerceptionFiltered => "staged; the perception stage (P steps) on synthesised questions about captioned scenes that the base model answers wrong from the image alone (perception-data's image side, greedy)",
             Arm::PerceptionUnfiltered => "staged; the perception stage (P steps) on as many synthesised questions about captioned scenes, unfiltered (the first of the same candidates)",
+            Arm::LengthPenalty => "merged, with DAPO's overlong penalty: a response of l > 32 of the 96 tokens loses (l − 32)/64 of reward (the positive control of response length)",
         }
     }
 
@@ -145,6 +157,11 @@ impl Arm {
         let staged = || stages.phases();
         let (policy, within, phases, plateau) = match self {
             Arm::Merged => (Policy::Merged, vec![], one_phase("merged"), None),
+            Arm::LengthPenalty => {
+                let mut phases = one_phase("merged");
+                phases.values_mut().for_each(|p| p.set.push(LENGTH_PENALTY.to_string()));
+                (Policy::Merged, vec![], phases, None)
+            }
             Arm::Staged => (Policy::Paper, vec![], staged(), None),
             Arm::Reverse => (Policy::Reverse, vec![], staged(), None),
             Arm::ReasoningOnly => {

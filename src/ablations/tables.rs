@@ -17,7 +17,7 @@ pub struct Comparison {
 }
 
 /// The paper's comparisons, in order.
-pub const COMPARISONS: [Comparison; 6] = [
+pub const COMPARISONS: [Comparison; 7] = [
     Comparison {
         title: "Capability order: staged vs merged vs reverse",
         arms: &[Arm::Merged, Arm::Staged, Arm::Reverse],
@@ -41,6 +41,10 @@ pub const COMPARISONS: [Comparison; 6] = [
     Comparison {
         title: "Perception questions: filtered (the base model fails them from the image) vs unfiltered",
         arms: &[Arm::PerceptionUnfiltered, Arm::PerceptionFiltered],
+    },
+    Comparison {
+        title: "Response length: staged vs merged, with a length penalty as the positive control",
+        arms: &[Arm::Merged, Arm::Staged, Arm::LengthPenalty],
     },
 ];
 
