@@ -19,7 +19,7 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     for (record, arm) in records.iter().zip(Arm::ALL) {
         assert_eq!(record.arm, arm.key());
         let stages = match arm {
-            Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress => 1,
+            Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress | Arm::LengthPenalty => 1,
             Arm::ReasoningOnly => 2,
             _ => 3,
         };
@@ -49,6 +49,9 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
             std::fs::read_to_string(dir.path().join(format!("runs/seed-0/{}/plan.json", arm.key()))).unwrap();
         assert!(plan.contains("perception-data"), "{}: no synthesised questions: {plan}", arm.key());
     }
+    // the length-penalty arm trains with DAPO's overlong penalty
+    let plan = std::fs::read_to_string(dir.path().join("runs/seed-0/length_penalty/plan.json")).unwrap();
+    assert!(plan.contains("overlong_penalty=Some((buffer: 64, factor: 1.0))"), "{plan}");
     let filter = dir.path().join("runs/seed-0/data/perception-candidates/filter");
     let report = std::fs::read_to_string(filter.join("report.md")).unwrap();
     assert!(report.contains("caption side: not checked"), "{report}");
@@ -66,6 +69,7 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
         "Capability × difficulty",
         "Adaptive policies",
         "Perception questions",
+        "Response length",
     ] {
         assert!(tables.contains(heading), "{heading} missing:\n{tables}");
     }

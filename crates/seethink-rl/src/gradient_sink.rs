@@ -46,6 +46,7 @@ use seethink_models::Vlm;
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::layer_checkpoints::gather_each_layer;
+use crate::layer_prefetch::backward_layers;
 use crate::sharding::trained_ids;
 use crate::train_backend::TrainBackend;
 
@@ -168,20 +169,17 @@ impl<'w, M> GradientSink<'w, M> {
     }
 
     /// The exchanges of the decoder layers' groups with no gradients, from the last layer
-    /// down (each layer gathered first, as its recomputed pass gathers it, when the weights are
-    /// sharded): for a trained pass with no decoder call (every response empty), so that this
-    /// worker makes the exchanges the others make.
+    /// down (with the weights sharded, each layer gathered as a recomputed pass gathers them,
+    /// `layer_prefetch`): for a trained pass with no decoder call (every response empty), so
+    /// that this worker makes the exchanges the others make.
     pub fn idle_layers<B: TrainBackend>(&mut self, model: &M) -> Result<()>
     where
         M: Vlm<B> + AutodiffModule<B>,
     {
-        if self.per_layer && self.shards.is_some() {
-            for layer in model.decoder().0.layers.iter().rev() {
-                let layer = self.worker.gather_weights(layer.clone())?;
-                self.add_layer(model, &layer, GradientsParams::new())?;
-            }
+        match self.per_layer && self.shards.is_some() {
+            true => backward_layers(model, self, |_, _| Ok(GradientsParams::new())),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     /// A micro-batch this worker does not have but another does (the mini-batch's micro-batches

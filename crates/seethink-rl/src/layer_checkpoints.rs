@@ -36,6 +36,7 @@ use seethink_models::{KvCache, Vlm};
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
+use crate::layer_prefetch::{backward_layers, forward_layers};
 use crate::logprobs::{ResponsePositions, ScoringCalls};
 use crate::train_backend::TrainBackend;
 
@@ -82,8 +83,9 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
     /// The forward pass of `calls` without graph through the layers, keeping each layer's
     /// inputs: returns the scoring positions (their hidden states have graph only through
     /// the final norm, from [`LayerCheckpoints::last`]) and the checkpoints. `None` for the
-    /// checkpoints when every response is empty (no decoder call). Each layer is gathered by
-    /// `worker` as it runs, when the weights are sharded ([`Worker::gather_weights`]).
+    /// checkpoints when every response is empty (no decoder call). With the weights sharded,
+    /// `worker` gathers each layer before it runs, the next one while it runs
+    /// (`layer_prefetch`).
     pub fn forward<M: Vlm<B>>(
         model: &M,
         calls: &ScoringCalls<B>,
@@ -104,16 +106,16 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         let tables: Vec<_> = ropes.iter().zip(&blocked).collect();
         let mut xs: Vec<Tensor<Inner<B>, 3>> = inputs.iter().map(|i| i.embeds.clone().inner()).collect();
         let mut kept = Vec::with_capacity(decoder.layers.len());
-        for (l, layer) in decoder.layers.iter().enumerate() {
+        forward_layers(model, worker, |l, layer| {
             kept.push(xs.clone());
-            let layer = worker.gather_weights(layer.clone())?;
-            xs = layer_over_calls(&layer.valid(), xs, &tables, rows);
+            xs = layer_over_calls(&layer.valid(), std::mem::take(&mut xs), &tables, rows);
             for (x, input) in xs.iter_mut().zip(&inputs) {
                 if let Some(extra) = input.deepstack.get(l) {
                     *x = x.clone() + extra.clone().inner();
                 }
             }
-        }
+            Ok(())
+        })?;
         let last = Tensor::from_inner(xs.pop().expect("the continuation is a decoder call")).require_grad();
         let hidden = calls.scoring_columns(decoder.norm.forward(last.clone()));
         Ok((calls.positions(hidden), Some(Self { inputs: kept, last })))
@@ -123,7 +125,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
     /// gradients `grads` of the pass above it (the scoring hidden states' backward, whose
     /// parameter gradients the caller adds): layer by layer from the last, recomputing each
     /// (see the module doc) and handing each layer's gradients over as soon as they are
-    /// complete ([`GradientSink::add_layer`]; each layer gathered again when the weights are
+    /// complete ([`GradientSink::add_layer`]; each layer gathered again, the next one in flight, when the weights are
     /// sharded), then the embeddings and the vision tower, on the decoder input `with_graph`
     /// rebuilds.
     pub fn backward<M: Vlm<B> + AutodiffModule<B>>(
@@ -135,7 +137,6 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         with_graph: impl FnOnce() -> seethink_models::Result<ScoringCalls<B>>,
     ) -> Result<()> {
         let decoder = model.decoder().0;
-        let worker = sink.worker();
         let (inputs, rows) = call_inputs(calls);
         let tables: Vec<_> = inputs.iter().map(|i| (&i.rope, &i.blocked)).collect();
         let continuation = inputs.len() - 1;
@@ -144,25 +145,23 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         upstream[continuation] = self.last.grad(grads);
         // ∂L/∂(deepstack features added after layer l) = g_{l+1}, per call
         let mut deepstack_grads: Vec<Vec<Option<Tensor<Inner<B>, 3>>>> = Vec::new();
-        for (l, layer) in decoder.layers.iter().enumerate().rev() {
+        backward_layers(model, sink, |l, layer| {
             if inputs.iter().any(|input| input.deepstack.get(l).is_some()) {
                 deepstack_grads.push(upstream.clone());
             }
             let xs: Vec<Tensor<B, 3>> =
                 self.inputs[l].iter().map(|x| Tensor::from_inner(x.clone()).require_grad()).collect();
-            let layer = worker.gather_weights(layer.clone())?;
-            let ys = layer_over_calls(&layer, xs.clone(), &tables, rows);
-            let layer_grads = match weighted_sum(ys.into_iter().zip(&upstream)) {
+            let ys = layer_over_calls(layer, xs.clone(), &tables, rows);
+            Ok(match weighted_sum(ys.into_iter().zip(&upstream)) {
                 Some(surrogate) => {
                     let layer_grads = surrogate.backward();
                     upstream = xs.iter().map(|x| x.grad(&layer_grads)).collect();
-                    GradientsParams::from_grads(layer_grads, &layer)
+                    GradientsParams::from_grads(layer_grads, layer)
                 }
                 // no gradient reaches this layer: none to hand over, but the same hand-over
                 None => GradientsParams::new(),
-            };
-            sink.add_layer(model, &layer, layer_grads)?;
-        }
+            })
+        })?;
         let fresh = with_graph()?;
         let (inputs, _) = call_inputs(&fresh);
         let embeds = inputs.iter().map(|i| i.embeds.clone()).zip(&upstream);
@@ -192,12 +191,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
 /// worker with no decoder call in a micro-batch (or no micro-batch) does, so that it makes the
 /// exchanges the others make when the weights are sharded; nothing otherwise.
 pub(crate) fn gather_each_layer<B: TrainBackend, M: Vlm<B>>(model: &M, worker: &Worker) -> Result<()> {
-    if worker.shards_weights() {
-        for layer in &model.decoder().0.layers {
-            worker.gather_weights(layer.clone())?;
-        }
-    }
-    Ok(())
+    forward_layers(model, worker, |_, _| Ok(()))
 }
 
 /// `Σ_c Σ y_c · stopgrad(g_c)` over the calls whose gradient `g_c` is known; `None` if none is.

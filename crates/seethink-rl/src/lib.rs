@@ -27,6 +27,7 @@ pub mod gradient_sink;
 pub mod grpo;
 pub mod interrupt;
 pub mod layer_checkpoints;
+mod layer_prefetch;
 pub mod learner;
 pub mod lock;
 pub mod logprobs;

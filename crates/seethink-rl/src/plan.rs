@@ -24,8 +24,8 @@
 //! AdamW's moments (`OptimizerState`), of the gradients' sums with one group's whole gradients
 //! in flight (`Gradients`), and of the trained weights and the KL reference between uses
 //! (`Weights`: the others' weights gathered in the rollout and old-log-prob phases, in the
-//! update all but the decoder layers and one layer, and the reference gathered in a phase of
-//! its own, the reference passes).
+//! update all but the decoder layers and two layers (one running, the next prefetched), and
+//! the reference gathered in a phase of its own, the reference passes).
 //!
 //! With mixed precision (`actor.mixed_precision`, where the backend stores the compute type:
 //! [`Target::compute_bytes`]) each phase holds the policy cast to the compute type (with the
@@ -267,7 +267,7 @@ impl MemoryPlan {
         match sharded_weights {
             // each worker holds its own trained parameters between uses (`weight_shards`) and
             // gathers the others' for the rollout and the old/ref passes (the whole policy) and
-            // for an update (all but the decoder layers, and one layer at a time): on average
+            // for an update (all but the decoder layers, and two layers at a time): on average
             // (N − 1)/N of what it gathers is the others'
             true => {
                 let (own, share) = sharded(trained, workers);
@@ -542,15 +542,18 @@ fn sharded(trained: u64, workers: usize) -> (u64, String) {
 
 /// The trained parameters an update of `trainer.sharding: Weights` holds gathered at once, in
 /// elements, and how: everything but the decoder layers (the embeddings, the vision tower, the
-/// final norm and the output projection, for the whole mini-batch) and one layer (while its
-/// pass runs). Under LoRA, the trained adapters whole.
+/// final norm and the output projection, for the whole mini-batch) and two layers (the one
+/// whose pass runs and the next, prefetched: `layer_prefetch`). Under LoRA, the trained
+/// adapters whole.
 fn gathered_for_update(size: &ModelSize, config: &TrainConfig, trained: u64) -> (u64, String) {
     if config.actor.lora.is_some() {
         return (trained, format!("{trained} trained adapter parameters"));
     }
     let layer = size.decoder_layer_params() as u64;
-    let outside = trained.saturating_sub(size.text.num_hidden_layers as u64 * layer);
-    (outside + layer, format!("({outside} outside the decoder layers + one layer {layer})"))
+    let layers = size.text.num_hidden_layers as u64;
+    let outside = trained.saturating_sub(layers * layer);
+    let held = layers.min(2);
+    (outside + held * layer, format!("({outside} outside the decoder layers + {held} layers × {layer})"))
 }
 
 /// Bytes in GiB.

@@ -60,11 +60,9 @@ pub fn compute_dtype<B: Backend>(requested: Dtype, device: &B::Device) -> Option
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
-    use burn::module::Module;
-    use burn::tensor::{DType, Tensor};
+    use burn::tensor::DType;
 
     use super::*;
-    use crate::nn::RmsNorm;
 
     type F64 = NdArray<f64>;
     type A = Autodiff<F64>;
@@ -80,25 +78,5 @@ mod tests {
             "ndarray stores no bf16 or f16"
         );
         assert_eq!(compute_dtype::<A>(Dtype::F32, &device), Some(DType::F32));
-    }
-
-    #[test]
-    fn a_compute_copy_is_narrower_keeps_ids_and_sends_gradients_to_its_own_leaves() {
-        let device = Default::default();
-        let weight = Tensor::<A, 1>::from_floats([1.0, 2.0], &device);
-        let norm = RmsNorm { weight: Param::from_tensor(weight), eps: 1e-6 };
-        let master_id = norm.weight.id;
-        let compute = for_compute(norm.clone(), DType::F32);
-        assert_eq!(compute.weight.id, master_id);
-        assert_eq!(compute.dtype(), DType::F32);
-        assert_eq!(norm.dtype(), DType::F64, "the master copy is untouched");
-        let x = Tensor::<A, 2>::from_floats([[3.0, 4.0]], &device).cast(DType::F32);
-        let grads = compute.forward(x).sum().backward();
-        let grad = compute.weight.grad(&grads).expect("the compute copy's weight is a leaf");
-        assert_eq!(grad.dtype(), DType::F32);
-        assert!(norm.weight.grad(&grads).is_none(), "the master copy is not in the graph");
-        let same = for_compute(norm.clone(), DType::F64);
-        assert_eq!(same.weight.val().into_data(), norm.weight.val().into_data());
-        assert_eq!(same.num_params(), 2);
     }
 }
