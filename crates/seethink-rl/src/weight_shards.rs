@@ -6,13 +6,15 @@
 //! `w_p = Σ_workers (w_p on p's owner, 0 elsewhere)`, one all-reduce per parameter, exact (a sum
 //! with zeros), so every pass computes what an unsharded worker computes, bitwise
 //! ([`Worker::gather_weights`]):
-//! - the rollout and the old log-probs run the whole policy, gathered once per step and dropped
-//!   before the update ([`PolicyLearner::gathered`](crate::learner::PolicyLearner::gathered));
+//! - the rollout and the old log-probs run the whole policy, gathered once per step (in the
+//!   compute type: with mixed precision each share is cast first) and dropped before the update
+//!   ([`PolicyLearner::compute_policy`](crate::learner::PolicyLearner::compute_policy));
 //! - an update gathers the parts outside the decoder layers (the embeddings, the vision tower,
 //!   the final norm and the output projection) for its mini-batch
 //!   ([`PolicyLearner::update_model`](crate::learner::PolicyLearner::update_model)), and each
-//!   decoder layer while its pass runs: once in the forward pass, once more for its recomputed
-//!   backward pass (`layer_checkpoints`);
+//!   decoder layer for its pass: once in the forward pass, once more for its recomputed
+//!   backward pass (`layer_checkpoints`), the next layer's gather on a second thread while one
+//!   runs (`layer_prefetch`);
 //! - a checkpoint records the whole policy (gathered), so it reads as any other run's.
 //!
 //! After an optimizer step each worker has stepped its own parameters (as with the optimizer
