@@ -5,14 +5,14 @@
 //! (the first of equal rewards). The rollout counter is its checkpointed state, so a resumed run
 //! samples what an uninterrupted one does.
 
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use seethink::curriculum::GroupResult;
 use seethink::models::generate::generate;
 use seethink::rl::algorithm::{counter_state, restore_counter, Algorithm, StepInputs};
 use seethink::rl::config::TrainConfig;
 use seethink::rl::data_parallel::Worker;
 use seethink::rl::error::Result;
-use seethink::rl::learner::{inference_model, PolicyLearner};
+use seethink::rl::learner::PolicyLearner;
 use seethink::rl::metrics::StepMetrics;
 use seethink::rl::policy::Sequence;
 use seethink::rl::sft::sft_step;
@@ -40,7 +40,8 @@ impl Raft {
 impl<B: TrainBackend> Algorithm<B> for Raft {
     fn step(&mut self, learner: &mut PolicyLearner<B>, inputs: StepInputs<'_>) -> Result<StepMetrics> {
         let StepInputs { config, tasks, sampler, processor, reward } = inputs;
-        let policy = inference_model(learner)?;
+        // the policy as the passes run it (cast to `actor.mixed_precision`'s type, if set)
+        let policy = learner.compute_policy()?.valid().model;
         let device = policy.devices().into_iter().next().unwrap_or_default();
         let drawn = sampler.next_batch(config.trainer.prompts_per_step)?;
         let prompts = drawn
