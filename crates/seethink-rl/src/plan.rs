@@ -383,7 +383,7 @@ impl MemoryPlan {
             // kept in the checkpoint's type with `rollout.kv_cache_dtype: Checkpoint`
             let kv_e = match config.rollout.kv_cache_dtype {
                 KvCacheDtype::Compute => c,
-                KvCacheDtype::Checkpoint => f,
+                KvCacheDtype::Checkpoint => f.min(c),
             };
             let cache = calls * rows * layers * 2 * kv * whole * kv_e;
             add(

@@ -436,10 +436,11 @@ pub enum KvCacheDtype {
     /// The type the passes compute in: the backend's float type, or `actor.mixed_precision`'s.
     #[default]
     Compute,
-    /// The checkpoint's float type where the backend can store it and it is narrower (bf16 for
-    /// the paper's checkpoints on CUDA: half the bytes; vLLM's `auto`, the model's type), as
-    /// frozen weights are kept ([`frozen_dtype`](seethink_models::nn::frozen::frozen_dtype));
-    /// else the backend's. Attention computes in the backend's type either way.
+    /// The checkpoint's float type where the backend can store it and it is narrower than the
+    /// compute type (bf16 for the paper's checkpoints on CUDA computing in f32: half the bytes;
+    /// vLLM's `auto`, the model's type), as frozen weights are kept
+    /// ([`frozen_dtype`](seethink_models::nn::frozen::frozen_dtype)); else the compute type.
+    /// Attention computes in the compute type either way.
     Checkpoint,
 }
 

@@ -214,7 +214,11 @@ impl<B: TrainBackend> Grpo<B> {
         });
         let kv_storage = match rollout.kv_cache_dtype {
             KvCacheDtype::Compute => None,
-            KvCacheDtype::Checkpoint => Some(start.frozen_dtype()),
+            // never wider than the passes compute in (an f32 checkpoint under bf16 compute)
+            KvCacheDtype::Checkpoint => {
+                let (frozen, compute) = (start.frozen_dtype(), start.compute_dtype());
+                Some(if frozen.size() < compute.size() { frozen } else { compute })
+            }
         };
         Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone(), kv_storage }
     }
