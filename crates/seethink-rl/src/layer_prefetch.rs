@@ -15,7 +15,7 @@
 //! have) runs the same schedule with empty layers' work ([`GradientSink::idle_layers`],
 //! `layer_checkpoints::gather_each_layer`).
 
-use std::thread::ScopedJoinHandle;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -39,10 +39,7 @@ pub(crate) fn forward_layers<B: TrainBackend, M: Vlm<B>>(
         return layers.iter().enumerate().try_for_each(|(l, layer)| run(l, layer.clone()));
     }
     std::thread::scope(|scope| {
-        let gather = |l: usize| {
-            let (worker, layer) = (worker.clone(), layers[l].clone());
-            scope.spawn(move || worker.gather_weights(layer))
-        };
+        let gather = |l: usize| gather_on(scope, worker, &layers[l]);
         let mut next = (!layers.is_empty()).then(|| gather(0));
         for l in 0..layers.len() {
             let layer = joined(next.take().expect("a gather per layer"))?;
@@ -72,10 +69,7 @@ pub(crate) fn backward_layers<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
         return Ok(());
     }
     std::thread::scope(|scope| {
-        let gather = |l: usize| {
-            let (worker, layer) = (worker.clone(), layers[l].clone());
-            scope.spawn(move || worker.gather_weights(layer))
-        };
+        let gather = |l: usize| gather_on(scope, worker, &layers[l]);
         let mut ready = match layers.len() {
             0 => None,
             count => Some(joined(gather(count - 1))?),
@@ -90,6 +84,16 @@ pub(crate) fn backward_layers<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
         }
         Ok(())
     })
+}
+
+/// `layer` gathered by `worker` on a thread of `scope`.
+fn gather_on<'scope, B: TrainBackend>(
+    scope: &'scope Scope<'scope, '_>,
+    worker: &Worker,
+    layer: &DecoderLayer<B>,
+) -> ScopedJoinHandle<'scope, Result<DecoderLayer<B>>> {
+    let (worker, layer) = (worker.clone(), layer.clone());
+    scope.spawn(move || worker.gather_weights(layer))
 }
 
 /// The layer a gather thread returns; its panic as this thread's.

@@ -22,12 +22,17 @@ pub fn float_dtype<B: Backend>() -> DType {
 /// it (bf16 or f16 on cuda; on wgpu as far as the adapter supports them; f32 on `NdArray<f64>`).
 /// Otherwise it is the backend's float type: `NdArray<f32>` always keeps f32.
 pub fn frozen_dtype<B: Backend>(stored: Dtype, device: &B::Device) -> DType {
-    let (stored, compute) = (stored.burn(), float_dtype::<B>());
-    let storable = B::dtype_usage(device, stored).contains(DTypeUsage::Storage);
-    match stored.size() < compute.size() && storable {
+    let stored = stored.burn();
+    match stores_narrower::<B>(stored, device) {
         true => stored,
-        false => compute,
+        false => float_dtype::<B>(),
     }
+}
+
+/// Whether `dtype` is narrower than the backend's float type and the backend can store it on
+/// `device`: what keeping frozen weights, or computing, in it needs.
+pub(crate) fn stores_narrower<B: Backend>(dtype: DType, device: &B::Device) -> bool {
+    dtype.size() < float_dtype::<B>().size() && B::dtype_usage(device, dtype).contains(DTypeUsage::Storage)
 }
 
 /// `module` with its frozen matrices cast to `dtype`: the rank-2 float parameters that take no

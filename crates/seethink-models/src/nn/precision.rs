@@ -14,10 +14,10 @@
 //! sampling read them in the backend's float type, as EasyR1's `logprobs_from_logits` does).
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::backend::{Backend, DTypeUsage};
+use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
-use super::frozen::float_dtype;
+use super::frozen::{float_dtype, stores_narrower};
 use crate::checkpoint::Dtype;
 
 /// `module` as a pass computes it in `dtype`: every float parameter wider than `dtype` cast to
@@ -50,11 +50,8 @@ pub fn for_compute<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
 /// stores f16 (as FSDP users fall back on GPUs without bf16); `None` (the backend's float type)
 /// where it stores neither, or where `requested` is not narrower than the backend's float type.
 pub fn compute_dtype<B: Backend>(requested: Dtype, device: &B::Device) -> Option<DType> {
-    let storable = |dtype: DType| B::dtype_usage(device, dtype).contains(DTypeUsage::Storage);
-    let narrower = |dtype: DType| dtype.size() < float_dtype::<B>().size();
-    let wanted = requested.burn();
     let fallback = (requested == Dtype::BF16).then_some(DType::F16);
-    [Some(wanted), fallback].into_iter().flatten().find(|&d| storable(d) && narrower(d))
+    [Some(requested.burn()), fallback].into_iter().flatten().find(|&d| stores_narrower::<B>(d, device))
 }
 
 #[cfg(test)]
