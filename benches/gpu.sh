@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Everything the GPU issues ask to measure, in one command on a lent GPU (at most 4 × 60 s of
-# checks and 4 × 120 s of measurements: CHECK_TIMEOUT, TIMEOUT), nothing downloaded; appends a
-# markdown table to $OUT (default gpu-bench.md), row by row:
+# Everything the GPU issues ask to measure, in one command on a lent GPU (at most 5 × 95 s of
+# measurements and 4 × 30 s of checks: TIMEOUT, CHECK_TIMEOUT), nothing downloaded; appends
+# markdown tables to $OUT (default gpu-bench.md), row by row, the most wanted first:
+# - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
+#   benches/gpu.ron (bf16 compute, layers recomputed): GRPO steps with full fine-tuning and
+#   with LoRA (step time, tokens/s, the device's peak memory against `seethink plan`), and
+#   generation tokens/s for 1 sequence and 8 prompts × 5 samples (64 × 5 does not fit the 10
+#   minutes with seethink's CUDA decoding as measured, docs/benchmarks.md; --prompts 64 asks
+#   for it);
+# - the full fine-tuning step again in f32 without recomputation, the baseline on the same card;
 # - backend_check on CUDA for the four families' tiny checkpoints (logits, greedy tokens and a
-#   whole GRPO update against ndarray);
-# - gpu_bench at Qwen2.5-VL-3B's real shape with random weights: generation tokens/s for 1
-#   sequence and 8 prompts × 5 samples (64 × 5 does not fit the 10 minutes with seethink's CUDA
-#   decoding as measured, docs/benchmarks.md; --prompts 64 asks for it), and GRPO steps with
-#   LoRA and with full fine-tuning (step time, tokens/s, the device's peak memory against
-#   `seethink plan`).
+#   whole GRPO update against ndarray).
 # Build here, carry the binaries, run from the repository root:
 #   cargo build --release --features cuda --example backend_check --example gpu_bench
 #   BIN=target/release/examples benches/gpu.sh
@@ -23,13 +25,24 @@ status=0
 {
   echo
   echo "## gpu.sh, $(date -u +%F), commit ${SEETHINK_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+} >> "$OUT"
+if [ -n "${TINY:-}" ]; then
+  shape=(--config tests/fixtures/qwen2_5_vl/checkpoint --image-side 32 --prompts 4 --samples 2 --new-tokens 4
+         --set trainer.prompts_per_step=2 --set rollout.max_new_tokens=4 --set rollout.batch_size=4 --set actor.micro_batch_size=2)
+else
+  shape=()
+fi
+bench=("$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-95}" "${shape[@]}")
+"${bench[@]}" --measure grpo-full --measure grpo-lora --measure generate-one --measure generate-batch || status=1
+"${bench[@]}" --measure grpo-full --set actor.mixed_precision=None --set actor.activation_checkpointing=false || status=1
+{
   echo
   echo '| backend_check | result |'
   echo '|---|---|'
 } >> "$OUT"
 for family in qwen3_vl qwen2_5_vl internvl3 internvl3_5; do
   log=$(mktemp)
-  if timeout "${CHECK_TIMEOUT:-60}" "$BIN/backend_check" --backend "$BACKEND" --model "tests/fixtures/$family/checkpoint" > "$log" 2>&1; then
+  if timeout "${CHECK_TIMEOUT:-30}" "$BIN/backend_check" --backend "$BACKEND" --model "tests/fixtures/$family/checkpoint" > "$log" 2>&1; then
     result="passes: $(grep -E '^logits|Δw' "$log" | sed 's/|/\\|/g' | tr '\n' ';')"
   else
     result="FAILS: $(tail -n 3 "$log" | sed 's/|/\\|/g' | tr '\n' ' ')"
@@ -38,12 +51,5 @@ for family in qwen3_vl qwen2_5_vl internvl3 internvl3_5; do
   echo "| $family | $result |" >> "$OUT"
   rm -f "$log"
 done
-if [ -n "${TINY:-}" ]; then
-  shape=(--config tests/fixtures/qwen2_5_vl/checkpoint --image-side 32 --prompts 4 --samples 2 --new-tokens 4
-         --set trainer.prompts_per_step=2 --set rollout.max_new_tokens=4 --set rollout.batch_size=4 --set actor.micro_batch_size=2)
-else
-  shape=()
-fi
-"$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-120}" "${shape[@]}" || status=1
 cat "$OUT"
 exit $status

@@ -33,19 +33,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::tensor::DType;
 use clap::{Parser, ValueEnum};
 use image::{DynamicImage, Rgb, RgbImage};
 use seethink::backend::BackendKind;
 use seethink::models::checkpoint::stored_dtype;
 use seethink::models::generate::{generate, Prompt};
-use seethink::models::nn::frozen::{frozen_dtype, widen_trained};
+use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
+use seethink::models::nn::precision::for_compute;
 use seethink::models::processing::Processor;
-use seethink::models::AnyVlm;
+use seethink::models::{AnyVlm, Vlm};
 use seethink::plan::{plans_of, PlanDevice};
 use seethink::provenance::run_text;
 use seethink::rl::config::TrainConfig;
 use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
-use seethink::rl::learner::{inference_model, new_learner};
+use seethink::rl::learner::{new_learner, resolved_compute_dtype};
 use seethink::rl::plan::gib;
 use seethink::rl::policy::Sequence;
 use seethink::rl::train_backend::TrainBackend;
@@ -93,7 +96,11 @@ struct Args {
     /// Seconds after which a measurement's process is stopped and reported as timed out.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
-    /// Measure only this (in this process); by default each one in a process of its own.
+    /// What to measure, in this order (repeat the flag; by default everything), each in a
+    /// process of its own.
+    #[arg(long, value_enum)]
+    measure: Vec<Measure>,
+    /// Measure only this (in this process).
     #[arg(long, value_enum)]
     only: Option<Measure>,
     /// Where `--only` writes its result (JSON).
@@ -174,7 +181,11 @@ fn measure_all(args: &Args) -> Result<()> {
     write(&header(args))?;
     let exe = std::env::current_exe()?;
     let scratch = tempfile::tempdir()?;
-    for measure in Measure::ALL {
+    let measures = match args.measure.is_empty() {
+        true => Measure::ALL.to_vec(),
+        false => args.measure.clone(),
+    };
+    for measure in measures {
         let report = scratch.path().join(format!("{measure:?}.json"));
         let mut command = Command::new(&exe);
         command.args(std::env::args_os().skip(1)).arg("--only").arg(measure_name(measure));
@@ -318,18 +329,24 @@ fn measure_one<B: TrainBackend>(args: &Args, measure: Measure) -> Result<Outcome
     let dir = real_shape_dir(&args.config, &args.side_files, scratch.path())?;
     let processor = Processor::from_dir(&dir)?;
     let device = Default::default();
+    let mut overrides = args.set.clone();
+    overrides.push(format!("model={:?}", dir.display().to_string()));
+    let mut config = TrainConfig::load(&args.run, &overrides)?;
+    // as `seethink train` holds them: frozen matrices in the checkpoint's type (bf16 on CUDA),
+    // every pass in `actor.mixed_precision`'s type
+    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, &device);
+    let compute = resolved_compute_dtype::<B>(&config.actor, &device, true);
     let mut outcome = match measure {
         Measure::GenerateOne | Measure::GenerateBatch => {
             let (prompts, samples) = match measure {
                 Measure::GenerateOne => (1, 1),
                 _ => (args.prompts, args.samples),
             };
-            measure_generation::<B::InnerBackend>(args, &dir, &processor, prompts, samples, &device)?
+            let model = AnyVlm::<B::InnerBackend>::random_in(&dir, 0, frozen, &device)?;
+            let model = for_compute(model, compute.unwrap_or_else(float_dtype::<B>));
+            measure_generation(args, model, &processor, prompts, samples, &device)?
         }
         Measure::GrpoLora | Measure::GrpoFull => {
-            let mut overrides = args.set.clone();
-            overrides.push(format!("model={:?}", dir.display().to_string()));
-            let mut config = TrainConfig::load(&args.run, &overrides)?;
             match measure {
                 Measure::GrpoFull => config.actor.lora = None,
                 _ => {
@@ -340,24 +357,24 @@ fn measure_one<B: TrainBackend>(args: &Args, measure: Measure) -> Result<Outcome
                     });
                 }
             }
-            measure_grpo::<B>(args, config, &processor, &device)?
+            measure_grpo::<B>(args, config, (frozen, compute), &processor, &device)?
         }
     };
     outcome.host_peak = resident_peak();
     Ok(outcome)
 }
 
-/// New tokens per second of one generation call for `prompts` prompts × `samples` samples,
-/// after an untimed call of 2 tokens (which compiles the backend's kernels).
+/// New tokens per second of `model`'s generation call for `prompts` prompts × `samples`
+/// samples, after an untimed call of 2 tokens (which compiles the backend's kernels).
 fn measure_generation<B: seethink::models::kernels::Kernels>(
     args: &Args,
-    dir: &Path,
+    model: AnyVlm<B>,
     processor: &Processor,
     prompts: usize,
     samples: usize,
     device: &B::Device,
 ) -> Result<Outcome> {
-    let model = AnyVlm::<B>::random(dir, 0, device)?;
+    let compute = model.decoder().0.dtype();
     let prompts = image_prompts::<B>(processor, prompts, args.image_side, device)?;
     let pad = processor.tokenizer.pad_id;
     let sampling = seethink::models::generate::SamplingConfig {
@@ -373,7 +390,7 @@ fn measure_generation<B: seethink::models::kernels::Kernels>(
     let tokens: usize = completions.iter().map(|c| c.ids.len()).sum();
     Ok(Outcome {
         what: format!(
-            "{} × {samples} sequences, {}-token prompts, {} new tokens each",
+            "{} × {samples} sequences, {}-token prompts, {} new tokens each, {compute:?} compute",
             prompts.len(),
             prompts[0].ids.len(),
             args.new_tokens
@@ -388,12 +405,14 @@ fn measure_generation<B: seethink::models::kernels::Kernels>(
 }
 
 /// `args.steps` GRPO steps of `config` as the run loop makes them (see `run.rs`): the model
-/// with its frozen matrices in the checkpoint's type, LoRA when configured, a rollout of
+/// with its frozen matrices in `frozen` (the checkpoint's type), every pass in `compute`
+/// (`None`: the float type), LoRA when configured, a rollout of
 /// `trainer.prompts_per_step` image prompts × `rollout.n` samples in `rollout.batch_size`
 /// calls, scores that vary within each group, and [`Grpo::learn`].
 fn measure_grpo<B: TrainBackend>(
     args: &Args,
     mut config: TrainConfig,
+    (frozen, compute): (DType, Option<DType>),
     processor: &Processor,
     device: &B::Device,
 ) -> Result<Outcome> {
@@ -409,8 +428,7 @@ fn measure_grpo<B: TrainBackend>(
     let (_, plan) = plans.first().context("the run config's plan")?;
     let largest = plan.components.iter().max_by_key(|c| c.bytes).map(|c| (c.name.to_string(), c.bytes));
 
-    let frozen = frozen_dtype::<B>(stored_dtype(&config.model)?, device);
-    let mut model = AnyVlm::<B>::random(&config.model, 0, device)?;
+    let mut model = AnyVlm::<B>::random_in(&config.model, 0, frozen, device)?;
     if let Some(lora) = &config.actor.lora {
         model = model.with_lora(lora)?;
     }
@@ -418,7 +436,9 @@ fn measure_grpo<B: TrainBackend>(
         model = model.freeze_vision();
     }
     let pad = processor.tokenizer.pad_id;
-    let mut learner = new_learner(widen_trained(model), &config.actor, pad).with_frozen_storage(frozen);
+    let mut learner = new_learner(widen_trained(model), &config.actor, pad)
+        .with_frozen_storage(frozen)
+        .with_compute_dtype(compute);
     let mut grpo =
         Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
     let n = config.rollout.n;
@@ -427,7 +447,7 @@ fn measure_grpo<B: TrainBackend>(
     for step in 0..args.steps {
         let started = Instant::now();
         learner.lr_step();
-        let policy = inference_model(&learner)?;
+        let policy = learner.compute_policy()?.valid().model;
         let sampling = config.rollout.sampling(step);
         let mut completions = Vec::new();
         let per_call = (config.rollout.batch_size / n).max(1);
@@ -457,7 +477,7 @@ fn measure_grpo<B: TrainBackend>(
     let a = &config.actor;
     Ok(Outcome {
         what: format!(
-            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}",
+            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}, {:?} compute{}",
             prompts.len(),
             config.rollout.max_new_tokens,
             a.micro_batch_size,
@@ -465,6 +485,11 @@ fn measure_grpo<B: TrainBackend>(
             match &a.lora {
                 Some(l) => format!(", LoRA rank {}", l.rank),
                 None => ", all weights".into(),
+            },
+            learner.compute_dtype(),
+            match a.activation_checkpointing {
+                true => ", layers recomputed",
+                false => "",
             }
         ),
         seconds,

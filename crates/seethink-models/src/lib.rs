@@ -34,6 +34,7 @@ pub mod processing;
 pub mod readback;
 pub mod sampling;
 pub mod text;
+pub mod vision_stages;
 pub mod vlm;
 
 pub use checkpoint::Checkpoint;
@@ -44,4 +45,5 @@ pub use families::qwen_vl::{self, QwenVl};
 pub use families::size::ModelSize;
 pub use families::{AnyImages, AnyVlm};
 pub use positions::TokenBatch;
+pub use vision_stages::{VisionFeatures, VisionStages};
 pub use vlm::{GridThw, ImageGrid, ImageInput, Vlm};

@@ -10,6 +10,7 @@ use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
+use crate::vision_stages::{VisionFeatures, VisionStages};
 
 /// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
 pub type GridThw = [usize; 3];
@@ -40,21 +41,33 @@ impl ImageGrid {
 pub struct ImageInput<B: Backend> {
     pub pixel_values: Tensor<B, 2>,
     pub grids: Vec<ImageGrid>,
+    /// The vision tower's output for these images, where a caller computed it
+    /// ([`ImageInput::with_features`]): the model then uses it instead of running its tower.
+    pub features: Option<VisionFeatures<B>>,
 }
 
 impl<B: Backend> ImageInput<B> {
     /// Qwen-VL input: patches `[patches, patch_dim]` of images with grids `grid_thw`.
     pub fn patches(pixel_values: Tensor<B, 2>, grid_thw: Vec<GridThw>) -> Self {
-        Self { pixel_values, grids: grid_thw.into_iter().map(ImageGrid::Patches).collect() }
+        let grids = grid_thw.into_iter().map(ImageGrid::Patches).collect();
+        Self { pixel_values, grids, features: None }
     }
 
     /// InternVL input: tiles `[tiles, 3·side²]` of images cut into `tiles_per_image` tiles.
     pub fn tiles(pixel_values: Tensor<B, 2>, tiles_per_image: Vec<usize>) -> Self {
-        Self { pixel_values, grids: tiles_per_image.into_iter().map(ImageGrid::Tiles).collect() }
+        let grids = tiles_per_image.into_iter().map(ImageGrid::Tiles).collect();
+        Self { pixel_values, grids, features: None }
+    }
+
+    /// The same images with their vision features computed by the caller (a trainer that runs
+    /// the tower in stages, [`Vlm::vision_stages`]): a model given them runs no tower.
+    pub fn with_features(self, features: VisionFeatures<B>) -> Self {
+        Self { features: Some(features), ..self }
     }
 
     /// Images of several prompts as one batch input, in order: rows concatenated, grids listed
-    /// in the same order. `None` when there are no images.
+    /// in the same order (pixels only: features are computed for the batch). `None` when there
+    /// are no images.
     pub fn concat<'a>(images: impl IntoIterator<Item = &'a Self>) -> Option<Self> {
         let images: Vec<&Self> = images.into_iter().collect();
         if images.is_empty() {
@@ -63,12 +76,18 @@ impl<B: Backend> ImageInput<B> {
         Some(Self {
             pixel_values: Tensor::cat(images.iter().map(|i| i.pixel_values.clone()).collect(), 0),
             grids: images.iter().flat_map(|i| i.grids.iter().copied()).collect(),
+            features: None,
         })
     }
 
-    /// The same images with their pixel values moved by `f` (to another backend or device).
-    pub fn map_pixels<B2: Backend>(self, f: impl FnOnce(Tensor<B, 2>) -> Tensor<B2, 2>) -> ImageInput<B2> {
-        ImageInput { pixel_values: f(self.pixel_values), grids: self.grids }
+    /// The same images with their pixel values (and features, if any) moved by `f` (to another
+    /// backend or device).
+    pub fn map_pixels<B2: Backend>(self, f: impl Fn(Tensor<B, 2>) -> Tensor<B2, 2>) -> ImageInput<B2> {
+        let features = self.features.map(|v| VisionFeatures {
+            embeds: f(v.embeds),
+            deepstack: v.deepstack.into_iter().map(&f).collect(),
+        });
+        ImageInput { pixel_values: f(self.pixel_values), grids: self.grids, features }
     }
 }
 
@@ -104,6 +123,11 @@ pub trait Vlm<B: Kernels>: Module<B> {
 
     /// The language model and its settings.
     fn decoder(&self) -> (&TextModel<B>, &TextConfig);
+
+    /// `images` through the vision tower stage by stage ([`crate::vision_stages`]), for a
+    /// trainer that recomputes one vision block at a time in backward; the features go back in
+    /// with [`ImageInput::with_features`]. An error where the images do not fit the tower.
+    fn vision_stages<'a>(&'a self, images: &ImageInput<B>) -> Result<Box<dyn VisionStages<B> + 'a>>;
 
     /// Vocabulary logits `[batch, k, vocab]` of hidden states `[batch, k, hidden]`.
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {

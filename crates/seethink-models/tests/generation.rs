@@ -96,6 +96,7 @@ fn group_samples_share_the_prefill_and_stop_on_eos() {
         Some(ImageInput {
             pixel_values: images.pixel_values.clone().narrow(0, start, len),
             grids: vec![images.grids[k]],
+            features: None,
         })
     };
     let prompts: Vec<Prompt<B>> =

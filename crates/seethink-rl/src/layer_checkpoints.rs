@@ -16,8 +16,9 @@
 //! l's parameter gradients and `g_l`. A layer's calls are recomputed together, since the
 //! continuation attends to the prefix's keys and values of the same layer. Deepstack features
 //! added after layer l get `g_{l+1}` (the addition passes it through unchanged); the last step
-//! rebuilds the decoder input with graph (the embeddings and the vision tower run again) and
-//! back-propagates `Σ embeds · g_0 + Σ deepstack_l · g_{l+1}` through it.
+//! rebuilds the decoder input with graph (the embeddings run again; the vision features are
+//! leaves, `vision_checkpoints`) and back-propagates `Σ embeds · g_0 + Σ deepstack_l · g_{l+1}`
+//! through it, then the vision tower block by block from the features' gradients.
 //!
 //! Why rebuilt, not kept: with the decoder input's graph alive through the layers' backward
 //! passes, burn-autodiff 0.21's clean-up after a backward pass dropped part of that graph at
@@ -39,6 +40,7 @@ use crate::gradient_sink::GradientSink;
 use crate::layer_prefetch::{backward_layers, forward_layers};
 use crate::logprobs::{ResponsePositions, ScoringCalls};
 use crate::train_backend::TrainBackend;
+use crate::vision_checkpoints::VisionCheckpoints;
 
 type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 
@@ -125,9 +127,10 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
     /// gradients `grads` of the pass above it (the scoring hidden states' backward, whose
     /// parameter gradients the caller adds): layer by layer from the last, recomputing each
     /// (see the module doc) and handing each layer's gradients over as soon as they are
-    /// complete ([`GradientSink::add_layer`]; each layer gathered again, the next one in flight, when the weights are
-    /// sharded), then the embeddings and the vision tower, on the decoder input `with_graph`
-    /// rebuilds.
+    /// complete ([`GradientSink::add_layer`]; each layer gathered again, the next one in
+    /// flight, when the weights are sharded), then the embeddings, on the decoder input
+    /// `with_graph` rebuilds, and the vision tower block by block from `vision`'s checkpoints
+    /// where the decoder input holds its features as leaves.
     pub fn backward<M: Vlm<B> + AutodiffModule<B>>(
         self,
         model: &M,
@@ -135,6 +138,7 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
         grads: &B::Gradients,
         sink: &mut GradientSink<M>,
         with_graph: impl FnOnce() -> seethink_models::Result<ScoringCalls<B>>,
+        vision: Option<VisionCheckpoints<'_, B>>,
     ) -> Result<()> {
         let decoder = model.decoder().0;
         let (inputs, rows) = call_inputs(calls);
@@ -180,8 +184,11 @@ impl<B: TrainBackend> LayerCheckpoints<B> {
                     .filter_map(|(input, g)| Some((input.deepstack.get(l)?.clone(), g)));
                 weighted_sum(terms)
             });
-            let below = deepstack.fold(below + tracked, |sum, term| sum + term);
-            sink.add(model, GradientsParams::from_grads(below.backward(), model));
+            let below = deepstack.fold(below + tracked, |sum, term| sum + term).backward();
+            match vision {
+                Some(vision) => vision.backward(model, below, sink)?,
+                None => sink.add(model, GradientsParams::from_grads(below, model)),
+            }
         }
         Ok(())
     }
@@ -194,9 +201,9 @@ pub(crate) fn gather_each_layer<B: TrainBackend, M: Vlm<B>>(model: &M, worker: &
     forward_layers(model, worker, |_, _| Ok(()))
 }
 
-/// `Σ_c Σ y_c · stopgrad(g_c)` over the calls whose gradient `g_c` is known; `None` if none is.
-fn weighted_sum<'a, B: TrainBackend>(
-    terms: impl Iterator<Item = (Tensor<B, 3>, &'a Option<Tensor<Inner<B>, 3>>)>,
+/// `Σ_c Σ y_c · stopgrad(g_c)` over the terms whose gradient `g_c` is known; `None` if none is.
+pub(crate) fn weighted_sum<'a, B: TrainBackend, const D: usize>(
+    terms: impl Iterator<Item = (Tensor<B, D>, &'a Option<Tensor<Inner<B>, D>>)>,
 ) -> Option<Tensor<B, 1>> {
     terms
         .filter_map(|(y, g)| g.as_ref().map(|g| (y * Tensor::from_inner(g.clone())).sum()))

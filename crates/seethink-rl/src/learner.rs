@@ -8,6 +8,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use seethink_models::nn::frozen::float_dtype;
+use seethink_models::nn::precision::compute_dtype;
 use seethink_models::nn::{for_compute, store_frozen};
 use seethink_models::{AnyVlm, Vlm};
 
@@ -291,6 +292,27 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
     let schedule = Schedule::new(actor.lr, actor.schedule);
     let float = float_dtype::<B>();
     PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: float, compute: float, weights: None }
+}
+
+/// The type every pass computes in under `actor.mixed_precision` on `device`
+/// ([`compute_dtype`]: the requested type where the backend stores it and it is narrower than
+/// the float type, bf16 falling back to f16), for [`PolicyLearner::with_compute_dtype`]. `None`
+/// (the backend's float type) without mixed precision, or where the backend stores no
+/// narrower type, which is logged when `warn`.
+pub fn resolved_compute_dtype<B: TrainBackend>(
+    actor: &ActorConfig,
+    device: &B::Device,
+    warn: bool,
+) -> Option<DType> {
+    let requested = actor.mixed_precision?;
+    let resolved = compute_dtype::<B>(requested.dtype(), device);
+    if resolved.is_none() && warn {
+        tracing::warn!(
+            ?requested,
+            "actor.mixed_precision: this backend stores no narrower type; computing in its float type"
+        );
+    }
+    resolved
 }
 
 /// `module` with each float parameter's id derived from its path in the module tree: FNV-1a

@@ -44,4 +44,5 @@ pub mod sharding;
 pub mod tensorboard;
 pub mod train;
 pub mod train_backend;
+mod vision_checkpoints;
 pub mod weight_shards;

@@ -20,6 +20,7 @@ use crate::error::Result as TrainResult;
 use crate::gradient_sink::GradientSink;
 use crate::layer_checkpoints::LayerCheckpoints;
 use crate::train_backend::TrainBackend;
+use crate::vision_checkpoints::VisionCheckpoints;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
@@ -188,6 +189,24 @@ impl<B: Kernels> ScoringCalls<B> {
     /// The calls scoring `sequences` (see [`response_positions`]); an error for an empty
     /// prompt or one ending with an image placeholder.
     pub fn new<M: Vlm<B>>(model: &M, sequences: &[Sequence<B>], scoring: Scoring) -> Result<Self> {
+        Self::with_images(model, sequences, scoring, Self::images_of(sequences))
+    }
+
+    /// The images of `sequences`' distinct prompts as one batch input, as the calls give them
+    /// to the model (`None` without images).
+    pub fn images_of(sequences: &[Sequence<B>]) -> Option<ImageInput<B>> {
+        let (firsts, _) = distinct_prompts(sequences);
+        ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()))
+    }
+
+    /// [`ScoringCalls::new`] with `images`, [`ScoringCalls::images_of`] `sequences` (their
+    /// vision features attached or not).
+    pub fn with_images<M: Vlm<B>>(
+        model: &M,
+        sequences: &[Sequence<B>],
+        scoring: Scoring,
+        images: Option<ImageInput<B>>,
+    ) -> Result<Self> {
         let input_only = model.input_only_tokens();
         for (b, s) in sequences.iter().enumerate() {
             let Some(last) = s.prompt.last() else {
@@ -203,7 +222,6 @@ impl<B: Kernels> ScoringCalls<B> {
         // with no prompt answered twice, each sequence is one pass (the whole prompt continues)
         let shared = firsts.len() < sequences.len();
         let cut = |s: &Sequence<B>| if shared { s.prompt.len() - 1 } else { 0 };
-        let images = ImageInput::concat(firsts.iter().filter_map(|&i| sequences[i].images.as_ref()));
         let mut state = model.new_state();
         let mut prefix = None;
         if shared {
@@ -382,12 +400,16 @@ pub struct WholeResponses<B: Backend> {
 /// `∂loss/∂ĥ` for that chunk), so at most one chunk's logits live at a time; then
 /// `Σ h · stopgrad(Σ_chunks ∂loss/∂ĥ)` is back-propagated once through the decoder, which by the
 /// chain rule adds exactly the remaining gradients.
-pub fn chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+pub fn chunked_gradients<B: TrainBackend, M>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
     loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> TrainResult<GradientsParams> {
+) -> TrainResult<GradientsParams>
+where
+    M: Vlm<B> + AutodiffModule<B>,
+    M::InnerModule: Vlm<B::InnerBackend>,
+{
     let alone = Worker::alone();
     let mut sink = GradientSink::new(model, &alone, scoring.checkpoint_layers);
     add_chunked_gradients(model, sequences, scoring, false, &mut sink, loss)?;
@@ -399,15 +421,26 @@ pub fn chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
 /// before its first chunk (GSPO's sequence-level ratio), each chunk also carries
 /// [`ChunkLogprobs::whole`], scored once from the same hidden states without gradient (one
 /// more pass of the output projection, chunk by chunk; the decoder runs once as before).
-pub fn add_chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+pub fn add_chunked_gradients<B: TrainBackend, M>(
     model: &M,
     sequences: &[Sequence<B>],
     scoring: Scoring,
     see_whole: bool,
     sink: &mut GradientSink<M>,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> TrainResult<()> {
-    let calls = ScoringCalls::new(model, sequences, scoring)?;
+) -> TrainResult<()>
+where
+    M: Vlm<B> + AutodiffModule<B>,
+    M::InnerModule: Vlm<B::InnerBackend>,
+{
+    let mut images = ScoringCalls::images_of(sequences);
+    // with checkpoints, the vision tower runs without graph and its features enter as leaves
+    let mut vision = None;
+    if let Some(pixels) = images.take_if(|_| scoring.checkpoint_layers) {
+        let (with_features, checkpoints) = VisionCheckpoints::forward(model, pixels)?;
+        (images, vision) = (Some(with_features), checkpoints);
+    }
+    let calls = ScoringCalls::with_images(model, sequences, scoring, images.clone())?;
     let (positions, checkpoints) = match scoring.checkpoint_layers {
         true => LayerCheckpoints::forward(model, &calls, sink.worker())?,
         false => (response_positions_of(model, &calls), None),
@@ -451,8 +484,8 @@ pub fn add_chunked_gradients<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     let through_decoder = (positions.hidden * Tensor::from_inner(hidden_grad)).sum().backward();
     match checkpoints {
         Some(checkpoints) => {
-            let below = || ScoringCalls::new(model, sequences, scoring);
-            checkpoints.backward(model, &calls, &through_decoder, sink, below)?
+            let below = || ScoringCalls::with_images(model, sequences, scoring, images);
+            checkpoints.backward(model, &calls, &through_decoder, sink, below, vision)?
         }
         // no decoder call: the layers' hand-overs the other workers make
         None => sink.idle_layers(model)?,

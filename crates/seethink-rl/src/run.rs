@@ -16,7 +16,6 @@ use seethink_data::Task;
 use seethink_models::checkpoint::{stored_dtype, ExportOptions};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::frozen::frozen_dtype;
-use seethink_models::nn::precision::compute_dtype;
 use seethink_models::nn::widen_trained;
 use seethink_models::processing::Processor;
 use seethink_models::AnyVlm;
@@ -28,7 +27,7 @@ use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig};
 use crate::data_parallel::{run_data_parallel, Role, SharedSampler, Worker};
 use crate::error::{io, Result, TrainError};
-use crate::learner::{inference_model, new_learner};
+use crate::learner::{inference_model, new_learner, resolved_compute_dtype};
 use crate::lock::{clean_debris, RunLock};
 use crate::metrics::MetricsLog;
 use crate::progress::StepProgress;
@@ -170,16 +169,7 @@ fn run_worker<B: TrainBackend>(
         model = model.freeze_vision();
     }
     let model = widen_trained(model);
-    let compute = config.actor.mixed_precision.and_then(|requested| {
-        let resolved = compute_dtype::<B>(requested.dtype(), device);
-        if resolved.is_none() && role.writes {
-            tracing::warn!(
-                ?requested,
-                "actor.mixed_precision: this backend stores no narrower type; computing in its float type"
-            );
-        }
-        resolved
-    });
+    let compute = resolved_compute_dtype::<B>(&config.actor, device, role.writes);
     let mut learner = new_learner(model, &config.actor, processor.tokenizer.pad_id)
         .with_frozen_storage(frozen)
         .with_compute_dtype(compute);

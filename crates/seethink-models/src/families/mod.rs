@@ -23,9 +23,11 @@ use crate::config::{model_type, TextConfig};
 use crate::decode::DecodeState;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
+use crate::nn::frozen::float_dtype;
 use crate::positions::TokenBatch;
 use crate::processing::TextTokenizer;
 use crate::text::{DecoderInput, TextModel};
+use crate::vision_stages::VisionStages;
 use crate::vlm::{ImageInput, Vlm};
 use internvl::{InternVl, InternVlConfig, InternVlImages};
 use qwen_vl::{QwenVl, QwenVlConfig, QwenVlImages};
@@ -100,10 +102,17 @@ impl<B: Kernels> AnyVlm<B> {
     /// norms 1, biases 0), reproducible from `seed`. Export it with an explicit layout and
     /// dtype ([`ExportOptions`]): `dir` needs no weights.
     pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        Self::random_in(dir, seed, float_dtype::<B>(), device)
+    }
+
+    /// [`Self::random`] with every matrix (rank-2 parameter) created in `matrices`, as
+    /// [`Self::load_in`] loads them: a random model whose frozen weights are never on the
+    /// device in a wider type.
+    pub fn random_in(dir: impl AsRef<Path>, seed: u64, matrices: DType, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         match family_of(dir)? {
-            Family::QwenVl => Ok(Self::QwenVl(QwenVl::random(dir, seed, device)?)),
-            Family::InternVl => Ok(Self::InternVl(InternVl::random(dir, seed, device)?)),
+            Family::QwenVl => Ok(Self::QwenVl(QwenVl::random_in(dir, seed, matrices, device)?)),
+            Family::InternVl => Ok(Self::InternVl(InternVl::random_in(dir, seed, matrices, device)?)),
         }
     }
 
@@ -157,6 +166,10 @@ impl<B: Kernels> Vlm<B> for AnyVlm<B> {
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
         each_family!(self, m => m.decoder())
+    }
+
+    fn vision_stages<'a>(&'a self, images: &ImageInput<B>) -> Result<Box<dyn VisionStages<B> + 'a>> {
+        each_family!(self, m => m.vision_stages(images))
     }
 
     fn input_only_tokens(&self) -> Vec<u32> {

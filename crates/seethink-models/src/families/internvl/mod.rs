@@ -12,7 +12,7 @@ mod vision;
 pub use config::{InternVisionConfig, InternVlConfig, TilingConfig};
 pub use model::InternVl;
 pub use processor::{tile_grid, InternVlImages, Tiling};
-pub use vision::InternVision;
+pub use vision::{InternStages, InternVision};
 
 use crate::checkpoint::KeyLayouts;
 

@@ -18,6 +18,7 @@ use crate::nn::frozen::float_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
+use crate::vision_stages::{run_stages, VisionStages};
 use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
@@ -82,13 +83,19 @@ impl<B: Kernels> InternVl<B> {
     /// ([`Checkpoint::random`] with transformers' default `initializer_range` 0.02), named in
     /// the config's style (the current key layout for transformers' style).
     pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        Self::random_in(dir, seed, float_dtype::<B>(), device)
+    }
+
+    /// [`Self::random`] with every matrix created in `matrices`, as [`Self::load_in`].
+    pub fn random_in(dir: impl AsRef<Path>, seed: u64, matrices: DType, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let config = InternVlConfig::from_dir(dir)?;
         let layout = match config.style {
             Style::Original => Layout::Legacy,
             Style::Hf => Layout::Current,
         };
-        Self::from_checkpoint(&Checkpoint::random(dir, &KEYS, seed, 0.02), config, layout, device)
+        let ckpt = Checkpoint::random(dir, &KEYS, seed, 0.02).with_matrix_dtype(matrices);
+        Self::from_checkpoint(&ckpt, config, layout, device)
     }
 
     /// Builds the model from an opened checkpoint, reading the names of `config.style`;
@@ -119,14 +126,10 @@ impl<B: Kernels> InternVl<B> {
                 n => Err(ModelError::Input(format!("{n} image context tokens in the input but no images"))),
             };
         };
-        let tiles: usize = tile_counts(images)?.iter().sum();
-        if tiles != images.pixel_values.dims()[0] {
-            return Err(ModelError::Input(format!(
-                "the images list {tiles} tiles but pixel_values has {} rows",
-                images.pixel_values.dims()[0]
-            )));
-        }
-        let features = self.visual.forward(images.pixel_values.clone())?;
+        let features = match &images.features {
+            Some(features) => features.embeds.clone(),
+            None => run_stages(self.vision_stages(images)?.as_ref()).embeds,
+        };
         fill_placeholders(embeds, tokens, image_id, features)
     }
 }
@@ -169,6 +172,17 @@ impl<B: Kernels> Vlm<B> for InternVl<B> {
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
         (&self.language_model, &self.config.text)
+    }
+
+    fn vision_stages<'a>(&'a self, images: &ImageInput<B>) -> Result<Box<dyn VisionStages<B> + 'a>> {
+        let tiles: usize = tile_counts(images)?.iter().sum();
+        if tiles != images.pixel_values.dims()[0] {
+            return Err(ModelError::Input(format!(
+                "the images list {tiles} tiles but pixel_values has {} rows",
+                images.pixel_values.dims()[0]
+            )));
+        }
+        Ok(Box::new(self.visual.stages(images.pixel_values.clone())?))
     }
 
     fn input_only_tokens(&self) -> Vec<u32> {

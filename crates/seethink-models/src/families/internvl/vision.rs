@@ -14,6 +14,7 @@ use crate::kernels::Kernels;
 use crate::nn::{
     attention, load_layer_norm, load_linear, Activation, Linear, LoraPart, LoraSite, Mlp, Norm, RmsNorm,
 };
+use crate::vision_stages::{run_stages, trains, VisionStages};
 
 /// Epsilon of the projector's LayerNorm (`nn.LayerNorm`'s default, in both releases).
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -245,9 +246,15 @@ impl<B: Kernels> InternVision<B> {
     /// embedding per shuffled patch group, `[tiles · tokens_per_tile, text hidden]`, tile by
     /// tile.
     pub fn forward(&self, tiles: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
+        Ok(run_stages(&self.stages(tiles)?).embeds)
+    }
+
+    /// The tower's stages for tiles `[tiles, channels·side²]` ([`crate::vision_stages`]; no
+    /// DeepStack taps).
+    pub fn stages(&self, tiles: Tensor<B, 2>) -> Result<InternStages<'_, B>> {
         let c = &self.config;
-        let [count, values] = tiles.dims();
-        let (side, p, g, d) = (c.image_size, c.patch_size, c.grid(), c.hidden_size);
+        let [_, values] = tiles.dims();
+        let side = c.image_size;
         if values != c.num_channels * side * side {
             return Err(ModelError::Input(format!(
                 "InternVL tiles have {values} values each, a {side}x{side} tile of {} channels has {}",
@@ -256,24 +263,58 @@ impl<B: Kernels> InternVision<B> {
             )));
         }
         // pixels come in the backend's float type; the tower computes in its norms' type
-        let tiles = tiles.cast(self.projector.norm.gamma.val().dtype());
+        Ok(InternStages { tower: self, tiles: tiles.cast(self.projector.norm.gamma.val().dtype()) })
+    }
+}
+
+/// [`InternVision`]'s stages for one batch of tiles ([`InternVision::stages`]).
+pub struct InternStages<'a, B: Backend> {
+    tower: &'a InternVision<B>,
+    /// `[tiles, channels·side²]` in the tower's compute type.
+    tiles: Tensor<B, 2>,
+}
+
+impl<B: Kernels> VisionStages<B> for InternStages<'_, B> {
+    fn embed(&self) -> Tensor<B, 3> {
+        let (tower, c) = (self.tower, &self.tower.config);
+        let count = self.tiles.dims()[0];
+        let (p, g, d) = (c.patch_size, c.grid(), c.hidden_size);
         // [T, C, g, p, g, p] → [T, g, g, C, p, p]: one row per patch, (channel, y, x) inside.
-        let patches = tiles
+        let patches = self
+            .tiles
+            .clone()
             .reshape([count, c.num_channels, g, p, g, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([count * g * g, c.num_channels * p * p]);
-        let embedded = self.patch_embedding.forward(patches).reshape([count, g * g, d]);
-        let class = self.class_embedding.val().expand([count, 1, d]);
-        let mut x = Tensor::cat(vec![class, embedded], 1) + self.position_embedding.val();
-        for layer in &self.layers {
-            x = layer.forward(x);
-        }
-        let features = pixel_shuffle(x.narrow(1, 1, g * g), g, self.shuffle);
+        let embedded = tower.patch_embedding.forward(patches).reshape([count, g * g, d]);
+        let class = tower.class_embedding.val().expand([count, 1, d]);
+        Tensor::cat(vec![class, embedded], 1) + tower.position_embedding.val()
+    }
+
+    fn blocks(&self) -> usize {
+        self.tower.layers.len()
+    }
+
+    fn block(&self, i: usize, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.tower.layers[i].forward(x)
+    }
+
+    fn tap(&self, _: usize, _: Tensor<B, 3>) -> Option<Tensor<B, 2>> {
+        None
+    }
+
+    fn head(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let g = self.tower.config.grid();
+        let features = pixel_shuffle(x.narrow(1, 1, g * g), g, self.tower.shuffle);
         let tokens = features.dims()[0] * features.dims()[1];
-        let p = &self.projector;
+        let p = &self.tower.projector;
         let out = p.fc2.forward(Activation::Gelu.apply(p.fc1.forward(p.norm.forward(features))));
         let text_hidden = out.dims()[2];
-        Ok(out.reshape([tokens, text_hidden]))
+        out.reshape([tokens, text_hidden])
+    }
+
+    fn trains(&self) -> bool {
+        trains(self.tower)
     }
 }
 

@@ -18,6 +18,7 @@ use crate::nn::frozen::float_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
+use crate::vision_stages::VisionStages;
 use crate::vlm::{fill_placeholders, scatter_rows, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// A Qwen-VL model (Qwen2.5-VL or Qwen3-VL): names follow the current transformers layout.
@@ -57,9 +58,15 @@ impl<B: Kernels> QwenVl<B> {
     /// A freshly initialised model of the architecture in `dir/config.json`
     /// ([`Checkpoint::random`] with transformers' default `initializer_range` 0.02).
     pub fn random(dir: impl AsRef<Path>, seed: u64, device: &B::Device) -> Result<Self> {
+        Self::random_in(dir, seed, float_dtype::<B>(), device)
+    }
+
+    /// [`Self::random`] with every matrix created in `matrices`, as [`Self::load_in`].
+    pub fn random_in(dir: impl AsRef<Path>, seed: u64, matrices: DType, device: &B::Device) -> Result<Self> {
         let dir = dir.as_ref();
         let config = QwenVlConfig::from_file(dir.join("config.json"))?;
-        Self::from_checkpoint(&Checkpoint::random(dir, &KEYS, seed, 0.02), config, device)
+        let ckpt = Checkpoint::random(dir, &KEYS, seed, 0.02).with_matrix_dtype(matrices);
+        Self::from_checkpoint(&ckpt, config, device)
     }
 
     /// Builds the model from an opened checkpoint and its parsed config.
@@ -82,7 +89,11 @@ impl<B: Kernels> QwenVl<B> {
         let Some(images) = images else {
             return Ok((embeds, Vec::new()));
         };
-        let out = self.visual.forward(images.pixel_values.clone(), &patch_grids(images)?)?;
+        let grids = patch_grids(images)?;
+        let out = match &images.features {
+            Some(features) => features.clone(),
+            None => self.visual.forward(images.pixel_values.clone(), &grids)?,
+        };
         let image_id = self.config.tokens.image_token_id as u32;
         let embeds = fill_placeholders(embeds, tokens, image_id, out.embeds)?;
         let rows = token_rows(tokens, image_id);
@@ -132,6 +143,10 @@ impl<B: Kernels> Vlm<B> for QwenVl<B> {
 
     fn decoder(&self) -> (&TextModel<B>, &TextConfig) {
         (&self.language_model, &self.config.text)
+    }
+
+    fn vision_stages<'a>(&'a self, images: &ImageInput<B>) -> Result<Box<dyn VisionStages<B> + 'a>> {
+        Ok(Box::new(self.visual.stages(images.pixel_values.clone(), &patch_grids(images)?)?))
     }
 
     fn input_only_tokens(&self) -> Vec<u32> {

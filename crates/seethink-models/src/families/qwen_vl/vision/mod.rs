@@ -21,15 +21,8 @@ use crate::error::{ModelError, Result};
 use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
 use crate::nn::frozen::float_dtype;
-use crate::nn::{vision_rope, Linear, LoraSite, Segments};
-
-/// Merged image features: one row per image token, plus DeepStack features (Qwen3-VL).
-pub struct VisionOutput<B: Backend> {
-    /// `[tokens, out_hidden]`
-    pub embeds: Tensor<B, 2>,
-    /// One `[tokens, out_hidden]` per DeepStack layer.
-    pub deepstack: Vec<Tensor<B, 2>>,
-}
+use crate::nn::{vision_rope, Linear, LoraSite, Rope, Segments};
+use crate::vision_stages::{run_stages, trains, VisionFeatures, VisionStages};
 
 /// The vision tower.
 #[derive(Module, Debug)]
@@ -112,7 +105,14 @@ impl<B: Kernels> QwenVision<B> {
     }
 
     /// Encodes `pixel_values [patches, patch_dim]` of images with grids `grids`.
-    pub fn forward(&self, pixel_values: Tensor<B, 2>, grids: &[GridThw]) -> Result<VisionOutput<B>> {
+    pub fn forward(&self, pixel_values: Tensor<B, 2>, grids: &[GridThw]) -> Result<VisionFeatures<B>> {
+        Ok(run_stages(&self.stages(pixel_values, grids)?))
+    }
+
+    /// The tower's stages for `pixel_values [patches, patch_dim]` of images with grids `grids`
+    /// ([`crate::vision_stages`]): the rotary tables, attention segments and window order are
+    /// computed once here.
+    pub fn stages(&self, pixel_values: Tensor<B, 2>, grids: &[GridThw]) -> Result<QwenStages<'_, B>> {
         let c = &self.config;
         let merge = c.spatial_merge_size;
         let unit = merge * merge;
@@ -127,41 +127,103 @@ impl<B: Kernels> QwenVision<B> {
         let device = pixel_values.device();
         // pixels come in the backend's float type; the tower computes in its norms' type
         let dtype = self.merger.norm.dtype();
-        let mut x = self.patch_embed.forward(pixel_values.cast(dtype));
-        if let Some(table) = &self.pos_embed {
-            x = x + interpolated_positions(table, grids, merge, &device).cast(dtype);
-        }
+        let positions = self
+            .pos_embed
+            .as_ref()
+            .map(|table| interpolated_positions(table, grids, merge, &device).cast(dtype));
         let mut rows_cols = layout::patch_rows_cols(grids, merge);
         let full_segments = layout::frame_segments(grids);
         let window_size = c.window_size / merge / c.patch_size;
         let windows = (window_size > 0).then(|| layout::windows(grids, merge, window_size));
         if let Some(w) = &windows {
-            x = permute_units(x, &w.order, unit);
             rows_cols = w.order.iter().flat_map(|&u| rows_cols[u * unit..(u + 1) * unit].to_vec()).collect();
         }
         let rope = vision_rope::<B>(&rows_cols, c.hidden_size / c.num_heads, &device).cast(dtype);
-        let per_frame = Segments::<B>::new(&full_segments, &device);
-        let per_window = windows.as_ref().map(|w| Segments::<B>::new(&w.segments, &device));
-        let mut deepstack = Vec::with_capacity(self.deepstack_mergers.len());
-        for (i, block) in self.blocks.iter().enumerate() {
-            let segments = match &per_window {
-                Some(wb) if !c.fullatt_block_indexes.contains(&i) => wb,
-                _ => &per_frame,
-            };
-            x = block.forward(x, &rope, segments);
-            if let Some(k) = c.deepstack_visual_indexes.iter().position(|&d| d == i) {
-                deepstack.push(self.deepstack_mergers[k].forward(x.clone(), unit));
-            }
+        Ok(QwenStages {
+            tower: self,
+            pixels: pixel_values.cast(dtype),
+            positions,
+            rope,
+            per_frame: Segments::new(&full_segments, &device),
+            per_window: windows.as_ref().map(|w| Segments::new(&w.segments, &device)),
+            window_order: windows.map(|w| w.order),
+            unit,
+        })
+    }
+}
+
+/// [`QwenVision`]'s stages for one batch of images ([`QwenVision::stages`]).
+pub struct QwenStages<'a, B: Backend> {
+    tower: &'a QwenVision<B>,
+    /// `[patches, patch_dim]` in the tower's compute type.
+    pixels: Tensor<B, 2>,
+    /// Qwen3-VL's interpolated position embeddings, `[patches, hidden]`.
+    positions: Option<Tensor<B, 2>>,
+    rope: Rope<B>,
+    per_frame: Segments<B>,
+    /// Qwen2.5-VL's window attention: the windows' segments and their units' order.
+    per_window: Option<Segments<B>>,
+    window_order: Option<Vec<usize>>,
+    /// Patches merged into one token.
+    unit: usize,
+}
+
+/// `[1, rows, d]` → `[rows, d]`.
+fn rows<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 2> {
+    let [_, n, d] = x.dims();
+    x.reshape([n, d])
+}
+
+/// `[rows, d]` → `[1, rows, d]`.
+fn batch_of_one<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 3> {
+    x.unsqueeze()
+}
+
+impl<B: Kernels> VisionStages<B> for QwenStages<'_, B> {
+    fn embed(&self) -> Tensor<B, 3> {
+        let mut x = self.tower.patch_embed.forward(self.pixels.clone());
+        if let Some(positions) = &self.positions {
+            x = x + positions.clone();
         }
-        let mut embeds = self.merger.forward(x, unit);
-        if let Some(w) = &windows {
-            let mut inverse = vec![0; w.order.len()];
-            for (position, &token) in w.order.iter().enumerate() {
-                inverse[token] = position;
-            }
-            embeds = select_rows(embeds, &inverse);
+        if let Some(order) = &self.window_order {
+            x = permute_units(x, order, self.unit);
         }
-        Ok(VisionOutput { embeds, deepstack })
+        batch_of_one(x)
+    }
+
+    fn blocks(&self) -> usize {
+        self.tower.blocks.len()
+    }
+
+    fn block(&self, i: usize, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let segments = match &self.per_window {
+            Some(windows) if !self.tower.config.fullatt_block_indexes.contains(&i) => windows,
+            _ => &self.per_frame,
+        };
+        batch_of_one(self.tower.blocks[i].forward(rows(x), &self.rope, segments))
+    }
+
+    fn tap(&self, i: usize, x: Tensor<B, 3>) -> Option<Tensor<B, 2>> {
+        let k = self.tower.config.deepstack_visual_indexes.iter().position(|&d| d == i)?;
+        Some(self.tower.deepstack_mergers[k].forward(rows(x), self.unit))
+    }
+
+    fn head(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
+        let embeds = self.tower.merger.forward(rows(x), self.unit);
+        match &self.window_order {
+            Some(order) => {
+                let mut inverse = vec![0; order.len()];
+                for (position, &token) in order.iter().enumerate() {
+                    inverse[token] = position;
+                }
+                select_rows(embeds, &inverse)
+            }
+            None => embeds,
+        }
+    }
+
+    fn trains(&self) -> bool {
+        trains(self.tower)
     }
 }
 
