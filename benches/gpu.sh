@@ -3,12 +3,12 @@
 # measurements and 4 × 30 s of checks: TIMEOUT, CHECK_TIMEOUT), nothing downloaded; appends
 # markdown tables to $OUT (default gpu-bench.md), row by row, the most wanted first:
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
-#   benches/gpu.ron (bf16 compute, layers recomputed): GRPO steps with full fine-tuning and
-#   with LoRA (step time, tokens/s, the device's peak memory against `seethink plan`), and
-#   generation tokens/s for 1 sequence and 8 prompts × 5 samples (64 × 5 does not fit the 10
-#   minutes with seethink's CUDA decoding as measured, docs/benchmarks.md; --prompts 64 asks
-#   for it);
-# - the full fine-tuning step again in f32 without recomputation, the baseline on the same card;
+#   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a GRPO step with full
+#   fine-tuning (step time, tokens/s, the device's peak memory against `seethink plan`), the
+#   same step in f32 without recomputation (the baseline on the same card), a step with LoRA,
+#   and generation tokens/s for 1 sequence and 8 prompts × 5 samples (64 × 5 does not fit the
+#   10 minutes with seethink's CUDA decoding as measured, docs/benchmarks.md; --prompts 64
+#   asks for it);
 # - backend_check on CUDA for the four families' tiny checkpoints (logits, greedy tokens and a
 #   whole GRPO update against ndarray).
 # Build here, carry the binaries, run from the repository root:
@@ -33,8 +33,9 @@ else
   shape=()
 fi
 bench=("$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-95}" "${shape[@]}")
-"${bench[@]}" --measure grpo-full --measure grpo-lora --measure generate-one --measure generate-batch || status=1
+"${bench[@]}" --measure grpo-full || status=1
 "${bench[@]}" --measure grpo-full --set actor.mixed_precision=None --set actor.activation_checkpointing=false || status=1
+"${bench[@]}" --measure grpo-lora --measure generate-one --measure generate-batch || status=1
 {
   echo
   echo '| backend_check | result |'
