@@ -170,7 +170,7 @@ fn knobs() -> Vec<Knob> {
             change: |c| std::mem::replace(&mut c.actor.micro_batch_size, 1) != 1,
         },
         Knob {
-            name: "actor.activation_checkpointing = true (each decoder layer recomputed in backward)".into(),
+            name: "actor.activation_checkpointing = true (each decoder layer and vision block recomputed in backward)".into(),
             change: |c| !std::mem::replace(&mut c.actor.activation_checkpointing, true),
         },
         Knob {

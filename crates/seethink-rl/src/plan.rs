@@ -201,13 +201,15 @@ impl PassTokens {
     fn largest(pieces: &[Range<usize>], n: usize, prompt: u64, response: u64) -> Self {
         pieces
             .iter()
-            .map(|piece| {
-                let prompts = ((piece.end - 1) / n - piece.start / n + 1) as u64;
-                Self::new(piece.len() as u64, prompts, prompt, response)
-            })
+            .map(|piece| Self::new(piece.len() as u64, prompts_in(piece, n), prompt, response))
             .max_by_key(|t| (t.queries, t.keys))
             .unwrap_or(Self { queries: 0, keys: 0 })
     }
+}
+
+/// The distinct prompts of samples `piece` of a rollout with `n` consecutive samples per prompt.
+fn prompts_in(piece: &Range<usize>, n: usize) -> u64 {
+    ((piece.end - 1) / n - piece.start / n + 1) as u64
 }
 
 impl MemoryPlan {
@@ -450,6 +452,15 @@ impl MemoryPlan {
             ),
         };
         add("activations", Phase::Update, activations, formula);
+        // the vision blocks keep activations only where they train (`vision_checkpoints`)
+        let vision_trains = !config.actor.freeze_vision
+            && config.actor.lora.as_ref().is_none_or(|l| !l.vision_modules.is_empty());
+        let images = pieces.iter().map(|piece| prompts_in(piece, n)).max().unwrap_or(0);
+        if vision_trains && images > 0 {
+            let (v, checkpointing) = (&size.vision, config.actor.activation_checkpointing);
+            let (bytes, formula) = vision_activations(v, images, prompt, config.data.max_pixels, checkpointing, k);
+            add("vision activations", Phase::Update, bytes * c, format!("{formula} × {c} B"));
+        }
         let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
         add(
             "logits chunk",
@@ -507,6 +518,43 @@ impl MemoryPlan {
             );
         }
         out
+    }
+}
+
+/// Elements the trained pass keeps of the vision tower `v` for `images` images (one per
+/// prompt), each of `max_pixels` (or as many image tokens as a prompt of `prompt` tokens holds),
+/// and how: its blocks' activations as a decoder layer's per patch, `patches × (hidden·d +
+/// intermediate·i + (query + key_value)·d)` per block; with `checkpointing`
+/// (`vision_checkpoints`) every block's input, one block's activations and its backward pass.
+fn vision_activations(
+    v: &seethink_models::families::size::VisionShape,
+    images: u64,
+    prompt: u64,
+    max_pixels: Option<usize>,
+    checkpointing: bool,
+    k: Kept,
+) -> (u64, String) {
+    let tokens = max_pixels.map_or(prompt, |pixels| (pixels / v.pixels_per_token.max(1)) as u64).min(prompt);
+    let patches = images * tokens * v.patches_per_token as u64;
+    let (d, i, blocks) = (v.hidden_size as u64, v.intermediate_size as u64, v.layers as u64);
+    let per_patch = k.hidden * d + k.intermediate * i + (k.query + k.key_value) * d;
+    let backward = patches * k.backward * i;
+    let one_block = format!(
+        "{patches} patches ({images} images × {tokens} tokens × {}) × ({}·{d} + {}·{i} + {}·{d})",
+        v.patches_per_token,
+        k.hidden,
+        k.intermediate,
+        k.query + k.key_value
+    );
+    match checkpointing {
+        true => (
+            ((blocks + 1) * patches * d + patches * per_patch + backward),
+            format!("(({blocks} + 1) inputs × {patches} patches × {d} + one block's {one_block} + {patches} × {}·{i})", k.backward),
+        ),
+        false => (
+            blocks * patches * per_patch + backward,
+            format!("({blocks} blocks × {one_block} + {patches} × {}·{i})", k.backward),
+        ),
     }
 }
 

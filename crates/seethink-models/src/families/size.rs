@@ -52,6 +52,11 @@ pub struct VisionShape {
     pub intermediate_size: usize,
     pub layers: usize,
     pub heads: usize,
+    /// Patches the blocks run on per image token the language model sees (Qwen-VL's
+    /// `spatial_merge_size²`, InternVL's pixel shuffle `s²`).
+    pub patches_per_token: usize,
+    /// Image pixels per image token (`(patch_size · merge)²`).
+    pub pixels_per_token: usize,
 }
 
 impl ModelSize {
@@ -69,6 +74,8 @@ impl ModelSize {
                         intermediate_size: v.intermediate_size,
                         layers: v.depth,
                         heads: v.num_heads,
+                        patches_per_token: v.spatial_merge_size.pow(2),
+                        pixels_per_token: (v.patch_size * v.spatial_merge_size).pow(2),
                     },
                     lora_linears: qwen_lora_linears(&c),
                     text: c.text,
@@ -85,6 +92,8 @@ impl ModelSize {
                         intermediate_size: v.intermediate_size,
                         layers: c.vision_layers_used,
                         heads: v.num_heads,
+                        patches_per_token: c.shuffle.pow(2),
+                        pixels_per_token: (v.patch_size * c.shuffle).pow(2),
                     },
                     lora_linears: intern_lora_linears(&c),
                     text: c.text,
