@@ -458,7 +458,8 @@ impl MemoryPlan {
         let images = pieces.iter().map(|piece| prompts_in(piece, n)).max().unwrap_or(0);
         if vision_trains && images > 0 {
             let (v, checkpointing) = (&size.vision, config.actor.activation_checkpointing);
-            let (bytes, formula) = vision_activations(v, images, prompt, config.data.max_pixels, checkpointing, k);
+            let (bytes, formula) =
+                vision_activations(v, images, prompt, config.data.max_pixels, checkpointing, k);
             add("vision activations", Phase::Update, bytes * c, format!("{formula} × {c} B"));
         }
         let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
