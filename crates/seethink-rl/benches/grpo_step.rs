@@ -6,7 +6,9 @@
 //! directory, `SEETHINK_BENCH_RESPONSE` another response length, `SEETHINK_BENCH_RUNS` how many
 //! timed updates follow the warm-up (the best is reported with its phases: old and reference
 //! passes, policy forward and backward, clip and AdamW; default 10), `SEETHINK_BENCH_CHECKPOINT_LAYERS=1`
-//! recomputes each decoder layer in backward (`actor.activation_checkpointing`).
+//! recomputes each decoder layer and vision block in backward (`actor.activation_checkpointing`),
+//! and `SEETHINK_BENCH_IMAGE=<file>` makes the 8 sequences one group answering a prompt with that
+//! image (through the checkpoint's processor), so that the vision tower runs and trains.
 
 /// The `seethink` binary's allocator, so the figures are the ones a run gets.
 #[global_allocator]
@@ -39,11 +41,19 @@ fn main() {
     let mut learner = new_learner(model, &ActorConfig { lr: 1e-6, ..Default::default() }, 0);
     learner.lr_step();
     let reference: AnyVlm<I> = burn::module::AutodiffModule::valid(&reference);
+    let image_prompt = std::env::var("SEETHINK_BENCH_IMAGE").ok().map(|path| {
+        let processor = seethink_models::processing::Processor::from_dir(&dir).unwrap();
+        let image = seethink_models::processing::image::load_image(&path).unwrap();
+        processor.user_prompt::<I>("Describe the picture.", &[image], &Default::default()).unwrap()
+    });
     let sequences: Vec<Sequence<I>> = (0..8u32)
         .map(|s| Sequence {
-            prompt: (0..32).map(|i| 1 + (i * 7 + s) % 250).collect(),
+            prompt: match &image_prompt {
+                Some(p) => p.ids.clone(),
+                None => (0..32).map(|i| 1 + (i * 7 + s) % 250).collect(),
+            },
             response: (0..response_len as u32).map(|i| 1 + (i * 11 + 3 * s) % 250).collect(),
-            images: None,
+            images: image_prompt.as_ref().and_then(|p| p.images.clone()),
         })
         .collect();
     let checkpoint_layers = setting("SEETHINK_BENCH_CHECKPOINT_LAYERS", 0) == 1;
@@ -62,7 +72,7 @@ fn main() {
     step();
     let total = |phases: &[(Phase, f64)]| phases.iter().map(|(_, s)| s).sum::<f64>();
     let best = (0..runs).map(|_| step()).min_by(|a, b| total(a).total_cmp(&total(b))).unwrap_or_default();
-    let tokens = 32 + response_len;
+    let tokens = sequences[0].prompt.len() + response_len;
     let split: Vec<String> = best.iter().map(|(phase, s)| format!("{phase:?} {s:.2} s")).collect();
     println!(
         "{}: GRPO update, 8 x {tokens} tokens: {:.1} ms (best of {runs}: {})",
