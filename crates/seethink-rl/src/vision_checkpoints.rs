@@ -97,7 +97,7 @@ impl<'a, B: TrainBackend> VisionCheckpoints<'a, B> {
         let mut inputs = self.inputs;
         let leaf = |x: Tensor<Inner<B>, 3>| Tensor::<B, 3>::from_inner(x).require_grad();
         let pull = |sink: &mut GradientSink<M>, x: Option<Tensor<B, 3>>, sum: Option<Tensor<B, 1>>| {
-            let Some(sum) = sum else { return None };
+            let sum = sum?;
             let grads = sum.backward();
             let upstream = x.and_then(|x| x.grad(&grads));
             sink.add(model, GradientsParams::from_grads(grads, model));
