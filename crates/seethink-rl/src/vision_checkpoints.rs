@@ -96,6 +96,8 @@ impl<'a, B: TrainBackend> VisionCheckpoints<'a, B> {
         let stages = self.stages;
         let mut inputs = self.inputs;
         let leaf = |x: Tensor<Inner<B>, 3>| Tensor::<B, 3>::from_inner(x).require_grad();
+        // back-propagates `sum` (where some gradient reached it), hands the parameters'
+        // gradients to the sink and returns the stage input's
         let pull = |sink: &mut GradientSink<M>, x: Option<Tensor<B, 3>>, sum: Option<Tensor<B, 1>>| {
             let sum = sum?;
             let grads = sum.backward();
