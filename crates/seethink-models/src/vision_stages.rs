@@ -5,8 +5,9 @@
 //! For a batch's images the tower is
 //! `x_0 = embed()`, `x_{i+1} = block_i(x_i)` for `i < blocks`, `features = head(x_blocks)`, and
 //! `deepstack_i = tap_i(x_{i+1})` after the blocks that have a tap (Qwen3-VL's DeepStack
-//! mergers), in block order. Each family's forward pass is [`run_stages`] of its stages, so the
-//! checkpointed path computes exactly what the plain one does.
+//! mergers), in block order. A model's forward pass runs [`run_stages`] of its stages
+//! ([`Vlm::vision_features`](crate::Vlm::vision_features)), so the checkpointed path computes
+//! exactly what the plain one does.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Tensor};

@@ -10,7 +10,7 @@ use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
-use crate::vision_stages::{VisionFeatures, VisionStages};
+use crate::vision_stages::{run_stages, VisionFeatures, VisionStages};
 
 /// An image's grid in patches, `[t, h, w]` (frames, rows, columns).
 pub type GridThw = [usize; 3];
@@ -128,6 +128,15 @@ pub trait Vlm<B: Kernels>: Module<B> {
     /// trainer that recomputes one vision block at a time in backward; the features go back in
     /// with [`ImageInput::with_features`]. An error where the images do not fit the tower.
     fn vision_stages<'a>(&'a self, images: &ImageInput<B>) -> Result<Box<dyn VisionStages<B> + 'a>>;
+
+    /// What the vision tower gives the language model for `images`: the features they carry
+    /// ([`ImageInput::with_features`]), else the tower's stages run in order.
+    fn vision_features(&self, images: &ImageInput<B>) -> Result<VisionFeatures<B>> {
+        match &images.features {
+            Some(features) => Ok(features.clone()),
+            None => Ok(run_stages(self.vision_stages(images)?.as_ref())),
+        }
+    }
 
     /// Vocabulary logits `[batch, k, vocab]` of hidden states `[batch, k, hidden]`.
     fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {

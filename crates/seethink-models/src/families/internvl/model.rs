@@ -18,7 +18,7 @@ use crate::nn::frozen::float_dtype;
 use crate::nn::LoraSite;
 use crate::positions::TokenBatch;
 use crate::text::{DecoderInput, TextModel};
-use crate::vision_stages::{run_stages, VisionStages};
+use crate::vision_stages::VisionStages;
 use crate::vlm::{fill_placeholders, token_rows, ImageGrid, ImageInput, Vlm};
 
 /// An InternVL model (InternVL3: Qwen2.5 decoder; InternVL3.5: Qwen3 decoder), from either
@@ -126,11 +126,7 @@ impl<B: Kernels> InternVl<B> {
                 n => Err(ModelError::Input(format!("{n} image context tokens in the input but no images"))),
             };
         };
-        let features = match &images.features {
-            Some(features) => features.embeds.clone(),
-            None => run_stages(self.vision_stages(images)?.as_ref()).embeds,
-        };
-        fill_placeholders(embeds, tokens, image_id, features)
+        fill_placeholders(embeds, tokens, image_id, self.vision_features(images)?.embeds)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::kernels::Kernels;
 use crate::nn::{
     attention, load_layer_norm, load_linear, Activation, Linear, LoraPart, LoraSite, Mlp, Norm, RmsNorm,
 };
-use crate::vision_stages::{run_stages, trains, VisionStages};
+use crate::vision_stages::{trains, VisionStages};
 
 /// Epsilon of the projector's LayerNorm (`nn.LayerNorm`'s default, in both releases).
 const PROJECTOR_NORM_EPS: f64 = 1e-5;
@@ -242,15 +242,9 @@ impl<B: Kernels> InternVision<B> {
         })
     }
 
-    /// Tiles `[tiles, channels·side²]` (channel planes, row-major) → one language-model
-    /// embedding per shuffled patch group, `[tiles · tokens_per_tile, text hidden]`, tile by
-    /// tile.
-    pub fn forward(&self, tiles: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
-        Ok(run_stages(&self.stages(tiles)?).embeds)
-    }
-
-    /// The tower's stages for tiles `[tiles, channels·side²]` ([`crate::vision_stages`]; no
-    /// DeepStack taps).
+    /// The tower's stages for tiles `[tiles, channels·side²]` (channel planes, row-major;
+    /// [`crate::vision_stages`]): its head gives one language-model embedding per shuffled
+    /// patch group, `[tiles · tokens_per_tile, text hidden]`; no DeepStack taps.
     pub fn stages(&self, tiles: Tensor<B, 2>) -> Result<InternStages<'_, B>> {
         let c = &self.config;
         let [_, values] = tiles.dims();

@@ -89,11 +89,7 @@ impl<B: Kernels> QwenVl<B> {
         let Some(images) = images else {
             return Ok((embeds, Vec::new()));
         };
-        let grids = patch_grids(images)?;
-        let out = match &images.features {
-            Some(features) => features.clone(),
-            None => self.visual.forward(images.pixel_values.clone(), &grids)?,
-        };
+        let out = self.vision_features(images)?;
         let image_id = self.config.tokens.image_token_id as u32;
         let embeds = fill_placeholders(embeds, tokens, image_id, out.embeds)?;
         let rows = token_rows(tokens, image_id);

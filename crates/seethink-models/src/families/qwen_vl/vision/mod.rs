@@ -22,7 +22,7 @@ use crate::families::qwen_vl::config::{QwenVersion, VisionConfig};
 use crate::kernels::Kernels;
 use crate::nn::frozen::float_dtype;
 use crate::nn::{vision_rope, Linear, LoraSite, Rope, Segments};
-use crate::vision_stages::{run_stages, trains, VisionFeatures, VisionStages};
+use crate::vision_stages::{trains, VisionStages};
 
 /// The vision tower.
 #[derive(Module, Debug)]
@@ -102,11 +102,6 @@ impl<B: Kernels> QwenVision<B> {
             deepstack_mergers,
             config: c.clone(),
         })
-    }
-
-    /// Encodes `pixel_values [patches, patch_dim]` of images with grids `grids`.
-    pub fn forward(&self, pixel_values: Tensor<B, 2>, grids: &[GridThw]) -> Result<VisionFeatures<B>> {
-        Ok(run_stages(&self.stages(pixel_values, grids)?))
     }
 
     /// The tower's stages for `pixel_values [patches, patch_dim]` of images with grids `grids`
