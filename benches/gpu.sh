@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Everything the GPU issues ask to measure, in one command on a lent GPU (about 8 minutes on an
-# H200; each measurement stopped after TIMEOUT = 150 s and each check after CHECK_TIMEOUT = 60 s:
-# a GRPO measurement of two steps took 86-96 s and the first check, which compiles the CUDA
-# kernels, over 30 s on 2026-11-26), nothing downloaded; appends
+# H200 at e6817d8, before the --release-memory row was added; each measurement stopped after
+# TIMEOUT = 150 s and each check after CHECK_TIMEOUT = 60 s: a GRPO measurement of two steps
+# took 86-96 s and the first check, which compiles the CUDA kernels, over 30 s on 2026-11-26),
+# nothing downloaded; appends
 # markdown tables to $OUT (default gpu-bench.md), row by row, the most wanted first:
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
 #   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a GRPO step with full
-#   fine-tuning (step time, tokens/s, the device's peak memory against `seethink plan`), the
-#   same step in f32 without recomputation (the baseline on the same card), a step with LoRA,
+#   fine-tuning (step time, tokens/s, the device's peak memory against `seethink plan`, the
+#   last step's rollout and update with what cubecl's pools hold after each), the same step
+#   with the pools' unused memory released after each phase, the same step in f32 without
+#   recomputation (the baseline on the same card), a step with LoRA,
 #   and generation tokens/s for 1 sequence and 8 prompts × 5 samples (64 × 5 does not fit the
 #   10 minutes with seethink's CUDA decoding as measured, docs/benchmarks.md; --prompts 64
 #   asks for it);
@@ -36,6 +39,7 @@ else
 fi
 bench=("$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-150}" "${shape[@]}")
 "${bench[@]}" --measure grpo-full || status=1
+"${bench[@]}" --measure grpo-full --release-memory || status=1
 "${bench[@]}" --measure grpo-full --set actor.mixed_precision=None --set actor.activation_checkpointing=false || status=1
 "${bench[@]}" --measure grpo-lora --measure generate-one --measure generate-batch || status=1
 {

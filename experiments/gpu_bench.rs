@@ -10,8 +10,11 @@
 //!
 //! Each measurement runs in a process of its own, so each peak is its own: on CUDA the device's
 //! peak is `nvidia-smi`'s memory in use, polled every 50 ms, above what was in use before; on
-//! the host it is the process's peak resident memory (`VmHWM`). The results are a markdown
-//! table with the device and the commit.
+//! the host it is the process's peak resident memory (`VmHWM`). A GRPO row also splits its last
+//! step into the rollout and the update, each with what cubecl's pools hold at its end on CUDA
+//! (bytes of live tensors, bytes reserved: [`BackendKind::pooled_memory`]); `--release-memory`
+//! hands the pools' unused memory back after each phase (`Backend::memory_cleanup`). The results
+//! are a markdown table with the device and the commit.
 //!
 //! The model is the architecture of `--config`'s `config.json` (default: Qwen2.5-VL-3B) with
 //! the tokenizer, chat template and image processor of `--side-files` (a tiny checkpoint of the
@@ -37,7 +40,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::DType;
 use clap::{Parser, ValueEnum};
 use image::{DynamicImage, Rgb, RgbImage};
-use seethink::backend::BackendKind;
+use seethink::backend::{BackendKind, PooledMemory};
 use seethink::models::checkpoint::stored_dtype;
 use seethink::models::generate::{generate, Prompt};
 use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
@@ -93,6 +96,10 @@ struct Args {
     /// GRPO steps per measurement (the first also compiles the backend's kernels).
     #[arg(long, default_value_t = 2)]
     steps: usize,
+    /// After each phase of a GRPO step (rollout, update), hand the memory the backend's pools
+    /// keep for reuse back to the driver (`Backend::memory_cleanup`).
+    #[arg(long)]
+    release_memory: bool,
     /// Seconds after which a measurement's process is stopped and reported as timed out.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -145,6 +152,18 @@ struct Outcome {
     plan_largest: Option<(String, u64)>,
     /// The process's peak resident memory, bytes.
     host_peak: Option<u64>,
+    /// The last GRPO step's phases, in order.
+    phases: Vec<Phase>,
+}
+
+/// One phase of a GRPO step: the rollout, or the update ([`Grpo::learn`]: old and reference
+/// log-probs, losses, gradients and the optimiser step).
+#[derive(Debug, Serialize, Deserialize)]
+struct Phase {
+    name: String,
+    seconds: f64,
+    /// What the GPU's pools hold at its end (after `--release-memory`'s release); `None` off CUDA.
+    pooled: Option<PooledMemory>,
 }
 
 fn main() -> Result<()> {
@@ -230,8 +249,8 @@ fn header(args: &Args) -> String {
     let date = run_text("date", &["-u", "+%Y-%m-%d"]).unwrap_or_default();
     format!(
         "\n**{device}**, backend {}, commit {}, {date}; architecture of `{}`, random weights; GRPO settings `{}`{}\n\n\
-         | measurement | what | time | tokens/s | peak memory | plan's peak | plan's largest |\n\
-         |---|---|---|---|---|---|---|\n",
+         | measurement | what | time | tokens/s | peak memory | plan's peak | plan's largest | last step's phases |\n\
+         |---|---|---|---|---|---|---|---|\n",
         args.backend,
         commit,
         args.config.display(),
@@ -244,7 +263,7 @@ fn header(args: &Args) -> String {
 fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_peak: Option<u64>) -> String {
     let name = measure_name(measure);
     let o = match outcome {
-        Err(why) => return format!("| {name} | {why} | | | | | |\n"),
+        Err(why) => return format!("| {name} | {why} | | | | | | |\n"),
         Ok(o) => o,
     };
     let peak = match (device_peak, o.host_peak) {
@@ -262,9 +281,26 @@ fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_
     let plan = o.plan_peak.map(|b| format!("{:.2} GiB", gib(b))).unwrap_or_default();
     let largest =
         o.plan_largest.as_ref().map(|(n, b)| format!("{n}, {:.2} GiB", gib(*b))).unwrap_or_default();
+    let phases: Vec<String> = o
+        .phases
+        .iter()
+        .map(|p| match p.pooled {
+            Some(m) => format!(
+                "{} {:.2} s, pools {:.2} GiB in use of {:.2} reserved",
+                p.name,
+                p.seconds,
+                gib(m.in_use),
+                gib(m.reserved)
+            ),
+            None => format!("{} {:.2} s", p.name, p.seconds),
+        })
+        .collect();
     format!(
-        "| {name} | {} | {:.2} s{steps} | {:.0} | {peak} | {plan} | {largest} |\n",
-        o.what, o.seconds, o.tokens_per_second
+        "| {name} | {} | {:.2} s{steps} | {:.0} | {peak} | {plan} | {largest} | {} |\n",
+        o.what,
+        o.seconds,
+        o.tokens_per_second,
+        phases.join("; ")
     )
 }
 
@@ -401,6 +437,7 @@ fn measure_generation<B: seethink::models::kernels::Kernels>(
         plan_peak: None,
         plan_largest: None,
         host_peak: None,
+        phases: vec![],
     })
 }
 
@@ -444,6 +481,18 @@ fn measure_grpo<B: TrainBackend>(
     let n = config.rollout.n;
     let mut step_seconds = Vec::new();
     let mut tokens = 0;
+    let mut phases = Vec::new();
+    // a phase's end: its time since `started`, and what the pools hold then
+    let phase_end = |name: &str, started: Instant| {
+        if args.release_memory {
+            B::memory_cleanup(device);
+        }
+        Phase {
+            name: name.into(),
+            seconds: started.elapsed().as_secs_f64(),
+            pooled: args.backend.pooled_memory(),
+        }
+    };
     for step in 0..args.steps {
         let started = Instant::now();
         learner.lr_step();
@@ -455,6 +504,8 @@ fn measure_grpo<B: TrainBackend>(
             completions.extend(generate(&policy, chunk, n, &sampling, &[], pad)?);
         }
         ensure!(completions.len() == prompts.len() * n, "rollout: {} completions", completions.len());
+        phases = vec![phase_end("rollout", started)];
+        let update_started = Instant::now();
         tokens = completions.iter().map(|c| prompt_tokens + c.ids.len()).sum::<usize>();
         let rollout = completions
             .into_iter()
@@ -471,13 +522,14 @@ fn measure_grpo<B: TrainBackend>(
         let mut stats = GrpoStats::default();
         grpo.learn(&mut learner, policy, rollout, pad, &mut stats)?;
         ensure!(stats.grad_norm.is_finite(), "step {step}: gradient norm {}", stats.grad_norm);
+        phases.push(phase_end("update", update_started));
         step_seconds.push(started.elapsed().as_secs_f64());
     }
     let seconds = *step_seconds.last().context("--steps must be at least 1")?;
     let a = &config.actor;
     Ok(Outcome {
         what: format!(
-            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}, {:?} compute{}",
+            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}, {:?} compute{}{}",
             prompts.len(),
             config.rollout.max_new_tokens,
             a.micro_batch_size,
@@ -490,6 +542,10 @@ fn measure_grpo<B: TrainBackend>(
             match a.activation_checkpointing {
                 true => ", layers recomputed",
                 false => "",
+            },
+            match args.release_memory {
+                true => ", pools released after each phase",
+                false => "",
             }
         ),
         seconds,
@@ -498,6 +554,7 @@ fn measure_grpo<B: TrainBackend>(
         plan_peak: Some(plan.peak()),
         plan_largest: largest,
         host_peak: None,
+        phases,
     })
 }
 

@@ -72,6 +72,33 @@ impl BackendKind {
     pub fn is_cuda(self) -> bool {
         self.to_string() == "cuda"
     }
+
+    /// What cubecl's memory pools hold on the default CUDA device for this thread's stream,
+    /// once what is queued on it has run; `None` for the other backends.
+    pub fn pooled_memory(self) -> Option<PooledMemory> {
+        match self {
+            #[cfg(feature = "cuda")]
+            Self::Cuda => {
+                use cubecl::Runtime as _;
+                let device = Default::default();
+                <burn::backend::Cuda as burn::tensor::backend::Backend>::sync(&device).ok()?;
+                let usage = cubecl::cuda::CudaRuntime::client(&device).memory_usage().ok()?;
+                Some(PooledMemory { in_use: usage.bytes_in_use, reserved: usage.bytes_reserved })
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+/// A GPU's memory as its pools account for it, bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PooledMemory {
+    /// Held by live tensors.
+    pub in_use: u64,
+    /// Taken from the driver by the pools, in use or kept for reuse (what `nvidia-smi` counts,
+    /// besides the CUDA context).
+    pub reserved: u64,
 }
 
 impl fmt::Display for BackendKind {

@@ -1,6 +1,7 @@
 //! `benches/gpu.sh`, the one command for a lent GPU, at the tiny Qwen2.5-VL's shape on ndarray,
 //! so that it cannot rot between the sessions that have a GPU: every `backend_check` passes and
-//! every `gpu_bench` measurement gives a row with its time, tokens/s, peak and the plan's peak.
+//! every `gpu_bench` measurement gives a row with its time, tokens/s, peak and the plan's peak,
+//! a GRPO row its phases too (and with `--release-memory` as well).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -37,12 +38,13 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
             .find(|l| l.starts_with(&format!("| {measure} |")))
             .unwrap_or_else(|| panic!("{text}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        // | name | what | time | tokens/s | peak | plan | largest |
+        // | name | what | time | tokens/s | peak | plan | largest | last step's phases |
         assert!(cells[3].ends_with(" s") || cells[3].contains(" s ("), "{row}");
         assert!(cells[4].parse::<f64>().is_ok_and(|t| t > 0.0), "{row}");
         assert!(cells[5].ends_with("GiB (host)"), "{row}");
         if measure.starts_with("grpo") {
             assert!(cells[6].ends_with("GiB") && cells[7].contains("GiB"), "{row}");
+            assert!(cells[8].starts_with("rollout ") && cells[8].contains("; update "), "{row}");
         }
     }
     assert!(text.contains("LoRA rank 64") && text.contains("all weights"), "{text}");

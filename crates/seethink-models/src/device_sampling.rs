@@ -5,12 +5,21 @@
 //!
 //! The same rule as the host's [`sample_token`](crate::sampling::sample_token), and the same
 //! random numbers (one uniform per row per step from the row's stream, drawn only when
-//! sampling): the host sums weights in f64, the device in its float type, so a token whose
-//! cumulative weight lies within rounding of the uniform may differ, and tied logits may be
-//! ordered differently by the device's sort (the same distribution either way).
+//! sampling): the host sums weights in f64, the device in its float type (at least f32), so a
+//! token whose cumulative weight lies within rounding of a cut may differ.
+//!
+//! **Without sorting.** The host's rule walks the tokens by decreasing logit, ties by
+//! increasing id. burn 0.21's GPU backends have no sort on the device (burn-backend's fallback
+//! `sort_with_indices` reads the tensor back and sorts it on the host), and cubecl's `cumsum`
+//! costs O(V²) per row (each output element sums its whole prefix: burn-cubecl's
+//! `cumulative_kernel`), so sorting and accumulating the vocabulary made each decoding step
+//! read the logits back, sort them with a generic comparator, upload them twice and run two
+//! quadratic scans. Here the place in that order where a running sum crosses a target is found
+//! by bisection instead ([`Ranking::first_past`]): each step is one masked sum over the
+//! vocabulary, about 70 of them per cut, none of which syncs with the host.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{activation, Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -18,17 +27,24 @@ use crate::error::Result;
 use crate::readback::host_f32;
 use crate::sampling::SamplingConfig;
 
+/// Bisection steps on the value of the cut ([`Ranking::first_past`]): they narrow the support
+/// of the weights (at most 745 wide, where f64's `exp` underflows; 104 in f32) below 3·10⁻¹²,
+/// so two logits left in the last interval are equal within f32 rounding of values above 10⁻⁵.
+const VALUE_STEPS: usize = 48;
+
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
 /// log-prob at the sampling temperature over the whole vocabulary, on the device:
 ///
-/// - `x = logits / T` (T = 1 when greedy), `log p = log_softmax(x)` (input-only tokens keep
-///   their share of the normaliser);
+/// - `x = logits / T` (T = 1 when greedy), in at least f32,
+///   `log p(t) = x_t − max x − ln Σ_j exp(x_j − max x)` (input-only tokens keep their share of
+///   the normaliser);
 /// - the input-only tokens are set to −∞ in the candidates;
-/// - T = 0: `argmax`; else the candidates sorted by decreasing `x`, the first `top_k` kept
-///   (0: all), weights `w_j = exp(x_j − x_0)`, token j dropped when the mass before it
-///   `Σ_{i<j} w_i / Σ w ≥ top_p` (transformers' top-p: the most likely always stays), and the
-///   token at position `#{j : C_j ≤ u · C_last}` with `C` the cumulative kept weights and `u`
-///   uniform in [0, 1) (at most the last kept position).
+/// - T = 0: the largest, the lowest id among ties; else, with the candidates in the order of decreasing `x` (ties by
+///   increasing id) and weights `w_j = exp(x_j − max x)`: the first `top_k` kept (0: all); of
+///   those, the ones through the first whose cumulative weight exceeds `top_p · Σ w` kept
+///   (transformers' top-p: the most likely always stays); then the first kept token whose
+///   cumulative weight exceeds `u · Σ_kept w`, `u` uniform in [0, 1) (the last kept one if
+///   rounding leaves none).
 pub fn pick_on_device<B: Backend>(
     logits: Tensor<B, 2>,
     rngs: &mut [ChaCha8Rng],
@@ -37,11 +53,16 @@ pub fn pick_on_device<B: Backend>(
 ) -> Result<Vec<(u32, f32)>> {
     let [rows, vocab] = logits.dims();
     let device = logits.device();
+    let logits = match logits.dtype() {
+        DType::BF16 | DType::F16 => logits.cast(DType::F32),
+        _ => logits,
+    };
     let scaled = match sampling.temperature {
         t if t == 0.0 || t == 1.0 => logits,
         t => logits / t,
     };
-    let log_probs = activation::log_softmax(scaled.clone(), 1);
+    let max = scaled.clone().max_dim(1);
+    let log_normaliser = max.clone() + (scaled.clone() - max.expand([rows, vocab])).exp().sum_dim(1).log();
     let candidates = match input_only.iter().any(|&t| (t as usize) < vocab) {
         true => {
             let mut blocked = vec![false; vocab];
@@ -49,49 +70,147 @@ pub fn pick_on_device<B: Backend>(
                 blocked[t as usize] = true;
             }
             let mask = Tensor::<B, 1, Bool>::from_data(TensorData::new(blocked, [vocab]), &device);
-            scaled.mask_fill(mask.reshape([1, vocab]).expand([rows, vocab]), f32::NEG_INFINITY)
+            scaled.clone().mask_fill(mask.reshape([1, vocab]).expand([rows, vocab]), f32::NEG_INFINITY)
         }
-        false => scaled,
+        false => scaled.clone(),
     };
+    let ranking = Ranking::new(candidates);
     let tokens: Tensor<B, 2, Int> = match sampling.temperature == 0.0 {
-        true => candidates.argmax(1),
-        false => sample(candidates, rngs, sampling),
+        true => ranking.first().int(),
+        false => sample(ranking, rngs, sampling),
     };
-    let chosen = host_f32(log_probs.gather(1, tokens.clone()), "the chosen tokens' log-probs")?;
+    let log_probs = scaled.gather(1, tokens.clone()) - log_normaliser;
+    let chosen = host_f32(log_probs, "the chosen tokens' log-probs")?;
     let ids = tokens.into_data();
     Ok(ids.iter::<i64>().map(|id| id as u32).zip(chosen).collect())
 }
 
-/// The sampled position of every row of `candidates [rows, V]` (scaled logits, −∞ where never
-/// sampled), as [`pick_on_device`] describes; `[rows, 1]` token ids.
+/// The sampled token of every row of `ranking`, as [`pick_on_device`] describes; `[rows, 1]`
+/// token ids.
 fn sample<B: Backend>(
-    candidates: Tensor<B, 2>,
+    ranking: Ranking<B>,
     rngs: &mut [ChaCha8Rng],
     sampling: &SamplingConfig,
 ) -> Tensor<B, 2, Int> {
-    let [rows, vocab] = candidates.dims();
-    let (device, dtype) = (candidates.device(), candidates.dtype());
-    let k = match sampling.top_k {
-        0 => vocab,
-        k => k.min(vocab),
-    };
-    let (sorted, order) = candidates.sort_descending_with_indices(1);
-    let (sorted, order) = (sorted.narrow(1, 0, k), order.narrow(1, 0, k));
-    let weights = (sorted.clone() - sorted.narrow(1, 0, 1)).exp();
-    let weights = match sampling.top_p < 1.0 {
-        true => {
-            let total = weights.clone().sum_dim(1);
-            let before = (weights.clone().cumsum(1) - weights.clone()) / total;
-            weights.mask_fill(before.greater_equal_elem(sampling.top_p), 0.0)
-        }
-        false => weights,
-    };
-    let last_kept = weights.clone().greater_elem(0.0).int().sum_dim(1).sub_scalar(1).clamp_min(0);
-    let cumulative = weights.cumsum(1);
-    let kept_total = cumulative.clone().narrow(1, k - 1, 1);
+    let [rows, vocab] = ranking.values.dims();
+    let (device, dtype) = (ranking.values.device(), ranking.values.dtype());
+    let max = ranking.values.clone().max_dim(1).expand([rows, vocab]);
+    let weights = (ranking.values.clone() - max).exp();
+    let mut kept = ranking.values.clone().is_finite();
+    if sampling.top_k > 0 && sampling.top_k < vocab {
+        let counts = kept.clone().float().cast(dtype);
+        let kth = ranking
+            .first_past(counts, Tensor::full([rows, 1], (sampling.top_k - 1) as f64, (&device, dtype)));
+        kept = ranking.through(&kth);
+    }
+    if sampling.top_p < 1.0 {
+        let kept_weights = weights.clone().mask_fill(kept.clone().bool_not(), 0.0);
+        let target = kept_weights.clone().sum_dim(1) * sampling.top_p as f64;
+        let last = ranking.first_past(kept_weights, target);
+        kept = kept.bool_and(ranking.through(&last));
+    }
+    let kept_weights = weights.mask_fill(kept.bool_not(), 0.0);
     let uniforms: Vec<f32> = rngs.iter_mut().map(|rng| rng.random::<f64>() as f32).collect();
     let uniforms = Tensor::<B, 2>::from_data(TensorData::new(uniforms, [rows, 1]), (&device, dtype));
-    let target = uniforms * kept_total;
-    let position = cumulative.lower_equal(target.expand([rows, k])).int().sum_dim(1).min_pair(last_kept);
-    order.gather(1, position)
+    let target = uniforms * kept_weights.clone().sum_dim(1);
+    ranking.first_past(kept_weights, target).id.int()
+}
+
+/// The tokens of every row of `values [rows, V]` in the host's order, decreasing value, ties by
+/// increasing id, without sorting them.
+struct Ranking<B: Backend> {
+    values: Tensor<B, 2>,
+    /// Each token's id, as a float (exact below 2²⁴ tokens), `[rows, V]`.
+    ids: Tensor<B, 2>,
+}
+
+/// One token of every row: its value and id, `[rows, 1]` each.
+struct Place<B: Backend> {
+    value: Tensor<B, 2>,
+    id: Tensor<B, 2>,
+}
+
+impl<B: Backend> Ranking<B> {
+    fn new(values: Tensor<B, 2>) -> Self {
+        let [rows, vocab] = values.dims();
+        let (device, dtype) = (values.device(), values.dtype());
+        let ids = Tensor::<B, 1, Int>::arange(0..vocab as i64, &device).float().cast(dtype);
+        Self { values, ids: ids.reshape([1, vocab]).expand([rows, vocab]) }
+    }
+
+    /// Per row, the id of the first token in this order: the lowest id among the largest values.
+    fn first(&self) -> Tensor<B, 2> {
+        let [rows, vocab] = self.values.dims();
+        let max = self.values.clone().max_dim(1).expand([rows, vocab]);
+        self.ids.clone().mask_fill(self.values.clone().lower(max), f32::INFINITY).min_dim(1)
+    }
+
+    /// Per row, the first token in this order whose cumulative weight `C_j = Σ_{i ≤ j} w_i`
+    /// exceeds `target` (`weights` ≥ 0, `[rows, V]`; `target [rows, 1]`); the last token of
+    /// positive weight if none does.
+    ///
+    /// With `H(θ) = Σ_{x_j ≥ θ} w_j`, the token's value is `v = max {x_j : H(x_j) > target}`,
+    /// bracketed by bisection (`H(lo) > target ≥ H(hi)`, from the smallest value of positive
+    /// weight and just above the largest) and then read off as the smallest value ≥ lo. Its ties
+    /// of positive weight all weigh `w_v`; with `A = Σ_{x_j > v} w_j` before them, it is tie number
+    /// `⌊(target − A) / w_v⌋` (clamped to the ties) by increasing id, found by bisection on the
+    /// id.
+    fn first_past(&self, weights: Tensor<B, 2>, target: Tensor<B, 2>) -> Place<B> {
+        let [rows, vocab] = self.values.dims();
+        let wide = |t: Tensor<B, 2>| t.expand([rows, vocab]);
+        let weightless = weights.clone().lower_equal_elem(0.0);
+        let mut lo = self.values.clone().mask_fill(weightless.clone(), f32::INFINITY).min_dim(1);
+        let mut hi = self.values.clone().max_dim(1) + 1.0;
+        for _ in 0..VALUE_STEPS {
+            let mid = (lo.clone() + hi.clone()) / 2.0;
+            let mass =
+                weights.clone().mask_fill(self.values.clone().lower(wide(mid.clone())), 0.0).sum_dim(1);
+            let inside = mass.greater(target.clone());
+            lo = lo.mask_where(inside.clone(), mid.clone());
+            hi = mid.mask_where(inside, hi);
+        }
+        let value =
+            self.values.clone().mask_fill(self.values.clone().lower(wide(lo)), f32::INFINITY).min_dim(1);
+        let tied = self.values.clone().equal(wide(value.clone())).bool_and(weightless.bool_not());
+        let before =
+            weights.clone().mask_fill(self.values.clone().lower_equal(wide(value.clone())), 0.0).sum_dim(1);
+        let ties = tied.clone().float().cast(weights.dtype()).sum_dim(1);
+        let tie_weight = weights.mask_fill(tied.clone().bool_not(), 0.0).sum_dim(1) / ties.clone();
+        let last_tie = ties.clone() - 1.0;
+        let nth = ((target - before) / tie_weight.clone()).floor();
+        let nth = nth.mask_where(tie_weight.lower_equal_elem(0.0), last_tie.clone());
+        let nth = nth.clamp_min(0.0).min_pair(last_tie);
+        Place { value, id: self.nth_tie(tied, nth) }
+    }
+
+    /// Per row, the id of tie number `nth` (`[rows, 1]`, from 0) of `tied` by increasing id:
+    /// the smallest `t` with `#{j ≤ t : tied_j} > nth`, by bisection on `t` in `(−1, V − 1]`.
+    fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [rows, vocab] = self.values.dims();
+        let (device, dtype) = (self.ids.device(), self.ids.dtype());
+        let mut lo = Tensor::<B, 2>::full([rows, 1], -1.0, (&device, dtype));
+        let mut hi = Tensor::<B, 2>::full([rows, 1], (vocab - 1) as f64, (&device, dtype));
+        for _ in 0..vocab.next_power_of_two().trailing_zeros() {
+            let mid = ((lo.clone() + hi.clone()) / 2.0).floor();
+            let upto = self.ids.clone().lower_equal(mid.clone().expand([rows, vocab]));
+            let count = tied.clone().bool_and(upto).float().cast(dtype).sum_dim(1);
+            let enough = count.greater(nth.clone());
+            hi = hi.mask_where(enough.clone(), mid.clone());
+            lo = mid.mask_where(enough, lo);
+        }
+        hi
+    }
+
+    /// Whether each token comes no later than `place` in this order: `x_j > v`, or `x_j = v`
+    /// and `j ≤` its id.
+    fn through(&self, place: &Place<B>) -> Tensor<B, 2, Bool> {
+        let [rows, vocab] = self.values.dims();
+        let value = place.value.clone().expand([rows, vocab]);
+        let earlier_tie = self
+            .values
+            .clone()
+            .equal(value.clone())
+            .bool_and(self.ids.clone().lower_equal(place.id.clone().expand([rows, vocab])));
+        self.values.clone().greater(value).bool_or(earlier_tie)
+    }
 }

@@ -25,15 +25,28 @@ fn streams(rows: usize, seed: u64) -> Vec<ChaCha8Rng> {
 fn the_device_picks_the_host_s_tokens_and_log_probs_with_the_same_random_numbers() {
     let (rows, vocab) = (48, 300);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    // flat and peaked rows, so that top-p cuts at different depths (no ties: among tied
-    // logits the device's sort may order tokens differently, the same distribution)
-    let values: Vec<f32> =
-        (0..rows * vocab).map(|i| rng.random::<f32>() * 4.0 * (1 + (i / vocab) % 4) as f32 - 2.0).collect();
+    // flat and peaked rows, so that top-p cuts at different depths; every other row rounded to
+    // quarters, so that many logits tie (as bf16 logits do) and ties are taken by increasing id
+    let values: Vec<f32> = (0..rows * vocab)
+        .map(|i| {
+            let (row, x) = (i / vocab, rng.random::<f32>() * 4.0 * (1 + (i / vocab) % 4) as f32 - 2.0);
+            match row % 2 {
+                0 => x,
+                _ => (x * 4.0).round() / 4.0,
+            }
+        })
+        .collect();
     let logits = Tensor::<D, 2>::from_data(TensorData::new(values, [rows, vocab]), &Default::default());
     let input_only = [7, 299];
-    for (temperature, top_p, top_k) in
-        [(0.0, 1.0, 0), (1.0, 1.0, 0), (0.7, 0.9, 0), (1.3, 0.5, 0), (1.0, 1.0, 5), (0.6, 0.95, 40)]
-    {
+    for (temperature, top_p, top_k) in [
+        (0.0, 1.0, 0),
+        (1.0, 1.0, 0),
+        (0.7, 0.9, 0),
+        (1.3, 0.5, 0),
+        (1.0, 1.0, 5),
+        (0.6, 0.95, 40),
+        (0.9, 1.0, 299),
+    ] {
         let sampling = SamplingConfig { temperature, top_p, top_k, ..Default::default() };
         let (mut host_rngs, mut device_rngs) = (streams(rows, 11), streams(rows, 11));
         let host = pick_on_host(logits.clone(), &mut host_rngs, &input_only, &sampling).unwrap();
