@@ -1,6 +1,5 @@
-//! Generation throughput (new tokens per second) with the KV cache on ndarray, the host
-//! sampling of one row at the real vocabulary (151,936 logits), and the device's rule
-//! ([`pick_on_device`], what GPU backends run) on 8 such rows, here computed on ndarray.
+//! Generation throughput (new tokens per second) with the KV cache on ndarray, and the host
+//! sampling of one row at the real vocabulary (151,936 logits).
 //!
 //! `cargo bench -p seethink-models --bench generate`; the model is the tiny committed Qwen3-VL
 //! fixture unless `SEETHINK_BENCH_MODEL` names another checkpoint directory; each figure is the
@@ -15,10 +14,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::NdArray;
-use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use seethink_models::device_sampling::pick_on_device;
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::sampling::{sample_token, SamplingConfig};
 use seethink_models::QwenVl;
@@ -46,32 +43,8 @@ fn sampling_at_real_vocabulary() {
     }
 }
 
-/// Milliseconds for [`pick_on_device`] to choose the next token of 8 rows of 151,936 logits on
-/// ndarray (the best of 5), per sampling setting.
-fn device_rule_at_real_vocabulary() {
-    let (rows, vocab) = (8, 151_936);
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let values: Vec<f32> = (0..rows * vocab).map(|_| rng.random::<f32>() * 20.0 - 10.0).collect();
-    let logits = Tensor::<B, 2>::from_data(TensorData::new(values, [rows, vocab]), &Default::default());
-    let mut streams: Vec<ChaCha8Rng> = (0..rows as u64).map(ChaCha8Rng::seed_from_u64).collect();
-    for (label, temperature, top_k, top_p) in
-        [("greedy", 0.0, 0, 1.0), ("top_k 0, top_p 1", 1.0, 0, 1.0), ("top_k 50, top_p 0.9", 1.0, 50, 0.9)]
-    {
-        let sampling = SamplingConfig { temperature, top_k, top_p, ..Default::default() };
-        let best = (0..5)
-            .map(|_| {
-                let started = Instant::now();
-                std::hint::black_box(pick_on_device(logits.clone(), &mut streams, &[], &sampling).unwrap());
-                started.elapsed().as_secs_f64() * 1e3
-            })
-            .fold(f64::INFINITY, f64::min);
-        println!("the device's rule on ndarray, {rows} rows of {vocab} logits, {label}: {best:.1} ms");
-    }
-}
-
 fn main() {
     sampling_at_real_vocabulary();
-    device_rule_at_real_vocabulary();
     let dir = std::env::var("SEETHINK_BENCH_MODEL").map(PathBuf::from).unwrap_or_else(|_| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/qwen3_vl/checkpoint")
     });

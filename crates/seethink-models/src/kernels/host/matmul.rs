@@ -8,13 +8,13 @@
 //! a matrix-vector product instead of packing the weight. The backward pass takes the same
 //! route: `∂L/∂A = ∂L/∂C · Bᵀ` and `∂L/∂B = Aᵀ · ∂L/∂C` on transposed strides, no copies.
 //!
-//! The product is the same to the bit on every x86-64 CPU with AVX2, FMA and an L1 data cache
-//! of 8 ways or more. `gemm` sums the inner dimension of products of more than 64 rows or
-//! columns in blocks whose length it derives from the L1 cache as the CPU reports it
-//! (`kernel_params`): 1024 on a 32 KB 8-way L1 (AMD Zen, Intel up to Cascade Lake; measured
-//! here and under qemu's Haswell and EPYC-Rome), 2048 on a 48 KB 12-way one (Intel since Ice
-//! Lake, AMD Zen 5). So here the inner dimension is cut into [`depth_blocks`] of at most 1024
-//! first, and `gemm` sums each in one pass wherever its own block is at least that long.
+//! The product is the same to the bit on every x86-64 CPU with AVX2 and FMA. `gemm` sums the
+//! inner dimension of products of more than 64 rows or columns in blocks whose length it
+//! derives from the L1 cache as the machine reports it (`gemm-common`'s `kernel_params`, from
+//! Linux's `/sys/devices/system/cpu/cpu0/cache`), never shorter than 512: 512 by that formula
+//! on an AMD EPYC (Zen 4) VM reporting a 32 KB 8-way L1 (on 2026-11-27 it summed 834 in two
+//! passes), 1024 on the VM that made the results committed before then. So here the inner dimension is cut into [`depth_blocks`] of
+//! at most 512 first, and `gemm` sums each in one pass whatever the cache.
 
 use std::ops::Range;
 
@@ -149,10 +149,9 @@ fn depth_blocks(m: usize, n: usize, k: usize) -> impl Iterator<Item = Range<usiz
     (0..k).step_by(length).map(move |start| start..(start + length).min(k))
 }
 
-/// The longest run of the inner dimension one `gemm` call sums ([`depth_blocks`]): `gemm`'s own
-/// block on a 32 KB 8-way L1, the smallest of the L1 caches of current x86-64 CPUs, so this
-/// project's committed results keep their bits.
-const DEPTH_BLOCK: usize = 1024;
+/// The longest run of the inner dimension one `gemm` call sums ([`depth_blocks`]): the shortest
+/// block `gemm` takes on any cache (`kernel_params`' `.max(512)`), so it sums each in one pass.
+const DEPTH_BLOCK: usize = 512;
 
 #[derive(Debug)]
 struct MatmulBackward;
@@ -246,8 +245,9 @@ mod tests {
         let lengths = |m, n, k| depth_blocks(m, n, k).map(|block| block.len()).collect::<Vec<_>>();
         assert_eq!(lengths(64, 64, 1300), [1300]);
         assert_eq!(lengths(1, 900, 1300), [1300]);
-        assert_eq!(lengths(130, 70, 2500), [834, 834, 832]);
-        assert_eq!(lengths(130, 70, 1024), [1024]);
+        assert_eq!(lengths(130, 70, 2500), [500; 5]);
+        assert_eq!(lengths(130, 70, 1024), [512, 512]);
+        assert_eq!(lengths(130, 70, 512), [512]);
     }
 
     #[test]
