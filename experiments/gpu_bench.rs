@@ -177,7 +177,10 @@ fn main() -> Result<()> {
                 Some(path) => {
                     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
                 }
-                None => Ok(println!("{text}")),
+                None => {
+                    println!("{text}");
+                    Ok(())
+                }
             }
         }
         None => measure_all(&args),

@@ -65,7 +65,7 @@ fn the_device_picks_the_host_s_tokens_and_log_probs_with_the_same_random_numbers
 #[test]
 fn top_k_and_top_p_keep_only_the_likeliest_tokens() {
     // row: token 0 has mass ~0.64, token 1 ~0.24, the rest share ~0.12
-    let mut values = vec![0.0f32; 50];
+    let mut values = [0.0f32; 50];
     (values[0], values[1]) = (5.0, 4.0);
     let logits =
         Tensor::<D, 2>::from_data(TensorData::new(values.repeat(200), [200, 50]), &Default::default());
