@@ -27,9 +27,10 @@ use crate::error::Result;
 use crate::readback::host_f32;
 use crate::sampling::SamplingConfig;
 
-/// Bisection steps on the value of the cut ([`Ranking::first_past`]): they narrow the support
-/// of the weights (at most 745 wide, where f64's `exp` underflows; 104 in f32) below 3·10⁻¹²,
-/// so two logits left in the last interval are equal within f32 rounding of values above 10⁻⁵.
+/// Bisection steps on the value of the cut ([`Ranking::first_past`]): they narrow the bracket
+/// by 2⁴⁸. Probabilities' support is at most 745 wide (where f64's `exp` underflows; 104 in
+/// f32), so the last interval is below 3·10⁻¹² (4·10⁻¹³ in f32) and holds no two distinct f32
+/// logits larger than 10⁻⁴ (10⁻⁵) in magnitude.
 const VALUE_STEPS: usize = 48;
 
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
