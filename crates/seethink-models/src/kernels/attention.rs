@@ -1,6 +1,7 @@
 //! Attention in burn tensor operations, the default of
-//! [`Kernels::attention`](super::Kernels::attention), and the causal mask with key padding that
-//! the models give the attention kernels.
+//! [`Kernels::attention`](super::Kernels::attention), the grouped-query layout it and
+//! [`recomputed_attention`](super::recomputed_attention) compute in, and the causal mask with
+//! key padding that the models give the attention kernels.
 
 use burn::tensor::{activation::softmax, backend::Backend, Bool, Tensor, TensorData};
 
@@ -15,6 +16,8 @@ pub const SCORES_PER_BLOCK: usize = 1 << 26;
 /// `SCORES_PER_BLOCK` elements at a time instead of `B·H·Sq·Sk` (at 4,096 tokens × 32 heads,
 /// 2 GiB per sequence and layer); under autodiff every block's softmax is kept for the backward
 /// pass (the autodiff kernels use [`recomputed_attention`](super::recomputed_attention) instead).
+/// The query heads that share a key/value head are computed as one ([`grouped_scores`]), so
+/// each key and value is read once per layer and never copied per query head.
 pub fn decomposed_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -34,60 +37,89 @@ fn attention_in_blocks<B: Backend>(
     scale: f64,
     scores_per_block: usize,
 ) -> Tensor<B, 4> {
-    let [batch, q_heads, q_len, _] = q.dims();
-    let kv_heads = k.dims()[1];
-    let k = repeat_kv(k, q_heads / kv_heads);
-    let v = repeat_kv(v, q_heads / kv_heads);
-    let per_query = batch * q_heads * k.dims()[2];
-    let block = (scores_per_block / per_query.max(1)).max(1);
-    if block >= q_len {
-        return attend(q, k, v, blocked, scale);
-    }
-    let blocks: Vec<Tensor<B, 4>> = (0..q_len)
+    let [_, q_heads, q_len, _] = q.dims();
+    let block = queries_per_block(&q, k.dims()[2], scores_per_block);
+    let mut blocks: Vec<Tensor<B, 4>> = (0..q_len)
         .step_by(block)
         .map(|start| {
-            let len = block.min(q_len - start);
-            let rows = |m: &Tensor<B, 4, Bool>| match m.dims()[2] == q_len {
-                true => m.clone().narrow(2, start, len),
-                false => m.clone(),
-            };
-            let blocked = blocked.map(rows);
-            attend(q.clone().narrow(2, start, len), k.clone(), v.clone(), blocked.as_ref(), scale)
+            let scores = grouped_scores(&q, &k, blocked, scale, start, block.min(q_len - start));
+            ungrouped(softmax(scores, 3).matmul(v.clone()), q_heads)
         })
         .collect();
-    Tensor::cat(blocks, 2)
-}
-
-/// `softmax(q·kᵀ·scale, blocked → −∞) · v` for heads already repeated to the queries'.
-fn attend<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    blocked: Option<&Tensor<B, 4, Bool>>,
-    scale: f64,
-) -> Tensor<B, 4> {
-    let [batch, q_heads, q_len, _] = q.dims();
-    let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
-    if let Some(blocked) = blocked {
-        let k_len = scores.dims()[3];
-        let blocked = blocked.clone().expand([batch, q_heads, q_len, k_len]);
-        scores = scores.mask_fill(blocked, f32::NEG_INFINITY);
+    match blocks.len() {
+        1 => blocks.remove(0),
+        _ => Tensor::cat(blocks, 2),
     }
-    softmax(scores, 3).matmul(v)
 }
 
-/// `[B, Hkv, S, D] → [B, Hkv·groups, S, D]`, each head repeated `groups` times in place.
-pub(super) fn repeat_kv<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
-    if groups == 1 {
+/// Queries per block: at most `scores_per_block` scores (`B·Hq·len·Sk`) at once, at least one.
+pub(super) fn queries_per_block(q: &Tensor<impl Backend, 4>, k_len: usize, scores_per_block: usize) -> usize {
+    let [batch, heads, _, _] = q.dims();
+    (scores_per_block / (batch * heads * k_len).max(1)).max(1)
+}
+
+/// Rows `start..start + len` of `x [B, Hkv·G, Sq, W]` (queries, or a per-query quantity) in
+/// grouped-query layout `[B, Hkv, G·len, W]`: the `G` query heads that share key/value head `h`
+/// (heads `h·G..(h+1)·G`) stacked along the rows, so one product with `k [B, Hkv, Sk, D]` serves
+/// them all. Free (a view) for the whole of a contiguous `x`; a copy of the rows otherwise.
+pub(super) fn grouped_rows<B: Backend>(
+    x: &Tensor<B, 4>,
+    kv_heads: usize,
+    start: usize,
+    len: usize,
+) -> Tensor<B, 4> {
+    let [batch, heads, rows, width] = x.dims();
+    let groups = heads / kv_heads;
+    if groups == 1 && len == rows {
+        return x.clone();
+    }
+    let x = x.clone().reshape([batch, kv_heads, groups, rows, width]);
+    let x = if len == rows { x } else { x.narrow(3, start, len) };
+    x.reshape([batch, kv_heads, groups * len, width])
+}
+
+/// The inverse of [`grouped_rows`]: `[B, Hkv, G·len, W]` → `[B, Hkv·G, len, W]`, a view.
+pub(super) fn ungrouped<B: Backend>(x: Tensor<B, 4>, q_heads: usize) -> Tensor<B, 4> {
+    let [batch, kv_heads, rows, width] = x.dims();
+    if kv_heads == q_heads {
         return x;
     }
-    let [batch, heads, seq, dim] = x.dims();
-    x.unsqueeze_dim::<5>(2).expand([batch, heads, groups, seq, dim]).reshape([
-        batch,
-        heads * groups,
-        seq,
-        dim,
-    ])
+    x.reshape([batch, q_heads, rows / (q_heads / kv_heads), width])
+}
+
+/// The scores `s = scale·q·kᵀ` of the queries `start..start + len` in grouped-query layout
+/// ([`grouped_rows`]), `[B, Hkv, G·len, Sk]`, the blocked ones `−∞`. The mask's rows
+/// (`blocked [B or 1, 1, Sq or 1, Sk]` cut or broadcast to `len`) are repeated for the `G` heads
+/// of a group (`G·len·Sk` flags per sequence, `4·Hkv` times fewer bytes than the f32 scores)
+/// and broadcast over `Hkv`.
+pub(super) fn grouped_scores<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    blocked: Option<&Tensor<B, 4, Bool>>,
+    scale: f64,
+    start: usize,
+    len: usize,
+) -> Tensor<B, 4> {
+    let [batch, kv_heads, k_len, _] = k.dims();
+    let [_, q_heads, q_len, _] = q.dims();
+    let scores = grouped_rows(q, kv_heads, start, len).matmul(k.clone().swap_dims(2, 3)) * scale;
+    let Some(blocked) = blocked else {
+        return scores;
+    };
+    let [mask_batch, _, mask_rows, _] = blocked.dims();
+    let rows = match mask_rows == q_len {
+        true => blocked.clone().narrow(2, start, len),
+        false => blocked.clone().expand([mask_batch, 1, len, k_len]),
+    };
+    let groups = q_heads / kv_heads;
+    let grouped = match groups {
+        1 => rows,
+        _ => rows
+            .reshape([mask_batch, 1, 1, len, k_len])
+            .expand([mask_batch, 1, groups, len, k_len])
+            .reshape([mask_batch, 1, groups * len, k_len]),
+    };
+    scores.mask_fill(grouped.expand([batch, kv_heads, groups * len, k_len]), f32::NEG_INFINITY)
 }
 
 /// Causal mask with key padding, `[B, 1, Sq, Sk + room]`: query i (absolute position
@@ -142,6 +174,41 @@ pub(crate) mod tests {
     pub(crate) fn tracked_qkv(device: &burn::backend::ndarray::NdArrayDevice) -> [Tensor<A, 4>; 3] {
         let kv = [BATCH, 2, KEYS, 3];
         [tracked([BATCH, 4, QUERIES, 3], device), tracked(kv, device), tracked(kv, device)]
+    }
+
+    #[test]
+    fn each_query_head_attends_its_own_key_value_head_under_every_mask_shape() {
+        let device = Default::default();
+        let [q, k, v] = tracked_qkv(&device).map(|t| t.inner());
+        let valid: Vec<bool> = (0..BATCH * KEYS).map(|i| i < KEYS || i % KEYS >= 3).collect();
+        let causal = causal_blocked::<B>(&valid, BATCH, QUERIES, 0, &device);
+        let one_row = Tensor::<B, 1, Bool>::from_data(
+            TensorData::new(vec![false, true, true, false, false, true, false, false, false], [KEYS]),
+            &device,
+        )
+        .reshape([1, 1, 1, KEYS]);
+        // query head h over key/value head h / 2, one head at a time
+        let per_head = |blocked: &Tensor<B, 4, Bool>| {
+            let heads: Vec<Tensor<B, 4>> = (0..4)
+                .map(|h| {
+                    let scores =
+                        q.clone().narrow(1, h, 1).matmul(k.clone().narrow(1, h / 2, 1).swap_dims(2, 3)) * 0.5;
+                    let scores = scores
+                        .mask_fill(blocked.clone().expand([BATCH, 1, QUERIES, KEYS]), f32::NEG_INFINITY);
+                    softmax(scores, 3).matmul(v.clone().narrow(1, h / 2, 1))
+                })
+                .collect();
+            Tensor::cat(heads, 1).into_data().to_vec::<f32>().unwrap()
+        };
+        for blocked in [causal, one_row] {
+            let expected = per_head(&blocked);
+            for budget in [usize::MAX, 2 * 72, 1] {
+                let out = attention_in_blocks(q.clone(), k.clone(), v.clone(), Some(&blocked), 0.5, budget);
+                let out = out.into_data().to_vec::<f32>().unwrap();
+                let gap = out.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(gap < 1e-6, "mask {:?}, budget {budget}: {gap}", blocked.dims());
+            }
+        }
     }
 
     #[test]

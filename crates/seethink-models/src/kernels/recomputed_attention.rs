@@ -17,10 +17,10 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorPrimitive};
 
-use super::attention::{repeat_kv, SCORES_PER_BLOCK};
+use super::attention::{grouped_rows, grouped_scores, queries_per_block, ungrouped, SCORES_PER_BLOCK};
 
-/// What the backward pass needs: the inputs (key/value heads not repeated), the output, each
-/// query row's `lse = log Σ_j exp(s_j)`, the mask and the block size.
+/// What the backward pass needs: the inputs, the output, each query row's
+/// `lse = log Σ_j exp(s_j)`, the mask and the block size.
 #[derive(Clone, Debug)]
 struct Saved<B: Backend> {
     q: Tensor<B, 4>,
@@ -33,38 +33,9 @@ struct Saved<B: Backend> {
     block: usize,
 }
 
-/// Queries per block: at most `scores_per_block` scores at once, at least one query.
-fn block_size(q: &Tensor<impl Backend, 4>, k_len: usize, scores_per_block: usize) -> usize {
-    let [batch, heads, _, _] = q.dims();
-    (scores_per_block / (batch * heads * k_len).max(1)).max(1)
-}
-
-/// The scores `s = scale·q·kᵀ` of the queries `start..start + len`, blocked ones `−∞`.
-fn block_scores<B: Backend>(
-    q: &Tensor<B, 4>,
-    k: &Tensor<B, 4>,
-    blocked: Option<&Tensor<B, 4, Bool>>,
-    scale: f64,
-    start: usize,
-    len: usize,
-) -> Tensor<B, 4> {
-    let scores = q.clone().narrow(2, start, len).matmul(k.clone().swap_dims(2, 3)) * scale;
-    match blocked {
-        Some(blocked) => {
-            let rows = match blocked.dims()[2] == q.dims()[2] {
-                true => blocked.clone().narrow(2, start, len),
-                false => blocked.clone(),
-            };
-            let shape = scores.dims();
-            scores.mask_fill(rows.expand(shape), f32::NEG_INFINITY)
-        }
-        None => scores,
-    }
-}
-
 /// `(out, lse)`: `out_i = Σ_j p_ij v_j` with `p_ij = exp(s_ij − lse_i)` and
-/// `lse_i = m_i + log Σ_j exp(s_ij − m_i)`, `m_i = max_j s_ij`, block by block; `k` and `v`
-/// repeated to the query heads.
+/// `lse_i = m_i + log Σ_j exp(s_ij − m_i)`, `m_i = max_j s_ij`, block by block, the query heads
+/// that share a key/value head computed as one ([`grouped_scores`]).
 fn forward<B: Backend>(
     q: &Tensor<B, 4>,
     k: &Tensor<B, 4>,
@@ -73,16 +44,16 @@ fn forward<B: Backend>(
     scale: f64,
     block: usize,
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-    let q_len = q.dims()[2];
+    let [_, q_heads, q_len, _] = q.dims();
     let (outs, lses): (Vec<_>, Vec<_>) = (0..q_len)
         .step_by(block)
         .map(|start| {
-            let scores = block_scores(q, k, blocked, scale, start, block.min(q_len - start));
+            let scores = grouped_scores(q, k, blocked, scale, start, block.min(q_len - start));
             let max = scores.clone().max_dim(3);
             let exp = (scores - max.clone()).exp();
             let sum = exp.clone().sum_dim(3);
             let out = (exp / sum.clone()).matmul(v.clone());
-            (out, max + sum.log())
+            (ungrouped(out, q_heads), ungrouped(max + sum.log(), q_heads))
         })
         .unzip();
     (Tensor::cat(outs, 2), Tensor::cat(lses, 2))
@@ -110,21 +81,13 @@ fn recomputed_in_blocks<B: Backend, C: CheckpointStrategy>(
     scores_per_block: usize,
 ) -> Tensor<Autodiff<B, C>, 4> {
     let blocked = blocked.map(|m| m.clone().inner());
-    let groups = q.dims()[1] / k.dims()[1];
     let split = |t: Tensor<Autodiff<B, C>, 4>| {
         let t = t.into_primitive().tensor();
         (Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t.primitive)), t.node)
     };
     let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
-    let block = block_size(&q, k.dims()[2], scores_per_block);
-    let (out, lse) = forward(
-        &q,
-        &repeat_kv(k.clone(), groups),
-        &repeat_kv(v.clone(), groups),
-        blocked.as_ref(),
-        scale,
-        block,
-    );
+    let block = queries_per_block(&q, k.dims()[2], scores_per_block);
+    let (out, lse) = forward(&q, &k, &v, blocked.as_ref(), scale, block);
     let primitive = out.clone().into_primitive().tensor();
     let output =
         match RecomputedAttentionBackward.prepare::<C>([q_node, k_node, v_node]).compute_bound().stateful() {
@@ -145,34 +108,30 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
     /// With `Δ_i = d_out_i·out_i`, `p_ij = exp(s_ij − lse_i)` recomputed per block and
     /// `ds_ij = scale · p_ij (d_out_i·v_j − Δ_i)`: `dq_i = Σ_j ds_ij k_j`,
     /// `dk_j = Σ_i ds_ij q_i`, `dv_j = Σ_i p_ij d_out_i`, the key/value gradients summed over
-    /// the query heads sharing a key/value head.
+    /// the query heads sharing a key/value head (their rows, in grouped-query layout, are summed
+    /// by the same product).
     fn backward(self, ops: Ops<Saved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let d_out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
         let Saved { q, k, v, out, lse, blocked, scale, block } = ops.state;
-        let [batch, kv_heads, k_len, dim] = k.dims();
-        let groups = q.dims()[1] / kv_heads;
-        let (k_all, v_all) = (repeat_kv(k, groups), repeat_kv(v, groups));
+        let [_, q_heads, q_len, _] = q.dims();
+        let kv_heads = k.dims()[1];
         let delta = (d_out.clone() * out).sum_dim(3);
-        let q_len = q.dims()[2];
-        let mut dk = k_all.zeros_like();
-        let mut dv = v_all.zeros_like();
+        let mut dk = k.zeros_like();
+        let mut dv = v.zeros_like();
         let mut dq = Vec::new();
         for start in (0..q_len).step_by(block) {
             let len = block.min(q_len - start);
-            let rows = |t: &Tensor<B, 4>| t.clone().narrow(2, start, len);
-            let scores = block_scores(&q, &k_all, blocked.as_ref(), scale, start, len);
+            let rows = |t: &Tensor<B, 4>| grouped_rows(t, kv_heads, start, len);
+            let scores = grouped_scores(&q, &k, blocked.as_ref(), scale, start, len);
             let p = (scores - rows(&lse)).exp();
             let d_out_rows = rows(&d_out);
             dv = dv + p.clone().swap_dims(2, 3).matmul(d_out_rows.clone());
-            let dp = d_out_rows.matmul(v_all.clone().swap_dims(2, 3));
+            let dp = d_out_rows.matmul(v.clone().swap_dims(2, 3));
             let ds = p * (dp - rows(&delta)) * scale;
-            dq.push(ds.clone().matmul(k_all.clone()));
+            dq.push(ungrouped(ds.clone().matmul(k.clone()), q_heads));
             dk = dk + ds.swap_dims(2, 3).matmul(rows(&q));
         }
-        let per_kv_head = |t: Tensor<B, 4>| {
-            t.reshape([batch, kv_heads, groups, k_len, dim]).sum_dim(2).reshape([batch, kv_heads, k_len, dim])
-        };
-        let gradients = [Tensor::cat(dq, 2), per_kv_head(dk), per_kv_head(dv)];
+        let gradients = [Tensor::cat(dq, 2), dk, dv];
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(parent) = parent {
                 grads.register::<B>(parent.id, grad.into_primitive().tensor());
