@@ -11,19 +11,15 @@
 //! - a prefill: one sequence of 1,024 tokens, causal;
 //! - a training pass: the same prefill under autodiff, forward and backward.
 
+mod common;
+
 use std::time::Instant;
 
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::Autodiff;
 use burn::tensor::{Distribution, Tensor};
+use common::B;
 use seethink_models::kernels::{causal_blocked, decomposed_attention, recomputed_attention};
-
-#[cfg(feature = "cuda")]
-type B = burn::backend::Cuda;
-#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-type B = burn::backend::Wgpu;
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-type B = burn::backend::NdArray<f32>;
 
 type A = Autodiff<B, NoCheckpointing>;
 

@@ -8,20 +8,16 @@
 //! (default 5) after a warm-up call. A call ends with the chosen ids and log-probs read back,
 //! so its time includes everything the device ran for it.
 
+mod common;
+
 use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
+use common::B;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seethink_models::device_sampling::pick_on_device;
 use seethink_models::sampling::SamplingConfig;
-
-#[cfg(feature = "cuda")]
-type B = burn::backend::Cuda;
-#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-type B = burn::backend::Wgpu;
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-type B = burn::backend::NdArray<f32>;
 
 const VOCAB: usize = 151_936;
 
