@@ -363,6 +363,9 @@ fn generate<B: KernelBackend>(
     Ok((questions, malformed))
 }
 
+/// One answerer's responses to a batch of tasks under a sampling config: `k` texts per task.
+type BatchAnswers<'a> = Box<dyn FnMut(&[Task], SamplingConfig) -> Result<Vec<Vec<String>>> + 'a>;
+
 /// `k` answers of each of `answerers` to each of `tasks`: `answers[m][t][j]`. Cached in
 /// `--out/<cache>` (one record per answerer and task, appended as each batch finishes, with
 /// the stage's settings and prompts), so a rerun answers only what is not there; task t
@@ -405,30 +408,23 @@ fn answer_all<B: KernelBackend>(
         }
         let name = answerer.name();
         let loaded;
-        let mut responder: Box<dyn FnMut(&[Task], SamplingConfig) -> Result<Vec<Vec<String>>> + '_> =
-            match answerer {
-                Answerer::Checkpoint(dir) => {
-                    loaded =
-                        (AnyVlm::<B>::load(dir.as_path(), &device)?, Processor::from_dir(dir.as_path())?);
-                    let (model, processor) = (&loaded.0, &loaded.1);
-                    let device = device.clone();
-                    Box::new(move |batch, sampling| {
-                        let mut responder = ModelResponder::new(
-                            model,
-                            processor,
-                            sampling,
-                            options.batch_size,
-                            device.clone(),
-                        )?
-                        .within(options.bounds)
-                        .quiet();
-                        Ok(texts(responder.respond(batch, k)?))
-                    })
-                }
-                Answerer::Responder { responder, .. } => {
-                    Box::new(move |batch, _| Ok(texts(responder.respond(batch, k)?)))
-                }
-            };
+        let mut responder: BatchAnswers<'_> = match answerer {
+            Answerer::Checkpoint(dir) => {
+                loaded = (AnyVlm::<B>::load(dir.as_path(), &device)?, Processor::from_dir(dir.as_path())?);
+                let (model, processor) = (&loaded.0, &loaded.1);
+                let device = device.clone();
+                Box::new(move |batch, sampling| {
+                    let mut responder =
+                        ModelResponder::new(model, processor, sampling, options.batch_size, device.clone())?
+                            .within(options.bounds)
+                            .quiet();
+                    Ok(texts(responder.respond(batch, k)?))
+                })
+            }
+            Answerer::Responder { responder, .. } => {
+                Box::new(move |batch, _| Ok(texts(responder.respond(batch, k)?)))
+            }
+        };
         let mut done = tasks.len() - todo.len();
         eprintln!(
             "perception-data, {label}: {name} answers {} prompts ({done} cached), {k} each",
