@@ -13,12 +13,10 @@
 
 mod common;
 
-use std::time::Instant;
-
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::Autodiff;
 use burn::tensor::{Distribution, Tensor};
-use common::B;
+use common::{backend_name, best_ms, B};
 use seethink_models::kernels::{causal_blocked, decomposed_attention, recomputed_attention};
 
 type A = Autodiff<B, NoCheckpointing>;
@@ -28,21 +26,10 @@ const KV_HEADS: usize = 4;
 const HEAD_DIM: usize = 128;
 
 fn main() {
-    let runs: usize =
-        std::env::var("SEETHINK_BENCH_RUNS").map_or(5, |r| r.parse().expect("SEETHINK_BENCH_RUNS"));
     let device = Default::default();
-    let backend = std::any::type_name::<B>().split("::").last().unwrap_or("backend");
+    let backend = backend_name();
     let normal = |shape: [usize; 4]| Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let scale = (HEAD_DIM as f64).powf(-0.5);
-    let best = |call: &mut dyn FnMut()| {
-        let mut timed = || {
-            let started = Instant::now();
-            call();
-            started.elapsed().as_secs_f64() * 1e3
-        };
-        timed();
-        (0..runs).map(|_| timed()).fold(f64::INFINITY, f64::min)
-    };
 
     for (label, batch, queries, keys) in [("decoding step", 8, 1, 3072), ("prefill", 1, 1024, 1024)] {
         let (q, k, v) = (
@@ -51,7 +38,7 @@ fn main() {
             normal([batch, KV_HEADS, keys, HEAD_DIM]),
         );
         let blocked = causal_blocked::<B>(&vec![true; batch * keys], batch, queries, 0, &device);
-        let ms = best(&mut || {
+        let ms = best_ms(|| {
             let out = decomposed_attention(q.clone(), k.clone(), v.clone(), Some(&blocked), scale);
             std::hint::black_box(out.into_data());
         });
@@ -66,7 +53,7 @@ fn main() {
         tracked([1, KV_HEADS, tokens, HEAD_DIM]),
     );
     let blocked = causal_blocked::<A>(&vec![true; tokens], 1, tokens, 0, &device);
-    let ms = best(&mut || {
+    let ms = best_ms(|| {
         let out = recomputed_attention(q.clone(), k.clone(), v.clone(), Some(&blocked), scale);
         let grads = out.sum().backward();
         std::hint::black_box(k.grad(&grads).map(|g| g.into_data()));

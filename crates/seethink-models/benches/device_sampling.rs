@@ -10,10 +10,8 @@
 
 mod common;
 
-use std::time::Instant;
-
 use burn::tensor::{Tensor, TensorData};
-use common::B;
+use common::{backend_name, best_ms, B};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seethink_models::device_sampling::pick_on_device;
@@ -27,10 +25,8 @@ fn main() {
         .split(',')
         .map(|r| r.trim().parse().expect("SEETHINK_BENCH_ROWS: numbers separated by commas"))
         .collect();
-    let runs: usize =
-        std::env::var("SEETHINK_BENCH_RUNS").map_or(5, |r| r.parse().expect("SEETHINK_BENCH_RUNS"));
     let device = Default::default();
-    let backend = std::any::type_name::<B>().split("::").last().unwrap_or("backend");
+    let backend = backend_name();
     for rows in rows {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let values: Vec<f32> = (0..rows * VOCAB).map(|_| rng.random::<f32>() * 20.0 - 10.0).collect();
@@ -42,13 +38,9 @@ fn main() {
             ("top_k 50, top_p 0.9", 1.0, 50, 0.9),
         ] {
             let sampling = SamplingConfig { temperature, top_k, top_p, ..Default::default() };
-            let mut call = || {
-                let started = Instant::now();
+            let best = best_ms(|| {
                 std::hint::black_box(pick_on_device(logits.clone(), &mut streams, &[], &sampling).unwrap());
-                started.elapsed().as_secs_f64() * 1e3
-            };
-            call();
-            let best = (0..runs).map(|_| call()).fold(f64::INFINITY, f64::min);
+            });
             println!("pick_on_device on {backend}, {rows} rows of {VOCAB} logits, {label}: {best:.1} ms");
         }
     }

@@ -13,8 +13,9 @@
 //! derives from the L1 cache as the machine reports it (`gemm-common`'s `kernel_params`, from
 //! Linux's `/sys/devices/system/cpu/cpu0/cache`), never shorter than 512: 512 by that formula
 //! on an AMD EPYC (Zen 4) VM reporting a 32 KB 8-way L1 (on 2026-11-27 it summed 834 in two
-//! passes), 1024 on the VM that made the results committed before then. So here the inner dimension is cut into [`depth_blocks`] of
-//! at most 512 first, and `gemm` sums each in one pass whatever the cache.
+//! passes), 1024 on the VM that made the results committed before then. So here the inner
+//! dimension is cut into [`depth_blocks`] of at most 512 first, and `gemm` sums each in one
+//! pass whatever the cache.
 
 use std::ops::Range;
 
