@@ -16,7 +16,11 @@
 //! read the logits back, sort them with a generic comparator, upload them twice and run two
 //! quadratic scans. Here the place in that order where a running sum crosses a target is found
 //! by bisection instead ([`Ranking::first_past`]): each step is one masked sum over the
-//! vocabulary, about 70 of them per cut, none of which syncs with the host.
+//! vocabulary. A cut takes 32 steps on the value where they leave one distinct logit in the
+//! bracket (as f32 logits almost always do; else 48) and none on the id where no row's cut
+//! falls past the first of tied logits (else 18 at V = 151,936). Each of those two checks
+//! reads one number back. Without them, sampling took about 550 of the 658 kernel launches of
+//! a decoding step of the tiny Qwen2.5-VL on wgpu (docs/benchmarks.md).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
@@ -32,6 +36,12 @@ use crate::sampling::SamplingConfig;
 /// f32), so the last interval is below 3·10⁻¹² (4·10⁻¹³ in f32) and holds no two distinct f32
 /// logits larger than 10⁻⁴ (10⁻⁵) in magnitude.
 const VALUE_STEPS: usize = 48;
+
+/// The bisection step on the value after which the bracket is checked, once: where it holds a
+/// single distinct value in every row, the remaining steps are skipped. Narrowed 2³²-fold from
+/// a width below 105, a bracket is below 2.5·10⁻⁸ wide, so only another logit that close to
+/// the cut's (not tied with it) keeps the remaining 16 steps (about 128 kernel launches) going.
+const VALUE_STEPS_BEFORE_CHECK: usize = 32;
 
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
 /// log-prob at the sampling temperature over the whole vocabulary, on the device:
@@ -78,7 +88,7 @@ pub fn pick_on_device<B: Backend>(
     let ranking = Ranking::new(candidates);
     let tokens: Tensor<B, 2, Int> = match sampling.temperature == 0.0 {
         true => ranking.first().int(),
-        false => sample(ranking, rngs, sampling),
+        false => sample(ranking, rngs, sampling)?,
     };
     let log_probs = scaled.gather(1, tokens.clone()) - log_normaliser;
     let chosen = host_f32(log_probs, "the chosen tokens' log-probs")?;
@@ -92,7 +102,7 @@ fn sample<B: Backend>(
     ranking: Ranking<B>,
     rngs: &mut [ChaCha8Rng],
     sampling: &SamplingConfig,
-) -> Tensor<B, 2, Int> {
+) -> Result<Tensor<B, 2, Int>> {
     let [rows, vocab] = ranking.values.dims();
     let (device, dtype) = (ranking.values.device(), ranking.values.dtype());
     let max = ranking.values.clone().max_dim(1).expand([rows, vocab]);
@@ -101,20 +111,20 @@ fn sample<B: Backend>(
     if sampling.top_k > 0 && sampling.top_k < vocab {
         let counts = kept.clone().float().cast(dtype);
         let kth = ranking
-            .first_past(counts, Tensor::full([rows, 1], (sampling.top_k - 1) as f64, (&device, dtype)));
+            .first_past(counts, Tensor::full([rows, 1], (sampling.top_k - 1) as f64, (&device, dtype)))?;
         kept = ranking.through(&kth);
     }
     if sampling.top_p < 1.0 {
         let kept_weights = weights.clone().mask_fill(kept.clone().bool_not(), 0.0);
         let target = kept_weights.clone().sum_dim(1) * sampling.top_p as f64;
-        let last = ranking.first_past(kept_weights, target);
+        let last = ranking.first_past(kept_weights, target)?;
         kept = kept.bool_and(ranking.through(&last));
     }
     let kept_weights = weights.mask_fill(kept.bool_not(), 0.0);
     let uniforms: Vec<f32> = rngs.iter_mut().map(|rng| rng.random::<f64>() as f32).collect();
     let uniforms = Tensor::<B, 2>::from_data(TensorData::new(uniforms, [rows, 1]), (&device, dtype));
     let target = uniforms * kept_weights.clone().sum_dim(1);
-    ranking.first_past(kept_weights, target).id.int()
+    Ok(ranking.first_past(kept_weights, target)?.id.int())
 }
 
 /// The tokens of every row of `values [rows, V]` in the host's order, decreasing value, ties by
@@ -154,15 +164,17 @@ impl<B: Backend> Ranking<B> {
     /// bracketed by bisection (`H(lo) > target ≥ H(hi)`, from the smallest value of positive
     /// weight and just above the largest) and then read off as the smallest value ≥ lo. Its ties
     /// of positive weight all weigh `w_v`; with `A = Σ_{x_j > v} w_j` before them, it is tie number
-    /// `⌊(target − A) / w_v⌋` (clamped to the ties) by increasing id, found by bisection on the
-    /// id.
-    fn first_past(&self, weights: Tensor<B, 2>, target: Tensor<B, 2>) -> Place<B> {
+    /// `⌊(target − A) / w_v⌋` (clamped to the ties) by increasing id ([`Ranking::nth_tie`]).
+    fn first_past(&self, weights: Tensor<B, 2>, target: Tensor<B, 2>) -> Result<Place<B>> {
         let [rows, vocab] = self.values.dims();
         let wide = |t: Tensor<B, 2>| t.expand([rows, vocab]);
         let weightless = weights.clone().lower_equal_elem(0.0);
         let mut lo = self.values.clone().mask_fill(weightless.clone(), f32::INFINITY).min_dim(1);
         let mut hi = self.values.clone().max_dim(1) + 1.0;
-        for _ in 0..VALUE_STEPS {
+        for step in 0..VALUE_STEPS {
+            if step == VALUE_STEPS_BEFORE_CHECK && self.single_value_between(&lo, &hi)? {
+                break;
+            }
             let mid = (lo.clone() + hi.clone()) / 2.0;
             let mass =
                 weights.clone().mask_fill(self.values.clone().lower(wide(mid.clone())), 0.0).sum_dim(1);
@@ -181,13 +193,37 @@ impl<B: Backend> Ranking<B> {
         let nth = ((target - before) / tie_weight.clone()).floor();
         let nth = nth.mask_where(tie_weight.lower_equal_elem(0.0), last_tie.clone());
         let nth = nth.clamp_min(0.0).min_pair(last_tie);
-        Place { value, id: self.nth_tie(tied, nth) }
+        Ok(Place { value, id: self.nth_tie(tied, nth)? })
+    }
+
+    /// Whether, in every row, the values in `[lo, hi)` are all equal (or none lie there), read
+    /// back from the device (one number, once the work queued before it has run).
+    fn single_value_between(&self, lo: &Tensor<B, 2>, hi: &Tensor<B, 2>) -> Result<bool> {
+        let [rows, vocab] = self.values.dims();
+        let outside = self
+            .values
+            .clone()
+            .lower(lo.clone().expand([rows, vocab]))
+            .bool_or(self.values.clone().greater_equal(hi.clone().expand([rows, vocab])));
+        let smallest = self.values.clone().mask_fill(outside.clone(), f32::INFINITY).min_dim(1);
+        let largest = self.values.clone().mask_fill(outside, f32::NEG_INFINITY).max_dim(1);
+        let spread = host_f32((largest - smallest).max(), "the bisection's bracket")?;
+        Ok(spread.iter().all(|&d| d <= 0.0))
     }
 
     /// Per row, the id of tie number `nth` (`[rows, 1]`, from 0) of `tied` by increasing id:
-    /// the smallest `t` with `#{j ≤ t : tied_j} > nth`, by bisection on `t` in `(−1, V − 1]`.
-    fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// the smallest `t` with `#{j ≤ t : tied_j} > nth`.
+    ///
+    /// Where every row wants its first tie (`nth = 0`: no tie at the cut, as almost always with
+    /// f32 logits), that is the lowest tied id, one masked minimum; else a bisection on `t` in
+    /// `(−1, V − 1]`, about 180 kernel launches at V = 151,936. Choosing reads `max nth` back
+    /// from the device (one number, once the work queued before it has run).
+    fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
         let [rows, vocab] = self.values.dims();
+        let largest = host_f32(nth.clone().max(), "the sampled token's tie number")?;
+        if largest.iter().all(|&n| n <= 0.0) {
+            return Ok(self.ids.clone().mask_fill(tied.bool_not(), f32::INFINITY).min_dim(1));
+        }
         let (device, dtype) = (self.ids.device(), self.ids.dtype());
         let mut lo = Tensor::<B, 2>::full([rows, 1], -1.0, (&device, dtype));
         let mut hi = Tensor::<B, 2>::full([rows, 1], (vocab - 1) as f64, (&device, dtype));
@@ -199,7 +235,7 @@ impl<B: Backend> Ranking<B> {
             hi = hi.mask_where(enough.clone(), mid.clone());
             lo = mid.mask_where(enough, lo);
         }
-        hi
+        Ok(hi)
     }
 
     /// Whether each token comes no later than `place` in this order: `x_j > v`, or `x_j = v`
