@@ -153,7 +153,12 @@ impl<B: Backend> Ranking<B> {
     fn first(&self) -> Tensor<B, 2> {
         let [rows, vocab] = self.values.dims();
         let max = self.values.clone().max_dim(1).expand([rows, vocab]);
-        self.ids.clone().mask_fill(self.values.clone().lower(max), f32::INFINITY).min_dim(1)
+        self.lowest_id(self.values.clone().lower(max))
+    }
+
+    /// Per row, the lowest id not `excluded` (`[rows, V]`).
+    fn lowest_id(&self, excluded: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
+        self.ids.clone().mask_fill(excluded, f32::INFINITY).min_dim(1)
     }
 
     /// Per row, the first token in this order whose cumulative weight `C_j = Σ_{i ≤ j} w_i`
@@ -207,8 +212,7 @@ impl<B: Backend> Ranking<B> {
             .bool_or(self.values.clone().greater_equal(hi.clone().expand([rows, vocab])));
         let smallest = self.values.clone().mask_fill(outside.clone(), f32::INFINITY).min_dim(1);
         let largest = self.values.clone().mask_fill(outside, f32::NEG_INFINITY).max_dim(1);
-        let spread = host_f32((largest - smallest).max(), "the bisection's bracket")?;
-        Ok(spread.iter().all(|&d| d <= 0.0))
+        none_positive(largest - smallest, "the bisection's bracket")
     }
 
     /// Per row, the id of tie number `nth` (`[rows, 1]`, from 0) of `tied` by increasing id:
@@ -220,9 +224,8 @@ impl<B: Backend> Ranking<B> {
     /// from the device (one number, once the work queued before it has run).
     fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
         let [rows, vocab] = self.values.dims();
-        let largest = host_f32(nth.clone().max(), "the sampled token's tie number")?;
-        if largest.iter().all(|&n| n <= 0.0) {
-            return Ok(self.ids.clone().mask_fill(tied.bool_not(), f32::INFINITY).min_dim(1));
+        if none_positive(nth.clone(), "the sampled token's tie number")? {
+            return Ok(self.lowest_id(tied.bool_not()));
         }
         let (device, dtype) = (self.ids.device(), self.ids.dtype());
         let mut lo = Tensor::<B, 2>::full([rows, 1], -1.0, (&device, dtype));
@@ -250,4 +253,10 @@ impl<B: Backend> Ranking<B> {
             .bool_and(self.ids.clone().lower_equal(place.id.clone().expand([rows, vocab])));
         self.values.clone().greater(value).bool_or(earlier_tie)
     }
+}
+
+/// Whether no element of `t` is above 0 (NaN counts as above), read back from the device: one
+/// number, once the work queued before it has run.
+fn none_positive<B: Backend>(t: Tensor<B, 2>, what: &str) -> Result<bool> {
+    Ok(host_f32(t.max(), what)?.iter().all(|&x| x <= 0.0))
 }
