@@ -22,7 +22,7 @@ use super::{
 };
 use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::gradient_sink::GradientSink;
 use crate::learner::{apply_update, PolicyLearner};
 use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
@@ -112,9 +112,7 @@ fn own_rows<B: burn::tensor::backend::Backend>(
     range
         .map(|i| {
             logprobs[i].as_ref().ok_or_else(|| {
-                crate::error::TrainError::Distributed(format!(
-                    "the log-probs of sample {i} are another worker's"
-                ))
+                TrainError::Distributed(format!("the log-probs of sample {i} are another worker's"))
             })
         })
         .collect()
@@ -409,7 +407,8 @@ impl<B: TrainBackend> Grpo<B> {
     /// weights) and reference log-probs once, the KL reward penalty when the KL is not a loss,
     /// then the optimizer updates of `learner` ([`optimize`](Self::optimize)), `policy` dropped
     /// after the old log-probs (with the weights sharded, the reference passes and the update
-    /// gather their own parts). Adds the update metrics to `stats`.
+    /// gather their own parts). Adds the update metrics to `stats`. A rollout that is not whole
+    /// groups of `rollout.n` is refused before anything changes.
     pub fn learn(
         &mut self,
         learner: &mut PolicyLearner<B>,
@@ -418,6 +417,14 @@ impl<B: TrainBackend> Grpo<B> {
         pad_id: u32,
         stats: &mut GrpoStats,
     ) -> Result<()> {
+        let n = self.rollout.n;
+        if n == 0 || !rollout.len().is_multiple_of(n) {
+            return Err(TrainError::Rollout(format!(
+                "{} scored sequences are not whole groups of rollout.n = {n} (learn takes n consecutive \
+                 responses per prompt)",
+                rollout.len()
+            )));
+        }
         let scores: Vec<f32> = rollout.iter().map(|s| s.score).collect();
         let lengths: Vec<usize> = rollout.iter().map(|s| s.sequence.response.len()).collect();
         let advantages = advantages(&scores, &lengths, self.rollout.n, self.algorithm.advantage());
@@ -483,7 +490,7 @@ impl<B: TrainBackend> Grpo<B> {
                         samples[range.clone()].iter().map(|s| s.sequence.clone()).collect();
                     let logp = response_logprobs(model, &sequences, scoring)?.logp;
                     let width = logp.dims()[1];
-                    Ok::<_, crate::error::TrainError>(
+                    Ok::<_, TrainError>(
                         sequences
                             .iter()
                             .enumerate()
@@ -618,7 +625,7 @@ impl<B: TrainBackend> Grpo<B> {
                     let row_weight = column(row_weights(&lengths, config.aggregation));
                     let width = lengths.iter().copied().max().unwrap_or(0);
                     let aligned = |rows: &[Option<Tensor<B::InnerBackend, 1>>]| {
-                        Ok::<_, crate::error::TrainError>(right_aligned::<B::InnerBackend>(
+                        Ok::<_, TrainError>(right_aligned::<B::InnerBackend>(
                             &own_rows(rows, micro.clone())?,
                             width,
                             &device,
