@@ -116,8 +116,7 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
         let [_, q_heads, q_len, _] = q.dims();
         let kv_heads = k.dims()[1];
         let delta = (d_out.clone() * out).sum_dim(3);
-        let mut dk = k.zeros_like();
-        let mut dv = v.zeros_like();
+        let (mut dk, mut dv) = (None, None);
         let mut dq = Vec::new();
         for start in (0..q_len).step_by(block) {
             let len = block.min(q_len - start);
@@ -125,19 +124,33 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
             let scores = grouped_scores(&q, &k, blocked.as_ref(), scale, start, len);
             let p = (scores - rows(&lse)).exp();
             let d_out_rows = rows(&d_out);
-            dv = dv + p.clone().swap_dims(2, 3).matmul(d_out_rows.clone());
+            dv = accumulate(dv, p.clone().swap_dims(2, 3).matmul(d_out_rows.clone()));
             let dp = d_out_rows.matmul(v.clone().swap_dims(2, 3));
             let ds = p * (dp - rows(&delta)) * scale;
             dq.push(ungrouped(ds.clone().matmul(k.clone()), q_heads));
-            dk = dk + ds.swap_dims(2, 3).matmul(rows(&q));
+            dk = accumulate(dk, ds.swap_dims(2, 3).matmul(rows(&q)));
         }
-        let gradients = [Tensor::cat(dq, 2), dk, dv];
+        let gradients = [
+            Tensor::cat(dq, 2),
+            dk.unwrap_or_else(|| k.zeros_like()),
+            dv.unwrap_or_else(|| v.zeros_like()),
+        ];
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(parent) = parent {
                 grads.register::<B>(parent.id, grad.into_primitive().tensor());
             }
         }
     }
+}
+
+/// `sum + term`, or `term` alone for the first block. Starting from a zeros tensor instead
+/// gave wrong key gradients under burn's `fusion` (`zeros_like` of RoPE'd keys plus the first
+/// block's product, at some sequence lengths; docs/benchmarks.md, "burn's fusion and autotune").
+fn accumulate<B: Backend>(sum: Option<Tensor<B, 4>>, term: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+    Some(match sum {
+        Some(sum) => sum + term,
+        None => term,
+    })
 }
 
 #[cfg(test)]
