@@ -130,11 +130,8 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
             dq.push(ungrouped(ds.clone().matmul(k.clone()), q_heads));
             dk = accumulate(dk, ds.swap_dims(2, 3).matmul(rows(&q)));
         }
-        let gradients = [
-            Tensor::cat(dq, 2),
-            dk.unwrap_or_else(|| k.zeros_like()),
-            dv.unwrap_or_else(|| v.zeros_like()),
-        ];
+        let gradients =
+            [Tensor::cat(dq, 2), dk.unwrap_or_else(|| k.zeros_like()), dv.unwrap_or_else(|| v.zeros_like())];
         for (parent, grad) in ops.parents.into_iter().zip(gradients) {
             if let Some(parent) = parent {
                 grads.register::<B>(parent.id, grad.into_primitive().tensor());
