@@ -128,7 +128,10 @@ impl<B: Backend> Backward<B, 3> for RecomputedAttentionBackward {
             let dp = d_out_rows.matmul(v.clone().swap_dims(2, 3));
             let ds = p * (dp - rows(&delta)) * scale;
             dq.push(ungrouped(ds.clone().matmul(k.clone()), q_heads));
-            dk = accumulate(dk, ds.swap_dims(2, 3).matmul(rows(&q)));
+            // dk as (qᵀ·ds)ᵀ, not dsᵀ·q: the same sums, and the latter gave wrong key gradients
+            // under burn's `fusion` for keys that two attentions read (docs/benchmarks.md, "burn's
+            // fusion and autotune")
+            dk = accumulate(dk, rows(&q).swap_dims(2, 3).matmul(ds).swap_dims(2, 3));
         }
         let gradients =
             [Tensor::cat(dq, 2), dk.unwrap_or_else(|| k.zeros_like()), dv.unwrap_or_else(|| v.zeros_like())];
