@@ -427,7 +427,7 @@ impl<B: TrainBackend> Grpo<B> {
         }
         let scores: Vec<f32> = rollout.iter().map(|s| s.score).collect();
         let lengths: Vec<usize> = rollout.iter().map(|s| s.sequence.response.len()).collect();
-        let advantages = advantages(&scores, &lengths, self.rollout.n, self.algorithm.advantage());
+        let advantages = advantages(&scores, &lengths, n, self.algorithm.advantage());
         let mut samples: Vec<Sample<B::InnerBackend>> = rollout
             .into_iter()
             .zip(advantages)
