@@ -6,7 +6,9 @@
 # nothing downloaded; appends
 # markdown tables to $OUT (default gpu-bench.md), row by row, the most wanted first:
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
-#   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a GRPO step with full
+#   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a decoding step split
+#   into the decoder's forward pass and the sampling rule, for 1 sequence and 8 prompts × 5
+#   (decoding is what to speed up first on GPUs, docs/benchmarks.md), a GRPO step with full
 #   fine-tuning (step time, tokens/s, the device's peak memory against `seethink plan`, the
 #   last step's rollout and update with what cubecl's pools hold after each), the same step
 #   with the pools' unused memory released after each phase, the same step in f32 without
@@ -38,6 +40,7 @@ else
   shape=()
 fi
 bench=("$BIN/gpu_bench" --backend "$BACKEND" --out "$OUT" --timeout "${TIMEOUT:-150}" "${shape[@]}")
+"${bench[@]}" --measure decode-split || status=1
 "${bench[@]}" --measure grpo-full || status=1
 "${bench[@]}" --measure grpo-full --release-memory || status=1
 "${bench[@]}" --measure grpo-full --set actor.mixed_precision=None --set actor.activation_checkpointing=false || status=1

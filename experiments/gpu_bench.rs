@@ -37,12 +37,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::tensor::DType;
+use burn::tensor::{DType, Distribution, Tensor};
 use clap::{Parser, ValueEnum};
 use image::{DynamicImage, Rgb, RgbImage};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use seethink::backend::{BackendKind, PooledMemory};
 use seethink::models::checkpoint::stored_dtype;
 use seethink::models::generate::{generate, Prompt};
+use seethink::models::kernels::Kernels;
 use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
 use seethink::models::nn::precision::for_compute;
 use seethink::models::processing::Processor;
@@ -125,6 +128,9 @@ enum Measure {
     GenerateOne,
     /// Generation for `--prompts` × `--samples` sequences in one call.
     GenerateBatch,
+    /// A decoding step's time split into the decoder's and the sampling rule's, for 1 sequence
+    /// and for `--prompts` × `--samples`.
+    DecodeSplit,
     /// A GRPO step training LoRA adapters (`--run` with `actor.lora` set when it has none).
     GrpoLora,
     /// A GRPO step training every weight.
@@ -132,7 +138,8 @@ enum Measure {
 }
 
 impl Measure {
-    const ALL: [Measure; 4] = [Self::GenerateOne, Self::GenerateBatch, Self::GrpoLora, Self::GrpoFull];
+    const ALL: [Measure; 5] =
+        [Self::GenerateOne, Self::GenerateBatch, Self::DecodeSplit, Self::GrpoLora, Self::GrpoFull];
 }
 
 /// What one measurement's process reports.
@@ -289,22 +296,30 @@ fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_
         .iter()
         .map(|p| match p.pooled {
             Some(m) => format!(
-                "{} {:.2} s, pools {:.2} GiB in use of {:.2} reserved",
+                "{} {}, pools {:.2} GiB in use of {:.2} reserved",
                 p.name,
-                p.seconds,
+                duration(p.seconds),
                 gib(m.in_use),
                 gib(m.reserved)
             ),
-            None => format!("{} {:.2} s", p.name, p.seconds),
+            None => format!("{} {}", p.name, duration(p.seconds)),
         })
         .collect();
     format!(
-        "| {name} | {} | {:.2} s{steps} | {:.0} | {peak} | {plan} | {largest} | {} |\n",
+        "| {name} | {} | {}{steps} | {:.0} | {peak} | {plan} | {largest} | {} |\n",
         o.what,
-        o.seconds,
+        duration(o.seconds),
         o.tokens_per_second,
         phases.join("; ")
     )
+}
+
+/// `seconds` in seconds from one second up, else in milliseconds.
+fn duration(seconds: f64) -> String {
+    match seconds >= 1.0 {
+        true => format!("{seconds:.2} s"),
+        false => format!("{:.1} ms", seconds * 1e3),
+    }
 }
 
 /// The first GPU's name from `nvidia-smi`, if it runs.
@@ -385,6 +400,11 @@ fn measure_one<B: TrainBackend>(args: &Args, measure: Measure) -> Result<Outcome
             let model = for_compute(model, compute.unwrap_or_else(float_dtype::<B>));
             measure_generation(args, model, &processor, prompts, samples, &device)?
         }
+        Measure::DecodeSplit => {
+            let model = AnyVlm::<B::InnerBackend>::random_in(&dir, 0, frozen, &device)?;
+            let model = for_compute(model, compute.unwrap_or_else(float_dtype::<B>));
+            measure_decode_split(args, model, &processor, &device)?
+        }
         Measure::GrpoLora | Measure::GrpoFull => {
             match measure {
                 Measure::GrpoFull => config.actor.lora = None,
@@ -405,7 +425,7 @@ fn measure_one<B: TrainBackend>(args: &Args, measure: Measure) -> Result<Outcome
 
 /// New tokens per second of `model`'s generation call for `prompts` prompts × `samples`
 /// samples, after an untimed call of 2 tokens (which compiles the backend's kernels).
-fn measure_generation<B: seethink::models::kernels::Kernels>(
+fn measure_generation<B: Kernels>(
     args: &Args,
     model: AnyVlm<B>,
     processor: &Processor,
@@ -441,6 +461,72 @@ fn measure_generation<B: seethink::models::kernels::Kernels>(
         plan_largest: None,
         host_peak: None,
         phases: vec![],
+    })
+}
+
+/// Where a decoding step's time goes, for 1 sequence and for `--prompts` × `--samples`: with
+/// `T(m)` the time of a generation call of `m` new tokens (both calls prefill and sample a
+/// first token; an untimed call of 2 tokens before them compiles the backend's kernels for the
+/// batch's shapes), a step takes `(T(N) − T(1)) / (N − 1)` (N = `--new-tokens`), of which the
+/// sampling rule ([`Kernels::pick_tokens`], timed alone N times on random logits of the step's
+/// shape in the compute type, as the decoder hands them over) takes its share and the decoder's
+/// forward pass the rest. The row's time and tokens/s are those of a step of the larger batch.
+fn measure_decode_split<B: Kernels>(
+    args: &Args,
+    model: AnyVlm<B>,
+    processor: &Processor,
+    device: &B::Device,
+) -> Result<Outcome> {
+    let steps = args.new_tokens;
+    ensure!(steps >= 2, "--new-tokens must be at least 2 to time a decoding step, got {steps}");
+    let compute = model.decoder().0.dtype();
+    let pad = processor.tokenizer.pad_id;
+    let prompts = image_prompts::<B>(processor, args.prompts, args.image_side, device)?;
+    let sampling = |max_new_tokens| seethink::models::generate::SamplingConfig {
+        max_new_tokens,
+        temperature: 1.0,
+        ..Default::default()
+    };
+    let mut phases = Vec::new();
+    let mut largest_step = (0, 0.0);
+    for (prompts, samples) in [(&prompts[..1], 1), (&prompts[..], args.samples)] {
+        let rows = prompts.len() * samples;
+        let generation = |new_tokens| -> Result<f64> {
+            let started = Instant::now();
+            generate(&model, prompts, samples, &sampling(new_tokens), &[], pad)?;
+            Ok(started.elapsed().as_secs_f64())
+        };
+        generation(2)?; // compiles and allocates for this batch's shapes
+        let first = generation(1)?;
+        let step = (generation(steps)? - first) / (steps - 1) as f64;
+        let logits =
+            Tensor::<B, 2>::random([rows, model.vocab_size()], Distribution::Normal(0.0, 4.0), device)
+                .cast(compute);
+        let mut rngs: Vec<ChaCha8Rng> = (0..rows as u64).map(ChaCha8Rng::seed_from_u64).collect();
+        let mut pick = || B::pick_tokens(logits.clone(), &mut rngs, &[], &sampling(steps));
+        pick()?;
+        let started = Instant::now();
+        for _ in 0..steps {
+            pick()?;
+        }
+        let picking = started.elapsed().as_secs_f64() / steps as f64;
+        phases.push(Phase { name: format!("batch of {rows}: step"), seconds: step, pooled: None });
+        phases.push(Phase { name: "of which sampling".into(), seconds: picking, pooled: None });
+        largest_step = (rows, step);
+    }
+    let (rows, step) = largest_step;
+    Ok(Outcome {
+        what: format!(
+            "a decoding step for 1 and {rows} sequences, {}-token prompts, {steps} new tokens, {compute:?} compute",
+            prompts[0].ids.len()
+        ),
+        seconds: step,
+        tokens_per_second: rows as f64 / step,
+        step_seconds: vec![],
+        plan_peak: None,
+        plan_largest: None,
+        host_peak: None,
+        phases,
     })
 }
 

@@ -32,16 +32,23 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
     for family in ["qwen3_vl", "qwen2_5_vl", "internvl3", "internvl3_5"] {
         assert!(text.contains(&format!("| {family} | passes: logits")), "{family}:\n{text}");
     }
-    for measure in ["generate-one", "generate-batch", "grpo-lora", "grpo-full"] {
+    for measure in ["generate-one", "generate-batch", "decode-split", "grpo-lora", "grpo-full"] {
         let row = text
             .lines()
             .find(|l| l.starts_with(&format!("| {measure} |")))
             .unwrap_or_else(|| panic!("{text}"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         // | name | what | time | tokens/s | peak | plan | largest | last step's phases |
-        assert!(cells[3].ends_with(" s") || cells[3].contains(" s ("), "{row}");
+        assert!([" s", " ms"].iter().any(|u| cells[3].ends_with(u)) || cells[3].contains(" s ("), "{row}");
         assert!(cells[4].parse::<f64>().is_ok_and(|t| t > 0.0), "{row}");
         assert!(cells[5].ends_with("GiB (host)"), "{row}");
+        if measure == "decode-split" {
+            assert!(
+                cells[8].starts_with("batch of 1: step ") && cells[8].contains("; batch of 8: step "),
+                "{row}"
+            );
+            assert!(cells[8].matches("of which sampling ").count() == 2, "{row}");
+        }
         if measure.starts_with("grpo") {
             assert!(cells[6].ends_with("GiB") && cells[7].contains("GiB"), "{row}");
             assert!(cells[8].starts_with("rollout ") && cells[8].contains("; update "), "{row}");

@@ -91,9 +91,11 @@ pub fn pick_on_device<B: Backend>(
         false => sample(ranking, rngs, sampling)?,
     };
     let log_probs = scaled.gather(1, tokens.clone()) - log_normaliser;
-    let chosen = host_f32(log_probs, "the chosen tokens' log-probs")?;
-    let ids = tokens.into_data();
-    Ok(ids.iter::<i64>().map(|id| id as u32).zip(chosen).collect())
+    // the ids (exact as floats below 2²⁴ tokens) and log-probs read back together: one wait
+    // for the device, not two
+    let chosen = Tensor::cat(vec![tokens.float().cast(log_probs.dtype()), log_probs], 1);
+    let chosen = host_f32(chosen, "the chosen tokens and their log-probs")?;
+    Ok(chosen.chunks_exact(2).map(|pair| (pair[0] as u32, pair[1])).collect())
 }
 
 /// The sampled token of every row of `ranking`, as [`pick_on_device`] describes; `[rows, 1]`
