@@ -17,10 +17,12 @@
 //! quadratic scans. Here the place in that order where a running sum crosses a target is found
 //! by bisection instead ([`Ranking::first_past`]): each step is one masked sum over the
 //! vocabulary. A cut takes 32 steps on the value where they leave one distinct logit in the
-//! bracket (as f32 logits almost always do; else 48) and none on the id where no row's cut
-//! falls past the first of tied logits (else 18 at V = 151,936). Each of those two checks
-//! reads one number back. Without them, sampling took about 550 of the 658 kernel launches of
-//! a decoding step of the tiny Qwen2.5-VL on wgpu (docs/benchmarks.md).
+//! bracket (as f32 logits almost always do; else 48; bf16 logits mostly 12, [`value_checks`]);
+//! the tie it falls on is found in two levels of blocks of `⌈√V⌉` ids, where
+//! cubecl's quadratic `cumsum` costs O(V) per row ([`Ranking::nth_tie`]), or with one minimum
+//! where no row's cut falls past the first of tied logits. Each check reads one number back.
+//! Without the checks and the blocks, sampling took about 550 of the 658 kernel launches of a
+//! decoding step of the tiny Qwen2.5-VL on wgpu (docs/benchmarks.md).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
@@ -37,11 +39,21 @@ use crate::sampling::SamplingConfig;
 /// logits larger than 10⁻⁴ (10⁻⁵) in magnitude.
 const VALUE_STEPS: usize = 48;
 
-/// The bisection step on the value after which the bracket is checked, once: where it holds a
-/// single distinct value in every row, the remaining steps are skipped. Narrowed 2³²-fold from
-/// a width below 105, a bracket is below 2.5·10⁻⁸ wide, so only another logit that close to
-/// the cut's (not tied with it) keeps the remaining 16 steps (about 128 kernel launches) going.
-const VALUE_STEPS_BEFORE_CHECK: usize = 32;
+/// The bisection steps on the value after which the bracket is checked, for logits computed
+/// in `dtype`: where it holds a single distinct value in every row, the remaining steps are
+/// skipped (a check costs about 8 kernel launches and a wait for the device, as a step costs
+/// about 8 launches). A bracket starts below 105 wide. Narrowed 2³²-fold, it is below
+/// 2.5·10⁻⁸ wide, so only another f32 logit that close to the cut's (not tied with it) keeps
+/// the last 16 steps going. Half-precision logits are checked earlier too, once the bracket is
+/// narrower than their spacing above 4 in magnitude: bf16's 2⁻⁵ after 12 steps (below 0.026),
+/// f16's 2⁻⁸ after 15 (below 0.0033).
+fn value_checks(dtype: DType) -> &'static [usize] {
+    match dtype {
+        DType::BF16 => &[12, 32],
+        DType::F16 => &[15, 32],
+        _ => &[32],
+    }
+}
 
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
 /// log-prob at the sampling temperature over the whole vocabulary, on the device:
@@ -64,6 +76,7 @@ pub fn pick_on_device<B: Backend>(
 ) -> Result<Vec<(u32, f32)>> {
     let [rows, vocab] = logits.dims();
     let device = logits.device();
+    let checks = value_checks(logits.dtype());
     let logits = match logits.dtype() {
         DType::BF16 | DType::F16 => logits.cast(DType::F32),
         _ => logits,
@@ -85,7 +98,7 @@ pub fn pick_on_device<B: Backend>(
         }
         false => scaled.clone(),
     };
-    let ranking = Ranking::new(candidates);
+    let ranking = Ranking::new(candidates, checks);
     let tokens: Tensor<B, 2, Int> = match sampling.temperature == 0.0 {
         true => ranking.first().int(),
         false => sample(ranking, rngs, sampling)?,
@@ -135,6 +148,8 @@ struct Ranking<B: Backend> {
     values: Tensor<B, 2>,
     /// Each token's id, as a float (exact below 2²⁴ tokens), `[rows, V]`.
     ids: Tensor<B, 2>,
+    /// The bisection steps on the value after which the bracket is checked ([`value_checks`]).
+    checks: &'static [usize],
 }
 
 /// One token of every row: its value and id, `[rows, 1]` each.
@@ -144,11 +159,11 @@ struct Place<B: Backend> {
 }
 
 impl<B: Backend> Ranking<B> {
-    fn new(values: Tensor<B, 2>) -> Self {
+    fn new(values: Tensor<B, 2>, checks: &'static [usize]) -> Self {
         let [rows, vocab] = values.dims();
         let (device, dtype) = (values.device(), values.dtype());
         let ids = Tensor::<B, 1, Int>::arange(0..vocab as i64, &device).float().cast(dtype);
-        Self { values, ids: ids.reshape([1, vocab]).expand([rows, vocab]) }
+        Self { values, ids: ids.reshape([1, vocab]).expand([rows, vocab]), checks }
     }
 
     /// Per row, the id of the first token in this order: the lowest id among the largest values.
@@ -179,7 +194,7 @@ impl<B: Backend> Ranking<B> {
         let mut lo = self.values.clone().mask_fill(weightless.clone(), f32::INFINITY).min_dim(1);
         let mut hi = self.values.clone().max_dim(1) + 1.0;
         for step in 0..VALUE_STEPS {
-            if step == VALUE_STEPS_BEFORE_CHECK && self.single_value_between(&lo, &hi)? {
+            if self.checks.contains(&step) && self.single_value_between(&lo, &hi)? {
                 break;
             }
             let mid = (lo.clone() + hi.clone()) / 2.0;
@@ -217,30 +232,50 @@ impl<B: Backend> Ranking<B> {
         none_positive(largest - smallest, "the bisection's bracket")
     }
 
-    /// Per row, the id of tie number `nth` (`[rows, 1]`, from 0) of `tied` by increasing id:
-    /// the smallest `t` with `#{j ≤ t : tied_j} > nth`.
+    /// Per row, the id of tie number `nth` (`[rows, 1]`, from 0, below the row's number of
+    /// ties) of `tied` by increasing id: the smallest `t` with `#{j ≤ t : tied_j} > nth`.
     ///
     /// Where every row wants its first tie (`nth = 0`: no tie at the cut, as almost always with
-    /// f32 logits), that is the lowest tied id, one masked minimum; else a bisection on `t` in
-    /// `(−1, V − 1]`, about 180 kernel launches at V = 151,936. Choosing reads `max nth` back
-    /// from the device (one number, once the work queued before it has run).
+    /// f32 logits), that is the lowest tied id, one masked minimum. Else in two levels, about 25
+    /// kernel launches whatever V: the ids in `n` blocks of `w = ⌈√V⌉` (the row padded with
+    /// untied ids to `n·w`), with `c_k` the ties in blocks `0..=k`, the tie lies in block
+    /// `k* = #{k : c_k ≤ nth}`, after `a = Σ_{k < k*} (ties in block k)` ties, at offset
+    /// `#{i : a + r_i ≤ nth}` where `r_i` counts block `k*`'s ties through offset `i`. Counts are
+    /// exact in the ids' float type (below 2²⁴). Choosing reads `max nth` back from the device
+    /// (one number, once the work queued before it has run).
     fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
         let [rows, vocab] = self.values.dims();
         if none_positive(nth.clone(), "the sampled token's tie number")? {
             return Ok(self.lowest_id(tied.bool_not()));
         }
         let (device, dtype) = (self.ids.device(), self.ids.dtype());
-        let mut lo = Tensor::<B, 2>::full([rows, 1], -1.0, (&device, dtype));
-        let mut hi = Tensor::<B, 2>::full([rows, 1], (vocab - 1) as f64, (&device, dtype));
-        for _ in 0..vocab.next_power_of_two().trailing_zeros() {
-            let mid = ((lo.clone() + hi.clone()) / 2.0).floor();
-            let upto = self.ids.clone().lower_equal(mid.clone().expand([rows, vocab]));
-            let count = tied.clone().bool_and(upto).float().cast(dtype).sum_dim(1);
-            let enough = count.greater(nth.clone());
-            hi = hi.mask_where(enough.clone(), mid.clone());
-            lo = mid.mask_where(enough, lo);
+        let width = (vocab as f64).sqrt().ceil() as usize;
+        let blocks = vocab.div_ceil(width);
+        let mut flags = tied.float().cast(dtype);
+        if blocks * width > vocab {
+            flags =
+                Tensor::cat(vec![flags, Tensor::zeros([rows, blocks * width - vocab], (&device, dtype))], 1);
         }
-        Ok(hi)
+        let flags = flags.reshape([rows, blocks, width]);
+        let per_block = flags.clone().sum_dim(2).reshape([rows, blocks]);
+        let through = per_block.clone().cumsum(1);
+        let block = through.lower_equal(nth.clone().expand([rows, blocks])).float().cast(dtype).sum_dim(1);
+        let block_ids = Tensor::<B, 1, Int>::arange(0..blocks as i64, &device).float().cast(dtype);
+        let later = block_ids
+            .reshape([1, blocks])
+            .expand([rows, blocks])
+            .greater_equal(block.clone().expand([rows, blocks]));
+        let before = per_block.mask_fill(later, 0.0).sum_dim(1);
+        let within = flags
+            .gather(1, block.clone().int().reshape([rows, 1, 1]).expand([rows, 1, width]))
+            .reshape([rows, width])
+            .cumsum(1);
+        let offset = (within + before.expand([rows, width]))
+            .lower_equal(nth.expand([rows, width]))
+            .float()
+            .cast(dtype)
+            .sum_dim(1);
+        Ok(block * width as f64 + offset)
     }
 
     /// Whether each token comes no later than `place` in this order: `x_j > v`, or `x_j = v`
@@ -261,4 +296,43 @@ impl<B: Backend> Ranking<B> {
 /// number, once the work queued before it has run.
 fn none_positive<B: Backend>(t: Tensor<B, 2>, what: &str) -> Result<bool> {
     Ok(host_f32(t.max(), what)?.iter().all(|&x| x <= 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    /// Checking the bracket early (as for bf16 and f16 logits) or at every step picks the same
+    /// tokens as checking it after 32 steps only, on logits with and without ties.
+    #[test]
+    fn checking_the_bracket_earlier_picks_the_same_tokens() {
+        let (rows, vocab) = (16, 200);
+        let values: Vec<f32> = (0..rows * vocab)
+            .map(|i| {
+                let x = ((i * 7919) % 1013) as f32 / 97.0 - 5.0;
+                match (i / vocab) % 2 {
+                    0 => x,
+                    _ => (x * 8.0).round() / 8.0,
+                }
+            })
+            .collect();
+        let device = Default::default();
+        let values = Tensor::<NdArray<f32>, 2>::from_data(TensorData::new(values, [rows, vocab]), &device);
+        let weights = (values.clone() - values.clone().max_dim(1).expand([rows, vocab])).exp();
+        let targets: Vec<f32> = (0..rows).map(|r| (r as f32 + 0.5) / rows as f32).collect();
+        let targets = Tensor::<NdArray<f32>, 2>::from_data(TensorData::new(targets, [rows, 1]), &device)
+            * weights.clone().sum_dim(1);
+        let every_step: Vec<usize> = (0..VALUE_STEPS).collect();
+        let picks = |checks: &'static [usize]| {
+            let place =
+                Ranking::new(values.clone(), checks).first_past(weights.clone(), targets.clone()).unwrap();
+            place.id.into_data().to_vec::<f32>().unwrap()
+        };
+        let late = picks(value_checks(DType::F32));
+        assert_eq!(picks(value_checks(DType::BF16)), late);
+        assert_eq!(picks(value_checks(DType::F16)), late);
+        assert_eq!(picks(every_step.leak()), late);
+    }
 }
