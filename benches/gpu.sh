@@ -5,8 +5,8 @@
 # runs at most 600 s); each skipped row says so. Each measurement stops after TIMEOUT (150 s) and
 # each check after CHECK_TIMEOUT (60 s). On an H200 on 2026-11-26/27: a GRPO measurement of two
 # steps 86-104 s, the two generation rows 135 s together, the first check (which compiles the
-# CUDA kernels) over 30 s; everything takes about 15 minutes, so a 540-s budget reaches the
-# rows up to the f32 step. The rows, in order:
+# CUDA kernels) over 30 s; everything takes about 15 minutes, so a 540-s budget should reach
+# the rows up to about the f32 step. The rows, in order:
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
 #   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a decoding step split
 #   into the decoder's forward pass and the sampling rule, for 1 sequence and 8 prompts × 5
