@@ -37,19 +37,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::tensor::{DType, Distribution, Tensor};
+use burn::tensor::{DType, Tensor};
 use clap::{Parser, ValueEnum};
 use image::{DynamicImage, Rgb, RgbImage};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use seethink::backend::{BackendKind, PooledMemory};
 use seethink::models::checkpoint::stored_dtype;
-use seethink::models::generate::{generate, Prompt};
+use seethink::models::generate::{generate, Prompt, SamplingConfig};
 use seethink::models::kernels::Kernels;
 use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
 use seethink::models::nn::precision::for_compute;
 use seethink::models::processing::Processor;
-use seethink::models::{AnyVlm, Vlm};
+use seethink::models::{AnyVlm, ImageInput, TokenBatch, Vlm};
 use seethink::plan::{plans_of, PlanDevice};
 use seethink::provenance::run_text;
 use seethink::rl::config::TrainConfig;
@@ -436,13 +436,9 @@ fn measure_generation<B: Kernels>(
     let compute = model.decoder().0.dtype();
     let prompts = image_prompts::<B>(processor, prompts, args.image_side, device)?;
     let pad = processor.tokenizer.pad_id;
-    let sampling = seethink::models::generate::SamplingConfig {
-        max_new_tokens: 2,
-        temperature: 1.0,
-        ..Default::default()
-    };
+    let sampling = SamplingConfig { max_new_tokens: 2, temperature: 1.0, ..Default::default() };
     generate(&model, &prompts[..1], 1, &sampling, &[], pad)?;
-    let sampling = seethink::models::generate::SamplingConfig { max_new_tokens: args.new_tokens, ..sampling };
+    let sampling = SamplingConfig { max_new_tokens: args.new_tokens, ..sampling };
     let started = Instant::now();
     let completions = generate(&model, &prompts, samples, &sampling, &[], pad)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -464,61 +460,36 @@ fn measure_generation<B: Kernels>(
     })
 }
 
-/// Where a decoding step's time goes, for 1 sequence and for `--prompts` × `--samples`: with
-/// `T(m)` the time of a generation call of `m` new tokens (both calls prefill and sample a
-/// first token; an untimed call of 2 tokens before them compiles the backend's kernels for the
-/// batch's shapes), a step takes `(T(N) − T(1)) / (N − 1)` (N = `--new-tokens`), of which the
-/// sampling rule ([`Kernels::pick_tokens`], timed alone N times on random logits of the step's
-/// shape in the compute type, as the decoder hands them over) takes its share and the decoder's
-/// forward pass the rest. The row's time and tokens/s are those of a step of the larger batch.
+/// Where a decoding step's time goes, for 1 sequence and for `--prompts` × `--samples`
+/// ([`decoding_split`], run twice per batch, the first to compile the backend's kernels for
+/// its shapes): the prefill, then per step the decoder's pass and the sampling rule. The row's
+/// time and tokens/s are those of a step of the larger batch.
 fn measure_decode_split<B: Kernels>(
     args: &Args,
     model: AnyVlm<B>,
     processor: &Processor,
     device: &B::Device,
 ) -> Result<Outcome> {
-    let steps = args.new_tokens;
-    ensure!(steps >= 2, "--new-tokens must be at least 2 to time a decoding step, got {steps}");
     let compute = model.decoder().0.dtype();
-    let pad = processor.tokenizer.pad_id;
     let prompts = image_prompts::<B>(processor, args.prompts, args.image_side, device)?;
-    let sampling = |max_new_tokens| seethink::models::generate::SamplingConfig {
-        max_new_tokens,
-        temperature: 1.0,
-        ..Default::default()
-    };
     let mut phases = Vec::new();
     let mut largest_step = (0, 0.0);
     for (prompts, samples) in [(&prompts[..1], 1), (&prompts[..], args.samples)] {
+        decoding_split(&model, prompts, samples, args.new_tokens, processor.tokenizer.pad_id)?;
+        let (prefill, decoder, sampling) =
+            decoding_split(&model, prompts, samples, args.new_tokens, processor.tokenizer.pad_id)?;
         let rows = prompts.len() * samples;
-        let generation = |new_tokens| -> Result<f64> {
-            let started = Instant::now();
-            generate(&model, prompts, samples, &sampling(new_tokens), &[], pad)?;
-            Ok(started.elapsed().as_secs_f64())
-        };
-        generation(2)?; // compiles and allocates for this batch's shapes
-        let first = generation(1)?;
-        let step = (generation(steps)? - first) / (steps - 1) as f64;
-        let logits =
-            Tensor::<B, 2>::random([rows, model.vocab_size()], Distribution::Normal(0.0, 4.0), device)
-                .cast(compute);
-        let mut rngs: Vec<ChaCha8Rng> = (0..rows as u64).map(ChaCha8Rng::seed_from_u64).collect();
-        let mut pick = || B::pick_tokens(logits.clone(), &mut rngs, &[], &sampling(steps));
-        pick()?;
-        let started = Instant::now();
-        for _ in 0..steps {
-            pick()?;
-        }
-        let picking = started.elapsed().as_secs_f64() / steps as f64;
-        phases.push(Phase { name: format!("batch of {rows}: step"), seconds: step, pooled: None });
-        phases.push(Phase { name: "of which sampling".into(), seconds: picking, pooled: None });
-        largest_step = (rows, step);
+        phases.push(Phase { name: format!("batch of {rows}: prefill"), seconds: prefill, pooled: None });
+        phases.push(Phase { name: "step: decoder".into(), seconds: decoder, pooled: None });
+        phases.push(Phase { name: "sampling".into(), seconds: sampling, pooled: None });
+        largest_step = (rows, decoder + sampling);
     }
     let (rows, step) = largest_step;
     Ok(Outcome {
         what: format!(
-            "a decoding step for 1 and {rows} sequences, {}-token prompts, {steps} new tokens, {compute:?} compute",
-            prompts[0].ids.len()
+            "a decoding step for 1 and {rows} sequences, {}-token prompts, {} new tokens, {compute:?} compute",
+            prompts[0].ids.len(),
+            args.new_tokens
         ),
         seconds: step,
         tokens_per_second: rows as f64 / step,
@@ -528,6 +499,54 @@ fn measure_decode_split<B: Kernels>(
         host_peak: None,
         phases,
     })
+}
+
+/// Seconds of generation's parts for `prompts` × `samples` sequences and `new_tokens` tokens,
+/// as [`generate`] runs them (sampled at temperature 1): the prefill with the first token's
+/// logits, then per decoding step the mean of the decoder's pass (until its logits are
+/// computed: one of them is read back) and of [`Kernels::pick_tokens`] on those logits.
+fn decoding_split<B: Kernels>(
+    model: &AnyVlm<B>,
+    prompts: &[Prompt<B>],
+    samples: usize,
+    new_tokens: usize,
+    pad: u32,
+) -> Result<(f64, f64, f64)> {
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.ids.clone()).collect();
+    let tokens = TokenBatch::left_padded(&ids, pad);
+    let images = ImageInput::concat(prompts.iter().filter_map(|p| p.images.as_ref()));
+    let sampling = SamplingConfig { max_new_tokens: new_tokens, temperature: 1.0, ..Default::default() };
+    let mut rngs: Vec<ChaCha8Rng> =
+        (0..(prompts.len() * samples) as u64).map(ChaCha8Rng::seed_from_u64).collect();
+    let input_only = model.input_only_tokens();
+    // until `logits`' values exist: one of them read back
+    let computed = |logits: &Tensor<B, 2>| logits.clone().narrow(0, 0, 1).narrow(1, 0, 1).into_data();
+    let started = Instant::now();
+    let mut state = model.new_state();
+    let last = model.forward_at(&tokens, images.as_ref(), &mut state, &[tokens.seq - 1])?;
+    let [batch, _, vocab] = last.dims();
+    let mut logits =
+        last.reshape([batch, 1, vocab]).expand([batch, samples, vocab]).reshape([batch * samples, vocab]);
+    computed(&logits);
+    let prefill = started.elapsed().as_secs_f64();
+    if samples > 1 {
+        state = state.repeat_interleave(samples);
+    }
+    state.kv.reserve(new_tokens);
+    let (mut decoder, mut sampling_seconds) = (0.0, 0.0);
+    for _ in 0..new_tokens {
+        let started = Instant::now();
+        let picks = B::pick_tokens(logits, &mut rngs, &input_only, &sampling)?;
+        sampling_seconds += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let next = picks.into_iter().map(|(token, _)| token).collect::<Vec<_>>();
+        let rows = next.len();
+        let step = TokenBatch::new(next, vec![true; rows], rows, 1)?;
+        logits = model.forward_cached(&step, None, &mut state)?.reshape([rows, vocab]);
+        computed(&logits);
+        decoder += started.elapsed().as_secs_f64();
+    }
+    Ok((prefill, decoder / new_tokens as f64, sampling_seconds / new_tokens as f64))
 }
 
 /// `args.steps` GRPO steps of `config` as the run loop makes them (see `run.rs`): the model

@@ -45,10 +45,11 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
         assert!(cells[5].ends_with("GiB (host)"), "{row}");
         if measure == "decode-split" {
             assert!(
-                cells[8].starts_with("batch of 1: step ") && cells[8].contains("; batch of 8: step "),
+                cells[8].starts_with("batch of 1: prefill ") && cells[8].contains("; batch of 8: prefill "),
                 "{row}"
             );
-            assert!(cells[8].matches("of which sampling ").count() == 2, "{row}");
+            assert!(cells[8].matches("; step: decoder ").count() == 2, "{row}");
+            assert!(cells[8].matches("; sampling ").count() == 2, "{row}");
         }
         if measure.starts_with("grpo") {
             assert!(cells[6].ends_with("GiB") && cells[7].contains("GiB"), "{row}");

@@ -17,12 +17,12 @@
 //! quadratic scans. Here the place in that order where a running sum crosses a target is found
 //! by bisection instead ([`Ranking::first_past`]): each step is one masked sum over the
 //! vocabulary. A cut takes 32 steps on the value where they leave one distinct logit in the
-//! bracket (as f32 logits almost always do; else 48; bf16 logits mostly 12, [`value_checks`]);
-//! the tie it falls on is found in two levels of blocks of `⌈√V⌉` ids, where
-//! cubecl's quadratic `cumsum` costs O(V) per row ([`Ranking::nth_tie`]), or with one minimum
-//! where no row's cut falls past the first of tied logits. Each check reads one number back.
-//! Without the checks and the blocks, sampling took about 550 of the 658 kernel launches of a
-//! decoding step of the tiny Qwen2.5-VL on wgpu (docs/benchmarks.md).
+//! bracket (as f32 logits almost always do; else 48). The tie it falls on is found in two
+//! levels of blocks of `⌈√V⌉` ids, where cubecl's quadratic `cumsum` costs O(V) per row
+//! ([`Ranking::nth_tie`]), or with one minimum where no row's cut falls past the first of tied
+//! logits. Each of those two checks reads one number back. Without the checks and the blocks,
+//! sampling took about 550 of the 658 kernel launches of a decoding step of the tiny
+//! Qwen2.5-VL on wgpu (docs/benchmarks.md).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
@@ -39,21 +39,11 @@ use crate::sampling::SamplingConfig;
 /// logits larger than 10⁻⁴ (10⁻⁵) in magnitude.
 const VALUE_STEPS: usize = 48;
 
-/// The bisection steps on the value after which the bracket is checked, for logits computed
-/// in `dtype`: where it holds a single distinct value in every row, the remaining steps are
-/// skipped (a check costs about 8 kernel launches and a wait for the device, as a step costs
-/// about 8 launches). A bracket starts below 105 wide. Narrowed 2³²-fold, it is below
-/// 2.5·10⁻⁸ wide, so only another f32 logit that close to the cut's (not tied with it) keeps
-/// the last 16 steps going. Half-precision logits are checked earlier too, once the bracket is
-/// narrower than their spacing above 4 in magnitude: bf16's 2⁻⁵ after 12 steps (below 0.026),
-/// f16's 2⁻⁸ after 15 (below 0.0033).
-fn value_checks(dtype: DType) -> &'static [usize] {
-    match dtype {
-        DType::BF16 => &[12, 32],
-        DType::F16 => &[15, 32],
-        _ => &[32],
-    }
-}
+/// The bisection step on the value after which the bracket is checked, once: where it holds a
+/// single distinct value in every row, the remaining steps are skipped. Narrowed 2³²-fold from
+/// a width below 105, a bracket is below 2.5·10⁻⁸ wide, so only another logit that close to
+/// the cut's (not tied with it) keeps the remaining 16 steps (about 128 kernel launches) going.
+const VALUE_STEPS_BEFORE_CHECK: usize = 32;
 
 /// The next token of every row of `logits [rows, V]` (row r draws with `rngs[r]`) and its
 /// log-prob at the sampling temperature over the whole vocabulary, on the device:
@@ -76,7 +66,6 @@ pub fn pick_on_device<B: Backend>(
 ) -> Result<Vec<(u32, f32)>> {
     let [rows, vocab] = logits.dims();
     let device = logits.device();
-    let checks = value_checks(logits.dtype());
     let logits = match logits.dtype() {
         DType::BF16 | DType::F16 => logits.cast(DType::F32),
         _ => logits,
@@ -98,7 +87,7 @@ pub fn pick_on_device<B: Backend>(
         }
         false => scaled.clone(),
     };
-    let ranking = Ranking::new(candidates, checks);
+    let ranking = Ranking::new(candidates);
     let tokens: Tensor<B, 2, Int> = match sampling.temperature == 0.0 {
         true => ranking.first().int(),
         false => sample(ranking, rngs, sampling)?,
@@ -148,8 +137,6 @@ struct Ranking<B: Backend> {
     values: Tensor<B, 2>,
     /// Each token's id, as a float (exact below 2²⁴ tokens), `[rows, V]`.
     ids: Tensor<B, 2>,
-    /// The bisection steps on the value after which the bracket is checked ([`value_checks`]).
-    checks: &'static [usize],
 }
 
 /// One token of every row: its value and id, `[rows, 1]` each.
@@ -159,11 +146,11 @@ struct Place<B: Backend> {
 }
 
 impl<B: Backend> Ranking<B> {
-    fn new(values: Tensor<B, 2>, checks: &'static [usize]) -> Self {
+    fn new(values: Tensor<B, 2>) -> Self {
         let [rows, vocab] = values.dims();
         let (device, dtype) = (values.device(), values.dtype());
         let ids = Tensor::<B, 1, Int>::arange(0..vocab as i64, &device).float().cast(dtype);
-        Self { values, ids: ids.reshape([1, vocab]).expand([rows, vocab]), checks }
+        Self { values, ids: ids.reshape([1, vocab]).expand([rows, vocab]) }
     }
 
     /// Per row, the id of the first token in this order: the lowest id among the largest values.
@@ -194,7 +181,7 @@ impl<B: Backend> Ranking<B> {
         let mut lo = self.values.clone().mask_fill(weightless.clone(), f32::INFINITY).min_dim(1);
         let mut hi = self.values.clone().max_dim(1) + 1.0;
         for step in 0..VALUE_STEPS {
-            if self.checks.contains(&step) && self.single_value_between(&lo, &hi)? {
+            if step == VALUE_STEPS_BEFORE_CHECK && self.single_value_between(&lo, &hi)? {
                 break;
             }
             let mid = (lo.clone() + hi.clone()) / 2.0;
@@ -296,43 +283,4 @@ impl<B: Backend> Ranking<B> {
 /// number, once the work queued before it has run.
 fn none_positive<B: Backend>(t: Tensor<B, 2>, what: &str) -> Result<bool> {
     Ok(host_f32(t.max(), what)?.iter().all(|&x| x <= 0.0))
-}
-
-#[cfg(test)]
-mod tests {
-    use burn::backend::NdArray;
-
-    use super::*;
-
-    /// Checking the bracket early (as for bf16 and f16 logits) or at every step picks the same
-    /// tokens as checking it after 32 steps only, on logits with and without ties.
-    #[test]
-    fn checking_the_bracket_earlier_picks_the_same_tokens() {
-        let (rows, vocab) = (16, 200);
-        let values: Vec<f32> = (0..rows * vocab)
-            .map(|i| {
-                let x = ((i * 7919) % 1013) as f32 / 97.0 - 5.0;
-                match (i / vocab) % 2 {
-                    0 => x,
-                    _ => (x * 8.0).round() / 8.0,
-                }
-            })
-            .collect();
-        let device = Default::default();
-        let values = Tensor::<NdArray<f32>, 2>::from_data(TensorData::new(values, [rows, vocab]), &device);
-        let weights = (values.clone() - values.clone().max_dim(1).expand([rows, vocab])).exp();
-        let targets: Vec<f32> = (0..rows).map(|r| (r as f32 + 0.5) / rows as f32).collect();
-        let targets = Tensor::<NdArray<f32>, 2>::from_data(TensorData::new(targets, [rows, 1]), &device)
-            * weights.clone().sum_dim(1);
-        let every_step: Vec<usize> = (0..VALUE_STEPS).collect();
-        let picks = |checks: &'static [usize]| {
-            let place =
-                Ranking::new(values.clone(), checks).first_past(weights.clone(), targets.clone()).unwrap();
-            place.id.into_data().to_vec::<f32>().unwrap()
-        };
-        let late = picks(value_checks(DType::F32));
-        assert_eq!(picks(value_checks(DType::BF16)), late);
-        assert_eq!(picks(value_checks(DType::F16)), late);
-        assert_eq!(picks(every_step.leak()), late);
-    }
 }
