@@ -470,6 +470,7 @@ fn measure_decode_split<B: Kernels>(
     processor: &Processor,
     device: &B::Device,
 ) -> Result<Outcome> {
+    ensure!(args.new_tokens > 0, "--new-tokens must be at least 1 to time a decoding step");
     let compute = model.decoder().0.dtype();
     let prompts = image_prompts::<B>(processor, args.prompts, args.image_side, device)?;
     let mut phases = Vec::new();
