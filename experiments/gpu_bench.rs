@@ -475,10 +475,10 @@ fn measure_decode_split<B: Kernels>(
     let prompts = image_prompts::<B>(processor, args.prompts, args.image_side, device)?;
     let mut phases = Vec::new();
     let mut largest_step = (0, 0.0);
+    let pad = processor.tokenizer.pad_id;
     for (prompts, samples) in [(&prompts[..1], 1), (&prompts[..], args.samples)] {
-        decoding_split(&model, prompts, samples, args.new_tokens, processor.tokenizer.pad_id)?;
-        let (prefill, decoder, sampling) =
-            decoding_split(&model, prompts, samples, args.new_tokens, processor.tokenizer.pad_id)?;
+        decoding_split(&model, prompts, samples, args.new_tokens, pad)?;
+        let (prefill, decoder, sampling) = decoding_split(&model, prompts, samples, args.new_tokens, pad)?;
         let rows = prompts.len() * samples;
         phases.push(Phase { name: format!("batch of {rows}: prefill"), seconds: prefill, pooled: None });
         phases.push(Phase { name: "step: decoder".into(), seconds: decoder, pooled: None });

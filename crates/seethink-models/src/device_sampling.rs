@@ -223,7 +223,7 @@ impl<B: Backend> Ranking<B> {
     /// ties) of `tied` by increasing id: the smallest `t` with `#{j ≤ t : tied_j} > nth`.
     ///
     /// Where every row wants its first tie (`nth = 0`: no tie at the cut, as almost always with
-    /// f32 logits), that is the lowest tied id, one masked minimum. Else in two levels, about 25
+    /// f32 logits), that is the lowest tied id, one masked minimum. Else in two levels, about 20
     /// kernel launches whatever V: the ids in `n` blocks of `w = ⌈√V⌉` (the row padded with
     /// untied ids to `n·w`), with `c_k` the ties in blocks `0..=k`, the tie lies in block
     /// `k* = #{k : c_k ≤ nth}`, after `a = Σ_{k < k*} (ties in block k)` ties, at offset
@@ -246,15 +246,13 @@ impl<B: Backend> Ranking<B> {
         let flags = flags.reshape([rows, blocks, width]);
         let per_block = flags.clone().sum_dim(2).reshape([rows, blocks]);
         let through = per_block.clone().cumsum(1);
-        let block = through.lower_equal(nth.clone().expand([rows, blocks])).float().cast(dtype).sum_dim(1);
-        let block_ids = Tensor::<B, 1, Int>::arange(0..blocks as i64, &device).float().cast(dtype);
-        let later = block_ids
-            .reshape([1, blocks])
-            .expand([rows, blocks])
-            .greater_equal(block.clone().expand([rows, blocks]));
-        let before = per_block.mask_fill(later, 0.0).sum_dim(1);
+        let block =
+            through.clone().lower_equal(nth.clone().expand([rows, blocks])).float().cast(dtype).sum_dim(1);
+        let at = block.clone().int();
+        // the ties before block k*: those through it less its own
+        let before = (through - per_block).gather(1, at.clone());
         let within = flags
-            .gather(1, block.clone().int().reshape([rows, 1, 1]).expand([rows, 1, width]))
+            .gather(1, at.reshape([rows, 1, 1]).expand([rows, 1, width]))
             .reshape([rows, width])
             .cumsum(1);
         let offset = (within + before.expand([rows, width]))
