@@ -12,8 +12,11 @@
 //! peak is `nvidia-smi`'s memory in use, polled every 50 ms, above what was in use before; on
 //! the host it is the process's peak resident memory (`VmHWM`). A GRPO row also splits its last
 //! step into the rollout and the update, each with what cubecl's pools hold at its end on CUDA
-//! (bytes of live tensors, bytes reserved: [`BackendKind::pooled_memory`]); `--release-memory`
-//! hands the pools' unused memory back after each phase (`Backend::memory_cleanup`). The results
+//! (bytes of live tensors, bytes reserved: [`BackendKind::pooled_memory`]), and the update at
+//! its [`step_marks`] points (old and reference log-probs, each mini-batch's weights, each
+//! micro-batch's gradients, each optimizer step), each with the most the pools held there;
+//! `--release-memory` hands the pools' unused memory back after each phase
+//! (`Backend::memory_cleanup`). The results
 //! are a markdown table with the device and the commit.
 //!
 //! The model is the architecture of `--config`'s `config.json` (default: Qwen2.5-VL-3B) with
@@ -27,9 +30,11 @@
 //! ```
 //! Run it from the repository root.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +62,7 @@ use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink::rl::learner::{new_learner, resolved_compute_dtype};
 use seethink::rl::plan::gib;
 use seethink::rl::policy::Sequence;
+use seethink::rl::step_marks;
 use seethink::rl::train_backend::TrainBackend;
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +167,8 @@ struct Outcome {
     host_peak: Option<u64>,
     /// The last GRPO step's phases, in order.
     phases: Vec<Phase>,
+    /// The last GRPO step's update at its marks, in the order first reached.
+    marks: Vec<Mark>,
 }
 
 /// One phase of a GRPO step: the rollout, or the update ([`Grpo::learn`]: old and reference
@@ -171,6 +179,39 @@ struct Phase {
     seconds: f64,
     /// What the GPU's pools hold at its end (after `--release-memory`'s release); `None` off CUDA.
     pooled: Option<PooledMemory>,
+}
+
+/// One of [`step_marks`]' points in a GRPO update: how often the update reached it, seconds
+/// into the update at its last reach, and the most the GPU's pools held (live tensors, and
+/// reserved, each its own maximum) at any reach; `None` off CUDA.
+#[derive(Debug, Serialize, Deserialize)]
+struct Mark {
+    name: String,
+    reaches: usize,
+    at: f64,
+    pooled: Option<PooledMemory>,
+}
+
+/// Adds a reach of `point`, `at` seconds into the update with the pools holding `pooled`, to
+/// `marks`.
+fn record(marks: &mut Vec<Mark>, point: &str, at: f64, pooled: Option<PooledMemory>) {
+    let index = match marks.iter().position(|m| m.name == point) {
+        Some(index) => index,
+        None => {
+            marks.push(Mark { name: point.into(), reaches: 0, at, pooled });
+            marks.len() - 1
+        }
+    };
+    let mark = &mut marks[index];
+    mark.reaches += 1;
+    mark.at = at;
+    mark.pooled = match (mark.pooled, pooled) {
+        (Some(held), Some(now)) => Some(PooledMemory {
+            in_use: held.in_use.max(now.in_use),
+            reserved: held.reserved.max(now.reserved),
+        }),
+        (held, now) => held.or(now),
+    };
 }
 
 fn main() -> Result<()> {
@@ -291,20 +332,16 @@ fn row(measure: Measure, outcome: &std::result::Result<Outcome, String>, device_
     let plan = o.plan_peak.map(|b| format!("{:.2} GiB", gib(b))).unwrap_or_default();
     let largest =
         o.plan_largest.as_ref().map(|(n, b)| format!("{n}, {:.2} GiB", gib(*b))).unwrap_or_default();
-    let phases: Vec<String> = o
-        .phases
-        .iter()
-        .map(|p| match p.pooled {
-            Some(m) => format!(
-                "{} {}, pools {:.2} GiB in use of {:.2} reserved",
-                p.name,
-                duration(p.seconds),
-                gib(m.in_use),
-                gib(m.reserved)
-            ),
-            None => format!("{} {}", p.name, duration(p.seconds)),
-        })
-        .collect();
+    let pools = |m: Option<PooledMemory>| match m {
+        Some(m) => format!(", pools {:.2} GiB in use of {:.2} reserved", gib(m.in_use), gib(m.reserved)),
+        None => String::new(),
+    };
+    let mut phases: Vec<String> =
+        o.phases.iter().map(|p| format!("{} {}{}", p.name, duration(p.seconds), pools(p.pooled))).collect();
+    phases.extend(o.marks.iter().map(|m| {
+        let most = if m.pooled.is_some() && m.reaches > 1 { " at most" } else { "" };
+        format!("update/{} ×{}, last at {}{most}{}", m.name, m.reaches, duration(m.at), pools(m.pooled))
+    }));
     format!(
         "| {name} | {} | {}{steps} | {:.0} | {peak} | {plan} | {largest} | {} |\n",
         o.what,
@@ -457,6 +494,7 @@ fn measure_generation<B: Kernels>(
         plan_largest: None,
         host_peak: None,
         phases: vec![],
+        marks: vec![],
     })
 }
 
@@ -499,6 +537,7 @@ fn measure_decode_split<B: Kernels>(
         plan_largest: None,
         host_peak: None,
         phases,
+        marks: vec![],
     })
 }
 
@@ -590,7 +629,7 @@ fn measure_grpo<B: TrainBackend>(
     let n = config.rollout.n;
     let mut step_seconds = Vec::new();
     let mut tokens = 0;
-    let mut phases = Vec::new();
+    let (mut phases, mut marks) = (Vec::new(), Vec::new());
     // a phase's end: its time since `started`, and what the pools hold then
     let phase_end = |name: &str, started: Instant| {
         if args.release_memory {
@@ -629,7 +668,17 @@ fn measure_grpo<B: TrainBackend>(
             })
             .collect();
         let mut stats = GrpoStats::default();
-        grpo.learn(&mut learner, policy, rollout, pad, &mut stats)?;
+        let reached = Rc::new(RefCell::new(Vec::new()));
+        let log = reached.clone();
+        let backend = args.backend;
+        step_marks::observe(
+            move |point| {
+                let at = update_started.elapsed().as_secs_f64();
+                record(&mut log.borrow_mut(), point, at, backend.pooled_memory())
+            },
+            || grpo.learn(&mut learner, policy, rollout, pad, &mut stats),
+        )?;
+        marks = reached.take();
         ensure!(stats.grad_norm.is_finite(), "step {step}: gradient norm {}", stats.grad_norm);
         phases.push(phase_end("update", update_started));
         step_seconds.push(started.elapsed().as_secs_f64());
@@ -664,6 +713,7 @@ fn measure_grpo<B: TrainBackend>(
         plan_largest: largest,
         host_peak: None,
         phases,
+        marks,
     })
 }
 

@@ -54,6 +54,17 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
         if measure.starts_with("grpo") {
             assert!(cells[6].ends_with("GiB") && cells[7].contains("GiB"), "{row}");
             assert!(cells[8].starts_with("rollout ") && cells[8].contains("; update "), "{row}");
+            // the update's marks, in the order an update reaches them
+            let marks = [
+                "old log-probs ×1",
+                "reference log-probs ×1",
+                "mini-batch weights ×",
+                "micro-batch gradients ×",
+                "optimizer step ×",
+            ];
+            let at: Vec<usize> =
+                marks.iter().map(|m| cells[8].find(&format!("; update/{m}")).unwrap_or(usize::MAX)).collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]) && at[4] < usize::MAX, "{row}");
         }
     }
     assert!(text.contains("LoRA rank 64") && text.contains("all weights"), "{text}");

@@ -12,7 +12,7 @@
 //! | workers | [`data_parallel`] ([`data_parallel::Worker`]: alone or in burn's collective; [`data_parallel::SharedSampler`], [`data_parallel::Topology`]); [`sharding`] (what of the training state each worker holds, which worker owns which parameter), [`weight_shards`] (sharded weights, gathered per use) |
 //! | a run's files | [`checkpoint`] (atomic, bitwise resume), [`lock`], [`interrupt`], [`metrics`], [`progress`], [`tensorboard`] |
 //! | evaluation points | [`evaluation`] (held-out tasks), [`benchmarks`] (VLMEvalKit files), [`eval_model`] |
-//! | memory | [`plan`] (a run's memory per component, the fit verdict) |
+//! | memory | [`plan`] (a run's memory per component, the fit verdict), [`step_marks`] (points inside an update where a benchmark reads the pools) |
 
 pub mod algorithm;
 pub mod benchmarks;
@@ -41,6 +41,7 @@ pub mod prompt;
 pub mod run;
 pub mod sft;
 pub mod sharding;
+pub mod step_marks;
 pub mod tensorboard;
 pub mod train;
 pub mod train_backend;

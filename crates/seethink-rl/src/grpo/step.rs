@@ -27,7 +27,7 @@ use crate::gradient_sink::GradientSink;
 use crate::learner::{apply_update, PolicyLearner};
 use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
 use crate::policy::{to_autodiff, PolicyModel};
-
+use crate::step_marks;
 use crate::train_backend::TrainBackend;
 
 /// A prompt of the rollout: the task (for its reward), its index in the run's task list and its
@@ -511,11 +511,13 @@ impl<B: TrainBackend> Grpo<B> {
             true => None,
             false => Some(pass(&policy)?),
         };
+        step_marks::reach(step_marks::OLD_LOGPROBS);
         drop(policy);
         let reference = match &self.reference {
             Some(reference) => Some(pass(&self.worker.gather_frozen(reference.clone())?)?),
             None => None,
         };
+        step_marks::reach(step_marks::REFERENCE_LOGPROBS);
         Ok(FrozenLogprobs { old, reference })
     }
 
@@ -611,6 +613,7 @@ impl<B: TrainBackend> Grpo<B> {
                 let normaliser =
                     samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
                 let model: PolicyModel<B> = learner.update_model()?;
+                step_marks::reach(step_marks::UPDATE_WEIGHTS);
                 let mut sink = GradientSink::new(&model.model, &self.worker, scoring.checkpoint_layers);
                 for micro in own.clone() {
                     let chunk = &samples[micro.clone()];
@@ -676,12 +679,14 @@ impl<B: TrainBackend> Grpo<B> {
                         Ok(terms.loss)
                     };
                     add_chunked_gradients(&model.model, &sequences, scoring, gspo, &mut sink, loss)?;
+                    step_marks::reach(step_marks::MICRO_BATCH_GRADIENTS);
                 }
                 for _ in own.len()..*most {
                     sink.idle_micro_batch(&model.model)?;
                 }
                 let grads = sink.finish(&model.model)?;
                 let update = apply_update(learner, grads, self.actor.max_grad_norm, &self.worker)?;
+                step_marks::reach(step_marks::OPTIMIZER_STEP);
                 match update.skipped {
                     true => stats.skipped_updates += 1,
                     false => grad_norms += update.grad_norm,
