@@ -18,11 +18,17 @@
 //! by bisection instead ([`Ranking::first_past`]): each step is one masked sum over the
 //! vocabulary. A cut takes 32 steps on the value where they leave one distinct logit in the
 //! bracket (as f32 logits almost always do; else 48). The tie it falls on is found in two
-//! levels of blocks of `⌈√V⌉` ids, where cubecl's quadratic `cumsum` costs O(V) per row
-//! ([`Ranking::nth_tie`]), or with one minimum where no row's cut falls past the first of tied
-//! logits. Each of those two checks reads one number back. Without the checks and the blocks,
-//! sampling took about 550 of the 658 kernel launches of a decoding step of the tiny
+//! levels of blocks of about √V ids ([`blocks`]), where cubecl's quadratic `cumsum` costs O(V)
+//! per row ([`Ranking::nth_tie`]), or with one minimum where no row's cut falls past the first
+//! of tied logits. Each of those two checks reads one number back. Without the checks and the
+//! blocks, sampling took about 550 of the 658 kernel launches of a decoding step of the tiny
 //! Qwen2.5-VL on wgpu (docs/benchmarks.md).
+//!
+//! **Every sum, maximum and minimum over a row in two levels** ([`Reduce::rows`]): burn-cubecl
+//! gives each output of a reduction one GPU thread unless burn's `autotune` is on, so a row of
+//! the vocabulary was one thread's 151,936 steps. On an H200 at Qwen2.5-VL-3B's shape, the
+//! sampling rule took 82 ms of a 150-ms decoding step of one sequence that way
+//! (docs/benchmarks.md).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
@@ -74,8 +80,9 @@ pub fn pick_on_device<B: Backend>(
         t if t == 0.0 || t == 1.0 => logits,
         t => logits / t,
     };
-    let max = scaled.clone().max_dim(1);
-    let log_normaliser = max.clone() + (scaled.clone() - max.expand([rows, vocab])).exp().sum_dim(1).log();
+    let max = Reduce::Max.rows(scaled.clone());
+    let log_normaliser =
+        max.clone() + Reduce::Sum.rows((scaled.clone() - max.expand([rows, vocab])).exp()).log();
     let candidates = match input_only.iter().any(|&t| (t as usize) < vocab) {
         true => {
             let mut blocked = vec![false; vocab];
@@ -109,7 +116,7 @@ fn sample<B: Backend>(
 ) -> Result<Tensor<B, 2, Int>> {
     let [rows, vocab] = ranking.values.dims();
     let (device, dtype) = (ranking.values.device(), ranking.values.dtype());
-    let max = ranking.values.clone().max_dim(1).expand([rows, vocab]);
+    let max = Reduce::Max.rows(ranking.values.clone()).expand([rows, vocab]);
     let weights = (ranking.values.clone() - max).exp();
     let mut kept = ranking.values.clone().is_finite();
     if sampling.top_k > 0 && sampling.top_k < vocab {
@@ -120,14 +127,14 @@ fn sample<B: Backend>(
     }
     if sampling.top_p < 1.0 {
         let kept_weights = weights.clone().mask_fill(kept.clone().bool_not(), 0.0);
-        let target = kept_weights.clone().sum_dim(1) * sampling.top_p as f64;
+        let target = Reduce::Sum.rows(kept_weights.clone()) * sampling.top_p as f64;
         let last = ranking.first_past(kept_weights, target)?;
         kept = kept.bool_and(ranking.through(&last));
     }
     let kept_weights = weights.mask_fill(kept.bool_not(), 0.0);
     let uniforms: Vec<f32> = rngs.iter_mut().map(|rng| rng.random::<f64>() as f32).collect();
     let uniforms = Tensor::<B, 2>::from_data(TensorData::new(uniforms, [rows, 1]), (&device, dtype));
-    let target = uniforms * kept_weights.clone().sum_dim(1);
+    let target = uniforms * Reduce::Sum.rows(kept_weights.clone());
     Ok(ranking.first_past(kept_weights, target)?.id.int())
 }
 
@@ -156,13 +163,13 @@ impl<B: Backend> Ranking<B> {
     /// Per row, the id of the first token in this order: the lowest id among the largest values.
     fn first(&self) -> Tensor<B, 2> {
         let [rows, vocab] = self.values.dims();
-        let max = self.values.clone().max_dim(1).expand([rows, vocab]);
+        let max = Reduce::Max.rows(self.values.clone()).expand([rows, vocab]);
         self.lowest_id(self.values.clone().lower(max))
     }
 
     /// Per row, the lowest id not `excluded` (`[rows, V]`).
     fn lowest_id(&self, excluded: Tensor<B, 2, Bool>) -> Tensor<B, 2> {
-        self.ids.clone().mask_fill(excluded, f32::INFINITY).min_dim(1)
+        Reduce::Min.rows(self.ids.clone().mask_fill(excluded, f32::INFINITY))
     }
 
     /// Per row, the first token in this order whose cumulative weight `C_j = Σ_{i ≤ j} w_i`
@@ -178,26 +185,26 @@ impl<B: Backend> Ranking<B> {
         let [rows, vocab] = self.values.dims();
         let wide = |t: Tensor<B, 2>| t.expand([rows, vocab]);
         let weightless = weights.clone().lower_equal_elem(0.0);
-        let mut lo = self.values.clone().mask_fill(weightless.clone(), f32::INFINITY).min_dim(1);
-        let mut hi = self.values.clone().max_dim(1) + 1.0;
+        let mut lo = Reduce::Min.rows(self.values.clone().mask_fill(weightless.clone(), f32::INFINITY));
+        let mut hi = Reduce::Max.rows(self.values.clone()) + 1.0;
         for step in 0..VALUE_STEPS {
             if step == VALUE_STEPS_BEFORE_CHECK && self.single_value_between(&lo, &hi)? {
                 break;
             }
             let mid = (lo.clone() + hi.clone()) / 2.0;
-            let mass =
-                weights.clone().mask_fill(self.values.clone().lower(wide(mid.clone())), 0.0).sum_dim(1);
+            let mass = Reduce::Sum
+                .rows(weights.clone().mask_fill(self.values.clone().lower(wide(mid.clone())), 0.0));
             let inside = mass.greater(target.clone());
             lo = lo.mask_where(inside.clone(), mid.clone());
             hi = mid.mask_where(inside, hi);
         }
-        let value =
-            self.values.clone().mask_fill(self.values.clone().lower(wide(lo)), f32::INFINITY).min_dim(1);
+        let value = Reduce::Min
+            .rows(self.values.clone().mask_fill(self.values.clone().lower(wide(lo)), f32::INFINITY));
         let tied = self.values.clone().equal(wide(value.clone())).bool_and(weightless.bool_not());
-        let before =
-            weights.clone().mask_fill(self.values.clone().lower_equal(wide(value.clone())), 0.0).sum_dim(1);
-        let ties = tied.clone().float().cast(weights.dtype()).sum_dim(1);
-        let tie_weight = weights.mask_fill(tied.clone().bool_not(), 0.0).sum_dim(1) / ties.clone();
+        let before = Reduce::Sum
+            .rows(weights.clone().mask_fill(self.values.clone().lower_equal(wide(value.clone())), 0.0));
+        let ties = Reduce::Sum.rows(tied.clone().float().cast(weights.dtype()));
+        let tie_weight = Reduce::Sum.rows(weights.mask_fill(tied.clone().bool_not(), 0.0)) / ties.clone();
         let last_tie = ties.clone() - 1.0;
         let nth = ((target - before) / tie_weight.clone()).floor();
         let nth = nth.mask_where(tie_weight.lower_equal_elem(0.0), last_tie.clone());
@@ -214,8 +221,8 @@ impl<B: Backend> Ranking<B> {
             .clone()
             .lower(lo.clone().expand([rows, vocab]))
             .bool_or(self.values.clone().greater_equal(hi.clone().expand([rows, vocab])));
-        let smallest = self.values.clone().mask_fill(outside.clone(), f32::INFINITY).min_dim(1);
-        let largest = self.values.clone().mask_fill(outside, f32::NEG_INFINITY).max_dim(1);
+        let smallest = Reduce::Min.rows(self.values.clone().mask_fill(outside.clone(), f32::INFINITY));
+        let largest = Reduce::Max.rows(self.values.clone().mask_fill(outside, f32::NEG_INFINITY));
         none_positive(largest - smallest, "the bisection's bracket")
     }
 
@@ -224,7 +231,8 @@ impl<B: Backend> Ranking<B> {
     ///
     /// Where every row wants its first tie (`nth = 0`: no tie at the cut, as almost always with
     /// f32 logits), that is the lowest tied id, one masked minimum. Else in two levels, about 20
-    /// kernel launches whatever V: the ids in `n` blocks of `w = ⌈√V⌉` (the row padded with
+    /// kernel launches whatever V: the ids in `n` blocks of `w` ([`blocks`]: both at most about
+    /// 4√V, so cubecl's quadratic `cumsum` over the blocks costs O(V); the row padded with
     /// untied ids to `n·w`), with `c_k` the ties in blocks `0..=k`, the tie lies in block
     /// `k* = #{k : c_k ≤ nth}`, after `a = Σ_{k < k*} (ties in block k)` ties, at offset
     /// `#{i : a + r_i ≤ nth}` where `r_i` counts block `k*`'s ties through offset `i`. Counts are
@@ -236,8 +244,7 @@ impl<B: Backend> Ranking<B> {
             return Ok(self.lowest_id(tied.bool_not()));
         }
         let (device, dtype) = (self.ids.device(), self.ids.dtype());
-        let width = (vocab as f64).sqrt().ceil() as usize;
-        let blocks = vocab.div_ceil(width);
+        let (blocks, width) = blocks(vocab);
         let mut flags = tied.float().cast(dtype);
         if blocks * width > vocab {
             flags =
@@ -277,8 +284,105 @@ impl<B: Backend> Ranking<B> {
     }
 }
 
+/// A reduction of each row of a `[rows, V]` tensor.
+#[derive(Clone, Copy, Debug)]
+enum Reduce {
+    Sum,
+    Max,
+    Min,
+}
+
+impl Reduce {
+    /// Each row of `t [rows, V]` reduced, `[rows, 1]`, in two levels: the row as `b` blocks of
+    /// `w` values ([`blocks`]), each block reduced, then the blocks' results:
+    /// `Σ_j t_j = Σ_k Σ_{i<w} t_{k·w+i}` (max and min alike; the sum's rounding is that of this
+    /// order). Without burn's `autotune` feature, burn-cubecl reduces a dimension with one GPU
+    /// thread per output (`RoutineStrategy::Unit` in `reduce_dim`), so one row of V = 151,936
+    /// was 151,936 dependent steps of one thread, several times per sampled token; here no
+    /// thread takes more than 1,187 steps at that V (`b` · `w` = 1,187 · 128).
+    fn rows<B: Backend>(self, t: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [rows, vocab] = t.dims();
+        let (count, width) = blocks(vocab);
+        let padded = match count * width - vocab {
+            0 => t,
+            pad => {
+                let (device, dtype) = (t.device(), t.dtype());
+                let neutral = Tensor::full([rows, pad], self.neutral(), (&device, dtype));
+                Tensor::cat(vec![t, neutral], 1)
+            }
+        };
+        let per_block = self.along(padded.reshape([rows, count, width]), 2).reshape([rows, count]);
+        self.along(per_block, 1)
+    }
+
+    /// The value that leaves the reduction unchanged.
+    fn neutral(self) -> f32 {
+        match self {
+            Self::Sum => 0.0,
+            Self::Max => f32::NEG_INFINITY,
+            Self::Min => f32::INFINITY,
+        }
+    }
+
+    fn along<B: Backend, const D: usize>(self, t: Tensor<B, D>, dim: usize) -> Tensor<B, D> {
+        match self {
+            Self::Sum => t.sum_dim(dim),
+            Self::Max => t.max_dim(dim),
+            Self::Min => t.min_dim(dim),
+        }
+    }
+}
+
+/// How [`Reduce::rows`] splits a row of `vocab` values: `(b, w)` blocks of `w`, the largest
+/// divisor of `vocab` up to `⌈√vocab⌉` where it leaves at most `4·⌈√vocab⌉` blocks (no
+/// padding), else `⌈vocab / ⌈√vocab⌉⌉` blocks of `⌈√vocab⌉` (the last padded).
+fn blocks(vocab: usize) -> (usize, usize) {
+    let side = (vocab as f64).sqrt().ceil() as usize;
+    let divisor = (1..=side).rev().find(|w| vocab % w == 0).unwrap_or(1);
+    match vocab / divisor <= 4 * side {
+        true => (vocab / divisor, divisor),
+        false => (vocab.div_ceil(side), side),
+    }
+}
+
 /// Whether no element of `t` is above 0 (NaN counts as above), read back from the device: one
 /// number, once the work queued before it has run.
 fn none_positive<B: Backend>(t: Tensor<B, 2>, what: &str) -> Result<bool> {
     Ok(host_f32(t.max(), what)?.iter().all(|&x| x <= 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::{blocks, Reduce};
+
+    #[test]
+    fn rows_split_into_blocks_near_the_square_root_padding_only_where_no_divisor_serves() {
+        assert_eq!(blocks(151_936), (1187, 128)); // Qwen2.5-VL, Qwen3-VL
+        assert_eq!(blocks(151_674), (1487, 102)); // InternVL3
+        assert_eq!(blocks(151_643), (389, 390)); // a prime: padded by 67
+        assert_eq!(blocks(307), (18, 18));
+        assert_eq!(blocks(40), (8, 5));
+    }
+
+    #[test]
+    fn two_level_reductions_equal_one_level_ones_with_and_without_padding() {
+        for vocab in [307, 300] {
+            let rows = 3;
+            let values: Vec<f32> =
+                (0..rows * vocab).map(|i| ((i * 7919) % 1009) as f32 / 97.0 - 5.0).collect();
+            let t = Tensor::<NdArray<f32>, 2>::from_data(
+                TensorData::new(values, [rows, vocab]),
+                &Default::default(),
+            );
+            let read = |t: Tensor<NdArray<f32>, 2>| t.into_data().to_vec::<f32>().unwrap();
+            assert_eq!(read(Reduce::Max.rows(t.clone())), read(t.clone().max_dim(1)), "V = {vocab}");
+            assert_eq!(read(Reduce::Min.rows(t.clone())), read(t.clone().min_dim(1)), "V = {vocab}");
+            for (two, one) in read(Reduce::Sum.rows(t.clone())).iter().zip(read(t.sum_dim(1))) {
+                assert!((two - one).abs() <= 1e-5 * one.abs().max(1.0), "V = {vocab}: {two} against {one}");
+            }
+        }
+    }
 }
