@@ -18,7 +18,9 @@
 //! - **update**: the activations autodiff keeps for one micro-batch (with
 //!   `actor.activation_checkpointing`, every layer's input and one layer's activations), one
 //!   logits chunk with its gradient, and the gradients (those accumulated over the
-//!   micro-batches before it).
+//!   micro-batches before it, and, with activation checkpointing, from a worker's second
+//!   micro-batch of an update on, the micro-batch's own gradients that do not join that sum as
+//!   they arrive: [`gradients_beside_sum`]).
 //!
 //! The plan is one data-parallel worker's: with `trainer.sharding` it holds its share of
 //! AdamW's moments (`OptimizerState`), of the gradients' sums with one group's whole gradients
@@ -372,10 +374,13 @@ impl MemoryPlan {
         add("AdamW moments", Phase::Always, 2 * held * e, formula);
         let grouping = if grpo && config.actor.aggregation == Aggregation::TokenMean { n } else { 1 };
         let mini = mini_batch_size(samples, config.actor.mini_batches);
-        let pieces: Vec<Range<usize>> = (0..samples)
+        let minis: Vec<Vec<Range<usize>>> = (0..samples)
             .step_by(mini)
-            .flat_map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
+            .map(|start| micro_batches(start..(start + mini).min(samples), grouping, micro))
             .collect();
+        // the most micro-batches a worker sums for one optimizer update
+        let summed = minis.iter().map(|m| m.len().div_ceil(workers)).max().unwrap_or(0);
+        let pieces: Vec<Range<usize>> = minis.concat();
         if grpo {
             // each data-parallel worker rolls out its share of the prompts
             let prompts = (config.trainer.prompts_per_step / workers).max(1);
@@ -480,7 +485,11 @@ impl MemoryPlan {
                 add("gradients in flight", Phase::Update, in_flight * e, format!("{formula} × {e} B"));
             }
             false => {
-                add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"))
+                add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"));
+                if summed > 1 && config.actor.activation_checkpointing {
+                    let (beside, formula) = gradients_beside_sum(size, config, trained);
+                    add("a micro-batch's gradients", Phase::Update, beside * e, format!("{formula} × {e} B"));
+                }
             }
         }
         Self { components }
@@ -581,6 +590,22 @@ fn gradients_in_flight(size: &ModelSize, config: &TrainConfig, trained: u64) -> 
             (head.max(rest), format!("max(output projection {head}, the rest {rest})"))
         }
     }
+}
+
+/// The gradients of a later micro-batch held beside the worker's sum before they join it
+/// (unsharded, with activation checkpointing: `gradient_sink`), in elements, and how: all but
+/// the decoder layers' (which join the sum as each layer's recomputed backward pass completes
+/// them), `trained − layers·L`: the output projection's, held from the first logits chunk to
+/// the micro-batch's end, and the rest's. Under LoRA, the trained adapters whole. (Without
+/// checkpointing, burn's autodiff returns a backward pass's gradients at once, as it frees the
+/// activations: the activations' row covers them, as the counting allocator measures.)
+fn gradients_beside_sum(size: &ModelSize, config: &TrainConfig, trained: u64) -> (u64, String) {
+    if config.actor.lora.is_some() {
+        return (trained, format!("{trained} trained adapter parameters"));
+    }
+    let (layer, layers) = (size.decoder_layer_params() as u64, size.text.num_hidden_layers as u64);
+    let rest = trained.saturating_sub(layers * layer);
+    (rest, format!("({trained} trained parameters − {layers} layers × {layer})"))
 }
 
 /// One worker's share of `trained` parameters dealt over `workers`, `⌈trained / workers⌉`, and

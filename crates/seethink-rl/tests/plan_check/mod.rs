@@ -357,12 +357,16 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
         });
     }
     // deep enough that the update's activations are what learning holds, with every layer's
-    // and with one layer's plus the kept inputs
-    for checkpointing in [false, true] {
-        let name = if checkpointing { "12 layers, checkpointed" } else { "12 layers" };
+    // and with one layer's plus the kept inputs; checkpointed in two micro-batches, the second's
+    // gradients that do not join the sum layer by layer beside it
+    for (name, checkpointing, micro) in [
+        ("12 layers", false, 8),
+        ("12 layers, checkpointed", true, 8),
+        ("12 layers, checkpointed, 2 micro-batches", true, 4),
+    ] {
         let deep = shape(256, 768, 12, 8, 2, 32, 2048);
         check::<B>(&mut misses, name, kernels, element_bytes, frozen, deep, |dir| {
-            let mut config = run_config(dir, prompt, response, 8, 1, 8, 256);
+            let mut config = run_config(dir, prompt, response, 8, 1, micro, 256);
             config.actor.activation_checkpointing = checkpointing;
             config
         });
