@@ -338,7 +338,7 @@ impl Reduce {
 /// padding), else `⌈vocab / ⌈√vocab⌉⌉` blocks of `⌈√vocab⌉` (the last padded).
 fn blocks(vocab: usize) -> (usize, usize) {
     let side = (vocab as f64).sqrt().ceil() as usize;
-    let divisor = (1..=side).rev().find(|w| vocab % w == 0).unwrap_or(1);
+    let divisor = (1..=side).rev().find(|&w| vocab.is_multiple_of(w)).unwrap_or(1);
     match vocab / divisor <= 4 * side {
         true => (vocab / divisor, divisor),
         false => (vocab.div_ceil(side), side),
