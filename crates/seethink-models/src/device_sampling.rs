@@ -239,18 +239,12 @@ impl<B: Backend> Ranking<B> {
     /// exact in the ids' float type (below 2²⁴). Choosing reads `max nth` back from the device
     /// (one number, once the work queued before it has run).
     fn nth_tie(&self, tied: Tensor<B, 2, Bool>, nth: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
-        let [rows, vocab] = self.values.dims();
         if none_positive(nth.clone(), "the sampled token's tie number")? {
             return Ok(self.lowest_id(tied.bool_not()));
         }
-        let (device, dtype) = (self.ids.device(), self.ids.dtype());
-        let (blocks, width) = blocks(vocab);
-        let mut flags = tied.float().cast(dtype);
-        if blocks * width > vocab {
-            flags =
-                Tensor::cat(vec![flags, Tensor::zeros([rows, blocks * width - vocab], (&device, dtype))], 1);
-        }
-        let flags = flags.reshape([rows, blocks, width]);
+        let dtype = self.ids.dtype();
+        let flags = in_blocks(tied.float().cast(dtype), 0.0);
+        let [rows, blocks, width] = flags.dims();
         let per_block = flags.clone().sum_dim(2).reshape([rows, blocks]);
         let through = per_block.clone().cumsum(1);
         let block =
@@ -301,18 +295,9 @@ impl Reduce {
     /// was 151,936 dependent steps of one thread, several times per sampled token; here no
     /// thread takes more than 1,187 steps at that V (`b` · `w` = 1,187 · 128).
     fn rows<B: Backend>(self, t: Tensor<B, 2>) -> Tensor<B, 2> {
-        let [rows, vocab] = t.dims();
-        let (count, width) = blocks(vocab);
-        let padded = match count * width - vocab {
-            0 => t,
-            pad => {
-                let (device, dtype) = (t.device(), t.dtype());
-                let neutral = Tensor::full([rows, pad], self.neutral(), (&device, dtype));
-                Tensor::cat(vec![t, neutral], 1)
-            }
-        };
-        let per_block = self.along(padded.reshape([rows, count, width]), 2).reshape([rows, count]);
-        self.along(per_block, 1)
+        let blocked = in_blocks(t, self.neutral());
+        let [rows, count, _] = blocked.dims();
+        self.along(self.along(blocked, 2).reshape([rows, count]), 1)
     }
 
     /// The value that leaves the reduction unchanged.
@@ -333,7 +318,22 @@ impl Reduce {
     }
 }
 
-/// How [`Reduce::rows`] splits a row of `vocab` values: `(b, w)` blocks of `w`, the largest
+/// `t [rows, V]` as `[rows, b, w]` blocks ([`blocks`]), the rows padded with `pad` to `b·w`
+/// where `w` does not divide V.
+fn in_blocks<B: Backend>(t: Tensor<B, 2>, pad: f32) -> Tensor<B, 3> {
+    let [rows, vocab] = t.dims();
+    let (count, width) = blocks(vocab);
+    let padded = match count * width - vocab {
+        0 => t,
+        missing => {
+            let (device, dtype) = (t.device(), t.dtype());
+            Tensor::cat(vec![t, Tensor::full([rows, missing], pad, (&device, dtype))], 1)
+        }
+    };
+    padded.reshape([rows, count, width])
+}
+
+/// How [`Reduce::rows`] and [`in_blocks`] split a row of `vocab` values: `(b, w)` blocks of `w`, the largest
 /// divisor of `vocab` up to `⌈√vocab⌉` where it leaves at most `4·⌈√vocab⌉` blocks (no
 /// padding), else `⌈vocab / ⌈√vocab⌉⌉` blocks of `⌈√vocab⌉` (the last padded).
 fn blocks(vocab: usize) -> (usize, usize) {
