@@ -8,7 +8,8 @@
 //! projection's, summed over logits chunks, and the pass below the layers) join it at the
 //! micro-batch's end. Each sum is the same `G_w + g_{w,m}` either way, and the layers' part of
 //! a micro-batch is never held beside the sum: at Qwen2.5-VL-3B in f32 that second copy was
-//! about 10 GiB of the 14 GiB of gradients, which the plan does not count.
+//! about 10 GiB of the 14 GiB of gradients. What is still held beside it, the plan counts
+//! (`plan::gradients_beside_sum`).
 //!
 //! With `trainer.sharding: Gradients` (DeepSpeed's ZeRO stage 2) each group of gradients is
 //! summed over the workers as soon as a micro-batch has completed it, and only the parameter's
