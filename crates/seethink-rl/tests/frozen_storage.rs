@@ -53,13 +53,7 @@ fn as_f32_checkpoint(dir: &Path) {
         .unwrap();
 }
 
-/// One training at a time in this test process: LoRA runs that share a process with another
-/// running concurrently have ended in different last bits (seen in `tests/resume.rs` and here
-/// under the whole suite; not yet explained, see docs/architecture.md, "Not yet built").
-static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn train(model: &Path, out: &Path, setup: fn(&mut TrainConfig)) -> AnyVlm<GI> {
-    let _alone = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut config = tiny_config(out, Trainer::Grpo, 2, 2);
     config.model = model.to_path_buf();
     config.algorithm.kl_coef = 0.1;

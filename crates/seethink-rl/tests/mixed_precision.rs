@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -23,14 +23,6 @@ use seethink_rl::sharding::Sharding;
 
 type G = Autodiff<NdArray<f64>>;
 type GI = NdArray<f64>;
-
-/// One test at a time: the data-parallel runs share the process's collective, and runs of the
-/// two tests interleaved in one process have ended apart in the gradient norm's third digit
-/// (not explained; each test alone, repeated, is bitwise reproducible).
-fn serial() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The learning rate of [`tiny_config`].
 const LR: f64 = 1e-3;
@@ -98,7 +90,6 @@ const FAMILIES: [&str; 4] = ["qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5
 /// runs are not bitwise equal (the passes did compute in f32), and the master weights stay f64.
 #[test]
 fn f32_compute_over_f64_weights_trains_as_f64_within_f32_rounding() {
-    let _alone = serial();
     for family in FAMILIES {
         let (full_dir, mixed_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let full = train(family, full_dir.path(), |_| {});
@@ -142,7 +133,6 @@ fn f32_compute_over_f64_weights_trains_as_f64_within_f32_rounding() {
 /// bitwise.
 #[test]
 fn sharded_weights_gathered_in_the_compute_type_train_as_unsharded() {
-    let _alone = serial();
     for family in FAMILIES {
         let run = |sharding: Sharding| {
             let dir = tempfile::tempdir().unwrap();

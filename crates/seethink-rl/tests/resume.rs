@@ -27,14 +27,7 @@ fn run(dir: &Path, trainer: Trainer, steps: usize, lora: Option<LoraConfig>) -> 
     train_on::<common::B>(&config, tasks, Arc::new(Letters), &Default::default()).unwrap()
 }
 
-/// One run at a time in this test process: with LoRA, a run that shares the process with
-/// another running concurrently has been seen to end in different last bits (7 of 70 runs of
-/// this file with its tests side by side, 0 of 40 with them one after the other, 0 of 30 for
-/// the LoRA test alone; not yet explained, see docs/architecture.md, "Not yet built").
-static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn assert_resumes_bitwise(trainer: Trainer, key: &str, lora: Option<LoraConfig>) {
-    let _alone = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let run = |dir: &Path, steps: usize| run(dir, trainer, steps, lora.clone());
     let straight_dir = tempfile::tempdir().unwrap();
     let straight = run(straight_dir.path(), 4);
@@ -81,7 +74,6 @@ fn resumed_grpo_run_with_lora_is_bitwise_identical_from_adapter_checkpoints() {
     let lora = LoraConfig { rank: 4, alpha: 8.0, ..Default::default() };
     assert_resumes_bitwise(Trainer::Grpo, "reward", Some(lora.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let _alone = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     run(dir.path(), Trainer::Grpo, 1, Some(lora));
     let model_file = std::fs::read_dir(dir.path().join("checkpoint"))
         .unwrap()

@@ -81,11 +81,13 @@ fn recomputed_in_blocks<B: Backend, C: CheckpointStrategy>(
     scores_per_block: usize,
 ) -> Tensor<Autodiff<B, C>, 4> {
     let blocked = blocked.map(|m| m.clone().inner());
+    // each input's reference count (`rc`) is held until the output's step is registered
+    // (vendor/SEETHINK.md, burn-autodiff)
     let split = |t: Tensor<Autodiff<B, C>, 4>| {
         let t = t.into_primitive().tensor();
-        (Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t.primitive)), t.node)
+        (Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t.primitive)), t.node, t.rc)
     };
-    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
+    let ((q, q_node, q_rc), (k, k_node, k_rc), (v, v_node, v_rc)) = (split(q), split(k), split(v));
     let block = queries_per_block(&q, k.dims()[2], scores_per_block);
     let (out, lse) = forward(&q, &k, &v, blocked.as_ref(), scale, block);
     let primitive = out.clone().into_primitive().tensor();
@@ -96,6 +98,7 @@ fn recomputed_in_blocks<B: Backend, C: CheckpointStrategy>(
             }
             OpsKind::UnTracked(prep) => prep.finish(primitive),
         };
+    drop((q_rc, k_rc, v_rc));
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 

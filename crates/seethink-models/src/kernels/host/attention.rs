@@ -147,11 +147,13 @@ pub(super) fn tracked<C: CheckpointStrategy>(
     // Autodiff<NdArray>'s bool tensors are ndarray's
     let mask = blocked.map(|m| m.clone().into_primitive());
     let (dims, blocked, live) = setup(&q, &k, mask.as_ref());
+    // each input's reference count (`rc`) is held until the output's step is registered
+    // (vendor/SEETHINK.md, burn-autodiff)
     let split = |t: Tensor<Autodiff<Cpu, C>, 4>| {
         let t: Tracked = t.into_primitive().tensor();
-        (Cow::Owned(host_f32(&t.primitive)), t.node)
+        (Cow::Owned(host_f32(&t.primitive)), t.node, t.rc)
     };
-    let ((q, q_node), (k, k_node), (v, v_node)) = (split(q), split(k), split(v));
+    let ((q, q_node, q_rc), (k, k_node, k_rc), (v, v_node, v_rc)) = (split(q), split(k), split(v));
     let problem = Problem { dims, scale: scale as f32, q, k, v, blocked, live };
     let (out, lse) = forward(&problem);
     let output =
@@ -161,6 +163,7 @@ pub(super) fn tracked<C: CheckpointStrategy>(
             }
             OpsKind::UnTracked(prep) => prep.finish(primitive(out, dims)),
         };
+    drop((q_rc, k_rc, v_rc));
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
