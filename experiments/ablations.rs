@@ -90,7 +90,7 @@ fn main() -> Result<()> {
         if let Some(model) = &args.model {
             config.model = model.clone();
         }
-        seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
+        seethink::cli::ready_to_run(&mut config, path, args.backend, args.memory)?;
         let from = FromConfig { config, captions: args.captions.clone() };
         let out = args.out.clone().unwrap_or_else(|| "runs/ablations-config".into());
         let results = args.results.clone().unwrap_or_else(|| out.join("results"));

@@ -49,7 +49,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use seethink::backend::{BackendKind, PooledMemory};
 use seethink::models::checkpoint::stored_dtype;
-use seethink::models::generate::{generate, Prompt, SamplingConfig};
+use seethink::models::generate::{generate, KvLayout, Prompt, SamplingConfig};
 use seethink::models::kernels::Kernels;
 use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
 use seethink::models::nn::precision::for_compute;
@@ -569,10 +569,7 @@ fn decoding_split<B: Kernels>(
         last.reshape([batch, 1, vocab]).expand([batch, samples, vocab]).reshape([batch * samples, vocab]);
     computed(&logits);
     let prefill = started.elapsed().as_secs_f64();
-    if samples > 1 {
-        state = state.repeat_interleave(samples);
-    }
-    state.kv.reserve(new_tokens);
+    state = state.for_samples(samples, KvLayout::of::<B>(None).shared_block, new_tokens);
     let (mut decoder, mut sampling_seconds) = (0.0, 0.0);
     for _ in 0..new_tokens {
         let started = Instant::now();

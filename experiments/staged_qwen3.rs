@@ -120,7 +120,7 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
         if let Some(data) = &args.data {
             config.data.train = data.clone();
         }
-        seethink::cli::ready_to_run(&config, path, args.backend, args.memory)?;
+        seethink::cli::ready_to_run(&mut config, path, args.backend, args.memory)?;
         run_stages::<B>(&config, started)?;
         return Ok(());
     }

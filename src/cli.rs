@@ -302,9 +302,10 @@ pub fn score(inputs: &[ScoreInput], options: crate::eval::ScoreOptions, out: &Pa
 
 /// Before a run from a config file (`seethink train`, `staged_qwen3 --config`, `ablations
 /// --config`): its inputs exist ([`inputs_exist`]) and, on a GPU backend or with `memory`
-/// given, its memory plan fits the device ([`crate::plan::refuse_unfit`]).
+/// given, its memory plan fits the device ([`crate::plan::refuse_unfit`], which also sets
+/// `rollout.batch_size: 0` to as many as fit).
 pub fn ready_to_run(
-    config: &TrainConfig,
+    config: &mut TrainConfig,
     config_path: &Path,
     kind: crate::backend::BackendKind,
     memory: Option<u64>,
@@ -394,7 +395,7 @@ pub fn train<B: KernelBackend>(
     if let Some(out) = out {
         config.trainer.out = out;
     }
-    ready_to_run(&config, config_path, kind, memory)?;
+    ready_to_run(&mut config, config_path, kind, memory)?;
     let run = crate::rl::train::train::<burn::backend::Autodiff<B>>(&config, &Default::default())?;
     match config.curriculum {
         None => println!("run directory: {} (final model in {})", run.display(), run.join("final").display()),

@@ -224,9 +224,62 @@ fn knobs() -> Vec<Knob> {
     ]
 }
 
+/// What a GPU's memory pools reserve over the plan, left free when the rollout's batch is fitted
+/// to a device: 1.16× the plan at the H200 run's peak (docs/benchmarks.md), rounded up.
+const GPU_POOLS_OVER_PLAN: f64 = 1.2;
+
+/// `rollout.batch_size: 0` ("as many as fit") made concrete for a device of `memory` bytes: the
+/// most prompts per generation call (times `rollout.n` rows) whose plans fit, on a GPU within
+/// `memory / `[`GPU_POOLS_OVER_PLAN`], found by bisection (a plan's peak grows with them), down
+/// to one prompt per call when none fits; returns the line that says so. Nothing changes when
+/// the batch size is set or the memory unknown (a call then takes a worker's whole share).
+pub fn fit_batch_size(
+    config: &mut TrainConfig,
+    device: PlanDevice,
+    memory: Option<u64>,
+) -> Result<Option<String>> {
+    let (0, Some(memory)) = (config.rollout.batch_size, memory) else {
+        return Ok(None);
+    };
+    let memory = match device {
+        PlanDevice::Ndarray => memory,
+        PlanDevice::Wgpu | PlanDevice::Cuda => (memory as f64 / GPU_POOLS_OVER_PLAN) as u64,
+    };
+    let n = config.rollout.n.max(1);
+    let share = (config.trainer.prompts_per_step / config.trainer.topology().workers()).max(1);
+    let peak_at = |prompts: usize| {
+        let mut tried = config.clone();
+        tried.rollout.batch_size = prompts * n;
+        peak_of(&tried, device)
+    };
+    let (mut fits, mut fails) = (1, share + 1);
+    if peak_at(share)? <= memory {
+        fits = share;
+    } else {
+        while fails - fits > 1 {
+            let mid = (fits + fails) / 2;
+            match peak_at(mid)? <= memory {
+                true => fits = mid,
+                false => fails = mid,
+            }
+        }
+    }
+    config.rollout.batch_size = fits * n;
+    Ok(Some(format!(
+        "rollout.batch_size 0 (as many as fit): {} rows per generation call, {} call(s) for a worker's {share} prompts (plans within {:.2} GiB)\n",
+        fits * n,
+        share.div_ceil(fits),
+        gib(memory)
+    )))
+}
+
 /// The largest plan's table (with every phase's peak when there are several), the verdict
 /// against `memory`, and when it does not fit, the peak each knob would give.
+/// `rollout.batch_size: 0` is planned as [`fit_batch_size`] sets it.
 pub fn report(config: &TrainConfig, device: PlanDevice, memory: Option<u64>) -> Result<(String, bool)> {
+    let mut config = config.clone();
+    let fitted = fit_batch_size(&mut config, device, memory)?;
+    let config = &config;
     let plans = plans_of(config, device)?;
     let (name, plan) = plans.iter().max_by_key(|(_, plan)| plan.peak()).expect("the run config's plan");
     let passes = match (device, config.actor.mixed_precision) {
@@ -244,6 +297,7 @@ pub fn report(config: &TrainConfig, device: PlanDevice, memory: Option<u64>) -> 
         }
         out.push('\n');
     }
+    out.extend(fitted);
     let Some(memory) = memory else {
         out.push_str("device memory unknown (give --memory, e.g. --memory 80GiB): no verdict\n");
         return Ok((out, true));
@@ -359,10 +413,11 @@ pub fn plan(
 }
 
 /// Before `seethink train` on a GPU backend: refuses, with the plan, a run whose peak exceeds
-/// the device's memory (`memory`, else what the device reports). On the host nothing is
+/// the device's memory (`memory`, else what the device reports), after setting
+/// `rollout.batch_size: 0` to as many as fit ([`fit_batch_size`]). On the host nothing is
 /// refused (memory there is the machine's, swap included).
 pub fn refuse_unfit(
-    config: &TrainConfig,
+    config: &mut TrainConfig,
     config_path: &Path,
     kind: BackendKind,
     memory: Option<u64>,
@@ -386,7 +441,11 @@ pub fn refuse_unfit(
             config.trainer.devices
         );
     }
-    let (text, fits) = report(config, device, device_memory(device, memory))?;
+    let memory = device_memory(device, memory);
+    if let Some(line) = fit_batch_size(config, device, memory)? {
+        tracing::info!("{}", line.trim_end());
+    }
+    let (text, fits) = report(config, device, memory)?;
     if !fits {
         bail!("{}: the run cannot fit on this device; refusing to start\n\n{text}", config_path.display());
     }

@@ -25,7 +25,7 @@ fn paper_config(dir: &Path) -> PathBuf {
     let recipe = recipe
         .replace("\"./checkpoints/Qwen2.5-VL-7B-Instruct\"", &format!("{:?}", model.display().to_string()))
         .replace("devices: 8, sharding: Weights, ", "")
-        .replace("batch_size: 20,", "batch_size: 320,");
+        .replace("batch_size: 0,", "batch_size: 320,");
     assert!(!recipe.contains("Weights") && recipe.contains("batch_size: 320,"), "{recipe}");
     let path = dir.join("qwen2_5_vl_7b.ron");
     std::fs::write(&path, recipe).unwrap();
@@ -54,6 +54,33 @@ fn the_paper_recipe_at_7b_in_f32_does_not_fit_80_gib_and_the_plan_says_what_woul
     assert!(out.status.success() && text(&out.stdout).contains("fits in the device's 4096.00 GiB"));
     let out = seethink(&["plan", "--config", config.to_str().unwrap()]);
     assert!(out.status.success() && text(&out.stdout).contains("no verdict"));
+}
+
+/// The paper's configs as shipped (8 workers, weights sharded, bf16 passes, `rollout.batch_size:
+/// 0`) planned for 80 GiB GPUs: each prompt's KV cache is kept once for its 5 samples and theirs
+/// grow in blocks, so a worker's share of 64 prompts × 5 takes a few generation calls (16 at 20
+/// rows per call before), each fitted within 80 GiB / 1.2 (the pools' reserve over the plan),
+/// even with every response at its 2,048-token limit.
+#[test]
+fn the_paper_configs_decode_a_worker_s_share_in_few_calls_on_80_gib() {
+    for (model, rows, calls) in [("qwen2_5_vl_7b", 200, 2), ("qwen3_vl_8b", 90, 4)] {
+        let config = root().join(format!("configs/paper/{model}.ron"));
+        let out = Command::new(env!("CARGO_BIN_EXE_seethink"))
+            .args(["plan", "--config", config.to_str().unwrap(), "--for", "cuda", "--memory", "80GiB"])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{model}: {stdout}{}", text(&out.stderr));
+        let line = format!(
+            "rollout.batch_size 0 (as many as fit): {rows} rows per generation call, {calls} call(s) for a worker's 64 prompts"
+        );
+        assert!(stdout.contains(&line), "{model}: {stdout}");
+        assert!(
+            stdout.contains("| rollout KV cache | rollout |")
+                && stdout.contains("| rollout KV gathered | rollout |")
+        );
+    }
 }
 
 /// `dir/tiny.ron`: one GRPO step of the tiny Qwen3-VL fixture on `data` into `dir/run`, with

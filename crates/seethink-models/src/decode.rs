@@ -14,26 +14,43 @@ use crate::positions::TokenBatch;
 /// by `slice_assign`), and attention runs over the whole buffers with the unfilled positions
 /// masked ([`KvCache::room_after`]); without room, new positions are concatenated.
 ///
+/// [`KvCache::sharing_prefixes`] changes how rows are held for decoding: rows that continue one
+/// prefilled prompt (the `n` samples of a GRPO group) read it from one copy, and each row's own
+/// positions grow in blocks of a few positions as it decodes, instead of every row holding the
+/// prompt and room for the longest response from the start. Each layer gathers the rows'
+/// prefixes for its attention call, a buffer that lives for that call only.
+///
 /// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
 /// stored so, as vLLM keeps a bf16 model's cache): half the bytes of f32. Attention still
 /// computes in the backend's type, on each layer's keys and values cast back for the call.
 #[derive(Clone, Debug)]
 pub struct KvCache<B: Backend> {
-    layers: Vec<Option<LayerCache<B>>>,
+    layers: Vec<LayerCache<B>>,
     /// The type the keys and values are kept in; `None`: as computed.
     storage: Option<DType>,
+    /// With shared prefixes: the positions a row's own buffers grow by at a time.
+    block: Option<usize>,
+    /// With shared prefixes, once rows share them: the prefix (row of every layer's `prefix`)
+    /// that batch row r continues is `prefix_rows[r]`.
+    prefix_rows: Vec<usize>,
 }
 
-/// One layer's keys and values: `[B, Hkv, capacity, D]` buffers whose first `len` positions
-/// are filled.
+/// One layer's keys and values: the prefixes rows share, and each row's own positions.
 #[derive(Clone, Debug)]
 struct LayerCache<B: Backend> {
+    prefix: Option<Positions<B>>,
+    own: Option<Positions<B>>,
+}
+
+/// Keys and values in `[rows, Hkv, capacity, D]` buffers whose first `len` positions are filled.
+#[derive(Clone, Debug)]
+struct Positions<B: Backend> {
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     len: usize,
 }
 
-impl<B: Backend> LayerCache<B> {
+impl<B: Backend> Positions<B> {
     fn capacity(&self) -> usize {
         self.k.dims()[2]
     }
@@ -50,12 +67,51 @@ impl<B: Backend> LayerCache<B> {
     fn map(&self, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Self {
         Self { k: f(self.k.clone()), v: f(self.v.clone()), len: self.len }
     }
+
+    /// `k` and `v` (`[rows, Hkv, new, D]`) written after the filled positions: in place when
+    /// they fit, else into new buffers of `capacity` positions (the filled ones, the new ones,
+    /// then unfilled room).
+    fn extended(self, k: Tensor<B, 4>, v: Tensor<B, 4>, capacity: usize) -> Self {
+        let new = k.dims()[2];
+        let len = self.len + new;
+        if len <= self.capacity() {
+            let [b, h, _, d] = self.k.dims();
+            let at = [0..b, 0..h, self.len..len, 0..d];
+            return Self { k: self.k.slice_assign(at.clone(), k), v: self.v.slice_assign(at, v), len };
+        }
+        let (past_k, past_v) = self.filled();
+        Self {
+            k: with_room(vec![past_k, k], capacity - len),
+            v: with_room(vec![past_v, v], capacity - len),
+            len,
+        }
+    }
+}
+
+/// The concatenation of `parts` along the positions, followed by `room` zero positions.
+fn with_room<B: Backend>(mut parts: Vec<Tensor<B, 4>>, room: usize) -> Tensor<B, 4> {
+    if room > 0 {
+        let [b, h, _, d] = parts[0].dims();
+        let zeros = Tensor::<B, 4>::zeros([b, h, room, d], &parts[0].device()).cast(parts[0].dtype());
+        parts.push(zeros);
+    }
+    match parts.len() {
+        1 => parts.pop().expect("one part"),
+        _ => Tensor::cat(parts, 2),
+    }
+}
+
+/// `rows` as an index tensor on `device`.
+fn index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, burn::tensor::Int> {
+    let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    Tensor::from_data(burn::tensor::TensorData::new(idx, [rows.len()]), device)
 }
 
 impl<B: Backend> KvCache<B> {
     /// An empty cache for a decoder with `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
-        Self { layers: vec![None; num_layers], storage: None }
+        let empty = LayerCache { prefix: None, own: None };
+        Self { layers: vec![empty; num_layers], storage: None, block: None, prefix_rows: Vec::new() }
     }
 
     /// This cache keeping its keys and values in `storage` (`None`: as computed).
@@ -63,63 +119,139 @@ impl<B: Backend> KvCache<B> {
         Self { storage, ..self }
     }
 
+    /// This cache with rows that continue one prefix sharing it: from the next
+    /// [`KvCache::select_rows`] (or [`KvCache::repeat_interleave`]) on, the positions cached so
+    /// far are kept once per prefix row and each batch row reads its own; positions added
+    /// later are each row's own, in buffers grown `block` positions at a time.
+    pub fn sharing_prefixes(self, block: usize) -> Self {
+        Self { block: Some(block.max(1)), ..self }
+    }
+
+    /// The rows' own buffers' capacity once `new` positions join `len` filled ones in a buffer
+    /// of `capacity`: unchanged if they fit, else exactly enough, or with shared prefixes the
+    /// next multiple of the block.
+    fn capacity_for(&self, len: usize, capacity: usize, new: usize) -> usize {
+        match (len + new <= capacity, self.block) {
+            (true, _) => capacity,
+            (false, None) => len + new,
+            (false, Some(block)) => (len + new).div_ceil(block) * block,
+        }
+    }
+
     /// Each batch row repeated `n` times in place (`[B, …] → [B·n, …]`).
     pub fn repeat_interleave(&self, n: usize) -> Self {
+        if self.block.is_some() {
+            let batch = self.rows();
+            return self.select_rows(&(0..batch * n).map(|r| r / n).collect::<Vec<_>>());
+        }
         let repeat = |t: Tensor<B, 4>| {
             let [b, h, s, d] = t.dims();
             t.unsqueeze_dim::<5>(1).expand([b, n, h, s, d]).reshape([b * n, h, s, d])
         };
-        Self {
-            layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(repeat))).collect(),
-            storage: self.storage,
+        self.map_own(repeat)
+    }
+
+    /// Only the batch rows `rows`, in that order. With shared prefixes, the positions cached
+    /// so far become the prefixes on the first call, and each later call picks the rows' own
+    /// positions; a prefix no row continues is dropped once half of them are.
+    pub fn select_rows(&self, rows: &[usize]) -> Self {
+        let pick = |t: Tensor<B, 4>| {
+            let device = t.device();
+            t.select(0, index::<B>(rows, &device))
+        };
+        if self.block.is_none() {
+            return self.map_own(pick);
+        }
+        let mut out = self.clone();
+        if self.prefix_rows.is_empty() {
+            for layer in &mut out.layers {
+                layer.prefix = layer.own.take().map(|own| {
+                    let (k, v) = own.filled();
+                    Positions { k, v, len: own.len }
+                });
+            }
+            out.prefix_rows = rows.to_vec();
+        } else {
+            for layer in &mut out.layers {
+                layer.own = layer.own.as_ref().map(|own| own.map(pick));
+            }
+            out.prefix_rows = rows.iter().map(|&r| self.prefix_rows[r]).collect();
+        }
+        out.drop_unread_prefixes();
+        out
+    }
+
+    /// Drops the prefixes no row continues, once they are at least half of them.
+    fn drop_unread_prefixes(&mut self) {
+        let Some(held) = self.layers.iter().find_map(|l| l.prefix.as_ref()).map(|p| p.k.dims()[0]) else {
+            return;
+        };
+        let mut read: Vec<usize> = self.prefix_rows.clone();
+        read.sort_unstable();
+        read.dedup();
+        if read.len() * 2 > held {
+            return;
+        }
+        for layer in &mut self.layers {
+            layer.prefix = layer.prefix.as_ref().map(|p| {
+                let device = p.k.device();
+                p.map(|t| t.select(0, index::<B>(&read, &device)))
+            });
+        }
+        for row in &mut self.prefix_rows {
+            *row = read.binary_search(row).expect("a read prefix");
         }
     }
 
-    /// Only the batch rows `rows`, in that order.
-    pub fn select_rows(&self, rows: &[usize]) -> Self {
-        let pick = |t: Tensor<B, 4>| {
-            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-            let idx = Tensor::<B, 1, burn::tensor::Int>::from_data(
-                burn::tensor::TensorData::new(idx, [rows.len()]),
-                &t.device(),
-            );
-            t.select(0, idx)
-        };
-        Self {
-            layers: self.layers.iter().map(|l| l.as_ref().map(|l| l.map(pick))).collect(),
-            storage: self.storage,
+    /// The batch rows the cache holds.
+    fn rows(&self) -> usize {
+        match self.prefix_rows.is_empty() {
+            false => self.prefix_rows.len(),
+            true => self.layers.iter().find_map(|l| l.own.as_ref()).map_or(0, |own| own.k.dims()[0]),
         }
+    }
+
+    /// `f` applied to every layer's own buffers.
+    fn map_own(&self, f: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>) -> Self {
+        let mut out = self.clone();
+        for layer in &mut out.layers {
+            layer.own = layer.own.as_ref().map(|own| own.map(&f));
+        }
+        out
     }
 
     /// Makes room for `extra` more positions in every filled layer, so the next `extra`
     /// positions are written in place instead of concatenated (generation reserves its
-    /// `max_new_tokens` after the prefill).
+    /// `max_new_tokens` after the prefill, unless prefixes are shared: those buffers grow in
+    /// blocks).
     pub fn reserve(&mut self, extra: usize) {
-        for layer in self.layers.iter_mut().flatten() {
-            let [b, h, capacity, d] = layer.k.dims();
-            if capacity - layer.len >= extra {
+        for own in self.layers.iter_mut().filter_map(|l| l.own.as_mut()) {
+            if own.capacity() - own.len >= extra {
                 continue;
             }
-            let (k, v) = layer.filled();
-            let room = Tensor::<B, 4>::zeros([b, h, extra, d], &k.device()).cast(k.dtype());
-            layer.k = Tensor::cat(vec![k, room.clone()], 2);
-            layer.v = Tensor::cat(vec![v, room], 2);
+            let (k, v) = own.filled();
+            own.k = with_room(vec![k], extra);
+            own.v = with_room(vec![v], extra);
         }
     }
 
     /// The unfilled positions the keys and values attended over will have once `new`
-    /// positions are added: the room left in the buffers if they fit, else 0 (they are
-    /// concatenated).
+    /// positions are added: the room left in the rows' own buffers, after they grow if they
+    /// must ([`KvCache::sharing_prefixes`]; without shared prefixes they grow by exactly
+    /// `new`, leaving 0).
     pub fn room_after(&self, new: usize) -> usize {
-        match self.layers.iter().flatten().next() {
-            Some(layer) if layer.len + new <= layer.capacity() => layer.capacity() - layer.len - new,
-            _ => 0,
+        let (len, capacity) =
+            self.layers.iter().find_map(|l| l.own.as_ref()).map_or((0, 0), |own| (own.len, own.capacity()));
+        match (self.layers.iter().all(|l| l.own.is_none()), self.block) {
+            (true, None) => 0,
+            _ => self.capacity_for(len, capacity, new) - len - new,
         }
     }
 
     /// Appends this step's keys/values to layer `layer` and returns the keys and values to
-    /// attend over: the filled positions, followed by [`KvCache::room_after`] unfilled ones, in
-    /// the type `k` and `v` came in (kept in the cache's storage type, [`KvCache::stored_as`]).
+    /// attend over: the row's prefix if it shares one, its filled positions, then
+    /// [`KvCache::room_after`] unfilled ones, in the type `k` and `v` came in (kept in the
+    /// cache's storage type, [`KvCache::stored_as`]).
     pub(crate) fn extend(
         &mut self,
         layer: usize,
@@ -132,29 +264,36 @@ impl<B: Backend> KvCache<B> {
             _ => (k, v),
         };
         let new = k.dims()[2];
-        let cache = match self.layers[layer].take() {
-            None => LayerCache { k, v, len: new },
-            Some(past) if past.len + new <= past.capacity() => {
-                let [b, h, _, d] = past.k.dims();
-                let at = [0..b, 0..h, past.len..past.len + new, 0..d];
-                let len = past.len + new;
-                LayerCache { k: past.k.slice_assign(at.clone(), k), v: past.v.slice_assign(at, v), len }
-            }
-            Some(past) => {
-                let (past_k, past_v) = past.filled();
-                LayerCache {
-                    k: Tensor::cat(vec![past_k, k], 2),
-                    v: Tensor::cat(vec![past_v, v], 2),
-                    len: past.len + new,
+        let own = match self.layers[layer].own.take() {
+            None => {
+                let capacity = self.capacity_for(0, 0, new);
+                Positions {
+                    k: with_room(vec![k], capacity - new),
+                    v: with_room(vec![v], capacity - new),
+                    len: new,
                 }
             }
+            Some(past) => {
+                let capacity = self.capacity_for(past.len, past.capacity(), new);
+                past.extended(k, v, capacity)
+            }
         };
-        let attended = match cache.k.dtype() == computed {
-            true => (cache.k.clone(), cache.v.clone()),
-            false => (cache.k.clone().cast(computed), cache.v.clone().cast(computed)),
+        let cache = &mut self.layers[layer];
+        let (keys, values) = match &cache.prefix {
+            None => (own.k.clone(), own.v.clone()),
+            Some(prefix) => {
+                let rows = index::<B>(&self.prefix_rows, &prefix.k.device());
+                let gathered = |shared: &Tensor<B, 4>, own: &Tensor<B, 4>| {
+                    Tensor::cat(vec![shared.clone().select(0, rows.clone()), own.clone()], 2)
+                };
+                (gathered(&prefix.k, &own.k), gathered(&prefix.v, &own.v))
+            }
         };
-        self.layers[layer] = Some(cache);
-        attended
+        cache.own = Some(own);
+        match keys.dtype() == computed {
+            true => (keys, values),
+            false => (keys.cast(computed), values.cast(computed)),
+        }
     }
 }
 
@@ -194,6 +333,22 @@ impl<B: Backend> DecodeState<B> {
             kv: self.kv.repeat_interleave(n),
             key_valid: repeat(&self.key_valid),
             position_offsets: self.position_offsets.iter().flat_map(|&d| std::iter::repeat_n(d, n)).collect(),
+        }
+    }
+
+    /// The state of a prefill of B prompts, ready to decode `n` samples of each (row b becomes
+    /// rows b·n … b·n+n−1) for at most `new_tokens` more positions: with `shared_block`, each
+    /// prompt's keys and values kept once and the samples' own grown `shared_block` at a time
+    /// ([`KvCache::sharing_prefixes`]); without, every row holding its prompt, with room
+    /// reserved for `new_tokens`.
+    pub fn for_samples(self, n: usize, shared_block: Option<usize>, new_tokens: usize) -> Self {
+        match shared_block {
+            Some(block) => Self { kv: self.kv.sharing_prefixes(block), ..self }.repeat_interleave(n),
+            None => {
+                let mut state = if n > 1 { self.repeat_interleave(n) } else { self };
+                state.kv.reserve(new_tokens);
+                state
+            }
         }
     }
 
@@ -267,13 +422,59 @@ mod tests {
         cache.reserve(2);
         let (k2, v2) = (random(1), random(1));
         let (keys, values) = cache.extend(0, k2.clone(), v2.clone());
-        let layer = cache.layers[0].as_ref().unwrap();
-        assert_eq!((layer.k.dtype(), layer.v.dtype(), layer.len), (DType::F64, DType::F64, 5));
+        let own = cache.layers[0].own.as_ref().unwrap();
+        assert_eq!((own.k.dtype(), own.v.dtype(), own.len), (DType::F64, DType::F64, 5));
         assert_eq!((keys.dtype(), keys.dims()), (DType::F32, [2, 1, 6, 3]));
         assert_eq!(keys.narrow(2, 0, 5).into_data(), Tensor::cat(vec![k1, k2], 2).into_data());
         assert_eq!(values.narrow(2, 0, 5).into_data(), Tensor::cat(vec![v1, v2], 2).into_data());
         // rows picked and repeated keep the storage
         let picked = cache.select_rows(&[1]).repeat_interleave(2);
         assert_eq!(picked.storage, Some(DType::F64));
+    }
+
+    /// Rows of two prompts, three samples each, decoding two steps, then rows leaving: with
+    /// shared prefixes every row attends to the keys and values (and the room) it would attend
+    /// to holding all of them, while each prompt is kept once and the rows' own positions grow
+    /// in blocks.
+    #[test]
+    fn rows_sharing_prefixes_attend_to_what_rows_holding_them_do() {
+        let prompt = |positions| {
+            Tensor::<B, 4>::random([2, 1, positions, 3], Distribution::Default, &Default::default())
+        };
+        let step = |rows| Tensor::<B, 4>::random([rows, 1, 1, 3], Distribution::Default, &Default::default());
+        let (k0, v0) = (prompt(5), prompt(5));
+        let mut held = KvCache::<B>::new(1);
+        let mut shared = KvCache::<B>::new(1);
+        held.extend(0, k0.clone(), v0.clone());
+        shared.extend(0, k0, v0);
+        held = held.repeat_interleave(3);
+        shared = shared.sharing_prefixes(4).repeat_interleave(3);
+        let same = |held: &mut KvCache<B>, shared: &mut KvCache<B>, rows: usize| {
+            let (k, v) = (step(rows), step(rows));
+            let room = shared.room_after(1);
+            let (hk, hv) = held.extend(0, k.clone(), v.clone());
+            let (sk, sv) = shared.extend(0, k, v);
+            let filled = hk.dims()[2];
+            assert_eq!(sk.dims()[2], filled + room);
+            assert_eq!(sk.narrow(2, 0, filled).into_data(), hk.into_data());
+            assert_eq!(sv.narrow(2, 0, filled).into_data(), hv.into_data());
+        };
+        same(&mut held, &mut shared, 6);
+        same(&mut held, &mut shared, 6);
+        let layer = &shared.layers[0];
+        assert_eq!(layer.prefix.as_ref().unwrap().k.dims(), [2, 1, 5, 3], "each prompt once");
+        let own = layer.own.as_ref().unwrap();
+        assert_eq!((own.k.dims(), own.len), ([6, 1, 4, 3], 2), "the rows' own, a block at a time");
+        // the second prompt's samples and one of the first's leave: half the prefixes unread
+        let going = [1];
+        held = held.select_rows(&going);
+        shared = shared.select_rows(&going);
+        same(&mut held, &mut shared, 1);
+        assert_eq!(shared.layers[0].prefix.as_ref().unwrap().k.dims()[0], 1, "the unread prefix dropped");
+        assert_eq!(shared.prefix_rows, vec![0]);
+        for _ in 0..3 {
+            same(&mut held, &mut shared, 1);
+        }
+        assert_eq!(shared.layers[0].own.as_ref().unwrap().k.dims()[2], 8, "grown by a block");
     }
 }

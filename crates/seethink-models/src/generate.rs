@@ -53,7 +53,8 @@ pub fn generate<B: Kernels, M: Vlm<B>>(
 }
 
 /// [`generate`] with the KV cache kept in `kv_storage` ([`crate::decode::KvCache::stored_as`];
-/// `None`: as computed): the rollout's `kv_cache_dtype`.
+/// `None`: as computed): the rollout's `kv_cache_dtype`. Laid out as the backend prefers
+/// ([`KvLayout::of`]).
 pub fn generate_keeping_kv_in<B: Kernels, M: Vlm<B>>(
     model: &M,
     prompts: &[Prompt<B>],
@@ -62,6 +63,46 @@ pub fn generate_keeping_kv_in<B: Kernels, M: Vlm<B>>(
     stop_ids: &[u32],
     pad_id: u32,
     kv_storage: Option<burn::tensor::DType>,
+) -> Result<Vec<Completion>> {
+    let kv = KvLayout::of::<B>(kv_storage);
+    generate_with(model, prompts, n, sampling, stop_ids, pad_id, kv)
+}
+
+/// Positions a sample's own KV buffers grow by at a time when prompts are shared
+/// ([`KvLayout::shared_block`]): under 64 positions of room per sample, and a copy of its own
+/// positions every 64 steps, a small part of what each step's gather of the prefixes copies.
+pub const KV_BLOCK: usize = 64;
+
+/// How generation holds its KV cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KvLayout {
+    /// The type keys and values are kept in ([`crate::decode::KvCache::stored_as`]; `None`:
+    /// as computed).
+    pub storage: Option<burn::tensor::DType>,
+    /// `Some(block)`: a prompt's keys and values are kept once for its `n` samples and each
+    /// sample's own positions grow `block` at a time
+    /// ([`crate::decode::KvCache::sharing_prefixes`]); `None`: every sample holds the prompt
+    /// and room for `max_new_tokens` from the start.
+    pub shared_block: Option<usize>,
+}
+
+impl KvLayout {
+    /// `storage`, prompts shared where the backend prefers ([`Kernels::shares_prompt_cache`]).
+    pub fn of<B: Kernels>(storage: Option<burn::tensor::DType>) -> Self {
+        Self { storage, shared_block: B::shares_prompt_cache().then_some(KV_BLOCK) }
+    }
+}
+
+/// [`generate`] with the KV cache held as `kv` says. The layout changes what is kept, not
+/// what is computed: the keys and values each row attends to are the same.
+pub fn generate_with<B: Kernels, M: Vlm<B>>(
+    model: &M,
+    prompts: &[Prompt<B>],
+    n: usize,
+    sampling: &SamplingConfig,
+    stop_ids: &[u32],
+    pad_id: u32,
+    kv: KvLayout,
 ) -> Result<Vec<Completion>> {
     if prompts.is_empty() || n == 0 {
         return Ok(Vec::new());
@@ -87,16 +128,13 @@ pub fn generate_keeping_kv_in<B: Kernels, M: Vlm<B>>(
     let tokens = TokenBatch::left_padded(&rows, pad_id);
     let images = ImageInput::concat(prompts.iter().filter_map(|p| p.images.as_ref()));
     let mut state = model.new_state();
-    state.kv = state.kv.stored_as(kv_storage);
+    state.kv = state.kv.stored_as(kv.storage);
     let prefill = model.forward_at(&tokens, images.as_ref(), &mut state, &[tokens.seq - 1])?;
     let [batch, _, vocab] = prefill.dims();
     let last = prefill.reshape([batch, vocab]);
     let mut logits = repeat_rows(last, n);
-    if n > 1 {
-        state = state.repeat_interleave(n);
-    }
-    // the new tokens' keys and values are written in place from here on
-    state.kv.reserve(sampling.max_new_tokens.saturating_sub(1));
+    // the first new token's keys join the cache with the second's step
+    state = state.for_samples(n, kv.shared_block, sampling.max_new_tokens.saturating_sub(1));
     let total = batch * n;
     let mut out: Vec<Completion> = (0..total)
         .map(|r| Completion { prompt: r / n, ids: Vec::new(), logprobs: Vec::new(), stopped: false })

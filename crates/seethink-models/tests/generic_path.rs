@@ -122,6 +122,41 @@ fn a_kv_cache_kept_narrower_generates_the_same_greedy_tokens() {
     }
 }
 
+/// A prompt's KV cache kept once for its samples and their own positions grown in blocks
+/// (`KvLayout::shared_block`, the layout a GPU decodes with), against every sample holding the
+/// prompt and room for its longest response (the host's): the same tokens, greedy and sampled,
+/// with rows leaving the batch as they stop, on all four families, with images and without.
+/// The keys and values each row attends to are the same, so the log-probs agree to f64's last
+/// bits (attention's sums run over a different count of masked keys).
+#[test]
+fn samples_sharing_their_prompt_s_cache_generate_what_samples_holding_it_do() {
+    use seethink_models::generate::{generate_with, KvLayout, Prompt, SamplingConfig};
+    for family in common::FAMILIES {
+        let model =
+            AnyVlm::<Generic>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        let mut prompts: Vec<Prompt<Generic>> =
+            common::pipeline_prompts::<Generic>(family).into_iter().map(|(_, p)| p).collect();
+        prompts.push(Prompt { ids: vec![5, 17, 42, 99, 3, 250], images: None });
+        for temperature in [0.0, 1.0] {
+            let sampling = SamplingConfig { max_new_tokens: 40, temperature, seed: 7, ..Default::default() };
+            // a stop token common enough that rows stop at different steps
+            let held = KvLayout { storage: None, shared_block: None };
+            let shared = KvLayout { storage: None, shared_block: Some(4) };
+            let run = |kv| generate_with(&model, &prompts, 3, &sampling, &[3, 7, 11], 0, kv).unwrap();
+            let (held, shared) = (run(held), run(shared));
+            let lengths: Vec<usize> = held.iter().map(|c| c.ids.len()).collect();
+            if temperature > 0.0 {
+                assert!(lengths.iter().any(|&l| l < 40), "{family}: no row stopped early: {lengths:?}");
+            }
+            for (h, s) in held.iter().zip(&shared) {
+                assert_eq!(h.ids, s.ids, "{family}, T = {temperature}: tokens");
+                let gap = h.logprobs.iter().zip(&s.logprobs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(gap < 1e-6, "{family}, T = {temperature}: log-probs differ by {gap}");
+            }
+        }
+    }
+}
+
 // Frozen weights stored in a narrower type (`nn::frozen`): f32 under f64 compute here, as bf16
 // under f32 on a GPU.
 

@@ -11,7 +11,9 @@
 //!   narrower ([`Target::frozen_bytes`]), with the largest of them widened in each phase that
 //!   computes with them;
 //! - **rollout**: the KV cache of the generation calls running at once (in the frozen weights'
-//!   type with `rollout.kv_cache_dtype: Checkpoint`), the activations of a
+//!   type with `rollout.kv_cache_dtype: Checkpoint`; on the generic path, a GPU's, each
+//!   prompt once for its samples and their own positions in blocks, with one layer's keys and
+//!   values gathered per row while it attends: `KvLayout`), the activations of a
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
@@ -47,6 +49,7 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use seethink_models::generate::KV_BLOCK;
 use seethink_models::nn::LoraConfig;
 use seethink_models::ModelSize;
 
@@ -392,15 +395,40 @@ impl MemoryPlan {
                 KvCacheDtype::Compute => c,
                 KvCacheDtype::Checkpoint => f.min(c),
             };
-            let cache = calls * rows * layers * 2 * kv * whole * kv_e;
-            add(
-                "rollout KV cache",
-                Phase::Rollout,
-                cache,
-                format!(
-                    "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
+            match target.kernels {
+                // every row holds its prompt and room for the longest response
+                KernelPath::Host => add(
+                    "rollout KV cache",
+                    Phase::Rollout,
+                    calls * rows * layers * 2 * kv * whole * kv_e,
+                    format!(
+                        "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
+                    ),
                 ),
-            );
+                // each prompt once, each row's own positions in blocks (`KvLayout::shared_block`),
+                // and one layer's keys and values gathered per row for its attention call
+                KernelPath::Generic => {
+                    let own = response.div_ceil(KV_BLOCK as u64) * KV_BLOCK as u64;
+                    let held = per_call as u64 * prompt + rows * own;
+                    add(
+                        "rollout KV cache",
+                        Phase::Rollout,
+                        calls * layers * 2 * kv * held * kv_e,
+                        format!(
+                            "{calls} call(s) × {layers} layers × 2 × {kv} × ({per_call} prompts × {prompt} + {rows} rows × {own} own) tokens × {kv_e} B"
+                        ),
+                    );
+                    add(
+                        "rollout KV gathered",
+                        Phase::Rollout,
+                        calls * rows * 2 * kv * (prompt * kv_e + (prompt + own) * c),
+                        format!(
+                            "{calls} call(s) × {rows} rows × 2 × {kv} × ({prompt} prefix tokens × {kv_e} B + {} tokens × {c} B)",
+                            prompt + own
+                        ),
+                    );
+                }
+            }
             let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * c;
             add(
                 "rollout prefill",

@@ -20,8 +20,7 @@ use std::sync::Arc;
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, Tensor};
-use common::{task, tiny_config, Letters};
-use seethink_data::Task;
+use common::{image_and_text_tasks, tiny_config, Letters};
 use seethink_models::nn::LoraConfig;
 use seethink_rl::config::{ComputeType, TrainConfig, Trainer};
 use seethink_rl::run::train_on;
@@ -44,17 +43,6 @@ fn bits<Bk: Backend, M: Module<Bk>>(model: &M) -> Vec<u64> {
     let mut c = Collect(Vec::new());
     model.visit(&mut c);
     c.0
-}
-
-/// Two text tasks and two perception tasks (one image each), so the vision tower runs too.
-fn tasks() -> Vec<Task> {
-    let images = seethink_data::synth::generate(&seethink_data::synth::SynthConfig::uniform(2), 5)
-        .unwrap()
-        .into_iter()
-        .map(|t| t.task)
-        .filter(|t| !t.images.is_empty())
-        .take(2);
-    images.chain([task("one", "one", "1"), task("two", "two", "2")]).collect()
 }
 
 /// One training of the four: its family's tiny checkpoint and what sets it apart.
@@ -97,7 +85,7 @@ fn train(training: &Training, out: &Path) -> Vec<u64> {
     config.actor.mini_batches = 2;
     config.actor.micro_batch_size = 4;
     (training.setup)(&mut config);
-    bits(&train_on::<G>(&config, tasks(), Arc::new(Letters), &Default::default()).unwrap())
+    bits(&train_on::<G>(&config, image_and_text_tasks(), Arc::new(Letters), &Default::default()).unwrap())
 }
 
 #[test]

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{backend::Backend, DType, Tensor};
-use common::{logged, task, tiny_config, Letters};
-use seethink_data::Task;
+use common::{image_and_text_tasks, logged, tiny_config, Letters};
 use seethink_models::AnyVlm;
 use seethink_rl::config::{ComputeType, TrainConfig, Trainer};
 use seethink_rl::run::train_on;
@@ -46,19 +45,6 @@ fn parameters<Bk: Backend, M: Module<Bk>>(model: &M) -> (Vec<(Vec<usize>, Vec<f6
     (c.0, c.1)
 }
 
-/// Text tasks and perception tasks of the procedural benchmark (one image each), so that the
-/// vision tower runs too.
-fn tasks() -> Vec<Task> {
-    let images = seethink_data::synth::generate(&seethink_data::synth::SynthConfig::uniform(2), 5)
-        .unwrap()
-        .into_iter()
-        .map(|t| t.task)
-        .filter(|t| !t.images.is_empty())
-        .take(2);
-    let text = [task("one", "one", "1"), task("two", "two", "2")];
-    images.chain(text).collect()
-}
-
 /// Two GRPO steps of 4 prompts × 4 samples of `family`'s tiny checkpoint, the KL as a loss,
 /// each layer recomputed in backward; `setup` changes the rest.
 fn train(family: &str, out: &Path, setup: impl Fn(&mut TrainConfig)) -> AnyVlm<GI> {
@@ -71,7 +57,7 @@ fn train(family: &str, out: &Path, setup: impl Fn(&mut TrainConfig)) -> AnyVlm<G
     config.actor.micro_batch_size = 4;
     setup(&mut config);
     assert_eq!(config.actor.lr, LR);
-    train_on::<G>(&config, tasks(), Arc::new(Letters), &Default::default()).unwrap()
+    train_on::<G>(&config, image_and_text_tasks(), Arc::new(Letters), &Default::default()).unwrap()
 }
 
 const FAMILIES: [&str; 4] = ["qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5"];

@@ -106,6 +106,16 @@ pub trait Kernels: Backend {
         1
     }
 
+    /// Whether generation keeps a prompt's KV cache once for the samples that continue it and
+    /// grows each sample's own positions in blocks ([`crate::decode::KvCache::sharing_prefixes`]),
+    /// rather than giving every sample the prompt and room for its longest response: yes where
+    /// memory is what bounds the rows decoded at once (a GPU). Each layer then gathers the
+    /// prefixes for its attention call, a copy of that layer's keys and values per step, which
+    /// the host does not pay.
+    fn shares_prompt_cache() -> bool {
+        true
+    }
+
     /// [`Kernels::matmul`] under autodiff.
     fn tracked_matmul<C: CheckpointStrategy>(
         a: Tensor<Autodiff<Self, C>, 2>,
@@ -198,6 +208,10 @@ impl<B: Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
 
     fn batch_threads() -> usize {
         B::batch_threads()
+    }
+
+    fn shares_prompt_cache() -> bool {
+        B::shares_prompt_cache()
     }
 }
 

@@ -403,7 +403,9 @@ pub struct RolloutConfig {
     pub max_new_tokens: usize,
     pub seed: u64,
     /// Sequences generated per generation call: a step's prompts are generated together,
-    /// `batch_size / n` prompts (at least one) per call.
+    /// `batch_size / n` prompts (at least one) per call. 0: as many as fit, a worker's whole
+    /// share of the prompts in one call, or on a GPU the most prompts whose plan fits the
+    /// device's memory (`seethink train` sets it before the run: `seethink plan` shows it).
     pub batch_size: usize,
     /// The type the rollout's KV cache keeps keys and values in (vLLM's `kv_cache_dtype`).
     pub kv_cache_dtype: KvCacheDtype,
@@ -579,7 +581,6 @@ impl TrainConfig {
             ("actor.ppo_epochs", a.ppo_epochs),
             ("rollout.n", r.n),
             ("rollout.max_new_tokens", r.max_new_tokens),
-            ("rollout.batch_size", r.batch_size),
             ("trainer.steps", t.steps),
             ("trainer.prompts_per_step", t.prompts_per_step),
             ("trainer.save_every", t.save_every),

@@ -166,9 +166,14 @@ pub(crate) fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<R
 }
 
 /// Prompts per generation call of a rollout of `prompts` prompts × `n` samples on `threads`
-/// threads: `batch_size / n` (at least one), fewer when that would leave a thread idle.
+/// threads: `batch_size / n` (at least one; every prompt when `batch_size` is 0), fewer when
+/// that would leave a thread idle.
 pub(crate) fn prompts_per_call(batch_size: usize, n: usize, prompts: usize, threads: usize) -> usize {
-    (batch_size / n.max(1)).max(1).min(prompts.div_ceil(threads.max(1)).max(1))
+    let wanted = match batch_size {
+        0 => prompts,
+        _ => batch_size / n.max(1),
+    };
+    wanted.max(1).min(prompts.div_ceil(threads.max(1)).max(1))
 }
 
 /// Responses per mini-batch of a rollout of `samples` split into `mini_batches`.

@@ -40,6 +40,18 @@ pub fn task(id: &str, prompt: &str, answer: &str) -> Task {
     }
 }
 
+/// Two perception tasks of the procedural benchmark (one image each), so that the vision tower
+/// runs too, then two text tasks.
+pub fn image_and_text_tasks() -> Vec<Task> {
+    let images = seethink_data::synth::generate(&seethink_data::synth::SynthConfig::uniform(2), 5)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task)
+        .filter(|t| !t.images.is_empty())
+        .take(2);
+    images.chain([task("one", "one", "1"), task("two", "two", "2")]).collect()
+}
+
 /// A tiny run of the committed checkpoint in `out`: `trainer`, `steps` steps of `prompts`
 /// tasks, no format instruction, a checkpoint every step (tests change what they need).
 pub fn tiny_config(out: &Path, trainer: Trainer, steps: usize, prompts: usize) -> TrainConfig {

@@ -63,6 +63,12 @@ impl Kernels for Cpu {
         crate::parallel::cores()
     }
 
+    /// Memory is rarely what bounds a host rollout, and a per-step gather of the prefixes
+    /// would cost time: every row holds its prompt and reserves its room.
+    fn shares_prompt_cache() -> bool {
+        false
+    }
+
     /// On the host: the logits are already here ([`crate::sampling::pick_on_host`]).
     fn pick_tokens(
         logits: Tensor<Self, 2>,
