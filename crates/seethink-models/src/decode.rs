@@ -33,6 +33,9 @@ pub struct KvCache<B: Backend> {
     /// With shared prefixes, once rows share them: the prefix (row of every layer's `prefix`)
     /// that batch row r continues is `prefix_rows[r]`.
     prefix_rows: Vec<usize>,
+    /// `prefix_rows` on the prefixes' device, made when the rows change rather than by every
+    /// layer's attention call.
+    prefix_index: Option<Tensor<B, 1, burn::tensor::Int>>,
 }
 
 /// One layer's keys and values: the prefixes rows share, and each row's own positions.
@@ -111,7 +114,13 @@ impl<B: Backend> KvCache<B> {
     /// An empty cache for a decoder with `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
         let empty = LayerCache { prefix: None, own: None };
-        Self { layers: vec![empty; num_layers], storage: None, block: None, prefix_rows: Vec::new() }
+        Self {
+            layers: vec![empty; num_layers],
+            storage: None,
+            block: None,
+            prefix_rows: Vec::new(),
+            prefix_index: None,
+        }
     }
 
     /// This cache keeping its keys and values in `storage` (`None`: as computed).
@@ -178,6 +187,11 @@ impl<B: Backend> KvCache<B> {
             out.prefix_rows = rows.iter().map(|&r| self.prefix_rows[r]).collect();
         }
         out.drop_unread_prefixes();
+        out.prefix_index = out
+            .layers
+            .iter()
+            .find_map(|l| l.prefix.as_ref())
+            .map(|p| index::<B>(&out.prefix_rows, &p.k.device()));
         out
     }
 
@@ -282,7 +296,7 @@ impl<B: Backend> KvCache<B> {
         let (keys, values) = match &cache.prefix {
             None => (own.k.clone(), own.v.clone()),
             Some(prefix) => {
-                let rows = index::<B>(&self.prefix_rows, &prefix.k.device());
+                let rows = self.prefix_index.clone().expect("an index wherever prefixes are held");
                 let gathered = |shared: &Tensor<B, 4>, own: &Tensor<B, 4>| {
                     Tensor::cat(vec![shared.clone().select(0, rows.clone()), own.clone()], 2)
                 };
