@@ -1,10 +1,11 @@
-//! The sandbox's training is the same to the bit on every x86-64 CPU: a few GRPO steps of the
-//! committed base model (the CPU preset's settings at a smaller batch) write the same weights
-//! natively (this machine has AVX-512) and under `qemu-x86_64` emulating CPUs of other vendors
-//! and SIMD levels. Each emulated CPU reports its own CPUID, so the kernels' runtime dispatch
-//! (SIMD level, cache-sized blocking, glibc's math variants) takes the paths it would take on
-//! that CPU. The emulated CPUs need `qemu-x86_64` (Debian: `qemu-user`): without it they are
-//! skipped with a notice and only this CPU's hash is checked, unless
+//! The sandbox's training is the same to the bit on every x86-64 CPU. Natively, two GRPO steps
+//! of the committed base model (the CPU preset's settings at a smaller batch) write the committed
+//! hash; under `qemu-x86_64` emulating CPUs of other vendors and SIMD levels, one smaller GRPO
+//! step writes the same weights as on this CPU. Each emulated CPU reports its own CPUID, so the
+//! kernels' runtime dispatch (SIMD level, cache-sized blocking, glibc's math variants) takes the
+//! paths it would take on that CPU; the smaller step keeps emulation (tens of times slower than
+//! native) to minutes. The emulated CPUs need `qemu-x86_64` (Debian: `qemu-user`): without it
+//! they are skipped with a notice and only this CPU's hash is checked, unless
 //! `SEETHINK_REQUIRE_EMULATION` is set (`.ci/run` sets it, and installs qemu-user).
 
 use std::path::Path;
@@ -30,9 +31,27 @@ const REQUIRE_EMULATION: &str = "SEETHINK_REQUIRE_EMULATION";
 /// `gemm` then multiplies and adds in two roundings.)
 const CPUS: [&str; 3] = ["Haswell-v4", "Icelake-Server", "EPYC-Rome"];
 
-/// A hash (SipHash, fixed keys) of the final weights after two GRPO steps (4 prompts × 4
-/// samples, up to 96 new tokens) of the committed base model on the sandbox's tasks.
-fn weights_after_grpo(dir: &Path) -> u64 {
+/// How much GRPO [`weights_after_grpo`] runs.
+#[derive(Clone, Copy)]
+struct Workload {
+    steps: usize,
+    prompts_per_step: usize,
+    samples: usize,
+    max_new_tokens: usize,
+}
+
+/// What [`COMMITTED_HASH`] is the hash of: two GRPO steps of 4 prompts × 4 samples, up to 96
+/// new tokens.
+const COMMITTED: Workload = Workload { steps: 2, prompts_per_step: 4, samples: 4, max_new_tokens: 96 };
+
+/// What every emulated CPU runs, and this CPU too to compare: one step of 2 prompts × 2
+/// samples, up to 48 new tokens: the same model, tasks and kernels as [`COMMITTED`], less of
+/// them.
+const EMULATED: Workload = Workload { steps: 1, prompts_per_step: 2, samples: 2, max_new_tokens: 48 };
+
+/// A hash (SipHash, fixed keys) of the final weights after `work`'s GRPO steps of the committed
+/// base model on the sandbox's tasks.
+fn weights_after_grpo(dir: &Path, work: Workload) -> u64 {
     let preset = CpuPreset {
         out: dir.to_path_buf(),
         stage_steps: StageSteps::uniform(1),
@@ -43,9 +62,10 @@ fn weights_after_grpo(dir: &Path) -> u64 {
     let mut config = preset.prepare().unwrap();
     config.curriculum = None;
     config.eval = None;
-    config.trainer.steps = 2;
-    config.trainer.prompts_per_step = 4;
-    config.rollout.n = 4;
+    config.trainer.steps = work.steps;
+    config.trainer.prompts_per_step = work.prompts_per_step;
+    config.rollout.n = work.samples;
+    config.rollout.max_new_tokens = work.max_new_tokens;
     let run = seethink::rl::train::train::<Autodiff<NdArray>>(&config, &Default::default()).unwrap();
     let weights = std::fs::read(run.join("final/model.safetensors")).unwrap();
     let mut hasher = std::hash::DefaultHasher::new();
@@ -55,14 +75,14 @@ fn weights_after_grpo(dir: &Path) -> u64 {
 
 #[test]
 fn grpo_steps_write_the_same_weights_on_every_emulated_cpu() {
-    let dir = tempfile::tempdir().unwrap();
-    let hash = weights_after_grpo(dir.path());
     if std::env::var_os(CHILD).is_some() {
-        println!("weights hash {hash:016x}");
+        let dir = tempfile::tempdir().unwrap();
+        println!("weights hash {:016x}", weights_after_grpo(dir.path(), EMULATED));
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
     assert_eq!(
-        format!("{hash:016x}"),
+        format!("{:016x}", weights_after_grpo(dir.path(), COMMITTED)),
         COMMITTED_HASH,
         "this CPU trains to other weights than the committed results'"
     );
@@ -78,6 +98,8 @@ fn grpo_steps_write_the_same_weights_on_every_emulated_cpu() {
         );
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let hash = weights_after_grpo(dir.path(), EMULATED);
     let exe = std::env::current_exe().unwrap();
     let emulated = |cpu: &str| {
         let output = Command::new("qemu-x86_64")

@@ -75,10 +75,10 @@ const TRAININGS: [Training; 4] = [
     },
 ];
 
-/// Two GRPO steps of 4 prompts × 4 samples with the KL as a loss, in 2 mini-batches of one
-/// micro-batch each; the trained weights' bits.
+/// One GRPO step of 4 prompts × 4 samples with the KL as a loss, in 2 mini-batches of one
+/// micro-batch each (two backward passes and optimizer steps); the trained weights' bits.
 fn train(training: &Training, out: &Path) -> Vec<u64> {
-    let mut config = tiny_config(out, Trainer::Grpo, 2, 4);
+    let mut config = tiny_config(out, Trainer::Grpo, 1, 4);
     config.model = common::checkpoint().join("../..").join(training.family).join("checkpoint");
     config.algorithm.kl_coef = 0.05;
     config.algorithm.use_kl_loss = true;

@@ -861,7 +861,6 @@ mod tests {
             ("actor.micro_batch_size=0", "actor.micro_batch_size"),
             ("rollout.n=0", "rollout.n"),
             ("rollout.n=1", "rollout.n"),
-            ("rollout.batch_size=0", "rollout.batch_size"),
             ("rollout.temperature=0.0", "rollout.temperature"),
             ("trainer.save_every=0", "trainer.save_every"),
             ("algorithm.filter_low=0.995", "algorithm.filter_low"),

@@ -328,10 +328,20 @@ pub struct Sizes {
     pub vocab_chunk: usize,
 }
 
+/// Set in a child process of [`check_cases`]: the index of the one case it checks.
+const CASE: &str = "SEETHINK_PLAN_CASE";
+
+/// A child's line for each peak its case misses.
+const MISS: &str = "plan miss: ";
+
 /// Checks the plan for `kernels` (floats of `element_bytes`, frozen weights stored in
 /// `frozen`) on five cases, each dominated by
-/// a different width (shared and own prompts, a wide MLP, many heads, the vocabulary), and
-/// fails listing every peak it misses by more than 15%.
+/// a different width (shared and own prompts, a wide MLP, many heads, the vocabulary), then
+/// deeper ones, and fails listing every peak it misses by more than 15%.
+///
+/// Each case runs in a process of its own (this test binary again, with [`CASE`] set), as many
+/// at once as there are cores: the counting allocator counts a whole process, and the cases
+/// are single-threaded.
 pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, frozen: DType, sizes: Sizes) {
     let Sizes { prompt, response, vocab, vocab_prompt, vocab_response, vocab_chunk } = sizes;
     let shape = |hidden, intermediate, layers, heads, kv_heads, head_dim, vocab| Shape {
@@ -350,9 +360,23 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
         ("many heads", shape(128, 256, 4, 16, 8, 64, 2048), (prompt, response, 8, 1, 256)),
         ("vocabulary", shape(64, 192, 1, 4, 2, 16, vocab), (vocab_prompt, vocab_response, 2, 4, vocab_chunk)),
     ];
+    let only = std::env::var(CASE).ok().map(|i| i.parse::<usize>().unwrap());
     let mut misses = Vec::new();
+    let mut index = 0;
+    let mut check = |misses: &mut Vec<String>,
+                     name: &str,
+                     kernels: KernelPath,
+                     element_bytes: usize,
+                     frozen: DType,
+                     shape: Shape,
+                     config: &dyn Fn(&Path) -> TrainConfig| {
+        if only == Some(index) {
+            check::<B>(misses, name, kernels, element_bytes, frozen, shape, config);
+        }
+        index += 1;
+    };
     for (name, shape, (prompt, response, prompts, n, chunk)) in cases {
-        check::<B>(&mut misses, name, kernels, element_bytes, frozen, shape, |dir| {
+        check(&mut misses, name, kernels, element_bytes, frozen, shape, &|dir| {
             run_config(dir, prompt, response, prompts, n, 4, chunk)
         });
     }
@@ -365,7 +389,7 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
         ("12 layers, checkpointed, 2 micro-batches", true, 4),
     ] {
         let deep = shape(256, 768, 12, 8, 2, 32, 2048);
-        check::<B>(&mut misses, name, kernels, element_bytes, frozen, deep, |dir| {
+        check(&mut misses, name, kernels, element_bytes, frozen, deep, &|dir| {
             let mut config = run_config(dir, prompt, response, 8, 1, micro, 256);
             config.actor.activation_checkpointing = checkpointing;
             config
@@ -375,14 +399,14 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
     // pass on an f32 copy of the policy, the KV cache and activations in f32
     if element_bytes == 8 {
         let deep = shape(256, 768, 12, 8, 2, 32, 2048);
-        check::<B>(
+        check(
             &mut misses,
             "12 layers, checkpointed, f32 compute",
             kernels,
             element_bytes,
             frozen,
             deep,
-            |dir| {
+            &|dir| {
                 let mut config = run_config(dir, prompt, response, 8, 1, 8, 256);
                 config.actor.activation_checkpointing = true;
                 config.actor.mixed_precision = Some(seethink_rl::config::ComputeType::F32);
@@ -390,5 +414,56 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
             },
         );
     }
+    if only.is_some() {
+        for miss in misses {
+            println!("{MISS}{miss}");
+        }
+        return;
+    }
+    let misses = in_child_processes(index);
     assert!(misses.is_empty(), "{misses:#?}");
+}
+
+/// Runs cases `0..cases` of this test binary's test, each in a child process with [`CASE`]
+/// set, as many at once as there are cores, and returns their misses.
+fn in_child_processes(cases: usize) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    // libtest names a test's thread after the test; on the main thread (`--test-threads=1`) the
+    // child runs the binary's tests, each plan binary holding one
+    let test = std::thread::current().name().filter(|n| *n != "main").map(str::to_string);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run = |case: usize| {
+        let output = std::process::Command::new(&exe)
+            .args(test.iter().flat_map(|t| [t.as_str(), "--exact"]))
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CASE, case.to_string())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        print!("{stdout}");
+        assert!(
+            output.status.success(),
+            "case {case}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout.lines().filter_map(|l| l.strip_prefix(MISS).map(str::to_string)).collect::<Vec<_>>()
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(cases);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut misses = Vec::new();
+                    loop {
+                        let case = next.fetch_add(1, Ordering::Relaxed);
+                        if case >= cases {
+                            return misses;
+                        }
+                        misses.extend(run(case));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    })
 }
