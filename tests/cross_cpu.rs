@@ -8,7 +8,6 @@
 //! they are skipped with a notice and only this CPU's hash is checked, unless
 //! `SEETHINK_REQUIRE_EMULATION` is set (`.ci/run` sets it, and installs qemu-user).
 
-use std::path::Path;
 use std::process::Command;
 
 use burn::backend::{Autodiff, NdArray};
@@ -50,10 +49,11 @@ const COMMITTED: Workload = Workload { steps: 2, prompts_per_step: 4, samples: 4
 const EMULATED: Workload = Workload { steps: 1, prompts_per_step: 2, samples: 2, max_new_tokens: 48 };
 
 /// A hash (SipHash, fixed keys) of the final weights after `work`'s GRPO steps of the committed
-/// base model on the sandbox's tasks.
-fn weights_after_grpo(dir: &Path, work: Workload) -> u64 {
+/// base model on the sandbox's tasks, run in a temporary directory.
+fn weights_after_grpo(work: Workload) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
     let preset = CpuPreset {
-        out: dir.to_path_buf(),
+        out: dir.path().to_path_buf(),
         stage_steps: StageSteps::uniform(1),
         train_tasks: 8,
         heldout_tasks: 1,
@@ -76,13 +76,11 @@ fn weights_after_grpo(dir: &Path, work: Workload) -> u64 {
 #[test]
 fn grpo_steps_write_the_same_weights_on_every_emulated_cpu() {
     if std::env::var_os(CHILD).is_some() {
-        let dir = tempfile::tempdir().unwrap();
-        println!("weights hash {:016x}", weights_after_grpo(dir.path(), EMULATED));
+        println!("weights hash {:016x}", weights_after_grpo(EMULATED));
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     assert_eq!(
-        format!("{:016x}", weights_after_grpo(dir.path(), COMMITTED)),
+        format!("{:016x}", weights_after_grpo(COMMITTED)),
         COMMITTED_HASH,
         "this CPU trains to other weights than the committed results'"
     );
@@ -98,8 +96,7 @@ fn grpo_steps_write_the_same_weights_on_every_emulated_cpu() {
         );
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let hash = weights_after_grpo(dir.path(), EMULATED);
+    let hash = weights_after_grpo(EMULATED);
     let exe = std::env::current_exe().unwrap();
     let emulated = |cpu: &str| {
         let output = Command::new("qemu-x86_64")

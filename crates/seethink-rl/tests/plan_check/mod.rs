@@ -362,21 +362,22 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
     ];
     let only = std::env::var(CASE).ok().map(|i| i.parse::<usize>().unwrap());
     let mut misses = Vec::new();
-    let mut index = 0;
-    let mut check = |misses: &mut Vec<String>,
-                     name: &str,
-                     kernels: KernelPath,
-                     element_bytes: usize,
-                     frozen: DType,
-                     shape: Shape,
-                     config: &dyn Fn(&Path) -> TrainConfig| {
-        if only == Some(index) {
+    let mut cases_seen = 0;
+    // every case is numbered; a child checks only its own
+    let mut case = |misses: &mut Vec<String>,
+                    name: &str,
+                    kernels: KernelPath,
+                    element_bytes: usize,
+                    frozen: DType,
+                    shape: Shape,
+                    config: &dyn Fn(&Path) -> TrainConfig| {
+        if only == Some(cases_seen) {
             check::<B>(misses, name, kernels, element_bytes, frozen, shape, config);
         }
-        index += 1;
+        cases_seen += 1;
     };
     for (name, shape, (prompt, response, prompts, n, chunk)) in cases {
-        check(&mut misses, name, kernels, element_bytes, frozen, shape, &|dir| {
+        case(&mut misses, name, kernels, element_bytes, frozen, shape, &|dir| {
             run_config(dir, prompt, response, prompts, n, 4, chunk)
         });
     }
@@ -389,7 +390,7 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
         ("12 layers, checkpointed, 2 micro-batches", true, 4),
     ] {
         let deep = shape(256, 768, 12, 8, 2, 32, 2048);
-        check(&mut misses, name, kernels, element_bytes, frozen, deep, &|dir| {
+        case(&mut misses, name, kernels, element_bytes, frozen, deep, &|dir| {
             let mut config = run_config(dir, prompt, response, 8, 1, micro, 256);
             config.actor.activation_checkpointing = checkpointing;
             config
@@ -399,7 +400,7 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
     // pass on an f32 copy of the policy, the KV cache and activations in f32
     if element_bytes == 8 {
         let deep = shape(256, 768, 12, 8, 2, 32, 2048);
-        check(
+        case(
             &mut misses,
             "12 layers, checkpointed, f32 compute",
             kernels,
@@ -420,7 +421,7 @@ pub fn check_cases<B: TrainBackend>(kernels: KernelPath, element_bytes: usize, f
         }
         return;
     }
-    let misses = in_child_processes(index);
+    let misses = in_child_processes(cases_seen);
     assert!(misses.is_empty(), "{misses:#?}");
 }
 
