@@ -1,9 +1,10 @@
 //! A second backend that runs, checked against ndarray: a forward pass with an image, a greedy
-//! generation and one whole GRPO update (old and reference log-probs, clipped loss with the KL,
-//! two AdamW updates) of the tiny committed Qwen3-VL, on `--backend` and on ndarray in the same
-//! process. Passes when the logits agree within 1e-3 (relative to the largest), the greedy
-//! tokens are the same, and the update's metrics and every weight's change agree within 1e-2
-//! (GPU reductions sum in another order; the change is about 1e-4 of a weight).
+//! generation (two samples of one prompt) and one whole GRPO update (old and reference
+//! log-probs, clipped loss with the KL, two AdamW updates) of the tiny committed Qwen3-VL, on
+//! `--backend` and on ndarray in the same process. Passes when the logits agree within 1e-3
+//! (relative to the largest), the greedy tokens are the same, and the update's metrics and
+//! every weight's change agree within 1e-2 (GPU reductions sum in another order; the change is
+//! about 1e-4 of a weight).
 //!
 //! ```text
 //! cargo run --release --features wgpu --example backend_check -- --backend wgpu
@@ -104,8 +105,16 @@ fn outcome<B: TrainBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
     let logits = logits.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits");
     let greedy = SamplingConfig { max_new_tokens: 12, temperature: 0.0, ..Default::default() };
     let tokenizer = &processor.tokenizer;
-    let completions = generate(&model, std::slice::from_ref(&prompt), 1, &greedy, &[], tokenizer.pad_id)?;
-    let Some(completion) = completions.into_iter().next() else { bail!("no completion") };
+    // two samples of the prompt: on a GPU both read the prompt's one KV cache
+    // (`Kernels::shares_prompt_cache`), and greedy samples are the same tokens
+    let completions = generate(&model, std::slice::from_ref(&prompt), 2, &greedy, &[], tokenizer.pad_id)?;
+    let [completion, twin] = &completions[..] else { bail!("{} completions of 2", completions.len()) };
+    ensure!(
+        completion.ids == twin.ids,
+        "greedy samples of one prompt differ: {:?}, {:?}",
+        completion.ids,
+        twin.ids
+    );
 
     // one GRPO update on a fixed rollout: the prompt with three responses, and a text prompt
     let text: Prompt<B::InnerBackend> =
@@ -144,7 +153,7 @@ fn outcome<B: TrainBackend>(dir: &Path, image: &Path) -> Result<Outcome> {
     grpo.learn(&mut learner, policy, rollout, tokenizer.pad_id, &mut stats)?;
     Ok(Outcome {
         logits,
-        greedy: completion.ids,
+        greedy: completion.ids.clone(),
         metrics: [stats.grad_norm, stats.pg_loss, stats.kl],
         before,
         after: flat(&inference_model(&learner)?),

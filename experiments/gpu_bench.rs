@@ -55,10 +55,10 @@ use seethink::models::nn::frozen::{float_dtype, frozen_dtype, widen_trained};
 use seethink::models::nn::precision::for_compute;
 use seethink::models::processing::Processor;
 use seethink::models::{AnyVlm, ImageInput, TokenBatch, Vlm};
-use seethink::plan::{plans_of, PlanDevice};
+use seethink::plan::{device_memory, fit_batch_size, plans_of, PlanDevice};
 use seethink::provenance::run_text;
 use seethink::rl::config::TrainConfig;
-use seethink::rl::grpo::{Grpo, GrpoStats, Scored};
+use seethink::rl::grpo::{prompts_per_call, Grpo, GrpoStats, Scored};
 use seethink::rl::learner::{new_learner, resolved_compute_dtype};
 use seethink::rl::plan::gib;
 use seethink::rl::policy::Sequence;
@@ -606,7 +606,10 @@ fn measure_grpo<B: TrainBackend>(
     )?;
     let prompt_tokens = prompts[0].ids.len();
     config.data.max_prompt_length = Some(prompt_tokens);
-    let plans = plans_of(&config, PlanDevice::from(args.backend))?;
+    // `rollout.batch_size: 0` as `seethink train` makes it concrete on this device
+    let plan_device = PlanDevice::from(args.backend);
+    fit_batch_size(&mut config, plan_device, device_memory(plan_device, None))?;
+    let plans = plans_of(&config, plan_device)?;
     let (_, plan) = plans.first().context("the run config's plan")?;
     let largest = plan.components.iter().max_by_key(|c| c.bytes).map(|c| (c.name.to_string(), c.bytes));
 
@@ -624,6 +627,7 @@ fn measure_grpo<B: TrainBackend>(
     let mut grpo =
         Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
     let n = config.rollout.n;
+    let per_call = prompts_per_call(config.rollout.batch_size, n, prompts.len(), 1);
     let mut step_seconds = Vec::new();
     let mut tokens = 0;
     let (mut phases, mut marks) = (Vec::new(), Vec::new());
@@ -644,7 +648,6 @@ fn measure_grpo<B: TrainBackend>(
         let policy = learner.compute_policy()?.valid().model;
         let sampling = config.rollout.sampling(step);
         let mut completions = Vec::new();
-        let per_call = (config.rollout.batch_size / n).max(1);
         for chunk in prompts.chunks(per_call) {
             completions.extend(generate(&policy, chunk, n, &sampling, &[], pad)?);
         }
@@ -684,9 +687,10 @@ fn measure_grpo<B: TrainBackend>(
     let a = &config.actor;
     Ok(Outcome {
         what: format!(
-            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, micro-batch {}, {} update(s){}, {:?} compute{}{}",
+            "{} prompts × {n}, {prompt_tokens}-token prompts, {} new tokens, {} rows per generation call, micro-batch {}, {} update(s){}, {:?} compute{}{}",
             prompts.len(),
             config.rollout.max_new_tokens,
+            per_call * n,
             a.micro_batch_size,
             a.mini_batches * a.ppo_epochs,
             match &a.lora {

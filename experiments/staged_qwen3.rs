@@ -209,7 +209,7 @@ fn results_table(reports: &[(String, EvalReport)]) -> String {
     md.push_str(
         "\nThese intervals are over the held-out tasks, for this one training seed: they say how \
          surely this run's model changed, not whether another seed's would. `--seeds 5` runs five \
-         seeds and gives each change's interval over them (`over_seeds.md`; the README reports it).\n",
+         seeds and gives each change's interval over them (`over_seeds.md`; docs/results.md reports it).\n",
     );
     md
 }

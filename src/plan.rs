@@ -426,22 +426,22 @@ pub fn refuse_unfit(
         return Ok(());
     }
     let device = PlanDevice::from(kind);
-    // the plan is one worker's on a device of its own: more workers than GPUs would share them
+    let mut memory = device_memory(device, memory);
+    // workers beyond the GPUs share them (devices `i mod gpus`): each worker's plan must fit
+    // its share of a GPU's memory
     let gpus = match device {
         PlanDevice::Cuda => nvidia_smi_memory().map(|gpus| gpus.len()).filter(|&n| n > 0),
         _ => None,
     };
     if let Some(gpus) = gpus.filter(|&gpus| config.trainer.devices > gpus) {
-        bail!(
-            "{}: trainer.devices is {} but nvidia-smi lists {gpus} GPU(s), and workers sharing a GPU \
-             would need their plans' memory several times over; set trainer.devices={gpus} \
-             (--set trainer.devices={gpus}) or run on a machine with {} GPUs",
-            config_path.display(),
+        let sharing = config.trainer.devices.div_ceil(gpus);
+        memory = memory.map(|bytes| bytes / sharing as u64);
+        tracing::info!(
+            "trainer.devices is {} on {gpus} GPU(s): up to {sharing} workers share a GPU, each planned within {:.2} GiB",
             config.trainer.devices,
-            config.trainer.devices
+            memory.map_or(0.0, gib)
         );
     }
-    let memory = device_memory(device, memory);
     if let Some(line) = fit_batch_size(config, device, memory)? {
         tracing::info!("{}", line.trim_end());
     }

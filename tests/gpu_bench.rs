@@ -68,4 +68,31 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
         }
     }
     assert!(text.contains("LoRA rank 64") && text.contains("all weights"), "{text}");
+    // generation at each batch of the side-by-side rows, and the paper-like step in one call
+    for batch in [1, 2, 4] {
+        assert!(
+            text.contains(&format!("| generate-batch | {batch} × 1 sequences, ")),
+            "batch {batch}:\n{text}"
+        );
+    }
+    assert!(text.contains("4 prompts × 5, ") && text.contains("20 rows per generation call"), "{text}");
+    // two workers with sharded weights train as one does
+    let workers = |variant: &str| -> Vec<String> {
+        let row =
+            text.lines().find(|l| l.starts_with(variant)).unwrap_or_else(|| panic!("{variant}:\n{text}"));
+        row.split('|').map(|c| c.trim().to_string()).collect()
+    };
+    let (one, two) = (workers("| 1 | None |"), workers("| 2 | Weights |"));
+    // | workers | sharding | seconds | gather seconds | reward | pg_loss | kl | grad_norm |
+    assert_eq!(one[4], "–", "one worker gathers nothing: {one:?}");
+    assert!(two[4].split(", ").all(|s| s.parse::<f64>().is_ok_and(|s| s > 0.0)), "{two:?}");
+    for column in 5..=8 {
+        let values = |cells: &[String]| -> Vec<f64> {
+            cells[column].split(", ").map(|v| v.parse().unwrap()).collect()
+        };
+        for (a, b) in values(&one).into_iter().zip(values(&two)) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1e-3), "column {column}: {one:?} against {two:?}");
+        }
+    }
+    assert!(text.contains("| finished | "), "the main job at the tiny size:\n{text}");
 }

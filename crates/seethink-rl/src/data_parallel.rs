@@ -34,6 +34,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
@@ -72,6 +73,8 @@ pub struct Worker {
     sharding: Sharding,
     /// With the weights sharded: where each trained parameter's weights live.
     layout: WeightLayout,
+    /// Nanoseconds spent in the weights' gathers since last taken ([`Worker::take_gather_seconds`]).
+    gather_nanos: Arc<AtomicU64>,
 }
 
 /// How a worker joined in burn's collective reaches the others: its peer id and its all-reduce.
@@ -90,7 +93,14 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// The only worker of a run: rank 0 of 1, every exchange the identity.
     pub fn alone() -> Self {
-        Self { rank: 0, count: 1, peers: None, sharding: Sharding::None, layout: WeightLayout::default() }
+        Self {
+            rank: 0,
+            count: 1,
+            peers: None,
+            sharding: Sharding::None,
+            layout: WeightLayout::default(),
+            gather_nanos: Arc::default(),
+        }
     }
 
     /// Worker `rank` of `count`, summing on backend `B`'s `device` (it must have joined the
@@ -103,7 +113,7 @@ impl Worker {
             host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(TrainError::from)
         };
         let peers = Some(Peers { peer, host_sum: Arc::new(host_sum) });
-        Self { rank, count, peers, sharding, layout: WeightLayout::default() }
+        Self { rank, count, peers, sharding, layout: WeightLayout::default(), gather_nanos: Arc::default() }
     }
 
     /// This worker's rank, 0 … count − 1.
@@ -135,6 +145,18 @@ impl Worker {
     /// ([`crate::weight_shards`]).
     pub(crate) fn layout(&self) -> &WeightLayout {
         &self.layout
+    }
+
+    /// Adds `started`'s elapsed time to the gathers' ([`Worker::take_gather_seconds`]).
+    pub(crate) fn count_gather(&self, started: std::time::Instant) {
+        self.gather_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Seconds this worker spent gathering sharded weights (`trainer.sharding: Weights`) since
+    /// the last call, summed over its threads (the next layer's gather overlaps a layer's pass,
+    /// so this can exceed the time it delayed the step); 0 otherwise.
+    pub fn take_gather_seconds(&self) -> f64 {
+        self.gather_nanos.swap(0, Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// Whether this worker holds AdamW's state of its own parameters only.

@@ -157,6 +157,9 @@ pub fn grpo_step_metrics(stats: &GrpoStats) -> StepMetrics {
         .count("generation_calls", stats.generation_calls)
         .value("seconds", stats.seconds)
         .value("tokens_per_second", stats.response_tokens as f64 / stats.seconds.max(1e-9));
+    if stats.gather_seconds > 0.0 {
+        metrics = metrics.value("gather_seconds", stats.gather_seconds);
+    }
     for capability in Capability::ALL {
         let accuracies: Vec<f32> =
             stats.outcomes.iter().filter(|o| o.capability == capability).map(|o| o.accuracy).collect();

@@ -34,6 +34,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -156,10 +157,12 @@ impl Worker {
                 Param::from_mapped_value(id, Tensor::from_inner(gathered).require_grad(), mapper)
             }
         }
+        let started = Instant::now();
         let layout = self.layout();
         let layout = layout.lock().unwrap_or_else(PoisonError::into_inner);
         let mut gather = Gather { layout: &layout, left, peer, rank: self.rank(), failed: None };
         let part = part.map(&mut gather);
+        self.count_gather(started);
         match gather.failed {
             Some(error) => Err(error),
             None => Ok(part),
@@ -213,9 +216,11 @@ impl Worker {
                 Param::from_mapped_value(id, gathered, mapper)
             }
         }
+        let started = Instant::now();
         let layout = self.layout().lock().unwrap_or_else(PoisonError::into_inner);
         let mut gather = Gather { layout: &layout, peer, rank: self.rank(), failed: None };
         let frozen = frozen.map(&mut gather);
+        self.count_gather(started);
         match gather.failed {
             Some(error) => Err(error),
             None => Ok(frozen),

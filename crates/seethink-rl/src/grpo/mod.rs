@@ -9,5 +9,5 @@ pub use loss::{
     aggregate, kl_k3, policy_loss, row_weights, sequence_policy_loss, sequence_ratio, Aggregation,
     GrpoLossConfig, KlPenalty, LossTerms, LossType, PolicyLoss, SequenceRatio, TokenBatchLoss,
 };
-pub(crate) use step::{micro_batches, mini_batch_size, prompts_per_call};
-pub use step::{Draw, Grpo, GrpoStats, RolloutPrompt, Scored};
+pub(crate) use step::{micro_batches, mini_batch_size};
+pub use step::{prompts_per_call, Draw, Grpo, GrpoStats, RolloutPrompt, Scored};

@@ -74,6 +74,9 @@ pub struct GrpoStats {
     pub skipped_updates: usize,
     pub response_tokens: usize,
     pub seconds: f64,
+    /// Seconds spent gathering sharded weights (`trainer.sharding: Weights`), summed over the
+    /// worker's threads ([`Worker::take_gather_seconds`]); 0 otherwise.
+    pub gather_seconds: f64,
 }
 
 /// GRPO's state besides the learner: the settings, the frozen reference model (the phase's
@@ -168,7 +171,7 @@ pub(crate) fn micro_batches(range: Range<usize>, n: usize, size: usize) -> Vec<R
 /// Prompts per generation call of a rollout of `prompts` prompts × `n` samples on `threads`
 /// threads: `batch_size / n` (at least one; every prompt when `batch_size` is 0), fewer when
 /// that would leave a thread idle.
-pub(crate) fn prompts_per_call(batch_size: usize, n: usize, prompts: usize, threads: usize) -> usize {
+pub fn prompts_per_call(batch_size: usize, n: usize, prompts: usize, threads: usize) -> usize {
     let wanted = match batch_size {
         0 => prompts,
         _ => batch_size / n.max(1),
@@ -404,6 +407,7 @@ impl<B: TrainBackend> Grpo<B> {
         self.rollouts += 1;
         self.learn(learner, policy, kept.into_iter().flatten().collect(), tokenizer.pad_id, &mut stats)?;
         stats.seconds = started.elapsed().as_secs_f64();
+        stats.gather_seconds = self.worker.take_gather_seconds();
         Ok(stats)
     }
 
