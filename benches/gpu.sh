@@ -9,6 +9,9 @@
 # - gpu_bench at Qwen2.5-VL-3B's real shape with random weights and the settings of
 #   benches/gpu.ron (bf16 compute, layers and vision blocks recomputed): a decoding step split
 #   into the decoder's forward pass and the sampling rule, for 1 sequence and 8 prompts × 5;
+# - two data-parallel workers sharing the GPU under `trainer.sharding: Weights` against one
+#   worker, on the sandbox's base model (`seethink train`, two GRPO steps each): each step's
+#   time and whether the metrics agree (benches/data_parallel.sh does the same on the CPU);
 # - generation side by side: seethink's `generate` for batches of 1, 64 and 256 image prompts,
 #   then transformers' `generate` (bf16, static cache) on the same architecture, prompt length
 #   and new tokens (benches/hf_generate.py; the device's own torch and transformers), and the
@@ -16,9 +19,6 @@
 # - a GRPO step with full fine-tuning at a paper-like per-GPU shape (32 prompts × 5 samples,
 #   about 500-token image prompts, 256 new tokens, the paper's 4 mini-batches of micro-batches
 #   of 4), two steps, the first compiling;
-# - two data-parallel workers sharing the GPU under `trainer.sharding: Weights` against one
-#   worker, on the sandbox's base model (`seethink train`, two GRPO steps each): each step's
-#   time and whether the metrics agree (benches/data_parallel.sh does the same on the CPU);
 # - the design card's main job, `staged_qwen3` on the GPU, in what time is left (its time,
 #   kernel compilation included, or how far it got);
 # - backend_check for the other three families, the small GRPO step of benches/gpu.ron with
@@ -184,13 +184,13 @@ main_job() {
 checks_table
 check qwen2_5_vl
 bench --measure decode-split "${sizes[@]}"
+two_workers
 for batch in "${batches[@]}"; do
   TIMEOUT=90 bench --measure generate-batch --prompts "$batch" --samples 1
 done
 prompt_tokens=$(grep -oE '^\| generate-batch \| 1 × 1 sequences, [0-9]+-token' "$OUT" | tail -n 1 | grep -oE '[0-9]+-token' | grep -oE '[0-9]+')
 transformers_generate
 TIMEOUT=200 bench --measure grpo-full "${paper[@]}" --steps 2
-two_workers
 main_job
 checks_table
 for family in qwen3_vl internvl3 internvl3_5; do
