@@ -83,9 +83,10 @@ fn main() -> Result<()> {
     let command = seethink::provenance::command_line("cargo run --release --example positive_controls --");
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     let table = format!(
-        "# Positive controls\n\n`{command}` at commit {} on {}, {minutes:.1} min{}; {} held-out tasks per \
-         capability × {eval_k} samples at T = 1, paired over tasks.\n\n{}",
+        "# Positive controls\n\n`{command}` at commit {}, numerics `{}`, on {}, {minutes:.1} min{}; {} held-out \
+         tasks per capability × {eval_k} samples at T = 1, paired over tasks.\n\n{}",
         commit,
+        seethink::provenance::NUMERICS,
         machine(),
         if args.smoke { " (smoke: checks that it runs, not what it finds)" } else { "" },
         heldout_tasks,

@@ -112,6 +112,8 @@ fn main() -> Result<()> {
 
 fn run<B: KernelBackend>(args: &Args) -> Result<()> {
     let started = std::time::Instant::now();
+    // the code that runs is the code at the start
+    let commit = seethink::provenance::commit();
     if let Some(path) = &args.config {
         let mut config = TrainConfig::load(path, &args.overrides)?;
         if let Some(model) = &args.model {
@@ -146,7 +148,13 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
         runs.push(run_stages::<B>(&config, started)?);
     }
     if runs.len() > 1 {
-        let table = over_seeds_table(&runs);
+        let command = seethink::provenance::command_line("cargo run --release --example staged_qwen3 --");
+        let table = format!(
+            "<!-- `{command}` at commit {commit}, numerics `{}`, on {} -->\n\n{}",
+            seethink::provenance::NUMERICS,
+            seethink::provenance::machine(),
+            over_seeds_table(&runs)
+        );
         let path = args.out.join("over_seeds.md");
         std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
         println!("{table}");

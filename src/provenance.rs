@@ -1,5 +1,13 @@
-//! Where a result comes from: the command's machine and the repository's state, for the
-//! headers of committed results.
+//! Where a result comes from: the command's machine, the repository's state and the numerics
+//! of the code, for the headers of committed results.
+
+/// The numerics fingerprint of this code: the hash of the weights that `tests/cross_cpu.rs`'s
+/// committed workload (two GRPO steps of the sandbox's base model) trains to, which that test
+/// checks. A change that alters the arithmetic changes it, and with it every committed result's
+/// standing: each result records the fingerprint of the code that made it (`numerics`), and
+/// `tests/committed_results.rs` requires the docs to mark a result whose fingerprint is not
+/// this one as "made at <commit>, before <change>" wherever they cite its figures.
+pub const NUMERICS: &str = "884c877567e53cf0";
 
 /// The trimmed standard output of a command, when it runs and succeeds.
 pub fn run_text(program: &str, args: &[&str]) -> Option<String> {

@@ -62,3 +62,146 @@ fn the_check_finds_the_paths_it_looks_for() {
     assert_eq!(machine_paths("`/work/main/x`").len(), 1);
     assert!(machine_paths("experiments/sandbox/base and runs/tmp/x").is_empty());
 }
+
+/// The committed result folders, the longest path first (a citation belongs to the longest
+/// folder it names), each with the files whose text records the commit and the numerics
+/// fingerprint of the code that made it (`"commit": "…"` / `at commit …`, and
+/// `"numerics": "…"` / ``numerics `…` ``), read in this order.
+const RESULT_FOLDERS: [(&str, &[&str]); 5] = [
+    ("experiments/results/staged_vs_merged", &["suite.json"]),
+    ("experiments/results/test_suite", &["suite.json"]),
+    ("experiments/results/main_job", &["over_seeds.md", "README.md"]),
+    ("experiments/results/controls", &["controls.md"]),
+    ("experiments/results", &["suite.json"]),
+];
+
+/// The first hexadecimal word after the first `key` in `text` (at least 7 digits).
+fn hex_after(text: &str, key: &str) -> Option<String> {
+    let rest = &text[text.find(key)? + key.len()..];
+    let rest = rest.trim_start_matches([' ', '"', ':', '`']);
+    let word: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    (word.len() >= 7).then_some(word)
+}
+
+/// A result folder as its files record it.
+struct Recorded {
+    folder: String,
+    commit: Option<String>,
+    numerics: Option<String>,
+}
+
+fn recorded(root: &Path, folder: &str, files: &[&str]) -> Recorded {
+    let texts: Vec<String> =
+        files.iter().filter_map(|f| std::fs::read_to_string(root.join(folder).join(f)).ok()).collect();
+    let first = |keys: &[&str]| texts.iter().find_map(|t| keys.iter().find_map(|k| hex_after(t, k)));
+    Recorded {
+        folder: folder.to_string(),
+        commit: first(&["\"commit\"", "at commit"]),
+        numerics: first(&["\"numerics\"", "numerics"]),
+    }
+}
+
+/// The paragraphs (blocks between blank lines) of `docs` (name, text) that give figures (a
+/// number with a decimal point) of a result folder whose numerics are not `current`, without
+/// the mark "made at <its commit>, before <the change>" (at least 7 hexadecimal digits each,
+/// lines wrapping anywhere): one line each, naming the file, the folder and the paragraph's
+/// start.
+fn unmarked_citations(docs: &[(String, String)], results: &[Recorded], current: &str) -> Vec<String> {
+    let has_figure = |p: &str| {
+        p.as_bytes().windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
+    };
+    let mut misses = Vec::new();
+    for (name, text) in docs {
+        // a paragraph's words joined by single spaces: a mark may wrap across lines
+        let paragraphs = text.split("\n\n").map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "));
+        for paragraph in paragraphs.filter(|p| has_figure(p.as_str())) {
+            let paragraph = paragraph.as_str();
+            // each occurrence of a folder's path belongs to the longest folder it names
+            let mut cited: Vec<&Recorded> = Vec::new();
+            for (at, _) in paragraph.match_indices("experiments/results") {
+                let own = results
+                    .iter()
+                    .filter(|r| paragraph[at..].starts_with(&r.folder))
+                    .max_by_key(|r| r.folder.len());
+                if let Some(own) = own.filter(|own| !cited.iter().any(|c| c.folder == own.folder)) {
+                    cited.push(own);
+                }
+            }
+            for result in cited.into_iter().filter(|r| r.numerics.as_deref() != Some(current)) {
+                let mark = format!(
+                    "made at {}, before ",
+                    result.commit.as_deref().unwrap_or("<no commit recorded>")
+                );
+                let marked = paragraph.match_indices(&mark).any(|(at, _)| {
+                    paragraph[at + mark.len()..].chars().take_while(char::is_ascii_hexdigit).count() >= 7
+                });
+                if !marked {
+                    let start: String = paragraph.trim().chars().take(70).collect();
+                    misses.push(format!("{name}: {} (wants `{mark}<commit>`): {start}", result.folder));
+                }
+            }
+        }
+    }
+    misses
+}
+
+/// Every committed result records the numerics of the code that made it, and where README.md
+/// or docs/ give its figures while HEAD's numerics differ, they say it was made at its commit,
+/// before the change: a stale figure is never presented as HEAD's.
+#[test]
+fn figures_of_results_from_other_numerics_are_marked_where_cited() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let results: Vec<Recorded> = RESULT_FOLDERS.iter().map(|(f, files)| recorded(&root, f, files)).collect();
+    for result in &results {
+        assert!(result.commit.is_some(), "{}: no commit recorded in its header", result.folder);
+    }
+    let mut docs = vec![("README.md".to_string(), std::fs::read_to_string(root.join("README.md")).unwrap())];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let name = path.strip_prefix(&root).unwrap().display().to_string();
+            docs.push((name, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    let misses = unmarked_citations(&docs, &results, seethink::provenance::NUMERICS);
+    assert!(
+        misses.is_empty(),
+        "figures of results made with other numerics, unmarked:\n{}",
+        misses.join("\n")
+    );
+}
+
+#[test]
+fn the_mark_check_finds_unmarked_stale_figures() {
+    let result = |folder: &str, numerics: &str| Recorded {
+        folder: folder.into(),
+        commit: Some("1234567".into()),
+        numerics: Some(numerics.into()),
+    };
+    let results =
+        [result("experiments/results/main_job", "aaaaaaaa"), result("experiments/results", "cccccccc")];
+    let doc = |text: &str| vec![("README.md".to_string(), text.to_string())];
+    // stale, a figure, no mark: found; the longest folder owns the citation
+    let unmarked = unmarked_citations(&doc("+0.023 (`experiments/results/main_job/`)"), &results, "cccccccc");
+    assert_eq!(unmarked.len(), 1, "{unmarked:?}");
+    assert!(unmarked[0].contains("experiments/results/main_job (wants `made at 1234567, before "));
+    // marked, current, or without a figure: nothing to say
+    let marked = "+0.023 (`experiments/results/main_job/`, made at 1234567, before 06289a8)";
+    assert!(unmarked_citations(&doc(marked), &results, "cccccccc").is_empty());
+    assert!(unmarked_citations(&doc("+0.023 (`experiments/results/main_job/`)"), &results, "aaaaaaaa")
+        .iter()
+        .all(|m| !m.contains("main_job")));
+    assert!(unmarked_citations(&doc("see `experiments/results/main_job/`"), &results, "cccccccc").is_empty());
+    // a mark for another commit, or without the change, does not count
+    let other = "+0.023 (`experiments/results/main_job/`, made at 7654321, before 06289a8)";
+    assert_eq!(unmarked_citations(&doc(other), &results, "cccccccc").len(), 1);
+    let no_change = "+0.023 (`experiments/results/main_job/`, made at 1234567, before it)";
+    assert_eq!(unmarked_citations(&doc(no_change), &results, "cccccccc").len(), 1);
+    // the parent folder is its own result
+    assert_eq!(
+        unmarked_citations(&doc("0.5 in `experiments/results/tables.md`"), &results, "aaaaaaaa").len(),
+        1
+    );
+    assert_eq!(hex_after("{\"commit\": \"3c3bdaa\"}", "\"commit\""), Some("3c3bdaa".into()));
+    assert_eq!(hex_after("at commit 912be91 (release", "at commit"), Some("912be91".into()));
+}

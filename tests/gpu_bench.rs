@@ -84,7 +84,7 @@ fn the_gpu_script_runs_every_measurement_at_the_tiny_shape() {
     };
     let (one, two) = (workers("| 1 | None |"), workers("| 2 | Weights |"));
     // | workers | sharding | seconds | gather seconds | reward | pg_loss | kl | grad_norm |
-    assert_eq!(one[4], "–", "one worker gathers nothing: {one:?}");
+    assert!(one[4].split(", ").all(|s| s == "–"), "one worker gathers nothing: {one:?}");
     assert!(two[4].split(", ").all(|s| s.parse::<f64>().is_ok_and(|s| s > 0.0)), "{two:?}");
     for column in 5..=8 {
         let values = |cells: &[String]| -> Vec<f64> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy};
+use crate::curriculum::{CurriculumConfig, DifficultyKind, PhaseSettings, PlateauConfig, Policy, Watched};
 use crate::data::synth::caption::CAPTION_SOURCE;
 use crate::data::Capability;
 use crate::perception_data::PERCEPTION_DATA_SOURCE;
@@ -198,7 +198,7 @@ impl Arm {
                 Policy::Paper,
                 vec![],
                 staged(),
-                Some(PlateauConfig { window: 5, patience: 10, min_delta: 0.005 }),
+                Some(PlateauConfig { window: 5, patience: 10, min_delta: 0.005, watched: Watched::Reward }),
             ),
             Arm::PerceptionFiltered | Arm::PerceptionUnfiltered => {
                 let mut phases = staged();

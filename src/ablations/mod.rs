@@ -443,6 +443,7 @@ fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f6
     let header = serde_json::json!({
         "command": suite.command,
         "commit": commit,
+        "numerics": crate::provenance::NUMERICS,
         "date": date,
         "machine": machine(),
         "seeds": suite.seeds,

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::curriculum::{Curriculum, Merged, Staged};
 use crate::difficulty::{AsIs, Difficulty, DropSolved, EasyToHard, PassRateBand};
 use crate::error::{CurriculumError, Result};
-use crate::phase::PhaseSettings;
-use crate::plateau::Plateau;
+use crate::phase::{unknown_phase, PhaseSettings};
+use crate::plateau::{Plateau, Watched};
 use crate::progress::LearningProgress;
 
 /// A curriculum as configured.
@@ -72,6 +72,9 @@ pub struct PlateauConfig {
     pub patience: usize,
     #[serde(default)]
     pub min_delta: f32,
+    /// What it watches: `Reward` (the default), `Accuracy` or `CapabilityAccuracy(perception)`.
+    #[serde(default, skip_serializing_if = "Watched::is_reward")]
+    pub watched: Watched,
 }
 
 impl DifficultyKind {
@@ -125,7 +128,9 @@ impl CurriculumConfig {
             }
         };
         Ok(match self.plateau {
-            Some(p) => Box::new(Plateau::new(curriculum, p.window, p.patience, p.min_delta)),
+            Some(p) => {
+                Box::new(Plateau::new(curriculum, p.window, p.patience, p.min_delta).watching(p.watched))
+            }
             None => curriculum,
         })
     }
@@ -133,8 +138,5 @@ impl CurriculumConfig {
 
 /// The error for a phase setting named `name` when the phases are `phases`.
 fn unknown<'a>(name: &str, phases: impl IntoIterator<Item = &'a str>) -> CurriculumError {
-    CurriculumError::UnknownPhase {
-        name: name.to_string(),
-        phases: phases.into_iter().collect::<Vec<_>>().join(", "),
-    }
+    unknown_phase(name, "`curriculum.phases`", phases)
 }

@@ -11,10 +11,15 @@ pub enum CurriculumError {
     EmptyPhase { phase: String },
     #[error("the stage order names {capability} twice")]
     RepeatedStage { capability: Capability },
-    #[error(
-        "curriculum.phases names `{name}`, which is not a phase of this curriculum (its phases: {phases})"
-    )]
-    UnknownPhase { name: String, phases: String },
+    #[error("{named_by} names phase `{name}`, which is not a phase of this curriculum (its phases: {phases}){hint}")]
+    UnknownPhase {
+        name: String,
+        /// What named it: a config key (`curriculum.phases`) or a policy (`the threshold gate`).
+        named_by: String,
+        phases: String,
+        /// `; did you mean `x`?` for the nearest phase name, or empty.
+        hint: String,
+    },
     #[error("curriculum {policy}: {message}")]
     Invalid { policy: String, message: String },
 }

@@ -10,8 +10,10 @@
 //! A phase is one training run with its own optimizer and reference model (its starting
 //! weights); the trainer (`seethink-rl`) runs the phases back to back. Adaptive policies draw
 //! from live results through their [`TaskSampler`], whose state is checkpointed:
-//! [`Plateau`] (a stage ends when its reward stops improving) and [`LearningProgress`] (a bandit
-//! over capability × level cells) ship as examples, and three published methods as wrappers of
+//! [`Plateau`] (a stage ends when its reward, accuracy or one capability's accuracy stops
+//! improving; its [`PlateauSampler`] wraps any sampler) and [`LearningProgress`] (a bandit over
+//! capability × level cells) ship as examples, [`Mixture`] draws capabilities by shares
+//! ([`MixtureSampler`], for any phase), and three published methods as wrappers of
 //! any curriculum: [`E2h`] (a Gaussian schedule over levels moving easy → hard by step),
 //! [`Learnability`] (LILO's `p(1 − p)` weights from live accuracies) and [`Replay`] (a share
 //! of each step from the earlier phases). A sampler may also gate what enters the update
@@ -81,6 +83,7 @@ pub mod e2h;
 pub mod error;
 pub mod gate;
 pub mod learnability;
+pub mod mixture;
 pub mod phase;
 pub mod plateau;
 pub mod progress;
@@ -95,8 +98,9 @@ pub use e2h::E2h;
 pub use error::{CurriculumError, Result};
 pub use gate::AccuracyBand;
 pub use learnability::Learnability;
-pub use phase::{Order, Phase, PhaseSettings};
-pub use plateau::Plateau;
+pub use mixture::{Mixture, MixtureSampler};
+pub use phase::{phase_named, unknown_phase, Order, Phase, PhaseSettings};
+pub use plateau::{Plateau, PlateauSampler, Watched};
 pub use progress::LearningProgress;
 pub use replay::Replay;
 pub use sampler::{Epochs, GroupResult, TaskSampler};

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{CurriculumError, Result};
+
 /// How a phase draws its tasks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
@@ -73,6 +75,58 @@ pub struct Phase {
     pub settings: PhaseSettings,
 }
 
+/// The phase of `phases` named `name`, with its position. Otherwise the error says what named
+/// it (`named_by`: the user's config key or policy, e.g. "the threshold gate"), lists the
+/// phases there are, and suggests the nearest name when one is within a few edits
+/// ([`unknown_phase`]).
+pub fn phase_named<'a>(phases: &'a [Phase], name: &str, named_by: &str) -> Result<(usize, &'a Phase)> {
+    phases
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.name == name)
+        .ok_or_else(|| unknown_phase(name, named_by, phases.iter().map(|p| p.name.as_str())))
+}
+
+/// [`CurriculumError::UnknownPhase`] for `name`, named by `named_by`, among the phase names
+/// `known`: with a "did you mean" for the known name at the smallest edit distance, when that
+/// distance is at most a third of the longer name (at least 2).
+pub fn unknown_phase<'a>(
+    name: &str,
+    named_by: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> CurriculumError {
+    let known: Vec<&str> = known.into_iter().collect();
+    let nearest = known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= (name.chars().count().max(k.chars().count()) / 3).max(2));
+    CurriculumError::UnknownPhase {
+        name: name.to_string(),
+        named_by: named_by.to_string(),
+        phases: known.join(", "),
+        hint: nearest.map_or_else(String::new, |(_, k)| format!("; did you mean `{k}`?")),
+    }
+}
+
+/// Levenshtein distance between `a` and `b` in characters: the fewest insertions, deletions
+/// and substitutions that turn one into the other, `d[i][j] = min(d[i−1][j] + 1, d[i][j−1] + 1,
+/// d[i−1][j−1] + [a_i ≠ b_j])`, one row at a time.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +149,23 @@ mod tests {
         assert_eq!(PhaseSettings::default().steps_for(10, 4, 99), 99);
         let tiny = PhaseSettings { epochs: Some(0.01), ..Default::default() };
         assert_eq!(tiny.steps_for(10, 4, 99), 1);
+    }
+
+    fn phase(name: &str) -> Phase {
+        Phase { name: name.into(), tasks: vec![], order: Order::Listed, settings: Default::default() }
+    }
+
+    #[test]
+    fn a_phase_is_found_by_name_and_a_near_miss_suggests_the_nearest() {
+        let phases = [phase("perception"), phase("text_reasoning"), phase("visual_reasoning")];
+        let (k, found) = phase_named(&phases, "text_reasoning", "my sampler").unwrap();
+        assert_eq!((k, found.name.as_str()), (1, "text_reasoning"));
+        let miss = phase_named(&phases, "visual-reasoning", "my sampler").unwrap_err().to_string();
+        assert!(miss.starts_with("my sampler names phase `visual-reasoning`"), "{miss}");
+        assert!(miss.ends_with("did you mean `visual_reasoning`?"), "{miss}");
+        let far = phase_named(&phases, "colour", "my sampler").unwrap_err().to_string();
+        assert!(far.ends_with("(its phases: perception, text_reasoning, visual_reasoning)"), "{far}");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

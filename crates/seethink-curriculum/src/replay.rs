@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::curriculum::Curriculum;
-use crate::error::{CurriculumError, Result};
-use crate::phase::Phase;
+use crate::error::Result;
+use crate::phase::{phase_named, Phase};
 use crate::sampler::{Epochs, GroupResult, TaskSampler};
 
 /// `inner`'s phases; phase k's steps draw `share` of their tasks from phases 1 … k−1 together
@@ -30,12 +30,7 @@ impl<C: Curriculum> Curriculum for Replay<C> {
 
     fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
         let phases = self.inner.phases(pool, seed)?;
-        let k = phases.iter().position(|p| p.name == phase.name).ok_or_else(|| {
-            CurriculumError::UnknownPhase {
-                name: phase.name.clone(),
-                phases: phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
-            }
-        })?;
+        let (k, _) = phase_named(&phases, &phase.name, "the phase given to the replay's sampler")?;
         let earlier: Vec<usize> = phases[..k].iter().flat_map(|p| p.tasks.iter().copied()).collect();
         let own = self.inner.sampler(phase, pool, seed)?;
         // nothing to replay: no share to take

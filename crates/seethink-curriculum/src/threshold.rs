@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::curriculum::Curriculum;
 use crate::error::{CurriculumError, Result};
-use crate::phase::Phase;
+use crate::phase::{phase_named, Phase};
 use crate::sampler::{GroupResult, TaskSampler};
 
 /// `inner`'s phases and draws; each phase named in `phases` (every phase when it is empty) ends
@@ -36,11 +36,8 @@ impl<C: Curriculum> Curriculum for ThresholdGate<C> {
             });
         }
         let phases = self.inner.phases(pool, seed)?;
-        if let Some(name) = self.phases.iter().find(|name| !phases.iter().any(|p| &p.name == *name)) {
-            return Err(CurriculumError::UnknownPhase {
-                name: name.clone(),
-                phases: phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
-            });
+        for name in &self.phases {
+            phase_named(&phases, name, "the threshold gate")?;
         }
         Ok(phases)
     }
@@ -158,6 +155,16 @@ mod tests {
         (0..3).for_each(|_| text.observe(&step(2, 1.0)));
         assert!(!text.finished(), "the gate ends only the phases it names");
         let unknown = ThresholdGate { phases: vec!["colour".into()], ..gate };
-        assert!(matches!(unknown.phases(&pool, 0), Err(CurriculumError::UnknownPhase { .. })));
+        let error = unknown.phases(&pool, 0).unwrap_err();
+        assert!(matches!(error, CurriculumError::UnknownPhase { .. }));
+        // a misspelled phase is named by what the user wrote, with the nearest phase
+        let misspelled = ThresholdGate { phases: vec!["perceptoin".into()], ..unknown };
+        let message = misspelled.phases(&pool, 0).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "the threshold gate names phase `perceptoin`, which is not a phase of this curriculum \
+             (its phases: perception, text_reasoning); did you mean `perception`?"
+        );
+        assert!(!error.to_string().contains("did you mean"), "`colour` is near no phase: {error}");
     }
 }

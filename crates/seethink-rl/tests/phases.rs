@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use common::{logged, tiny_config, vision_and_text, weights, I};
 use seethink_curriculum::{
     default_sampler, AccuracyBand, Curriculum, CurriculumConfig, E2h, GroupResult, Learnability, Merged,
-    Phase, PlateauConfig, Policy, Replay, Staged, TaskSampler,
+    Phase, PlateauConfig, Policy, Replay, Staged, TaskSampler, Watched,
 };
 use seethink_data::synth::{generate, write_tasks, SynthConfig};
 use seethink_data::{Capability, Task};
@@ -144,7 +144,7 @@ fn the_learning_progress_bandit_resumes_bitwise_and_a_plateau_ends_a_phase_early
     config.trainer.steps = 5;
     config.eval = None;
     config.curriculum.as_mut().unwrap().plateau =
-        Some(PlateauConfig { window: 1, patience: 1, min_delta: 10.0 });
+        Some(PlateauConfig { window: 1, patience: 1, min_delta: 10.0, watched: Watched::Reward });
     config.trainer.save_every = 10;
     let outcome = run(&config);
     let phase = dir.path().join("plateau/run/01-perception");

@@ -2,12 +2,14 @@
 //!
 //! Phase 1 draws perception tasks in shuffled epochs and ends early once the mean accuracy of
 //! the last `window` steps reaches `threshold` (the library's [`ThresholdSampler`]; the phase's
-//! step budget stays the upper bound). Phase 2 draws text and visual reasoning tasks mixed, for
-//! `reasoning_steps` steps. The gate's moving window is checkpointed with the epochs' position,
-//! so a killed run resumes bitwise.
+//! step budget stays the upper bound). Phase 2 draws text and visual reasoning tasks
+//! interleaved half and half (the library's [`MixtureSampler`]), for `reasoning_steps` steps.
+//! Both samplers checkpoint their position, so a killed run resumes bitwise.
 
-use seethink::curriculum::{default_sampler, Curriculum, Order, Phase, PhaseSettings, Result, Staged};
-use seethink::curriculum::{TaskSampler, ThresholdSampler};
+use seethink::curriculum::{
+    default_sampler, phase_named, Curriculum, MixtureSampler, Order, Phase, PhaseSettings,
+};
+use seethink::curriculum::{Result, Staged, TaskSampler, ThresholdSampler};
 use seethink::data::{Capability, Task};
 
 /// Perception until its rolling accuracy reaches `threshold`, then reasoning.
@@ -32,11 +34,16 @@ impl Curriculum for PerceptionGate {
         Ok(phases)
     }
 
-    fn sampler(&self, phase: &Phase, _pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
-        let epochs = default_sampler(phase, seed);
-        Ok(match phase.name.as_str() {
-            "perception" => Box::new(ThresholdSampler::new(epochs, self.threshold, self.window)),
-            _ => epochs,
+    fn sampler(&self, phase: &Phase, pool: &[Task], seed: u64) -> Result<Box<dyn TaskSampler>> {
+        // the phase's position among this policy's own: a name it does not have fails, with
+        // the nearest one suggested, rather than drawing with the wrong sampler
+        let (position, _) = phase_named(&self.phases(pool, seed)?, &phase.name, "PerceptionGate's sampler")?;
+        Ok(match position {
+            0 => Box::new(ThresholdSampler::new(default_sampler(phase, seed), self.threshold, self.window)),
+            _ => {
+                let halves = [(Capability::TextReasoning, 1.0), (Capability::VisualReasoning, 1.0)];
+                Box::new(MixtureSampler::new(pool, &phase.tasks, &halves, seed))
+            }
         })
     }
 }
