@@ -67,20 +67,23 @@ fn the_check_finds_the_paths_it_looks_for() {
 /// folder it names), each with the files whose text records the commit and the numerics
 /// fingerprint of the code that made it (`"commit": "…"` / `at commit …`, and
 /// `"numerics": "…"` / ``numerics `…` ``), read in this order.
-const RESULT_FOLDERS: [(&str, &[&str]); 5] = [
+const RESULT_FOLDERS: [(&str, &[&str]); 6] = [
     ("experiments/results/staged_vs_merged", &["suite.json"]),
+    ("experiments/results/main_job_head", &["README.md"]),
     ("experiments/results/test_suite", &["suite.json"]),
     ("experiments/results/main_job", &["over_seeds.md", "README.md"]),
     ("experiments/results/controls", &["controls.md"]),
     ("experiments/results", &["suite.json"]),
 ];
 
-/// The first hexadecimal word after the first `key` in `text` (at least 7 digits).
+/// The hexadecimal word (at least 7 digits) right after the first occurrence of `key` in
+/// `text` that has one (past spaces, quotes, colons and backticks).
 fn hex_after(text: &str, key: &str) -> Option<String> {
-    let rest = &text[text.find(key)? + key.len()..];
-    let rest = rest.trim_start_matches([' ', '"', ':', '`']);
-    let word: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-    (word.len() >= 7).then_some(word)
+    text.match_indices(key).find_map(|(at, _)| {
+        let rest = text[at + key.len()..].trim_start_matches([' ', '"', ':', '`']);
+        let word: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        (word.len() >= 7).then_some(word)
+    })
 }
 
 /// A result folder as its files record it.
@@ -204,4 +207,8 @@ fn the_mark_check_finds_unmarked_stale_figures() {
     );
     assert_eq!(hex_after("{\"commit\": \"3c3bdaa\"}", "\"commit\""), Some("3c3bdaa".into()));
     assert_eq!(hex_after("at commit 912be91 (release", "at commit"), Some("912be91".into()));
+    assert_eq!(
+        hex_after("current numerics\n\nat numerics `884c877567e53cf0`", "numerics"),
+        Some("884c877567e53cf0".into())
+    );
 }
