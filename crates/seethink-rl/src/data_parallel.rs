@@ -49,8 +49,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Result, TrainError};
-use crate::sharding::Sharding;
-use crate::weight_shards::WeightLayout;
+use crate::sharding::{Sharding, WeightLayout};
 
 /// The largest integer an f32 holds exactly: task indices and token ids travel as f32.
 const EXACT_IN_F32: usize = 1 << 24;

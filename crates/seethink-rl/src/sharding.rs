@@ -15,6 +15,9 @@
 //! [`Worker::own_gradients`]: crate::data_parallel::Worker::own_gradients
 //! [`Worker::parameters_from_owners`]: crate::data_parallel::Worker::parameters_from_owners
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
@@ -113,6 +116,19 @@ pub(crate) fn trained_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<P
     let mut ids = Ids(Vec::new());
     module.visit(&mut ids);
     ids.0
+}
+
+/// Every trained parameter's owner and shape under `Sharding::Weights`, recorded by the first
+/// release of the whole policy (`crate::weight_shards`; parameter ids are derived from module
+/// paths, so they are the same on every worker and after a checkpoint is loaded). Shared by a
+/// worker's clones.
+pub(crate) type WeightLayout = Arc<Mutex<HashMap<ParamId, Placement>>>;
+
+/// Where a trained parameter's weights live between uses.
+#[derive(Clone, Debug)]
+pub(crate) struct Placement {
+    pub(crate) owner: usize,
+    pub(crate) shape: Vec<usize>,
 }
 
 #[cfg(test)]

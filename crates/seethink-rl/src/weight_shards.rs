@@ -33,7 +33,7 @@
 //! machines is `unimplemented!`), so a gather is an all-reduce, twice an all-gather's bytes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -42,19 +42,7 @@ use burn::tensor::Tensor;
 
 use crate::data_parallel::{sum_on, Worker};
 use crate::error::{Result, TrainError};
-use crate::sharding::{owners, trained_sizes};
-
-/// Every trained parameter's owner and shape, recorded by the first release of the whole policy
-/// (parameter ids are derived from module paths, so they are the same on every worker and after
-/// a checkpoint is loaded). Shared by a worker's clones.
-pub(crate) type WeightLayout = Arc<Mutex<HashMap<ParamId, Placement>>>;
-
-/// Where a trained parameter's weights live between uses.
-#[derive(Clone, Debug)]
-pub(crate) struct Placement {
-    owner: usize,
-    shape: Vec<usize>,
-}
+use crate::sharding::{owners, trained_sizes, Placement};
 
 impl Worker {
     /// Whether this worker holds its own parameters' weights only, between uses (joined to
