@@ -4,6 +4,8 @@
 use burn::tensor::{backend::Backend, DType, Tensor};
 
 use crate::error::{ModelError, Result};
+#[cfg(doc)]
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 
 /// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
@@ -17,8 +19,9 @@ use crate::positions::TokenBatch;
 /// [`KvCache::sharing_prefixes`] changes how rows are held for decoding: rows that continue one
 /// prefilled prompt (the `n` samples of a GRPO group) read it from one copy, and each row's own
 /// positions grow in blocks of a few positions as it decodes, instead of every row holding the
-/// prompt and room for the longest response from the start. Each layer gathers the rows'
-/// prefixes for its attention call, a buffer that lives for that call only.
+/// prompt and room for the longest response from the start. Each layer's attention reads them
+/// as [`CachedKv::Shared`]: gathered for the call ([`CachedKv::gathered`], a buffer that lives
+/// for that call only) unless its kernel reads them in place ([`Kernels::cached_attention`]).
 ///
 /// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
 /// stored so, as vLLM keeps a bf16 model's cache): half the bytes of f32. Attention still
@@ -263,15 +266,10 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// Appends this step's keys/values to layer `layer` and returns the keys and values to
-    /// attend over: the row's prefix if it shares one, its filled positions, then
-    /// [`KvCache::room_after`] unfilled ones, in the type `k` and `v` came in (kept in the
-    /// cache's storage type, [`KvCache::stored_as`]).
-    pub(crate) fn extend(
-        &mut self,
-        layer: usize,
-        k: Tensor<B, 4>,
-        v: Tensor<B, 4>,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// attend over ([`CachedKv`]): the row's prefix if it shares one, its filled positions, then
+    /// [`KvCache::room_after`] unfilled ones, kept in the cache's storage type
+    /// ([`KvCache::stored_as`]).
+    pub(crate) fn extend(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> CachedKv<B> {
         let computed = k.dtype();
         let (k, v) = match self.storage {
             Some(storage) if storage != computed => (k.cast(storage), v.cast(storage)),
@@ -293,17 +291,53 @@ impl<B: Backend> KvCache<B> {
             }
         };
         let cache = &mut self.layers[layer];
-        let (keys, values) = match &cache.prefix {
-            None => (own.k.clone(), own.v.clone()),
-            Some(prefix) => {
-                let rows = self.prefix_index.clone().expect("an index wherever prefixes are held");
-                let gathered = |shared: &Tensor<B, 4>, own: &Tensor<B, 4>| {
-                    Tensor::cat(vec![shared.clone().select(0, rows.clone()), own.clone()], 2)
-                };
-                (gathered(&prefix.k, &own.k), gathered(&prefix.v, &own.v))
-            }
+        let read = match &cache.prefix {
+            None => CachedKv::Whole { k: own.k.clone(), v: own.v.clone(), computed },
+            Some(prefix) => CachedKv::Shared {
+                prefix_k: prefix.k.clone(),
+                prefix_v: prefix.v.clone(),
+                rows: self.prefix_index.clone().expect("an index wherever prefixes are held"),
+                own_k: own.k.clone(),
+                own_v: own.v.clone(),
+                computed,
+            },
         };
         cache.own = Some(own);
+        read
+    }
+}
+
+/// One layer's keys and values as its attention reads them, from [`KvCache::extend`], in the
+/// cache's storage type: `computed` is the type attention computes in.
+#[derive(Clone, Debug)]
+pub enum CachedKv<B: Backend> {
+    /// Every row's own keys and values, `[B, Hkv, S, D]` each.
+    Whole { k: Tensor<B, 4>, v: Tensor<B, 4>, computed: DType },
+    /// Rows continuing shared prompts ([`KvCache::sharing_prefixes`]): row `r` reads the prefix
+    /// `prefix_*[rows[r]]` (`[prompts, Hkv, P, D]`) followed by its own `own_* [B, Hkv, S, D]`.
+    Shared {
+        prefix_k: Tensor<B, 4>,
+        prefix_v: Tensor<B, 4>,
+        rows: Tensor<B, 1, burn::tensor::Int>,
+        own_k: Tensor<B, 4>,
+        own_v: Tensor<B, 4>,
+        computed: DType,
+    },
+}
+
+impl<B: Backend> CachedKv<B> {
+    /// Each row's keys and values whole, `[B, Hkv, P + S, D]` in the computed type: for shared
+    /// prefixes a gather of the rows' prefixes and a concatenation, one layer's copy.
+    pub fn gathered(self) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let (keys, values, computed) = match self {
+            Self::Whole { k, v, computed } => (k, v, computed),
+            Self::Shared { prefix_k, prefix_v, rows, own_k, own_v, computed } => {
+                let gathered = |shared: Tensor<B, 4>, own: Tensor<B, 4>| {
+                    Tensor::cat(vec![shared.select(0, rows.clone()), own], 2)
+                };
+                (gathered(prefix_k, own_k), gathered(prefix_v, own_v), computed)
+            }
+        };
         match keys.dtype() == computed {
             true => (keys, values),
             false => (keys.cast(computed), values.cast(computed)),
@@ -435,7 +469,7 @@ mod tests {
         // written in place after a reservation
         cache.reserve(2);
         let (k2, v2) = (random(1), random(1));
-        let (keys, values) = cache.extend(0, k2.clone(), v2.clone());
+        let (keys, values) = cache.extend(0, k2.clone(), v2.clone()).gathered();
         let own = cache.layers[0].own.as_ref().unwrap();
         assert_eq!((own.k.dtype(), own.v.dtype(), own.len), (DType::F64, DType::F64, 5));
         assert_eq!((keys.dtype(), keys.dims()), (DType::F32, [2, 1, 6, 3]));
@@ -466,8 +500,8 @@ mod tests {
         let same = |held: &mut KvCache<B>, shared: &mut KvCache<B>, rows: usize| {
             let (k, v) = (step(rows), step(rows));
             let room = shared.room_after(1);
-            let (hk, hv) = held.extend(0, k.clone(), v.clone());
-            let (sk, sv) = shared.extend(0, k, v);
+            let (hk, hv) = held.extend(0, k.clone(), v.clone()).gathered();
+            let (sk, sv) = shared.extend(0, k, v).gathered();
             let filled = hk.dims()[2];
             assert_eq!(sk.dims()[2], filled + room);
             assert_eq!(sk.narrow(2, 0, filled).into_data(), hk.into_data());

@@ -15,8 +15,8 @@ use crate::error::{ModelError, Result};
 use crate::kernels::{causal_blocked, Kernels};
 use crate::nn::frozen::float_dtype;
 use crate::nn::{
-    apply_rotary, attention, load_linear, text_rope, weight_product, GatedMlp, Linear, LoraPart, LoraSite,
-    RmsNorm, Rope, LORA_TARGETS,
+    attention, load_linear, text_rope, weight_product, GatedMlp, Linear, LoraPart, LoraSite, RmsNorm, Rope,
+    LORA_TARGETS,
 };
 use crate::positions::TokenBatch;
 
@@ -68,24 +68,35 @@ impl<B: Kernels> TextAttention<B> {
         cache: Option<(&mut KvCache<B>, usize)>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
-        let heads = |t: Tensor<B, 3>, n: usize, norm: &Option<RmsNorm<B>>| {
+        // a projection's bias is added by the rotary embedding's kernel where the backend's does
+        // and nothing comes between
+        let heads = |(t, bias): (Tensor<B, 3>, Option<Tensor<B, 1>>), n: usize, norm: &Option<RmsNorm<B>>| {
             let t = t.reshape([batch, seq, n, self.head_dim]);
-            let t = match norm {
-                Some(norm) => norm.forward(t),
-                None => t,
+            let (t, bias) = match norm {
+                Some(norm) => {
+                    let t = match bias {
+                        Some(bias) => t + bias.reshape([1, 1, n, self.head_dim]),
+                        None => t,
+                    };
+                    (norm.forward(t), None)
+                }
+                None => (t, bias),
             };
-            apply_rotary(t.swap_dims(1, 2), rope)
+            B::rotary(t.swap_dims(1, 2), bias, rope.cos.clone(), rope.sin.clone())
         };
-        let q = heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
-        let k = heads(self.k_proj.forward(x.clone()), self.num_kv_heads, &self.k_norm);
+        let project = |linear: &Linear<B>| match B::rotary_adds_bias() {
+            true => linear.forward_deferring_bias(x.clone()),
+            false => (linear.forward(x.clone()), None),
+        };
+        let q = heads(project(&self.q_proj), self.num_heads, &self.q_norm);
+        let k = heads(project(&self.k_proj), self.num_kv_heads, &self.k_norm);
         let v =
             self.v_proj.forward(x).reshape([batch, seq, self.num_kv_heads, self.head_dim]).swap_dims(1, 2);
-        let (k, v) = match cache {
-            Some((cache, layer)) => cache.extend(layer, k, v),
-            None => (k, v),
-        };
         let scale = (self.head_dim as f64).powf(-0.5);
-        let out = attention(q, k, v, Some(blocked), scale);
+        let out = match cache {
+            Some((cache, layer)) => B::cached_attention(q, cache.extend(layer, k, v), blocked, scale),
+            None => attention(q, k, v, Some(blocked), scale),
+        };
         let out = out.swap_dims(1, 2).reshape([batch, seq, self.num_heads * self.head_dim]);
         self.o_proj.forward(out)
     }
@@ -110,9 +121,47 @@ impl<B: Kernels> DecoderLayer<B> {
         blocked: &Tensor<B, 4, Bool>,
         cache: Option<(&mut KvCache<B>, usize)>,
     ) -> Tensor<B, 3> {
-        let attn = self.self_attn.forward(self.input_layernorm.forward(x.clone()), rope, blocked, cache);
-        let h = x + attn;
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+        self.forward_residual(Residual { x, delta: None }, rope, blocked, cache).sum()
+    }
+
+    /// [`DecoderLayer::forward`] on the residual stream, leaving the MLP's residual add to
+    /// whatever normalises the stream next, which adds it in the same kernel
+    /// ([`Kernels::add_rms_norm`]).
+    fn forward_residual(
+        &self,
+        x: Residual<B>,
+        rope: &Rope<B>,
+        blocked: &Tensor<B, 4, Bool>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Residual<B> {
+        let (x, normed) = x.normed(&self.input_layernorm);
+        let attn = self.self_attn.forward(normed, rope, blocked, cache);
+        let (h, normed) = self.post_attention_layernorm.forward_after_add(x, attn);
+        Residual { x: h, delta: Some(self.mlp.forward(normed)) }
+    }
+}
+
+/// The residual stream between decoder layers, `x + delta`, with the add not yet done.
+struct Residual<B: Backend> {
+    x: Tensor<B, 3>,
+    delta: Option<Tensor<B, 3>>,
+}
+
+impl<B: Kernels> Residual<B> {
+    /// `x + delta`.
+    fn sum(self) -> Tensor<B, 3> {
+        match self.delta {
+            Some(delta) => self.x + delta,
+            None => self.x,
+        }
+    }
+
+    /// The stream summed, and `norm` of it (one kernel for both where the backend fuses them).
+    fn normed(self, norm: &RmsNorm<B>) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        match self.delta {
+            Some(delta) => norm.forward_after_add(self.x, delta),
+            None => (self.x.clone(), norm.forward(self.x)),
+        }
     }
 }
 
@@ -209,14 +258,14 @@ impl<B: Kernels> TextModel<B> {
         mut cache: Option<&mut KvCache<B>>,
         deepstack: &[Tensor<B, 3>],
     ) -> Tensor<B, 3> {
-        let mut x = embeds;
+        let mut x = Residual { x: embeds, delta: None };
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x, rope, blocked, cache.as_deref_mut().map(|c| (c, i)));
+            x = layer.forward_residual(x, rope, blocked, cache.as_deref_mut().map(|c| (c, i)));
             if let Some(extra) = deepstack.get(i) {
-                x = x + extra.clone();
+                x = Residual { x: x.sum() + extra.clone(), delta: None };
             }
         }
-        self.norm.forward(x)
+        x.normed(&self.norm).1
     }
 
     /// [`TextModel::forward`] of a [`DecoderInput`].

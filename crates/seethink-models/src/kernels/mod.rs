@@ -16,6 +16,8 @@
 //! [`decomposed_token_logprobs`], [`tracked_gelu`] and [`tracked_frozen_matmul`].
 
 mod attention;
+#[cfg(all(any(feature = "wgpu", feature = "cuda"), not(feature = "fusion")))]
+mod cube;
 mod gelu;
 #[cfg(feature = "ndarray")]
 pub mod host;
@@ -37,8 +39,10 @@ pub use gelu::tracked_gelu;
 pub use logprobs::decomposed_token_logprobs;
 pub use recomputed_attention::recomputed_attention;
 
+use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
 use crate::error::Result;
+use crate::nn::frozen::float_dtype;
 use crate::sampling::SamplingConfig;
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
@@ -65,6 +69,69 @@ pub trait Kernels: Backend {
         scale: f64,
     ) -> Tensor<Self, 4> {
         decomposed_attention(q, k, v, blocked, scale)
+    }
+
+    /// RMSNorm over the last dimension: `y = w ⊙ cast(x / sqrt(mean(x²) + eps))`, the
+    /// normalisation computed in the backend's float type and cast back to `x`'s type before
+    /// the scale, as transformers' Qwen RMSNorm upcasts to f32.
+    fn rms_norm<const D: usize>(x: Tensor<Self, D>, weight: Tensor<Self, 1>, eps: f64) -> Tensor<Self, D> {
+        let dtype = x.dtype();
+        let x = x.cast(float_dtype::<Self>());
+        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
+        let normalized = (x * (mean_square + eps).sqrt().recip()).cast(dtype);
+        normalized * weight.unsqueeze()
+    }
+
+    /// The residual add and the norm after it: `h = x + delta` and [`Kernels::rms_norm`]`(h)`.
+    fn add_rms_norm<const D: usize>(
+        x: Tensor<Self, D>,
+        delta: Tensor<Self, D>,
+        weight: Tensor<Self, 1>,
+        eps: f64,
+    ) -> (Tensor<Self, D>, Tensor<Self, D>) {
+        let h = x + delta;
+        (h.clone(), Self::rms_norm(h, weight, eps))
+    }
+
+    /// The rotary position embedding of `x [B, H, S, D]` (plus a projection's `bias [H·D]`, if
+    /// given) with the tables `cos, sin [B or 1, S, D]`: `y = x·cos + rotate_half(x)·sin`,
+    /// `rotate_half(x) = [−x₂, x₁]` for the halves of `D`.
+    fn rotary(
+        x: Tensor<Self, 4>,
+        bias: Option<Tensor<Self, 1>>,
+        cos: Tensor<Self, 3>,
+        sin: Tensor<Self, 3>,
+    ) -> Tensor<Self, 4> {
+        let [_, heads, _, dim] = x.dims();
+        let x = match bias {
+            Some(bias) => x + bias.reshape([1, heads, 1, dim]),
+            None => x,
+        };
+        let half = dim / 2;
+        let first = x.clone().narrow(3, 0, half);
+        let second = x.clone().narrow(3, half, half);
+        let rotated = Tensor::cat(vec![second.neg(), first], 3);
+        x * cos.unsqueeze_dim::<4>(1) + rotated * sin.unsqueeze_dim::<4>(1)
+    }
+
+    /// Whether [`Kernels::rotary`] adds the projections' biases in its own kernel, so that the
+    /// attention leaves them to it ([`crate::nn::Linear::forward_deferring_bias`]): no by
+    /// default, where the bias is added with its product (and under autodiff its gradient
+    /// sums over the product's rows, as it always has).
+    fn rotary_adds_bias() -> bool {
+        false
+    }
+
+    /// [`Kernels::attention`] of `q` over a layer's cached keys and values: by default on
+    /// their gathered copy ([`CachedKv::gathered`]); a kernel may read shared prefixes in place.
+    fn cached_attention(
+        q: Tensor<Self, 4>,
+        kv: CachedKv<Self>,
+        blocked: &Tensor<Self, 4, Bool>,
+        scale: f64,
+    ) -> Tensor<Self, 4> {
+        let (k, v) = kv.gathered();
+        <Self as Kernels>::attention(q, k, v, Some(blocked), scale)
     }
 
     /// `gelu(x) = x·Φ(x)`, the exact (erf) GELU.
@@ -256,10 +323,12 @@ impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
 #[cfg(feature = "ndarray")]
 impl Kernels for burn::backend::NdArray<f64> {}
 
-#[cfg(feature = "wgpu")]
+/// With burn's `fusion`, wgpu and cuda take the defaults ([`cube`]'s kernels take cube
+/// tensors, not fusion's).
+#[cfg(all(feature = "wgpu", feature = "fusion"))]
 impl Kernels for burn::backend::Wgpu {}
 
-#[cfg(feature = "cuda")]
+#[cfg(all(feature = "cuda", feature = "fusion"))]
 impl Kernels for burn::backend::Cuda {}
 
 #[cfg(all(test, feature = "ndarray"))]

@@ -43,12 +43,8 @@ impl<B: Kernels> Linear<B> {
     /// `x [.., d_in] → [.., d_out]`: `x·W + b`, then `+ scaling · (dropout(x)·A)·B` with an
     /// adapter (peft's `result + lora_B(lora_A(dropout(x))) * scaling`).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let mut shape = x.dims();
-        let d_in = shape[D - 1];
-        let rows = shape[..D - 1].iter().product::<usize>();
+        let (x, shape) = self.rows(x);
         let weight = self.weight.val();
-        shape[D - 1] = weight.dims()[1];
-        let x = x.reshape([rows, d_in]);
         let (y, delta) = match &self.lora {
             Some(lora) => (weight_product(x.clone(), weight), Some(lora.forward(x))),
             None => (weight_product(x, weight), None),
@@ -62,6 +58,31 @@ impl<B: Kernels> Linear<B> {
             None => y,
         };
         y.reshape(shape)
+    }
+
+    /// [`Linear::forward`] without its bias, and the bias, for a kernel that adds it with what
+    /// comes next ([`Kernels::rotary`]); with an adapter, the whole forward (the bias added
+    /// before the adapter's delta, as always) and none.
+    pub fn forward_deferring_bias<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+    ) -> (Tensor<B, D>, Option<Tensor<B, 1>>) {
+        match (&self.lora, &self.bias) {
+            (None, Some(bias)) => {
+                let (x, shape) = self.rows(x);
+                (weight_product(x, self.weight.val()).reshape(shape), Some(bias.val()))
+            }
+            _ => (self.forward(x), None),
+        }
+    }
+
+    /// `x [.., d_in]` as rows `[n, d_in]`, and the shape of the output `[.., d_out]`.
+    fn rows<const D: usize>(&self, x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
+        let mut shape = x.dims();
+        let d_in = shape[D - 1];
+        let rows = shape[..D - 1].iter().product::<usize>();
+        shape[D - 1] = self.weight.val().dims()[1];
+        (x.reshape([rows, d_in]), shape)
     }
 }
 

@@ -4,10 +4,9 @@ use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{backend::Backend, DType, Tensor};
 
-use super::frozen::float_dtype;
-
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
+use crate::kernels::Kernels;
 
 /// RMSNorm as in HF Qwen: `y = w ⊙ x / sqrt(mean(x²) + eps)` over the last dimension.
 #[derive(Module, Debug)]
@@ -23,15 +22,24 @@ impl<B: Backend> RmsNorm<B> {
         Ok(Self { weight: Param::from_tensor(weight), eps })
     }
 
-    /// `y = w ⊙ cast(x / sqrt(mean(x², last dim) + eps))`: the normalisation computed in the
-    /// backend's float type and cast back to `x`'s type before the scale, as transformers'
-    /// Qwen RMSNorm upcasts to f32 (no cast unless a mixed-precision pass computes narrower).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let dtype = x.dtype();
-        let x = x.cast(float_dtype::<B>());
-        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let normalized = (x * (mean_square + self.eps).sqrt().recip()).cast(dtype);
-        normalized * self.weight.val().unsqueeze()
+    /// `y = w ⊙ cast(x / sqrt(mean(x², last dim) + eps))` ([`Kernels::rms_norm`]).
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>
+    where
+        B: Kernels,
+    {
+        B::rms_norm(x, self.weight.val(), self.eps)
+    }
+
+    /// The residual stream `h = x + delta` and this norm of it ([`Kernels::add_rms_norm`]).
+    pub fn forward_after_add<const D: usize>(
+        &self,
+        x: Tensor<B, D>,
+        delta: Tensor<B, D>,
+    ) -> (Tensor<B, D>, Tensor<B, D>)
+    where
+        B: Kernels,
+    {
+        B::add_rms_norm(x, delta, self.weight.val(), self.eps)
     }
 
     /// The type this norm computes in, and the model around it ([`crate::nn::precision`]).
@@ -86,7 +94,10 @@ impl<B: Backend> Norm<B> {
     }
 
     /// The norm over the last dimension.
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>
+    where
+        B: Kernels,
+    {
         match self {
             Self::Rms(n) => n.forward(x),
             Self::Layer(n) => n.forward(x),

@@ -6,6 +6,7 @@
 use burn::tensor::{backend::Backend, DType, Tensor, TensorData};
 
 use crate::config::RopeMode;
+use crate::kernels::Kernels;
 
 /// cos and sin tables of shape `[batch, seq, head_dim]`.
 #[derive(Clone, Debug)]
@@ -111,15 +112,10 @@ pub fn vision_rope<B: Backend>(rows_cols: &[(usize, usize)], head_dim: usize, de
 }
 
 /// `x·cos + rotate_half(x)·sin` for `x: [batch, heads, seq, head_dim]`, where
-/// `rotate_half([a, b]) = [−b, a]` over the two halves of the head dimension.
-pub fn apply_rotary<B: Backend>(x: Tensor<B, 4>, rope: &Rope<B>) -> Tensor<B, 4> {
-    let half = x.dims()[3] / 2;
-    let first = x.clone().narrow(3, 0, half);
-    let second = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3);
-    let cos = rope.cos.clone().unsqueeze_dim::<4>(1);
-    let sin = rope.sin.clone().unsqueeze_dim::<4>(1);
-    x * cos + rotated * sin
+/// `rotate_half([a, b]) = [−b, a]` over the two halves of the head dimension
+/// ([`Kernels::rotary`]).
+pub fn apply_rotary<B: Kernels>(x: Tensor<B, 4>, rope: &Rope<B>) -> Tensor<B, 4> {
+    B::rotary(x, None, rope.cos.clone(), rope.sin.clone())
 }
 
 #[cfg(test)]
