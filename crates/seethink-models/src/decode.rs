@@ -4,8 +4,6 @@
 use burn::tensor::{backend::Backend, DType, Tensor};
 
 use crate::error::{ModelError, Result};
-#[cfg(doc)]
-use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 
 /// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
@@ -21,7 +19,8 @@ use crate::positions::TokenBatch;
 /// positions grow in blocks of a few positions as it decodes, instead of every row holding the
 /// prompt and room for the longest response from the start. Each layer's attention reads them
 /// as [`CachedKv::Shared`]: gathered for the call ([`CachedKv::gathered`], a buffer that lives
-/// for that call only) unless its kernel reads them in place ([`Kernels::cached_attention`]).
+/// for that call only) unless its kernel reads them in place
+/// ([`crate::kernels::Kernels::cached_attention`]).
 ///
 /// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
 /// stored so, as vLLM keeps a bf16 model's cache): half the bytes of f32. Attention still

@@ -51,8 +51,6 @@ use seethink_models::Vlm;
 
 use crate::data_parallel::Worker;
 use crate::error::Result;
-use crate::layer_checkpoints::gather_each_layer;
-use crate::layer_prefetch::backward_layers;
 use crate::sharding::trained_ids;
 use crate::train_backend::TrainBackend;
 
@@ -175,35 +173,11 @@ impl<'w, M> GradientSink<'w, M> {
         Ok(())
     }
 
-    /// The exchanges of the decoder layers' groups with no gradients, from the last layer
-    /// down (with the weights sharded, each layer gathered as a recomputed pass gathers them,
-    /// `layer_prefetch`): for a trained pass with no decoder call (every response empty), so
-    /// that this worker makes the exchanges the others make.
-    pub fn idle_layers<B: TrainBackend>(&mut self, model: &M) -> Result<()>
-    where
-        M: Vlm<B> + AutodiffModule<B>,
-    {
-        match self.per_layer && self.shards.is_some() {
-            true => backward_layers(model, self, |_, _| Ok(GradientsParams::new())),
-            false => Ok(()),
-        }
-    }
-
-    /// A micro-batch this worker does not have but another does (the mini-batch's micro-batches
-    /// do not divide evenly): the exchanges of one, with no gradients.
-    pub fn idle_micro_batch<B: TrainBackend>(&mut self, model: &M) -> Result<()>
-    where
-        M: Vlm<B> + AutodiffModule<B>,
-    {
-        if self.shards.is_none() {
-            return Ok(());
-        }
-        if self.per_layer {
-            gather_each_layer(model, self.worker)?;
-        }
-        self.output_projection_done(model)?;
-        self.idle_layers(model)?;
-        self.end_micro_batch(model)
+    /// Whether this sink exchanges gradients (sharded), and does so a decoder layer at a time
+    /// (`per_layer`), as a worker with no work must too ([`crate::layer_prefetch::idle_layers`],
+    /// [`crate::layer_checkpoints::idle_micro_batch`]).
+    pub(crate) fn exchanges(&self) -> (bool, bool) {
+        (self.shards.is_some(), self.per_layer)
     }
 
     /// The update's gradients after its last micro-batch: unsharded, every parameter's sum over

@@ -10,7 +10,7 @@
 //!
 //! How: the forward pass runs each layer on the inner backend (no graph), keeping its input
 //! `x_l` for every decoder call of the pass (the shared prompt prefix and the continuations,
-//! `logprobs::ScoringCalls`). Backward goes from the last layer down: with `g_{l+1} = ∂L/∂x_{l+1}`
+//! `scoring_calls::ScoringCalls`). Backward goes from the last layer down: with `g_{l+1} = ∂L/∂x_{l+1}`
 //! known, layer l is recomputed with graph from a leaf copy of `x_l`, and
 //! `Σ layer_l(x_l) · stopgrad(g_{l+1})` is back-propagated, which by the chain rule gives layer
 //! l's parameter gradients and `g_l`. A layer's calls are recomputed together, since the
@@ -37,10 +37,11 @@ use seethink_models::{KvCache, Vlm};
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
-use crate::layer_prefetch::{backward_layers, forward_layers};
-use crate::logprobs::{ResponsePositions, ScoringCalls};
+use crate::layer_prefetch::{backward_layers, forward_layers, idle_layers};
+use crate::scoring_calls::{ResponsePositions, ScoringCalls};
 use crate::train_backend::TrainBackend;
 use crate::vision_checkpoints::VisionCheckpoints;
+use crate::weighted_sum::weighted_sum;
 
 type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 
@@ -201,11 +202,20 @@ pub(crate) fn gather_each_layer<B: TrainBackend, M: Vlm<B>>(model: &M, worker: &
     forward_layers(model, worker, |_, _| Ok(()))
 }
 
-/// `Σ_c Σ y_c · stopgrad(g_c)` over the terms whose gradient `g_c` is known; `None` if none is.
-pub(crate) fn weighted_sum<'a, B: TrainBackend, const D: usize>(
-    terms: impl Iterator<Item = (Tensor<B, D>, &'a Option<Tensor<Inner<B>, D>>)>,
-) -> Option<Tensor<B, 1>> {
-    terms
-        .filter_map(|(y, g)| g.as_ref().map(|g| (y * Tensor::from_inner(g.clone())).sum()))
-        .reduce(|a, b| a + b)
+/// A micro-batch this worker does not have but another does (the mini-batch's micro-batches do
+/// not divide evenly): the exchanges of one with no gradients, when `sink` exchanges any.
+pub(crate) fn idle_micro_batch<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+    model: &M,
+    sink: &mut GradientSink<'_, M>,
+) -> Result<()> {
+    let (sharded, per_layer) = sink.exchanges();
+    if !sharded {
+        return Ok(());
+    }
+    if per_layer {
+        gather_each_layer(model, sink.worker())?;
+    }
+    sink.output_projection_done(model)?;
+    idle_layers(model, sink)?;
+    sink.end_micro_batch(model)
 }

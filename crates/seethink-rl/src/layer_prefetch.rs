@@ -103,3 +103,17 @@ fn joined<B: TrainBackend>(gather: ScopedJoinHandle<'_, Result<DecoderLayer<B>>>
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
+
+/// The exchanges of the decoder layers' groups with no gradients, from the last layer down
+/// (with the weights sharded, each layer gathered as a recomputed pass gathers them): for a
+/// trained pass with no decoder call (every response empty), so that this worker makes the
+/// exchanges the others make; nothing unless `sink` exchanges a layer at a time.
+pub(crate) fn idle_layers<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+    model: &M,
+    sink: &mut GradientSink<'_, M>,
+) -> Result<()> {
+    match sink.exchanges() {
+        (true, true) => backward_layers(model, sink, |_, _| Ok(GradientsParams::new())),
+        _ => Ok(()),
+    }
+}

@@ -11,6 +11,7 @@ use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
 use crate::grpo::aggregate;
+use crate::layer_checkpoints::idle_micro_batch;
 use crate::learner::{apply_update, PolicyLearner, UpdateStats};
 use crate::logprobs::add_chunked_gradients;
 use crate::policy::{to_autodiff, PolicyModel, Sequence};
@@ -51,7 +52,7 @@ pub fn sft_step<B: TrainBackend>(
         loss += policy.add_sft_gradients(&micro, &mut sink)?.loss;
     }
     for _ in own.len()..chunks.len().div_ceil(worker.count()) {
-        sink.idle_micro_batch(&policy.model)?;
+        idle_micro_batch(&policy.model, &mut sink)?;
     }
     let grads = sink.finish(&policy.model)?;
     let loss = worker.sum_scalar(loss)?;

@@ -31,8 +31,8 @@ use seethink_models::{ImageInput, VisionFeatures, VisionStages, Vlm};
 
 use crate::error::Result;
 use crate::gradient_sink::GradientSink;
-use crate::layer_checkpoints::weighted_sum;
 use crate::train_backend::TrainBackend;
+use crate::weighted_sum::weighted_sum;
 
 type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
 

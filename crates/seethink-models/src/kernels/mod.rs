@@ -4,12 +4,15 @@
 //! code runs is a property of the backend's type, chosen at compile time:
 //! - `NdArray<f32>`: the fused host kernels of [`host`] (matrix products, attention, SwiGLU,
 //!   token log-probs), and under autodiff their hand-written backward passes;
-//! - `NdArray<f64>` (the generic path's test backend), wgpu and cuda: the defaults;
+//! - wgpu and cuda (burn's `CubeBackend`): the fused cubecl kernels of `cube` for the decoding
+//!   step (RMSNorm with the residual add, the rotary embedding with a projection's bias,
+//!   SwiGLU, attention for a few queries over the KV cache in place, the sampling rule), the
+//!   defaults otherwise, and all defaults with burn's `fusion`;
+//! - `NdArray<f64>` (the generic path's test backend): the defaults;
 //! - `Autodiff<B, C>`: `B`'s `tracked_*` methods, so that the inner backend chooses its
 //!   kernels with their backward passes too (defaults: burn's ops, differentiated by burn).
 //!
-//! Another backend (e.g. wgpu with f16 elements) runs the models after `impl Kernels for
-//! MyBackend {}`.
+//! Another backend runs the models after `impl Kernels for MyBackend {}`.
 //!
 //! The defaults longer than a line live here too, below the layers (`nn`) that call the
 //! kernels: [`decomposed_attention`], [`recomputed_attention`],
@@ -42,7 +45,6 @@ pub use recomputed_attention::recomputed_attention;
 use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
 use crate::error::Result;
-use crate::nn::frozen::float_dtype;
 use crate::sampling::SamplingConfig;
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
@@ -76,7 +78,7 @@ pub trait Kernels: Backend {
     /// the scale, as transformers' Qwen RMSNorm upcasts to f32.
     fn rms_norm<const D: usize>(x: Tensor<Self, D>, weight: Tensor<Self, 1>, eps: f64) -> Tensor<Self, D> {
         let dtype = x.dtype();
-        let x = x.cast(float_dtype::<Self>());
+        let x = x.cast(<Self::FloatElem as burn::tensor::Element>::dtype());
         let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
         let normalized = (x * (mean_square + eps).sqrt().recip()).cast(dtype);
         normalized * weight.unsqueeze()

@@ -24,6 +24,7 @@ use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
 use crate::error::{Result, TrainError};
 use crate::gradient_sink::GradientSink;
+use crate::layer_checkpoints::idle_micro_batch;
 use crate::learner::{apply_update, PolicyLearner};
 use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
 use crate::policy::{to_autodiff, PolicyModel};
@@ -691,7 +692,7 @@ impl<B: TrainBackend> Grpo<B> {
                     step_marks::reach(step_marks::MICRO_BATCH_GRADIENTS);
                 }
                 for _ in own.len()..*most {
-                    sink.idle_micro_batch(&model.model)?;
+                    idle_micro_batch(&model.model, &mut sink)?;
                 }
                 let grads = sink.finish(&model.model)?;
                 let update = apply_update(learner, grads, self.actor.max_grad_norm, &self.worker)?;
