@@ -48,26 +48,18 @@ fn row_of_cube() -> u32 {
 /// tree of halvings in shared memory.
 #[cube]
 fn sum_in_cube(value: f32) -> f32 {
-    let mut shared = SharedMemory::<f32>::new(256usize);
-    let unit = UNIT_POS_X as usize;
-    shared[unit] = value;
-    sync_cube();
-    let mut half = CUBE_DIM_X as usize / 2;
-    while half > 0 {
-        if unit < half {
-            shared[unit] += shared[unit + half];
-        }
-        sync_cube();
-        half /= 2;
-    }
-    let total = shared[0];
-    sync_cube();
-    total
+    combine_in_cube(value, false)
 }
 
 /// The maximum of one value per unit over the cube, as [`sum_in_cube`] sums.
 #[cube]
 fn max_in_cube(value: f32) -> f32 {
+    combine_in_cube(value, true)
+}
+
+/// One value per unit combined over the cube by `+`, or by `max` with `maximum`.
+#[cube]
+fn combine_in_cube(value: f32, #[comptime] maximum: bool) -> f32 {
     let mut shared = SharedMemory::<f32>::new(256usize);
     let unit = UNIT_POS_X as usize;
     shared[unit] = value;
@@ -75,14 +67,18 @@ fn max_in_cube(value: f32) -> f32 {
     let mut half = CUBE_DIM_X as usize / 2;
     while half > 0 {
         if unit < half {
-            shared[unit] = max(shared[unit], shared[unit + half]);
+            if maximum {
+                shared[unit] = max(shared[unit], shared[unit + half]);
+            } else {
+                shared[unit] += shared[unit + half];
+            }
         }
         sync_cube();
         half /= 2;
     }
-    let top = shared[0];
+    let combined = shared[0];
     sync_cube();
-    top
+    combined
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Kernels for CubeBackend<R, F, I, BT> {
