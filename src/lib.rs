@@ -23,4 +23,4 @@ pub mod preset;
 pub mod provenance;
 pub mod sandbox;
 
-pub use preset::train_with;
+pub use preset::{train_with, train_with_algorithm};

@@ -22,10 +22,12 @@ use crate::curriculum::{
 };
 use crate::data::{Capability, Task};
 use crate::passrate::{passrate, PassRateOptions};
+use crate::rl::algorithm::AlgorithmBuilder;
+use crate::rl::builtin::BuiltIn;
 use crate::rl::config::{
     ActorConfig, AlgorithmConfig, HeldOutConfig, RewardKind, RolloutConfig, TrainConfig, TrainerConfig,
 };
-use crate::rl::phases::{train_curriculum, PhasesOutcome};
+use crate::rl::phases::{train_curriculum_with, PhasesOutcome};
 use crate::rl::train_backend::KernelBackend;
 use crate::sandbox::{heldout_config, sandbox_data, write_benchmark, MAX_RESPONSE_TOKENS, VALIDATION_SEED};
 
@@ -216,11 +218,23 @@ impl CpuPreset {
 /// when `preset.pass_rate_samples` > 0 (`<out>/data/rated`, kept for the next call), the
 /// preset's stage steps for the curriculum's phases ([`WithStageSteps`]), GRPO from the base
 /// model with a held-out evaluation before and after each phase, in `<out>/staged`
-/// ([`train_curriculum`]). Re-running resumes.
+/// ([`crate::rl::phases::train_curriculum`]). Re-running resumes.
 pub fn train_with<B: KernelBackend>(
     preset: &CpuPreset,
     curriculum: &dyn Curriculum,
     device: &B::Device,
+) -> Result<PhasesOutcome> {
+    train_with_algorithm::<B>(preset, curriculum, device, &BuiltIn)
+}
+
+/// [`train_with`] with the algorithm `algorithm` builds ([`train_curriculum_with`]): e.g. the
+/// built-ins with a user's loss or estimator ([`crate::rl::builtin::WithPlugins`]), named by
+/// `--set algorithm.loss=...` on the preset's config, or an algorithm of the user's own.
+pub fn train_with_algorithm<B: KernelBackend>(
+    preset: &CpuPreset,
+    curriculum: &dyn Curriculum,
+    device: &B::Device,
+    algorithm: &dyn AlgorithmBuilder<Autodiff<B>>,
 ) -> Result<PhasesOutcome> {
     let mut config = preset.prepare()?;
     if preset.pass_rate_samples > 0 {
@@ -234,7 +248,7 @@ pub fn train_with<B: KernelBackend>(
     let tasks = crate::rl::run::load_data(&config.data)?;
     let reward = config.algorithm.reward.reward();
     let curriculum = WithStageSteps { inner: curriculum, steps: preset.stage_steps };
-    Ok(train_curriculum::<Autodiff<B>>(&config, &curriculum, tasks, reward, device)?)
+    Ok(train_curriculum_with::<Autodiff<B>>(&config, &curriculum, tasks, reward, device, algorithm)?)
 }
 
 /// `inner`'s phases with the preset's stage steps for every phase that sets no steps of its own

@@ -12,17 +12,35 @@ use crate::algorithm::{counter_state, restore_counter, Algorithm, AlgorithmBuild
 use crate::config::{TrainConfig, Trainer};
 use crate::data_parallel::Worker;
 use crate::error::Result;
-use crate::grpo::{Draw, Grpo, RolloutPrompt};
+use crate::grpo::{Draw, Grpo, Plugins, RolloutPrompt};
 use crate::learner::PolicyLearner;
 use crate::metrics::{grpo_step_metrics, StepMetrics};
 use crate::policy::Sequence;
 use crate::sft::sft_step;
 use crate::train_backend::TrainBackend;
 
-/// The built-in algorithms, chosen by `algorithm.trainer`: [`Grpo`] or [`Sft`].
+/// The built-in algorithms, chosen by `algorithm.trainer`: [`Grpo`] (with the built-in losses
+/// and estimators, [`Plugins::builtin`]) or [`Sft`].
 pub struct BuiltIn;
 
 impl<B: TrainBackend> AlgorithmBuilder<B> for BuiltIn {
+    fn build(
+        &self,
+        config: &TrainConfig,
+        learner: &PolicyLearner<B>,
+        worker: Worker,
+    ) -> Result<Box<dyn Algorithm<B>>> {
+        WithPlugins(Plugins::builtin()).build(config, learner, worker)
+    }
+}
+
+/// The built-in algorithms with GRPO's loss and estimator looked up in these plugins: a
+/// user's loss or estimator registered in them ([`Plugins::with_loss`],
+/// [`Plugins::with_estimator`]) and named by `algorithm.loss` / `algorithm.estimator` runs
+/// through the stock GRPO step.
+pub struct WithPlugins<B: TrainBackend>(pub Plugins<B>);
+
+impl<B: TrainBackend> AlgorithmBuilder<B> for WithPlugins<B> {
     fn build(
         &self,
         config: &TrainConfig,
@@ -33,7 +51,7 @@ impl<B: TrainBackend> AlgorithmBuilder<B> for BuiltIn {
             Trainer::Grpo => {
                 let (algorithm, actor, rollout) =
                     (config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
-                let mut grpo = Grpo::new(learner, algorithm, actor, rollout);
+                let mut grpo = Grpo::new(learner, algorithm, actor, rollout).with_plugins(self.0.clone())?;
                 grpo.worker = worker;
                 Box::new(grpo)
             }

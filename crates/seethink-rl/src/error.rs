@@ -33,6 +33,9 @@ pub enum TrainError {
         "data-parallel training: another worker stopped and closed the collective (its error is the run's)"
     )]
     WorkerStopped,
+    /// A loss or estimator name the run's [`Plugins`](crate::grpo::Plugins) do not hold.
+    #[error("{0}")]
+    UnknownPlugin(String),
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("saving the checkpoint in {dir} failed: {message}; the run stopped, and the newest complete checkpoint there is kept for resuming")]

@@ -10,7 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::generate::{generate, Prompt, SamplingConfig};
 use seethink_models::QwenVl;
-use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
+use seethink_rl::grpo::{vanilla, GrpoLossConfig, MiniBatch, TokenBatchLoss};
 use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
 
 /// Scoring with pad id 0, `chunk_tokens` rows of logits at a time, at temperature 1.
@@ -117,10 +117,16 @@ fn split_loss(model: &QwenVl<B>, chunks: &[(usize, usize)]) -> (f32, Vec<f32>) {
             old_logp: old,
             ref_logp: Some(reference),
             advantages: adv,
+            mask: scored.mask.clone(),
             weights: scored.mask,
+            mini_batch: MiniBatch {
+                tokens: total_tokens,
+                responses: responses.len(),
+                max_response_tokens: 3,
+            },
             sequence: None,
         }
-        .terms(&config, total_tokens as f32);
+        .terms(&config, vanilla);
         total = Some(match total {
             Some(t) => t + terms.loss,
             None => terms.loss,

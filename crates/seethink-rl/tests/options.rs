@@ -13,7 +13,7 @@ use common::{base_model, logged, task, tiny_config, vision_and_text, weights, B}
 use seethink_data::Task;
 use seethink_reward::{Reward, RewardBreakdown};
 use seethink_rl::config::{FilterKey, Trainer};
-use seethink_rl::grpo::{Estimator, KlPenalty, LossType};
+use seethink_rl::grpo::{KlPenalty, LossType, PluginName};
 use seethink_rl::run::train_on;
 
 /// Accuracy 1 for prompts whose id starts with "yes", 0 otherwise; overall = share of letters.
@@ -231,9 +231,9 @@ fn gspo_updates_do_not_depend_on_how_logits_are_chunked_and_differ_from_token_ra
 #[test]
 fn rloo_and_reinforce_baseline_are_dr_grpo_rescaled_so_under_adam_the_same_update() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str, estimator: Estimator, normalize_std: bool| {
+    let run = |name: &str, estimator: &str, normalize_std: bool| {
         let mut config = tiny_config(&dir.path().join(name), Trainer::Grpo, 1, 3);
-        config.algorithm.estimator = estimator;
+        config.algorithm.estimator = PluginName::new(estimator);
         config.algorithm.normalize_std = normalize_std;
         config.algorithm.kl_coef = 0.0;
         weights(&train_on::<B>(&config, tasks(), Arc::new(Scripted), &Default::default()).unwrap())
@@ -243,16 +243,19 @@ fn rloo_and_reinforce_baseline_are_dr_grpo_rescaled_so_under_adam_the_same_updat
     // three tokens here) REINFORCE++'s whitening of the group-centred scores is one more scale:
     // Adam's first step does not see the scale (but for its ε: the weights move by at most
     // 1.2e-5 apart at lr 1e-3, where the other estimators move them 2e-3 apart)
-    let dr_grpo = run("dr-grpo", Estimator::Grpo, false);
-    for (name, estimator) in
-        [("rloo", Estimator::Rloo), ("reinforce-baseline", Estimator::ReinforcePlusPlusBaseline)]
-    {
+    let dr_grpo = run("dr-grpo", "grpo", false);
+    // the estimator named dr_grpo is GRPO's without the std, whatever normalize_std says
+    assert!(
+        run("dr-grpo-named", "dr_grpo", true) == dr_grpo,
+        "the dr_grpo estimator is not GRPO's without the std"
+    );
+    for (name, estimator) in [("rloo", "rloo"), ("reinforce-baseline", "reinforce_plus_plus_baseline")] {
         let trained = run(name, estimator, true);
         assert!(max_gap(&trained, &dr_grpo) < 1e-4, "{name}: {}", max_gap(&trained, &dr_grpo));
     }
     // GRPO's per-group std and REINFORCE++'s batch-wide baseline change the update
     let base = weights(&base_model());
-    for (name, estimator) in [("grpo", Estimator::Grpo), ("reinforce", Estimator::ReinforcePlusPlus)] {
+    for (name, estimator) in [("grpo", "grpo"), ("reinforce", "reinforce_plus_plus")] {
         let trained = run(name, estimator, true);
         assert!(max_gap(&trained, &base) > 1e-4, "{name} did not train");
         assert!(max_gap(&trained, &dr_grpo) > 1e-3, "{name} gave Dr. GRPO's update");

@@ -5,6 +5,8 @@
 //! (the first of equal rewards). The rollout counter is its checkpointed state, so a resumed run
 //! samples what an uninterrupted one does.
 
+pub mod cispo;
+
 use burn::module::{AutodiffModule, Module};
 use seethink::curriculum::GroupResult;
 use seethink::models::generate::generate;

@@ -5,7 +5,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::tensor::{Tensor, TensorData};
 use seethink_models::AnyVlm;
 use seethink_rl::data_parallel::Worker;
-use seethink_rl::grpo::{GrpoLossConfig, TokenBatchLoss};
+use seethink_rl::grpo::{vanilla, GrpoLossConfig, MiniBatch, TokenBatchLoss};
 use seethink_rl::learner::{apply_update, inference_model, PolicyLearner};
 use seethink_rl::logprobs::{chunked_gradients, response_logprobs, Scoring, Sequence};
 use seethink_rl::policy::to_autodiff;
@@ -34,7 +34,11 @@ pub fn grpo_update(
     scoring: Scoring,
     mut phase_done: impl FnMut(Phase),
 ) {
-    let normaliser = sequences.iter().map(|s| s.response.len()).sum::<usize>() as f32;
+    let mini_batch = MiniBatch {
+        tokens: sequences.iter().map(|s| s.response.len()).sum(),
+        responses: sequences.len(),
+        max_response_tokens: sequences.iter().map(|s| s.response.len()).max().unwrap_or(0),
+    };
     let config = GrpoLossConfig::default();
     let policy = inference_model(learner).unwrap();
     let old = response_logprobs(&policy, sequences, scoring).unwrap().logp;
@@ -55,10 +59,12 @@ pub fn grpo_update(
             old_logp: columns(&old),
             ref_logp: Some(columns(&reference)),
             advantages: advantages.clone(),
+            mask: c.mask.clone(),
             weights: c.mask,
+            mini_batch,
             sequence: None,
         }
-        .terms(&config, normaliser)
+        .terms(&config, vanilla)
         .loss)
     })
     .unwrap();

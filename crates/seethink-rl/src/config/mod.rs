@@ -19,7 +19,7 @@ use seethink_models::processing::image::ImageBounds;
 pub use crate::data_parallel::NodesConfig;
 use crate::data_parallel::Topology;
 use crate::error::{Result, TrainError};
-use crate::grpo::{AdvantageOptions, Aggregation, Estimator, GrpoLossConfig, KlPenalty, LossType};
+use crate::grpo::{Aggregation, GrpoLossConfig, KlPenalty, LossType, PluginName};
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
 use crate::sharding::Sharding;
@@ -223,11 +223,16 @@ pub struct AlgorithmConfig {
     pub use_kl_loss: bool,
     /// The per-token KL estimate (EasyR1's `kl_penalty`).
     pub kl_penalty: KlPenalty,
-    /// How scores become advantages (EasyR1's `adv_estimator`): `Grpo`, `Rloo`,
-    /// `ReinforcePlusPlus`, `ReinforcePlusPlusBaseline` ([`Estimator`]).
-    pub estimator: Estimator,
-    /// GRPO: divide advantages by the group std (false: Dr. GRPO).
+    /// How scores become advantages (EasyR1's `adv_estimator`), by its registered name
+    /// ([`Plugins`](crate::grpo::Plugins)): `"grpo"` (default), `"rloo"`,
+    /// `"reinforce_plus_plus"`, `"reinforce_plus_plus_baseline"`, `"dr_grpo"`, or a user's.
+    pub estimator: PluginName,
+    /// GRPO: divide advantages by the group std (false: Dr. GRPO's advantages).
     pub normalize_std: bool,
+    /// The token-level policy loss, by its registered name ([`Plugins`](crate::grpo::Plugins)):
+    /// `"vanilla"` (default: EasyR1's clipped surrogate), `"cispo"`, `"dr_grpo"`, or a user's.
+    /// `actor.loss_type: Gspo` replaces it with GSPO's sequence-level surrogate.
+    pub loss: PluginName,
     /// Keep only groups whose mean `filter_key` score is strictly inside
     /// (`filter_low`, `filter_high`), drawing more prompts to refill the batch (EasyR1's
     /// `online_filtering`).
@@ -250,8 +255,9 @@ impl Default for AlgorithmConfig {
             kl_coef: 0.01,
             use_kl_loss: true,
             kl_penalty: KlPenalty::LowVarKl,
-            estimator: Estimator::Grpo,
+            estimator: PluginName::new("grpo"),
             normalize_std: true,
+            loss: PluginName::new("vanilla"),
             online_filtering: false,
             filter_key: FilterKey::Overall,
             filter_low: 0.01,
@@ -492,17 +498,6 @@ impl ActorConfig {
     }
 }
 
-impl AlgorithmConfig {
-    /// How advantages are normalised.
-    pub fn advantage(&self) -> AdvantageOptions {
-        AdvantageOptions {
-            estimator: self.estimator,
-            normalize_std: self.normalize_std,
-            ..Default::default()
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainerConfig {
@@ -605,6 +600,13 @@ impl TrainConfig {
         ];
         if let Some((key, v)) = non_negative.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
             return Err(format!("{key}: must be finite and ≥ 0, got {v}"));
+        }
+        if a.loss_type == LossType::Gspo && g.loss.as_str() != "vanilla" {
+            return Err(format!(
+                "algorithm.loss: `{}` is a token-level loss, and actor.loss_type Gspo replaces the token-level \
+                 loss with GSPO's sequence-level one; set one of them (algorithm.loss \"vanilla\" with Gspo)",
+                g.loss
+            ));
         }
         if let Some(lora) = &a.lora {
             lora.validate().map_err(|e| match e {
@@ -843,10 +845,11 @@ mod tests {
         let f = write(MINIMAL);
         let set = [
             "algorithm.estimator=Rloo".into(),
+            "algorithm.loss=\"cispo\"".into(),
             "algorithm.overlong_penalty=Some((buffer: 4, factor: 0.5))".into(),
         ];
         let c = TrainConfig::load(f.path(), &set).unwrap();
-        assert_eq!(c.algorithm.advantage().estimator, Estimator::Rloo);
+        assert_eq!((c.algorithm.estimator.as_str(), c.algorithm.loss.as_str()), ("rloo", "cispo"));
         // EasyR1's dapo.py with max 16, buffer 4: expected 12; 12 → 0, 14 → −0.5, 16 → −1, 17 → −1
         let o = c.algorithm.overlong_penalty.unwrap();
         let penalties: Vec<f32> = [12, 14, 16, 17].iter().map(|&l| o.penalty(l, 16)).collect();
@@ -880,6 +883,9 @@ mod tests {
             let err = TrainConfig::load(f.path(), &[set.into()]).unwrap_err().to_string();
             assert!(err.contains(key), "{set}: {err}");
         }
+        let gspo_and_cispo = ["actor.loss_type=Gspo".into(), "algorithm.loss=cispo".into()];
+        let err = TrainConfig::load(f.path(), &gspo_and_cispo).unwrap_err().to_string();
+        assert!(err.contains("algorithm.loss: `cispo`"), "{err}");
         // greedy rollouts are fine for SFT, which does not sample
         TrainConfig::load(f.path(), &["algorithm.trainer=Sft".into(), "rollout.temperature=0.0".into()])
             .unwrap();

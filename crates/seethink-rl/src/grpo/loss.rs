@@ -10,6 +10,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use seethink_models::kernels::Kernels;
 
+use super::plugins::{LossInputs, MiniBatch, PolicyLossFn};
+
 /// How per-token losses are reduced over a mini-batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregation {
@@ -209,8 +211,12 @@ pub struct TokenBatchLoss<B: Backend> {
     pub ref_logp: Option<Tensor<B, 2>>,
     /// `[sequences, 1]`
     pub advantages: Tensor<B, 2>,
+    /// 1 on response tokens, 0 on padding.
+    pub mask: Tensor<B, 2>,
     /// `mask` × [`row_weights`] of the aggregation.
     pub weights: Tensor<B, 2>,
+    /// The mini-batch the loss is aggregated over.
+    pub mini_batch: MiniBatch,
     /// GSPO's ratios ([`LossType::Gspo`]), replacing the token-level surrogate; `None` otherwise.
     pub sequence: Option<SequenceRatio<B>>,
 }
@@ -226,13 +232,24 @@ pub struct LossTerms<B: Backend> {
 }
 
 impl<B: Kernels> TokenBatchLoss<B> {
-    /// `aggregate(pg + kl_coef·kl)` (pg: [`policy_loss`], or [`sequence_policy_loss`] given
-    /// GSPO's ratios; kl: the config's [`KlPenalty`] estimate) with `normaliser` as in
+    /// `aggregate(pg + kl_coef·kl)` (pg: the token-level `loss` ([`PolicyLossFn`], e.g.
+    /// [`policy_loss`]), or [`sequence_policy_loss`] given GSPO's ratios; kl: the config's
+    /// [`KlPenalty`] estimate) with the mini-batch's response tokens as the normaliser of
     /// [`aggregate`].
-    pub fn terms(self, config: &GrpoLossConfig, normaliser: f32) -> LossTerms<B> {
+    pub fn terms(self, config: &GrpoLossConfig, loss: PolicyLossFn<B>) -> LossTerms<B> {
+        let normaliser = self.mini_batch.tokens as f32;
         let pg = match &self.sequence {
             Some(ratio) => sequence_policy_loss(self.logp.clone(), ratio),
-            None => policy_loss(self.logp.clone(), self.old_logp, self.advantages, config),
+            None => loss(
+                LossInputs {
+                    logp: self.logp.clone(),
+                    old_logp: self.old_logp,
+                    advantages: self.advantages,
+                    mask: self.mask,
+                    mini_batch: self.mini_batch,
+                },
+                config,
+            ),
         };
         let reduce = |t: Tensor<B, 2>| aggregate(t, self.weights.clone(), normaliser);
         let kl_per_token = match (&self.ref_logp, config.kl_coef) {

@@ -18,7 +18,8 @@ use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 
 use super::{
-    advantages, aggregate, row_weights, sequence_ratio, Aggregation, LossType, SequenceRatio, TokenBatchLoss,
+    aggregate, row_weights, sequence_ratio, Aggregation, EstimatorInputs, LossType, MiniBatch, Plugins,
+    SequenceRatio, TokenBatchLoss,
 };
 use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
@@ -94,6 +95,8 @@ pub struct Grpo<B: TrainBackend> {
     pub worker: Worker,
     /// The type the rollout's KV cache is kept in (`rollout.kv_cache_dtype`; `None`: as computed).
     kv_storage: Option<DType>,
+    /// The losses and estimators `algorithm.loss` and `algorithm.estimator` name.
+    plugins: Plugins<B>,
 }
 
 /// Old and reference log-probs of the samples this worker updates on, on the device, one
@@ -227,7 +230,36 @@ impl<B: TrainBackend> Grpo<B> {
                 Some(if frozen.size() < compute.size() { frozen } else { compute })
             }
         };
-        Self { algorithm, actor, rollout, reference, rollouts: 0, worker: Worker::alone(), kv_storage }
+        let plugins = Plugins::builtin();
+        Self {
+            algorithm,
+            actor,
+            rollout,
+            reference,
+            rollouts: 0,
+            worker: Worker::alone(),
+            kv_storage,
+            plugins,
+        }
+    }
+
+    /// This GRPO with `plugins` in place of the built-ins: its `algorithm.loss` and
+    /// `algorithm.estimator` are looked up there. An error names an unknown name and the
+    /// known ones.
+    pub fn with_plugins(mut self, plugins: Plugins<B>) -> Result<Self> {
+        plugins.loss(&self.algorithm.loss).map_err(TrainError::UnknownPlugin)?;
+        plugins.estimator(&self.algorithm.estimator).map_err(TrainError::UnknownPlugin)?;
+        self.plugins = plugins;
+        Ok(self)
+    }
+
+    /// Advantages of `scores` (responses `lengths` tokens long, groups of `rollout.n`) by the
+    /// estimator `algorithm.estimator` names.
+    fn estimate_advantages(&self, scores: &[f32], lengths: &[usize]) -> Result<Vec<f32>> {
+        let estimator =
+            self.plugins.estimator(&self.algorithm.estimator).map_err(TrainError::UnknownPlugin)?;
+        let (group, normalize_std) = (self.rollout.n, self.algorithm.normalize_std);
+        Ok(estimator(&EstimatorInputs { scores, lengths, group, normalize_std }))
     }
 
     /// The frozen KL reference (the phase's starting weights), if the KL term is on; with the
@@ -344,7 +376,7 @@ impl<B: TrainBackend> Grpo<B> {
                 .collect::<Result<Vec<_>>>()?;
             let overall: Vec<f32> = rewards.iter().map(|r| r.overall).collect();
             let sizes: Vec<usize> = completions.iter().map(|c| c.ids.len()).collect();
-            let advantages = advantages(&overall, &sizes, n, self.algorithm.advantage());
+            let advantages = self.estimate_advantages(&overall, &sizes)?;
             for (g, group) in completions.chunks(n).enumerate() {
                 let group_rewards = &rewards[g * n..(g + 1) * n];
                 let mean = |f: &dyn Fn(usize) -> f32| (0..n).map(f).sum::<f32>() / n as f32;
@@ -437,7 +469,7 @@ impl<B: TrainBackend> Grpo<B> {
         }
         let scores: Vec<f32> = rollout.iter().map(|s| s.score).collect();
         let lengths: Vec<usize> = rollout.iter().map(|s| s.sequence.response.len()).collect();
-        let advantages = advantages(&scores, &lengths, n, self.algorithm.advantage());
+        let advantages = self.estimate_advantages(&scores, &lengths)?;
         let mut samples: Vec<Sample<B::InnerBackend>> = rollout
             .into_iter()
             .zip(advantages)
@@ -586,7 +618,7 @@ impl<B: TrainBackend> Grpo<B> {
         let penalised: Vec<f32> =
             samples.iter().zip(&totals).map(|(s, kl)| s.score - self.algorithm.kl_coef * kl).collect();
         let lengths: Vec<usize> = samples.iter().map(|s| s.sequence.response.len()).collect();
-        let advantages = advantages(&penalised, &lengths, self.rollout.n, self.algorithm.advantage());
+        let advantages = self.estimate_advantages(&penalised, &lengths)?;
         for (sample, advantage) in samples.iter_mut().zip(advantages) {
             sample.advantage = advantage;
         }
@@ -612,6 +644,7 @@ impl<B: TrainBackend> Grpo<B> {
             return Ok(());
         }
         let config = self.actor.loss(&self.algorithm);
+        let policy_loss = self.plugins.loss(&self.algorithm.loss).map_err(TrainError::UnknownPlugin)?;
         let scoring = self.scoring(pad_id);
         let plan = self.update_plan(samples);
         stats.response_tokens = samples.iter().map(|s| s.sequence.response.len()).sum();
@@ -620,8 +653,12 @@ impl<B: TrainBackend> Grpo<B> {
         let mut metric_sums: Option<Tensor<B::InnerBackend, 1>> = None;
         for _epoch in 0..self.actor.ppo_epochs {
             for (mini, own, most) in &plan {
-                let normaliser =
-                    samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum::<usize>() as f32;
+                let mini_batch = MiniBatch {
+                    tokens: samples[mini.clone()].iter().map(|s| s.sequence.response.len()).sum(),
+                    responses: mini.len(),
+                    max_response_tokens: self.rollout.max_new_tokens,
+                };
+                let normaliser = mini_batch.tokens as f32;
                 let model: PolicyModel<B> = learner.update_model()?;
                 step_marks::reach(step_marks::UPDATE_WEIGHTS);
                 let mut sink = GradientSink::new(&model.model, &self.worker, scoring.checkpoint_layers);
@@ -669,10 +706,12 @@ impl<B: TrainBackend> Grpo<B> {
                             old_logp,
                             ref_logp: reference.as_ref().map(columns),
                             advantages: advantages.clone(),
+                            mask: c.mask.clone(),
                             weights,
+                            mini_batch,
                             sequence: ratios.clone(),
                         }
-                        .terms(&config, normaliser);
+                        .terms(&config, policy_loss);
                         let metrics = Tensor::cat(
                             vec![
                                 entropy.inner(),
