@@ -12,10 +12,11 @@ use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
 use crate::config::TrainConfig;
-use crate::data_parallel::{SharedSampler, Worker};
+use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::learner::PolicyLearner;
 use crate::metrics::StepMetrics;
+use crate::shared_sampler::SharedSampler;
 use crate::train_backend::TrainBackend;
 
 /// What a step draws on: the run's tasks, the sampler that picks them (shared by the

@@ -4,6 +4,7 @@
 //! unknown keys and ill-typed values are errors naming the key.
 
 mod overrides;
+pub mod prompt;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub use crate::data_parallel::NodesConfig;
 use crate::data_parallel::Topology;
 use crate::error::{Result, TrainError};
 use crate::grpo::{Aggregation, GrpoLossConfig, KlPenalty, LossType, PluginName};
+use crate::learner::LearnerSettings;
 use crate::optim::LrSchedule;
 use crate::prompt::FormatPrompt;
 use crate::sharding::Sharding;
@@ -477,6 +479,20 @@ impl RolloutConfig {
             top_k: 0,
             seed: self.seed.wrapping_add(rollout as u64),
             stream: 0,
+        }
+    }
+}
+
+impl From<&ActorConfig> for LearnerSettings {
+    fn from(actor: &ActorConfig) -> Self {
+        LearnerSettings {
+            lr: actor.lr,
+            schedule: actor.schedule,
+            weight_decay: actor.weight_decay,
+            adam_epsilon: actor.adam_epsilon,
+            logits_chunk_tokens: actor.logits_chunk_tokens,
+            activation_checkpointing: actor.activation_checkpointing,
+            mixed_precision: actor.mixed_precision.map(ComputeType::dtype),
         }
     }
 }

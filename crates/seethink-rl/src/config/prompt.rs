@@ -12,7 +12,7 @@ use crate::error::{Result, TrainError};
 /// The paper's format prompt (UCSC-VLAA/VLM-CapCurriculum `training/format_prompts/math.jinja`):
 /// EasyR1's math prompt plus ` i.e. <thinking> reasoning here </thinking> \boxed{final answer
 /// here}`. Also shipped as `configs/format_prompts/paper.jinja`.
-pub const PAPER: &str = include_str!("../../../configs/format_prompts/paper.jinja");
+pub const PAPER: &str = include_str!("../../../../configs/format_prompts/paper.jinja");
 
 /// Which format prompt a run uses.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ mod tests {
              <think> </think> tags. The final answer MUST BE put in \\boxed{}. i.e. <thinking> reasoning \
              here </thinking> \\boxed{final answer here}"
         );
-        let easyr1 = include_str!("../../../configs/format_prompts/easyr1_math.jinja");
+        let easyr1 = include_str!("../../../../configs/format_prompts/easyr1_math.jinja");
         let rendered =
             render(easyr1, "<image>Which shape is largest? ", Path::new("easyr1_math.jinja")).unwrap();
         assert!(rendered.starts_with("<image>Which shape is largest? You FIRST think"));

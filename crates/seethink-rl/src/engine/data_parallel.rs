@@ -8,7 +8,8 @@
 //! have is summed with the others' zeros, which is exact, so a gathered value is bitwise the
 //! value its worker had):
 //! - **the task sampler**: it lives on worker 0, which draws each step's tasks, gates the
-//!   groups and says when the run ends; the others receive its answers ([`SharedSampler`]);
+//!   groups and says when the run ends; the others receive its answers (the leader's holding of
+//!   [`run_data_parallel`]; `crate::algo::shared_sampler::SharedSampler` shares its answers);
 //! - **the rollout**: worker r generates the prompts [`Worker::share`] gives it (whole groups),
 //!   each sequence from its own random stream as on one worker, and every worker receives every
 //!   completion ([`Worker::gather_completions`]), so rewards, advantages and the filter's and
@@ -42,11 +43,9 @@ use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, P
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData, TensorPrimitive};
-use seethink_curriculum::{GroupResult, TaskSampler};
 use seethink_models::generate::Completion;
 use seethink_models::readback::host_f32;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::{Result, TrainError};
 use crate::sharding::{Sharding, WeightLayout};
@@ -635,34 +634,35 @@ pub struct Role {
 
 /// Runs `run` as every worker of this machine and returns worker 0's result (see
 /// [`run_workers`]); with one worker in all, `run` itself on `device`, [alone](Worker::alone).
-/// Each call of `run` gets its role, the run's sampler as that worker shares it
-/// ([`SharedSampler`]: `sampler` lives on worker 0 of machine 0) and its device.
-pub fn run_data_parallel<I: Backend, T: Send>(
+/// Each call of `run` gets its role, what the leader holds (`leader`, on worker 0 of machine 0:
+/// `Some` there, `None` on every other worker; a run's task sampler, whose answers the leader
+/// shares) and its device.
+pub fn run_data_parallel<I: Backend, T: Send, L: Send>(
     topology: &Topology,
-    sampler: Box<dyn TaskSampler>,
+    leader: L,
     device: &I::Device,
-    run: impl Fn(Role, SharedSampler, &I::Device) -> Result<T> + Sync,
+    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T> + Sync,
 ) -> Result<T> {
     if topology.workers() == 1 {
         let role = Role { worker: Worker::alone(), writes: true };
-        return run(role, SharedSampler::new(Some(sampler), Worker::alone()), device);
+        return run(role, Some(leader), device);
     }
-    run_workers::<I, T>(topology, sampler, device, run)
+    run_workers::<I, T, L>(topology, leader, device, run)
 }
 
 /// The workers of this machine (`topology.local()`), each a thread with its own copy of the
 /// policy on its own device ([`worker_devices`]), joined in burn's collective; worker 0 of
-/// machine 0 holds `sampler`. When a worker fails, the collective is closed so that the others
+/// machine 0 holds `leader`. When a worker fails, the collective is closed so that the others
 /// stop at their next exchange instead of waiting for it, and the failing worker's error is
 /// returned. Returns worker 0's result.
-fn run_workers<I: Backend, T: Send>(
+fn run_workers<I: Backend, T: Send, L: Send>(
     topology: &Topology,
-    sampler: Box<dyn TaskSampler>,
+    leader: L,
     device: &I::Device,
-    run: impl Fn(Role, SharedSampler, &I::Device) -> Result<T> + Sync,
+    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T> + Sync,
 ) -> Result<T> {
     let collective = topology.collective().map_err(TrainError::Distributed)?;
-    let mut sampler = (topology.node() == 0).then_some(sampler);
+    let mut leader = (topology.node() == 0).then_some(leader);
     let run = &run;
     let outcomes: Vec<Result<T>> = std::thread::scope(|scope| {
         let handles: Vec<_> = worker_devices::<I>(device, topology.local())
@@ -670,13 +670,13 @@ fn run_workers<I: Backend, T: Send>(
             .enumerate()
             .map(|(local, device)| {
                 let rank = topology.rank(local);
-                let sampler = if rank == 0 { sampler.take() } else { None };
+                let held = if rank == 0 { leader.take() } else { None };
                 let collective = collective.clone();
                 let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
                 thread.spawn_scoped(scope, move || {
                     in_collective::<I, _>(rank, topology, &device, collective, |worker| {
                         let role = Role { worker: worker.clone(), writes: local == 0 };
-                        run(role, SharedSampler::new(sampler, worker), &device)
+                        run(role, held, &device)
                     })
                 })
             })
@@ -758,88 +758,6 @@ pub fn leave<B: Backend>(rank: usize) -> Result<()> {
 /// all-reduces return an error instead of waiting for it.
 pub fn abort<B: Backend>() {
     collective::reset_collective::<B>();
-}
-
-/// The run's task sampler as a worker sees it: worker 0's, whose draws, gates and end it
-/// shares with the others (each answer one exchange, [`Worker::from_leader`],
-/// [`Worker::leader_says`]), so the sampler's state lives in one place and every worker trains
-/// on the same tasks. Alone, the sampler itself.
-pub struct SharedSampler {
-    /// The sampler: `None` on every worker but the leader.
-    sampler: Option<Box<dyn TaskSampler>>,
-    worker: Worker,
-}
-
-impl SharedSampler {
-    /// `sampler` (the leader's; `None` on the others) for `worker`.
-    pub fn new(sampler: Option<Box<dyn TaskSampler>>, worker: Worker) -> Self {
-        Self { sampler, worker }
-    }
-
-    /// Whether this is a worker that receives the leader's answers.
-    fn follows(&self) -> bool {
-        !self.worker.leads()
-    }
-
-    /// The leader's sampler: an error on a worker without one.
-    fn leader(&mut self) -> Result<&mut Box<dyn TaskSampler>> {
-        self.sampler
-            .as_mut()
-            .ok_or_else(|| TrainError::Distributed("the leading worker has no task sampler".into()))
-    }
-
-    /// Indices of the next step's `count` tasks ([`TaskSampler::next_batch`]).
-    pub fn next_batch(&mut self, count: usize) -> Result<Vec<usize>> {
-        let drawn = match self.follows() {
-            true => Vec::new(),
-            false => self.leader()?.next_batch(count),
-        };
-        self.worker.indices_from_leader(&drawn)
-    }
-
-    /// Indices of `count` tasks replacing rejected groups of this step ([`TaskSampler::refill`]).
-    pub fn refill(&mut self, count: usize) -> Result<Vec<usize>> {
-        let drawn = match self.follows() {
-            true => Vec::new(),
-            false => self.leader()?.refill(count),
-        };
-        self.worker.indices_from_leader(&drawn)
-    }
-
-    /// Whether `group` enters the update ([`TaskSampler::admit`]).
-    pub fn admit(&mut self, group: &GroupResult) -> Result<bool> {
-        let admitted = match self.follows() {
-            true => false,
-            false => self.leader()?.admit(group),
-        };
-        self.worker.leader_says(admitted)
-    }
-
-    /// Tells the sampler the results of the tasks drawn since the last call (the leader's).
-    pub fn observe(&mut self, results: &[GroupResult]) {
-        if let Some(sampler) = self.sampler.as_mut() {
-            sampler.observe(results);
-        }
-    }
-
-    /// Whether the phase ends now ([`TaskSampler::finished`]), the leader's answer.
-    pub fn finished(&mut self) -> Result<bool> {
-        let finished = self.sampler.as_ref().is_some_and(|s| s.finished());
-        self.worker.leader_says(finished)
-    }
-
-    /// The sampler's state to checkpoint (null on a worker without the sampler).
-    pub fn state(&self) -> Value {
-        self.sampler.as_ref().map_or(Value::Null, |s| s.state())
-    }
-
-    /// Restores a saved state into the sampler (where there is one).
-    pub fn restore(&mut self, state: &Value) -> std::result::Result<(), String> {
-        match self.sampler.as_mut() {
-            Some(sampler) => sampler.restore(state),
-            None => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@ use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
+use seethink_models::checkpoint::Dtype;
 use seethink_models::nn::frozen::float_dtype;
 use seethink_models::nn::precision::compute_dtype;
 use seethink_models::nn::{for_compute, store_frozen};
 use seethink_models::{AnyVlm, Vlm};
 
-use crate::config::ActorConfig;
 use crate::data_parallel::Worker;
 use crate::error::Result;
 use crate::optim::{clip_global_norm, AdamWSettings, KernelAdamW, LrSchedule};
@@ -274,9 +274,31 @@ impl LrScheduler for Schedule {
     }
 }
 
-/// A learner for `model` with AdamW (torch's β = (0.9, 0.999), as EasyR1 uses them; the actor's
-/// ε, 1e-8 by default as torch's, and weight decay) and the actor's LR schedule.
-pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_id: u32) -> PolicyLearner<B> {
+/// What a learner takes of a run's settings (the config's `actor` section gives them:
+/// `From<&ActorConfig>`, so [`new_learner`] and [`resolved_compute_dtype`] take either).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LearnerSettings {
+    pub lr: f64,
+    pub schedule: LrSchedule,
+    pub weight_decay: f64,
+    /// AdamW's ε.
+    pub adam_epsilon: f64,
+    /// Rows whose vocabulary logits are computed at a time when scoring responses.
+    pub logits_chunk_tokens: usize,
+    /// Recompute each decoder layer in backward ([`crate::layer_checkpoints`]).
+    pub activation_checkpointing: bool,
+    /// The type every pass computes in under mixed precision (`None`: the backend's float type).
+    pub mixed_precision: Option<Dtype>,
+}
+
+/// A learner for `model` with AdamW (torch's β = (0.9, 0.999), as EasyR1 uses them; the
+/// settings' ε, 1e-8 by default as torch's, and weight decay) and their LR schedule.
+pub fn new_learner<B: TrainBackend>(
+    model: AnyVlm<B>,
+    settings: impl Into<LearnerSettings>,
+    pad_id: u32,
+) -> PolicyLearner<B> {
+    let actor = settings.into();
     let optimizer = KernelAdamW::init(AdamWSettings {
         beta_1: 0.9,
         beta_2: 0.999,
@@ -294,18 +316,18 @@ pub fn new_learner<B: TrainBackend>(model: AnyVlm<B>, actor: &ActorConfig, pad_i
     PolicyLearner { model, optimizer, schedule, lr: 0.0, frozen: float, compute: float, weights: None }
 }
 
-/// The type every pass computes in under `actor.mixed_precision` on `device`
+/// The type every pass computes in under the settings' mixed precision on `device`
 /// ([`compute_dtype`]: the requested type where the backend stores it and it is narrower than
 /// the float type, bf16 falling back to f16), for [`PolicyLearner::with_compute_dtype`]. `None`
 /// (the backend's float type) without mixed precision, or where the backend stores no
 /// narrower type, which is logged when `warn`.
 pub fn resolved_compute_dtype<B: TrainBackend>(
-    actor: &ActorConfig,
+    settings: impl Into<LearnerSettings>,
     device: &B::Device,
     warn: bool,
 ) -> Option<DType> {
-    let requested = actor.mixed_precision?;
-    let resolved = compute_dtype::<B>(requested.dtype(), device);
+    let requested = settings.into().mixed_precision?;
+    let resolved = compute_dtype::<B>(requested, device);
     if resolved.is_none() && warn {
         tracing::warn!(
             ?requested,

@@ -8,6 +8,19 @@
 //! checkpointers; its `SupervisedTraining` and data loaders are not used (a data loader cannot
 //! see a step's results, which adaptive samplers need), nor its RL env runner (it calls the
 //! policy once per task and cannot batch a rollout across prompts).
+//!
+//! The run's files and entry points are its submodules: [`phases`] (a curriculum's phases back
+//! to back), [`train`] (`seethink train`), [`checkpoint`] (atomic, bitwise resume), [`lock`],
+//! [`interrupt`], [`metrics`], [`progress`], [`tensorboard`].
+
+pub mod checkpoint;
+pub mod interrupt;
+pub mod lock;
+pub mod metrics;
+pub mod phases;
+pub mod progress;
+pub mod tensorboard;
+pub mod train;
 
 use std::sync::Arc;
 
@@ -25,12 +38,13 @@ use crate::algorithm::{AlgorithmBuilder, StepInputs};
 use crate::builtin::BuiltIn;
 use crate::checkpoint::{complete_checkpoints, Checkpoints, RunState, SaveRule};
 use crate::config::{DataConfig, TrainConfig};
-use crate::data_parallel::{run_data_parallel, Role, SharedSampler, Worker};
+use crate::data_parallel::{run_data_parallel, Role, Worker};
 use crate::error::{io, Result, TrainError};
 use crate::learner::{inference_model, new_learner, resolved_compute_dtype};
 use crate::lock::{clean_debris, RunLock};
 use crate::metrics::MetricsLog;
 use crate::progress::StepProgress;
+use crate::shared_sampler::SharedSampler;
 use crate::tensorboard::TENSORBOARD_DIR;
 use crate::train_backend::TrainBackend;
 
@@ -116,9 +130,10 @@ pub fn run_tasks_with<B: TrainBackend>(
     let config_path = config.trainer.out.join("config.ron");
     config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     let topology = config.trainer.topology();
-    run_data_parallel::<B::InnerBackend, _>(&topology, sampler, device, |role, sampler, device| {
+    run_data_parallel::<B::InnerBackend, _, _>(&topology, sampler, device, |role, sampler, device| {
         let inputs =
             WorkerInputs { config, tasks, processor: &processor, reward: reward.as_ref(), algorithms };
+        let sampler = SharedSampler::new(sampler, role.worker.clone());
         run_worker::<B>(inputs, sampler, device, role)
     })
 }

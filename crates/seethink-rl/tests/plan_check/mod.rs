@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 
 use burn::module::AutodiffModule;
 use burn::tensor::DType;
-use seethink_curriculum::Epochs;
 use seethink_models::generate::{generate, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::{AnyVlm, ModelSize};
@@ -167,9 +166,8 @@ fn fixed_rollout<I: Kernels>(config: &TrainConfig) -> Vec<Scored<I>> {
 fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
     let base = IN_USE.load(Ordering::Relaxed);
     let rollout = fixed_rollout::<B::InnerBackend>(config);
-    let sampler = Box::new(Epochs::in_order(vec![0]));
     let topology = config.trainer.topology();
-    run_data_parallel::<B::InnerBackend, usize>(&topology, sampler, &Default::default(), |role, _, _| {
+    run_data_parallel::<B::InnerBackend, usize, _>(&topology, (), &Default::default(), |role, _, _| {
         let model = AnyVlm::<B>::random(&config.model, 7, &Default::default())?;
         let mut learner = new_learner(model, &config.actor, 0);
         let mut grpo =

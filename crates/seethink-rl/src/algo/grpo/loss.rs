@@ -10,8 +10,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use seethink_models::kernels::Kernels;
 
-use super::plugins::{LossInputs, MiniBatch, PolicyLossFn};
-
 /// How per-token losses are reduced over a mini-batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Aggregation {
@@ -200,6 +198,36 @@ pub fn aggregate<B: Kernels>(
 ) -> Tensor<B, 1> {
     (per_token * weights).sum() / normaliser
 }
+
+/// What a policy loss sees of one chunk of a micro-batch, all `[responses, width]` (response
+/// tokens right-aligned, padding where `mask` is 0) but `advantages`, `[responses, 1]`.
+pub struct LossInputs<B: Backend> {
+    /// The policy's log-probs of the sampled tokens, with gradient.
+    pub logp: Tensor<B, 2>,
+    /// The log-probs the rollout's policy gave them (no gradient).
+    pub old_logp: Tensor<B, 2>,
+    pub advantages: Tensor<B, 2>,
+    pub mask: Tensor<B, 2>,
+    /// The mini-batch these tokens belong to.
+    pub mini_batch: MiniBatch,
+}
+
+/// The shape of the mini-batch a loss is aggregated over. The step sums each token's loss
+/// times its aggregation weight (`actor.aggregation`, token-mean by default) and divides by
+/// `tokens`: a loss that normalises otherwise scales its tokens by what it needs of this.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MiniBatch {
+    /// Response tokens in the mini-batch: the aggregation's normaliser.
+    pub tokens: usize,
+    /// Responses in the mini-batch.
+    pub responses: usize,
+    /// The rollout's `max_new_tokens`.
+    pub max_response_tokens: usize,
+}
+
+/// A token-level policy loss: per-token loss and where it clipped, from a chunk's log-probs
+/// and the loss settings of the config (`actor.clip_low`, `clip_high`, `dual_clip`).
+pub type PolicyLossFn<B> = fn(LossInputs<B>, &GrpoLossConfig) -> PolicyLoss<B>;
 
 /// Inputs of the loss for one micro-batch.
 pub struct TokenBatchLoss<B: Backend> {

@@ -8,43 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use seethink_models::kernels::Kernels;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::advantage::{advantages, AdvantageOptions, Estimator};
-use super::loss::{policy_loss, GrpoLossConfig, PolicyLoss};
-
-/// What a policy loss sees of one chunk of a micro-batch, all `[responses, width]` (response
-/// tokens right-aligned, padding where `mask` is 0) but `advantages`, `[responses, 1]`.
-pub struct LossInputs<B: Backend> {
-    /// The policy's log-probs of the sampled tokens, with gradient.
-    pub logp: Tensor<B, 2>,
-    /// The log-probs the rollout's policy gave them (no gradient).
-    pub old_logp: Tensor<B, 2>,
-    pub advantages: Tensor<B, 2>,
-    pub mask: Tensor<B, 2>,
-    /// The mini-batch these tokens belong to.
-    pub mini_batch: MiniBatch,
-}
-
-/// The shape of the mini-batch a loss is aggregated over. The step sums each token's loss
-/// times its aggregation weight and divides by `tokens` (`algorithm`'s aggregation, token-mean
-/// by default): a loss that normalises otherwise scales its tokens by what it needs of this.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MiniBatch {
-    /// Response tokens in the mini-batch: the aggregation's normaliser.
-    pub tokens: usize,
-    /// Responses in the mini-batch.
-    pub responses: usize,
-    /// The rollout's `max_new_tokens`.
-    pub max_response_tokens: usize,
-}
-
-/// A token-level policy loss: per-token loss and where it clipped, from a chunk's log-probs
-/// and the loss settings of the config (`actor.clip_low`, `clip_high`, `dual_clip`).
-pub type PolicyLossFn<B> = fn(LossInputs<B>, &GrpoLossConfig) -> PolicyLoss<B>;
+use super::loss::{policy_loss, GrpoLossConfig, LossInputs, MiniBatch, PolicyLoss, PolicyLossFn};
 
 /// What an estimator sees: one score per response, laid out as consecutive groups of `group`
 /// samples per prompt, of responses `lengths` tokens long.
@@ -222,7 +190,7 @@ fn snake_case(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::TensorData;
+    use burn::tensor::{Tensor, TensorData};
 
     use super::*;
 
