@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::backend::BackendKind;
 use crate::models::checkpoint::{stored_dtype, Dtype};
+use crate::models::generate::KV_BLOCK;
 use crate::models::nn::LoraConfig;
 use crate::models::ModelSize;
 use crate::rl::config::{ComputeType, TrainConfig};
@@ -228,11 +229,16 @@ fn knobs() -> Vec<Knob> {
 /// to a device: 1.16× the plan at the H200 run's peak (docs/benchmarks.md), rounded up.
 const GPU_POOLS_OVER_PLAN: f64 = 1.2;
 
-/// `rollout.batch_size: 0` ("as many as fit") made concrete for a device of `memory` bytes: the
-/// most prompts per generation call (times `rollout.n` rows) whose plans fit, on a GPU within
-/// `memory / `[`GPU_POOLS_OVER_PLAN`], found by bisection (a plan's peak grows with them), down
-/// to one prompt per call when none fits; returns the line that says so. Nothing changes when
-/// the batch size is set or the memory unknown (a call then takes a worker's whole share).
+/// `rollout.batch_size: 0` ("as many as fit") made concrete for a device of `memory` bytes
+/// (on a GPU, within `memory / `[`GPU_POOLS_OVER_PLAN`]), as vLLM fills a GPU: the most prompts
+/// per generation call (up to a worker's whole share) whose plan fits, on a GPU with the
+/// samples' own KV cache at its least (a block per row, and one whole response), spread evenly
+/// over as few calls as that needs; then, if the
+/// plan with every response at its limit does not fit, the largest bound on the own cache that
+/// does (`rollout.kv_cache_positions`: rows that outgrow it are preempted and resumed). Each is
+/// found by bisection (a plan's peak grows with it). Returns the line that says which. Nothing
+/// changes when the batch size is set or the memory unknown (a call then takes a worker's whole
+/// share).
 pub fn fit_batch_size(
     config: &mut TrainConfig,
     device: PlanDevice,
@@ -247,28 +253,58 @@ pub fn fit_batch_size(
     };
     let n = config.rollout.n.max(1);
     let share = (config.trainer.prompts_per_step / config.trainer.topology().workers()).max(1);
-    let peak_at = |prompts: usize| {
+    let peak_at = |prompts: usize, own_positions: usize| {
         let mut tried = config.clone();
         tried.rollout.batch_size = prompts * n;
+        tried.rollout.kv_cache_positions = own_positions;
         peak_of(&tried, device)
     };
-    let (mut fits, mut fails) = (1, share + 1);
-    if peak_at(share)? <= memory {
-        fits = share;
-    } else {
+    // the largest of `fits..fails` that fits, `fits` fitting and `fails` not
+    let bisect = |mut fits: usize, mut fails: usize, peak: &dyn Fn(usize) -> Result<u64>| -> Result<usize> {
         while fails - fits > 1 {
             let mid = (fits + fails) / 2;
-            match peak_at(mid)? <= memory {
+            match peak(mid)? <= memory {
                 true => fits = mid,
                 false => fails = mid,
             }
         }
-    }
-    config.rollout.batch_size = fits * n;
+        Ok(fits)
+    };
+    // on a GPU the samples' own KV cache can be bounded, down to a block per row and one whole
+    // response: the most prompts per call that fit so, then the largest bound that fits
+    let gpu = device != PlanDevice::Ndarray;
+    let (block, limit) = (KV_BLOCK, config.rollout.max_new_tokens.div_ceil(KV_BLOCK));
+    let fewest_blocks = |prompts: usize| (prompts * n).max(limit);
+    let peak_at_least =
+        |prompts: usize| peak_at(prompts, if gpu { fewest_blocks(prompts) * block } else { 0 });
+    let most = match peak_at_least(share)? <= memory {
+        true => share,
+        false => bisect(1, share + 1, &peak_at_least)?,
+    };
+    // as few calls as that needs, evenly filled: the rest of the memory to the own cache
+    let prompts = share.div_ceil(share.div_ceil(most));
+    let rows = prompts * n;
+    let blocks = match !gpu || peak_at(prompts, 0)? <= memory {
+        true => None,
+        false => {
+            Some(bisect(fewest_blocks(prompts), rows * limit, &|blocks| peak_at(prompts, blocks * block))?)
+        }
+    };
+    config.rollout.batch_size = prompts * n;
+    config.rollout.kv_cache_positions = blocks.map_or(0, |blocks| blocks * block);
+    let bound = match blocks {
+        None => String::new(),
+        Some(blocks) => format!(
+            ", the samples' own KV cache bounded at {} positions ({:.0}% of every row at its limit; \
+             rows that outgrow it are preempted and resume in a later wave)",
+            blocks * block,
+            100.0 * blocks as f64 / (rows * limit) as f64
+        ),
+    };
     Ok(Some(format!(
-        "rollout.batch_size 0 (as many as fit): {} rows per generation call, {} call(s) for a worker's {share} prompts (plans within {:.2} GiB)\n",
-        fits * n,
-        share.div_ceil(fits),
+        "rollout.batch_size 0 (as many as fit): {} rows per generation call, {} call(s) for a worker's {share} prompts{bound} (plans within {:.2} GiB)\n",
+        prompts * n,
+        share.div_ceil(prompts),
         gib(memory)
     )))
 }

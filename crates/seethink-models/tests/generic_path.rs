@@ -127,7 +127,10 @@ fn a_kv_cache_kept_narrower_generates_the_same_greedy_tokens() {
 /// prompt and room for its longest response (the host's): the same tokens, greedy and sampled,
 /// with rows leaving the batch as they stop, on all four families, with images and without.
 /// The keys and values each row attends to are the same, so the log-probs agree to f64's last
-/// bits (attention's sums run over a different count of masked keys).
+/// bits (attention's sums run over a different count of masked keys). And with the rows' own
+/// positions bounded (`KvLayout::own_positions`) so tightly that most rows are preempted after
+/// their first token and resumed from their prompt and tokens so far, several times over: the
+/// same tokens again (their prefixes recomputed by a prefill, to f64's last bits).
 #[test]
 fn samples_sharing_their_prompt_s_cache_generate_what_samples_holding_it_do() {
     use seethink_models::generate::{generate_with, KvLayout, Prompt, SamplingConfig};
@@ -140,18 +143,24 @@ fn samples_sharing_their_prompt_s_cache_generate_what_samples_holding_it_do() {
         for temperature in [0.0, 1.0] {
             let sampling = SamplingConfig { max_new_tokens: 40, temperature, seed: 7, ..Default::default() };
             // a stop token common enough that rows stop at different steps
-            let held = KvLayout { storage: None, shared_block: None };
-            let shared = KvLayout { storage: None, shared_block: Some(4) };
+            let held = KvLayout { storage: None, shared_block: None, own_positions: None };
+            let shared = KvLayout { shared_block: Some(4), ..held };
+            // 4 rows of one block each, then fewer: the 12 or more rows preempted from the first step on
+            let bounded = shared.bounded(Some(16));
+            assert!(prompts.len() * 3 > 4);
             let run = |kv| generate_with(&model, &prompts, 3, &sampling, &[3, 7, 11], 0, kv).unwrap();
-            let (held, shared) = (run(held), run(shared));
+            let held = run(held);
             let lengths: Vec<usize> = held.iter().map(|c| c.ids.len()).collect();
             if temperature > 0.0 {
                 assert!(lengths.iter().any(|&l| l < 40), "{family}: no row stopped early: {lengths:?}");
             }
-            for (h, s) in held.iter().zip(&shared) {
-                assert_eq!(h.ids, s.ids, "{family}, T = {temperature}: tokens");
-                let gap = h.logprobs.iter().zip(&s.logprobs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-                assert!(gap < 1e-6, "{family}, T = {temperature}: log-probs differ by {gap}");
+            for (layout, kv) in [("shared", shared), ("bounded", bounded)] {
+                for (h, s) in held.iter().zip(&run(kv)) {
+                    assert_eq!(h.ids, s.ids, "{family}, {layout}, T = {temperature}: tokens");
+                    let gap =
+                        h.logprobs.iter().zip(&s.logprobs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                    assert!(gap < 1e-6, "{family}, {layout}, T = {temperature}: log-probs differ by {gap}");
+                }
             }
         }
     }

@@ -417,6 +417,14 @@ pub struct RolloutConfig {
     pub batch_size: usize,
     /// The type the rollout's KV cache keeps keys and values in (vLLM's `kv_cache_dtype`).
     pub kv_cache_dtype: KvCacheDtype,
+    /// On a GPU (each prompt's cache shared by its samples): the most positions the samples'
+    /// own keys and values hold at once in a generation call, over all its rows; a step that
+    /// would pass it preempts the last rows, which resume in a later wave from their prompt and
+    /// tokens so far, as vLLM preempts sequences when its cache is full
+    /// ([`KvLayout::own_positions`](seethink_models::generate::KvLayout)). 0: no bound, every
+    /// row may reach `max_new_tokens`. `rollout.batch_size: 0` sets it when a worker's whole
+    /// share fits in one call only so (`seethink plan` shows it).
+    pub kv_cache_positions: usize,
 }
 
 /// The type passes compute in under mixed precision (`actor.mixed_precision`).
@@ -464,6 +472,7 @@ impl Default for RolloutConfig {
             seed: 0,
             batch_size: 64,
             kv_cache_dtype: KvCacheDtype::Compute,
+            kv_cache_positions: 0,
         }
     }
 }

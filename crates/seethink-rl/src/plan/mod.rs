@@ -12,7 +12,8 @@
 //!   computes with them;
 //! - **rollout**: the KV cache of the generation calls running at once (in the frozen weights'
 //!   type with `rollout.kv_cache_dtype: Checkpoint`; on the generic path, a GPU's, each
-//!   prompt once for its samples and their own positions in blocks, with one layer's keys and
+//!   prompt once for its samples and their own positions in blocks, at most
+//!   `rollout.kv_cache_positions` of them, with one layer's keys and
 //!   values gathered per row while it attends: `KvLayout`), the activations of a
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
@@ -405,26 +406,31 @@ impl MemoryPlan {
                         "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
                     ),
                 ),
-                // each prompt once, each row's own positions in blocks (`KvLayout::shared_block`),
-                // and one layer's keys and values gathered per row for its attention call
+                // each prompt once, each row's own positions in blocks (`KvLayout::shared_block`)
+                // up to `rollout.kv_cache_positions` over all rows (a resumed row's tokens so far
+                // counted in it), and one layer's keys and values gathered per row for its
+                // attention call
                 KernelPath::Generic => {
                     let own = response.div_ceil(KV_BLOCK as u64) * KV_BLOCK as u64;
-                    let held = per_call as u64 * prompt + rows * own;
+                    let (owned, own_formula) = match config.rollout.kv_cache_positions as u64 {
+                        0 => (rows * own, format!("{rows} rows × {own} own")),
+                        bound => ((rows * own).min(bound), format!("min({rows} rows × {own} own, {bound})")),
+                    };
+                    let held = per_call as u64 * prompt + owned;
                     add(
                         "rollout KV cache",
                         Phase::Rollout,
                         calls * layers * 2 * kv * held * kv_e,
                         format!(
-                            "{calls} call(s) × {layers} layers × 2 × {kv} × ({per_call} prompts × {prompt} + {rows} rows × {own} own) tokens × {kv_e} B"
+                            "{calls} call(s) × {layers} layers × 2 × {kv} × ({per_call} prompts × {prompt} + {own_formula}) tokens × {kv_e} B"
                         ),
                     );
                     add(
                         "rollout KV gathered",
                         Phase::Rollout,
-                        calls * rows * 2 * kv * (prompt * kv_e + (prompt + own) * c),
+                        calls * 2 * kv * (rows * prompt * (kv_e + c) + owned * c),
                         format!(
-                            "{calls} call(s) × {rows} rows × 2 × {kv} × ({prompt} prefix tokens × {kv_e} B + {} tokens × {c} B)",
-                            prompt + own
+                            "{calls} call(s) × 2 × {kv} × ({rows} rows × {prompt} prefix tokens × ({kv_e} + {c}) B + {own_formula} tokens × {c} B)"
                         ),
                     );
                 }

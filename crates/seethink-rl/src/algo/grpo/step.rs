@@ -8,7 +8,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::tensor::{DType, Tensor, TensorData};
 use seethink_curriculum::GroupResult;
 use seethink_data::Task;
-use seethink_models::generate::{generate_keeping_kv_in, Completion, Prompt};
+use seethink_models::generate::{generate_with, Completion, KvLayout, Prompt};
 use seethink_models::kernels::Kernels;
 use seethink_models::nn::{for_compute, store_frozen};
 use seethink_models::parallel::map_parallel;
@@ -290,7 +290,9 @@ impl<B: TrainBackend> Grpo<B> {
             let mut sampling = self.rollout.sampling(self.rollouts);
             sampling.stream = (first + c * per_call * n) as u64;
             let (stop, pad) = (&tokenizer.stop_ids, tokenizer.pad_id);
-            let out = generate_keeping_kv_in(policy, chunk, n, &sampling, stop, pad, self.kv_storage)?;
+            let bound = (self.rollout.kv_cache_positions > 0).then_some(self.rollout.kv_cache_positions);
+            let kv = KvLayout::of::<B::InnerBackend>(self.kv_storage).bounded(bound);
+            let out = generate_with(policy, chunk, n, &sampling, stop, pad, kv)?;
             Ok(out
                 .into_iter()
                 .map(|x| Completion { prompt: x.prompt + c * per_call, ..x })
