@@ -10,6 +10,7 @@
 #   benches/launches.sh                 # builds gpu_bench with --features wgpu first
 #   BIN=path/to/gpu_bench benches/launches.sh
 # CONFIG=<checkpoint dir> counts another architecture (e.g. tests/fixtures/qwen2_5_vl/checkpoint).
+# MAX_LAUNCHES=N fails (exit 1) when a decoding step launches more than N kernels (.ci/run: 600).
 set -euo pipefail
 root=$(pwd)
 CONFIG=$(realpath "${CONFIG:-benches/launches/qwen2_5_vl_3b_depth}")
@@ -31,4 +32,9 @@ launches() {
 }
 short=$(launches 8)
 long=$(launches 40)
-echo "launches: $short for 8 new tokens, $long for 40; per decoding step: $(( (long - short) / 32 ))"
+per_step=$(( (long - short) / 32 ))
+echo "launches: $short for 8 new tokens, $long for 40; per decoding step: $per_step"
+if [ -n "${MAX_LAUNCHES:-}" ] && [ "$per_step" -gt "$MAX_LAUNCHES" ]; then
+  echo "more than MAX_LAUNCHES=$MAX_LAUNCHES launches per decoding step" >&2
+  exit 1
+fi

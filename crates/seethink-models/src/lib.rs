@@ -45,5 +45,7 @@ pub use families::qwen_vl::{self, QwenVl};
 pub use families::size::ModelSize;
 pub use families::{AnyImages, AnyVlm};
 pub use positions::TokenBatch;
+/// The stable hash of names that parameter ids and seeded draws derive from (seethink-data's).
+pub use seethink_data::fnv1a;
 pub use vision_stages::{VisionFeatures, VisionStages};
 pub use vlm::{GridThw, ImageGrid, ImageInput, Vlm};

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use seethink_engine::error::{EngineError, WorkerOutcome};
 use seethink_models::ModelError;
 
 /// Everything that can stop a training run.
@@ -43,6 +44,23 @@ pub enum TrainError {
 }
 
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+/// The engine's errors, each as the variant of the same name.
+impl From<EngineError> for TrainError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Model(e) => Self::Model(e),
+            EngineError::Distributed(message) => Self::Distributed(message),
+            EngineError::WorkerStopped => Self::WorkerStopped,
+        }
+    }
+}
+
+impl WorkerOutcome for TrainError {
+    fn another_worker_stopped(&self) -> bool {
+        matches!(self, Self::WorkerStopped)
+    }
+}
 
 /// Attaches `path` to an I/O error.
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {

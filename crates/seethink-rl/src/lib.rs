@@ -8,7 +8,7 @@
 //! | [`config`] | [`config::TrainConfig`] (RON, `--set` overrides), [`config::prompt`] (format prompts) |
 //! | [`run`] | [`run::train_on`], [`run::run_tasks_with`]; [`run::phases`] ([`run::phases::train_curriculum_with`]), [`run::train`] (`seethink train`), the run's files: [`run::checkpoint`] (atomic, bitwise resume), [`run::lock`], [`run::interrupt`], [`run::metrics`], [`run::progress`], [`run::tensorboard`] |
 //! | [`algo`] | the seam ([`algo::algorithm::Algorithm`], [`algo::algorithm::AlgorithmBuilder`]), [`algo::builtin`] (GRPO and SFT; [`algo::builtin::WithPlugins`]), [`algo::grpo`] (advantages, losses and estimators by name, the step), [`algo::sft`] |
-//! | [`engine`] | the policy, its passes and update on one worker or many: [`engine::policy`], [`engine::logprobs`], [`engine::gradient_sink`], [`engine::layer_checkpoints`], [`engine::learner`], [`engine::optim`], [`engine::data_parallel`], [`engine::sharding`], [`engine::weight_shards`] |
+//! | [`engine`] (the crate `seethink-engine`) | the policy, its passes and update on one worker or many: [`engine::policy`], [`engine::logprobs`], [`engine::gradient_sink`], [`engine::layer_checkpoints`], [`engine::learner`], [`engine::optim`], [`engine::data_parallel`], [`engine::sharding`], [`engine::weight_shards`] |
 //! | [`eval`] | [`eval::evaluation`] (held-out tasks), [`eval::benchmarks`] (VLMEvalKit files), [`eval::eval_model`] |
 //! | [`plan`] | a run's memory per component and the fit verdict |
 //!
@@ -17,11 +17,13 @@
 
 pub mod algo;
 pub mod config;
-pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod plan;
 pub mod run;
+
+/// The execution engine, a crate of its own below this one ([`seethink_engine`]).
+pub use seethink_engine as engine;
 
 pub use algo::{algorithm, builtin, grpo, sft, shared_sampler};
 pub use config::prompt;
@@ -29,6 +31,5 @@ pub use engine::{
     data_parallel, gradient_sink, layer_checkpoints, learner, logprobs, optim, policy, scoring_calls,
     sharding, step_marks, train_backend, weight_shards,
 };
-pub(crate) use engine::{layer_prefetch, vision_checkpoints, weighted_sum};
 pub use eval::{benchmarks, eval_model, evaluation};
 pub use run::{checkpoint, interrupt, lock, metrics, phases, progress, tensorboard, train};

@@ -49,7 +49,7 @@ pub fn sft_step<B: TrainBackend>(
             sequences: chunk.iter().map(|s| to_autodiff(s.clone())).collect(),
             normaliser: tokens as f32,
         };
-        loss += policy.add_sft_gradients(&micro, &mut sink)?.loss;
+        loss += add_sft_gradients(&policy, &micro, &mut sink)?.loss;
     }
     for _ in own.len()..chunks.len().div_ceil(worker.count()) {
         idle_micro_batch(&policy.model, &mut sink)?;
@@ -81,20 +81,18 @@ pub fn sft_loss<B: Kernels>(logp: Tensor<B, 2>, mask: Tensor<B, 2>, normaliser: 
     aggregate(logp.neg(), mask, normaliser)
 }
 
-impl<B: TrainBackend> PolicyModel<B> {
-    /// Hands the gradients of the SFT loss of the micro-batch `batch` ([`sft_loss`], chunk by
-    /// chunk) to `sink`, and returns its value.
-    pub fn add_sft_gradients(
-        &self,
-        batch: &SftBatch<B>,
-        sink: &mut GradientSink<AnyVlm<B>>,
-    ) -> Result<SftItem> {
-        let mut loss = 0.0;
-        add_chunked_gradients(&self.model, &batch.sequences, self.scoring(1.0), false, sink, |c| {
-            let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
-            loss += chunk.clone().into_scalar().elem::<f64>();
-            Ok(chunk)
-        })?;
-        Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
-    }
+/// Hands the gradients of `policy`'s SFT loss of the micro-batch `batch` ([`sft_loss`], chunk
+/// by chunk) to `sink`, and returns its value.
+pub fn add_sft_gradients<B: TrainBackend>(
+    policy: &PolicyModel<B>,
+    batch: &SftBatch<B>,
+    sink: &mut GradientSink<AnyVlm<B>>,
+) -> Result<SftItem> {
+    let mut loss = 0.0;
+    add_chunked_gradients(&policy.model, &batch.sequences, policy.scoring(1.0), false, sink, |c| {
+        let chunk = sft_loss(c.logp, c.mask, batch.normaliser);
+        loss += chunk.clone().into_scalar().elem::<f64>();
+        Ok(chunk)
+    })?;
+    Ok(SftItem { loss, tokens: batch.sequences.iter().map(|s| s.response.len()).sum() })
 }

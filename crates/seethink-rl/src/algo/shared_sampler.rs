@@ -41,7 +41,7 @@ impl SharedSampler {
             true => Vec::new(),
             false => self.leader()?.next_batch(count),
         };
-        self.worker.indices_from_leader(&drawn)
+        Ok(self.worker.indices_from_leader(&drawn)?)
     }
 
     /// Indices of `count` tasks replacing rejected groups of this step ([`TaskSampler::refill`]).
@@ -50,7 +50,7 @@ impl SharedSampler {
             true => Vec::new(),
             false => self.leader()?.refill(count),
         };
-        self.worker.indices_from_leader(&drawn)
+        Ok(self.worker.indices_from_leader(&drawn)?)
     }
 
     /// Whether `group` enters the update ([`TaskSampler::admit`]).
@@ -59,7 +59,7 @@ impl SharedSampler {
             true => false,
             false => self.leader()?.admit(group),
         };
-        self.worker.leader_says(admitted)
+        Ok(self.worker.leader_says(admitted)?)
     }
 
     /// Tells the sampler the results of the tasks drawn since the last call (the leader's).
@@ -72,7 +72,7 @@ impl SharedSampler {
     /// Whether the phase ends now ([`TaskSampler::finished`]), the leader's answer.
     pub fn finished(&mut self) -> Result<bool> {
         let finished = self.sampler.as_ref().is_some_and(|s| s.finished());
-        self.worker.leader_says(finished)
+        Ok(self.worker.leader_says(finished)?)
     }
 
     /// The sampler's state to checkpoint (null on a worker without the sampler).

@@ -130,7 +130,7 @@ pub fn run_tasks_with<B: TrainBackend>(
     let config_path = config.trainer.out.join("config.ron");
     config.validate().map_err(|message| TrainError::Config { path: config_path.clone(), message })?;
     let topology = config.trainer.topology();
-    run_data_parallel::<B::InnerBackend, _, _>(&topology, sampler, device, |role, sampler, device| {
+    run_data_parallel::<B::InnerBackend, _, _, _>(&topology, sampler, device, |role, sampler, device| {
         let inputs =
             WorkerInputs { config, tasks, processor: &processor, reward: reward.as_ref(), algorithms };
         let sampler = SharedSampler::new(sampler, role.worker.clone());

@@ -16,6 +16,7 @@ use seethink_models::kernels::Kernels;
 use seethink_models::{AnyVlm, ModelSize};
 use seethink_rl::config::{ActorConfig, AlgorithmConfig, RolloutConfig, TrainConfig, Trainer};
 use seethink_rl::data_parallel::run_data_parallel;
+use seethink_rl::error::TrainError;
 use seethink_rl::grpo::{Grpo, GrpoStats, Scored};
 use seethink_rl::learner::{inference_model, new_learner};
 use seethink_rl::logprobs::Sequence;
@@ -167,26 +168,31 @@ fn measure_workers<B: TrainBackend>(config: &TrainConfig) -> usize {
     let base = IN_USE.load(Ordering::Relaxed);
     let rollout = fixed_rollout::<B::InnerBackend>(config);
     let topology = config.trainer.topology();
-    run_data_parallel::<B::InnerBackend, usize, _>(&topology, (), &Default::default(), |role, _, _| {
-        let model = AnyVlm::<B>::random(&config.model, 7, &Default::default())?;
-        let mut learner = new_learner(model, &config.actor, 0);
-        let mut grpo =
-            Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
-        grpo.worker = role.worker.clone();
-        learner.shard_weights(&role.worker);
-        let policy = inference_model(&learner).unwrap();
-        grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
-        let policy = inference_model(&learner).unwrap();
-        // every worker is here before the peak is reset, and after it is read
-        role.worker.sum(vec![0.0])?;
-        if role.worker.rank() == 0 {
-            PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        role.worker.sum(vec![0.0])?;
-        grpo.learn(&mut learner, policy, rollout.clone(), 0, &mut GrpoStats::default())?;
-        role.worker.sum(vec![0.0])?;
-        Ok(PEAK.load(Ordering::Relaxed) - base)
-    })
+    run_data_parallel::<B::InnerBackend, usize, _, TrainError>(
+        &topology,
+        (),
+        &Default::default(),
+        |role, _, _| {
+            let model = AnyVlm::<B>::random(&config.model, 7, &Default::default())?;
+            let mut learner = new_learner(model, &config.actor, 0);
+            let mut grpo =
+                Grpo::new(&learner, config.algorithm.clone(), config.actor.clone(), config.rollout.clone());
+            grpo.worker = role.worker.clone();
+            learner.shard_weights(&role.worker);
+            let policy = inference_model(&learner).unwrap();
+            grpo.learn(&mut learner, policy.clone(), rollout.clone(), 0, &mut GrpoStats::default())?;
+            let policy = inference_model(&learner).unwrap();
+            // every worker is here before the peak is reset, and after it is read
+            role.worker.sum(vec![0.0])?;
+            if role.worker.rank() == 0 {
+                PEAK.store(IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            role.worker.sum(vec![0.0])?;
+            grpo.learn(&mut learner, policy, rollout.clone(), 0, &mut GrpoStats::default())?;
+            role.worker.sum(vec![0.0])?;
+            Ok(PEAK.load(Ordering::Relaxed) - base)
+        },
+    )
     .unwrap()
 }
 

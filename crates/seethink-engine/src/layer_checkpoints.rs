@@ -6,7 +6,7 @@
 //! 31 values per token and hidden unit per layer on the host kernels (47 GiB for one 4,096-token
 //! sequence of Qwen2.5-VL-7B's 28 layers); with it, `(layers + 2) × tokens × hidden` kept inputs
 //! and gradients (1.6 GiB there, in f32) and one layer's activations at a time (1.7 GiB), for
-//! one more forward pass of the decoder ([`crate::plan`] counts both).
+//! one more forward pass of the decoder (seethink-rl's memory plan counts both).
 //!
 //! How: the forward pass runs each layer on the inner backend (no graph), keeping its input
 //! `x_l` for every decoder call of the pass (the shared prompt prefix and the continuations,
@@ -204,7 +204,7 @@ pub(crate) fn gather_each_layer<B: TrainBackend, M: Vlm<B>>(model: &M, worker: &
 
 /// A micro-batch this worker does not have but another does (the mini-batch's micro-batches do
 /// not divide evenly): the exchanges of one with no gradients, when `sink` exchanges any.
-pub(crate) fn idle_micro_batch<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
+pub fn idle_micro_batch<B: TrainBackend, M: Vlm<B> + AutodiffModule<B>>(
     model: &M,
     sink: &mut GradientSink<'_, M>,
 ) -> Result<()> {

@@ -9,7 +9,7 @@
 //! value its worker had):
 //! - **the task sampler**: it lives on worker 0, which draws each step's tasks, gates the
 //!   groups and says when the run ends; the others receive its answers (the leader's holding of
-//!   [`run_data_parallel`]; `crate::algo::shared_sampler::SharedSampler` shares its answers);
+//!   [`run_data_parallel`]; seethink-rl's `SharedSampler` shares its answers);
 //! - **the rollout**: worker r generates the prompts [`Worker::share`] gives it (whole groups),
 //!   each sequence from its own random stream as on one worker, and every worker receives every
 //!   completion ([`Worker::gather_completions`]), so rewards, advantages and the filter's and
@@ -47,7 +47,7 @@ use seethink_models::generate::Completion;
 use seethink_models::readback::host_f32;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
+use crate::error::{EngineError, Result, WorkerOutcome};
 use crate::sharding::{Sharding, WeightLayout};
 
 /// The largest integer an f32 holds exactly: task indices and token ids travel as f32.
@@ -108,7 +108,7 @@ impl Worker {
         let host_sum = move |values: Vec<f32>| -> Result<Vec<f32>> {
             let len = values.len();
             let tensor = Tensor::<B, 1>::from_data(TensorData::new(values, [len]), &device);
-            host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(TrainError::from)
+            host_f32(sum_on::<B, 1>(peer, tensor)?, "an all-reduced vector").map_err(EngineError::from)
         };
         let peers = Some(Peers { peer, host_sum: Arc::new(host_sum) });
         Self { rank, count, peers, sharding, layout: WeightLayout::default(), gather_nanos: Arc::default() }
@@ -229,7 +229,7 @@ impl Worker {
             return Ok(indices.to_vec());
         }
         if indices.iter().any(|&i| i >= EXACT_IN_F32) {
-            return Err(TrainError::Distributed(format!(
+            return Err(EngineError::Distributed(format!(
                 "task index ≥ {EXACT_IN_F32} does not travel exactly between workers"
             )));
         }
@@ -269,7 +269,7 @@ impl Worker {
             heads[2 * s + 1] = f32::from(u8::from(completion.stopped));
             for (t, (&id, &logp)) in completion.ids.iter().zip(&completion.logprobs).enumerate() {
                 if id as usize >= EXACT_IN_F32 {
-                    return Err(TrainError::Distributed(format!(
+                    return Err(EngineError::Distributed(format!(
                         "token id {id} does not travel exactly between workers (ids travel as f32, \
                          exact below {EXACT_IN_F32})"
                     )));
@@ -409,7 +409,7 @@ impl Worker {
             peer: PeerId,
             owners: std::vec::IntoIter<usize>,
             rank: usize,
-            failed: Option<TrainError>,
+            failed: Option<EngineError>,
         }
         impl<B: AutodiffBackend> ModuleMapper<B> for FromOwners {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -450,11 +450,11 @@ pub(crate) fn sum_on<B: Backend, const D: usize>(peer: PeerId, tensor: Tensor<B,
 
 /// What a failed collective operation means for the run: another worker closed the collective
 /// ([`abort`]), or the all-reduce itself failed.
-fn collective_failure(error: &collective::CollectiveError) -> TrainError {
+fn collective_failure(error: &collective::CollectiveError) -> EngineError {
     use collective::CollectiveError::{LocalServerMissing, RegisterNotFirstOperation};
     match error {
-        LocalServerMissing | RegisterNotFirstOperation => TrainError::WorkerStopped,
-        other => TrainError::Distributed(format!("all-reduce failed: {other:?}")),
+        LocalServerMissing | RegisterNotFirstOperation => EngineError::WorkerStopped,
+        other => EngineError::Distributed(format!("all-reduce failed: {other:?}")),
     }
 }
 
@@ -486,7 +486,7 @@ struct SumGradients<'a, I: Backend> {
     selected: &'a dyn Fn(ParamId) -> bool,
     kept: &'a dyn Fn(ParamId) -> bool,
     reached: std::vec::IntoIter<bool>,
-    failed: Option<TrainError>,
+    failed: Option<EngineError>,
     backend: PhantomData<I>,
 }
 
@@ -636,18 +636,19 @@ pub struct Role {
 /// [`run_workers`]); with one worker in all, `run` itself on `device`, [alone](Worker::alone).
 /// Each call of `run` gets its role, what the leader holds (`leader`, on worker 0 of machine 0:
 /// `Some` there, `None` on every other worker; a run's task sampler, whose answers the leader
-/// shares) and its device.
-pub fn run_data_parallel<I: Backend, T: Send, L: Send>(
+/// shares) and its device. `run`'s errors are the caller's (`E`, into which the engine's
+/// convert).
+pub fn run_data_parallel<I: Backend, T: Send, L: Send, E: WorkerOutcome + Send>(
     topology: &Topology,
     leader: L,
     device: &I::Device,
-    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T> + Sync,
-) -> Result<T> {
+    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T, E> + Sync,
+) -> Result<T, E> {
     if topology.workers() == 1 {
         let role = Role { worker: Worker::alone(), writes: true };
         return run(role, Some(leader), device);
     }
-    run_workers::<I, T, L>(topology, leader, device, run)
+    run_workers::<I, T, L, E>(topology, leader, device, run)
 }
 
 /// The workers of this machine (`topology.local()`), each a thread with its own copy of the
@@ -655,16 +656,16 @@ pub fn run_data_parallel<I: Backend, T: Send, L: Send>(
 /// machine 0 holds `leader`. When a worker fails, the collective is closed so that the others
 /// stop at their next exchange instead of waiting for it, and the failing worker's error is
 /// returned. Returns worker 0's result.
-fn run_workers<I: Backend, T: Send, L: Send>(
+fn run_workers<I: Backend, T: Send, L: Send, E: WorkerOutcome + Send>(
     topology: &Topology,
     leader: L,
     device: &I::Device,
-    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T> + Sync,
-) -> Result<T> {
-    let collective = topology.collective().map_err(TrainError::Distributed)?;
+    run: impl Fn(Role, Option<L>, &I::Device) -> Result<T, E> + Sync,
+) -> Result<T, E> {
+    let collective = topology.collective().map_err(EngineError::Distributed)?;
     let mut leader = (topology.node() == 0).then_some(leader);
     let run = &run;
-    let outcomes: Vec<Result<T>> = std::thread::scope(|scope| {
+    let outcomes: Vec<Result<T, E>> = std::thread::scope(|scope| {
         let handles: Vec<_> = worker_devices::<I>(device, topology.local())
             .into_iter()
             .enumerate()
@@ -674,7 +675,7 @@ fn run_workers<I: Backend, T: Send, L: Send>(
                 let collective = collective.clone();
                 let thread = std::thread::Builder::new().name(format!("seethink-worker-{rank}"));
                 thread.spawn_scoped(scope, move || {
-                    in_collective::<I, _>(rank, topology, &device, collective, |worker| {
+                    in_collective::<I, _, E>(rank, topology, &device, collective, |worker| {
                         let role = Role { worker: worker.clone(), writes: local == 0 };
                         run(role, held, &device)
                     })
@@ -686,29 +687,29 @@ fn run_workers<I: Backend, T: Send, L: Send>(
             .map(|spawned| match spawned {
                 Ok(handle) => handle
                     .join()
-                    .unwrap_or_else(|_| Err(TrainError::Distributed("a worker thread died".into()))),
-                Err(e) => Err(TrainError::Distributed(format!("starting a worker thread: {e}"))),
+                    .unwrap_or_else(|_| Err(EngineError::Distributed("a worker thread died".into()).into())),
+                Err(e) => Err(EngineError::Distributed(format!("starting a worker thread: {e}")).into()),
             })
             .collect()
     });
     // the error that stopped the run, rather than the others' `WorkerStopped`
-    let cause = outcomes.iter().position(|r| matches!(r, Err(e) if !matches!(e, TrainError::WorkerStopped)));
+    let cause = outcomes.iter().position(|r| matches!(r, Err(e) if !e.another_worker_stopped()));
     outcomes
         .into_iter()
         .nth(cause.unwrap_or(0))
-        .unwrap_or_else(|| Err(TrainError::Distributed("no worker ran".into())))
+        .unwrap_or_else(|| Err(EngineError::Distributed("no worker ran".into()).into()))
 }
 
 /// `run` as worker `rank` of `workers` on `device`: joins burn's collective, runs, then leaves
 /// it; when `run` fails or panics, closes the collective instead, so that the other workers stop
 /// at their next exchange rather than wait for this one.
-fn in_collective<I: Backend, T>(
+fn in_collective<I: Backend, T, E: WorkerOutcome>(
     rank: usize,
     topology: &Topology,
     device: &I::Device,
     collective: CollectiveConfig,
-    run: impl FnOnce(Worker) -> Result<T>,
-) -> Result<T> {
+    run: impl FnOnce(Worker) -> Result<T, E>,
+) -> Result<T, E> {
     join::<I>(rank, device.clone(), collective)?;
     let worker = Worker::new::<I>(rank, topology.workers(), device.clone(), topology.sharding);
     let outcome =
@@ -718,7 +719,7 @@ fn in_collective<I: Backend, T>(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            Err(TrainError::Distributed(format!("worker {rank} panicked: {message}")))
+            Err(EngineError::Distributed(format!("worker {rank} panicked: {message}")).into())
         });
     match &outcome {
         Ok(_) => leave::<I>(rank)?,
@@ -745,13 +746,13 @@ fn worker_devices<B: Backend>(device: &B::Device, count: usize) -> Vec<B::Device
 /// the run has registered.
 pub fn join<B: Backend>(rank: usize, device: B::Device, config: CollectiveConfig) -> Result<()> {
     collective::register::<B>(PeerId::from(rank), device, config)
-        .map_err(|e| TrainError::Distributed(format!("joining the collective as worker {rank}: {e:?}")))
+        .map_err(|e| EngineError::Distributed(format!("joining the collective as worker {rank}: {e:?}")))
 }
 
 /// Unregisters worker `rank` after its run ended well.
 pub fn leave<B: Backend>(rank: usize) -> Result<()> {
     collective::finish_collective::<B>(PeerId::from(rank))
-        .map_err(|e| TrainError::Distributed(format!("leaving the collective as worker {rank}: {e:?}")))
+        .map_err(|e| EngineError::Distributed(format!("leaving the collective as worker {rank}: {e:?}")))
 }
 
 /// Closes this process's collective after a worker failed: the others' pending and next

@@ -4,7 +4,7 @@
 //! are read (cubecl's memory usage is that of the calling thread's stream). No observer, no
 //! cost beyond a thread-local read.
 //!
-//! The points, in the order an update reaches them ([`crate::grpo::Grpo::learn`]):
+//! The points, in the order an update reaches them (seethink-rl's `Grpo::learn`):
 //! [`OLD_LOGPROBS`], [`REFERENCE_LOGPROBS`], then per mini-batch [`UPDATE_WEIGHTS`], per
 //! micro-batch [`MICRO_BATCH_GRADIENTS`], and [`OPTIMIZER_STEP`].
 
@@ -43,7 +43,7 @@ pub fn observe<R>(observer: impl FnMut(&'static str) + 'static, work: impl FnOnc
 }
 
 /// This thread reached `point`: its observer, if any, is called.
-pub(crate) fn reach(point: &'static str) {
+pub fn reach(point: &'static str) {
     OBSERVER.with(|slot| {
         if let Some(observer) = slot.borrow_mut().as_mut() {
             observer(point);

@@ -93,7 +93,7 @@ impl<B: TrainBackend> PolicyLearner<B> {
         let model = for_compute(self.model.clone(), self.compute);
         let Some(worker) = &self.weights else { return Ok(model) };
         if !self.model.checkpoint_layers {
-            return Err(crate::error::TrainError::Distributed(
+            return Err(crate::error::EngineError::Distributed(
                 "trainer.sharding: Weights gathers one decoder layer at a time, which needs \
                  actor.activation_checkpointing: true"
                     .into(),
@@ -366,7 +366,7 @@ pub fn with_path_ids<B: Backend, M: Module<B>>(module: M) -> M {
             };
             *met += 1;
             let (_, tensor, mapper) = param.consume();
-            Param::from_mapped_value(ParamId::from(seethink_data::fnv1a(&key)), tensor, mapper)
+            Param::from_mapped_value(ParamId::from(seethink_models::fnv1a(&key)), tensor, mapper)
         }
     }
     module.map(&mut PathIds { path: Vec::new(), seen: Default::default() })

@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 use crate::data_parallel::Worker;
-use crate::error::Result as TrainResult;
+use crate::error::Result as EngineResult;
 use crate::gradient_sink::GradientSink;
 use crate::layer_checkpoints::LayerCheckpoints;
 use crate::layer_prefetch::idle_layers;
@@ -94,7 +94,7 @@ pub fn chunked_gradients<B: TrainBackend, M>(
     sequences: &[Sequence<B>],
     scoring: Scoring,
     loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> TrainResult<GradientsParams>
+) -> EngineResult<GradientsParams>
 where
     M: Vlm<B> + AutodiffModule<B>,
     M::InnerModule: Vlm<B::InnerBackend>,
@@ -117,7 +117,7 @@ pub fn add_chunked_gradients<B: TrainBackend, M>(
     see_whole: bool,
     sink: &mut GradientSink<M>,
     mut loss: impl FnMut(ChunkLogprobs<B>) -> Result<Tensor<B, 1>>,
-) -> TrainResult<()>
+) -> EngineResult<()>
 where
     M: Vlm<B> + AutodiffModule<B>,
     M::InnerModule: Vlm<B::InnerBackend>,

@@ -41,7 +41,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 use crate::data_parallel::{sum_on, Worker};
-use crate::error::{Result, TrainError};
+use crate::error::{EngineError, Result};
 use crate::sharding::{owners, trained_sizes, Placement};
 
 impl Worker {
@@ -129,7 +129,7 @@ impl Worker {
             left: &'a HashSet<ParamId>,
             peer: burn::collective::PeerId,
             rank: usize,
-            failed: Option<TrainError>,
+            failed: Option<EngineError>,
         }
         impl<B: AutodiffBackend> ModuleMapper<B> for Gather<'_> {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -192,7 +192,7 @@ impl Worker {
             layout: &'a HashMap<ParamId, Placement>,
             peer: burn::collective::PeerId,
             rank: usize,
-            failed: Option<TrainError>,
+            failed: Option<EngineError>,
         }
         impl<I: Backend> ModuleMapper<I> for Gather<'_> {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<I, D>>) -> Param<Tensor<I, D>> {
@@ -225,7 +225,7 @@ fn gathered<I: Backend, const D: usize>(
     value: Tensor<I, D>,
     placement: &Placement,
     rank: usize,
-    failed: &mut Option<TrainError>,
+    failed: &mut Option<EngineError>,
 ) -> Tensor<I, D> {
     let owned = placement.owner == rank;
     let sent = match owned {

@@ -1,7 +1,9 @@
 //! The execution engine: the policy, its passes and its update, on one worker or many. It knows
 //! no curriculum, reward, evaluation or algorithm, and reads no config: the learner takes its
 //! own settings ([`learner::LearnerSettings`]) and the workers carry whatever the leader holds
-//! ([`data_parallel::run_data_parallel`]). Its errors are still the crate's `TrainError`.
+//! ([`data_parallel::run_data_parallel`]). Its errors are its own ([`error::EngineError`]);
+//! where an algorithm's code runs inside it (a loss, a worker's step), the engine's functions
+//! take that code's error type, any that an [`error::EngineError`] converts into.
 //!
 //! | idea | modules |
 //! |---|---|
@@ -11,9 +13,10 @@
 //! | workers | [`data_parallel`] ([`data_parallel::Worker`], [`data_parallel::run_data_parallel`]), [`sharding`], [`weight_shards`] |
 
 pub mod data_parallel;
+pub mod error;
 pub mod gradient_sink;
 pub mod layer_checkpoints;
-pub(crate) mod layer_prefetch;
+pub mod layer_prefetch;
 pub mod learner;
 pub mod logprobs;
 pub mod optim;
@@ -22,6 +25,6 @@ pub mod scoring_calls;
 pub mod sharding;
 pub mod step_marks;
 pub mod train_backend;
-pub(crate) mod vision_checkpoints;
+pub mod vision_checkpoints;
 pub mod weight_shards;
-pub(crate) mod weighted_sum;
+pub mod weighted_sum;

@@ -18,7 +18,7 @@ pub struct PolicyModel<B: Backend> {
     pub pad_id: u32,
     pub logits_chunk_tokens: usize,
     /// Whether the trained pass recomputes each decoder layer in backward
-    /// ([`crate::config::ActorConfig::activation_checkpointing`]).
+    /// (seethink-rl's `actor.activation_checkpointing`).
     pub checkpoint_layers: bool,
 }
 

@@ -7,7 +7,7 @@
 //! 30 values per patch and hidden unit per block (Qwen2.5-VL-7B's 32 blocks of 1,280 on the
 //! 3,920 patches of a 1,003,520-pixel image, EasyR1's `max_pixels`: 18 GiB in f32); with it,
 //! `(blocks + 1) × patches × hidden` kept inputs (0.6 GiB there) and one block's activations
-//! at a time ([`crate::plan`] counts both).
+//! at a time (seethink-rl's memory plan counts both).
 //!
 //! How, with the tower's stages `x_0 = embed()`, `x_{i+1} = block_i(x_i)`, `taps_i(x_{i+1})`,
 //! `features = head(x_n)` ([`seethink_models::vision_stages`]):
