@@ -332,6 +332,12 @@ enum Command {
         /// Seed of the initial weights and the corpus.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// `varied`: about half of the corpus's worked solutions in an expanded form of the same
+        /// steps, so that RL can move the base's response length (default target
+        /// experiments/sandbox/base-verbose, evaluated with up to 192 new tokens); `terse`: the
+        /// committed base's corpus.
+        #[arg(long, default_value = "terse", value_parser = ["terse", "varied"])]
+        verbosity: String,
     },
     /// Data sets: the procedural capability benchmark.
     #[command(subcommand)]
@@ -552,8 +558,11 @@ fn run(args: Cli) -> Result<()> {
             };
             seethink::with_backend!(args.backend, B => seethink::perception_data::perception_data::<B>(options).map(|_| ()))
         }
-        Command::Pretrain { out, target, steps, corpus, first_look, seed } => {
-            let committed = seethink::sandbox::Pretrain::committed(out);
+        Command::Pretrain { out, target, steps, corpus, first_look, seed, verbosity } => {
+            let committed = match verbosity.as_str() {
+                "varied" => seethink::sandbox::Pretrain::committed_verbose(out),
+                _ => seethink::sandbox::Pretrain::committed(out),
+            };
             let pretrain = seethink::sandbox::Pretrain {
                 target: target.unwrap_or(committed.target.clone()),
                 steps: steps.unwrap_or(committed.steps),

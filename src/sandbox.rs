@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::synth::caption::caption_tasks;
 use crate::data::synth::perception::first_look_tasks;
 use crate::data::synth::scene::Look;
-use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
+use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig, Verbosity};
 use crate::data::{Capability, Task};
 use crate::models::checkpoint::{Dtype, ExportOptions, Layout};
 use crate::models::AnyVlm;
@@ -54,6 +54,9 @@ pub const PROVENANCE_FILE: &str = "provenance.json";
 /// Tokens a worked response may take: the longest worked solutions of the sandbox's levels
 /// take about 80.
 pub const MAX_RESPONSE_TOKENS: usize = 96;
+/// Tokens a response of the base model with varied verbosity may take: the expanded form adds
+/// an opening, a label per step and a closing sentence to the longest worked solutions.
+pub const MAX_VERBOSE_RESPONSE_TOKENS: usize = 192;
 
 /// Seed of the validation held-out set: one set for every training seed, so runs of different
 /// seeds are evaluated on the same tasks. The sandbox's settings were chosen on it (the base
@@ -103,6 +106,12 @@ pub fn write_benchmark(dir: &Path, n: usize, seed: u64) -> Result<()> {
 /// The committed base model, relative to the crate root.
 pub fn committed_base() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sandbox/base")
+}
+
+/// Where the base model with varied verbosity goes ([`Pretrain::committed_verbose`]), relative
+/// to the crate root.
+pub fn committed_verbose_base() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sandbox/base-verbose")
 }
 
 /// The sandbox's image bounds: images are scaled to 32×32 … 64×64 pixels, so at most 8×8
@@ -174,6 +183,19 @@ pub struct Pretrain {
     /// Seed of the model's initial weights and of the corpus.
     pub seed: u64,
     pub shape: ModelShape,
+    /// How long the corpus's worked solutions are: terse (the committed base), or varied (about
+    /// half in an expanded form of the same steps: a base whose response length RL can move).
+    #[serde(default)]
+    pub verbosity: Verbosity,
+    /// New tokens the held-out evaluation after pretraining allows a response
+    /// ([`MAX_RESPONSE_TOKENS`] for terse solutions; the expanded ones are longer).
+    #[serde(default = "terse_response_tokens")]
+    pub max_response_tokens: usize,
+}
+
+/// [`MAX_RESPONSE_TOKENS`], the default of recipes that predate [`Pretrain::max_response_tokens`].
+fn terse_response_tokens() -> usize {
+    MAX_RESPONSE_TOKENS
 }
 
 impl Pretrain {
@@ -192,6 +214,20 @@ impl Pretrain {
             eval_k: 4,
             seed: 0,
             shape: ModelShape::SANDBOX,
+            verbosity: Verbosity::Terse,
+            max_response_tokens: MAX_RESPONSE_TOKENS,
+        }
+    }
+
+    /// The run of the base model with varied verbosity, [`committed_verbose_base`]: the
+    /// committed base's recipe with about half of the corpus's worked solutions in the expanded
+    /// form, evaluated with room for the expanded ones ([`MAX_VERBOSE_RESPONSE_TOKENS`]).
+    pub fn committed_verbose(out: PathBuf) -> Pretrain {
+        Pretrain {
+            target: committed_verbose_base(),
+            verbosity: Verbosity::Varied,
+            max_response_tokens: MAX_VERBOSE_RESPONSE_TOKENS,
+            ..Pretrain::committed(out)
         }
     }
 }
@@ -291,8 +327,9 @@ impl Pretrain {
         Ok(provenance)
     }
 
-    /// The corpus (see the module docs), every task answered with its worked solution.
-    fn corpus_tasks(&self) -> Result<Vec<Task>> {
+    /// The corpus (see the module docs), every task answered with its worked solution (in
+    /// [`Pretrain::verbosity`]'s form).
+    pub fn corpus_tasks(&self) -> Result<Vec<Task>> {
         let spec = |count, max_level| FamilySpec { count, min_level: 1, max_level };
         let config = SynthConfig {
             perception: spec(self.corpus[0], self.perception_max_level),
@@ -301,7 +338,7 @@ impl Pretrain {
             answers: AnswerStyle::Worked,
         };
         let generated = synth::generate(&config, PRETRAIN_SEED + self.seed)?;
-        let mut tasks: Vec<Task> = generated.iter().map(synth::SynthTask::solved).collect();
+        let mut tasks: Vec<Task> = generated.iter().map(|t| t.solved_in(self.verbosity)).collect();
         let scenes: Vec<Task> = generated
             .into_iter()
             .filter(|t| t.task.capability == Capability::Perception)
@@ -330,7 +367,7 @@ impl Pretrain {
                 micro_batch_size: self.batch,
                 ..Default::default()
             },
-            rollout: RolloutConfig { max_new_tokens: MAX_RESPONSE_TOKENS, ..Default::default() },
+            rollout: RolloutConfig { max_new_tokens: self.max_response_tokens, ..Default::default() },
             trainer: TrainerConfig {
                 steps,
                 prompts_per_step: self.batch,

@@ -2,6 +2,9 @@
 //! CPU (two runs write the same bytes), writes its provenance, and the committed base model is
 //! what its provenance says.
 
+use seethink::data::synth::Verbosity;
+use seethink::data::Capability;
+use seethink::rl::config::RewardKind;
 use seethink::sandbox::{committed_base, ModelShape, Pretrain, Provenance, PROVENANCE_FILE};
 
 fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
@@ -26,6 +29,8 @@ fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
             vision_hidden: 16,
             vision_depth: 1,
         },
+        verbosity: Verbosity::Terse,
+        max_response_tokens: 96,
     }
 }
 
@@ -94,4 +99,35 @@ fn the_committed_base_model_starts_where_rl_has_room() {
         );
     }
     assert!(provenance.wall_minutes <= 60.0, "{text}");
+}
+
+/// The corpus of the base with varied verbosity: the same tasks as the terse corpus, about half
+/// answered in the expanded form, longer, and every answer graded right by the paper's reward
+/// (format and boxed answer) against the task it answers.
+#[test]
+fn a_varied_corpus_answers_the_same_tasks_longer_and_right() {
+    let out = std::path::PathBuf::from("unused");
+    let varied = Pretrain { corpus: [60, 60, 60], ..Pretrain::committed_verbose(out.clone()) };
+    let terse = Pretrain { verbosity: Verbosity::Terse, ..varied.clone() };
+    let (varied, terse) = (varied.corpus_tasks().unwrap(), terse.corpus_tasks().unwrap());
+    let ids = |tasks: &[seethink::data::Task]| tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&varied), ids(&terse));
+    let reward = RewardKind::Math.reward();
+    let (mut longer, mut graded) = (0, 0);
+    for (v, t) in varied.iter().zip(&terse) {
+        if v.answer != t.answer {
+            longer += 1;
+            assert!(v.answer.len() > t.answer.len() + 40, "{} against {}", v.answer, t.answer);
+        }
+        // captions are answered with a description, not a worked solution
+        if v.capability == Capability::Perception && v.prompt == seethink::data::synth::CAPTION_PROMPT {
+            continue;
+        }
+        let ground_truth = seethink::data::synth::oracle::answer_from_ground_truth(v, None).unwrap();
+        let task = seethink::data::Task { answer: ground_truth, ..v.clone() };
+        let score = reward.score(&task, &v.answer);
+        assert_eq!((score.format, score.accuracy), (1.0, 1.0), "{}: {}", v.id, v.answer);
+        graded += 1;
+    }
+    assert!(graded >= 180 && (70..=110).contains(&longer), "{longer} expanded, {graded} graded");
 }
