@@ -47,13 +47,19 @@ struct Args {
     #[arg(long, default_value = seethink::backend::BEST)]
     backend: seethink::backend::BackendKind,
     /// Only these arms (comma-separated keys: merged, staged, reverse, sft_perception,
-    /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only).
+    /// difficulty_only, capability_x_difficulty, learning_progress, plateau, reasoning_only,
+    /// perception_filtered, perception_unfiltered, length_penalty, verbosity_reward).
     #[arg(long, value_delimiter = ',')]
     arms: Vec<String>,
     /// Steps of each stage: `N` or `P,T,V` (perception, text, visual reasoning); one-phase
     /// arms run their sum.
     #[arg(long)]
     stage_steps: Option<seethink::preset::StageSteps>,
+    /// Start every arm from the sandbox's base model of varied verbosity
+    /// (experiments/sandbox/base-verbose, `seethink pretrain --verbosity varied`), with
+    /// responses of up to 192 new tokens, instead of the committed base model and 96.
+    #[arg(long, conflicts_with = "config")]
+    verbose_base: bool,
     /// Seed of the sandbox's held-out set: by default the test set
     /// ([`seethink::sandbox::TEST_SEED`]), which no setting was tuned on; the validation set
     /// ([`seethink::sandbox::VALIDATION_SEED`], 1000) is where settings are chosen.
@@ -113,6 +119,10 @@ fn main() -> Result<()> {
     }
     if !args.seed_list.is_empty() {
         suite.seeds = args.seed_list.clone();
+    }
+    if args.verbose_base {
+        suite.base = seethink::sandbox::committed_verbose_base();
+        suite.max_new_tokens = seethink::sandbox::MAX_VERBOSE_RESPONSE_TOKENS;
     }
     if let Some(steps) = args.stage_steps {
         suite.stage_steps = steps;

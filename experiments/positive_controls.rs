@@ -66,6 +66,7 @@ fn main() -> Result<()> {
     let preset = CpuPreset {
         out: args.out.clone(),
         base: seethink::sandbox::committed_base(),
+        max_new_tokens: seethink::sandbox::MAX_RESPONSE_TOKENS,
         stage_steps,
         train_tasks: seethink::preset::TRAIN_TASKS,
         heldout_tasks,

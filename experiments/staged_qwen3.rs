@@ -136,6 +136,7 @@ fn run<B: KernelBackend>(args: &Args) -> Result<()> {
         let preset = CpuPreset {
             out: out.clone(),
             base: args.base.clone().unwrap_or_else(seethink::sandbox::committed_base),
+            max_new_tokens: seethink::sandbox::MAX_RESPONSE_TOKENS,
             stage_steps: args.stage_steps,
             train_tasks: args.train_tasks,
             heldout_tasks: args.heldout_tasks,

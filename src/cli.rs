@@ -104,57 +104,6 @@ pub fn synth(out: &Path, n: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// `seethink data captions`: `n` procedural scenes (perception tasks in the worked style,
-/// levels 1–2, from `seed`) as the perception-data pipeline's input, in `out`: `images/`,
-/// `captions.jsonl` (each scene's caption from its ground truth,
-/// [`caption`](crate::data::synth::caption)) and `questions.jsonl` (template questions: each
-/// scene's perception question and answer, short answer, for `perception-data --questions`,
-/// since the sandbox's models cannot write questions).
-pub fn captions(out: &Path, n: usize, seed: u64) -> Result<()> {
-    use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
-    use crate::perception_data::Question;
-    anyhow::ensure!(n > 0, "--n: at least 1 scene, got 0");
-    let none = FamilySpec { count: 0, min_level: 1, max_level: 1 };
-    let config = SynthConfig {
-        perception: FamilySpec { count: n, min_level: 1, max_level: 2 },
-        text_reasoning: none,
-        visual_reasoning: none,
-        answers: AnswerStyle::Worked,
-    };
-    let generated = synth::generate(&config, seed)?;
-    let tasks: Vec<crate::data::Task> = generated.iter().map(|t| t.task.clone()).collect();
-    let summary = synth::write_tasks(out, &tasks)?;
-    // the tasks as written: their images are files now
-    let written = crate::data::load_tasks(&summary.tasks_file, None)?;
-    std::fs::remove_file(&summary.tasks_file)?;
-    let mut captions = String::new();
-    let mut questions = String::new();
-    for (generated, task) in generated.iter().zip(&written) {
-        let Some(scene) = generated.scene.as_ref() else { continue };
-        let Some(crate::data::ImageRef::Path(path)) = task.images.first() else { continue };
-        let image = path.strip_prefix(out).unwrap_or(path).display().to_string();
-        let caption = crate::data::synth::caption(scene);
-        captions.push_str(&format!(
-            "{}\n",
-            serde_json::json!({ "id": task.id, "image": image, "caption": caption })
-        ));
-        let question = Question {
-            id: format!("{}-q0", task.id),
-            caption_id: task.id.clone(),
-            image: image.clone().into(),
-            caption,
-            question: task.prompt.trim_start_matches(crate::data::IMAGE_MARKER).trim().to_string(),
-            options: Vec::new(),
-            answer: task.answer.clone(),
-        };
-        questions.push_str(&format!("{}\n", serde_json::json!(question)));
-    }
-    std::fs::write(out.join("captions.jsonl"), captions)?;
-    std::fs::write(out.join("questions.jsonl"), questions)?;
-    println!("wrote {n} captioned scenes to {} (captions.jsonl, questions.jsonl, images/)", out.display());
-    Ok(())
-}
-
 /// Options of `seethink eval`.
 pub struct EvalOptions {
     pub k: usize,
@@ -197,7 +146,7 @@ pub fn reward_kind(name: &str) -> RewardKind {
 /// without a capability form the `unlabelled` group unless `options.capability` gives theirs;
 /// with a benchmark, [`eval_benchmark`].
 pub fn eval<B: KernelBackend>(dir: &Path, data: &Path, options: &EvalOptions) -> Result<()> {
-    writable_dir(&options.out)?;
+    seethink_lab::writable_dir(&options.out)?;
     if let Some(benchmark) = options.benchmark {
         return eval_benchmark::<B>(dir, benchmark, data, options);
     }
@@ -285,7 +234,7 @@ pub struct ScoreInput {
 /// `report.json` and `report.md` to `out`.
 pub fn score(inputs: &[ScoreInput], options: crate::eval::ScoreOptions, out: &Path) -> Result<()> {
     use crate::eval::benchmarks::predictions::{match_rows, read_predictions};
-    writable_dir(out)?;
+    seethink_lab::writable_dir(out)?;
     let reports = inputs
         .iter()
         .map(|input| {
@@ -368,18 +317,6 @@ fn hub_id(path: &Path) -> Option<String> {
     };
     let local = Path::new(parts[0]).exists();
     (parts.len() == 2 && parts.iter().all(|p| part_ok(p)) && !local).then(|| text.to_string())
-}
-
-/// Creates `dir` and checks that a file can be written there, before any long work whose output
-/// goes there.
-pub(crate) fn writable_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the output directory {}", dir.display()))?;
-    let probe = dir.join(".seethink-write-test");
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("the output directory {} is not writable", dir.display()))?;
-    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
-    Ok(())
 }
 
 /// `seethink train`: runs (or resumes) the run of a RON config.

@@ -314,7 +314,8 @@ enum Command {
         /// Run directory (corpus, checkpoints, evaluation).
         #[arg(long, default_value = "runs/pretrain")]
         out: PathBuf,
-        /// Where the base model goes (default: the committed one, experiments/sandbox/base).
+        /// Where the base model goes (default: the committed one, experiments/sandbox/base, or
+        /// experiments/sandbox/base-verbose with `--verbosity varied`).
         #[arg(long)]
         target: Option<PathBuf>,
         /// SFT steps (default: the committed model's).
@@ -583,7 +584,9 @@ fn run(args: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data(DataCommand::Synth(Generated { out, n, seed })) => cli::synth(&out, n, seed),
-        Command::Data(DataCommand::Captions(Generated { out, n, seed })) => cli::captions(&out, n, seed),
+        Command::Data(DataCommand::Captions(Generated { out, n, seed })) => {
+            seethink::perception_data::captions(&out, n, seed)
+        }
     }
 }
 

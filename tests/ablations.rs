@@ -19,7 +19,11 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
     for (record, arm) in records.iter().zip(Arm::ALL) {
         assert_eq!(record.arm, arm.key());
         let stages = match arm {
-            Arm::Merged | Arm::DifficultyOnly | Arm::LearningProgress | Arm::LengthPenalty => 1,
+            Arm::Merged
+            | Arm::DifficultyOnly
+            | Arm::LearningProgress
+            | Arm::LengthPenalty
+            | Arm::VerbosityReward => 1,
             Arm::ReasoningOnly => 2,
             _ => 3,
         };
@@ -141,6 +145,7 @@ fn user_config(dir: &std::path::Path) -> seethink::rl::config::TrainConfig {
     let preset = seethink::preset::CpuPreset {
         out: dir.to_path_buf(),
         base: seethink::sandbox::committed_base(),
+        max_new_tokens: seethink::sandbox::MAX_RESPONSE_TOKENS,
         stage_steps: StageSteps::uniform(1),
         train_tasks: 2,
         heldout_tasks: 2,

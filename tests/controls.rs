@@ -12,6 +12,7 @@ fn every_control_is_a_paired_before_after_comparison_with_a_verdict() {
     let preset = CpuPreset {
         out: dir.path().to_path_buf(),
         base: seethink::sandbox::committed_base(),
+        max_new_tokens: seethink::sandbox::MAX_RESPONSE_TOKENS,
         stage_steps: seethink::preset::StageSteps::uniform(1),
         train_tasks: 4,
         heldout_tasks: 3,

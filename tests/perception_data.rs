@@ -130,7 +130,7 @@ impl Responder for CaptionReader {
 fn each_side_of_the_filter_drops_what_it_must() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    seethink::cli::captions(&data, 24, 11).unwrap();
+    seethink::perception_data::captions(&data, 24, 11).unwrap();
     let mut questions: Vec<Question> = lines(&data.join("questions.jsonl"))
         .into_iter()
         .map(|v| serde_json::from_value(v).unwrap())

@@ -37,6 +37,9 @@ pub enum TrainError {
     /// A loss or estimator name the run's [`Plugins`](crate::grpo::Plugins) do not hold.
     #[error("{0}")]
     UnknownPlugin(String),
+    /// A curriculum phase's settings do not fit the run config.
+    #[error("phase `{phase}`: {message}")]
+    Phase { phase: String, message: String },
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("saving the checkpoint in {dir} failed: {message}; the run stopped, and the newest complete checkpoint there is kept for resuming")]

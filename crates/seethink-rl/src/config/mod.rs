@@ -247,6 +247,10 @@ pub struct AlgorithmConfig {
     /// DAPO's soft overlong punishment, added to each response's overall score before
     /// advantages; `None` (default): off.
     pub overlong_penalty: Option<OverlongPenalty>,
+    /// A bonus on the length of right answers, added to each response's overall score before
+    /// advantages: the positive control that RL can lengthen responses (seethink's own, not in
+    /// EasyR1); `None` (default): off.
+    pub verbosity_bonus: Option<VerbosityBonus>,
 }
 
 impl Default for AlgorithmConfig {
@@ -266,6 +270,7 @@ impl Default for AlgorithmConfig {
             filter_high: 0.99,
             max_try_make_batch: 20,
             overlong_penalty: None,
+            verbosity_bonus: None,
         }
     }
 }
@@ -297,6 +302,26 @@ impl OverlongPenalty {
             -1.0
         };
         self.factor * p as f32
+    }
+}
+
+/// A reward on the length of right answers, the opposite of [`OverlongPenalty`]: what a
+/// verbosity reward does, so that the sandbox can show RL lengthening responses where its base
+/// model can write them longer (`docs/sandbox.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerbosityBonus {
+    /// The bonus of a right answer that takes the whole budget.
+    pub factor: f32,
+}
+
+impl VerbosityBonus {
+    /// `factor · accuracy · min(length, max_length) / max_length` for a response of `length`
+    /// tokens out of at most `max_length`, graded `accuracy` (0 or 1): a wrong answer gains
+    /// nothing, a right one more the longer it is.
+    pub fn bonus(&self, length: usize, max_length: usize, accuracy: f32) -> f32 {
+        let share = length.min(max_length) as f64 / max_length.max(1) as f64;
+        self.factor * accuracy * share as f32
     }
 }
 
@@ -700,6 +725,14 @@ impl TrainConfig {
                 ));
             }
         }
+        if let Some(v) = g.verbosity_bonus {
+            if !(v.factor.is_finite() && v.factor >= 0.0) {
+                return Err(format!(
+                    "algorithm.verbosity_bonus.factor: must be finite and ≥ 0, got {}",
+                    v.factor
+                ));
+            }
+        }
         self.trainer.topology().validate(self.trainer.prompts_per_step)?;
         if t.sharding.weights() && !a.activation_checkpointing {
             return Err("trainer.sharding: Weights gathers one decoder layer at a time, which needs \
@@ -882,6 +915,19 @@ mod tests {
     }
 
     #[test]
+    fn the_verbosity_bonus_rewards_the_length_of_right_answers_only() {
+        let f = write(MINIMAL);
+        let c =
+            TrainConfig::load(f.path(), &["algorithm.verbosity_bonus=Some((factor: 0.5))".into()]).unwrap();
+        let v = c.algorithm.verbosity_bonus.unwrap();
+        // 0.5 · accuracy · min(l, 16) / 16
+        let right: Vec<f32> = [0, 8, 16, 20].iter().map(|&l| v.bonus(l, 16, 1.0)).collect();
+        assert_eq!(right, [0.0, 0.25, 0.5, 0.5]);
+        assert_eq!(v.bonus(16, 16, 0.0), 0.0);
+        assert!(TrainConfig::load(f.path(), &[]).unwrap().algorithm.verbosity_bonus.is_none());
+    }
+
+    #[test]
     fn values_that_cannot_train_are_rejected_naming_the_key() {
         let f = write(MINIMAL);
         for (set, key) in [
@@ -904,6 +950,7 @@ mod tests {
                 "algorithm.overlong_penalty=Some((buffer: 8, factor: -1.0))",
                 "algorithm.overlong_penalty.factor",
             ),
+            ("algorithm.verbosity_bonus=Some((factor: -0.5))", "algorithm.verbosity_bonus.factor"),
         ] {
             let err = TrainConfig::load(f.path(), &[set.into()]).unwrap_err().to_string();
             assert!(err.contains(key), "{set}: {err}");

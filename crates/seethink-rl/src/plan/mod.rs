@@ -47,6 +47,10 @@
 //! backend's allocator pools and rounds its buffers, so there the plan is a lower bound of what
 //! it reserves.
 
+pub mod fit;
+
+pub use fit::{fit_batch_size, plans_of, report, target, PlanDevice, Workers};
+
 use std::fmt::Write as _;
 use std::ops::Range;
 

@@ -328,7 +328,7 @@ impl<B: TrainBackend> Grpo<B> {
     }
 
     /// One GRPO step: the prompts of `draw(Draw::Batch)` are rolled out (`n` samples each) and
-    /// rewarded (plus `algorithm.overlong_penalty` when set), and advantages computed
+    /// rewarded (plus `algorithm.overlong_penalty` and `algorithm.verbosity_bonus` when set), and advantages computed
     /// ([`advantages`]). With online filtering, groups outside the filter band are dropped, and
     /// so are groups `admit` rejects, a second
     /// gate of the same kind; `draw(Draw::Refill(missing))` is then called for just the groups
@@ -372,6 +372,10 @@ impl<B: TrainBackend> Grpo<B> {
                     let mut score = reward.score(&batch[c.prompt].task, &tokenizer.decode(&c.ids, true)?);
                     if let Some(overlong) = self.algorithm.overlong_penalty {
                         score.overall += overlong.penalty(c.ids.len(), self.rollout.max_new_tokens);
+                    }
+                    if let Some(verbosity) = self.algorithm.verbosity_bonus {
+                        score.overall +=
+                            verbosity.bonus(c.ids.len(), self.rollout.max_new_tokens, score.accuracy);
                     }
                     Ok(score)
                 })

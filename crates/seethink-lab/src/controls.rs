@@ -83,7 +83,7 @@ pub fn run_controls<B: KernelBackend>(preset: &CpuPreset) -> Result<Vec<Control>
         config.trainer.out = dir;
         config.curriculum = Some(match target {
             Some(c) => single_stage(c, preset.stage_steps.of(c)),
-            None => Arm::Merged.curriculum(preset.stage_steps),
+            None => Arm::Merged.curriculum(preset.stage_steps, preset.max_new_tokens),
         });
         eprintln!("== positive control `{name}`");
         let outcome = crate::rl::phases::train_phases::<Autodiff<B>>(

@@ -121,6 +121,10 @@ pub struct CpuPreset {
     pub out: PathBuf,
     /// The model RL starts from (the committed base model by default).
     pub base: PathBuf,
+    /// New tokens per response, in training and evaluation ([`MAX_RESPONSE_TOKENS`] by default;
+    /// [`MAX_VERBOSE_RESPONSE_TOKENS`](crate::sandbox::MAX_VERBOSE_RESPONSE_TOKENS) for the base
+    /// model of varied verbosity).
+    pub max_new_tokens: usize,
     /// GRPO steps of each stage of the staged run.
     pub stage_steps: StageSteps,
     /// Training tasks per capability.
@@ -147,6 +151,7 @@ impl Default for CpuPreset {
         CpuPreset {
             out: PathBuf::from("runs/curriculum"),
             base: crate::sandbox::committed_base(),
+            max_new_tokens: MAX_RESPONSE_TOKENS,
             stage_steps: STAGE_STEPS,
             train_tasks: TRAIN_TASKS,
             heldout_tasks: HELDOUT_TASKS,
@@ -187,7 +192,7 @@ impl CpuPreset {
             rollout: RolloutConfig {
                 n: GROUP_SIZE,
                 temperature: 1.0,
-                max_new_tokens: MAX_RESPONSE_TOKENS,
+                max_new_tokens: self.max_new_tokens,
                 seed: self.seed,
                 batch_size: 64,
                 ..Default::default()

@@ -103,15 +103,15 @@ pub fn write_benchmark(dir: &Path, n: usize, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// The committed base model, relative to the crate root.
+/// The committed base model, in the repository.
 pub fn committed_base() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sandbox/base")
+    crate::in_repository("experiments/sandbox/base")
 }
 
 /// Where the base model with varied verbosity goes ([`Pretrain::committed_verbose`]), relative
 /// to the crate root.
 pub fn committed_verbose_base() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sandbox/base-verbose")
+    crate::in_repository("experiments/sandbox/base-verbose")
 }
 
 /// The sandbox's image bounds: images are scaled to 32×32 … 64×64 pixels, so at most 8×8
@@ -417,7 +417,7 @@ fn copy_model(from: &Path, to: &Path) -> Result<()> {
 /// with the committed test checkpoint's tokenizer and chat template, written as an HF
 /// checkpoint to `dir`.
 pub fn write_random_model<B: KernelBackend>(dir: &Path, seed: u64, shape: ModelShape) -> Result<()> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen3_vl/checkpoint");
+    let fixture = crate::in_repository("tests/fixtures/qwen3_vl/checkpoint");
     let spec = dir.with_extension("spec");
     std::fs::create_dir_all(&spec)?;
     for name in [

@@ -171,25 +171,31 @@ impl Templates {
             std::fs::read_to_string(&path).with_context(|| format!("reading the template {}", path.display()))
         };
         let templates = Templates {
-            questions: read("questions.txt", include_str!("../../configs/perception_data/questions.txt"))?,
+            questions: read(
+                "questions.txt",
+                include_str!("../../../../configs/perception_data/questions.txt"),
+            )?,
             caption_check: read(
                 "caption_check.txt",
-                include_str!("../../configs/perception_data/caption_check.txt"),
+                include_str!("../../../../configs/perception_data/caption_check.txt"),
             )?,
             caption_check_short: read(
                 "caption_check_short.txt",
-                include_str!("../../configs/perception_data/caption_check_short.txt"),
+                include_str!("../../../../configs/perception_data/caption_check_short.txt"),
             )?,
             image_check: read(
                 "image_check.txt",
-                include_str!("../../configs/perception_data/image_check.txt"),
+                include_str!("../../../../configs/perception_data/image_check.txt"),
             )?,
             image_check_short: read(
                 "image_check_short.txt",
-                include_str!("../../configs/perception_data/image_check_short.txt"),
+                include_str!("../../../../configs/perception_data/image_check_short.txt"),
             )?,
-            task: read("task.txt", include_str!("../../configs/perception_data/task.txt"))?,
-            task_short: read("task_short.txt", include_str!("../../configs/perception_data/task_short.txt"))?,
+            task: read("task.txt", include_str!("../../../../configs/perception_data/task.txt"))?,
+            task_short: read(
+                "task_short.txt",
+                include_str!("../../../../configs/perception_data/task_short.txt"),
+            )?,
         };
         for (name, text, needs) in [
             ("questions.txt", &templates.questions, &["{caption}"][..]),

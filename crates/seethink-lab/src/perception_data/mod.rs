@@ -497,3 +497,54 @@ fn write_lines(path: &Path, lines: impl Iterator<Item = Value>) -> Result<()> {
     let text: String = lines.map(|l| format!("{l}\n")).collect();
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
+
+/// `seethink data captions`: `n` procedural scenes (perception tasks in the worked style,
+/// levels 1–2, from `seed`) as the perception-data pipeline's input, in `out`: `images/`,
+/// `captions.jsonl` (each scene's caption from its ground truth,
+/// [`caption`](crate::data::synth::caption)) and `questions.jsonl` (template questions: each
+/// scene's perception question and answer, short answer, for `perception-data --questions`,
+/// since the sandbox's models cannot write questions).
+pub fn captions(out: &Path, n: usize, seed: u64) -> Result<()> {
+    use crate::data::synth::{self, AnswerStyle, FamilySpec, SynthConfig};
+
+    anyhow::ensure!(n > 0, "--n: at least 1 scene, got 0");
+    let none = FamilySpec { count: 0, min_level: 1, max_level: 1 };
+    let config = SynthConfig {
+        perception: FamilySpec { count: n, min_level: 1, max_level: 2 },
+        text_reasoning: none,
+        visual_reasoning: none,
+        answers: AnswerStyle::Worked,
+    };
+    let generated = synth::generate(&config, seed)?;
+    let tasks: Vec<crate::data::Task> = generated.iter().map(|t| t.task.clone()).collect();
+    let summary = synth::write_tasks(out, &tasks)?;
+    // the tasks as written: their images are files now
+    let written = crate::data::load_tasks(&summary.tasks_file, None)?;
+    std::fs::remove_file(&summary.tasks_file)?;
+    let mut captions = String::new();
+    let mut questions = String::new();
+    for (generated, task) in generated.iter().zip(&written) {
+        let Some(scene) = generated.scene.as_ref() else { continue };
+        let Some(crate::data::ImageRef::Path(path)) = task.images.first() else { continue };
+        let image = path.strip_prefix(out).unwrap_or(path).display().to_string();
+        let caption = crate::data::synth::caption(scene);
+        captions.push_str(&format!(
+            "{}\n",
+            serde_json::json!({ "id": task.id, "image": image, "caption": caption })
+        ));
+        let question = Question {
+            id: format!("{}-q0", task.id),
+            caption_id: task.id.clone(),
+            image: image.clone().into(),
+            caption,
+            question: task.prompt.trim_start_matches(crate::data::IMAGE_MARKER).trim().to_string(),
+            options: Vec::new(),
+            answer: task.answer.clone(),
+        };
+        questions.push_str(&format!("{}\n", serde_json::json!(question)));
+    }
+    std::fs::write(out.join("captions.jsonl"), captions)?;
+    std::fs::write(out.join("questions.jsonl"), questions)?;
+    println!("wrote {n} captioned scenes to {} (captions.jsonl, questions.jsonl, images/)", out.display());
+    Ok(())
+}

@@ -43,18 +43,29 @@ pub enum Arm {
     /// The paper's stages, the perception stage on as many synthesised questions, unfiltered.
     PerceptionUnfiltered,
     /// Merged with DAPO's overlong penalty on responses longer than a third of the budget: the
-    /// positive control of response length (a reward on length must move it).
+    /// positive control that a reward on length shortens responses.
     LengthPenalty,
+    /// Merged with a bonus on the length of right answers: the positive control that a reward
+    /// on length lengthens responses, where the base model can write them longer.
+    VerbosityReward,
 }
 
-/// The length penalty of [`Arm::LengthPenalty`], as a run-config override: DAPO's soft overlong
-/// punishment over the last 64 of the sandbox's 96 response tokens, weight 1 (a response of
-/// `l > 32` tokens loses `(l − 32) / 64`).
-pub const LENGTH_PENALTY: &str = "algorithm.overlong_penalty=Some((buffer: 64, factor: 1.0))";
+/// The length penalty of [`Arm::LengthPenalty`] for responses of at most `max_new_tokens`, as a
+/// run-config override: DAPO's soft overlong punishment over the last two thirds of the budget
+/// `L`, weight 1 (a response of `l > L/3` tokens loses `(l − L/3) / (2L/3)`; with the sandbox's
+/// 96 tokens, `(l − 32) / 64`).
+pub fn length_penalty(max_new_tokens: usize) -> String {
+    let buffer = max_new_tokens - max_new_tokens / 3;
+    format!("algorithm.overlong_penalty=Some((buffer: {buffer}, factor: 1.0))")
+}
+
+/// The bonus of [`Arm::VerbosityReward`], as a run-config override: a right answer of `l`
+/// tokens out of at most `L` gains `0.5 · min(l, L) / L` (`algorithm.verbosity_bonus`).
+pub const VERBOSITY_BONUS: &str = "algorithm.verbosity_bonus=Some((factor: 0.5))";
 
 impl Arm {
     /// Every arm, in table order.
-    pub const ALL: [Arm; 12] = [
+    pub const ALL: [Arm; 13] = [
         Arm::Merged,
         Arm::Staged,
         Arm::Reverse,
@@ -67,6 +78,7 @@ impl Arm {
         Arm::PerceptionFiltered,
         Arm::PerceptionUnfiltered,
         Arm::LengthPenalty,
+        Arm::VerbosityReward,
     ];
 
     /// The arm's name in files and on the command line.
@@ -84,6 +96,7 @@ impl Arm {
             Arm::PerceptionFiltered => "perception_filtered",
             Arm::PerceptionUnfiltered => "perception_unfiltered",
             Arm::LengthPenalty => "length_penalty",
+            Arm::VerbosityReward => "verbosity_reward",
         }
     }
 
@@ -102,6 +115,7 @@ impl Arm {
             Arm::PerceptionFiltered => "filtered perception questions",
             Arm::PerceptionUnfiltered => "unfiltered perception questions",
             Arm::LengthPenalty => "merged + length penalty",
+            Arm::VerbosityReward => "merged + verbosity reward",
         }
     }
 
@@ -119,7 +133,8 @@ impl Arm {
             Arm::Plateau => "staged; a stage ends once the 5-step mean reward has not improved by 0.005 for 10 steps (P / T / V steps at most)",
             Arm::PerceptionFiltered => "staged; the perception stage (P steps) on synthesised questions about captioned scenes that the base model answers wrong from the image alone (perception-data's image side, greedy)",
             Arm::PerceptionUnfiltered => "staged; the perception stage (P steps) on as many synthesised questions about captioned scenes, unfiltered (the first of the same candidates)",
-            Arm::LengthPenalty => "merged, with DAPO's overlong penalty: a response of l > 32 of the 96 tokens loses (l − 32)/64 of reward (the positive control of response length)",
+            Arm::LengthPenalty => "merged, with DAPO's overlong penalty: a response of l > L/3 of the L new tokens loses (l − L/3)/(2L/3) of reward (the positive control that length can shorten)",
+            Arm::VerbosityReward => "merged, with a verbosity reward: a right answer of l of the L new tokens gains 0.5·l/L (the positive control that length can grow)",
         }
     }
 
@@ -145,8 +160,8 @@ impl Arm {
     }
 
     /// The arm's curriculum with `stages`' steps per stage (their total for one-phase arms, so
-    /// every arm runs the same number of steps).
-    pub fn curriculum(self, stages: StageSteps) -> CurriculumConfig {
+    /// every arm runs the same number of steps), for responses of at most `max_new_tokens`.
+    pub fn curriculum(self, stages: StageSteps, max_new_tokens: usize) -> CurriculumConfig {
         let total = stages.total();
         let steps = |n: usize| PhaseSettings { steps: Some(n), ..Default::default() };
         let frozen = || vec!["actor.freeze_vision=true".to_string()];
@@ -157,9 +172,13 @@ impl Arm {
         let staged = || stages.phases();
         let (policy, within, phases, plateau) = match self {
             Arm::Merged => (Policy::Merged, vec![], one_phase("merged"), None),
-            Arm::LengthPenalty => {
+            Arm::LengthPenalty | Arm::VerbosityReward => {
+                let reward = match self {
+                    Arm::LengthPenalty => length_penalty(max_new_tokens),
+                    _ => VERBOSITY_BONUS.to_string(),
+                };
                 let mut phases = one_phase("merged");
-                phases.values_mut().for_each(|p| p.set.push(LENGTH_PENALTY.to_string()));
+                phases.values_mut().for_each(|p| p.set.push(reward.clone()));
                 (Policy::Merged, vec![], phases, None)
             }
             Arm::Staged => (Policy::Paper, vec![], staged(), None),
@@ -222,16 +241,25 @@ mod tests {
     fn every_arm_builds_and_keys_round_trip() {
         for arm in Arm::ALL {
             assert_eq!(Arm::parse(arm.key()), Some(arm));
-            arm.curriculum(StageSteps::uniform(5)).build().unwrap_or_else(|e| panic!("{}: {e}", arm.key()));
+            arm.curriculum(StageSteps::uniform(5), 96)
+                .build()
+                .unwrap_or_else(|e| panic!("{}: {e}", arm.key()));
         }
         assert_eq!(Arm::parse("nope"), None);
+    }
+
+    #[test]
+    fn the_length_penalty_takes_two_thirds_of_the_budget() {
+        // the sandbox's 96 tokens: the penalty of the committed length-penalty runs
+        assert_eq!(length_penalty(96), "algorithm.overlong_penalty=Some((buffer: 64, factor: 1.0))");
+        assert_eq!(length_penalty(192), "algorithm.overlong_penalty=Some((buffer: 128, factor: 1.0))");
     }
 
     #[test]
     fn every_arm_gets_the_same_step_budget() {
         for arm in Arm::ALL {
             let stages = StageSteps { perception: 3, text_reasoning: 7, visual_reasoning: 4 };
-            let total: usize = arm.curriculum(stages).phases.values().map(|s| s.steps.unwrap()).sum();
+            let total: usize = arm.curriculum(stages, 96).phases.values().map(|s| s.steps.unwrap()).sum();
             assert_eq!(total, 14, "{}", arm.key());
         }
     }

@@ -57,6 +57,10 @@ pub struct Suite {
     /// The model every arm starts from (the sandbox's committed base model; with
     /// [`Suite::from_config`], its config's `model`).
     pub base: PathBuf,
+    /// New tokens per response, in training and evaluation (the sandbox's
+    /// [`MAX_RESPONSE_TOKENS`](crate::sandbox::MAX_RESPONSE_TOKENS); with
+    /// [`Suite::from_config`], its config's).
+    pub max_new_tokens: usize,
     /// A suite on a real checkpoint and real data instead of the sandbox ([`FromConfig`]).
     pub from_config: Option<FromConfig>,
     /// Steps of each stage (P, T, V).
@@ -92,6 +96,7 @@ impl Suite {
             seeds: (0..seeds as u64).collect(),
             arms: Arm::ALL.to_vec(),
             base: crate::sandbox::committed_base(),
+            max_new_tokens: crate::sandbox::MAX_RESPONSE_TOKENS,
             from_config: None,
             stage_steps: crate::preset::STAGE_STEPS,
             prompts_per_step: crate::preset::PROMPTS_PER_STEP,
@@ -164,6 +169,7 @@ impl Suite {
         };
         Ok(Suite {
             base: config.model.clone(),
+            max_new_tokens: config.rollout.max_new_tokens,
             stage_steps,
             prompts_per_step: config.trainer.prompts_per_step,
             group_size: config.rollout.n,
@@ -188,7 +194,7 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
     );
     let started = Instant::now();
     let commit = crate::provenance::commit();
-    crate::cli::writable_dir(&suite.results)?;
+    crate::writable_dir(&suite.results)?;
     let total = suite.seeds.len() * suite.arms.len();
     let mut records = Vec::with_capacity(total);
     for (s, &seed) in suite.seeds.iter().enumerate() {
@@ -249,6 +255,7 @@ fn prepare_sandbox_data<B: KernelBackend>(suite: &Suite, seed: u64, dir: &Path) 
     let preset = CpuPreset {
         out: dir.clone(),
         base: suite.base.clone(),
+        max_new_tokens: suite.max_new_tokens,
         stage_steps: suite.stage_steps,
         train_tasks: suite.prompts_per_step,
         heldout_tasks: suite.heldout_tasks,
@@ -290,7 +297,7 @@ pub const QUESTIONS_SEED_OFFSET: u64 = 900;
 
 /// The filter arms' pools in `dir` ([`Arm::PerceptionFiltered`], [`Arm::PerceptionUnfiltered`]):
 /// `4·N` candidate scenes with captions and template questions from their ground truth
-/// (`data/perception-candidates`, [`crate::cli::captions`]), the base model's image-only
+/// (`data/perception-candidates`, [`crate::perception_data::captions`]), the base model's image-only
 /// answers to them (`seethink perception-data`'s image side: greedy, the run's response budget
 /// and image bounds, the sandbox's templates; the caption side does not run, since the
 /// questions come from the ground truth the caption states and the sandbox's models cannot
@@ -315,9 +322,9 @@ fn prepare_perception_questions<B: KernelBackend>(
     let wanted = suite.stage_steps.perception * suite.prompts_per_step;
     let candidates = dir.join("data/perception-candidates");
     if !candidates.join("questions.jsonl").exists() {
-        crate::cli::captions(&candidates, 4 * wanted, QUESTIONS_SEED_OFFSET + seed)?;
+        crate::perception_data::captions(&candidates, 4 * wanted, QUESTIONS_SEED_OFFSET + seed)?;
     }
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/perception_data/sandbox");
+    let templates = crate::in_repository("configs/perception_data/sandbox");
     let templates = Templates::shipped_or_from(Some(&templates))?;
     let options = PerceptionDataOptions {
         source: QuestionSource::Written(candidates.join("questions.jsonl")),
@@ -400,7 +407,7 @@ fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: 
     // every arm: reuse it
     copy_files(&seed_dir.join("eval-start"), &dir.join("eval-start"))?;
     let mut config = base.clone();
-    config.curriculum = Some(arm.curriculum(suite.stage_steps));
+    config.curriculum = Some(arm.curriculum(suite.stage_steps, config.rollout.max_new_tokens));
     config.trainer.out = dir.clone();
     if let Some(pool) = arm.perception_pool() {
         anyhow::ensure!(

@@ -43,8 +43,8 @@ pub const COMPARISONS: [Comparison; 7] = [
         arms: &[Arm::PerceptionUnfiltered, Arm::PerceptionFiltered],
     },
     Comparison {
-        title: "Response length: staged vs merged, with a length penalty as the positive control",
-        arms: &[Arm::Merged, Arm::Staged, Arm::LengthPenalty],
+        title: "Response length: staged vs merged, with a length penalty and a verbosity reward as the positive controls",
+        arms: &[Arm::Merged, Arm::Staged, Arm::LengthPenalty, Arm::VerbosityReward],
     },
 ];
 
