@@ -49,7 +49,7 @@ pub use model::ModelResponder;
 pub use plot::{plot_accuracy, plot_curves, plot_lines};
 pub use report::{
     best_constant, evaluate, mean_interval, minimum_detectable_difference, paired_difference,
-    with_pass_rates, CapabilityStats, CellStats, ConstantAnswer, EvalReport, Interval, LevelStats,
-    QuestionTypeStats,
+    paired_difference_of, with_pass_rates, CapabilityStats, CellStats, ConstantAnswer, EvalReport, Interval,
+    LevelStats, QuestionTypeStats,
 };
 pub use runner::{answer_and_grade, Responder, Response, Sample, TaskResult};

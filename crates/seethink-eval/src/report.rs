@@ -417,12 +417,22 @@ pub fn paired_difference(
     after: &EvalReport,
     capability: Option<Capability>,
 ) -> Option<Interval> {
-    let before: HashMap<&str, f64> = before.tasks.iter().map(|t| (t.id.as_str(), t.pass_rate)).collect();
+    paired_difference_of(before, after, capability, |t| t.pass_rate)
+}
+
+/// [`paired_difference`] of any per-task `value` (a pass rate, [`TaskResult::mean_tokens`]).
+pub fn paired_difference_of(
+    before: &EvalReport,
+    after: &EvalReport,
+    capability: Option<Capability>,
+    value: impl Fn(&TaskResult) -> f64,
+) -> Option<Interval> {
+    let before: HashMap<&str, f64> = before.tasks.iter().map(|t| (t.id.as_str(), value(t))).collect();
     let d: Vec<f64> = after
         .tasks
         .iter()
         .filter(|t| capability.is_none_or(|c| t.capability == Some(c)))
-        .filter_map(|t| before.get(t.id.as_str()).map(|b| t.pass_rate - b))
+        .filter_map(|t| before.get(t.id.as_str()).map(|b| value(t) - b))
         .collect();
     let (mean, standard_error, n) = mean_and_standard_error(&d)?;
     let half = 1.96 * standard_error;
@@ -453,6 +463,24 @@ mod tests {
             correct: usize::from(right),
             pass_rate: accuracy as f64,
         }
+    }
+
+    #[test]
+    fn paired_differences_of_a_task_value_match_by_id() {
+        let with_tokens = |id: &str, tokens: &[usize]| {
+            let mut r = result(id, None, "1", true);
+            r.samples = tokens.iter().map(|&tokens| Sample { tokens, ..r.samples[0].clone() }).collect();
+            r
+        };
+        let before =
+            EvalReport::from_results(vec![with_tokens("a", &[10, 20]), with_tokens("b", &[30, 30])], 2);
+        // "b" first: tasks are matched by id, not order
+        let after = EvalReport::from_results(vec![with_tokens("b", &[20, 22]), with_tokens("a", &[5, 5])], 2);
+        let d =
+            paired_difference_of(&before.unwrap(), &after.unwrap(), None, TaskResult::mean_tokens).unwrap();
+        // d = (5 − 15, 21 − 30) = (−10, −9): mean −9.5, s = √0.5, half-width 1.96 · √0.5 / √2 = 0.98
+        assert_eq!((d.mean, d.n), (-9.5, 2));
+        assert!((d.high - d.mean - 0.98).abs() < 1e-12, "{d:?}");
     }
 
     #[test]

@@ -71,6 +71,14 @@ pub struct TaskResult {
     pub pass_rate: f64,
 }
 
+impl TaskResult {
+    /// The mean length of its samples in tokens (0 without samples).
+    pub fn mean_tokens(&self) -> f64 {
+        let total: usize = self.samples.iter().map(|s| s.tokens).sum();
+        total as f64 / self.samples.len().max(1) as f64
+    }
+}
+
 /// `k` graded responses per task, in task order, with `c` = number of samples whose accuracy
 /// reward is ≥ 1 and pass rate `c / k`.
 pub fn answer_and_grade<R: Responder + ?Sized>(

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Capability;
-use crate::eval::EvalReport;
+use crate::eval::{paired_difference_of, EvalReport, Interval, TaskResult};
 use crate::rl::phases::PhasesOutcome;
 
 /// Held-out results of one model.
@@ -159,6 +159,11 @@ pub struct RunRecord {
     /// Held-out results after the last phase.
     #[serde(rename = "final")]
     pub end: HeldOut,
+    /// The change of each held-out task's mean response length from the start to the end,
+    /// paired by task, with its 95% interval over tasks: what one seed says of the arm's length
+    /// (absent in records made before it was kept).
+    #[serde(default)]
+    pub token_change: Option<Interval>,
     pub phases: Vec<PhaseRecord>,
     pub curve: Vec<CurvePoint>,
 }
@@ -190,6 +195,7 @@ impl RunRecord {
             trained_here: true,
             start: HeldOut::of(start),
             end: HeldOut::of(end),
+            token_change: paired_difference_of(start, end, None, TaskResult::mean_tokens),
             phases,
             curve,
         })

@@ -14,6 +14,9 @@ use crate::eval::{mean_interval, minimum_detectable_difference, plot_lines};
 pub struct Comparison {
     pub title: &'static str,
     pub arms: &'static [Arm],
+    /// Whether the table also gives each seed's change of response length from the base
+    /// model, paired by task ([`RunRecord::token_change`]).
+    pub lengths_by_task: bool,
 }
 
 /// The paper's comparisons, in order.
@@ -21,30 +24,37 @@ pub const COMPARISONS: [Comparison; 7] = [
     Comparison {
         title: "Capability order: staged vs merged vs reverse",
         arms: &[Arm::Merged, Arm::Staged, Arm::Reverse],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Perception data: staged vs reasoning data only",
         arms: &[Arm::Merged, Arm::Staged, Arm::ReasoningOnly],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Perception stage: RL vs SFT on captions",
         arms: &[Arm::Merged, Arm::Staged, Arm::SftPerception],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Capability × difficulty",
         arms: &[Arm::Merged, Arm::DifficultyOnly, Arm::Staged, Arm::CapabilityXDifficulty],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Adaptive policies",
         arms: &[Arm::Merged, Arm::Staged, Arm::LearningProgress, Arm::Plateau],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Perception questions: filtered (the base model fails them from the image) vs unfiltered",
         arms: &[Arm::PerceptionUnfiltered, Arm::PerceptionFiltered],
+        lengths_by_task: false,
     },
     Comparison {
         title: "Response length: staged vs merged, with a length penalty and a verbosity reward as the positive controls",
         arms: &[Arm::Merged, Arm::Staged, Arm::LengthPenalty, Arm::VerbosityReward],
+        lengths_by_task: true,
     },
 ];
 
@@ -144,7 +154,39 @@ pub fn comparison_tables(records: &[RunRecord]) -> String {
                 ));
             }
         }
+        if comparison.lengths_by_task {
+            md.push_str(&lengths_by_task(records, &arms));
+        }
         md.push('\n');
+    }
+    md
+}
+
+/// Each seed's change of mean response length from the base model to the end of `arms`,
+/// paired by held-out task: `mean [95% interval over tasks]` per seed (`–` where a record has
+/// none).
+fn lengths_by_task(records: &[RunRecord], arms: &[Arm]) -> String {
+    let seeds: Vec<u64> = arms
+        .iter()
+        .flat_map(|&a| by_seed(records, a).into_keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut md = String::from(
+        "\nChange of mean tokens from the base model, paired by task, mean [95% interval over tasks]:\n\n",
+    );
+    let names: Vec<String> = seeds.iter().map(|s| format!("seed {s}")).collect();
+    md.push_str(&format!("| arm | {} |\n|---|{}\n", names.join(" | "), "---|".repeat(seeds.len())));
+    for &arm in arms {
+        let runs = by_seed(records, arm);
+        let cells: Vec<String> = seeds
+            .iter()
+            .map(|s| match runs.get(s).and_then(|r| r.token_change) {
+                Some(d) => format!("{:+.2} [{:+.2}, {:+.2}]", d.mean, d.low, d.high),
+                None => "–".into(),
+            })
+            .collect();
+        md.push_str(&format!("| {} | {} |\n", arm.label(), cells.join(" | ")));
     }
     md
 }
@@ -239,6 +281,7 @@ mod tests {
             trained_here: true,
             start: held_out(0.1),
             end: held_out(overall),
+            token_change: None,
             phases: vec![],
             curve: vec![CurvePoint {
                 step: 1,
@@ -285,6 +328,19 @@ mod tests {
         let md = comparison_tables(&[record(Arm::Merged, 0, 0.2), record(Arm::Reverse, 0, 0.5)]);
         assert!(md.contains("| reverse order | 9 | 0.500 | 0.250 |"), "{md}");
         assert!(md.contains("| reverse order | +0 | +0.300 | +0.150 |"), "{md}");
+    }
+
+    #[test]
+    fn the_length_comparison_gives_each_seeds_change_by_task() {
+        let change = |mean: f64| crate::eval::Interval { mean, low: mean - 1.0, high: mean + 1.0, n: 900 };
+        let mut penalty = record(Arm::LengthPenalty, 0, 0.4);
+        penalty.token_change = Some(change(-20.5));
+        let md = comparison_tables(&[record(Arm::Merged, 0, 0.4), penalty]);
+        assert!(md.contains("| arm | seed 0 |\n|---|---|\n| merged | – |\n"), "{md}");
+        assert!(md.contains("| merged + length penalty | -20.50 [-21.50, -19.50] |"), "{md}");
+        // the other comparisons have no such table
+        let md = comparison_tables(&[record(Arm::Merged, 0, 0.4), record(Arm::Reverse, 0, 0.5)]);
+        assert!(!md.contains("paired by task"), "{md}");
     }
 
     #[test]
