@@ -5,7 +5,9 @@
 use seethink::data::synth::Verbosity;
 use seethink::data::Capability;
 use seethink::rl::config::RewardKind;
-use seethink::sandbox::{committed_base, ModelShape, Pretrain, Provenance, PROVENANCE_FILE};
+use seethink::sandbox::{
+    committed_base, committed_verbose_base, ModelShape, Pretrain, Provenance, PROVENANCE_FILE,
+};
 
 fn tiny(out: std::path::PathBuf, target: std::path::PathBuf) -> Pretrain {
     Pretrain {
@@ -99,6 +101,30 @@ fn the_committed_base_model_starts_where_rl_has_room() {
         );
     }
     assert!(provenance.wall_minutes <= 60.0, "{text}");
+}
+
+/// The committed base of varied verbosity is what its provenance says (`seethink pretrain
+/// --verbosity varied`), and writes longer answers than the default base with room for RL.
+#[test]
+fn the_committed_verbose_base_writes_longer_answers() {
+    let read = |dir: std::path::PathBuf| -> Provenance {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(PROVENANCE_FILE)).unwrap()).unwrap()
+    };
+    let (verbose, terse) = (read(committed_verbose_base()), read(committed_base()));
+    let (out, target) = (verbose.pretrain.out.clone(), verbose.pretrain.target.clone());
+    assert!(target.ends_with("experiments/sandbox/base-verbose"), "{}", target.display());
+    assert_eq!(verbose.pretrain, Pretrain { target, ..Pretrain::committed_verbose(out) });
+    let model = seethink::models::AnyVlm::<burn::backend::NdArray>::load(
+        &committed_verbose_base(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(burn::module::Module::num_params(&model), verbose.parameters);
+    // about half its corpus expanded: its held-out answers half as long again as the terse base's
+    let (long, short) = (verbose.heldout_mean_tokens, terse.heldout_mean_tokens);
+    assert!(long > 1.3 * short, "{long} against {short}");
+    let overall = verbose.heldout_accuracy.iter().find(|(n, _)| n == "overall").map(|(_, a)| *a).unwrap();
+    assert!((0.2..=0.6).contains(&overall), "{overall}");
 }
 
 /// The corpus of the base with varied verbosity: the same tasks as the terse corpus, about half
