@@ -65,6 +65,7 @@ fn pretraining_is_deterministic_and_records_its_provenance() {
     .unwrap();
     assert_eq!(written.pretrain.steps, 2);
     assert_eq!(written.command, "test");
+    assert_eq!(written.numerics.as_deref(), Some(seethink::provenance::NUMERICS));
     assert!(written.parameters > 0);
     // the exported model loads and carries the tokenizer and chat template
     for file in ["config.json", "tokenizer.json", "chat_template.jinja", "preprocessor_config.json"] {

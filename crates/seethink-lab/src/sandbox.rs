@@ -242,6 +242,10 @@ fn all_scene_levels() -> u32 {
 pub struct Provenance {
     pub command: String,
     pub commit: String,
+    /// The numerics fingerprint of the code that ran it ([`crate::provenance::NUMERICS`];
+    /// absent in bases pretrained before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerics: Option<String>,
     pub date: String,
     pub machine: String,
     pub pretrain: Pretrain,
@@ -310,6 +314,7 @@ impl Pretrain {
         let provenance = Provenance {
             command: command.to_string(),
             commit,
+            numerics: Some(crate::provenance::NUMERICS.to_string()),
             date: run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into()),
             machine: machine(),
             pretrain: Pretrain {
