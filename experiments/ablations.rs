@@ -15,7 +15,9 @@
 //! ([`seethink::ablations::Suite::on_config`]).
 //! writes the tables (mean and 95% interval over seeds, paired differences against merged),
 //! curves, raw per-run records and a header into `experiments/results/` (the smoke run into
-//! `runs/ablations-smoke/results/`); re-running resumes.
+//! `runs/ablations-smoke/results/`) after every finished arm; re-running resumes, from the
+//! results folder alone when the run directory is gone (a fresh checkout of a folder committed
+//! mid-suite runs only the arms it lacks).
 
 use std::path::PathBuf;
 
@@ -35,8 +37,8 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     /// Only these seeds (comma-separated), instead of 0..N: lets separate processes run seeds
-    /// side by side into one `--out`; a final run with `--seeds N` reads their finished arms
-    /// back and writes the tables.
+    /// side by side into one `--out` and one `--results` folder (each finished arm rewrites the
+    /// folder with every process's runs: tables over all of them).
     #[arg(long, value_delimiter = ',')]
     seed_list: Vec<u64>,
     /// One seed and a handful of steps per arm: checks that the suite runs.

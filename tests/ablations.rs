@@ -1,6 +1,6 @@
 //! The ablation suite's smoke configuration end to end: every arm runs from the committed base
 //! model, the results (records, tables, curves, header) are written, and a re-run resumes from
-//! them; the suite on a run config's checkpoint, data and captions.
+//! them or from the run directory; the suite on a run config's checkpoint, data and captions.
 
 use seethink::ablations::{run_suite, Arm, FromConfig, RunRecord, Suite};
 use seethink::data::synth::caption_tasks;
@@ -90,9 +90,17 @@ fn the_smoke_suite_runs_every_arm_and_writes_its_results() {
         assert!(svg.contains("<svg") && svg.contains(Arm::Merged.label()), "curve_{curve}.svg");
     }
 
-    // a re-run reads every finished arm back
-    let again = run_suite::<burn::backend::NdArray>(&suite).unwrap();
+    assert!(!results.join("progress.json").exists(), "a finished suite's header is suite.json");
+
+    // a re-run on a fresh machine that has only the results folder (committed, say) reads every
+    // finished arm back from it and prepares no seed
+    let fresh = Suite { out: dir.path().join("fresh-runs"), ..suite.clone() };
+    let again = run_suite::<burn::backend::NdArray>(&fresh).unwrap();
     assert_same_records(&again, &records);
+    assert!(!fresh.out.join("seed-0").exists(), "a seed whose arms all finished was prepared again");
+    // and one that has only the run directory reads them back from the arms' record.json
+    let elsewhere = Suite { results: dir.path().join("results-elsewhere"), ..suite.clone() };
+    assert_same_records(&run_suite::<burn::backend::NdArray>(&elsewhere).unwrap(), &records);
     // suite.json lists both processes: the first trained every arm, the second none; the arms'
     // step time is all of their steps', whichever process ran them
     let header: serde_json::Value =

@@ -14,16 +14,18 @@
 //! <out>/seed-<s>/data/rl/          the RL pool; data/rated/ with pass rates; data/captions/
 //! <out>/seed-<s>/eval-start/       held-out evaluation of the base model
 //! <out>/seed-<s>/<arm>/            the arm's curriculum run; record.json once finished
-//! <results>/runs.jsonl             one RunRecord per arm and seed
-//! <results>/suite.json             command, commit, date, machine, seeds, settings
-//! <results>/tables.md              the comparisons (mean and 95% interval over seeds)
-//! <results>/curve_*.svg            reward, training accuracy per capability, response length
+//! <results>/                       runs.jsonl, suite.json, tables.md, curves, rewritten
+//!                                  after every arm (`results`)
 //! ```
-//! Re-running resumes: finished arms (their `record.json`) are read back, an unfinished one
-//! resumes inside its curriculum run.
+//! Re-running resumes: finished arms are read back (from the results folder when it was made
+//! with this code's numerics and the suite's settings, else from their `record.json`), an
+//! unfinished one resumes inside its curriculum run. So a results folder kept between machines
+//! (committed mid-suite, say) carries a long suite over to a fresh checkout: only the arms it
+//! lacks run there.
 
 mod arms;
 mod record;
+mod results;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +42,6 @@ use crate::data::synth::caption::caption_tasks;
 use crate::data::Capability;
 use crate::passrate::{passrate, PassRateOptions};
 use crate::preset::{CpuPreset, StageSteps};
-use crate::provenance::{machine, run_text};
 use crate::rl::config::{DataSource, TrainConfig};
 use crate::rl::train_backend::KernelBackend;
 use crate::sandbox::write_benchmark;
@@ -193,12 +194,21 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
         "every stage needs at least one step, not {stages}"
     );
     let started = Instant::now();
-    let commit = crate::provenance::commit();
+    let this = results::ThisProcess::start();
     crate::writable_dir(&suite.results)?;
     let total = suite.seeds.len() * suite.arms.len();
-    let mut records = Vec::with_capacity(total);
+    let earlier = results::read(suite)?;
+    if !earlier.records.is_empty() {
+        eprintln!(
+            "== ablations: {} finished runs read back from {}",
+            earlier.records.len(),
+            suite.results.display()
+        );
+    }
+    let mut records: Vec<RunRecord> = Vec::with_capacity(total);
+    let mut tables = String::new();
     for (s, &seed) in suite.seeds.iter().enumerate() {
-        let base = prepare_seed::<B>(suite, seed)?;
+        let mut base = None;
         for (a, &arm) in suite.arms.iter().enumerate() {
             let done = s * suite.arms.len() + a;
             let elapsed = started.elapsed().as_secs_f64() / 60.0;
@@ -210,7 +220,16 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
                 a + 1,
                 suite.arms.len(),
             );
-            let record = run_arm::<B>(suite, &base, arm, seed)?;
+            let record = match finished_record(suite, &earlier.records, arm, seed)? {
+                Some(record) => record,
+                None => {
+                    let base = match &base {
+                        Some(base) => base,
+                        None => base.insert(prepare_seed::<B>(suite, seed)?),
+                    };
+                    run_arm::<B>(suite, base, arm, seed)?
+                }
+            };
             eprintln!(
                 "== {} (seed {seed}): held-out overall {:.3} (start {:.3}), {} steps, {:.1} min",
                 arm.key(),
@@ -220,9 +239,11 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
                 record.seconds / 60.0
             );
             records.push(record);
+            tables = results::write(suite, &records, &this)?;
         }
     }
-    write_results(suite, &records, &commit, started.elapsed().as_secs_f64() / 60.0)?;
+    println!("{tables}");
+    eprintln!("results in {}", suite.results.display());
     Ok(records)
 }
 
@@ -392,17 +413,28 @@ fn prepare_config_data<B: KernelBackend>(
 /// held-out set [`Suite::heldout_seed`]).
 pub const POOL_SEED_OFFSET: u64 = 500;
 
-/// Runs (or reads back) one arm of one seed from the seed's `base` config.
+/// The record of one arm of one seed when an earlier process finished it: from the results
+/// folder's `kept` records, else from the run directory's `record.json`; `None` when it is to run.
+fn finished_record(suite: &Suite, kept: &[RunRecord], arm: Arm, seed: u64) -> Result<Option<RunRecord>> {
+    if let Some(record) = kept.iter().find(|r| r.arm == arm.key() && r.seed == seed) {
+        return Ok(Some(record.clone()));
+    }
+    let record_path = suite.out.join(format!("seed-{seed}")).join(arm.key()).join("record.json");
+    if !record_path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&record_path)
+        .with_context(|| format!("reading {}", record_path.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not a run record", record_path.display()))
+}
+
+/// Runs one arm of one seed from the seed's `base` config; its `record.json` marks it finished.
 fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: u64) -> Result<RunRecord> {
     let seed_dir = suite.out.join(format!("seed-{seed}"));
     let dir = seed_dir.join(arm.key());
     let record_path = dir.join("record.json");
-    if record_path.exists() {
-        let text = std::fs::read_to_string(&record_path)
-            .with_context(|| format!("reading {}", record_path.display()))?;
-        return serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a run record", record_path.display()));
-    }
     // the base model's evaluation (held-out report, benchmark predictions) is the same for
     // every arm: reuse it
     copy_files(&seed_dir.join("eval-start"), &dir.join("eval-start"))?;
@@ -438,92 +470,6 @@ fn run_arm<B: KernelBackend>(suite: &Suite, base: &TrainConfig, arm: Arm, seed: 
     let record = RunRecord::collect(arm, seed, &outcome, started.elapsed().as_secs_f64())?;
     write_atomically(&record_path, &serde_json::to_string_pretty(&record)?)?;
     Ok(record)
-}
-
-/// Writes `runs.jsonl`, `suite.json`, `tables.md` and the curves into `suite.results`.
-fn write_results(suite: &Suite, records: &[RunRecord], commit: &str, minutes: f64) -> Result<()> {
-    let dir = &suite.results;
-    let lines: Vec<String> = records.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
-    write_atomically(&dir.join("runs.jsonl"), &(lines.join("\n") + "\n"))?;
-    let date = run_text("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into());
-    let processes = processes(&dir.join("suite.json"), &suite.command, &date, minutes, records)?;
-    let header = serde_json::json!({
-        "command": suite.command,
-        "commit": commit,
-        "numerics": crate::provenance::NUMERICS,
-        "date": date,
-        "machine": machine(),
-        "seeds": suite.seeds,
-        "smoke": suite.smoke,
-        "wall_minutes": (minutes * 10.0).round() / 10.0,
-        "arm_run_minutes": (records.iter().map(|r| r.seconds).sum::<f64>() / 6.0).round() / 10.0,
-        "arm_step_minutes": (records.iter().map(|r| r.step_seconds).sum::<f64>() / 6.0).round() / 10.0,
-        "wall_minutes_all_processes": (processes.iter().filter_map(|p| p["minutes"].as_f64()).sum::<f64>() * 10.0).round() / 10.0,
-        "processes": processes,
-        "arms": suite.arms.iter().map(|a| serde_json::json!({
-            "arm": a.key(), "label": a.label(), "description": a.description(),
-        })).collect::<Vec<_>>(),
-        "settings": {
-            "base": crate::provenance::project_path(&suite.base),
-            "stage_steps": suite.stage_steps, "prompts_per_step": suite.prompts_per_step,
-            "group_size": suite.group_size, "heldout_tasks_per_capability": suite.heldout_tasks,
-            "heldout_seed": suite.heldout_seed,
-            "passrate_k": suite.passrate_k, "eval_k": suite.eval_k,
-        },
-    });
-    write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
-    let tables = format!(
-        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; held-out set of seed {} ({}); {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
-        suite.command,
-        header["commit"].as_str().unwrap_or_default(),
-        header["date"].as_str().unwrap_or_default(),
-        header["machine"].as_str().unwrap_or_default(),
-        suite.seeds,
-        suite.heldout_seed,
-        match suite.heldout_seed {
-            crate::sandbox::TEST_SEED => "the test set",
-            crate::sandbox::VALIDATION_SEED => "the validation set, where the settings were chosen",
-            _ => "a set of its own",
-        },
-        minutes,
-        header["wall_minutes_all_processes"].as_f64().unwrap_or_default(),
-        header["processes"].as_array().map_or(0, Vec::len),
-        records.iter().map(|r| r.step_seconds).sum::<f64>() / 60.0,
-        if suite.smoke { " (smoke configuration: checks that it runs, not what it finds)" } else { "" },
-        comparison_tables(records)
-    );
-    write_atomically(&dir.join("tables.md"), &tables)?;
-    tables::plot_curves(records, dir)?;
-    println!("{tables}");
-    eprintln!("results in {}", dir.display());
-    Ok(())
-}
-
-/// The processes that wrote these results, as `suite.json` at `path` lists them (none when it
-/// lists none), and this one: its command, date, wall minutes and the arms it trained (`trained`:
-/// the arms whose record took time in this process; the others it read back). A process that
-/// was killed lists nothing: its minutes are not counted.
-fn processes(
-    path: &Path,
-    command: &str,
-    date: &str,
-    minutes: f64,
-    records: &[RunRecord],
-) -> Result<Vec<serde_json::Value>> {
-    let mut processes: Vec<serde_json::Value> = match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?
-            .get("processes")
-            .and_then(|p| p.as_array().cloned())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let trained: Vec<String> =
-        records.iter().filter(|r| r.trained_here).map(|r| format!("{} (seed {})", r.arm, r.seed)).collect();
-    processes.push(serde_json::json!({
-        "command": command, "date": date, "minutes": (minutes * 10.0).round() / 10.0, "trained": trained,
-    }));
-    Ok(processes)
 }
 
 /// Copies every file of `from` into `to` (created), and its subdirectories' likewise.

@@ -254,7 +254,7 @@ fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::record::CurvePoint;
     use super::*;
 
@@ -270,7 +270,8 @@ mod tests {
         }
     }
 
-    fn record(arm: Arm, seed: u64, overall: f64) -> RunRecord {
+    /// A record of `arm` and `seed` ending at `overall`.
+    pub(in super::super) fn record(arm: Arm, seed: u64, overall: f64) -> RunRecord {
         RunRecord {
             arm: arm.key().into(),
             label: arm.label().into(),
