@@ -125,10 +125,13 @@ fn unmarked_citations(docs: &[(String, String)], results: &[Recorded], current: 
             // each occurrence of a folder's path belongs to the longest folder it names
             let mut cited: Vec<&Recorded> = Vec::new();
             for (at, _) in paragraph.match_indices("experiments/results") {
-                let own = results
-                    .iter()
-                    .filter(|r| paragraph[at..].starts_with(&r.folder))
-                    .max_by_key(|r| r.folder.len());
+                // a folder's path ends where a name's characters do (`main_job` is not `main_job_head`)
+                let names = |r: &&Recorded| {
+                    paragraph[at..].starts_with(&r.folder)
+                        && !paragraph[at + r.folder.len()..]
+                            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                };
+                let own = results.iter().filter(names).max_by_key(|r| r.folder.len());
                 if let Some(own) = own.filter(|own| !cited.iter().any(|c| c.folder == own.folder)) {
                     cited.push(own);
                 }
@@ -177,6 +180,20 @@ fn figures_of_results_from_other_numerics_are_marked_where_cited() {
     );
 }
 
+/// Every folder of `experiments/results/` is a listed result, so a citation of it is checked as
+/// its own and not as the top-level suite's.
+#[test]
+fn every_result_folder_is_listed() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("experiments/results")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let folder = path.strip_prefix(&root).unwrap().display().to_string();
+            assert!(RESULT_FOLDERS.iter().any(|(f, _)| *f == folder), "{folder} is not in RESULT_FOLDERS");
+        }
+    }
+}
+
 #[test]
 fn the_mark_check_finds_unmarked_stale_figures() {
     let result = |folder: &str, numerics: &str| Recorded {
@@ -203,6 +220,11 @@ fn the_mark_check_finds_unmarked_stale_figures() {
     assert_eq!(unmarked_citations(&doc(other), &results, "cccccccc").len(), 1);
     let no_change = "+0.023 (`experiments/results/main_job/`, made at 1234567, before it)";
     assert_eq!(unmarked_citations(&doc(no_change), &results, "cccccccc").len(), 1);
+    // a folder whose name extends a listed one's is not that one
+    let longer =
+        unmarked_citations(&doc("+0.023 (`experiments/results/main_job_head/`)"), &results, "aaaaaaaa");
+    assert_eq!(longer.len(), 1, "{longer:?}");
+    assert!(longer[0].contains("experiments/results (wants"), "{longer:?}");
     // the parent folder is its own result
     assert_eq!(
         unmarked_citations(&doc("0.5 in `experiments/results/tables.md`"), &results, "aaaaaaaa").len(),
