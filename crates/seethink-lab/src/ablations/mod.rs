@@ -193,7 +193,6 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
         Capability::ALL.into_iter().all(|c| stages.of(c) > 0),
         "every stage needs at least one step, not {stages}"
     );
-    let started = Instant::now();
     let this = results::ThisProcess::start();
     crate::writable_dir(&suite.results)?;
     let total = suite.seeds.len() * suite.arms.len();
@@ -211,7 +210,7 @@ pub fn run_suite<B: KernelBackend>(suite: &Suite) -> Result<Vec<RunRecord>> {
         let mut base = None;
         for (a, &arm) in suite.arms.iter().enumerate() {
             let done = s * suite.arms.len() + a;
-            let elapsed = started.elapsed().as_secs_f64() / 60.0;
+            let elapsed = this.minutes();
             eprintln!(
                 "== ablations: seed {seed} ({}/{}), arm {} ({}/{}); {done} of {total} runs done, {elapsed:.1} min",
                 s + 1,

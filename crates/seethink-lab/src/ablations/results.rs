@@ -102,7 +102,8 @@ impl ThisProcess {
         }
     }
 
-    fn minutes(&self) -> f64 {
+    /// Wall minutes since its start.
+    pub(super) fn minutes(&self) -> f64 {
         self.clock.elapsed().as_secs_f64() / 60.0
     }
 
