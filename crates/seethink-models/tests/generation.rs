@@ -177,3 +177,39 @@ fn a_row_that_stops_leaves_the_others_unchanged() {
     }
     assert!(early >= 2, "{early} completions stopped early");
 }
+
+/// The host decodes with each prompt's KV cache kept once for its samples, read where it is
+/// ([`Kernels::cached_attention`](seethink_models::kernels::Kernels::cached_attention)), and
+/// each sample's own positions grown in blocks. Against every sample holding a copy of its
+/// prompt and room for its longest response: the same tokens and the same log-probs to the
+/// bit, greedy and sampled, with rows leaving the batch as they stop, on all four families,
+/// with images and without, with own blocks small enough to grow many times.
+#[test]
+fn samples_reading_their_prompt_in_place_decode_to_the_bit_what_samples_holding_copies_do() {
+    use seethink_models::generate::{generate_with, KvLayout, KV_BLOCK};
+    for family in FAMILIES {
+        let model = AnyVlm::<B>::load(fixture_dir(family).join("checkpoint"), &Default::default()).unwrap();
+        let mut prompts: Vec<Prompt<B>> =
+            common::pipeline_prompts::<B>(family).into_iter().map(|(_, p)| p).collect();
+        prompts.push(Prompt { ids: vec![5, 17, 42, 99, 3, 250], images: None });
+        for temperature in [0.0, 1.0] {
+            let sampling = SamplingConfig { max_new_tokens: 40, temperature, seed: 7, ..Default::default() };
+            let held = KvLayout { storage: None, shared_block: None, own_positions: None };
+            let run = |kv| generate_with(&model, &prompts, 3, &sampling, &[3, 7, 11], 0, kv).unwrap();
+            let held = run(held);
+            if temperature > 0.0 {
+                assert!(held.iter().any(|c| c.ids.len() < 40), "{family}: no row stopped early");
+            }
+            for block in [4, KV_BLOCK] {
+                let shared = run(KvLayout { shared_block: Some(block), ..KvLayout::of::<B>(None) });
+                for (h, s) in held.iter().zip(&shared) {
+                    assert_eq!(h.ids, s.ids, "{family}, block {block}, T = {temperature}: tokens");
+                    let bits = |c: &seethink_models::generate::Completion| {
+                        c.logprobs.iter().map(|l| l.to_bits()).collect::<Vec<_>>()
+                    };
+                    assert_eq!(bits(h), bits(s), "{family}, block {block}, T = {temperature}: log-probs");
+                }
+            }
+        }
+    }
+}

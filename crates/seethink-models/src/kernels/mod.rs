@@ -26,6 +26,7 @@ mod gelu;
 pub mod host;
 mod logprobs;
 mod recomputed_attention;
+mod rotary;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -41,6 +42,7 @@ pub use attention::{causal_blocked, decomposed_attention};
 pub use gelu::tracked_gelu;
 pub use logprobs::decomposed_token_logprobs;
 pub use recomputed_attention::recomputed_attention;
+pub use rotary::decomposed_rotary;
 
 use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
@@ -104,16 +106,7 @@ pub trait Kernels: Backend {
         cos: Tensor<Self, 3>,
         sin: Tensor<Self, 3>,
     ) -> Tensor<Self, 4> {
-        let [_, heads, _, dim] = x.dims();
-        let x = match bias {
-            Some(bias) => x + bias.reshape([1, heads, 1, dim]),
-            None => x,
-        };
-        let half = dim / 2;
-        let first = x.clone().narrow(3, 0, half);
-        let second = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3);
-        x * cos.unsqueeze_dim::<4>(1) + rotated * sin.unsqueeze_dim::<4>(1)
+        decomposed_rotary(x, bias, cos, sin)
     }
 
     /// Whether [`Kernels::rotary`] adds the projections' biases in its own kernel, so that the

@@ -17,11 +17,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
 use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
-use super::{exp, host_f32, map_cores, sum, with_f32, Cpu, Tracked};
+use super::{exp, f32s, host_f32, map_cores, row_major_f32, sum, with_f32, Cpu, Tracked};
+use crate::decode::CachedKv;
+use crate::kernels::Kernels;
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -59,11 +60,53 @@ struct Problem<'a> {
     dims: Dims,
     scale: f32,
     q: Cow<'a, [f32]>,
-    k: Cow<'a, [f32]>,
-    v: Cow<'a, [f32]>,
+    kv: KeyValues<'a>,
     blocked: Vec<bool>,
     /// Per mask row, one past its last attendable key (found once, used by every block).
     live: Vec<usize>,
+}
+
+/// A call's keys and values, `[batch, kv_heads, k_len, dim]` each as attention reads them.
+#[derive(Clone, Debug)]
+enum KeyValues<'a> {
+    /// Every batch row's own, row-major.
+    Whole { k: Cow<'a, [f32]>, v: Cow<'a, [f32]> },
+    /// Batch row b's are prefix `rows[b]` of `prefix_k, prefix_v`
+    /// (`[prefixes, kv_heads, prefix_len, dim]`) followed by its own `own_k, own_v`
+    /// (`[batch, kv_heads, k_len − prefix_len, dim]`), read where they are
+    /// ([`CachedKv::Shared`]).
+    Shared {
+        prefix_k: &'a [f32],
+        prefix_v: &'a [f32],
+        prefix_len: usize,
+        rows: Vec<usize>,
+        own_k: &'a [f32],
+        own_v: &'a [f32],
+    },
+}
+
+impl KeyValues<'_> {
+    /// The keys and the values task `task` (batch row `task / kv_heads`, key/value head
+    /// `task % kv_heads`) attends over, each as runs of rows that follow one another.
+    fn runs(&self, task: usize, d: Dims) -> ([&[f32]; 2], [&[f32]; 2]) {
+        // (first element, elements) of block `index` of blocks of `len` rows
+        let span = |index: usize, len: usize| (index * len * d.dim, len * d.dim);
+        match self {
+            Self::Whole { k, v } => {
+                let (at, size) = span(task, d.k_len);
+                ([&k[at..][..size], &[]], [&v[at..][..size], &[]])
+            }
+            Self::Shared { prefix_k, prefix_v, prefix_len, rows, own_k, own_v } => {
+                let prefix = rows[task / d.kv_heads] * d.kv_heads + task % d.kv_heads;
+                let (p_at, p_size) = span(prefix, *prefix_len);
+                let (o_at, o_size) = span(task, d.k_len - prefix_len);
+                (
+                    [&prefix_k[p_at..][..p_size], &own_k[o_at..][..o_size]],
+                    [&prefix_v[p_at..][..p_size], &own_v[o_at..][..o_size]],
+                )
+            }
+        }
+    }
 }
 
 impl Problem<'_> {
@@ -93,13 +136,11 @@ struct Saved {
 }
 
 /// The dimensions of a call, the mask's rows and each row's attendable keys.
-fn setup<B: Backend>(
-    q: &Tensor<B, 4>,
-    k: &Tensor<B, 4>,
+fn setup(
+    [batch, q_heads, q_len, dim]: [usize; 4],
+    [_, kv_heads, k_len, _]: [usize; 4],
     blocked: Option<&NdArrayTensor>,
 ) -> (Dims, Vec<bool>, Vec<usize>) {
-    let [batch, q_heads, q_len, dim] = q.dims();
-    let [_, kv_heads, k_len, _] = k.dims();
     // `[mask_batch, 1, q_len, k_len]`
     let blocked = blocked.map(host_bool).unwrap_or_default();
     let mask_batch = blocked.len() / (q_len * k_len).max(1);
@@ -122,16 +163,61 @@ pub(super) fn plain(
     scale: f64,
 ) -> Tensor<Cpu, 4> {
     let mask = blocked.map(|m| m.clone().into_primitive());
-    let (dims, blocked, live) = setup(&q, &k, mask.as_ref());
+    let (dims, blocked, live) = setup(q.dims(), k.dims(), mask.as_ref());
     let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
     let (out, _) = with_f32(&q, |q| {
         with_f32(&k, |k| {
             with_f32(&v, |v| {
-                let (q, k, v) = (Cow::Borrowed(q), Cow::Borrowed(k), Cow::Borrowed(v));
-                forward(&Problem { dims, scale: scale as f32, q, k, v, blocked, live })
+                let kv = KeyValues::Whole { k: Cow::Borrowed(k), v: Cow::Borrowed(v) };
+                forward(&Problem { dims, scale: scale as f32, q: Cow::Borrowed(q), kv, blocked, live })
             })
         })
     });
+    Tensor::from_primitive(TensorPrimitive::Float(primitive(out, dims)))
+}
+
+/// [`plain`] over a layer's cached keys and values ([`Kernels::cached_attention`]): shared
+/// prefixes read where they are when each key/value head has at most [`FEW_ROWS`] query rows
+/// (decoding), which go through the products row by row; otherwise on their gathered copy.
+/// Either way each row's keys are its prefix's then its own, in order, so the result is the
+/// one of the gathered copy to the bit.
+pub(super) fn cached(
+    q: Tensor<Cpu, 4>,
+    kv: CachedKv<Cpu>,
+    blocked: &Tensor<Cpu, 4, Bool>,
+    scale: f64,
+) -> Tensor<Cpu, 4> {
+    let [batch, q_heads, q_len, dim] = q.dims();
+    let (prefix_k, prefix_v, rows, own_k, own_v) = match kv {
+        CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, computed }
+            if f32s(&[q.dtype(), prefix_k.dtype(), own_k.dtype(), computed])
+                && q_heads / own_k.dims()[1] * q_len <= FEW_ROWS =>
+        {
+            (prefix_k, prefix_v, rows, own_k, own_v)
+        }
+        kv => {
+            let (k, v) = kv.gathered();
+            return <Cpu as Kernels>::attention(q, k, v, Some(blocked), scale);
+        }
+    };
+    let ([_, kv_heads, prefix_len, _], own_len) = (prefix_k.dims(), own_k.dims()[2]);
+    let rows: Vec<usize> = rows.into_data().iter::<i64>().map(|r| r as usize).collect();
+    let (dims, blocked, live) = setup(
+        [batch, q_heads, q_len, dim],
+        [batch, kv_heads, prefix_len + own_len, dim],
+        Some(&blocked.clone().into_primitive()),
+    );
+    let tensors = [q, prefix_k, prefix_v, own_k, own_v].map(|t| t.into_primitive().tensor());
+    let [q, prefix_k, prefix_v, own_k, own_v] = tensors.each_ref().map(row_major_f32);
+    let kv = KeyValues::Shared {
+        prefix_k: &prefix_k,
+        prefix_v: &prefix_v,
+        prefix_len,
+        rows,
+        own_k: &own_k,
+        own_v: &own_v,
+    };
+    let (out, _) = forward(&Problem { dims, scale: scale as f32, q, kv, blocked, live });
     Tensor::from_primitive(TensorPrimitive::Float(primitive(out, dims)))
 }
 
@@ -146,7 +232,7 @@ pub(super) fn tracked<C: CheckpointStrategy>(
 ) -> Tensor<Autodiff<Cpu, C>, 4> {
     // Autodiff<NdArray>'s bool tensors are ndarray's
     let mask = blocked.map(|m| m.clone().into_primitive());
-    let (dims, blocked, live) = setup(&q, &k, mask.as_ref());
+    let (dims, blocked, live) = setup(q.dims(), k.dims(), mask.as_ref());
     // each input's reference count (`rc`) is held until the output's step is registered
     // (vendor/SEETHINK.md, burn-autodiff)
     let split = |t: Tensor<Autodiff<Cpu, C>, 4>| {
@@ -154,7 +240,7 @@ pub(super) fn tracked<C: CheckpointStrategy>(
         (Cow::Owned(host_f32(&t.primitive)), t.node, t.rc)
     };
     let ((q, q_node, q_rc), (k, k_node, k_rc), (v, v_node, v_rc)) = (split(q), split(k), split(v));
-    let problem = Problem { dims, scale: scale as f32, q, k, v, blocked, live };
+    let problem = Problem { dims, scale: scale as f32, q, kv: KeyValues::Whole { k, v }, blocked, live };
     let (out, lse) = forward(&problem);
     let output =
         match FusedAttentionBackward.prepare::<C>([q_node, k_node, v_node]).compute_bound().stateful() {
@@ -210,28 +296,21 @@ const ROWS: usize = 128;
 /// and `out = P·V` as matrix products over the keys up to the block's last attendable one.
 fn forward(p: &Problem<'_>) -> (Vec<f32>, Vec<f32>) {
     let d = p.dims;
-    let (rows, dim, kv_size) = (d.groups() * d.q_len, d.dim, d.k_len * d.dim);
+    let (rows, dim) = (d.groups() * d.q_len, d.dim);
     let mut out = vec![0.0; d.batch * d.q_heads * d.q_len * dim];
     let mut lse = vec![0.0; d.batch * d.q_heads * d.q_len];
     let tasks: Vec<_> = out.chunks_mut(rows * dim).zip(lse.chunks_mut(rows)).enumerate().collect();
     let cost = tasks.len() * rows * d.k_len * dim; // multiply-adds
     map_cores(tasks, cost, |(task, (out, lse))| {
         let b = task / d.kv_heads;
-        let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
+        let (keys, values) = p.kv.runs(task, d);
         let queries = &p.q[task * rows * dim..][..rows * dim];
         let mut scores = vec![0.0; ROWS.min(rows) * d.k_len];
         for start in (0..rows).step_by(ROWS) {
             let m = ROWS.min(rows - start);
             let n = p.key_limit(b, start..start + m);
             let probs = &mut scores[..m * n];
-            gemm(
-                [m, dim, n],
-                p.scale,
-                (rows_of(queries, start, m, dim), false),
-                (&keys[..n * dim], true),
-                0.0,
-                probs,
-            );
+            gemm([m, dim, n], p.scale, (rows_of(queries, start, m, dim), false), (&keys, true), 0.0, probs);
             for (r, row) in probs.chunks_mut(n).enumerate() {
                 let live = mask_scores(row, p.mask(b, (start + r) % d.q_len));
                 let max = live.iter().fold(f32::NEG_INFINITY, |max, &s| if s > max { s } else { max });
@@ -240,14 +319,7 @@ fn forward(p: &Problem<'_>) -> (Vec<f32>, Vec<f32>) {
                 live.iter_mut().for_each(|s| *s /= sum);
                 lse[start + r] = max + sum.ln();
             }
-            gemm(
-                [m, n, dim],
-                1.0,
-                (probs, false),
-                (&values[..n * dim], false),
-                0.0,
-                &mut out[start * dim..][..m * dim],
-            );
+            gemm([m, n, dim], 1.0, (probs, false), (&values, false), 0.0, &mut out[start * dim..][..m * dim]);
         }
     });
     (out, lse)
@@ -261,9 +333,11 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let p = &s.problem;
     let d = p.dims;
     let (rows, dim, kv_size) = (d.groups() * d.q_len, d.dim, d.k_len * d.dim);
+    // the saved inputs are copies ([`tracked`]), never shared prefixes
+    let KeyValues::Whole { k, v } = &p.kv else { unreachable!("a tracked call's keys are its own") };
     let mut dq = vec![0.0; p.q.len()];
-    let mut dk = vec![0.0; p.k.len()];
-    let mut dv = vec![0.0; p.v.len()];
+    let mut dk = vec![0.0; k.len()];
+    let mut dv = vec![0.0; v.len()];
     let tasks: Vec<_> = dq
         .chunks_mut(rows * dim)
         .zip(dk.chunks_mut(kv_size))
@@ -273,7 +347,7 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let cost = tasks.len() * 5 * rows * d.k_len * dim; // multiply-adds
     map_cores(tasks, cost, |(task, ((dq, dk), dv))| {
         let b = task / d.kv_heads;
-        let (keys, values) = (&p.k[task * kv_size..][..kv_size], &p.v[task * kv_size..][..kv_size]);
+        let (keys, values) = (&k[task * kv_size..][..kv_size], &v[task * kv_size..][..kv_size]);
         let first = task * rows;
         let mut probs = vec![0.0; ROWS.min(rows) * d.k_len];
         let mut d_scores = vec![0.0; ROWS.min(rows) * d.k_len];
@@ -284,8 +358,8 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
             let (queries, out, d_out) =
                 (rows_of(&p.q, at, m, dim), rows_of(&s.out, at, m, dim), rows_of(d_out, at, m, dim));
             let (probs, d_scores) = (&mut probs[..m * n], &mut d_scores[..m * n]);
-            gemm([m, dim, n], p.scale, (queries, false), (&keys[..n * dim], true), 0.0, probs);
-            gemm([m, dim, n], 1.0, (d_out, false), (&values[..n * dim], true), 0.0, d_scores);
+            gemm([m, dim, n], p.scale, (queries, false), (&[&keys[..n * dim]], true), 0.0, probs);
+            gemm([m, dim, n], 1.0, (d_out, false), (&[&values[..n * dim]], true), 0.0, d_scores);
             for (r, (row, d_row)) in probs.chunks_mut(n).zip(d_scores.chunks_mut(n)).enumerate() {
                 let live = mask_scores(row, p.mask(b, (start + r) % d.q_len));
                 let (lse, delta) =
@@ -302,12 +376,12 @@ fn backward(s: &Saved, d_out: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
                 [m, n, dim],
                 1.0,
                 (d_scores, false),
-                (&keys[..n * dim], false),
+                (&[&keys[..n * dim]], false),
                 0.0,
                 &mut dq[start * dim..][..m * dim],
             );
-            gemm([n, m, dim], 1.0, (d_scores, true), (queries, false), 1.0, &mut dk[..n * dim]);
-            gemm([n, m, dim], 1.0, (probs, true), (d_out, false), 1.0, &mut dv[..n * dim]);
+            gemm([n, m, dim], 1.0, (d_scores, true), (&[queries], false), 1.0, &mut dk[..n * dim]);
+            gemm([n, m, dim], 1.0, (probs, true), (&[d_out], false), 1.0, &mut dv[..n * dim]);
         }
     });
     (dq, dk, dv)
@@ -335,15 +409,32 @@ fn rows_of(x: &[f32], start: usize, m: usize, dim: usize) -> &[f32] {
 
 /// `c ← alpha · A·B + beta · c` for `[m, k, n]`: `A` m×k and `B` k×n, each given row-major
 /// either as is (`false`) or transposed (`true`: the slice holds `Aᵀ`), `c` m×n row-major.
+/// `B` is given as runs of its rows (of `Bᵀ`'s when transposed) that follow one another: one
+/// run, or with few rows of `A` (below) a shared prefix's keys and a row's own.
 ///
-/// Up to [`FEW_ROWS`] rows of a non-transposed `A` (decoding, a response continuing a cached
-/// prompt) go through [`few_rows_gemm`]: packing `B`, as a blocked product does, would cost
-/// more than the product.
-fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool), beta: f32, c: &mut [f32]) {
-    assert!(a.0.len() >= m * k && b.0.len() >= k * n && c.len() >= m * n, "gemm operands too short");
-    if m <= FEW_ROWS && !a.1 {
-        return few_rows_gemm([m, k, n], alpha, a.0, b, beta, c);
+/// Up to [`FEW_ROWS`] rows of a non-transposed `A` into a zeroed `c` (decoding, a response
+/// continuing a cached prompt) go row by row ([`rows_times_rows`], [`rows_weighing_rows`]):
+/// packing `B`, as a blocked product does, would cost more than the product.
+fn gemm(
+    [m, k, n]: [usize; 3],
+    alpha: f32,
+    a: (&[f32], bool),
+    b: (&[&[f32]], bool),
+    beta: f32,
+    c: &mut [f32],
+) {
+    let b_len: usize = b.0.iter().map(|run| run.len()).sum();
+    assert!(a.0.len() >= m * k && b_len >= k * n && c.len() >= m * n, "gemm operands too short");
+    if m <= FEW_ROWS && !a.1 && beta == 0.0 {
+        return match b.1 {
+            true => rows_times_rows([m, k, n], a.0, b.0.iter().flat_map(|run| run.chunks_exact(k)), alpha, c),
+            false => {
+                rows_weighing_rows([m, k, n], a.0, b.0.iter().flat_map(|run| run.chunks_exact(n)), alpha, c)
+            }
+        };
     }
+    let b_run = b.0.first().copied().unwrap_or_default();
+    assert!(b_run.len() >= k * n, "a blocked product takes B in its first run");
     let (rsa, csa) = if a.1 { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if b.1 { (1, k as isize) } else { (n as isize, 1) };
     // SAFETY: the assert above keeps every index the strides reach inside the slices, and `c`
@@ -357,7 +448,7 @@ fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool),
             a.0.as_ptr(),
             rsa,
             csa,
-            b.0.as_ptr(),
+            b_run.as_ptr(),
             rsb,
             csb,
             beta,
@@ -371,25 +462,50 @@ fn gemm([m, k, n]: [usize; 3], alpha: f32, a: (&[f32], bool), b: (&[f32], bool),
 /// Rows of `A` up to which [`gemm`] computes row by row.
 const FEW_ROWS: usize = 8;
 
-/// [`gemm`] one row of `A` (row-major, m×k) at a time: `c_r ← alpha · Σ_i a_ri b_i + beta · c_r`
-/// as `n` dot products with the rows of `Bᵀ` (`b.1`), or as `k` scaled additions of the rows
-/// of `B`, each over contiguous memory.
-fn few_rows_gemm([m, k, n]: [usize; 3], alpha: f32, a: &[f32], b: (&[f32], bool), beta: f32, c: &mut [f32]) {
-    for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
-        if beta == 0.0 {
-            c_row.fill(0.0);
-        } else {
-            c_row.iter_mut().for_each(|x| *x *= beta);
+/// `c_rj = 0 + alpha · a_r·b_j` for the `m` rows `a_r` of `a` (row-major m×k) and the first
+/// `n` rows `b_j` that `b_rows` yields (each `k` long), `c` m×n row-major: each `b_j` read
+/// once, for every `a_r` in turn. (The `0 +` is that of a product added to zeroed `c`, kept so
+/// the bits do not depend on which way [`gemm`] went.)
+fn rows_times_rows<'b>(
+    [m, k, n]: [usize; 3],
+    a: &[f32],
+    b_rows: impl Iterator<Item = &'b [f32]>,
+    alpha: f32,
+    c: &mut [f32],
+) {
+    for (j, b_row) in b_rows.take(n).enumerate() {
+        for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
+            c_row[j] = 0.0 + alpha * dot(a_row, b_row);
         }
-        match b.1 {
-            true => c_row
-                .iter_mut()
-                .zip(b.0.chunks_exact(k))
-                .for_each(|(x, b_row)| *x += alpha * dot(a_row, b_row)),
-            false => a_row.iter().zip(b.0.chunks_exact(n)).for_each(|(&a, b_row)| {
-                let scaled = alpha * a;
-                c_row.iter_mut().zip(b_row).for_each(|(x, &y)| *x += scaled * y);
-            }),
+    }
+}
+
+/// Columns of `c` that [`rows_weighing_rows`] sums in registers at a time.
+const LANES: usize = 32;
+
+/// `c_r = Σ_i (alpha · a_ri) · b_i`, summed from 0 in the order of `i`, for the `m` rows `a_r`
+/// of `a` (row-major m×k) and the first `k` rows `b_i` that `b_rows` yields (each `n` long),
+/// `c` m×n row-major: [`LANES`] columns of a row of `c` summed in registers at a time, over
+/// every `b_i`.
+fn rows_weighing_rows<'b>(
+    [m, k, n]: [usize; 3],
+    a: &[f32],
+    b_rows: impl Iterator<Item = &'b [f32]> + Clone,
+    alpha: f32,
+    c: &mut [f32],
+) {
+    for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
+        for (start, c_part) in (0..n).step_by(LANES).zip(c_row.chunks_mut(LANES)) {
+            let mut sums = [0.0f32; LANES];
+            let lanes = c_part.len();
+            for (&weight, b_row) in a_row.iter().zip(b_rows.clone()) {
+                let scaled = alpha * weight;
+                match <&[f32; LANES]>::try_from(&b_row[start..start + lanes]) {
+                    Ok(part) => (0..LANES).for_each(|l| sums[l] += scaled * part[l]),
+                    Err(_) => (0..lanes).for_each(|l| sums[l] += scaled * b_row[start + l]),
+                }
+            }
+            c_part.copy_from_slice(&sums[..lanes]);
         }
     }
 }
@@ -409,6 +525,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use burn::tensor::backend::Backend;
     use burn::tensor::Distribution;
 
     use super::*;

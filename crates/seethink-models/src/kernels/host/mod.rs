@@ -5,7 +5,10 @@
 mod attention;
 mod logprobs;
 mod matmul;
+mod rotary;
 mod swiglu;
+
+use std::borrow::Cow;
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::ndarray::NdArrayTensor;
@@ -14,6 +17,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{activation, Bool, DType, Int, Tensor, TensorMetadata};
 
 use super::{decomposed_attention, decomposed_token_logprobs, Kernels};
+use crate::decode::CachedKv;
 
 type Cpu = NdArray<f32>;
 /// `Autodiff`'s tensor: the ndarray tensor and its node in the graph (whatever the checkpointing).
@@ -42,6 +46,15 @@ impl Kernels for Cpu {
         }
     }
 
+    fn rotary(
+        x: Tensor<Self, 4>,
+        bias: Option<Tensor<Self, 1>>,
+        cos: Tensor<Self, 3>,
+        sin: Tensor<Self, 3>,
+    ) -> Tensor<Self, 4> {
+        rotary::plain(x, bias, cos, sin)
+    }
+
     fn swiglu<const D: usize>(gate: Tensor<Self, D>, up: Tensor<Self, D>) -> Tensor<Self, D> {
         match f32s(&[gate.dtype(), up.dtype()]) {
             true => swiglu::plain(gate, up),
@@ -63,10 +76,20 @@ impl Kernels for Cpu {
         crate::parallel::cores()
     }
 
-    /// Memory is rarely what bounds a host rollout, and a per-step gather of the prefixes
-    /// would cost time: every row holds its prompt and reserves its room.
+    /// Shared prompts are read where they are ([`Kernels::cached_attention`] below): no copy of
+    /// a prompt per sample, no room reserved for the longest response, and rows that stop
+    /// leave the batch with a copy of their own positions only.
     fn shares_prompt_cache() -> bool {
-        false
+        true
+    }
+
+    fn cached_attention(
+        q: Tensor<Self, 4>,
+        kv: CachedKv<Self>,
+        blocked: &Tensor<Self, 4, Bool>,
+        scale: f64,
+    ) -> Tensor<Self, 4> {
+        attention::cached(q, kv, blocked, scale)
     }
 
     /// On the host: the logits are already here ([`crate::sampling::pick_on_host`]).
@@ -191,17 +214,19 @@ fn sum(x: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// `work` on the elements of an ndarray f32 tensor in row-major order: borrowed when it is
-/// stored that way, else a copy.
+/// `work` on the elements of an ndarray f32 tensor in row-major order ([`row_major_f32`]).
 pub fn with_f32<R>(tensor: &NdArrayTensor, work: impl FnOnce(&[f32]) -> R) -> R {
+    work(&row_major_f32(tensor))
+}
+
+/// The elements of an ndarray f32 tensor in row-major order: borrowed when it is stored that
+/// way, else a copy.
+fn row_major_f32(tensor: &NdArrayTensor) -> Cow<'_, [f32]> {
     match tensor {
-        NdArrayTensor::F32(storage) => {
-            let view = storage.view();
-            match view.as_slice() {
-                Some(values) => work(values),
-                None => work(view.as_standard_layout().as_slice().expect("row-major")),
-            }
-        }
+        NdArrayTensor::F32(storage) => match storage.view().to_slice() {
+            Some(values) => Cow::Borrowed(values),
+            None => Cow::Owned(host_f32(tensor)),
+        },
         other => unreachable!("the host kernels get f32 tensors, not {:?}", other.dtype()),
     }
 }
