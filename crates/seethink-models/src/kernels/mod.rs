@@ -44,6 +44,12 @@ pub use logprobs::decomposed_token_logprobs;
 pub use recomputed_attention::recomputed_attention;
 pub use rotary::decomposed_rotary;
 
+/// Rows of `A` up to which the host's matrix products in attention compute row by row: the
+/// query heads a key/value head serves, one position each, while decoding. Their products read
+/// a shared prompt's keys and values where they are ([`Kernels::cached_attention`]); more rows
+/// go through a blocked product, which takes them in one buffer, gathered.
+pub const HOST_ROW_BY_ROW: usize = 8;
+
 use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
 use crate::error::Result;

@@ -22,7 +22,7 @@ use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
 
 use super::{exp, f32s, host_f32, map_cores, row_major_f32, sum, with_f32, Cpu, Tracked};
 use crate::decode::CachedKv;
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, HOST_ROW_BY_ROW};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,
 /// `k, v [batch, kv_heads, k_len, dim]`, `blocked [mask_batch, 1, q_len, k_len]` with
@@ -177,7 +177,7 @@ pub(super) fn plain(
 }
 
 /// [`plain`] over a layer's cached keys and values ([`Kernels::cached_attention`]): shared
-/// prefixes read where they are when each key/value head has at most [`FEW_ROWS`] query rows
+/// prefixes read where they are when each key/value head has at most [`HOST_ROW_BY_ROW`] query rows
 /// (decoding), which go through the products row by row; otherwise on their gathered copy.
 /// Either way each row's keys are its prefix's then its own, in order, so the result is the
 /// one of the gathered copy to the bit.
@@ -191,7 +191,7 @@ pub(super) fn cached(
     let (prefix_k, prefix_v, rows, own_k, own_v) = match kv {
         CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, computed }
             if f32s(&[q.dtype(), prefix_k.dtype(), own_k.dtype(), computed])
-                && q_heads / own_k.dims()[1] * q_len <= FEW_ROWS =>
+                && q_heads / own_k.dims()[1] * q_len <= HOST_ROW_BY_ROW =>
         {
             (prefix_k, prefix_v, rows, own_k, own_v)
         }
@@ -412,7 +412,7 @@ fn rows_of(x: &[f32], start: usize, m: usize, dim: usize) -> &[f32] {
 /// `B` is given as runs of its rows (of `Bᵀ`'s when transposed) that follow one another: one
 /// run, or with few rows of `A` (below) a shared prefix's keys and a row's own.
 ///
-/// Up to [`FEW_ROWS`] rows of a non-transposed `A` into a zeroed `c` (decoding, a response
+/// Up to [`HOST_ROW_BY_ROW`] rows of a non-transposed `A` into a zeroed `c` (decoding, a response
 /// continuing a cached prompt) go row by row ([`rows_times_rows`], [`rows_weighing_rows`]):
 /// packing `B`, as a blocked product does, would cost more than the product.
 fn gemm(
@@ -425,12 +425,10 @@ fn gemm(
 ) {
     let b_len: usize = b.0.iter().map(|run| run.len()).sum();
     assert!(a.0.len() >= m * k && b_len >= k * n && c.len() >= m * n, "gemm operands too short");
-    if m <= FEW_ROWS && !a.1 && beta == 0.0 {
+    if m <= HOST_ROW_BY_ROW && !a.1 && beta == 0.0 {
         return match b.1 {
-            true => rows_times_rows([m, k, n], a.0, b.0.iter().flat_map(|run| run.chunks_exact(k)), alpha, c),
-            false => {
-                rows_weighing_rows([m, k, n], a.0, b.0.iter().flat_map(|run| run.chunks_exact(n)), alpha, c)
-            }
+            true => rows_times_rows([m, k, n], a.0, b.0, alpha, c),
+            false => rows_weighing_rows([m, k, n], a.0, b.0, alpha, c),
         };
     }
     let b_run = b.0.first().copied().unwrap_or_default();
@@ -459,23 +457,18 @@ fn gemm(
     }
 }
 
-/// Rows of `A` up to which [`gemm`] computes row by row.
-const FEW_ROWS: usize = 8;
-
 /// `c_rj = 0 + alpha · a_r·b_j` for the `m` rows `a_r` of `a` (row-major m×k) and the first
-/// `n` rows `b_j` that `b_rows` yields (each `k` long), `c` m×n row-major: each `b_j` read
-/// once, for every `a_r` in turn. (The `0 +` is that of a product added to zeroed `c`, kept so
-/// the bits do not depend on which way [`gemm`] went.)
-fn rows_times_rows<'b>(
-    [m, k, n]: [usize; 3],
-    a: &[f32],
-    b_rows: impl Iterator<Item = &'b [f32]>,
-    alpha: f32,
-    c: &mut [f32],
-) {
-    for (j, b_row) in b_rows.take(n).enumerate() {
-        for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
-            c_row[j] = 0.0 + alpha * dot(a_row, b_row);
+/// `n` rows `b_j` of the runs `b` (each row `k` long), `c` m×n row-major: each `b_j` read once,
+/// for every `a_r` in turn. (The `0 +` is that of a product added to zeroed `c`, kept so the
+/// bits do not depend on which way [`gemm`] went.)
+fn rows_times_rows([m, k, n]: [usize; 3], a: &[f32], b: &[&[f32]], alpha: f32, c: &mut [f32]) {
+    let mut j = 0;
+    for run in b {
+        for b_row in run.chunks_exact(k).take(n - j) {
+            for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
+                c_row[j] = 0.0 + alpha * dot(a_row, b_row);
+            }
+            j += 1;
         }
     }
 }
@@ -484,26 +477,26 @@ fn rows_times_rows<'b>(
 const LANES: usize = 32;
 
 /// `c_r = Σ_i (alpha · a_ri) · b_i`, summed from 0 in the order of `i`, for the `m` rows `a_r`
-/// of `a` (row-major m×k) and the first `k` rows `b_i` that `b_rows` yields (each `n` long),
-/// `c` m×n row-major: [`LANES`] columns of a row of `c` summed in registers at a time, over
-/// every `b_i`.
-fn rows_weighing_rows<'b>(
-    [m, k, n]: [usize; 3],
-    a: &[f32],
-    b_rows: impl Iterator<Item = &'b [f32]> + Clone,
-    alpha: f32,
-    c: &mut [f32],
-) {
+/// of `a` (row-major m×k) and the first `k` rows `b_i` of the runs `b` (each row `n` long), `c`
+/// m×n row-major: [`LANES`] columns of a row of `c` summed in registers at a time, over every
+/// `b_i`.
+fn rows_weighing_rows([m, k, n]: [usize; 3], a: &[f32], b: &[&[f32]], alpha: f32, c: &mut [f32]) {
     for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
         for (start, c_part) in (0..n).step_by(LANES).zip(c_row.chunks_mut(LANES)) {
-            let mut sums = [0.0f32; LANES];
             let lanes = c_part.len();
-            for (&weight, b_row) in a_row.iter().zip(b_rows.clone()) {
-                let scaled = alpha * weight;
-                match <&[f32; LANES]>::try_from(&b_row[start..start + lanes]) {
-                    Ok(part) => (0..LANES).for_each(|l| sums[l] += scaled * part[l]),
-                    Err(_) => (0..lanes).for_each(|l| sums[l] += scaled * b_row[start + l]),
+            let mut sums = [0.0f32; LANES];
+            let mut weights = a_row;
+            for run in b {
+                let rows = (run.len() / n).min(weights.len());
+                for (&weight, b_row) in weights[..rows].iter().zip(run.chunks_exact(n)) {
+                    let scaled = alpha * weight;
+                    let part = &b_row[start..start + lanes];
+                    match <&[f32; LANES]>::try_from(part) {
+                        Ok(part) => (0..LANES).for_each(|l| sums[l] += scaled * part[l]),
+                        Err(_) => sums.iter_mut().zip(part).for_each(|(sum, &y)| *sum += scaled * y),
+                    }
                 }
+                weights = &weights[rows..];
             }
             c_part.copy_from_slice(&sums[..lanes]);
         }
