@@ -1,9 +1,9 @@
-//! The KV cache a GPU decodes with (`KvLayout::shared_block`: each prompt once for its samples,
-//! each sample's own positions in blocks) against every sample holding its prompt and room for
-//! its longest response, counted by a global allocator on the generic path (`NdArray<f64>`):
-//! after prefilling 2 prompts and decoding 4 samples of each, the state holds what the plan's
-//! "rollout KV cache" row counts for each layout (`plan.rs`, `KernelPath::Generic` and
-//! `KernelPath::Host`), within 1%. And with the samples' own positions bounded
+//! The KV cache every backend decodes with (`KvLayout::shared_block`: each prompt once for its
+//! samples, each sample's own positions in blocks) against every sample holding its prompt and
+//! room for its longest response (`shared_block: None`), counted by a global allocator on the
+//! generic path (`NdArray<f64>`): after prefilling 2 prompts and decoding 4 samples of each, the
+//! state holds what the plan's "rollout KV cache" row counts for the first (`plan.rs`) and what
+//! the second's layout implies, within 1%. And with the samples' own positions bounded
 //! (`rollout.kv_cache_positions`, rows preempted and resumed), a generation call's peak falls by
 //! what the plan's "rollout KV cache" and "rollout KV gathered" rows say it saves, within 15%.
 //! Its own test binary, one test: its allocator counts the whole process.

@@ -11,10 +11,10 @@
 //!   narrower ([`Target::frozen_bytes`]), with the largest of them widened in each phase that
 //!   computes with them;
 //! - **rollout**: the KV cache of the generation calls running at once (in the frozen weights'
-//!   type with `rollout.kv_cache_dtype: Checkpoint`; on the generic path, a GPU's, each
-//!   prompt once for its samples and their own positions in blocks, at most
-//!   `rollout.kv_cache_positions` of them, with one layer's keys and
-//!   values gathered per row while it attends: `KvLayout`), the activations of a
+//!   type with `rollout.kv_cache_dtype: Checkpoint`; each prompt once for its samples and
+//!   their own positions in blocks, at most `rollout.kv_cache_positions` of them, with one
+//!   layer's keys and values gathered per row while it attends unless the host kernels read
+//!   them in place: `KvLayout`), the activations of a
 //!   prompt's prefill and the last position's logits (for one data-parallel worker's share of
 //!   the prompts: the plan is per worker, each of which holds everything else whole);
 //! - **old / reference log-probs**: a forward pass without gradients per micro-batch;
@@ -55,6 +55,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use seethink_models::generate::KV_BLOCK;
+use seethink_models::kernels::HOST_ROW_BY_ROW;
 use seethink_models::nn::LoraConfig;
 use seethink_models::ModelSize;
 
@@ -264,7 +265,6 @@ impl MemoryPlan {
         let reference = grpo && config.algorithm.kl_coef != 0.0 && adapters.is_none();
         let prompt = config.data.max_prompt_length.unwrap_or(2048) as u64;
         let response = config.rollout.max_new_tokens as u64;
-        let whole = prompt + response;
         let n = if grpo { config.rollout.n.max(1) } else { 1 };
         let samples = (config.trainer.prompts_per_step * n).max(1);
         let micro = config.actor.micro_batch_size.max(1);
@@ -400,44 +400,37 @@ impl MemoryPlan {
                 KvCacheDtype::Compute => c,
                 KvCacheDtype::Checkpoint => f.min(c),
             };
-            match target.kernels {
-                // every row holds its prompt and room for the longest response
-                KernelPath::Host => add(
-                    "rollout KV cache",
-                    Phase::Rollout,
-                    calls * rows * layers * 2 * kv * whole * kv_e,
-                    format!(
-                        "{calls} call(s) × {rows} rows × {layers} layers × 2 × {kv} × {whole} tokens × {kv_e} B"
-                    ),
+            // each prompt once, each row's own positions in blocks (`KvLayout::shared_block`) up
+            // to `rollout.kv_cache_positions` over all rows (a resumed row's tokens so far
+            // counted in it)
+            let own = response.div_ceil(KV_BLOCK as u64) * KV_BLOCK as u64;
+            let (owned, own_formula) = match config.rollout.kv_cache_positions as u64 {
+                0 => (rows * own, format!("{rows} rows × {own} own")),
+                bound => ((rows * own).min(bound), format!("min({rows} rows × {own} own, {bound})")),
+            };
+            let held = per_call as u64 * prompt + owned;
+            add(
+                "rollout KV cache",
+                Phase::Rollout,
+                calls * layers * 2 * kv * held * kv_e,
+                format!(
+                    "{calls} call(s) × {layers} layers × 2 × {kv} × ({per_call} prompts × {prompt} + {own_formula}) tokens × {kv_e} B"
                 ),
-                // each prompt once, each row's own positions in blocks (`KvLayout::shared_block`)
-                // up to `rollout.kv_cache_positions` over all rows (a resumed row's tokens so far
-                // counted in it), and one layer's keys and values gathered per row for its
-                // attention call
-                KernelPath::Generic => {
-                    let own = response.div_ceil(KV_BLOCK as u64) * KV_BLOCK as u64;
-                    let (owned, own_formula) = match config.rollout.kv_cache_positions as u64 {
-                        0 => (rows * own, format!("{rows} rows × {own} own")),
-                        bound => ((rows * own).min(bound), format!("min({rows} rows × {own} own, {bound})")),
-                    };
-                    let held = per_call as u64 * prompt + owned;
-                    add(
-                        "rollout KV cache",
-                        Phase::Rollout,
-                        calls * layers * 2 * kv * held * kv_e,
-                        format!(
-                            "{calls} call(s) × {layers} layers × 2 × {kv} × ({per_call} prompts × {prompt} + {own_formula}) tokens × {kv_e} B"
-                        ),
-                    );
-                    add(
-                        "rollout KV gathered",
-                        Phase::Rollout,
-                        calls * 2 * kv * (rows * prompt * (kv_e + c) + owned * c),
-                        format!(
-                            "{calls} call(s) × 2 × {kv} × ({rows} rows × {prompt} prefix tokens × ({kv_e} + {c}) B + {own_formula} tokens × {c} B)"
-                        ),
-                    );
-                }
+            );
+            // one layer's keys and values gathered per row for its attention call, unless the
+            // host kernels read them where they are
+            let in_place = target.kernels == KernelPath::Host
+                && kv_e == c
+                && t.num_attention_heads / t.num_key_value_heads.max(1) <= HOST_ROW_BY_ROW;
+            if !in_place {
+                add(
+                    "rollout KV gathered",
+                    Phase::Rollout,
+                    calls * 2 * kv * (rows * prompt * (kv_e + c) + owned * c),
+                    format!(
+                        "{calls} call(s) × 2 × {kv} × ({rows} rows × {prompt} prefix tokens × ({kv_e} + {c}) B + {own_formula} tokens × {c} B)"
+                    ),
+                );
             }
             let prefill = calls * per_call as u64 * prompt * FORWARD_LIVE * (h + inter + q + kv) * c;
             add(
