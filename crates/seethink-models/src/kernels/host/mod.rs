@@ -76,13 +76,9 @@ impl Kernels for Cpu {
         crate::parallel::cores()
     }
 
-    /// Shared prompts are read where they are ([`Kernels::cached_attention`] below): no copy of
-    /// a prompt per sample, no room reserved for the longest response, and rows that stop
-    /// leave the batch with a copy of their own positions only.
-    fn shares_prompt_cache() -> bool {
-        true
-    }
-
+    /// Prompts shared by their samples (the trait's default layout) read where they are: no
+    /// copy of a prompt per sample, no room reserved for the longest response, and rows that
+    /// stop leave the batch with a copy of their own positions only.
     fn cached_attention(
         q: Tensor<Self, 4>,
         kv: CachedKv<Self>,
