@@ -173,6 +173,34 @@ impl<'w, M> GradientSink<'w, M> {
         Ok(())
     }
 
+    /// Whether a micro-batch may be computed apart, into a sink of its own, and handed over
+    /// whole ([`GradientSink::add_micro_batch`]): nothing is exchanged while it runs (the
+    /// gradients are not sharded) and its layers' gradients do not arrive one at a time (no
+    /// activation checkpointing).
+    pub fn takes_whole_micro_batches(&self) -> bool {
+        self.shards.is_none() && !self.per_layer
+    }
+
+    /// Adds the gradients `g_{w,m}` of a micro-batch computed apart (what its own sink's
+    /// [`finish`](Self::finish) gave, alone): they join the worker's sum, `G_w + g_{w,m}`, as
+    /// its [`end_micro_batch`](Self::end_micro_batch) here would have added them, so micro-batches
+    /// added in their order give the sum of micro-batches computed here, to the bit. An error
+    /// for a sink that does not [take whole micro-batches](Self::takes_whole_micro_batches).
+    pub fn add_micro_batch<B: AutodiffBackend>(&mut self, model: &M, grads: GradientsParams) -> Result<()>
+    where
+        M: AutodiffModule<B>,
+    {
+        if !self.takes_whole_micro_batches() {
+            return Err(crate::error::EngineError::Distributed(
+                "a micro-batch computed apart was handed to a sink that exchanges gradients or \
+                 takes them a layer at a time"
+                    .into(),
+            ));
+        }
+        self.kept.accumulate(model, grads);
+        Ok(())
+    }
+
     /// Whether this sink exchanges gradients (sharded), and does so a decoder layer at a time
     /// (`per_layer`), as a worker with no work must too ([`crate::layer_prefetch::idle_layers`],
     /// [`crate::layer_checkpoints::idle_micro_batch`]).

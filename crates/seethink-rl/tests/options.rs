@@ -3,7 +3,8 @@
 //! nothing survives); with KL off there is no KL term; a step's prompts are generated in calls of `rollout.batch_size` sequences; a
 //! non-finite gradient skips the update; GSPO does not depend on the logit chunks; the
 //! advantage estimators are wired; old log-probs taken from the update (on-policy) change nothing;
-//! recomputing each layer in backward (activation checkpointing) trains to the same weights.
+//! recomputing each layer in backward (activation checkpointing) trains to the same weights;
+//! micro-batches side by side on the host's cores train to the weights of one after the other.
 
 mod common;
 
@@ -315,5 +316,38 @@ fn activation_checkpointing_trains_to_the_weights_of_the_plain_backward_pass() {
             );
             assert!(max_gap(&checkpointed, &weights(&base_model())) > 1e-4, "nothing learned");
         }
+    }
+}
+
+/// The host computes an update's micro-batches side by side, one per core, each through a graph
+/// of its own, and adds their gradients in order: the run must equal, to the bit, the same run
+/// inside a `map_parallel` worker (kept to one core, so one micro-batch after the other), with
+/// image prompts (the vision tower trains) and three micro-batches per update (a round of two,
+/// then one alone), for the token-level loss and for GSPO (whose ratios a micro-batch computes
+/// from its own responses).
+#[test]
+fn micro_batches_side_by_side_train_to_the_bits_of_one_after_the_other() {
+    use seethink_models::parallel::{cores, map_parallel};
+    if cores() < 2 {
+        println!("one core here: both runs take the micro-batches one after the other");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: String, loss_type: LossType| {
+        let mut config = tiny_config(&dir.path().join(name), Trainer::Grpo, 2, 3);
+        (config.actor.lr, config.actor.micro_batch_size, config.actor.loss_type) = (1e-2, 4, loss_type);
+        let trained = train_on::<B>(&config, image_tasks(), Arc::new(Scripted), &Default::default()).unwrap();
+        let metrics = ["pg_loss", "kl", "entropy", "grad_norm"].map(|key| logged(&config.trainer.out, key));
+        (weights(&trained), metrics)
+    };
+    for loss_type in [LossType::Default, LossType::Gspo] {
+        let side_by_side = run(format!("{loss_type:?}-side-by-side"), loss_type);
+        // two workers, so that each keeps to one core; the second has nothing to do
+        let one_core = map_parallel(vec![true, false], 2, |work| {
+            work.then(|| run(format!("{loss_type:?}-one-core"), loss_type))
+        });
+        let one_after_the_other = one_core.into_iter().flatten().next().unwrap();
+        assert!(side_by_side.0 == one_after_the_other.0, "{loss_type:?}: the weights differ");
+        assert_eq!(side_by_side.1, one_after_the_other.1, "{loss_type:?}: the logged metrics differ");
+        assert!(side_by_side.0 != weights(&base_model()), "{loss_type:?}: nothing learned");
     }
 }

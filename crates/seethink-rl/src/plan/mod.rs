@@ -87,7 +87,8 @@ pub struct Target {
     ///
     /// [`frozen_dtype`]: seethink_models::nn::frozen::frozen_dtype
     pub frozen_bytes: usize,
-    /// Generation calls and frozen passes running side by side ([`Kernels::batch_threads`]).
+    /// Generation calls, frozen passes and update micro-batches running side by side
+    /// ([`Kernels::batch_threads`]).
     ///
     /// [`Kernels::batch_threads`]: seethink_models::kernels::Kernels::batch_threads
     pub threads: usize,
@@ -465,6 +466,17 @@ impl MemoryPlan {
             }
         }
         let pass = PassTokens::largest(&pieces, n, prompt, response);
+        // micro-batches side by side, one per core, where each can run apart (no exchange
+        // during it, no layer-by-layer gradients: `GradientSink::takes_whole_micro_batches`):
+        // each with its activations, its logits chunk and its own gradients until they join
+        // the sum in order
+        let apart =
+            !config.actor.activation_checkpointing && !(config.trainer.sharding.gradients() && workers > 1);
+        let side_by_side = if apart { threads.min(summed as u64).max(1) } else { 1 };
+        let times = |formula: String| match side_by_side {
+            1 => formula,
+            side => format!("{side} side by side × {formula}"),
+        };
         let per_query = k.hidden * h + k.intermediate * inter + k.query * q;
         let (queries, keys) = (pass.queries, pass.keys);
         let one_layer = queries * per_query + keys * k.key_value * kv;
@@ -487,7 +499,7 @@ impl MemoryPlan {
                 ),
             ),
         };
-        add("activations", Phase::Update, activations, formula);
+        add("activations", Phase::Update, side_by_side * activations, times(formula));
         // the vision blocks keep activations only where they train (`vision_checkpoints`)
         let vision_trains = !config.actor.freeze_vision
             && config.actor.lora.as_ref().is_none_or(|l| !l.vision_modules.is_empty());
@@ -496,14 +508,19 @@ impl MemoryPlan {
             let (v, checkpointing) = (&size.vision, config.actor.activation_checkpointing);
             let (bytes, formula) =
                 vision_activations(v, images, prompt, config.data.max_pixels, checkpointing, k);
-            add("vision activations", Phase::Update, bytes * c, format!("{formula} × {c} B"));
+            add(
+                "vision activations",
+                Phase::Update,
+                side_by_side * bytes * c,
+                times(format!("{formula} × {c} B")),
+            );
         }
         let rows = chunk.min(pieces.iter().map(|p| p.len() as u64).max().unwrap_or(1) * response);
         add(
             "logits chunk",
             Phase::Update,
-            rows * vocab * k.logits * e,
-            format!("{} × {rows} rows × {vocab} × {e} B", k.logits),
+            side_by_side * rows * vocab * k.logits * e,
+            times(format!("{} × {rows} rows × {vocab} × {e} B", k.logits)),
         );
         match config.trainer.sharding.gradients() && workers > 1 {
             // each worker keeps its own parameters' sums, and one group's whole gradients are
@@ -517,6 +534,11 @@ impl MemoryPlan {
             }
             false => {
                 add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"));
+                if side_by_side > 1 {
+                    let formula =
+                        format!("{side_by_side} side by side × {trained} trained parameters × {e} B");
+                    add("micro-batches' own gradients", Phase::Update, side_by_side * trained * e, formula);
+                }
                 if summed > 1 && config.actor.activation_checkpointing {
                     let (beside, formula) = gradients_beside_sum(size, config, trained);
                     add("a micro-batch's gradients", Phase::Update, beside * e, format!("{formula} × {e} B"));

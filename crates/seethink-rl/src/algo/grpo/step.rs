@@ -18,8 +18,8 @@ use seethink_models::AnyVlm;
 use seethink_reward::{Reward, RewardBreakdown};
 
 use super::{
-    aggregate, row_weights, sequence_ratio, Aggregation, EstimatorInputs, LossType, MiniBatch, Plugins,
-    SequenceRatio, TokenBatchLoss,
+    aggregate, row_weights, sequence_ratio, Aggregation, EstimatorInputs, GrpoLossConfig, LossType,
+    MiniBatch, Plugins, PolicyLossFn, SequenceRatio, TokenBatchLoss,
 };
 use crate::config::{ActorConfig, AlgorithmConfig, KvCacheDtype, RolloutConfig};
 use crate::data_parallel::Worker;
@@ -28,7 +28,7 @@ use crate::gradient_sink::GradientSink;
 use crate::layer_checkpoints::idle_micro_batch;
 use crate::learner::{apply_update, PolicyLearner};
 use crate::logprobs::{add_chunked_gradients, response_logprobs, ChunkLogprobs, Scoring, Sequence};
-use crate::policy::{to_autodiff, PolicyModel};
+use crate::policy::{to_autodiff, with_own_leaves, PolicyModel};
 use crate::step_marks;
 use crate::train_backend::TrainBackend;
 
@@ -664,77 +664,46 @@ impl<B: TrainBackend> Grpo<B> {
                     responses: mini.len(),
                     max_response_tokens: self.rollout.max_new_tokens,
                 };
-                let normaliser = mini_batch.tokens as f32;
                 let model: PolicyModel<B> = learner.update_model()?;
                 step_marks::reach(step_marks::UPDATE_WEIGHTS);
                 let mut sink = GradientSink::new(&model.model, &self.worker, scoring.checkpoint_layers);
-                for micro in own.clone() {
-                    let chunk = &samples[micro.clone()];
-                    let sequences: Vec<Sequence<B>> =
-                        chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
-                    let device = model.devices().into_iter().next().unwrap_or_default();
-                    let column = |values: Vec<f32>| {
-                        Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device)
-                    };
-                    let advantages = column(chunk.iter().map(|s| s.advantage).collect());
-                    let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
-                    let row_weight = column(row_weights(&lengths, config.aggregation));
-                    let width = lengths.iter().copied().max().unwrap_or(0);
-                    let aligned = |rows: &[Option<Tensor<B::InnerBackend, 1>>]| {
-                        Ok::<_, TrainError>(right_aligned::<B::InnerBackend>(
-                            &own_rows(rows, micro.clone())?,
-                            width,
-                            &device,
-                        ))
-                    };
-                    let old = frozen.old.as_deref().map(aligned).transpose()?;
-                    let reference = frozen.reference.as_deref().map(aligned).transpose()?;
-                    let gspo = config.loss_type == LossType::Gspo;
-                    // GSPO: the responses' ratios, from the whole responses the first chunk sees
-                    let mut ratios: Option<SequenceRatio<B>> = None;
-                    let loss = |c: ChunkLogprobs<B>| {
-                        let columns = |t: &Tensor<B::InnerBackend, 2>| {
-                            Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
-                        };
-                        if let (true, None, Some(whole)) = (gspo, &ratios, &c.whole) {
-                            let old = match &old {
-                                Some(old) => Tensor::from_inner(old.clone()),
-                                None => whole.logp.clone().detach(),
-                            };
-                            let (logp, mask) = (whole.logp.clone(), whole.mask.clone());
-                            ratios = Some(sequence_ratio(logp, old, mask, advantages.clone(), &config));
-                        }
-                        let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
-                        let entropy = aggregate(c.entropy, weights.clone(), normaliser);
-                        let old_logp = old.as_ref().map_or_else(|| c.logp.clone().detach(), columns);
-                        let terms = TokenBatchLoss {
-                            logp: c.logp,
-                            old_logp,
-                            ref_logp: reference.as_ref().map(columns),
-                            advantages: advantages.clone(),
-                            mask: c.mask.clone(),
-                            weights,
-                            mini_batch,
-                            sequence: ratios.clone(),
-                        }
-                        .terms(&config, policy_loss);
-                        let metrics = Tensor::cat(
-                            vec![
-                                entropy.inner(),
-                                terms.pg.inner(),
-                                terms.kl.inner(),
-                                terms.clip_fraction.inner(),
-                            ],
-                            0,
-                        );
+                let pass = MicroBatchPass { samples, frozen, config, policy_loss, scoring, mini_batch };
+                let mut add_metrics = |metrics: Vec<Tensor<B::InnerBackend, 1>>| {
+                    for m in metrics {
                         metric_sums = Some(match metric_sums.take() {
-                            Some(sums) => sums + metrics,
-                            None => metrics,
+                            Some(sums) => sums + m,
+                            None => m,
                         });
-                        Ok(terms.loss)
-                    };
-                    add_chunked_gradients(&model.model, &sequences, scoring, gspo, &mut sink, loss)?;
-                    step_marks::reach(step_marks::MICRO_BATCH_GRADIENTS);
+                    }
+                };
+                // on the host's cores, micro-batches side by side, each through a graph of its
+                // own, their gradients added in order (the same sums to the bit)
+                let side_by_side = match sink.takes_whole_micro_batches() {
+                    true => <B::InnerBackend as Kernels>::batch_threads().max(1),
+                    false => 1,
+                };
+                for round in own.chunks(side_by_side) {
+                    if let [micro] = round {
+                        add_metrics(pass.run(&model.model, micro.clone(), &mut sink)?);
+                        step_marks::reach(step_marks::MICRO_BATCH_GRADIENTS);
+                        continue;
+                    }
+                    let apart: Vec<(Range<usize>, AnyVlm<B>)> = round
+                        .iter()
+                        .map(|micro| (micro.clone(), with_own_leaves(model.model.clone())))
+                        .collect();
+                    let done = map_parallel(apart, round.len(), |(micro, copy)| {
+                        let alone = Worker::alone();
+                        let mut own_sink = GradientSink::new(&copy, &alone, false);
+                        let metrics = pass.run(&copy, micro, &mut own_sink)?;
+                        Ok::<_, TrainError>((own_sink.finish(&copy)?, metrics))
+                    });
+                    for micro_batch in done {
+                        let (grads, metrics) = micro_batch?;
+                        sink.add_micro_batch(&model.model, grads)?;
+                        add_metrics(metrics);
+                        step_marks::reach(step_marks::MICRO_BATCH_GRADIENTS);
+                    }
                 }
                 for _ in own.len()..*most {
                     idle_micro_batch(&model.model, &mut sink)?;
@@ -762,6 +731,89 @@ impl<B: TrainBackend> Grpo<B> {
         let applied = stats.updates - stats.skipped_updates;
         stats.grad_norm = if applied == 0 { f64::NAN } else { grad_norms / applied as f64 };
         Ok(())
+    }
+}
+
+/// What the trained pass of a micro-batch reads besides the model: the rollout's samples and
+/// their frozen log-probs, the loss and its settings, how responses are scored, and the
+/// mini-batch it belongs to.
+struct MicroBatchPass<'a, B: TrainBackend> {
+    samples: &'a [Sample<B::InnerBackend>],
+    frozen: &'a FrozenLogprobs<B::InnerBackend>,
+    config: GrpoLossConfig,
+    policy_loss: PolicyLossFn<B>,
+    scoring: Scoring,
+    mini_batch: MiniBatch,
+}
+
+impl<B: TrainBackend> MicroBatchPass<'_, B> {
+    /// The forward and backward passes of the micro-batch `micro` (samples of the rollout)
+    /// through `model`, its gradients handed to `sink` ([`add_chunked_gradients`]): the loss of
+    /// each logits chunk is [`TokenBatchLoss::terms`] against the frozen log-probs, normalised
+    /// by the mini-batch's response tokens. Returns each chunk's sums of [entropy, pg, kl,
+    /// clip fraction], in order.
+    fn run(
+        &self,
+        model: &AnyVlm<B>,
+        micro: Range<usize>,
+        sink: &mut GradientSink<AnyVlm<B>>,
+    ) -> Result<Vec<Tensor<B::InnerBackend, 1>>> {
+        let (config, mini_batch) = (self.config, self.mini_batch);
+        let normaliser = mini_batch.tokens as f32;
+        let chunk = &self.samples[micro.clone()];
+        let sequences: Vec<Sequence<B>> = chunk.iter().map(|s| to_autodiff(s.sequence.clone())).collect();
+        let device = model.devices().into_iter().next().unwrap_or_default();
+        let column =
+            |values: Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(values, [chunk.len(), 1]), &device);
+        let advantages = column(chunk.iter().map(|s| s.advantage).collect());
+        let lengths: Vec<usize> = chunk.iter().map(|s| s.sequence.response.len()).collect();
+        let row_weight = column(row_weights(&lengths, config.aggregation));
+        let width = lengths.iter().copied().max().unwrap_or(0);
+        let aligned = |rows: &[Option<Tensor<B::InnerBackend, 1>>]| {
+            Ok::<_, TrainError>(right_aligned::<B::InnerBackend>(
+                &own_rows(rows, micro.clone())?,
+                width,
+                &device,
+            ))
+        };
+        let old = self.frozen.old.as_deref().map(aligned).transpose()?;
+        let reference = self.frozen.reference.as_deref().map(aligned).transpose()?;
+        let gspo = config.loss_type == LossType::Gspo;
+        // GSPO: the responses' ratios, from the whole responses the first chunk sees
+        let mut ratios: Option<SequenceRatio<B>> = None;
+        let mut metrics = Vec::new();
+        let loss = |c: ChunkLogprobs<B>| {
+            let columns = |t: &Tensor<B::InnerBackend, 2>| {
+                Tensor::from_inner(t.clone().narrow(1, c.range.start, c.range.len()))
+            };
+            if let (true, None, Some(whole)) = (gspo, &ratios, &c.whole) {
+                let old = match &old {
+                    Some(old) => Tensor::from_inner(old.clone()),
+                    None => whole.logp.clone().detach(),
+                };
+                let (logp, mask) = (whole.logp.clone(), whole.mask.clone());
+                ratios = Some(sequence_ratio(logp, old, mask, advantages.clone(), &config));
+            }
+            let weights = c.mask.clone() * row_weight.clone().expand(c.mask.dims());
+            let entropy = aggregate(c.entropy, weights.clone(), normaliser);
+            let old_logp = old.as_ref().map_or_else(|| c.logp.clone().detach(), columns);
+            let terms = TokenBatchLoss {
+                logp: c.logp,
+                old_logp,
+                ref_logp: reference.as_ref().map(columns),
+                advantages: advantages.clone(),
+                mask: c.mask.clone(),
+                weights,
+                mini_batch,
+                sequence: ratios.clone(),
+            }
+            .terms(&config, self.policy_loss);
+            let sums = [entropy.inner(), terms.pg.inner(), terms.kl.inner(), terms.clip_fraction.inner()];
+            metrics.push(Tensor::cat(sums.to_vec(), 0));
+            Ok(terms.loss)
+        };
+        add_chunked_gradients(model, &sequences, self.scoring, gspo, sink, loss)?;
+        Ok(metrics)
     }
 }
 
