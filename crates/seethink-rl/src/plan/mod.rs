@@ -534,10 +534,17 @@ impl MemoryPlan {
             }
             false => {
                 add("gradients", Phase::Update, trained * e, format!("{trained} trained parameters × {e} B"));
+                // one micro-batch's gradients beside the sum are within the row above; side by
+                // side, each other one's too, until it joins the sum in its turn
                 if side_by_side > 1 {
-                    let formula =
-                        format!("{side_by_side} side by side × {trained} trained parameters × {e} B");
-                    add("micro-batches' own gradients", Phase::Update, side_by_side * trained * e, formula);
+                    let others = side_by_side - 1;
+                    let formula = format!("{others} × {trained} trained parameters × {e} B");
+                    add(
+                        "gradients of micro-batches side by side",
+                        Phase::Update,
+                        others * trained * e,
+                        formula,
+                    );
                 }
                 if summed > 1 && config.actor.activation_checkpointing {
                     let (beside, formula) = gradients_beside_sum(size, config, trained);

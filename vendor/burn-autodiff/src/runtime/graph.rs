@@ -162,7 +162,13 @@ impl<'a> GraphCleaner<'a> {
         let mut should_remove = Vec::new();
         for graph in graphs.values() {
             {
-                let mut guard = graph.state.lock();
+                // seethink: a graph locked now is in use (another thread's backward pass holds
+                // it throughout, or a step is being registered), so it is not orphaned: skip
+                // it, and a later sweep frees it once it is. Waiting for it made a backward pass
+                // on one thread wait for the whole backward pass of every other thread.
+                let Some(mut guard) = graph.state.try_lock() else {
+                    continue;
+                };
                 // Double safety: in case it was marked as no longer useful, but other
                 // nodes are still relevant, we only check which nodes can safely be removed.
                 if !guard.server.maybe_useful() {
