@@ -79,7 +79,9 @@ fn a_backward_pass_does_not_wait_for_another_thread_s() {
             let q = Tensor::<B, 1>::ones([4], &Default::default()).require_grad();
             let x = (q.clone() * 3.0).into_primitive().tensor();
             let held = HeldOpen { entered, release: released }.prepare::<NoCheckpointing>([x.node.clone()]);
-            let y = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(held.stateless(x.primitive)));
+            let y = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(
+                held.compute_bound().stateless(x.primitive),
+            ));
             assert!(q.grad(&y.sum().backward()).is_some(), "the held pass lost its gradient");
         });
         has_entered.recv().unwrap();
