@@ -470,8 +470,8 @@ impl MemoryPlan {
         // during it, no layer-by-layer gradients: `GradientSink::takes_whole_micro_batches`):
         // each with its activations, its logits chunk and its own gradients until they join
         // the sum in order
-        let apart =
-            !config.actor.activation_checkpointing && !(config.trainer.sharding.gradients() && workers > 1);
+        let sharded_gradients = config.trainer.sharding.gradients() && workers > 1;
+        let apart = !config.actor.activation_checkpointing && !sharded_gradients;
         let side_by_side = if apart { threads.min(summed as u64).max(1) } else { 1 };
         let times = |formula: String| match side_by_side {
             1 => formula,
@@ -522,7 +522,7 @@ impl MemoryPlan {
             side_by_side * rows * vocab * k.logits * e,
             times(format!("{} × {rows} rows × {vocab} × {e} B", k.logits)),
         );
-        match config.trainer.sharding.gradients() && workers > 1 {
+        match sharded_gradients {
             // each worker keeps its own parameters' sums, and one group's whole gradients are
             // in flight at a time (`gradient_sink`): the output projection, then one decoder
             // layer (with activation checkpointing) or all the rest, then what the layers leave
