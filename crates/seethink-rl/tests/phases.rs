@@ -104,6 +104,28 @@ fn the_paper_stages_chain_their_models_and_settings_and_resume_between_and_insid
 }
 
 #[test]
+fn evaluations_beside_the_next_phase_s_training_report_what_one_after_the_other_do() {
+    use seethink_models::parallel::{cores, map_parallel};
+    // on the host's cores each evaluation runs beside the next phase's training; inside a
+    // one-core worker (a second item keeps the other core) one after the other
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let configs = dirs.each_ref().map(|dir| config(dir.path(), Policy::Paper));
+    let beside = run(&configs[0]);
+    let mut alone =
+        map_parallel(vec![Some(&configs[1]), None], 2, |config| config.map(|config| (cores(), run(config))));
+    let (threads, after) = alone.remove(0).unwrap();
+    assert_eq!(threads, 1, "the second run evaluates one thing at a time");
+    assert_eq!(beside.reports, after.reports);
+    assert_eq!(final_weights(&beside), final_weights(&after));
+    let read = |config: &TrainConfig, file: &str| std::fs::read(config.trainer.out.join(file)).unwrap();
+    assert_eq!(read(&configs[0], "summary.md"), read(&configs[1], "summary.md"));
+    for point in ["eval-start", "01-perception/eval", "03-visual_reasoning/eval"] {
+        let report = format!("{point}/report.json");
+        assert_eq!(read(&configs[0], &report), read(&configs[1], &report), "{report}");
+    }
+}
+
+#[test]
 fn merged_batches_mix_text_and_image_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = run(&config(dir.path(), Policy::Merged));

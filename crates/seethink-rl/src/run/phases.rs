@@ -25,6 +25,7 @@ use std::sync::Arc;
 use seethink_curriculum::{Curriculum, Order, Phase, PhaseSettings};
 use seethink_data::{Capability, Task};
 use seethink_eval::{EvalReport, SuiteReport};
+use seethink_models::kernels::Kernels;
 use seethink_models::processing::Processor;
 use seethink_reward::Reward;
 
@@ -33,7 +34,7 @@ use crate::benchmarks::benchmark_summary;
 use crate::builtin::BuiltIn;
 use crate::config::TrainConfig;
 use crate::error::{io, Result, TrainError};
-use crate::evaluation::{evaluate_point, write_json};
+use crate::evaluation::{evaluate_point, write_json, PointReport};
 use crate::run::{prepare_tasks, run_tasks_with, TRAINING_CONFIG};
 use crate::tensorboard::{EventWriter, TENSORBOARD_DIR};
 use crate::train_backend::TrainBackend;
@@ -141,42 +142,54 @@ pub fn train_curriculum_with<B: TrainBackend>(
     write_json(&out.join("plan.json"), &plan)?;
 
     let mut outcome = PhasesOutcome { reports: Vec::new(), benchmarks: Vec::new(), finals: Vec::new() };
-    let mut evaluate_model = |name: &str, model: &Path, dir: PathBuf| -> Result<()> {
-        if let Some(heldout) = &config.eval {
-            let point =
-                evaluate_point::<B::InnerBackend>(config, heldout, model, reward.as_ref(), &dir, device)?;
-            outcome.reports.push((name.to_string(), point.heldout));
-            outcome.benchmarks.extend(point.benchmarks.map(|suite| (name.to_string(), suite)));
-        }
-        Ok(())
+    // the held-out evaluation of a model (none without `eval`)
+    let evaluate = |model: &Path, dir: &Path| -> Result<Option<PointReport>> {
+        let Some(heldout) = &config.eval else { return Ok(None) };
+        evaluate_point::<B::InnerBackend>(config, heldout, model, reward.as_ref(), dir, device).map(Some)
     };
-    evaluate_model("start", &config.model, out.join("eval-start"))?;
-    let mut model = config.model.clone();
-    // the run's step count at the start and at each phase's end
-    let mut ends = vec![0];
-    for (i, ((phase, dir), phase_config)) in phases.iter().zip(&dirs).zip(&configs).enumerate() {
-        ends.push(ends[i] + phase_config.trainer.steps);
-        let final_dir = dir.join("final");
-        if final_dir.join(TRAINING_CONFIG).exists() {
-            eprintln!("phase {} ({}): finished earlier, kept", i + 1, phase.name);
-        } else {
-            eprintln!(
-                "phase {} of {} ({}): {} tasks, {} steps, from {}",
-                i + 1,
-                phases.len(),
-                phase.name,
-                phase.tasks.len(),
-                phase_config.trainer.steps,
-                model.display()
-            );
-            let sampler = curriculum.sampler(phase, &pool, config.data.seed)?;
-            let processor = Processor::from_dir(&model)?;
-            run_tasks_with::<B>(phase_config, &pool, sampler, processor, reward.clone(), device, algorithms)?;
+    // on the host's cores, each evaluation runs beside the next phase's training, on the cores
+    // the training leaves idle (the same reports: neither's results depend on the threads it
+    // runs on); on a GPU one after the other
+    let beside = <B::InnerBackend as Kernels>::batch_threads() > 1;
+    let mut ends = vec![0]; // the run's step count at the start and at each phase's end
+    std::thread::scope(|scope| -> Result<()> {
+        let mut pending =
+            Evaluation::start(scope, beside, "start", &config.model, out.join("eval-start"), &evaluate);
+        let mut model = config.model.clone();
+        for (i, ((phase, dir), phase_config)) in phases.iter().zip(&dirs).zip(&configs).enumerate() {
+            ends.push(ends[i] + phase_config.trainer.steps);
+            let final_dir = dir.join("final");
+            if final_dir.join(TRAINING_CONFIG).exists() {
+                eprintln!("phase {} ({}): finished earlier, kept", i + 1, phase.name);
+            } else {
+                eprintln!(
+                    "phase {} of {} ({}): {} tasks, {} steps, from {}",
+                    i + 1,
+                    phases.len(),
+                    phase.name,
+                    phase.tasks.len(),
+                    phase_config.trainer.steps,
+                    model.display()
+                );
+                let sampler = curriculum.sampler(phase, &pool, config.data.seed)?;
+                let processor = Processor::from_dir(&model)?;
+                run_tasks_with::<B>(
+                    phase_config,
+                    &pool,
+                    sampler,
+                    processor,
+                    reward.clone(),
+                    device,
+                    algorithms,
+                )?;
+            }
+            pending.finish(&mut outcome)?;
+            pending = Evaluation::start(scope, beside, &phase.name, &final_dir, dir.join("eval"), &evaluate);
+            outcome.finals.push(final_dir.clone());
+            model = final_dir;
         }
-        evaluate_model(&phase.name, &final_dir, dir.join("eval"))?;
-        outcome.finals.push(final_dir.clone());
-        model = final_dir;
-    }
+        pending.finish(&mut outcome)
+    })?;
     if config.trainer.tensorboard && !outcome.reports.is_empty() {
         let writer = EventWriter::create(&out.join(TENSORBOARD_DIR))?;
         for (i, ((_, report), &step)) in outcome.reports.iter().zip(&ends).enumerate() {
@@ -198,6 +211,74 @@ pub fn train_curriculum_with<B: TrainBackend>(
         }
     }
     Ok(outcome)
+}
+
+/// A held-out evaluation of one point of a curriculum run (the start, a phase's end): done,
+/// or running on a thread of its own beside the next phase's training.
+enum Evaluation<'scope> {
+    Done(String, Box<Result<Option<PointReport>>>),
+    Beside(String, std::thread::ScopedJoinHandle<'scope, Result<Option<PointReport>>>),
+}
+
+impl<'scope> Evaluation<'scope> {
+    /// `evaluate(model, dir)` for the point `name`: now, or (`beside`) on a thread of `scope`,
+    /// its progress display hidden (the training beside it shows its own).
+    fn start<'env, E>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        beside: bool,
+        name: &str,
+        model: &Path,
+        dir: PathBuf,
+        evaluate: &'scope E,
+    ) -> Self
+    where
+        E: Fn(&Path, &Path) -> Result<Option<PointReport>> + Sync,
+    {
+        let name = name.to_string();
+        if !beside {
+            return Evaluation::Done(name, Box::new(evaluate(model, &dir)));
+        }
+        let model = model.to_path_buf();
+        Evaluation::Beside(
+            name,
+            scope.spawn(move || {
+                take_only_idle_cores();
+                seethink_eval::progress::quietly(|| evaluate(&model, &dir))
+            }),
+        )
+    }
+
+    /// Waits for the evaluation and adds its reports to `outcome`, in the points' order.
+    fn finish(self, outcome: &mut PhasesOutcome) -> Result<()> {
+        let (name, point) = match self {
+            Evaluation::Done(name, point) => (name, *point),
+            Evaluation::Beside(name, handle) => {
+                (name, handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            }
+        };
+        if let Some(point) = point? {
+            outcome.reports.push((name.clone(), point.heldout));
+            outcome.benchmarks.extend(point.benchmarks.map(|suite| (name, suite)));
+        }
+        Ok(())
+    }
+}
+
+/// Puts this thread, and the threads it starts, in the lowest scheduling class (Linux's
+/// `SCHED_IDLE`): it runs on the cores other threads leave idle, so work beside a training
+/// fills the training's gaps without slowing it (same-priority threads beside it would take
+/// turns with its workers, each round of which waits for its slowest). Elsewhere a no-op.
+fn take_only_idle_cores() {
+    #[cfg(target_os = "linux")]
+    {
+        // the process-wide pool of the matrix products is made now, if not yet, so that its
+        // threads, which every thread's products use, keep the normal class
+        rayon::current_num_threads();
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param`; pid 0 is the calling thread. A refusal
+        // leaves the thread as it was, which changes only the speed.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
 }
 
 /// A benchmarks report as TensorBoard scalars: `benchmarks/<name>` (headline score, percent)
