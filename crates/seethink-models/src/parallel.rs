@@ -56,6 +56,50 @@ pub fn map_parallel<T: Send, R: Send>(items: Vec<T>, threads: usize, work: impl 
     })
 }
 
+/// Puts this thread, and the threads it starts, in Linux's lowest scheduling class
+/// (`SCHED_IDLE`): it runs on the cores other threads leave idle, so work beside a training
+/// fills the training's gaps without slowing it (same-priority threads beside it would take
+/// turns with its workers, each round of which waits for its slowest). Elsewhere a no-op.
+pub fn take_only_idle_cores() {
+    #[cfg(target_os = "linux")]
+    {
+        // the process-wide pool of the matrix products is made now, if not yet, so that its
+        // threads, which every thread's products use, keep the normal class
+        rayon::current_num_threads();
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param`; pid 0 is the calling thread. A refusal
+        // leaves the thread as it was, which changes only the speed.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
+}
+
+/// Puts this process's threads in the idle class ([`take_only_idle_cores`]) back in the
+/// normal class, for when the process waits for their work: left idle, they would get almost
+/// no core while another process's threads are busy. Linux lets a thread leave the idle class
+/// with `CAP_SYS_NICE` or an `RLIMIT_NICE` of 20 (`ulimit -e 20`); where it refuses, they stay
+/// (which changes only the speed). A thread an idle one starts during the call may stay idle
+/// until it ends (a host kernel's, within its call). Elsewhere a no-op.
+pub fn back_to_all_cores() {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(threads) = std::fs::read_dir("/proc/self/task") else { return };
+        let param = libc::sched_param { sched_priority: 0 };
+        for thread in threads.flatten() {
+            let Some(tid) = thread.file_name().to_str().and_then(|name| name.parse::<libc::pid_t>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: `param` is a valid `sched_param`; `tid` names a thread of this process
+            // (one that ended since gives ESRCH, a refusal EPERM: both leave things as they were).
+            unsafe {
+                if libc::sched_getscheduler(tid) == libc::SCHED_IDLE {
+                    libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +117,36 @@ mod tests {
                 assert!(out.iter().all(|o| o.1 == 1));
             }
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_idle_thread_goes_back_to_the_normal_class_when_awaited() {
+        // SAFETY: 0 is the calling thread.
+        let class = || unsafe { libc::sched_getscheduler(0) };
+        let (entered, awaited) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|scope| {
+            let beside = scope.spawn(|| {
+                take_only_idle_cores();
+                let idle = class();
+                entered.wait();
+                awaited.wait();
+                (idle, class())
+            });
+            entered.wait();
+            back_to_all_cores();
+            awaited.wait();
+            let (idle, after) = beside.join().expect("the thread beside");
+            assert_eq!(idle, libc::SCHED_IDLE);
+            // leaving the idle class needs CAP_SYS_NICE or RLIMIT_NICE 20 (root has both)
+            // SAFETY: `limit` is a valid `rlimit` to write into.
+            let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let may_leave = unsafe {
+                libc::geteuid() == 0
+                    || (libc::getrlimit(libc::RLIMIT_NICE, &mut limit) == 0 && limit.rlim_cur >= 20)
+            };
+            assert_eq!(after, if may_leave { libc::SCHED_OTHER } else { libc::SCHED_IDLE });
+        });
+        assert_eq!(class(), libc::SCHED_OTHER, "the caller's class is left as it was");
     }
 }

@@ -242,7 +242,7 @@ impl<'scope> Evaluation<'scope> {
         Evaluation::Beside(
             name,
             scope.spawn(move || {
-                take_only_idle_cores();
+                seethink_models::parallel::take_only_idle_cores();
                 seethink_eval::progress::quietly(|| evaluate(&model, &dir))
             }),
         )
@@ -253,6 +253,8 @@ impl<'scope> Evaluation<'scope> {
         let (name, point) = match self {
             Evaluation::Done(name, point) => (name, *point),
             Evaluation::Beside(name, handle) => {
+                // the run waits for it now: other processes' threads must not starve it
+                seethink_models::parallel::back_to_all_cores();
                 (name, handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             }
         };
@@ -261,23 +263,6 @@ impl<'scope> Evaluation<'scope> {
             outcome.benchmarks.extend(point.benchmarks.map(|suite| (name, suite)));
         }
         Ok(())
-    }
-}
-
-/// Puts this thread, and the threads it starts, in the lowest scheduling class (Linux's
-/// `SCHED_IDLE`): it runs on the cores other threads leave idle, so work beside a training
-/// fills the training's gaps without slowing it (same-priority threads beside it would take
-/// turns with its workers, each round of which waits for its slowest). Elsewhere a no-op.
-fn take_only_idle_cores() {
-    #[cfg(target_os = "linux")]
-    {
-        // the process-wide pool of the matrix products is made now, if not yet, so that its
-        // threads, which every thread's products use, keep the normal class
-        rayon::current_num_threads();
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid `sched_param`; pid 0 is the calling thread. A refusal
-        // leaves the thread as it was, which changes only the speed.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
     }
 }
 

@@ -271,11 +271,9 @@ impl Backward<Cpu, 3> for FusedAttentionBackward {
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let d_out = grads.consume::<Cpu>(&ops.node);
-        let d_out = Tensor::<Cpu, 4>::from_primitive(TensorPrimitive::Float(d_out));
-        let d_out = d_out.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
         let saved = ops.state;
         let Dims { batch, q_heads, kv_heads, q_len, k_len, dim, .. } = saved.problem.dims;
-        let (dq, dk, dv) = backward(&saved, &d_out);
+        let (dq, dk, dv) = with_f32(&d_out, |d_out| backward(&saved, d_out));
         let shapes =
             [[batch, q_heads, q_len, dim], [batch, kv_heads, k_len, dim], [batch, kv_heads, k_len, dim]];
         for ((parent, grad), shape) in ops.parents.into_iter().zip([dq, dk, dv]).zip(shapes) {
@@ -458,19 +456,89 @@ fn gemm(
 }
 
 /// `c_rj = 0 + alpha · a_r·b_j` for the `m` rows `a_r` of `a` (row-major m×k) and the first
-/// `n` rows `b_j` of the runs `b` (each row `k` long), `c` m×n row-major: each `b_j` read once,
-/// for every `a_r` in turn. (The `0 +` is that of a product added to zeroed `c`, kept so the
-/// bits do not depend on which way [`gemm`] went.)
+/// `n` rows `b_j` of the runs `b` (each row `k` long), `c` m×n row-major: [`KEYS`] rows `b_j` at
+/// a time ([`dots`]), each block read once, for every `a_r` in turn; each `a_r·b_j` is summed as
+/// [`dot`] sums it. (The `0 +` is that of a product added to zeroed `c`, kept so the bits do
+/// not depend on which way [`gemm`] went.)
 fn rows_times_rows([m, k, n]: [usize; 3], a: &[f32], b: &[&[f32]], alpha: f32, c: &mut [f32]) {
     let mut j = 0;
     for run in b {
-        for b_row in run.chunks_exact(k).take(n - j) {
+        let rows = (run.len() / k).min(n - j);
+        let mut blocks = run[..rows * k].chunks_exact(KEYS * k);
+        for block in blocks.by_ref() {
+            for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
+                for (c, sum) in c_row[j..j + KEYS].iter_mut().zip(dots(a_row, block)) {
+                    *c = 0.0 + alpha * sum;
+                }
+            }
+            j += KEYS;
+        }
+        for b_row in blocks.remainder().chunks_exact(k) {
             for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
                 c_row[j] = 0.0 + alpha * dot(a_row, b_row);
             }
             j += 1;
         }
     }
+}
+
+/// Rows of `B` whose dot products with one row of `A` [`rows_times_rows`] sums side by side.
+const KEYS: usize = 4;
+
+/// `[dot(a, y_0), …, dot(a, y_3)]` for the [`KEYS`] rows `y_i` of `keys` (each `a.len()` long),
+/// with the same bits: each `y_i`'s eight lanes `l_0 … l_7` summed as [`dot`] sums them,
+/// `((l_0 + l_1) + …) + l_7 + tail`, for the four rows in one vector (a 4×4 transpose of the
+/// lanes, then seven vector additions), rather than one row's lanes after another.
+#[cfg(target_arch = "x86_64")]
+fn dots(a: &[f32], keys: &[f32]) -> [f32; KEYS] {
+    use std::arch::x86_64::{__m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_setzero_ps, _mm_storeu_ps};
+    let k = a.len();
+    let body = k - k % 8;
+    assert!(keys.len() >= KEYS * k, "dots: {} keys' elements, need {}", keys.len(), KEYS * k);
+    let tails: [f32; KEYS] = std::array::from_fn(|key| {
+        let row = &keys[key * k..][..k];
+        a[body..].iter().zip(&row[body..]).map(|(x, y)| x * y).sum()
+    });
+    let mut sums = [0.0f32; KEYS];
+    // SAFETY: SSE is part of every x86_64 CPU; each load reads 4 floats at `a[t..t + 8]` or
+    // `keys[key·k + t..][..8]` with `t + 8 ≤ body ≤ k`, inside the slices (the assert above).
+    unsafe {
+        let mut low = [_mm_setzero_ps(); KEYS]; // lanes 0–3 of each key
+        let mut high = low; // lanes 4–7
+        for t in (0..body).step_by(8) {
+            let (x_low, x_high) = (_mm_loadu_ps(a.as_ptr().add(t)), _mm_loadu_ps(a.as_ptr().add(t + 4)));
+            for key in 0..KEYS {
+                let y = keys.as_ptr().add(key * k + t);
+                low[key] = _mm_add_ps(low[key], _mm_mul_ps(x_low, _mm_loadu_ps(y)));
+                high[key] = _mm_add_ps(high[key], _mm_mul_ps(x_high, _mm_loadu_ps(y.add(4))));
+            }
+        }
+        let lanes: [__m128; 8] = {
+            let ([l0, l1, l2, l3], [l4, l5, l6, l7]) = (transpose(low), transpose(high));
+            [l0, l1, l2, l3, l4, l5, l6, l7]
+        };
+        let sum = lanes[1..].iter().fold(lanes[0], |sum, &lane| _mm_add_ps(sum, lane));
+        _mm_storeu_ps(sums.as_mut_ptr(), _mm_add_ps(sum, _mm_loadu_ps(tails.as_ptr())));
+    }
+    sums
+}
+
+/// Rows `r_0 … r_3` of a 4×4 matrix → its columns.
+#[cfg(target_arch = "x86_64")]
+fn transpose([r0, r1, r2, r3]: [std::arch::x86_64::__m128; 4]) -> [std::arch::x86_64::__m128; 4] {
+    use std::arch::x86_64::{_mm_movehl_ps, _mm_movelh_ps, _mm_unpackhi_ps, _mm_unpacklo_ps};
+    // SAFETY: SSE shuffles of registers, part of every x86_64 CPU.
+    unsafe {
+        let (t0, t1) = (_mm_unpacklo_ps(r0, r1), _mm_unpacklo_ps(r2, r3));
+        let (t2, t3) = (_mm_unpackhi_ps(r0, r1), _mm_unpackhi_ps(r2, r3));
+        [_mm_movelh_ps(t0, t1), _mm_movehl_ps(t1, t0), _mm_movelh_ps(t2, t3), _mm_movehl_ps(t3, t2)]
+    }
+}
+
+/// `[dot(a, y_0), …, dot(a, y_3)]` for the [`KEYS`] rows `y_i` of `keys`, one after another.
+#[cfg(not(target_arch = "x86_64"))]
+fn dots(a: &[f32], keys: &[f32]) -> [f32; KEYS] {
+    std::array::from_fn(|key| dot(a, &keys[key * a.len()..][..a.len()]))
 }
 
 /// Columns of `c` that [`rows_weighing_rows`] sums in registers at a time.
@@ -503,7 +571,9 @@ fn rows_weighing_rows([m, k, n]: [usize; 3], a: &[f32], b: &[&[f32]], alpha: f32
     }
 }
 
-/// `Σ_i a_i b_i` in eight independent lanes (so the compiler vectorises it).
+/// `Σ_i a_i b_i` in eight independent lanes (so the compiler vectorises it): lane `l` sums
+/// `a_i b_i` for `i ≡ l (mod 8)` in order, then `((l_0 + l_1) + …) + l_7`, plus the tail past
+/// the last multiple of 8 (summed in order).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -624,6 +694,42 @@ mod tests {
             };
             for (expected, got) in gradients(false).into_iter().zip(gradients(true)) {
                 assert!(max_difference(expected, got) < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_side_by_side_give_the_bits_of_one_key_at_a_time() {
+        let mut state = 0x2545f491u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            match state % 11 {
+                0 => 0.0,
+                1 => -0.0,
+                _ => (state >> 8) as f32 / (1 << 24) as f32 - 0.5,
+            }
+        };
+        for (m, k, n) in [(1, 32, 9), (2, 32, 37), (3, 5, 11), (8, 37, 64), (2, 8, 4), (1, 3, 2)] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            // a shared prefix's keys, then a row's own with room past the n-th
+            let (prefix, own): (Vec<f32>, Vec<f32>) = (
+                (0..(n / 3) * k).map(|_| next()).collect(),
+                (0..(n - n / 3 + 2) * k).map(|_| next()).collect(),
+            );
+            let mut got = vec![1.0; m * n];
+            rows_times_rows([m, k, n], &a, &[&prefix, &own], 0.3, &mut got);
+            let keys: Vec<&[f32]> = prefix.chunks_exact(k).chain(own.chunks_exact(k)).take(n).collect();
+            for (r, a_row) in a.chunks_exact(k).enumerate() {
+                for (j, key) in keys.iter().enumerate() {
+                    let expected = 0.0 + 0.3 * dot(a_row, key);
+                    assert_eq!(
+                        got[r * n + j].to_bits(),
+                        expected.to_bits(),
+                        "m {m}, k {k}, n {n}: [{r}, {j}]"
+                    );
+                }
             }
         }
     }
