@@ -1,9 +1,10 @@
 //! What incremental decoding carries between calls: the KV cache of every layer and the
 //! [`DecodeState`] around it (padding of cached positions, position offsets).
 
-use burn::tensor::{backend::Backend, DType, Tensor};
+use burn::tensor::{backend::Backend, DType, Int, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 
 /// Keys and values of every layer for the tokens seen so far, `[B, Hkv, S_past, D]` each.
@@ -20,7 +21,10 @@ use crate::positions::TokenBatch;
 /// prompt and room for the longest response from the start. Each layer's attention reads them
 /// as [`CachedKv::Shared`]: gathered for the call ([`CachedKv::gathered`], a buffer that lives
 /// for that call only) unless its kernel reads them in place
-/// ([`crate::kernels::Kernels::cached_attention`]).
+/// ([`crate::kernels::Kernels::cached_attention`]). Rows that stop decoding leave without a
+/// copy of the others' own positions: their own rows stay in the buffers, unread, and each
+/// remaining row reads and writes its own through an index ([`OwnRows`]) until the buffers next
+/// grow, when they are copied anyway and the rows that left are dropped.
 ///
 /// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
 /// stored so, as vLLM keeps a bf16 model's cache): half the bytes of f32. Attention still
@@ -37,7 +41,7 @@ pub struct KvCache<B: Backend> {
     prefix_rows: Vec<usize>,
     /// `prefix_rows` on the prefixes' device, made when the rows change rather than by every
     /// layer's attention call.
-    prefix_index: Option<Tensor<B, 1, burn::tensor::Int>>,
+    prefix_index: Option<Tensor<B, 1, Int>>,
 }
 
 /// One layer's keys and values: the prefixes rows share, and each row's own positions.
@@ -45,6 +49,27 @@ pub struct KvCache<B: Backend> {
 struct LayerCache<B: Backend> {
     prefix: Option<Positions<B>>,
     own: Option<Positions<B>>,
+    /// Which rows of `own` the batch rows hold since rows left (`None`: row r's is row r).
+    own_rows: Option<OwnRows<B>>,
+}
+
+/// Batch row r's own keys and values are row `at[r]` of a layer's own buffers (rows that left
+/// decoding keep theirs there, unread, until the buffers grow); `index` is `at` on the
+/// buffers' device.
+#[derive(Clone, Debug)]
+struct OwnRows<B: Backend> {
+    at: Vec<usize>,
+    index: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> OwnRows<B> {
+    /// The rows `at` of buffers of `held` rows, unless that is every row in order (`None`).
+    fn of(at: Vec<usize>, held: usize, device: &B::Device) -> Option<Self> {
+        match at.len() == held && at.iter().enumerate().all(|(r, &row)| r == row) {
+            true => None,
+            false => Some(Self { index: index::<B>(&at, device), at }),
+        }
+    }
 }
 
 /// Keys and values in `[rows, Hkv, capacity, D]` buffers whose first `len` positions are filled.
@@ -73,16 +98,28 @@ impl<B: Backend> Positions<B> {
         Self { k: f(self.k.clone()), v: f(self.v.clone()), len: self.len }
     }
 
+    /// Only the filled positions of the buffers' rows `rows`, in that order (a copy).
+    fn kept(&self, rows: &Tensor<B, 1, Int>) -> Self {
+        let (k, v) = self.filled();
+        Self { k: k.select(0, rows.clone()), v: v.select(0, rows.clone()), len: self.len }
+    }
+}
+
+impl<B: Kernels> Positions<B> {
     /// `k` and `v` (`[rows, Hkv, new, D]`) written after the filled positions: in place when
-    /// they fit, else into new buffers of `capacity` positions (the filled ones, the new ones,
-    /// then unfilled room).
-    fn extended(self, k: Tensor<B, 4>, v: Tensor<B, 4>, capacity: usize) -> Self {
+    /// they fit (row r into the buffers' row `rows[r]`, [`Kernels::write_positions`]), else
+    /// into new buffers of `capacity` positions (the filled ones, the new ones, then unfilled
+    /// room), where batch row r must be the buffers' row r.
+    fn extended(self, k: Tensor<B, 4>, v: Tensor<B, 4>, capacity: usize, rows: Option<&OwnRows<B>>) -> Self {
         let new = k.dims()[2];
         let len = self.len + new;
         if len <= self.capacity() {
-            let [b, h, _, d] = self.k.dims();
-            let at = [0..b, 0..h, self.len..len, 0..d];
-            return Self { k: self.k.slice_assign(at.clone(), k), v: self.v.slice_assign(at, v), len };
+            let rows = rows.map(|r| r.index.clone());
+            return Self {
+                k: B::write_positions(self.k, rows.clone(), k, self.len),
+                v: B::write_positions(self.v, rows, v, self.len),
+                len,
+            };
         }
         let (past_k, past_v) = self.filled();
         Self {
@@ -107,7 +144,7 @@ fn with_room<B: Backend>(mut parts: Vec<Tensor<B, 4>>, room: usize) -> Tensor<B,
 }
 
 /// `rows` as an index tensor on `device`.
-fn index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, burn::tensor::Int> {
+fn index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
     let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     Tensor::from_data(burn::tensor::TensorData::new(idx, [rows.len()]), device)
 }
@@ -115,7 +152,7 @@ fn index<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, burn::t
 impl<B: Backend> KvCache<B> {
     /// An empty cache for a decoder with `num_layers` layers.
     pub fn new(num_layers: usize) -> Self {
-        let empty = LayerCache { prefix: None, own: None };
+        let empty = LayerCache { prefix: None, own: None, own_rows: None };
         Self {
             layers: vec![empty; num_layers],
             storage: None,
@@ -163,8 +200,9 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// Only the batch rows `rows`, in that order. With shared prefixes, the positions cached
-    /// so far become the prefixes on the first call, and each later call picks the rows' own
-    /// positions; a prefix no row continues is dropped once half of them are.
+    /// so far become the prefixes on the first call, and each later call points the rows at
+    /// their own positions where they are ([`OwnRows`]; a row picked twice gets a copy); a
+    /// prefix no row continues is dropped once half of them are.
     pub fn select_rows(&self, rows: &[usize]) -> Self {
         let pick = |t: Tensor<B, 4>| {
             let device = t.device();
@@ -183,8 +221,26 @@ impl<B: Backend> KvCache<B> {
             }
             out.prefix_rows = rows.to_vec();
         } else {
+            let mut shared_rows: Option<OwnRows<B>> = None;
             for layer in &mut out.layers {
-                layer.own = layer.own.as_ref().map(|own| own.map(pick));
+                let Some(own) = layer.own.as_ref() else { continue };
+                let at: Vec<usize> =
+                    rows.iter().map(|&r| layer.own_rows.as_ref().map_or(r, |o| o.at[r])).collect();
+                let mut distinct = at.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                if distinct.len() < at.len() {
+                    // two rows writing one buffer row would clash: each gets a copy
+                    let at = index::<B>(&at, &own.k.device());
+                    layer.own = Some(own.map(|t| t.select(0, at.clone())));
+                    layer.own_rows = None;
+                    continue;
+                }
+                // every layer's rows are alike: one index on the device serves them all
+                if shared_rows.as_ref().is_none_or(|o| o.at != at) {
+                    shared_rows = OwnRows::of(at, own.k.dims()[0], &own.k.device());
+                }
+                layer.own_rows = shared_rows.clone();
             }
             out.prefix_rows = rows.iter().map(|&r| self.prefix_rows[r]).collect();
         }
@@ -263,11 +319,13 @@ impl<B: Backend> KvCache<B> {
             _ => self.capacity_for(len, capacity, new) - len - new,
         }
     }
+}
 
+impl<B: Kernels> KvCache<B> {
     /// Appends this step's keys/values to layer `layer` and returns the keys and values to
     /// attend over ([`CachedKv`]): the row's prefix if it shares one, its filled positions, then
     /// [`KvCache::room_after`] unfilled ones, kept in the cache's storage type
-    /// ([`KvCache::stored_as`]).
+    /// ([`KvCache::stored_as`]). Buffers that grow keep only the rows still decoding.
     pub(crate) fn extend(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> CachedKv<B> {
         let computed = k.dtype();
         let (k, v) = match self.storage {
@@ -286,7 +344,12 @@ impl<B: Backend> KvCache<B> {
             }
             Some(past) => {
                 let capacity = self.capacity_for(past.len, past.capacity(), new);
-                past.extended(k, v, capacity)
+                let rows = &mut self.layers[layer].own_rows;
+                match rows.take_if(|_| capacity > past.capacity()) {
+                    // copied to grow: the rows that left are not
+                    Some(grown) => past.kept(&grown.index).extended(k, v, capacity, None),
+                    None => past.extended(k, v, capacity, rows.as_ref()),
+                }
             }
         };
         let cache = &mut self.layers[layer];
@@ -298,6 +361,7 @@ impl<B: Backend> KvCache<B> {
                 rows: self.prefix_index.clone().expect("an index wherever prefixes are held"),
                 own_k: own.k.clone(),
                 own_v: own.v.clone(),
+                own_rows: cache.own_rows.as_ref().map(|o| o.index.clone()),
                 computed,
             },
         };
@@ -313,13 +377,15 @@ pub enum CachedKv<B: Backend> {
     /// Every row's own keys and values, `[B, Hkv, S, D]` each.
     Whole { k: Tensor<B, 4>, v: Tensor<B, 4>, computed: DType },
     /// Rows continuing shared prompts ([`KvCache::sharing_prefixes`]): row `r` reads the prefix
-    /// `prefix_*[rows[r]]` (`[prompts, Hkv, P, D]`) followed by its own `own_* [B, Hkv, S, D]`.
+    /// `prefix_*[rows[r]]` (`[prompts, Hkv, P, D]`) followed by its own, `own_*[own_rows[r]]`
+    /// (`[held, Hkv, S, D]`; without `own_rows`, `own_*[r]`).
     Shared {
         prefix_k: Tensor<B, 4>,
         prefix_v: Tensor<B, 4>,
-        rows: Tensor<B, 1, burn::tensor::Int>,
+        rows: Tensor<B, 1, Int>,
         own_k: Tensor<B, 4>,
         own_v: Tensor<B, 4>,
+        own_rows: Option<Tensor<B, 1, Int>>,
         computed: DType,
     },
 }
@@ -330,8 +396,12 @@ impl<B: Backend> CachedKv<B> {
     pub fn gathered(self) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (keys, values, computed) = match self {
             Self::Whole { k, v, computed } => (k, v, computed),
-            Self::Shared { prefix_k, prefix_v, rows, own_k, own_v, computed } => {
+            Self::Shared { prefix_k, prefix_v, rows, own_k, own_v, own_rows, computed } => {
                 let gathered = |shared: Tensor<B, 4>, own: Tensor<B, 4>| {
+                    let own = match &own_rows {
+                        Some(own_rows) => own.select(0, own_rows.clone()),
+                        None => own,
+                    };
                     Tensor::cat(vec![shared.select(0, rows.clone()), own], 2)
                 };
                 (gathered(prefix_k, own_k), gathered(prefix_v, own_v), computed)
@@ -519,9 +589,25 @@ mod tests {
         same(&mut held, &mut shared, 1);
         assert_eq!(shared.layers[0].prefix.as_ref().unwrap().k.dims()[0], 1, "the unread prefix dropped");
         assert_eq!(shared.prefix_rows, vec![0]);
-        for _ in 0..3 {
-            same(&mut held, &mut shared, 1);
-        }
-        assert_eq!(shared.layers[0].own.as_ref().unwrap().k.dims()[2], 8, "grown by a block");
+        let layer = &shared.layers[0];
+        assert_eq!(layer.own.as_ref().unwrap().k.dims()[0], 6, "the others' own positions not copied");
+        assert_eq!(layer.own_rows.as_ref().unwrap().at, vec![1]);
+        same(&mut held, &mut shared, 1);
+        // the buffers grow: copied, with the row still decoding only
+        same(&mut held, &mut shared, 1);
+        let layer = &shared.layers[0];
+        assert_eq!(layer.own.as_ref().unwrap().k.dims(), [1, 1, 8, 3], "grown by a block, one row");
+        assert!(layer.own_rows.is_none());
+        same(&mut held, &mut shared, 1);
+        // a row picked twice gets a copy of its own: the two would write one row otherwise
+        held = held.select_rows(&[0, 0]);
+        shared = shared.select_rows(&[0, 0]);
+        same(&mut held, &mut shared, 2);
+        assert_eq!(shared.layers[0].own.as_ref().unwrap().k.dims()[0], 2);
+        // rows leaving again, the buffers written through the index
+        held = held.select_rows(&[1]);
+        shared = shared.select_rows(&[1]);
+        same(&mut held, &mut shared, 1);
+        assert_eq!(shared.layers[0].own_rows.as_ref().unwrap().at, vec![1]);
     }
 }

@@ -2,14 +2,15 @@
 //! `NdArray<f64>`: RMSNorm with and without the residual add, the rotary embedding on a strided
 //! view with and without a bias, SwiGLU, decoding attention with grouped heads, left padding,
 //! keys read through a cache's narrowed view, more keys than one pass takes and shared prompt
-//! prefixes read in place, and the sampling rule (greedy and from the whole softmax). Runs where wgpu finds an adapter (a GPU, or Mesa's lavapipe
+//! prefixes read in place (the rows' own picked by an index or not), the KV cache's write to
+//! rows picked by an index, and the sampling rule (greedy and from the whole softmax). Runs where wgpu finds an adapter (a GPU, or Mesa's lavapipe
 //! on a CPU); built only with `--features wgpu`.
 #![cfg(all(feature = "wgpu", not(feature = "fusion")))]
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{NdArray, Wgpu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, DType, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use seethink_models::decode::CachedKv;
@@ -127,39 +128,79 @@ fn decoding_attention_equals_burn_s_ops() {
     }
 }
 
+/// `values` as an index on `B`'s default device.
+fn index<B: Backend>(values: &[i64]) -> Tensor<B, 1, Int> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), &Default::default())
+}
+
 /// Rows continuing shared prompts, as [`CachedKv::Shared`] holds them: row `r` continues prompt
-/// `continues[r]`.
+/// `continues[r]` and holds row `own_rows[r]` of the own buffers (row `r` without).
 fn shared<B: Backend>(
     [pk, pv, ok, ov]: [Tensor<B, 4>; 4],
     continues: &[i64],
+    own_rows: Option<&[i64]>,
     computed: DType,
 ) -> CachedKv<B> {
-    let device = pk.device();
-    let rows = Tensor::from_data(TensorData::new(continues.to_vec(), [continues.len()]), &device);
-    CachedKv::Shared { prefix_k: pk, prefix_v: pv, rows, own_k: ok, own_v: ov, computed }
+    let (rows, own_rows) = (index(continues), own_rows.map(index));
+    CachedKv::Shared { prefix_k: pk, prefix_v: pv, rows, own_k: ok, own_v: ov, own_rows, computed }
 }
 
 #[test]
 fn decoding_attention_reads_shared_prefixes_in_place() {
-    // 5 rows continuing 2 prompts of 9 positions, each row 4 positions of its own (room for 6)
+    // 5 rows continuing 2 prompts of 9 positions, each row 4 positions of its own (room for 6),
+    // held in rows of their own or, after rows left, picked from 7 rows
     let (rows, prompts, kv_heads, heads, prefix, own, dim) = (5, 2, 2, 4, 9, 6, 32);
-    let (q, qr) = both([rows, heads, 1, dim], 21);
-    let (pk, pkr) = both([prompts, kv_heads, prefix, dim], 22);
-    let (pv, pvr) = both([prompts, kv_heads, prefix, dim], 23);
-    let (ok, okr) = both([rows, kv_heads, own, dim], 24);
-    let (ov, ovr) = both([rows, kv_heads, own, dim], 25);
-    let continues = [0, 0, 1, 1, 1];
-    // left padding of the prompts, and the rows' unfilled own positions, blocked
-    let flags: Vec<bool> =
-        (0..rows).flat_map(|r| (0..prefix + own).map(move |j| j < r % 2 || j >= prefix + 4)).collect();
-    let shape = [rows, 1, 1, prefix + own];
-    let gpu = WgpuDevice::default();
-    let blocked = Tensor::from_data(TensorData::new(flags.clone(), shape), &gpu);
-    let fused = G::cached_attention(q, shared([pk, pv, ok, ov], &continues, DType::F32), &blocked, 0.3);
-    let blocked = Tensor::from_data(TensorData::new(flags, shape), &Default::default());
-    let reference =
-        H::cached_attention(qr, shared([pkr, pvr, okr, ovr], &continues, DType::F64), &blocked, 0.3);
-    assert_close(fused, reference, 2e-6, "attention over shared prefixes");
+    for own_rows in [None, Some([6, 0, 3, 2, 5].as_slice())] {
+        let held = own_rows.map_or(rows, |_| 7);
+        let (q, qr) = both([rows, heads, 1, dim], 21);
+        let (pk, pkr) = both([prompts, kv_heads, prefix, dim], 22);
+        let (pv, pvr) = both([prompts, kv_heads, prefix, dim], 23);
+        let (ok, okr) = both([held, kv_heads, own, dim], 24);
+        let (ov, ovr) = both([held, kv_heads, own, dim], 25);
+        let continues = [0, 0, 1, 1, 1];
+        // left padding of the prompts, and the rows' unfilled own positions, blocked
+        let flags: Vec<bool> =
+            (0..rows).flat_map(|r| (0..prefix + own).map(move |j| j < r % 2 || j >= prefix + 4)).collect();
+        let shape = [rows, 1, 1, prefix + own];
+        let gpu = WgpuDevice::default();
+        let blocked = Tensor::from_data(TensorData::new(flags.clone(), shape), &gpu);
+        let kv = shared([pk, pv, ok, ov], &continues, own_rows, DType::F32);
+        let fused = G::cached_attention(q, kv, &blocked, 0.3);
+        let blocked = Tensor::from_data(TensorData::new(flags, shape), &Default::default());
+        let kv = shared([pkr, pvr, okr, ovr], &continues, own_rows, DType::F64);
+        let reference = H::cached_attention(qr, kv, &blocked, 0.3);
+        assert_close(
+            fused,
+            reference,
+            2e-6,
+            &format!("attention over shared prefixes, own rows {own_rows:?}"),
+        );
+    }
+}
+
+#[test]
+fn a_cache_write_to_indexed_rows_equals_burn_s_ops() {
+    // 3 rows written into 5 held rows at position 4 of 6: in place into a buffer held once, and
+    // into a copy of one also held elsewhere, which keeps its values
+    let (held, heads, capacity, dim, at) = (5, 2, 6, 8, 4);
+    let picked = [3, 0, 4];
+    let (values, values_r) = both([picked.len(), heads, 1, dim], 42);
+    let (_, buffer_r) = both([held, heads, capacity, dim], 41);
+    let reference = H::write_positions(buffer_r.clone(), Some(index(&picked)), values_r, at);
+    for shared in [false, true] {
+        let (buffer, _) = both([held, heads, capacity, dim], 41);
+        let elsewhere = shared.then(|| buffer.clone());
+        let fused = G::write_positions(buffer, Some(index(&picked)), values.clone(), at);
+        // the rows written, every position, exactly; the others as they were
+        let rows = |t: Tensor<G, 4>, rows: &[i64]| t.select(0, index::<G>(rows));
+        let reference_rows = |t: Tensor<H, 4>, rows: &[i64]| t.select(0, index::<H>(rows));
+        let what = if shared { "a buffer held elsewhere" } else { "a buffer held once" };
+        assert_close(rows(fused.clone(), &picked), reference_rows(reference.clone(), &picked), 0.0, what);
+        assert_close(rows(fused, &[1, 2]), reference_rows(buffer_r.clone(), &[1, 2]), 0.0, what);
+        if let Some(elsewhere) = elsewhere {
+            assert_close(elsewhere, buffer_r.clone(), 0.0, "the buffer's other holder");
+        }
+    }
 }
 
 /// `values [rows, vocab]` as logits on `B`'s default device.

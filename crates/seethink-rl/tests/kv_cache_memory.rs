@@ -6,6 +6,7 @@
 //! the second's layout implies, within 1%. And with the samples' own positions bounded
 //! (`rollout.kv_cache_positions`, rows preempted and resumed), a generation call's peak falls by
 //! what the plan's "rollout KV cache" and "rollout KV gathered" rows say it saves, within 15%.
+//! Rows that stop leave the batch without a copy of the others' own positions.
 //! Its own test binary, one test: its allocator counts the whole process.
 
 use std::sync::atomic::Ordering;
@@ -104,6 +105,42 @@ fn generation_peak(
 fn the_rollout_cache_holds_what_the_plan_counts() {
     each_prompt_once_and_each_sample_s_own_blocks();
     a_bound_on_the_own_positions_saves_what_the_plan_says();
+    rows_that_stop_leave_without_a_copy_of_the_others();
+}
+
+/// 16 rows 40 positions into their own blocks, then 3 stop: the rows that go on keep their own
+/// positions where they are (no copy of them, which at a GPU's 320 rows × 1k positions is
+/// gigabytes per stop), and the next step allocates what a step before the stop did.
+fn rows_that_stop_leave_without_a_copy_of_the_others() {
+    let (layers, kv_width, bytes) = (2, 2 * 16, 8);
+    let (prompts, prompt, samples, steps) = (4, 12, 4, 40);
+    let rows = prompts * samples;
+    let model = tiny_model();
+    let mut state = model.new_state();
+    let tokens = TokenBatch::left_padded(&prompt_ids(prompts, prompt), 0);
+    drop(model.forward_cached(&tokens, None, &mut state).unwrap());
+    state = state.for_samples(samples, Some(KV_BLOCK), steps);
+    let step_tokens = |rows: usize| TokenBatch::new(vec![21; rows], vec![true; rows], rows, 1).unwrap();
+    // the peak bytes above what was in use before of `f`
+    let peak_of = |f: &mut dyn FnMut()| {
+        let before = IN_USE.load(Ordering::SeqCst);
+        PEAK.store(before, Ordering::SeqCst);
+        f();
+        PEAK.load(Ordering::SeqCst) - before
+    };
+    let mut step_peak = 0;
+    for _ in 0..steps {
+        step_peak =
+            peak_of(&mut || drop(model.forward_cached(&step_tokens(rows), None, &mut state).unwrap()));
+    }
+    let own = layers * 2 * kv_width * bytes * rows * KV_BLOCK;
+    let going: Vec<usize> = (0..rows).filter(|r| r % 5 != 1).collect();
+    let left = peak_of(&mut || state = state.select_rows(&going));
+    let after =
+        peak_of(&mut || drop(model.forward_cached(&step_tokens(going.len()), None, &mut state).unwrap()));
+    println!("{} of {rows} rows going on: the rows leaving took {left} B (own positions {own} B), the next step {after} B (one before {step_peak} B)", going.len());
+    assert!(left * 50 < own, "rows leaving took {left} B beside {own} B of own positions");
+    assert!(after <= step_peak, "the step after rows left took {after} B, one before {step_peak} B");
 }
 
 /// 32 rows of 320 own positions each (10,240) bounded at 512: the plan's rollout KV rows fall

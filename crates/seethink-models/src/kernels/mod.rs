@@ -34,7 +34,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::{activation, Bool, Int, Tensor, TensorPrimitive};
+use burn::tensor::{activation, Bool, IndexingUpdateOp, Int, Tensor, TensorPrimitive};
 
 use rand_chacha::ChaCha8Rng;
 
@@ -133,6 +133,29 @@ pub trait Kernels: Backend {
     ) -> Tensor<Self, 4> {
         let (k, v) = kv.gathered();
         <Self as Kernels>::attention(q, k, v, Some(blocked), scale)
+    }
+
+    /// `buffer [held, H, capacity, D]` with `values [rows, H, new, D]` written at positions
+    /// `at … at + new`: row r into the buffer's row `rows[r]` (without `rows`, row r of all
+    /// `held`), in place where the buffer is held once. By default the rows are spread onto
+    /// `−0` (`−0 + x = x` for every `x`, so adding writes exactly) and assigned as a slice; the
+    /// other rows' positions there hold `−0`.
+    fn write_positions(
+        buffer: Tensor<Self, 4>,
+        rows: Option<Tensor<Self, 1, Int>>,
+        values: Tensor<Self, 4>,
+        at: usize,
+    ) -> Tensor<Self, 4> {
+        let values = match rows {
+            Some(rows) => {
+                let [held, heads, _, dim] = buffer.dims();
+                Tensor::<Self, 4>::full([held, heads, values.dims()[2], dim], -0.0, &values.device())
+                    .cast(values.dtype())
+                    .select_assign(0, rows, values, IndexingUpdateOp::Add)
+            }
+            None => values,
+        };
+        written_at(buffer, values, at)
     }
 
     /// `gelu(x) = x·Φ(x)`, the exact (erf) GELU.
@@ -317,6 +340,13 @@ impl<B: Kernels> Backward<B, 1> for FrozenMatmulBackward {
             grads.register::<B>(parent.id, B::matmul(dy, w.transpose()).into_primitive().tensor());
         }
     }
+}
+
+/// `buffer [rows, H, capacity, D]` with `values [rows, H, new, D]` assigned at positions
+/// `at … at + new` (burn's `slice_assign`: in place where the buffer is held once).
+pub(crate) fn written_at<B: Backend>(buffer: Tensor<B, 4>, values: Tensor<B, 4>, at: usize) -> Tensor<B, 4> {
+    let [rows, heads, new, dim] = values.dims();
+    buffer.slice_assign([0..rows, 0..heads, at..at + new, 0..dim], values)
 }
 
 /// burn's ops in f64: the reference the host kernels are tested against, and the generic path

@@ -10,8 +10,8 @@ use super::{max_in_cube, row_cubes, row_of_cube, sum_in_cube, UNITS};
 
 /// `o = softmax(scale·q·kᵀ, blocked → −∞)·v` for one query row `(b, h, s)` of `q [B, Hq, Sq, D]`
 /// per cube. The keys and values are read in place: with `shared`, row `b`'s first `P` are
-/// `prefix_*[rows[b]]` (`[prompts, Hkv, P, D]`) and the rest its own `own_* [B, Hkv, S, D]`;
-/// otherwise all are its own. Query head `h` reads key head `h / (Hq/Hkv)`, and `blocked
+/// `prefix_*[rows[b]]` (`[prompts, Hkv, P, D]`) and the rest its own, `own_*[own_rows[b]]`
+/// with `indexed` and `own_*[b]` without (`[held, Hkv, S, D]`); otherwise all are its own. Query head `h` reads key head `h / (Hq/Hkv)`, and `blocked
 /// [B or 1, 1, Sq or 1, P + S]` masks; every tensor is read through its strides. The keys are
 /// taken 1,024 at a time (the shared scores) with the running maximum `m` and sum `l` of the online
 /// softmax: `m' = max(m, maxⱼ sⱼ)`, `l' = l·e^{m−m'} + Σⱼ e^{sⱼ−m'}`,
@@ -27,6 +27,7 @@ fn decode_attention_kernel<F: Float, K: Float, M: Numeric, I: Numeric>(
     prefix_k: &Tensor<K>,
     prefix_v: &Tensor<K>,
     rows: &Tensor<I>,
+    own_rows: &Tensor<I>,
     own_k: &Tensor<K>,
     own_v: &Tensor<K>,
     blocked: &Tensor<M>,
@@ -34,6 +35,7 @@ fn decode_attention_kernel<F: Float, K: Float, M: Numeric, I: Numeric>(
     scale: f32,
     #[comptime] head_dim: usize,
     #[comptime] with_prefix: bool,
+    #[comptime] indexed: bool,
     #[define(F, K, M, I)] _dtypes: [StorageType; 4],
 ) {
     let (heads, queries) = (q.shape(1), q.shape(2));
@@ -56,8 +58,12 @@ fn decode_attention_kernel<F: Float, K: Float, M: Numeric, I: Numeric>(
     let keys = prefix_len + own_k.shape(2);
     let pk_base = prefix_row * prefix_k.stride(0) + kv_head * prefix_k.stride(1);
     let pv_base = prefix_row * prefix_v.stride(0) + kv_head * prefix_v.stride(1);
-    let ok_base = b * own_k.stride(0) + kv_head * own_k.stride(1);
-    let ov_base = b * own_v.stride(0) + kv_head * own_v.stride(1);
+    let mut own_row = b;
+    if indexed {
+        own_row = u32::cast_from(own_rows[b]) as usize;
+    }
+    let ok_base = own_row * own_k.stride(0) + kv_head * own_k.stride(1);
+    let ov_base = own_row * own_v.stride(0) + kv_head * own_v.stride(1);
     // a mask of one row for all serves every row (`b < B` and `s < Sq` otherwise)
     let mask_base = b % blocked.shape(0) * blocked.stride(0) + s % blocked.shape(2) * blocked.stride(2);
 
@@ -141,11 +147,13 @@ pub fn decodes(q_dims: [usize; 4]) -> bool {
 }
 
 /// Prompts' keys and values that decoding rows continue, read in place: row `r` reads
-/// `k[rows[r]]` and `v[rows[r]]`.
+/// `k[rows[r]]` and `v[rows[r]]`, then its own keys and values at row `own_rows[r]` (without
+/// `own_rows`, row `r`).
 pub struct SharedPrefix<R: CubeRuntime> {
     pub k: CubeTensor<R>,
     pub v: CubeTensor<R>,
     pub rows: CubeTensor<R>,
+    pub own_rows: Option<CubeTensor<R>>,
 }
 
 /// [`decode_attention_kernel`] for every query row of `q` over `prefix` (if any) and then the
@@ -168,7 +176,14 @@ pub fn decode_attention<R: CubeRuntime>(
     );
     let shared = prefix.is_some();
     // without a prefix the kernel reads none and no row: the rows' own tensors stand in
-    let prefix = prefix.unwrap_or_else(|| SharedPrefix { k: k.clone(), v: v.clone(), rows: blocked.clone() });
+    let prefix = prefix.unwrap_or_else(|| SharedPrefix {
+        k: k.clone(),
+        v: v.clone(),
+        rows: blocked.clone(),
+        own_rows: None,
+    });
+    let indexed = prefix.own_rows.is_some();
+    let own_rows = prefix.own_rows.unwrap_or_else(|| prefix.rows.clone());
     let dtypes = [q.dtype.into(), k.dtype.into(), blocked.dtype.into(), prefix.rows.dtype.into()];
     decode_attention_kernel::launch::<R>(
         &q.client,
@@ -178,6 +193,7 @@ pub fn decode_attention<R: CubeRuntime>(
         prefix.k.into_tensor_arg(),
         prefix.v.into_tensor_arg(),
         prefix.rows.into_tensor_arg(),
+        own_rows.into_tensor_arg(),
         k.into_tensor_arg(),
         v.into_tensor_arg(),
         blocked.into_tensor_arg(),
@@ -185,6 +201,7 @@ pub fn decode_attention<R: CubeRuntime>(
         scale as f32,
         head_dim,
         shared,
+        indexed,
         dtypes,
     );
     output

@@ -1,6 +1,7 @@
 //! Fused cubecl kernels for burn's GPU backends (wgpu, cuda), the decoding step's hot path:
-//! RMSNorm ([`norm`]), the rotary embedding ([`rotary`]), SwiGLU ([`swiglu`]) and attention for
-//! a few queries per sequence ([`decode_attention`]), each one launch where burn's ops take
+//! RMSNorm ([`norm`]), the rotary embedding ([`rotary`]), SwiGLU ([`swiglu`]), attention for
+//! a few queries per sequence ([`decode_attention`]) and the KV cache's write to rows picked by
+//! an index ([`positions`]), each one launch where burn's ops take
 //! 3–12. A decoding step is bound by its launches, not its bytes (docs/benchmarks.md). Each
 //! kernel computes its default's formula ([`Kernels`]); the reductions add in another order, so
 //! the results agree within rounding, not bitwise (`tests/cube_kernels.rs` on wgpu). Under
@@ -9,6 +10,7 @@
 
 mod decode_attention;
 mod norm;
+mod positions;
 mod rotary;
 mod sampling;
 mod swiglu;
@@ -183,6 +185,23 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Kernels fo
         Ok(chosen.chunks_exact(2).map(|pair| (pair[0] as u32, pair[1])).collect())
     }
 
+    fn write_positions(
+        buffer: Tensor<Self, 4>,
+        rows: Option<Tensor<Self, 1, Int>>,
+        values: Tensor<Self, 4>,
+        at: usize,
+    ) -> Tensor<Self, 4> {
+        match rows {
+            Some(rows) => float(positions::write_rows(
+                buffer.into_primitive().tensor(),
+                rows.into_primitive(),
+                values.into_primitive().tensor(),
+                at,
+            )),
+            None => super::written_at(buffer, values, at),
+        }
+    }
+
     fn cached_attention(
         q: Tensor<Self, 4>,
         kv: CachedKv<Self>,
@@ -195,11 +214,12 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> Kernels fo
         }
         let (prefix, k, v) = match kv {
             CachedKv::Whole { k, v, .. } => (None, k, v),
-            CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, .. } => {
+            CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, own_rows, .. } => {
                 let prefix = SharedPrefix {
                     k: prefix_k.into_primitive().tensor(),
                     v: prefix_v.into_primitive().tensor(),
                     rows: rows.into_primitive(),
+                    own_rows: own_rows.map(Tensor::into_primitive),
                 };
                 (Some(prefix), own_k, own_v)
             }

@@ -18,7 +18,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::Autodiff;
 use burn::tensor::TensorMetadata;
-use burn::tensor::{Bool, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Bool, Int, Tensor, TensorData, TensorPrimitive};
 
 use super::{exp, f32s, host_f32, map_cores, row_major_f32, sum, with_f32, Cpu, Tracked};
 use crate::decode::CachedKv;
@@ -72,8 +72,8 @@ enum KeyValues<'a> {
     /// Every batch row's own, row-major.
     Whole { k: Cow<'a, [f32]>, v: Cow<'a, [f32]> },
     /// Batch row b's are prefix `rows[b]` of `prefix_k, prefix_v`
-    /// (`[prefixes, kv_heads, prefix_len, dim]`) followed by its own `own_k, own_v`
-    /// (`[batch, kv_heads, k_len − prefix_len, dim]`), read where they are
+    /// (`[prefixes, kv_heads, prefix_len, dim]`) followed by its own, row `own_rows[b]` of
+    /// `own_k, own_v` (`[held, kv_heads, k_len − prefix_len, dim]`), read where they are
     /// ([`CachedKv::Shared`]).
     Shared {
         prefix_k: &'a [f32],
@@ -82,6 +82,7 @@ enum KeyValues<'a> {
         rows: Vec<usize>,
         own_k: &'a [f32],
         own_v: &'a [f32],
+        own_rows: Vec<usize>,
     },
 }
 
@@ -96,10 +97,10 @@ impl KeyValues<'_> {
                 let (at, size) = span(task, d.k_len);
                 ([&k[at..][..size], &[]], [&v[at..][..size], &[]])
             }
-            Self::Shared { prefix_k, prefix_v, prefix_len, rows, own_k, own_v } => {
-                let prefix = rows[task / d.kv_heads] * d.kv_heads + task % d.kv_heads;
-                let (p_at, p_size) = span(prefix, *prefix_len);
-                let (o_at, o_size) = span(task, d.k_len - prefix_len);
+            Self::Shared { prefix_k, prefix_v, prefix_len, rows, own_k, own_v, own_rows } => {
+                let (row, head) = (task / d.kv_heads, task % d.kv_heads);
+                let (p_at, p_size) = span(rows[row] * d.kv_heads + head, *prefix_len);
+                let (o_at, o_size) = span(own_rows[row] * d.kv_heads + head, d.k_len - prefix_len);
                 (
                     [&prefix_k[p_at..][..p_size], &own_k[o_at..][..o_size]],
                     [&prefix_v[p_at..][..p_size], &own_v[o_at..][..o_size]],
@@ -188,12 +189,12 @@ pub(super) fn cached(
     scale: f64,
 ) -> Tensor<Cpu, 4> {
     let [batch, q_heads, q_len, dim] = q.dims();
-    let (prefix_k, prefix_v, rows, own_k, own_v) = match kv {
-        CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, computed }
+    let (prefix_k, prefix_v, rows, own_k, own_v, own_rows) = match kv {
+        CachedKv::Shared { prefix_k, prefix_v, rows, own_k, own_v, own_rows, computed }
             if f32s(&[q.dtype(), prefix_k.dtype(), own_k.dtype(), computed])
                 && q_heads / own_k.dims()[1] * q_len <= HOST_ROW_BY_ROW =>
         {
-            (prefix_k, prefix_v, rows, own_k, own_v)
+            (prefix_k, prefix_v, rows, own_k, own_v, own_rows)
         }
         kv => {
             let (k, v) = kv.gathered();
@@ -201,7 +202,9 @@ pub(super) fn cached(
         }
     };
     let ([_, kv_heads, prefix_len, _], own_len) = (prefix_k.dims(), own_k.dims()[2]);
-    let rows: Vec<usize> = rows.into_data().iter::<i64>().map(|r| r as usize).collect();
+    let host_rows = |rows: Tensor<Cpu, 1, Int>| rows.into_data().iter::<i64>().map(|r| r as usize).collect();
+    let rows: Vec<usize> = host_rows(rows);
+    let own_rows: Vec<usize> = own_rows.map_or_else(|| (0..batch).collect(), host_rows);
     let (dims, blocked, live) = setup(
         [batch, q_heads, q_len, dim],
         [batch, kv_heads, prefix_len + own_len, dim],
@@ -216,6 +219,7 @@ pub(super) fn cached(
         rows,
         own_k: &own_k,
         own_v: &own_v,
+        own_rows,
     };
     let (out, _) = forward(&Problem { dims, scale: scale as f32, q, kv, blocked, live });
     Tensor::from_primitive(TensorPrimitive::Float(primitive(out, dims)))
