@@ -468,20 +468,22 @@ fn rows_times_rows([m, k, n]: [usize; 3], a: &[f32], b: &[&[f32]], alpha: f32, c
     let mut j = 0;
     for run in b {
         let rows = (run.len() / k).min(n - j);
-        let mut blocks = run[..rows * k].chunks_exact(KEYS * k);
-        for block in blocks.by_ref() {
+        // KEYS rows of B at a time, the last block shorter
+        for block in run[..rows * k].chunks(KEYS * k) {
+            let keys = block.len() / k;
             for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
-                for (c, sum) in c_row[j..j + KEYS].iter_mut().zip(dots(a_row, block)) {
-                    *c = 0.0 + alpha * sum;
+                let c_block = &mut c_row[j..j + keys];
+                match keys {
+                    KEYS => {
+                        c_block.iter_mut().zip(dots(a_row, block)).for_each(|(c, sum)| *c = 0.0 + alpha * sum)
+                    }
+                    _ => c_block
+                        .iter_mut()
+                        .zip(block.chunks_exact(k))
+                        .for_each(|(c, b_row)| *c = 0.0 + alpha * dot(a_row, b_row)),
                 }
             }
-            j += KEYS;
-        }
-        for b_row in blocks.remainder().chunks_exact(k) {
-            for (a_row, c_row) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)).take(m) {
-                c_row[j] = 0.0 + alpha * dot(a_row, b_row);
-            }
-            j += 1;
+            j += keys;
         }
     }
 }
