@@ -392,7 +392,10 @@ pub enum CachedKv<B: Backend> {
 
 impl<B: Backend> CachedKv<B> {
     /// Each row's keys and values whole, `[B, Hkv, P + S, D]` in the computed type: for shared
-    /// prefixes a gather of the rows' prefixes and a concatenation, one layer's copy.
+    /// prefixes a gather of the rows' prefixes and a concatenation, one layer's copy (and, once
+    /// rows have left, a gather of the others' own positions before it: one layer's own
+    /// positions copied once more, which the memory plan does not count; the host's and the
+    /// cube's kernels read them in place).
     pub fn gathered(self) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (keys, values, computed) = match self {
             Self::Whole { k, v, computed } => (k, v, computed),

@@ -110,7 +110,8 @@ fn the_rollout_cache_holds_what_the_plan_counts() {
 
 /// 16 rows 40 positions into their own blocks, then 3 stop: the rows that go on keep their own
 /// positions where they are (no copy of them, which at a GPU's 320 rows × 1k positions is
-/// gigabytes per stop), and the next step allocates what a step before the stop did.
+/// gigabytes per stop), and the next step allocates what a step before the stop did, but for
+/// the gathered path's pick of one layer's own rows.
 fn rows_that_stop_leave_without_a_copy_of_the_others() {
     let (layers, kv_width, bytes) = (2, 2 * 16, 8);
     let (prompts, prompt, samples, steps) = (4, 12, 4, 40);
@@ -140,7 +141,13 @@ fn rows_that_stop_leave_without_a_copy_of_the_others() {
         peak_of(&mut || drop(model.forward_cached(&step_tokens(going.len()), None, &mut state).unwrap()));
     println!("{} of {rows} rows going on: the rows leaving took {left} B (own positions {own} B), the next step {after} B (one before {step_peak} B)", going.len());
     assert!(left * 50 < own, "rows leaving took {left} B beside {own} B of own positions");
-    assert!(after <= step_peak, "the step after rows left took {after} B, one before {step_peak} B");
+    // burn's ops gather each layer's keys for its attention call (this generic path): the rows'
+    // own picked through the index are one layer's copy more, never the whole cache's
+    let one_layer = own / layers;
+    assert!(
+        after <= step_peak + one_layer,
+        "the step after rows left took {after} B, one before {step_peak} B (one layer's own: {one_layer} B)"
+    );
 }
 
 /// 32 rows of 320 own positions each (10,240) bounded at 512: the plan's rollout KV rows fall
