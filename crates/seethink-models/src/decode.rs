@@ -4,6 +4,7 @@
 use burn::tensor::{backend::Backend, DType, Int, Tensor};
 
 use crate::error::{ModelError, Result};
+pub use crate::kernels::cached_kv::CachedKv;
 use crate::kernels::Kernels;
 use crate::positions::TokenBatch;
 
@@ -23,7 +24,7 @@ use crate::positions::TokenBatch;
 /// for that call only) unless its kernel reads them in place
 /// ([`crate::kernels::Kernels::cached_attention`]). Rows that stop decoding leave without a
 /// copy of the others' own positions: their own rows stay in the buffers, unread, and each
-/// remaining row reads and writes its own through an index ([`OwnRows`]) until the buffers next
+/// remaining row reads and writes its own through an index (`OwnRows`) until the buffers next
 /// grow, when they are copied anyway and the rows that left are dropped.
 ///
 /// [`KvCache::stored_as`] keeps them in a narrower float type (bf16 where the checkpoint is
@@ -201,7 +202,7 @@ impl<B: Backend> KvCache<B> {
 
     /// Only the batch rows `rows`, in that order. With shared prefixes, the positions cached
     /// so far become the prefixes on the first call, and each later call points the rows at
-    /// their own positions where they are ([`OwnRows`]; a row picked twice gets a copy); a
+    /// their own positions where they are (`OwnRows`; a row picked twice gets a copy); a
     /// prefix no row continues is dropped once half of them are.
     pub fn select_rows(&self, rows: &[usize]) -> Self {
         let pick = |t: Tensor<B, 4>| {
@@ -367,53 +368,6 @@ impl<B: Kernels> KvCache<B> {
         };
         cache.own = Some(own);
         read
-    }
-}
-
-/// One layer's keys and values as its attention reads them, from [`KvCache::extend`], in the
-/// cache's storage type: `computed` is the type attention computes in.
-#[derive(Clone, Debug)]
-pub enum CachedKv<B: Backend> {
-    /// Every row's own keys and values, `[B, Hkv, S, D]` each.
-    Whole { k: Tensor<B, 4>, v: Tensor<B, 4>, computed: DType },
-    /// Rows continuing shared prompts ([`KvCache::sharing_prefixes`]): row `r` reads the prefix
-    /// `prefix_*[rows[r]]` (`[prompts, Hkv, P, D]`) followed by its own, `own_*[own_rows[r]]`
-    /// (`[held, Hkv, S, D]`; without `own_rows`, `own_*[r]`).
-    Shared {
-        prefix_k: Tensor<B, 4>,
-        prefix_v: Tensor<B, 4>,
-        rows: Tensor<B, 1, Int>,
-        own_k: Tensor<B, 4>,
-        own_v: Tensor<B, 4>,
-        own_rows: Option<Tensor<B, 1, Int>>,
-        computed: DType,
-    },
-}
-
-impl<B: Backend> CachedKv<B> {
-    /// Each row's keys and values whole, `[B, Hkv, P + S, D]` in the computed type: for shared
-    /// prefixes a gather of the rows' prefixes and a concatenation, one layer's copy (and, once
-    /// rows have left, a gather of the others' own positions before it: one layer's own
-    /// positions copied once more, which the memory plan does not count; the host's and the
-    /// cube's kernels read them in place).
-    pub fn gathered(self) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let (keys, values, computed) = match self {
-            Self::Whole { k, v, computed } => (k, v, computed),
-            Self::Shared { prefix_k, prefix_v, rows, own_k, own_v, own_rows, computed } => {
-                let gathered = |shared: Tensor<B, 4>, own: Tensor<B, 4>| {
-                    let own = match &own_rows {
-                        Some(own_rows) => own.select(0, own_rows.clone()),
-                        None => own,
-                    };
-                    Tensor::cat(vec![shared.select(0, rows.clone()), own], 2)
-                };
-                (gathered(prefix_k, own_k), gathered(prefix_v, own_v), computed)
-            }
-        };
-        match keys.dtype() == computed {
-            true => (keys, values),
-            false => (keys.cast(computed), values.cast(computed)),
-        }
     }
 }
 

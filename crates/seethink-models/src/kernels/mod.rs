@@ -19,6 +19,7 @@
 //! [`decomposed_token_logprobs`], [`tracked_gelu`] and [`tracked_frozen_matmul`].
 
 mod attention;
+pub mod cached_kv;
 #[cfg(all(any(feature = "wgpu", feature = "cuda"), not(feature = "fusion")))]
 mod cube;
 mod gelu;
@@ -50,10 +51,10 @@ pub use rotary::decomposed_rotary;
 /// go through a blocked product, which takes them in one buffer, gathered.
 pub const HOST_ROW_BY_ROW: usize = 8;
 
-use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
 use crate::error::Result;
 use crate::sampling::SamplingConfig;
+use cached_kv::CachedKv;
 
 /// A backend's kernels; see the module documentation. Each default is the formula in burn ops.
 pub trait Kernels: Backend {

@@ -24,9 +24,9 @@ use rand_chacha::ChaCha8Rng;
 use decode_attention::{decode_attention, decodes, SharedPrefix};
 
 use super::Kernels;
-use crate::decode::CachedKv;
 use crate::device_sampling::pick_on_device;
 use crate::error::Result;
+use crate::kernels::cached_kv::CachedKv;
 use crate::readback::host_f32;
 use crate::sampling::SamplingConfig;
 

@@ -21,7 +21,7 @@ use burn::tensor::TensorMetadata;
 use burn::tensor::{Bool, Int, Tensor, TensorData, TensorPrimitive};
 
 use super::{exp, f32s, host_f32, map_cores, row_major_f32, sum, with_f32, Cpu, Tracked};
-use crate::decode::CachedKv;
+use crate::kernels::cached_kv::CachedKv;
 use crate::kernels::{Kernels, HOST_ROW_BY_ROW};
 
 /// The dimensions of one attention call: `q [batch, q_heads, q_len, dim]`,

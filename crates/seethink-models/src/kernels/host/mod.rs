@@ -17,7 +17,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{activation, Bool, DType, Int, Tensor, TensorMetadata};
 
 use super::{decomposed_attention, decomposed_token_logprobs, Kernels};
-use crate::decode::CachedKv;
+use crate::kernels::cached_kv::CachedKv;
 
 type Cpu = NdArray<f32>;
 /// `Autodiff`'s tensor: the ndarray tensor and its node in the graph (whatever the checkpointing).
