@@ -141,7 +141,8 @@ pub struct MemoryPlan {
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Kept {
     /// `[positions, hidden]`: the residual stream, the norms' inputs, normalised values and
-    /// outputs (the projections' inputs).
+    /// outputs (the projections' inputs: the projections reading one input keep it once, since
+    /// the vendored burn-ndarray's reshape of a row-major tensor shares its storage).
     hidden: u64,
     /// `[positions, intermediate]`: the MLP's gate, up and their product.
     intermediate: u64,
@@ -165,7 +166,7 @@ impl KernelPath {
     fn kept(self) -> Kept {
         match self {
             KernelPath::Host => Kept {
-                hidden: 8,
+                hidden: 5,
                 intermediate: 3,
                 query: 6,
                 key_value: 4,
@@ -174,7 +175,7 @@ impl KernelPath {
                 sampling: 2,
             },
             KernelPath::Generic => Kept {
-                hidden: 8,
+                hidden: 5,
                 intermediate: 4,
                 query: 6,
                 key_value: 4,
