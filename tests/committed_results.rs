@@ -67,10 +67,11 @@ fn the_check_finds_the_paths_it_looks_for() {
 /// folder it names), each with the files whose text records the commit and the numerics
 /// fingerprint of the code that made it (`"commit": "…"` / `at commit …`, and
 /// `"numerics": "…"` / ``numerics `…` ``), read in this order.
-const RESULT_FOLDERS: [(&str, &[&str]); 9] = [
+const RESULT_FOLDERS: [(&str, &[&str]); 10] = [
     ("experiments/results/verbose_staged_vs_merged", &["suite.json"]),
     ("experiments/results/staged_vs_merged_head", &["suite.json"]),
     ("experiments/results/staged_vs_merged", &["suite.json"]),
+    ("experiments/results/test_suite_head", &["suite.json"]),
     ("experiments/results/verbose_seed0", &["suite.json"]),
     ("experiments/results/main_job_head", &["README.md"]),
     ("experiments/results/test_suite", &["suite.json"]),

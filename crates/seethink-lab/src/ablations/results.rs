@@ -108,8 +108,8 @@ impl ThisProcess {
     }
 
     /// `processes` with this one's entry, in place of its earlier one or appended: its command,
-    /// commit, start, wall minutes so far and the arms it trained (`trained`: those whose record
-    /// took time in this process; the others it read back).
+    /// commit, machine, start, wall minutes so far and the arms it trained (`trained`: those whose
+    /// record took time in this process; the others it read back).
     fn listed_in(
         &self,
         suite: &Suite,
@@ -122,7 +122,8 @@ impl ThisProcess {
             .map(|r| format!("{} (seed {})", r.arm, r.seed))
             .collect();
         let entry = serde_json::json!({
-            "command": suite.command, "commit": self.commit, "process": self.id, "started": self.started,
+            "command": suite.command, "commit": self.commit, "machine": machine(), "process": self.id,
+            "started": self.started,
             "date": utc_now(), "minutes": (self.minutes() * 10.0).round() / 10.0, "trained": trained,
         });
         let is_this =
@@ -132,6 +133,29 @@ impl ThisProcess {
             None => processes.push(entry),
         }
         processes
+    }
+}
+
+/// The machines of the processes that trained arms, each with how many did, in order of first
+/// appearance: `AMD EPYC, 2 cores, 24 GiB (8 processes), Intel(R) Xeon(R) Processor, 2 cores,
+/// 24 GiB (1 process)`. An entry written before processes recorded their machine counts as
+/// `machine not recorded`.
+fn machines_that_trained(processes: &[serde_json::Value]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let trained = processes.iter().filter(|p| p["trained"].as_array().is_some_and(|t| !t.is_empty()));
+    for process in trained {
+        let machine = process["machine"].as_str().unwrap_or("machine not recorded");
+        match counts.iter_mut().find(|(m, _)| m == machine) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((machine.to_string(), 1)),
+        }
+    }
+    let listed: Vec<String> =
+        counts.iter().map(|(m, n)| format!("{m} ({n} process{})", if *n == 1 { "" } else { "es" })).collect();
+    if listed.is_empty() {
+        "no process has trained an arm yet".into()
+    } else {
+        listed.join(", ")
     }
 }
 
@@ -185,11 +209,12 @@ pub(super) fn write(suite: &Suite, records: &[RunRecord], this: &ThisProcess) ->
     });
     write_atomically(&dir.join("suite.json"), &serde_json::to_string_pretty(&header)?)?;
     let tables = format!(
-        "# Ablation suite\n\n`{}` at commit {} on {}, {}; seeds {:?}; held-out set of seed {} ({}); {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
+        "# Ablation suite\n\n`{}` at commit {} on {}, {}; trained on {}; seeds {:?}; held-out set of seed {} ({}); {:.1} min in this process, {:.1} min in the {} processes that wrote these results, {:.1} min of training steps over all arms{}.\n\n{}",
         suite.command,
         this.commit,
         header["date"].as_str().unwrap_or_default(),
         header["machine"].as_str().unwrap_or_default(),
+        machines_that_trained(header["processes"].as_array().map_or(&[], Vec::as_slice)),
         seeds,
         suite.heldout_seed,
         match suite.heldout_seed {
@@ -225,6 +250,31 @@ mod tests {
         Suite { command: "test".into(), ..Suite::full(2, dir.join("runs"), dir.join("results")) }
     }
 
+    /// Processes from two machines, and one from before processes recorded theirs, are each
+    /// named with their count; a process that trained nothing is not.
+    #[test]
+    fn the_machines_that_trained_are_named_with_their_counts() {
+        let process = |machine: Option<&str>, trained: &[&str]| {
+            let mut p = serde_json::json!({ "trained": trained });
+            if let Some(m) = machine {
+                p["machine"] = m.into();
+            }
+            p
+        };
+        let processes = [
+            process(Some("AMD EPYC"), &["merged (seed 0)"]),
+            process(None, &["staged (seed 0)"]),
+            process(Some("Intel Xeon"), &[]),
+            process(Some("AMD EPYC"), &["staged (seed 1)"]),
+            process(Some("Intel Xeon"), &["reverse (seed 0)"]),
+        ];
+        assert_eq!(
+            machines_that_trained(&processes),
+            "AMD EPYC (2 processes), machine not recorded (1 process), Intel Xeon (1 process)"
+        );
+        assert_eq!(machines_that_trained(&processes[2..3]), "no process has trained an arm yet");
+    }
+
     #[test]
     fn the_folder_keeps_every_process_s_runs_at_equal_numerics_and_settings() {
         let dir = tempfile::tempdir().unwrap();
@@ -252,6 +302,12 @@ mod tests {
         assert_eq!(header["seeds"], serde_json::json!([0, 1]));
         let tables = std::fs::read_to_string(suite.results.join("tables.md")).unwrap();
         assert!(tables.contains("seeds [0, 1]"), "{tables}");
+        assert!(
+            folder.processes.iter().all(|p| p["machine"] == machine().as_str()),
+            "{:?}",
+            folder.processes
+        );
+        assert!(tables.contains(&format!("trained on {} (2 processes);", machine())), "{tables}");
 
         // other settings, or other numerics: nothing is kept, and the next write replaces it
         let longer = Suite { max_new_tokens: suite.max_new_tokens * 2, ..suite.clone() };
