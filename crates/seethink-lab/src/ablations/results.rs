@@ -87,6 +87,8 @@ pub(super) struct ThisProcess {
     /// `<process id>.<suites run before in the process>`, with `started` what tells it apart.
     id: String,
     commit: String,
+    /// The machine it runs on ([`machine`]), read once at its start.
+    machine: String,
     /// UTC date and time of its start.
     started: String,
     clock: Instant,
@@ -97,6 +99,7 @@ impl ThisProcess {
         ThisProcess {
             id: format!("{}.{}", std::process::id(), SUITES_RUN.fetch_add(1, Ordering::Relaxed)),
             commit: crate::provenance::commit(),
+            machine: machine(),
             started: utc_now(),
             clock: Instant::now(),
         }
@@ -122,7 +125,7 @@ impl ThisProcess {
             .map(|r| format!("{} (seed {})", r.arm, r.seed))
             .collect();
         let entry = serde_json::json!({
-            "command": suite.command, "commit": self.commit, "machine": machine(), "process": self.id,
+            "command": suite.command, "commit": self.commit, "machine": self.machine, "process": self.id,
             "started": self.started,
             "date": utc_now(), "minutes": (self.minutes() * 10.0).round() / 10.0, "trained": trained,
         });
@@ -194,7 +197,7 @@ pub(super) fn write(suite: &Suite, records: &[RunRecord], this: &ThisProcess) ->
         "commit": this.commit,
         "numerics": NUMERICS,
         "date": utc_now(),
-        "machine": machine(),
+        "machine": this.machine,
         "seeds": seeds,
         "smoke": suite.smoke,
         "wall_minutes": (this.minutes() * 10.0).round() / 10.0,
